@@ -1,0 +1,178 @@
+/* cli.c — see cli.h. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "geomx.h"
+
+const char *cli_prog = "geomx";
+int cli_verbosity = 1;
+
+void cli_init(const char *argv0)
+{
+	if (argv0 && *argv0) {
+		const char *s = strrchr(argv0, '/');
+		cli_prog = s ? s + 1 : argv0;
+	}
+	const char *v = cli_env("VERBOSE");
+	long lv;
+	if (v && cli_parse_int(v, 0, 9, &lv) == 0)
+		cli_verbosity = (int)lv;
+}
+
+static void vmsg(const char *fmt, va_list ap)
+{
+	char buf[1024];
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	fprintf(stderr, "%s: %s\n", cli_prog, buf);
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	if (cli_verbosity < 1)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+void cli_info(const char *fmt, ...)
+{
+	if (cli_verbosity < 2)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+_Noreturn void cli_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
+	exit(CLI_USAGE);
+}
+
+_Noreturn void cli_bad_option(void)
+{
+	/* getopt_long has printed its own line naming the option. */
+	fprintf(stderr, "Try '%s --help' for more information.\n", cli_prog);
+	exit(CLI_USAGE);
+}
+
+void cli_print_version(void)
+{
+	printf("%s (geomx) %s\n", cli_prog, gx_version());
+}
+
+int cli_parse_double(const char *s, double *out)
+{
+	if (!s || !*s)
+		return -1;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || !isfinite(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cli_parse_count(const char *s, uint64_t *out)
+{
+	if (!s || !*s || *s == '-')
+		return -1;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || !isfinite(v) || v < 0)
+		return -1;
+	double mul = 1;
+	if (*end) {
+		if (!strcmp(end, "k") || !strcmp(end, "K"))
+			mul = 1e3;
+		else if (!strcmp(end, "M"))
+			mul = 1e6;
+		else if (!strcmp(end, "G"))
+			mul = 1e9;
+		else if (!strcmp(end, "Ki"))
+			mul = 1024.0;
+		else if (!strcmp(end, "Mi"))
+			mul = 1024.0 * 1024;
+		else if (!strcmp(end, "Gi"))
+			mul = 1024.0 * 1024 * 1024;
+		else
+			return -1;
+	}
+	v *= mul;
+	if (v != floor(v) || v > 9.0e18)
+		return -1;
+	*out = (uint64_t)v;
+	return 0;
+}
+
+int cli_parse_int(const char *s, long lo, long hi, long *out)
+{
+	if (!s || !*s)
+		return -1;
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cli_parse_ratio(const char *s, double *out)
+{
+	if (!s || !*s)
+		return -1;
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s)
+		return -1;
+	if (*end == '%' && end[1] == 0) {
+		v /= 100.0;
+	} else if (*end) {
+		return -1;
+	}
+	if (!(v > 0.0 && v <= 1.0))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int cli_refuse_binary_tty(int fd, int force)
+{
+	if (force || !isatty(fd))
+		return 0;
+	cli_error("refusing to write binary frames to a terminal (use -f to force, or redirect)");
+	return 1;
+}
+
+const char *cli_env(const char *name)
+{
+	char buf[128];
+	snprintf(buf, sizeof buf, "GEOMX_%s", name);
+	const char *v = getenv(buf);
+	return v && *v ? v : NULL;
+}

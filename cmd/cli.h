@@ -1,0 +1,58 @@
+/*
+ * cli.h — what every geomx program shares: exit statuses, messages,
+ * verbosity, number parsing, the terminal check for binary output.
+ * Diagnostics go to stderr as "PROG: message"; stdout carries data only.
+ */
+#ifndef GX_CLI_H
+#define GX_CLI_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit statuses, the same in every program (listed in each man page). */
+enum {
+	CLI_OK = 0,    /* success */
+	CLI_FAIL = 1,  /* runtime failure: bad input data, I/O error, peer failure */
+	CLI_USAGE = 2, /* bad flags or arguments */
+};
+
+extern const char *cli_prog;  /* program name for messages */
+extern int cli_verbosity;     /* 0 quiet (-q), 1 default, 2.. verbose (-v) */
+
+/* Records the program name (basename of argv0) and GEOMX_VERBOSE. */
+void cli_init(const char *argv0);
+
+/* "PROG: message" on stderr. cli_error always prints; cli_warn at
+ * verbosity >= 1; cli_info at >= 2. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A usage error: one line, then "Try 'PROG --help' for more information.",
+ * then exit(CLI_USAGE). */
+_Noreturn void cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The line getopt_long's caller prints for an unknown/missing option. */
+_Noreturn void cli_bad_option(void);
+
+/* "PROG (geomx) VERSION" on stdout. */
+void cli_print_version(void);
+
+/* Number parsing; each returns 0 on success, -1 when s is not a whole,
+ * in-range number. */
+int cli_parse_double(const char *s, double *out);
+/* Accepts a suffix k, M, G (powers of 1000) or Ki, Mi, Gi (powers of 1024),
+ * and a plain exponent (1e6). */
+int cli_parse_count(const char *s, uint64_t *out);
+int cli_parse_int(const char *s, long lo, long hi, long *out);
+/* A ratio in (0, 1]: "0.01" or "1%". */
+int cli_parse_ratio(const char *s, double *out);
+
+/* Nonzero when fd is a terminal and binary output there must be refused
+ * (force == 0). Prints the refusal. */
+int cli_refuse_binary_tty(int fd, int force);
+
+/* GEOMX_NAME from the environment, or NULL. */
+const char *cli_env(const char *name);
+
+#endif
