@@ -2,7 +2,7 @@
 # scripts/deps.sh — `make deps`: makes sure the Debian packages geomx needs are
 # installed. As root it installs what is missing; otherwise it prints the exact
 # apt-get line and fails.
-PKGS="build-essential pkg-config libopenblas-dev libsodium-dev libzstd-dev zlib1g-dev dataset-fashion-mnist"
+PKGS="build-essential pkg-config python3 libopenblas-dev libsodium-dev libzstd-dev zlib1g-dev dataset-fashion-mnist"
 missing=""
 for p in $PKGS; do
 	s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)
