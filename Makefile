@@ -6,7 +6,8 @@
 
 PREFIX  ?= /usr/local
 DESTDIR ?=
-BUILD   ?= build
+# Builds with different knobs get their own folder, so objects never mix.
+BUILD   ?= build$(if $(SAN),-$(SAN))$(if $(filter 1,$(CUDA)),-cuda)$(if $(filter 1,$(DEBUG)),-debug)
 CC      ?= cc
 NVCC    ?= nvcc
 CUDA_HOME ?= /usr/local/cuda
@@ -114,7 +115,8 @@ FUZZ_CC ?= clang
 FUZZ_FLAGS ?= -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 fuzz:
 	$(MAKE) BUILD=$(BUILD)/fuzzbuild CC=$(FUZZ_CC) WERROR=0 OPT=-O1 \
-		CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(BUILD)/fuzzbuild/libgeomx.a
+		CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+		$(BUILD)/fuzzbuild/libgeomx.a
 	@mkdir -p $(BUILD)/fuzz
 	$(Q)for f in $(FUZZ_SRC); do n=$$(basename $$f .c); \
 		echo "  FUZZ    $$n"; \
