@@ -216,7 +216,9 @@ int gx_f16_accelerated(void);
  * largest |x| to idx, in increasing index order (ties at the k-th magnitude
  * broken by lower index). Selection, not a sort: O(n) expected. NaNs are
  * never selected ahead of numbers. Returns the number written (min(k, n)) or
- * a negative gx_error. Uses a scratch buffer of n floats allocated inside. */
+ * a negative gx_error (GX_EINVAL for n > 2^32, GX_ENOMEM). Allocates O(k)
+ * scratch inside (a radix histogram of the magnitudes finds the k-th one
+ * without copying x); up to n floats for small n or non-finite input. */
 long gx_topk_exact(const float *x, size_t n, size_t k, uint32_t *idx);
 
 /* Sampled-threshold top-k (Deep Gradient Compression): estimates the k-th
@@ -233,7 +235,7 @@ long gx_topk_sampled(const float *x, size_t n, size_t k, gx_rng *rng, uint32_t *
 typedef struct gx_ef gx_ef;
 
 /* A state for n elements, zeroed. momentum 0 disables momentum correction.
- * NULL on ENOMEM or n == 0. */
+ * NULL on ENOMEM, n == 0 or a non-finite momentum. */
 gx_ef *gx_ef_create(uint64_t n, float momentum);
 void gx_ef_free(gx_ef *ef);
 uint64_t gx_ef_count(const gx_ef *ef);
@@ -247,7 +249,8 @@ float *gx_ef_velocity(gx_ef *ef);
 /* After sending: for each i in idx[0..k), v[i] -= sent[i-th] (sent == NULL
  * means the exact value was sent, v[i] = 0) and u[i] = 0. */
 void gx_ef_commit_sparse(gx_ef *ef, const uint32_t *idx, const float *sent, size_t k);
-/* After sending all n values (dense lossy codec): v -= sent. */
+/* After sending all n values (dense lossy codec): v -= sent. The velocity is
+ * left alone: clearing it every round would switch momentum correction off. */
 void gx_ef_commit_dense(gx_ef *ef, const float *sent);
 
 /* ------------------------------------------------------------------- codecs */
