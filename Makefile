@@ -74,6 +74,9 @@ FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
 MAN1     := $(wildcard man/man1/*.1)
 MAN7     := $(wildcard man/man7/*.7)
 
+# Keep objects of chained rules (tests, replays) between runs.
+.SECONDARY:
+
 .PHONY: all test check demo install uninstall bench fuzz clean deps man
 .DEFAULT_GOAL := all
 

@@ -165,7 +165,7 @@ int cli_refuse_binary_tty(int fd, int force)
 {
 	if (force || !isatty(fd))
 		return 0;
-	cli_error("refusing to write binary frames to a terminal (use -f to force, or redirect)");
+	cli_error("refusing to write binary data to a terminal (use -f to force, or redirect)");
 	return 1;
 }
 

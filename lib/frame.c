@@ -344,11 +344,20 @@ int gx_decoder_feed(gx_decoder *d, const void *buf, size_t len, size_t *used)
 			size_t n = GX_FRAME_HDR_SIZE - d->hlen;
 			if (n > len - pos)
 				n = len - pos;
+			if (d->hlen < 4 && n > 4 - d->hlen)
+				n = 4 - d->hlen; /* stop after the magic to check it */
 			memcpy(d->hbuf + d->hlen, p + pos, n);
 			d->hlen += n;
 			pos += n;
+			/* Say "bad magic" as soon as 4 bytes show it, so short
+			 * garbage is not mistaken for a truncated frame. */
+			if (d->hlen >= 4 && d->hlen - n < 4 &&
+			    (d->hbuf[0] != 'G' || d->hbuf[1] != 'X' || d->hbuf[2] != 'F' || d->hbuf[3] != 'R')) {
+				*used = pos;
+				return dec_fail(d, GX_EMAGIC);
+			}
 			if (d->hlen < GX_FRAME_HDR_SIZE)
-				break;
+				continue;
 			rc = gx_frame_hdr_parse(d->hbuf, &d->lim, &d->hdr);
 			if (rc != GX_OK) {
 				*used = pos;

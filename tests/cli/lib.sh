@@ -26,10 +26,10 @@ expect_rc() {
 # expect_golden NAME FILE GOLDEN — FILE must equal tests/cli/golden/GOLDEN.
 # GX_BLESS=1 rewrites the golden file instead.
 expect_golden() {
-	g=$GOLDEN/$3
-	if [ "${GX_BLESS:-0}" = 1 ]; then cp "$2" "$g"; ok "$1 (blessed)"; return; fi
-	if [ ! -f "$g" ]; then notok "$1" "missing golden file $g"; return; fi
-	if cmp -s "$2" "$g"; then ok "$1"; else notok "$1" "$(diff "$g" "$2" | head -20 | tr '\n' '|')"; fi
+	_g=$GOLDEN/$3
+	if [ "${GX_BLESS:-0}" = 1 ]; then cp "$2" "$_g"; ok "$1 (blessed)"; return; fi
+	if [ ! -f "$_g" ]; then notok "$1" "missing golden file $_g"; return; fi
+	if cmp -s "$2" "$_g"; then ok "$1"; else notok "$1" "$(diff "$_g" "$2" | head -20 | tr '\n' '|')"; fi
 }
 
 # expect_match NAME FILE REGEX — grep -E must find REGEX in FILE.
@@ -39,8 +39,8 @@ expect_match() {
 
 # expect_lines NAME FILE N — FILE has exactly N lines.
 expect_lines() {
-	n=$(wc -l <"$2")
-	if [ "$n" -eq "$3" ]; then ok "$1"; else notok "$1" "$n lines, want $3: $(head -c 300 "$2")"; fi
+	_n=$(wc -l <"$2")
+	if [ "$_n" -eq "$3" ]; then ok "$1"; else notok "$1" "$_n lines, want $3: $(head -c 300 "$2")"; fi
 }
 
 # expect_empty NAME FILE

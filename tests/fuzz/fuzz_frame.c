@@ -81,6 +81,12 @@ static void check_frame(const gx_decoder *d, const uint8_t *s, size_t start, siz
 static void check_error(const uint8_t *s, size_t len, size_t start, size_t where, int rc)
 {
 	gx_frame_hdr h;
+	/* A bad magic is reported as soon as its 4 bytes are in. */
+	if (len - start >= 4 && memcmp(s + start, "GXFR", 4) != 0) {
+		if (rc != GX_EMAGIC || where != start + 4)
+			FAIL("decoder error %d at %zu on a bad magic at %zu", rc, where, start);
+		return;
+	}
 	if (len - start < GX_FRAME_HDR_SIZE)
 		FAIL("error %d before a whole header", rc);
 	int prc = gx_frame_hdr_parse(s + start, &lim, &h);

@@ -828,17 +828,25 @@ static void decoder_sticky_header_errors(void)
 	h.type = GX_FT_STATE;
 	gx_frame_hdr_pack(&h, s);
 	gx_frame_hdr_pack(&h, s + GX_FRAME_HDR_SIZE);
-	s[0] = 'g';
+	s[8] ^= 1; /* the key: only the header checksum shows it */
 	gx_decoder *d = gx_decoder_create(NULL);
-	/* the error comes with the 64th byte, not before */
+	/* a checksum error comes with the 64th byte, not before */
 	for (int i = 0; i < GX_FRAME_HDR_SIZE - 1; i++) {
 		T_EQ(gx_decoder_feed(d, s + i, 1, &used), 0);
 		T_EQ(used, 1);
 	}
-	T_EQ(gx_decoder_feed(d, s + 63, 2, &used), GX_EMAGIC);
+	T_EQ(gx_decoder_feed(d, s + 63, 2, &used), GX_EHDRCRC);
 	T_EQ(used, 1);
-	T_EQ(gx_decoder_feed(d, s + GX_FRAME_HDR_SIZE, GX_FRAME_HDR_SIZE, &used), GX_EMAGIC);
+	T_EQ(gx_decoder_feed(d, s + GX_FRAME_HDR_SIZE, GX_FRAME_HDR_SIZE, &used), GX_EHDRCRC);
 	T_EQ(used, 0);
+	gx_decoder_reset(d);
+	/* a bad magic is reported as soon as its 4 bytes are in */
+	s[8] ^= 1;
+	s[0] = 'g';
+	for (int i = 0; i < 3; i++)
+		T_EQ(gx_decoder_feed(d, s + i, 1, &used), 0);
+	T_EQ(gx_decoder_feed(d, s + 3, 10, &used), GX_EMAGIC);
+	T_EQ(used, 1);
 	T_EQ(gx_decoder_pending(d), 0);
 	gx_decoder_reset(d);
 	T_EQ(gx_decoder_feed(d, s + GX_FRAME_HDR_SIZE, GX_FRAME_HDR_SIZE, &used), 1);

@@ -1,0 +1,105 @@
+#!/bin/sh
+# tests/cli/bench.sh — geomx-bench: help, usage errors, the shape (not the
+# values) of codec output in TSV and JSON, and gen's bytes.
+. "${GX_TOP:-.}/tests/cli/lib.sh"
+PATH="${BUILD:-build}/bin:$PATH"
+
+runcmd geomx-bench --help
+expect_rc "help exits 0" 0
+expect_golden "help text" "$OUT" bench-help
+expect_empty "help: nothing on stderr" "$ERR"
+
+runcmd geomx-bench codec --help
+expect_rc "codec --help exits 0" 0
+expect_golden "codec help text" "$OUT" bench-codec-help
+
+runcmd geomx-bench gen --help
+expect_rc "gen --help exits 0" 0
+expect_golden "gen help text" "$OUT" bench-gen-help
+
+runcmd geomx-bench -V
+expect_rc "version exits 0" 0
+expect_match "version line" "$OUT" '^geomx-bench \(geomx\) [0-9]+\.[0-9]+\.[0-9]+$'
+
+runcmd geomx-bench codec --bogus
+expect_rc "bad flag exits 2" 2
+expect_golden "bad flag message" "$ERR" bench-bad-flag
+expect_empty "bad flag: nothing on stdout" "$OUT"
+
+runcmd geomx-bench frobnicate
+expect_rc "unknown command exits 2" 2
+expect_golden "unknown command message" "$ERR" bench-unknown-cmd
+
+runcmd geomx-bench
+expect_rc "missing command exits 2" 2
+
+runcmd geomx-bench codec --codec nosuch
+expect_rc "unknown codec exits 2" 2
+expect_match "unknown codec named" "$ERR" "unknown codec 'nosuch'"
+
+runcmd geomx-bench codec --size 0
+expect_rc "size 0 exits 2" 2
+
+runcmd geomx-bench codec --list
+expect_rc "codec --list exits 0" 0
+expect_lines "codec --list: 11 codecs" "$OUT" 11
+
+# The shape of a short run: header, memcpy first, then f16's two ops.
+runcmd geomx-bench codec --size 1000 --min-time 0.01 --codec f16 --codec memcpy
+expect_rc "codec run exits 0" 0
+expect_lines "codec run: header and 3 rows" "$OUT" 4
+if awk -F '\t' '
+	NR == 1 { if ($0 != "codec\tsize\top\tms\tmbps\tmemcpy_mbps\tx_memcpy\tbytes_out\tcompression\treps") exit 1; next }
+	NF != 10 || $2 != 1000 { exit 1 }
+	{ for (i = 4; i <= 10; i++) if ($i !~ /^[0-9]+(\.[0-9]+)?$/ || (i != 8 && i != 9 && $i + 0 <= 0)) exit 1 }
+	NR == 2 && !($1 == "memcpy" && $3 == "copy" && $7 == "1.000" && $8 == 4000) { exit 1 }
+	NR == 3 && !($1 == "f16" && $3 == "encode" && $8 == 2000 && $9 == "2.00") { exit 1 }
+	NR == 4 && !($1 == "f16" && $3 == "decode" && $8 == 2000) { exit 1 }
+' "$OUT"; then ok "codec run: columns and rows"; else notok "codec run: columns and rows" "$(tr '\t\n' ' |' <"$OUT")"; fi
+
+runcmd geomx-bench codec --size 1k --min-time 0.01 --codec f16 --format json
+expect_rc "json run exits 0" 0
+expect_lines "json run: 3 lines" "$OUT" 3
+if python3 -c '
+import json, sys
+keys = {"codec", "size", "op", "ms", "mbps", "memcpy_mbps", "x_memcpy", "bytes_out", "compression", "reps"}
+rows = [json.loads(l) for l in sys.stdin]
+assert [(r["codec"], r["op"]) for r in rows] == [("memcpy", "copy"), ("f16", "encode"), ("f16", "decode")]
+assert all(set(r) == keys and r["size"] == 1000 for r in rows)
+' <"$OUT" 2>"$T/py"; then ok "json rows parse"; else notok "json rows parse" "$(tail -n 1 "$T/py")"; fi
+
+# Every codec once on a small buffer: each decode is checked by the program.
+runcmd geomx-bench codec --size 5000 --min-time 0 --repeat 1
+expect_rc "all codecs encode and decode correctly" 0
+expect_lines "all codecs: header, copy and 10x2 rows" "$OUT" 22
+
+runcmd geomx-bench gen --count 1000 --seed 5
+expect_rc "gen exits 0" 0
+n=$(wc -c <"$OUT")
+if [ "$n" -eq 4000 ]; then ok "gen writes N*4 bytes"; else notok "gen writes N*4 bytes" "$n bytes"; fi
+cp "$OUT" "$T/gen1"
+runcmd geomx-bench gen --count 1000 --seed 5
+if cmp -s "$OUT" "$T/gen1"; then ok "gen is reproducible by seed"; else notok "gen is reproducible by seed"; fi
+runcmd geomx-bench gen --count 1000 --seed 6
+if cmp -s "$OUT" "$T/gen1"; then notok "gen: another seed, other bytes"; else ok "gen: another seed, other bytes"; fi
+
+for d in uniform sparse; do
+	runcmd geomx-bench gen -n 1Ki --dist $d --scale 2
+	n=$(wc -c <"$OUT")
+	if [ "$RC" -eq 0 ] && [ "$n" -eq 4096 ]; then ok "gen --dist $d"; else notok "gen --dist $d" "exit $RC, $n bytes"; fi
+done
+if python3 -c '
+import struct, sys
+v = struct.unpack("<1024f", open(sys.argv[1], "rb").read())
+z = sum(1 for x in v if x == 0)
+assert 950 < z < 1024, z
+' "$OUT" 2>"$T/py"; then ok "gen sparse: mostly zeros"; else notok "gen sparse: mostly zeros" "$(tail -n 1 "$T/py")"; fi
+
+runcmd geomx-bench gen --count 10 --dist cauchy
+expect_rc "gen bad --dist exits 2" 2
+expect_golden "gen bad --dist message" "$ERR" bench-gen-bad-dist
+
+runcmd geomx-bench gen
+expect_rc "gen without --count exits 2" 2
+
+finish

@@ -1,0 +1,19 @@
+# tests/cli/install.sh — make install / uninstall into a DESTDIR.
+. "${GX_TOP:-.}/tests/cli/lib.sh"
+cd "${GX_TOP:-.}" || exit 1
+runcmd make -s --no-print-directory BUILD="$BUILD" DESTDIR="$T/root" PREFIX=/usr install
+expect_rc "install exits 0" 0
+for f in bin/geomx-sparsify bin/geomx-bench lib/libgeomx.a include/geomx.h \
+	share/man/man1/geomx-sparsify.1 share/man/man1/geomx-bench.1 share/man/man7/geomx.7; do
+	if [ -f "$T/root/usr/$f" ]; then ok "installed $f"; else notok "installed $f" "missing $T/root/usr/$f"; fi
+done
+if [ -x "$T/root/usr/bin/geomx-sparsify" ] && "$T/root/usr/bin/geomx-sparsify" --version | grep -q '(geomx)'; then
+	ok "installed program runs"
+else
+	notok "installed program runs"
+fi
+runcmd make -s --no-print-directory BUILD="$BUILD" DESTDIR="$T/root" PREFIX=/usr uninstall
+expect_rc "uninstall exits 0" 0
+left=$(find "$T/root" -type f | wc -l)
+if [ "$left" -eq 0 ]; then ok "uninstall removes every file"; else notok "uninstall removes every file" "$(find "$T/root" -type f)"; fi
+finish
