@@ -84,12 +84,12 @@ static double median(double *v, size_t n)
 
 /* ------------------------------------------------------------------ codecs */
 
-enum { K_MEMCPY, K_CODEC, K_KERNEL };
+enum { K_MEMCPY, K_CODEC, K_KERNEL, K_INDEX };
 
 struct cdef {
 	const char *name;
 	int kind;
-	int codec; /* enum gx_wire_codec or GX_CODEC_MPQ */
+	int codec; /* enum gx_wire_codec or GX_CODEC_MPQ; K_INDEX: enum gx_index_enc */
 	int exact;
 	int zstd;
 	int ef;
@@ -111,6 +111,14 @@ static const struct cdef cdefs[] = {
 	{"mpq", K_CODEC, GX_CODEC_MPQ, 0, 0, 0, "codec handle, mixed precision policy"},
 	{"f32+zstd", K_CODEC, GX_CODEC_F32, 0, 1, 0, "dense float32 then zstd"},
 	{"topk-sampled+zstd", K_CODEC, GX_CODEC_SPARSE_F32, 0, 1, 0, "topk-sampled then zstd"},
+	/* The index encodings alone: gx_sparse_pack (SPARSE_F32) of one fixed
+	 * index set, an exact top-k of the input taken once; decode through a
+	 * handle. */
+	{"idx-u32", K_INDEX, GX_IDX_U32, 1, 0, 0, "gx_sparse_pack of a fixed top-k, U32 indices"},
+	{"idx-varint", K_INDEX, GX_IDX_VARINT, 1, 0, 0, "the same, VARINT (LEB128 gaps)"},
+	{"idx-bitpack", K_INDEX, GX_IDX_BITPACK, 1, 0, 0, "the same, BITPACK (gaps, 128 per block)"},
+	{"idx-bitmap", K_INDEX, GX_IDX_BITMAP, 1, 0, 0, "the same, BITMAP (one bit per element)"},
+	{"idx-auto", K_INDEX, GX_IDX_AUTO, 1, 0, 0, "the same, AUTO (the smallest of the four)"},
 };
 #define N_CDEFS (sizeof cdefs / sizeof cdefs[0])
 
@@ -130,6 +138,9 @@ struct job {
 	size_t out_len;   /* payload bytes of the last encode */
 	double *samples;  /* 2 * MAX_SAMPLES sample times */
 	int err;          /* first gx_error from an op */
+	uint32_t *idx;    /* idx-* rows: exact top-k of x, increasing, made once */
+	float *val;       /* x at those indices */
+	size_t k;
 };
 
 typedef void (*op_fn)(struct job *);
@@ -156,6 +167,16 @@ static void op_decode(struct job *j)
 	if (e < 0 && !j->err)
 		j->err = e;
 	__asm__ volatile("" : : "r"(j->dec) : "memory");
+}
+
+static void op_ipack(struct job *j)
+{
+	long r = gx_sparse_pack(j->idx, j->val, j->k, j->n, GX_CODEC_SPARSE_F32, j->d->codec, j->out,
+				j->cap);
+	if (r < 0 && !j->err)
+		j->err = (int)r;
+	j->out_len = r < 0 ? 0 : (size_t)r;
+	__asm__ volatile("" : : "r"(j->out) : "memory");
 }
 
 static void op_kencode(struct job *j)
@@ -298,14 +319,48 @@ static int verify(struct job *j, const struct bopts *o)
 	return 0;
 }
 
+/* idx-* rows: the decoded buffer holds exactly x at the chosen indices and
+ * +0 everywhere else (compared bit for bit). */
+static int verify_index(const struct job *j)
+{
+	size_t m = 0;
+	for (uint64_t i = 0; i < j->n; i++) {
+		float want = m < j->k && j->idx[m] == i ? j->x[j->idx[m++]] : 0.0f;
+		if (memcmp(&j->dec[i], &want, sizeof want)) {
+			cli_error("%s, size %llu: decoded element %llu is %g, want %g", j->d->name,
+				  (unsigned long long)j->n, (unsigned long long)i, (double)j->dec[i],
+				  (double)want);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Index bytes per kept element when the last encode left a sparse payload
+ * without zstd (its fixed part holds nnz at 4 and index_bytes at 8); else 0. */
+static double idx_per_nnz(const struct job *j)
+{
+	int sparse = j->h.codec == GX_CODEC_SPARSE_F32 || j->h.codec == GX_CODEC_SPARSE_F16;
+	if ((j->d->kind != K_CODEC && j->d->kind != K_INDEX) || !sparse ||
+	    (j->h.flags & GX_FF_ZSTD) || j->out_len < 12 || !rd32(j->out + 4))
+		return 0;
+	return (double)rd32(j->out + 8) / rd32(j->out + 4);
+}
+
 static void print_header(const struct bopts *o)
 {
 	if (!o->json)
-		printf("codec\tsize\top\tms\tmbps\tmemcpy_mbps\tx_memcpy\tbytes_out\tcompression\treps\n");
+		printf("codec\tsize\top\tms\tmbps\tmemcpy_mbps\tx_memcpy\tbytes_out\tcompression\treps"
+		       "\tidx_bytes_per_nnz\n");
 }
 
 static void print_row(const struct bopts *o, const char *name, uint64_t n, const char *op,
-		      double t, double tb, size_t bytes_out, size_t reps)
+		      double t, double tb, size_t bytes_out, size_t reps, double ipn)
 {
 	double bytes = (double)n * sizeof(float);
 	double mbps = bytes / t / 1e6, base = bytes / tb / 1e6;
@@ -317,12 +372,13 @@ static void print_row(const struct bopts *o, const char *name, uint64_t n, const
 	if (o->json)
 		printf("{\"codec\":\"%s\",\"size\":%llu,\"op\":\"%s\",\"ms\":%.*f,\"mbps\":%.1f,"
 		       "\"memcpy_mbps\":%.1f,\"x_memcpy\":%.3f,\"bytes_out\":%zu,"
-		       "\"compression\":%.2f,\"reps\":%zu}\n",
+		       "\"compression\":%.2f,\"reps\":%zu,\"idx_bytes_per_nnz\":%.3f}\n",
 		       name, (unsigned long long)n, op, prec, ms, mbps, base, tb / t, bytes_out, comp,
-		       reps);
+		       reps, ipn);
 	else
-		printf("%s\t%llu\t%s\t%.*f\t%.1f\t%.1f\t%.3f\t%zu\t%.2f\t%zu\n", name,
-		       (unsigned long long)n, op, prec, ms, mbps, base, tb / t, bytes_out, comp, reps);
+		printf("%s\t%llu\t%s\t%.*f\t%.1f\t%.1f\t%.3f\t%zu\t%.2f\t%zu\t%.3f\n", name,
+		       (unsigned long long)n, op, prec, ms, mbps, base, tb / t, bytes_out, comp, reps,
+		       ipn);
 	fflush(stdout);
 }
 
@@ -334,6 +390,83 @@ static void grow_out(struct job *j, size_t bytes)
 	free(j->out);
 	j->out = xalloc(bytes);
 	j->cap = bytes;
+}
+
+/* The idx-* rows' index set, made once per size outside any timing: the
+ * exact top-k of x, k rounded as the codec handle rounds it, so every
+ * encoding packs the same indices and values. */
+static int make_index(struct job *j, const struct bopts *o)
+{
+	if (j->idx)
+		return 0;
+	double kd = o->ratio * (double)j->n + 0.5;
+	size_t k = kd >= (double)j->n ? (size_t)j->n : kd < 1 ? 1 : (size_t)kd;
+	j->idx = xalloc(k * sizeof *j->idx);
+	j->val = xalloc(k * sizeof *j->val);
+	long r = gx_topk_exact(j->x, j->n, k, j->idx);
+	if (r < 0) {
+		cli_error("size %llu: exact top-k failed: %s", (unsigned long long)j->n,
+			  gx_strerror((int)r));
+		return -1;
+	}
+	j->k = (size_t)r;
+	for (size_t i = 0; i < j->k; i++)
+		j->val[i] = j->x[j->idx[i]];
+	return 0;
+}
+
+/* Creates j->c for a codec row, or a default handle (decode only) for an
+ * idx-* row. */
+static int make_codec(struct job *j, const struct bopts *o)
+{
+	const struct cdef *d = j->d;
+	gx_codec_opts co;
+	gx_codec_opts_default(&co);
+	if (d->kind == K_CODEC) {
+		co.codec = d->codec;
+		co.topk_ratio = o->ratio;
+		co.exact = d->exact;
+		co.zstd_level = d->zstd ? GX_DEFAULT_ZSTD_LEVEL : 0;
+		co.seed = o->seed;
+	}
+	int err = 0;
+	if (!(j->c = gx_codec_create(&co, &err))) {
+		cli_error("%s: cannot create the codec: %s", d->name, gx_strerror(err));
+		return -1;
+	}
+	if (d->ef && !(j->ef = gx_ef_create(j->n, GX_DEFAULT_MOMENTUM))) {
+		cli_error("%s: cannot create the error-feedback state: %s", d->name,
+			  gx_strerror(GX_ENOMEM));
+		return -1;
+	}
+	return 0;
+}
+
+/* idx-* rows, once the encode has been measured: checks the payload's
+ * fixed part against the library's own size of the index encoding and
+ * builds the valid frame header that gx_codec_decode gets. */
+static int index_header(struct job *j)
+{
+	const struct cdef *d = j->d;
+	size_t ib = gx_sparse_index_size(j->idx, j->k, j->n, d->codec);
+	if (j->out_len != 12 + ib + j->k * sizeof(float) || rd32(j->out + 4) != j->k ||
+	    rd32(j->out + 8) != ib || (d->codec != GX_IDX_AUTO && j->out[0] != d->codec)) {
+		cli_error("%s, size %llu: payload of %zu bytes disagrees with gx_sparse_index_size",
+			  d->name, (unsigned long long)j->n, j->out_len);
+		return -1;
+	}
+	gx_frame_hdr_init(&j->h);
+	j->h.type = GX_FT_TENSOR;
+	j->h.codec = GX_CODEC_SPARSE_F32;
+	j->h.count = j->n;
+	j->h.payload_len = j->h.raw_len = (uint32_t)j->out_len;
+	int e = gx_frame_hdr_check(&j->h, NULL);
+	if (e) {
+		cli_error("%s, size %llu: frame header refused: %s", d->name,
+			  (unsigned long long)j->n, gx_strerror(e));
+		return -1;
+	}
+	return 0;
 }
 
 static int bench_one(struct job *j, const struct bopts *o)
@@ -348,33 +481,32 @@ static int bench_one(struct job *j, const struct bopts *o)
 			cli_error("memcpy, size %llu: the copy differs", (unsigned long long)j->n);
 			return -1;
 		}
-		print_row(o, d->name, j->n, "copy", t, t, j->n * sizeof(float), reps);
+		print_row(o, d->name, j->n, "copy", t, t, j->n * sizeof(float), reps, 0);
 		return 0;
 	}
 
 	op_fn enc = op_kencode, dec = op_kdecode;
 	grow_out(j, j->n * sizeof(uint16_t));
 	if (d->kind == K_CODEC) {
-		gx_codec_opts co;
-		gx_codec_opts_default(&co);
-		co.codec = d->codec;
-		co.topk_ratio = o->ratio;
-		co.exact = d->exact;
-		co.zstd_level = d->zstd ? GX_DEFAULT_ZSTD_LEVEL : 0;
-		co.seed = o->seed;
-		int err = 0;
-		j->c = gx_codec_create(&co, &err);
-		if (!j->c) {
-			cli_error("%s: cannot create the codec: %s", d->name, gx_strerror(err));
+		if (make_codec(j, o))
 			return -1;
-		}
-		if (d->ef && !(j->ef = gx_ef_create(j->n, GX_DEFAULT_MOMENTUM))) {
-			cli_error("%s: cannot create the error-feedback state: %s", d->name,
-				  gx_strerror(GX_ENOMEM));
-			return -1;
-		}
 		grow_out(j, gx_codec_bound(j->c, j->n));
 		enc = op_encode;
+		dec = op_decode;
+	} else if (d->kind == K_INDEX) {
+		if (make_index(j, o) || make_codec(j, o))
+			return -1;
+		grow_out(j, gx_sparse_bound(j->k, j->n, GX_CODEC_SPARSE_F32));
+		/* An encoding that cannot hold this index set (BITMAP beyond 2^32
+		 * elements, beyond --size's limit today) is left out, not failed. */
+		j->err = 0;
+		op_ipack(j);
+		if (j->err == GX_ETOOBIG) {
+			cli_warn("%s, size %llu: skipped: the encoding cannot hold this index set (%s)",
+				 d->name, (unsigned long long)j->n, gx_strerror(GX_ETOOBIG));
+			return 0;
+		}
+		enc = op_ipack;
 		dec = op_decode;
 	}
 	j->err = 0;
@@ -386,8 +518,11 @@ static int bench_one(struct job *j, const struct bopts *o)
 			  gx_strerror(j->err));
 		return -1;
 	}
+	if (d->kind == K_INDEX && index_header(j))
+		return -1;
 	size_t out_len = j->out_len;
-	print_row(o, d->name, j->n, "encode", t, tb, out_len, reps);
+	double ipn = idx_per_nnz(j);
+	print_row(o, d->name, j->n, "encode", t, tb, out_len, reps, ipn);
 
 	/* The payload decoded is the one the last encode left. */
 	measure(j, dec, o, &t, &tb, &reps);
@@ -396,9 +531,9 @@ static int bench_one(struct job *j, const struct bopts *o)
 			  gx_strerror(j->err));
 		return -1;
 	}
-	if (verify(j, o))
+	if (d->kind == K_INDEX ? verify_index(j) : verify(j, o))
 		return -1;
-	print_row(o, d->name, j->n, "decode", t, tb, out_len, reps);
+	print_row(o, d->name, j->n, "decode", t, tb, out_len, reps, ipn);
 	return 0;
 }
 
@@ -464,8 +599,9 @@ static void codec_help(void)
 	       "  -V, --version       show the version and exit\n"
 	       "\n"
 	       "Columns: codec size op ms mbps memcpy_mbps x_memcpy bytes_out compression reps\n"
-	       "(mbps: N*4 bytes / median time, in 10^6 bytes/s; x_memcpy: mbps / memcpy_mbps;\n"
-	       "compression: N*4 / bytes_out).\n",
+	       "idx_bytes_per_nnz (mbps: N*4 bytes / median time, in 10^6 bytes/s; x_memcpy:\n"
+	       "mbps / memcpy_mbps; compression: N*4 / bytes_out; idx_bytes_per_nnz: index\n"
+	       "bytes of a sparse payload per kept element, 0 for dense or zstd payloads).\n",
 	       GX_DEFAULT_TOPK, DEF_MIN_TIME, DEF_REPEAT, DEF_SEED);
 }
 
@@ -612,6 +748,8 @@ static int cmd_codec(int argc, char **argv)
 			j.ef = NULL;
 		}
 		free(x);
+		free(j.idx);
+		free(j.val);
 		free(j.cpy);
 		free(j.dec);
 		free(j.out);

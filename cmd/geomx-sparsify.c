@@ -942,6 +942,7 @@ static int run(void)
 int main(int argc, char **argv)
 {
 	cli_init(argv[0]);
+	argv[0] = (char *)cli_prog; /* getopt names the program by argv[0] */
 	parse_args(argc, argv);
 	signal(SIGPIPE, on_signal); /* a closed pipe ends us quietly, by the signal */
 	signal(SIGINT, on_signal);

@@ -52,9 +52,10 @@ PYEOF
 run "f32 (dense)"
 run "fp16" --fp16
 run "fp16 + zstd" --fp16 -z
+run "top-k 1% exact, no EF" -k 0.01 --exact --no-ef
 run "top-k 1% exact + EF" -k 0.01 --exact
 run "top-k 1% sampled + EF" -k 0.01
 run "top-k 1% fp16 + EF" -k 0.01 --fp16
-run "mpq 1% + zstd" --mpq 1024 -k 0.01 -z
+run "top-k 1% sampled + zstd" -k 0.01 -z
 echo "bytes: encoded stream size; ratio: raw float bytes / encoded; MB/s: encoder process throughput;"
 echo "sum-error: |Σ decoded - Σ input| / |Σ input| over all $N tensors (error feedback keeps it small)"

@@ -255,7 +255,7 @@ void gx_ef_commit_dense(gx_ef *ef, const float *sent);
 
 /* ------------------------------------------------------------------- codecs */
 
-/* Index encodings of a sparse payload (docs/wire.md). */
+/* Index encodings of a sparse payload (docs/codecs.md). */
 enum gx_index_enc {
 	GX_IDX_AUTO = 0,    /* encoder picks the smallest of the below */
 	GX_IDX_U32 = 1,     /* raw little-endian uint32 */
@@ -271,7 +271,7 @@ typedef struct gx_codec_opts {
 	double topk_ratio;   /* sparse: fraction of elements kept, (0, 1] */
 	int exact;           /* sparse: 1 exact selection, 0 sampled threshold */
 	uint64_t mpq_bound;  /* MPQ: count < bound -> dense F16, else SPARSE_F32 */
-	int zstd_level;      /* 0 no zstd stage, else the zstd level (1..19, negative fast levels ok) */
+	int zstd_level;      /* 0 no zstd stage, else a zstd level, ZSTD_minCLevel()..ZSTD_maxCLevel() */
 	int index_enc;       /* enum gx_index_enc */
 	int crc;             /* nonzero: set GX_FF_CRC and payload_crc */
 	uint64_t seed;       /* seeds sampled selection */
@@ -312,8 +312,9 @@ int gx_codec_encode(gx_codec *c, const float *x, uint64_t n, gx_ef *ef, gx_frame
 /* Decodes the payload of a validated header into dst (h->count floats).
  * accumulate == 0: dst is overwritten (zeros where a sparse payload has
  * nothing); nonzero: decoded values are added to dst. Checks every index and
- * length; returns 0 or a negative gx_error. Decoding does not depend on the
- * handle's options. */
+ * length; returns 0 or a negative gx_error, and on error dst is unchanged.
+ * The payload CRC is not re-verified here (the frame decoder did it).
+ * Decoding does not depend on the handle's options. */
 int gx_codec_decode(gx_codec *c, const gx_frame_hdr *h, const uint8_t *payload, float *dst,
 		    int accumulate);
 

@@ -12,7 +12,7 @@
  * lowest index first, when k exceeds the count of numbers).
  *
  * The design, the constants and measured speeds are in docs/codecs.md
- * (section "Selection").
+ * (section "Selection, error feedback and fp16").
  */
 #include <math.h>
 #include <stdlib.h>

@@ -42,16 +42,16 @@ expect_rc "size 0 exits 2" 2
 
 runcmd geomx-bench codec --list
 expect_rc "codec --list exits 0" 0
-expect_lines "codec --list: 11 codecs" "$OUT" 11
+expect_lines "codec --list: 16 codecs" "$OUT" 16
 
 # The shape of a short run: header, memcpy first, then f16's two ops.
 runcmd geomx-bench codec --size 1000 --min-time 0.01 --codec f16 --codec memcpy
 expect_rc "codec run exits 0" 0
 expect_lines "codec run: header and 3 rows" "$OUT" 4
 if awk -F '\t' '
-	NR == 1 { if ($0 != "codec\tsize\top\tms\tmbps\tmemcpy_mbps\tx_memcpy\tbytes_out\tcompression\treps") exit 1; next }
-	NF != 10 || $2 != 1000 { exit 1 }
-	{ for (i = 4; i <= 10; i++) if ($i !~ /^[0-9]+(\.[0-9]+)?$/ || (i != 8 && i != 9 && $i + 0 <= 0)) exit 1 }
+	NR == 1 { if ($0 != "codec\tsize\top\tms\tmbps\tmemcpy_mbps\tx_memcpy\tbytes_out\tcompression\treps\tidx_bytes_per_nnz") exit 1; next }
+	NF != 11 || $2 != 1000 || $11 != "0.000" { exit 1 }
+	{ for (i = 4; i <= 11; i++) if ($i !~ /^[0-9]+(\.[0-9]+)?$/ || (i < 8 && $i + 0 <= 0) || (i == 10 && $i < 1)) exit 1 }
 	NR == 2 && !($1 == "memcpy" && $3 == "copy" && $7 == "1.000" && $8 == 4000) { exit 1 }
 	NR == 3 && !($1 == "f16" && $3 == "encode" && $8 == 2000 && $9 == "2.00") { exit 1 }
 	NR == 4 && !($1 == "f16" && $3 == "decode" && $8 == 2000) { exit 1 }
@@ -62,7 +62,8 @@ expect_rc "json run exits 0" 0
 expect_lines "json run: 3 lines" "$OUT" 3
 if python3 -c '
 import json, sys
-keys = {"codec", "size", "op", "ms", "mbps", "memcpy_mbps", "x_memcpy", "bytes_out", "compression", "reps"}
+keys = {"codec", "size", "op", "ms", "mbps", "memcpy_mbps", "x_memcpy", "bytes_out", "compression", "reps",
+        "idx_bytes_per_nnz"}
 rows = [json.loads(l) for l in sys.stdin]
 assert [(r["codec"], r["op"]) for r in rows] == [("memcpy", "copy"), ("f16", "encode"), ("f16", "decode")]
 assert all(set(r) == keys and r["size"] == 1000 for r in rows)
@@ -71,7 +72,33 @@ assert all(set(r) == keys and r["size"] == 1000 for r in rows)
 # Every codec once on a small buffer: each decode is checked by the program.
 runcmd geomx-bench codec --size 5000 --min-time 0 --repeat 1
 expect_rc "all codecs encode and decode correctly" 0
-expect_lines "all codecs: header, copy and 10x2 rows" "$OUT" 22
+expect_lines "all codecs: header, copy and 15x2 rows" "$OUT" 32
+
+# The index encodings on one index set: k = 200 of 20000, float32 values.
+# Payload = 12 + index bytes + 800; U32 and BITMAP sizes are arithmetic,
+# AUTO is the smallest of the four, encode and decode rows agree.
+runcmd geomx-bench codec --size 20000 --min-time 0.01 --codec idx-u32 --codec idx-varint \
+	--codec idx-bitpack --codec idx-bitmap --codec idx-auto
+expect_rc "idx rows exit 0 (decodes checked)" 0
+expect_lines "idx rows: header, copy and 5x2 rows" "$OUT" 12
+if awk -F '\t' '
+	function bad() { failed = 1; exit 1 } # END runs after exit: it must know
+	NR == 1 || $1 == "memcpy" { next }
+	NF != 11 || $2 != 20000 || $3 != (NR % 2 ? "encode" : "decode") { bad() }
+	{ for (i = 4; i <= 11; i++) if ($i !~ /^[0-9]+(\.[0-9]+)?$/ || $i + 0 <= 0) bad() }
+	$3 == "encode" { b[$1] = $8; ipn[$1] = $11; seen++ }
+	$3 == "decode" && (b[$1] != $8 || ipn[$1] != $11) { bad() }
+	{ d = $8 - 812 - $11 * 200; if (d > 0.5 || d < -0.5) bad() }
+	END {
+		if (failed || seen != 5 || b["idx-u32"] != 1612 || ipn["idx-u32"] != "4.000") exit 1
+		if (b["idx-bitmap"] != 3312 || ipn["idx-bitmap"] != "12.500") exit 1
+		if (!(b["idx-bitpack"] < b["idx-varint"] && b["idx-varint"] < b["idx-u32"])) exit 1
+		m = b["idx-u32"]
+		split("idx-varint idx-bitpack idx-bitmap", o, " ")
+		for (i in o) if (b[o[i]] < m) m = b[o[i]]
+		exit b["idx-auto"] != m
+	}
+' "$OUT"; then ok "idx rows: sizes, bytes per index, AUTO smallest"; else notok "idx rows: sizes, bytes per index, AUTO smallest" "$(tr '\t\n' ' |' <"$OUT")"; fi
 
 runcmd geomx-bench gen --count 1000 --seed 5
 expect_rc "gen exits 0" 0
