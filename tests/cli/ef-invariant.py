@@ -15,14 +15,7 @@ Tolerance: 1e-4 times the largest magnitude involved. Exit 0 when it holds,
 import array
 import sys
 
-
-def load(path):
-    a = array.array('f')
-    with open(path, 'rb') as f:
-        a.frombytes(f.read())
-    if sys.byteorder != 'little':
-        a.byteswap()
-    return a
+from f32io import load
 
 
 def close(name, got, want, tol):

@@ -12,14 +12,7 @@ import random
 import struct
 import sys
 
-
-def load(path):
-    a = array.array('f')
-    with open(path, 'rb') as f:
-        a.frombytes(f.read())
-    if sys.byteorder != 'little':
-        a.byteswap()
-    return a
+from f32io import load
 
 
 def gen(n, seed, out, scale=1.0):

@@ -7,14 +7,7 @@ naming the first difference and exits 1 otherwise."""
 import array
 import sys
 
-
-def load(path):
-    a = array.array('f')
-    with open(path, 'rb') as f:
-        a.frombytes(f.read())
-    if sys.byteorder != 'little':
-        a.byteswap()
-    return a
+from f32io import load
 
 
 def main():
