@@ -12,7 +12,6 @@ positions sent in each round taken from OUT (its nonzeros),
 and the sent values, the final residual v and velocity u must match.
 Tolerance: 1e-4 times the largest magnitude involved. Exit 0 when it holds,
 1 with one line naming the worst element otherwise."""
-import array
 import sys
 
 from f32io import load

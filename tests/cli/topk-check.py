@@ -4,7 +4,6 @@ written by `geomx-sparsify -d --to raw`) must hold exactly the K elements of IN
 with the largest magnitude, at the same positions and with the same values,
 and zeros everywhere else. Prints nothing and exits 0 when it does; one line
 naming the first difference and exits 1 otherwise."""
-import array
 import sys
 
 from f32io import load
