@@ -97,7 +97,10 @@ $(LIBA): $(LIB_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/bin/%: $(BUILD)/obj/cmd/%.o $(CLI_OBJ) $(LIBA)
+# A program is cmd/NAME.c plus, when it grows, the files of cmd/NAME/.
+.SECONDEXPANSION:
+$(BUILD)/bin/%: $(BUILD)/obj/cmd/%.o $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard cmd/$$*/*.c)) \
+		$(CLI_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(GX_CFLAGS) $(GX_LDFLAGS) $^ $(LDLIBS) -o $@

@@ -30,6 +30,11 @@ const char *gx_strerror(int err)
 	case GX_ENOTSUP: return "not supported in this build or on this machine";
 	case GX_EDEVICE: return "accelerator call failed";
 	case GX_EFORMAT: return "file is not in the expected format";
+	case GX_EPROTO: return "protocol violation by peer";
+	case GX_EKEY: return "unknown key or disagreeing key table";
+	case GX_ETIMEOUT: return "timed out";
+	case GX_EPEER: return "peer failed or closed the connection";
+	case GX_EREFUSED: return "refused by peer";
 	default: return "unknown error";
 	}
 }

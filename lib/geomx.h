@@ -57,7 +57,12 @@ typedef enum gx_error {
 	GX_ENOTSUP = -18,  /* not supported in this build or on this machine */
 	GX_EDEVICE = -19,  /* accelerator call failed */
 	GX_EFORMAT = -20,  /* file is not in the expected format */
-	GX_E__LAST = -21
+	GX_EPROTO = -21,   /* peer broke the protocol (unexpected frame, bad hello) */
+	GX_EKEY = -22,     /* unknown key, or a key table that disagrees */
+	GX_ETIMEOUT = -23, /* a deadline passed (connect, heartbeat) */
+	GX_EPEER = -24,    /* a peer failed or closed the connection */
+	GX_EREFUSED = -25, /* the peer refused us (error frame) */
+	GX_E__LAST = -26
 } gx_error;
 
 /* A one-line description of err (a gx_error); never NULL, static storage. */
@@ -79,6 +84,20 @@ const char *gx_strerror(int err);
 enum gx_frame_type {
 	GX_FT_TENSOR = 1, /* a tensor (or a slice of one: see block) */
 	GX_FT_STATE = 2,  /* persisted codec state: residual (channel 0), velocity (channel 1) */
+	/* parameter-server protocol (docs/protocol.md) */
+	GX_FT_HELLO = 16,
+	GX_FT_HELLO_ACK = 17,
+	GX_FT_ERROR = 18,
+	GX_FT_HEARTBEAT = 19,
+	GX_FT_BYE = 20,
+	GX_FT_KEYTABLE = 21,
+	GX_FT_MEMBERS = 22,
+	GX_FT_INIT = 32,
+	GX_FT_INIT_REPLY = 33,
+	GX_FT_PUSH = 34,
+	GX_FT_PUSH_REPLY = 35,
+	GX_FT_PULL = 36,
+	GX_FT_PULL_REPLY = 37,
 	GX_FT__MAX = 64
 };
 
@@ -328,6 +347,199 @@ long gx_sparse_pack(const uint32_t *idx, const float *val, size_t k, uint64_t n,
 size_t gx_sparse_bound(size_t k, uint64_t n, int value_codec);
 /* Bytes the index part alone takes in encoding enc (for measurements). */
 size_t gx_sparse_index_size(const uint32_t *idx, size_t k, uint64_t n, int enc);
+
+/* --------------------------------------------------------------- optimizers */
+
+/* The optimizers shared by the global parameter server and the worker. Update
+ * rules follow PyTorch's torch.optim definitions (docs/optimizers.md gives
+ * each formula); DC-ASGD follows Zheng et al., ICML 2017, with one weight
+ * backup per sender. */
+enum gx_optim_kind {
+	GX_OPT_SGD = 0,
+	GX_OPT_MOMENTUM = 1, /* SGD with heavy-ball momentum */
+	GX_OPT_NESTEROV = 2,
+	GX_OPT_ADAGRAD = 3,
+	GX_OPT_RMSPROP = 4,
+	GX_OPT_ADADELTA = 5,
+	GX_OPT_ADAM = 6,
+	GX_OPT_ADAMW = 7,
+	GX_OPT_DCASGD = 8,
+	GX_OPT__MAX = 9
+};
+
+typedef struct gx_optim_opts {
+	int kind;           /* enum gx_optim_kind */
+	float lr;           /* learning rate */
+	float momentum;     /* momentum, nesterov, dcasgd (0 = none) */
+	float beta1, beta2; /* adam, adamw */
+	float eps;          /* adagrad, rmsprop, adadelta, adam, adamw */
+	float rho;          /* rmsprop's alpha, adadelta's rho */
+	float weight_decay; /* L2 (decoupled for adamw) */
+	float lambda;       /* dcasgd's variance-control lambda */
+} gx_optim_opts;
+
+/* The kind named name ("sgd", "momentum", "nesterov", "adagrad", "rmsprop",
+ * "adadelta", "adam", "adamw", "dcasgd"), or -1. */
+int gx_optim_kind_of(const char *name);
+/* The name of a kind, or NULL. */
+const char *gx_optim_name(int kind);
+/* Fills *o with PyTorch's defaults for kind (dcasgd: lr 0.01, lambda 0.04,
+ * momentum 0). */
+void gx_optim_opts_default(gx_optim_opts *o, int kind);
+
+/* The optimizer state of one tensor of n elements. nsenders > 0 sizes the
+ * DC-ASGD weight backups (one per sender); ignored by the others. NULL on
+ * bad options or ENOMEM (err set when not NULL). */
+typedef struct gx_optim gx_optim;
+gx_optim *gx_optim_create(const gx_optim_opts *o, uint64_t n, int nsenders, int *err);
+void gx_optim_free(gx_optim *op);
+/* One update of w (n elements) with gradient g. sender picks DC-ASGD's
+ * backup (0 <= sender < nsenders; others ignore it). Returns 0 or GX_EINVAL. */
+int gx_optim_step(gx_optim *op, float *w, const float *g, int sender);
+/* DC-ASGD: records w as the weights sender now holds (call whenever weights
+ * are sent to it). A no-op for the other kinds. */
+int gx_optim_backup(gx_optim *op, const float *w, int sender);
+/* Steps taken so far. */
+uint64_t gx_optim_steps(const gx_optim *op);
+
+/* ---------------------------------------------------------------- placement */
+
+/* Where a slice of a tensor lives among several global servers (MultiGPS). */
+typedef struct gx_slice {
+	uint32_t key;    /* tensor key */
+	uint32_t block;  /* slice index within the key, 0.. */
+	uint64_t offset; /* first element of the slice in the tensor */
+	uint64_t count;  /* elements in the slice */
+	uint32_t server; /* server index, 0..nservers-1 */
+} gx_slice;
+
+/* Places nkeys tensors (keys[i] with counts[i] elements) on nservers servers
+ * so that bytes are balanced: a tensor of more than split_bound elements is
+ * cut into nservers near-equal contiguous slices, slice s on server s; the
+ * others go whole, largest first (ties: lower key), each to the server with
+ * the fewest elements so far (ties: lower index). Deterministic, so every
+ * process computes the same placement. Writes the slices to out sorted by
+ * (key, block) and returns their number, or GX_EINVAL (duplicate key, zero
+ * count, nservers < 1) or GX_ENOMEM/GX_EINVAL when cap is too small. */
+long gx_place(const uint32_t *keys, const uint64_t *counts, size_t nkeys, int nservers,
+	      uint64_t split_bound, gx_slice *out, size_t cap);
+/* Slices gx_place can write at most. */
+size_t gx_place_bound(size_t nkeys, int nservers);
+#define GX_DEFAULT_SPLIT_BOUND (1u << 20) /* elements */
+
+/* ---------------------------------------------------------------------- log */
+
+/* Where library components that run on their own (servers, the client's I/O
+ * thread) send their log lines: level 0 error, 1 warning, 2 info, 3 debug.
+ * msg is one line without a newline. May be called from the client's I/O
+ * thread. */
+typedef void gx_log_fn(void *ud, int level, const char *msg);
+
+/* ------------------------------------------------------- parameter servers */
+
+enum gx_role { GX_ROLE_GLOBAL = 1, GX_ROLE_LOCAL = 2, GX_ROLE_WORKER = 3 };
+enum gx_sync { GX_SYNC_FULL = 0, GX_SYNC_MIXED = 1 };
+
+typedef struct gx_ps_opts {
+	int role;                 /* GX_ROLE_GLOBAL or GX_ROLE_LOCAL */
+	const char *listen;       /* "host:port"; port 0 picks a free one */
+	int parties;              /* global: data centers (local servers) expected */
+	int workers;              /* local: workers expected */
+	uint32_t party;           /* local: this data center's id */
+	const char *upstream;     /* local: "host:port[,host:port...]", global servers in index order */
+	int sync;                 /* enum gx_sync */
+	int sum;                  /* nonzero: apply the sum of gradients, not their mean */
+	gx_optim_opts optim;      /* global: the optimizer */
+	uint64_t split_bound;     /* local: MultiGPS split bound (elements) */
+	double connect_timeout;   /* seconds to keep retrying upstream / waiting for peers */
+	double heartbeat;         /* seconds between heartbeats */
+	double heartbeat_timeout; /* seconds of silence after which a peer is dead */
+	int elastic;              /* nonzero: drop a dead worker and go on */
+	gx_frame_limits limits;   /* incoming frames */
+	gx_log_fn *log;           /* NULL: silent */
+	void *log_ud;
+} gx_ps_opts;
+
+#define GX_DEFAULT_CONNECT_TIMEOUT 30.0
+#define GX_DEFAULT_HEARTBEAT 1.0
+#define GX_DEFAULT_HEARTBEAT_TIMEOUT 5.0
+
+/* Defaults: local role, listen "127.0.0.1:0", 1 party, 1 worker, full sync,
+ * mean, SGD lr 0.01, the default split bound, timeouts above, not elastic. */
+void gx_ps_opts_default(gx_ps_opts *o);
+
+typedef struct gx_ps gx_ps;
+
+/* Creates a server and binds its listening socket (so gx_ps_port is known
+ * before gx_ps_run). NULL with *err on failure (err may be NULL; the log
+ * callback has the reason). */
+gx_ps *gx_ps_create(const gx_ps_opts *o, int *err);
+void gx_ps_free(gx_ps *ps);
+/* The bound listening port. */
+int gx_ps_port(const gx_ps *ps);
+/* Serves until every expected peer has connected and said goodbye (returns
+ * 0), gx_ps_stop was called (0), or a failure ends the job (a negative
+ * gx_error: a dead peer without elastic, upstream unreachable within the
+ * connect timeout, ...; logged). */
+int gx_ps_run(gx_ps *ps);
+/* Ask a running server to stop, or to write its stats through the log
+ * (level 1). Both only set a flag and wake the loop: async-signal-safe. */
+void gx_ps_stop(gx_ps *ps);
+void gx_ps_request_stats(gx_ps *ps);
+/* Writes the stats (per link and direction: bytes, frames; rounds; waiting
+ * time; staleness under mixed sync) into buf as TSV lines, or one JSON object
+ * when json; returns the length (snprintf-like) or a negative gx_error.
+ * Loop thread only (e.g. after gx_ps_run returns, or from the log callback). */
+long gx_ps_stats(gx_ps *ps, char *buf, size_t cap, int json);
+
+/* ---------------------------------------------------------- worker client */
+
+typedef struct gx_kv_opts {
+	const char *servers;      /* "host:port[,...]": the local PS (or, flat, the global servers) */
+	uint32_t rank;            /* worker rank within its party */
+	uint32_t party;           /* data center id */
+	uint64_t split_bound;     /* flat mode with several servers: as gx_ps_opts */
+	double connect_timeout;   /* seconds */
+	double heartbeat, heartbeat_timeout;
+	gx_frame_limits limits;
+	gx_log_fn *log;           /* called on the client's I/O thread; NULL: silent */
+	void *log_ud;
+} gx_kv_opts;
+
+void gx_kv_opts_default(gx_kv_opts *o);
+
+/* The worker's side: one background I/O thread per client. A gx_kv may be
+ * used from one application thread at a time. */
+typedef struct gx_kv gx_kv;
+/* A request handle (> 0); wait on it exactly once. */
+typedef int64_t gx_kv_req;
+
+/* Connects (retrying until connect_timeout) and says hello. NULL with *err. */
+gx_kv *gx_kv_connect(const gx_kv_opts *o, int *err);
+/* Registers the model: nkeys tensors, keys[i] of counts[i] elements, with
+ * initial values values[i]. Blocks until the servers answered: then every
+ * values[i] holds the value the global tier kept (the first worker's), so all
+ * workers start identical. Returns 0 or a negative gx_error. */
+int gx_kv_init(gx_kv *kv, size_t nkeys, const uint32_t *keys, const uint64_t *counts,
+	       float *const *values);
+/* Starts pushing gradient g of key (copied before return) and, for
+ * pushpull, receiving the updated parameters into dst (which must stay valid
+ * until the wait). priority 0 is the most urgent; equal priorities go in
+ * order. Returns a handle or a negative gx_error. */
+gx_kv_req gx_kv_push(gx_kv *kv, uint32_t key, const float *g, int priority);
+gx_kv_req gx_kv_pushpull(gx_kv *kv, uint32_t key, const float *g, float *dst, int priority);
+/* Starts fetching the current parameters of key into dst. */
+gx_kv_req gx_kv_pull(gx_kv *kv, uint32_t key, float *dst, int priority);
+/* Waits for one request; 0 or the gx_error that failed it. */
+int gx_kv_wait(gx_kv *kv, gx_kv_req r);
+/* Waits for every outstanding request; 0 or the first error. */
+int gx_kv_wait_all(gx_kv *kv);
+/* Traffic so far, summed over the client's connections. */
+int gx_kv_stats(gx_kv *kv, uint64_t *bytes_out, uint64_t *bytes_in);
+/* Says goodbye (waits for outstanding requests and the servers' BYE) and
+ * frees; returns 0 or the first error. gx_kv_free frees without goodbye. */
+int gx_kv_close(gx_kv *kv);
+void gx_kv_free(gx_kv *kv);
 
 /* --------------------------------------------------------------------- data */
 

@@ -1,0 +1,139 @@
+/*
+ * net.h — library-private networking: an epoll event loop in the style of
+ * redis ae (file events + monotonic timers), socket helpers in the style of
+ * redis anet, and framed connections (incremental decoding, output queue,
+ * per-event byte caps). Used by lib/ps.c (servers) and lib/kv.c (the worker
+ * client's I/O thread). Not part of the public interface; never prints.
+ *
+ * Threading: a gx_ev and the connections on it belong to the one thread that
+ * runs the loop. gx_ev_wake is the only call safe from other threads.
+ */
+#ifndef GX_NET_H
+#define GX_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "geomx.h"
+
+/* ------------------------------------------------------------ event loop */
+
+#define GX_EV_READ 1
+#define GX_EV_WRITE 2
+
+typedef struct gx_ev gx_ev;
+
+/* Called when fd is ready for the events in mask (GX_EV_READ|GX_EV_WRITE). */
+typedef void gx_ev_file_fn(gx_ev *ev, int fd, void *ud, int mask);
+/* A timer: returns the delay in ms until it fires again, or -1 to end it. */
+typedef long gx_ev_timer_fn(gx_ev *ev, long long id, void *ud);
+
+/* A loop for descriptors below setsize (grows on demand). NULL on failure. */
+gx_ev *gx_ev_create(int setsize);
+void gx_ev_free(gx_ev *ev);
+
+/* Adds mask to the events watched on fd, with one callback and user data per
+ * fd (a second add replaces them). 0 or GX_EIO. */
+int gx_ev_add(gx_ev *ev, int fd, int mask, gx_ev_file_fn *fn, void *ud);
+/* Stops watching the events in mask on fd; with no events left, forgets fd. */
+void gx_ev_del(gx_ev *ev, int fd, int mask);
+/* Events currently watched on fd. */
+int gx_ev_mask(const gx_ev *ev, int fd);
+
+/* A timer firing after ms milliseconds (monotonic clock). Returns its id
+ * (> 0) or a negative gx_error. */
+long long gx_ev_timer(gx_ev *ev, long ms, gx_ev_timer_fn *fn, void *ud);
+/* Cancels a timer; safe from inside any callback, its own included. */
+void gx_ev_timer_del(gx_ev *ev, long long id);
+
+/* Waits once (at most timeout_ms, -1 forever, clipped to the next timer) and
+ * runs the ready callbacks and due timers. Returns the number of events
+ * processed or GX_EIO. */
+int gx_ev_once(gx_ev *ev, int timeout_ms);
+/* Runs gx_ev_once until gx_ev_stop. Returns 0 or GX_EIO. */
+int gx_ev_run(gx_ev *ev);
+/* Makes gx_ev_run return after the current iteration. Loop thread only. */
+void gx_ev_stop(gx_ev *ev);
+/* Wakes a loop blocked in epoll_wait; safe from any thread and from a signal
+ * handler (it writes to an eventfd). The loop then runs its wake callback. */
+void gx_ev_wake(gx_ev *ev);
+/* The callback run on the loop thread after gx_ev_wake (NULL: none). */
+void gx_ev_on_wake(gx_ev *ev, void (*fn)(gx_ev *ev, void *ud), void *ud);
+
+/* Monotonic milliseconds and nanoseconds. */
+uint64_t gx_now_ms(void);
+uint64_t gx_now_ns(void);
+
+/* --------------------------------------------------------------- sockets */
+
+/* Splits "host:port", "[v6]:port" or ":port" (host "" means any address).
+ * Returns 0 or GX_EINVAL. */
+int gx_net_split(const char *addr, char *host, size_t hostcap, int *port);
+
+/* A listening TCP socket (SO_REUSEADDR, non-blocking, backlog 511). port 0
+ * picks a free one (gx_net_port tells which). Returns the fd or GX_EIO with
+ * a one-line reason in err. */
+int gx_net_listen(const char *host, int port, char *err, size_t errcap);
+/* The local port a socket is bound to, or -1. */
+int gx_net_port(int fd);
+/* Accepts one connection, non-blocking, with TCP_NODELAY and keepalive.
+ * Returns the fd, GX_ENEEDMORE when none is pending, or GX_EIO. peer gets
+ * "ip:port". */
+int gx_net_accept(int lfd, char *peer, size_t peercap);
+/* Starts a non-blocking connect; returns the fd (connection in progress or
+ * done) or GX_EIO with a reason in err. gx_net_connect_result tells, once the
+ * fd is writable, whether it succeeded (0) or why not (errno value). */
+int gx_net_connect(const char *host, int port, char *err, size_t errcap);
+int gx_net_connect_result(int fd);
+/* Socket options; 0 or GX_EIO. */
+int gx_net_nonblock(int fd);
+int gx_net_nodelay(int fd);
+int gx_net_keepalive(int fd, int idle_s);
+
+/* ---------------------------------------------------- framed connections */
+
+typedef struct gx_conn gx_conn;
+
+/* Per-direction traffic counters of a connection. */
+typedef struct gx_conn_stats {
+	uint64_t bytes_in, bytes_out, frames_in, frames_out;
+} gx_conn_stats;
+
+/* Called for every complete, validated frame; payload valid during the call.
+ * The callback may send on any connection and may close this one (then the
+ * rest of the buffered input is dropped). */
+typedef void gx_conn_frame_fn(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, void *ud);
+/* Called once when the connection closes: err 0 for an orderly end of stream
+ * or gx_conn_close, else the gx_error (or GX_EIO with errno) that ended it,
+ * and a one-line reason. The connection is freed after this returns. */
+typedef void gx_conn_close_fn(gx_conn *c, int err, const char *why, void *ud);
+
+/* Wraps a connected non-blocking fd (takes ownership) on loop ev. lim bounds
+ * incoming frames (NULL: defaults). Returns NULL on ENOMEM (fd closed). */
+gx_conn *gx_conn_create(gx_ev *ev, int fd, const gx_frame_limits *lim, gx_conn_frame_fn *on_frame,
+			gx_conn_close_fn *on_close, void *ud);
+/* Queues a frame (header packed here; payload copied, payload_len bytes).
+ * Writing happens from the loop, at most GX_CONN_WRITE_CAP bytes per event.
+ * Returns 0, GX_ENOMEM, or GX_EIO if the connection is closing. */
+int gx_conn_send(gx_conn *c, const gx_frame_hdr *h, const void *payload);
+/* Closes after the queued output is flushed (or at once when flush == 0),
+ * calling on_close with err 0 and why. Safe inside callbacks. */
+void gx_conn_close(gx_conn *c, int flush, const char *why);
+/* Bytes queued and not yet written. */
+size_t gx_conn_pending(const gx_conn *c);
+const gx_conn_stats *gx_conn_get_stats(const gx_conn *c);
+void *gx_conn_ud(const gx_conn *c);
+void gx_conn_set_ud(gx_conn *c, void *ud);
+int gx_conn_fd(const gx_conn *c);
+/* Milliseconds (gx_now_ms) when a byte last arrived — for heartbeats. */
+uint64_t gx_conn_last_rx(const gx_conn *c);
+/* A label used in log lines, e.g. "worker 3 (127.0.0.1:40112)". */
+void gx_conn_set_name(gx_conn *c, const char *name);
+const char *gx_conn_name(const gx_conn *c);
+
+/* Bytes read or written per readiness event, so one busy peer cannot starve
+ * the others. */
+#define GX_CONN_READ_CAP (1u << 20)
+#define GX_CONN_WRITE_CAP (1u << 20)
+
+#endif

@@ -1,0 +1,67 @@
+/*
+ * proto.h — library-private: the control payloads of the parameter-server
+ * protocol (docs/protocol.md). Parsers check every length exactly and never
+ * trust a count before checking it against the bytes present.
+ */
+#ifndef GX_PROTO_H
+#define GX_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "geomx.h"
+#include "net.h"
+
+#define GX_PROTO_VERSION 1
+#define GX_HELLO_SIZE 64
+#define GX_ERROR_MSG_MAX 1024
+#define GX_KEYTABLE_MAX (1u << 20) /* entries */
+
+typedef struct gx_hello {
+	uint16_t proto;    /* GX_PROTO_VERSION */
+	uint8_t role;      /* enum gx_role */
+	uint8_t sync;      /* enum gx_sync (HELLO_ACK) */
+	uint32_t rank, party, workers, nservers;
+	char name[41];     /* NUL-terminated; 40 bytes on the wire, NUL-padded */
+} gx_hello;
+
+/* 64 bytes out. */
+void gx_hello_pack(const gx_hello *h, uint8_t out[GX_HELLO_SIZE]);
+/* GX_EPROTO unless len == 64, role known, reserved zero; proto is NOT
+ * checked here (the caller reports a version mismatch with both numbers). */
+int gx_hello_parse(const uint8_t *p, size_t len, gx_hello *h);
+
+/* ERROR payload: returns its length (<= 8 + GX_ERROR_MSG_MAX; the message is
+ * cut there) written to out (cap >= 8 + GX_ERROR_MSG_MAX). */
+size_t gx_errmsg_pack(int code, const char *msg, uint8_t *out, size_t cap);
+/* GX_EPROTO on a bad length; msg gets a NUL-terminated copy with control
+ * characters replaced by '?', cut to cap - 1. */
+int gx_errmsg_parse(const uint8_t *p, size_t len, int *code, char *msg, size_t cap);
+
+typedef struct gx_keyent {
+	uint32_t key;
+	uint64_t count;
+} gx_keyent;
+
+/* Bytes of a KEYTABLE payload of n entries. */
+size_t gx_keytable_size(size_t n);
+void gx_keytable_pack(const gx_keyent *e, size_t n, uint8_t *out);
+/* Parses into a malloc'd array (*out, *n; free with free()). GX_EPROTO on bad
+ * length, keys not strictly increasing, zero count, reserved nonzero, or more
+ * than GX_KEYTABLE_MAX entries; GX_ENOMEM. */
+int gx_keytable_parse(const uint8_t *p, size_t len, gx_keyent **out, size_t *n);
+
+/* MEMBERS payload: u32 workers. */
+int gx_members_parse(const uint8_t *p, size_t len, uint32_t *workers);
+
+/* Sends a control frame (codec NONE, count 0) of the given type with key,
+ * round and payload; 0 or the gx_conn_send error. */
+int gx_send_ctl(gx_conn *c, int type, uint32_t key, uint32_t round, const void *payload, uint32_t len);
+/* Sends ERROR with code and a printf-style message, then closes c after the
+ * flush. */
+void gx_send_error(gx_conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Sends an F32 tensor frame of the given type. */
+int gx_send_f32(gx_conn *c, int type, uint32_t key, uint32_t block, uint32_t round, uint32_t sender,
+		const float *x, uint64_t n);
+
+#endif
