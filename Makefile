@@ -20,7 +20,10 @@ endif
 # User CFLAGS/LDFLAGS are appended to ours, never replace them.
 OPT      ?= -O2
 GX_CPPFLAGS := -Ilib -Ikernels -D_GNU_SOURCE $(CPPFLAGS)
+# -fno-math-errno: nothing reads errno after math calls, and it lets sqrtf
+# vectorize (the optimizers' loops).
 GX_CFLAGS   := -std=c11 -g -Wall -Wextra -Wshadow -Wno-unused-parameter -fno-strict-aliasing \
+	       -fno-math-errno \
 	       -MMD -MP
 ifeq ($(WERROR),1)
 GX_CFLAGS   += -Werror

@@ -397,7 +397,8 @@ void gx_optim_free(gx_optim *op);
  * backup (0 <= sender < nsenders; others ignore it). Returns 0 or GX_EINVAL. */
 int gx_optim_step(gx_optim *op, float *w, const float *g, int sender);
 /* DC-ASGD: records w as the weights sender now holds (call whenever weights
- * are sent to it). A no-op for the other kinds. */
+ * are sent to it: init, push and pull replies). A no-op for the other kinds.
+ * Returns 0 or GX_EINVAL (sender out of range). */
 int gx_optim_backup(gx_optim *op, const float *w, int sender);
 /* Steps taken so far. */
 uint64_t gx_optim_steps(const gx_optim *op);
@@ -420,7 +421,9 @@ typedef struct gx_slice {
  * the fewest elements so far (ties: lower index). Deterministic, so every
  * process computes the same placement. Writes the slices to out sorted by
  * (key, block) and returns their number, or GX_EINVAL (duplicate key, zero
- * count, nservers < 1) or GX_ENOMEM/GX_EINVAL when cap is too small. */
+ * count, nservers < 1, cap too small; nothing is written then) or GX_ENOMEM.
+ * A tensor over the bound with fewer elements than servers becomes
+ * min(nservers, count) slices, so no slice is empty. */
 long gx_place(const uint32_t *keys, const uint64_t *counts, size_t nkeys, int nservers,
 	      uint64_t split_bound, gx_slice *out, size_t cap);
 /* Slices gx_place can write at most. */
