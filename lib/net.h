@@ -30,6 +30,8 @@ typedef long gx_ev_timer_fn(gx_ev *ev, long long id, void *ud);
 
 /* A loop for descriptors below setsize (grows on demand). NULL on failure. */
 gx_ev *gx_ev_create(int setsize);
+/* Frees the loop and its timers; the descriptors watched are not closed
+ * (close the gx_conns on it first). NULL is accepted. */
 void gx_ev_free(gx_ev *ev);
 
 /* Adds mask to the events watched on fd, with one callback and user data per
@@ -48,7 +50,8 @@ void gx_ev_timer_del(gx_ev *ev, long long id);
 
 /* Waits once (at most timeout_ms, -1 forever, clipped to the next timer) and
  * runs the ready callbacks and due timers. Returns the number of events
- * processed or GX_EIO. */
+ * processed or GX_EIO. Not to be called from inside a callback of the same
+ * loop. */
 int gx_ev_once(gx_ev *ev, int timeout_ms);
 /* Runs gx_ev_once until gx_ev_stop. Returns 0 or GX_EIO. */
 int gx_ev_run(gx_ev *ev);
@@ -85,6 +88,9 @@ int gx_net_accept(int lfd, char *peer, size_t peercap);
  * fd is writable, whether it succeeded (0) or why not (errno value). */
 int gx_net_connect(const char *host, int port, char *err, size_t errcap);
 int gx_net_connect_result(int fd);
+/* The peer of a connected TCP socket as "ip:port" ("[ip]:port" for IPv6)
+ * in buf; 0, or GX_EIO with "?" in buf (not connected, not TCP/IP). */
+int gx_net_peer_name(int fd, char *buf, size_t cap);
 /* Socket options; 0 or GX_EIO. */
 int gx_net_nonblock(int fd);
 int gx_net_nodelay(int fd);
@@ -113,11 +119,18 @@ typedef void gx_conn_close_fn(gx_conn *c, int err, const char *why, void *ud);
 gx_conn *gx_conn_create(gx_ev *ev, int fd, const gx_frame_limits *lim, gx_conn_frame_fn *on_frame,
 			gx_conn_close_fn *on_close, void *ud);
 /* Queues a frame (header packed here; payload copied, payload_len bytes).
- * Writing happens from the loop, at most GX_CONN_WRITE_CAP bytes per event.
- * Returns 0, GX_ENOMEM, or GX_EIO if the connection is closing. */
+ * Writing happens from the loop, at most GX_CONN_WRITE_CAP bytes per event
+ * (never inside this call). Returns 0, GX_ENOMEM, or GX_EIO if the
+ * connection is closing; also GX_EINVAL for a NULL payload with payload_len
+ * > 0, or gx_frame_hdr_check's error for a malformed header (size limits
+ * are the receiver's and are not applied here). */
 int gx_conn_send(gx_conn *c, const gx_frame_hdr *h, const void *payload);
 /* Closes after the queued output is flushed (or at once when flush == 0),
- * calling on_close with err 0 and why. Safe inside callbacks. */
+ * calling on_close with err 0 and why. Safe inside callbacks. Reading stops
+ * at once. Without output to flush, on_close runs before this returns,
+ * except when called from this connection's own on_frame: then it runs
+ * right after on_frame returns. With output to flush it runs from the loop
+ * once the output is written (err 0) or the write fails (GX_EIO). */
 void gx_conn_close(gx_conn *c, int flush, const char *why);
 /* Bytes queued and not yet written. */
 size_t gx_conn_pending(const gx_conn *c);

@@ -27,8 +27,10 @@ typedef struct gx_hello {
 
 /* 64 bytes out. */
 void gx_hello_pack(const gx_hello *h, uint8_t out[GX_HELLO_SIZE]);
-/* GX_EPROTO unless len == 64, role known, reserved zero; proto is NOT
- * checked here (the caller reports a version mismatch with both numbers). */
+/* GX_EPROTO unless len == 64, role known, sync 0 or 1, reserved zero, and
+ * the name NUL-padded (nothing but NULs after its end) without control
+ * characters; proto is NOT checked here (the caller reports a version
+ * mismatch with both numbers). An accepted hello packs back to its bytes. */
 int gx_hello_parse(const uint8_t *p, size_t len, gx_hello *h);
 
 /* ERROR payload: returns its length (<= 8 + GX_ERROR_MSG_MAX; the message is
@@ -48,7 +50,8 @@ size_t gx_keytable_size(size_t n);
 void gx_keytable_pack(const gx_keyent *e, size_t n, uint8_t *out);
 /* Parses into a malloc'd array (*out, *n; free with free()). GX_EPROTO on bad
  * length, keys not strictly increasing, zero count, reserved nonzero, or more
- * than GX_KEYTABLE_MAX entries; GX_ENOMEM. */
+ * than GX_KEYTABLE_MAX entries; GX_ENOMEM. An empty table (n 0) is accepted
+ * (*out is still to be freed); on error *out is NULL and *n 0. */
 int gx_keytable_parse(const uint8_t *p, size_t len, gx_keyent **out, size_t *n);
 
 /* MEMBERS payload: u32 workers. */
