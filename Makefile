@@ -102,7 +102,8 @@ $(LIBA): $(LIB_OBJ)
 
 # A program is cmd/NAME.c plus, when it grows, the files of cmd/NAME/.
 .SECONDEXPANSION:
-$(BUILD)/bin/%: $(BUILD)/obj/cmd/%.o $$(patsubst %.c,$(BUILD)/obj/%.o,$$(wildcard cmd/$$*/*.c)) \
+# (addprefix/basename, not patsubst: a % there would be the rule's stem.)
+$(BUILD)/bin/%: $(BUILD)/obj/cmd/%.o $$(addprefix $(BUILD)/obj/,$$(addsuffix .o,$$(basename $$(wildcard cmd/$$*/*.c)))) \
 		$(CLI_OBJ) $(LIBA)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")

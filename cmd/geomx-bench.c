@@ -3,6 +3,7 @@
  *
  *   geomx-bench codec [OPTION]...   encode/decode throughput of each codec
  *   geomx-bench gen --count N ...   random float32 test data on stdout
+ *   geomx-bench worker --ps ADDR    a synthetic worker (cmd/geomx-bench/worker.c)
  *
  * Every throughput is also given as a ratio to memcpy of the same number of
  * bytes, timed in the same run and interleaved with the op it is compared to,
@@ -48,6 +49,7 @@ static void top_help(void)
 	       "Commands:\n"
 	       "  codec   encode and decode throughput of each codec, as ratios to memcpy\n"
 	       "  gen     write random little-endian float32 test data to stdout\n"
+	       "  worker  a synthetic worker: deterministic gradients to a parameter server\n"
 	       "\n"
 	       "Options:\n"
 	       "  -q, --quiet     fewer messages on stderr\n"
@@ -56,8 +58,8 @@ static void top_help(void)
 	       "  -V, --version   show the version and exit\n"
 	       "\n"
 	       "'%s COMMAND --help' shows the options of a command.\n"
-	       "Exit status: 0 ok, 1 failure (a codec failed or decoded wrongly, I/O error),\n"
-	       "2 usage.\n",
+	       "Exit status: 0 ok, 1 failure (a codec failed or decoded wrongly, I/O error,\n"
+	       "a parameter server failed or refused the worker), 2 usage.\n",
 	       cli_prog, cli_prog);
 }
 
@@ -892,6 +894,8 @@ static int cmd_gen(int argc, char **argv)
 
 /* -------------------------------------------------------------------- main */
 
+int cmd_worker(int argc, char **argv); /* cmd/geomx-bench/worker.c */
+
 int main(int argc, char **argv)
 {
 	cli_init(argv[0]);
@@ -918,7 +922,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		cli_usage_error("missing command (codec or gen)");
+		cli_usage_error("missing command (codec, gen or worker)");
 	const char *cmd = argv[optind];
 	char **sub = argv + optind;
 	int subc = argc - optind;
@@ -928,5 +932,7 @@ int main(int argc, char **argv)
 		return cmd_codec(subc, sub);
 	if (!strcmp(cmd, "gen"))
 		return cmd_gen(subc, sub);
-	cli_usage_error("unknown command '%s' (codec or gen)", cmd);
+	if (!strcmp(cmd, "worker"))
+		return cmd_worker(subc, sub);
+	cli_usage_error("unknown command '%s' (codec, gen or worker)", cmd);
 }

@@ -1,0 +1,801 @@
+/*
+ * kv_io.c — the worker client's I/O thread: connecting with backoff, the
+ * hello, the per-connection priority heaps and their pump, reply matching,
+ * heartbeats, failure handling and the goodbye. The threading contract and
+ * the send-order design are described in kv_internal.h.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kv_internal.h"
+
+void kv_log(gx_kv *kv, int level, const char *fmt, ...)
+{
+	if (!kv->o.log)
+		return;
+	char buf[1200];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	kv->o.log(kv->o.log_ud, level, buf);
+}
+
+/* strerror(e) with a lower-case first letter, for "(connection refused)". */
+static void errno_text(int e, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s", strerror(e));
+	if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
+		buf[0] = (char)(buf[0] - 'A' + 'a');
+}
+
+static const char *type_name(int type)
+{
+	switch (type) {
+	case GX_FT_INIT_REPLY: return "INIT_REPLY";
+	case GX_FT_PUSH_REPLY: return "PUSH_REPLY";
+	case GX_FT_PULL_REPLY: return "PULL_REPLY";
+	default: return "frame";
+	}
+}
+
+/* ------------------------------------------------------------ send heap */
+
+static int part_less(const kv_part *a, const kv_part *b)
+{
+	return a->r->prio < b->r->prio || (a->r->prio == b->r->prio && a->order < b->order);
+}
+
+static int heap_push(kv_srv *s, kv_part *p)
+{
+	if (s->nheap == s->capheap) {
+		size_t ncap = s->capheap ? s->capheap * 2 : 64;
+		kv_part **nh = realloc(s->heap, ncap * sizeof *nh);
+		if (!nh)
+			return GX_ENOMEM;
+		s->heap = nh;
+		s->capheap = ncap;
+	}
+	size_t i = s->nheap++;
+	while (i > 0) {
+		size_t up = (i - 1) / 2;
+		if (!part_less(p, s->heap[up]))
+			break;
+		s->heap[i] = s->heap[up];
+		i = up;
+	}
+	s->heap[i] = p;
+	return 0;
+}
+
+static kv_part *heap_pop(kv_srv *s)
+{
+	kv_part *top = s->heap[0], *p = s->heap[--s->nheap];
+	size_t i = 0, n = s->nheap;
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		const kv_part *best = p;
+		if (l < n && part_less(s->heap[l], best)) {
+			m = l;
+			best = s->heap[l];
+		}
+		if (l + 1 < n && part_less(s->heap[l + 1], best))
+			m = l + 1;
+		if (m == i)
+			break;
+		s->heap[i] = s->heap[m];
+		i = m;
+	}
+	if (n)
+		s->heap[i] = p;
+	return top;
+}
+
+/* -------------------------------------------------------- completions */
+
+/* Hands r back to the application. The caller has dropped every reference
+ * to r; r must not be touched afterwards. */
+static void req_finish(gx_kv *kv, kv_req *r)
+{
+	pthread_mutex_lock(&kv->mu);
+	r->done = 1;
+	r->result = r->err;
+	pthread_cond_broadcast(&kv->cv);
+	pthread_mutex_unlock(&kv->mu);
+}
+
+static void part_answered(gx_kv *kv, kv_req *r, int err)
+{
+	if (err && !r->err)
+		r->err = err;
+	if (--r->left == 0)
+		req_finish(kv, r);
+}
+
+/* Closes whatever s holds: a connect in progress, a retry timer or a
+ * connection (at once, without flushing). on_close may run later; st
+ * S_CLOSED with c still set means "closing". */
+static void srv_shut(kv_srv *s, const char *why)
+{
+	gx_kv *kv = s->kv;
+	int was = s->st;
+	s->st = S_CLOSED;
+	if (was == S_CONNECTING && s->fd >= 0) {
+		gx_ev_del(kv->ev, s->fd, GX_EV_READ | GX_EV_WRITE);
+		close(s->fd);
+		s->fd = -1;
+	}
+	if (s->timer > 0) {
+		gx_ev_timer_del(kv->ev, s->timer);
+		s->timer = 0;
+	}
+	if (s->c && was != S_CLOSED)
+		gx_conn_close(s->c, 0, why);
+}
+
+static int all_closed(const gx_kv *kv)
+{
+	for (int i = 0; i < kv->nsrv; i++)
+		if (kv->srv[i].c || kv->srv[i].st == S_CONNECTING)
+			return 0;
+	return 1;
+}
+
+/* The connect phase failed: tell gx_kv_connect, end the thread. */
+static void connect_failed(gx_kv *kv, int err)
+{
+	for (int i = 0; i < kv->nsrv; i++)
+		srv_shut(&kv->srv[i], "connect failed");
+	pthread_mutex_lock(&kv->mu);
+	if (kv->phase == P_CONNECTING) {
+		kv->phase = P_FAILED;
+		kv->conn_err = err;
+	}
+	pthread_cond_broadcast(&kv->cv);
+	pthread_mutex_unlock(&kv->mu);
+	kv->io_exit = 1;
+}
+
+/* A server failed after the hello: every outstanding and future request
+ * fails with err, and the other connections close without goodbye (a
+ * client that lost part of its model is finished; its servers must see it
+ * die rather than leave politely). The reason has been logged. */
+static void kv_fail(gx_kv *kv, int err)
+{
+	if (kv->dead)
+		return;
+	if (kv->closing) {
+		/* every request was answered: only the goodbye is spoilt */
+		pthread_mutex_lock(&kv->mu);
+		if (!kv->close_err)
+			kv->close_err = err;
+		pthread_mutex_unlock(&kv->mu);
+		for (int i = 0; i < kv->nsrv; i++)
+			srv_shut(&kv->srv[i], "client failed");
+		kv->io_exit = 1;
+		return;
+	}
+	for (int i = 0; i < kv->nsrv; i++)
+		kv->srv[i].nheap = 0;
+	if (kv->io_model)
+		for (size_t i = 0; i < kv->nslices; i++)
+			memset(kv->slices[i].wq, 0, sizeof kv->slices[i].wq);
+	pthread_mutex_lock(&kv->mu);
+	kv->dead = err;
+	for (gx_kv_req id = kv->lo; id < kv->hi; id++) {
+		kv_req *r = kv->tab[id & (kv->tab_cap - 1)];
+		if (r && !r->done) {
+			r->done = 1;
+			r->result = err;
+		}
+	}
+	kv->subq = kv->subq_tail = NULL;
+	pthread_cond_broadcast(&kv->cv);
+	pthread_mutex_unlock(&kv->mu);
+	for (int i = 0; i < kv->nsrv; i++)
+		srv_shut(&kv->srv[i], "client failed");
+}
+
+/* A protocol breach by s: ERROR to it (closing after the flush), a log line,
+ * and the client fails (or, while connecting, the connect). */
+static void proto_error(kv_srv *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void proto_error(kv_srv *s, const char *fmt, ...)
+{
+	gx_kv *kv = s->kv;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	kv_log(kv, 0, "server %s: protocol error: %s", s->addr, msg);
+	if (s->c && s->st != S_CLOSED) {
+		s->st = S_CLOSED;
+		gx_send_error(s->c, GX_EPROTO, "%s", msg);
+	}
+	if (kv->phase == P_CONNECTING)
+		connect_failed(kv, GX_EPROTO);
+	else
+		kv_fail(kv, GX_EPROTO);
+}
+
+/* -------------------------------------------------------------- sending */
+
+static int send_part(kv_srv *s, kv_part *p)
+{
+	gx_kv *kv = s->kv;
+	kv_req *r = p->r;
+	const kv_slice *sl = &kv->slices[p->si];
+	gx_frame_hdr h;
+	const void *payload = NULL;
+
+	gx_frame_hdr_init(&h);
+	h.type = (uint8_t)r->type;
+	h.key = kv->keys[r->ki].key;
+	h.block = sl->block;
+	h.round = r->round;
+	h.sender = kv->o.rank;
+	h.seq = ++s->seq;
+	h.priority = (uint8_t)(r->prio > 255 ? 255 : r->prio);
+	if (r->buf) {
+		h.codec = GX_CODEC_F32;
+		h.count = sl->count;
+		h.payload_len = h.raw_len = (uint32_t)(sl->count * 4);
+		payload = r->buf + sl->off * 4;
+	}
+	return gx_conn_send(s->c, &h, payload);
+}
+
+static void pump(kv_srv *s)
+{
+	gx_kv *kv = s->kv;
+	while (s->st == S_READY && s->nheap && gx_conn_pending(s->c) < KV_LOW_WATER) {
+		kv_part *p = heap_pop(s);
+		kv_req *r = p->r;
+		int e = send_part(s, p);
+		if (e == GX_EIO) {
+			/* closing: on_close follows with the reason */
+			heap_push(s, p);
+			return;
+		}
+		if (e) {
+			kv_log(kv, 0, "server %s: cannot queue a frame: %s", s->addr, gx_strerror(e));
+			kv_fail(kv, e);
+			return;
+		}
+		s->last_tx = gx_now_ms();
+		int w = r->type == GX_FT_INIT ? KV_W_INIT : r->type == GX_FT_PUSH ? KV_W_PUSH : KV_W_PULL;
+		kv_wq *q = &kv->slices[p->si].wq[w];
+		p->next = NULL;
+		if (q->tail)
+			q->tail->next = p;
+		else
+			q->head = p;
+		q->tail = p;
+		if (--r->unsent == 0) {
+			free(r->buf);
+			r->buf = NULL;
+		}
+	}
+}
+
+/* ------------------------------------------------------------- replies */
+
+static long find_key(const gx_kv *kv, uint32_t key)
+{
+	size_t lo = 0, hi = kv->nkeys;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (kv->keys[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < kv->nkeys && kv->keys[lo].key == key ? (long)lo : -1;
+}
+
+static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
+{
+	gx_kv *kv = s->kv;
+	int w = h->type == GX_FT_INIT_REPLY ? KV_W_INIT : h->type == GX_FT_PUSH_REPLY ? KV_W_PUSH : KV_W_PULL;
+	long ki = kv->io_model ? find_key(kv, h->key) : -1;
+	if (ki < 0) {
+		proto_error(s, "%s for unknown key %u", type_name(h->type), h->key);
+		return;
+	}
+	const kv_key *k = &kv->keys[ki];
+	if (h->block >= k->ns || kv->slices[k->s0 + h->block].server != s->idx) {
+		proto_error(s, "%s for key %u block %u, which is not on this server", type_name(h->type),
+			    h->key, h->block);
+		return;
+	}
+	kv_slice *sl = &kv->slices[k->s0 + h->block];
+	kv_wq *q = &sl->wq[w];
+	kv_part *p = q->head, *prev = NULL;
+	if (w == KV_W_PUSH)
+		for (; p && p->r->round != h->round; prev = p, p = p->next)
+			;
+	if (!p) {
+		proto_error(s, "unexpected %s for key %u block %u round %u", type_name(h->type), h->key,
+			    h->block, h->round);
+		return;
+	}
+	if (prev)
+		prev->next = p->next;
+	else
+		q->head = p->next;
+	if (q->tail == p)
+		q->tail = prev;
+
+	kv_req *r = p->r;
+	int e = 0;
+	if (h->count != sl->count || h->codec == GX_CODEC_NONE) {
+		kv_log(kv, 0, "server %s: %s for key %u block %u carries %llu elements, expected %llu",
+		       s->addr, type_name(h->type), h->key, h->block, (unsigned long long)h->count,
+		       (unsigned long long)sl->count);
+		e = GX_EPROTO;
+	} else if (r->dst) {
+		e = gx_codec_decode(kv->dec, h, payload, r->dst + sl->off, 0);
+		if (e)
+			kv_log(kv, 0, "server %s: %s for key %u block %u: cannot decode: %s", s->addr,
+			       type_name(h->type), h->key, h->block, gx_strerror(e));
+	}
+	part_answered(kv, r, e);
+}
+
+/* An ERROR frame's code as a client error: one of ours, else GX_EPEER. */
+static int peer_code(int code)
+{
+	return code < 0 && code > GX_E__LAST && code != GX_ENEEDMORE ? code : GX_EPEER;
+}
+
+static void on_hello_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
+{
+	gx_kv *kv = s->kv;
+	gx_hello a;
+
+	if (h->type != GX_FT_HELLO_ACK) {
+		proto_error(s, "expected HELLO_ACK, got frame type %u", h->type);
+		return;
+	}
+	if (gx_hello_parse(payload, h->payload_len, &a) != 0) {
+		proto_error(s, "malformed HELLO_ACK");
+		return;
+	}
+	if (a.proto != GX_PROTO_VERSION) {
+		kv_log(kv, 0, "server %s speaks protocol version %u, this client version %u", s->addr,
+		       a.proto, GX_PROTO_VERSION);
+		connect_failed(kv, GX_EVERSION);
+		return;
+	}
+	if (a.role != GX_ROLE_GLOBAL && a.role != GX_ROLE_LOCAL) {
+		proto_error(s, "HELLO_ACK from role %u, expected a local or global server", a.role);
+		return;
+	}
+	if (kv->nsrv > 1 && a.role != GX_ROLE_GLOBAL) {
+		kv_log(kv, 0, "server %s is a local server, but several servers mean flat mode "
+		       "(global servers only)", s->addr);
+		connect_failed(kv, GX_EINVAL);
+		return;
+	}
+	if (a.role == GX_ROLE_GLOBAL && a.nservers && (int)a.nservers != kv->nsrv) {
+		kv_log(kv, 0, "server %s says there are %u global servers, %d given", s->addr,
+		       a.nservers, kv->nsrv);
+		connect_failed(kv, GX_EINVAL);
+		return;
+	}
+	s->ack = a;
+	s->st = S_READY;
+	s->ready_at = s->last_tx = gx_now_ms();
+	kv_log(kv, 2, "connected to %s server %s (%s)", a.role == GX_ROLE_GLOBAL ? "global" : "local",
+	       s->addr, a.name);
+	for (int i = 0; i < kv->nsrv; i++)
+		if (kv->srv[i].st != S_READY)
+			return;
+	pthread_mutex_lock(&kv->mu);
+	kv->phase = P_READY;
+	pthread_cond_broadcast(&kv->cv);
+	pthread_mutex_unlock(&kv->mu);
+}
+
+static void on_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, void *ud)
+{
+	kv_srv *s = ud;
+	gx_kv *kv = s->kv;
+
+	if (s->st != S_HELLO && s->st != S_READY && s->st != S_BYE)
+		return;
+	if (h->type == GX_FT_ERROR) {
+		int code = GX_EPEER;
+		char msg[GX_ERROR_MSG_MAX + 1];
+		if (gx_errmsg_parse(payload, h->payload_len, &code, msg, sizeof msg) != 0)
+			snprintf(msg, sizeof msg, "(malformed ERROR frame)");
+		s->st = S_CLOSED;
+		gx_conn_close(c, 0, "error from server");
+		if (kv->phase == P_CONNECTING) {
+			kv_log(kv, 0, "server %s refused us: %s", s->addr, msg);
+			connect_failed(kv, GX_EREFUSED);
+		} else {
+			kv_log(kv, 0, "server %s failed: %s", s->addr, msg);
+			kv_fail(kv, peer_code(code));
+		}
+		return;
+	}
+	if (s->st == S_HELLO) {
+		on_hello_reply(s, h, payload);
+		return;
+	}
+	switch (h->type) {
+	case GX_FT_HEARTBEAT:
+		return;
+	case GX_FT_BYE:
+		if (s->st == S_BYE) {
+			s->st = S_CLOSED;
+			gx_conn_close(c, 1, "goodbye");
+			return;
+		}
+		kv_log(kv, 0, "server %s ended the session (BYE) while this client was working", s->addr);
+		s->st = S_CLOSED;
+		gx_conn_close(c, 0, "goodbye from server");
+		kv_fail(kv, GX_EPEER);
+		return;
+	case GX_FT_INIT_REPLY:
+	case GX_FT_PUSH_REPLY:
+	case GX_FT_PULL_REPLY:
+		on_reply(s, h, payload);
+		return;
+	default:
+		proto_error(s, "unexpected frame type %u", h->type);
+	}
+}
+
+static void on_close(gx_conn *c, int err, const char *why, void *ud)
+{
+	kv_srv *s = ud;
+	gx_kv *kv = s->kv;
+	const gx_conn_stats *st = gx_conn_get_stats(c);
+	int was = s->st;
+
+	kv->gone_in += st->bytes_in;
+	kv->gone_out += st->bytes_out;
+	s->c = NULL;
+	s->st = S_CLOSED;
+	if (was == S_HELLO) {
+		kv_log(kv, 0, "server %s closed the connection during the hello: %s", s->addr,
+		       why && *why ? why : gx_strerror(err));
+		connect_failed(kv, GX_EPEER);
+	} else if (was == S_READY) {
+		kv_log(kv, 0, "server %s died: %s", s->addr, why && *why ? why : gx_strerror(err));
+		kv_fail(kv, GX_EPEER);
+	}
+	/* S_BYE: a close instead of BYE after ours is as good as one. */
+	if (kv->closing && all_closed(kv))
+		kv->io_exit = 1;
+}
+
+/* --------------------------------------------------------- connecting */
+
+static void start_connect(kv_srv *s);
+
+static long retry_fire(gx_ev *ev, long long id, void *ud)
+{
+	kv_srv *s = ud;
+	s->timer = 0;
+	start_connect(s);
+	return -1;
+}
+
+/* The attempt failed for reason why: try again after the backoff. */
+static void retry_later(kv_srv *s, const char *why)
+{
+	gx_kv *kv = s->kv;
+	uint64_t now = gx_now_ms();
+	snprintf(s->why, sizeof s->why, "%s", why);
+	if (now - s->last_log >= KV_WAIT_LOG_MS) {
+		kv_log(kv, 1, "waiting for %s (%s)", s->addr, why);
+		s->last_log = now;
+	}
+	s->st = S_WAIT;
+	long long t = gx_ev_timer(kv->ev, s->backoff, retry_fire, s);
+	if (t < 0) {
+		kv_log(kv, 0, "cannot connect to %s: %s", s->addr, gx_strerror((int)t));
+		connect_failed(kv, (int)t);
+		return;
+	}
+	s->timer = t;
+	s->backoff = s->backoff * 2 > KV_BACKOFF_MAX_MS ? KV_BACKOFF_MAX_MS : s->backoff * 2;
+}
+
+static void say_hello(kv_srv *s)
+{
+	gx_kv *kv = s->kv;
+	gx_hello hl;
+	uint8_t buf[GX_HELLO_SIZE];
+	char host[64] = "?";
+
+	memset(&hl, 0, sizeof hl);
+	hl.proto = GX_PROTO_VERSION;
+	hl.role = GX_ROLE_WORKER;
+	hl.rank = kv->o.rank;
+	hl.party = kv->o.party;
+	gethostname(host, sizeof host - 1);
+	snprintf(hl.name, sizeof hl.name, "%.24s:%ld", host, (long)getpid());
+	gx_hello_pack(&hl, buf);
+	s->st = S_HELLO;
+	int e = gx_send_ctl(s->c, GX_FT_HELLO, 0, 0, buf, sizeof buf);
+	if (e) {
+		kv_log(kv, 0, "server %s: cannot send HELLO: %s", s->addr, gx_strerror(e));
+		connect_failed(kv, e);
+	}
+}
+
+static void on_connect_ready(gx_ev *ev, int fd, void *ud, int mask)
+{
+	kv_srv *s = ud;
+	gx_kv *kv = s->kv;
+	char why[320];
+
+	gx_ev_del(ev, fd, GX_EV_READ | GX_EV_WRITE);
+	int e = gx_net_connect_result(fd);
+	if (e) {
+		close(fd);
+		s->fd = -1;
+		errno_text(e, why, sizeof why);
+		retry_later(s, why);
+		return;
+	}
+	s->fd = -1;
+	s->c = gx_conn_create(ev, fd, &kv->o.limits, on_frame, on_close, s);
+	if (!s->c) {
+		kv_log(kv, 0, "server %s: out of memory", s->addr);
+		connect_failed(kv, GX_ENOMEM);
+		return;
+	}
+	snprintf(why, sizeof why, "server %s", s->addr);
+	gx_conn_set_name(s->c, why);
+	say_hello(s);
+}
+
+static void start_connect(kv_srv *s)
+{
+	gx_kv *kv = s->kv;
+	char err[300], why[320];
+
+	err[0] = '\0';
+	int fd = gx_net_connect(s->host, s->port, err, sizeof err);
+	if (fd < 0) {
+		/* err is "cannot connect to WHERE: REASON"; keep the reason */
+		const char *r = err, *p;
+		while ((p = strstr(r, ": ")) != NULL)
+			r = p + 2;
+		snprintf(why, sizeof why, "%s", *r ? r : "cannot connect");
+		if (why[0] >= 'A' && why[0] <= 'Z' && !(why[1] >= 'A' && why[1] <= 'Z'))
+			why[0] = (char)(why[0] - 'A' + 'a');
+		retry_later(s, why);
+		return;
+	}
+	s->fd = fd;
+	s->st = S_CONNECTING;
+	if (gx_ev_add(kv->ev, fd, GX_EV_WRITE, on_connect_ready, s) != 0) {
+		close(fd);
+		s->fd = -1;
+		s->st = S_WAIT;
+		kv_log(kv, 0, "cannot watch the connection to %s", s->addr);
+		connect_failed(kv, GX_EIO);
+	}
+}
+
+/* -------------------------------------------------------- housekeeping */
+
+static long housekeeping(gx_ev *ev, long long id, void *ud)
+{
+	gx_kv *kv = ud;
+	uint64_t now = gx_now_ms();
+
+	if (kv->io_exit)
+		return -1;
+	if (kv->phase == P_CONNECTING) {
+		if (now < kv->deadline)
+			return kv->hk_ms;
+		for (int i = 0; i < kv->nsrv; i++) {
+			kv_srv *s = &kv->srv[i];
+			if (s->st == S_READY)
+				continue;
+			kv_log(kv, 0, "could not connect to %s within %g s (%s)", s->addr,
+			       kv->o.connect_timeout,
+			       s->st == S_HELLO ? "no answer to HELLO" :
+			       s->st == S_CONNECTING ? "no answer" : s->why[0] ? s->why : "no answer");
+		}
+		connect_failed(kv, GX_ETIMEOUT);
+		return -1;
+	}
+	if (kv->closing) {
+		if (now >= kv->close_deadline) {
+			for (int i = 0; i < kv->nsrv; i++)
+				if (kv->srv[i].st == S_BYE)
+					kv_log(kv, 1, "no goodbye from server %s within %g s",
+					       kv->srv[i].addr, kv->o.heartbeat_timeout);
+			for (int i = 0; i < kv->nsrv; i++)
+				srv_shut(&kv->srv[i], "no goodbye");
+			kv->io_exit = 1;
+			return -1;
+		}
+		return kv->hk_ms;
+	}
+	uint64_t hb = (uint64_t)(kv->o.heartbeat * 1000), dead = (uint64_t)(kv->o.heartbeat_timeout * 1000);
+	for (int i = 0; i < kv->nsrv && !kv->dead; i++) {
+		kv_srv *s = &kv->srv[i];
+		if (s->st != S_READY)
+			continue;
+		uint64_t rx = gx_conn_last_rx(s->c);
+		if (rx < s->ready_at)
+			rx = s->ready_at;
+		if (now > rx && now - rx >= dead) {
+			kv_log(kv, 0, "server %s died: nothing received for %.1f s (heartbeat timeout)",
+			       s->addr, (double)(now - rx) / 1000);
+			kv_fail(kv, GX_EPEER);
+			break;
+		}
+		if (now - s->last_tx >= hb && !s->nheap && gx_conn_pending(s->c) == 0) {
+			int e = gx_send_ctl(s->c, GX_FT_HEARTBEAT, 0, 0, NULL, 0);
+			if (e && e != GX_EIO) {
+				kv_log(kv, 0, "server %s: cannot queue a heartbeat: %s", s->addr,
+				       gx_strerror(e));
+				kv_fail(kv, e);
+				break;
+			}
+			s->last_tx = now;
+		}
+	}
+	return kv->hk_ms;
+}
+
+/* ------------------------------------------------------------ the loop */
+
+static void begin_close(gx_kv *kv)
+{
+	kv->closing = 1;
+	kv->close_deadline = gx_now_ms() + (uint64_t)(kv->o.heartbeat_timeout * 1000);
+	for (int i = 0; i < kv->nsrv; i++) {
+		kv_srv *s = &kv->srv[i];
+		if (s->st != S_READY)
+			continue;
+		if (gx_send_ctl(s->c, GX_FT_BYE, 0, 0, NULL, 0) == 0) {
+			s->st = S_BYE;
+		} else {
+			srv_shut(s, "cannot say goodbye");
+		}
+	}
+	if (all_closed(kv))
+		kv->io_exit = 1;
+}
+
+void kv_io_on_wake(gx_ev *ev, void *ud)
+{
+	gx_kv *kv = ud;
+
+	pthread_mutex_lock(&kv->mu);
+	kv_req *q = kv->subq;
+	kv->subq = kv->subq_tail = NULL;
+	int ktab = kv->send_ktab, cl = kv->req_close, stop = kv->req_stop;
+	kv->send_ktab = 0;
+	pthread_mutex_unlock(&kv->mu);
+
+	if (stop) {
+		kv->io_exit = 1;
+		return;
+	}
+	if (ktab) {
+		kv->io_model = 1;
+		for (int i = 0; i < kv->nsrv && !kv->dead; i++) {
+			kv_srv *s = &kv->srv[i];
+			if (s->st != S_READY)
+				continue;
+			int e = gx_send_ctl(s->c, GX_FT_KEYTABLE, 0, 0, kv->ktab, (uint32_t)kv->ktab_len);
+			if (e && e != GX_EIO) {
+				kv_log(kv, 0, "server %s: cannot queue the key table: %s", s->addr,
+				       gx_strerror(e));
+				kv_fail(kv, e);
+			}
+			s->last_tx = gx_now_ms();
+		}
+	}
+	/* A failure fails every request, those in q included: they may be
+	 * freed by the application as soon as kv_fail returns. */
+	for (kv_req *r = q, *next; r && !kv->dead; r = next) {
+		next = r->qnext;
+		for (uint32_t j = 0; j < r->nparts && !kv->dead; j++) {
+			kv_part *p = &r->parts[j];
+			p->order = kv->order++;
+			if (heap_push(&kv->srv[kv->slices[p->si].server], p) != 0) {
+				kv_log(kv, 0, "out of memory queueing a request");
+				kv_fail(kv, GX_ENOMEM);
+			}
+		}
+	}
+	if (cl && !kv->closing)
+		begin_close(kv);
+}
+
+static void publish_stats(gx_kv *kv)
+{
+	uint64_t in = kv->gone_in, out = kv->gone_out;
+	for (int i = 0; i < kv->nsrv; i++)
+		if (kv->srv[i].c) {
+			const gx_conn_stats *st = gx_conn_get_stats(kv->srv[i].c);
+			in += st->bytes_in;
+			out += st->bytes_out;
+		}
+	pthread_mutex_lock(&kv->mu);
+	kv->bytes_in = in;
+	kv->bytes_out = out;
+	pthread_mutex_unlock(&kv->mu);
+}
+
+void *kv_io_main(void *arg)
+{
+	gx_kv *kv = arg;
+
+	kv->deadline = gx_now_ms() + (uint64_t)(kv->o.connect_timeout * 1000);
+	long long t = gx_ev_timer(kv->ev, kv->hk_ms, housekeeping, kv);
+	if (t < 0) {
+		kv_log(kv, 0, "cannot start the client's timer: %s", gx_strerror((int)t));
+		connect_failed(kv, (int)t);
+	} else {
+		kv->hk_timer = t;
+		for (int i = 0; i < kv->nsrv && !kv->io_exit; i++) {
+			kv->srv[i].last_log = gx_now_ms();
+			start_connect(&kv->srv[i]);
+		}
+	}
+	while (!kv->io_exit) {
+		if (gx_ev_once(kv->ev, -1) < 0) {
+			kv_log(kv, 0, "event loop failed: %s", strerror(errno));
+			if (kv->phase == P_CONNECTING)
+				connect_failed(kv, GX_EIO);
+			else
+				kv_fail(kv, GX_EIO);
+			break;
+		}
+		for (int i = 0; i < kv->nsrv; i++)
+			pump(&kv->srv[i]);
+		publish_stats(kv);
+	}
+
+	/* Close what is left, a connection still flushing an ERROR included;
+	 * outside a connection's callback its on_close runs at once. */
+	for (int i = 0; i < kv->nsrv; i++) {
+		srv_shut(&kv->srv[i], "client stopped");
+		if (kv->srv[i].c)
+			gx_conn_close(kv->srv[i].c, 0, "client stopped");
+	}
+	for (int n = 0; n < 100 && !all_closed(kv); n++)
+		if (gx_ev_once(kv->ev, 10) < 0)
+			break;
+	publish_stats(kv);
+	gx_ev_timer_del(kv->ev, kv->hk_timer);
+
+	pthread_mutex_lock(&kv->mu);
+	if (!kv->dead)
+		kv->dead = GX_EPEER;
+	for (gx_kv_req id = kv->lo; id < kv->hi; id++) {
+		kv_req *r = kv->tab[id & (kv->tab_cap - 1)];
+		if (r && !r->done) {
+			r->done = 1;
+			r->result = kv->dead;
+		}
+	}
+	kv->subq = kv->subq_tail = NULL;
+	if (kv->phase == P_CONNECTING) {
+		kv->phase = P_FAILED;
+		kv->conn_err = GX_EPEER;
+	}
+	kv->io_done = 1;
+	pthread_cond_broadcast(&kv->cv);
+	pthread_mutex_unlock(&kv->mu);
+	return NULL;
+}
