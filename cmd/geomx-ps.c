@@ -1,0 +1,467 @@
+/*
+ * geomx-ps — a parameter server of a HiPS topology: the global tier (the
+ * model, the optimizer) or a data center's local server (sums its workers,
+ * talks to the global servers). Prints the port it listens on, then serves
+ * until the job is done. See geomx-ps(1).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "geomx.h"
+
+#define MAX_PEERS 65536 /* parties or workers, as the library allows */
+
+enum {
+	OPT_ROLE = 256, OPT_LISTEN, OPT_PARTIES, OPT_WORKERS, OPT_PARTY, OPT_UPSTREAM, OPT_SYNC,
+	OPT_SUM, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_RHO,
+	OPT_WD, OPT_LAMBDA, OPT_SPLIT, OPT_CTIMEOUT, OPT_HB, OPT_HBT, OPT_ELASTIC, OPT_STATS,
+	OPT_STATS_FMT
+};
+
+/* The optimizer's hyperparameters: flag, field, and the kinds that use it. */
+enum { HP_LR, HP_MOMENTUM, HP_BETA1, HP_BETA2, HP_EPS, HP_RHO, HP_WD, HP_LAMBDA, HP__N };
+static const char *const hp_flag[HP__N] = { "lr", "momentum", "beta1", "beta2", "eps", "rho",
+					    "weight-decay", "lambda" };
+
+static float *hp_field(gx_optim_opts *o, int i)
+{
+	float *f[HP__N] = { &o->lr, &o->momentum, &o->beta1, &o->beta2, &o->eps, &o->rho,
+			    &o->weight_decay, &o->lambda };
+	return f[i];
+}
+
+/* Nonzero when kind uses hyperparameter i. */
+static int hp_used(int kind, int i)
+{
+	switch (i) {
+	case HP_LR:
+	case HP_WD:
+		return 1;
+	case HP_MOMENTUM:
+		return kind == GX_OPT_MOMENTUM || kind == GX_OPT_NESTEROV || kind == GX_OPT_DCASGD;
+	case HP_BETA1:
+	case HP_BETA2:
+		return kind == GX_OPT_ADAM || kind == GX_OPT_ADAMW;
+	case HP_EPS:
+		return kind >= GX_OPT_ADAGRAD && kind <= GX_OPT_ADAMW;
+	case HP_RHO:
+		return kind == GX_OPT_RMSPROP || kind == GX_OPT_ADADELTA;
+	case HP_LAMBDA:
+		return kind == GX_OPT_DCASGD;
+	}
+	return 0;
+}
+
+static void usage(void)
+{
+	gx_ps_opts d;
+	gx_ps_opts_default(&d);
+	printf("Usage: %s --role global|local [OPTION]...\n"
+	       "Run a parameter server of a hierarchical (HiPS) topology: the global tier,\n"
+	       "which holds the model and applies the optimizer, or a data center's local\n"
+	       "server, which sums its workers' gradients and exchanges them with the global\n"
+	       "servers. Prints the port it listens on as one line on standard output, then\n"
+	       "serves until every peer has said goodbye.\n\n", cli_prog);
+	printf("Topology:\n"
+	       "      --role ROLE        global or local (required)\n"
+	       "      --listen HOST:PORT where to listen (default %s; port 0: a free one)\n"
+	       "      --parties N        global: data centers (local servers) expected; flat\n"
+	       "                         mode: workers expected (default %d)\n"
+	       "      --workers N        local: workers expected (default %d)\n"
+	       "      --party ID         local: this data center's id (default %u)\n"
+	       "      --upstream LIST    local: the global servers, HOST:PORT[,HOST:PORT...],\n"
+	       "                         in server index order (required)\n"
+	       "      --split-bound N    local: tensors of more than N elements are split over\n"
+	       "                         the global servers (default %llu)\n",
+	       d.listen, d.parties, d.workers, d.party, (unsigned long long)d.split_bound);
+	printf("Synchronization and optimizer (global):\n"
+	       "      --sync MODE        full (default): one update per round from every\n"
+	       "                         party; mixed: each party's push applied on arrival\n"
+	       "      --sum              apply the sum of the gradients, not their mean\n"
+	       "      --optimizer NAME   sgd (default), momentum, nesterov, adagrad, rmsprop,\n"
+	       "                         adadelta, adam, adamw or dcasgd\n"
+	       "      --lr X             learning rate\n"
+	       "      --momentum X       momentum factor (momentum, nesterov, dcasgd)\n"
+	       "      --beta1 X          adam, adamw: first moment decay\n"
+	       "      --beta2 X          adam, adamw: second moment decay\n"
+	       "      --eps X            adagrad, rmsprop, adadelta, adam, adamw\n"
+	       "      --rho X            rmsprop's alpha, adadelta's rho\n"
+	       "      --weight-decay X   L2 penalty (decoupled for adamw)\n"
+	       "      --lambda X         dcasgd's variance control\n"
+	       "    Defaults:\n");
+	for (int k = 0; k < GX_OPT__MAX; k++) {
+		gx_optim_opts o;
+		gx_optim_opts_default(&o, k);
+		printf("      %-9s", gx_optim_name(k));
+		for (int i = 0; i < HP__N; i++)
+			if (hp_used(k, i))
+				printf(" %s %g", hp_flag[i], (double)*hp_field(&o, i));
+		printf("\n");
+	}
+	printf("Failures:\n"
+	       "      --connect-timeout SEC  how long to try to reach the upstream servers and\n"
+	       "                         to wait for every peer to connect (default %g)\n"
+	       "      --heartbeat SEC    send a heartbeat on a link idle this long (default %g)\n"
+	       "      --heartbeat-timeout SEC  a peer silent this long is dead (default %g)\n"
+	       "      --elastic          go on without a dead worker (or party) instead of\n"
+	       "                         failing the job\n",
+	       d.connect_timeout, d.heartbeat, d.heartbeat_timeout);
+	printf("Output and messages:\n"
+	       "      --stats FILE       write the traffic and round statistics to FILE at\n"
+	       "                         the end ('-': standard error)\n"
+	       "      --stats-format FMT tsv (default) or json\n"
+	       "  -q, --quiet            print errors only\n"
+	       "  -v, --verbose          say more (twice: debugging)\n"
+	       "  -h, --help             display this help and exit\n"
+	       "  -V, --version          output version information and exit\n\n"
+	       "Signals: SIGINT and SIGTERM stop the server (status 1); SIGUSR1 logs the\n"
+	       "statistics.\n"
+	       "Environment: GEOMX_VERBOSE.\n"
+	       "Exit status: 0 job done, 1 runtime failure (a dead or refusing peer, an\n"
+	       "unreachable upstream) or stopped by a signal, 2 usage error. See %s(1).\n",
+	       cli_prog);
+}
+
+static struct {
+	gx_ps_opts o;
+	const char *stats;
+	int json;
+} opt;
+
+static gx_ps *the_ps;
+static volatile sig_atomic_t stop_sig;
+static char log_tag[48];
+
+static void log_line(void *ud, int level, const char *msg)
+{
+	if (level > cli_verbosity)
+		return;
+	fprintf(stderr, "%s[%s]: %s\n", cli_prog, log_tag, msg);
+}
+
+static void on_stop(int sig)
+{
+	if (stop_sig) { /* a second signal: no more patience */
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	stop_sig = sig;
+	gx_ps_stop(the_ps);
+}
+
+static void on_usr1(int sig)
+{
+	gx_ps_request_stats(the_ps);
+}
+
+/* "HOST:PORT" with a port in lo..65535 (the library resolves the host). */
+static int check_addr(const char *s, size_t len, long lo)
+{
+	const char *c = NULL;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == ':')
+			c = s + i;
+	if (!c || c == s + len - 1 || c - s > 255)
+		return -1;
+	char port[16];
+	size_t pl = (size_t)(s + len - c - 1);
+	if (pl >= sizeof port)
+		return -1;
+	memcpy(port, c + 1, pl);
+	port[pl] = '\0';
+	long v;
+	return cli_parse_int(port, lo, 65535, &v);
+}
+
+static int parse_float(const char *s, float *out)
+{
+	double v;
+	if (cli_parse_double(s, &v) || v > 3.4e38 || v < -3.4e38)
+		return -1;
+	*out = (float)v;
+	return 0;
+}
+
+static void parse_args(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "role", 1, 0, OPT_ROLE }, { "listen", 1, 0, OPT_LISTEN },
+		{ "parties", 1, 0, OPT_PARTIES }, { "workers", 1, 0, OPT_WORKERS },
+		{ "party", 1, 0, OPT_PARTY }, { "upstream", 1, 0, OPT_UPSTREAM },
+		{ "sync", 1, 0, OPT_SYNC }, { "sum", 0, 0, OPT_SUM },
+		{ "optimizer", 1, 0, OPT_OPTIMIZER }, { "lr", 1, 0, OPT_LR },
+		{ "momentum", 1, 0, OPT_MOMENTUM }, { "beta1", 1, 0, OPT_BETA1 },
+		{ "beta2", 1, 0, OPT_BETA2 }, { "eps", 1, 0, OPT_EPS }, { "rho", 1, 0, OPT_RHO },
+		{ "weight-decay", 1, 0, OPT_WD }, { "lambda", 1, 0, OPT_LAMBDA },
+		{ "split-bound", 1, 0, OPT_SPLIT }, { "connect-timeout", 1, 0, OPT_CTIMEOUT },
+		{ "heartbeat", 1, 0, OPT_HB }, { "heartbeat-timeout", 1, 0, OPT_HBT },
+		{ "elastic", 0, 0, OPT_ELASTIC }, { "stats", 1, 0, OPT_STATS },
+		{ "stats-format", 1, 0, OPT_STATS_FMT }, { "quiet", 0, 0, 'q' },
+		{ "verbose", 0, 0, 'v' }, { "help", 0, 0, 'h' }, { "version", 0, 0, 'V' },
+		{ 0, 0, 0, 0 }
+	};
+	gx_ps_opts *o = &opt.o;
+	gx_ps_opts_default(o);
+	o->role = 0;
+	int kind = GX_OPT_SGD;
+	float hp[HP__N];
+	int hp_set[HP__N] = { 0 };
+	const char *global_only = NULL, *local_only = NULL;
+	int hbt_set = 0, c;
+	long v;
+	while ((c = getopt_long(argc, argv, "qvhV", lo, NULL)) != -1) {
+		switch (c) {
+		case OPT_ROLE:
+			if (!strcmp(optarg, "global"))
+				o->role = GX_ROLE_GLOBAL;
+			else if (!strcmp(optarg, "local"))
+				o->role = GX_ROLE_LOCAL;
+			else
+				cli_usage_error("invalid --role '%s' (want global or local)", optarg);
+			break;
+		case OPT_LISTEN:
+			if (check_addr(optarg, strlen(optarg), 0))
+				cli_usage_error("invalid --listen '%s' (want HOST:PORT, port 0..65535)",
+						optarg);
+			o->listen = optarg;
+			break;
+		case OPT_PARTIES:
+			if (cli_parse_int(optarg, 1, MAX_PEERS, &v))
+				cli_usage_error("invalid --parties '%s' (want 1..%d)", optarg, MAX_PEERS);
+			o->parties = (int)v;
+			global_only = "--parties";
+			break;
+		case OPT_WORKERS:
+			if (cli_parse_int(optarg, 1, MAX_PEERS, &v))
+				cli_usage_error("invalid --workers '%s' (want 1..%d)", optarg, MAX_PEERS);
+			o->workers = (int)v;
+			local_only = "--workers";
+			break;
+		case OPT_PARTY:
+			if (cli_parse_int(optarg, 0, MAX_PEERS - 1, &v))
+				cli_usage_error("invalid --party '%s' (want 0..%d)", optarg,
+						MAX_PEERS - 1);
+			o->party = (uint32_t)v;
+			local_only = "--party";
+			break;
+		case OPT_UPSTREAM: {
+			const char *s = optarg;
+			for (;;) {
+				const char *e = strchr(s, ',');
+				size_t len = e ? (size_t)(e - s) : strlen(s);
+				if (check_addr(s, len, 1))
+					cli_usage_error("invalid --upstream '%s' (want HOST:PORT[,HOST:"
+							"PORT...], ports 1..65535)", optarg);
+				if (!e)
+					break;
+				s = e + 1;
+			}
+			o->upstream = optarg;
+			local_only = "--upstream";
+			break;
+		}
+		case OPT_SYNC:
+			if (!strcmp(optarg, "full"))
+				o->sync = GX_SYNC_FULL;
+			else if (!strcmp(optarg, "mixed"))
+				o->sync = GX_SYNC_MIXED;
+			else
+				cli_usage_error("invalid --sync '%s' (want full or mixed)", optarg);
+			global_only = "--sync";
+			break;
+		case OPT_SUM:
+			o->sum = 1;
+			global_only = "--sum";
+			break;
+		case OPT_OPTIMIZER:
+			if ((kind = gx_optim_kind_of(optarg)) < 0)
+				cli_usage_error("unknown optimizer '%s' (want sgd, momentum, nesterov, "
+						"adagrad, rmsprop, adadelta, adam, adamw or dcasgd)",
+						optarg);
+			global_only = "--optimizer";
+			break;
+		case OPT_LR:
+		case OPT_MOMENTUM:
+		case OPT_BETA1:
+		case OPT_BETA2:
+		case OPT_EPS:
+		case OPT_RHO:
+		case OPT_WD:
+		case OPT_LAMBDA: {
+			int i = c - OPT_LR;
+			if (parse_float(optarg, &hp[i]))
+				cli_usage_error("invalid --%s '%s' (want a number)", hp_flag[i], optarg);
+			hp_set[i] = 1;
+			global_only = i == HP_LR ? "--lr" : "an optimizer option";
+			break;
+		}
+		case OPT_SPLIT:
+			if (cli_parse_count(optarg, &o->split_bound) || !o->split_bound)
+				cli_usage_error("invalid --split-bound '%s' (want a positive element "
+						"count)", optarg);
+			local_only = "--split-bound";
+			break;
+		case OPT_CTIMEOUT:
+		case OPT_HB:
+		case OPT_HBT: {
+			static const char *const nm[] = { "connect-timeout", "heartbeat",
+							  "heartbeat-timeout" };
+			double s;
+			if (cli_parse_double(optarg, &s) || !(s > 0) || s > 1e6)
+				cli_usage_error("invalid --%s '%s' (want seconds, more than 0)",
+						nm[c - OPT_CTIMEOUT], optarg);
+			if (c == OPT_CTIMEOUT)
+				o->connect_timeout = s;
+			else if (c == OPT_HB)
+				o->heartbeat = s;
+			else
+				o->heartbeat_timeout = s, hbt_set = 1;
+			break;
+		}
+		case OPT_ELASTIC:
+			o->elastic = 1;
+			break;
+		case OPT_STATS:
+			opt.stats = optarg;
+			break;
+		case OPT_STATS_FMT:
+			if (!strcmp(optarg, "tsv"))
+				opt.json = 0;
+			else if (!strcmp(optarg, "json"))
+				opt.json = 1;
+			else
+				cli_usage_error("invalid --stats-format '%s' (want tsv or json)", optarg);
+			break;
+		case 'q': cli_verbosity = 0; break;
+		case 'v': cli_verbosity++; break;
+		case 'h': usage(); exit(CLI_OK);
+		case 'V': cli_print_version(); exit(CLI_OK);
+		default: cli_bad_option();
+		}
+	}
+	if (optind < argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!o->role)
+		cli_usage_error("missing --role (global or local)");
+	if (o->role == GX_ROLE_GLOBAL && local_only)
+		cli_usage_error("%s is for --role local", local_only);
+	if (o->role == GX_ROLE_LOCAL && global_only)
+		cli_usage_error("%s is for --role global%s", global_only,
+				strcmp(global_only, "--sync") ? "" : " (a local server follows the global "
+				"tier's mode)");
+	if (o->role == GX_ROLE_LOCAL && !o->upstream)
+		cli_usage_error("--role local needs --upstream HOST:PORT[,...] (the global servers)");
+	if (!(o->heartbeat_timeout > o->heartbeat))
+		cli_usage_error("--heartbeat-timeout %g must exceed --heartbeat %g%s",
+				o->heartbeat_timeout, o->heartbeat,
+				hbt_set ? "" : " (the default timeout)");
+
+	gx_optim_opts_default(&o->optim, kind);
+	for (int i = 0; i < HP__N; i++) {
+		if (!hp_set[i])
+			continue;
+		if (!hp_used(kind, i))
+			cli_usage_error("--%s does not apply to --optimizer %s", hp_flag[i],
+					gx_optim_name(kind));
+		*hp_field(&o->optim, i) = hp[i];
+	}
+	const gx_optim_opts *p = &o->optim;
+	const char *bad = NULL;
+	if (!(p->lr > 0))
+		bad = "--lr must be more than 0";
+	else if (!(p->weight_decay >= 0))
+		bad = "--weight-decay must be 0 or more";
+	else if (hp_used(kind, HP_MOMENTUM) && !(p->momentum >= 0 && p->momentum < 1))
+		bad = "--momentum must be in [0, 1)";
+	else if (kind == GX_OPT_NESTEROV && p->momentum == 0)
+		bad = "nesterov needs a --momentum above 0";
+	else if (hp_used(kind, HP_BETA1) && !(p->beta1 >= 0 && p->beta1 < 1 && p->beta2 >= 0 &&
+					      p->beta2 < 1))
+		bad = "--beta1 and --beta2 must be in [0, 1)";
+	else if (hp_used(kind, HP_EPS) && !(p->eps > 0))
+		bad = "--eps must be more than 0";
+	else if (hp_used(kind, HP_RHO) && !(p->rho >= 0 && p->rho < 1))
+		bad = "--rho must be in [0, 1)";
+	else if (hp_used(kind, HP_LAMBDA) && !(p->lambda >= 0))
+		bad = "--lambda must be 0 or more";
+	if (bad)
+		cli_usage_error("%s", bad);
+}
+
+/* Writes the stats at the end: to stderr ('-') or atomically to a file. */
+static int write_stats(gx_ps *ps)
+{
+	long n = gx_ps_stats(ps, NULL, 0, opt.json);
+	char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
+	if (!buf) {
+		cli_error("cannot format the statistics: %s", gx_strerror(n < 0 ? (int)n : GX_ENOMEM));
+		return -1;
+	}
+	gx_ps_stats(ps, buf, (size_t)n + 1, opt.json);
+	int rc = 0;
+	if (!strcmp(opt.stats, "-")) {
+		fputs(buf, stderr);
+	} else {
+		char tmp[4200];
+		int fd = gx_atomic_open(opt.stats, tmp, sizeof tmp);
+		if (fd < 0 || gx_write_full(fd, buf, (size_t)n) || gx_atomic_commit(fd, tmp, opt.stats)) {
+			cli_error("%s: cannot write the statistics: %s", opt.stats, strerror(errno));
+			if (fd >= 0)
+				gx_atomic_abort(fd, tmp);
+			rc = -1;
+		}
+	}
+	free(buf);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	cli_init(argv[0]);
+	argv[0] = (char *)cli_prog; /* getopt names the program by argv[0] */
+	parse_args(argc, argv);
+	if (opt.o.role == GX_ROLE_GLOBAL)
+		snprintf(log_tag, sizeof log_tag, "global");
+	else
+		snprintf(log_tag, sizeof log_tag, "local %u", opt.o.party);
+	opt.o.log = log_line;
+
+	signal(SIGPIPE, SIG_IGN);
+	int err;
+	gx_ps *ps = gx_ps_create(&opt.o, &err);
+	if (!ps)
+		return CLI_FAIL; /* the log has said why */
+	the_ps = ps;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = on_stop;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, NULL);
+
+	printf("%d\n", gx_ps_port(ps));
+	fflush(stdout);
+	int rc = gx_ps_run(ps);
+	if (opt.stats && write_stats(ps))
+		rc = rc ? rc : GX_EIO;
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGUSR1, SIG_IGN);
+	the_ps = NULL;
+	gx_ps_free(ps);
+	if (stop_sig) {
+		cli_error("stopped by signal (%s)", stop_sig == SIGINT ? "SIGINT" : "SIGTERM");
+		return CLI_FAIL;
+	}
+	return rc ? CLI_FAIL : CLI_OK;
+}

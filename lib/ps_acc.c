@@ -1,0 +1,110 @@
+/*
+ * ps_acc.c — the gradients of one round of one tensor (or slice), gathered
+ * from its contributors (workers by rank on a local server, parties by id on
+ * a global one).
+ *
+ * The sum is built in contributor order whatever the order of arrival: the
+ * contribution whose turn it is is decoded straight into the sum, an early
+ * one is decoded into a buffer of its own and added when its turn comes, and
+ * a contributor that is no longer waited for (dead, gone) is skipped. Floats
+ * do not associate, so this is what makes every sum, and every value derived
+ * from it, the same from run to run.
+ */
+#include <stdlib.h>
+
+#include "ps_internal.h"
+
+ps_acc *ps_acc_get(ps_acc **head, uint32_t round, int n, uint64_t count)
+{
+	ps_acc **pp = head;
+	while (*pp && (*pp)->round < round)
+		pp = &(*pp)->next;
+	if (*pp && (*pp)->round == round)
+		return *pp;
+	if (count > SIZE_MAX / sizeof(float))
+		return NULL;
+	ps_acc *a = calloc(1, sizeof *a);
+	if (!a)
+		return NULL;
+	a->sum = calloc((size_t)(count ? count : 1), sizeof(float));
+	a->pend = calloc((size_t)n, sizeof *a->pend);
+	a->pushed = calloc((size_t)n, 1);
+	if (!a->sum || !a->pend || !a->pushed) {
+		ps_acc_free(a);
+		return NULL;
+	}
+	a->round = round;
+	a->n = n;
+	a->count = count;
+	a->t_first = gx_now_ns();
+	a->next = *pp;
+	*pp = a;
+	return a;
+}
+
+int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t *payload)
+{
+	if (i < 0 || i >= a->n || a->pushed[i] || h->count != a->count)
+		return GX_EPROTO;
+	if (i == a->next_i) {
+		/* Its turn: straight into the sum (unchanged on error). */
+		int r = gx_codec_decode(ps->codec, h, payload, a->sum, 1);
+		if (r)
+			return r;
+		a->next_i++;
+	} else {
+		float *b = malloc((size_t)(a->count ? a->count : 1) * sizeof(float));
+		if (!b)
+			return GX_ENOMEM;
+		int r = gx_codec_decode(ps->codec, h, payload, b, 0);
+		if (r) {
+			free(b);
+			return r;
+		}
+		a->pend[i] = b;
+	}
+	a->pushed[i] = 1;
+	a->npushed++;
+	return 0;
+}
+
+int ps_acc_settle(gx_ps *ps, ps_acc *a)
+{
+	while (a->next_i < a->n) {
+		int i = a->next_i;
+		if (a->pend[i]) {
+			float *s = a->sum, *b = a->pend[i];
+			for (uint64_t j = 0; j < a->count; j++)
+				s[j] += b[j];
+			free(b);
+			a->pend[i] = NULL;
+		} else if (!a->pushed[i] &&
+			   (ps->slot[i] == SLOT_EMPTY || ps->slot[i] == SLOT_LIVE)) {
+			break; /* still waited for */
+		}
+		a->next_i++;
+	}
+	return a->next_i == a->n && a->npushed > 0;
+}
+
+void ps_acc_free(ps_acc *a)
+{
+	if (!a)
+		return;
+	if (a->pend)
+		for (int i = 0; i < a->n; i++)
+			free(a->pend[i]);
+	free(a->pend);
+	free(a->pushed);
+	free(a->sum);
+	free(a);
+}
+
+void ps_acc_free_all(ps_acc *a)
+{
+	while (a) {
+		ps_acc *n = a->next;
+		ps_acc_free(a);
+		a = n;
+	}
+}

@@ -1,0 +1,944 @@
+/*
+ * ps_local.c — the local role: a data center's server. It connects to the
+ * global servers, gathers its workers' pushes of each round, sends the sum
+ * of each slice to the global server that holds it, and answers the
+ * workers with the assembled result (docs/protocol.md).
+ *
+ * Choices:
+ *  - Workers are accepted only once every upstream server has answered the
+ *    hello: whatever a worker sends can then go straight upstream, and the
+ *    sync mode a worker is told is the global tier's.
+ *  - Each round sent upstream keeps its own buffer until all its slices are
+ *    back, so a slice of round r+1 that overtakes another slice of round r
+ *    (two servers) never leaks into round r's answer.
+ *  - Before a round goes upstream, the server tells each global server
+ *    (MEMBERS) how many workers it summed when that differs from what it
+ *    last announced, so the global mean stays exact when an elastic party
+ *    loses a worker whose push was already in the sum.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ps_internal.h"
+
+#define RETRY_FIRST_MS 50
+#define RETRY_MAX_MS 1000
+#define WAIT_LOG_MS 2000
+
+/* ---------------------------------------------------------- lifetime */
+
+int ps_local_init(gx_ps *ps)
+{
+	const char *s = ps->upstream_s;
+	int n = 1;
+	for (const char *q = s; *q; q++)
+		n += *q == ',';
+	ps->ups = calloc((size_t)n, sizeof *ps->ups);
+	ps->announced = calloc((size_t)n, sizeof *ps->announced);
+	if (!ps->ups || !ps->announced)
+		return GX_ENOMEM;
+	for (int i = 0; i < n; i++) {
+		const char *e = strchr(s, ',');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		char item[300];
+		if (len >= sizeof item)
+			len = sizeof item - 1;
+		memcpy(item, s, len);
+		item[len] = '\0';
+		ps_peer *u = calloc(1, sizeof *u);
+		if (!u)
+			return GX_ENOMEM;
+		u->ps = ps;
+		u->up = 1;
+		u->slot = i;
+		u->fd = -1;
+		u->role = GX_ROLE_GLOBAL;
+		u->ust = UP_WAIT;
+		u->retry_ms = RETRY_FIRST_MS;
+		snprintf(u->why, sizeof u->why, "not tried yet");
+		u->next = ps->peers;
+		ps->peers = u;
+		ps->ups[i] = u;
+		ps->nups = i + 1;
+		ps_clean(u->addr, sizeof u->addr, item);
+		snprintf(u->label, sizeof u->label, "upstream %s", u->addr);
+		if (!len || gx_net_split(item, u->host, sizeof u->host, &u->port) || !u->port) {
+			ps_log(ps, LOG_ERR, "invalid upstream address '%s' (want HOST:PORT)",
+			       u->addr);
+			return GX_EINVAL;
+		}
+		ps->announced[i] = (uint32_t)ps->o.workers;
+		s = e ? e + 1 : s + len;
+	}
+	ps->up_sync = ps->o.sync;
+	return 0;
+}
+
+static void key_free(ps_lkey *k)
+{
+	free(k->value);
+	free(k->init_wait);
+	free(k->init_got);
+	ps_acc_free_all(k->accs);
+	for (ps_fwd *f = k->fwds, *n; f; f = n) {
+		n = f->next;
+		free(f->got);
+		free(f->who);
+		free(f->buf);
+		free(f);
+	}
+	for (ps_pull *q = k->pulls, *n; q; q = n) {
+		n = q->next;
+		free(q->got);
+		free(q->buf);
+		free(q);
+	}
+}
+
+void ps_local_free(gx_ps *ps)
+{
+	for (size_t i = 0; i < ps->nkeys; i++)
+		key_free(&ps->keys[i]);
+	free(ps->keys);
+	free(ps->place);
+	free(ps->ups); /* the peers themselves are on ps->peers */
+	free(ps->announced);
+	ps->keys = NULL;
+	ps->place = NULL;
+	ps->ups = NULL;
+	ps->announced = NULL;
+}
+
+/* ------------------------------------------------------------ upstream */
+
+static void up_try(gx_ps *ps, ps_peer *u);
+
+static long on_retry(gx_ev *ev, long long id, void *ud)
+{
+	ps_peer *u = ud;
+	if (!u->ps->finishing && u->ust == UP_WAIT)
+		up_try(u->ps, u);
+	return -1;
+}
+
+static void up_failed(gx_ps *ps, ps_peer *u, const char *why)
+{
+	/* gx_net_connect's reason repeats the address the log line names. */
+	const char *pre = "cannot connect to ";
+	if (why && !strncmp(why, pre, strlen(pre)) && strstr(why, ": "))
+		why = strstr(why, ": ") + 2;
+	snprintf(u->why, sizeof u->why, "%s", why && *why ? why : "failed");
+	/* strerror's "Connection refused" reads better inside a sentence. */
+	if (u->why[0] >= 'A' && u->why[0] <= 'Z' && u->why[1] >= 'a' && u->why[1] <= 'z')
+		u->why[0] = (char)(u->why[0] - 'A' + 'a');
+	u->ust = UP_WAIT;
+	uint64_t now = gx_now_ms();
+	if (!ps->up_logged) { /* the first failure is worth a line at once */
+		ps_log(ps, LOG_WARN, "waiting for %s (%s)", u->label, u->why);
+		ps->last_wait_log = now;
+		ps->up_logged = 1;
+	}
+	uint64_t deadline = ps->t_start + (uint64_t)(ps->o.connect_timeout * 1000);
+	long d = u->retry_ms;
+	u->retry_ms = d * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : d * 2;
+	if (now + (uint64_t)d > deadline)
+		d = now < deadline ? (long)(deadline - now) : 1;
+	/* The tick gives up at the deadline; until then, try again. */
+	if (gx_ev_timer(ps->ev, d, on_retry, u) < 0)
+		ps_finish(ps, GX_ENOMEM, NULL, "cannot start a timer");
+}
+
+static void send_hello(gx_ps *ps, ps_peer *u)
+{
+	gx_hello hl;
+	memset(&hl, 0, sizeof hl);
+	hl.proto = GX_PROTO_VERSION;
+	hl.role = GX_ROLE_LOCAL;
+	hl.rank = ps->o.party;
+	hl.party = ps->o.party;
+	hl.workers = (uint32_t)ps->o.workers;
+	char host[64] = "";
+	gethostname(host, sizeof host - 1);
+	host[sizeof host - 1] = '\0';
+	for (char *c = host; *c; c++)
+		if ((unsigned char)*c < 0x21 || *c == 0x7f)
+			*c = '?';
+	snprintf(hl.name, sizeof hl.name, "%.28s:%ld", host, (long)getpid());
+	uint8_t b[GX_HELLO_SIZE];
+	gx_hello_pack(&hl, b);
+	gx_send_ctl(u->c, GX_FT_HELLO, 0, 0, b, GX_HELLO_SIZE);
+}
+
+static void on_connected(gx_ev *ev, int fd, void *ud, int mask)
+{
+	ps_peer *u = ud;
+	gx_ps *ps = u->ps;
+	gx_ev_del(ev, fd, GX_EV_READ | GX_EV_WRITE);
+	u->fd = -1;
+	int e = gx_net_connect_result(fd);
+	if (e) {
+		close(fd);
+		up_failed(ps, u, strerror(e));
+		return;
+	}
+	u->c = gx_conn_create(ev, fd, &ps->o.limits, ps_on_frame, ps_on_close, u);
+	if (!u->c) {
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory");
+		return;
+	}
+	gx_conn_set_name(u->c, u->label);
+	u->ust = UP_HELLO;
+	u->t_open = u->tx_ms = gx_now_ms();
+	send_hello(ps, u);
+	ps_log(ps, LOG_DEBUG, "%s: connected, hello sent", u->label);
+}
+
+static void up_try(gx_ps *ps, ps_peer *u)
+{
+	char err[256] = "";
+	u->ust = UP_CONNECTING;
+	int fd = gx_net_connect(u->host, u->port, err, sizeof err);
+	if (fd < 0) {
+		up_failed(ps, u, err);
+		return;
+	}
+	u->fd = fd;
+	if (gx_ev_add(ps->ev, fd, GX_EV_WRITE, on_connected, u)) {
+		close(fd);
+		u->fd = -1;
+		up_failed(ps, u, "cannot watch the socket");
+	}
+}
+
+int ps_local_start(gx_ps *ps)
+{
+	ps_log(ps, LOG_INFO, "port %d, %d worker%s, upstream %s", ps->port, ps->n,
+	       ps->n == 1 ? "" : "s", ps->upstream_s);
+	for (int i = 0; i < ps->nups && !ps->finishing; i++)
+		up_try(ps, ps->ups[i]);
+	return 0;
+}
+
+void ps_local_tick(gx_ps *ps, uint64_t now)
+{
+	if (ps->finishing)
+		return;
+	if (ps->byeing) {
+		if (now >= ps->bye_until) {
+			for (int i = 0; i < ps->nups; i++)
+				if (ps->ups[i]->ust == UP_BYE)
+					ps_log(ps, LOG_WARN, "%s did not answer our goodbye "
+					       "within %g s", ps->ups[i]->label,
+					       ps->o.heartbeat_timeout);
+			ps_finish(ps, 0, NULL, "job done");
+		}
+		return;
+	}
+	uint64_t deadline = ps->t_start + (uint64_t)(ps->o.connect_timeout * 1000);
+	int waiting = 0;
+	for (int i = 0; i < ps->nups; i++) {
+		ps_peer *u = ps->ups[i];
+		if (u->ust != UP_WAIT && u->ust != UP_CONNECTING && u->ust != UP_HELLO)
+			continue;
+		waiting++;
+		if (now < deadline)
+			continue;
+		if (u->ust == UP_HELLO)
+			ps_finish(ps, GX_ETIMEOUT, NULL, "%s: no answer to our HELLO within %g s",
+				  u->label, ps->o.connect_timeout);
+		else
+			ps_finish(ps, GX_ETIMEOUT, NULL, "%s unreachable: %s (gave up after %g s)",
+				  u->label, u->why, ps->o.connect_timeout);
+		return;
+	}
+	if (waiting && now - ps->last_wait_log >= WAIT_LOG_MS) {
+		for (int i = 0; i < ps->nups; i++) {
+			ps_peer *u = ps->ups[i];
+			if (u->ust == UP_WAIT || u->ust == UP_CONNECTING)
+				ps_log(ps, LOG_WARN, "waiting for %s (%s)", u->label, u->why);
+			else if (u->ust == UP_HELLO)
+				ps_log(ps, LOG_WARN, "waiting for %s to answer our HELLO",
+				       u->label);
+		}
+		ps->last_wait_log = now;
+	}
+}
+
+void ps_local_up_closed(gx_ps *ps, ps_peer *u, int err, const char *why)
+{
+	int was = u->ust;
+	u->ust = UP_CLOSED;
+	if (ps->finishing || u->gone)
+		return;
+	if (was == UP_BYE) {
+		for (int i = 0; i < ps->nups; i++)
+			if (ps->ups[i]->ust != UP_CLOSED)
+				return;
+		ps_finish(ps, 0, NULL, "job done");
+		return;
+	}
+	u->gone = 1;
+	if (was == UP_HELLO)
+		ps_finish(ps, GX_EPEER, NULL, "%s closed the connection during the hello%s%s",
+			  u->label, err ? ": " : "", err ? why : "");
+	else if (!err || (err == GX_EIO && errno == ECONNRESET))
+		ps_finish(ps, GX_EPEER, NULL, "%s died: connection closed%s", u->label,
+			  err ? " (reset)" : "");
+	else
+		ps_finish(ps, GX_EPEER, NULL, "%s died: %s", u->label, why);
+}
+
+void ps_local_bye(gx_ps *ps)
+{
+	ps->byeing = 1;
+	ps_stop_accepting(ps);
+	ps->bye_until = gx_now_ms() + (uint64_t)(ps->o.heartbeat_timeout * 1000);
+	int sent = 0;
+	for (int i = 0; i < ps->nups; i++) {
+		ps_peer *u = ps->ups[i];
+		if (u->c && u->ust == UP_READY) {
+			gx_send_ctl(u->c, GX_FT_BYE, 0, 0, NULL, 0);
+			u->ust = UP_BYE;
+			sent++;
+		}
+	}
+	ps_log(ps, LOG_INFO, "every worker is done; saying goodbye upstream");
+	if (!sent)
+		ps_finish(ps, 0, NULL, "job done");
+}
+
+static void send_members(gx_ps *ps, ps_peer *u, uint32_t workers)
+{
+	uint8_t b[4] = { (uint8_t)workers, (uint8_t)(workers >> 8), (uint8_t)(workers >> 16),
+			 (uint8_t)(workers >> 24) };
+	if (u->c)
+		ps_sent(ps, gx_send_ctl(u->c, GX_FT_MEMBERS, 0, 0, b, 4));
+}
+
+void ps_local_members(gx_ps *ps)
+{
+	uint32_t n = 0;
+	for (int i = 0; i < ps->n; i++)
+		n += ps->slot[i] != SLOT_DEAD;
+	for (int i = 0; i < ps->nups; i++) {
+		if (ps->announced[i] != n && ps->ups[i]->ust == UP_READY) {
+			send_members(ps, ps->ups[i], n);
+			ps->announced[i] = n;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- keys */
+
+static ps_lkey *find_key(gx_ps *ps, uint32_t key)
+{
+	size_t lo = 0, hi = ps->nkeys;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (ps->keys[mid].key < key)
+			lo = mid + 1;
+		else if (ps->keys[mid].key > key)
+			hi = mid;
+		else
+			return &ps->keys[mid];
+	}
+	return NULL;
+}
+
+/* The first key table: the keys and their placement. */
+static int build_keys(gx_ps *ps, const gx_keyent *e, size_t n)
+{
+	uint32_t *keys = malloc(n * sizeof *keys);
+	uint64_t *counts = malloc(n * sizeof *counts);
+	size_t cap = gx_place_bound(n, ps->nups);
+	ps->place = malloc((cap ? cap : 1) * sizeof *ps->place);
+	ps->keys = calloc(n, sizeof *ps->keys);
+	int rc = GX_ENOMEM;
+	if (!keys || !counts || !ps->place || !ps->keys)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		keys[i] = e[i].key;
+		counts[i] = e[i].count;
+	}
+	long m = gx_place(keys, counts, n, ps->nups, ps->o.split_bound, ps->place, cap);
+	if (m < 0) {
+		rc = (int)m;
+		goto out;
+	}
+	ps->nplace = (size_t)m;
+	ps->nkeys = n;
+	size_t j = 0;
+	uint64_t total = 0;
+	for (size_t i = 0; i < n; i++) {
+		ps_lkey *k = &ps->keys[i];
+		k->key = e[i].key;
+		k->count = e[i].count;
+		k->fwd_tail = &k->fwds;
+		k->pull_tail = &k->pulls;
+		k->sl = &ps->place[j];
+		while (j < ps->nplace && ps->place[j].key == k->key)
+			j++;
+		k->nsl = (int)(&ps->place[j] - k->sl);
+		k->init_wait = calloc((size_t)ps->n, 1);
+		if (!k->init_wait || k->nsl < 1) {
+			rc = k->nsl < 1 ? GX_EINVAL : GX_ENOMEM;
+			goto out;
+		}
+		total += k->count;
+	}
+	ps_log(ps, LOG_INFO, "key table: %zu key%s, %llu elements, %zu slice%s on %d server%s", n,
+	       n == 1 ? "" : "s", (unsigned long long)total, ps->nplace, ps->nplace == 1 ? "" : "s",
+	       ps->nups, ps->nups == 1 ? "" : "s");
+	rc = 0;
+out:
+	free(keys);
+	free(counts);
+	if (rc) {
+		for (size_t i = 0; i < n && ps->keys; i++)
+			free(ps->keys[i].init_wait);
+		free(ps->keys);
+		free(ps->place);
+		ps->keys = NULL;
+		ps->place = NULL;
+		ps->nkeys = ps->nplace = 0;
+	}
+	return rc;
+}
+
+static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	if (p->has_table) {
+		ps_violation(ps, p, GX_EPROTO, "a second KEYTABLE");
+		return;
+	}
+	gx_keyent *e;
+	size_t n;
+	int r = h->codec == GX_CODEC_NONE ? gx_keytable_parse(pl, h->payload_len, &e, &n)
+					  : GX_EPROTO;
+	if (r == GX_ENOMEM) {
+		ps_finish(ps, r, NULL, "out of memory");
+		return;
+	}
+	if (r || n == 0) {
+		if (!r)
+			free(e);
+		ps_violation(ps, p, GX_EPROTO, "malformed KEYTABLE");
+		return;
+	}
+	if (!ps->keys) {
+		r = build_keys(ps, e, n);
+		free(e);
+		if (r) {
+			ps_finish(ps, r, NULL, "cannot place the key table: %s", gx_strerror(r));
+			return;
+		}
+	} else {
+		char diff[160] = "";
+		if (n != ps->nkeys)
+			snprintf(diff, sizeof diff, "%zu keys, the first worker's has %zu", n,
+				 ps->nkeys);
+		for (size_t i = 0; !diff[0] && i < n; i++)
+			if (e[i].key != ps->keys[i].key || e[i].count != ps->keys[i].count)
+				snprintf(diff, sizeof diff, "entry %zu is key %u of %llu elements, "
+					 "the first worker's is key %u of %llu", i, e[i].key,
+					 (unsigned long long)e[i].count, ps->keys[i].key,
+					 (unsigned long long)ps->keys[i].count);
+		free(e);
+		if (diff[0]) {
+			ps_violation(ps, p, GX_EKEY, "its key table differs: %s", diff);
+			return;
+		}
+	}
+	p->next_round = calloc(ps->nkeys, sizeof *p->next_round);
+	p->did_init = calloc(ps->nkeys, 1);
+	if (!p->next_round || !p->did_init) {
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory");
+		return;
+	}
+	p->has_table = 1;
+}
+
+/* Checks common to a worker's INIT, PUSH and PULL; the key or NULL after a
+ * violation. */
+static ps_lkey *worker_key(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const char *what,
+			   int tensor)
+{
+	if (!p->has_table) {
+		ps_violation(ps, p, GX_EPROTO, "%s before KEYTABLE", what);
+		return NULL;
+	}
+	ps_lkey *k = find_key(ps, h->key);
+	if (!k) {
+		ps_violation(ps, p, GX_EKEY, "key %u is not in the key table", h->key);
+		return NULL;
+	}
+	if (h->block != 0) {
+		ps_violation(ps, p, GX_EPROTO, "key %u: block %u (a worker sends whole tensors, "
+			     "block 0)", h->key, h->block);
+		return NULL;
+	}
+	if (!tensor) {
+		if (!ps_empty_ctl(h)) {
+			ps_violation(ps, p, GX_EPROTO, "malformed %s", what);
+			return NULL;
+		}
+		return k;
+	}
+	if (h->codec == GX_CODEC_NONE || h->count != k->count) {
+		ps_violation(ps, p, GX_EKEY, "key %u: %s of %llu elements, the key table says %llu",
+			     h->key, what, (unsigned long long)h->count,
+			     (unsigned long long)k->count);
+		return NULL;
+	}
+	return k;
+}
+
+static ps_peer *up_of(gx_ps *ps, const gx_slice *s)
+{
+	return ps->ups[s->server];
+}
+
+static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	ps_lkey *k = worker_key(ps, p, h, "INIT", 1);
+	if (!k)
+		return;
+	p->did_init[k - ps->keys] = 1;
+	if (k->init == 2) {
+		ps_send_f32(ps, p->c, GX_FT_INIT_REPLY, k->key, 0, h->round, ps->o.party, k->value,
+			    k->count);
+		return;
+	}
+	k->init_wait[p->slot] = 1;
+	if (k->init == 1)
+		return;
+	/* The first INIT of the key: its value goes upstream, slice by slice;
+	 * the answers overwrite it with what the global tier kept. */
+	if (!k->value)
+		k->value = malloc((size_t)k->count * sizeof(float));
+	if (!k->init_got)
+		k->init_got = calloc((size_t)k->nsl, 1);
+	if (!k->value || !k->init_got) {
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", k->key);
+		return;
+	}
+	int r = gx_codec_decode(ps->codec, h, pl, k->value, 0);
+	if (r) {
+		k->init_wait[p->slot] = 0;
+		ps_violation(ps, p, r, "key %u: bad INIT payload: %s", k->key, gx_strerror(r));
+		return;
+	}
+	for (int b = 0; b < k->nsl; b++) {
+		const gx_slice *s = &k->sl[b];
+		ps_send_f32(ps, up_of(ps, s)->c, GX_FT_INIT, k->key, s->block, 0, ps->o.party,
+			    k->value + s->offset, s->count);
+	}
+	k->init = 1;
+	k->init_left = k->nsl;
+}
+
+/* Sends round a of k upstream, slice by slice. */
+static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
+{
+	ps_fwd *f = calloc(1, sizeof *f);
+	if (f) {
+		f->got = calloc((size_t)k->nsl, 1);
+		f->who = malloc((size_t)ps->n);
+	}
+	if (!f || !f->got || !f->who) {
+		if (f) {
+			free(f->got);
+			free(f->who);
+			free(f);
+		}
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", k->key);
+		return;
+	}
+	memcpy(f->who, a->pushed, (size_t)ps->n);
+	f->buf = a->sum;
+	a->sum = NULL;
+	f->round = a->round;
+	f->left = k->nsl;
+	f->t_first = a->t_first;
+	for (int b = 0; b < k->nsl; b++) {
+		const gx_slice *s = &k->sl[b];
+		if (ps->announced[s->server] != (uint32_t)a->npushed) {
+			send_members(ps, up_of(ps, s), (uint32_t)a->npushed);
+			ps->announced[s->server] = (uint32_t)a->npushed;
+		}
+		ps_send_f32(ps, up_of(ps, s)->c, GX_FT_PUSH, k->key, s->block, a->round,
+			    ps->o.party, f->buf + s->offset, s->count);
+	}
+	*k->fwd_tail = f;
+	k->fwd_tail = &f->next;
+}
+
+static void settle_key(gx_ps *ps, ps_lkey *k)
+{
+	ps_acc *a;
+	while (!ps->finishing && (a = k->accs) && ps_acc_settle(ps, a)) {
+		k->accs = a->next;
+		forward(ps, k, a);
+		ps_acc_free(a);
+	}
+}
+
+void ps_local_settle(gx_ps *ps)
+{
+	for (size_t i = 0; i < ps->nkeys && !ps->finishing; i++)
+		settle_key(ps, &ps->keys[i]);
+}
+
+uint64_t ps_local_rounds(gx_ps *ps)
+{
+	uint64_t min = UINT64_MAX;
+	for (size_t i = 0; i < ps->nkeys; i++)
+		if (ps->keys[i].rounds < min)
+			min = ps->keys[i].rounds;
+	return min == UINT64_MAX ? 0 : min;
+}
+
+static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	ps_lkey *k = worker_key(ps, p, h, "PUSH", 1);
+	if (!k)
+		return;
+	size_t idx = (size_t)(k - ps->keys);
+	if (!p->did_init[idx]) {
+		ps_violation(ps, p, GX_EPROTO, "key %u: PUSH before INIT", k->key);
+		return;
+	}
+	if (h->round != p->next_round[idx]) {
+		ps_violation(ps, p, GX_EPROTO, "key %u: round %u, expected round %u", k->key,
+			     h->round, p->next_round[idx]);
+		return;
+	}
+	ps_acc *a = ps_acc_get(&k->accs, h->round, ps->n, k->count);
+	int r = a ? ps_acc_add(ps, a, p->slot, h, pl) : GX_ENOMEM;
+	if (r == GX_ENOMEM) {
+		ps_finish(ps, r, NULL, "out of memory for key %u round %u", k->key, h->round);
+		return;
+	}
+	if (r) {
+		if (!a->npushed) {
+			ps_acc **pp = &k->accs;
+			while (*pp != a)
+				pp = &(*pp)->next;
+			*pp = a->next;
+			ps_acc_free(a);
+		}
+		ps_violation(ps, p, r, "key %u round %u: bad payload: %s", k->key, h->round,
+			     gx_strerror(r));
+		return;
+	}
+	p->next_round[idx]++;
+	settle_key(ps, k);
+}
+
+static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
+{
+	ps_lkey *k = worker_key(ps, p, h, "PULL", 0);
+	if (!k)
+		return;
+	if (!p->did_init[k - ps->keys]) {
+		ps_violation(ps, p, GX_EPROTO, "key %u: PULL before INIT", k->key);
+		return;
+	}
+	ps_pull *q = calloc(1, sizeof *q);
+	if (q) {
+		q->got = calloc((size_t)k->nsl, 1);
+		q->buf = malloc((size_t)k->count * sizeof(float));
+	}
+	if (!q || !q->got || !q->buf) {
+		if (q) {
+			free(q->got);
+			free(q->buf);
+			free(q);
+		}
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", k->key);
+		return;
+	}
+	q->worker = p->slot;
+	q->left = k->nsl;
+	*k->pull_tail = q;
+	k->pull_tail = &q->next;
+	for (int b = 0; b < k->nsl; b++)
+		ps_sent(ps, ps_send_slice_ctl(up_of(ps, &k->sl[b])->c, GX_FT_PULL, k->key,
+					       k->sl[b].block));
+}
+
+void ps_local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
+{
+	if (hl->role != GX_ROLE_WORKER) {
+		ps_violation(ps, p, GX_EPROTO, "role %s cannot connect to a local server (it "
+			     "accepts workers)", hl->role == GX_ROLE_GLOBAL ? "global" : "local");
+		return;
+	}
+	if (hl->rank >= (uint32_t)ps->n) {
+		ps_violation(ps, p, GX_EPROTO, "worker rank %u is out of range (this server "
+			     "expects %d worker%s, ranks 0..%d)", hl->rank, ps->n,
+			     ps->n == 1 ? "" : "s", ps->n - 1);
+		return;
+	}
+	int st = ps->slot[hl->rank];
+	if (st != SLOT_EMPTY) {
+		ps_violation(ps, p, GX_EPROTO, "worker rank %u is already %s", hl->rank,
+			     st == SLOT_LIVE ? "connected" : st == SLOT_BYE ? "finished" : "dead");
+		return;
+	}
+	char label[112];
+	snprintf(label, sizeof label, "worker %u (%s)", hl->rank, p->addr);
+	if (hl->party != ps->o.party)
+		ps_log(ps, LOG_WARN, "%s says it belongs to party %u; this server is party %u",
+		       label, hl->party, ps->o.party);
+	ps_admit(ps, p, (int)hl->rank, label);
+}
+
+void ps_local_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	switch (h->type) {
+	case GX_FT_KEYTABLE:
+		on_keytable(ps, p, h, pl);
+		return;
+	case GX_FT_INIT:
+		on_init(ps, p, h, pl);
+		return;
+	case GX_FT_PUSH:
+		on_push(ps, p, h, pl);
+		return;
+	case GX_FT_PULL:
+		on_pull(ps, p, h);
+		return;
+	default:
+		ps_violation(ps, p, GX_EPROTO, "unexpected frame type %u", h->type);
+	}
+}
+
+/* ------------------------------------------------- frames from upstream */
+
+static void on_ack(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	gx_hello a;
+	if (h->type != GX_FT_HELLO_ACK) {
+		ps_violation(ps, u, GX_EPROTO, "expected HELLO_ACK, got frame type %u", h->type);
+		return;
+	}
+	if (h->codec == GX_CODEC_NONE && h->payload_len >= 2 &&
+	    (pl[0] | pl[1] << 8) != GX_PROTO_VERSION) {
+		ps_violation(ps, u, GX_EPROTO, "it speaks protocol version %u, this server %u",
+			     pl[0] | pl[1] << 8, GX_PROTO_VERSION);
+		return;
+	}
+	if (h->codec != GX_CODEC_NONE || gx_hello_parse(pl, h->payload_len, &a)) {
+		ps_violation(ps, u, GX_EPROTO, "malformed HELLO_ACK");
+		return;
+	}
+	if (a.role != GX_ROLE_GLOBAL) {
+		ps_violation(ps, u, GX_EPROTO, "it is a %s server, not a global one",
+			     a.role == GX_ROLE_LOCAL ? "local" : "worker, not a");
+		return;
+	}
+	if (ps->nready > 0 && a.sync != ps->up_sync) {
+		ps_violation(ps, u, GX_EPROTO, "its sync mode (%s) differs from the other "
+			     "global servers' (%s)", a.sync ? "mixed" : "full",
+			     ps->up_sync ? "mixed" : "full");
+		return;
+	}
+	ps->up_sync = a.sync;
+	u->ust = UP_READY;
+	u->tx_ms = gx_now_ms();
+	ps->nready++;
+	ps_log(ps, LOG_INFO, "%s ready (%s sync)", u->label, a.sync ? "mixed" : "full");
+	if (ps->nready == ps->nups) {
+		ps_log(ps, LOG_INFO, "accepting %d worker%s on port %d", ps->n,
+		       ps->n == 1 ? "" : "s", ps->port);
+		ps_start_accepting(ps);
+	}
+}
+
+/* The key and slice a reply names, checked against the sender; NULL after
+ * a violation. */
+static const gx_slice *reply_slice(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, ps_lkey **kp)
+{
+	ps_lkey *k = find_key(ps, h->key);
+	if (!k || h->block >= (uint32_t)k->nsl) {
+		ps_violation(ps, u, GX_EKEY, "a reply for key %u block %u, which this server never "
+			     "asked for", h->key, h->block);
+		return NULL;
+	}
+	const gx_slice *s = &k->sl[h->block];
+	if (s->server != (uint32_t)u->slot) {
+		ps_violation(ps, u, GX_EPROTO, "a reply for key %u block %u, which lives on "
+			     "another server", h->key, h->block);
+		return NULL;
+	}
+	if (h->codec == GX_CODEC_NONE || h->count != s->count) {
+		ps_violation(ps, u, GX_EKEY, "key %u block %u: %llu elements, want %llu", h->key,
+			     h->block, (unsigned long long)h->count, (unsigned long long)s->count);
+		return NULL;
+	}
+	*kp = k;
+	return s;
+}
+
+static void answer_workers(gx_ps *ps, ps_lkey *k, const uint8_t *which, int type,
+			   uint32_t round, const float *x)
+{
+	for (int i = 0; i < ps->n; i++) {
+		ps_peer *w = ps->who[i];
+		if (which[i] && w && w->c && !w->gone)
+			ps_send_f32(ps, w->c, type, k->key, 0, round, ps->o.party, x, k->count);
+	}
+}
+
+static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	ps_lkey *k;
+	const gx_slice *s = reply_slice(ps, u, h, &k);
+	if (!s)
+		return;
+	if (k->init != 1 || k->init_got[h->block]) {
+		ps_violation(ps, u, GX_EPROTO, "an unexpected INIT_REPLY for key %u block %u",
+			     h->key, h->block);
+		return;
+	}
+	int r = gx_codec_decode(ps->codec, h, pl, k->value + s->offset, 0);
+	if (r) {
+		ps_violation(ps, u, r, "key %u block %u: bad INIT_REPLY payload: %s", h->key,
+			     h->block, gx_strerror(r));
+		return;
+	}
+	k->init_got[h->block] = 1;
+	if (--k->init_left > 0)
+		return;
+	k->init = 2;
+	answer_workers(ps, k, k->init_wait, GX_FT_INIT_REPLY, 0, k->value);
+	memset(k->init_wait, 0, (size_t)ps->n);
+}
+
+static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	ps_lkey *k;
+	const gx_slice *s = reply_slice(ps, u, h, &k);
+	if (!s)
+		return;
+	ps_fwd *f = k->fwds;
+	while (f && f->round != h->round)
+		f = f->next;
+	if (!f || f->got[h->block]) {
+		ps_violation(ps, u, GX_EPROTO, "an unexpected PUSH_REPLY for key %u block %u round "
+			     "%u", h->key, h->block, h->round);
+		return;
+	}
+	int r = gx_codec_decode(ps->codec, h, pl, f->buf + s->offset, 0);
+	if (r) {
+		ps_violation(ps, u, r, "key %u block %u: bad PUSH_REPLY payload: %s", h->key,
+			     h->block, gx_strerror(r));
+		return;
+	}
+	f->got[h->block] = 1;
+	f->left--;
+	/* Rounds complete in order: each slice's replies come in order. */
+	while ((f = k->fwds) && f->left == 0) {
+		answer_workers(ps, k, f->who, GX_FT_PUSH_REPLY, f->round, f->buf);
+		free(k->value);
+		k->value = f->buf;
+		k->rounds++;
+		ps->updates++;
+		ps->wait_ns += gx_now_ns() - f->t_first;
+		k->fwds = f->next;
+		if (!k->fwds)
+			k->fwd_tail = &k->fwds;
+		free(f->got);
+		free(f->who);
+		free(f);
+	}
+}
+
+static void on_pull_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	ps_lkey *k;
+	const gx_slice *s = reply_slice(ps, u, h, &k);
+	if (!s)
+		return;
+	/* Each server answers its pulls in order: the reply is for the oldest
+	 * pull still missing this slice. */
+	ps_pull **pp = &k->pulls;
+	while (*pp && (*pp)->got[h->block])
+		pp = &(*pp)->next;
+	ps_pull *q = *pp;
+	if (!q) {
+		ps_violation(ps, u, GX_EPROTO, "an unexpected PULL_REPLY for key %u block %u",
+			     h->key, h->block);
+		return;
+	}
+	int r = gx_codec_decode(ps->codec, h, pl, q->buf + s->offset, 0);
+	if (r) {
+		ps_violation(ps, u, r, "key %u block %u: bad PULL_REPLY payload: %s", h->key,
+			     h->block, gx_strerror(r));
+		return;
+	}
+	q->got[h->block] = 1;
+	if (--q->left > 0)
+		return;
+	ps_peer *w = ps->who[q->worker];
+	if (w && w->c && !w->gone)
+		ps_send_f32(ps, w->c, GX_FT_PULL_REPLY, k->key, 0, h->round, ps->o.party, q->buf,
+			    k->count);
+	*pp = q->next;
+	if (k->pull_tail == &q->next)
+		k->pull_tail = pp;
+	free(q->got);
+	free(q->buf);
+	free(q);
+}
+
+void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	if (u->gone || !u->c)
+		return;
+	if (h->type == GX_FT_ERROR) {
+		char msg[GX_ERROR_MSG_MAX + 1];
+		int code = 0;
+		if (gx_errmsg_parse(pl, h->payload_len, &code, msg, sizeof msg))
+			snprintf(msg, sizeof msg, "(malformed ERROR)");
+		u->gone = 1;
+		gx_conn_close(u->c, 1, "error from upstream");
+		if (u->ust == UP_HELLO)
+			ps_finish(ps, GX_EREFUSED, u, "%s refused this server: %s", u->label, msg);
+		else
+			ps_finish(ps, GX_EPEER, u, "%s failed: %s", u->label, msg);
+		return;
+	}
+	if (u->ust == UP_HELLO) {
+		on_ack(ps, u, h, pl);
+		return;
+	}
+	switch (h->type) {
+	case GX_FT_HEARTBEAT:
+		if (!ps_empty_ctl(h))
+			ps_violation(ps, u, GX_EPROTO, "malformed HEARTBEAT");
+		return;
+	case GX_FT_BYE:
+		if (u->ust != UP_BYE) {
+			ps_violation(ps, u, GX_EPROTO, "BYE before this server said goodbye");
+			return;
+		}
+		gx_conn_close(u->c, 1, "goodbye");
+		return;
+	case GX_FT_INIT_REPLY:
+		on_init_reply(ps, u, h, pl);
+		return;
+	case GX_FT_PUSH_REPLY:
+		on_push_reply(ps, u, h, pl);
+		return;
+	case GX_FT_PULL_REPLY:
+		on_pull_reply(ps, u, h, pl);
+		return;
+	default:
+		ps_violation(ps, u, GX_EPROTO, "unexpected frame type %u", h->type);
+	}
+}

@@ -1,0 +1,200 @@
+#!/bin/sh
+# tests/cli/ps.sh — geomx-ps: help, usage errors, an unreachable upstream, the
+# port line, and a global server that refuses garbage from raw clients and
+# goes on serving. Every process started here is killed and waited for on
+# exit, whatever happens. Golden files: tests/cli/golden/ps-*. The
+# multi-process jobs (workers, values, failures) are integration tests.
+GX_TOP=$(cd "${GX_TOP:-.}" && pwd)
+. "$GX_TOP/tests/cli/lib.sh"
+P=geomx-ps
+command -v $P >/dev/null 2>&1 || PATH="$GX_TOP/${BUILD:-build}/bin:$PATH"
+command -v $P >/dev/null 2>&1 || { echo "$P not built"; exit 77; }
+command -v python3 >/dev/null 2>&1 || { echo "python3 missing"; exit 77; }
+
+PIDS=""
+cleanup() {
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# wait_port FILE — waits (up to 5 s) for the port line; prints it.
+wait_port() {
+	_i=0
+	while [ ! -s "$1" ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
+	head -n 1 "$1"
+}
+
+# ---------------------------------------------------------------- usage
+runcmd $P --help
+expect_rc help-rc 0
+expect_golden help-stdout "$OUT" ps-help.out
+expect_empty help-stderr "$ERR"
+
+runcmd $P -V
+expect_rc version-rc 0
+expect_match version-line "$OUT" '^geomx-ps \(geomx\) [0-9]+\.[0-9]+\.[0-9]+$'
+
+runcmd $P --role global --bogus
+expect_rc badflag-rc 2
+expect_golden badflag-stderr "$ERR" ps-badflag.err
+expect_empty badflag-stdout "$OUT"
+
+runcmd $P --role local --workers 2
+expect_rc no-upstream-rc 2
+expect_golden no-upstream-stderr "$ERR" ps-no-upstream.err
+
+runcmd $P --role global --optimizer sgdd
+expect_rc bad-optimizer-rc 2
+expect_golden bad-optimizer-stderr "$ERR" ps-bad-optimizer.err
+
+for a in "" "--role middle" "--role local --upstream 127.0.0.1:1 --workers 0" \
+	"--role global --parties 0" "--role global --listen nowhere" \
+	"--role global --listen 127.0.0.1:70000" "--role local --upstream 127.0.0.1" \
+	"--role local --upstream 127.0.0.1:1,x" "--role global --upstream 127.0.0.1:1" \
+	"--role local --upstream 127.0.0.1:1 --lr 0.1" "--role global --workers 2" \
+	"--role local --upstream 127.0.0.1:1 --sync mixed" "--role global --sync half" \
+	"--role global --beta1 0.8" "--role global --optimizer adam --beta1 1" \
+	"--role global --lr 0" "--role global --lr x" "--role global --optimizer nesterov --momentum 0" \
+	"--role global --heartbeat 6" "--role global --heartbeat-timeout 0" \
+	"--role global --connect-timeout -1" "--role global --stats-format xml" \
+	"--role global extra"; do
+	tn=$(echo "bad $a" | tr ' =,:.' '_____')
+	runcmd $P $a
+	expect_rc "$tn-rc" 2
+	expect_lines "$tn-two-lines" "$ERR" 2
+	expect_match "$tn-hint" "$ERR" "^Try '$P --help' for more information\.$"
+	expect_empty "$tn-stdout" "$OUT"
+done
+
+# ------------------------------------------------- unreachable upstream
+# A port nobody listens on: bound by the kernel, then released.
+dead=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+start=$(date +%s.%N)
+runcmd $P --role local --upstream "127.0.0.1:$dead" --connect-timeout 1
+took=$(python3 -c "import sys; print(round($(date +%s.%N) - $start, 2))")
+expect_rc unreachable-rc 1
+expect_match unreachable-names-address "$ERR" "upstream 127\.0\.0\.1:$dead unreachable: connection refused \(gave up after 1 s\)$"
+expect_match unreachable-waiting-line "$ERR" "^$P\[local 0\]: waiting for upstream 127\.0\.0\.1:$dead \(connection refused\)$"
+expect_match unreachable-port-line "$OUT" '^[0-9]+$'
+if python3 -c "import sys; sys.exit(not (0.9 <= $took <= 3))"; then ok unreachable-in-time
+else notok unreachable-in-time "took $took s"; fi
+
+runcmd $P -q --role local --party 3 --upstream "127.0.0.1:$dead" --connect-timeout 0.2
+expect_rc unreachable-quiet-rc 1
+expect_lines unreachable-quiet-one-line "$ERR" 1
+expect_match unreachable-quiet-tag "$ERR" "^$P\[local 3\]: upstream "
+
+# ------------------------------------------------- a global and raw clients
+cat >"$T/client.py" <<'EOF'
+# client.py PORT MODE — a raw peer of a geomx parameter server.
+#   garbage: sends bytes that are no frame; hello2: a HELLO of protocol
+#   version 2; local: a proper local server of party 0 that says goodbye.
+# Prints what comes back: "error CODE MESSAGE", "ack ROLE SYNC", "bye", "eof".
+import socket, struct, sys
+
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+def frame(ftype, payload=b""):
+    h = struct.pack("<IBBHIIQQIIBBHIIII", 0x52465847, 1, ftype, 0, 0, 0, 0, 0, len(payload),
+                    len(payload), 0, 0, 0, 0, 0, 0, 0)
+    return h + struct.pack("<I", crc32c(h)) + payload
+
+def hello(proto):
+    return struct.pack("<HBBIIIII40s", proto, 2, 0, 0, 0, 1, 0, 0, b"ps.sh")
+
+def recv_frame(s):
+    buf = b""
+    while len(buf) < 64:
+        d = s.recv(64 - len(buf))
+        if not d:
+            return None, None
+        buf += d
+    ftype = buf[5]
+    plen = struct.unpack_from("<I", buf, 32)[0]
+    pl = b""
+    while len(pl) < plen:
+        d = s.recv(plen - len(pl))
+        if not d:
+            return None, None
+        pl += d
+    return ftype, pl
+
+def report(s):
+    t, pl = recv_frame(s)
+    if t is None:
+        print("eof")
+    elif t == 18:
+        code, n = struct.unpack_from("<iI", pl)
+        print("error", code, pl[8:8 + n].decode())
+    elif t == 17:
+        print("ack", pl[2], pl[3])
+    elif t == 20:
+        print("bye")
+    else:
+        print("frame", t)
+    return t
+
+port, mode = int(sys.argv[1]), sys.argv[2]
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+if mode == "garbage":
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n" * 8)
+    report(s)
+    report(s)
+elif mode == "hello2":
+    s.sendall(frame(16, hello(2)))
+    report(s)
+    report(s)
+elif mode == "local":
+    s.sendall(frame(16, hello(1)))
+    if report(s) == 17:
+        s.sendall(frame(20))
+        report(s)
+        report(s)
+EOF
+client() { python3 "$T/client.py" "$@"; }
+
+$P --role global --connect-timeout 5 >"$T/g.out" 2>"$T/g.err" &
+G=$!
+PIDS="$PIDS $G"
+gport=$(wait_port "$T/g.out")
+if [ -n "$gport" ]; then ok global-port-line; else notok global-port-line "no port on stdout"; fi
+expect_match global-port-is-number "$T/g.out" '^[0-9]+$'
+
+client "$gport" garbage >"$T/c1" 2>&1
+expect_golden garbage-gets-error "$T/c1" ps-garbage.out
+client "$gport" hello2 >"$T/c2" 2>&1
+expect_golden version-gets-error "$T/c2" ps-version.out
+if kill -0 $G 2>/dev/null; then ok global-survives-garbage; else notok global-survives-garbage "it exited"; fi
+client "$gport" local >"$T/c3" 2>&1
+expect_golden proper-peer-served "$T/c3" ps-local.out
+wait $G
+RC=$?
+PIDS=""
+expect_rc global-done-rc 0
+expect_match global-logs-garbage "$T/g.err" "^$P\[global\]: connection from 127\.0\.0\.1:[0-9]+ refused: protocol error: frame 0 at byte 0: bad magic: not a geomx frame$"
+expect_match global-logs-version "$T/g.err" "^$P\[global\]: connection from 127\.0\.0\.1:[0-9]+ refused: protocol version 2 is not supported \(this server speaks version 1\)$"
+expect_lines global-log-lines "$T/g.err" 2
+
+# A stop by signal: status 1, said so, statistics written.
+$P --role global --parties 2 --stats "$T/stats.json" --stats-format json >"$T/s.out" 2>"$T/s.err" &
+G=$!
+PIDS="$PIDS $G"
+wait_port "$T/s.out" >/dev/null
+kill -TERM $G
+wait $G
+RC=$?
+PIDS=""
+expect_rc sigterm-rc 1
+expect_match sigterm-message "$T/s.err" "^$P: stopped by signal \(SIGTERM\)$"
+expect_match sigterm-stats "$T/stats.json" '^\{"server":"global","role":"global","rounds":0,'
+
+finish
