@@ -11,7 +11,12 @@
  * parameters the global tier kept at init are written out (--dump). The
  * initial values depend on (seed, party, rank) unless --same-init, so a run
  * with several workers shows that the global keeps one INIT and every worker
- * starts from it. See geomx-bench(1), "worker".
+ * starts from it. With --objective quadratic the gradient depends on the
+ * parameters instead: g[i] = w[i] - t[i], the gradient of the convex
+ * 0.5 * |w - t|^2 towards a target t[i] = ((i*7 + k*13 + w*3) mod 64 - 32) / 64
+ * of the rank (not the party), so a job converges to the mean target over
+ * the ranks whether its data centers synchronize or not. See
+ * geomx-bench(1), "worker".
  */
 #include <errno.h>
 #include <getopt.h>
@@ -43,8 +48,11 @@ int cmd_worker(int argc, char **argv);
 
 enum {
 	OPT_PS = 256, OPT_RANK, OPT_PARTY, OPT_KEYS, OPT_SIZE, OPT_SIZES, OPT_ROUNDS, OPT_SEED,
-	OPT_SAME_INIT, OPT_SPLIT, OPT_SLEEP, OPT_DUMP, OPT_REPORT, OPT_CTIMEOUT
+	OPT_SAME_INIT, OPT_SPLIT, OPT_SLEEP, OPT_DUMP, OPT_REPORT, OPT_CTIMEOUT, OPT_OBJECTIVE
 };
+
+/* What the gradients are: fixed values, or those of a convex objective. */
+enum { OBJ_SYNTHETIC, OBJ_QUADRATIC };
 
 static const struct option worker_long[] = {
 	{"ps", required_argument, NULL, OPT_PS},
@@ -61,6 +69,7 @@ static const struct option worker_long[] = {
 	{"dump", required_argument, NULL, OPT_DUMP},
 	{"report", no_argument, NULL, OPT_REPORT},
 	{"connect-timeout", required_argument, NULL, OPT_CTIMEOUT},
+	{"objective", required_argument, NULL, OPT_OBJECTIVE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{"quiet", no_argument, NULL, 'q'},
@@ -89,6 +98,9 @@ static void worker_help(void)
 	       "                       servers (default: %u)\n"
 	       "      --sleep MS       sleep MS milliseconds before each round's pushes\n"
 	       "                       (simulated compute; a slow data center) (default: 0)\n"
+	       "      --objective NAME synthetic: the fixed gradients below; quadratic: the\n"
+	       "                       gradient w - t of 0.5*|w - t|^2, t the rank's target\n"
+	       "                       (default: synthetic)\n"
 	       "      --dump FILE      append \"round key crc32c\" per key and round to FILE;\n"
 	       "                       write the parameters after init to FILE.init and at\n"
 	       "                       the end to FILE.final (raw float32, key order)\n"
@@ -103,6 +115,8 @@ static void worker_help(void)
 	       "\n"
 	       "Gradient of key k at round r for party p, rank w, element i:\n"
 	       "  ((i*7 + k*13 + r*5 + p*11 + w*3) mod 64 - 32) / 64\n"
+	       "With --objective quadratic: param[i] - t[i], where (any party)\n"
+	       "  t[i] = ((i*7 + k*13 + w*3) mod 64 - 32) / 64\n"
 	       "Priority of key k is k (earlier layers first); all keys of a round are pushed\n"
 	       "before the round is waited for.\n",
 	       cli_prog, DEF_KEYS, DEF_SIZE, DEF_ROUNDS, DEF_SEED, GX_DEFAULT_SPLIT_BOUND,
@@ -124,6 +138,12 @@ static void log_line(void *ud, int level, const char *msg)
 static float grad(uint64_t i, uint64_t k, uint64_t r, uint64_t p, uint64_t w)
 {
 	return (float)((int)((i * 7 + k * 13 + r * 5 + p * 11 + w * 3) % 64) - 32) / 64.0f;
+}
+
+/* The quadratic objective's target of key k, element i, for rank w. */
+static float target(uint64_t i, uint64_t k, uint64_t w)
+{
+	return (float)((int)((i * 7 + k * 13 + w * 3) % 64) - 32) / 64.0f;
 }
 
 /* Writes n floats of each key, in key order, to path atomically. */
@@ -184,7 +204,7 @@ struct wopts {
 	size_t nkeys;
 	long rounds, sleep_ms;
 	uint64_t seed, split_bound;
-	int same_init, report;
+	int same_init, report, objective;
 	double connect_timeout;
 };
 
@@ -271,8 +291,12 @@ static int run(const struct wopts *o)
 				;
 		}
 		for (size_t k = 0; k < nk; k++) {
-			for (uint64_t i = 0; i < o->sizes[k]; i++)
-				g[i] = grad(i, k, (uint64_t)r, o->party, o->rank);
+			if (o->objective == OBJ_QUADRATIC)
+				for (uint64_t i = 0; i < o->sizes[k]; i++)
+					g[i] = params[k][i] - target(i, k, o->rank);
+			else
+				for (uint64_t i = 0; i < o->sizes[k]; i++)
+					g[i] = grad(i, k, (uint64_t)r, o->party, o->rank);
 			reqs[k] = gx_kv_pushpull(kv, keys[k], g, params[k], (int)k);
 			if (reqs[k] < 0) {
 				cli_error("%s: round %ld, key %zu: %s", who, r, k, gx_strerror((int)reqs[k]));
@@ -410,6 +434,15 @@ int cmd_worker(int argc, char **argv)
 			break;
 		case OPT_REPORT:
 			o.report = 1;
+			break;
+		case OPT_OBJECTIVE:
+			if (strcmp(optarg, "synthetic") == 0)
+				o.objective = OBJ_SYNTHETIC;
+			else if (strcmp(optarg, "quadratic") == 0)
+				o.objective = OBJ_QUADRATIC;
+			else
+				cli_usage_error("invalid --objective '%s' (want synthetic or quadratic)",
+						optarg);
 			break;
 		case OPT_CTIMEOUT:
 			if (cli_parse_double(optarg, &dv) || dv < 0 || dv > 86400)

@@ -5,6 +5,9 @@
 # "not ok NAME" like the other layers.
 set -u
 GX_TOP=$(cd "${GX_TOP:-.}" && pwd)
+# Run by hand (BUILD=build-int sh tests/integration/x.sh), the programs of
+# $BUILD come first, as tests/run.sh arranges.
+if [ -n "${BUILD:-}" ] && [ -d "$BUILD/bin" ]; then PATH="$(cd "$BUILD/bin" && pwd):$PATH"; fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/gx-int.XXXXXX") || exit 1
 _pids=""
 _rc=0
@@ -24,7 +27,7 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM
+trap 'exit 1' HUP INT PIPE TERM
 
 ok() { echo "ok $1"; }
 notok() { echo "not ok $1"; shift; for l in "$@"; do echo "#   $l"; done; _rc=1; }
@@ -86,6 +89,130 @@ pid_of() { eval "echo \$PID_$(echo "$1" | tr -c 'A-Za-z0-9_\n' _)"; }
 expect_exit() {
 	wait_pid "$(pid_of "$2")" "$3"
 	if [ "$WRC" -eq "$4" ]; then ok "$1"; else notok "$1" "exit status $WRC, want $4" "$(tail -c 400 "$T/$2.err")"; fi
+}
+
+# expect_all NAME SECONDS WANT PROC... — every PROC (spawn names) ends within
+# SECONDS (in all) with status WANT; one check line naming those that did not.
+expect_all() {
+	_en=$1 _es=$2 _ew=$3
+	shift 3
+	_edl=$(($(date +%s) + _es))
+	: >"$T/.expect_all"
+	for _ep in "$@"; do
+		_eleft=$((_edl - $(date +%s)))
+		[ $_eleft -lt 1 ] && _eleft=1
+		wait_pid "$(pid_of "$_ep")" "$_eleft"
+		[ "$WRC" -eq "$_ew" ] ||
+			echo "$_ep: exit status $WRC, want $_ew; stderr: $(tail -c 300 "$T/$_ep.err" | tr '\n' ' ')" >>"$T/.expect_all"
+	done
+	if [ -s "$T/.expect_all" ]; then
+		echo "not ok $_en"
+		sed 's/^/#   /' "$T/.expect_all"
+		_rc=1
+	else
+		ok "$_en"
+	fi
+}
+
+# expect_match NAME FILE REGEX — grep -E finds REGEX in FILE.
+expect_match() {
+	if grep -Eq -- "$3" "$2"; then ok "$1"; else notok "$1" "no match for /$3/ in $(basename "$2"): $(head -c 400 "$2" | tr '\n' '|')"; fi
+}
+
+# wait_match FILE REGEX SECONDS — waits until grep -E finds REGEX in FILE;
+# status 0 when it did, 1 when SECONDS passed first.
+wait_match() {
+	_wi=0
+	while [ $_wi -lt $(($3 * 10)) ]; do
+		grep -Eq -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+		_wi=$((_wi + 1))
+	done
+	grep -Eq -- "$2" "$1" 2>/dev/null
+}
+
+# now_ms — milliseconds since the epoch.
+now_ms() { date +%s%3N; }
+
+# need_python — skips the script (status 77) when there is no python3.
+need_python() {
+	command -v python3 >/dev/null 2>&1 && return 0
+	echo "python3 not found (the oracles need it)"
+	exit 77
+}
+
+# stat_field FILE RECORD N — field N (from 1, the record name) of the first
+# line of a TSV statistics file (geomx-ps --stats) whose record is RECORD.
+stat_field() { awk -F '\t' -v r="$2" -v n="$3" '$1 == r { print $n; exit }' "$1" 2>/dev/null; }
+
+# start_hips NAME NGLOBAL NPARTY NWORKER "GLOBAL ARGS" "LOCAL ARGS" — starts
+# NGLOBAL global servers (spawn names NAME.g0, ...; --parties NPARTY), then
+# NPARTY local servers NAME.l0, ... (--workers NWORKER, --party P, upstream
+# every global server in index order), each with --stats $T/SPAWN_NAME.stats.
+# The ARGS strings are split on blanks. Sets UPSTREAM (the global servers'
+# addresses) and LPORT0, LPORT1, ... (the local servers' ports).
+start_hips() {
+	_hn=$1 _hg=$2 _hp=$3 _hw=$4 _hga=$5 _hla=$6
+	UPSTREAM=""
+	_hk=0
+	while [ $_hk -lt "$_hg" ]; do
+		# shellcheck disable=SC2086
+		spawn "$_hn.g$_hk" geomx-ps --role global --parties "$_hp" --stats "$T/$_hn.g$_hk.stats" $_hga
+		_hk=$((_hk + 1))
+	done
+	_hk=0
+	while [ $_hk -lt "$_hg" ]; do
+		UPSTREAM="${UPSTREAM:+$UPSTREAM,}127.0.0.1:$(port_of "$_hn.g$_hk")"
+		_hk=$((_hk + 1))
+	done
+	_hk=0
+	while [ $_hk -lt "$_hp" ]; do
+		# shellcheck disable=SC2086
+		spawn "$_hn.l$_hk" geomx-ps --role local --party "$_hk" --workers "$_hw" \
+			--upstream "$UPSTREAM" --stats "$T/$_hn.l$_hk.stats" $_hla
+		_hk=$((_hk + 1))
+	done
+	_hk=0
+	while [ $_hk -lt "$_hp" ]; do
+		eval "LPORT$_hk=\$(port_of \"\$_hn.l\$_hk\")"
+		_hk=$((_hk + 1))
+	done
+}
+
+# start_workers NAME NPARTY NWORKER ARGS... — starts geomx-bench worker for
+# every party P and rank W (spawn names NAME.wPW) against local server P of
+# start_hips, with --dump $T/NAME.wPW and ARGS.
+start_workers() {
+	_sn=$1 _sp=$2 _sw=$3
+	shift 3
+	_sa=0
+	while [ $_sa -lt "$_sp" ]; do
+		_sb=0
+		while [ $_sb -lt "$_sw" ]; do
+			spawn "$_sn.w$_sa$_sb" geomx-bench worker --ps "127.0.0.1:$(eval echo "\$LPORT$_sa")" \
+				--party "$_sa" --rank "$_sb" --dump "$T/$_sn.w$_sa$_sb" "$@"
+			_sb=$((_sb + 1))
+		done
+		_sa=$((_sa + 1))
+	done
+}
+
+# hips_names NAME NGLOBAL NPARTY NWORKER — the spawn names of a start_hips
+# topology and its start_workers: workers first, then locals, then globals
+# (the order in which they end).
+hips_names() {
+	_nn=""
+	_na=0
+	while [ $_na -lt "$3" ]; do
+		_nb=0
+		while [ $_nb -lt "$4" ]; do _nn="$_nn $1.w$_na$_nb"; _nb=$((_nb + 1)); done
+		_na=$((_na + 1))
+	done
+	_na=0
+	while [ $_na -lt "$3" ]; do _nn="$_nn $1.l$_na"; _na=$((_na + 1)); done
+	_na=0
+	while [ $_na -lt "$2" ]; do _nn="$_nn $1.g$_na"; _na=$((_na + 1)); done
+	echo "$_nn"
 }
 
 finish() { exit $_rc; }

@@ -1,0 +1,262 @@
+#!/usr/bin/env python3
+"""tests/integration/rogue.py — misbehaving clients of a geomx parameter
+server, built from the documents alone (docs/wire.md: the 64-byte frame
+header with its CRC-32C; docs/protocol.md: HELLO, KEYTABLE, INIT, PUSH,
+ERROR). Standard library only.
+
+  rogue.py garbage HOST:PORT       sends bytes that are no frame
+  rogue.py version HOST:PORT [--proto N]
+                                   a worker HELLO of another protocol version
+  rogue.py member HOST:PORT --party P --rank R --sizes N1,N2 --then WHAT
+                                   a proper worker (HELLO, KEYTABLE, INIT of
+                                   every key, answered) that then breaks the
+                                   protocol: WHAT is badkey (pushes key
+                                   --key, not in its table), badround (pushes
+                                   round 1 of key 0 first), noinit (pushes
+                                   key 0 without any INIT), badcount (pushes
+                                   key 0 with one element too many) or
+                                   garbage (bytes that are no frame)
+  rogue.py hello HOST:PORT --party P --rank R [--role N]
+                                   a HELLO (role 3, a worker, by default),
+                                   then waits for the answer
+  rogue.py silent HOST:PORT        connects and says nothing
+
+Each prints what the server did, one "# " line per event: "ack ...",
+"error CODE MESSAGE", "closed" (the server closed the connection) or
+"timeout", and exits 0 when the server answered as the protocol says
+(an ERROR then a close for garbage, version, badkey and silent; HELLO_ACK
+for hello), 1 otherwise.
+"""
+import argparse
+import os
+import socket
+import struct
+import sys
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oracle import crc32c  # noqa: E402
+
+MAGIC = b"GXFR"
+HELLO, HELLO_ACK, ERROR, HEARTBEAT, BYE, KEYTABLE = 16, 17, 18, 19, 20, 21
+INIT, INIT_REPLY, PUSH, PUSH_REPLY = 32, 33, 34, 35
+CODEC_NONE, CODEC_F32 = 0, 1
+ROLE_WORKER = 3
+HDR = struct.Struct("<4sBBHIIQQIIBBHIIIII")
+assert HDR.size == 64
+
+
+def frame(ftype, payload=b"", key=0, sender=0, seq=0, count=0, codec=CODEC_NONE,
+          rnd=0, block=0, version=1, priority=0):
+    h = HDR.pack(MAGIC, version, ftype, 0, key, sender, seq, count, len(payload),
+                 len(payload), codec, priority, 0, rnd, block, 0, 0, 0)
+    h = h[:60] + struct.pack("<I", crc32c(h[:60]))
+    return h + payload
+
+
+def hello_payload(proto=1, role=ROLE_WORKER, rank=0, party=0, name=b"rogue.py"):
+    return struct.pack("<HBBIIIII40s", proto, role, 0, rank, party, 0, 0, 0, name)
+
+
+def f32_payload(values):
+    return struct.pack("<%df" % len(values), *values)
+
+
+class Conn:
+    def __init__(self, addr, timeout):
+        host, port = addr.rsplit(":", 1)
+        self.s = socket.create_connection((host, int(port)), timeout=timeout)
+        self.deadline = time.monotonic() + timeout
+        self.buf = b""
+
+    def send(self, b):
+        self.s.sendall(b)
+
+    def _fill(self, n):
+        while len(self.buf) < n:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            self.s.settimeout(left)
+            try:
+                b = self.s.recv(65536)
+            except socket.timeout:
+                raise TimeoutError
+            except ConnectionResetError:
+                b = b""
+            if not b:
+                raise EOFError
+            self.buf += b
+
+    def read_frame(self):
+        """(type, header fields, payload); EOFError when closed cleanly
+        between frames."""
+        self._fill(64)
+        f = HDR.unpack(self.buf[:64])
+        if f[0] != MAGIC:
+            raise ValueError("reply is not a geomx frame: %r" % self.buf[:16])
+        if crc32c(self.buf[:60]) != f[17]:
+            raise ValueError("reply header checksum mismatch")
+        plen = f[8]
+        self._fill(64 + plen)
+        payload = self.buf[64:64 + plen]
+        self.buf = self.buf[64 + plen:]
+        return f[2], f, payload
+
+    def next_non_heartbeat(self):
+        while True:
+            t, f, p = self.read_frame()
+            if t != HEARTBEAT:
+                return t, f, p
+
+
+def say(msg):
+    print("# " + msg)
+    sys.stdout.flush()
+
+
+def describe_error(payload):
+    if len(payload) < 8:
+        return "error (malformed payload of %d bytes)" % len(payload)
+    code, n = struct.unpack("<iI", payload[:8])
+    return "error %d %s" % (code, payload[8:8 + n].decode("utf-8", "replace"))
+
+
+def expect_error_then_close(c):
+    """Reads until an ERROR frame, then until EOF. True when both came."""
+    got_error = False
+    try:
+        while True:
+            t, f, p = c.read_frame()
+            if t == ERROR:
+                say(describe_error(p))
+                got_error = True
+            elif t != HEARTBEAT:
+                say("unexpected frame type %d" % t)
+    except EOFError:
+        say("closed")
+        return got_error
+    except TimeoutError:
+        say("timeout")
+        return False
+    except ValueError as e:
+        say(str(e))
+        return False
+
+
+def cmd_garbage(a):
+    c = Conn(a.addr, a.timeout)
+    # Looks like an HTTP request: not the geomx magic.
+    c.send(b"GET / HTTP/1.0\r\nHost: geomx\r\n\r\n" + bytes(range(256)) * 4)
+    return 0 if expect_error_then_close(c) else 1
+
+
+def cmd_silent(a):
+    c = Conn(a.addr, a.timeout)
+    return 0 if expect_error_then_close(c) else 1
+
+
+def cmd_version(a):
+    c = Conn(a.addr, a.timeout)
+    c.send(frame(HELLO, hello_payload(proto=a.proto, rank=a.rank, party=a.party)))
+    return 0 if expect_error_then_close(c) else 1
+
+
+def worker_hello(c, a):
+    c.send(frame(HELLO, hello_payload(role=a.role, rank=a.rank, party=a.party)))
+    t, f, p = c.next_non_heartbeat()
+    if t == ERROR:
+        say(describe_error(p))
+        return False
+    if t != HELLO_ACK or len(p) != 64:
+        say("expected HELLO_ACK, got frame type %d (%d bytes)" % (t, len(p)))
+        return False
+    proto, role, sync = struct.unpack("<HBB", p[:4])
+    say("ack proto %d role %d sync %d" % (proto, role, sync))
+    return True
+
+
+def cmd_hello(a):
+    c = Conn(a.addr, a.timeout)
+    try:
+        ok = worker_hello(c, a)
+    except (EOFError, TimeoutError, ValueError) as e:
+        say("no answer: %s" % (type(e).__name__ if not str(e) else e))
+        return 1
+    if ok:
+        c.send(frame(BYE, sender=a.rank))
+    return 0 if ok else 1
+
+
+def cmd_member(a):
+    sizes = [int(s) for s in a.sizes.split(",")]
+    c = Conn(a.addr, a.timeout)
+    try:
+        if not worker_hello(c, a):
+            return 1
+        seq = 0
+        table = struct.pack("<II", len(sizes), 0)
+        for k, n in enumerate(sizes):
+            table += struct.pack("<IIQ", k, 0, n)
+        seq += 1
+        c.send(frame(KEYTABLE, table, sender=a.rank, seq=seq))
+        if a.then != "noinit":
+            for k, n in enumerate(sizes):
+                seq += 1
+                c.send(frame(INIT, f32_payload([0.25] * n), key=k, sender=a.rank, seq=seq,
+                             count=n, codec=CODEC_F32))
+            replies = 0
+            while replies < len(sizes):
+                t, f, p = c.next_non_heartbeat()
+                if t == ERROR:
+                    say("before the violation: " + describe_error(p))
+                    return 1
+                if t != INIT_REPLY:
+                    say("expected INIT_REPLY, got frame type %d" % t)
+                    return 1
+                replies += 1
+            say("init answered for %d keys" % replies)
+        seq += 1
+        key, rnd, n = 0, 0, sizes[0]
+        if a.then == "badkey":
+            key = a.key
+        elif a.then == "badround":
+            rnd = 1
+        elif a.then == "badcount":
+            n += 1
+        if a.then == "garbage":
+            c.send(b"\0" * 64 + b"not a frame")
+        else:
+            c.send(frame(PUSH, f32_payload([0.5] * n), key=key, sender=a.rank, seq=seq,
+                         count=n, codec=CODEC_F32, rnd=rnd))
+    except (EOFError, TimeoutError, ValueError) as e:
+        say("before the violation: %s" % (str(e) or type(e).__name__))
+        return 1
+    return 0 if expect_error_then_close(c) else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(prog="rogue.py")
+    ap.add_argument("mode", choices=["garbage", "version", "member", "hello", "silent"])
+    ap.add_argument("addr")
+    ap.add_argument("--proto", type=int, default=2)
+    ap.add_argument("--party", type=int, default=0)
+    ap.add_argument("--rank", type=int, default=0)
+    ap.add_argument("--sizes", default="4")
+    ap.add_argument("--key", type=int, default=999)
+    ap.add_argument("--role", type=int, default=ROLE_WORKER)
+    ap.add_argument("--then", choices=["badkey", "badround", "noinit", "badcount", "garbage"],
+                    default="badkey")
+    ap.add_argument("--timeout", type=float, default=10.0)
+    a = ap.parse_args()
+    try:
+        return {"garbage": cmd_garbage, "version": cmd_version, "member": cmd_member,
+                "hello": cmd_hello, "silent": cmd_silent}[a.mode](a)
+    except OSError as e:
+        say("socket: %s" % e)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
