@@ -4,6 +4,7 @@
  *   geomx-bench codec [OPTION]...   encode/decode throughput of each codec
  *   geomx-bench gen --count N ...   random float32 test data on stdout
  *   geomx-bench worker --ps ADDR    a synthetic worker (cmd/geomx-bench/worker.c)
+ *   geomx-bench ps [OPTION]...      a PS topology on loopback vs TCP (cmd/geomx-bench/ps.c)
  *
  * Every throughput is also given as a ratio to memcpy of the same number of
  * bytes, timed in the same run and interleaved with the op it is compared to,
@@ -49,6 +50,8 @@ static void top_help(void)
 	       "Commands:\n"
 	       "  codec   encode and decode throughput of each codec, as ratios to memcpy\n"
 	       "  gen     write random little-endian float32 test data to stdout\n"
+	       "  ps      push+pull throughput of a parameter-server topology on loopback,\n"
+	       "          as a ratio to a plain TCP stream\n"
 	       "  worker  a synthetic worker: deterministic gradients to a parameter server\n"
 	       "\n"
 	       "Options:\n"
@@ -895,6 +898,7 @@ static int cmd_gen(int argc, char **argv)
 /* -------------------------------------------------------------------- main */
 
 int cmd_worker(int argc, char **argv); /* cmd/geomx-bench/worker.c */
+int cmd_ps(int argc, char **argv);     /* cmd/geomx-bench/ps.c */
 
 int main(int argc, char **argv)
 {
@@ -922,7 +926,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		cli_usage_error("missing command (codec, gen or worker)");
+		cli_usage_error("missing command (codec, gen, ps or worker)");
 	const char *cmd = argv[optind];
 	char **sub = argv + optind;
 	int subc = argc - optind;
@@ -934,5 +938,7 @@ int main(int argc, char **argv)
 		return cmd_gen(subc, sub);
 	if (!strcmp(cmd, "worker"))
 		return cmd_worker(subc, sub);
-	cli_usage_error("unknown command '%s' (codec, gen or worker)", cmd);
+	if (!strcmp(cmd, "ps"))
+		return cmd_ps(subc, sub);
+	cli_usage_error("unknown command '%s' (codec, gen, ps or worker)", cmd);
 }

@@ -48,7 +48,8 @@ int cmd_worker(int argc, char **argv);
 
 enum {
 	OPT_PS = 256, OPT_RANK, OPT_PARTY, OPT_KEYS, OPT_SIZE, OPT_SIZES, OPT_ROUNDS, OPT_SEED,
-	OPT_SAME_INIT, OPT_SPLIT, OPT_SLEEP, OPT_DUMP, OPT_REPORT, OPT_CTIMEOUT, OPT_OBJECTIVE
+	OPT_SAME_INIT, OPT_SPLIT, OPT_SLEEP, OPT_DUMP, OPT_REPORT, OPT_CTIMEOUT, OPT_OBJECTIVE,
+	OPT_HB, OPT_HBTIMEOUT
 };
 
 /* What the gradients are: fixed values, or those of a convex objective. */
@@ -69,6 +70,8 @@ static const struct option worker_long[] = {
 	{"dump", required_argument, NULL, OPT_DUMP},
 	{"report", no_argument, NULL, OPT_REPORT},
 	{"connect-timeout", required_argument, NULL, OPT_CTIMEOUT},
+	{"heartbeat", required_argument, NULL, OPT_HB},
+	{"heartbeat-timeout", required_argument, NULL, OPT_HBTIMEOUT},
 	{"objective", required_argument, NULL, OPT_OBJECTIVE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
@@ -108,6 +111,9 @@ static void worker_help(void)
 	       "                       bytes_in crc32c (with a header line)\n"
 	       "      --connect-timeout SEC\n"
 	       "                       keep trying to reach the servers this long (default: %g)\n"
+	       "      --heartbeat SEC  send a heartbeat after SEC idle seconds (default: %g)\n"
+	       "      --heartbeat-timeout SEC\n"
+	       "                       a server silent this long is dead (default: %g)\n"
 	       "  -q, --quiet          fewer messages on stderr\n"
 	       "  -v, --verbose        more messages on stderr\n"
 	       "  -h, --help           show this help and exit\n"
@@ -120,7 +126,7 @@ static void worker_help(void)
 	       "Priority of key k is k (earlier layers first); all keys of a round are pushed\n"
 	       "before the round is waited for.\n",
 	       cli_prog, DEF_KEYS, DEF_SIZE, DEF_ROUNDS, DEF_SEED, GX_DEFAULT_SPLIT_BOUND,
-	       GX_DEFAULT_CONNECT_TIMEOUT);
+	       GX_DEFAULT_CONNECT_TIMEOUT, GX_DEFAULT_HEARTBEAT, GX_DEFAULT_HEARTBEAT_TIMEOUT);
 }
 
 /* The client's log lines (its I/O thread) go to stderr by verbosity. */
@@ -205,7 +211,7 @@ struct wopts {
 	long rounds, sleep_ms;
 	uint64_t seed, split_bound;
 	int same_init, report, objective;
-	double connect_timeout;
+	double connect_timeout, heartbeat, heartbeat_timeout;
 };
 
 static int run(const struct wopts *o)
@@ -264,6 +270,8 @@ static int run(const struct wopts *o)
 	ko.party = o->party;
 	ko.split_bound = o->split_bound;
 	ko.connect_timeout = o->connect_timeout;
+	ko.heartbeat = o->heartbeat;
+	ko.heartbeat_timeout = o->heartbeat_timeout;
 	ko.log = log_line;
 	ko.log_ud = who;
 	kv = gx_kv_connect(&ko, &e);
@@ -369,6 +377,8 @@ int cmd_worker(int argc, char **argv)
 	o.seed = DEF_SEED;
 	o.split_bound = GX_DEFAULT_SPLIT_BOUND;
 	o.connect_timeout = GX_DEFAULT_CONNECT_TIMEOUT;
+	o.heartbeat = GX_DEFAULT_HEARTBEAT;
+	o.heartbeat_timeout = GX_DEFAULT_HEARTBEAT_TIMEOUT;
 	uint64_t nkeys = DEF_KEYS, size = DEF_SIZE;
 	int have_kn = 0, c;
 	long lv;
@@ -450,6 +460,16 @@ int cmd_worker(int argc, char **argv)
 						optarg);
 			o.connect_timeout = dv;
 			break;
+		case OPT_HB:
+		case OPT_HBTIMEOUT:
+			if (cli_parse_double(optarg, &dv) || !(dv > 0) || dv > 3600)
+				cli_usage_error("invalid --%s '%s' (want seconds in (0, 3600])",
+						c == OPT_HB ? "heartbeat" : "heartbeat-timeout", optarg);
+			if (c == OPT_HB)
+				o.heartbeat = dv;
+			else
+				o.heartbeat_timeout = dv;
+			break;
 		case 'q':
 			if (cli_verbosity > 0)
 				cli_verbosity--;
@@ -473,6 +493,9 @@ int cmd_worker(int argc, char **argv)
 		cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!o.ps || !*o.ps)
 		cli_usage_error("missing --ps");
+	if (o.heartbeat_timeout <= o.heartbeat)
+		cli_usage_error("--heartbeat-timeout %g must exceed --heartbeat %g", o.heartbeat_timeout,
+				o.heartbeat);
 	if (o.sizes && have_kn)
 		cli_usage_error("--sizes excludes --keys and --size");
 	if (!o.sizes) {

@@ -129,4 +129,57 @@ expect_golden "gen bad --dist message" "$ERR" bench-gen-bad-dist
 runcmd geomx-bench gen
 expect_rc "gen without --count exits 2" 2
 
+# ps: a real topology on loopback (the geomx-ps beside geomx-bench, run here
+# through a link with a name of this test's own, so that a server left
+# behind would be found), the shape of the output only (the figures are the
+# machine's). The program itself checks the parameters every worker ends with.
+runcmd geomx-bench ps --help
+expect_rc "ps --help exits 0" 0
+expect_golden "ps help text" "$OUT" bench-ps-help
+
+psbin=$(command -v geomx-ps)
+case $psbin in /*) ;; *) psbin=$(pwd)/$psbin ;; esac
+ln -s "$psbin" "$T/gx-bench-ps-$$"
+runcmd geomx-bench ps --workers 2 --keys 2 --size 1000 --rounds 3 --ps-bin "$T/gx-bench-ps-$$"
+expect_rc "ps run exits 0" 0
+expect_lines "ps run: header and 1 row" "$OUT" 2
+if awk -F '\t' '
+	NR == 1 { if ($0 != "workers\tkeys\tsize\tparties\tservers\trounds\treps\tround_ms\trounds_per_s\tps_mbps\ttcp_mbps\tx_tcp\tbytes_per_round") exit 1; next }
+	NF != 13 || $1 != 2 || $2 != 2 || $3 != 1000 || $4 != 1 || $5 != 1 || $6 != 3 || $7 != 3 || $13 != 32000 { exit 1 }
+	{ for (i = 8; i <= 12; i++) if ($i !~ /^[0-9]+(\.[0-9]+)?$/ || $i + 0 <= 0) exit 1 }
+	{ x = $10 / $11; if (x / $12 < 0.95 || x / $12 > 1.05) exit 1 }
+' "$OUT"; then ok "ps run: columns and values"; else notok "ps run: columns and values" "$(tr '\t\n' ' |' <"$OUT")"; fi
+if command -v pgrep >/dev/null 2>&1; then
+	if pgrep -f "gx-bench-ps-$$" >/dev/null; then
+		notok "ps run: no server left behind" "$(pgrep -af "gx-bench-ps-$$")"
+		pkill -f "gx-bench-ps-$$"
+	else
+		ok "ps run: no server left behind"
+	fi
+fi
+
+# Two parties of 2 and 1 workers, two global servers splitting the tensor.
+runcmd geomx-bench ps -w 3 -p 2 --servers 2 --split-bound 500 -k 1 -s 1000 -r 2 --repeat 2 \
+	--format json
+expect_rc "ps json run exits 0" 0
+if python3 -c '
+import json, sys
+rows = [json.loads(l) for l in sys.stdin]
+keys = {"workers", "keys", "size", "parties", "servers", "rounds", "reps", "round_ms", "rounds_per_s",
+        "ps_mbps", "tcp_mbps", "x_tcp", "bytes_per_round"}
+assert len(rows) == 1 and set(rows[0]) == keys, rows
+r = rows[0]
+assert (r["workers"], r["parties"], r["servers"], r["rounds"], r["reps"]) == (3, 2, 2, 2, 2), r
+assert r["bytes_per_round"] == 3 * 1000 * 4 * 2 and r["x_tcp"] > 0, r
+' <"$OUT" 2>"$T/py"; then ok "ps json row parses"; else notok "ps json row parses" "$(tail -n 1 "$T/py")"; fi
+
+runcmd geomx-bench ps --workers 1 --parties 2
+expect_rc "ps: more parties than workers exits 2" 2
+expect_match "ps: parties named" "$ERR" "parties 2 needs at least as many --workers"
+runcmd geomx-bench ps --rounds 3 --min-time 1
+expect_rc "ps: --rounds with --min-time exits 2" 2
+runcmd geomx-bench ps --ps-bin "$T/no-such-ps" --rounds 1
+expect_rc "ps: missing server program exits 1" 1
+expect_match "ps: missing program named" "$ERR" "cannot run $T/no-such-ps"
+
 finish

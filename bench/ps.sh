@@ -1,0 +1,84 @@
+#!/bin/sh
+# bench/ps.sh — push+pull throughput of a real HiPS topology on loopback
+# (geomx-bench ps: a global and a local geomx-ps, worker threads with their
+# own clients) against a plain TCP stream on 127.0.0.1 measured in the same
+# run, and the acceptance check of the parameter-server issue:
+#   1 worker, 1 key of 4 MB (1Mi floats): x_tcp >= 0.7
+# (x_tcp: the workers' pushed + pulled bytes per second over the baseline
+# stream's bytes per second, medians of samples taken in turns).
+# First a sweep — workers 1, 2, 4; tensors of 4 MB and 64 KB; 1 and 4 keys
+# in flight — then the acceptance configuration on its own, timed longer.
+# Prints the table, then one PASS or FAIL line; exits 1 on a FAIL or when
+# geomx-bench itself fails (a server failed, a worker's parameters are
+# wrong, a server was left running).
+#
+# BUILD picks the build folder (default build); GX_PS_ARGS adds options to
+# every run, after the script's (so "--min-time 3 --repeat 9" overrides);
+# GX_PS_SWEEP=0 runs the acceptance configuration alone.
+set -u
+BUILD=${BUILD:-build}
+BIN=$BUILD/bin/geomx-bench
+if [ ! -x "$BIN" ] || [ ! -x "$BUILD/bin/geomx-ps" ]; then
+	echo "bench/ps.sh: $BIN or $BUILD/bin/geomx-ps not found (run make BUILD=$BUILD first)" >&2
+	exit 1
+fi
+TARGET=0.7
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gx-bench.XXXXXX") || exit 1
+trap 'rm -rf "$tmp"' EXIT
+trap 'rm -rf "$tmp"; trap - INT; kill -INT $$' INT
+trap 'rm -rf "$tmp"; trap - TERM; kill -TERM $$' TERM
+tab=$(printf '\t')
+
+# one LABEL OPTION... — one geomx-bench ps run, its row appended to the table.
+fail=0
+one() {
+	label=$1
+	shift
+	# shellcheck disable=SC2086 # GX_PS_ARGS is split on purpose
+	"$BIN" ps "$@" ${GX_PS_ARGS:-} >"$tmp/one"
+	rc=$?
+	if [ "$rc" -ne 0 ]; then
+		echo "FAIL geomx-bench ps $* exited with status $rc" >>"$tmp/err"
+		fail=1
+		return 1
+	fi
+	if [ ! -f "$tmp/all" ]; then
+		head -n 1 "$tmp/one" | sed "s/^/run$tab/" >"$tmp/all"
+	fi
+	sed "1d; s/^/$label$tab/" "$tmp/one" >>"$tmp/all"
+}
+
+echo "== geomx-bench ps ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc 2>/dev/null || echo ?) cores)"
+if [ "${GX_PS_SWEEP:-1}" != 0 ]; then
+	for w in 1 2 4; do
+		for s in 1Mi 16Ki; do
+			for k in 1 4; do
+				one sweep --workers $w --size $s --keys $k --min-time 0.5 || break 3
+			done
+		done
+	done
+fi
+if [ "$fail" -eq 0 ]; then
+	one acceptance --workers 1 --keys 1 --size 1Mi --min-time 2 --repeat 7
+fi
+if [ -f "$tmp/all" ]; then
+	column -t -s "$tab" "$tmp/all" 2>/dev/null || cat "$tmp/all"
+fi
+if [ "$fail" -ne 0 ]; then
+	cat "$tmp/err"
+	exit 1
+fi
+echo
+
+# x_tcp is field 13 (after the run column).
+x=$(awk -F '\t' '$1 == "acceptance" { print $13; exit }' "$tmp/all")
+if [ -z "$x" ]; then
+	echo "FAIL 1 worker, 4 MB tensor: no acceptance row"
+	exit 1
+elif awk -v x="$x" -v t="$TARGET" 'BEGIN { exit !(x + 0 >= t + 0) }'; then
+	echo "PASS 1 worker, 4 MB tensor: ${x}x loopback TCP (target >= ${TARGET}x)"
+else
+	echo "FAIL 1 worker, 4 MB tensor: ${x}x loopback TCP (target >= ${TARGET}x)"
+	exit 1
+fi
+exit 0

@@ -1,0 +1,1197 @@
+/*
+ * ps.c — `geomx-bench ps`: push+pull throughput of a real HiPS topology on
+ * loopback, as a ratio to a plain TCP stream measured in the same run.
+ *
+ * The topology is made of real programs: N global servers and P local
+ * servers are `geomx-ps` processes (found next to this program, or by
+ * GEOMX_PS / --ps-bin), each listening on 127.0.0.1:0 and telling its port
+ * on standard output. The W workers are threads of this process, each with
+ * its own gx_kv client (its own connection and I/O thread), so the timing
+ * is taken where the work is, without a process start or a pipe in it.
+ *
+ * Measurement: after a warm-up round (and, under --min-time, a round that
+ * sizes the run), the timed rounds are cut into --repeat samples. Each PS
+ * sample (all workers doing R rounds of: push+pull every key, then wait) is
+ * followed by a TCP sample that streams the same number of bytes over one
+ * loopback connection, writer thread to reader thread, in chunks of one
+ * tensor. The figures are the medians of the samples; x_tcp is the ratio
+ * of the two medians. Afterwards every worker's parameters are checked
+ * against the SGD updates the rounds must have made, so a topology that
+ * does nothing cannot look fast.
+ *
+ * Processes: children get SIGKILL when this program dies (PR_SET_PDEATHSIG),
+ * SIGINT/SIGTERM/SIGHUP are taken by a thread of their own (sigwait) which
+ * stops the children; every path reaps them. See geomx-bench(1), "ps".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include "../cli.h"
+#include "geomx.h"
+
+int cmd_ps(int argc, char **argv);
+
+#define DEF_WORKERS 1
+#define DEF_KEYS 1
+#define DEF_SIZE (1u << 20) /* floats: 4 MB tensors */
+#define DEF_PARTIES 1
+#define DEF_SERVERS 1
+#define DEF_REPEAT 5
+#define DEF_MIN_TIME 1.0 /* seconds of PS rounds, all samples together */
+#define DEF_SEED 1
+#define LR 0.015625f     /* 1/64: SGD steps stay exact in float32 for long */
+#define LR_ARG "0.015625"
+#define MAX_PEERS 64     /* workers, parties, global servers */
+#define MAX_KEYS 65536
+#define MAX_FLOATS (1ull << 26)  /* per key: one frame stays under the payload limit */
+#define MAX_TOTAL (1ull << 27)   /* floats over workers and keys (512 MB per copy) */
+#define MAX_ROUNDS 100000000L
+#define MAX_AUTO_ROUNDS 10000000L
+#define START_TIMEOUT 10.0   /* s: a geomx-ps prints its port */
+#define STOP_TIMEOUT 10.0    /* s: the servers finish after the goodbyes */
+#define KILL_TIMEOUT 3.0     /* s: after SIGTERM, before SIGKILL */
+#define CONNECT_TIMEOUT "10" /* s: servers' and workers' connect timeout */
+
+/* ---------------------------------------------------------------- timing */
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median(const double *v, size_t n)
+{
+	double *s = malloc(n * sizeof *s);
+	if (!s)
+		return NAN;
+	memcpy(s, v, n * sizeof *s);
+	qsort(s, n, sizeof *s, cmp_double);
+	double m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+	free(s);
+	return m;
+}
+
+/* ------------------------------------------------ children and signals */
+
+struct child {
+	pid_t pid;     /* 0 once reaped */
+	int status;    /* wait status once reaped */
+	char what[24]; /* "global 0", "local 1" */
+};
+
+/* Shared with the signal thread, under kid_mu. */
+static pthread_mutex_t kid_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct child kids[2 * MAX_PEERS];
+static int nkids;
+static int tcp_fds[2] = {-1, -1}; /* the baseline's sockets, shut down on a signal */
+static atomic_int got_sig;
+/* The run is being abandoned after a failure that has been reported: the
+ * workers' follow-on errors (connections closing) are not worth a line. */
+static atomic_int aborting;
+static sigset_t stop_sigs;
+
+/* Wakes whoever waits on the workers (the signal thread broadcasts it). */
+static void ctl_wake(void);
+
+static void kill_kids(int sig)
+{
+	pthread_mutex_lock(&kid_mu);
+	for (int i = 0; i < nkids; i++)
+		if (kids[i].pid > 0)
+			kill(kids[i].pid, sig);
+	pthread_mutex_unlock(&kid_mu);
+}
+
+/* SIGINT, SIGTERM and SIGHUP are blocked in every thread and taken here:
+ * stop the servers (the workers' waits then fail), unblock the baseline,
+ * wake the main thread. It cleans up and ends by the same signal. */
+static void *sig_main(void *ud)
+{
+	(void)ud;
+	for (;;) {
+		int s;
+		if (sigwait(&stop_sigs, &s) != 0)
+			continue;
+		if (atomic_load(&got_sig)) /* a second one: no more patience */
+			_exit(128 + s);
+		atomic_store(&got_sig, s);
+		kill_kids(SIGTERM);
+		pthread_mutex_lock(&kid_mu);
+		for (int i = 0; i < 2; i++)
+			if (tcp_fds[i] >= 0)
+				shutdown(tcp_fds[i], SHUT_RDWR);
+		pthread_mutex_unlock(&kid_mu);
+		ctl_wake();
+	}
+	return NULL;
+}
+
+/* Starts BIN with argv; reads the port it prints on stdout. Returns the
+ * port, or -1 (said why; the child, if any, is left in kids to be reaped). */
+static int spawn_server(const char *bin, char *const *argv, const char *what)
+{
+	int pfd[2];
+	if (nkids >= (int)(sizeof kids / sizeof kids[0])) {
+		cli_error("ps: too many servers");
+		return -1;
+	}
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		cli_error("ps: pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid_t parent = getpid();
+	pthread_mutex_lock(&kid_mu);
+	pid_t pid = fork();
+	if (pid == 0) {
+		/* Only async-signal-safe calls from here to exec. */
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		if (dup2(pfd[1], 1) < 0)
+			_exit(127);
+		if (strchr(bin, '/'))
+			execv(bin, argv);
+		else
+			execvp(bin, argv);
+		static const char msg[] = "geomx-bench: ps: cannot run the server program\n";
+		if (write(2, msg, sizeof msg - 1) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	if (pid > 0) {
+		kids[nkids].pid = pid;
+		kids[nkids].status = 0;
+		snprintf(kids[nkids].what, sizeof kids[nkids].what, "%s", what);
+		nkids++;
+	}
+	pthread_mutex_unlock(&kid_mu);
+	close(pfd[1]);
+	if (pid < 0) {
+		cli_error("ps: fork: %s", strerror(errno));
+		close(pfd[0]);
+		return -1;
+	}
+
+	char line[32];
+	size_t len = 0;
+	double until = now() + START_TIMEOUT;
+	int port = -1;
+	for (;;) {
+		double left = until - now();
+		if (left <= 0) {
+			cli_error("ps: %s (%s) did not tell its port within %g s", what, bin,
+				  START_TIMEOUT);
+			break;
+		}
+		struct pollfd p = {pfd[0], POLLIN, 0};
+		int r = poll(&p, 1, (int)(left * 1000) + 1);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			continue;
+		ssize_t n = read(pfd[0], line + len, sizeof line - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (!atomic_load(&got_sig))
+				cli_error("ps: %s (%s) exited before telling its port", what, bin);
+			break;
+		}
+		len += (size_t)n;
+		line[len] = '\0';
+		char *nl = strchr(line, '\n');
+		if (nl || len == sizeof line - 1) {
+			long v;
+			if (nl)
+				*nl = '\0';
+			if (!nl || cli_parse_int(line, 1, 65535, &v)) {
+				cli_error("ps: %s (%s) printed '%s', not a port", what, bin, line);
+				break;
+			}
+			port = (int)v;
+			break;
+		}
+	}
+	close(pfd[0]);
+	return port;
+}
+
+/* Waits for every child until the deadline; then (or at once when sig)
+ * signals the rest, SIGTERM then SIGKILL, and reaps them all. Returns 0
+ * when every child exited with status 0 by itself. */
+static int reap_kids(int sig, double timeout)
+{
+	int bad = 0;
+	if (sig)
+		kill_kids(sig);
+	double until = now() + timeout;
+	int stage = sig ? 1 : 0; /* 0 waiting, 1 SIGTERM sent, 2 SIGKILL sent */
+	for (;;) {
+		int left = 0;
+		pthread_mutex_lock(&kid_mu);
+		for (int i = 0; i < nkids; i++) {
+			if (kids[i].pid <= 0)
+				continue;
+			int st;
+			pid_t r = waitpid(kids[i].pid, &st, WNOHANG);
+			if (r == kids[i].pid || (r < 0 && errno == ECHILD)) {
+				kids[i].pid = 0;
+				kids[i].status = r < 0 ? 0 : st;
+				if (r > 0 && stage == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
+					if (WIFEXITED(st))
+						cli_error("ps: %s exited with status %d", kids[i].what,
+							  WEXITSTATUS(st));
+					else if (WIFSIGNALED(st))
+						cli_error("ps: %s was killed by signal %d", kids[i].what,
+							  WTERMSIG(st));
+					bad = 1;
+				}
+			} else {
+				left++;
+			}
+		}
+		pthread_mutex_unlock(&kid_mu);
+		if (!left)
+			break;
+		if (now() >= until) {
+			if (stage == 0) {
+				cli_error("ps: %d server(s) still running %g s after the workers left; stopping them",
+					  left, timeout);
+				bad = 1;
+				kill_kids(SIGTERM);
+				stage = 1;
+				until = now() + KILL_TIMEOUT;
+			} else if (stage == 1) {
+				kill_kids(SIGKILL);
+				stage = 2;
+				until = now() + 3600;
+			}
+		}
+		struct timespec ts = {0, 5000000}; /* 5 ms */
+		nanosleep(&ts, NULL);
+	}
+	return bad || sig ? -1 : 0;
+}
+
+/* ----------------------------------------------------------- the workers */
+
+struct worker {
+	pthread_t th;
+	int started;
+	int idx;
+	uint32_t party, rank;
+	char addr[64];  /* its local server */
+	char who[32];   /* "worker P/R" */
+	float **params; /* [keys] */
+	float **grads;  /* [keys] */
+	gx_kv_req *reqs;
+	uint64_t bytes_out, bytes_in;
+	long rounds_done;
+	double t_end;
+};
+
+/* The main thread's orders to the workers, and their answers. */
+static struct {
+	pthread_mutex_t mu;
+	pthread_cond_t go, done;
+	unsigned gen;   /* incremented per order */
+	long rounds;    /* rounds of the current order */
+	int quit;       /* the order is: say goodbye */
+	int ndone;      /* workers done with the current order */
+	int failed;     /* some worker failed */
+} ctl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
+	 0, 0, 0, 0, 0};
+
+static void ctl_wake(void)
+{
+	pthread_mutex_lock(&ctl.mu);
+	pthread_cond_broadcast(&ctl.done);
+	pthread_mutex_unlock(&ctl.mu);
+}
+
+struct popts {
+	int workers, parties, servers, json;
+	size_t keys;
+	uint64_t size, split_bound;
+	long rounds, repeat;
+	double min_time;
+	const char *ps_bin;
+};
+
+static const struct popts *g_o;
+static const float *g_init; /* [keys * size]: every worker's initial values */
+
+/* Nonzero when a worker's error is news (not the echo of a stop). */
+static int loud(void)
+{
+	return !atomic_load(&got_sig) && !atomic_load(&aborting);
+}
+
+static void log_line(void *ud, int level, const char *msg)
+{
+	const char *who = ud;
+	if (level <= 1 && !loud())
+		return;
+	if (level == 0)
+		cli_error("%s: %s", who, msg);
+	else if (level == 1)
+		cli_warn("%s: %s", who, msg);
+	else if (level <= cli_verbosity)
+		cli_info("%s: %s", who, msg);
+}
+
+/* Worker j's gradient of key k (the same every round): multiples of 1/64,
+ * as geomx-bench worker's at round 0 with p and w folded into j. */
+static float grad(uint64_t i, uint64_t k, uint64_t j)
+{
+	return (float)((int)((i * 7 + k * 13 + j * 3) % 64) - 32) / 64.0f;
+}
+
+static void finish_order(struct worker *w, int failed)
+{
+	w->t_end = now();
+	pthread_mutex_lock(&ctl.mu);
+	ctl.ndone++;
+	if (failed)
+		ctl.failed = 1;
+	pthread_cond_broadcast(&ctl.done);
+	pthread_mutex_unlock(&ctl.mu);
+}
+
+static int do_rounds(struct worker *w, gx_kv *kv, long rounds)
+{
+	size_t nk = g_o->keys;
+	for (long r = 0; r < rounds; r++) {
+		for (size_t k = 0; k < nk; k++) {
+			w->reqs[k] = gx_kv_pushpull(kv, (uint32_t)k, w->grads[k], w->params[k], (int)k);
+			if (w->reqs[k] < 0) {
+				if (loud())
+					cli_error("ps: %s: key %zu: %s", w->who, k,
+						  gx_strerror((int)w->reqs[k]));
+				return -1;
+			}
+		}
+		for (size_t k = 0; k < nk; k++) {
+			int e = gx_kv_wait(kv, w->reqs[k]);
+			if (e) {
+				if (loud())
+					cli_error("ps: %s: key %zu: %s", w->who, k, gx_strerror(e));
+				return -1;
+			}
+		}
+		w->rounds_done++;
+	}
+	return 0;
+}
+
+static void *worker_main(void *ud)
+{
+	struct worker *w = ud;
+	const struct popts *o = g_o;
+	size_t nk = o->keys;
+	uint32_t *keys = malloc(nk * sizeof *keys);
+	uint64_t *counts = malloc(nk * sizeof *counts);
+	gx_kv *kv = NULL;
+	int e, failed = 1;
+
+	if (!keys || !counts) {
+		cli_error("ps: %s: out of memory", w->who);
+		goto fail;
+	}
+	for (size_t k = 0; k < nk; k++) {
+		keys[k] = (uint32_t)k;
+		counts[k] = o->size;
+		memcpy(w->params[k], g_init + k * o->size, o->size * sizeof(float));
+	}
+	gx_kv_opts ko;
+	gx_kv_opts_default(&ko);
+	ko.servers = w->addr;
+	ko.rank = w->rank;
+	ko.party = w->party;
+	ko.connect_timeout = atof(CONNECT_TIMEOUT);
+	ko.log = log_line;
+	ko.log_ud = w->who;
+	/* Thread names for profiles: the client's I/O thread inherits this
+	 * one's name when it is created, then the worker takes its own. */
+	pthread_setname_np(pthread_self(), "bps-kv-io");
+	kv = gx_kv_connect(&ko, &e);
+	pthread_setname_np(pthread_self(), "bps-worker");
+	if (!kv) {
+		if (loud())
+			cli_error("ps: %s: cannot connect to %s: %s", w->who, w->addr, gx_strerror(e));
+		goto fail;
+	}
+	e = gx_kv_init(kv, nk, keys, counts, w->params);
+	if (e) {
+		if (loud())
+			cli_error("ps: %s: init failed: %s", w->who, gx_strerror(e));
+		goto fail;
+	}
+	finish_order(w, 0);
+
+	unsigned seen = 0;
+	for (;;) {
+		pthread_mutex_lock(&ctl.mu);
+		while (ctl.gen == seen)
+			pthread_cond_wait(&ctl.go, &ctl.mu);
+		seen = ctl.gen;
+		long rounds = ctl.rounds;
+		int quit = ctl.quit;
+		pthread_mutex_unlock(&ctl.mu);
+		if (quit && atomic_load(&aborting))
+			goto fail; /* no goodbye to servers that are being stopped */
+		if (quit)
+			break;
+		if (do_rounds(w, kv, rounds))
+			goto fail;
+		finish_order(w, 0);
+	}
+	gx_kv_stats(kv, &w->bytes_out, &w->bytes_in);
+	e = gx_kv_close(kv);
+	kv = NULL;
+	if (e) {
+		if (loud())
+			cli_error("ps: %s: goodbye failed: %s", w->who, gx_strerror(e));
+		goto fail;
+	}
+	failed = 0;
+fail:
+	gx_kv_free(kv);
+	free(keys);
+	free(counts);
+	finish_order(w, failed);
+	return NULL;
+}
+
+/* Gives the workers an order and waits until all are done with it. When one
+ * fails the servers are stopped, so that the others' waits end too. Returns
+ * the time from the order to the last worker done, or -1. */
+static double order(struct worker *ws, int n, long rounds, int quit)
+{
+	pthread_mutex_lock(&ctl.mu);
+	ctl.ndone = 0;
+	ctl.rounds = rounds;
+	ctl.quit = quit;
+	ctl.gen++;
+	double t0 = now();
+	pthread_cond_broadcast(&ctl.go);
+	int stopped = 0;
+	while (ctl.ndone < n && !atomic_load(&got_sig)) {
+		if (ctl.failed && !stopped) {
+			pthread_mutex_unlock(&ctl.mu);
+			atomic_store(&aborting, 1);
+			kill_kids(SIGTERM);
+			pthread_mutex_lock(&ctl.mu);
+			stopped = 1;
+			continue;
+		}
+		pthread_cond_wait(&ctl.done, &ctl.mu);
+	}
+	int bad = ctl.failed || atomic_load(&got_sig);
+	pthread_mutex_unlock(&ctl.mu);
+	if (bad)
+		return -1;
+	double t1 = t0;
+	for (int i = 0; i < n; i++)
+		if (ws[i].t_end > t1)
+			t1 = ws[i].t_end;
+	return t1 - t0;
+}
+
+/* Waits for the workers' first answer (connected, model registered). */
+static int wait_ready(int n)
+{
+	pthread_mutex_lock(&ctl.mu);
+	int stopped = 0;
+	while (ctl.ndone < n && !atomic_load(&got_sig)) {
+		if (ctl.failed && !stopped) {
+			pthread_mutex_unlock(&ctl.mu);
+			atomic_store(&aborting, 1);
+			kill_kids(SIGTERM);
+			pthread_mutex_lock(&ctl.mu);
+			stopped = 1;
+			continue;
+		}
+		pthread_cond_wait(&ctl.done, &ctl.mu);
+	}
+	int bad = ctl.failed || atomic_load(&got_sig);
+	pthread_mutex_unlock(&ctl.mu);
+	return bad ? -1 : 0;
+}
+
+/* ------------------------------------------------------ the TCP baseline */
+
+static struct {
+	pthread_t th;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t go;
+	unsigned gen;
+	int quit;
+	uint64_t todo; /* bytes of the current transfer */
+	size_t chunk;  /* bytes per send and per recv: one tensor */
+	uint8_t *wbuf, *rbuf;
+	int werr;      /* errno of a failed send */
+} tcp = {.mu = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER};
+
+static void *writer_main(void *ud)
+{
+	(void)ud;
+	unsigned seen = 0;
+	pthread_setname_np(pthread_self(), "bps-tcp-writer");
+	for (;;) {
+		pthread_mutex_lock(&tcp.mu);
+		while (tcp.gen == seen && !tcp.quit)
+			pthread_cond_wait(&tcp.go, &tcp.mu);
+		seen = tcp.gen;
+		int quit = tcp.quit;
+		uint64_t left = tcp.todo;
+		pthread_mutex_unlock(&tcp.mu);
+		if (quit)
+			return NULL;
+		size_t off = 0;
+		while (left > 0) {
+			size_t m = tcp.chunk - off;
+			if (m > left)
+				m = (size_t)left;
+			ssize_t w = send(tcp_fds[0], tcp.wbuf + off, m, MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				pthread_mutex_lock(&tcp.mu);
+				tcp.werr = w < 0 ? errno : EPIPE;
+				pthread_mutex_unlock(&tcp.mu);
+				break;
+			}
+			left -= (uint64_t)w;
+			off = (off + (size_t)w) % tcp.chunk;
+		}
+	}
+}
+
+/* One loopback connection with default socket options (the kernel's
+ * autotuned buffers, as geomx's own sockets have) plus TCP_NODELAY, as
+ * geomx sets; blocking, one writer thread, the reader being the caller. */
+static int tcp_setup(size_t chunk)
+{
+	int one = 1, lfd = -1, a = -1, b = -1;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	tcp.chunk = chunk;
+	tcp.wbuf = malloc(chunk);
+	tcp.rbuf = malloc(chunk);
+	if (!tcp.wbuf || !tcp.rbuf) {
+		cli_error("ps: out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < chunk; i++)
+		tcp.wbuf[i] = (uint8_t)(i * 131 + 7);
+	memset(tcp.rbuf, 0, chunk);
+	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 1) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0 ||
+	    (a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(a, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+	    (b = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+		cli_error("ps: baseline connection on 127.0.0.1: %s", strerror(errno));
+		if (lfd >= 0)
+			close(lfd);
+		if (a >= 0)
+			close(a);
+		return -1;
+	}
+	close(lfd);
+	setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	pthread_mutex_lock(&kid_mu);
+	tcp_fds[0] = a; /* the writer's end */
+	tcp_fds[1] = b; /* the reader's end */
+	pthread_mutex_unlock(&kid_mu);
+	if (pthread_create(&tcp.th, NULL, writer_main, NULL) != 0) {
+		cli_error("ps: cannot start the baseline's writer thread");
+		return -1;
+	}
+	tcp.started = 1;
+	return 0;
+}
+
+/* Streams bytes from the writer thread to this one; returns the seconds
+ * from the order to the last byte read, or -1. */
+static double tcp_transfer(uint64_t bytes)
+{
+	pthread_mutex_lock(&tcp.mu);
+	tcp.todo = bytes;
+	tcp.gen++;
+	double t0 = now();
+	pthread_cond_signal(&tcp.go);
+	pthread_mutex_unlock(&tcp.mu);
+	uint64_t left = bytes;
+	while (left > 0) {
+		size_t m = left < tcp.chunk ? (size_t)left : tcp.chunk;
+		ssize_t r = recv(tcp_fds[1], tcp.rbuf, m, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (!atomic_load(&got_sig))
+				cli_error("ps: baseline connection: %s",
+					  r < 0 ? strerror(errno) : "closed");
+			return -1;
+		}
+		left -= (uint64_t)r;
+	}
+	double t = now() - t0;
+	pthread_mutex_lock(&tcp.mu);
+	int werr = tcp.werr;
+	pthread_mutex_unlock(&tcp.mu);
+	if (werr) {
+		cli_error("ps: baseline writer: %s", strerror(werr));
+		return -1;
+	}
+	return t;
+}
+
+static void tcp_teardown(void)
+{
+	if (tcp.started) {
+		pthread_mutex_lock(&tcp.mu);
+		tcp.quit = 1;
+		pthread_cond_signal(&tcp.go);
+		pthread_mutex_unlock(&tcp.mu);
+		pthread_join(tcp.th, NULL);
+		tcp.started = 0;
+	}
+	pthread_mutex_lock(&kid_mu);
+	for (int i = 0; i < 2; i++) {
+		if (tcp_fds[i] >= 0)
+			close(tcp_fds[i]);
+		tcp_fds[i] = -1;
+	}
+	pthread_mutex_unlock(&kid_mu);
+	free(tcp.wbuf);
+	free(tcp.rbuf);
+	tcp.wbuf = tcp.rbuf = NULL;
+}
+
+/* -------------------------------------------------------------- checking */
+
+/* Every worker must end with identical parameters, equal to the SGD steps
+ * the rounds made: w = w0 - n * lr * mean_j(g_j), where each step rounds in
+ * float32 (exact while the values stay multiples of 2^-12 under 2^12). */
+static int check_params(const struct popts *o, struct worker *ws)
+{
+	long n = ws[0].rounds_done;
+	for (int j = 1; j < o->workers; j++)
+		if (ws[j].rounds_done != n) {
+			cli_error("ps: %s did %ld rounds, %s %ld", ws[j].who, ws[j].rounds_done,
+				  ws[0].who, n);
+			return -1;
+		}
+	for (size_t k = 0; k < o->keys; k++) {
+		for (int j = 1; j < o->workers; j++)
+			if (memcmp(ws[j].params[k], ws[0].params[k], o->size * sizeof(float))) {
+				cli_error("ps: key %zu: %s and %s hold different parameters", k,
+					  ws[0].who, ws[j].who);
+				return -1;
+			}
+		const float *w0 = g_init + k * o->size, *w = ws[0].params[k];
+		for (uint64_t i = 0; i < o->size; i++) {
+			double m = 0;
+			for (int j = 0; j < o->workers; j++)
+				m += grad(i, k, (uint64_t)j);
+			m /= o->workers;
+			double want = (double)w0[i] - (double)n * (double)LR * m;
+			double tol = (1 + fabs(want)) * (1e-6 + (double)n * 1.2e-7);
+			if (!(fabs((double)w[i] - want) <= tol)) {
+				cli_error("ps: key %zu, element %llu after %ld rounds: %.9g, want %.9g "
+					  "(the servers did not apply the updates)",
+					  k, (unsigned long long)i, n, (double)w[i], want);
+				return -1;
+			}
+		}
+	}
+	uint64_t payload = (uint64_t)n * o->keys * o->size * 4;
+	for (int j = 0; j < o->workers; j++)
+		if (ws[j].bytes_out < payload || ws[j].bytes_in < payload) {
+			cli_error("ps: %s: %llu bytes out and %llu in, less than the %llu of payload",
+				  ws[j].who, (unsigned long long)ws[j].bytes_out,
+				  (unsigned long long)ws[j].bytes_in, (unsigned long long)payload);
+			return -1;
+		}
+	return 0;
+}
+
+/* --------------------------------------------------------------- options */
+
+enum {
+	OPT_WORKERS = 256, OPT_KEYS, OPT_SIZE, OPT_PARTIES, OPT_SERVERS, OPT_ROUNDS,
+	OPT_MIN_TIME, OPT_REPEAT, OPT_FORMAT, OPT_PS_BIN, OPT_SPLIT
+};
+
+static const struct option ps_long[] = {
+	{"workers", required_argument, NULL, OPT_WORKERS},
+	{"keys", required_argument, NULL, OPT_KEYS},
+	{"size", required_argument, NULL, OPT_SIZE},
+	{"parties", required_argument, NULL, OPT_PARTIES},
+	{"servers", required_argument, NULL, OPT_SERVERS},
+	{"rounds", required_argument, NULL, OPT_ROUNDS},
+	{"min-time", required_argument, NULL, OPT_MIN_TIME},
+	{"repeat", required_argument, NULL, OPT_REPEAT},
+	{"format", required_argument, NULL, OPT_FORMAT},
+	{"ps-bin", required_argument, NULL, OPT_PS_BIN},
+	{"split-bound", required_argument, NULL, OPT_SPLIT},
+	{"quiet", no_argument, NULL, 'q'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
+};
+
+static void ps_help(void)
+{
+	printf("Usage: %s ps [OPTION]...\n"
+	       "Measure push+pull throughput through a real HiPS topology on loopback: global\n"
+	       "and local geomx-ps processes, W worker threads with their own clients. In the\n"
+	       "same run, a plain TCP stream of the same bytes on 127.0.0.1 is the baseline;\n"
+	       "PS and TCP samples alternate and the medians are compared.\n"
+	       "\n"
+	       "  -w, --workers W     workers, spread over the parties (default: %d)\n"
+	       "  -k, --keys K        tensors per worker, all in flight each round (default: %d)\n"
+	       "  -s, --size S        floats per tensor; 1e6, 10M, 1Mi accepted (default: 1Mi)\n"
+	       "  -p, --parties P     data centers: local servers (default: %d)\n"
+	       "      --servers N     global servers (default: %d)\n"
+	       "  -r, --rounds R      timed rounds in all, after a warm-up round\n"
+	       "  -t, --min-time SEC  instead of --rounds: enough rounds for SEC seconds\n"
+	       "                      (default: %g)\n"
+	       "      --repeat N      samples of each, PS and TCP, taking turns (default: %d)\n"
+	       "      --split-bound N local servers split tensors above N floats over the\n"
+	       "                      global servers (default: %u)\n"
+	       "      --format FMT    tsv (with a header line) or json (default: tsv)\n"
+	       "      --ps-bin PATH   the geomx-ps program (default: $GEOMX_PS, else the one\n"
+	       "                      next to this program, else geomx-ps in PATH)\n"
+	       "  -q, --quiet         fewer messages on stderr (servers: errors only)\n"
+	       "  -v, --verbose       more messages on stderr (each sample)\n"
+	       "  -h, --help          show this help and exit\n"
+	       "  -V, --version       show the version and exit\n"
+	       "\n"
+	       "Columns: workers keys size parties servers rounds reps round_ms rounds_per_s\n"
+	       "ps_mbps tcp_mbps x_tcp bytes_per_round (ps_mbps: gradient bytes pushed plus\n"
+	       "parameter bytes received per second, summed over the workers, in 10^6 bytes/s;\n"
+	       "tcp_mbps: the baseline stream; x_tcp: ps_mbps / tcp_mbps).\n",
+	       cli_prog, DEF_WORKERS, DEF_KEYS, DEF_PARTIES, DEF_SERVERS, DEF_MIN_TIME, DEF_REPEAT,
+	       GX_DEFAULT_SPLIT_BOUND);
+}
+
+/* The geomx-ps to run: --ps-bin, GEOMX_PS, next to this program, PATH. */
+static const char *find_ps_bin(const char *opt, char *buf, size_t cap)
+{
+	if (opt)
+		return opt;
+	const char *e = cli_env("PS");
+	if (e)
+		return e;
+	ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+	if (n > 0) {
+		buf[n] = '\0';
+		char *slash = strrchr(buf, '/');
+		if (slash && (size_t)(slash - buf) + sizeof "/geomx-ps" <= cap) {
+			strcpy(slash, "/geomx-ps");
+			if (access(buf, X_OK) == 0)
+				return buf;
+		}
+	}
+	return "geomx-ps";
+}
+
+/* ------------------------------------------------------------------ run */
+
+static void print_result(const struct popts *o, long rounds, size_t reps, double round_ms,
+			 double ps_mbps, double tcp_mbps, uint64_t bpr)
+{
+	double x = ps_mbps / tcp_mbps;
+	if (o->json)
+		printf("{\"workers\":%d,\"keys\":%zu,\"size\":%llu,\"parties\":%d,\"servers\":%d,"
+		       "\"rounds\":%ld,\"reps\":%zu,\"round_ms\":%.4f,\"rounds_per_s\":%.2f,"
+		       "\"ps_mbps\":%.1f,\"tcp_mbps\":%.1f,\"x_tcp\":%.3f,\"bytes_per_round\":%llu}\n",
+		       o->workers, o->keys, (unsigned long long)o->size, o->parties, o->servers,
+		       rounds, reps, round_ms, 1000 / round_ms, ps_mbps, tcp_mbps, x,
+		       (unsigned long long)bpr);
+	else
+		printf("workers\tkeys\tsize\tparties\tservers\trounds\treps\tround_ms\trounds_per_s\t"
+		       "ps_mbps\ttcp_mbps\tx_tcp\tbytes_per_round\n"
+		       "%d\t%zu\t%llu\t%d\t%d\t%ld\t%zu\t%.4f\t%.2f\t%.1f\t%.1f\t%.3f\t%llu\n",
+		       o->workers, o->keys, (unsigned long long)o->size, o->parties, o->servers,
+		       rounds, reps, round_ms, 1000 / round_ms, ps_mbps, tcp_mbps, x,
+		       (unsigned long long)bpr);
+}
+
+static int run(const struct popts *o)
+{
+	int rc = CLI_FAIL, nw = o->workers;
+	char binbuf[4096], addr[64];
+	const char *bin = find_ps_bin(o->ps_bin, binbuf, sizeof binbuf);
+	struct worker *ws = calloc((size_t)nw, sizeof *ws);
+	float *init = malloc(o->keys * o->size * sizeof(float));
+	char *upstream = malloc((size_t)o->servers * 24 + 1);
+	double *ps_s = calloc((size_t)o->repeat, sizeof *ps_s);
+	double *tcp_s = calloc((size_t)o->repeat, sizeof *tcp_s);
+	double *ms_s = calloc((size_t)o->repeat, sizeof *ms_s);
+	int nstarted = 0, children_ok = -1;
+	pthread_t sig_th;
+
+	if (!ws || !init || !upstream || !ps_s || !tcp_s || !ms_s)
+		goto oom;
+	if (strchr(bin, '/') && access(bin, X_OK) != 0) {
+		cli_error("ps: cannot run %s: %s (see --ps-bin)", bin, strerror(errno));
+		goto out;
+	}
+	g_o = o;
+	g_init = init;
+
+	/* Initial values: multiples of 2^-12 in [-1, 1), the same for all. */
+	gx_rng rng;
+	gx_rng_seed(&rng, DEF_SEED);
+	for (uint64_t i = 0; i < o->keys * o->size; i++)
+		init[i] = (float)((int)gx_rng_below(&rng, 8192) - 4096) / 4096.0f;
+	for (int j = 0; j < nw; j++) {
+		struct worker *w = &ws[j];
+		w->idx = j;
+		w->party = (uint32_t)(j % o->parties);
+		w->rank = (uint32_t)(j / o->parties);
+		snprintf(w->who, sizeof w->who, "worker %u/%u", w->party, w->rank);
+		w->params = calloc(o->keys, sizeof *w->params);
+		w->grads = calloc(o->keys, sizeof *w->grads);
+		w->reqs = calloc(o->keys, sizeof *w->reqs);
+		if (!w->params || !w->grads || !w->reqs)
+			goto oom;
+		for (size_t k = 0; k < o->keys; k++) {
+			w->params[k] = malloc(o->size * sizeof(float));
+			w->grads[k] = malloc(o->size * sizeof(float));
+			if (!w->params[k] || !w->grads[k])
+				goto oom;
+			for (uint64_t i = 0; i < o->size; i++)
+				w->grads[k][i] = grad(i, k, (uint64_t)j);
+		}
+	}
+
+	/* Signals: blocked everywhere (threads inherit the mask; the children
+	 * get an empty one before exec), taken by one thread. */
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGINT);
+	sigaddset(&stop_sigs, SIGTERM);
+	sigaddset(&stop_sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+	if (pthread_create(&sig_th, NULL, sig_main, NULL) != 0) {
+		cli_error("ps: cannot start a thread");
+		goto out;
+	}
+	pthread_detach(sig_th);
+
+	/* The servers: globals, then locals pointed at them. */
+	const char *verb = cli_verbosity == 0 ? "-q" : cli_verbosity >= 3 ? "-v" : NULL;
+	char sparties[16], sp[16], swk[16], ssplit[24];
+	snprintf(sparties, sizeof sparties, "%d", o->parties);
+	snprintf(ssplit, sizeof ssplit, "%llu", (unsigned long long)o->split_bound);
+	upstream[0] = '\0';
+	for (int s = 0; s < o->servers && !atomic_load(&got_sig); s++) {
+		char what[24];
+		snprintf(what, sizeof what, "global %d", s);
+		char *av[] = {(char *)bin, "--role", "global", "--parties", sparties, "--listen",
+			      "127.0.0.1:0", "--optimizer", "sgd", "--lr", LR_ARG,
+			      "--connect-timeout", CONNECT_TIMEOUT, (char *)verb, NULL};
+		int port = spawn_server(bin, av, what);
+		if (port < 0)
+			goto out;
+		cli_info("ps: %s listens on 127.0.0.1:%d", what, port);
+		sprintf(upstream + strlen(upstream), "%s127.0.0.1:%d", s ? "," : "", port);
+	}
+	for (int p = 0; p < o->parties && !atomic_load(&got_sig); p++) {
+		char what[24];
+		snprintf(what, sizeof what, "local %d", p);
+		snprintf(sp, sizeof sp, "%d", p);
+		snprintf(swk, sizeof swk, "%d", nw / o->parties + (p < nw % o->parties));
+		char *av[] = {(char *)bin, "--role", "local", "--party", sp, "--workers", swk,
+			      "--listen", "127.0.0.1:0", "--upstream", upstream, "--split-bound",
+			      ssplit, "--connect-timeout", CONNECT_TIMEOUT, (char *)verb, NULL};
+		int port = spawn_server(bin, av, what);
+		if (port < 0)
+			goto out;
+		cli_info("ps: %s listens on 127.0.0.1:%d", what, port);
+		snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+		for (int j = p; j < nw; j += o->parties)
+			snprintf(ws[j].addr, sizeof ws[j].addr, "%s", addr);
+	}
+	if (atomic_load(&got_sig))
+		goto out;
+
+	uint64_t bpr = (uint64_t)nw * o->keys * o->size * 4 * 2; /* bytes per round */
+	if (tcp_setup((size_t)o->size * 4))
+		goto out;
+
+	for (int j = 0; j < nw; j++) {
+		if (pthread_create(&ws[j].th, NULL, worker_main, &ws[j]) != 0) {
+			cli_error("ps: cannot start a worker thread");
+			kill_kids(SIGTERM);
+			goto out;
+		}
+		ws[j].started = 1;
+		nstarted++;
+	}
+	if (wait_ready(nw))
+		goto out;
+	cli_info("ps: %d worker(s) ready, %zu key(s) of %llu floats", nw, o->keys,
+		 (unsigned long long)o->size);
+
+	/* Warm-up: one round each (buffers, page faults, socket buffers grow). */
+	double t = order(ws, nw, 1, 0);
+	if (t < 0 || tcp_transfer(bpr) < 0)
+		goto out;
+	if (cli_verbosity >= 2) {
+		int sb = 0, rb = 0;
+		socklen_t l1 = sizeof sb, l2 = sizeof rb;
+		getsockopt(tcp_fds[0], SOL_SOCKET, SO_SNDBUF, &sb, &l1);
+		getsockopt(tcp_fds[1], SOL_SOCKET, SO_RCVBUF, &rb, &l2);
+		cli_info("ps: baseline socket buffers after the warm-up (kernel autotuning): "
+			 "send %d, receive %d bytes", sb, rb);
+	}
+	long total = o->rounds;
+	if (total <= 0) {
+		t = order(ws, nw, 1, 0); /* a second round, to size the run */
+		if (t < 0)
+			goto out;
+		double want = ceil(o->min_time / (t > 1e-6 ? t : 1e-6));
+		total = want > MAX_AUTO_ROUNDS ? MAX_AUTO_ROUNDS : (long)want;
+		if (total < o->repeat)
+			total = o->repeat;
+		cli_info("ps: a round took %.3f ms: %ld timed rounds", t * 1e3, total);
+	}
+	size_t reps = (size_t)(total < o->repeat ? total : o->repeat);
+	for (size_t i = 0; i < reps; i++) {
+		long r = total / (long)reps + ((long)i < total % (long)reps);
+		double tp = order(ws, nw, r, 0);
+		if (tp < 0)
+			goto out;
+		double tt = tcp_transfer((uint64_t)r * bpr);
+		if (tt < 0)
+			goto out;
+		ps_s[i] = (double)r * (double)bpr / tp / 1e6;
+		tcp_s[i] = (double)r * (double)bpr / tt / 1e6;
+		ms_s[i] = tp * 1e3 / (double)r;
+		cli_info("ps: sample %zu: %ld rounds, ps %.1f MB/s, tcp %.1f MB/s, x %.3f", i, r,
+			 ps_s[i], tcp_s[i], ps_s[i] / tcp_s[i]);
+	}
+
+	/* Goodbye; then the servers finish by themselves. */
+	if (order(ws, nw, 0, 1) < 0)
+		goto out;
+	for (int j = 0; j < nw; j++)
+		if (ws[j].started) {
+			pthread_join(ws[j].th, NULL);
+			ws[j].started = 0;
+		}
+	children_ok = reap_kids(0, STOP_TIMEOUT);
+	if (children_ok != 0 || check_params(o, ws))
+		goto out;
+	print_result(o, total, reps, median(ms_s, reps), median(ps_s, reps), median(tcp_s, reps),
+		     bpr);
+	if (fflush(stdout) || ferror(stdout)) {
+		cli_error("write error on stdout: %s", strerror(errno));
+		goto out;
+	}
+	rc = CLI_OK;
+	goto out;
+oom:
+	cli_error("ps: out of memory");
+out:
+	if (rc != CLI_OK)
+		atomic_store(&aborting, 1);
+	if (children_ok < 0)
+		reap_kids(SIGTERM, KILL_TIMEOUT);
+	int sig = atomic_load(&got_sig);
+	if (sig) {
+		/* The workers may still be waiting on dead servers' connections
+		 * (a connect retries for its whole timeout): end now, as the
+		 * signal would have, now that no child is left. */
+		fflush(stdout);
+		signal(sig, SIG_DFL);
+		pthread_sigmask(SIG_UNBLOCK, &stop_sigs, NULL);
+		raise(sig);
+		_exit(128 + sig);
+	}
+	/* The servers are gone: every worker's wait has ended or will; idle
+	 * workers are told to leave. */
+	pthread_mutex_lock(&ctl.mu);
+	ctl.quit = 1;
+	ctl.gen++;
+	pthread_cond_broadcast(&ctl.go);
+	pthread_mutex_unlock(&ctl.mu);
+	for (int j = 0; ws && j < nw; j++)
+		if (ws[j].started)
+			pthread_join(ws[j].th, NULL);
+	tcp_teardown();
+	for (int j = 0; ws && j < nw; j++) {
+		for (size_t k = 0; k < o->keys; k++) {
+			if (ws[j].params)
+				free(ws[j].params[k]);
+			if (ws[j].grads)
+				free(ws[j].grads[k]);
+		}
+		free(ws[j].params);
+		free(ws[j].grads);
+		free(ws[j].reqs);
+	}
+	free(ws);
+	free(init);
+	free(upstream);
+	free(ps_s);
+	free(tcp_s);
+	free(ms_s);
+	return rc;
+}
+
+int cmd_ps(int argc, char **argv)
+{
+	struct popts o;
+	memset(&o, 0, sizeof o);
+	o.workers = DEF_WORKERS;
+	o.keys = DEF_KEYS;
+	o.size = DEF_SIZE;
+	o.parties = DEF_PARTIES;
+	o.servers = DEF_SERVERS;
+	o.repeat = DEF_REPEAT;
+	o.min_time = DEF_MIN_TIME;
+	o.split_bound = GX_DEFAULT_SPLIT_BOUND;
+	int c, have_rounds = 0, have_time = 0;
+	long lv;
+	double dv;
+	uint64_t uv;
+
+	while ((c = getopt_long(argc, argv, "w:k:s:p:r:t:qvhV", ps_long, NULL)) != -1) {
+		switch (c) {
+		case 'w':
+		case OPT_WORKERS:
+			if (cli_parse_int(optarg, 1, MAX_PEERS, &lv))
+				cli_usage_error("invalid --workers '%s' (want 1 to %d)", optarg, MAX_PEERS);
+			o.workers = (int)lv;
+			break;
+		case 'k':
+		case OPT_KEYS:
+			if (cli_parse_count(optarg, &uv) || uv == 0 || uv > MAX_KEYS)
+				cli_usage_error("invalid --keys '%s' (want 1 to %d)", optarg, MAX_KEYS);
+			o.keys = (size_t)uv;
+			break;
+		case 's':
+		case OPT_SIZE:
+			if (cli_parse_count(optarg, &o.size) || o.size == 0 || o.size > MAX_FLOATS)
+				cli_usage_error("invalid --size '%s' (want 1 to %llu floats)", optarg,
+						(unsigned long long)MAX_FLOATS);
+			break;
+		case 'p':
+		case OPT_PARTIES:
+			if (cli_parse_int(optarg, 1, MAX_PEERS, &lv))
+				cli_usage_error("invalid --parties '%s' (want 1 to %d)", optarg, MAX_PEERS);
+			o.parties = (int)lv;
+			break;
+		case OPT_SERVERS:
+			if (cli_parse_int(optarg, 1, MAX_PEERS, &lv))
+				cli_usage_error("invalid --servers '%s' (want 1 to %d)", optarg, MAX_PEERS);
+			o.servers = (int)lv;
+			break;
+		case 'r':
+		case OPT_ROUNDS:
+			if (cli_parse_int(optarg, 1, MAX_ROUNDS, &lv))
+				cli_usage_error("invalid --rounds '%s' (want 1 to %ld)", optarg, MAX_ROUNDS);
+			o.rounds = lv;
+			have_rounds = 1;
+			break;
+		case 't':
+		case OPT_MIN_TIME:
+			if (cli_parse_double(optarg, &dv) || dv < 0 || dv > 3600)
+				cli_usage_error("invalid --min-time '%s' (want 0 to 3600 seconds)", optarg);
+			o.min_time = dv;
+			have_time = 1;
+			break;
+		case OPT_REPEAT:
+			if (cli_parse_int(optarg, 1, 1000, &lv))
+				cli_usage_error("invalid --repeat '%s' (want 1 to 1000)", optarg);
+			o.repeat = lv;
+			break;
+		case OPT_FORMAT:
+			if (!strcmp(optarg, "json"))
+				o.json = 1;
+			else if (!strcmp(optarg, "tsv"))
+				o.json = 0;
+			else
+				cli_usage_error("invalid --format '%s' (want tsv or json)", optarg);
+			break;
+		case OPT_PS_BIN:
+			if (!*optarg)
+				cli_usage_error("invalid --ps-bin '' (want a program)");
+			o.ps_bin = optarg;
+			break;
+		case OPT_SPLIT:
+			if (cli_parse_count(optarg, &o.split_bound) || o.split_bound == 0)
+				cli_usage_error("invalid --split-bound '%s' (want a number of floats > 0)",
+						optarg);
+			break;
+		case 'q':
+			if (cli_verbosity > 0)
+				cli_verbosity--;
+			break;
+		case 'v':
+			cli_verbosity++;
+			break;
+		case 'h':
+			ps_help();
+			return CLI_OK;
+		case 'V':
+			cli_print_version();
+			return CLI_OK;
+		default:
+			cli_bad_option();
+		}
+	}
+	if (optind < argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (have_rounds && have_time)
+		cli_usage_error("--rounds and --min-time exclude each other");
+	if (o.parties > o.workers)
+		cli_usage_error("--parties %d needs at least as many --workers (got %d)", o.parties,
+				o.workers);
+	if ((uint64_t)o.workers * o.keys * o.size > MAX_TOTAL)
+		cli_usage_error("workers x keys x size is %llu floats (at most %llu)",
+				(unsigned long long)((uint64_t)o.workers * o.keys * o.size),
+				(unsigned long long)MAX_TOTAL);
+	return run(&o);
+}
