@@ -24,12 +24,44 @@ void gx_kv_opts_default(gx_kv_opts *o)
 
 /* --------------------------------------------------------- the handle */
 
-static void req_free(kv_req *r)
+void kv_buf_put(gx_kv *kv, uint32_t ki, uint8_t *buf)
+{
+	if (!buf)
+		return;
+	pthread_mutex_lock(&kv->mu);
+	kv_key *k = &kv->keys[ki];
+	if (!k->spare) {
+		k->spare = buf;
+		buf = NULL;
+	}
+	pthread_mutex_unlock(&kv->mu);
+	free(buf);
+}
+
+/* A payload buffer for key index ki: its spare, or a new one. */
+static uint8_t *kv_buf_get(gx_kv *kv, uint32_t ki)
+{
+	pthread_mutex_lock(&kv->mu);
+	kv_key *k = &kv->keys[ki];
+	uint8_t *b = k->spare;
+	k->spare = NULL;
+	pthread_mutex_unlock(&kv->mu);
+	return b ? b : malloc(k->count * 4);
+}
+
+static void req_free(gx_kv *kv, kv_req *r)
 {
 	if (!r)
 		return;
-	free(r->buf);
+	kv_buf_put(kv, r->ki, r->buf);
 	free(r);
+}
+
+static void keys_free(gx_kv *kv)
+{
+	for (size_t i = 0; kv->keys && i < kv->nkeys; i++)
+		free(kv->keys[i].spare);
+	free(kv->keys);
 }
 
 static void kv_destroy(gx_kv *kv)
@@ -38,12 +70,12 @@ static void kv_destroy(gx_kv *kv)
 		return;
 	if (kv->tab)
 		for (gx_kv_req id = kv->lo; id < kv->hi; id++)
-			req_free(kv->tab[id & (kv->tab_cap - 1)]);
+			req_free(kv, kv->tab[id & (kv->tab_cap - 1)]);
 	for (int i = 0; i < kv->nsrv; i++)
 		free(kv->srv[i].heap);
 	free(kv->srv);
 	free(kv->tab);
-	free(kv->keys);
+	keys_free(kv);
 	free(kv->slices);
 	free(kv->ktab);
 	gx_codec_free(kv->dec);
@@ -223,14 +255,14 @@ static long find_key(const gx_kv *kv, uint32_t key)
 
 /* A request of type for key index ki, its payload copied from src (NULL:
  * none), the reply going to dst (NULL: discarded). */
-static kv_req *req_new(const gx_kv *kv, int type, uint32_t ki, const float *src, float *dst, int prio)
+static kv_req *req_new(gx_kv *kv, int type, uint32_t ki, const float *src, float *dst, int prio)
 {
 	const kv_key *k = &kv->keys[ki];
 	kv_req *r = calloc(1, sizeof *r + k->ns * sizeof(kv_part));
 	if (!r)
 		return NULL;
 	if (src) {
-		r->buf = malloc(k->count * 4);
+		r->buf = kv_buf_get(kv, ki);
 		if (!r->buf) {
 			free(r);
 			return NULL;
@@ -285,7 +317,7 @@ static gx_kv_req submit(gx_kv *kv, int type, uint32_t key, const float *g, float
 	int e = req_submit_locked(kv, r);
 	pthread_mutex_unlock(&kv->mu);
 	if (e) {
-		req_free(r);
+		req_free(kv, r);
 		return e;
 	}
 	gx_ev_wake(kv->ev);
@@ -326,7 +358,7 @@ int gx_kv_wait(gx_kv *kv, gx_kv_req id)
 	int e = r->result;
 	tab_del(kv, id);
 	pthread_mutex_unlock(&kv->mu);
-	req_free(r);
+	req_free(kv, r);
 	return e;
 }
 
@@ -353,7 +385,7 @@ int gx_kv_wait_all(gx_kv *kv)
 	pthread_mutex_unlock(&kv->mu);
 	while (gone) {
 		kv_req *next = gone->qnext;
-		req_free(gone);
+		req_free(kv, gone);
 		gone = next;
 	}
 	return first;
@@ -387,7 +419,7 @@ static int cmp_ent(const void *a, const void *b)
 
 static void model_reset(gx_kv *kv)
 {
-	free(kv->keys);
+	keys_free(kv);
 	free(kv->slices);
 	free(kv->ktab);
 	kv->keys = NULL;
@@ -558,7 +590,7 @@ int gx_kv_init(gx_kv *kv, size_t nkeys, const uint32_t *keys, const uint64_t *co
 out:
 	if (reqs)
 		for (size_t j = 0; j < nkeys; j++)
-			req_free(reqs[j]);
+			req_free(kv, reqs[j]);
 	free(reqs);
 	free(order);
 	return e;

@@ -96,6 +96,9 @@ typedef struct kv_key {
 	uint64_t count;
 	uint32_t s0, ns;     /* its slices: kv->slices[s0 .. s0 + ns) */
 	uint32_t rounds;     /* application thread: pushes so far */
+	uint8_t *spare;      /* under mu: a payload buffer (count floats) kept
+			      * for the next request, so that a push does not
+			      * allocate and page-fault in a fresh copy */
 } kv_key;
 
 typedef struct kv_wq {
@@ -181,6 +184,9 @@ struct gx_kv {
 /* kv_io.c */
 void *kv_io_main(void *arg);
 void kv_io_on_wake(gx_ev *ev, void *ud);
+/* Done with a request's payload buffer of key index ki (NULL: none): kept
+ * as the key's spare, or freed. Takes mu. */
+void kv_buf_put(struct gx_kv *kv, uint32_t ki, uint8_t *buf);
 void kv_log(struct gx_kv *kv, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

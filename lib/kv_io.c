@@ -277,7 +277,7 @@ static void pump(kv_srv *s)
 			q->head = p;
 		q->tail = p;
 		if (--r->unsent == 0) {
-			free(r->buf);
+			kv_buf_put(kv, r->ki, r->buf);
 			r->buf = NULL;
 		}
 	}

@@ -11,10 +11,11 @@
  * from it, the same from run to run.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "ps_internal.h"
 
-ps_acc *ps_acc_get(ps_acc **head, uint32_t round, int n, uint64_t count)
+ps_acc *ps_acc_get(ps_acc **head, ps_spare *sp, uint32_t round, int n, uint64_t count)
 {
 	ps_acc **pp = head;
 	while (*pp && (*pp)->round < round)
@@ -23,13 +24,41 @@ ps_acc *ps_acc_get(ps_acc **head, uint32_t round, int n, uint64_t count)
 		return *pp;
 	if (count > SIZE_MAX / sizeof(float))
 		return NULL;
-	ps_acc *a = calloc(1, sizeof *a);
-	if (!a)
-		return NULL;
-	a->sum = calloc((size_t)(count ? count : 1), sizeof(float));
-	a->pend = calloc((size_t)n, sizeof *a->pend);
-	a->pushed = calloc((size_t)n, 1);
-	if (!a->sum || !a->pend || !a->pushed) {
+	size_t nf = (size_t)(count ? count : 1);
+	ps_acc *a = sp->acc;
+	if (a && (a->n != n || a->count != count)) {
+		ps_acc_free(a);
+		a = NULL;
+	}
+	sp->acc = NULL;
+	if (a) {
+		/* ps_acc_put left no pend buffers behind */
+		float *sum = a->sum;
+		float **pend = a->pend;
+		uint8_t *pushed = a->pushed;
+		memset(a, 0, sizeof *a);
+		memset(pushed, 0, (size_t)n);
+		a->pend = pend;
+		a->pushed = pushed;
+		a->sum = sum;
+	} else {
+		a = calloc(1, sizeof *a);
+		if (!a)
+			return NULL;
+		a->pend = calloc((size_t)n, sizeof *a->pend);
+		a->pushed = calloc((size_t)n, 1);
+		if (!a->pend || !a->pushed) {
+			ps_acc_free(a);
+			return NULL;
+		}
+	}
+	if (!a->sum && sp->buf) {
+		a->sum = sp->buf;
+		sp->buf = NULL;
+	}
+	if (a->sum) {
+		memset(a->sum, 0, nf * sizeof(float));
+	} else if (!(a->sum = calloc(nf, sizeof(float)))) {
 		ps_acc_free(a);
 		return NULL;
 	}
@@ -40,6 +69,54 @@ ps_acc *ps_acc_get(ps_acc **head, uint32_t round, int n, uint64_t count)
 	a->next = *pp;
 	*pp = a;
 	return a;
+}
+
+void ps_acc_put(ps_spare *sp, ps_acc *a)
+{
+	if (!a)
+		return;
+	for (int i = 0; i < a->n; i++) {
+		free(a->pend[i]);
+		a->pend[i] = NULL;
+	}
+	a->next = NULL;
+	if (!sp->acc) {
+		sp->acc = a;
+		return;
+	}
+	if (!sp->buf && a->sum && sp->acc->count == a->count) {
+		sp->buf = a->sum;
+		a->sum = NULL;
+	}
+	ps_acc_free(a);
+}
+
+float *ps_buf_get(ps_spare *sp, uint64_t count)
+{
+	float *b = sp->buf;
+	if (b) {
+		sp->buf = NULL;
+		return b;
+	}
+	if (count > SIZE_MAX / sizeof(float))
+		return NULL;
+	return malloc((size_t)(count ? count : 1) * sizeof(float));
+}
+
+void ps_buf_put(ps_spare *sp, float *buf)
+{
+	if (!sp->buf)
+		sp->buf = buf;
+	else
+		free(buf);
+}
+
+void ps_spare_free(ps_spare *sp)
+{
+	ps_acc_free(sp->acc);
+	free(sp->buf);
+	sp->acc = NULL;
+	sp->buf = NULL;
 }
 
 int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t *payload)

@@ -90,6 +90,7 @@ static void slice_free(ps_gslice *s)
 	free(s->next_round);
 	free(s->seen);
 	ps_acc_free_all(s->accs);
+	ps_spare_free(&s->spare);
 	free(s);
 }
 
@@ -223,7 +224,7 @@ static void settle_slice(gx_ps *ps, ps_gslice *s)
 		if (r) {
 			ps_finish(ps, r, NULL, "key %u block %u: the optimizer failed: %s", s->key,
 				  s->block, gx_strerror(r));
-			ps_acc_free(a);
+			ps_acc_put(&s->spare, a);
 			return;
 		}
 		s->updates++;
@@ -233,7 +234,7 @@ static void settle_slice(gx_ps *ps, ps_gslice *s)
 		for (int i = 0; i < a->n; i++)
 			if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i])
 				reply(ps, s, ps->who[i], GX_FT_PUSH_REPLY, a->round);
-		ps_acc_free(a);
+		ps_acc_put(&s->spare, a);
 	}
 }
 
@@ -433,7 +434,7 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		reply(ps, s, p, GX_FT_PUSH_REPLY, h->round);
 		return;
 	}
-	ps_acc *a = ps_acc_get(&s->accs, h->round, ps->n, s->count);
+	ps_acc *a = ps_acc_get(&s->accs, &s->spare, h->round, ps->n, s->count);
 	if (!a) {
 		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u block %u round %u", h->key,
 			  h->block, h->round);
@@ -451,7 +452,7 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			while (*pp != a)
 				pp = &(*pp)->next;
 			*pp = a->next;
-			ps_acc_free(a);
+			ps_acc_put(&s->spare, a);
 		}
 		ps_violation(ps, p, r, "key %u block %u round %u: bad payload: %s", h->key,
 			     h->block, h->round, gx_strerror(r));

@@ -84,6 +84,16 @@ struct ps_acc {
 	uint64_t t_first;  /* ns, first contribution */
 };
 
+/* What a tensor (key) or slice keeps across rounds so that a round does
+ * not allocate, and page-fault in, multi-megabyte buffers afresh: the last
+ * finished accumulator (its sum included) and one spare tensor-sized
+ * buffer (the local's previous value, a finished pull's buffer). All of one
+ * owner's buffers hold the same count of floats. */
+typedef struct ps_spare {
+	ps_acc *acc;
+	float *buf;
+} ps_spare;
+
 /* Local role: a round sent upstream, waiting for its slices. */
 typedef struct ps_fwd ps_fwd;
 struct ps_fwd {
@@ -118,6 +128,7 @@ typedef struct ps_lkey {
 	uint8_t *init_wait; /* [workers] an INIT to answer */
 	uint8_t *init_got;  /* [nsl] slices the global tier answered */
 	ps_acc *accs;       /* rounds being gathered */
+	ps_spare spare;
 	ps_fwd *fwds, **fwd_tail;
 	ps_pull *pulls, **pull_tail;
 	uint64_t rounds;    /* rounds answered */
@@ -135,6 +146,7 @@ typedef struct ps_gslice {
 	uint64_t updates;
 	uint64_t rounds;     /* full sync: rounds completed */
 	ps_acc *accs;
+	ps_spare spare;
 } ps_gslice;
 
 struct gx_ps {
@@ -225,8 +237,8 @@ void ps_clean(char *dst, size_t cap, const char *src);
 /* ------------------------------------------------------------- ps_acc.c */
 
 /* The accumulator of round in the list *head (sorted by round), made when
- * new; NULL on ENOMEM. */
-ps_acc *ps_acc_get(ps_acc **head, uint32_t round, int n, uint64_t count);
+ * new (from sp's spares where they fit, zeroed); NULL on ENOMEM. */
+ps_acc *ps_acc_get(ps_acc **head, ps_spare *sp, uint32_t round, int n, uint64_t count);
 /* Adds contributor i's push; 0 or the decoding error (the sum unchanged). */
 int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t *payload);
 /* Folds waiting contributions into the sum, skipping contributors that are
@@ -234,6 +246,13 @@ int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t
 int ps_acc_settle(gx_ps *ps, ps_acc *a);
 void ps_acc_free(ps_acc *a);
 void ps_acc_free_all(ps_acc *a);
+/* Done with a (out of any list): kept in sp for the next round, or freed. */
+void ps_acc_put(ps_spare *sp, ps_acc *a);
+/* A buffer of count floats, contents undefined: sp's spare or a new one. */
+float *ps_buf_get(ps_spare *sp, uint64_t count);
+/* Done with buf (count floats, or NULL): kept in sp as its spare, or freed. */
+void ps_buf_put(ps_spare *sp, float *buf);
+void ps_spare_free(ps_spare *sp);
 
 /* ------------------------------------------------------- ps_global.c */
 

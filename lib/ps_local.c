@@ -83,6 +83,7 @@ static void key_free(ps_lkey *k)
 	free(k->init_wait);
 	free(k->init_got);
 	ps_acc_free_all(k->accs);
+	ps_spare_free(&k->spare);
 	for (ps_fwd *f = k->fwds, *n; f; f = n) {
 		n = f->next;
 		free(f->got);
@@ -559,7 +560,7 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 	}
 	memcpy(f->who, a->pushed, (size_t)ps->n);
 	f->buf = a->sum;
-	a->sum = NULL;
+	a->sum = NULL; /* ps_acc_get gives it a buffer again */
 	f->round = a->round;
 	f->left = k->nsl;
 	f->t_first = a->t_first;
@@ -582,7 +583,7 @@ static void settle_key(gx_ps *ps, ps_lkey *k)
 	while (!ps->finishing && (a = k->accs) && ps_acc_settle(ps, a)) {
 		k->accs = a->next;
 		forward(ps, k, a);
-		ps_acc_free(a);
+		ps_acc_put(&k->spare, a);
 	}
 }
 
@@ -616,7 +617,7 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			     h->round, p->next_round[idx]);
 		return;
 	}
-	ps_acc *a = ps_acc_get(&k->accs, h->round, ps->n, k->count);
+	ps_acc *a = ps_acc_get(&k->accs, &k->spare, h->round, ps->n, k->count);
 	int r = a ? ps_acc_add(ps, a, p->slot, h, pl) : GX_ENOMEM;
 	if (r == GX_ENOMEM) {
 		ps_finish(ps, r, NULL, "out of memory for key %u round %u", k->key, h->round);
@@ -628,7 +629,7 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			while (*pp != a)
 				pp = &(*pp)->next;
 			*pp = a->next;
-			ps_acc_free(a);
+			ps_acc_put(&k->spare, a);
 		}
 		ps_violation(ps, p, r, "key %u round %u: bad payload: %s", k->key, h->round,
 			     gx_strerror(r));
@@ -650,7 +651,7 @@ static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 	ps_pull *q = calloc(1, sizeof *q);
 	if (q) {
 		q->got = calloc((size_t)k->nsl, 1);
-		q->buf = malloc((size_t)k->count * sizeof(float));
+		q->buf = ps_buf_get(&k->spare, k->count);
 	}
 	if (!q || !q->got || !q->buf) {
 		if (q) {
@@ -844,7 +845,7 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	/* Rounds complete in order: each slice's replies come in order. */
 	while ((f = k->fwds) && f->left == 0) {
 		answer_workers(ps, k, f->who, GX_FT_PUSH_REPLY, f->round, f->buf);
-		free(k->value);
+		ps_buf_put(&k->spare, k->value);
 		k->value = f->buf;
 		k->rounds++;
 		ps->updates++;
@@ -892,7 +893,7 @@ static void on_pull_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	if (k->pull_tail == &q->next)
 		k->pull_tail = pp;
 	free(q->got);
-	free(q->buf);
+	ps_buf_put(&k->spare, q->buf);
 	free(q);
 }
 
