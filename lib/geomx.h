@@ -566,6 +566,252 @@ int gx_idx_load(const char *path, uint64_t max_count, gx_idx *out, uint64_t *err
 /* Frees out->data and zeroes *out. Accepts a zeroed gx_idx. */
 void gx_idx_release(gx_idx *x);
 
+/* ---------------------------------------------------------- neural networks */
+
+/*
+ * A small feed-forward network for training on the CPU: 2-D convolution,
+ * max-pooling, dense and ReLU layers ending in a loss (softmax cross-entropy
+ * or mean squared error). A model is built from a preset name or a text spec
+ * (grammar in docs/engine.md), for inputs of in_c x in_h x in_w floats per
+ * example, stored NCHW (example after example, channel planes row-major).
+ *
+ *   presets  cnn     conv:16:5,relu,pool:2,conv:32:5,relu,pool:2,dense:256,relu,
+ *                    dense:128,relu,dense:10   (178,762 parameters on 1x28x28)
+ *            mlp     dense:256,relu,dense:128,relu,dense:10
+ *            logreg  dense:10                  (softmax regression)
+ *            linreg  dense:1,mse               (linear regression)
+ *
+ * Parameters live in one contiguous buffer of gx_model_nparams floats, the
+ * gradients in another of the same size; they are cut into tensors, one per
+ * layer weight and one per layer bias, in layer order (weight before bias),
+ * keys 0, 1, ... — the parameter-server keys. Layouts are PyTorch's: a conv
+ * weight is [out_c][in_c][k][k], a dense weight [out][in]; dense layers see
+ * their input flattened in C, H, W order. Weights start Xavier/Glorot
+ * uniform, U(-a, a) with a = sqrt(6 / (fan_in + fan_out)), drawn from a
+ * gx_rng seeded with the seed given; biases start at zero.
+ *
+ * Scratch (activations, im2col buffers) is sized for the largest batch seen
+ * and reused, so steady-state steps allocate nothing. A model may be used by
+ * one thread at a time; distinct models may be used concurrently (the BLAS
+ * thread count, gx_blas_threads, is process-wide).
+ */
+typedef struct gx_model gx_model;
+
+enum gx_loss {
+	GX_LOSS_XENT = 0, /* softmax cross-entropy over the outputs; targets are class indices */
+	GX_LOSS_MSE = 1   /* mean of (out - target)^2 over batch and outputs (PyTorch's MSELoss) */
+};
+
+/* Where a spec failed to parse (or to fit the input shape). */
+typedef struct gx_spec_error {
+	size_t offset; /* byte offset in the spec of the offending item */
+	char msg[128]; /* one line without a newline, e.g. "unknown layer 'conv2d'" */
+} gx_spec_error;
+
+/* Builds a model from a preset name or a spec for inputs of in_c x in_h x
+ * in_w (each >= 1), initialised from seed. NULL with *err set (err may be
+ * NULL): GX_EINVAL for a bad spec or a shape that does not fit (a kernel
+ * larger than its input, ...) — then *why (may be NULL) says where and
+ * what — GX_ETOOBIG when parameters or activations per example would exceed
+ * 2^31 elements, GX_ENOMEM. */
+gx_model *gx_model_create(const char *spec, int in_c, int in_h, int in_w, uint64_t seed, int *err,
+			  gx_spec_error *why);
+void gx_model_free(gx_model *m);
+
+/* The canonical spec of the model (presets expanded, defaults written out,
+ * the loss last, e.g. "dense:1,mse"). Owned by m. */
+const char *gx_model_spec(const gx_model *m);
+/* Writes a human-readable table (one line per layer: kind, output shape,
+ * parameters) into buf; returns its length (snprintf-like). */
+int gx_model_describe(const gx_model *m, char *buf, size_t cap);
+/* enum gx_loss of the model. */
+int gx_model_loss(const gx_model *m);
+/* Floats per example in and out (out: the classes, or the regression outputs). */
+size_t gx_model_in_size(const gx_model *m);
+size_t gx_model_out_size(const gx_model *m);
+
+/* Total parameters, and the contiguous parameter and gradient buffers (owned
+ * by m, writable: optimizers update the parameters in place, a PS pull may
+ * overwrite them). */
+uint64_t gx_model_nparams(const gx_model *m);
+float *gx_model_params(gx_model *m);
+float *gx_model_grads(gx_model *m);
+
+/* One parameter tensor: a view into the buffers above. */
+typedef struct gx_tensor_info {
+	uint32_t key;     /* == its index */
+	uint64_t count;   /* elements */
+	uint64_t offset;  /* first element in gx_model_params / gx_model_grads */
+	float *data;      /* parameters */
+	float *grad;      /* gradients from the last gx_model_forward_backward */
+	int layer;        /* index of the layer in the spec (0-based, relu/pool counted) */
+	int is_bias;      /* 0 weight, 1 bias */
+	const char *name; /* "conv0.weight", "dense5.bias", ... (layer kind + index) */
+} gx_tensor_info;
+
+/* Number of tensors; tensor i into *info. Returns 0 or GX_EINVAL (i out of range). */
+size_t gx_model_ntensors(const gx_model *m);
+int gx_model_tensor(gx_model *m, size_t i, gx_tensor_info *info);
+
+/* Sizes the scratch for batches of up to batch examples now (otherwise the
+ * first step of a larger batch does). Returns 0, GX_EINVAL, GX_ETOOBIG (a
+ * batch's activations would exceed 2^31 elements) or GX_ENOMEM; the calls
+ * below that take a batch may return the same. */
+int gx_model_reserve(gx_model *m, int batch);
+
+/* One training step's computation on batch examples x (batch x in_size
+ * floats): forward, loss, backward. Gradients of the mean loss over the
+ * batch overwrite the gradient buffer (nothing accumulates across calls);
+ * parameters are not changed. y: for GX_LOSS_XENT batch class indices
+ * stored as floats (integers in [0, out_size)); for GX_LOSS_MSE batch x
+ * out_size targets. *loss_out (may be NULL) gets the mean loss. Returns 0,
+ * GX_EINVAL (batch < 1, a label out of range or not an integer; nothing is
+ * changed then) or GX_ENOMEM (growing scratch). */
+int gx_model_forward_backward(gx_model *m, const float *x, const float *y, int batch,
+			      float *loss_out);
+
+/* Forward only: writes batch x out_size outputs (logits for classification,
+ * predictions for regression) to out. Returns 0, GX_EINVAL or GX_ENOMEM. */
+int gx_model_predict(gx_model *m, const float *x, int batch, float *out);
+
+/* Evaluates n examples in chunks of batch: the mean loss into *loss and, for
+ * classification, the fraction whose largest logit (lowest index on ties) is
+ * the label into *accuracy (NaN for a regression model). Either pointer may
+ * be NULL. Returns 0, GX_EINVAL (n or batch < 1, a bad label) or GX_ENOMEM. */
+int gx_model_eval(gx_model *m, const float *x, const float *y, size_t n, int batch, double *loss,
+		  double *accuracy);
+
+/* CRC-32C of all parameters (their float bytes in host order, tensor order),
+ * to compare replicas. */
+uint32_t gx_model_checksum(const gx_model *m);
+
+/* Sets the number of threads the BLAS library uses (process-wide; n >= 1).
+ * Returns 0, or GX_EINVAL for n < 1. */
+int gx_blas_threads(int n);
+
+/* ----------------------------------------------------------------- datasets */
+
+/*
+ * A dataset: n samples of d float features, row-major, and one float label
+ * per sample. Classification labels are class indices 0..nclasses-1 (stored
+ * as exact small integers in floats); nclasses == 0 marks a regression
+ * dataset whose labels are arbitrary finite values. Formats, sharding and
+ * shuffling rules: docs/data.md.
+ *
+ * Loaders fill a caller-provided gx_dataset (zeroed on failure; nothing to
+ * release then) and return 0 or a negative gx_error: GX_EIO (errno set:
+ * cannot open/read), GX_EFORMAT (malformed content), GX_ETRUNC (an IDX file
+ * or a gzip stream ends early), GX_ETOOBIG (more than GX_DATA_MAX_TEXT bytes
+ * of text, or more than GX_DEFAULT_MAX_COUNT values n*d), GX_ENOMEM,
+ * GX_EINVAL. On failure err (errcap bytes, may be NULL/0) receives one line
+ * without a newline naming the file and the place, e.g.
+ *   "data.csv: line 17: expected 785 fields, found 784"
+ *   "x.libsvm: line 3: feature index 0 (indices start at 1)"
+ *   "train-images.gz: truncated at byte 1234 (expected 47040016 bytes)"
+ * and on success an empty string. Line numbers are 1-based and count every
+ * line of the (decompressed) file. Text files may be gzip'd (detected by
+ * content). Loaders are thread-safe (no shared state); numbers are parsed in
+ * the "C" locale's format whatever the process locale.
+ */
+typedef struct gx_dataset {
+	uint64_t n;        /* samples */
+	uint32_t d;        /* features per sample, >= 1 */
+	uint32_t c, h, w;  /* image shape with c*h*w == d when known, else 1, 1, d */
+	uint32_t nclasses; /* labels are 0..nclasses-1; 0 = regression (any finite label) */
+	float *x;          /* n*d features, sample i at x + i*d; owned (gx_dataset_release) */
+	float *y;          /* n labels; owned */
+} gx_dataset;
+
+/* Largest text file (after gunzip) the CSV / LIBSVM loaders accept. */
+#define GX_DATA_MAX_TEXT (1ull << 31) /* 2 GiB */
+/* Where Debian's dataset-fashion-mnist package installs its files. */
+#define GX_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+/* Loader flags. */
+enum gx_data_flag {
+	GX_DATA_REGRESSION = 1u << 0 /* labels are values, not classes: nclasses = 0 */
+};
+
+/* IDX images + labels (gx_idx_load's rules: gzip'd or not). images has 2..4
+ * dims: (n, d), (n, h, w) or (n, c, h, w); labels has one dim n, integral
+ * non-negative values (nclasses = max + 1). Unsigned-byte images are scaled
+ * by 1/255 into [0, 1]; other element types are kept as stored. */
+int gx_dataset_load_idx(const char *images, const char *labels, gx_dataset *out, char *err,
+			size_t errcap);
+
+/* Fashion-MNIST from dir (NULL: GX_FASHION_MNIST_DIR; programs pass the
+ * GEOMX_FASHION_MNIST environment variable or their flag here), the 60000
+ * training samples (train != 0) or the 10000 test samples: 784 features in
+ * [0, 1], shape 1x28x28, 10 classes. Files are
+ * {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz. */
+int gx_dataset_fashion_mnist(const char *dir, int train, gx_dataset *out, char *err,
+			     size_t errcap);
+
+/* CSV: one sample per line; fields separated by ',' (or, when the first line
+ * has no comma, by tab, else by ';'); spaces around a field ignored; CRLF
+ * accepted; blank lines and a leading UTF-8 byte order mark skipped; no
+ * quoting. label_col is the 0-based column of the label, -1 = the last; the
+ * other columns are the features in order. header: 1 = the first line is a
+ * header (skipped), 0 = none, -1 = auto (a header when any of its fields is
+ * not a number). Every field must be a finite decimal number ([+-]digits
+ * [.digits][e[+-]digits]; empty fields, garbage, hex, inf, nan and overflow
+ * are errors) and every line must have as many fields as the first. Labels
+ * must be non-negative integers below 2^24 (nclasses = max + 1) unless
+ * flags has GX_DATA_REGRESSION. */
+int gx_dataset_load_csv(const char *path, int label_col, int header, unsigned flags,
+			gx_dataset *out, char *err, size_t errcap);
+
+/* LIBSVM / SVMlight: "label idx:val idx:val ... [# comment]" per line,
+ * tokens separated by spaces or tabs, indices 1-based and strictly
+ * increasing, missing features 0, numbers as for CSV; '#' starts a comment;
+ * blank lines and a leading UTF-8 byte order mark are skipped; "qid:" is
+ * not supported. nfeatures 0 infers d as the largest index (at least 1),
+ * else d = nfeatures and a larger index is an error. Classification
+ * labels: if any label is -1, every label must be -1 or +1, mapped to
+ * classes 0 and 1; otherwise labels must be non-negative integers below
+ * 2^24 and are used as class indices (nclasses = max + 1, so 1-based
+ * labels leave class 0 empty). GX_DATA_REGRESSION keeps labels as values. */
+int gx_dataset_load_libsvm(const char *path, uint32_t nfeatures, unsigned flags,
+			   gx_dataset *out, char *err, size_t errcap);
+
+/* Shard i of n (0 <= i < n) of in, as an independent copy in *out (release
+ * both). Samples keep their order; out keeps in's d, shape and nclasses (so
+ * every shard agrees on the model's output size).
+ *  by_class == 0: contiguous, samples [floor(i*N/n), floor((i+1)*N/n)) of
+ *    N; shard sizes differ by at most 1; some are empty when N < n (an
+ *    empty shard has n == 0 and x == y == NULL).
+ *  by_class != 0 (non-IID): the classes are cut into n contiguous ranges,
+ *    shard i gets the samples whose label is in
+ *    [floor(i*C/n), floor((i+1)*C/n)) of C = nclasses (see
+ *    gx_dataset_shard_classes); requires a classification dataset and
+ *    n <= nclasses, so every shard has at least one class (a class with
+ *    no samples can still leave a shard empty).
+ * Returns 0, GX_EINVAL (bad i/n, by_class on regression data or n >
+ * nclasses; *out zeroed) or GX_ENOMEM. */
+int gx_dataset_shard(const gx_dataset *in, uint32_t i, uint32_t n, int by_class,
+		     gx_dataset *out);
+
+/* The classes [*lo, *hi) that shard i of n gets from gx_dataset_shard with
+ * by_class, for nclasses classes. Returns 0 or GX_EINVAL (n == 0, i >= n,
+ * n > nclasses). */
+int gx_dataset_shard_classes(uint32_t nclasses, uint32_t i, uint32_t n, uint32_t *lo,
+			     uint32_t *hi);
+
+/* Frees d->x and d->y and zeroes *d. Accepts NULL and a zeroed gx_dataset. */
+void gx_dataset_release(gx_dataset *d);
+
+/* Fills idx[0..n) with a permutation of 0..n-1 that depends only on (seed,
+ * epoch, n): call it at the start of each epoch for that epoch's order.
+ * Fisher-Yates driven by a gx_rng derived from seed and epoch. Workers that
+ * want different orders mix their rank into seed. Returns 0 or GX_EINVAL
+ * (idx NULL with n > 0, n > 2^32). Thread-safe. */
+int gx_shuffle_indices(uint32_t *idx, uint64_t n, uint64_t seed, uint64_t epoch);
+
+/* Copies the k samples idx[0..k) of ds into a batch: x gets k*d floats,
+ * y k labels (y may be NULL). Returns 0 or GX_EINVAL (an index >= n). */
+int gx_dataset_gather(const gx_dataset *ds, const uint32_t *idx, size_t k, float *x,
+		      float *y);
+
 /* ------------------------------------------------------------------- files */
 
 /* Atomic file replacement: writes go to a temporary beside path which
