@@ -1,0 +1,60 @@
+/*
+ * train.h — the parts of geomx-train: options (geomx-train.c), the training
+ * run (run.c) and the checkpoint file (ckpt.c). See geomx-train(1).
+ */
+#ifndef GX_TRAIN_H
+#define GX_TRAIN_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "geomx.h"
+
+/* How the data is given. */
+enum { DFMT_IDX, DFMT_CSV, DFMT_LIBSVM };
+/* Report formats. */
+enum { RFMT_TSV, RFMT_JSON };
+
+struct topts {
+	/* data */
+	const char *data;        /* "fashion-mnist" or NULL */
+	const char *data_dir;    /* --data-dir, else GEOMX_FASHION_MNIST, else the library's */
+	const char *train, *train_labels, *test, *test_labels;
+	int dformat;             /* DFMT_* for --train/--test */
+	int regression;          /* CSV/LIBSVM labels are values */
+	uint64_t limit, test_limit; /* 0: all */
+	uint32_t shard_i, shard_n; /* shard_n 1: no sharding */
+	int by_class;
+	/* model and training */
+	const char *model;
+	long epochs, batch;
+	uint64_t max_steps;      /* 0: no limit */
+	uint64_t seed;
+	gx_optim_opts optim;
+	int threads;
+	const char *save, *load;
+	/* reporting */
+	uint64_t report_every, eval_every; /* 0: only at the end */
+	int rformat;
+	/* distributed */
+	const char *ps;
+	uint32_t rank, party;
+	double connect_timeout;
+};
+
+/* Set by SIGINT/SIGTERM: the run stops at the next step and fails. */
+extern volatile sig_atomic_t train_stop;
+
+/* Trains as o says; returns a CLI_* exit status after printing any message. */
+int train_run(const struct topts *o);
+
+/* Writes m's parameters, built for inputs of c x h x w, to path atomically:
+ * a frame stream (ckpt.c, and geomx-train(1), "CHECKPOINTS"). step is
+ * recorded for information. Returns 0, or -1 after a message. */
+int ckpt_save(const char *path, gx_model *m, uint32_t c, uint32_t h, uint32_t w, uint64_t step);
+/* Reads path into m's parameters, refusing a file whose version, spec, input
+ * shape or tensor sizes differ from m's, or whose checksums fail. m is left
+ * unchanged on failure. Returns 0, or -1 after a message. */
+int ckpt_load(const char *path, gx_model *m, uint32_t c, uint32_t h, uint32_t w);
+
+#endif

@@ -1,0 +1,131 @@
+#!/bin/sh
+# tests/integration/train.sh — geomx-train on real data: a two-worker HiPS
+# job on loopback (one global server running Adam, one local server with
+# --workers 2, two geomx-train workers on the two halves of a Fashion-MNIST
+# subset) must lower the loss and keep both workers' parameters identical at
+# every report; standalone, a checkpoint must reproduce the parameters, a
+# corrupted or mismatched checkpoint must be refused (exit 1) and bad flags
+# must exit 2. Skips without Fashion-MNIST.
+# $TR is split into words on purpose.
+# shellcheck disable=SC2086
+. "${GX_TOP:-.}/tests/integration/lib.sh"
+DATA=${GEOMX_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+if [ ! -r "$DATA/train-images-idx3-ubyte.gz" ] || [ ! -r "$DATA/t10k-labels-idx1-ubyte.gz" ]; then
+	echo "Fashion-MNIST not installed in $DATA (Debian package dataset-fashion-mnist)"
+	exit 77
+fi
+command -v geomx-train >/dev/null 2>&1 || { echo "geomx-train not built"; exit 77; }
+TR="geomx-train --data fashion-mnist --test-limit 2000 --seed 3"
+
+# ------------------------------------------------------------- distributed
+# 4000 samples, 2000 per worker, batch 32: 62 steps per epoch, 5 epochs.
+start_hips j 1 1 2 "--optimizer adam --lr 0.003" ""
+for r in 0 1; do
+	spawn "j.w0$r" $TR --model logreg --limit 4000 --shard "$r/2" --epochs 5 --batch 32 \
+		--report-every 31 --eval-every 155 --ps "127.0.0.1:$LPORT0" --party 0 --rank $r -q
+done
+expect_all "hips: two workers, the local and the global server exit 0 by themselves" 60 0 \
+	j.w00 j.w01 j.l0 j.g0
+
+w0=$T/j.w00.out w1=$T/j.w01.out
+n0=$(grep -c '^[0-9]' "$w0")
+if [ "$n0" -eq 10 ] && [ "$(tail -n 1 "$w0" | cut -f 1)" = 310 ]; then
+	ok "hips: 10 reports, 310 steps (floor(2000 / 32) = 62 per epoch)"
+else
+	notok "hips: 10 reports, 310 steps (floor(2000 / 32) = 62 per epoch)" "$(tr '\n' '|' <"$w0")"
+fi
+if [ "$n0" -gt 0 ] && cut -f 1,8 "$w0" >"$T/c0" && cut -f 1,8 "$w1" >"$T/c1" && cmp -s "$T/c0" "$T/c1"; then
+	ok "hips: both workers' parameter checksums agree at every report"
+else
+	notok "hips: both workers' parameter checksums agree at every report" \
+		"$(paste "$T/c0" "$T/c1" | tr '\n' '|')"
+fi
+if [ "$(cut -f 8 "$w0" | sed 1d | sort -u | wc -l)" -eq "$n0" ]; then
+	ok "hips: the parameters change between reports"
+else
+	notok "hips: the parameters change between reports" "$(cut -f 8 "$w0" | tr '\n' ' ')"
+fi
+first=$(sed -n 2p "$w0" | cut -f 4) last=$(tail -n 1 "$w0" | cut -f 4)
+if awk -v a="$first" -v b="$last" 'BEGIN { exit !(a != "" && b != "" && b < a - 0.3) }'; then
+	ok "hips: the loss falls ($first -> $last)"
+else
+	notok "hips: the loss falls by 0.3 or more" "first $first, last $last"
+fi
+acc=$(tail -n 1 "$w0" | cut -f 10)
+if awk -v a="$acc" 'BEGIN { exit !(a != "" && a > 0.6) }'; then
+	ok "hips: test accuracy above 0.6 ($acc)"
+else
+	notok "hips: test accuracy above 0.6" "got '$acc'"
+fi
+if [ "$(sed -n 2p "$w0" | cut -f 6)" -gt 0 ] && [ "$(sed -n 2p "$w0" | cut -f 7)" -gt 0 ]; then
+	ok "hips: the reports count bytes sent and received"
+else
+	notok "hips: the reports count bytes sent and received" "$(sed -n 2p "$w0")"
+fi
+
+# -------------------------------------------------------------- standalone
+ck=$T/m.ckpt
+$TR --model logreg --limit 2000 --steps 40 --optimizer adam --lr 0.01 --save "$ck" \
+	--report-every 1000 >"$T/s.out" 2>"$T/s.err"
+check "save: exit 0, checkpoint written" test $? -eq 0 -a -s "$ck"
+$TR --model logreg --epochs 0 --load "$ck" >"$T/l.out" 2>"$T/l.err"
+rc=$?
+a=$(tail -n 1 "$T/s.out" | cut -f 8,9,10) b=$(tail -n 1 "$T/l.out" | cut -f 8,9,10)
+if [ $rc -eq 0 ] && [ -n "$a" ] && [ "$a" = "$b" ]; then
+	ok "load: the checkpoint reproduces the checksum and test figures ($a)"
+else
+	notok "load: the checkpoint reproduces the checksum and test figures" "rc $rc, saved '$a', loaded '$b'" \
+		"$(head -c 300 "$T/l.err")"
+fi
+
+# A flipped byte in the first tensor's payload: the payload checksum fails.
+sz=$(wc -c <"$ck")
+cp "$ck" "$T/bad.ckpt"
+printf '\377' | dd of="$T/bad.ckpt" bs=1 seek=$((sz / 2)) conv=notrunc 2>/dev/null
+$TR --model logreg --epochs 0 --load "$T/bad.ckpt" >"$T/b.out" 2>"$T/b.err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q 'bad.ckpt: frame 2: .*checksum' "$T/b.err"; then
+	ok "load: a flipped byte fails with status 1 and a message"
+else
+	notok "load: a flipped byte fails with status 1 and a message" "rc $rc: $(head -c 300 "$T/b.err")"
+fi
+# A flipped byte in the header frame's header.
+cp "$ck" "$T/bad2.ckpt"
+printf '\377' | dd of="$T/bad2.ckpt" bs=1 seek=20 conv=notrunc 2>/dev/null
+$TR --model logreg --epochs 0 --load "$T/bad2.ckpt" >"$T/b.out" 2>"$T/b.err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q 'bad2.ckpt: frame 1: ' "$T/b.err"; then
+	ok "load: a corrupted frame header fails with status 1"
+else
+	notok "load: a corrupted frame header fails with status 1" "rc $rc: $(head -c 300 "$T/b.err")"
+fi
+head -c $((sz - 10)) "$ck" >"$T/short.ckpt"
+$TR --model logreg --epochs 0 --load "$T/short.ckpt" >"$T/b.out" 2>"$T/b.err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q 'short.ckpt: truncated' "$T/b.err"; then
+	ok "load: a truncated checkpoint fails with status 1"
+else
+	notok "load: a truncated checkpoint fails with status 1" "rc $rc: $(head -c 300 "$T/b.err")"
+fi
+$TR --model dense:16,relu,dense:10 --epochs 0 --load "$ck" >"$T/b.out" 2>"$T/b.err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "checkpoint is of model 'dense:10,xent'" "$T/b.err"; then
+	ok "load: another model's checkpoint is refused"
+else
+	notok "load: another model's checkpoint is refused" "rc $rc: $(head -c 300 "$T/b.err")"
+fi
+
+# ------------------------------------------------------------------ usage
+for a in "--bogus" "--shard 2/2" "--shard 1/0" "--batch 0" "--model conv:8:40" \
+	"--optimizer adamx" "--format xml" "--epochs -1"; do
+	# shellcheck disable=SC2086
+	$TR --model logreg --limit 100 $a >"$T/u.out" 2>"$T/u.err"
+	rc=$?
+	if [ $rc -eq 2 ] && [ ! -s "$T/u.out" ] && grep -q "Try 'geomx-train --help'" "$T/u.err"; then
+		ok "usage: $a exits 2"
+	else
+		notok "usage: $a exits 2" "rc $rc: $(head -c 300 "$T/u.err")"
+	fi
+done
+
+finish
