@@ -85,6 +85,10 @@ MAN7     := $(wildcard man/man7/*.7)
 
 all: $(LIBA) $(PROGS)
 
+# The optimizers' element-wise loops vectorize only under -O3's cost model
+# (measured: Adam 3.5 -> ~1 ns per element); results are identical.
+$(BUILD)/obj/lib/optim.o: GX_CFLAGS += -O3
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
