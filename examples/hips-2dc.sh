@@ -8,6 +8,10 @@
 # crossed the data-center boundary (the global PS's links to the two local
 # servers, from its --stats file).
 #
+# Each worker takes batches of 8, so the global PS applies the mean gradient
+# of 4 x 8 = 32 images per step — the same global batch (and number of steps)
+# as the standalone reference run (batch 32).
+#
 # Usage: sh examples/hips-2dc.sh [EPOCHS]     (default 2; BUILD=dir picks the build)
 # Environment: GEOMX_FASHION_MNIST (the dataset's folder), GEOMX_DEMO_STEPS
 # (stop each worker after that many steps: a quick run).
@@ -16,7 +20,7 @@
 set -u
 B=${BUILD:-build}/bin
 EPOCHS=${1:-2}
-BATCH=32
+BATCH=8
 STEPS=${GEOMX_DEMO_STEPS:-0}
 DATA=${GEOMX_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 for p in geomx-ps geomx-train; do
