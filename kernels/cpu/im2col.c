@@ -35,6 +35,26 @@ void gx_k_im2col(const float *x, int c, int n, int h, int w, int k, int stride, 
 	int oh = GX_K_CONV_OUT(h, k, stride, pad), ow = GX_K_CONV_OUT(w, k, stride, pad);
 	size_t plane = (size_t)h * w, orow = (size_t)nb * oh * ow;
 
+	if (stride == 1 && pad == 0) { /* every window inside: no clipping */
+		for (int ci = 0; ci < c; ci++)
+			for (int ky = 0; ky < k; ky++)
+				for (int kx = 0; kx < k; kx++) {
+					float *dst = col + ((size_t)(ci * k + ky) * k + kx) * orow;
+					for (int b = b0; b < b0 + nb; b++) {
+						const float *src = x + ((size_t)ci * n + b) * plane +
+								   (size_t)ky * w + kx;
+						if (ow == 8)
+							for (int oy = 0; oy < oh; oy++, dst += 8, src += w) {
+								v4_store(dst, v4_load(src));
+								v4_store(dst + 4, v4_load(src + 4));
+							}
+						else
+							for (int oy = 0; oy < oh; oy++, dst += ow, src += w)
+								v4_copy_row(dst, src, (size_t)ow);
+					}
+				}
+		return;
+	}
 	for (int ci = 0; ci < c; ci++)
 		for (int ky = 0; ky < k; ky++)
 			for (int kx = 0; kx < k; kx++) {
@@ -74,6 +94,27 @@ void gx_k_col2im(const float *col, int c, int n, int h, int w, int k, int stride
 
 	for (int ci = 0; ci < c; ci++)
 		memset(x + ((size_t)ci * n + b0) * plane, 0, sizeof *x * plane * nb);
+	if (stride == 1 && pad == 0) { /* every window inside: no clipping */
+		for (int ci = 0; ci < c; ci++)
+			for (int ky = 0; ky < k; ky++)
+				for (int kx = 0; kx < k; kx++) {
+					const float *src = col + ((size_t)(ci * k + ky) * k + kx) * orow;
+					for (int b = b0; b < b0 + nb; b++) {
+						float *dst = x + ((size_t)ci * n + b) * plane +
+							     (size_t)ky * w + kx;
+						if (ow == 8)
+							for (int oy = 0; oy < oh; oy++, src += 8, dst += w) {
+								v4_store(dst, v4_load(dst) + v4_load(src));
+								v4_store(dst + 4,
+									 v4_load(dst + 4) + v4_load(src + 4));
+							}
+						else
+							for (int oy = 0; oy < oh; oy++, src += ow, dst += w)
+								v4_add_row(dst, src, (size_t)ow);
+					}
+				}
+		return;
+	}
 	for (int ci = 0; ci < c; ci++)
 		for (int ky = 0; ky < k; ky++)
 			for (int kx = 0; kx < k; kx++) {
