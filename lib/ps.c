@@ -73,6 +73,23 @@ int ps_empty_ctl(const gx_frame_hdr *h)
 	return h->codec == GX_CODEC_NONE && h->payload_len == 0 && h->count == 0;
 }
 
+int ps_parse_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl,
+		      gx_keyent **e, size_t *n)
+{
+	int r = h->codec == GX_CODEC_NONE ? gx_keytable_parse(pl, h->payload_len, e, n) : GX_EPROTO;
+	if (r == GX_ENOMEM) {
+		ps_finish(ps, r, NULL, "out of memory");
+		return r;
+	}
+	if (r || *n == 0) {
+		if (!r)
+			free(*e);
+		ps_violation(ps, p, GX_EPROTO, "malformed KEYTABLE");
+		return r ? r : GX_EPROTO;
+	}
+	return 0;
+}
+
 int ps_send_slice_ctl(gx_conn *c, int type, uint32_t key, uint32_t block)
 {
 	if (!c)

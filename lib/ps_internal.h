@@ -223,6 +223,11 @@ void ps_admit(gx_ps *ps, ps_peer *p, int slot, const char *label);
 void ps_check_done(gx_ps *ps);
 /* Frames of a control type with an empty payload. */
 int ps_empty_ctl(const gx_frame_hdr *h);
+/* Parses p's KEYTABLE frame into a malloc'd non-empty table (*e, *n). On
+ * failure it has already answered (a violation by p, or the job's end on
+ * ENOMEM) and returns nonzero. */
+int ps_parse_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl,
+		      gx_keyent **e, size_t *n);
 /* A send's result: a failure other than a closing link (GX_EIO) ends the
  * job, since a frame that was never sent would hang it. Returns rc. */
 int ps_sent(gx_ps *ps, int rc);

@@ -417,20 +417,10 @@ static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 	}
 	gx_keyent *e;
 	size_t n;
-	int r = h->codec == GX_CODEC_NONE ? gx_keytable_parse(pl, h->payload_len, &e, &n)
-					  : GX_EPROTO;
-	if (r == GX_ENOMEM) {
-		ps_finish(ps, r, NULL, "out of memory");
+	if (ps_parse_keytable(ps, p, h, pl, &e, &n))
 		return;
-	}
-	if (r || n == 0) {
-		if (!r)
-			free(e);
-		ps_violation(ps, p, GX_EPROTO, "malformed KEYTABLE");
-		return;
-	}
 	if (!ps->keys) {
-		r = build_keys(ps, e, n);
+		int r = build_keys(ps, e, n);
 		free(e);
 		if (r) {
 			ps_finish(ps, r, NULL, "cannot place the key table: %s", gx_strerror(r));

@@ -22,30 +22,25 @@
  * Processes: children get SIGKILL when this program dies (PR_SET_PDEATHSIG),
  * SIGINT/SIGTERM/SIGHUP are taken by a thread of their own (sigwait) which
  * stops the children; every path reaps them. See geomx-bench(1), "ps".
+ *
+ * The children and the signal thread are in ps_procs.c, the TCP baseline
+ * in ps_tcp.c; ps_internal.h is what the three share.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
-
-#include <arpa/inet.h>
 
 #include "../cli.h"
 #include "geomx.h"
+#include "ps_internal.h"
 
 int cmd_ps(int argc, char **argv);
 
@@ -59,25 +54,17 @@ int cmd_ps(int argc, char **argv);
 #define DEF_SEED 1
 #define LR 0.015625f     /* 1/64: SGD steps stay exact in float32 for long */
 #define LR_ARG "0.015625"
-#define MAX_PEERS 64     /* workers, parties, global servers */
 #define MAX_KEYS 65536
 #define MAX_FLOATS (1ull << 26)  /* per key: one frame stays under the payload limit */
 #define MAX_TOTAL (1ull << 27)   /* floats over workers and keys (512 MB per copy) */
 #define MAX_ROUNDS 100000000L
 #define MAX_AUTO_ROUNDS 10000000L
-#define START_TIMEOUT 10.0   /* s: a geomx-ps prints its port */
 #define STOP_TIMEOUT 10.0    /* s: the servers finish after the goodbyes */
-#define KILL_TIMEOUT 3.0     /* s: after SIGTERM, before SIGKILL */
 #define CONNECT_TIMEOUT "10" /* s: servers' and workers' connect timeout */
 
 /* ---------------------------------------------------------------- timing */
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+/* (now() is in ps_internal.h.) */
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -95,211 +82,6 @@ static double median(const double *v, size_t n)
 	double m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 	free(s);
 	return m;
-}
-
-/* ------------------------------------------------ children and signals */
-
-struct child {
-	pid_t pid;     /* 0 once reaped */
-	int status;    /* wait status once reaped */
-	char what[24]; /* "global 0", "local 1" */
-};
-
-/* Shared with the signal thread, under kid_mu. */
-static pthread_mutex_t kid_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct child kids[2 * MAX_PEERS];
-static int nkids;
-static int tcp_fds[2] = {-1, -1}; /* the baseline's sockets, shut down on a signal */
-static atomic_int got_sig;
-/* The run is being abandoned after a failure that has been reported: the
- * workers' follow-on errors (connections closing) are not worth a line. */
-static atomic_int aborting;
-static sigset_t stop_sigs;
-
-/* Wakes whoever waits on the workers (the signal thread broadcasts it). */
-static void ctl_wake(void);
-
-static void kill_kids(int sig)
-{
-	pthread_mutex_lock(&kid_mu);
-	for (int i = 0; i < nkids; i++)
-		if (kids[i].pid > 0)
-			kill(kids[i].pid, sig);
-	pthread_mutex_unlock(&kid_mu);
-}
-
-/* SIGINT, SIGTERM and SIGHUP are blocked in every thread and taken here:
- * stop the servers (the workers' waits then fail), unblock the baseline,
- * wake the main thread. It cleans up and ends by the same signal. */
-static void *sig_main(void *ud)
-{
-	(void)ud;
-	for (;;) {
-		int s;
-		if (sigwait(&stop_sigs, &s) != 0)
-			continue;
-		if (atomic_load(&got_sig)) /* a second one: no more patience */
-			_exit(128 + s);
-		atomic_store(&got_sig, s);
-		kill_kids(SIGTERM);
-		pthread_mutex_lock(&kid_mu);
-		for (int i = 0; i < 2; i++)
-			if (tcp_fds[i] >= 0)
-				shutdown(tcp_fds[i], SHUT_RDWR);
-		pthread_mutex_unlock(&kid_mu);
-		ctl_wake();
-	}
-	return NULL;
-}
-
-/* Starts BIN with argv; reads the port it prints on stdout. Returns the
- * port, or -1 (said why; the child, if any, is left in kids to be reaped). */
-static int spawn_server(const char *bin, char *const *argv, const char *what)
-{
-	int pfd[2];
-	if (nkids >= (int)(sizeof kids / sizeof kids[0])) {
-		cli_error("ps: too many servers");
-		return -1;
-	}
-	if (pipe2(pfd, O_CLOEXEC) != 0) {
-		cli_error("ps: pipe: %s", strerror(errno));
-		return -1;
-	}
-	pid_t parent = getpid();
-	pthread_mutex_lock(&kid_mu);
-	pid_t pid = fork();
-	if (pid == 0) {
-		/* Only async-signal-safe calls from here to exec. */
-		sigset_t none;
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		if (dup2(pfd[1], 1) < 0)
-			_exit(127);
-		if (strchr(bin, '/'))
-			execv(bin, argv);
-		else
-			execvp(bin, argv);
-		static const char msg[] = "geomx-bench: ps: cannot run the server program\n";
-		if (write(2, msg, sizeof msg - 1) < 0)
-			_exit(127);
-		_exit(127);
-	}
-	if (pid > 0) {
-		kids[nkids].pid = pid;
-		kids[nkids].status = 0;
-		snprintf(kids[nkids].what, sizeof kids[nkids].what, "%s", what);
-		nkids++;
-	}
-	pthread_mutex_unlock(&kid_mu);
-	close(pfd[1]);
-	if (pid < 0) {
-		cli_error("ps: fork: %s", strerror(errno));
-		close(pfd[0]);
-		return -1;
-	}
-
-	char line[32];
-	size_t len = 0;
-	double until = now() + START_TIMEOUT;
-	int port = -1;
-	for (;;) {
-		double left = until - now();
-		if (left <= 0) {
-			cli_error("ps: %s (%s) did not tell its port within %g s", what, bin,
-				  START_TIMEOUT);
-			break;
-		}
-		struct pollfd p = {pfd[0], POLLIN, 0};
-		int r = poll(&p, 1, (int)(left * 1000) + 1);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			continue;
-		ssize_t n = read(pfd[0], line + len, sizeof line - 1 - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (!atomic_load(&got_sig))
-				cli_error("ps: %s (%s) exited before telling its port", what, bin);
-			break;
-		}
-		len += (size_t)n;
-		line[len] = '\0';
-		char *nl = strchr(line, '\n');
-		if (nl || len == sizeof line - 1) {
-			long v;
-			if (nl)
-				*nl = '\0';
-			if (!nl || cli_parse_int(line, 1, 65535, &v)) {
-				cli_error("ps: %s (%s) printed '%s', not a port", what, bin, line);
-				break;
-			}
-			port = (int)v;
-			break;
-		}
-	}
-	close(pfd[0]);
-	return port;
-}
-
-/* Waits for every child until the deadline; then (or at once when sig)
- * signals the rest, SIGTERM then SIGKILL, and reaps them all. Returns 0
- * when every child exited with status 0 by itself. */
-static int reap_kids(int sig, double timeout)
-{
-	int bad = 0;
-	if (sig)
-		kill_kids(sig);
-	double until = now() + timeout;
-	int stage = sig ? 1 : 0; /* 0 waiting, 1 SIGTERM sent, 2 SIGKILL sent */
-	for (;;) {
-		int left = 0;
-		pthread_mutex_lock(&kid_mu);
-		for (int i = 0; i < nkids; i++) {
-			if (kids[i].pid <= 0)
-				continue;
-			int st;
-			pid_t r = waitpid(kids[i].pid, &st, WNOHANG);
-			if (r == kids[i].pid || (r < 0 && errno == ECHILD)) {
-				kids[i].pid = 0;
-				kids[i].status = r < 0 ? 0 : st;
-				if (r > 0 && stage == 0 && !(WIFEXITED(st) && WEXITSTATUS(st) == 0)) {
-					if (WIFEXITED(st))
-						cli_error("ps: %s exited with status %d", kids[i].what,
-							  WEXITSTATUS(st));
-					else if (WIFSIGNALED(st))
-						cli_error("ps: %s was killed by signal %d", kids[i].what,
-							  WTERMSIG(st));
-					bad = 1;
-				}
-			} else {
-				left++;
-			}
-		}
-		pthread_mutex_unlock(&kid_mu);
-		if (!left)
-			break;
-		if (now() >= until) {
-			if (stage == 0) {
-				cli_error("ps: %d server(s) still running %g s after the workers left; stopping them",
-					  left, timeout);
-				bad = 1;
-				kill_kids(SIGTERM);
-				stage = 1;
-				until = now() + KILL_TIMEOUT;
-			} else if (stage == 1) {
-				kill_kids(SIGKILL);
-				stage = 2;
-				until = now() + 3600;
-			}
-		}
-		struct timespec ts = {0, 5000000}; /* 5 ms */
-		nanosleep(&ts, NULL);
-	}
-	return bad || sig ? -1 : 0;
 }
 
 /* ----------------------------------------------------------- the workers */
@@ -331,7 +113,7 @@ static struct {
 } ctl = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, PTHREAD_COND_INITIALIZER,
 	 0, 0, 0, 0, 0};
 
-static void ctl_wake(void)
+void ctl_wake(void)
 {
 	pthread_mutex_lock(&ctl.mu);
 	pthread_cond_broadcast(&ctl.done);
@@ -349,6 +131,9 @@ struct popts {
 
 static const struct popts *g_o;
 static const float *g_init; /* [keys * size]: every worker's initial values */
+/* The run is being abandoned after a failure that has been reported: the
+ * workers' follow-on errors (connections closing) are not worth a line. */
+static atomic_int aborting;
 
 /* Nonzero when a worker's error is news (not the echo of a stop). */
 static int loud(void)
@@ -546,162 +331,6 @@ static int wait_ready(int n)
 	int bad = ctl.failed || atomic_load(&got_sig);
 	pthread_mutex_unlock(&ctl.mu);
 	return bad ? -1 : 0;
-}
-
-/* ------------------------------------------------------ the TCP baseline */
-
-static struct {
-	pthread_t th;
-	int started;
-	pthread_mutex_t mu;
-	pthread_cond_t go;
-	unsigned gen;
-	int quit;
-	uint64_t todo; /* bytes of the current transfer */
-	size_t chunk;  /* bytes per send and per recv: one tensor */
-	uint8_t *wbuf, *rbuf;
-	int werr;      /* errno of a failed send */
-} tcp = {.mu = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER};
-
-static void *writer_main(void *ud)
-{
-	(void)ud;
-	unsigned seen = 0;
-	pthread_setname_np(pthread_self(), "bps-tcp-writer");
-	for (;;) {
-		pthread_mutex_lock(&tcp.mu);
-		while (tcp.gen == seen && !tcp.quit)
-			pthread_cond_wait(&tcp.go, &tcp.mu);
-		seen = tcp.gen;
-		int quit = tcp.quit;
-		uint64_t left = tcp.todo;
-		pthread_mutex_unlock(&tcp.mu);
-		if (quit)
-			return NULL;
-		size_t off = 0;
-		while (left > 0) {
-			size_t m = tcp.chunk - off;
-			if (m > left)
-				m = (size_t)left;
-			ssize_t w = send(tcp_fds[0], tcp.wbuf + off, m, MSG_NOSIGNAL);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				pthread_mutex_lock(&tcp.mu);
-				tcp.werr = w < 0 ? errno : EPIPE;
-				pthread_mutex_unlock(&tcp.mu);
-				break;
-			}
-			left -= (uint64_t)w;
-			off = (off + (size_t)w) % tcp.chunk;
-		}
-	}
-}
-
-/* One loopback connection with default socket options (the kernel's
- * autotuned buffers, as geomx's own sockets have) plus TCP_NODELAY, as
- * geomx sets; blocking, one writer thread, the reader being the caller. */
-static int tcp_setup(size_t chunk)
-{
-	int one = 1, lfd = -1, a = -1, b = -1;
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	tcp.chunk = chunk;
-	tcp.wbuf = malloc(chunk);
-	tcp.rbuf = malloc(chunk);
-	if (!tcp.wbuf || !tcp.rbuf) {
-		cli_error("ps: out of memory");
-		return -1;
-	}
-	for (size_t i = 0; i < chunk; i++)
-		tcp.wbuf[i] = (uint8_t)(i * 131 + 7);
-	memset(tcp.rbuf, 0, chunk);
-	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 1) != 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0 ||
-	    (a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    connect(a, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-	    (b = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
-		cli_error("ps: baseline connection on 127.0.0.1: %s", strerror(errno));
-		if (lfd >= 0)
-			close(lfd);
-		if (a >= 0)
-			close(a);
-		return -1;
-	}
-	close(lfd);
-	setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	pthread_mutex_lock(&kid_mu);
-	tcp_fds[0] = a; /* the writer's end */
-	tcp_fds[1] = b; /* the reader's end */
-	pthread_mutex_unlock(&kid_mu);
-	if (pthread_create(&tcp.th, NULL, writer_main, NULL) != 0) {
-		cli_error("ps: cannot start the baseline's writer thread");
-		return -1;
-	}
-	tcp.started = 1;
-	return 0;
-}
-
-/* Streams bytes from the writer thread to this one; returns the seconds
- * from the order to the last byte read, or -1. */
-static double tcp_transfer(uint64_t bytes)
-{
-	pthread_mutex_lock(&tcp.mu);
-	tcp.todo = bytes;
-	tcp.gen++;
-	double t0 = now();
-	pthread_cond_signal(&tcp.go);
-	pthread_mutex_unlock(&tcp.mu);
-	uint64_t left = bytes;
-	while (left > 0) {
-		size_t m = left < tcp.chunk ? (size_t)left : tcp.chunk;
-		ssize_t r = recv(tcp_fds[1], tcp.rbuf, m, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (!atomic_load(&got_sig))
-				cli_error("ps: baseline connection: %s",
-					  r < 0 ? strerror(errno) : "closed");
-			return -1;
-		}
-		left -= (uint64_t)r;
-	}
-	double t = now() - t0;
-	pthread_mutex_lock(&tcp.mu);
-	int werr = tcp.werr;
-	pthread_mutex_unlock(&tcp.mu);
-	if (werr) {
-		cli_error("ps: baseline writer: %s", strerror(werr));
-		return -1;
-	}
-	return t;
-}
-
-static void tcp_teardown(void)
-{
-	if (tcp.started) {
-		pthread_mutex_lock(&tcp.mu);
-		tcp.quit = 1;
-		pthread_cond_signal(&tcp.go);
-		pthread_mutex_unlock(&tcp.mu);
-		pthread_join(tcp.th, NULL);
-		tcp.started = 0;
-	}
-	pthread_mutex_lock(&kid_mu);
-	for (int i = 0; i < 2; i++) {
-		if (tcp_fds[i] >= 0)
-			close(tcp_fds[i]);
-		tcp_fds[i] = -1;
-	}
-	pthread_mutex_unlock(&kid_mu);
-	free(tcp.wbuf);
-	free(tcp.rbuf);
-	tcp.wbuf = tcp.rbuf = NULL;
 }
 
 /* -------------------------------------------------------------- checking */

@@ -1,0 +1,71 @@
+/*
+ * ps_internal.h — what the parts of `geomx-bench ps` share: the benchmark
+ * (ps.c), the children and the signal thread (ps_procs.c) and the TCP
+ * baseline (ps_tcp.c). Private to cmd/geomx-bench/.
+ */
+#ifndef GX_BENCH_PS_INTERNAL_H
+#define GX_BENCH_PS_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define MAX_PEERS 64     /* workers, parties, global servers */
+#define KILL_TIMEOUT 3.0 /* s: after SIGTERM, before SIGKILL */
+
+static inline double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- shared state */
+
+/* Owned by ps_procs.c. Guards its table of children and tcp_fds, which the
+ * signal thread uses. */
+extern pthread_mutex_t kid_mu;
+/* Owned by ps_procs.c: the signal taken (0 while none), set by the signal
+ * thread only; everyone reads it to tell a stop from a failure. */
+extern atomic_int got_sig;
+/* Owned by ps_procs.c: SIGINT, SIGTERM, SIGHUP. Filled and blocked by
+ * ps.c before the signal thread starts, which then sigwaits on it. */
+extern sigset_t stop_sigs;
+/* Owned by ps_tcp.c: the baseline's sockets (writer's end, reader's end),
+ * -1 when closed; changed under kid_mu, shut down on a signal. */
+extern int tcp_fds[2];
+
+/* ---- ps_procs.c: children and signals */
+
+/* Sends sig to every child not yet reaped. */
+void kill_kids(int sig);
+/* The signal thread (pthread_create it with stop_sigs blocked everywhere). */
+void *sig_main(void *ud);
+/* Starts BIN with argv; reads the port it prints on stdout. Returns the
+ * port, or -1 (said why; the child, if any, is left to be reaped). */
+int spawn_server(const char *bin, char *const *argv, const char *what);
+/* Waits for every child until the deadline; then (or at once when sig)
+ * signals the rest, SIGTERM then SIGKILL, and reaps them all. Returns 0
+ * when every child exited with status 0 by itself. */
+int reap_kids(int sig, double timeout);
+
+/* ---- ps.c */
+
+/* Wakes whoever waits on the workers (the signal thread calls it). */
+void ctl_wake(void);
+
+/* ---- ps_tcp.c: the TCP baseline */
+
+/* Opens the loopback connection and starts its writer thread; chunk is the
+ * bytes per send and per recv. Returns 0, or -1 (said why). */
+int tcp_setup(size_t chunk);
+/* Streams bytes from the writer thread to the caller; returns the seconds
+ * from the order to the last byte read, or -1. */
+double tcp_transfer(uint64_t bytes);
+/* Stops the writer thread, closes the sockets, frees the buffers. */
+void tcp_teardown(void);
+
+#endif
