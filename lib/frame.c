@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "geomx.h"
+#include "le.h"
 #include "kernels.h"
 
 /* Byte offsets in the header (docs/wire.md has the table). */
@@ -55,39 +56,6 @@ uint32_t gx_crc32c(uint32_t crc, const void *buf, size_t len)
 }
 
 /* ------------------------------------------------------------- header */
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 void gx_frame_limits_default(gx_frame_limits *lim)
 {
