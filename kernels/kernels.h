@@ -76,6 +76,11 @@ void gx_k_maxpool_fwd(const float *x, int planes, int h, int w, int k, int strid
  * overwritten). */
 void gx_k_maxpool_bwd(const float *dy, const uint32_t *arg, int planes, int h, int w, int k,
 		      int stride, float *dx);
+/* gx_k_maxpool_bwd followed by gx_k_relu_bwd(x, dx, dx) in one pass, where x
+ * [planes][h][w] is the pooling's input (the ReLU's output): a dy lands only
+ * where x > 0. Bit-identical to the two calls. */
+void gx_k_maxpool_relu_bwd(const float *dy, const uint32_t *arg, const float *x, int planes,
+			   int h, int w, int k, int stride, float *dx);
 
 /* y = max(x, 0), in place allowed (y == x). */
 void gx_k_relu_fwd(const float *x, float *y, size_t n);
@@ -84,6 +89,8 @@ void gx_k_relu_bwd(const float *y, const float *dy, float *dx, size_t n);
 /* y[r][j] += b[j] for rows x cols (dense), or y[r][j] += b[r] (conv planes)
  * when per_row. */
 void gx_k_add_bias(float *y, const float *b, int rows, size_t cols, int per_row);
+/* gx_k_add_bias then gx_k_relu_fwd in place, in one pass (bit-identical). */
+void gx_k_add_bias_relu(float *y, const float *b, int rows, size_t cols, int per_row);
 /* db[j] = sum_r dy[r][j], or db[r] = sum_j dy[r][j] when per_row. */
 void gx_k_bias_grad(const float *dy, int rows, size_t cols, int per_row, float *db);
 /* [a][b][inner] -> [b][a][inner]. */

@@ -96,6 +96,13 @@ static int in_place(const gx_model *m, int i)
 	return m->net.L[i].kind == NN_RELU && i > 0;
 }
 
+/* Whether layer i + 1 is a ReLU running in place on layer i's output, so
+ * that layer i can apply it in its own last pass (its bias addition). */
+static int relu_next(const gx_model *m, int i)
+{
+	return i + 1 < m->net.n && in_place(m, i + 1);
+}
+
 /* Lays out (base == NULL: only measures) the scratch for batch b. */
 static size_t layout(gx_model *m, char *base, size_t b)
 {
@@ -410,7 +417,12 @@ static void forward(gx_model *m, const float *x, int b)
 				gx_k_sgemm(0, 0, l->oc, cnt * ohw, K, 1.0f, W, K, col, ld, 0.0f,
 					   out + (size_t)b0 * ohw, N);
 			}
-			gx_k_add_bias(out, B, l->oc, (size_t)N, 1);
+			if (relu_next(m, i)) {
+				gx_k_add_bias_relu(out, B, l->oc, (size_t)N, 1);
+				i++; /* the ReLU is done, in place */
+			} else {
+				gx_k_add_bias(out, B, l->oc, (size_t)N, 1);
+			}
 			break;
 		}
 		case NN_POOL:
@@ -419,7 +431,12 @@ static void forward(gx_model *m, const float *x, int b)
 		case NN_DENSE: {
 			int in_n = (int)l->in_size;
 			gx_k_sgemm(0, 1, b, l->oc, in_n, 1.0f, in, in_n, W, in_n, 0.0f, out, l->oc);
-			gx_k_add_bias(out, B, b, (size_t)l->oc, 0);
+			if (relu_next(m, i)) {
+				gx_k_add_bias_relu(out, B, b, (size_t)l->oc, 0);
+				i++;
+			} else {
+				gx_k_add_bias(out, B, b, (size_t)l->oc, 0);
+			}
 			break;
 		}
 		case NN_RELU:
@@ -484,9 +501,15 @@ static void backward(gx_model *m, int b)
 			break;
 		}
 		case NN_POOL:
-			if (dx)
+			if (dx && i > 0 && in_place(m, i - 1) && m->need_dx[i - 1]) {
+				/* the ReLU before, in place (dx is its dx too): masked here */
+				gx_k_maxpool_relu_bwd(dout, m->arg[i], in, l->c * b, l->h, l->w, l->k,
+						      l->stride, dx);
+				i--;
+			} else if (dx) {
 				gx_k_maxpool_bwd(dout, m->arg[i], l->c * b, l->h, l->w, l->k, l->stride,
 						 dx);
+			}
 			break;
 		case NN_DENSE: {
 			int in_n = (int)l->in_size;

@@ -49,6 +49,31 @@ void gx_k_add_bias(float *y, const float *b, int rows, size_t cols, int per_row)
 	}
 }
 
+void gx_k_add_bias_relu(float *y, const float *b, int rows, size_t cols, int per_row)
+{
+	const v4f z = v4_set1(0.0f);
+	for (int r = 0; r < rows; r++) {
+		float *restrict row = y + (size_t)r * cols;
+		size_t j = 0;
+		if (per_row) {
+			const v4f v = v4_set1(b[r]);
+			for (; j + 4 <= cols; j += 4) {
+				v4f t = v4_load(row + j) + v;
+				v4_store(row + j, v4_sel(t > z, t, z));
+			}
+		} else {
+			for (; j + 4 <= cols; j += 4) {
+				v4f t = v4_load(row + j) + v4_load(b + j);
+				v4_store(row + j, v4_sel(t > z, t, z));
+			}
+		}
+		for (; j < cols; j++) {
+			float t = row[j] + b[per_row ? (size_t)r : j];
+			row[j] = t > 0.0f ? t : 0.0f;
+		}
+	}
+}
+
 void gx_k_bias_grad(const float *dy, int rows, size_t cols, int per_row, float *db)
 {
 	if (per_row) {

@@ -93,3 +93,42 @@ void gx_k_maxpool_bwd(const float *dy, const uint32_t *arg, int planes, int h, i
 		for (size_t i = 0; i < op; i++)
 			dx[*arg++] += *dy++;
 }
+
+void gx_k_maxpool_relu_bwd(const float *dy, const uint32_t *arg, const float *x, int planes,
+			   int h, int w, int k, int stride, float *dx)
+{
+	int oh = (h - k) / stride + 1, ow = (w - k) / stride + 1;
+	size_t plane = (size_t)h * w, op = (size_t)oh * ow;
+
+	if (k == 2 && stride == 2 && h % 2 == 0 && w % 2 == 0 && ow % 4 == 0) {
+		/* Windows tile the plane: each element is written once, as 0 + dy
+		 * where it was the maximum and x > 0 (x there is the window's
+		 * maximum), +0 elsewhere; no memset, no scatter. */
+		const v4f z = v4_set1(0.0f);
+		for (int p = 0; p < planes; p++, x += plane, dx += plane)
+			for (int oy = 0; oy < oh; oy++) {
+				float *r0 = dx + (size_t)(2 * oy) * w, *r1 = r0 + w;
+				for (int ox = 0; ox < ow; ox += 4, arg += 4, dy += 4) {
+					v4i a;
+					memcpy(&a, arg, sizeof a);
+					v4f m = (v4f){ x[arg[0]], x[arg[1]], x[arg[2]], x[arg[3]] };
+					v4f d = v4_sel(m > z, v4_load(dy), z) + z;
+					v4i ia = (v4i){ 0, 2, 4, 6 } + (2 * oy * w + 2 * ox), ic = ia + w;
+					v4f e0 = v4_sel(a == ia, d, z), o0 = v4_sel(a == ia + 1, d, z);
+					v4f e1 = v4_sel(a == ic, d, z), o1 = v4_sel(a == ic + 1, d, z);
+					v4_store(r0 + 2 * ox, __builtin_shufflevector(e0, o0, 0, 4, 1, 5));
+					v4_store(r0 + 2 * ox + 4, __builtin_shufflevector(e0, o0, 2, 6, 3, 7));
+					v4_store(r1 + 2 * ox, __builtin_shufflevector(e1, o1, 0, 4, 1, 5));
+					v4_store(r1 + 2 * ox + 4, __builtin_shufflevector(e1, o1, 2, 6, 3, 7));
+				}
+			}
+		return;
+	}
+	/* Where x <= 0 (or NaN) the ReLU would zero the sum, so its terms are
+	 * replaced by +0 (a select, not a branch: the signs are random), which
+	 * leaves that element +0; elsewhere the same sums in the same order. */
+	memset(dx, 0, sizeof *dx * plane * planes);
+	for (int p = 0; p < planes; p++, dx += plane, x += plane)
+		for (size_t i = 0; i < op; i++, arg++, dy++)
+			dx[*arg] += x[*arg] > 0.0f ? *dy : 0.0f;
+}
