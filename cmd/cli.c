@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "geomx.h"
@@ -167,6 +168,24 @@ int cli_refuse_binary_tty(int fd, int force)
 		return 0;
 	cli_error("refusing to write binary data to a terminal (use -f to force, or redirect)");
 	return 1;
+}
+
+double cli_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void cli_log(void *ud, int level, const char *msg)
+{
+	const char *who = ud;
+	if (level == 0)
+		cli_error("%s: %s", who, msg);
+	else if (level == 1)
+		cli_warn("%s: %s", who, msg);
+	else if (level <= cli_verbosity)
+		cli_info("%s: %s", who, msg);
 }
 
 const char *cli_env(const char *name)

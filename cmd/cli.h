@@ -52,6 +52,14 @@ int cli_parse_ratio(const char *s, double *out);
  * (force == 0). Prints the refusal. */
 int cli_refuse_binary_tty(int fd, int force);
 
+/* Seconds on the monotonic clock (for durations). */
+double cli_now(void);
+
+/* A gx_log_fn for library components (the client's I/O thread): ud is a
+ * NUL-terminated tag; level 0 is printed as an error, 1 as a warning, 2.. as
+ * info when the verbosity allows. */
+void cli_log(void *ud, int level, const char *msg);
+
 /* GEOMX_NAME from the environment, or NULL. */
 const char *cli_env(const char *name);
 

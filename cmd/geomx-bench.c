@@ -68,20 +68,14 @@ static void top_help(void)
 
 /* ------------------------------------------------------------------ timing */
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
 	return (x > y) - (x < y);
 }
 
-static double median(double *v, size_t n)
+/* The median of v[0..n), n >= 1; sorts v. Shared with cmd/geomx-bench/ps.c. */
+double bench_median(double *v, size_t n)
 {
 	qsort(v, n, sizeof *v, cmp_double);
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
@@ -210,9 +204,9 @@ struct timed {
 static void calibrate(struct timed *s, struct job *j, double target)
 {
 	s->op(j); /* warm-up: caches, lazy allocations, F16C probe */
-	double t0 = now();
+	double t0 = cli_now();
 	s->op(j);
-	double t1 = now() - t0;
+	double t1 = cli_now() - t0;
 	long inner = 1;
 	if (t1 < target)
 		inner = t1 > 0 ? (long)ceil(target / t1) : 1000000;
@@ -225,10 +219,10 @@ static void calibrate(struct timed *s, struct job *j, double target)
 
 static void sample(struct timed *s, struct job *j)
 {
-	double t0 = now();
+	double t0 = cli_now();
 	for (long i = 0; i < s->inner; i++)
 		s->op(j);
-	double dt = now() - t0;
+	double dt = cli_now() - t0;
 	s->total += dt;
 	s->t[s->n++] = dt / (double)s->inner;
 }
@@ -262,8 +256,8 @@ static void measure(struct job *j, op_fn op, const struct bopts *o, double *t_op
 		if (j->err)
 			break;
 	}
-	*t_base = median(b.t, b.n);
-	*t_op = median(s.t, s.n);
+	*t_base = bench_median(b.t, b.n);
+	*t_op = bench_median(s.t, s.n);
 	*reps = s.n;
 }
 

@@ -106,13 +106,6 @@ static void on_signal(int sig)
 	raise(sig);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* Grows *p to hold at least need bytes, keeping its contents. */
 static int grow(void *pp, size_t *cap, uint64_t need)
 {
@@ -948,9 +941,9 @@ int main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
-	double t0 = now();
+	double t0 = cli_now();
 	int rc = run();
-	double dt = now() - t0;
+	double dt = cli_now() - t0;
 	cleanup();
 	if (rc == 0 && opt.stats)
 		fprintf(stderr, "%s: %" PRIu64 " tensors, %" PRIu64 " elements, %" PRIu64

@@ -240,7 +240,7 @@ static void tab_del(gx_kv *kv, gx_kv_req id)
 		kv->lo++;
 }
 
-static long find_key(const gx_kv *kv, uint32_t key)
+long kv_find_key(const gx_kv *kv, uint32_t key)
 {
 	size_t lo = 0, hi = kv->nkeys;
 	while (lo < hi) {
@@ -304,7 +304,7 @@ static gx_kv_req submit(gx_kv *kv, int type, uint32_t key, const float *g, float
 		return GX_EINVAL;
 	if (!kv->inited)
 		return GX_EINVAL;
-	long ki = find_key(kv, key);
+	long ki = kv_find_key(kv, key);
 	if (ki < 0)
 		return GX_EKEY;
 	kv_req *r = req_new(kv, type, (uint32_t)ki, g, dst, prio);
@@ -485,7 +485,7 @@ static int build_model(gx_kv *kv, size_t n, const uint32_t *keys, const uint64_t
 		ns = gx_place(kk, cc, n, kv->nsrv, kv->o.split_bound, pl, cap);
 		for (long s = 0; s < ns; s++) {
 			kv_slice *sl = &kv->slices[s];
-			long ki = find_key(kv, pl[s].key);
+			long ki = kv_find_key(kv, pl[s].key);
 			if (ki < 0 || pl[s].server >= (uint32_t)kv->nsrv) {
 				ns = GX_EINVAL;
 				break;

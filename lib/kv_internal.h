@@ -187,6 +187,9 @@ void kv_io_on_wake(gx_ev *ev, void *ud);
 /* Done with a request's payload buffer of key index ki (NULL: none): kept
  * as the key's spare, or freed. Takes mu. */
 void kv_buf_put(struct gx_kv *kv, uint32_t ki, uint8_t *buf);
+/* kv.c: the index of key in kv->keys (sorted), or -1. The table is fixed after
+ * init, so either thread may call it. */
+long kv_find_key(const struct gx_kv *kv, uint32_t key);
 void kv_log(struct gx_kv *kv, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -285,24 +285,11 @@ static void pump(kv_srv *s)
 
 /* ------------------------------------------------------------- replies */
 
-static long find_key(const gx_kv *kv, uint32_t key)
-{
-	size_t lo = 0, hi = kv->nkeys;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (kv->keys[mid].key < key)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < kv->nkeys && kv->keys[lo].key == key ? (long)lo : -1;
-}
-
 static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
 {
 	gx_kv *kv = s->kv;
 	int w = h->type == GX_FT_INIT_REPLY ? KV_W_INIT : h->type == GX_FT_PUSH_REPLY ? KV_W_PUSH : KV_W_PULL;
-	long ki = kv->io_model ? find_key(kv, h->key) : -1;
+	long ki = kv->io_model ? kv_find_key(kv, h->key) : -1;
 	if (ki < 0) {
 		proto_error(s, "%s for unknown key %u", type_name(h->type), h->key);
 		return;

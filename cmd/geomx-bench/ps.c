@@ -64,25 +64,7 @@ int cmd_ps(int argc, char **argv);
 
 /* ---------------------------------------------------------------- timing */
 
-/* (now() is in ps_internal.h.) */
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
-
-static double median(const double *v, size_t n)
-{
-	double *s = malloc(n * sizeof *s);
-	if (!s)
-		return NAN;
-	memcpy(s, v, n * sizeof *s);
-	qsort(s, n, sizeof *s, cmp_double);
-	double m = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-	free(s);
-	return m;
-}
+double bench_median(double *v, size_t n); /* cmd/geomx-bench.c; sorts v */
 
 /* ----------------------------------------------------------- the workers */
 
@@ -141,17 +123,12 @@ static int loud(void)
 	return !atomic_load(&got_sig) && !atomic_load(&aborting);
 }
 
+/* cli_log, but quiet once the run is being abandoned (follow-on errors). */
 static void log_line(void *ud, int level, const char *msg)
 {
-	const char *who = ud;
 	if (level <= 1 && !loud())
 		return;
-	if (level == 0)
-		cli_error("%s: %s", who, msg);
-	else if (level == 1)
-		cli_warn("%s: %s", who, msg);
-	else if (level <= cli_verbosity)
-		cli_info("%s: %s", who, msg);
+	cli_log(ud, level, msg);
 }
 
 /* Worker j's gradient of key k (the same every round): multiples of 1/64,
@@ -163,7 +140,7 @@ static float grad(uint64_t i, uint64_t k, uint64_t j)
 
 static void finish_order(struct worker *w, int failed)
 {
-	w->t_end = now();
+	w->t_end = cli_now();
 	pthread_mutex_lock(&ctl.mu);
 	ctl.ndone++;
 	if (failed)
@@ -287,7 +264,7 @@ static double order(struct worker *ws, int n, long rounds, int quit)
 	ctl.rounds = rounds;
 	ctl.quit = quit;
 	ctl.gen++;
-	double t0 = now();
+	double t0 = cli_now();
 	pthread_cond_broadcast(&ctl.go);
 	int stopped = 0;
 	while (ctl.ndone < n && !atomic_load(&got_sig)) {
@@ -652,7 +629,7 @@ static int run(const struct popts *o)
 	children_ok = reap_kids(0, STOP_TIMEOUT);
 	if (children_ok != 0 || check_params(o, ws))
 		goto out;
-	print_result(o, total, reps, median(ms_s, reps), median(ps_s, reps), median(tcp_s, reps),
+	print_result(o, total, reps, bench_median(ms_s, reps), bench_median(ps_s, reps), bench_median(tcp_s, reps),
 		     bpr);
 	if (fflush(stdout) || ferror(stdout)) {
 		cli_error("write error on stdout: %s", strerror(errno));

@@ -16,13 +16,6 @@
 #define MAX_PEERS 64     /* workers, parties, global servers */
 #define KILL_TIMEOUT 3.0 /* s: after SIGTERM, before SIGKILL */
 
-static inline double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* ---- shared state */
 
 /* Owned by ps_procs.c. Guards its table of children and tcp_fds, which the

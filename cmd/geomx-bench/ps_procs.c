@@ -120,10 +120,10 @@ int spawn_server(const char *bin, char *const *argv, const char *what)
 
 	char line[32];
 	size_t len = 0;
-	double until = now() + START_TIMEOUT;
+	double until = cli_now() + START_TIMEOUT;
 	int port = -1;
 	for (;;) {
-		double left = until - now();
+		double left = until - cli_now();
 		if (left <= 0) {
 			cli_error("ps: %s (%s) did not tell its port within %g s", what, bin,
 				  START_TIMEOUT);
@@ -170,7 +170,7 @@ int reap_kids(int sig, double timeout)
 	int bad = 0;
 	if (sig)
 		kill_kids(sig);
-	double until = now() + timeout;
+	double until = cli_now() + timeout;
 	int stage = sig ? 1 : 0; /* 0 waiting, 1 SIGTERM sent, 2 SIGKILL sent */
 	for (;;) {
 		int left = 0;
@@ -199,18 +199,18 @@ int reap_kids(int sig, double timeout)
 		pthread_mutex_unlock(&kid_mu);
 		if (!left)
 			break;
-		if (now() >= until) {
+		if (cli_now() >= until) {
 			if (stage == 0) {
 				cli_error("ps: %d server(s) still running %g s after the workers left; stopping them",
 					  left, timeout);
 				bad = 1;
 				kill_kids(SIGTERM);
 				stage = 1;
-				until = now() + KILL_TIMEOUT;
+				until = cli_now() + KILL_TIMEOUT;
 			} else if (stage == 1) {
 				kill_kids(SIGKILL);
 				stage = 2;
-				until = now() + 3600;
+				until = cli_now() + 3600;
 			}
 		}
 		struct timespec ts = {0, 5000000}; /* 5 ms */

@@ -127,7 +127,7 @@ double tcp_transfer(uint64_t bytes)
 	pthread_mutex_lock(&tcp.mu);
 	tcp.bytes = bytes;
 	tcp.gen++;
-	double t0 = now();
+	double t0 = cli_now();
 	pthread_cond_signal(&tcp.go);
 	pthread_mutex_unlock(&tcp.mu);
 	uint64_t left = bytes;
@@ -144,7 +144,7 @@ double tcp_transfer(uint64_t bytes)
 		}
 		left -= (uint64_t)r;
 	}
-	double t = now() - t0;
+	double t = cli_now() - t0;
 	pthread_mutex_lock(&tcp.mu);
 	int werr = tcp.werr;
 	pthread_mutex_unlock(&tcp.mu);

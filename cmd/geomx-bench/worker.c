@@ -129,18 +129,6 @@ static void worker_help(void)
 	       GX_DEFAULT_CONNECT_TIMEOUT, GX_DEFAULT_HEARTBEAT, GX_DEFAULT_HEARTBEAT_TIMEOUT);
 }
 
-/* The client's log lines (its I/O thread) go to stderr by verbosity. */
-static void log_line(void *ud, int level, const char *msg)
-{
-	const char *who = ud;
-	if (level == 0)
-		cli_error("%s: %s", who, msg);
-	else if (level == 1)
-		cli_warn("%s: %s", who, msg);
-	else if (level <= cli_verbosity)
-		cli_info("%s: %s", who, msg);
-}
-
 static float grad(uint64_t i, uint64_t k, uint64_t r, uint64_t p, uint64_t w)
 {
 	return (float)((int)((i * 7 + k * 13 + r * 5 + p * 11 + w * 3) % 64) - 32) / 64.0f;
@@ -272,7 +260,7 @@ static int run(const struct wopts *o)
 	ko.connect_timeout = o->connect_timeout;
 	ko.heartbeat = o->heartbeat;
 	ko.heartbeat_timeout = o->heartbeat_timeout;
-	ko.log = log_line;
+	ko.log = cli_log;
 	ko.log_ud = who;
 	kv = gx_kv_connect(&ko, &e);
 	if (!kv) {

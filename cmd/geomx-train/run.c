@@ -22,25 +22,6 @@
 
 volatile sig_atomic_t train_stop;
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-/* The client's log lines (its I/O thread) go to stderr by verbosity. */
-static void log_line(void *ud, int level, const char *msg)
-{
-	const char *who = ud;
-	if (level == 0)
-		cli_error("%s: %s", who, msg);
-	else if (level == 1)
-		cli_warn("%s: %s", who, msg);
-	else if (level <= cli_verbosity)
-		cli_info("%s: %s", who, msg);
-}
-
 /* ------------------------------------------------------------------- data */
 
 static int load_one(const struct topts *o, const char *path, const char *labels, uint32_t d,
@@ -135,7 +116,7 @@ static void bar_clear(struct rep *r)
 
 static void bar_draw(struct rep *r, uint64_t step, double loss)
 {
-	double t = now();
+	double t = cli_now();
 	if (!r->bar || (t - r->last_bar < 0.2 && step != r->total))
 		return;
 	r->last_bar = t;
@@ -286,7 +267,7 @@ static int connect_ps(const struct topts *o, struct state *s, const char *who)
 	ko.rank = o->rank;
 	ko.party = o->party;
 	ko.connect_timeout = o->connect_timeout;
-	ko.log = log_line;
+	ko.log = cli_log;
 	ko.log_ud = (void *)who;
 	s->kv = gx_kv_connect(&ko, &e);
 	if (!s->kv) {
@@ -443,7 +424,7 @@ int train_run(const struct topts *o)
 
 	struct rep r = { .fmt = o->rformat, .total = total, .spe = spe, .batch = o->batch };
 	r.bar = cli_verbosity >= 1 && isatty(STDERR_FILENO);
-	r.t0 = r.last_t = now();
+	r.t0 = r.last_t = cli_now();
 	header(&r);
 	uint64_t step = 0, bo = 0, bi = 0;
 	float *params = gx_model_params(s.m), *grads = gx_model_grads(s.m);
@@ -479,18 +460,18 @@ int train_run(const struct topts *o)
 				break;
 			int ev = o->eval_every && step % o->eval_every == 0;
 			if (ev || (o->report_every && step % o->report_every == 0)) {
-				double t = now();
+				double t = cli_now();
 				if (ev && evaluate(s.m, &s.test, &evaluated, &tl, &ta))
 					goto out;
 				if (s.kv)
 					gx_kv_stats(s.kv, &bo, &bi);
 				if (report(&r, s.m, step, t, bo, bi, ev && evaluated, tl, ta))
 					goto out;
-				r.last_t = now();
+				r.last_t = cli_now();
 			}
 		}
 	}
-	double t_end = now();
+	double t_end = cli_now();
 	if (s.kv) {
 		gx_kv_stats(s.kv, &bo, &bi);
 		e = gx_kv_close(s.kv);
