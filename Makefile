@@ -29,7 +29,7 @@ ifeq ($(WERROR),1)
 GX_CFLAGS   += -Werror
 endif
 GX_LDFLAGS  :=
-LDLIBS   += -lopenblas -lzstd -lz -lm -lpthread
+LDLIBS   += -lopenblas -lsodium -lzstd -lz -lm -lpthread
 
 ifeq ($(DEBUG),1)
 OPT      := -O0 -g3

@@ -35,6 +35,7 @@ const char *gx_strerror(int err)
 	case GX_ETIMEOUT: return "timed out";
 	case GX_EPEER: return "peer failed or closed the connection";
 	case GX_EREFUSED: return "refused by peer";
+	case GX_EAUTH: return "authentication failed";
 	default: return "unknown error";
 	}
 }

@@ -62,7 +62,8 @@ typedef enum gx_error {
 	GX_ETIMEOUT = -23, /* a deadline passed (connect, heartbeat) */
 	GX_EPEER = -24,    /* a peer failed or closed the connection */
 	GX_EREFUSED = -25, /* the peer refused us (error frame) */
-	GX_E__LAST = -26
+	GX_EAUTH = -26,    /* authentication failed (wrong key, tampered or replayed record) */
+	GX_E__LAST = -27
 } gx_error;
 
 /* A one-line description of err (a gx_error); never NULL, static storage. */
@@ -459,6 +460,9 @@ typedef struct gx_ps_opts {
 	double heartbeat_timeout; /* seconds of silence after which a peer is dead */
 	int elastic;              /* nonzero: drop a dead worker and go on */
 	gx_frame_limits limits;   /* incoming frames */
+	const uint8_t *psk;       /* 32-byte pre-shared key: every link accepted and
+				   * opened is authenticated and encrypted (docs/
+				   * security.md); NULL: plaintext. Copied. */
 	gx_log_fn *log;           /* NULL: silent */
 	void *log_ud;
 } gx_ps_opts;
@@ -505,6 +509,7 @@ typedef struct gx_kv_opts {
 	double connect_timeout;   /* seconds */
 	double heartbeat, heartbeat_timeout;
 	gx_frame_limits limits;
+	const uint8_t *psk;       /* 32-byte pre-shared key as gx_ps_opts; NULL: plaintext */
 	gx_log_fn *log;           /* called on the client's I/O thread; NULL: silent */
 	void *log_ud;
 } gx_kv_opts;

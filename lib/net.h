@@ -132,6 +132,21 @@ int gx_conn_send(gx_conn *c, const gx_frame_hdr *h, const void *payload);
  * right after on_frame returns. With output to flush it runs from the loop
  * once the output is written (err 0) or the write fails (GX_EIO). */
 void gx_conn_close(gx_conn *c, int flush, const char *why);
+/* Makes c speak the secure protocol of secure.h as role (GX_SEC_CLIENT or
+ * GX_SEC_SERVER) with pre-shared key psk (copied). Call right after
+ * gx_conn_create, before anything was read. The handshake starts at once (a
+ * client queues msg1); frames sent before it completes are held and sealed
+ * when it does; on_frame sees only frames that arrived in authenticated
+ * records. A handshake not done within timeout_ms (0: GX_SEC_HANDSHAKE_MS)
+ * closes the connection with GX_ETIMEOUT; a failed one with its error
+ * (GX_EAUTH, GX_EPROTO, ...) and gx_sec_why's reason, prefixed by the
+ * connection's name. A flushing gx_conn_close ends the stream with a CLOSE
+ * record; input that ends without one closes with GX_ETRUNC ("stream
+ * truncated"). Returns 0, GX_ENOMEM, or GX_EINVAL (called too late). */
+struct gx_key;
+int gx_conn_secure(gx_conn *c, const struct gx_key *psk, int role, int timeout_ms);
+/* 1 when c is secure and its handshake is complete. */
+int gx_conn_established(const gx_conn *c);
 /* Bytes queued and not yet written. */
 size_t gx_conn_pending(const gx_conn *c);
 const gx_conn_stats *gx_conn_get_stats(const gx_conn *c);
