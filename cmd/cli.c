@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "geomx.h"
+#include "secure.h"
 
 const char *cli_prog = "geomx";
 int cli_verbosity = 1;
@@ -194,4 +195,16 @@ const char *cli_env(const char *name)
 	snprintf(buf, sizeof buf, "GEOMX_%s", name);
 	const char *v = getenv(buf);
 	return v && *v ? v : NULL;
+}
+
+void cli_load_key(const char *path, uint8_t key[32])
+{
+	gx_key k;
+	char err[512];
+	if (gx_key_load(path, &k, err, sizeof err)) {
+		cli_error("%s", err);
+		exit(CLI_USAGE);
+	}
+	memcpy(key, k.k, sizeof k.k);
+	explicit_bzero(&k, sizeof k);
 }

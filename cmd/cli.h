@@ -60,6 +60,12 @@ double cli_now(void);
  * info when the verbosity allows. */
 void cli_log(void *ud, int level, const char *msg);
 
+/* Loads the pre-shared key file of --key (secure.h: gx_key_load) into key
+ * (32 bytes), or prints gx_key_load's one-line reason and exits with
+ * CLI_USAGE: a missing, unreadable, malformed or group/other-readable key
+ * file is a configuration error, refused before any work. */
+void cli_load_key(const char *path, uint8_t key[32]);
+
 /* GEOMX_NAME from the environment, or NULL. */
 const char *cli_env(const char *name);
 

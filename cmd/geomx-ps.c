@@ -21,7 +21,8 @@ enum {
 	OPT_ROLE = 256, OPT_LISTEN, OPT_PARTIES, OPT_WORKERS, OPT_PARTY, OPT_UPSTREAM, OPT_SYNC,
 	OPT_SUM, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_RHO,
 	OPT_WD, OPT_LAMBDA, OPT_SPLIT, OPT_CTIMEOUT, OPT_HB, OPT_HBT, OPT_ELASTIC, OPT_STATS,
-	OPT_STATS_FMT
+	OPT_STATS_FMT,
+	OPT_KEY
 };
 
 /* The optimizer's hyperparameters: flag, field, and the kinds that use it. */
@@ -112,6 +113,10 @@ static void usage(void)
 	       "      --elastic          go on without a dead worker (or party) instead of\n"
 	       "                         failing the job\n",
 	       d.connect_timeout, d.heartbeat, d.heartbeat_timeout);
+	printf("Security:\n"
+	       "      --key FILE         pre-shared key file (geomx-relay --genkey; mode 0600):\n"
+	       "                         every link, listening and upstream, is authenticated\n"
+	       "                         and encrypted; every peer needs the same key\n");
 	printf("Output and messages:\n"
 	       "      --stats FILE       write the traffic and round statistics to FILE at\n"
 	       "                         the end ('-': standard error)\n"
@@ -132,6 +137,7 @@ static struct {
 	gx_ps_opts o;
 	const char *stats;
 	int json;
+	uint8_t key[32];
 } opt;
 
 static gx_ps *the_ps;
@@ -203,7 +209,8 @@ static void parse_args(int argc, char **argv)
 		{ "split-bound", 1, 0, OPT_SPLIT }, { "connect-timeout", 1, 0, OPT_CTIMEOUT },
 		{ "heartbeat", 1, 0, OPT_HB }, { "heartbeat-timeout", 1, 0, OPT_HBT },
 		{ "elastic", 0, 0, OPT_ELASTIC }, { "stats", 1, 0, OPT_STATS },
-		{ "stats-format", 1, 0, OPT_STATS_FMT }, { "quiet", 0, 0, 'q' },
+		{ "stats-format", 1, 0, OPT_STATS_FMT }, { "key", 1, 0, OPT_KEY },
+		{ "quiet", 0, 0, 'q' },
 		{ "verbose", 0, 0, 'v' }, { "help", 0, 0, 'h' }, { "version", 0, 0, 'V' },
 		{ 0, 0, 0, 0 }
 	};
@@ -330,6 +337,10 @@ static void parse_args(int argc, char **argv)
 			break;
 		case OPT_STATS:
 			opt.stats = optarg;
+			break;
+		case OPT_KEY:
+			cli_load_key(optarg, opt.key);
+			o->psk = opt.key;
 			break;
 		case OPT_STATS_FMT:
 			if (!strcmp(optarg, "tsv"))

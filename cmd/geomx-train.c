@@ -31,7 +31,7 @@ enum {
 	OPT_DFORMAT, OPT_REGRESSION, OPT_LIMIT, OPT_TEST_LIMIT, OPT_SHARD, OPT_SHARD_BY, OPT_MODEL,
 	OPT_EPOCHS, OPT_BATCH, OPT_STEPS, OPT_SEED, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_WD,
 	OPT_THREADS, OPT_SAVE, OPT_LOAD, OPT_REPORT, OPT_EVAL, OPT_FORMAT, OPT_PS, OPT_RANK,
-	OPT_PARTY, OPT_CTIMEOUT
+	OPT_PARTY, OPT_CTIMEOUT, OPT_KEY
 };
 
 static const struct option longopts[] = {
@@ -66,6 +66,7 @@ static const struct option longopts[] = {
 	{"rank", required_argument, NULL, OPT_RANK},
 	{"party", required_argument, NULL, OPT_PARTY},
 	{"connect-timeout", required_argument, NULL, OPT_CTIMEOUT},
+	{"key", required_argument, NULL, OPT_KEY},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{"quiet", no_argument, NULL, 'q'},
@@ -121,6 +122,8 @@ static void help(void)
 	       "      --party P          this worker's data center (default: 0)\n"
 	       "      --connect-timeout SEC  keep trying to reach the servers this long\n"
 	       "                         (default: %g)\n"
+	       "      --key FILE         pre-shared key file: authenticate and encrypt the\n"
+	       "                         link to the PS (which needs the same key)\n"
 	       "  -q, --quiet            fewer messages on stderr\n"
 	       "  -v, --verbose          more messages on stderr\n"
 	       "  -h, --help             show this help and exit\n"
@@ -319,6 +322,10 @@ int main(int argc, char **argv)
 				cli_usage_error("invalid --connect-timeout '%s' (want 0 to 86400 seconds)",
 						optarg);
 			o.connect_timeout = dv;
+			break;
+		case OPT_KEY:
+			cli_load_key(optarg, o.key);
+			o.have_key = 1;
 			break;
 		case 'q':
 			if (cli_verbosity > 0)

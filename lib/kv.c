@@ -82,6 +82,7 @@ static void kv_destroy(gx_kv *kv)
 	gx_ev_free(kv->ev);
 	pthread_cond_destroy(&kv->cv);
 	pthread_mutex_destroy(&kv->mu);
+	explicit_bzero(&kv->psk, sizeof kv->psk);
 	free(kv);
 }
 
@@ -147,6 +148,10 @@ gx_kv *gx_kv_connect(const gx_kv_opts *o, int *err)
 	pthread_mutex_init(&kv->mu, NULL);
 	pthread_cond_init(&kv->cv, NULL);
 	kv->o = *o;
+	if (o->psk) {
+		memcpy(kv->psk.k, o->psk, sizeof kv->psk.k);
+		kv->o.psk = kv->psk.k;
+	}
 	kv->lo = kv->hi = 1;
 	e = parse_servers(kv, o->servers);
 	kv->o.servers = NULL;

@@ -42,6 +42,7 @@
 #include "geomx.h"
 #include "net.h"
 #include "proto.h"
+#include "secure.h"
 
 /* Tensor payloads are copied with memcpy as little-endian float32 (as in
  * lib/codec_internal.h). */
@@ -138,6 +139,7 @@ enum { P_CONNECTING, P_READY, P_FAILED };
 
 struct gx_kv {
 	gx_kv_opts o;        /* o.servers not kept (the caller's string) */
+	gx_key psk;          /* o.psk points here when set */
 	int nsrv;
 	kv_srv *srv;
 	gx_ev *ev;

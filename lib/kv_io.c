@@ -544,6 +544,11 @@ static void on_connect_ready(gx_ev *ev, int fd, void *ud, int mask)
 	}
 	snprintf(why, sizeof why, "server %s", s->addr);
 	gx_conn_set_name(s->c, why);
+	if (kv->o.psk && gx_conn_secure(s->c, &kv->psk, GX_SEC_CLIENT, 0)) {
+		kv_log(kv, 0, "server %s: out of memory", s->addr);
+		connect_failed(kv, GX_ENOMEM);
+		return;
+	}
 	say_hello(s);
 }
 

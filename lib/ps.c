@@ -205,6 +205,10 @@ gx_ps *gx_ps_create(const gx_ps_opts *o, int *err)
 		goto fail;
 	ps->o.listen = ps->listen_s;
 	ps->o.upstream = ps->upstream_s;
+	if (o->psk) {
+		memcpy(ps->psk.k, o->psk, sizeof ps->psk.k);
+		ps->o.psk = ps->psk.k;
+	}
 	if (!ps->o.limits.max_payload || !ps->o.limits.max_count)
 		gx_frame_limits_default(&ps->o.limits);
 	if ((rc = opts_check(ps)))
@@ -312,6 +316,7 @@ void gx_ps_free(gx_ps *ps)
 	free(ps->slot_workers);
 	free(ps->listen_s);
 	free(ps->upstream_s);
+	explicit_bzero(&ps->psk, sizeof ps->psk);
 	free(ps);
 }
 
@@ -593,6 +598,11 @@ static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 			continue;
 		}
 		gx_conn_set_name(p->c, p->label);
+		if (ps->o.psk && gx_conn_secure(p->c, &ps->psk, GX_SEC_SERVER, 0)) {
+			gx_conn_close(p->c, 0, "out of memory");
+			ps_log(ps, LOG_WARN, "out of memory: refused a connection from %s", addr);
+			continue;
+		}
 		p->next = ps->peers;
 		ps->peers = p;
 		ps_log(ps, LOG_DEBUG, "%s", p->label);
@@ -728,8 +738,13 @@ void ps_on_close(gx_conn *c, int err, const char *why, void *ud)
 	gx_ps *ps = p->ps;
 	int reset = err == GX_EIO && errno == ECONNRESET; /* errno: as the close left it */
 	p->st = *gx_conn_get_stats(c);
-	int decode_error = err < 0 && err != GX_EIO;
-	if (decode_error && !p->gone && !ps->finishing)
+	/* A secure link that failed its handshake or its records: conn.c has
+	 * told a plaintext peer why; anything written raw here would read as
+	 * plaintext to a keyed peer, or as a forged record. */
+	int sec = ps->o.psk != NULL;
+	int decode_error = err < 0 && err != GX_EIO && !(sec && !gx_conn_established(c)) &&
+			   err != GX_EAUTH && err != GX_ETRUNC && err != GX_ETIMEOUT;
+	if (decode_error && !sec && !p->gone && !ps->finishing)
 		error_raw(c, err, why);
 	p->c = NULL;
 	if (p->up) {
@@ -739,6 +754,9 @@ void ps_on_close(gx_conn *c, int err, const char *why, void *ud)
 	if (p->gone || ps->finishing)
 		return;
 	char reason[320];
+	size_t ll = strlen(p->label); /* conn.c's reasons may start with the label */
+	if (why && !strncmp(why, p->label, ll) && why[ll] == ':' && why[ll + 1] == ' ')
+		why += ll + 2;
 	if (!err || reset) /* a killed process resets what it had not read */
 		snprintf(reason, sizeof reason, "connection closed%s", reset ? " (reset)" : "");
 	else if (decode_error)

@@ -16,6 +16,7 @@
 #include "geomx.h"
 #include "net.h"
 #include "proto.h"
+#include "secure.h"
 
 /* A contributor's standing: workers of a local, parties of a global. Only
  * EMPTY (not connected yet) and LIVE contributors are waited for. */
@@ -151,6 +152,7 @@ typedef struct ps_gslice {
 
 struct gx_ps {
 	gx_ps_opts o;
+	gx_key psk;           /* o.psk points here when set */
 	char *listen_s, *upstream_s;
 	char name[32];        /* "global", "local 0" */
 	gx_ev *ev;

@@ -191,6 +191,10 @@ static void on_connected(gx_ev *ev, int fd, void *ud, int mask)
 		return;
 	}
 	gx_conn_set_name(u->c, u->label);
+	if (ps->o.psk && gx_conn_secure(u->c, &ps->psk, GX_SEC_CLIENT, 0)) {
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory");
+		return;
+	}
 	u->ust = UP_HELLO;
 	u->t_open = u->tx_ms = gx_now_ms();
 	send_hello(ps, u);

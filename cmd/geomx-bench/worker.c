@@ -48,7 +48,7 @@ int cmd_worker(int argc, char **argv);
 
 enum {
 	OPT_PS = 256, OPT_RANK, OPT_PARTY, OPT_KEYS, OPT_SIZE, OPT_SIZES, OPT_ROUNDS, OPT_SEED,
-	OPT_SAME_INIT, OPT_SPLIT, OPT_SLEEP, OPT_DUMP, OPT_REPORT, OPT_CTIMEOUT, OPT_OBJECTIVE,
+	OPT_SAME_INIT, OPT_SPLIT, OPT_SLEEP, OPT_DUMP, OPT_REPORT, OPT_CTIMEOUT, OPT_OBJECTIVE, OPT_KEY,
 	OPT_HB, OPT_HBTIMEOUT
 };
 
@@ -73,6 +73,7 @@ static const struct option worker_long[] = {
 	{"heartbeat", required_argument, NULL, OPT_HB},
 	{"heartbeat-timeout", required_argument, NULL, OPT_HBTIMEOUT},
 	{"objective", required_argument, NULL, OPT_OBJECTIVE},
+	{"key", required_argument, NULL, OPT_KEY},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{"quiet", no_argument, NULL, 'q'},
@@ -114,6 +115,7 @@ static void worker_help(void)
 	       "      --heartbeat SEC  send a heartbeat after SEC idle seconds (default: %g)\n"
 	       "      --heartbeat-timeout SEC\n"
 	       "                       a server silent this long is dead (default: %g)\n"
+	       "      --key FILE       pre-shared key file: authenticate and encrypt the link\n"
 	       "  -q, --quiet          fewer messages on stderr\n"
 	       "  -v, --verbose        more messages on stderr\n"
 	       "  -h, --help           show this help and exit\n"
@@ -200,6 +202,8 @@ struct wopts {
 	uint64_t seed, split_bound;
 	int same_init, report, objective;
 	double connect_timeout, heartbeat, heartbeat_timeout;
+	int have_key;
+	uint8_t key[32];
 };
 
 static int run(const struct wopts *o)
@@ -260,6 +264,7 @@ static int run(const struct wopts *o)
 	ko.connect_timeout = o->connect_timeout;
 	ko.heartbeat = o->heartbeat;
 	ko.heartbeat_timeout = o->heartbeat_timeout;
+	ko.psk = o->have_key ? o->key : NULL;
 	ko.log = cli_log;
 	ko.log_ud = who;
 	kv = gx_kv_connect(&ko, &e);
@@ -447,6 +452,10 @@ int cmd_worker(int argc, char **argv)
 				cli_usage_error("invalid --connect-timeout '%s' (want 0 to 86400 seconds)",
 						optarg);
 			o.connect_timeout = dv;
+			break;
+		case OPT_KEY:
+			cli_load_key(optarg, o.key);
+			o.have_key = 1;
 			break;
 		case OPT_HB:
 		case OPT_HBTIMEOUT:

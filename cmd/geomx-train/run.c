@@ -267,6 +267,7 @@ static int connect_ps(const struct topts *o, struct state *s, const char *who)
 	ko.rank = o->rank;
 	ko.party = o->party;
 	ko.connect_timeout = o->connect_timeout;
+	ko.psk = o->have_key ? o->key : NULL;
 	ko.log = cli_log;
 	ko.log_ud = (void *)who;
 	s->kv = gx_kv_connect(&ko, &e);

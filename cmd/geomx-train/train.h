@@ -40,6 +40,8 @@ struct topts {
 	const char *ps;
 	uint32_t rank, party;
 	double connect_timeout;
+	int have_key;          /* --key given */
+	uint8_t key[32];       /* --key: the pre-shared key */
 };
 
 /* Set by SIGINT/SIGTERM: the run stops at the next step and fails. */
