@@ -5,7 +5,8 @@
 # run, and the acceptance check of the parameter-server issue:
 #   1 worker, 1 key of 4 MB (1Mi floats): x_tcp >= 0.7
 # (x_tcp: the workers' pushed + pulled bytes per second over the baseline
-# stream's bytes per second, medians of samples taken in turns).
+# stream's bytes per second, medians of samples taken in turns), and the
+# bound: the same rounds through four forwarding-only hops (x_chain).
 # First a sweep — workers 1, 2, 4; tensors of 4 MB and 64 KB; 1 and 4 keys
 # in flight — then the acceptance configuration on its own, timed longer.
 # Prints the table, then one PASS or FAIL line; exits 1 on a FAIL or when
@@ -70,7 +71,13 @@ if [ "$fail" -ne 0 ]; then
 fi
 echo
 
-# x_tcp is field 13 (after the run column).
+# x_tcp is field 13 (after the run column); tcp_mbps 12, chain_mbps 14,
+# x_chain 15. The chain is the bound of any synchronous server over the four
+# loopback hops (geomx-bench(1)): what it carries of the stream is the most
+# x_tcp can reach on this machine.
+awk -F '\t' '$1 == "acceptance" {
+	printf "bound: four forwarding-only hops carry %.3fx the stream; the servers reach %.3fx of that bound\n", $14 / $12, $15
+	exit }' "$tmp/all"
 x=$(awk -F '\t' '$1 == "acceptance" { print $13; exit }' "$tmp/all")
 if [ -z "$x" ]; then
 	echo "FAIL 1 worker, 4 MB tensor: no acceptance row"

@@ -109,6 +109,8 @@ struct popts {
 	long rounds, repeat;
 	double min_time;
 	const char *ps_bin;
+	const char *key_file; /* --key: every link encrypted */
+	uint8_t key[32];
 };
 
 static const struct popts *g_o;
@@ -200,6 +202,7 @@ static void *worker_main(void *ud)
 	ko.rank = w->rank;
 	ko.party = w->party;
 	ko.connect_timeout = atof(CONNECT_TIMEOUT);
+	ko.psk = o->key_file ? o->key : NULL;
 	ko.log = log_line;
 	ko.log_ud = w->who;
 	/* Thread names for profiles: the client's I/O thread inherits this
@@ -362,7 +365,7 @@ static int check_params(const struct popts *o, struct worker *ws)
 
 enum {
 	OPT_WORKERS = 256, OPT_KEYS, OPT_SIZE, OPT_PARTIES, OPT_SERVERS, OPT_ROUNDS,
-	OPT_MIN_TIME, OPT_REPEAT, OPT_FORMAT, OPT_PS_BIN, OPT_SPLIT
+	OPT_MIN_TIME, OPT_REPEAT, OPT_FORMAT, OPT_PS_BIN, OPT_SPLIT, OPT_KEY
 };
 
 static const struct option ps_long[] = {
@@ -377,6 +380,7 @@ static const struct option ps_long[] = {
 	{"format", required_argument, NULL, OPT_FORMAT},
 	{"ps-bin", required_argument, NULL, OPT_PS_BIN},
 	{"split-bound", required_argument, NULL, OPT_SPLIT},
+	{"key", required_argument, NULL, OPT_KEY},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
 	{"help", no_argument, NULL, 'h'},
@@ -389,8 +393,10 @@ static void ps_help(void)
 	printf("Usage: %s ps [OPTION]...\n"
 	       "Measure push+pull throughput through a real HiPS topology on loopback: global\n"
 	       "and local geomx-ps processes, W worker threads with their own clients. In the\n"
-	       "same run, a plain TCP stream of the same bytes on 127.0.0.1 is the baseline;\n"
-	       "PS and TCP samples alternate and the medians are compared.\n"
+	       "same run, a plain TCP stream of the same bytes on 127.0.0.1 is the baseline,\n"
+	       "and the same rounds through four forwarding-only hops (client, forwarder,\n"
+	       "echo) the bound; PS, TCP and chain samples alternate and the medians are\n"
+	       "compared.\n"
 	       "\n"
 	       "  -w, --workers W     workers, spread over the parties (default: %d)\n"
 	       "  -k, --keys K        tensors per worker, all in flight each round (default: %d)\n"
@@ -403,6 +409,8 @@ static void ps_help(void)
 	       "      --repeat N      samples of each, PS and TCP, taking turns (default: %d)\n"
 	       "      --split-bound N local servers split tensors above N floats over the\n"
 	       "                      global servers (default: %u)\n"
+	       "      --key FILE      pre-shared key file: every link (workers, servers) is\n"
+	       "                      authenticated and encrypted\n"
 	       "      --format FMT    tsv (with a header line) or json (default: tsv)\n"
 	       "      --ps-bin PATH   the geomx-ps program (default: $GEOMX_PS, else the one\n"
 	       "                      next to this program, else geomx-ps in PATH)\n"
@@ -412,9 +420,12 @@ static void ps_help(void)
 	       "  -V, --version       show the version and exit\n"
 	       "\n"
 	       "Columns: workers keys size parties servers rounds reps round_ms rounds_per_s\n"
-	       "ps_mbps tcp_mbps x_tcp bytes_per_round (ps_mbps: gradient bytes pushed plus\n"
-	       "parameter bytes received per second, summed over the workers, in 10^6 bytes/s;\n"
-	       "tcp_mbps: the baseline stream; x_tcp: ps_mbps / tcp_mbps).\n",
+	       "ps_mbps tcp_mbps x_tcp chain_mbps x_chain bytes_per_round (ps_mbps: gradient\n"
+	       "bytes pushed plus parameter bytes received per second, summed over the\n"
+	       "workers, in 10^6 bytes/s; tcp_mbps: the baseline stream; x_tcp: ps_mbps /\n"
+	       "tcp_mbps; chain_mbps: the same rounds through four forwarding-only hops,\n"
+	       "the bound of any synchronous two-tier server here; x_chain: ps_mbps /\n"
+	       "chain_mbps).\n",
 	       cli_prog, DEF_WORKERS, DEF_KEYS, DEF_PARTIES, DEF_SERVERS, DEF_MIN_TIME, DEF_REPEAT,
 	       GX_DEFAULT_SPLIT_BOUND);
 }
@@ -443,22 +454,23 @@ static const char *find_ps_bin(const char *opt, char *buf, size_t cap)
 /* ------------------------------------------------------------------ run */
 
 static void print_result(const struct popts *o, long rounds, size_t reps, double round_ms,
-			 double ps_mbps, double tcp_mbps, uint64_t bpr)
+			 double ps_mbps, double tcp_mbps, double chain_mbps, uint64_t bpr)
 {
-	double x = ps_mbps / tcp_mbps;
+	double x = ps_mbps / tcp_mbps, xc = ps_mbps / chain_mbps;
 	if (o->json)
 		printf("{\"workers\":%d,\"keys\":%zu,\"size\":%llu,\"parties\":%d,\"servers\":%d,"
 		       "\"rounds\":%ld,\"reps\":%zu,\"round_ms\":%.4f,\"rounds_per_s\":%.2f,"
-		       "\"ps_mbps\":%.1f,\"tcp_mbps\":%.1f,\"x_tcp\":%.3f,\"bytes_per_round\":%llu}\n",
+		       "\"ps_mbps\":%.1f,\"tcp_mbps\":%.1f,\"x_tcp\":%.3f,\"chain_mbps\":%.1f,"
+		       "\"x_chain\":%.3f,\"bytes_per_round\":%llu}\n",
 		       o->workers, o->keys, (unsigned long long)o->size, o->parties, o->servers,
-		       rounds, reps, round_ms, 1000 / round_ms, ps_mbps, tcp_mbps, x,
+		       rounds, reps, round_ms, 1000 / round_ms, ps_mbps, tcp_mbps, x, chain_mbps, xc,
 		       (unsigned long long)bpr);
 	else
 		printf("workers\tkeys\tsize\tparties\tservers\trounds\treps\tround_ms\trounds_per_s\t"
-		       "ps_mbps\ttcp_mbps\tx_tcp\tbytes_per_round\n"
-		       "%d\t%zu\t%llu\t%d\t%d\t%ld\t%zu\t%.4f\t%.2f\t%.1f\t%.1f\t%.3f\t%llu\n",
+		       "ps_mbps\ttcp_mbps\tx_tcp\tchain_mbps\tx_chain\tbytes_per_round\n"
+		       "%d\t%zu\t%llu\t%d\t%d\t%ld\t%zu\t%.4f\t%.2f\t%.1f\t%.1f\t%.3f\t%.1f\t%.3f\t%llu\n",
 		       o->workers, o->keys, (unsigned long long)o->size, o->parties, o->servers,
-		       rounds, reps, round_ms, 1000 / round_ms, ps_mbps, tcp_mbps, x,
+		       rounds, reps, round_ms, 1000 / round_ms, ps_mbps, tcp_mbps, x, chain_mbps, xc,
 		       (unsigned long long)bpr);
 }
 
@@ -472,11 +484,12 @@ static int run(const struct popts *o)
 	char *upstream = malloc((size_t)o->servers * 24 + 1);
 	double *ps_s = calloc((size_t)o->repeat, sizeof *ps_s);
 	double *tcp_s = calloc((size_t)o->repeat, sizeof *tcp_s);
+	double *chain_s = calloc((size_t)o->repeat, sizeof *chain_s);
 	double *ms_s = calloc((size_t)o->repeat, sizeof *ms_s);
 	int nstarted = 0, children_ok = -1;
 	pthread_t sig_th;
 
-	if (!ws || !init || !upstream || !ps_s || !tcp_s || !ms_s)
+	if (!ws || !init || !upstream || !ps_s || !tcp_s || !chain_s || !ms_s)
 		goto oom;
 	if (strchr(bin, '/') && access(bin, X_OK) != 0) {
 		cli_error("ps: cannot run %s: %s (see --ps-bin)", bin, strerror(errno));
@@ -530,12 +543,16 @@ static int run(const struct popts *o)
 	snprintf(sparties, sizeof sparties, "%d", o->parties);
 	snprintf(ssplit, sizeof ssplit, "%llu", (unsigned long long)o->split_bound);
 	upstream[0] = '\0';
+	/* --key FILE and the verbosity flag, each optional, at the end */
+	const char *kf = o->key_file;
+	char *kv1 = (char *)(kf ? "--key" : verb), *kv2 = (char *)(kf ? kf : NULL),
+	     *kv3 = (char *)(kf ? verb : NULL);
 	for (int s = 0; s < o->servers && !atomic_load(&got_sig); s++) {
 		char what[24];
 		snprintf(what, sizeof what, "global %d", s);
 		char *av[] = {(char *)bin, "--role", "global", "--parties", sparties, "--listen",
 			      "127.0.0.1:0", "--optimizer", "sgd", "--lr", LR_ARG,
-			      "--connect-timeout", CONNECT_TIMEOUT, (char *)verb, NULL};
+			      "--connect-timeout", CONNECT_TIMEOUT, kv1, kv2, kv3, NULL};
 		int port = spawn_server(bin, av, what);
 		if (port < 0)
 			goto out;
@@ -549,7 +566,7 @@ static int run(const struct popts *o)
 		snprintf(swk, sizeof swk, "%d", nw / o->parties + (p < nw % o->parties));
 		char *av[] = {(char *)bin, "--role", "local", "--party", sp, "--workers", swk,
 			      "--listen", "127.0.0.1:0", "--upstream", upstream, "--split-bound",
-			      ssplit, "--connect-timeout", CONNECT_TIMEOUT, (char *)verb, NULL};
+			      ssplit, "--connect-timeout", CONNECT_TIMEOUT, kv1, kv2, kv3, NULL};
 		int port = spawn_server(bin, av, what);
 		if (port < 0)
 			goto out;
@@ -562,7 +579,7 @@ static int run(const struct popts *o)
 		goto out;
 
 	uint64_t bpr = (uint64_t)nw * o->keys * o->size * 4 * 2; /* bytes per round */
-	if (tcp_setup((size_t)o->size * 4))
+	if (tcp_setup((size_t)o->size * 4) || chain_setup((size_t)o->size * 4))
 		goto out;
 
 	for (int j = 0; j < nw; j++) {
@@ -581,7 +598,7 @@ static int run(const struct popts *o)
 
 	/* Warm-up: one round each (buffers, page faults, socket buffers grow). */
 	double t = order(ws, nw, 1, 0);
-	if (t < 0 || tcp_transfer(bpr) < 0)
+	if (t < 0 || tcp_transfer(bpr) < 0 || chain_rounds(1, bpr / 2) < 0)
 		goto out;
 	if (cli_verbosity >= 2) {
 		int sb = 0, rb = 0;
@@ -611,11 +628,16 @@ static int run(const struct popts *o)
 		double tt = tcp_transfer((uint64_t)r * bpr);
 		if (tt < 0)
 			goto out;
+		double tc = chain_rounds(r, bpr / 2);
+		if (tc < 0)
+			goto out;
 		ps_s[i] = (double)r * (double)bpr / tp / 1e6;
 		tcp_s[i] = (double)r * (double)bpr / tt / 1e6;
+		chain_s[i] = (double)r * (double)bpr / tc / 1e6;
 		ms_s[i] = tp * 1e3 / (double)r;
-		cli_info("ps: sample %zu: %ld rounds, ps %.1f MB/s, tcp %.1f MB/s, x %.3f", i, r,
-			 ps_s[i], tcp_s[i], ps_s[i] / tcp_s[i]);
+		cli_info("ps: sample %zu: %ld rounds, ps %.1f MB/s, tcp %.1f MB/s, x %.3f, chain "
+			 "%.1f MB/s, x %.3f", i, r, ps_s[i], tcp_s[i], ps_s[i] / tcp_s[i],
+			 chain_s[i], ps_s[i] / chain_s[i]);
 	}
 
 	/* Goodbye; then the servers finish by themselves. */
@@ -630,7 +652,7 @@ static int run(const struct popts *o)
 	if (children_ok != 0 || check_params(o, ws))
 		goto out;
 	print_result(o, total, reps, bench_median(ms_s, reps), bench_median(ps_s, reps), bench_median(tcp_s, reps),
-		     bpr);
+		     bench_median(chain_s, reps), bpr);
 	if (fflush(stdout) || ferror(stdout)) {
 		cli_error("write error on stdout: %s", strerror(errno));
 		goto out;
@@ -666,6 +688,7 @@ out:
 		if (ws[j].started)
 			pthread_join(ws[j].th, NULL);
 	tcp_teardown();
+	chain_teardown();
 	for (int j = 0; ws && j < nw; j++) {
 		for (size_t k = 0; k < o->keys; k++) {
 			if (ws[j].params)
@@ -682,6 +705,7 @@ out:
 	free(upstream);
 	free(ps_s);
 	free(tcp_s);
+	free(chain_s);
 	free(ms_s);
 	return rc;
 }
@@ -770,6 +794,10 @@ int cmd_ps(int argc, char **argv)
 			if (cli_parse_count(optarg, &o.split_bound) || o.split_bound == 0)
 				cli_usage_error("invalid --split-bound '%s' (want a number of floats > 0)",
 						optarg);
+			break;
+		case OPT_KEY:
+			cli_load_key(optarg, o.key);
+			o.key_file = optarg;
 			break;
 		case 'q':
 			if (cli_verbosity > 0)

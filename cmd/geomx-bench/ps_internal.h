@@ -61,4 +61,19 @@ double tcp_transfer(uint64_t bytes);
 /* Stops the writer thread, closes the sockets, frees the buffers. */
 void tcp_teardown(void);
 
+/* ---- ps_chain.c: the 4-hop forwarding bound */
+
+/* Opens the chain's two loopback connections (client - forwarder, forwarder
+ * - echo) and starts its threads; chunk is the bytes per send and recv of
+ * the client. Returns 0, or -1 (said why; chain_teardown cleans up). */
+int chain_setup(size_t chunk);
+/* rounds exchanges of bytes each way (the client sends, then reads them
+ * back through the four hops); returns the seconds, or -1. */
+double chain_rounds(long rounds, uint64_t bytes);
+/* Shuts the chain's sockets down so blocked calls return (signal thread,
+ * under kid_mu). */
+void chain_interrupt(void);
+/* Stops the threads, closes the sockets, frees the buffers. */
+void chain_teardown(void);
+
 #endif

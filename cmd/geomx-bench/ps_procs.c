@@ -63,6 +63,7 @@ void *sig_main(void *ud)
 		for (int i = 0; i < 2; i++)
 			if (tcp_fds[i] >= 0)
 				shutdown(tcp_fds[i], SHUT_RDWR);
+		chain_interrupt();
 		pthread_mutex_unlock(&kid_mu);
 		ctl_wake();
 	}

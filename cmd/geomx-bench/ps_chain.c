@@ -1,0 +1,260 @@
+/*
+ * ps_chain.c — `geomx-bench ps`: the bound of a 4-hop exchange. A worker's
+ * push+pull through a HiPS crosses four loopback TCP connections (worker ->
+ * local -> global -> local -> worker); this measures the same four hops with
+ * nothing but forwarding at each: a client sends one round's bytes, two
+ * forwarder threads and an echo thread pass every piece on the moment it
+ * arrives (no parsing, no summing, no optimizer, no copy but the kernel's),
+ * and the client reads the round back before it sends the next. No
+ * synchronous parameter server over these hops can move a round faster on
+ * the same machine, so x_chain = ps / chain says how much of that bound the
+ * servers reach, where x_tcp compares with a single stream (one hop).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+
+#include "../cli.h"
+#include "ps_internal.h"
+
+#define PUMP_BYTES (256u << 10) /* per recv in a forwarder */
+
+/* fd[0] client, fd[1] near forwarder; fd[2] far forwarder, fd[3] echo. */
+static struct {
+	int fd[4];
+	pthread_t th[4]; /* up, down, echo, sender */
+	int nth;
+	pthread_mutex_t mu;
+	pthread_cond_t go;
+	unsigned gen;
+	int quit;
+	uint64_t bytes; /* per round, each way */
+	int werr;
+	uint8_t *wbuf, *rbuf;
+	size_t chunk;
+} ch = {.fd = {-1, -1, -1, -1}, .mu = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER};
+
+struct pump {
+	int in, out;
+};
+static struct pump pumps[3];
+
+/* Passes everything from in to out until end of stream or an error. */
+static void *pump_main(void *ud)
+{
+	struct pump *p = ud;
+	uint8_t *b = malloc(PUMP_BYTES);
+	pthread_setname_np(pthread_self(), "bps-chain-fwd");
+	while (b) {
+		ssize_t n = recv(p->in, b, PUMP_BYTES, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (ssize_t o = 0; o < n;) {
+			ssize_t w = send(p->out, b + o, (size_t)(n - o), MSG_NOSIGNAL);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				goto done;
+			o += w;
+		}
+	}
+done:
+	shutdown(p->out, SHUT_WR);
+	free(b);
+	return NULL;
+}
+
+static int send_all(int fd, const uint8_t *b, size_t chunk, uint64_t left)
+{
+	size_t off = 0;
+	while (left > 0) {
+		size_t m = chunk - off;
+		if (m > left)
+			m = (size_t)left;
+		ssize_t w = send(fd, b + off, m, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? errno : EPIPE;
+		left -= (uint64_t)w;
+		off = (off + (size_t)w) % chunk;
+	}
+	return 0;
+}
+
+/* The client's writer: one round's bytes per order. */
+static void *sender_main(void *ud)
+{
+	(void)ud;
+	unsigned seen = 0;
+	pthread_setname_np(pthread_self(), "bps-chain-send");
+	for (;;) {
+		pthread_mutex_lock(&ch.mu);
+		while (ch.gen == seen && !ch.quit)
+			pthread_cond_wait(&ch.go, &ch.mu);
+		seen = ch.gen;
+		int quit = ch.quit;
+		uint64_t n = ch.bytes;
+		pthread_mutex_unlock(&ch.mu);
+		if (quit)
+			return NULL;
+		int e = send_all(ch.fd[0], ch.wbuf, ch.chunk, n);
+		if (e) {
+			pthread_mutex_lock(&ch.mu);
+			ch.werr = e;
+			pthread_mutex_unlock(&ch.mu);
+		}
+	}
+}
+
+/* A connected pair of loopback TCP sockets with TCP_NODELAY, as the
+ * servers' sockets are. 0 or -1. */
+static int tcp_pair(int *a, int *b)
+{
+	int one = 1, lfd;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	*a = *b = -1;
+	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 1) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0 ||
+	    (*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(*a, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+	    (*b = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+		int e = errno;
+		close(lfd);
+		if (*a >= 0)
+			close(*a);
+		*a = -1;
+		errno = e;
+		return -1;
+	}
+	close(lfd);
+	setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return 0;
+}
+
+int chain_setup(size_t chunk)
+{
+	ch.chunk = chunk;
+	ch.wbuf = malloc(chunk);
+	ch.rbuf = malloc(chunk);
+	if (!ch.wbuf || !ch.rbuf) {
+		cli_error("ps: out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < chunk; i++)
+		ch.wbuf[i] = (uint8_t)(i * 131 + 7);
+	memset(ch.rbuf, 0, chunk);
+	int fd[4];
+	if (tcp_pair(&fd[0], &fd[1]) || tcp_pair(&fd[2], &fd[3])) {
+		cli_error("ps: chain connections on 127.0.0.1: %s", strerror(errno));
+		for (int i = 0; i < 4; i++)
+			if (fd[i] >= 0)
+				close(fd[i]);
+		return -1;
+	}
+	pthread_mutex_lock(&kid_mu);
+	memcpy(ch.fd, fd, sizeof fd);
+	pthread_mutex_unlock(&kid_mu);
+	pumps[0] = (struct pump){ch.fd[1], ch.fd[2]}; /* up */
+	pumps[1] = (struct pump){ch.fd[2], ch.fd[1]}; /* down */
+	pumps[2] = (struct pump){ch.fd[3], ch.fd[3]}; /* echo */
+	for (int i = 0; i < 3; i++) {
+		if (pthread_create(&ch.th[i], NULL, pump_main, &pumps[i]) != 0) {
+			cli_error("ps: cannot start the chain's threads");
+			return -1;
+		}
+		ch.nth++;
+	}
+	if (pthread_create(&ch.th[3], NULL, sender_main, NULL) != 0) {
+		cli_error("ps: cannot start the chain's threads");
+		return -1;
+	}
+	ch.nth++;
+	return 0;
+}
+
+double chain_rounds(long rounds, uint64_t bytes)
+{
+	double t0 = cli_now();
+	for (long r = 0; r < rounds; r++) {
+		pthread_mutex_lock(&ch.mu);
+		ch.bytes = bytes;
+		ch.gen++;
+		pthread_cond_signal(&ch.go);
+		pthread_mutex_unlock(&ch.mu);
+		uint64_t left = bytes;
+		while (left > 0) {
+			size_t m = left < ch.chunk ? (size_t)left : ch.chunk;
+			ssize_t n = recv(ch.fd[0], ch.rbuf, m, 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				if (!atomic_load(&got_sig))
+					cli_error("ps: chain connection: %s",
+						  n < 0 ? strerror(errno) : "closed");
+				return -1;
+			}
+			left -= (uint64_t)n;
+		}
+		pthread_mutex_lock(&ch.mu);
+		int werr = ch.werr;
+		pthread_mutex_unlock(&ch.mu);
+		if (werr) {
+			cli_error("ps: chain writer: %s", strerror(werr));
+			return -1;
+		}
+	}
+	return cli_now() - t0;
+}
+
+void chain_interrupt(void)
+{
+	for (int i = 0; i < 4; i++)
+		if (ch.fd[i] >= 0)
+			shutdown(ch.fd[i], SHUT_RDWR);
+}
+
+void chain_teardown(void)
+{
+	if (ch.nth == 4) {
+		pthread_mutex_lock(&ch.mu);
+		ch.quit = 1;
+		pthread_cond_signal(&ch.go);
+		pthread_mutex_unlock(&ch.mu);
+	}
+	/* End of stream from the client ends every pump in turn. */
+	for (int i = 0; i < 4; i++)
+		if (ch.fd[i] >= 0)
+			shutdown(ch.fd[i], SHUT_RDWR);
+	for (int i = 0; i < ch.nth; i++)
+		pthread_join(ch.th[i], NULL);
+	ch.nth = 0;
+	pthread_mutex_lock(&kid_mu);
+	for (int i = 0; i < 4; i++) {
+		if (ch.fd[i] >= 0)
+			close(ch.fd[i]);
+		ch.fd[i] = -1;
+	}
+	pthread_mutex_unlock(&kid_mu);
+	free(ch.wbuf);
+	free(ch.rbuf);
+	ch.wbuf = ch.rbuf = NULL;
+}
