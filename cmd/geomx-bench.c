@@ -5,6 +5,7 @@
  *   geomx-bench gen --count N ...   random float32 test data on stdout
  *   geomx-bench worker --ps ADDR    a synthetic worker (cmd/geomx-bench/worker.c)
  *   geomx-bench ps [OPTION]...      a PS topology on loopback vs TCP (cmd/geomx-bench/ps.c)
+ *   geomx-bench relay [OPTION]...   a stream through geomx-relay pairs vs TCP (cmd/geomx-bench/relay.c)
  *
  * Every throughput is also given as a ratio to memcpy of the same number of
  * bytes, timed in the same run and interleaved with the op it is compared to,
@@ -52,6 +53,8 @@ static void top_help(void)
 	       "  gen     write random little-endian float32 test data to stdout\n"
 	       "  ps      push+pull throughput of a parameter-server topology on loopback,\n"
 	       "          as a ratio to a plain TCP stream\n"
+	       "  relay   throughput of a stream through geomx-relay pairs (plain, encrypted,\n"
+	       "          compressed) on loopback, as a ratio to a plain TCP stream\n"
 	       "  worker  a synthetic worker: deterministic gradients to a parameter server\n"
 	       "\n"
 	       "Options:\n"
@@ -62,7 +65,7 @@ static void top_help(void)
 	       "\n"
 	       "'%s COMMAND --help' shows the options of a command.\n"
 	       "Exit status: 0 ok, 1 failure (a codec failed or decoded wrongly, I/O error,\n"
-	       "a parameter server failed or refused the worker), 2 usage.\n",
+	       "a parameter server failed or refused the worker, a relay failed), 2 usage.\n",
 	       cli_prog, cli_prog);
 }
 
@@ -893,6 +896,7 @@ static int cmd_gen(int argc, char **argv)
 
 int cmd_worker(int argc, char **argv); /* cmd/geomx-bench/worker.c */
 int cmd_ps(int argc, char **argv);     /* cmd/geomx-bench/ps.c */
+int cmd_relay(int argc, char **argv);  /* cmd/geomx-bench/relay.c */
 
 int main(int argc, char **argv)
 {
@@ -920,7 +924,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		cli_usage_error("missing command (codec, gen, ps or worker)");
+		cli_usage_error("missing command (codec, gen, ps, relay or worker)");
 	const char *cmd = argv[optind];
 	char **sub = argv + optind;
 	int subc = argc - optind;
@@ -934,5 +938,7 @@ int main(int argc, char **argv)
 		return cmd_worker(subc, sub);
 	if (!strcmp(cmd, "ps"))
 		return cmd_ps(subc, sub);
-	cli_usage_error("unknown command '%s' (codec, gen, ps or worker)", cmd);
+	if (!strcmp(cmd, "relay"))
+		return cmd_relay(subc, sub);
+	cli_usage_error("unknown command '%s' (codec, gen, ps, relay or worker)", cmd);
 }
