@@ -1,0 +1,243 @@
+# scripts/netns.sh — data centers as Linux network namespaces, for WAN
+# experiments and tests on one machine. A POSIX sh library: source it, then
+#
+#   gx_ns_check [tbf] || exit $?     # 77 + a one-line reason when unusable
+#   trap 'gx_ns_down' EXIT; trap 'exit 1' HUP INT TERM
+#   gx_ns_up dc0 dc1                 # a "center" namespace and one per DC
+#   gx_ns_rate dc0 100mbit           # tbf on both ends of dc0's link
+#   ip netns exec "$(gx_ns_name dc0)" geomx-ps ... &   # $! is the program
+#   gx_ns_exec center CMD...         # in the foreground
+#   gx_ns_addr center                # the address every DC reaches it at
+#   gx_ns_list; gx_ns_pids           # this run's namespaces; what runs inside
+#   gx_ns_down                       # kill what runs inside, delete all
+#
+# The shape is a star, like HiPS's traffic: every data center is joined to
+# the center by its own veth pair and subnet (DC number i, from 0 in the
+# order given to gx_ns_up: 10.211.<i+1>.0/24, .1 the center's end "wan<i>",
+# .2 the DC's end "wan"). The center also holds 10.211.0.1/32 on its
+# loopback, reachable from every DC through that DC's own link (each DC's
+# default route is its link), so a server in the center listens on one
+# address for all. The center does not forward between DCs. Loopback is up
+# in every namespace: processes of one DC talk over 127.0.0.1 among
+# themselves, as inside a real data center.
+#
+# Namespaces are named PREFIX-NAME with PREFIX = $GX_NS_PREFIX, by default
+# "gx" + the shell's pid + "x" + 4 random hex digits: parallel runs and
+# leftovers of dead ones never collide, and gx_ns_down deletes exactly what
+# this run made. The veth pairs are created inside the namespaces (ip -n ...
+# peer netns ...), so the host's own interfaces, addresses and routes are
+# never touched; deleting a namespace deletes its veth ends. Every ip and tc
+# call is bounded by `timeout`. gx_ns_up and gx_ns_down keep their state
+# in GX_NS_* variables: call them in the shell that owns the run, not in a
+# $(...) subshell. Needs root, iproute2's ip and tc, and for gx_ns_rate the
+# tbf qdisc (no netem: delay and jitter are geomx-relay's job).
+
+GX_NS_PREFIX=${GX_NS_PREFIX:-gx$$x$(od -An -N2 -tx1 /dev/urandom 2>/dev/null | tr -d ' \n')}
+GX_NS_NET=${GX_NS_NET:-10.211}
+GX_NS_TIMEOUT=${GX_NS_TIMEOUT:-10}
+GX_NS_DCS=""
+GX_NS_UP=0
+
+# _gx_ns_ip ARGS... / _gx_ns_tc ARGS... — ip and tc, bounded in time.
+_gx_ns_ip() { timeout -k 2 "$GX_NS_TIMEOUT" ip "$@"; }
+_gx_ns_tc() { timeout -k 2 "$GX_NS_TIMEOUT" tc "$@"; }
+_gx_ns_err() { echo "netns: $*" >&2; }
+
+# gx_ns_name NAME — prints the real namespace name of center or a DC.
+gx_ns_name() { echo "$GX_NS_PREFIX-$1"; }
+
+# _gx_ns_index DC — prints the DC's number (0, 1, ...); status 1 when DC
+# is not one of gx_ns_up's.
+_gx_ns_index() {
+	_gi=0
+	for _gd in $GX_NS_DCS; do
+		[ "$_gd" = "$1" ] && { echo "$_gi"; return 0; }
+		_gi=$((_gi + 1))
+	done
+	_gx_ns_err "no data center '$1' (have: ${GX_NS_DCS:-none})"
+	return 1
+}
+
+# gx_ns_list — prints the namespaces of this run (PREFIX-*) that exist now,
+# one a line.
+gx_ns_list() {
+	_gx_ns_ip netns list 2>/dev/null | awk -v p="$GX_NS_PREFIX-" 'index($1, p) == 1 { print $1 }'
+}
+
+# gx_ns_check [tbf] — status 0 when this machine can run the harness;
+# otherwise status 77 and one line on stderr saying why: not root, no ip or
+# tc, namespaces or veth pairs cannot be made (a probe namespace is created
+# and deleted), or with "tbf" the tbf qdisc is unavailable.
+gx_ns_check() {
+	if [ "$(id -u)" != 0 ]; then
+		echo "network namespaces need root (running as uid $(id -u))" >&2
+		return 77
+	fi
+	for _gc in ip tc timeout; do
+		command -v "$_gc" >/dev/null 2>&1 || { echo "$_gc not found (iproute2/coreutils)" >&2; return 77; }
+	done
+	_gp="$GX_NS_PREFIX-probe"
+	if ! _gw=$(_gx_ns_ip netns add "$_gp" 2>&1); then
+		echo "cannot create a network namespace: $(echo "$_gw" | head -n 1)" >&2
+		return 77
+	fi
+	_gr=0
+	if ! _gw=$(_gx_ns_ip -n "$_gp" link add pa type veth peer name pb 2>&1); then
+		echo "cannot create a veth pair in a namespace: $(echo "$_gw" | head -n 1)" >&2
+		_gr=77
+	elif ! _gw=$(_gx_ns_ip netns exec "$_gp" true 2>&1); then
+		echo "cannot run a program in a namespace (ip netns exec): $(echo "$_gw" | head -n 1)" >&2
+		_gr=77
+	elif [ "${1:-}" = tbf ] &&
+		! _gw=$(_gx_ns_tc -n "$_gp" qdisc add dev pa root tbf rate 10mbit burst 32kbit latency 50ms 2>&1); then
+		echo "tc tbf is unavailable: $(echo "$_gw" | head -n 1)" >&2
+		_gr=77
+	fi
+	_gx_ns_ip netns del "$_gp" 2>/dev/null
+	return $_gr
+}
+
+# gx_ns_up DC... — creates the center and one namespace per DC (names of
+# letters, digits and _; not "center"), links and addresses them. Status 0,
+# or 1 with a message (what was made is left for gx_ns_down to delete).
+gx_ns_up() {
+	[ "$GX_NS_UP" = 0 ] || { _gx_ns_err "gx_ns_up: already up ($GX_NS_PREFIX)"; return 1; }
+	[ $# -ge 1 ] || { _gx_ns_err "gx_ns_up: no data centers named"; return 1; }
+	[ $# -le 254 ] || { _gx_ns_err "gx_ns_up: at most 254 data centers"; return 1; }
+	for _gd in "$@"; do
+		case $_gd in
+		center|''|*[!A-Za-z0-9_]*) _gx_ns_err "gx_ns_up: bad data center name '$_gd'"; return 1 ;;
+		esac
+	done
+	if [ -n "$(gx_ns_list)" ]; then
+		_gx_ns_err "gx_ns_up: namespaces named $GX_NS_PREFIX-* exist already"
+		return 1
+	fi
+	GX_NS_UP=1
+	_gc=$(gx_ns_name center)
+	_gx_ns_ip netns add "$_gc" || return 1
+	_gx_ns_ip -n "$_gc" link set lo up || return 1
+	_gx_ns_ip -n "$_gc" addr add "$GX_NS_NET.0.1/32" dev lo || return 1
+	_gi=0
+	for _gd in "$@"; do
+		_gn=$(gx_ns_name "$_gd")
+		_gs="$GX_NS_NET.$((_gi + 1))"
+		_gx_ns_ip netns add "$_gn" || return 1
+		GX_NS_DCS="$GX_NS_DCS $_gd"
+		_gx_ns_ip -n "$_gn" link set lo up &&
+			_gx_ns_ip -n "$_gc" link add "wan$_gi" type veth peer name wan netns "$_gn" &&
+			_gx_ns_ip -n "$_gc" addr add "$_gs.1/24" dev "wan$_gi" &&
+			_gx_ns_ip -n "$_gn" addr add "$_gs.2/24" dev wan &&
+			_gx_ns_ip -n "$_gc" link set "wan$_gi" up &&
+			_gx_ns_ip -n "$_gn" link set wan up &&
+			_gx_ns_ip -n "$_gn" route add default via "$_gs.1" dev wan || return 1
+		_gi=$((_gi + 1))
+	done
+	return 0
+}
+
+# gx_ns_addr NS [DC] — prints NS's address on its WAN link: a DC's end of
+# its link, or for "center" the address all DCs reach it at (with DC: the
+# center's end of that DC's link).
+gx_ns_addr() {
+	if [ "$1" = center ]; then
+		if [ -n "${2:-}" ]; then
+			_gi=$(_gx_ns_index "$2") || return 1
+			echo "$GX_NS_NET.$((_gi + 1)).1"
+		else
+			echo "$GX_NS_NET.0.1"
+		fi
+	else
+		_gi=$(_gx_ns_index "$1") || return 1
+		echo "$GX_NS_NET.$((_gi + 1)).2"
+	fi
+}
+
+# gx_ns_exec NS CMD... — runs CMD in namespace NS (center or a DC) and
+# returns its status. To start a background process whose $! is the
+# program itself, use: ip netns exec "$(gx_ns_name NS)" CMD... &
+gx_ns_exec() {
+	_gn=$(gx_ns_name "$1")
+	shift
+	ip netns exec "$_gn" "$@"
+}
+
+# _gx_ns_burst RATE — prints tbf's bucket size in bytes for RATE (tc's
+# units: bit kbit mbit gbit tbit, bps kbps mbps gbps tbps = bytes/s): 5 ms
+# of traffic, at least 16 KiB. Status 1 on a rate it does not understand.
+_gx_ns_burst() {
+	echo "$1" | awk '{
+		if (match($0, /^[0-9]+(\.[0-9]+)?/) == 0) exit 1
+		n = substr($0, 1, RLENGTH) + 0; u = tolower(substr($0, RLENGTH + 1))
+		m["bit"] = 1 / 8; m["kbit"] = 1e3 / 8; m["mbit"] = 1e6 / 8; m["gbit"] = 1e9 / 8; m["tbit"] = 1e12 / 8
+		m["bps"] = 1; m["kbps"] = 1e3; m["mbps"] = 1e6; m["gbps"] = 1e9; m["tbps"] = 1e12
+		if (!(u in m) || n <= 0) exit 1
+		b = n * m[u] * 0.005
+		if (b < 16384) b = 16384
+		printf "%d\n", b
+	}'
+}
+
+# gx_ns_rate DC RATE — limits DC's link to RATE (e.g. 100mbit) in each
+# direction: a tbf qdisc on both veth ends (bucket: 5 ms of traffic or
+# 16 KiB; queue: $GX_NS_TBF_LATENCY, default 50ms). RATE "none" removes
+# the limits. Status 0, 1 on failure, 2 on a bad rate.
+gx_ns_rate() {
+	_gi=$(_gx_ns_index "$1") || return 1
+	_gn=$(gx_ns_name "$1")
+	_gc=$(gx_ns_name center)
+	if [ "$2" = none ]; then
+		_gx_ns_tc -n "$_gn" qdisc del dev wan root 2>/dev/null
+		_gx_ns_tc -n "$_gc" qdisc del dev "wan$_gi" root 2>/dev/null
+		return 0
+	fi
+	_gb=$(_gx_ns_burst "$2") || { _gx_ns_err "gx_ns_rate: bad rate '$2' (e.g. 100mbit, 12.5mbps)"; return 2; }
+	_gx_ns_tc -n "$_gn" qdisc replace dev wan root tbf rate "$2" burst "$_gb" \
+		latency "${GX_NS_TBF_LATENCY:-50ms}" &&
+		_gx_ns_tc -n "$_gc" qdisc replace dev "wan$_gi" root tbf rate "$2" burst "$_gb" \
+			latency "${GX_NS_TBF_LATENCY:-50ms}"
+}
+
+# gx_ns_pids — prints the pids of every process inside this run's
+# namespaces, one a line.
+gx_ns_pids() {
+	for _gn in $(gx_ns_list); do _gx_ns_ip netns pids "$_gn" 2>/dev/null; done
+}
+
+# gx_ns_down — ends every process inside this run's namespaces (TERM, then
+# KILL after 3 s; children of this shell are reaped) and deletes the
+# namespaces, with their veth pairs. Idempotent; safe in an EXIT trap and
+# after a partial gx_ns_up. Status 1 when something could not be removed.
+gx_ns_down() {
+	_gr=0
+	_gp=$(gx_ns_pids)
+	if [ -n "$_gp" ]; then
+		# shellcheck disable=SC2086
+		kill -TERM $_gp 2>/dev/null
+		_gi=0
+		while [ -n "$(gx_ns_pids)" ] && [ $_gi -lt 30 ]; do sleep 0.1; _gi=$((_gi + 1)); done
+		_gq=$(gx_ns_pids)
+		if [ -n "$_gq" ]; then
+			# shellcheck disable=SC2086
+			kill -KILL $_gq 2>/dev/null
+			_gi=0
+			while [ -n "$(gx_ns_pids)" ] && [ $_gi -lt 30 ]; do sleep 0.1; _gi=$((_gi + 1)); done
+		fi
+		_gq=$(gx_ns_pids)
+		if [ -n "$_gq" ]; then
+			_gx_ns_err "processes survive SIGKILL in $GX_NS_PREFIX-*: $(echo "$_gq" | tr '\n' ' ')"
+			_gr=1
+		else
+			# Every one has ended (a zombie has left its namespace): reap
+			# those that were this shell's children; wait returns at once
+			# for the others.
+			for _gq in $_gp; do wait "$_gq" 2>/dev/null; done
+		fi
+	fi
+	for _gn in $(gx_ns_list); do
+		_gx_ns_ip netns del "$_gn" 2>/dev/null || { _gx_ns_err "cannot delete namespace $_gn"; _gr=1; }
+	done
+	GX_NS_DCS=""
+	GX_NS_UP=0
+	return $_gr
+}
