@@ -430,27 +430,6 @@ static void ps_help(void)
 	       GX_DEFAULT_SPLIT_BOUND);
 }
 
-/* The geomx-ps to run: --ps-bin, GEOMX_PS, next to this program, PATH. */
-static const char *find_ps_bin(const char *opt, char *buf, size_t cap)
-{
-	if (opt)
-		return opt;
-	const char *e = cli_env("PS");
-	if (e)
-		return e;
-	ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
-	if (n > 0) {
-		buf[n] = '\0';
-		char *slash = strrchr(buf, '/');
-		if (slash && (size_t)(slash - buf) + sizeof "/geomx-ps" <= cap) {
-			strcpy(slash, "/geomx-ps");
-			if (access(buf, X_OK) == 0)
-				return buf;
-		}
-	}
-	return "geomx-ps";
-}
-
 /* ------------------------------------------------------------------ run */
 
 static void print_result(const struct popts *o, long rounds, size_t reps, double round_ms,
@@ -478,7 +457,7 @@ static int run(const struct popts *o)
 {
 	int rc = CLI_FAIL, nw = o->workers;
 	char binbuf[4096], addr[64];
-	const char *bin = find_ps_bin(o->ps_bin, binbuf, sizeof binbuf);
+	const char *bin = find_program(o->ps_bin, "PS", "geomx-ps", binbuf, sizeof binbuf);
 	struct worker *ws = calloc((size_t)nw, sizeof *ws);
 	float *init = malloc(o->keys * o->size * sizeof(float));
 	char *upstream = malloc((size_t)o->servers * 24 + 1);

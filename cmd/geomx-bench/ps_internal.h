@@ -37,6 +37,10 @@ extern int tcp_fds[2];
 void kill_kids(int sig);
 /* The signal thread (pthread_create it with stop_sigs blocked everywhere). */
 void *sig_main(void *ud);
+/* The program to run: opt (a --*-bin flag) if set, else $GEOMX_<env>,
+ * else name next to this program (/proc/self/exe), else name (PATH). buf
+ * (cap bytes) may hold the result. */
+const char *find_program(const char *opt, const char *env, const char *name, char *buf, size_t cap);
 /* Starts BIN with argv; reads the port it prints on stdout. Returns the
  * port, or -1 (said why; the child, if any, is left to be reaped). */
 int spawn_server(const char *bin, char *const *argv, const char *what);

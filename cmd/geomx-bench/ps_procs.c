@@ -219,3 +219,23 @@ int reap_kids(int sig, double timeout)
 	}
 	return bad || sig ? -1 : 0;
 }
+
+const char *find_program(const char *opt, const char *env, const char *name, char *buf, size_t cap)
+{
+	if (opt)
+		return opt;
+	const char *e = cli_env(env);
+	if (e)
+		return e;
+	ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+	if (n > 0) {
+		buf[n] = '\0';
+		char *slash = strrchr(buf, '/');
+		if (slash && (size_t)(slash - buf) + 1 + strlen(name) + 1 <= cap) {
+			strcpy(slash + 1, name);
+			if (access(buf, X_OK) == 0)
+				return buf;
+		}
+	}
+	return name;
+}

@@ -281,28 +281,6 @@ static void path_close(struct path *p)
 	pthread_mutex_unlock(&kid_mu);
 }
 
-/* The geomx-relay to run: --relay-bin, GEOMX_RELAY, next to this program,
- * PATH. */
-static const char *find_relay_bin(const char *opt, char *buf, size_t cap)
-{
-	if (opt)
-		return opt;
-	const char *e = cli_env("RELAY");
-	if (e)
-		return e;
-	ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
-	if (n > 0) {
-		buf[n] = '\0';
-		char *slash = strrchr(buf, '/');
-		if (slash && (size_t)(slash - buf) + sizeof "/geomx-relay" <= cap) {
-			strcpy(slash, "/geomx-relay");
-			if (access(buf, X_OK) == 0)
-				return buf;
-		}
-	}
-	return "geomx-relay";
-}
-
 /* Starts p's two relays, the center one toward the sink; returns the edge
  * relay's port or -1. */
 static int start_pair(struct path *p, const char *bin, int sink_port, const char *key,
@@ -424,7 +402,7 @@ static int run(const struct ropts *o)
 {
 	int rc = CLI_FAIL, sink = -1, relays_ok = -1;
 	char binbuf[4096], dir[] = "/tmp/geomx-bench-relay.XXXXXX", keybuf[4200];
-	const char *bin = find_relay_bin(o->relay_bin, binbuf, sizeof binbuf);
+	const char *bin = find_program(o->relay_bin, "RELAY", "geomx-relay", binbuf, sizeof binbuf);
 	uint8_t *rbuf = malloc(o->chunk);
 	const char *key = o->key_file;
 	int have_dir = 0;
