@@ -216,29 +216,20 @@ static int plain_seen(dir *d, const uint8_t *b, size_t n)
 static int emit_wire(dir *d, const uint8_t *b, size_t n)
 {
 	relay *r = d->p->r;
+	if (!d->dst->secure)
+		return dir_queue(d, b, n);
 	while (n > 0) {
-		size_t m;
-		chunk *c;
-		if (d->dst->secure) {
-			m = n < GX_SEC_RECORD_MAX ? n : GX_SEC_RECORD_MAX;
-			c = chunk_get(r, m + GX_SEC_OVERHEAD);
-			if (!c)
-				return pair_abort(d->p, "out of memory");
-			long w = gx_sec_seal(d->dst->sec, GX_SEC_DATA, b, m, c->data);
-			if (w < 0) {
-				chunk_put(r, c);
-				return pair_abort(d->p, "%s: cannot seal a record: %s", d->dst->name,
-						  gx_strerror((int)w));
-			}
-			c->len = (uint32_t)w;
-		} else {
-			m = n < RELAY_CHUNK ? n : RELAY_CHUNK;
-			c = chunk_get(r, m);
-			if (!c)
-				return pair_abort(d->p, "out of memory");
-			memcpy(c->data, b, m);
-			c->len = (uint32_t)m;
+		size_t m = n < GX_SEC_RECORD_MAX ? n : GX_SEC_RECORD_MAX;
+		chunk *c = chunk_get(r, m + GX_SEC_OVERHEAD);
+		if (!c)
+			return pair_abort(d->p, "out of memory");
+		long w = gx_sec_seal(d->dst->sec, GX_SEC_DATA, b, m, c->data);
+		if (w < 0) {
+			chunk_put(r, c);
+			return pair_abort(d->p, "%s: cannot seal a record: %s", d->dst->name,
+					  gx_strerror((int)w));
 		}
+		c->len = (uint32_t)w;
 		dir_queue_chunk(d, c);
 		b += m;
 		n -= m;
