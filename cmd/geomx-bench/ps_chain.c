@@ -11,8 +11,6 @@
  * servers reach, where x_tcp compares with a single stream (one hop).
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -21,7 +19,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 
 #include "../cli.h"
 #include "ps_internal.h"
@@ -75,24 +72,6 @@ done:
 	return NULL;
 }
 
-static int send_all(int fd, const uint8_t *b, size_t chunk, uint64_t left)
-{
-	size_t off = 0;
-	while (left > 0) {
-		size_t m = chunk - off;
-		if (m > left)
-			m = (size_t)left;
-		ssize_t w = send(fd, b + off, m, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return w < 0 ? errno : EPIPE;
-		left -= (uint64_t)w;
-		off = (off + (size_t)w) % chunk;
-	}
-	return 0;
-}
-
 /* The client's writer: one round's bytes per order. */
 static void *sender_main(void *ud)
 {
@@ -109,45 +88,13 @@ static void *sender_main(void *ud)
 		pthread_mutex_unlock(&ch.mu);
 		if (quit)
 			return NULL;
-		int e = send_all(ch.fd[0], ch.wbuf, ch.chunk, n);
+		int e = send_stream(ch.fd[0], ch.wbuf, ch.chunk, n);
 		if (e) {
 			pthread_mutex_lock(&ch.mu);
 			ch.werr = e;
 			pthread_mutex_unlock(&ch.mu);
 		}
 	}
-}
-
-/* A connected pair of loopback TCP sockets with TCP_NODELAY, as the
- * servers' sockets are. 0 or -1. */
-static int tcp_pair(int *a, int *b)
-{
-	int one = 1, lfd;
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	*a = *b = -1;
-	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
-		return -1;
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 1) != 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0 ||
-	    (*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    connect(*a, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-	    (*b = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
-		int e = errno;
-		close(lfd);
-		if (*a >= 0)
-			close(*a);
-		*a = -1;
-		errno = e;
-		return -1;
-	}
-	close(lfd);
-	setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	return 0;
 }
 
 int chain_setup(size_t chunk)
@@ -162,8 +109,8 @@ int chain_setup(size_t chunk)
 	for (size_t i = 0; i < chunk; i++)
 		ch.wbuf[i] = (uint8_t)(i * 131 + 7);
 	memset(ch.rbuf, 0, chunk);
-	int fd[4];
-	if (tcp_pair(&fd[0], &fd[1]) || tcp_pair(&fd[2], &fd[3])) {
+	int fd[4] = {-1, -1, -1, -1};
+	if (loopback_pair(&fd[0], &fd[1]) || loopback_pair(&fd[2], &fd[3])) {
 		cli_error("ps: chain connections on 127.0.0.1: %s", strerror(errno));
 		for (int i = 0; i < 4; i++)
 			if (fd[i] >= 0)

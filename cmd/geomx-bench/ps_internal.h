@@ -56,6 +56,13 @@ void ctl_wake(void);
 
 /* ---- ps_tcp.c: the TCP baseline */
 
+/* A connected pair of loopback TCP sockets with TCP_NODELAY, as the
+ * servers' sockets are; 0, or -1 with errno (nothing left open). */
+int loopback_pair(int *a, int *b);
+/* Sends left bytes on a blocking fd, cycling through buf's chunk bytes.
+ * 0 or the errno of the failed send (EPIPE for a closed peer). */
+int send_stream(int fd, const uint8_t *buf, size_t chunk, uint64_t left);
+
 /* Opens the loopback connection and starts its writer thread; chunk is the
  * bytes per send and per recv. Returns 0, or -1 (said why). */
 int tcp_setup(size_t chunk);

@@ -36,6 +36,54 @@ static struct {
 	int werr;      /* errno of a failed send */
 } tcp = {.mu = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER};
 
+int send_stream(int fd, const uint8_t *buf, size_t chunk, uint64_t left)
+{
+	size_t off = 0;
+	while (left > 0) {
+		size_t m = chunk - off;
+		if (m > left)
+			m = (size_t)left;
+		ssize_t w = send(fd, buf + off, m, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? errno : EPIPE;
+		left -= (uint64_t)w;
+		off = (off + (size_t)w) % chunk;
+	}
+	return 0;
+}
+
+int loopback_pair(int *a, int *b)
+{
+	int one = 1, lfd;
+	struct sockaddr_in sa;
+	socklen_t sl = sizeof sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	*a = *b = -1;
+	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 1) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0 ||
+	    (*a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(*a, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+	    (*b = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+		int e = errno;
+		close(lfd);
+		if (*a >= 0)
+			close(*a);
+		*a = -1;
+		errno = e;
+		return -1;
+	}
+	close(lfd);
+	setsockopt(*a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	setsockopt(*b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return 0;
+}
+
 static void *writer_main(void *ud)
 {
 	(void)ud;
@@ -51,22 +99,11 @@ static void *writer_main(void *ud)
 		pthread_mutex_unlock(&tcp.mu);
 		if (quit)
 			return NULL;
-		size_t off = 0;
-		while (left > 0) {
-			size_t m = tcp.chunk - off;
-			if (m > left)
-				m = (size_t)left;
-			ssize_t w = send(tcp_fds[0], tcp.wbuf + off, m, MSG_NOSIGNAL);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				pthread_mutex_lock(&tcp.mu);
-				tcp.werr = w < 0 ? errno : EPIPE;
-				pthread_mutex_unlock(&tcp.mu);
-				break;
-			}
-			left -= (uint64_t)w;
-			off = (off + (size_t)w) % tcp.chunk;
+		int e = send_stream(tcp_fds[0], tcp.wbuf, tcp.chunk, left);
+		if (e) {
+			pthread_mutex_lock(&tcp.mu);
+			tcp.werr = e;
+			pthread_mutex_unlock(&tcp.mu);
 		}
 	}
 }
@@ -76,12 +113,7 @@ static void *writer_main(void *ud)
  * geomx sets; blocking, one writer thread, the reader being the caller. */
 int tcp_setup(size_t chunk)
 {
-	int one = 1, lfd = -1, a = -1, b = -1;
-	struct sockaddr_in sa;
-	socklen_t sl = sizeof sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int a, b;
 	tcp.chunk = chunk;
 	tcp.wbuf = malloc(chunk);
 	tcp.rbuf = malloc(chunk);
@@ -92,22 +124,10 @@ int tcp_setup(size_t chunk)
 	for (size_t i = 0; i < chunk; i++)
 		tcp.wbuf[i] = (uint8_t)(i * 131 + 7);
 	memset(tcp.rbuf, 0, chunk);
-	if ((lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    bind(lfd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(lfd, 1) != 0 ||
-	    getsockname(lfd, (struct sockaddr *)&sa, &sl) != 0 ||
-	    (a = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    connect(a, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-	    (b = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) < 0) {
+	if (loopback_pair(&a, &b)) {
 		cli_error("ps: baseline connection on 127.0.0.1: %s", strerror(errno));
-		if (lfd >= 0)
-			close(lfd);
-		if (a >= 0)
-			close(a);
 		return -1;
 	}
-	close(lfd);
-	setsockopt(a, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	setsockopt(b, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	pthread_mutex_lock(&kid_mu);
 	tcp_fds[0] = a; /* the writer's end */
 	tcp_fds[1] = b; /* the reader's end */
