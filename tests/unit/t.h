@@ -6,6 +6,7 @@
 #ifndef GX_T_H
 #define GX_T_H
 
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,5 +78,20 @@ static void t_run(const char *name, void (*fn)(void))
 
 #define T_RUN(fn) t_run(#fn, fn)
 #define T_DONE() return t_any_failed ? 1 : 0
+
+/* Open descriptors of this process (entries of /proc/self/fd, the one
+ * reading them included), or -1 without /proc: a test counts at its start
+ * and at its end to tell that every descriptor was closed. */
+static inline int t_count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	if (!d)
+		return -1;
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
 
 #endif

@@ -519,25 +519,13 @@ static void test_secure_misuse(void)
 	gx_ev_free(ev);
 }
 
-static int count_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static int g_fds0;
 
 static void test_no_descriptor_leaks(void)
 {
 	if (g_fds0 < 0)
 		T_SKIP("no /proc/self/fd");
-	T_EQ(count_fds(), g_fds0);
+	T_EQ(t_count_fds(), g_fds0);
 }
 
 int main(void)
@@ -546,7 +534,7 @@ int main(void)
 		printf("libsodium does not initialise\n");
 		return 77;
 	}
-	g_fds0 = count_fds();
+	g_fds0 = t_count_fds();
 	g_pat = malloc(BIG + PAT_SLACK);
 	if (!g_pat)
 		return 1;

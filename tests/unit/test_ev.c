@@ -571,30 +571,18 @@ static void test_fd_reused_without_del(void)
 }
 
 /* Open descriptors, so the last case can tell that every one was closed. */
-static int count_fds(void)
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	if (!d)
-		return -1;
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static int g_fds0;
 
 static void test_no_descriptor_leaks(void)
 {
 	if (g_fds0 < 0)
 		T_SKIP("no /proc/self/fd");
-	T_EQ(count_fds(), g_fds0);
+	T_EQ(t_count_fds(), g_fds0);
 }
 
 int main(void)
 {
-	g_fds0 = count_fds();
+	g_fds0 = t_count_fds();
 	gx_ev_free(NULL);
 	T_RUN(test_timers_fire_in_order);
 	T_RUN(test_once_waits_for_nearest_timer);
