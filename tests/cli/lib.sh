@@ -3,7 +3,16 @@
 # "#" lines). Scratch files live in $T, removed on exit.
 set -u
 T=$(mktemp -d "${TMPDIR:-/tmp}/gx-cli.XXXXXX") || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
+# Servers a script starts in the background go into $PIDS: killed and
+# waited for on exit, whatever happens.
+PIDS=""
+cleanup() {
+	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
 GOLDEN=${GX_TOP:-.}/tests/cli/golden
 _rc=0
 
@@ -49,3 +58,10 @@ expect_empty() {
 }
 
 finish() { exit $_rc; }
+
+# wait_port FILE — waits (up to 5 s) for the port line; prints it.
+wait_port() {
+	_i=0
+	while [ ! -s "$1" ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
+	head -n 1 "$1"
+}

@@ -11,21 +11,6 @@ command -v $P >/dev/null 2>&1 || PATH="$GX_TOP/${BUILD:-build}/bin:$PATH"
 command -v $P >/dev/null 2>&1 || { echo "$P not built"; exit 77; }
 command -v python3 >/dev/null 2>&1 || { echo "python3 missing"; exit 77; }
 
-PIDS=""
-cleanup() {
-	for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-# wait_port FILE — waits (up to 5 s) for the port line; prints it.
-wait_port() {
-	_i=0
-	while [ ! -s "$1" ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
-	head -n 1 "$1"
-}
 
 # ---------------------------------------------------------------- usage
 runcmd $P --help
