@@ -22,7 +22,7 @@ enum {
 	OPT_SUM, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_RHO,
 	OPT_WD, OPT_LAMBDA, OPT_SPLIT, OPT_CTIMEOUT, OPT_HB, OPT_HBT, OPT_ELASTIC, OPT_STATS,
 	OPT_STATS_FMT,
-	OPT_KEY
+	OPT_KEY, OPT_K1, OPT_K2, OPT_WAN, OPT_LAN, OPT_SPARSE_MIN, OPT_EF_MOM, OPT_EF_SAVE
 };
 
 /* The optimizer's hyperparameters: flag, field, and the kinds that use it. */
@@ -81,9 +81,24 @@ static void usage(void)
 	       "      --split-bound N    local: tensors of more than N elements are split over\n"
 	       "                         the global servers (default %llu)\n",
 	       d.listen, d.parties, d.workers, d.party, (unsigned long long)d.split_bound);
+	printf("Link codecs (local):\n"
+	       "      --wan-codec C      how the data center's aggregate crosses the WAN: none\n"
+	       "                         (default), fp16, bsc:RATIO (top RATIO of the elements,\n"
+	       "                         error feedback, sparse both ways) or mpq:RATIO[:BOUND]\n"
+	       "                         (fp16 below BOUND elements, default %llu, else bsc);\n"
+	       "                         with a codec this server applies the updates\n"
+	       "      --lan-codec C      none (default) or fp16: what the workers push and get\n"
+	       "      --sparse-min N     bsc: slices of fewer elements travel dense (default %llu)\n"
+	       "      --ef-momentum M    error feedback's momentum correction, 0 <= M < 1\n"
+	       "                         (default 0: the residual only)\n"
+	       "      --ef-save FILE     at the end, write the error-feedback state to FILE\n",
+	       (unsigned long long)d.wan.bound, (unsigned long long)d.sparse_min);
 	printf("Synchronization and optimizer (global):\n"
 	       "      --sync MODE        full (default): one update per round from every\n"
-	       "                         party; mixed: each party's push applied on arrival\n"
+	       "                         party; mixed: each party's push applied on arrival;\n"
+	       "                         hfa: workers step alone, models are averaged\n"
+	       "      --k1 N             hfa: worker steps per local average (default %u)\n"
+	       "      --k2 N             hfa: local averages per global one (default %u)\n"
 	       "      --sum              apply the sum of the gradients, not their mean\n"
 	       "      --optimizer NAME   sgd (default), momentum, nesterov, adagrad, rmsprop,\n"
 	       "                         adadelta, adam, adamw or dcasgd\n"
@@ -95,7 +110,7 @@ static void usage(void)
 	       "      --rho X            rmsprop's alpha, adadelta's rho\n"
 	       "      --weight-decay X   L2 penalty (decoupled for adamw)\n"
 	       "      --lambda X         dcasgd's variance control\n"
-	       "    Defaults:\n");
+	       "    Defaults:\n", d.k1, d.k2);
 	for (int k = 0; k < GX_OPT__MAX; k++) {
 		gx_optim_opts o;
 		gx_optim_opts_default(&o, k);
@@ -210,6 +225,9 @@ static void parse_args(int argc, char **argv)
 		{ "heartbeat", 1, 0, OPT_HB }, { "heartbeat-timeout", 1, 0, OPT_HBT },
 		{ "elastic", 0, 0, OPT_ELASTIC }, { "stats", 1, 0, OPT_STATS },
 		{ "stats-format", 1, 0, OPT_STATS_FMT }, { "key", 1, 0, OPT_KEY },
+		{ "k1", 1, 0, OPT_K1 }, { "k2", 1, 0, OPT_K2 }, { "wan-codec", 1, 0, OPT_WAN },
+		{ "lan-codec", 1, 0, OPT_LAN }, { "sparse-min", 1, 0, OPT_SPARSE_MIN },
+		{ "ef-momentum", 1, 0, OPT_EF_MOM }, { "ef-save", 1, 0, OPT_EF_SAVE },
 		{ "quiet", 0, 0, 'q' },
 		{ "verbose", 0, 0, 'v' }, { "help", 0, 0, 'h' }, { "version", 0, 0, 'V' },
 		{ 0, 0, 0, 0 }
@@ -220,7 +238,7 @@ static void parse_args(int argc, char **argv)
 	int kind = GX_OPT_SGD;
 	float hp[HP__N];
 	int hp_set[HP__N] = { 0 };
-	const char *global_only = NULL, *local_only = NULL;
+	const char *global_only = NULL, *local_only = NULL, *hfa_flag = NULL, *ef_flag = NULL;
 	int hbt_set = 0, c;
 	long v;
 	while ((c = getopt_long(argc, argv, "qvhV", lo, NULL)) != -1) {
@@ -279,9 +297,59 @@ static void parse_args(int argc, char **argv)
 				o->sync = GX_SYNC_FULL;
 			else if (!strcmp(optarg, "mixed"))
 				o->sync = GX_SYNC_MIXED;
+			else if (!strcmp(optarg, "hfa"))
+				o->sync = GX_SYNC_HFA;
 			else
-				cli_usage_error("invalid --sync '%s' (want full or mixed)", optarg);
+				cli_usage_error("invalid --sync '%s' (want full, mixed or hfa)", optarg);
 			global_only = "--sync";
+			break;
+		case OPT_K1:
+		case OPT_K2:
+			if (cli_parse_int(optarg, 1, 1000000, &v))
+				cli_usage_error("invalid --%s '%s' (want 1..1000000)",
+						c == OPT_K1 ? "k1" : "k2", optarg);
+			*(c == OPT_K1 ? &o->k1 : &o->k2) = (uint32_t)v;
+			global_only = c == OPT_K1 ? "--k1" : "--k2";
+			hfa_flag = global_only;
+			break;
+		case OPT_WAN: {
+			char why[160];
+			if (gx_link_codec_parse(optarg, &o->wan, why, sizeof why))
+				cli_usage_error("invalid --wan-codec %s", why);
+			local_only = "--wan-codec";
+			break;
+		}
+		case OPT_LAN:
+			if (!strcmp(optarg, "none"))
+				o->lan = GX_LINK_NONE;
+			else if (!strcmp(optarg, "fp16"))
+				o->lan = GX_LINK_FP16;
+			else
+				cli_usage_error("invalid --lan-codec '%s' (want none or fp16)", optarg);
+			local_only = "--lan-codec";
+			break;
+		case OPT_SPARSE_MIN:
+			if (cli_parse_count(optarg, &o->sparse_min))
+				cli_usage_error("invalid --sparse-min '%s' (want an element count)",
+						optarg);
+			local_only = "--sparse-min";
+			ef_flag = "--sparse-min";
+			break;
+		case OPT_EF_MOM: {
+			float m;
+			if (parse_float(optarg, &m) || !(m >= 0) || !(m < 1))
+				cli_usage_error("invalid --ef-momentum '%s' (want 0 <= M < 1)", optarg);
+			o->ef_momentum = m;
+			local_only = "--ef-momentum";
+			ef_flag = "--ef-momentum";
+			break;
+		}
+		case OPT_EF_SAVE:
+			if (!*optarg)
+				cli_usage_error("invalid --ef-save '' (want a file name)");
+			o->ef_save = optarg;
+			local_only = "--ef-save";
+			ef_flag = "--ef-save";
 			break;
 		case OPT_SUM:
 			o->sum = 1;
@@ -367,6 +435,11 @@ static void parse_args(int argc, char **argv)
 		cli_usage_error("%s is for --role global%s", global_only,
 				strcmp(global_only, "--sync") ? "" : " (a local server follows the global "
 				"tier's mode)");
+	if (hfa_flag && o->sync != GX_SYNC_HFA)
+		cli_usage_error("%s is for --sync hfa", hfa_flag);
+	if (ef_flag && o->wan.kind == GX_LINK_NONE)
+		cli_usage_error("%s is for a coded WAN (--wan-codec fp16, bsc:RATIO or mpq:RATIO)",
+				ef_flag);
 	if (o->role == GX_ROLE_LOCAL && !o->upstream)
 		cli_usage_error("--role local needs --upstream HOST:PORT[,...] (the global servers)");
 	if (!(o->heartbeat_timeout > o->heartbeat))

@@ -93,6 +93,7 @@ enum gx_frame_type {
 	GX_FT_BYE = 20,
 	GX_FT_KEYTABLE = 21,
 	GX_FT_MEMBERS = 22,
+	GX_FT_CONFIG = 23,
 	GX_FT_INIT = 32,
 	GX_FT_INIT_REPLY = 33,
 	GX_FT_PUSH = 34,
@@ -442,7 +443,38 @@ typedef void gx_log_fn(void *ud, int level, const char *msg);
 /* ------------------------------------------------------- parameter servers */
 
 enum gx_role { GX_ROLE_GLOBAL = 1, GX_ROLE_LOCAL = 2, GX_ROLE_WORKER = 3 };
-enum gx_sync { GX_SYNC_FULL = 0, GX_SYNC_MIXED = 1 };
+/* Synchronization (docs/protocol.md): FULL, every round waits for every
+ * party; MIXED, synchronous inside a data center, asynchronous across them;
+ * HFA, hierarchical frequency aggregation: workers take k1 local optimizer
+ * steps and push their model's change, a local server averages its workers'
+ * models every round and the global tier averages the data centers' models
+ * every k2 local rounds. */
+enum gx_sync { GX_SYNC_FULL = 0, GX_SYNC_MIXED = 1, GX_SYNC_HFA = 2 };
+
+/* A link codec of the parameter servers: how a local server sends its data
+ * center's aggregate across the WAN (--wan-codec) or how a local server and
+ * its workers talk (--lan-codec: NONE or FP16 only). docs/protocol.md, "Link
+ * codecs". */
+enum gx_link_kind {
+	GX_LINK_NONE = 0, /* dense float32 */
+	GX_LINK_FP16 = 1, /* dense binary16, summed in float32 */
+	GX_LINK_BSC = 2,  /* top-k sparse float32 with error feedback, both directions */
+	GX_LINK_MPQ = 3   /* below bound elements dense binary16, else as BSC */
+};
+
+typedef struct gx_link_codec {
+	int kind;       /* enum gx_link_kind */
+	double ratio;   /* BSC, MPQ: fraction of elements sent, (0, 1] */
+	uint64_t bound; /* MPQ: tensors (slices) of fewer elements go dense binary16 */
+} gx_link_codec;
+
+/* Parses "none", "fp16", "bsc:RATIO" or "mpq:RATIO[:BOUND]" (BOUND
+ * defaults to GX_DEFAULT_MPQ_BOUND) into *out. GX_EINVAL with a reason in
+ * why (cap bytes, may be NULL) on anything else. */
+int gx_link_codec_parse(const char *s, gx_link_codec *out, char *why, size_t cap);
+/* Writes the spelling gx_link_codec_parse accepts ("bsc:0.01"); returns the
+ * snprintf-like length. */
+int gx_link_codec_format(const gx_link_codec *c, char *buf, size_t cap);
 
 typedef struct gx_ps_opts {
 	int role;                 /* GX_ROLE_GLOBAL or GX_ROLE_LOCAL */
@@ -459,6 +491,15 @@ typedef struct gx_ps_opts {
 	double heartbeat;         /* seconds between heartbeats */
 	double heartbeat_timeout; /* seconds of silence after which a peer is dead */
 	int elastic;              /* nonzero: drop a dead worker and go on */
+	uint32_t k1, k2;          /* global, HFA: local steps per local round, local
+				   * rounds per global round (both >= 1) */
+	gx_link_codec wan;        /* local: how its aggregate crosses the WAN */
+	int lan;                  /* local: GX_LINK_NONE or GX_LINK_FP16 with its workers */
+	uint64_t sparse_min;      /* local, BSC: slices of fewer elements travel dense */
+	float ef_momentum;        /* local, BSC/MPQ/FP16: error feedback's momentum
+				   * correction (0: residual only) */
+	const char *ef_save;      /* local: at the end, write the error-feedback state
+				   * here (GX_FT_STATE frames, atomically); NULL: not */
 	gx_frame_limits limits;   /* incoming frames */
 	const uint8_t *psk;       /* 32-byte pre-shared key: every link accepted and
 				   * opened is authenticated and encrypted (docs/
@@ -471,8 +512,14 @@ typedef struct gx_ps_opts {
 #define GX_DEFAULT_HEARTBEAT 1.0
 #define GX_DEFAULT_HEARTBEAT_TIMEOUT 5.0
 
+#define GX_DEFAULT_K1 20
+#define GX_DEFAULT_K2 10
+#define GX_DEFAULT_SPARSE_MIN 1024 /* elements */
+
 /* Defaults: local role, listen "127.0.0.1:0", 1 party, 1 worker, full sync,
- * mean, SGD lr 0.01, the default split bound, timeouts above, not elastic. */
+ * mean, SGD lr 0.01, the default split bound, timeouts above, not elastic,
+ * k1 20 and k2 10, WAN and LAN codecs none, sparse-min 1024, no momentum
+ * correction. */
 void gx_ps_opts_default(gx_ps_opts *o);
 
 typedef struct gx_ps gx_ps;
@@ -530,7 +577,8 @@ gx_kv *gx_kv_connect(const gx_kv_opts *o, int *err);
  * workers start identical. Returns 0 or a negative gx_error. */
 int gx_kv_init(gx_kv *kv, size_t nkeys, const uint32_t *keys, const uint64_t *counts,
 	       float *const *values);
-/* Starts pushing gradient g of key (copied before return) and, for
+/* Starts pushing gradient g of key (copied before return; under HFA sync,
+ * the change of the worker's model since its last reply) and, for
  * pushpull, receiving the updated parameters into dst (which must stay valid
  * until the wait). priority 0 is the most urgent; equal priorities go in
  * order. Returns a handle or a negative gx_error. */
@@ -542,6 +590,15 @@ gx_kv_req gx_kv_pull(gx_kv *kv, uint32_t key, float *dst, int priority);
 int gx_kv_wait(gx_kv *kv, gx_kv_req r);
 /* Waits for every outstanding request; 0 or the first error. */
 int gx_kv_wait_all(gx_kv *kv);
+/* What the servers told the client to follow (their CONFIG, docs/
+ * protocol.md), known once gx_kv_connect returned. */
+typedef struct gx_kv_info {
+	int sync;     /* enum gx_sync */
+	uint32_t k1;  /* HFA: local optimizer steps between pushes (else 0) */
+	uint32_t k2;  /* HFA: local rounds per global round (else 0) */
+	int lan;      /* GX_LINK_NONE or GX_LINK_FP16: what pushes and replies use */
+} gx_kv_info;
+void gx_kv_info_get(const gx_kv *kv, gx_kv_info *out);
 /* Traffic so far, summed over the client's connections. */
 int gx_kv_stats(gx_kv *kv, uint64_t *bytes_out, uint64_t *bytes_in);
 /* Says goodbye (waits for outstanding requests and the servers' BYE) and

@@ -59,8 +59,11 @@ static void req_free(gx_kv *kv, kv_req *r)
 
 static void keys_free(gx_kv *kv)
 {
-	for (size_t i = 0; kv->keys && i < kv->nkeys; i++)
+	for (size_t i = 0; kv->keys && i < kv->nkeys; i++) {
 		free(kv->keys[i].spare);
+		free(kv->keys[i].resid);
+		free(kv->keys[i].view);
+	}
 	free(kv->keys);
 }
 
@@ -258,6 +261,35 @@ long kv_find_key(const gx_kv *kv, uint32_t key)
 	return lo < kv->nkeys && kv->keys[lo].key == key ? (long)lo : -1;
 }
 
+/* fp16 LAN: v = resid + g goes out as F16 into out (2n bytes); resid
+ * keeps v minus what the F16 values decode to. */
+static void push_f16(float *resid, const float *g, uint8_t *out, uint64_t n)
+{
+	enum { B = 1024 };
+	uint16_t h[B];
+	float back[B];
+	for (uint64_t i = 0; i < n; i += B) {
+		size_t m = n - i < B ? (size_t)(n - i) : B;
+		float *v = resid + i;
+		for (size_t j = 0; j < m; j++)
+			v[j] += g[i + j];
+		gx_f32_to_f16(v, h, m);
+		gx_f16_to_f32(h, back, m);
+		for (size_t j = 0; j < m; j++)
+			v[j] -= back[j];
+		memcpy(out + 2 * i, h, 2 * m);
+	}
+}
+
+void gx_kv_info_get(const gx_kv *kv, gx_kv_info *out)
+{
+	if (!out)
+		return;
+	memset(out, 0, sizeof *out);
+	if (kv)
+		*out = kv->info;
+}
+
 /* A request of type for key index ki, its payload copied from src (NULL:
  * none), the reply going to dst (NULL: discarded). */
 static kv_req *req_new(gx_kv *kv, int type, uint32_t ki, const float *src, float *dst, int prio)
@@ -272,7 +304,10 @@ static kv_req *req_new(gx_kv *kv, int type, uint32_t ki, const float *src, float
 			free(r);
 			return NULL;
 		}
-		memcpy(r->buf, src, k->count * 4);
+		if (type == GX_FT_PUSH && kv->info.lan == GX_LINK_FP16)
+			push_f16(kv->keys[ki].resid, src, r->buf, k->count);
+		else
+			memcpy(r->buf, src, k->count * 4);
 	}
 	r->type = type;
 	r->ki = ki;
@@ -528,6 +563,16 @@ static int build_model(gx_kv *kv, size_t n, const uint32_t *keys, const uint64_t
 		if (kv->keys[j].ns == 0) {
 			e = GX_EINVAL;
 			goto out;
+		}
+	if (kv->info.lan == GX_LINK_FP16)
+		for (size_t j = 0; j < n; j++) {
+			kv_key *k = &kv->keys[j];
+			k->resid = calloc((size_t)k->count, sizeof(float));
+			k->view = calloc((size_t)k->count, sizeof(float));
+			if (!k->resid || !k->view) {
+				e = GX_ENOMEM;
+				goto out;
+			}
 		}
 	kv->ktab_len = gx_keytable_size(n);
 	kv->ktab = malloc(kv->ktab_len);

@@ -100,6 +100,10 @@ typedef struct kv_key {
 	uint8_t *spare;      /* under mu: a payload buffer (count floats) kept
 			      * for the next request, so that a push does not
 			      * allocate and page-fault in a fresh copy */
+	float *resid;        /* fp16 LAN, application thread: what the F16
+			      * pushes have not carried yet (error feedback) */
+	float *view;         /* fp16 LAN, I/O thread: the parameters as the
+			      * server's replies built them */
 } kv_key;
 
 typedef struct kv_wq {
@@ -113,7 +117,8 @@ typedef struct kv_slice {
 	kv_wq wq[KV_W__N];   /* I/O: parts sent and not answered, in send order */
 } kv_slice;
 
-enum { S_WAIT, S_CONNECTING, S_HELLO, S_READY, S_BYE, S_CLOSED };
+/* S_CONFIG: HELLO_ACK received, waiting for the CONFIG after it. */
+enum { S_WAIT, S_CONNECTING, S_HELLO, S_CONFIG, S_READY, S_BYE, S_CLOSED };
 
 typedef struct kv_srv {
 	struct gx_kv *kv;
@@ -133,6 +138,7 @@ typedef struct kv_srv {
 	size_t nheap, capheap;
 	uint64_t seq;
 	gx_hello ack;
+	gx_config cfg;
 } kv_srv;
 
 enum { P_CONNECTING, P_READY, P_FAILED };
@@ -157,6 +163,10 @@ struct gx_kv {
 	int io_model;        /* the model below may be read */
 	uint64_t order;
 	uint64_t gone_in, gone_out; /* bytes of connections already closed */
+
+	/* what the servers' CONFIG says: written by the I/O thread before
+	 * the connect completes (under mu), read-only afterwards */
+	gx_kv_info info;
 
 	/* the model: written by the application in gx_kv_init before the
 	 * requests that publish it; read-only afterwards */

@@ -241,7 +241,13 @@ static int send_part(kv_srv *s, kv_part *p)
 	h.sender = kv->o.rank;
 	h.seq = ++s->seq;
 	h.priority = (uint8_t)(r->prio > 255 ? 255 : r->prio);
-	if (r->buf) {
+	if (r->buf && r->type == GX_FT_PUSH && kv->info.lan == GX_LINK_FP16) {
+		/* one slice: a local server */
+		h.codec = GX_CODEC_F16;
+		h.count = sl->count;
+		h.payload_len = h.raw_len = (uint32_t)(sl->count * 2);
+		payload = r->buf + sl->off * 2;
+	} else if (r->buf) {
 		h.codec = GX_CODEC_F32;
 		h.count = sl->count;
 		h.payload_len = h.raw_len = (uint32_t)(sl->count * 4);
@@ -325,6 +331,16 @@ static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
 		       s->addr, type_name(h->type), h->key, h->block, (unsigned long long)h->count,
 		       (unsigned long long)sl->count);
 		e = GX_EPROTO;
+	} else if (k->view) {
+		/* fp16 LAN: an F16 PUSH_REPLY is the change to add, anything
+		 * else the whole value; the caller gets the view either way. */
+		e = gx_codec_decode(kv->dec, h, payload, k->view,
+				    w == KV_W_PUSH && h->codec == GX_CODEC_F16);
+		if (!e && r->dst)
+			memcpy(r->dst, k->view, (size_t)k->count * sizeof(float));
+		if (e)
+			kv_log(kv, 0, "server %s: %s for key %u: cannot decode: %s", s->addr,
+			       type_name(h->type), h->key, gx_strerror(e));
 	} else if (r->dst) {
 		e = gx_codec_decode(kv->dec, h, payload, r->dst + sl->off, 0);
 		if (e)
@@ -376,14 +392,51 @@ static void on_hello_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payl
 		return;
 	}
 	s->ack = a;
+	s->st = S_CONFIG;
+}
+
+/* The CONFIG after HELLO_ACK: what this client must follow. */
+static void on_config(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
+{
+	gx_kv *kv = s->kv;
+	gx_config c;
+	if (h->type != GX_FT_CONFIG || h->codec != GX_CODEC_NONE ||
+	    gx_config_parse(payload, h->payload_len, &c) != 0) {
+		proto_error(s, "expected CONFIG after HELLO_ACK, got %s",
+			    h->type == GX_FT_CONFIG ? "a malformed one" : "another frame");
+		return;
+	}
+	if (c.sync != s->ack.sync || c.mode) {
+		proto_error(s, "its CONFIG contradicts its HELLO_ACK");
+		return;
+	}
+	if (c.lan && s->ack.role != GX_ROLE_LOCAL) {
+		proto_error(s, "a global server cannot ask for an fp16 LAN");
+		return;
+	}
+	for (int i = 0; i < kv->nsrv; i++) {
+		const kv_srv *o = &kv->srv[i];
+		if (o != s && o->st == S_READY &&
+		    (o->cfg.sync != c.sync || o->cfg.k1 != c.k1 || o->cfg.k2 != c.k2)) {
+			kv_log(kv, 0, "server %s runs other settings (sync, k1, k2) than server %s",
+			       s->addr, o->addr);
+			connect_failed(kv, GX_EINVAL);
+			return;
+		}
+	}
+	s->cfg = c;
 	s->st = S_READY;
 	s->ready_at = s->last_tx = gx_now_ms();
-	kv_log(kv, 2, "connected to %s server %s (%s)", a.role == GX_ROLE_GLOBAL ? "global" : "local",
-	       s->addr, a.name);
+	kv_log(kv, 2, "connected to %s server %s (%s)", s->ack.role == GX_ROLE_GLOBAL ? "global" :
+	       "local", s->addr, s->ack.name);
 	for (int i = 0; i < kv->nsrv; i++)
 		if (kv->srv[i].st != S_READY)
 			return;
 	pthread_mutex_lock(&kv->mu);
+	kv->info.sync = c.sync;
+	kv->info.k1 = c.k1;
+	kv->info.k2 = c.k2;
+	kv->info.lan = c.lan;
 	kv->phase = P_READY;
 	pthread_cond_broadcast(&kv->cv);
 	pthread_mutex_unlock(&kv->mu);
@@ -394,7 +447,7 @@ static void on_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, 
 	kv_srv *s = ud;
 	gx_kv *kv = s->kv;
 
-	if (s->st != S_HELLO && s->st != S_READY && s->st != S_BYE)
+	if (s->st != S_HELLO && s->st != S_CONFIG && s->st != S_READY && s->st != S_BYE)
 		return;
 	if (h->type == GX_FT_ERROR) {
 		int code = GX_EPEER;
@@ -414,6 +467,10 @@ static void on_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, 
 	}
 	if (s->st == S_HELLO) {
 		on_hello_reply(s, h, payload);
+		return;
+	}
+	if (s->st == S_CONFIG) {
+		on_config(s, h, payload);
 		return;
 	}
 	switch (h->type) {
@@ -451,7 +508,7 @@ static void on_close(gx_conn *c, int err, const char *why, void *ud)
 	kv->gone_out += st->bytes_out;
 	s->c = NULL;
 	s->st = S_CLOSED;
-	if (was == S_HELLO) {
+	if (was == S_HELLO || was == S_CONFIG) {
 		kv_log(kv, 0, "server %s closed the connection during the hello: %s", s->addr,
 		       why && *why ? why : gx_strerror(err));
 		connect_failed(kv, GX_EPEER);
@@ -599,7 +656,7 @@ static long housekeeping(gx_ev *ev, long long id, void *ud)
 				continue;
 			kv_log(kv, 0, "could not connect to %s within %g s (%s)", s->addr,
 			       kv->o.connect_timeout,
-			       s->st == S_HELLO ? "no answer to HELLO" :
+			       s->st == S_HELLO || s->st == S_CONFIG ? "no answer to HELLO" :
 			       s->st == S_CONNECTING ? "no answer" : s->why[0] ? s->why : "no answer");
 		}
 		connect_failed(kv, GX_ETIMEOUT);

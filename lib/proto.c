@@ -8,6 +8,7 @@
  * is why names with control characters or garbage after their NUL, and
  * nonzero reserved words, are refused rather than cleaned up.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,8 @@ void gx_hello_pack(const gx_hello *h, uint8_t out[GX_HELLO_SIZE])
 	put32(out + 8, h->party);
 	put32(out + 12, h->workers);
 	put32(out + 16, h->nservers);
-	/* bytes 20..23 reserved, zero */
+	out[20] = h->mode;
+	/* bytes 21..23 reserved, zero */
 	memcpy(out + HELLO_NAME_OFF, h->name, strnlen(h->name, HELLO_NAME_LEN));
 }
 
@@ -55,9 +57,9 @@ int gx_hello_parse(const uint8_t *p, size_t len, gx_hello *h)
 	uint8_t role = p[2], sync = p[3];
 	if (role != GX_ROLE_GLOBAL && role != GX_ROLE_LOCAL && role != GX_ROLE_WORKER)
 		return GX_EPROTO;
-	if (sync != GX_SYNC_FULL && sync != GX_SYNC_MIXED)
+	if (sync > GX_SYNC_HFA || p[20] > 1)
 		return GX_EPROTO;
-	if (get32(p + 20) != 0)
+	if (p[21] || p[22] || p[23])
 		return GX_EPROTO;
 	/* The name ends at its first NUL and is padded with NULs; it goes into
 	 * log lines, so control characters are refused. */
@@ -78,8 +80,82 @@ int gx_hello_parse(const uint8_t *p, size_t len, gx_hello *h)
 	h->party = get32(p + 8);
 	h->workers = get32(p + 12);
 	h->nservers = get32(p + 16);
+	h->mode = p[20];
 	memcpy(h->name, nm, nl);
 	h->name[nl] = '\0';
+	return 0;
+}
+
+/* --------------------------------------------------------------- config */
+
+static void putf(uint8_t *p, float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, 4);
+	put32(p, u);
+}
+
+static float getf(const uint8_t *p)
+{
+	uint32_t u = get32(p);
+	float f;
+	memcpy(&f, &u, 4);
+	return f;
+}
+
+void gx_config_pack(const gx_config *c, uint8_t out[GX_CONFIG_SIZE])
+{
+	memset(out, 0, GX_CONFIG_SIZE);
+	out[0] = c->sync;
+	out[1] = c->lan;
+	out[2] = c->mode;
+	out[3] = c->sum;
+	put32(out + 4, c->k1);
+	put32(out + 8, c->k2);
+	put32(out + 12, (uint32_t)c->optim.kind);
+	const float f[8] = { c->optim.lr, c->optim.momentum, c->optim.beta1, c->optim.beta2,
+			     c->optim.eps, c->optim.rho, c->optim.weight_decay, c->optim.lambda };
+	for (int i = 0; i < 8; i++)
+		putf(out + 16 + 4 * i, f[i]);
+	/* bytes 48..55 reserved, zero */
+}
+
+int gx_config_parse(const uint8_t *p, size_t len, gx_config *c)
+{
+	if (!p || !c || len != GX_CONFIG_SIZE)
+		return GX_EPROTO;
+	memset(c, 0, sizeof *c);
+	if (p[0] > GX_SYNC_HFA || p[1] > GX_LINK_FP16 || p[2] > 1 || p[3] > 1)
+		return GX_EPROTO;
+	uint32_t k1 = get32(p + 4), k2 = get32(p + 8), kind = get32(p + 12);
+	if ((p[0] == GX_SYNC_HFA) != (k1 != 0) || (k1 != 0) != (k2 != 0))
+		return GX_EPROTO;
+	if (kind >= GX_OPT__MAX)
+		return GX_EPROTO;
+	float f[8];
+	for (int i = 0; i < 8; i++) {
+		f[i] = getf(p + 16 + 4 * i);
+		if (!isfinite(f[i]))
+			return GX_EPROTO;
+	}
+	for (int i = 48; i < GX_CONFIG_SIZE; i++)
+		if (p[i])
+			return GX_EPROTO;
+	c->sync = p[0];
+	c->lan = p[1];
+	c->mode = p[2];
+	c->sum = p[3];
+	c->k1 = k1;
+	c->k2 = k2;
+	c->optim.kind = (int)kind;
+	c->optim.lr = f[0];
+	c->optim.momentum = f[1];
+	c->optim.beta1 = f[2];
+	c->optim.beta2 = f[3];
+	c->optim.eps = f[4];
+	c->optim.rho = f[5];
+	c->optim.weight_decay = f[6];
+	c->optim.lambda = f[7];
 	return 0;
 }
 

@@ -21,17 +21,36 @@ typedef struct gx_hello {
 	uint16_t proto;    /* GX_PROTO_VERSION */
 	uint8_t role;      /* enum gx_role */
 	uint8_t sync;      /* enum gx_sync (HELLO_ACK) */
+	uint8_t mode;      /* HELLO local -> global: 1 coded WAN, the local applies updates */
 	uint32_t rank, party, workers, nservers;
 	char name[41];     /* NUL-terminated; 40 bytes on the wire, NUL-padded */
 } gx_hello;
 
 /* 64 bytes out. */
 void gx_hello_pack(const gx_hello *h, uint8_t out[GX_HELLO_SIZE]);
-/* GX_EPROTO unless len == 64, role known, sync 0 or 1, reserved zero, and
+/* GX_EPROTO unless len == 64, role known, sync 0..2, mode 0 or 1, reserved zero, and
  * the name NUL-padded (nothing but NULs after its end) without control
  * characters; proto is NOT checked here (the caller reports a version
  * mismatch with both numbers). An accepted hello packs back to its bytes. */
 int gx_hello_parse(const uint8_t *p, size_t len, gx_hello *h);
+
+#define GX_CONFIG_SIZE 56
+
+/* CONFIG: what a server tells each client right after HELLO_ACK. */
+typedef struct gx_config {
+	uint8_t sync;        /* enum gx_sync */
+	uint8_t lan;         /* to a worker: GX_LINK_NONE or GX_LINK_FP16 */
+	uint8_t mode;        /* to a local: 1 it applies the updates */
+	uint8_t sum;         /* updates use the sum, not the mean */
+	uint32_t k1, k2;     /* HFA */
+	gx_optim_opts optim; /* the global tier's optimizer */
+} gx_config;
+
+void gx_config_pack(const gx_config *c, uint8_t out[GX_CONFIG_SIZE]);
+/* GX_EPROTO unless len == 56, sync 0..2, lan 0 or 1, mode and sum 0 or 1,
+ * k1 and k2 both zero or (HFA) both nonzero, a known optimizer kind, finite
+ * floats, and reserved zero. Accepted payloads pack back to their bytes. */
+int gx_config_parse(const uint8_t *p, size_t len, gx_config *c);
 
 /* ERROR payload: returns its length (<= 8 + GX_ERROR_MSG_MAX; the message is
  * cut there) written to out (cap >= 8 + GX_ERROR_MSG_MAX). */

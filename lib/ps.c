@@ -136,6 +136,13 @@ void gx_ps_opts_default(gx_ps_opts *o)
 	o->connect_timeout = GX_DEFAULT_CONNECT_TIMEOUT;
 	o->heartbeat = GX_DEFAULT_HEARTBEAT;
 	o->heartbeat_timeout = GX_DEFAULT_HEARTBEAT_TIMEOUT;
+	o->k1 = GX_DEFAULT_K1;
+	o->k2 = GX_DEFAULT_K2;
+	o->wan.kind = GX_LINK_NONE;
+	o->wan.ratio = GX_DEFAULT_TOPK;
+	o->wan.bound = GX_DEFAULT_MPQ_BOUND;
+	o->lan = GX_LINK_NONE;
+	o->sparse_min = GX_DEFAULT_SPARSE_MIN;
 	gx_frame_limits_default(&o->limits);
 }
 
@@ -166,8 +173,29 @@ static int opts_check(gx_ps *ps)
 		ps_log(ps, LOG_ERR, "a local server needs its upstream global servers");
 		return GX_EINVAL;
 	}
-	if (o->sync != GX_SYNC_FULL && o->sync != GX_SYNC_MIXED) {
+	if (o->sync != GX_SYNC_FULL && o->sync != GX_SYNC_MIXED && o->sync != GX_SYNC_HFA) {
 		ps_log(ps, LOG_ERR, "invalid sync mode %d", o->sync);
+		return GX_EINVAL;
+	}
+	if (o->sync == GX_SYNC_HFA && (o->k1 < 1 || o->k2 < 1)) {
+		ps_log(ps, LOG_ERR, "HFA needs k1 and k2 of at least 1 (got %u and %u)", o->k1,
+		       o->k2);
+		return GX_EINVAL;
+	}
+	if (o->wan.kind < GX_LINK_NONE || o->wan.kind > GX_LINK_MPQ ||
+	    ((o->wan.kind == GX_LINK_BSC || o->wan.kind == GX_LINK_MPQ) &&
+	     !(o->wan.ratio > 0 && o->wan.ratio <= 1)) ||
+	    (o->wan.kind == GX_LINK_MPQ && o->wan.bound < 1)) {
+		ps_log(ps, LOG_ERR, "invalid WAN codec");
+		return GX_EINVAL;
+	}
+	if (o->lan != GX_LINK_NONE && o->lan != GX_LINK_FP16) {
+		ps_log(ps, LOG_ERR, "invalid LAN codec (none or fp16)");
+		return GX_EINVAL;
+	}
+	if (!isfinite(o->ef_momentum) || o->ef_momentum < 0 || o->ef_momentum >= 1) {
+		ps_log(ps, LOG_ERR, "invalid error-feedback momentum %g (want 0 <= m < 1)",
+		       (double)o->ef_momentum);
 		return GX_EINVAL;
 	}
 	if (bad_seconds(o->connect_timeout) || bad_seconds(o->heartbeat) ||
@@ -199,7 +227,12 @@ gx_ps *gx_ps_create(const gx_ps_opts *o, int *err)
 	ps->o = *o;
 	ps->lfd = -1;
 	ps->flat = -1;
+	ps->agg = -1;
 	ps->listen_s = strdup(o->listen ? o->listen : "127.0.0.1:0");
+	ps->ef_save_s = o->ef_save ? strdup(o->ef_save) : NULL;
+	if (o->ef_save && !ps->ef_save_s)
+		goto fail;
+	ps->o.ef_save = ps->ef_save_s;
 	ps->upstream_s = o->upstream ? strdup(o->upstream) : NULL;
 	if (!ps->listen_s || (o->upstream && !ps->upstream_s))
 		goto fail;
@@ -233,6 +266,8 @@ gx_ps *gx_ps_create(const gx_ps_opts *o, int *err)
 	gx_codec_opts co;
 	gx_codec_opts_default(&co);
 	if (!(ps->codec = gx_codec_create(&co, &rc)))
+		goto fail;
+	if ((rc = ps_link_init(ps)))
 		goto fail;
 
 	char host[256], ebuf[256];
@@ -311,6 +346,8 @@ void gx_ps_free(gx_ps *ps)
 		close(ps->lfd);
 	gx_ev_free(ps->ev);
 	gx_codec_free(ps->codec);
+	ps_link_free(ps);
+	free(ps->ef_save_s);
 	free(ps->slot);
 	free(ps->who);
 	free(ps->slot_workers);
@@ -509,6 +546,7 @@ void ps_admit(gx_ps *ps, ps_peer *p, int slot, const char *label)
 	uint8_t buf[GX_HELLO_SIZE];
 	gx_hello_pack(&a, buf);
 	gx_send_ctl(p->c, GX_FT_HELLO_ACK, 0, 0, buf, GX_HELLO_SIZE);
+	ps_send_config(ps, p);
 
 	int have = 0;
 	for (int i = 0; i < ps->n; i++)
@@ -904,7 +942,7 @@ int gx_ps_run(gx_ps *ps)
 	if (ps->o.role == GX_ROLE_GLOBAL) {
 		ps_log(ps, LOG_INFO, "serving %d part%s on port %d, %s sync, %s", ps->n,
 		       ps->n == 1 ? "y" : "ies", ps->port,
-		       ps->o.sync == GX_SYNC_FULL ? "full" : "mixed",
+		       ps_sync_name(ps->o.sync),
 		       gx_optim_name(ps->o.optim.kind) ? gx_optim_name(ps->o.optim.kind) : "?");
 		ps_start_accepting(ps);
 	} else {
@@ -929,5 +967,7 @@ int gx_ps_run(gx_ps *ps)
 	reap(ps);
 	ps_stop_accepting(ps);
 	gx_ev_timer_del(ps->ev, ps->tick);
+	if (ps->o.role == GX_ROLE_LOCAL && ps_link_save_ef(ps) && !ps->rc)
+		ps->rc = GX_EIO;
 	return ps->rc;
 }

@@ -142,6 +142,7 @@ int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t
 	}
 	a->pushed[i] = 1;
 	a->npushed++;
+	a->codecs |= 1u << h->codec;
 	return 0;
 }
 

@@ -18,6 +18,15 @@
  *  - DC-ASGD: the backup of a party is recorded whenever a slice's value
  *    goes to it (INIT_REPLY, PUSH_REPLY, PULL_REPLY); under full sync every
  *    party holds the same value, so the step uses the first contributor's.
+ *  - Coded WAN (the locals said mode 1): the server only sums, divides and
+ *    answers the aggregate; the locals apply it (ps_link.c). Every party
+ *    must say the same mode, and mixed sync is refused with it: an
+ *    aggregate answered to one party alone would leave the others' copies
+ *    behind.
+ *  - HFA: a completed round is the weighted mean of the parties' model
+ *    changes; without a coded WAN the server adds it to its value and
+ *    answers the value (the sum's divisor is always the workers: --sum
+ *    makes no sense for a mean of models).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,6 +164,19 @@ void ps_global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 			ps_violation(ps, p, GX_EPROTO, "a local server with no workers");
 			return;
 		}
+		if (hl->mode && ps->o.sync == GX_SYNC_MIXED) {
+			ps_violation(ps, p, GX_EPROTO, "a local server with a coded WAN (--wan-codec) "
+				     "needs full or hfa sync at the global tier; this one runs mixed");
+			return;
+		}
+		if (ps->agg >= 0 && hl->mode != ps->agg) {
+			ps_violation(ps, p, GX_EPROTO, "its WAN codec is %s, the other parties' %s; "
+				     "every local needs a coded WAN or none", hl->mode ? "coded" :
+				     "none", ps->agg ? "coded" : "none");
+			return;
+		}
+		ps->agg = hl->mode;
+		p->mode = hl->mode;
 		ps->flat = 0;
 		ps->slot_workers[hl->party] = hl->workers;
 		snprintf(label, sizeof label, "local %u (%s)", hl->party, p->addr);
@@ -181,6 +203,11 @@ void ps_global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 				     "already here", ps->n, ps->n == 1 ? "" : "s");
 			return;
 		}
+		if (hl->mode) {
+			ps_violation(ps, p, GX_EPROTO, "a worker cannot ask for a coded WAN");
+			return;
+		}
+		ps->agg = 0;
 		ps->flat = 1;
 		int slot = ps->nassigned++;
 		ps->slot_workers[slot] = 1;
@@ -201,8 +228,31 @@ static void reply(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round)
 	if (!p->c)
 		return;
 	ps_send_f32(ps, p->c, type, s->key, s->block, round, 0, s->w, s->count);
-	gx_optim_backup(s->opt, s->w, p->slot);
+	if (s->opt)
+		gx_optim_backup(s->opt, s->w, p->slot);
 	s->seen[p->slot] = s->updates;
+}
+
+/* Coded WAN: the round's aggregate (already divided) to every party that
+ * pushed it. */
+static void answer_agg(gx_ps *ps, ps_gslice *s, ps_acc *a)
+{
+	gx_conn **cs = malloc((size_t)a->n * sizeof *cs);
+	if (!cs) {
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", s->key);
+		return;
+	}
+	int nc = 0;
+	for (int i = 0; i < a->n; i++)
+		if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i] && ps->who[i]->c)
+			cs[nc++] = ps->who[i]->c;
+	ps_link_send_agg(ps, cs, nc, GX_FT_PUSH_REPLY, s->key, s->block, a->round, a->sum,
+			 s->count, a->codecs);
+	free(cs);
+	s->updates++;
+	s->rounds++;
+	ps->updates++;
+	ps->wait_ns += gx_now_ns() - a->t_first;
 }
 
 /* Applies completed rounds of s, oldest first. */
@@ -211,16 +261,27 @@ static void settle_slice(gx_ps *ps, ps_gslice *s)
 	ps_acc *a;
 	while (!ps->finishing && (a = s->accs) && ps_acc_settle(ps, a)) {
 		s->accs = a->next;
-		uint64_t div = ps->o.sum ? 1 : a->workers;
+		int hfa = ps->o.sync == GX_SYNC_HFA;
+		uint64_t div = ps->o.sum && !hfa ? 1 : a->workers;
 		if (div > 1) {
 			float d = (float)div;
 			for (uint64_t i = 0; i < s->count; i++)
 				a->sum[i] /= d;
 		}
+		if (ps->agg == 1) {
+			answer_agg(ps, s, a);
+			ps_acc_put(&s->spare, a);
+			continue;
+		}
 		int sender = 0;
 		while (sender < a->n && !a->pushed[sender])
 			sender++;
-		int r = gx_optim_step(s->opt, s->w, a->sum, sender);
+		int r = 0;
+		if (hfa)
+			for (uint64_t i = 0; i < s->count; i++)
+				s->w[i] += a->sum[i];
+		else
+			r = gx_optim_step(s->opt, s->w, a->sum, sender);
 		if (r) {
 			ps_finish(ps, r, NULL, "key %u block %u: the optimizer failed: %s", s->key,
 				  s->block, gx_strerror(r));
@@ -355,7 +416,8 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			s->seen = calloc((size_t)ps->n, sizeof *s->seen);
 			if (s->w && s->g && s->next_round && s->seen)
 				r = gx_codec_decode(ps->codec, h, pl, s->w, 0);
-			if (!r && !(s->opt = gx_optim_create(&ps->o.optim, h->count, ps->n, &r)))
+			if (!r && ps->agg != 1 && ps->o.sync != GX_SYNC_HFA &&
+			    !(s->opt = gx_optim_create(&ps->o.optim, h->count, ps->n, &r)))
 				r = r ? r : GX_ENOMEM;
 			if (!r)
 				r = map_put(ps, s);

@@ -25,8 +25,9 @@ enum { SLOT_EMPTY, SLOT_LIVE, SLOT_BYE, SLOT_DEAD };
 /* Downstream connection states. */
 enum { PEER_HELLO, PEER_MEMBER, PEER_CLOSED };
 
-/* Upstream link states (local role). */
-enum { UP_WAIT, UP_CONNECTING, UP_HELLO, UP_READY, UP_BYE, UP_CLOSED };
+/* Upstream link states (local role): UP_CONFIG after the HELLO_ACK, until
+ * the CONFIG that follows it. */
+enum { UP_WAIT, UP_CONNECTING, UP_HELLO, UP_CONFIG, UP_READY, UP_BYE, UP_CLOSED };
 
 /* Log levels of gx_log_fn. */
 enum { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
@@ -43,6 +44,7 @@ struct ps_peer {
 	int gone;            /* its departure is handled: a close is no death */
 	int role;            /* enum gx_role of the peer, once known */
 	int slot;            /* contributor index, or server index upstream */
+	int mode;            /* a local's HELLO mode: 1 coded WAN (global role) */
 	uint32_t rank, party, workers;
 	char addr[64];       /* "ip:port" */
 	char label[112];     /* "worker 1 (127.0.0.1:40112)", for log lines */
@@ -79,6 +81,7 @@ struct ps_acc {
 	int npushed;
 	uint64_t workers;  /* workers behind the contributions (global) */
 	uint64_t count;    /* floats */
+	uint32_t codecs;   /* 1 << codec of every contribution */
 	float *sum;
 	float **pend;      /* [n] decoded, waiting for their turn */
 	uint8_t *pushed;   /* [n] */
@@ -99,7 +102,8 @@ typedef struct ps_spare {
 typedef struct ps_fwd ps_fwd;
 struct ps_fwd {
 	ps_fwd *next;
-	uint32_t round;
+	uint32_t round;    /* upstream round */
+	uint32_t wround;   /* the workers' round it answers (HFA: differs) */
 	int left;          /* slices not answered yet */
 	uint8_t *got;      /* [slices] */
 	uint8_t *who;      /* [workers] the workers to answer */
@@ -130,6 +134,10 @@ typedef struct ps_lkey {
 	uint8_t *init_got;  /* [nsl] slices the global tier answered */
 	ps_acc *accs;       /* rounds being gathered */
 	ps_spare spare;
+	gx_ef **ef;         /* [nsl] coded WAN: error feedback per slice */
+	gx_optim *opt;      /* coded WAN, full sync: the optimizer, applied here */
+	float *view;        /* fp16 LAN: what the workers hold */
+	float *base;        /* HFA: the value the global tier last gave */
 	ps_fwd *fwds, **fwd_tail;
 	ps_pull *pulls, **pull_tail;
 	uint64_t rounds;    /* rounds answered */
@@ -153,7 +161,7 @@ typedef struct ps_gslice {
 struct gx_ps {
 	gx_ps_opts o;
 	gx_key psk;           /* o.psk points here when set */
-	char *listen_s, *upstream_s;
+	char *listen_s, *upstream_s, *ef_save_s;
 	char name[32];        /* "global", "local 0" */
 	gx_ev *ev;
 	gx_codec *codec;      /* decoding only */
@@ -180,6 +188,19 @@ struct gx_ps {
 	uint64_t updates, wait_ns, stale_n, stale_sum, stale_max;
 
 	/* global */
+	int agg;              /* global: -1 unknown, 0 it applies updates, 1 the
+			       * locals do (coded WAN); local: 1 coded WAN */
+	uint8_t *scratch;     /* coding: bytes */
+	size_t scratch_cap;
+	float *fscratch;      /* coding: floats */
+	size_t fscratch_cap;
+	uint32_t *iscratch;   /* coding: indices */
+	size_t iscratch_cap;
+	gx_codec *wenc;       /* local, coded WAN: the encoder */
+	gx_codec *denc;       /* local, coded WAN: dense F32 (below sparse-min) */
+	gx_codec *henc;       /* F16 dense */
+	gx_config up_cfg;     /* local: the global tier's CONFIG */
+	int have_cfg;
 	ps_gslice **map;      /* open addressing on (key, block) */
 	size_t map_n, map_cap;
 	gx_keyent *ftable;    /* flat: the first worker's key table */
@@ -240,6 +261,35 @@ int ps_send_f32(gx_ps *ps, gx_conn *c, int type, uint32_t key, uint32_t block, u
 int ps_send_slice_ctl(gx_conn *c, int type, uint32_t key, uint32_t block);
 /* A copy of a label or name with anything unprintable replaced. */
 void ps_clean(char *dst, size_t cap, const char *src);
+
+/* ------------------------------------------------------------ ps_link.c */
+
+/* The link codecs' side of the servers (docs/protocol.md, "Link codecs"). */
+
+/* Creates the encoders the options need; 0 or a gx_error (logged). */
+int ps_link_init(gx_ps *ps);
+void ps_link_free(gx_ps *ps);
+/* Sends the aggregate x (n floats) of a slice to each live connection in
+ * cs[0..nc), encoded once, as the contributions were (codecs: a mask of
+ * 1 << codec): all sparse -> SPARSE_F32 of its nonzero elements (F32 when
+ * that is not smaller), any F32 -> F32, else F16. */
+void ps_link_send_agg(gx_ps *ps, gx_conn **cs, int nc, int type, uint32_t key, uint32_t block,
+		      uint32_t round, const float *x, uint64_t n, uint32_t codecs);
+/* Local, coded WAN: encodes x (slice b of k, its count of floats) with the
+ * slice's error feedback and sends it upstream as PUSH of round. */
+void ps_link_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x);
+/* Local: answers the workers in which[] with k's value: F32, or with an
+ * fp16 LAN the F16 difference value - view (view follows) unless full (then
+ * the F32 value, which view becomes: after an HFA global round, so that
+ * every data center's workers hold the same bits). */
+void ps_link_answer(gx_ps *ps, ps_lkey *k, const uint8_t *which, int type, uint32_t round,
+		    int full);
+/* Local: writes the error-feedback state to o.ef_save (atomically); 0 or -1
+ * (logged). */
+int ps_link_save_ef(gx_ps *ps);
+/* Sends CONFIG to p right after its HELLO_ACK. */
+void ps_send_config(gx_ps *ps, ps_peer *p);
+const char *ps_sync_name(int sync);
 
 /* ------------------------------------------------------------- ps_acc.c */
 

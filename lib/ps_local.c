@@ -15,6 +15,12 @@
  *    (MEMBERS) how many workers it summed when that differs from what it
  *    last announced, so the global mean stays exact when an elastic party
  *    loses a worker whose push was already in the sum.
+ *  - Coded WAN: this server keeps the key's value and applies the
+ *    aggregates the global tier answers, rounds in order (the optimizer of
+ *    the global's CONFIG; under HFA, the addition of the averaged change);
+ *    workers' PULLs are answered from that copy.
+ *  - HFA: a round waits until the one before it is answered, since a
+ *    global round replaces the value a later local round would build on.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -79,6 +85,12 @@ int ps_local_init(gx_ps *ps)
 
 static void key_free(ps_lkey *k)
 {
+	for (int b = 0; k->ef && b < k->nsl; b++)
+		gx_ef_free(k->ef[b]);
+	free(k->ef);
+	gx_optim_free(k->opt);
+	free(k->view);
+	free(k->base);
 	free(k->value);
 	free(k->init_wait);
 	free(k->init_got);
@@ -161,6 +173,7 @@ static void send_hello(gx_ps *ps, ps_peer *u)
 	hl.rank = ps->o.party;
 	hl.party = ps->o.party;
 	hl.workers = (uint32_t)ps->o.workers;
+	hl.mode = ps->agg == 1;
 	char host[64] = "";
 	gethostname(host, sizeof host - 1);
 	host[sizeof host - 1] = '\0';
@@ -246,12 +259,13 @@ void ps_local_tick(gx_ps *ps, uint64_t now)
 	int waiting = 0;
 	for (int i = 0; i < ps->nups; i++) {
 		ps_peer *u = ps->ups[i];
-		if (u->ust != UP_WAIT && u->ust != UP_CONNECTING && u->ust != UP_HELLO)
+		if (u->ust != UP_WAIT && u->ust != UP_CONNECTING && u->ust != UP_HELLO &&
+		    u->ust != UP_CONFIG)
 			continue;
 		waiting++;
 		if (now < deadline)
 			continue;
-		if (u->ust == UP_HELLO)
+		if (u->ust == UP_HELLO || u->ust == UP_CONFIG)
 			ps_finish(ps, GX_ETIMEOUT, NULL, "%s: no answer to our HELLO within %g s",
 				  u->label, ps->o.connect_timeout);
 		else
@@ -264,7 +278,7 @@ void ps_local_tick(gx_ps *ps, uint64_t now)
 			ps_peer *u = ps->ups[i];
 			if (u->ust == UP_WAIT || u->ust == UP_CONNECTING)
 				ps_log(ps, LOG_WARN, "waiting for %s (%s)", u->label, u->why);
-			else if (u->ust == UP_HELLO)
+			else if (u->ust == UP_HELLO || u->ust == UP_CONFIG)
 				ps_log(ps, LOG_WARN, "waiting for %s to answer our HELLO",
 				       u->label);
 		}
@@ -286,7 +300,7 @@ void ps_local_up_closed(gx_ps *ps, ps_peer *u, int err, const char *why)
 		return;
 	}
 	u->gone = 1;
-	if (was == UP_HELLO)
+	if (was == UP_HELLO || was == UP_CONFIG)
 		ps_finish(ps, GX_EPEER, NULL, "%s closed the connection during the hello%s%s",
 			  u->label, err ? ": " : "", err ? why : "");
 	else if (!err || (err == GX_EIO && errno == ECONNRESET))
@@ -503,8 +517,8 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		return;
 	p->did_init[k - ps->keys] = 1;
 	if (k->init == 2) {
-		ps_send_f32(ps, p->c, GX_FT_INIT_REPLY, k->key, 0, h->round, ps->o.party, k->value,
-			    k->count);
+		ps_send_f32(ps, p->c, GX_FT_INIT_REPLY, k->key, 0, h->round, ps->o.party,
+			    k->view ? k->view : k->value, k->count);
 		return;
 	}
 	k->init_wait[p->slot] = 1;
@@ -535,9 +549,35 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	k->init_left = k->nsl;
 }
 
+/* HFA: folds round a into the value (the workers' mean change); unless the
+ * round goes upstream, answers it and returns 1. Else leaves in a->sum
+ * what goes upstream: workers x (value - base). */
+static int hfa_round(gx_ps *ps, ps_lkey *k, ps_acc *a)
+{
+	float d = (float)a->npushed;
+	for (uint64_t i = 0; i < k->count; i++)
+		k->value[i] += a->sum[i] / d;
+	if ((a->round + 1) % ps->up_cfg.k2 != 0) {
+		ps_link_answer(ps, k, a->pushed, GX_FT_PUSH_REPLY, a->round, 0);
+		k->rounds++;
+		ps->updates++;
+		ps->wait_ns += gx_now_ns() - a->t_first;
+		return 1;
+	}
+	for (uint64_t i = 0; i < k->count; i++)
+		a->sum[i] = d * (k->value[i] - k->base[i]);
+	return 0;
+}
+
 /* Sends round a of k upstream, slice by slice. */
 static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 {
+	uint32_t up_round = a->round;
+	if (ps->up_sync == GX_SYNC_HFA) {
+		if (hfa_round(ps, k, a))
+			return;
+		up_round = (a->round + 1) / ps->up_cfg.k2 - 1;
+	}
 	ps_fwd *f = calloc(1, sizeof *f);
 	if (f) {
 		f->got = calloc((size_t)k->nsl, 1);
@@ -555,7 +595,8 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 	memcpy(f->who, a->pushed, (size_t)ps->n);
 	f->buf = a->sum;
 	a->sum = NULL; /* ps_acc_get gives it a buffer again */
-	f->round = a->round;
+	f->round = up_round;
+	f->wround = a->round;
 	f->left = k->nsl;
 	f->t_first = a->t_first;
 	for (int b = 0; b < k->nsl; b++) {
@@ -564,8 +605,11 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 			send_members(ps, up_of(ps, s), (uint32_t)a->npushed);
 			ps->announced[s->server] = (uint32_t)a->npushed;
 		}
-		ps_send_f32(ps, up_of(ps, s)->c, GX_FT_PUSH, k->key, s->block, a->round,
-			    ps->o.party, f->buf + s->offset, s->count);
+		if (ps->agg == 1)
+			ps_link_push_up(ps, k, b, up_round, f->buf + s->offset);
+		else
+			ps_send_f32(ps, up_of(ps, s)->c, GX_FT_PUSH, k->key, s->block, up_round,
+				    ps->o.party, f->buf + s->offset, s->count);
 	}
 	*k->fwd_tail = f;
 	k->fwd_tail = &f->next;
@@ -575,6 +619,8 @@ static void settle_key(gx_ps *ps, ps_lkey *k)
 {
 	ps_acc *a;
 	while (!ps->finishing && (a = k->accs) && ps_acc_settle(ps, a)) {
+		if (ps->up_sync == GX_SYNC_HFA && k->fwds)
+			return; /* on_push_reply comes back here */
 		k->accs = a->next;
 		forward(ps, k, a);
 		ps_acc_put(&k->spare, a);
@@ -640,6 +686,12 @@ static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 		return;
 	if (!p->did_init[k - ps->keys]) {
 		ps_violation(ps, p, GX_EPROTO, "key %u: PULL before INIT", k->key);
+		return;
+	}
+	if (k->init == 2 && (ps->agg == 1 || ps->up_sync == GX_SYNC_HFA || k->view)) {
+		/* The global tier does not hold what the workers hold. */
+		ps_send_f32(ps, p->c, GX_FT_PULL_REPLY, k->key, 0, h->round, ps->o.party,
+			    k->view ? k->view : k->value, k->count);
 		return;
 	}
 	ps_pull *q = calloc(1, sizeof *q);
@@ -738,15 +790,43 @@ static void on_ack(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *
 	}
 	if (ps->nready > 0 && a.sync != ps->up_sync) {
 		ps_violation(ps, u, GX_EPROTO, "its sync mode (%s) differs from the other "
-			     "global servers' (%s)", a.sync ? "mixed" : "full",
-			     ps->up_sync ? "mixed" : "full");
+			     "global servers' (%s)", ps_sync_name(a.sync), ps_sync_name(ps->up_sync));
 		return;
 	}
 	ps->up_sync = a.sync;
+	u->ust = UP_CONFIG;
+}
+
+/* The CONFIG after the HELLO_ACK: what the global tier runs. */
+static void on_config(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	gx_config c;
+	if (h->type != GX_FT_CONFIG || h->codec != GX_CODEC_NONE ||
+	    gx_config_parse(pl, h->payload_len, &c)) {
+		ps_violation(ps, u, GX_EPROTO, "expected CONFIG after HELLO_ACK, got %s",
+			     h->type == GX_FT_CONFIG ? "a malformed one" : "another frame");
+		return;
+	}
+	if (c.sync != ps->up_sync || c.mode != (ps->agg == 1)) {
+		ps_violation(ps, u, GX_EPROTO, "its CONFIG contradicts its HELLO_ACK or our HELLO");
+		return;
+	}
+	if (ps->have_cfg && (c.k1 != ps->up_cfg.k1 || c.k2 != ps->up_cfg.k2 ||
+			     c.sum != ps->up_cfg.sum ||
+			     memcmp(&c.optim, &ps->up_cfg.optim, sizeof c.optim))) {
+		ps_violation(ps, u, GX_EPROTO, "its settings (optimizer, --sum, k1, k2) differ "
+			     "from the other global servers'");
+		return;
+	}
+	ps->up_cfg = c;
+	ps->have_cfg = 1;
 	u->ust = UP_READY;
 	u->tx_ms = gx_now_ms();
 	ps->nready++;
-	ps_log(ps, LOG_INFO, "%s ready (%s sync)", u->label, a.sync ? "mixed" : "full");
+	if (c.sync == GX_SYNC_HFA)
+		ps_log(ps, LOG_INFO, "%s ready (hfa sync, k1 %u, k2 %u)", u->label, c.k1, c.k2);
+	else
+		ps_log(ps, LOG_INFO, "%s ready (%s sync)", u->label, ps_sync_name(c.sync));
 	if (ps->nready == ps->nups) {
 		ps_log(ps, LOG_INFO, "accepting %d worker%s on port %d", ps->n,
 		       ps->n == 1 ? "" : "s", ps->port);
@@ -779,14 +859,38 @@ static const gx_slice *reply_slice(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h,
 	return s;
 }
 
-static void answer_workers(gx_ps *ps, ps_lkey *k, const uint8_t *which, int type,
-			   uint32_t round, const float *x)
+/* Once the key's value is known: what the link codecs and HFA keep. */
+static int key_modes(gx_ps *ps, ps_lkey *k)
 {
-	for (int i = 0; i < ps->n; i++) {
-		ps_peer *w = ps->who[i];
-		if (which[i] && w && w->c && !w->gone)
-			ps_send_f32(ps, w->c, type, k->key, 0, round, ps->o.party, x, k->count);
+	size_t bytes = (size_t)k->count * sizeof(float);
+	int hfa = ps->up_sync == GX_SYNC_HFA, e = 0;
+	if (ps->agg == 1) {
+		k->ef = calloc((size_t)k->nsl, sizeof *k->ef);
+		for (int b = 0; k->ef && b < k->nsl; b++)
+			if (!(k->ef[b] = gx_ef_create(k->sl[b].count, ps->o.ef_momentum)))
+				goto nomem;
+		if (!k->ef)
+			goto nomem;
+		if (!hfa && !(k->opt = gx_optim_create(&ps->up_cfg.optim, k->count, 1, &e))) {
+			ps_finish(ps, e ? e : GX_ENOMEM, NULL, "key %u: cannot create the global "
+				  "tier's optimizer here: %s", k->key, gx_strerror(e ? e : GX_ENOMEM));
+			return -1;
+		}
 	}
+	if (ps->o.lan == GX_LINK_FP16) {
+		if (!(k->view = malloc(bytes)))
+			goto nomem;
+		memcpy(k->view, k->value, bytes);
+	}
+	if (hfa) {
+		if (!(k->base = malloc(bytes)))
+			goto nomem;
+		memcpy(k->base, k->value, bytes);
+	}
+	return 0;
+nomem:
+	ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", k->key);
+	return -1;
 }
 
 static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
@@ -809,8 +913,10 @@ static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	k->init_got[h->block] = 1;
 	if (--k->init_left > 0)
 		return;
+	if (key_modes(ps, k))
+		return;
 	k->init = 2;
-	answer_workers(ps, k, k->init_wait, GX_FT_INIT_REPLY, 0, k->value);
+	ps_link_answer(ps, k, k->init_wait, GX_FT_INIT_REPLY, 0, 0);
 	memset(k->init_wait, 0, (size_t)ps->n);
 }
 
@@ -837,10 +943,32 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	f->got[h->block] = 1;
 	f->left--;
 	/* Rounds complete in order: each slice's replies come in order. */
+	int hfa = ps->up_sync == GX_SYNC_HFA;
+	size_t bytes = (size_t)k->count * sizeof(float);
 	while ((f = k->fwds) && f->left == 0) {
-		answer_workers(ps, k, f->who, GX_FT_PUSH_REPLY, f->round, f->buf);
-		ps_buf_put(&k->spare, k->value);
-		k->value = f->buf;
+		if (hfa) {
+			if (ps->agg == 1)
+				for (uint64_t i = 0; i < k->count; i++)
+					k->base[i] += f->buf[i];
+			else
+				memcpy(k->base, f->buf, bytes);
+			memcpy(k->value, k->base, bytes);
+			ps_buf_put(&k->spare, f->buf);
+		} else if (ps->agg == 1) {
+			r = gx_optim_step(k->opt, k->value, f->buf, 0);
+			ps_buf_put(&k->spare, f->buf);
+			if (r) {
+				f->buf = NULL;
+				ps_finish(ps, r, NULL, "key %u: the optimizer failed: %s", k->key,
+					  gx_strerror(r));
+				return;
+			}
+		} else {
+			ps_buf_put(&k->spare, k->value);
+			k->value = f->buf;
+		}
+		f->buf = NULL;
+		ps_link_answer(ps, k, f->who, GX_FT_PUSH_REPLY, f->wround, hfa);
 		k->rounds++;
 		ps->updates++;
 		ps->wait_ns += gx_now_ns() - f->t_first;
@@ -851,6 +979,8 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 		free(f->who);
 		free(f);
 	}
+	if (hfa)
+		settle_key(ps, k); /* a round that waited for this one */
 }
 
 static void on_pull_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
@@ -902,7 +1032,7 @@ void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8
 			snprintf(msg, sizeof msg, "(malformed ERROR)");
 		u->gone = 1;
 		gx_conn_close(u->c, 1, "error from upstream");
-		if (u->ust == UP_HELLO)
+		if (u->ust == UP_HELLO || u->ust == UP_CONFIG)
 			ps_finish(ps, GX_EREFUSED, u, "%s refused this server: %s", u->label, msg);
 		else
 			ps_finish(ps, GX_EPEER, u, "%s failed: %s", u->label, msg);
@@ -910,6 +1040,10 @@ void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8
 	}
 	if (u->ust == UP_HELLO) {
 		on_ack(ps, u, h, pl);
+		return;
+	}
+	if (u->ust == UP_CONFIG) {
+		on_config(ps, u, h, pl);
 		return;
 	}
 	switch (h->type) {

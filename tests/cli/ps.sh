@@ -31,6 +31,31 @@ runcmd $P --role local --workers 2
 expect_rc no-upstream-rc 2
 expect_golden no-upstream-stderr "$ERR" ps-no-upstream.err
 
+# The link codecs and HFA: each misuse is a usage error naming the problem.
+bad_use() { # NAME REGEX ARGS...
+	_bn=$1 _bre=$2
+	shift 2
+	runcmd $P "$@"
+	expect_rc "$_bn-rc" 2
+	expect_match "$_bn-says" "$ERR" "$_bre"
+}
+bad_use wan-codec-unknown "invalid --wan-codec 'gzip': unknown codec" \
+	--role local --upstream 127.0.0.1:1 --wan-codec gzip
+bad_use wan-codec-ratio "bsc:RATIO wants a ratio in \(0, 1\]" \
+	--role local --upstream 127.0.0.1:1 --wan-codec bsc:2
+bad_use mpq-bound "BOUND is a positive element count" \
+	--role local --upstream 127.0.0.1:1 --wan-codec mpq:0.01:x
+bad_use wan-codec-global "--wan-codec is for --role local" --role global --wan-codec fp16
+bad_use lan-codec-bsc "invalid --lan-codec 'bsc:0.1' \(want none or fp16\)" \
+	--role local --upstream 127.0.0.1:1 --lan-codec bsc:0.1
+bad_use ef-without-codec "--ef-momentum is for a coded WAN" \
+	--role local --upstream 127.0.0.1:1 --ef-momentum 0.9
+bad_use ef-momentum-range "invalid --ef-momentum '1'" \
+	--role local --upstream 127.0.0.1:1 --wan-codec fp16 --ef-momentum 1
+bad_use k1-without-hfa "--k1 is for --sync hfa" --role global --k1 5
+bad_use k2-zero "invalid --k2 '0'" --role global --sync hfa --k2 0
+bad_use sync-unknown "invalid --sync 'async' \(want full, mixed or hfa\)" --role global --sync async
+
 runcmd $P --role global --optimizer sgdd
 expect_rc bad-optimizer-rc 2
 expect_golden bad-optimizer-stderr "$ERR" ps-bad-optimizer.err
@@ -124,6 +149,8 @@ def report(s):
         print("ack", pl[2], pl[3])
     elif t == 20:
         print("bye")
+    elif t == 23:
+        print("config sync %d lan %d mode %d" % (pl[0], pl[1], pl[2]))
     else:
         print("frame", t)
     return t
@@ -140,7 +167,7 @@ elif mode == "hello2":
     report(s)
 elif mode == "local":
     s.sendall(frame(16, hello(1)))
-    if report(s) == 17:
+    if report(s) == 17 and report(s) == 23:
         s.sendall(frame(20))
         report(s)
         report(s)

@@ -31,6 +31,7 @@ Prints "#" lines saying what differs and exits 1 on a mismatch; 0 and one
 import argparse
 import copy
 import math
+import struct
 import sys
 from array import array
 
@@ -320,6 +321,75 @@ def cmd_optimum(args):
     return 0 if ok else 1
 
 
+def load_state(path):
+    """GX_FT_STATE frames (geomx-ps --ef-save): {(key, block, channel): floats}."""
+    out = {}
+    data = open(path, "rb").read()
+    o = 0
+    while o < len(data):
+        if len(data) - o < 64:
+            raise ValueError("%s: truncated header at byte %d" % (path, o))
+        magic, ver, typ = struct.unpack_from("<IBB", data, o)
+        key, = struct.unpack_from("<I", data, o + 8)
+        count, plen = struct.unpack_from("<QI", data, o + 24)
+        codec, = struct.unpack_from("<B", data, o + 40)
+        channel, rnd, block = struct.unpack_from("<HII", data, o + 42)
+        if magic != 0x52465847 or typ != 2 or codec != 1 or plen != 4 * count:
+            raise ValueError("%s: not an F32 state frame at byte %d" % (path, o))
+        a = array("f")
+        a.frombytes(data[o + 64:o + 64 + plen])
+        if sys.byteorder != "little":
+            a.byteswap()
+        out[(key, block, channel)] = a.tolist()
+        o += 64 + plen
+    return out
+
+
+def cmd_ef(args):
+    """The error-feedback invariant through the servers (SGD, lr 1, --sum,
+    unsplit keys): what the workers pushed, summed over rounds, workers and
+    parties, equals what reached the parameters (init - final) plus what the
+    local servers kept (their residuals)."""
+    sizes = [int(x) for x in args.sizes.split(",")]
+    init = split(load_f32(args.init), sizes)
+    final = split(load_f32(args.final), sizes)
+    states = [load_state(p) for p in args.state]
+    worst, bad = 0.0, 0
+    for k, n in enumerate(sizes):
+        pushed = [0.0] * n
+        for p in range(args.parties):
+            for w in range(args.workers):
+                for r in range(args.rounds):
+                    g = synthetic(n, k, r, p, w)
+                    for i in range(n):
+                        pushed[i] += g[i]
+        kept = [0.0] * n
+        for st in states:
+            res = st.get((k, 0, 0))
+            if res is None or len(res) != n:
+                print("# key %d: no residual of %d elements in a state file" % (k, n))
+                return 1
+            for i in range(n):
+                kept[i] += res[i]
+        for i in range(n):
+            got = (init[k][i] - final[k][i]) + kept[i]
+            err = abs(got - pushed[i])
+            lim = args.atol + 1e-6 * (abs(init[k][i]) + abs(pushed[i]))
+            worst = max(worst, err)
+            if err > lim:
+                bad += 1
+                if bad <= 5:
+                    print("# key %d element %d: sent %.9g + kept %.9g = %.9g, pushed %.9g"
+                          % (k, i, init[k][i] - final[k][i], kept[i], got, pushed[i]))
+    nonzero = sum(1 for st in states for v in st.values() for x in v if x != 0.0)
+    print("# sent + kept == pushed for %d elements; worst difference %.3g; %d nonzero "
+          "residual elements" % (sum(sizes), worst, nonzero))
+    if nonzero == 0:
+        print("# every residual is zero: nothing was held back, the test proves nothing")
+        return 1
+    return 1 if bad else 0
+
+
 def cmd_same(args):
     ref = open(args.files[0], "rb").read()
     bad = 0
@@ -376,13 +446,22 @@ def main():
     o.add_argument("--workers", type=int, required=True)
     o.add_argument("--final", required=True)
     o.add_argument("--tol", type=float, required=True)
+    f = sub.add_parser("ef")
+    f.add_argument("--sizes", required=True)
+    f.add_argument("--parties", type=int, default=2)
+    f.add_argument("--workers", type=int, default=2)
+    f.add_argument("--rounds", type=int, required=True)
+    f.add_argument("--init", required=True)
+    f.add_argument("--final", required=True)
+    f.add_argument("--state", action="append", required=True)
+    f.add_argument("--atol", type=float, default=1e-5)
     s = sub.add_parser("same")
     s.add_argument("files", nargs="+")
     args = ap.parse_args()
     if args.cmd == "hips" and args.rtol is None and not args.dump:
         ap.error("hips needs --dump unless --rtol")
     return {"hips": cmd_hips, "elastic": cmd_elastic, "optimum": cmd_optimum,
-            "same": cmd_same}[args.cmd](args)
+            "same": cmd_same, "ef": cmd_ef}[args.cmd](args)
 
 
 if __name__ == "__main__":

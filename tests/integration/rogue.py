@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from oracle import crc32c  # noqa: E402
 
 MAGIC = b"GXFR"
-HELLO, HELLO_ACK, ERROR, HEARTBEAT, BYE, KEYTABLE = 16, 17, 18, 19, 20, 21
+HELLO, HELLO_ACK, ERROR, HEARTBEAT, BYE, KEYTABLE, CONFIG = 16, 17, 18, 19, 20, 21, 23
 INIT, INIT_REPLY, PUSH, PUSH_REPLY = 32, 33, 34, 35
 CODEC_NONE, CODEC_F32 = 0, 1
 ROLE_WORKER = 3
@@ -174,6 +174,10 @@ def worker_hello(c, a):
         return False
     proto, role, sync = struct.unpack("<HBB", p[:4])
     say("ack proto %d role %d sync %d" % (proto, role, sync))
+    t, f, p = c.next_non_heartbeat()
+    if t != CONFIG or len(p) != 56:
+        say("expected CONFIG, got frame type %d (%d bytes)" % (t, len(p)))
+        return False
     return True
 
 

@@ -208,6 +208,12 @@ static void *fake_main(void *arg)
 			snprintf(a.name, sizeof a.name, "fake:%d", f->port);
 			gx_hello_pack(&a, buf);
 			send_frame(fd, GX_FT_HELLO_ACK, 0, 0, 0, GX_CODEC_NONE, buf, GX_HELLO_SIZE, 0);
+			gx_config cf;
+			memset(&cf, 0, sizeof cf);
+			gx_optim_opts_default(&cf.optim, GX_OPT_SGD);
+			uint8_t cb[GX_CONFIG_SIZE];
+			gx_config_pack(&cf, cb);
+			send_frame(fd, GX_FT_CONFIG, 0, 0, 0, GX_CODEC_NONE, cb, GX_CONFIG_SIZE, 0);
 			break;
 		}
 		case GX_FT_KEYTABLE: {

@@ -95,9 +95,12 @@ static void test_hello_malformed(void)
 		T_EQ(gx_hello_parse(m, GX_HELLO_SIZE, &g), GX_EPROTO);
 	}
 	memcpy(m, b, sizeof m);
-	m[3] = 2; /* sync */
+	m[3] = 3; /* sync */
 	T_EQ(gx_hello_parse(m, GX_HELLO_SIZE, &g), GX_EPROTO);
-	for (int i = 20; i < 24; i++) {
+	memcpy(m, b, sizeof m);
+	m[20] = 2; /* mode */
+	T_EQ(gx_hello_parse(m, GX_HELLO_SIZE, &g), GX_EPROTO);
+	for (int i = 21; i < 24; i++) {
 		memcpy(m, b, sizeof m);
 		m[i] = 1; /* reserved */
 		T_EQ(gx_hello_parse(m, GX_HELLO_SIZE, &g), GX_EPROTO);
@@ -279,6 +282,74 @@ static void test_members(void)
 	T_EQ(gx_members_parse(NULL, 4, &w), GX_EPROTO);
 }
 
+static void test_config(void)
+{
+	gx_config c, g;
+	memset(&c, 0, sizeof c);
+	c.sync = GX_SYNC_HFA;
+	c.lan = GX_LINK_FP16;
+	c.mode = 1;
+	c.sum = 1;
+	c.k1 = 20;
+	c.k2 = 10;
+	gx_optim_opts_default(&c.optim, GX_OPT_ADAM);
+	c.optim.lr = 0.001f;
+	uint8_t b[GX_CONFIG_SIZE], m[GX_CONFIG_SIZE];
+	gx_config_pack(&c, b);
+	T_EQ(gx_config_parse(b, sizeof b, &g), 0);
+	T_EQ(memcmp(&c, &g, sizeof c), 0);
+	T_EQ(gx_config_parse(b, sizeof b - 1, &g), GX_EPROTO);
+	T_EQ(gx_config_parse(NULL, sizeof b, &g), GX_EPROTO);
+	/* one bad field at a time */
+	static const struct { int off; uint8_t v; } bad[] = {
+		{ 0, 3 }, { 1, 2 }, { 2, 2 }, { 3, 2 }, { 12, GX_OPT__MAX }, { 48, 1 }, { 55, 1 },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		memcpy(m, b, sizeof m);
+		m[bad[i].off] = bad[i].v;
+		T_EQ(gx_config_parse(m, sizeof m, &g), GX_EPROTO);
+	}
+	memcpy(m, b, sizeof m);
+	memset(m + 4, 0, 4); /* HFA without k1 */
+	T_EQ(gx_config_parse(m, sizeof m, &g), GX_EPROTO);
+	memcpy(m, b, sizeof m);
+	m[0] = GX_SYNC_FULL; /* k1 and k2 without HFA */
+	T_EQ(gx_config_parse(m, sizeof m, &g), GX_EPROTO);
+	memcpy(m, b, sizeof m);
+	memset(m + 16, 0xff, 4); /* lr NaN */
+	T_EQ(gx_config_parse(m, sizeof m, &g), GX_EPROTO);
+}
+
+static void test_link_codec(void)
+{
+	gx_link_codec c;
+	char why[160], buf[64];
+	T_EQ(gx_link_codec_parse("none", &c, why, sizeof why), 0);
+	T_EQ(c.kind, GX_LINK_NONE);
+	T_EQ(gx_link_codec_parse("fp16", &c, why, sizeof why), 0);
+	T_EQ(c.kind, GX_LINK_FP16);
+	T_EQ(gx_link_codec_parse("bsc:0.01", &c, why, sizeof why), 0);
+	T_EQ(c.kind, GX_LINK_BSC);
+	T_ASSERT(c.ratio == 0.01);
+	gx_link_codec_format(&c, buf, sizeof buf);
+	T_ASSERT(strcmp(buf, "bsc:0.01") == 0);
+	T_EQ(gx_link_codec_parse("mpq:0.05", &c, why, sizeof why), 0);
+	T_EQ(c.kind, GX_LINK_MPQ);
+	T_EQ(c.bound, GX_DEFAULT_MPQ_BOUND);
+	T_EQ(gx_link_codec_parse("mpq:0.05:4096", &c, why, sizeof why), 0);
+	T_EQ(c.bound, 4096);
+	gx_link_codec_format(&c, buf, sizeof buf);
+	T_ASSERT(strcmp(buf, "mpq:0.05:4096") == 0);
+	static const char *const bad[] = { "", "bsc", "bsc:", "bsc:0", "bsc:1.5", "bsc:x",
+					   "bsc:0.1x", "mpq:0.1:", "mpq:0.1:0", "mpq:0.1:-3",
+					   "mpq::5", "fp32", "FP16", "bsc:nan", "bsc:inf" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		why[0] = '\0';
+		T_EQ(gx_link_codec_parse(bad[i], &c, why, sizeof why), GX_EINVAL);
+		T_ASSERT(why[0] != '\0');
+	}
+}
+
 /* ------------------------------------------------------------ sending */
 
 typedef struct got {
@@ -387,6 +458,8 @@ int main(void)
 	T_RUN(test_errmsg);
 	T_RUN(test_keytable);
 	T_RUN(test_members);
+	T_RUN(test_config);
+	T_RUN(test_link_codec);
 	T_RUN(test_send_helpers);
 	T_RUN(test_no_descriptor_leaks);
 	T_DONE();
