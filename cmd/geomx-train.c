@@ -1,7 +1,9 @@
 /*
  * geomx-train — trains a small network on a dataset, alone (an optimizer
  * here) or as a worker of a HiPS job (gradients to the data center's local
- * parameter server, parameters back from the global tier). Options here;
+ * parameter server, parameters back from the global tier; under HFA sync,
+ * an optimizer here and every k1 steps the model's change up, the averaged
+ * model back). Options here;
  * the run in geomx-train/run.c, checkpoints in geomx-train/ckpt.c. See
  * geomx-train(1).
  */
@@ -103,7 +105,7 @@ static void help(void)
 	       "      --steps N          stop after N steps, 0 no limit (default: 0)\n"
 	       "      --seed S           seeds the initial weights and the shuffles (default: %d)\n"
 	       "      --optimizer NAME   sgd momentum nesterov adagrad rmsprop adadelta adam\n"
-	       "                         adamw dcasgd (default: %s; standalone only)\n"
+	       "                         adamw dcasgd (default: %s; standalone and HFA)\n"
 	       "      --lr X             learning rate (default: the optimizer's)\n"
 	       "      --momentum X       momentum (momentum, nesterov, dcasgd)\n"
 	       "      --weight-decay X   L2 penalty (decoupled for adamw) (default: 0)\n"
@@ -115,7 +117,8 @@ static void help(void)
 	       "      --eval-every N     test accuracy every N steps, 0 only at the end\n"
 	       "                         (default: 0)\n"
 	       "      --format FMT       tsv or json (default: tsv)\n"
-	       "Distributed (a worker of a HiPS job; the global server runs the optimizer):\n"
+	       "Distributed (a worker of a HiPS job; the servers run the optimizer, but under\n"
+	       "HFA sync each worker runs its own and sends its model's change every k1 steps):\n"
 	       "      --ps HOST:PORT[,...]  the local PS of this data center (or, flat, the\n"
 	       "                         global servers)\n"
 	       "      --rank R           this worker's rank in its data center (default: 0)\n"
@@ -373,9 +376,9 @@ int main(int argc, char **argv)
 		o.optim.momentum = momentum;
 	if (wd >= 0)
 		o.optim.weight_decay = wd;
-	if (o.ps && optim_set)
-		cli_warn("--optimizer, --lr, --momentum and --weight-decay are ignored with --ps: "
-			 "the global server runs the optimizer");
+	/* Whether the optimizer flags matter with --ps depends on the servers'
+	 * sync mode, known once connected (run.c says so then). */
+	o.optim_set = optim_set;
 
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);

@@ -2,8 +2,10 @@
  * run.c — geomx-train's training run: load and shard the data, build the
  * model, then step: forward and backward on a batch, and either an optimizer
  * step here (standalone) or a push of every gradient to the parameter
- * server, which answers with the updated parameters (distributed). Reports
- * go to stdout as TSV or JSON lines.
+ * server, which answers with the updated parameters (distributed, full or
+ * mixed sync), or, under HFA sync, an optimizer step here and every k1
+ * steps a push of the model's change since the last sync, answered with the
+ * averaged model. Reports go to stdout as TSV or JSON lines.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -154,13 +156,14 @@ static void header(const struct rep *r)
 {
 	if (r->fmt == RFMT_TSV)
 		printf("step\tepoch\ttime_s\tloss\tsamples_s\tbytes_out\tbytes_in\tchecksum\ttest_loss"
-		       "\ttest_acc\n");
+		       "\ttest_acc\tsamples\n");
 }
 
 /* One report line: the mean loss since the last one, the rate since then
  * (t_end: when the last step ended, so evaluation is not counted), traffic,
- * the parameters' checksum, and the test set's loss and accuracy when
- * evaluated. Returns -1 when stdout fails. */
+ * the parameters' checksum, the test set's loss and accuracy when
+ * evaluated, and the training samples this worker has seen (last, so that
+ * the columns before it keep their places). Returns -1 when stdout fails. */
 static int report(struct rep *r, gx_model *m, uint64_t step, double t_end, uint64_t bo,
 		  uint64_t bi, int evaluated, double test_loss, double test_acc)
 {
@@ -185,6 +188,7 @@ static int report(struct rep *r, gx_model *m, uint64_t step, double t_end, uint6
 		printf("\t%08" PRIx32, gx_model_checksum(m));
 	put_num(json, "test_loss", evaluated ? test_loss : NAN, 6, 0);
 	put_num(json, "test_acc", evaluated ? test_acc : NAN, 4, 0);
+	put_u64(json, "samples", step * (uint64_t)r->batch);
 	fputs(json ? "}\n" : "\n", stdout);
 	r->loss_sum = 0;
 	r->loss_n = 0;
@@ -219,6 +223,10 @@ struct state {
 	gx_model *m;
 	gx_optim *op;
 	gx_kv *kv;
+	gx_kv_info info;  /* with kv: what the servers told it */
+	float *synced;    /* HFA: the parameters as of the last sync */
+	float *delta;     /* HFA: params - synced, pushed */
+	uint64_t nsyncs;  /* HFA: syncs so far (the local server's rounds) */
 	uint32_t *idx, *keys;
 	uint64_t *counts;
 	float **vals;
@@ -237,6 +245,8 @@ static void release(struct state *s)
 	free(s->keys);
 	free(s->counts);
 	free(s->vals);
+	free(s->synced);
+	free(s->delta);
 	free(s->xb);
 	free(s->yb);
 }
@@ -279,6 +289,79 @@ static int connect_ps(const struct topts *o, struct state *s, const char *who)
 		cli_error("%s: init failed: %s", who, gx_strerror(e));
 		return -1;
 	}
+	gx_kv_info_get(s->kv, &s->info);
+	return 0;
+}
+
+static const char *sync_name(int sync)
+{
+	switch (sync) {
+	case GX_SYNC_FULL:
+		return "full";
+	case GX_SYNC_MIXED:
+		return "mixed";
+	case GX_SYNC_HFA:
+		return "HFA";
+	default:
+		return "unknown";
+	}
+}
+
+/* Under HFA sync: the copy of the parameters as of the last sync (the
+ * values the global tier kept at INIT, to begin with) and the buffer of the
+ * changes pushed. -1 after a message. */
+static int hfa_setup(struct state *s)
+{
+	uint64_t n = gx_model_nparams(s->m);
+	s->synced = malloc((n ? n : 1) * sizeof *s->synced);
+	s->delta = malloc((n ? n : 1) * sizeof *s->delta);
+	if (!s->synced || !s->delta) {
+		cli_error("out of memory");
+		return -1;
+	}
+	memcpy(s->synced, gx_model_params(s->m), n * sizeof *s->synced);
+	return 0;
+}
+
+/* One HFA sync: push every tensor's change since the last sync (priority =
+ * tensor index), receive the averaged model in place, and remember it as
+ * the new starting point. The optimizer's state is left alone: it carries
+ * over to the averaged model. */
+static int hfa_sync(struct state *s, const char *who, uint64_t step)
+{
+	size_t nt = gx_model_ntensors(s->m);
+	for (size_t i = 0; i < nt; i++) {
+		gx_tensor_info ti;
+		gx_model_tensor(s->m, i, &ti);
+		const float *sy = s->synced + ti.offset;
+		float *d = s->delta + ti.offset;
+		for (uint64_t j = 0; j < ti.count; j++)
+			d[j] = ti.data[j] - sy[j];
+		gx_kv_req r = gx_kv_pushpull(s->kv, ti.key, d, ti.data, (int)(i < 255 ? i : 255));
+		if (r < 0) {
+			cli_error("%s: step %" PRIu64 ", %s: %s", who, step, ti.name, gx_strerror((int)r));
+			return -1;
+		}
+	}
+	int e = gx_kv_wait_all(s->kv);
+	if (e) {
+		cli_error("%s: step %" PRIu64 ": %s", who, step, gx_strerror(e));
+		return -1;
+	}
+	memcpy(s->synced, gx_model_params(s->m), gx_model_nparams(s->m) * sizeof *s->synced);
+	s->nsyncs++;
+	return 0;
+}
+
+/* After the last step's sync: pushes of no change until the round is a
+ * global one (a multiple of k2), so that the workers of every data center
+ * end with the same model, not only those of one. */
+static int hfa_finish(struct state *s, const char *who, uint64_t step)
+{
+	uint32_t k2 = s->info.k2 ? s->info.k2 : 1;
+	while (s->nsyncs % k2 != 0)
+		if (hfa_sync(s, who, step))
+			return -1;
 	return 0;
 }
 
@@ -400,10 +483,36 @@ int train_run(const struct topts *o)
 			 o->batch, spe, total, o->threads, o->threads == 1 ? "" : "s");
 	}
 
+	/* The worker runs an optimizer standalone and under HFA sync; under
+	 * full and mixed sync the servers run it. */
+	int hfa = 0;
+	uint32_t k1 = 0;
 	if (o->ps) {
 		if (connect_ps(o, &s, who))
 			goto out;
-	} else if (total) {
+		hfa = s.info.sync == GX_SYNC_HFA;
+		k1 = s.info.k1;
+		if (hfa && k1 == 0) { /* the protocol forbids it; never divide by it */
+			cli_error("%s: the servers run HFA sync with k1 = 0", who);
+			goto out;
+		}
+		if (hfa)
+			cli_info("%s: HFA sync: %" PRIu32 " local steps (k1) per push, %" PRIu32
+				 " local rounds (k2) per global round; optimizer %s, lr %g", who, k1,
+				 s.info.k2, gx_optim_name(o->optim.kind), (double)o->optim.lr);
+		else
+			cli_info("%s: %s sync: the parameter servers run the optimizer", who,
+				 sync_name(s.info.sync));
+		if (s.info.lan == GX_LINK_FP16)
+			cli_info("%s: pushes and replies travel as fp16 (the local server's --lan-codec)",
+				 who);
+		if (!hfa && o->optim_set)
+			cli_warn("--optimizer, --lr, --momentum and --weight-decay are ignored under %s "
+				 "sync: the parameter servers run the optimizer", sync_name(s.info.sync));
+		if (hfa && hfa_setup(&s))
+			goto out;
+	}
+	if ((!o->ps || hfa) && total) {
 		if (!(s.op = gx_optim_create(&o->optim, gx_model_nparams(s.m), 0, &e))) {
 			cli_error("cannot create the optimizer: %s", gx_strerror(e));
 			goto out;
@@ -441,7 +550,7 @@ int train_run(const struct topts *o)
 				cli_error("step %" PRIu64 ": %s", step + 1, gx_strerror(e));
 				goto out;
 			}
-			if (s.kv) {
+			if (s.kv && !hfa) {
 				if (exchange(&s, who, step + 1))
 					goto out;
 			} else if ((e = gx_optim_step(s.op, params, grads, 0)) != 0) {
@@ -449,6 +558,14 @@ int train_run(const struct topts *o)
 				goto out;
 			}
 			step++;
+			/* HFA: a sync every k1 steps, and one after the last step
+			 * whatever its number, then empty ones up to a global
+			 * round, so every worker (all take the same steps) ends
+			 * with the same averaged model. */
+			if (hfa && (step % k1 == 0 || step == total) && hfa_sync(&s, who, step))
+				goto out;
+			if (hfa && step == total && hfa_finish(&s, who, step))
+				goto out;
 			r.loss_sum += loss;
 			r.loss_n++;
 			if (train_stop) {

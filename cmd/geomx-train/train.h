@@ -31,6 +31,7 @@ struct topts {
 	uint64_t max_steps;      /* 0: no limit */
 	uint64_t seed;
 	gx_optim_opts optim;
+	int optim_set;           /* --optimizer, --lr, --momentum or --weight-decay given */
 	int threads;
 	const char *save, *load;
 	/* reporting */

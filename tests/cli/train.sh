@@ -1,7 +1,10 @@
 #!/bin/sh
-# tests/cli/train.sh — geomx-train's usage and its messages for bad flags and
-# missing data (fast: nothing trains here; tests/integration/train.sh
-# trains). Golden files: tests/cli/golden/train-*.
+# tests/cli/train.sh — geomx-train's usage, its messages for bad flags and
+# missing data, the columns of its reports (a few steps on a 16-line CSV)
+# and, with --ps, that the optimizer flags draw no warning before the
+# servers' sync mode is known (fast: the real training runs are in
+# tests/integration/train.sh and train-hfa.sh). Golden files:
+# tests/cli/golden/train-*.
 GX_TOP=$(cd "${GX_TOP:-.}" && pwd)
 . "$GX_TOP/tests/cli/lib.sh"
 cd "$T" || exit 1   # file names in messages (golden files) are relative
@@ -55,5 +58,46 @@ expect_golden badcsv-stderr "$ERR" train-badcsv.err
 runcmd $P --data fashion-mnist --data-dir nowhere
 expect_rc nodir-rc 1
 expect_golden nodir-stderr "$ERR" train-nodir.err
+
+# Reports: 11 columns, time_s (3rd) and samples (11th, step x batch) the
+# ones a time-to-accuracy benchmark reads; JSON lines with the same names.
+i=0
+while [ $i -lt 16 ]; do echo "$i,$((i % 3)),$((i % 2))"; i=$((i + 1)); done >small.csv
+runcmd $P --train small.csv --data-format csv --model logreg --batch 4 --epochs 2 --steps 6 --report-every 2 \
+	--optimizer adam --lr 0.01
+expect_rc report-tsv-rc 0
+expect_match report-tsv-header "$OUT" \
+	"$(printf '^step\tepoch\ttime_s\tloss\tsamples_s\tbytes_out\tbytes_in\tchecksum\ttest_loss\ttest_acc\tsamples$')"
+expect_lines report-tsv-lines "$OUT" 4
+if awk -F '\t' 'NR > 1 && (NF != 11 || $11 != $1 * 4 || $3 !~ /^[0-9]+\.[0-9][0-9][0-9]$/) { bad = 1 }
+	END { exit bad + 0 }' "$OUT" && [ "$(tail -n 1 "$OUT" | cut -f 1,11)" = "$(printf '6\t24')" ]; then
+	ok report-tsv-samples
+else
+	notok report-tsv-samples "want 11 columns, samples = step x 4, time_s with 3 decimals:" \
+		"$(tr '\n' '|' <"$OUT")"
+fi
+expect_empty report-tsv-stderr "$ERR"
+
+runcmd $P --train small.csv --data-format csv --model logreg --batch 4 --epochs 2 --steps 6 --report-every 4 \
+	--format json
+expect_rc report-json-rc 0
+expect_lines report-json-lines "$OUT" 2
+expect_match report-json-first "$OUT" \
+	'^\{"step":4,"epoch":1\.000,"time_s":[0-9]+\.[0-9]{3},"loss":[0-9.]+,"samples_s":([0-9.]+|null),"bytes_out":0,"bytes_in":0,"checksum":"[0-9a-f]{8}","test_loss":null,"test_acc":null,"samples":16\}$'
+expect_match report-json-last "$OUT" '^\{"step":6,.*,"time_s":[0-9]+\.[0-9]{3},.*,"samples":24\}$'
+
+# With --ps, whether --optimizer and the like matter depends on the servers'
+# sync mode (HFA: the worker runs the optimizer), so nothing is said about
+# them before connecting: here the only messages are the failure's.
+runcmd $P --train small.csv --data-format csv --model logreg --batch 4 --ps 127.0.0.1:1 \
+	--connect-timeout 0 --optimizer adam --lr 0.1
+expect_rc ps-unreachable-rc 1
+if grep -q 'ignored' "$ERR"; then
+	notok ps-no-early-optimizer-warning "$(head -c 300 "$ERR")"
+else
+	ok ps-no-early-optimizer-warning
+fi
+expect_match ps-unreachable-msg "$ERR" "^geomx-train: worker 0/0: cannot connect to 127\.0\.0\.1:1: "
+expect_empty ps-unreachable-stdout "$OUT"
 
 finish

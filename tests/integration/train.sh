@@ -3,9 +3,10 @@
 # job on loopback (one global server running Adam, one local server with
 # --workers 2, two geomx-train workers on the two halves of a Fashion-MNIST
 # subset) must lower the loss and keep both workers' parameters identical at
-# every report; standalone, a checkpoint must reproduce the parameters, a
-# corrupted or mismatched checkpoint must be refused (exit 1) and bad flags
-# must exit 2. Skips without Fashion-MNIST.
+# every report; a worker given optimizer flags under full sync must warn
+# that they are ignored; standalone, a checkpoint must reproduce the
+# parameters, a corrupted or mismatched checkpoint must be refused (exit 1)
+# and bad flags must exit 2. Skips without Fashion-MNIST.
 # $TR is split into words on purpose.
 # shellcheck disable=SC2086
 . "${GX_TOP:-.}/tests/integration/lib.sh"
@@ -62,6 +63,18 @@ if [ "$(sed -n 2p "$w0" | cut -f 6)" -gt 0 ] && [ "$(sed -n 2p "$w0" | cut -f 7)
 else
 	notok "hips: the reports count bytes sent and received" "$(sed -n 2p "$w0")"
 fi
+
+# ------------------------------------------------ optimizer flags, full sync
+# Flat (the worker straight to a global server): under full sync the servers
+# run the optimizer, so the worker's --optimizer and --lr draw a warning,
+# which can only be decided once connected (under HFA they apply:
+# train-hfa.sh).
+spawn f.g0 geomx-ps --role global --parties 1
+spawn f.w0 $TR --model logreg --limit 200 --steps 2 --report-every 0 --optimizer adam --lr 0.1 \
+	--ps "127.0.0.1:$(port_of f.g0)"
+expect_all "flat: the worker and the global server exit 0" 30 0 f.w0 f.g0
+expect_match "flat: under full sync the worker warns that its optimizer flags are ignored" "$T/f.w0.err" \
+	'^geomx-train: --optimizer, --lr, --momentum and --weight-decay are ignored under full sync: the parameter servers run the optimizer$'
 
 # -------------------------------------------------------------- standalone
 ck=$T/m.ckpt
