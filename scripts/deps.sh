@@ -2,7 +2,15 @@
 # scripts/deps.sh — `make deps`: makes sure the Debian packages geomx needs are
 # installed. As root it installs what is missing; otherwise it prints the exact
 # apt-get line and fails.
+# Usage: sh scripts/deps.sh [GROUP]...   where a group adds packages that only
+# some scripts need: bench (gnuplot-nox, for bench/wan-ablation.sh's plot).
 PKGS="build-essential pkg-config python3 libopenblas-dev libsodium-dev libzstd-dev zlib1g-dev dataset-fashion-mnist"
+for g in "$@"; do
+	case $g in
+	bench) PKGS="$PKGS gnuplot-nox" ;;
+	*) echo "geomx: scripts/deps.sh: unknown group '$g' (known: bench)" >&2; exit 2 ;;
+	esac
+done
 missing=""
 for p in $PKGS; do
 	s=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)
