@@ -657,6 +657,11 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			     h->round, p->next_round[idx]);
 		return;
 	}
+	if (k->init != 2 && (ps->agg == 1 || ps->up_sync == GX_SYNC_HFA || ps->o.lan)) {
+		/* the state the round needs comes with the INIT's answer */
+		ps_violation(ps, p, GX_EPROTO, "key %u: PUSH before its INIT was answered", k->key);
+		return;
+	}
 	ps_acc *a = ps_acc_get(&k->accs, &k->spare, h->round, ps->n, k->count);
 	int r = a ? ps_acc_add(ps, a, p->slot, h, pl) : GX_ENOMEM;
 	if (r == GX_ENOMEM) {
