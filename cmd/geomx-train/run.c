@@ -323,21 +323,26 @@ static int hfa_setup(struct state *s)
 	return 0;
 }
 
-/* One HFA sync: push every tensor's change since the last sync (priority =
- * tensor index), receive the averaged model in place, and remember it as
- * the new starting point. The optimizer's state is left alone: it carries
- * over to the averaged model. */
-static int hfa_sync(struct state *s, const char *who, uint64_t step)
+/* One exchange with the servers: push every gradient (priority = tensor
+ * index, so the first layers' go first) and receive the new parameters in
+ * place. Under HFA (s->synced set) what is pushed is each tensor's change
+ * since the last sync, the answer is the averaged model, which becomes the
+ * new starting point; the optimizer's state carries over to it. */
+static int exchange(struct state *s, const char *who, uint64_t step)
 {
 	size_t nt = gx_model_ntensors(s->m);
 	for (size_t i = 0; i < nt; i++) {
 		gx_tensor_info ti;
 		gx_model_tensor(s->m, i, &ti);
-		const float *sy = s->synced + ti.offset;
-		float *d = s->delta + ti.offset;
-		for (uint64_t j = 0; j < ti.count; j++)
-			d[j] = ti.data[j] - sy[j];
-		gx_kv_req r = gx_kv_pushpull(s->kv, ti.key, d, ti.data, (int)(i < 255 ? i : 255));
+		const float *push = ti.grad;
+		if (s->synced) {
+			const float *sy = s->synced + ti.offset;
+			float *d = s->delta + ti.offset;
+			for (uint64_t j = 0; j < ti.count; j++)
+				d[j] = ti.data[j] - sy[j];
+			push = d;
+		}
+		gx_kv_req r = gx_kv_pushpull(s->kv, ti.key, push, ti.data, (int)(i < 255 ? i : 255));
 		if (r < 0) {
 			cli_error("%s: step %" PRIu64 ", %s: %s", who, step, ti.name, gx_strerror((int)r));
 			return -1;
@@ -348,8 +353,10 @@ static int hfa_sync(struct state *s, const char *who, uint64_t step)
 		cli_error("%s: step %" PRIu64 ": %s", who, step, gx_strerror(e));
 		return -1;
 	}
-	memcpy(s->synced, gx_model_params(s->m), gx_model_nparams(s->m) * sizeof *s->synced);
-	s->nsyncs++;
+	if (s->synced) {
+		memcpy(s->synced, gx_model_params(s->m), gx_model_nparams(s->m) * sizeof *s->synced);
+		s->nsyncs++;
+	}
 	return 0;
 }
 
@@ -360,30 +367,8 @@ static int hfa_finish(struct state *s, const char *who, uint64_t step)
 {
 	uint32_t k2 = s->info.k2 ? s->info.k2 : 1;
 	while (s->nsyncs % k2 != 0)
-		if (hfa_sync(s, who, step))
+		if (exchange(s, who, step))
 			return -1;
-	return 0;
-}
-
-/* One distributed step: push every gradient (priority = tensor index, so
- * the first layers' go first), receive the new parameters in place. */
-static int exchange(struct state *s, const char *who, uint64_t step)
-{
-	size_t nt = gx_model_ntensors(s->m);
-	for (size_t i = 0; i < nt; i++) {
-		gx_tensor_info ti;
-		gx_model_tensor(s->m, i, &ti);
-		gx_kv_req r = gx_kv_pushpull(s->kv, ti.key, ti.grad, ti.data, (int)(i < 255 ? i : 255));
-		if (r < 0) {
-			cli_error("%s: step %" PRIu64 ", %s: %s", who, step, ti.name, gx_strerror((int)r));
-			return -1;
-		}
-	}
-	int e = gx_kv_wait_all(s->kv);
-	if (e) {
-		cli_error("%s: step %" PRIu64 ": %s", who, step, gx_strerror(e));
-		return -1;
-	}
 	return 0;
 }
 
@@ -562,7 +547,7 @@ int train_run(const struct topts *o)
 			 * whatever its number, then empty ones up to a global
 			 * round, so every worker (all take the same steps) ends
 			 * with the same averaged model. */
-			if (hfa && (step % k1 == 0 || step == total) && hfa_sync(&s, who, step))
+			if (hfa && (step % k1 == 0 || step == total) && exchange(&s, who, step))
 				goto out;
 			if (hfa && step == total && hfa_finish(&s, who, step))
 				goto out;
