@@ -321,6 +321,15 @@ void ps_global_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t
 void ps_global_settle(gx_ps *ps);
 uint64_t ps_global_rounds(gx_ps *ps);
 
+/* ----------------------------------------------------------- ps_up.c */
+
+/* The local role's upstream links (ps_local_init, _start, _tick,
+ * _up_closed, _bye and _members below live there too). */
+/* MEMBERS to u: the workers the party now aggregates. */
+void ps_send_members(gx_ps *ps, ps_peer *u, uint32_t workers);
+/* A frame from u before it is ready: its HELLO_ACK, then its CONFIG. */
+void ps_up_handshake(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl);
+
 /* -------------------------------------------------------- ps_local.c */
 
 int ps_local_init(gx_ps *ps);
