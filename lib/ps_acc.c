@@ -119,11 +119,18 @@ void ps_spare_free(ps_spare *sp)
 	sp->buf = NULL;
 }
 
+int ps_contrib_at(const gx_ps *ps, int k)
+{
+	if (ps->flat != 1)
+		return k;
+	return ps->order ? ps->order[k] : -1;
+}
+
 int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t *payload)
 {
 	if (i < 0 || i >= a->n || a->pushed[i] || h->count != a->count)
 		return GX_EPROTO;
-	if (i == a->next_i) {
+	if (i == ps_contrib_at(ps, a->next_i)) {
 		/* Its turn: straight into the sum (unchanged on error). */
 		int r = gx_codec_decode(ps->codec, h, payload, a->sum, 1);
 		if (r)
@@ -149,7 +156,9 @@ int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t
 int ps_acc_settle(gx_ps *ps, ps_acc *a)
 {
 	while (a->next_i < a->n) {
-		int i = a->next_i;
+		int i = ps_contrib_at(ps, a->next_i);
+		if (i < 0)
+			break; /* the summing order is not known yet */
 		if (a->pend[i]) {
 			float *s = a->sum, *b = a->pend[i];
 			for (uint64_t j = 0; j < a->count; j++)

@@ -127,6 +127,8 @@ void ps_global_free(gx_ps *ps)
 	ps->map_cap = ps->map_n = 0;
 	free(ps->ftable);
 	ps->ftable = NULL;
+	free(ps->order);
+	ps->order = NULL;
 }
 
 /* ------------------------------------------------------------- hello */
@@ -138,6 +140,30 @@ static const char *slot_word(int st)
 	case SLOT_BYE: return "finished";
 	default: return "dead";
 	}
+}
+
+/* Flat mode, every slot handed out: the summing order by (party, rank),
+ * so that a run's sums do not depend on which worker connected first. */
+static void flat_order(gx_ps *ps)
+{
+	int *o = malloc((size_t)ps->n * sizeof *o);
+	if (!o) {
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory");
+		return;
+	}
+	for (int k = 0; k < ps->n; k++) { /* insertion sort: n is small */
+		const ps_peer *p = ps->who[k];
+		int j = k;
+		for (; j > 0; j--) {
+			const ps_peer *q = ps->who[o[j - 1]];
+			if (q->party < p->party || (q->party == p->party && q->rank < p->rank))
+				break;
+			o[j] = o[j - 1];
+		}
+		o[j] = k;
+	}
+	ps->order = o;
+	ps_global_settle(ps);
 }
 
 void ps_global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
@@ -214,6 +240,8 @@ void ps_global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 		snprintf(label, sizeof label, "worker %u of party %u (%s)", hl->rank, hl->party,
 			 p->addr);
 		ps_admit(ps, p, slot, label);
+		if (ps->nassigned == ps->n)
+			flat_order(ps);
 		return;
 	}
 	ps_violation(ps, p, GX_EPROTO, "role global cannot connect to a global server (it "

@@ -183,6 +183,9 @@ struct gx_ps {
 	uint32_t *slot_workers; /* [n] workers behind each (global) */
 	int flat;             /* global: -1 unknown, 0 locals, 1 workers */
 	int nassigned;        /* global, flat: slots handed out */
+	int *order;           /* global, flat: slots in (party, rank) order, the
+			       * summing order, once every slot is handed out
+			       * (slots go in connection order); NULL: by slot */
 
 	/* stats */
 	uint64_t updates, wait_ns, stale_n, stale_sum, stale_max;
@@ -292,6 +295,10 @@ void ps_send_config(gx_ps *ps, ps_peer *p);
 const char *ps_sync_name(int sync);
 
 /* ------------------------------------------------------------- ps_acc.c */
+
+/* The contributor summed k-th: k itself, or in flat mode the k-th slot in
+ * (party, rank) order; -1 while that order is not known yet. */
+int ps_contrib_at(const gx_ps *ps, int k);
 
 /* The accumulator of round in the list *head (sorted by round), made when
  * new (from sp's spares where they fit, zeroed); NULL on ENOMEM. */

@@ -3,7 +3,8 @@
 # job on loopback (one global server running Adam, one local server with
 # --workers 2, two geomx-train workers on the two halves of a Fashion-MNIST
 # subset) must lower the loss and keep both workers' parameters identical at
-# every report; a worker given optimizer flags under full sync must warn
+# every report; flat, four workers must end with the same bits whichever
+# order they connect in; a worker given optimizer flags under full sync must warn
 # that they are ignored; standalone, a checkpoint must reproduce the
 # parameters, a corrupted or mismatched checkpoint must be refused (exit 1)
 # and bad flags must exit 2. Skips without Fashion-MNIST.
@@ -75,6 +76,37 @@ spawn f.w0 $TR --model logreg --limit 200 --steps 2 --report-every 0 --optimizer
 expect_all "flat: the worker and the global server exit 0" 30 0 f.w0 f.g0
 expect_match "flat: under full sync the worker warns that its optimizer flags are ignored" "$T/f.w0.err" \
 	'^geomx-train: --optimizer, --lr, --momentum and --weight-decay are ignored under full sync: the parameter servers run the optimizer$'
+
+# ----------------------------------------------- flat: the summing order
+# Flat mode sums the workers' gradients in (party, rank) order, not in the
+# order they connected: the same job with the workers connecting in the
+# opposite order ends with the same bits (real gradients, so the order of
+# the float sums shows).
+flat4() { # NAME ORDER...
+	_f=$1
+	shift
+	spawn "$_f.g0" geomx-ps --role global --parties 4 --optimizer adam --lr 0.003 -v
+	_fp=$(port_of "$_f.g0")
+	_fn=0
+	for p in "$@"; do
+		spawn "$_f.w$p" $TR --model logreg --limit 4000 --shard "$p/4" --steps 15 --batch 32 \
+			--report-every 0 --ps "127.0.0.1:$_fp" --party "$p" -q
+		_fn=$((_fn + 1))
+		wait_match "$T/$_f.g0.err" "joined \\($_fn of 4\\)" 10 || break
+	done
+	expect_all "flat, 4 workers connecting as $*: every process exits 0" 60 0 \
+		"$_f.w0" "$_f.w1" "$_f.w2" "$_f.w3" "$_f.g0"
+}
+flat4 fa 0 1 2 3
+flat4 fb 3 2 1 0
+joined() { grep -o 'party [0-9] ([^)]*) joined' "$T/$1.g0.err" | cut -c 7 | tr -d '\n'; }
+a=$(tail -n 1 "$T/fa.w0.out" | cut -f 8) b=$(tail -n 1 "$T/fb.w0.out" | cut -f 8)
+if [ "$(joined fa)" = 0123 ] && [ "$(joined fb)" = 3210 ] && [ -n "$a" ] && [ "$a" = "$b" ]; then
+	ok "flat: connecting in the opposite order gives the same parameters ($a)"
+else
+	notok "flat: connecting in the opposite order gives the same parameters" \
+		"joined $(joined fa) and $(joined fb); checksums '$a' and '$b'"
+fi
 
 # -------------------------------------------------------------- standalone
 ck=$T/m.ckpt
