@@ -61,7 +61,7 @@ static void keys_free(gx_kv *kv)
 {
 	for (size_t i = 0; kv->keys && i < kv->nkeys; i++) {
 		free(kv->keys[i].spare);
-		free(kv->keys[i].resid);
+		gx_ef_free(kv->keys[i].ef);
 		free(kv->keys[i].view);
 	}
 	free(kv->keys);
@@ -82,6 +82,7 @@ static void kv_destroy(gx_kv *kv)
 	free(kv->slices);
 	free(kv->ktab);
 	gx_codec_free(kv->dec);
+	gx_codec_free(kv->henc);
 	gx_ev_free(kv->ev);
 	pthread_cond_destroy(&kv->cv);
 	pthread_mutex_destroy(&kv->mu);
@@ -261,26 +262,6 @@ long kv_find_key(const gx_kv *kv, uint32_t key)
 	return lo < kv->nkeys && kv->keys[lo].key == key ? (long)lo : -1;
 }
 
-/* fp16 LAN: v = resid + g goes out as F16 into out (2n bytes); resid
- * keeps v minus what the F16 values decode to. */
-static void push_f16(float *resid, const float *g, uint8_t *out, uint64_t n)
-{
-	enum { B = 1024 };
-	uint16_t h[B];
-	float back[B];
-	for (uint64_t i = 0; i < n; i += B) {
-		size_t m = n - i < B ? (size_t)(n - i) : B;
-		float *v = resid + i;
-		for (size_t j = 0; j < m; j++)
-			v[j] += g[i + j];
-		gx_f32_to_f16(v, h, m);
-		gx_f16_to_f32(h, back, m);
-		for (size_t j = 0; j < m; j++)
-			v[j] -= back[j];
-		memcpy(out + 2 * i, h, 2 * m);
-	}
-}
-
 void gx_kv_info_get(const gx_kv *kv, gx_kv_info *out)
 {
 	if (!out)
@@ -304,10 +285,18 @@ static kv_req *req_new(gx_kv *kv, int type, uint32_t ki, const float *src, float
 			free(r);
 			return NULL;
 		}
-		if (type == GX_FT_PUSH && kv->info.lan == GX_LINK_FP16)
-			push_f16(kv->keys[ki].resid, src, r->buf, k->count);
-		else
+		gx_frame_hdr h;
+		if (type == GX_FT_PUSH && kv->info.lan == GX_LINK_FP16) {
+			/* F16 with error feedback; send_part sends count * 2 bytes */
+			if (gx_codec_encode(kv->henc, src, k->count, k->ef, &h, r->buf,
+					    (size_t)k->count * 4)) {
+				kv_buf_put(kv, ki, r->buf);
+				free(r);
+				return NULL;
+			}
+		} else {
 			memcpy(r->buf, src, k->count * 4);
+		}
 	}
 	r->type = type;
 	r->ki = ki;
@@ -564,16 +553,22 @@ static int build_model(gx_kv *kv, size_t n, const uint32_t *keys, const uint64_t
 			e = GX_EINVAL;
 			goto out;
 		}
-	if (kv->info.lan == GX_LINK_FP16)
+	if (kv->info.lan == GX_LINK_FP16) {
+		gx_codec_opts co;
+		gx_codec_opts_default(&co);
+		co.codec = GX_CODEC_F16;
+		if (!kv->henc && !(kv->henc = gx_codec_create(&co, &e)))
+			goto out;
 		for (size_t j = 0; j < n; j++) {
 			kv_key *k = &kv->keys[j];
-			k->resid = calloc((size_t)k->count, sizeof(float));
+			k->ef = gx_ef_create(k->count, 0.0f);
 			k->view = calloc((size_t)k->count, sizeof(float));
-			if (!k->resid || !k->view) {
+			if (!k->ef || !k->view) {
 				e = GX_ENOMEM;
 				goto out;
 			}
 		}
+	}
 	kv->ktab_len = gx_keytable_size(n);
 	kv->ktab = malloc(kv->ktab_len);
 	if (!kv->ktab) {

@@ -100,7 +100,7 @@ typedef struct kv_key {
 	uint8_t *spare;      /* under mu: a payload buffer (count floats) kept
 			      * for the next request, so that a push does not
 			      * allocate and page-fault in a fresh copy */
-	float *resid;        /* fp16 LAN, application thread: what the F16
+	gx_ef *ef;           /* fp16 LAN, application thread: what the F16
 			      * pushes have not carried yet (error feedback) */
 	float *view;         /* fp16 LAN, I/O thread: the parameters as the
 			      * server's replies built them */
@@ -150,6 +150,7 @@ struct gx_kv {
 	kv_srv *srv;
 	gx_ev *ev;
 	gx_codec *dec;       /* I/O: decodes replies (any wire codec) */
+	gx_codec *henc;      /* fp16 LAN, application thread: encodes pushes */
 	pthread_t th;
 	int th_started;
 
