@@ -9,6 +9,7 @@
 
 #include "net.h"
 #include "t.h"
+#include "t_net.h"
 
 #define BIG (64u << 20) /* the largest payload sent: 64 MiB */
 #define PAT_SLACK 4096
@@ -21,44 +22,6 @@ static const uint8_t *pattern(uint32_t key)
 }
 
 /* ----------------------------------------------------------- helpers */
-
-/* A connected pair of non-blocking TCP sockets on 127.0.0.1. */
-static int tcp_pair(int *a, int *b)
-{
-	char err[256], peer[64];
-	int l = gx_net_listen("127.0.0.1", 0, err, sizeof err);
-	if (l < 0)
-		return -1;
-	int port = gx_net_port(l);
-	int c = gx_net_connect("127.0.0.1", port, err, sizeof err);
-	if (c < 0) {
-		close(l);
-		return -1;
-	}
-	int s;
-	for (int i = 0; i < 200; i++) {
-		s = gx_net_accept(l, peer, sizeof peer);
-		if (s != GX_ENEEDMORE)
-			break;
-		struct pollfd p = { l, POLLIN, 0 };
-		poll(&p, 1, 10);
-	}
-	close(l);
-	if (s < 0) {
-		close(c);
-		return -1;
-	}
-	struct pollfd p = { c, POLLOUT, 0 };
-	poll(&p, 1, 1000);
-	if (gx_net_connect_result(c) != 0) {
-		close(c);
-		close(s);
-		return -1;
-	}
-	*a = c;
-	*b = s;
-	return 0;
-}
 
 /* What one connection saw. */
 typedef struct rec {
@@ -264,7 +227,7 @@ static void test_frames_both_ways(void)
 	gx_ev *ev = gx_ev_create(64);
 	int a, b;
 	T_REQUIRE(ev);
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec ra, rb;
 	T_REQUIRE(mk(ev, a, &ra) && mk(ev, b, &rb));
 	for (uint32_t i = 0; i < n; i++) {
@@ -314,7 +277,7 @@ static void test_send_checks(void)
 	gx_ev *ev = gx_ev_create(64);
 	int a, b;
 	T_REQUIRE(ev);
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec ra;
 	T_REQUIRE(mk(ev, a, &ra));
 	gx_frame_hdr h;
@@ -342,8 +305,8 @@ static void test_fairness(void)
 	gx_ev *ev = gx_ev_create(64);
 	int a1, a2, b1, b2;
 	T_REQUIRE(ev);
-	T_REQUIRE(tcp_pair(&a1, &a2) == 0);
-	T_REQUIRE(tcp_pair(&b1, &b2) == 0);
+	T_REQUIRE(t_tcp_pair(&a1, &a2) == 0);
+	T_REQUIRE(t_tcp_pair(&b1, &b2) == 0);
 	rec ra1, ra2, rb1, rb2;
 	T_REQUIRE(mk(ev, a1, &ra1) && mk(ev, a2, &ra2) && mk(ev, b1, &rb1) && mk(ev, b2, &rb2));
 	const uint32_t nflood = 64;
@@ -391,8 +354,8 @@ static void test_garbage_closes_one(void)
 	gx_ev *ev = gx_ev_create(64);
 	int g, s, a, b;
 	T_REQUIRE(ev);
-	T_REQUIRE(tcp_pair(&g, &s) == 0);
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&g, &s) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec rs, ra, rb;
 	T_REQUIRE(mk(ev, s, &rs) && mk(ev, a, &ra) && mk(ev, b, &rb));
 	const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -412,7 +375,7 @@ static void test_garbage_closes_one(void)
 
 	/* a good frame, then a header with a flipped byte: the second
 	 * frame's offset and the checksum error are named */
-	T_REQUIRE(tcp_pair(&g, &s) == 0);
+	T_REQUIRE(t_tcp_pair(&g, &s) == 0);
 	T_REQUIRE(mk(ev, s, &rs));
 	uint8_t buf[2 * GX_FRAME_HDR_SIZE + 100];
 	gx_frame_hdr h;
@@ -435,7 +398,7 @@ static void test_garbage_closes_one(void)
 	closefd(&g);
 
 	/* a frame over the receiver's limit is refused before allocation */
-	T_REQUIRE(tcp_pair(&g, &s) == 0);
+	T_REQUIRE(t_tcp_pair(&g, &s) == 0);
 	gx_frame_limits lim = { 1000, 1000 };
 	memset(&rs, 0, sizeof rs);
 	rs.c = gx_conn_create(ev, s, &lim, on_frame, on_close, &rs);
@@ -457,7 +420,7 @@ static void test_eof_inside_frame(void)
 	gx_ev *ev = gx_ev_create(64);
 	int g, s;
 	T_REQUIRE(ev);
-	T_REQUIRE(tcp_pair(&g, &s) == 0);
+	T_REQUIRE(t_tcp_pair(&g, &s) == 0);
 	rec rs;
 	T_REQUIRE(mk(ev, s, &rs));
 	uint8_t buf[GX_FRAME_HDR_SIZE + 50];
@@ -475,7 +438,7 @@ static void test_eof_inside_frame(void)
 	T_EQ(rs.nframes, 0);
 
 	/* EOF inside a header too */
-	T_REQUIRE(tcp_pair(&g, &s) == 0);
+	T_REQUIRE(t_tcp_pair(&g, &s) == 0);
 	T_REQUIRE(mk(ev, s, &rs));
 	T_EQ(send(g, "GXFR", 4, MSG_NOSIGNAL), 4);
 	closefd(&g);
@@ -483,7 +446,7 @@ static void test_eof_inside_frame(void)
 	T_EQ(rs.err, GX_ETRUNC);
 
 	/* EOF between frames is an orderly end */
-	T_REQUIRE(tcp_pair(&g, &s) == 0);
+	T_REQUIRE(t_tcp_pair(&g, &s) == 0);
 	T_REQUIRE(mk(ev, s, &rs));
 	h.payload_len = h.raw_len = 0;
 	gx_frame_hdr_pack(&h, buf);
@@ -501,7 +464,7 @@ static void test_close_with_flush(void)
 	gx_ev *ev = gx_ev_create(64);
 	int a, b;
 	T_REQUIRE(ev);
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec ra, rb;
 	T_REQUIRE(mk(ev, a, &ra) && mk(ev, b, &rb));
 	for (uint32_t i = 0; i < 20; i++)
@@ -523,7 +486,7 @@ static void test_close_with_flush(void)
 
 	/* the peer keeps sending while we flush: our frames still arrive
 	 * (the close drains its input rather than resetting) */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	T_REQUIRE(mk(ev, a, &ra) && mk(ev, b, &rb));
 	T_EQ(send_k(ra.c, 0, 1000), 0);
 	gx_conn_close(ra.c, 1, "error sent");
@@ -534,7 +497,7 @@ static void test_close_with_flush(void)
 	T_EQ(rb.bad, 0);
 
 	/* close(flush=0) on a flushing conn ends it at once */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	T_REQUIRE(mk(ev, a, &ra));
 	T_EQ(send_k(ra.c, 0, 1000), 0);
 	gx_conn_close(ra.c, 1, "soft");
@@ -554,7 +517,7 @@ static void test_close_inside_callback(void)
 	int a, b;
 	T_REQUIRE(ev);
 	for (int flush = 0; flush < 2; flush++) {
-		T_REQUIRE(tcp_pair(&a, &b) == 0);
+		T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 		rec ra, rb;
 		T_REQUIRE(mk(ev, a, &ra) && mk(ev, b, &rb));
 		rb.close_after = 3;
@@ -579,7 +542,7 @@ static void test_peer_death(void)
 	T_REQUIRE(ev);
 
 	/* orderly close of the other side's descriptor */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec ra;
 	T_REQUIRE(mk(ev, a, &ra));
 	closefd(&b);
@@ -587,7 +550,7 @@ static void test_peer_death(void)
 	T_EQ(ra.err, 0);
 
 	/* reset (SO_LINGER 0): an I/O error naming the reset */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	T_REQUIRE(mk(ev, a, &ra));
 	struct linger lg = { 1, 0 };
 	T_EQ(setsockopt(b, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
@@ -598,7 +561,7 @@ static void test_peer_death(void)
 
 	/* writing to a dead peer: EPIPE/ECONNRESET, no SIGPIPE (this test
 	 * leaves SIGPIPE at its default action, which would kill us) */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	T_REQUIRE(mk(ev, a, &ra));
 	gx_ev_del(ev, a, GX_EV_READ); /* only the write side notices */
 	closefd(&b);
@@ -609,7 +572,7 @@ static void test_peer_death(void)
 	T_ASSERT(strncmp(ra.why, "write: ", 7) == 0);
 
 	/* the same during a flushing close keeps the reason for the close */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	T_REQUIRE(mk(ev, a, &ra));
 	T_EQ(setsockopt(b, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
 	closefd(&b);

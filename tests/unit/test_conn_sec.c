@@ -12,6 +12,7 @@
 #include "proto.h"
 #include "secure.h"
 #include "t.h"
+#include "t_net.h"
 
 #define BIG (9u << 20) /* the largest payload sent */
 #define PAT_SLACK 4096
@@ -25,42 +26,6 @@ static const uint8_t *pattern(uint32_t key)
 }
 
 /* ----------------------------------------------------------- helpers */
-
-static int tcp_pair(int *a, int *b)
-{
-	char err[256], peer[64];
-	int l = gx_net_listen("127.0.0.1", 0, err, sizeof err);
-	if (l < 0)
-		return -1;
-	int c = gx_net_connect("127.0.0.1", gx_net_port(l), err, sizeof err);
-	if (c < 0) {
-		close(l);
-		return -1;
-	}
-	int s = GX_ENEEDMORE;
-	for (int i = 0; i < 200 && s == GX_ENEEDMORE; i++) {
-		s = gx_net_accept(l, peer, sizeof peer);
-		if (s == GX_ENEEDMORE) {
-			struct pollfd p = { l, POLLIN, 0 };
-			poll(&p, 1, 10);
-		}
-	}
-	close(l);
-	if (s < 0) {
-		close(c);
-		return -1;
-	}
-	struct pollfd p = { c, POLLOUT, 0 };
-	poll(&p, 1, 1000);
-	if (gx_net_connect_result(c) != 0) {
-		close(c);
-		close(s);
-		return -1;
-	}
-	*a = c;
-	*b = s;
-	return 0;
-}
 
 typedef struct rec {
 	gx_conn *c;
@@ -179,7 +144,7 @@ static void test_frames_intact(void)
 	gx_ev *ev = gx_ev_create(64);
 	int a, b;
 	T_REQUIRE(ev);
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec ra, rb;
 	T_REQUIRE(mk(ev, a, &ra, &g_key, GX_SEC_CLIENT, 0) && mk(ev, b, &rb, &g_key, GX_SEC_SERVER, 0));
 	T_EQ(gx_conn_established(ra.c), 0);
@@ -244,7 +209,7 @@ static void test_wrong_key(void)
 	gx_ev *ev = gx_ev_create(64);
 	int a, b;
 	T_REQUIRE(ev);
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec ra, rb;
 	T_REQUIRE(mk(ev, a, &ra, &g_key, GX_SEC_CLIENT, 300) &&
 		  mk(ev, b, &rb, &g_other, GX_SEC_SERVER, 300));
@@ -275,7 +240,7 @@ static void test_handshake_timeout(void)
 	int a, b;
 	T_REQUIRE(ev);
 	/* a silent client: the server gives up */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec rb;
 	T_REQUIRE(mk(ev, b, &rb, &g_key, GX_SEC_SERVER, 200));
 	uint64_t t0 = gx_now_ms();
@@ -287,7 +252,7 @@ static void test_handshake_timeout(void)
 	close(a);
 
 	/* a silent server (it reads msg1 and says nothing): the client too */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec ra;
 	uint8_t m1[GX_SEC_HELLO_BYTES];
 	T_REQUIRE(mk(ev, a, &ra, &g_key, GX_SEC_CLIENT, 200));
@@ -298,7 +263,7 @@ static void test_handshake_timeout(void)
 	close(b);
 
 	/* an established link has no deadline */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec rc, rd;
 	T_REQUIRE(mk(ev, a, &rc, &g_key, GX_SEC_CLIENT, 100) &&
 		  mk(ev, b, &rd, &g_key, GX_SEC_SERVER, 100));
@@ -321,7 +286,7 @@ static void test_mixed_modes(void)
 	T_REQUIRE(ev);
 
 	/* secure client, plaintext server */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec ra, rb;
 	T_REQUIRE(mk(ev, a, &ra, &g_key, GX_SEC_CLIENT, 0) && mk(ev, b, &rb, NULL, 0, 0));
 	T_ASSERT(SPIN(ev, ra.closed && rb.closed, 5000));
@@ -332,7 +297,7 @@ static void test_mixed_modes(void)
 
 	/* plaintext client, secure server: the server names the cause, and
 	 * the client gets an ERROR frame saying it before the end */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	T_REQUIRE(mk(ev, a, &ra, NULL, 0, 0) && mk(ev, b, &rb, &g_key, GX_SEC_SERVER, 0));
 	gx_conn_set_name(rb.c, "peer 9");
 	T_EQ(send_k(ra.c, 0, 100), 0);
@@ -352,7 +317,7 @@ static void test_stream_end(void)
 	T_REQUIRE(ev);
 
 	/* EOF without a CLOSE record: truncated */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec ra, rb;
 	T_REQUIRE(mk(ev, a, &ra, &g_key, GX_SEC_CLIENT, 0) && mk(ev, b, &rb, &g_key, GX_SEC_SERVER, 0));
 	T_EQ(send_k(ra.c, 0, 1000), 0);
@@ -364,7 +329,7 @@ static void test_stream_end(void)
 	T_ASSERT(strstr(rb.why, "stream truncated") != NULL);
 
 	/* a flushing close: every frame, then err 0 on both sides */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	T_REQUIRE(mk(ev, a, &ra, &g_key, GX_SEC_CLIENT, 0) && mk(ev, b, &rb, &g_key, GX_SEC_SERVER, 0));
 	T_ASSERT(SPIN(ev, gx_conn_established(ra.c), 5000));
 	for (uint32_t i = 0; i < 20; i++)
@@ -378,7 +343,7 @@ static void test_stream_end(void)
 
 	/* a flushing close before the handshake completed: the held frames
 	 * still go out, sealed, then the CLOSE record */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	T_REQUIRE(mk(ev, a, &ra, &g_key, GX_SEC_CLIENT, 0) && mk(ev, b, &rb, &g_key, GX_SEC_SERVER, 0));
 	for (uint32_t i = 0; i < 3; i++)
 		T_EQ(send_k(ra.c, i, 70000), 0);
@@ -394,7 +359,7 @@ static void test_stream_end(void)
 	/* closing from on_frame: with flush an orderly end, without a
 	 * truncated one for the peer */
 	for (int flush = 0; flush < 2; flush++) {
-		T_REQUIRE(tcp_pair(&a, &b) == 0);
+		T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 		T_REQUIRE(mk(ev, a, &ra, &g_key, GX_SEC_CLIENT, 0) &&
 			  mk(ev, b, &rb, &g_key, GX_SEC_SERVER, 0));
 		rb.close_after = 3;
@@ -419,7 +384,7 @@ static void test_bad_records(void)
 	uint8_t w[256];
 	static const uint8_t plain[GX_FRAME_HDR_SIZE] = { 0 };
 
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec ra;
 	T_REQUIRE(mk(ev, a, &ra, &g_key, GX_SEC_CLIENT, 0));
 	gx_conn_set_name(ra.c, "up");
@@ -438,7 +403,7 @@ static void test_bad_records(void)
 	close(b);
 
 	/* a declared length above the limit: refused from the head */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	T_REQUIRE(mk(ev, a, &ra, &g_key, GX_SEC_CLIENT, 0));
 	s = manual_server(ev, b, &g_key);
 	T_REQUIRE(s);
@@ -451,7 +416,7 @@ static void test_bad_records(void)
 	close(b);
 
 	/* a record after the CLOSE record */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	T_REQUIRE(mk(ev, a, &ra, &g_key, GX_SEC_CLIENT, 0));
 	s = manual_server(ev, b, &g_key);
 	T_REQUIRE(s);
@@ -465,7 +430,7 @@ static void test_bad_records(void)
 	close(b);
 
 	/* a frame split over records, the records over tiny writes */
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	T_REQUIRE(mk(ev, a, &ra, &g_key, GX_SEC_CLIENT, 0));
 	s = manual_server(ev, b, &g_key);
 	T_REQUIRE(s);
@@ -498,7 +463,7 @@ static void test_secure_misuse(void)
 	gx_ev *ev = gx_ev_create(64);
 	int a, b;
 	T_REQUIRE(ev);
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	rec ra, rb;
 	T_REQUIRE(mk(ev, a, &ra, NULL, 0, 0) && mk(ev, b, &rb, &g_key, GX_SEC_SERVER, 0));
 	T_EQ(gx_conn_secure(rb.c, &g_key, GX_SEC_SERVER, 0), GX_EINVAL); /* twice */
@@ -510,7 +475,7 @@ static void test_secure_misuse(void)
 	T_EQ(gx_conn_established(NULL), 0);
 	gx_conn_close(ra.c, 0, "");
 	gx_conn_close(rb.c, 0, "");
-	T_REQUIRE(tcp_pair(&a, &b) == 0);
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
 	T_REQUIRE(mk(ev, a, &ra, NULL, 0, 0));
 	T_EQ(gx_conn_secure(ra.c, &g_key, 5, 0), GX_EINVAL);
 	T_EQ(gx_conn_secure(ra.c, &g_key, GX_SEC_CLIENT, -1), GX_EINVAL);

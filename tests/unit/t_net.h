@@ -1,0 +1,51 @@
+/*
+ * t_net.h — socket helpers shared by the unit tests of lib/conn.c (plain
+ * and secure); included after net.h.
+ */
+#ifndef GX_T_NET_H
+#define GX_T_NET_H
+
+#include <poll.h>
+#include <unistd.h>
+
+#include "net.h"
+
+/* A connected pair of non-blocking TCP sockets on 127.0.0.1. */
+static int t_tcp_pair(int *a, int *b)
+{
+	char err[256], peer[64];
+	int l = gx_net_listen("127.0.0.1", 0, err, sizeof err);
+	if (l < 0)
+		return -1;
+	int port = gx_net_port(l);
+	int c = gx_net_connect("127.0.0.1", port, err, sizeof err);
+	if (c < 0) {
+		close(l);
+		return -1;
+	}
+	int s;
+	for (int i = 0; i < 200; i++) {
+		s = gx_net_accept(l, peer, sizeof peer);
+		if (s != GX_ENEEDMORE)
+			break;
+		struct pollfd p = { l, POLLIN, 0 };
+		poll(&p, 1, 10);
+	}
+	close(l);
+	if (s < 0) {
+		close(c);
+		return -1;
+	}
+	struct pollfd p = { c, POLLOUT, 0 };
+	poll(&p, 1, 1000);
+	if (gx_net_connect_result(c) != 0) {
+		close(c);
+		close(s);
+		return -1;
+	}
+	*a = c;
+	*b = s;
+	return 0;
+}
+
+#endif
