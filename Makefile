@@ -20,6 +20,13 @@ endif
 # User CFLAGS/LDFLAGS are appended to ours, never replace them.
 OPT      ?= -O2
 GX_CPPFLAGS := -Ilib -Ikernels -D_GNU_SOURCE $(CPPFLAGS)
+# Programs see only the public headers: lib/geomx.h and each room's
+# gx_ROOM.h, staged in $(BUILD)/include as `make install` lays them out, so
+# a program that includes a private header of lib/ does not compile.
+PUB_HDRS := lib/geomx.h $(wildcard lib/*/gx_*.h)
+PUB_DIR  := $(BUILD)/include/geomx
+PUB_STAGED := $(PUB_HDRS:lib/%=$(PUB_DIR)/%)
+CMD_CPPFLAGS := -I$(PUB_DIR) -D_GNU_SOURCE $(CPPFLAGS)
 # -fno-math-errno: nothing reads errno after math calls, and it lets sqrtf
 # vectorize (the optimizers' loops).
 GX_CFLAGS   := -std=c11 -g -Wall -Wextra -Wshadow -Wno-unused-parameter -fno-strict-aliasing \
@@ -47,7 +54,7 @@ else
 Q := @
 endif
 
-LIB_SRC  := $(wildcard lib/*.c) $(wildcard kernels/cpu/*.c)
+LIB_SRC  := $(wildcard lib/*/*.c) $(wildcard kernels/cpu/*.c)
 ifeq ($(CUDA),1)
 CU_SRC   := $(wildcard kernels/cuda/*.cu)
 GX_CPPFLAGS += -DGX_HAVE_CUDA=1
@@ -87,12 +94,21 @@ all: $(LIBA) $(PROGS)
 
 # The optimizers' element-wise loops vectorize only under -O3's cost model
 # (measured: Adam 3.5 -> ~1 ns per element); results are identical.
-$(BUILD)/obj/lib/optim.o: GX_CFLAGS += -O3
+$(BUILD)/obj/lib/optim/optim.o: GX_CFLAGS += -O3
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(GX_CPPFLAGS) $(GX_CFLAGS) -c $< -o $@
+
+$(PUB_STAGED): $(PUB_DIR)/%.h: lib/%.h
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+
+$(BUILD)/obj/cmd/%.o: cmd/%.c | $(PUB_STAGED)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CMD_CPPFLAGS) $(GX_CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(dir $@)
@@ -160,13 +176,17 @@ install: all
 		$(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(LIBA) $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 lib/geomx.h $(DESTDIR)$(PREFIX)/include/
+	for h in $(PUB_HDRS:lib/%=%); do install -D -m 644 lib/$$h $(DESTDIR)$(PREFIX)/include/geomx/$$h || exit 1; done
+	printf '/* geomx.h — libgeomx: the rooms'"'"' headers live in geomx/. */\n#include "geomx/geomx.h"\n' \
+		>$(DESTDIR)$(PREFIX)/include/geomx.h
+	chmod 644 $(DESTDIR)$(PREFIX)/include/geomx.h
 	install -m 644 $(MAN1) $(DESTDIR)$(PREFIX)/share/man/man1/
 	install -m 644 $(MAN7) $(DESTDIR)$(PREFIX)/share/man/man7/
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/bin/,$(notdir $(PROGS)))
 	rm -f $(DESTDIR)$(PREFIX)/lib/libgeomx.a $(DESTDIR)$(PREFIX)/include/geomx.h
+	rm -rf $(DESTDIR)$(PREFIX)/include/geomx
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/man/man1/,$(notdir $(MAN1)))
 	rm -f $(addprefix $(DESTDIR)$(PREFIX)/share/man/man7/,$(notdir $(MAN7)))
 

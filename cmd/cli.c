@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include "geomx.h"
-#include "secure.h"
 
 const char *cli_prog = "geomx";
 int cli_verbosity = 1;

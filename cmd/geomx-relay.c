@@ -1,9 +1,9 @@
 /*
  * geomx-relay — the WAN gateway of a data center: forwards every TCP
  * connection it accepts to one far address, both ways, optionally over the
- * secure protocol (lib/secure.h), compressed with zstd, and through an
- * emulated WAN link. Prints the port it listens on, then serves until
- * SIGINT or SIGTERM. See geomx-relay(1); the parts are in cmd/geomx-relay/.
+ * secure protocol, compressed with zstd, and through an emulated WAN link.
+ * Prints the port it listens on, then serves until SIGINT or SIGTERM. See
+ * geomx-relay(1); the engine is lib/relay (gx_relay.h), this file its options.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "geomx-relay/relay.h"
+#include "geomx.h"
 
 enum {
 	OPT_LISTEN = 256, OPT_CONNECT, OPT_CTIMEOUT, OPT_QUEUE, OPT_MAX_CONNS, OPT_KEY, OPT_SECURE,
@@ -46,7 +46,7 @@ static void usage(void)
 	       "                           reading stops (default %uMi; raised to twice what\n"
 	       "                           an emulated link holds in flight)\n"
 	       "      --max-conns N        connections at a time; more are refused (default %d)\n",
-	       GX_DEFAULT_CONNECT_TIMEOUT, RELAY_DEF_QUEUE >> 20, RELAY_DEF_MAX_CONNS);
+	       GX_DEFAULT_CONNECT_TIMEOUT, GX_RELAY_DEF_QUEUE >> 20, GX_RELAY_DEF_MAX_CONNS);
 	printf("Security:\n"
 	       "      --key FILE           pre-shared key file (mode 0600), as geomx-ps --key\n"
 	       "      --secure SIDE        which side speaks the secure protocol: connect\n"
@@ -55,14 +55,14 @@ static void usage(void)
 	       "      --max-handshakes N   secure handshakes pending at a time; one more drops\n"
 	       "                           the oldest (default %d)\n"
 	       "      --genkey FILE        write a new random key to FILE (mode 0600), exit\n",
-	       GX_SEC_HANDSHAKE_MS / 1000.0, RELAY_DEF_MAX_HS);
+	       GX_RELAY_DEF_HANDSHAKE_TIMEOUT, GX_RELAY_DEF_MAX_HS);
 	printf("Compression:\n"
 	       "      --zstd[=LEVEL]       compress what goes to the WAN side, decompress what\n"
 	       "                           comes from it (level 1..19, default %d); the peer\n"
 	       "                           relay needs --zstd too\n"
 	       "      --wan SIDE           the WAN side, listen or connect (default: the\n"
 	       "                           secure side, else connect)\n",
-	       RELAY_DEF_ZSTD);
+	       GX_RELAY_DEF_ZSTD);
 	printf("WAN emulation (per direction of each connection):\n"
 	       "      --rate RATE          link rate, e.g. 100mbit, 1gbit, 12.5MB (bits: bit\n"
 	       "                           kbit mbit gbit tbit, kbps mbps gbps are bits too;\n"
@@ -78,7 +78,7 @@ static void usage(void)
 	       "      --rate-down RATE, --delay-down TIME, --jitter-down TIME, --loss-down P\n"
 	       "                           toward --listen only\n"
 	       "      --seed N             seed of jitter and loss draws (default %d)\n",
-	       RELAY_SEGMENT, RELAY_HOLD_MIN_MS, RELAY_DEF_SEED);
+	       GX_RELAY_SEGMENT, GX_RELAY_HOLD_MIN_MS, GX_RELAY_DEF_SEED);
 	printf("Output and messages:\n"
 	       "      --stats FILE         JSON lines of statistics, every --stats-every seconds\n"
 	       "                           and at the end ('-': standard error)\n"
@@ -93,17 +93,16 @@ static void usage(void)
 	       "Exit status: 0 done (stopped by a signal, or --genkey wrote the key), 1 runtime\n"
 	       "failure (cannot listen, cannot write the key or the statistics), 2 usage error\n"
 	       "(bad flags, a refused key file). See %s(1).\n",
-	       RELAY_DEF_STATS_EVERY, cli_prog);
+	       GX_RELAY_DEF_STATS_EVERY, cli_prog);
 }
 
 static struct {
-	relay_cfg c;
+	gx_relay_opts c;
 	const char *genkey;
 	const char *key_path;
 	int secure_set; /* --secure given: -1 none */
 	int wan_set;
 	long zstd_level;
-	int queue_set;
 	/* emulation: [kind][0 both, 1 up, 2 down] */
 	const char *emu[EMU__N][3];
 } opt;
@@ -127,7 +126,7 @@ static double parse_seconds(const char *flag, const char *s)
  * wins over the common one). */
 static void resolve_emu(int d)
 {
-	shape_cfg *s = &opt.c.shape[d];
+	gx_relay_link *s = &opt.c.link[d];
 	static const char *const dn[2] = { "-up", "-down" };
 	for (int k = 0; k < EMU__N; k++) {
 		const char *v = opt.emu[k][1 + d] ? opt.emu[k][1 + d] : opt.emu[k][0];
@@ -137,20 +136,20 @@ static void resolve_emu(int d)
 		int bad;
 		switch (k) {
 		case EMU_RATE:
-			bad = shape_parse_rate(v, &s->rate);
+			bad = gx_relay_parse_rate(v, &s->rate);
 			if (bad)
 				cli_usage_error("invalid --rate%s '%s' (want a rate with its unit, e.g. "
 						"100mbit, 1gbit or 12.5MB; 1kbit to 10tbit, or 0)", suf, v);
 			break;
 		case EMU_DELAY:
 		case EMU_JITTER:
-			bad = shape_parse_time(v, k == EMU_DELAY ? &s->delay_ns : &s->jitter_ns);
+			bad = gx_relay_parse_time(v, k == EMU_DELAY ? &s->delay_ns : &s->jitter_ns);
 			if (bad)
 				cli_usage_error("invalid --%s%s '%s' (want a time with its unit, e.g. "
 						"25ms, 0.5s or 800us; at most 60s)", emu_name[k], suf, v);
 			break;
 		default:
-			bad = shape_parse_loss(v, &s->loss);
+			bad = gx_relay_parse_loss(v, &s->loss);
 			if (bad)
 				cli_usage_error("invalid --loss%s '%s' (want a fraction or a percentage "
 						"below 100%%, e.g. 0.001 or 0.1%%)", suf, v);
@@ -178,14 +177,8 @@ static void parse_args(int argc, char **argv)
 		{ "quiet", 0, 0, 'q' }, { "verbose", 0, 0, 'v' }, { "help", 0, 0, 'h' },
 		{ "version", 0, 0, 'V' }, { 0, 0, 0, 0 }
 	};
-	relay_cfg *c = &opt.c;
-	c->connect_timeout = GX_DEFAULT_CONNECT_TIMEOUT;
-	c->handshake_timeout = GX_SEC_HANDSHAKE_MS / 1000.0;
-	c->max_handshakes = RELAY_DEF_MAX_HS;
-	c->max_conns = RELAY_DEF_MAX_CONNS;
-	c->stats_every = RELAY_DEF_STATS_EVERY;
-	c->seed = RELAY_DEF_SEED;
-	c->queue[UP] = c->queue[DOWN] = RELAY_DEF_QUEUE;
+	gx_relay_opts *c = &opt.c;
+	gx_relay_opts_default(c);
 	opt.secure_set = -1;
 	opt.wan_set = -1;
 	int c_, max_conns_set = 0;
@@ -215,8 +208,7 @@ static void parse_args(int argc, char **argv)
 		case OPT_QUEUE:
 			if (cli_parse_count(optarg, &u) || u < (128u << 10) || u > (1ull << 30))
 				cli_usage_error("invalid --queue '%s' (want bytes, 128Ki to 1Gi)", optarg);
-			c->queue[UP] = c->queue[DOWN] = (size_t)u;
-			opt.queue_set = 1;
+			c->queue[GX_RELAY_UP] = c->queue[GX_RELAY_DOWN] = (size_t)u;
 			break;
 		case OPT_MAX_CONNS:
 			if (cli_parse_int(optarg, 1, 1000000, &v))
@@ -237,9 +229,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case OPT_SECURE:
 			if (!strcmp(optarg, "listen"))
-				opt.secure_set = NEAR;
+				opt.secure_set = GX_RELAY_NEAR;
 			else if (!strcmp(optarg, "connect"))
-				opt.secure_set = FAR;
+				opt.secure_set = GX_RELAY_FAR;
 			else if (!strcmp(optarg, "both"))
 				opt.secure_set = 2;
 			else
@@ -248,9 +240,9 @@ static void parse_args(int argc, char **argv)
 			break;
 		case OPT_WAN:
 			if (!strcmp(optarg, "listen"))
-				opt.wan_set = NEAR;
+				opt.wan_set = GX_RELAY_NEAR;
 			else if (!strcmp(optarg, "connect"))
-				opt.wan_set = FAR;
+				opt.wan_set = GX_RELAY_FAR;
 			else
 				cli_usage_error("invalid --wan '%s' (want listen or connect)", optarg);
 			break;
@@ -258,7 +250,7 @@ static void parse_args(int argc, char **argv)
 			if (optarg && cli_parse_int(optarg, 1, 19, &v))
 				cli_usage_error("invalid --zstd level '%s' (want 1..19)", optarg);
 			c->zstd = 1;
-			c->zstd_level = optarg ? (int)v : RELAY_DEF_ZSTD;
+			c->zstd_level = optarg ? (int)v : GX_RELAY_DEF_ZSTD;
 			break;
 		case OPT_SEED:
 			if (cli_parse_count(optarg, &u))
@@ -302,33 +294,14 @@ static void parse_args(int argc, char **argv)
 
 	if (opt.key_path) {
 		cli_load_key(opt.key_path, c->key.k);
-		int s = opt.secure_set >= 0 ? opt.secure_set : FAR;
-		c->secure[NEAR] = s == NEAR || s == 2;
-		c->secure[FAR] = s == FAR || s == 2;
+		int s = opt.secure_set >= 0 ? opt.secure_set : GX_RELAY_FAR;
+		c->secure[GX_RELAY_NEAR] = s == GX_RELAY_NEAR || s == 2;
+		c->secure[GX_RELAY_FAR] = s == GX_RELAY_FAR || s == 2;
 	}
 	if (opt.wan_set >= 0)
 		c->wan = opt.wan_set;
 	else
-		c->wan = c->secure[NEAR] && !c->secure[FAR] ? NEAR : FAR;
-
-	/* A lost segment waits for TCP's retransmission timeout: at least
-	 * RELAY_HOLD_MIN_MS, at least the emulated round trip. */
-	uint64_t rtt = c->shape[UP].delay_ns + c->shape[DOWN].delay_ns;
-	c->hold_ns = (uint64_t)RELAY_HOLD_MIN_MS * 1000000;
-	if (rtt > c->hold_ns)
-		c->hold_ns = rtt;
-	/* The queue must hold what the emulated link has in flight, or the
-	 * queue, not the rate, sets the throughput. */
-	for (int d = 0; d < 2 && !opt.queue_set; d++) {
-		const shape_cfg *s = &c->shape[d];
-		if (!(s->rate > 0))
-			continue;
-		double flight = s->rate * (double)(s->delay_ns + s->jitter_ns +
-						   (s->loss > 0 ? c->hold_ns : 0)) * 1e-9;
-		double want = 2 * flight + 4.0 * RELAY_CHUNK;
-		if (want > (double)c->queue[d])
-			c->queue[d] = want > (double)(1u << 30) ? (size_t)1 << 30 : (size_t)want;
-	}
+		c->wan = c->secure[GX_RELAY_NEAR] && !c->secure[GX_RELAY_FAR] ? GX_RELAY_NEAR : GX_RELAY_FAR;
 
 	/* Each connection takes two descriptors. */
 	struct rlimit rl;
@@ -349,7 +322,7 @@ static void parse_args(int argc, char **argv)
 }
 
 static volatile sig_atomic_t stop_sig;
-static gx_ev *the_ev;
+static gx_relay *the_relay;
 
 static void on_stop(int sig)
 {
@@ -359,40 +332,43 @@ static void on_stop(int sig)
 		return;
 	}
 	stop_sig = sig;
-	if (the_ev)
-		gx_ev_wake(the_ev);
+	if (the_relay)
+		gx_relay_stop(the_relay);
 }
 
-static void on_wake(gx_ev *ev, void *ud)
+/* The relay's lines: "PROG: message", level 0 always, the others up to the
+ * verbosity (1 default, 2 -v, 3 -vv). */
+static void relay_log(void *ud, int level, const char *msg)
 {
 	(void)ud;
-	if (stop_sig)
-		gx_ev_stop(ev);
+	if (level == 0 || level <= cli_verbosity)
+		fprintf(stderr, "%s: %s\n", cli_prog, msg);
 }
 
 /* One line saying what this relay does, for -v. */
-static void say_setup(const relay *r)
+static void say_setup(const gx_relay_opts *c, int port)
 {
-	const relay_cfg *c = &r->cfg;
 	static const char *const sn[2] = { "listen", "connect" };
 	char sec[64] = "no encryption", zs[48] = "no compression", emu[2][160];
-	if (c->secure[NEAR] || c->secure[FAR])
+	if (c->secure[GX_RELAY_NEAR] || c->secure[GX_RELAY_FAR])
 		snprintf(sec, sizeof sec, "secure on the %s side%s",
-			 c->secure[NEAR] && c->secure[FAR] ? "listen and connect" :
-			 sn[c->secure[NEAR] ? NEAR : FAR], c->secure[NEAR] && c->secure[FAR] ? "s" : "");
+			 c->secure[GX_RELAY_NEAR] && c->secure[GX_RELAY_FAR] ? "listen and connect" :
+			 sn[c->secure[GX_RELAY_NEAR] ? GX_RELAY_NEAR : GX_RELAY_FAR], c->secure[GX_RELAY_NEAR] && c->secure[GX_RELAY_FAR] ? "s" : "");
 	if (c->zstd)
 		snprintf(zs, sizeof zs, "zstd level %d on the %s side", c->zstd_level, sn[c->wan]);
 	for (int d = 0; d < 2; d++) {
-		const shape_cfg *s = &c->shape[d];
+		const gx_relay_link *s = &c->link[d];
 		char rate[32] = "unlimited";
 		if (s->rate > 0)
-			shape_fmt_rate(rate, sizeof rate, s->rate);
+			gx_relay_fmt_rate(rate, sizeof rate, s->rate);
 		snprintf(emu[d], sizeof emu[d], "%s, delay %g ms, jitter %g ms, loss %g%%, queue %zu",
 			 rate, (double)s->delay_ns / 1e6, (double)s->jitter_ns / 1e6, s->loss * 100,
 			 c->queue[d]);
 	}
-	rlog(2, "port %d, forwarding to %s; %s; %s; up: %s; down: %s; seed %llu", r->port,
-	     c->connect_s, sec, zs, emu[UP], emu[DOWN], (unsigned long long)c->seed);
+	if (cli_verbosity < 2)
+		return;
+	fprintf(stderr, "%s: port %d, forwarding to %s; %s; %s; up: %s; down: %s; seed %llu\n", cli_prog, port,
+	     c->connect_s, sec, zs, emu[GX_RELAY_UP], emu[GX_RELAY_DOWN], (unsigned long long)c->seed);
 }
 
 int main(int argc, char **argv)
@@ -411,16 +387,13 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
-	static relay r;
-	r.cfg = opt.c;
+	opt.c.log = relay_log;
+	opt.c.log_level = cli_verbosity;
+	gx_relay *r = gx_relay_create(&opt.c, NULL);
 	explicit_bzero(&opt.c.key, sizeof opt.c.key);
-	if (relay_start(&r)) {
-		relay_close_all(&r, "failed to start");
-		relay_free(&r);
+	if (!r)
 		return CLI_FAIL;
-	}
-	the_ev = r.ev;
-	gx_ev_on_wake(r.ev, on_wake, NULL);
+	the_relay = r;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
 	sigemptyset(&sa.sa_mask);
@@ -429,28 +402,27 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	printf("%d\n", r.port);
+	printf("%d\n", gx_relay_port(r));
 	if (fflush(stdout) != 0) {
 		cli_error("write error on standard output: %s", strerror(errno));
-		relay_close_all(&r, "failed to start");
-		relay_free(&r);
+		the_relay = NULL;
+		gx_relay_free(r);
 		return CLI_FAIL;
 	}
-	say_setup(&r);
-	int rc = gx_ev_run(r.ev);
+	say_setup(&opt.c, gx_relay_port(r));
+	int rc = gx_relay_run(r);
 	const char *why = stop_sig == SIGINT ? "stopped by SIGINT" : stop_sig ? "stopped by SIGTERM"
 									     : "event loop failed";
 	if (rc)
 		cli_error("the event loop failed: %s", strerror(errno));
-	relay_close_all(&r, why);
-	stats_line(&r, 1);
+	gx_relay_close(r, why);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
-	the_ev = NULL;
-	explicit_bzero(&r.cfg.key, sizeof r.cfg.key);
-	relay_free(&r);
+	the_relay = NULL;
+	gx_relay_free(r);
 	if (rc)
 		return CLI_FAIL;
-	rlog(2, "%s", why);
+	if (cli_verbosity >= 2)
+		fprintf(stderr, "%s: %s\n", cli_prog, why);
 	return CLI_OK;
 }

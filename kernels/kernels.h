@@ -40,7 +40,7 @@ uint32_t gx_k_crc32c_hw(uint32_t crc, const void *buf, size_t len);
  * case only the first cap were written). NaN never qualifies. */
 size_t gx_k_select_ge(const float *x, size_t n, float thr, uint32_t *idx, size_t cap);
 
-/* ---- neural-network kernels (lib/nn.c) ----
+/* ---- neural-network kernels (lib/nn/nn.c) ----
  *
  * Spatial activations of a batch are stored channel-major, [c][n][h][w]
  * ("CNHW"), so one convolution of the whole batch is one GEMM; flat ones

@@ -37,7 +37,6 @@
 #include "../cli.h"
 #include "geomx.h"
 #include "ps_internal.h"
-#include "secure.h"
 
 int cmd_relay(int argc, char **argv);
 double bench_median(double *v, size_t n); /* cmd/geomx-bench.c; sorts v */

@@ -4,7 +4,7 @@
  * Two twins with bit-identical results: portable scalar code and the F16C
  * instructions (vcvtps2ph / vcvtph2ps). The F16C ones are compiled with a
  * per-function target attribute rather than a global -mf16c so the library
- * still runs on CPUs without F16C; lib/f16.c picks one at run time.
+ * still runs on CPUs without F16C; lib/codec/f16.c picks one at run time.
  *
  * The scalar code mirrors what F16C does with NaNs (quiet the NaN, keep the
  * sign and as many payload bits as fit) so the twins agree bit-for-bit on

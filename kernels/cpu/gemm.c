@@ -1,5 +1,5 @@
 /*
- * gemm.c — the matrix product every layer of lib/nn.c rests on, a thin
+ * gemm.c — the matrix product every layer of lib/nn/nn.c rests on, a thin
  * row-major wrapper around the CPU BLAS (OpenBLAS). Its CUDA twin will call
  * cuBLAS with the same arguments (swapping operands for column-major).
  */

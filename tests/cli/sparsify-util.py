@@ -3,7 +3,7 @@
 
   gen N SEED OUT [SCALE]   N normal deviates * SCALE as raw float32 to OUT
   frames FILE              one line per frame: type codec count key round channel flags
-                           (byte offsets as in lib/frame.c / docs/wire.md)
+                           (byte offsets as in lib/wire/frame.c / docs/wire.md)
   flip FILE OFFSET         flips the lowest bit of the byte at OFFSET in place
   relerr A B LO            max |a-b|/|a| over elements with |a| >= LO; fails above 1e-3
 """

@@ -1,6 +1,6 @@
 /*
  * fuzz_handshake.c — libFuzzer target for the handshake and the record
- * layer of lib/secure.c: the bytes a peer without the key (or with it, in
+ * layer of lib/net/secure.c: the bytes a peer without the key (or with it, in
  * a corpus made by gen_handshake_corpus.c) can put on the wire.
  *
  * libsodium's random source is replaced by a seeded generator, so every
@@ -29,7 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "secure.h"
+#include "geomx.h"
+#include "net/secure.h"
 
 #define FAIL(...)                                                \
 	do {                                                     \

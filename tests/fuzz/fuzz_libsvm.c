@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "data_internal.h"
+#include "geomx.h"
+#include "data/data_internal.h"
 
 #define FAIL(...)                                               \
 	do {                                                    \

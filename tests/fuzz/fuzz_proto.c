@@ -1,6 +1,6 @@
 /*
  * fuzz_proto.c — libFuzzer target for the control-payload parsers of
- * lib/proto.c.
+ * lib/wire/control.c.
  *
  * Input: byte 0 picks the parser (mod 4: hello, error, key table, members),
  * byte 1 sets the message buffer size for the error parser (1 + byte); the
@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proto.h"
+#include "geomx.h"
+#include "wire/control.h"
+#include "net/conn.h"
 
 #define FAIL(...)                                            \
 	do {                                                 \

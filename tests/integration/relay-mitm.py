@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """tests/integration/relay-mitm.py — a man in the middle of a secure link
-(lib/secure.h) between two geomx-relays, for tests/integration/relay-sec.sh.
+(lib/net/secure.h) between two geomx-relays, for tests/integration/relay-sec.sh.
 Standard library only.
 
   relay-mitm.py --connect PORT --mode none|flip|replay|drop|stall [--record K]

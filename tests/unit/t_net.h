@@ -1,5 +1,5 @@
 /*
- * t_net.h — socket helpers shared by the unit tests of lib/conn.c (plain
+ * t_net.h — socket helpers shared by the unit tests of lib/net/conn.c (plain
  * and secure); included after net.h.
  */
 #ifndef GX_T_NET_H
@@ -8,7 +8,7 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include "net.h"
+#include "net/conn.h"
 
 /* A connected pair of non-blocking TCP sockets on 127.0.0.1. */
 static int t_tcp_pair(int *a, int *b)

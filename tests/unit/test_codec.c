@@ -6,7 +6,7 @@
 
 #include <zstd.h>
 
-#include "codec_internal.h"
+#include "codec/codec_internal.h"
 #include "geomx.h"
 #include "t.h"
 

@@ -7,7 +7,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "net.h"
+#include "geomx.h"
+#include "net/conn.h"
 #include "t.h"
 #include "t_net.h"
 

@@ -8,9 +8,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "net.h"
-#include "proto.h"
-#include "secure.h"
+#include "geomx.h"
+#include "net/conn.h"
+#include "wire/control.h"
+#include "net/conn.h"
+#include "net/secure.h"
 #include "t.h"
 #include "t_net.h"
 

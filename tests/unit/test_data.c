@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "data_internal.h"
+#include "data/data_internal.h"
 #include "geomx.h"
 #include "t.h"
 

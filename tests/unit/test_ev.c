@@ -7,7 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "net.h"
+#include "geomx.h"
+#include "net/conn.h"
 #include "t.h"
 
 /* Timing tolerance: timers never fire early; late by at most this much on a

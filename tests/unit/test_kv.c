@@ -2,7 +2,7 @@
  * test_kv.c — the worker client (gx_kv_*) against a fake parameter server
  * that lives in this file: a thread with plain blocking sockets, the frame
  * decoder and the proto.h payload helpers, so the client is checked against
- * the protocol text rather than against lib/ps.c. Every wait is bounded.
+ * the protocol text rather than against lib/ps/ps.c. Every wait is bounded.
  *
  * The fake answers INIT with its own value (1000 + key + i, not the
  * worker's), PUSH with gradient + round, PULL with its kept value, BYE with
@@ -21,7 +21,8 @@
 #include <unistd.h>
 
 #include "geomx.h"
-#include "proto.h"
+#include "wire/control.h"
+#include "net/conn.h"
 #include "t.h"
 
 #define IO_TIMEOUT_MS 4000

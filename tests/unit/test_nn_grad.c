@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "geomx.h"
-#include "nn_internal.h"
+#include "nn/nn_internal.h"
 #include "t.h"
 
 #define GRAD_TOL 1e-4

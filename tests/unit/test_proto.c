@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "proto.h"
+#include "geomx.h"
+#include "wire/control.h"
+#include "net/conn.h"
 #include "t.h"
 
 static void put32(uint8_t *p, uint32_t v)

@@ -8,7 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "secure.h"
+#include "geomx.h"
+#include "net/secure.h"
 #include "t.h"
 
 static char g_dir[256];

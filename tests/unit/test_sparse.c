@@ -2,7 +2,7 @@
  * picks the smallest, and every malformation is refused without touching dst. */
 #include <stdint.h>
 
-#include "codec_internal.h"
+#include "codec/codec_internal.h"
 #include "geomx.h"
 #include "t.h"
 

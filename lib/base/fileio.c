@@ -1,0 +1,212 @@
+/*
+ * fileio.c — whole reads and writes that survive EINTR and short counts, and
+ * atomic replacement of a file (temporary + fsync + rename + directory fsync)
+ * so a crash leaves either the old file or the new one, never a torn mix.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gx_base.h"
+
+#define TMP_SUFFIX ".tmp."
+#define TMP_RAND 6 /* random characters after the suffix, like mkstemp's XXXXXX */
+
+/* Random bits for temporary names. They need to be unpredictable only
+ * enough to avoid collisions; O_EXCL makes the creation itself safe. */
+static uint64_t name_bits(void)
+{
+	uint64_t r;
+	if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r)
+		return r;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	r = (uint64_t)ts.tv_nsec ^ (uint64_t)ts.tv_sec << 30 ^ (uint64_t)getpid() << 12;
+	/* splitmix64 finaliser: spread the low-entropy bits over all 64 */
+	r = (r ^ (r >> 30)) * 0xbf58476d1ce4e5b9ull;
+	r = (r ^ (r >> 27)) * 0x94d049bb133111ebull;
+	return r ^ (r >> 31);
+}
+
+int gx_atomic_open(const char *path, char *tmp, size_t tmpcap)
+{
+	static const char chars[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_";
+	struct stat st;
+	int keep_mode;
+
+	if (!path || !*path || !tmp) {
+		errno = EINVAL;
+		return GX_EINVAL;
+	}
+	size_t plen = strlen(path);
+	size_t need = plen + sizeof TMP_SUFFIX - 1 + TMP_RAND + 1;
+	if (tmpcap < need) {
+		errno = ENAMETOOLONG;
+		return GX_EINVAL;
+	}
+	/* An existing file keeps its permission bits across the replacement;
+	 * a new one gets 0666 minus the umask, which open() applies itself.
+	 * (mkstemp would create 0600 and leave us to read the umask, which
+	 * cannot be done without briefly changing it for every thread.) */
+	keep_mode = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+
+	for (int attempt = 0; attempt < 100; attempt++) {
+		uint64_t r = name_bits();
+		memcpy(tmp, path, plen);
+		memcpy(tmp + plen, TMP_SUFFIX, sizeof TMP_SUFFIX - 1);
+		char *x = tmp + plen + sizeof TMP_SUFFIX - 1;
+		for (int i = 0; i < TMP_RAND; i++, r >>= 6)
+			x[i] = chars[r & 63];
+		x[TMP_RAND] = '\0';
+
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+		if (fd < 0) {
+			if (errno == EEXIST)
+				continue;
+			return GX_EIO;
+		}
+		if (keep_mode && fchmod(fd, st.st_mode & 07777) != 0) {
+			int e = errno;
+			close(fd);
+			unlink(tmp);
+			errno = e;
+			return GX_EIO;
+		}
+		return fd;
+	}
+	errno = EEXIST;
+	return GX_EIO;
+}
+
+/* fsyncs the directory holding path, so the rename itself is durable. */
+static int sync_dir(const char *path)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!slash) {
+		strcpy(dir, ".");
+	} else {
+		n = slash == path ? 1 : (size_t)(slash - path);
+		if (n >= sizeof dir) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(dir, path, n);
+		dir[n] = '\0';
+	}
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	int e = errno;
+	close(fd);
+	/* Some file systems cannot fsync a directory (EINVAL); there is
+	 * nothing more to do there, so it is not a failure. */
+	if (rc != 0 && e != EINVAL) {
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+int gx_atomic_commit(int fd, const char *tmp, const char *path)
+{
+	int e;
+
+	if (fd < 0 || !tmp || !path) {
+		errno = EINVAL;
+		return GX_EINVAL;
+	}
+	/* Data first, then the name: renaming before the data is on disk
+	 * could leave an empty file under the final name after a crash. */
+	if (fsync(fd) != 0) {
+		e = errno;
+		close(fd);
+		goto fail;
+	}
+	/* close can report a deferred write error (NFS); it counts. */
+	if (close(fd) != 0) {
+		e = errno;
+		goto fail;
+	}
+	if (rename(tmp, path) != 0) {
+		e = errno;
+		goto fail;
+	}
+	if (sync_dir(path) != 0)
+		return GX_EIO;
+	return GX_OK;
+fail:
+	unlink(tmp);
+	errno = e;
+	return GX_EIO;
+}
+
+void gx_atomic_abort(int fd, const char *tmp)
+{
+	/* Usually called on an error path: keep the errno that describes it. */
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (tmp)
+		unlink(tmp);
+	errno = e;
+}
+
+long gx_read_full(int fd, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	size_t got = 0;
+
+	if ((!buf && len) || len > LONG_MAX) {
+		errno = EINVAL;
+		return GX_EINVAL;
+	}
+	while (got < len) {
+		ssize_t r = read(fd, p + got, len - got);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return GX_EIO;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (long)got;
+}
+
+int gx_write_full(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+
+	if (!buf && len) {
+		errno = EINVAL;
+		return GX_EINVAL;
+	}
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return GX_EIO;
+		}
+		/* write() returning 0 for a nonzero count would loop forever. */
+		if (w == 0) {
+			errno = EIO;
+			return GX_EIO;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return GX_OK;
+}

@@ -1,0 +1,166 @@
+/*
+ * codec/gx_codec.h — how tensors are coded on the wire: binary16, top-k
+ * selection with error feedback, the codec handle, sparse packing, link
+ * codec names.
+ * Part of the public interface of libgeomx (lib/geomx.h includes every room's
+ * header; lib/README.md draws the rooms and the arrows between them).
+ */
+#ifndef GX_CODEC_H
+#define GX_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../wire/gx_wire.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* IEEE binary16 conversion, round to nearest even, correct for subnormals,
+ * infinities and NaN (NaN stays NaN, quiet). Uses F16C when the CPU has it
+ * (decided once at run time), scalar code otherwise. Thread-safe. */
+void gx_f32_to_f16(const float *src, uint16_t *dst, size_t n);
+void gx_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+/* Nonzero when the F16C path is in use. */
+int gx_f16_accelerated(void);
+
+/* ------------------------------------------------------------ sparsification */
+
+/* Exact top-k by magnitude: writes the indices of the k elements of x with the
+ * largest |x| to idx, in increasing index order (ties at the k-th magnitude
+ * broken by lower index). Selection, not a sort: O(n) expected. NaNs are
+ * never selected ahead of numbers. Returns the number written (min(k, n)) or
+ * a negative gx_error (GX_EINVAL for n > 2^32, GX_ENOMEM). Allocates O(k)
+ * scratch inside (a radix histogram of the magnitudes finds the k-th one
+ * without copying x); up to n floats for small n or non-finite input. */
+long gx_topk_exact(const float *x, size_t n, size_t k, uint32_t *idx);
+
+/* Sampled-threshold top-k (Deep Gradient Compression): estimates the k-th
+ * magnitude from a fresh random sample drawn from rng, selects the elements
+ * at or above it in one pass, and trims to at most k by exact selection among
+ * the candidates. Writes at most k indices in increasing order; returns the
+ * number written (usually k, fewer only when the sample misjudged and a second
+ * pass could not find k) or a negative gx_error. */
+long gx_topk_sampled(const float *x, size_t n, size_t k, gx_rng *rng, uint32_t *idx);
+
+/* Error feedback for one tensor: the residual of what was not sent is kept
+ * and added to the next gradient; with momentum correction (DGC) a velocity
+ * u = m*u + g is accumulated instead of g, and both are cleared where sent. */
+typedef struct gx_ef gx_ef;
+
+/* A state for n elements, zeroed. momentum 0 disables momentum correction.
+ * NULL on ENOMEM, n == 0 or a non-finite momentum. */
+gx_ef *gx_ef_create(uint64_t n, float momentum);
+void gx_ef_free(gx_ef *ef);
+uint64_t gx_ef_count(const gx_ef *ef);
+float gx_ef_momentum(const gx_ef *ef);
+/* v += g (or u = m*u + g; v += u). Returns the accumulated vector v. */
+float *gx_ef_accumulate(gx_ef *ef, const float *g);
+/* The residual v and velocity u (NULL without momentum); n elements each,
+ * owned by ef, writable (to restore persisted state). */
+float *gx_ef_residual(gx_ef *ef);
+float *gx_ef_velocity(gx_ef *ef);
+/* After sending: for each i in idx[0..k), v[i] -= sent[i-th] (sent == NULL
+ * means the exact value was sent, v[i] = 0) and u[i] = 0. */
+void gx_ef_commit_sparse(gx_ef *ef, const uint32_t *idx, const float *sent, size_t k);
+/* After sending all n values (dense lossy codec): v -= sent. The velocity is
+ * left alone: clearing it every round would switch momentum correction off. */
+void gx_ef_commit_dense(gx_ef *ef, const float *sent);
+
+/* ------------------------------------------------------------------- codecs */
+
+/* Index encodings of a sparse payload (docs/codecs.md). */
+enum gx_index_enc {
+	GX_IDX_AUTO = 0,    /* encoder picks the smallest of the below */
+	GX_IDX_U32 = 1,     /* raw little-endian uint32 */
+	GX_IDX_VARINT = 2,  /* deltas as LEB128 varints */
+	GX_IDX_BITPACK = 3, /* deltas bit-packed in blocks of 128 with a per-block width */
+	GX_IDX_BITMAP = 4,  /* one bit per element */
+	GX_IDX__MAX = 5
+};
+
+/* What a codec handle produces. */
+typedef struct gx_codec_opts {
+	int codec;           /* enum gx_wire_codec for every tensor, or GX_CODEC_MPQ below */
+	double topk_ratio;   /* sparse: fraction of elements kept, (0, 1] */
+	int exact;           /* sparse: 1 exact selection, 0 sampled threshold */
+	uint64_t mpq_bound;  /* MPQ: count < bound -> dense F16, else SPARSE_F32 */
+	int zstd_level;      /* 0 no zstd stage, else a zstd level, ZSTD_minCLevel()..ZSTD_maxCLevel() */
+	int index_enc;       /* enum gx_index_enc */
+	int crc;             /* nonzero: set GX_FF_CRC and payload_crc */
+	uint64_t seed;       /* seeds sampled selection */
+} gx_codec_opts;
+
+#define GX_CODEC_MPQ 100 /* pseudo-codec: mixed precision policy */
+#define GX_DEFAULT_TOPK 0.01
+#define GX_DEFAULT_MPQ_BOUND 1024 /* elements */
+#define GX_DEFAULT_ZSTD_LEVEL 3
+#define GX_DEFAULT_MOMENTUM 0.9f
+
+/* Fills *o with: dense F32, topk 0.01 sampled, MPQ bound 1024, no zstd,
+ * auto index encoding, no crc, seed 1. */
+void gx_codec_opts_default(gx_codec_opts *o);
+
+typedef struct gx_codec gx_codec;
+
+/* A codec handle (rng, scratch, zstd contexts). NULL with *err set on bad
+ * options or ENOMEM (err may be NULL). */
+gx_codec *gx_codec_create(const gx_codec_opts *o, int *err);
+void gx_codec_free(gx_codec *c);
+
+/* The wire codec this handle uses for a tensor of n elements. */
+int gx_codec_choose(const gx_codec *c, uint64_t n);
+
+/* Worst-case payload bytes for encoding n elements with this handle. */
+size_t gx_codec_bound(const gx_codec *c, uint64_t n);
+
+/* Encodes x[0..n) into out (cap bytes, at least gx_codec_bound). Sets h's
+ * codec, count, flags (ZSTD/CRC), payload_len, raw_len, payload_crc; leaves
+ * the other fields to the caller. With ef (n elements), x is first added to
+ * the error-feedback state, the accumulated vector is encoded, and what was
+ * sent is subtracted from it (so residual + sent == accumulated, exactly for
+ * F32 values). Returns 0 or a negative gx_error. */
+int gx_codec_encode(gx_codec *c, const float *x, uint64_t n, gx_ef *ef, gx_frame_hdr *h,
+		    uint8_t *out, size_t cap);
+
+/* Decodes the payload of a validated header into dst (h->count floats).
+ * accumulate == 0: dst is overwritten (zeros where a sparse payload has
+ * nothing); nonzero: decoded values are added to dst. Checks every index and
+ * length; returns 0 or a negative gx_error, and on error dst is unchanged.
+ * The payload CRC is not re-verified here (the frame decoder did it).
+ * Decoding does not depend on the handle's options. */
+int gx_codec_decode(gx_codec *c, const gx_frame_hdr *h, const uint8_t *payload, float *dst,
+		    int accumulate);
+
+/* Sparse payload building blocks (used by gx_codec_*, exposed for tools and
+ * benchmarks). Encodes k strictly increasing indices (< n) and their values
+ * (value_codec GX_CODEC_SPARSE_F32 or _F16) with index encoding enc (AUTO
+ * picks the smallest); returns bytes written or a negative gx_error. */
+long gx_sparse_pack(const uint32_t *idx, const float *val, size_t k, uint64_t n, int value_codec,
+		    int enc, uint8_t *out, size_t cap);
+/* Worst-case bytes of gx_sparse_pack for k of n elements. */
+size_t gx_sparse_bound(size_t k, uint64_t n, int value_codec);
+/* Bytes the index part alone takes in encoding enc (for measurements). */
+size_t gx_sparse_index_size(const uint32_t *idx, size_t k, uint64_t n, int enc);
+
+/* ------------------------------------------------------------- link codecs */
+
+/* A link codec (enum gx_link_kind, in gx_wire.h) with its parameters. */
+typedef struct gx_link_codec {
+	int kind;       /* enum gx_link_kind */
+	double ratio;   /* BSC, MPQ: fraction of elements sent, (0, 1] */
+	uint64_t bound; /* MPQ: tensors (slices) of fewer elements go dense binary16 */
+} gx_link_codec;
+
+/* Parses "none", "fp16", "bsc:RATIO" or "mpq:RATIO[:BOUND]" (BOUND
+ * defaults to GX_DEFAULT_MPQ_BOUND) into *out. GX_EINVAL with a reason in
+ * why (cap bytes, may be NULL) on anything else. */
+int gx_link_codec_parse(const char *s, gx_link_codec *out, char *why, size_t cap);
+/* Writes the spelling gx_link_codec_parse accepts ("bsc:0.01"); returns the
+ * snprintf-like length. */
+int gx_link_codec_format(const gx_link_codec *c, char *buf, size_t cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,173 @@
+/*
+ * net/conn.h — library-private networking: an epoll event loop in the style of
+ * redis ae (file events + monotonic timers), socket helpers in the style of
+ * redis anet, and framed connections (incremental decoding, output queue,
+ * per-event byte caps). Used by lib/ps/ps.c (servers) and lib/kv/kv.c (the worker
+ * client's I/O thread). Not part of the public interface; never prints.
+ *
+ * Threading: a gx_ev and the connections on it belong to the one thread that
+ * runs the loop. gx_ev_wake is the only call safe from other threads.
+ */
+#ifndef GX_CONN_H
+#define GX_CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gx_net.h"
+
+/* ------------------------------------------------------------ event loop */
+
+#define GX_EV_READ 1
+#define GX_EV_WRITE 2
+
+typedef struct gx_ev gx_ev;
+
+/* Called when fd is ready for the events in mask (GX_EV_READ|GX_EV_WRITE). */
+typedef void gx_ev_file_fn(gx_ev *ev, int fd, void *ud, int mask);
+/* A timer: returns the delay in ms until it fires again, or -1 to end it. */
+typedef long gx_ev_timer_fn(gx_ev *ev, long long id, void *ud);
+
+/* A loop for descriptors below setsize (grows on demand). NULL on failure. */
+gx_ev *gx_ev_create(int setsize);
+/* Frees the loop and its timers; the descriptors watched are not closed
+ * (close the gx_conns on it first). NULL is accepted. */
+void gx_ev_free(gx_ev *ev);
+
+/* Adds mask to the events watched on fd, with one callback and user data per
+ * fd (a second add replaces them). 0 or GX_EIO. */
+int gx_ev_add(gx_ev *ev, int fd, int mask, gx_ev_file_fn *fn, void *ud);
+/* Stops watching the events in mask on fd; with no events left, forgets fd. */
+void gx_ev_del(gx_ev *ev, int fd, int mask);
+/* Events currently watched on fd. */
+int gx_ev_mask(const gx_ev *ev, int fd);
+
+/* A timer firing after ms milliseconds (monotonic clock). Returns its id
+ * (> 0) or a negative gx_error. */
+long long gx_ev_timer(gx_ev *ev, long ms, gx_ev_timer_fn *fn, void *ud);
+/* Cancels a timer; safe from inside any callback, its own included. */
+void gx_ev_timer_del(gx_ev *ev, long long id);
+
+/* Waits once (at most timeout_ms, -1 forever, clipped to the next timer) and
+ * runs the ready callbacks and due timers. Returns the number of events
+ * processed or GX_EIO. Not to be called from inside a callback of the same
+ * loop. */
+int gx_ev_once(gx_ev *ev, int timeout_ms);
+/* Runs gx_ev_once until gx_ev_stop. Returns 0 or GX_EIO. */
+int gx_ev_run(gx_ev *ev);
+/* Makes gx_ev_run return after the current iteration. Loop thread only. */
+void gx_ev_stop(gx_ev *ev);
+/* Wakes a loop blocked in epoll_wait; safe from any thread and from a signal
+ * handler (it writes to an eventfd). The loop then runs its wake callback. */
+void gx_ev_wake(gx_ev *ev);
+/* The callback run on the loop thread after gx_ev_wake (NULL: none). */
+void gx_ev_on_wake(gx_ev *ev, void (*fn)(gx_ev *ev, void *ud), void *ud);
+
+
+/* --------------------------------------------------------------- sockets */
+
+
+/* A listening TCP socket (SO_REUSEADDR, non-blocking, backlog 511). port 0
+ * picks a free one (gx_net_port tells which). Returns the fd or GX_EIO with
+ * a one-line reason in err. */
+int gx_net_listen(const char *host, int port, char *err, size_t errcap);
+/* The local port a socket is bound to, or -1. */
+int gx_net_port(int fd);
+/* Accepts one connection, non-blocking, with TCP_NODELAY and keepalive.
+ * Returns the fd, GX_ENEEDMORE when none is pending, or GX_EIO. peer gets
+ * "ip:port". */
+int gx_net_accept(int lfd, char *peer, size_t peercap);
+/* Starts a non-blocking connect; returns the fd (connection in progress or
+ * done) or GX_EIO with a reason in err. gx_net_connect_result tells, once the
+ * fd is writable, whether it succeeded (0) or why not (errno value). */
+int gx_net_connect(const char *host, int port, char *err, size_t errcap);
+int gx_net_connect_result(int fd);
+/* The peer of a connected TCP socket as "ip:port" ("[ip]:port" for IPv6)
+ * in buf; 0, or GX_EIO with "?" in buf (not connected, not TCP/IP). */
+int gx_net_peer_name(int fd, char *buf, size_t cap);
+/* Socket options; 0 or GX_EIO. */
+int gx_net_nonblock(int fd);
+int gx_net_nodelay(int fd);
+int gx_net_keepalive(int fd, int idle_s);
+
+/* ---------------------------------------------------- framed connections */
+
+typedef struct gx_conn gx_conn;
+
+/* Per-direction traffic counters of a connection. */
+typedef struct gx_conn_stats {
+	uint64_t bytes_in, bytes_out, frames_in, frames_out;
+} gx_conn_stats;
+
+/* Called for every complete, validated frame; payload valid during the call.
+ * The callback may send on any connection and may close this one (then the
+ * rest of the buffered input is dropped). */
+typedef void gx_conn_frame_fn(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, void *ud);
+/* Called once when the connection closes: err 0 for an orderly end of stream
+ * or gx_conn_close, else the gx_error (or GX_EIO with errno) that ended it,
+ * and a one-line reason. The connection is freed after this returns. */
+typedef void gx_conn_close_fn(gx_conn *c, int err, const char *why, void *ud);
+
+/* Wraps a connected non-blocking fd (takes ownership) on loop ev. lim bounds
+ * incoming frames (NULL: defaults). Returns NULL on ENOMEM (fd closed). */
+gx_conn *gx_conn_create(gx_ev *ev, int fd, const gx_frame_limits *lim, gx_conn_frame_fn *on_frame,
+			gx_conn_close_fn *on_close, void *ud);
+/* Queues a frame (header packed here; payload copied, payload_len bytes).
+ * Writing happens from the loop, at most GX_CONN_WRITE_CAP bytes per event
+ * (never inside this call). Returns 0, GX_ENOMEM, or GX_EIO if the
+ * connection is closing; also GX_EINVAL for a NULL payload with payload_len
+ * > 0, or gx_frame_hdr_check's error for a malformed header (size limits
+ * are the receiver's and are not applied here). */
+int gx_conn_send(gx_conn *c, const gx_frame_hdr *h, const void *payload);
+/* Closes after the queued output is flushed (or at once when flush == 0),
+ * calling on_close with err 0 and why. Safe inside callbacks. Reading stops
+ * at once. Without output to flush, on_close runs before this returns,
+ * except when called from this connection's own on_frame: then it runs
+ * right after on_frame returns. With output to flush it runs from the loop
+ * once the output is written (err 0) or the write fails (GX_EIO). */
+void gx_conn_close(gx_conn *c, int flush, const char *why);
+/* Makes c speak the secure protocol of secure.h as role (GX_SEC_CLIENT or
+ * GX_SEC_SERVER) with pre-shared key psk (copied). Call right after
+ * gx_conn_create, before anything was read. The handshake starts at once (a
+ * client queues msg1); frames sent before it completes are held and sealed
+ * when it does; on_frame sees only frames that arrived in authenticated
+ * records. A handshake not done within timeout_ms (0: GX_SEC_HANDSHAKE_MS)
+ * closes the connection with GX_ETIMEOUT; a failed one with its error
+ * (GX_EAUTH, GX_EPROTO, ...) and gx_sec_why's reason, prefixed by the
+ * connection's name. A flushing gx_conn_close ends the stream with a CLOSE
+ * record; input that ends without one closes with GX_ETRUNC ("stream
+ * truncated"). Returns 0, GX_ENOMEM, or GX_EINVAL (called too late). */
+struct gx_key;
+int gx_conn_secure(gx_conn *c, const struct gx_key *psk, int role, int timeout_ms);
+/* 1 when c is secure and its handshake is complete. */
+int gx_conn_established(const gx_conn *c);
+/* Bytes queued and not yet written. */
+size_t gx_conn_pending(const gx_conn *c);
+const gx_conn_stats *gx_conn_get_stats(const gx_conn *c);
+void *gx_conn_ud(const gx_conn *c);
+void gx_conn_set_ud(gx_conn *c, void *ud);
+int gx_conn_fd(const gx_conn *c);
+/* Milliseconds (gx_now_ms) when a byte last arrived — for heartbeats. */
+uint64_t gx_conn_last_rx(const gx_conn *c);
+/* A label used in log lines, e.g. "worker 3 (127.0.0.1:40112)". */
+void gx_conn_set_name(gx_conn *c, const char *name);
+const char *gx_conn_name(const gx_conn *c);
+
+/* ------------------------------------- protocol frames (conn_send.c) */
+
+/* Sends a control frame (codec NONE, count 0) of the given type with key,
+ * round and payload; 0 or the gx_conn_send error. */
+int gx_send_ctl(gx_conn *c, int type, uint32_t key, uint32_t round, const void *payload, uint32_t len);
+/* Sends ERROR with code and a printf-style message, then closes c after the
+ * flush. */
+void gx_send_error(gx_conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Sends an F32 tensor frame of the given type. */
+int gx_send_f32(gx_conn *c, int type, uint32_t key, uint32_t block, uint32_t round, uint32_t sender,
+		const float *x, uint64_t n);
+
+/* Bytes read or written per readiness event, so one busy peer cannot starve
+ * the others. */
+#define GX_CONN_READ_CAP (1u << 20)
+#define GX_CONN_WRITE_CAP (1u << 20)
+
+#endif

@@ -1,0 +1,323 @@
+/*
+ * sock.c — TCP socket helpers in the style of redis anet (src/anet.c): one
+ * helper per socket option, non-blocking descriptors with close-on-exec,
+ * and failures explained in a buffer the caller owns ("cannot listen on
+ * 127.0.0.1:5000: Address already in use"), never printed.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+
+/* Keepalive idle time of accepted and connected sockets: dead peers are
+ * noticed by the heartbeats long before, so this only reaps half-open
+ * connections nobody watches. */
+#define NET_KEEPALIVE_S 60
+#define NET_BACKLOG 511
+
+static void set_err(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t cap, const char *fmt, ...)
+{
+	if (!err || cap == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, cap, fmt, ap);
+	va_end(ap);
+}
+
+/* "host:port" for messages: "[v6]:port" when host holds a ':', "*:port"
+ * for any address. */
+static void fmt_addr(char *buf, size_t cap, const char *host, int port)
+{
+	if (!host || !*host)
+		snprintf(buf, cap, "*:%d", port);
+	else if (strchr(host, ':'))
+		snprintf(buf, cap, "[%s]:%d", host, port);
+	else
+		snprintf(buf, cap, "%s:%d", host, port);
+}
+
+static int parse_port(const char *s, int *port)
+{
+	long v = 0;
+	if (!*s)
+		return GX_EINVAL;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return GX_EINVAL;
+		v = v * 10 + (*s - '0');
+		if (v > 65535)
+			return GX_EINVAL;
+	}
+	*port = (int)v;
+	return 0;
+}
+
+int gx_net_split(const char *addr, char *host, size_t hostcap, int *port)
+{
+	const char *h, *colon;
+	size_t hl;
+
+	if (!addr || !host || hostcap == 0 || !port)
+		return GX_EINVAL;
+	if (addr[0] == '[') {
+		const char *close = strchr(addr, ']');
+		if (!close || close[1] != ':')
+			return GX_EINVAL;
+		h = addr + 1;
+		hl = (size_t)(close - h);
+		if (hl == 0)
+			return GX_EINVAL;
+		colon = close + 1;
+	} else {
+		colon = strrchr(addr, ':');
+		if (!colon)
+			return GX_EINVAL;
+		h = addr;
+		hl = (size_t)(colon - addr);
+		/* an unbracketed IPv6 address is ambiguous */
+		if (memchr(h, ':', hl) || memchr(h, '[', hl) || memchr(h, ']', hl))
+			return GX_EINVAL;
+	}
+	if (hl >= hostcap)
+		return GX_EINVAL;
+	int p;
+	if (parse_port(colon + 1, &p) != 0)
+		return GX_EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = p;
+	return 0;
+}
+
+int gx_net_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return GX_EIO;
+	return 0;
+}
+
+int gx_net_nodelay(int fd)
+{
+	int on = 1;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) < 0)
+		return GX_EIO;
+	return 0;
+}
+
+int gx_net_keepalive(int fd, int idle_s)
+{
+	int on = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) < 0)
+		return GX_EIO;
+	if (idle_s <= 0)
+		return 0;
+	/* As redis anetKeepAlive: first probe after idle_s, then every
+	 * idle_s/3, dead after 3 unanswered probes. */
+	int intvl = idle_s / 3 > 0 ? idle_s / 3 : 1, cnt = 3;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl) < 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt) < 0)
+		return GX_EIO;
+	return 0;
+}
+
+/* "ip:port" of a socket address; IPv4-mapped IPv6 addresses read as IPv4,
+ * other IPv6 ones as "[ip]:port". */
+static void fmt_sockaddr(const struct sockaddr_storage *ss, char *buf, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN];
+	if (!buf || cap == 0)
+		return;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &s->sin_addr, ip, sizeof ip);
+		snprintf(buf, cap, "%s:%d", ip, ntohs(s->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&s->sin6_addr)) {
+			inet_ntop(AF_INET, &s->sin6_addr.s6_addr[12], ip, sizeof ip);
+			snprintf(buf, cap, "%s:%d", ip, ntohs(s->sin6_port));
+		} else {
+			inet_ntop(AF_INET6, &s->sin6_addr, ip, sizeof ip);
+			snprintf(buf, cap, "[%s]:%d", ip, ntohs(s->sin6_port));
+		}
+	} else {
+		snprintf(buf, cap, "?");
+	}
+}
+
+int gx_net_peer_name(int fd, char *buf, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (!buf || cap == 0)
+		return GX_EINVAL;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)) {
+		snprintf(buf, cap, "?");
+		return GX_EIO;
+	}
+	fmt_sockaddr(&ss, buf, cap);
+	return 0;
+}
+
+static int resolve(const char *host, int port, int passive, struct addrinfo **res)
+{
+	struct addrinfo hints;
+	char ps[8];
+	memset(&hints, 0, sizeof hints);
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+	snprintf(ps, sizeof ps, "%d", port);
+	return getaddrinfo(host && *host ? host : NULL, ps, &hints, res);
+}
+
+int gx_net_listen(const char *host, int port, char *err, size_t errcap)
+{
+	char where[300];
+	struct addrinfo *res = NULL;
+	int fd = -1, saved = 0;
+
+	fmt_addr(where, sizeof where, host, port);
+	if (port < 0 || port > 65535) {
+		set_err(err, errcap, "cannot listen on %s: invalid port", where);
+		errno = EINVAL;
+		return GX_EIO;
+	}
+	int rc = resolve(host, port, 1, &res);
+	if (rc != 0) {
+		set_err(err, errcap, "cannot listen on %s: %s", where,
+			rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		errno = rc == EAI_SYSTEM ? errno : EINVAL;
+		return GX_EIO;
+	}
+	for (struct addrinfo *a = res; a; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		int on = 1;
+		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+		    bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, NET_BACKLOG) == 0)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		set_err(err, errcap, "cannot listen on %s: %s", where, strerror(saved));
+		errno = saved;
+		return GX_EIO;
+	}
+	return fd;
+}
+
+int gx_net_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -1;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	return -1;
+}
+
+int gx_net_accept(int lfd, char *peer, size_t peercap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd;
+
+	for (;;) {
+		sl = sizeof ss;
+		fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		/* A connection reset before we took it is simply gone. */
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED)
+			return GX_ENEEDMORE;
+		return GX_EIO;
+	}
+	/* Best effort: a socket without them still works. */
+	gx_net_nodelay(fd);
+	gx_net_keepalive(fd, NET_KEEPALIVE_S);
+	fmt_sockaddr(&ss, peer, peercap);
+	return fd;
+}
+
+int gx_net_connect(const char *host, int port, char *err, size_t errcap)
+{
+	char where[300];
+	struct addrinfo *res = NULL;
+	int fd = -1, saved = 0;
+
+	fmt_addr(where, sizeof where, host, port);
+	if (port <= 0 || port > 65535) {
+		set_err(err, errcap, "cannot connect to %s: invalid port", where);
+		errno = EINVAL;
+		return GX_EIO;
+	}
+	int rc = resolve(host, port, 0, &res);
+	if (rc != 0) {
+		set_err(err, errcap, "cannot connect to %s: %s", where,
+			rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		errno = rc == EAI_SYSTEM ? errno : EINVAL;
+		return GX_EIO;
+	}
+	for (struct addrinfo *a = res; a; a = a->ai_next) {
+		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+		if (fd < 0) {
+			saved = errno;
+			continue;
+		}
+		/* EINPROGRESS is the normal answer of a non-blocking socket;
+		 * after EINTR the connect goes on in the background too (a
+		 * second connect would only say EALREADY). */
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS ||
+		    errno == EINTR)
+			break;
+		saved = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		set_err(err, errcap, "cannot connect to %s: %s", where, strerror(saved));
+		errno = saved;
+		return GX_EIO;
+	}
+	gx_net_nodelay(fd);
+	gx_net_keepalive(fd, NET_KEEPALIVE_S);
+	return fd;
+}
+
+int gx_net_connect_result(int fd)
+{
+	int e = 0;
+	socklen_t sl = sizeof e;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &sl) < 0)
+		return errno ? errno : EIO;
+	return e;
+}

@@ -1,0 +1,91 @@
+/*
+ * ps/gx_ps.h — the parameter servers (global and local roles).
+ * Part of the public interface of libgeomx (lib/geomx.h includes every room's
+ * header; lib/README.md draws the rooms and the arrows between them).
+ */
+#ifndef GX_PS_H
+#define GX_PS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "../codec/gx_codec.h"
+#include "../optim/gx_optim.h"
+#include "../net/gx_net.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------- parameter servers */
+
+typedef struct gx_ps_opts {
+	int role;                 /* GX_ROLE_GLOBAL or GX_ROLE_LOCAL */
+	const char *listen;       /* "host:port"; port 0 picks a free one */
+	int parties;              /* global: data centers (local servers) expected */
+	int workers;              /* local: workers expected */
+	uint32_t party;           /* local: this data center's id */
+	const char *upstream;     /* local: "host:port[,host:port...]", global servers in index order */
+	int sync;                 /* enum gx_sync */
+	int sum;                  /* nonzero: apply the sum of gradients, not their mean */
+	gx_optim_opts optim;      /* global: the optimizer */
+	uint64_t split_bound;     /* local: MultiGPS split bound (elements) */
+	double connect_timeout;   /* seconds to keep retrying upstream / waiting for peers */
+	double heartbeat;         /* seconds between heartbeats */
+	double heartbeat_timeout; /* seconds of silence after which a peer is dead */
+	int elastic;              /* nonzero: drop a dead worker and go on */
+	uint32_t k1, k2;          /* global, HFA: local steps per local round, local
+				   * rounds per global round (both >= 1) */
+	gx_link_codec wan;        /* local: how its aggregate crosses the WAN */
+	int lan;                  /* local: GX_LINK_NONE or GX_LINK_FP16 with its workers */
+	uint64_t sparse_min;      /* local, BSC: slices of fewer elements travel dense */
+	float ef_momentum;        /* local, BSC/MPQ/FP16: error feedback's momentum
+				   * correction (0: residual only) */
+	const char *ef_save;      /* local: at the end, write the error-feedback state
+				   * here (GX_FT_STATE frames, atomically); NULL: not */
+	gx_frame_limits limits;   /* incoming frames */
+	const uint8_t *psk;       /* 32-byte pre-shared key: every link accepted and
+				   * opened is authenticated and encrypted (docs/
+				   * security.md); NULL: plaintext. Copied. */
+	gx_log_fn *log;           /* NULL: silent */
+	void *log_ud;
+} gx_ps_opts;
+
+
+#define GX_DEFAULT_K1 20
+#define GX_DEFAULT_K2 10
+#define GX_DEFAULT_SPARSE_MIN 1024 /* elements */
+
+/* Defaults: local role, listen "127.0.0.1:0", 1 party, 1 worker, full sync,
+ * mean, SGD lr 0.01, the default split bound, timeouts above, not elastic,
+ * k1 20 and k2 10, WAN and LAN codecs none, sparse-min 1024, no momentum
+ * correction. */
+void gx_ps_opts_default(gx_ps_opts *o);
+
+typedef struct gx_ps gx_ps;
+
+/* Creates a server and binds its listening socket (so gx_ps_port is known
+ * before gx_ps_run). NULL with *err on failure (err may be NULL; the log
+ * callback has the reason). */
+gx_ps *gx_ps_create(const gx_ps_opts *o, int *err);
+void gx_ps_free(gx_ps *ps);
+/* The bound listening port. */
+int gx_ps_port(const gx_ps *ps);
+/* Serves until every expected peer has connected and said goodbye (returns
+ * 0), gx_ps_stop was called (0), or a failure ends the job (a negative
+ * gx_error: a dead peer without elastic, upstream unreachable within the
+ * connect timeout, ...; logged). */
+int gx_ps_run(gx_ps *ps);
+/* Ask a running server to stop, or to write its stats through the log
+ * (level 1). Both only set a flag and wake the loop: async-signal-safe. */
+void gx_ps_stop(gx_ps *ps);
+void gx_ps_request_stats(gx_ps *ps);
+/* Writes the stats (per link and direction: bytes, frames; rounds; waiting
+ * time; staleness under mixed sync) into buf as TSV lines, or one JSON object
+ * when json; returns the length (snprintf-like) or a negative gx_error.
+ * Loop thread only (e.g. after gx_ps_run returns, or from the log callback). */
+long gx_ps_stats(gx_ps *ps, char *buf, size_t cap, int json);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,595 @@
+/*
+ * ps_global.c — the global role: the model's slices, their optimizers, and
+ * the updates (docs/protocol.md, "Tensors").
+ *
+ * Choices:
+ *  - A slice exists once its first INIT arrived; it keeps that value. The
+ *    global server needs no key table in hierarchical mode: the locals'
+ *    placement decides what each server holds.
+ *  - Flat mode (workers connect directly): the first HELLO decides whether
+ *    this server serves local servers or workers, and the two never mix.
+ *    With --parties N a flat server expects N workers, each a party of one
+ *    worker; they get slots in the order they arrive, and a (party, rank)
+ *    pair may come once.
+ *  - Full sync: the mean's divisor is the sum of the workers behind the
+ *    contributions, as each party announced them (HELLO, then MEMBERS) when
+ *    its push arrived, so a party that lost a worker (elastic) is weighed
+ *    right even while earlier rounds are still in flight.
+ *  - DC-ASGD: the backup of a party is recorded whenever a slice's value
+ *    goes to it (INIT_REPLY, PUSH_REPLY, PULL_REPLY); under full sync every
+ *    party holds the same value, so the step uses the first contributor's.
+ *  - Coded WAN (the locals said mode 1): the server only sums, divides and
+ *    answers the aggregate; the locals apply it (ps_codec.c). Every party
+ *    must say the same mode, and mixed sync is refused with it: an
+ *    aggregate answered to one party alone would leave the others' copies
+ *    behind.
+ *  - HFA: a completed round is the weighted mean of the parties' model
+ *    changes; without a coded WAN the server adds it to its value and
+ *    answers the value (the sum's divisor is always the workers: --sum
+ *    makes no sense for a mean of models).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ps_internal.h"
+
+/* ------------------------------------------------------------ the map */
+
+static uint64_t slice_id(uint32_t key, uint32_t block)
+{
+	return (uint64_t)key << 32 | block;
+}
+
+static size_t map_pos(uint64_t id, size_t cap)
+{
+	uint64_t x = (id ^ id >> 29) * 0x9E3779B97F4A7C15ull;
+	return (size_t)(x ^ x >> 32) & (cap - 1);
+}
+
+static ps_gslice *map_get(gx_ps *ps, uint32_t key, uint32_t block)
+{
+	if (!ps->map_cap)
+		return NULL;
+	uint64_t id = slice_id(key, block);
+	for (size_t i = map_pos(id, ps->map_cap);; i = (i + 1) & (ps->map_cap - 1)) {
+		ps_gslice *s = ps->map[i];
+		if (!s)
+			return NULL;
+		if (slice_id(s->key, s->block) == id)
+			return s;
+	}
+}
+
+static int map_put(gx_ps *ps, ps_gslice *s)
+{
+	if (2 * (ps->map_n + 1) > ps->map_cap) {
+		size_t nc = ps->map_cap ? 2 * ps->map_cap : 64;
+		ps_gslice **m = calloc(nc, sizeof *m);
+		if (!m)
+			return GX_ENOMEM;
+		for (size_t i = 0; i < ps->map_cap; i++) {
+			ps_gslice *t = ps->map[i];
+			if (!t)
+				continue;
+			size_t j = map_pos(slice_id(t->key, t->block), nc);
+			while (m[j])
+				j = (j + 1) & (nc - 1);
+			m[j] = t;
+		}
+		free(ps->map);
+		ps->map = m;
+		ps->map_cap = nc;
+	}
+	size_t j = map_pos(slice_id(s->key, s->block), ps->map_cap);
+	while (ps->map[j])
+		j = (j + 1) & (ps->map_cap - 1);
+	ps->map[j] = s;
+	ps->map_n++;
+	return 0;
+}
+
+static void slice_free(ps_gslice *s)
+{
+	if (!s)
+		return;
+	free(s->w);
+	free(s->g);
+	gx_optim_free(s->opt);
+	free(s->next_round);
+	free(s->seen);
+	ps_acc_free_all(s->accs);
+	ps_spare_free(&s->spare);
+	free(s);
+}
+
+/* ---------------------------------------------------------- lifetime */
+
+int ps_global_init(gx_ps *ps)
+{
+	int e = 0;
+	gx_optim *t = gx_optim_create(&ps->o.optim, 1, ps->n, &e);
+	if (!t) {
+		ps_log(ps, LOG_ERR, "invalid optimizer options: %s",
+		       gx_strerror(e ? e : GX_EINVAL));
+		return e ? e : GX_EINVAL;
+	}
+	gx_optim_free(t);
+	return 0;
+}
+
+void ps_global_free(gx_ps *ps)
+{
+	for (size_t i = 0; i < ps->map_cap; i++)
+		slice_free(ps->map[i]);
+	free(ps->map);
+	ps->map = NULL;
+	ps->map_cap = ps->map_n = 0;
+	free(ps->ftable);
+	ps->ftable = NULL;
+	free(ps->order);
+	ps->order = NULL;
+}
+
+/* ------------------------------------------------------------- hello */
+
+static const char *slot_word(int st)
+{
+	switch (st) {
+	case SLOT_LIVE: return "connected";
+	case SLOT_BYE: return "finished";
+	default: return "dead";
+	}
+}
+
+/* Flat mode, every slot handed out: the summing order by (party, rank),
+ * so that a run's sums do not depend on which worker connected first. */
+static void flat_order(gx_ps *ps)
+{
+	int *o = malloc((size_t)ps->n * sizeof *o);
+	if (!o) {
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory");
+		return;
+	}
+	for (int k = 0; k < ps->n; k++) { /* insertion sort: n is small */
+		const ps_peer *p = ps->who[k];
+		int j = k;
+		for (; j > 0; j--) {
+			const ps_peer *q = ps->who[o[j - 1]];
+			if (q->party < p->party || (q->party == p->party && q->rank < p->rank))
+				break;
+			o[j] = o[j - 1];
+		}
+		o[j] = k;
+	}
+	ps->order = o;
+	ps_global_settle(ps);
+}
+
+void ps_global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
+{
+	char label[112];
+	if (hl->role == GX_ROLE_LOCAL) {
+		if (ps->flat == 1) {
+			ps_violation(ps, p, GX_EPROTO, "this global server serves workers directly "
+				     "(flat); a local server cannot join");
+			return;
+		}
+		if (hl->party >= (uint32_t)ps->n) {
+			ps_violation(ps, p, GX_EPROTO, "party %u is out of range (this server "
+				     "expects %d part%s, 0..%d)", hl->party, ps->n,
+				     ps->n == 1 ? "y" : "ies", ps->n - 1);
+			return;
+		}
+		if (ps->slot[hl->party] != SLOT_EMPTY) {
+			ps_violation(ps, p, GX_EPROTO, "party %u is already %s", hl->party,
+				     slot_word(ps->slot[hl->party]));
+			return;
+		}
+		if (hl->workers == 0) {
+			ps_violation(ps, p, GX_EPROTO, "a local server with no workers");
+			return;
+		}
+		if (hl->mode && ps->o.sync == GX_SYNC_MIXED) {
+			ps_violation(ps, p, GX_EPROTO, "a local server with a coded WAN (--wan-codec) "
+				     "needs full or hfa sync at the global tier; this one runs mixed");
+			return;
+		}
+		if (ps->agg >= 0 && hl->mode != ps->agg) {
+			ps_violation(ps, p, GX_EPROTO, "its WAN codec is %s, the other parties' %s; "
+				     "every local needs a coded WAN or none", hl->mode ? "coded" :
+				     "none", ps->agg ? "coded" : "none");
+			return;
+		}
+		ps->agg = hl->mode;
+		p->mode = hl->mode;
+		ps->flat = 0;
+		ps->slot_workers[hl->party] = hl->workers;
+		snprintf(label, sizeof label, "local %u (%s)", hl->party, p->addr);
+		ps_admit(ps, p, (int)hl->party, label);
+		return;
+	}
+	if (hl->role == GX_ROLE_WORKER) {
+		if (ps->flat == 0) {
+			ps_violation(ps, p, GX_EPROTO, "this global server serves local servers; a "
+				     "worker connects to its data center's local server");
+			return;
+		}
+		for (int i = 0; i < ps->nassigned; i++) {
+			ps_peer *q = ps->who[i];
+			if (q && q->rank == hl->rank && q->party == hl->party) {
+				ps_violation(ps, p, GX_EPROTO, "worker %u of party %u is "
+					     "already %s", hl->rank, hl->party,
+					     slot_word(ps->slot[i]));
+				return;
+			}
+		}
+		if (ps->nassigned >= ps->n) {
+			ps_violation(ps, p, GX_EPROTO, "all %d worker%s this server expects are "
+				     "already here", ps->n, ps->n == 1 ? "" : "s");
+			return;
+		}
+		if (hl->mode) {
+			ps_violation(ps, p, GX_EPROTO, "a worker cannot ask for a coded WAN");
+			return;
+		}
+		ps->agg = 0;
+		ps->flat = 1;
+		int slot = ps->nassigned++;
+		ps->slot_workers[slot] = 1;
+		snprintf(label, sizeof label, "worker %u of party %u (%s)", hl->rank, hl->party,
+			 p->addr);
+		ps_admit(ps, p, slot, label);
+		if (ps->nassigned == ps->n)
+			flat_order(ps);
+		return;
+	}
+	ps_violation(ps, p, GX_EPROTO, "role global cannot connect to a global server (it "
+		     "accepts local servers and, flat, workers)");
+}
+
+/* ------------------------------------------------------------ replies */
+
+/* Sends the slice's value to p and records that p now holds it. */
+static void reply(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round)
+{
+	if (!p->c)
+		return;
+	ps_send_f32(ps, p->c, type, s->key, s->block, round, 0, s->w, s->count);
+	if (s->opt)
+		gx_optim_backup(s->opt, s->w, p->slot);
+	s->seen[p->slot] = s->updates;
+}
+
+/* Coded WAN: the round's aggregate (already divided) to every party that
+ * pushed it. */
+static void answer_agg(gx_ps *ps, ps_gslice *s, ps_acc *a)
+{
+	gx_conn **cs = malloc((size_t)a->n * sizeof *cs);
+	if (!cs) {
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", s->key);
+		return;
+	}
+	int nc = 0;
+	for (int i = 0; i < a->n; i++)
+		if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i] && ps->who[i]->c)
+			cs[nc++] = ps->who[i]->c;
+	ps_codec_send_agg(ps, cs, nc, GX_FT_PUSH_REPLY, s->key, s->block, a->round, a->sum,
+			 s->count, a->codecs);
+	free(cs);
+	s->updates++;
+	s->rounds++;
+	ps->updates++;
+	ps->wait_ns += gx_now_ns() - a->t_first;
+}
+
+/* Applies completed rounds of s, oldest first. */
+static void settle_slice(gx_ps *ps, ps_gslice *s)
+{
+	ps_acc *a;
+	while (!ps->finishing && (a = s->accs) && ps_acc_settle(ps, a)) {
+		s->accs = a->next;
+		int hfa = ps->o.sync == GX_SYNC_HFA;
+		uint64_t div = ps->o.sum && !hfa ? 1 : a->workers;
+		if (div > 1) {
+			float d = (float)div;
+			for (uint64_t i = 0; i < s->count; i++)
+				a->sum[i] /= d;
+		}
+		if (ps->agg == 1) {
+			answer_agg(ps, s, a);
+			ps_acc_put(&s->spare, a);
+			continue;
+		}
+		int sender = 0;
+		while (sender < a->n && !a->pushed[sender])
+			sender++;
+		int r = 0;
+		if (hfa)
+			for (uint64_t i = 0; i < s->count; i++)
+				s->w[i] += a->sum[i];
+		else
+			r = gx_optim_step(s->opt, s->w, a->sum, sender);
+		if (r) {
+			ps_finish(ps, r, NULL, "key %u block %u: the optimizer failed: %s", s->key,
+				  s->block, gx_strerror(r));
+			ps_acc_put(&s->spare, a);
+			return;
+		}
+		s->updates++;
+		s->rounds++;
+		ps->updates++;
+		ps->wait_ns += gx_now_ns() - a->t_first;
+		for (int i = 0; i < a->n; i++)
+			if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i])
+				reply(ps, s, ps->who[i], GX_FT_PUSH_REPLY, a->round);
+		ps_acc_put(&s->spare, a);
+	}
+}
+
+void ps_global_settle(gx_ps *ps)
+{
+	for (size_t i = 0; i < ps->map_cap && !ps->finishing; i++)
+		if (ps->map[i])
+			settle_slice(ps, ps->map[i]);
+}
+
+uint64_t ps_global_rounds(gx_ps *ps)
+{
+	uint64_t min = UINT64_MAX;
+	for (size_t i = 0; i < ps->map_cap; i++) {
+		ps_gslice *s = ps->map[i];
+		if (!s)
+			continue;
+		uint64_t r = s->rounds;
+		if (ps->o.sync == GX_SYNC_MIXED) {
+			r = UINT64_MAX;
+			for (int j = 0; j < ps->n; j++)
+				if (ps->slot[j] != SLOT_DEAD && s->next_round[j] < r)
+					r = s->next_round[j];
+			if (r == UINT64_MAX)
+				r = 0;
+		}
+		if (r < min)
+			min = r;
+	}
+	return min == UINT64_MAX ? 0 : min;
+}
+
+/* ------------------------------------------------------------- frames */
+
+static int cmp_key(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = ((const gx_keyent *)b)->key;
+	return x < y ? -1 : x > y;
+}
+
+/* Flat mode: a worker's key table, which must match the first one. */
+static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	if (p->sent_table) {
+		ps_violation(ps, p, GX_EPROTO, "a second KEYTABLE");
+		return;
+	}
+	gx_keyent *e;
+	size_t n;
+	if (ps_parse_keytable(ps, p, h, pl, &e, &n))
+		return;
+	if (!ps->ftable) {
+		ps->ftable = e;
+		ps->nftable = n;
+	} else {
+		int same = n == ps->nftable;
+		for (size_t i = 0; same && i < n; i++)
+			same = e[i].key == ps->ftable[i].key && e[i].count == ps->ftable[i].count;
+		free(e);
+		if (!same) {
+			ps_violation(ps, p, GX_EKEY, "its key table differs from the first "
+				     "worker's");
+			return;
+		}
+	}
+	p->sent_table = 1;
+}
+
+/* Checks common to INIT and PUSH; the slice (NULL if none yet), or NULL
+ * with *bad set after a violation. */
+static ps_gslice *tensor_slice(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const char *what,
+			       int *bad)
+{
+	*bad = 1;
+	if (h->codec == GX_CODEC_NONE || h->count == 0) {
+		ps_violation(ps, p, GX_EPROTO, "key %u block %u: %s without a tensor", h->key,
+			     h->block, what);
+		return NULL;
+	}
+	if (p->role == GX_ROLE_WORKER) {
+		if (!p->sent_table) {
+			ps_violation(ps, p, GX_EPROTO, "%s before KEYTABLE", what);
+			return NULL;
+		}
+		if (!bsearch(&h->key, ps->ftable, ps->nftable, sizeof *ps->ftable, cmp_key)) {
+			ps_violation(ps, p, GX_EKEY, "key %u is not in the key table", h->key);
+			return NULL;
+		}
+	}
+	ps_gslice *s = map_get(ps, h->key, h->block);
+	if (s && s->count != h->count) {
+		ps_violation(ps, p, GX_EKEY, "key %u block %u: %llu elements, but it has %llu",
+			     h->key, h->block, (unsigned long long)h->count,
+			     (unsigned long long)s->count);
+		return NULL;
+	}
+	*bad = 0;
+	return s;
+}
+
+static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	int bad;
+	ps_gslice *s = tensor_slice(ps, p, h, "INIT", &bad);
+	if (bad)
+		return;
+	if (!s) {
+		int r = GX_ENOMEM;
+		size_t n = (size_t)h->count;
+		s = calloc(1, sizeof *s);
+		if (s) {
+			s->key = h->key;
+			s->block = h->block;
+			s->count = h->count;
+			s->w = malloc(n * sizeof(float));
+			s->g = malloc(n * sizeof(float));
+			s->next_round = calloc((size_t)ps->n, sizeof *s->next_round);
+			s->seen = calloc((size_t)ps->n, sizeof *s->seen);
+			if (s->w && s->g && s->next_round && s->seen)
+				r = gx_codec_decode(ps->codec, h, pl, s->w, 0);
+			if (!r && ps->agg != 1 && ps->o.sync != GX_SYNC_HFA &&
+			    !(s->opt = gx_optim_create(&ps->o.optim, h->count, ps->n, &r)))
+				r = r ? r : GX_ENOMEM;
+			if (!r)
+				r = map_put(ps, s);
+		}
+		if (r) {
+			slice_free(s);
+			if (r == GX_ENOMEM)
+				ps_finish(ps, r, NULL, "out of memory for key %u block %u (%llu "
+					  "elements)", h->key, h->block,
+					  (unsigned long long)h->count);
+			else
+				ps_violation(ps, p, r, "key %u block %u: bad INIT payload: %s",
+					     h->key, h->block, gx_strerror(r));
+			return;
+		}
+		ps_log(ps, LOG_DEBUG, "key %u block %u: %llu elements, from %s", h->key, h->block,
+		       (unsigned long long)h->count, p->label);
+	}
+	reply(ps, s, p, GX_FT_INIT_REPLY, h->round);
+}
+
+static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	int bad;
+	ps_gslice *s = tensor_slice(ps, p, h, "PUSH", &bad);
+	if (bad)
+		return;
+	if (!s) {
+		ps_violation(ps, p, GX_EPROTO, "key %u block %u: PUSH before INIT", h->key,
+			     h->block);
+		return;
+	}
+	int i = p->slot;
+	if (h->round != s->next_round[i]) {
+		ps_violation(ps, p, GX_EPROTO, "key %u block %u: round %u, expected round %u",
+			     h->key, h->block, h->round, s->next_round[i]);
+		return;
+	}
+	if (ps->o.sync == GX_SYNC_MIXED) {
+		int r = gx_codec_decode(ps->codec, h, pl, s->g, 0);
+		if (r) {
+			ps_violation(ps, p, r, "key %u block %u round %u: bad payload: %s", h->key,
+				     h->block, h->round, gx_strerror(r));
+			return;
+		}
+		s->next_round[i]++;
+		uint32_t wk = ps->slot_workers[i];
+		if (!ps->o.sum && wk > 1) {
+			float d = (float)wk;
+			for (uint64_t j = 0; j < s->count; j++)
+				s->g[j] /= d;
+		}
+		uint64_t stale = s->updates - s->seen[i];
+		ps->stale_n++;
+		ps->stale_sum += stale;
+		if (stale > ps->stale_max)
+			ps->stale_max = stale;
+		r = gx_optim_step(s->opt, s->w, s->g, i);
+		if (r) {
+			ps_finish(ps, r, NULL, "key %u block %u: the optimizer failed: %s", s->key,
+				  s->block, gx_strerror(r));
+			return;
+		}
+		s->updates++;
+		ps->updates++;
+		reply(ps, s, p, GX_FT_PUSH_REPLY, h->round);
+		return;
+	}
+	ps_acc *a = ps_acc_get(&s->accs, &s->spare, h->round, ps->n, s->count);
+	if (!a) {
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u block %u round %u", h->key,
+			  h->block, h->round);
+		return;
+	}
+	int r = ps_acc_add(ps, a, i, h, pl);
+	if (r == GX_ENOMEM) {
+		ps_finish(ps, r, NULL, "out of memory for key %u block %u round %u", h->key,
+			  h->block, h->round);
+		return;
+	}
+	if (r) {
+		if (!a->npushed) { /* do not leave an empty round behind */
+			ps_acc **pp = &s->accs;
+			while (*pp != a)
+				pp = &(*pp)->next;
+			*pp = a->next;
+			ps_acc_put(&s->spare, a);
+		}
+		ps_violation(ps, p, r, "key %u block %u round %u: bad payload: %s", h->key,
+			     h->block, h->round, gx_strerror(r));
+		return;
+	}
+	a->workers += ps->slot_workers[i];
+	s->next_round[i]++;
+	settle_slice(ps, s);
+}
+
+static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
+{
+	if (!ps_empty_ctl(h)) {
+		ps_violation(ps, p, GX_EPROTO, "malformed PULL");
+		return;
+	}
+	ps_gslice *s = map_get(ps, h->key, h->block);
+	if (!s) {
+		ps_violation(ps, p, GX_EPROTO, "key %u block %u: PULL before INIT", h->key,
+			     h->block);
+		return;
+	}
+	reply(ps, s, p, GX_FT_PULL_REPLY, h->round);
+}
+
+void ps_global_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	switch (h->type) {
+	case GX_FT_MEMBERS: {
+		uint32_t w;
+		if (p->role != GX_ROLE_LOCAL || h->codec != GX_CODEC_NONE ||
+		    gx_members_parse(pl, h->payload_len, &w)) {
+			ps_violation(ps, p, GX_EPROTO, "malformed or unexpected MEMBERS");
+			return;
+		}
+		ps->slot_workers[p->slot] = w;
+		ps_log(ps, LOG_INFO, "%s now aggregates %u worker%s", p->label, w,
+		       w == 1 ? "" : "s");
+		return;
+	}
+	case GX_FT_KEYTABLE:
+		if (p->role != GX_ROLE_WORKER) {
+			ps_violation(ps, p, GX_EPROTO, "KEYTABLE from a local server");
+			return;
+		}
+		on_keytable(ps, p, h, pl);
+		return;
+	case GX_FT_INIT:
+		on_init(ps, p, h, pl);
+		return;
+	case GX_FT_PUSH:
+		on_push(ps, p, h, pl);
+		return;
+	case GX_FT_PULL:
+		on_pull(ps, p, h);
+		return;
+	default:
+		ps_violation(ps, p, GX_EPROTO, "unexpected frame type %u", h->type);
+	}
+}
