@@ -16,7 +16,6 @@
 
 #include "gx_wire.h"
 #include "../base/le.h"
-#include "kernels.h"
 
 /* Byte offsets in the header (docs/wire.md has the table). */
 enum {

@@ -12,6 +12,19 @@ if [ -x "$T/root/usr/bin/geomx-sparsify" ] && "$T/root/usr/bin/geomx-sparsify" -
 else
 	notok "installed program runs"
 fi
+# A program built against the installed header and library alone: the
+# rooms' headers must be found under include/geomx/ through geomx.h.
+cat >"$T/use.c" <<'EOF'
+#include <geomx.h>
+#include <string.h>
+int main(void) { gx_frame_hdr h; gx_frame_hdr_init(&h); return strcmp(gx_version(), GX_VERSION_STRING) != 0; }
+EOF
+if ${CC:-cc} -I"$T/root/usr/include" "$T/use.c" "$T/root/usr/lib/libgeomx.a" -lopenblas -lsodium -lzstd -lz -lm -lpthread \
+	-o "$T/use" 2>"$T/use.err" && "$T/use"; then
+	ok "a program builds and runs against the installed header and library"
+else
+	notok "a program builds and runs against the installed header and library" "$(head -n 3 "$T/use.err")"
+fi
 runcmd make -s --no-print-directory BUILD="$BUILD" DESTDIR="$T/root" PREFIX=/usr uninstall
 expect_rc "uninstall exits 0" 0
 left=$(find "$T/root" -type f | wc -l)
