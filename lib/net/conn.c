@@ -24,8 +24,9 @@
  *    already sent before close(2): closing a socket with unread input makes
  *    the kernel send RST, which can destroy the last frames (an ERROR) in
  *    flight to the peer.
- *  - Written chunks of CONN_SPARE_MIN bytes or more are kept for reuse (at
- *    most CONN_SPARES, CONN_SPARE_MAX bytes in all, per connection) rather
+ *  - Output goes through a byte queue (net/bytequeue.h). Written segments
+ *    of CONN_SPARE_MIN bytes or more are kept for reuse (at most
+ *    CONN_SPARES, CONN_SPARE_MAX bytes in all, per connection) rather
  *    than freed: a large malloc is an mmap, and touching fresh pages costs a
  *    page fault each, which made up much of a server's CPU time when every
  *    round queued new multi-megabyte frames. A spare is reused for a frame
@@ -61,10 +62,12 @@
 
 #include "conn.h"
 #include "../wire/control.h"
+#include "bytequeue.h"
 #include "secure.h"
 
 #define CONN_RBUF (64u << 10) /* bytes per recv; on the stack */
-#define CONN_IOV 64           /* frames per sendmsg */
+#define CONN_INPLACE_MIN (16u << 10) /* payload bytes missing that are received in place */
+#define CONN_REF_MIN (16u << 10) /* payloads sent by reference, not copied (gx_conn_send_buf) */
 #define CONN_WHY 256
 #define CONN_SPARES 4                 /* written chunks kept for reuse */
 #define CONN_SPARE_MIN (64u << 10)    /* smaller ones are freed */
@@ -74,13 +77,6 @@
 
 enum { C_OPEN, C_FLUSHING, C_CLOSED };
 
-typedef struct out_chunk {
-	struct out_chunk *next;
-	size_t cap;      /* bytes data can hold */
-	size_t len, off; /* bytes in data, bytes already written */
-	int frames;      /* frames it holds: 1, or 0 for handshake bytes and CLOSE */
-	uint8_t data[];  /* packed header + payload (sealed when secure) */
-} out_chunk;
 
 /* The secure layer of a connection. */
 typedef struct conn_sec {
@@ -88,7 +84,7 @@ typedef struct conn_sec {
 	uint8_t *buf;    /* SEC_IBUF bytes once established, else NULL */
 	size_t len;      /* input bytes held (in buf, or in hs before) */
 	uint8_t hs[SEC_HS_BUF];
-	out_chunk *held, *held_tail; /* frames sent before the handshake completed */
+	gx_bq held;      /* frames sent before the handshake completed */
 	long long timer; /* the handshake's deadline (0: none) */
 	int ms;
 	int got_close;   /* the peer's CLOSE record arrived */
@@ -104,11 +100,8 @@ struct gx_conn {
 	gx_conn_frame_fn *on_frame;
 	gx_conn_close_fn *on_close;
 	void *ud;
-	out_chunk *head, *tail;
-	size_t pending;    /* queued bytes not yet written */
-	out_chunk *spare[CONN_SPARES]; /* written chunks kept for reuse, oldest first */
-	int nspare;
-	size_t spare_bytes;
+	gx_bq out;         /* queued bytes not yet written */
+	gx_bq_pool pool;   /* written segments kept for reuse */
 	gx_conn_stats st;
 	uint64_t last_rx;
 	uint64_t consumed;    /* input bytes fed to the decoder */
@@ -123,49 +116,6 @@ struct gx_conn {
 
 static void conn_event(gx_ev *ev, int fd, void *ud, int mask);
 static void sec_read(gx_conn *c);
-
-/* A chunk for len bytes: a fitting spare or a new one. */
-static out_chunk *chunk_get(gx_conn *c, size_t len)
-{
-	int best = -1;
-	for (int i = 0; i < c->nspare; i++) {
-		size_t cap = c->spare[i]->cap;
-		if (cap >= len && cap / 2 <= len && (best < 0 || cap < c->spare[best]->cap))
-			best = i;
-	}
-	if (best >= 0) {
-		out_chunk *k = c->spare[best];
-		c->spare_bytes -= k->cap;
-		c->nspare--;
-		memmove(&c->spare[best], &c->spare[best + 1],
-			(size_t)(c->nspare - best) * sizeof c->spare[0]);
-		return k;
-	}
-	out_chunk *k = malloc(sizeof *k + len);
-	if (k)
-		k->cap = len;
-	return k;
-}
-
-/* Keeps a written chunk for reuse, dropping the oldest spares to make room,
- * or frees it. */
-static void chunk_put(gx_conn *c, out_chunk *k)
-{
-	if (k->cap < CONN_SPARE_MIN || k->cap > CONN_SPARE_MAX) {
-		free(k);
-		return;
-	}
-	while (c->nspare > 0 &&
-	       (c->nspare == CONN_SPARES || c->spare_bytes + k->cap > CONN_SPARE_MAX)) {
-		out_chunk *o = c->spare[0];
-		c->spare_bytes -= o->cap;
-		c->nspare--;
-		memmove(&c->spare[0], &c->spare[1], (size_t)c->nspare * sizeof c->spare[0]);
-		free(o);
-	}
-	c->spare[c->nspare++] = k;
-	c->spare_bytes += k->cap;
-}
 
 gx_conn *gx_conn_create(gx_ev *ev, int fd, const gx_frame_limits *lim, gx_conn_frame_fn *on_frame,
 			gx_conn_close_fn *on_close, void *ud)
@@ -194,6 +144,8 @@ gx_conn *gx_conn_create(gx_ev *ev, int fd, const gx_frame_limits *lim, gx_conn_f
 	c->on_frame = on_frame;
 	c->on_close = on_close;
 	c->ud = ud;
+	gx_bq_pool_init(&c->pool, CONN_SPARES, CONN_SPARE_MIN, CONN_SPARE_MAX, 0);
+	gx_bq_init(&c->out, &c->pool);
 	/* Silence counts from the connection's birth, so a peer that never
 	 * says anything times out like one that went quiet. */
 	c->last_rx = gx_now_ms();
@@ -236,24 +188,17 @@ static void conn_finish(gx_conn *c)
 		drain_input(c->fd);
 	}
 	close(c->fd);
-	for (out_chunk *k = c->head, *n; k; k = n) {
-		n = k->next;
-		free(k);
-	}
-	for (int i = 0; i < c->nspare; i++)
-		free(c->spare[i]);
+	gx_bq_clear(&c->out);
 	if (c->sec) {
 		conn_sec *cs = c->sec;
 		if (cs->timer)
 			gx_ev_timer_del(c->ev, cs->timer);
-		for (out_chunk *k = cs->held, *n; k; k = n) {
-			n = k->next;
-			free(k);
-		}
+		gx_bq_clear(&cs->held);
 		free(cs->buf);
 		gx_sec_free(cs->s);
 		free(cs);
 	}
+	gx_bq_pool_clear(&c->pool);
 	gx_decoder_free(c->dec);
 	free(c);
 }
@@ -291,6 +236,31 @@ static void conn_io_error(gx_conn *c, const char *what)
 	conn_shut(c, GX_EIO, why);
 }
 
+/* A decoder error ends the connection with the frame and byte it hit. */
+static void frame_error(gx_conn *c, int rc)
+{
+	char why[CONN_WHY];
+	snprintf(why, sizeof why, "frame %llu at byte %llu: %s%s",
+		 (unsigned long long)c->st.frames_in, (unsigned long long)c->frame_start,
+		 gx_strerror(rc),
+		 rc == GX_EMAGIC && c->peer_secure
+			 ? " (the peer speaks the secure protocol: no --key here?)"
+			 : "");
+	conn_shut(c, rc, why);
+}
+
+/* The decoder holds a whole frame: hand it to on_frame. */
+static void deliver_frame(gx_conn *c)
+{
+	gx_frame_hdr h;
+	const uint8_t *p;
+	gx_decoder_frame(c->dec, &h, &p);
+	c->st.frames_in++;
+	c->frame_start = c->consumed;
+	if (c->on_frame)
+		c->on_frame(c, &h, p, c->ud);
+}
+
 /* Feeds n bytes of the frame stream to the decoder, calling on_frame for
  * every frame, until the bytes are used or the connection closes. */
 static void feed_frames(gx_conn *c, const uint8_t *buf, size_t n)
@@ -302,22 +272,9 @@ static void feed_frames(gx_conn *c, const uint8_t *buf, size_t n)
 		off += used;
 		c->consumed += used;
 		if (rc == 1) {
-			gx_frame_hdr h;
-			const uint8_t *p;
-			gx_decoder_frame(c->dec, &h, &p);
-			c->st.frames_in++;
-			c->frame_start = c->consumed;
-			if (c->on_frame)
-				c->on_frame(c, &h, p, c->ud);
+			deliver_frame(c);
 		} else if (rc < 0) {
-			char why[CONN_WHY];
-			snprintf(why, sizeof why, "frame %llu at byte %llu: %s%s",
-				 (unsigned long long)c->st.frames_in,
-				 (unsigned long long)c->frame_start, gx_strerror(rc),
-				 rc == GX_EMAGIC && c->peer_secure
-					 ? " (the peer speaks the secure protocol: no --key here?)"
-					 : "");
-			conn_shut(c, rc, why);
+			frame_error(c, rc);
 			return;
 		}
 	}
@@ -331,6 +288,24 @@ static int conn_reading(const gx_conn *c)
 	       (c->state == C_FLUSHING && c->sec && !gx_sec_established(c->sec->s));
 }
 
+/* The peer ended its stream: in order between frames, truncated inside one. */
+static void conn_eof(gx_conn *c)
+{
+	if (gx_decoder_pending(c->dec)) {
+		char why[CONN_WHY];
+		snprintf(why, sizeof why, "connection closed inside a frame (frame %llu at byte %llu)",
+			 (unsigned long long)c->st.frames_in, (unsigned long long)c->frame_start);
+		conn_shut(c, GX_ETRUNC, why);
+	} else {
+		conn_shut(c, 0, "connection closed by peer");
+	}
+}
+
+/* Reads up to GX_CONN_READ_CAP bytes. The start of each frame (its header
+ * and whatever follows it in the same read) goes through a buffer on the
+ * stack into the decoder; the rest of a large payload is received straight
+ * into the decoder's payload buffer, so those bytes are copied once, by the
+ * kernel, instead of twice. */
 static void conn_read(gx_conn *c)
 {
 	uint8_t buf[CONN_RBUF];
@@ -341,8 +316,13 @@ static void conn_read(gx_conn *c)
 		return;
 	}
 	while (budget > 0 && c->state == C_OPEN) {
-		size_t want = budget < sizeof buf ? budget : sizeof buf;
-		ssize_t n = recv(c->fd, buf, want, 0);
+		uint8_t *dst;
+		size_t room = gx_decoder_room(c->dec, &dst);
+		int inplace = room >= CONN_INPLACE_MIN;
+		size_t want = inplace ? room : sizeof buf;
+		if (want > budget)
+			want = budget;
+		ssize_t n = recv(c->fd, inplace ? dst : buf, want, 0);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -352,25 +332,25 @@ static void conn_read(gx_conn *c)
 			return;
 		}
 		if (n == 0) {
-			if (gx_decoder_pending(c->dec)) {
-				char why[CONN_WHY];
-				snprintf(why, sizeof why,
-					 "connection closed inside a frame (frame %llu at byte %llu)",
-					 (unsigned long long)c->st.frames_in,
-					 (unsigned long long)c->frame_start);
-				conn_shut(c, GX_ETRUNC, why);
-			} else {
-				conn_shut(c, 0, "connection closed by peer");
-			}
+			conn_eof(c);
 			return;
 		}
 		/* A secure client's msg1 where frames were expected. */
-		if (c->st.bytes_in == 0 && n >= 4 && memcmp(buf, "GXHS", 4) == 0)
+		if (!inplace && c->st.bytes_in == 0 && n >= 4 && memcmp(buf, "GXHS", 4) == 0)
 			c->peer_secure = 1;
 		budget -= (size_t)n;
 		c->st.bytes_in += (uint64_t)n;
 		c->last_rx = gx_now_ms();
-		feed_frames(c, buf, (size_t)n);
+		if (inplace) {
+			c->consumed += (uint64_t)n;
+			int rc = gx_decoder_commit(c->dec, (size_t)n);
+			if (rc == 1)
+				deliver_frame(c);
+			else if (rc < 0)
+				frame_error(c, rc);
+		} else {
+			feed_frames(c, buf, (size_t)n);
+		}
 		/* A short read means the socket is empty: spare the recv that
 		 * would say EAGAIN; level-triggered epoll reports new data. */
 		if ((size_t)n < want)
@@ -380,60 +360,19 @@ static void conn_read(gx_conn *c)
 
 static void conn_write(gx_conn *c)
 {
-	size_t budget = GX_CONN_WRITE_CAP;
-
-	while (c->head && budget > 0) {
-		struct iovec iov[CONN_IOV];
-		size_t want = 0;
-		int niov = 0;
-		for (out_chunk *k = c->head; k && niov < CONN_IOV && want < budget; k = k->next) {
-			size_t l = k->len - k->off;
-			if (l > budget - want)
-				l = budget - want;
-			iov[niov].iov_base = k->data + k->off;
-			iov[niov].iov_len = l;
-			niov++;
-			want += l;
-		}
-		struct msghdr m;
-		memset(&m, 0, sizeof m);
-		m.msg_iov = iov;
-		m.msg_iovlen = (size_t)niov;
-		ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			conn_io_error(c, "write");
-			return;
-		}
-		size_t left = (size_t)w;
-		budget -= left;
-		c->pending -= left;
-		c->st.bytes_out += left;
-		while (left > 0) {
-			out_chunk *k = c->head;
-			size_t l = k->len - k->off;
-			if (left < l) {
-				k->off += left;
-				break;
-			}
-			left -= l;
-			c->head = k->next;
-			if (!c->head)
-				c->tail = NULL;
-			c->st.frames_out += (uint64_t)k->frames;
-			chunk_put(c, k);
-		}
-		if ((size_t)w < want)
-			return; /* the socket buffer is full */
+	uint64_t frames;
+	long w = gx_bq_write(&c->out, c->fd, GX_CONN_WRITE_CAP, UINT64_MAX, &frames);
+	if (w < 0) {
+		conn_io_error(c, "write");
+		return;
 	}
-	if (!c->head) {
+	c->st.bytes_out += (uint64_t)w;
+	c->st.frames_out += frames;
+	if (!c->out.head) {
 		gx_ev_del(c->ev, c->fd, GX_EV_WRITE);
 		/* (a flushing close before the handshake completed still has
 		 * its frames held) */
-		if (c->state == C_FLUSHING && !(c->sec && c->sec->held)) {
+		if (c->state == C_FLUSHING && !(c->sec && c->sec->held.head)) {
 			c->flushed = 1;
 			conn_shut(c, 0, c->why);
 		}
@@ -453,29 +392,24 @@ static void conn_event(gx_ev *ev, int fd, void *ud, int mask)
 		conn_finish(c);
 }
 
-/* Appends a filled chunk to the write queue and watches for writability;
- * 0, or GX_EIO (the chunk is dropped). */
-static int queue_chunk(gx_conn *c, out_chunk *k)
+/* Appends a filled segment to the write queue and watches for writability;
+ * 0, or GX_EIO (the segment is dropped). */
+static int queue_seg(gx_conn *c, gx_bq_seg *k)
 {
 	if (!(gx_ev_mask(c->ev, c->fd) & GX_EV_WRITE) &&
 	    gx_ev_add(c->ev, c->fd, GX_EV_WRITE, conn_event, c) != 0) {
-		chunk_put(c, k);
+		gx_bq_seg_put(&c->pool, k);
 		return GX_EIO;
 	}
-	k->next = NULL;
-	if (c->tail)
-		c->tail->next = k;
-	else
-		c->head = k;
-	c->tail = k;
-	c->pending += k->len;
+	gx_bq_append(&c->out, k);
 	return 0;
 }
 
 static int sec_send(gx_conn *c, const uint8_t hdr[GX_FRAME_HDR_SIZE], const uint8_t *payload,
 		    size_t plen);
 
-int gx_conn_send(gx_conn *c, const gx_frame_hdr *h, const void *payload)
+/* What every send checks: 0, or the error gx_conn_send returns. */
+static int send_check(const gx_conn *c, const gx_frame_hdr *h, const void *payload)
 {
 	/* Structure only: the receiver's size limits are its own business. */
 	static const gx_frame_limits nolim = { UINT32_MAX, UINT64_MAX };
@@ -484,7 +418,12 @@ int gx_conn_send(gx_conn *c, const gx_frame_hdr *h, const void *payload)
 		return GX_EINVAL;
 	if (c->state != C_OPEN)
 		return GX_EIO;
-	int rc = gx_frame_hdr_check(h, &nolim);
+	return gx_frame_hdr_check(h, &nolim);
+}
+
+int gx_conn_send(gx_conn *c, const gx_frame_hdr *h, const void *payload)
+{
+	int rc = send_check(c, h, payload);
 	if (rc != 0)
 		return rc;
 	if (c->sec && gx_sec_established(c->sec->s)) {
@@ -493,27 +432,49 @@ int gx_conn_send(gx_conn *c, const gx_frame_hdr *h, const void *payload)
 		return sec_send(c, hdr, payload, h->payload_len);
 	}
 	size_t len = GX_FRAME_HDR_SIZE + (size_t)h->payload_len;
-	out_chunk *k = chunk_get(c, len);
+	gx_bq_seg *k = gx_bq_seg_get(&c->pool, len);
 	if (!k)
 		return GX_ENOMEM;
-	k->next = NULL;
 	k->len = len;
-	k->off = 0;
 	k->frames = 1;
 	gx_frame_hdr_pack(h, k->data);
 	if (h->payload_len)
 		memcpy(k->data + GX_FRAME_HDR_SIZE, payload, h->payload_len);
 	if (c->sec) {
 		/* held until the handshake completes */
-		if (c->sec->held_tail)
-			c->sec->held_tail->next = k;
-		else
-			c->sec->held = k;
-		c->sec->held_tail = k;
-		c->pending += len;
+		gx_bq_append(&c->sec->held, k);
 		return 0;
 	}
-	return queue_chunk(c, k);
+	return queue_seg(c, k);
+}
+
+int gx_conn_send_buf(gx_conn *c, const gx_frame_hdr *h, gx_buf *b, const void *payload)
+{
+	int rc = send_check(c, h, payload);
+	if (rc != 0)
+		return rc;
+	const uint8_t *p = payload;
+	if (b && h->payload_len && (p < b->data || p + h->payload_len > b->data + b->cap))
+		return GX_EINVAL;
+	/* Sealing copies anyway, and a small payload costs less to copy than
+	 * to refer to. */
+	if (!b || c->sec || h->payload_len < CONN_REF_MIN)
+		return gx_conn_send(c, h, payload);
+	gx_bq_seg *k = gx_bq_seg_get(&c->pool, GX_FRAME_HDR_SIZE);
+	gx_bq_seg *r = k ? gx_bq_seg_ref(b, p, h->payload_len) : NULL;
+	if (!r) {
+		gx_bq_seg_put(&c->pool, k);
+		return GX_ENOMEM;
+	}
+	gx_frame_hdr_pack(h, k->data);
+	k->len = GX_FRAME_HDR_SIZE;
+	r->frames = 1;
+	if ((rc = queue_seg(c, k)) != 0) {
+		gx_bq_seg_put(&c->pool, r);
+		return rc;
+	}
+	gx_bq_append(&c->out, r);
+	return 0;
 }
 
 static void sec_queue_close(gx_conn *c);
@@ -525,7 +486,7 @@ void gx_conn_close(gx_conn *c, int flush, const char *why)
 	if (flush && c->sec && c->state == C_OPEN) {
 		if (gx_sec_established(c->sec->s)) {
 			sec_queue_close(c);
-		} else if (c->sec->held) {
+		} else if (c->sec->held.head) {
 			/* the frames go out once the handshake is done:
 			 * keep reading until then */
 			c->state = C_FLUSHING;
@@ -535,7 +496,7 @@ void gx_conn_close(gx_conn *c, int flush, const char *why)
 	}
 	if (flush && c->state == C_FLUSHING)
 		return;
-	if (flush && c->head) {
+	if (flush && c->out.head) {
 		if (c->state == C_OPEN) {
 			c->state = C_FLUSHING;
 			snprintf(c->why, sizeof c->why, "%s", why ? why : "");
@@ -553,14 +514,14 @@ void gx_conn_close(gx_conn *c, int flush, const char *why)
 /* Queues n raw bytes (handshake messages) that count as no frame. */
 static int queue_raw(gx_conn *c, const uint8_t *p, size_t n)
 {
-	out_chunk *k = chunk_get(c, n);
+	gx_bq_seg *k = gx_bq_seg_get(&c->pool, n);
 	if (!k)
 		return GX_ENOMEM;
 	memcpy(k->data, p, n);
 	k->len = n;
 	k->off = 0;
 	k->frames = 0;
-	return queue_chunk(c, k);
+	return queue_seg(c, k);
 }
 
 /* Seals a frame given as its packed header and payload into one chunk of
@@ -574,7 +535,7 @@ static int sec_send(gx_conn *c, const uint8_t hdr[GX_FRAME_HDR_SIZE], const uint
 	size_t total = GX_FRAME_HDR_SIZE + plen, wire = gx_sec_sealed_len(total);
 	size_t f = total < GX_SEC_RECORD_MAX ? total : GX_SEC_RECORD_MAX;
 
-	out_chunk *k = chunk_get(c, wire);
+	gx_bq_seg *k = gx_bq_seg_get(&c->pool, wire);
 	if (!k)
 		return GX_ENOMEM;
 	memcpy(first, hdr, GX_FRAME_HDR_SIZE);
@@ -587,30 +548,30 @@ static int sec_send(gx_conn *c, const uint8_t hdr[GX_FRAME_HDR_SIZE], const uint
 		w = w2 < 0 ? w2 : w + w2;
 	}
 	if (w < 0) {
-		chunk_put(c, k);
+		gx_bq_seg_put(&c->pool, k);
 		return (int)w;
 	}
 	k->len = wire;
 	k->off = 0;
 	k->frames = 1;
-	return queue_chunk(c, k);
+	return queue_seg(c, k);
 }
 
 /* Ends the stream in order: a CLOSE record, best effort (without it the
  * peer reports a truncated stream). */
 static void sec_queue_close(gx_conn *c)
 {
-	out_chunk *k = chunk_get(c, GX_SEC_OVERHEAD);
+	gx_bq_seg *k = gx_bq_seg_get(&c->pool, GX_SEC_OVERHEAD);
 	if (!k)
 		return;
 	if (gx_sec_seal(c->sec->s, GX_SEC_CLOSE, NULL, 0, k->data) != GX_SEC_OVERHEAD) {
-		chunk_put(c, k);
+		gx_bq_seg_put(&c->pool, k);
 		return;
 	}
 	k->len = GX_SEC_OVERHEAD;
 	k->off = 0;
 	k->frames = 0;
-	queue_chunk(c, k);
+	queue_seg(c, k);
 }
 
 /* The handshake just completed; rest (restlen bytes, records) came after
@@ -633,22 +594,25 @@ static int sec_up(gx_conn *c, const uint8_t *rest, size_t restlen)
 	}
 	memmove(cs->buf, rest, restlen);
 	cs->len = restlen;
-	while (cs->held) {
-		out_chunk *k = cs->held, *z;
+	while (cs->held.head) {
+		gx_bq_seg *k = cs->held.head, *z;
 		size_t wire = gx_sec_sealed_len(k->len);
 		long w = GX_ENOMEM;
-		cs->held = k->next;
-		if ((z = chunk_get(c, wire)) != NULL)
+		cs->held.head = k->next;
+		if (!cs->held.head)
+			cs->held.tail = NULL;
+		cs->held.bytes -= k->len;
+		cs->held.mem -= gx_bq_seg_cost(k);
+		if ((z = gx_bq_seg_get(&c->pool, wire)) != NULL)
 			w = gx_sec_seal_stream(cs->s, k->data, k->len, z->data);
-		c->pending -= k->len;
-		chunk_put(c, k);
+		gx_bq_seg_put(&c->pool, k);
 		if (w >= 0) {
 			z->len = wire;
 			z->off = 0;
 			z->frames = 1;
-			w = queue_chunk(c, z);
+			w = queue_seg(c, z);
 		} else if (z) {
-			chunk_put(c, z);
+			gx_bq_seg_put(&c->pool, z);
 		}
 		if (w < 0) {
 			snprintf(why, sizeof why, "%s: cannot queue a frame: %s", c->name,
@@ -657,7 +621,6 @@ static int sec_up(gx_conn *c, const uint8_t *rest, size_t restlen)
 			return -1;
 		}
 	}
-	cs->held_tail = NULL;
 	if (c->state == C_FLUSHING) {
 		sec_queue_close(c);
 		gx_ev_del(c->ev, c->fd, GX_EV_READ);
@@ -841,12 +804,13 @@ int gx_conn_secure(gx_conn *c, const struct gx_key *psk, int role, int timeout_m
 	if (!c || !psk || (role != GX_SEC_CLIENT && role != GX_SEC_SERVER) || timeout_ms < 0)
 		return GX_EINVAL;
 	/* too late once a byte moved or a frame was queued in plaintext */
-	if (c->sec || c->state != C_OPEN || c->head || c->st.bytes_in || c->st.bytes_out)
+	if (c->sec || c->state != C_OPEN || c->out.head || c->st.bytes_in || c->st.bytes_out)
 		return GX_EINVAL;
 	conn_sec *cs = calloc(1, sizeof *cs);
 	if (!cs)
 		return GX_ENOMEM;
 	cs->s = gx_sec_new(psk, role, 0);
+	gx_bq_init(&cs->held, &c->pool);
 	cs->ms = timeout_ms ? timeout_ms : GX_SEC_HANDSHAKE_MS;
 	long long t = cs->s ? gx_ev_timer(c->ev, cs->ms, sec_timeout, c) : GX_ENOMEM;
 	if (t < 0) {
@@ -874,7 +838,7 @@ int gx_conn_established(const gx_conn *c)
 
 size_t gx_conn_pending(const gx_conn *c)
 {
-	return c ? c->pending : 0;
+	return c ? c->out.bytes + (c->sec ? c->sec->held.bytes : 0) : 0;
 }
 
 const gx_conn_stats *gx_conn_get_stats(const gx_conn *c)

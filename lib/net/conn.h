@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "gx_net.h"
+#include "../base/buf.h"
 
 /* ------------------------------------------------------------ event loop */
 
@@ -119,6 +120,13 @@ gx_conn *gx_conn_create(gx_ev *ev, int fd, const gx_frame_limits *lim, gx_conn_f
  * > 0, or gx_frame_hdr_check's error for a malformed header (size limits
  * are the receiver's and are not applied here). */
 int gx_conn_send(gx_conn *c, const gx_frame_hdr *h, const void *payload);
+/* Like gx_conn_send, but the payload (payload_len bytes at payload, inside
+ * b) is queued by reference: c holds a reference to b until the bytes are
+ * written, and nobody may change them until then. The same buffer can so
+ * be queued on many connections at the cost of one. (Secure connections,
+ * and payloads under a few KiB, copy as gx_conn_send does.) b NULL is
+ * gx_conn_send. GX_EINVAL also when the payload is not inside b. */
+int gx_conn_send_buf(gx_conn *c, const gx_frame_hdr *h, gx_buf *b, const void *payload);
 /* Closes after the queued output is flushed (or at once when flush == 0),
  * calling on_close with err 0 and why. Safe inside callbacks. Reading stops
  * at once. Without output to flush, on_close runs before this returns,

@@ -343,6 +343,32 @@ int gx_decoder_feed(gx_decoder *d, const void *buf, size_t len, size_t *used)
 	return 0;
 }
 
+size_t gx_decoder_room(gx_decoder *d, uint8_t **dst)
+{
+	if (!d || d->state != DEC_BODY) {
+		if (dst)
+			*dst = NULL;
+		return 0;
+	}
+	if (dst)
+		*dst = d->buf + d->plen;
+	return d->hdr.payload_len - d->plen;
+}
+
+int gx_decoder_commit(gx_decoder *d, size_t n)
+{
+	if (!d)
+		return GX_EINVAL;
+	if (d->state == DEC_ERROR)
+		return d->err;
+	if (d->state != DEC_BODY || n > d->hdr.payload_len - d->plen)
+		return GX_EINVAL;
+	d->plen += n;
+	if (d->plen == d->hdr.payload_len)
+		return dec_finish(d);
+	return 0;
+}
+
 void gx_decoder_frame(const gx_decoder *d, gx_frame_hdr *h, const uint8_t **payload)
 {
 	/* Never NULL for a ready frame, even an empty one, so callers need

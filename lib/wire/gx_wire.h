@@ -139,6 +139,18 @@ void gx_decoder_frame(const gx_decoder *d, gx_frame_hdr *h, const uint8_t **payl
  * now means a truncated frame). */
 int gx_decoder_pending(const gx_decoder *d);
 
+/* Receiving in place: once a frame's header has been fed and while its
+ * payload is incomplete, gx_decoder_room points *dst into the decoder's
+ * payload buffer, where the caller may write the missing bytes directly (a
+ * recv(2) into it saves copying them through a buffer of its own), and
+ * returns how many are missing; otherwise it returns 0 and *dst is NULL.
+ * gx_decoder_commit then says n of them were written: it returns 1 when the
+ * frame is complete (its payload checksum verified; read it with
+ * gx_decoder_frame), 0 when more is missing, or a negative gx_error
+ * (GX_EINVAL when n exceeds the room or there is none; a sticky error). */
+size_t gx_decoder_room(gx_decoder *d, uint8_t **dst);
+int gx_decoder_commit(gx_decoder *d, size_t n);
+
 /* Forgets any partial frame and a sticky error. */
 void gx_decoder_reset(gx_decoder *d);
 
