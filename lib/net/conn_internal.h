@@ -1,0 +1,89 @@
+/*
+ * net/conn_internal.h — what the two halves of a framed connection share:
+ * net/conn.c (reading, writing, sending, closing) and net/conn_secure.c
+ * (the secure layer under the frame decoder). Private to lib/net.
+ */
+#ifndef GX_CONN_INTERNAL_H
+#define GX_CONN_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bytequeue.h"
+#include "conn.h"
+#include "secure.h"
+
+#define CONN_RBUF (64u << 10) /* bytes per recv; on the stack */
+#define CONN_INPLACE_MIN (16u << 10) /* payload bytes missing that are received in place */
+#define CONN_REF_MIN (16u << 10) /* payloads sent by reference, not copied (gx_conn_send_buf) */
+#define CONN_WHY 256
+#define CONN_SPARES 4                 /* written chunks kept for reuse */
+#define CONN_SPARE_MIN (64u << 10)    /* smaller ones are freed */
+#define CONN_SPARE_MAX ((size_t)64 << 20) /* bytes kept in all */
+#define SEC_HS_BUF (GX_SEC_HELLO_BYTES + GX_SEC_OVERHEAD) /* input during the handshake */
+#define SEC_IBUF (120u << 10) /* input once established: one record and room to read */
+
+enum { C_OPEN, C_FLUSHING, C_CLOSED };
+
+
+/* The secure layer of a connection. */
+typedef struct conn_sec {
+	gx_sec *s;
+	uint8_t *buf;    /* SEC_IBUF bytes once established, else NULL */
+	size_t len;      /* input bytes held (in buf, or in hs before) */
+	uint8_t hs[SEC_HS_BUF];
+	gx_bq held;      /* frames sent before the handshake completed */
+	long long timer; /* the handshake's deadline (0: none) */
+	int ms;
+	int got_close;   /* the peer's CLOSE record arrived */
+} conn_sec;
+
+struct gx_conn {
+	gx_ev *ev;
+	int fd;
+	int state;
+	int busy;          /* this connection's handler is on the stack */
+	int flushed;       /* closing after a completed flush */
+	gx_decoder *dec;
+	gx_conn_frame_fn *on_frame;
+	gx_conn_close_fn *on_close;
+	void *ud;
+	gx_bq out;         /* queued bytes not yet written */
+	gx_bq_pool pool;   /* written segments kept for reuse */
+	gx_conn_stats st;
+	uint64_t last_rx;
+	uint64_t consumed;    /* input bytes fed to the decoder */
+	uint64_t frame_start; /* input offset where the current frame began */
+	int cerr;
+	int cerrno;
+	int peer_secure;      /* plaintext, and the peer's first bytes were "GXHS" */
+	conn_sec *sec;        /* NULL: plaintext */
+	char why[CONN_WHY];
+	char name[128];
+};
+
+/* conn.c */
+/* Marks c closed with err and why and leaves the loop. */
+void conn_shut(gx_conn *c, int err, const char *why);
+/* A read or write failed (errno): closes c saying what. */
+void conn_io_error(gx_conn *c, const char *what);
+/* Whether input is read: while open, and while a flushing close waits for
+ * the handshake that lets its frames out. */
+int conn_reading(const gx_conn *c);
+/* Feeds n bytes of the frame stream to the decoder and on to on_frame. */
+void conn_feed_frames(gx_conn *c, const uint8_t *buf, size_t n);
+/* Queues a filled segment and watches for writability; 0 or GX_EIO. */
+int conn_queue_seg(gx_conn *c, gx_bq_seg *k);
+
+/* conn_secure.c */
+/* Reads and opens what a secure connection has (handshake or records). */
+void conn_sec_read(gx_conn *c);
+/* Seals a frame (packed header, payload) and queues it; 0 or a gx_error. */
+int conn_sec_send(gx_conn *c, const uint8_t hdr[GX_FRAME_HDR_SIZE], const uint8_t *payload,
+		  size_t plen);
+/* Queues the CLOSE record that ends a secure stream in order. */
+void conn_sec_queue_close(gx_conn *c);
+/* Frees the secure layer (its timer, held frames, buffers, keys). */
+void conn_sec_free(gx_conn *c);
+
+#endif
