@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -14,6 +15,26 @@
 const char *cli_prog = "geomx";
 int cli_verbosity = 1;
 
+/* GEOMX_PASSES=FILE: at exit, one line "PROG PID copy BYTES decode BYTES"
+ * appended to FILE with the data path's passes over tensor bytes (nonzero
+ * in debug builds only; bench/copies.sh reads them). */
+static const char *passes_path;
+
+static void write_passes(void)
+{
+	char line[256];
+	int n = snprintf(line, sizeof line, "%s %ld copy %llu decode %llu\n", cli_prog, (long)getpid(),
+			 (unsigned long long)gx_pass_bytes(GX_PASS_COPY),
+			 (unsigned long long)gx_pass_bytes(GX_PASS_DECODE));
+	int fd = open(passes_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		/* one write: lines of concurrent processes never interleave */
+		if (gx_write_full(fd, line, (size_t)n) != 0)
+			cli_warn("%s: cannot write the pass counts: %s", passes_path, strerror(errno));
+		close(fd);
+	}
+}
+
 void cli_init(const char *argv0)
 {
 	if (argv0 && *argv0) {
@@ -24,6 +45,9 @@ void cli_init(const char *argv0)
 	long lv;
 	if (v && cli_parse_int(v, 0, 9, &lv) == 0)
 		cli_verbosity = (int)lv;
+	passes_path = cli_env("PASSES");
+	if (passes_path && *passes_path)
+		atexit(write_passes);
 }
 
 static void vmsg(const char *fmt, va_list ap)

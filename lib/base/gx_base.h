@@ -93,6 +93,16 @@ float gx_rng_normal(gx_rng *r);
  * SSE4.2 instruction when the CPU has it. Thread-safe. */
 uint32_t gx_crc32c(uint32_t crc, const void *buf, size_t len);
 
+/* -------------------------------------------------------- data-path passes */
+
+/* Debug builds (make DEBUG=1) count the bytes the data path passes over:
+ * copies of tensor payloads (into an output queue, out of a receive
+ * buffer, between the library's buffers) and decodes (a payload decoded,
+ * or decoded and added, into floats). Process-wide totals, for measuring
+ * the copies of a round (docs/benchmarks.md); always 0 in other builds. */
+enum gx_pass_kind { GX_PASS_COPY = 0, GX_PASS_DECODE = 1, GX_PASS__N = 2 };
+uint64_t gx_pass_bytes(int kind);
+
 /* ------------------------------------------------------------------ clocks */
 
 /* Monotonic milliseconds and nanoseconds (CLOCK_MONOTONIC). Thread-safe. */

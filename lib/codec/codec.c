@@ -15,6 +15,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "../base/passes.h"
 #include "codec_internal.h"
 #include "gx_codec.h"
 
@@ -398,6 +399,7 @@ int gx_codec_decode(gx_codec *c, const gx_frame_hdr *h, const uint8_t *payload, 
 		raw = c->raw.p;
 	}
 
+	GX_PASS(GX_PASS_DECODE, raw_len);
 	switch (h->codec) {
 	case GX_CODEC_F32:
 		if (accumulate)

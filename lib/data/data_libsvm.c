@@ -229,9 +229,9 @@ int gx_libsvm_parse(const char *buf, size_t len, const char *name, uint32_t nfea
 	out->w = d;
 	out->nclasses = flags & GX_DATA_REGRESSION ? 0 : neg_line ? 2 : maxc + 1;
 	out->x = x;
-	out->y = realloc(y, n * sizeof(float));
-	if (!out->y)
-		out->y = y;
+	/* (The labels keep the growth slack of their buffer, at most n floats:
+	 * shrinking it with realloc is not worth a pointer that may move.) */
+	out->y = y;
 	return 0;
 fail:
 	free(es.p);

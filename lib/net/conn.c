@@ -49,6 +49,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "../base/passes.h"
 #include "conn_internal.h"
 
 static void conn_event(gx_ev *ev, int fd, void *ud, int mask);
@@ -364,8 +365,10 @@ int gx_conn_send(gx_conn *c, const gx_frame_hdr *h, const void *payload)
 	k->len = len;
 	k->frames = 1;
 	gx_frame_hdr_pack(h, k->data);
-	if (h->payload_len)
+	if (h->payload_len) {
 		memcpy(k->data + GX_FRAME_HDR_SIZE, payload, h->payload_len);
+		GX_PASS(GX_PASS_COPY, h->payload_len);
+	}
 	if (c->sec) {
 		/* held until the handshake completes */
 		gx_bq_append(&c->sec->held, k);

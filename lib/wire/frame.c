@@ -16,6 +16,7 @@
 
 #include "gx_wire.h"
 #include "../base/le.h"
+#include "../base/passes.h"
 
 /* Byte offsets in the header (docs/wire.md has the table). */
 enum {
@@ -331,6 +332,7 @@ int gx_decoder_feed(gx_decoder *d, const void *buf, size_t len, size_t *used)
 			if (n > len - pos)
 				n = len - pos;
 			memcpy(d->buf + d->plen, p + pos, n);
+			GX_PASS(GX_PASS_COPY, n);
 			d->plen += n;
 			pos += n;
 		}
