@@ -156,29 +156,29 @@ static int opts_check(gx_ps *ps)
 {
 	const gx_ps_opts *o = &ps->o;
 	if (o->role != GX_ROLE_GLOBAL && o->role != GX_ROLE_LOCAL) {
-		ps_log(ps, LOG_ERR, "invalid role %d (want global or local)", o->role);
+		ps_log(ps, GX_LOG_ERROR, "invalid role %d (want global or local)", o->role);
 		return GX_EINVAL;
 	}
 	if (o->role == GX_ROLE_GLOBAL && (o->parties < 1 || o->parties > MAX_CONTRIB)) {
-		ps_log(ps, LOG_ERR, "invalid number of parties %d (want 1..%d)", o->parties,
+		ps_log(ps, GX_LOG_ERROR, "invalid number of parties %d (want 1..%d)", o->parties,
 		       MAX_CONTRIB);
 		return GX_EINVAL;
 	}
 	if (o->role == GX_ROLE_LOCAL && (o->workers < 1 || o->workers > MAX_CONTRIB)) {
-		ps_log(ps, LOG_ERR, "invalid number of workers %d (want 1..%d)", o->workers,
+		ps_log(ps, GX_LOG_ERROR, "invalid number of workers %d (want 1..%d)", o->workers,
 		       MAX_CONTRIB);
 		return GX_EINVAL;
 	}
 	if (o->role == GX_ROLE_LOCAL && (!o->upstream || !*o->upstream)) {
-		ps_log(ps, LOG_ERR, "a local server needs its upstream global servers");
+		ps_log(ps, GX_LOG_ERROR, "a local server needs its upstream global servers");
 		return GX_EINVAL;
 	}
 	if (o->sync != GX_SYNC_FULL && o->sync != GX_SYNC_MIXED && o->sync != GX_SYNC_HFA) {
-		ps_log(ps, LOG_ERR, "invalid sync mode %d", o->sync);
+		ps_log(ps, GX_LOG_ERROR, "invalid sync mode %d", o->sync);
 		return GX_EINVAL;
 	}
 	if (o->sync == GX_SYNC_HFA && (o->k1 < 1 || o->k2 < 1)) {
-		ps_log(ps, LOG_ERR, "HFA needs k1 and k2 of at least 1 (got %u and %u)", o->k1,
+		ps_log(ps, GX_LOG_ERROR, "HFA needs k1 and k2 of at least 1 (got %u and %u)", o->k1,
 		       o->k2);
 		return GX_EINVAL;
 	}
@@ -186,26 +186,27 @@ static int opts_check(gx_ps *ps)
 	    ((o->wan.kind == GX_LINK_BSC || o->wan.kind == GX_LINK_MPQ) &&
 	     !(o->wan.ratio > 0 && o->wan.ratio <= 1)) ||
 	    (o->wan.kind == GX_LINK_MPQ && o->wan.bound < 1)) {
-		ps_log(ps, LOG_ERR, "invalid WAN codec");
+		ps_log(ps, GX_LOG_ERROR, "invalid WAN codec");
 		return GX_EINVAL;
 	}
 	if (o->lan != GX_LINK_NONE && o->lan != GX_LINK_FP16) {
-		ps_log(ps, LOG_ERR, "invalid LAN codec (none or fp16)");
+		ps_log(ps, GX_LOG_ERROR, "invalid LAN codec (none or fp16)");
 		return GX_EINVAL;
 	}
 	if (!isfinite(o->ef_momentum) || o->ef_momentum < 0 || o->ef_momentum >= 1) {
-		ps_log(ps, LOG_ERR, "invalid error-feedback momentum %g (want 0 <= m < 1)",
+		ps_log(ps, GX_LOG_ERROR, "invalid error-feedback momentum %g (want 0 <= m < 1)",
 		       (double)o->ef_momentum);
 		return GX_EINVAL;
 	}
 	if (bad_seconds(o->connect_timeout) || bad_seconds(o->heartbeat) ||
 	    bad_seconds(o->heartbeat_timeout)) {
-		ps_log(ps, LOG_ERR, "invalid timeouts (connect %g s, heartbeat %g s, heartbeat "
-		       "timeout %g s)", o->connect_timeout, o->heartbeat, o->heartbeat_timeout);
+		ps_log(ps, GX_LOG_ERROR, "invalid timeouts (connect %g s, heartbeat %g s, "
+		       "heartbeat timeout %g s)", o->connect_timeout, o->heartbeat,
+		       o->heartbeat_timeout);
 		return GX_EINVAL;
 	}
 	if (o->split_bound < 1) {
-		ps_log(ps, LOG_ERR, "invalid split bound 0");
+		ps_log(ps, GX_LOG_ERROR, "invalid split bound 0");
 		return GX_EINVAL;
 	}
 	return 0;
@@ -259,7 +260,7 @@ gx_ps *gx_ps_create(const gx_ps_opts *o, int *err)
 	if (!ps->slot || !ps->who || !ps->slot_workers)
 		goto fail;
 	if (!(ps->ev = gx_ev_create(64))) {
-		ps_log(ps, LOG_ERR, "cannot create the event loop");
+		ps_log(ps, GX_LOG_ERROR, "cannot create the event loop");
 		rc = GX_EIO;
 		goto fail;
 	}
@@ -273,7 +274,8 @@ gx_ps *gx_ps_create(const gx_ps_opts *o, int *err)
 	char host[256], ebuf[256];
 	int port;
 	if (gx_net_split(ps->listen_s, host, sizeof host, &port)) {
-		ps_log(ps, LOG_ERR, "invalid listen address '%s' (want HOST:PORT)", ps->listen_s);
+		ps_log(ps, GX_LOG_ERROR, "invalid listen address '%s' (want HOST:PORT)",
+		       ps->listen_s);
 		rc = GX_EINVAL;
 		goto fail;
 	}
@@ -282,9 +284,9 @@ gx_ps *gx_ps_create(const gx_ps_opts *o, int *err)
 	if (ps->lfd < 0) {
 		/* gx_net_listen's reason names the address already. */
 		if (ebuf[0])
-			ps_log(ps, LOG_ERR, "%s", ebuf);
+			ps_log(ps, GX_LOG_ERROR, "%s", ebuf);
 		else
-			ps_log(ps, LOG_ERR, "cannot listen on %s", ps->listen_s);
+			ps_log(ps, GX_LOG_ERROR, "cannot listen on %s", ps->listen_s);
 		rc = ps->lfd;
 		ps->lfd = -1;
 		goto fail;
@@ -299,7 +301,7 @@ gx_ps *gx_ps_create(const gx_ps_opts *o, int *err)
 	return ps;
 fail:
 	if (rc == GX_ENOMEM && ps)
-		ps_log(ps, LOG_ERR, "out of memory");
+		ps_log(ps, GX_LOG_ERROR, "out of memory");
 	gx_ps_free(ps);
 	if (err)
 		*err = rc;
@@ -406,9 +408,9 @@ void ps_finish(gx_ps *ps, int rc, ps_peer *skip, const char *fmt, ...)
 	ps->rc = rc;
 	int code = rc ? rc : ps->stop_req ? GX_EPEER : 0;
 	if (rc)
-		ps_log(ps, LOG_ERR, "%s", msg);
+		ps_log(ps, GX_LOG_ERROR, "%s", msg);
 	else
-		ps_log(ps, LOG_INFO, "%s", msg);
+		ps_log(ps, GX_LOG_INFO, "%s", msg);
 	ps_stop_accepting(ps);
 	ps->drain_until = gx_now_ms() + DRAIN_MS;
 	for (ps_peer *p = ps->peers; p; p = p->next) {
@@ -444,7 +446,7 @@ void ps_check_done(gx_ps *ps)
 		return;
 	}
 	if (dead)
-		ps_log(ps, LOG_WARN, "%d of %d %s%s finished, %d died", bye, ps->n, what,
+		ps_log(ps, GX_LOG_WARN, "%d of %d %s%s finished, %d died", bye, ps->n, what,
 		       ps->n > 1 ? (what[0] == 'p' ? "ies" : "s") : "", dead);
 	if (ps->o.role == GX_ROLE_LOCAL)
 		ps_local_bye(ps);
@@ -473,11 +475,11 @@ void ps_peer_dead(gx_ps *ps, ps_peer *p, const char *why)
 		ps_finish(ps, GX_EPEER, p, "%s died: %s", p->label, why);
 		return;
 	}
-	ps_log(ps, LOG_ERR, "%s died: %s", p->label, why);
+	ps_log(ps, GX_LOG_ERROR, "%s died: %s", p->label, why);
 	int live = 0;
 	for (int i = 0; i < ps->n; i++)
 		live += ps->slot[i] == SLOT_EMPTY || ps->slot[i] == SLOT_LIVE;
-	ps_log(ps, LOG_WARN, "elastic: going on without it (%d of %d still expected)", live,
+	ps_log(ps, GX_LOG_WARN, "elastic: going on without it (%d of %d still expected)", live,
 	       ps->n);
 	if (ps->o.role == GX_ROLE_LOCAL)
 		ps_local_members(ps);
@@ -491,7 +493,7 @@ void ps_peer_bye(gx_ps *ps, ps_peer *p)
 	ps->slot[p->slot] = SLOT_BYE;
 	gx_send_ctl(p->c, GX_FT_BYE, 0, 0, NULL, 0);
 	gx_conn_close(p->c, 1, "goodbye");
-	ps_log(ps, LOG_INFO, "%s said goodbye", p->label);
+	ps_log(ps, GX_LOG_INFO, "%s said goodbye", p->label);
 	settle(ps);
 	ps_check_done(ps);
 }
@@ -516,7 +518,7 @@ void ps_violation(gx_ps *ps, ps_peer *p, int code, const char *fmt, ...)
 		snprintf(why, sizeof why, "protocol error: %s", msg);
 		ps_peer_dead(ps, p, why);
 	} else {
-		ps_log(ps, LOG_WARN, "%s refused: %s", p->label, msg);
+		ps_log(ps, GX_LOG_WARN, "%s refused: %s", p->label, msg);
 		p->gone = 1;
 	}
 }
@@ -551,7 +553,7 @@ void ps_admit(gx_ps *ps, ps_peer *p, int slot, const char *label)
 	int have = 0;
 	for (int i = 0; i < ps->n; i++)
 		have += ps->slot[i] != SLOT_EMPTY;
-	ps_log(ps, LOG_INFO, "%s joined (%d of %d)", p->label, have, ps->n);
+	ps_log(ps, GX_LOG_INFO, "%s joined (%d of %d)", p->label, have, ps->n);
 }
 
 /* ---------------------------------------------------------- connections */
@@ -606,7 +608,7 @@ static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 		if (cfd < 0) {
 			uint64_t now = gx_now_ms();
 			if (now - ps->last_accept_err >= 1000) {
-				ps_log(ps, LOG_WARN, "cannot accept a connection: %s",
+				ps_log(ps, GX_LOG_WARN, "cannot accept a connection: %s",
 				       strerror(errno));
 				ps->last_accept_err = now;
 			}
@@ -620,7 +622,8 @@ static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 		ps_peer *p = calloc(1, sizeof *p);
 		if (!p) {
 			close(cfd);
-			ps_log(ps, LOG_WARN, "out of memory: refused a connection from %s", addr);
+			ps_log(ps, GX_LOG_WARN, "out of memory: refused a connection from %s",
+			       addr);
 			continue;
 		}
 		p->ps = ps;
@@ -632,18 +635,20 @@ static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 		p->c = gx_conn_create(ps->ev, cfd, &ps->o.limits, ps_on_frame, ps_on_close, p);
 		if (!p->c) {
 			free(p);
-			ps_log(ps, LOG_WARN, "out of memory: refused a connection from %s", addr);
+			ps_log(ps, GX_LOG_WARN, "out of memory: refused a connection from %s",
+			       addr);
 			continue;
 		}
 		gx_conn_set_name(p->c, p->label);
 		if (ps->o.psk && gx_conn_secure(p->c, &ps->psk, GX_SEC_SERVER, 0)) {
 			gx_conn_close(p->c, 0, "out of memory");
-			ps_log(ps, LOG_WARN, "out of memory: refused a connection from %s", addr);
+			ps_log(ps, GX_LOG_WARN, "out of memory: refused a connection from %s",
+			       addr);
 			continue;
 		}
 		p->next = ps->peers;
 		ps->peers = p;
-		ps_log(ps, LOG_DEBUG, "%s", p->label);
+		ps_log(ps, GX_LOG_DEBUG, "%s", p->label);
 	}
 }
 
@@ -698,7 +703,7 @@ static void on_hello(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t
 	else
 		ps_local_hello(ps, p, &hl);
 	if (p->state == PEER_MEMBER && hl.name[0])
-		ps_log(ps, LOG_DEBUG, "%s calls itself '%s'", p->label, hl.name);
+		ps_log(ps, GX_LOG_DEBUG, "%s calls itself '%s'", p->label, hl.name);
 }
 
 void ps_on_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *pl, void *ud)
@@ -806,9 +811,9 @@ void ps_on_close(gx_conn *c, int err, const char *why, void *ud)
 	} else {
 		p->gone = 1;
 		if (err)
-			ps_log(ps, LOG_WARN, "%s refused: %s", p->label, reason);
+			ps_log(ps, GX_LOG_WARN, "%s refused: %s", p->label, reason);
 		else
-			ps_log(ps, LOG_DEBUG, "%s closed before its HELLO", p->label);
+			ps_log(ps, GX_LOG_DEBUG, "%s closed before its HELLO", p->label);
 	}
 }
 
@@ -842,7 +847,7 @@ static void log_stats(gx_ps *ps)
 		if (!nl)
 			break;
 		*nl = '\0';
-		ps_log(ps, LOG_WARN, "stats: %s", line);
+		ps_log(ps, GX_LOG_WARN, "stats: %s", line);
 	}
 	free(buf);
 }
@@ -879,7 +884,7 @@ static void housekeeping(gx_ps *ps)
 			return;
 		}
 		if (now - ps->last_wait_log >= WAIT_LOG_MS) {
-			ps_log(ps, LOG_WARN, "waiting for %s", miss);
+			ps_log(ps, GX_LOG_WARN, "waiting for %s", miss);
 			ps->last_wait_log = now;
 		}
 	}
@@ -936,11 +941,11 @@ int gx_ps_run(gx_ps *ps)
 	ps->t_start = ps->last_wait_log = gx_now_ms();
 	ps->tick = gx_ev_timer(ps->ev, 5, on_tick, ps);
 	if (ps->tick < 0) {
-		ps_log(ps, LOG_ERR, "cannot start the timer: %s", gx_strerror((int)ps->tick));
+		ps_log(ps, GX_LOG_ERROR, "cannot start the timer: %s", gx_strerror((int)ps->tick));
 		return (int)ps->tick;
 	}
 	if (ps->o.role == GX_ROLE_GLOBAL) {
-		ps_log(ps, LOG_INFO, "serving %d part%s on port %d, %s sync, %s", ps->n,
+		ps_log(ps, GX_LOG_INFO, "serving %d part%s on port %d, %s sync, %s", ps->n,
 		       ps->n == 1 ? "y" : "ies", ps->port,
 		       ps_sync_name(ps->o.sync),
 		       gx_optim_name(ps->o.optim.kind) ? gx_optim_name(ps->o.optim.kind) : "?");

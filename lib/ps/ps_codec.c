@@ -72,7 +72,7 @@ static gx_codec *make_codec(gx_ps *ps, int codec, double ratio, uint64_t bound)
 	int e = 0;
 	gx_codec *c = gx_codec_create(&co, &e);
 	if (!c)
-		ps_log(ps, LOG_ERR, "cannot create a codec: %s", gx_strerror(e));
+		ps_log(ps, GX_LOG_ERROR, "cannot create a codec: %s", gx_strerror(e));
 	return c;
 }
 
@@ -316,7 +316,7 @@ int ps_codec_save_ef(gx_ps *ps)
 	char tmp[4096];
 	int fd = gx_atomic_open(path, tmp, sizeof tmp);
 	if (fd < 0) {
-		ps_log(ps, LOG_ERR, "cannot write the error-feedback state %s: %s", path,
+		ps_log(ps, GX_LOG_ERROR, "cannot write the error-feedback state %s: %s", path,
 		       strerror(errno));
 		return -1;
 	}
@@ -331,14 +331,14 @@ int ps_codec_save_ef(gx_ps *ps)
 			    (u && state_frame(ps, fd, k, b, 1, u))) {
 				int e = errno;
 				gx_atomic_abort(fd, tmp);
-				ps_log(ps, LOG_ERR, "cannot write the error-feedback state %s: %s",
-				       path, strerror(e));
+				ps_log(ps, GX_LOG_ERROR, "cannot write the error-feedback state "
+				       "%s: %s", path, strerror(e));
 				return -1;
 			}
 		}
 	}
 	if (gx_atomic_commit(fd, tmp, path)) {
-		ps_log(ps, LOG_ERR, "cannot write the error-feedback state %s: %s", path,
+		ps_log(ps, GX_LOG_ERROR, "cannot write the error-feedback state %s: %s", path,
 		       strerror(errno));
 		return -1;
 	}

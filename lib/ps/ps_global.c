@@ -110,7 +110,7 @@ int ps_global_init(gx_ps *ps)
 	int e = 0;
 	gx_optim *t = gx_optim_create(&ps->o.optim, 1, ps->n, &e);
 	if (!t) {
-		ps_log(ps, LOG_ERR, "invalid optimizer options: %s",
+		ps_log(ps, GX_LOG_ERROR, "invalid optimizer options: %s",
 		       gx_strerror(e ? e : GX_EINVAL));
 		return e ? e : GX_EINVAL;
 	}
@@ -461,7 +461,7 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 					     h->key, h->block, gx_strerror(r));
 			return;
 		}
-		ps_log(ps, LOG_DEBUG, "key %u block %u: %llu elements, from %s", h->key, h->block,
+		ps_log(ps, GX_LOG_DEBUG, "key %u block %u: %llu elements, from %s", h->key, h->block,
 		       (unsigned long long)h->count, p->label);
 	}
 	reply(ps, s, p, GX_FT_INIT_REPLY, h->round);
@@ -569,7 +569,7 @@ void ps_global_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t
 			return;
 		}
 		ps->slot_workers[p->slot] = w;
-		ps_log(ps, LOG_INFO, "%s now aggregates %u worker%s", p->label, w,
+		ps_log(ps, GX_LOG_INFO, "%s now aggregates %u worker%s", p->label, w,
 		       w == 1 ? "" : "s");
 		return;
 	}

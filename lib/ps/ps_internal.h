@@ -31,9 +31,6 @@ enum { PEER_HELLO, PEER_MEMBER, PEER_CLOSED };
  * the CONFIG that follows it. */
 enum { UP_WAIT, UP_CONNECTING, UP_HELLO, UP_CONFIG, UP_READY, UP_BYE, UP_CLOSED };
 
-/* Log levels of gx_log_fn. */
-enum { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
-
 typedef struct ps_peer ps_peer;
 
 /* One connection: a downstream peer (accepted) or an upstream global server. */

@@ -127,7 +127,7 @@ static int build_keys(gx_ps *ps, const gx_keyent *e, size_t n)
 		}
 		total += k->count;
 	}
-	ps_log(ps, LOG_INFO, "key table: %zu key%s, %llu elements, %zu slice%s on %d server%s", n,
+	ps_log(ps, GX_LOG_INFO, "key table: %zu key%s, %llu elements, %zu slice%s on %d server%s", n,
 	       n == 1 ? "" : "s", (unsigned long long)total, ps->nplace, ps->nplace == 1 ? "" : "s",
 	       ps->nups, ps->nups == 1 ? "" : "s");
 	rc = 0;
@@ -463,7 +463,7 @@ void ps_local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 	char label[112];
 	snprintf(label, sizeof label, "worker %u (%s)", hl->rank, p->addr);
 	if (hl->party != ps->o.party)
-		ps_log(ps, LOG_WARN, "%s says it belongs to party %u; this server is party %u",
+		ps_log(ps, GX_LOG_WARN, "%s says it belongs to party %u; this server is party %u",
 		       label, hl->party, ps->o.party);
 	ps_admit(ps, p, (int)hl->rank, label);
 }

@@ -60,7 +60,7 @@ int ps_local_init(gx_ps *ps)
 		ps_clean(u->addr, sizeof u->addr, item);
 		snprintf(u->label, sizeof u->label, "upstream %s", u->addr);
 		if (!len || gx_net_split(item, u->host, sizeof u->host, &u->port) || !u->port) {
-			ps_log(ps, LOG_ERR, "invalid upstream address '%s' (want HOST:PORT)",
+			ps_log(ps, GX_LOG_ERROR, "invalid upstream address '%s' (want HOST:PORT)",
 			       u->addr);
 			return GX_EINVAL;
 		}
@@ -96,7 +96,7 @@ static void up_failed(gx_ps *ps, ps_peer *u, const char *why)
 	u->ust = UP_WAIT;
 	uint64_t now = gx_now_ms();
 	if (!ps->up_logged) { /* the first failure is worth a line at once */
-		ps_log(ps, LOG_WARN, "waiting for %s (%s)", u->label, u->why);
+		ps_log(ps, GX_LOG_WARN, "waiting for %s (%s)", u->label, u->why);
 		ps->last_wait_log = now;
 		ps->up_logged = 1;
 	}
@@ -157,7 +157,7 @@ static void on_connected(gx_ev *ev, int fd, void *ud, int mask)
 	u->ust = UP_HELLO;
 	u->t_open = u->tx_ms = gx_now_ms();
 	send_hello(ps, u);
-	ps_log(ps, LOG_DEBUG, "%s: connected, hello sent", u->label);
+	ps_log(ps, GX_LOG_DEBUG, "%s: connected, hello sent", u->label);
 }
 
 static void up_try(gx_ps *ps, ps_peer *u)
@@ -179,7 +179,7 @@ static void up_try(gx_ps *ps, ps_peer *u)
 
 int ps_local_start(gx_ps *ps)
 {
-	ps_log(ps, LOG_INFO, "port %d, %d worker%s, upstream %s", ps->port, ps->n,
+	ps_log(ps, GX_LOG_INFO, "port %d, %d worker%s, upstream %s", ps->port, ps->n,
 	       ps->n == 1 ? "" : "s", ps->upstream_s);
 	for (int i = 0; i < ps->nups && !ps->finishing; i++)
 		up_try(ps, ps->ups[i]);
@@ -194,7 +194,7 @@ void ps_local_tick(gx_ps *ps, uint64_t now)
 		if (now >= ps->bye_until) {
 			for (int i = 0; i < ps->nups; i++)
 				if (ps->ups[i]->ust == UP_BYE)
-					ps_log(ps, LOG_WARN, "%s did not answer our goodbye "
+					ps_log(ps, GX_LOG_WARN, "%s did not answer our goodbye "
 					       "within %g s", ps->ups[i]->label,
 					       ps->o.heartbeat_timeout);
 			ps_finish(ps, 0, NULL, "job done");
@@ -223,9 +223,9 @@ void ps_local_tick(gx_ps *ps, uint64_t now)
 		for (int i = 0; i < ps->nups; i++) {
 			ps_peer *u = ps->ups[i];
 			if (u->ust == UP_WAIT || u->ust == UP_CONNECTING)
-				ps_log(ps, LOG_WARN, "waiting for %s (%s)", u->label, u->why);
+				ps_log(ps, GX_LOG_WARN, "waiting for %s (%s)", u->label, u->why);
 			else if (u->ust == UP_HELLO || u->ust == UP_CONFIG)
-				ps_log(ps, LOG_WARN, "waiting for %s to answer our HELLO",
+				ps_log(ps, GX_LOG_WARN, "waiting for %s to answer our HELLO",
 				       u->label);
 		}
 		ps->last_wait_log = now;
@@ -270,7 +270,7 @@ void ps_local_bye(gx_ps *ps)
 			sent++;
 		}
 	}
-	ps_log(ps, LOG_INFO, "every worker is done; saying goodbye upstream");
+	ps_log(ps, GX_LOG_INFO, "every worker is done; saying goodbye upstream");
 	if (!sent)
 		ps_finish(ps, 0, NULL, "job done");
 }
@@ -356,11 +356,11 @@ static void on_config(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_
 	u->tx_ms = gx_now_ms();
 	ps->nready++;
 	if (c.sync == GX_SYNC_HFA)
-		ps_log(ps, LOG_INFO, "%s ready (hfa sync, k1 %u, k2 %u)", u->label, c.k1, c.k2);
+		ps_log(ps, GX_LOG_INFO, "%s ready (hfa sync, k1 %u, k2 %u)", u->label, c.k1, c.k2);
 	else
-		ps_log(ps, LOG_INFO, "%s ready (%s sync)", u->label, ps_sync_name(c.sync));
+		ps_log(ps, GX_LOG_INFO, "%s ready (%s sync)", u->label, ps_sync_name(c.sync));
 	if (ps->nready == ps->nups) {
-		ps_log(ps, LOG_INFO, "accepting %d worker%s on port %d", ps->n,
+		ps_log(ps, GX_LOG_INFO, "accepting %d worker%s on port %d", ps->n,
 		       ps->n == 1 ? "" : "s", ps->port);
 		ps_start_accepting(ps);
 	}
