@@ -139,6 +139,17 @@ void gx_ps_opts_default(gx_ps_opts *o)
 	gx_frame_limits_default(&o->limits);
 }
 
+int ps_set_contributors(gx_ps *ps, int n, const char *many)
+{
+	if (n < 1 || n > PS_MAX_CONTRIB) {
+		ps_log(ps, GX_LOG_ERROR, "invalid number of %s %d (want 1..%d)", many, n,
+		       PS_MAX_CONTRIB);
+		return GX_EINVAL;
+	}
+	ps->n = n;
+	return 0;
+}
+
 static int bad_seconds(double s)
 {
 	return !(s > 0 && s < 1e7);

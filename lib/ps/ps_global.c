@@ -135,16 +135,10 @@ static void slice_free(ps_gslice *s)
 
 static int global_opts(gx_ps *ps)
 {
-	const gx_ps_opts *o = &ps->o;
-	if (o->parties < 1 || o->parties > PS_MAX_CONTRIB) {
-		ps_log(ps, GX_LOG_ERROR, "invalid number of parties %d (want 1..%d)", o->parties,
-		       PS_MAX_CONTRIB);
-		return GX_EINVAL;
-	}
+	int rc = ps_set_contributors(ps, ps->o.parties, "parties");
 	snprintf(ps->name, sizeof ps->name, "global");
-	ps->n = o->parties;
 	ps->sender = 0;
-	return 0;
+	return rc;
 }
 
 static int global_init(gx_ps *ps)

@@ -269,6 +269,9 @@ void ps_peer_bye(gx_ps *ps, ps_peer *p);
 void ps_admit(gx_ps *ps, ps_peer *p, int slot, const char *label);
 /* Ends the job when no contributor is waited for any more. */
 void ps_check_done(gx_ps *ps);
+/* For a role's opts: n contributors, called many ("parties") in the log
+ * line if n is out of range (then GX_EINVAL), become ps->n; 0 or GX_EINVAL. */
+int ps_set_contributors(gx_ps *ps, int n, const char *many);
 /* Frames of a control type with an empty payload. */
 int ps_empty_ctl(const gx_frame_hdr *h);
 /* Parses p's KEYTABLE frame into a malloc'd non-empty table (*e, *n); 0 or

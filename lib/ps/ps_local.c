@@ -60,17 +60,14 @@ static void key_free(ps_lkey *k)
 static int local_opts(gx_ps *ps)
 {
 	const gx_ps_opts *o = &ps->o;
-	if (o->workers < 1 || o->workers > PS_MAX_CONTRIB) {
-		ps_log(ps, GX_LOG_ERROR, "invalid number of workers %d (want 1..%d)", o->workers,
-		       PS_MAX_CONTRIB);
-		return GX_EINVAL;
-	}
+	int rc = ps_set_contributors(ps, o->workers, "workers");
+	if (rc)
+		return rc;
 	if (!o->upstream || !*o->upstream) {
 		ps_log(ps, GX_LOG_ERROR, "a local server needs its upstream global servers");
 		return GX_EINVAL;
 	}
 	snprintf(ps->name, sizeof ps->name, "local %u", o->party);
-	ps->n = o->workers;
 	ps->sender = o->party;
 	return 0;
 }

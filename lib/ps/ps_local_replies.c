@@ -42,6 +42,18 @@ static const gx_slice *reply_slice(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h,
 	return s;
 }
 
+/* Decodes u's reply h (a what) into dst; 0, or a gx_error after a
+ * violation. */
+static int decode_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl,
+			const char *what, float *dst)
+{
+	int r = gx_codec_decode(ps->codec, h, pl, dst, 0);
+	if (r)
+		ps_violation(ps, u, r, "key %u block %u: bad %s payload: %s", h->key, h->block,
+			     what, gx_strerror(r));
+	return r;
+}
+
 /* Once the key's value is known: what the link codecs and HFA keep; 0 or
  * a gx_error after ending the job. */
 static int key_modes(gx_ps *ps, ps_lkey *k)
@@ -90,12 +102,8 @@ static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 			     h->key, h->block);
 		return;
 	}
-	int r = gx_codec_decode(ps->codec, h, pl, k->value + s->offset, 0);
-	if (r) {
-		ps_violation(ps, u, r, "key %u block %u: bad INIT_REPLY payload: %s", h->key,
-			     h->block, gx_strerror(r));
+	if (decode_reply(ps, u, h, pl, "INIT_REPLY", k->value + s->offset))
 		return;
-	}
 	k->init_got[h->block] = 1;
 	if (--k->init_left > 0)
 		return;
@@ -121,12 +129,8 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 			     "%u", h->key, h->block, h->round);
 		return;
 	}
-	int r = gx_codec_decode(ps->codec, h, pl, f->buf + s->offset, 0);
-	if (r) {
-		ps_violation(ps, u, r, "key %u block %u: bad PUSH_REPLY payload: %s", h->key,
-			     h->block, gx_strerror(r));
+	if (decode_reply(ps, u, h, pl, "PUSH_REPLY", f->buf + s->offset))
 		return;
-	}
 	f->got[h->block] = 1;
 	f->left--;
 	/* Rounds complete in order: each slice's replies come in order. */
@@ -142,7 +146,7 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 			memcpy(k->value, k->base, bytes);
 			ps_buf_put(&k->spare, f->buf);
 		} else if (ls->agg == 1) {
-			r = gx_optim_step(k->opt, k->value, f->buf, 0);
+			int r = gx_optim_step(k->opt, k->value, f->buf, 0);
 			ps_buf_put(&k->spare, f->buf);
 			if (r) {
 				f->buf = NULL;
@@ -187,12 +191,8 @@ static void on_pull_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 			     h->key, h->block);
 		return;
 	}
-	int r = gx_codec_decode(ps->codec, h, pl, q->buf + s->offset, 0);
-	if (r) {
-		ps_violation(ps, u, r, "key %u block %u: bad PULL_REPLY payload: %s", h->key,
-			     h->block, gx_strerror(r));
+	if (decode_reply(ps, u, h, pl, "PULL_REPLY", q->buf + s->offset))
 		return;
-	}
 	q->got[h->block] = 1;
 	if (--q->left > 0)
 		return;
