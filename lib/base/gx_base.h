@@ -117,6 +117,9 @@ uint64_t gx_now_ns(void);
  * thread. */
 typedef void gx_log_fn(void *ud, int level, const char *msg);
 
+/* The levels of gx_log_fn. */
+enum { GX_LOG_ERROR = 0, GX_LOG_WARN = 1, GX_LOG_INFO = 2, GX_LOG_DEBUG = 3 };
+
 
 /* ------------------------------------------------------------------- files */
 

@@ -121,7 +121,7 @@ void ps_spare_free(ps_spare *sp)
 
 int ps_contrib_at(const gx_ps *ps, int k)
 {
-	if (ps->flat != 1)
+	if (!ps->ordered)
 		return k;
 	return ps->order ? ps->order[k] : -1;
 }

@@ -2,8 +2,8 @@
  * ps_codec.c — the link codecs of the parameter servers (docs/protocol.md,
  * "Link codecs"): a local's coded pushes across the WAN with error feedback
  * per slice, the global's coded aggregate answered to every party, a
- * local's fp16 answers to its workers, the CONFIG frame, and the error
- * feedback state written at the end.
+ * local's fp16 answers to its workers, and the error feedback state
+ * written at the end.
  *
  * Choices:
  *  - The aggregate goes down as the contributions came up, so a local's
@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ps_internal.h"
+#include "ps_local.h"
 
 /* ------------------------------------------------------------- scratch */
 
@@ -72,7 +72,7 @@ static gx_codec *make_codec(gx_ps *ps, int codec, double ratio, uint64_t bound)
 	int e = 0;
 	gx_codec *c = gx_codec_create(&co, &e);
 	if (!c)
-		ps_log(ps, LOG_ERR, "cannot create a codec: %s", gx_strerror(e));
+		ps_log(ps, GX_LOG_ERROR, "cannot create a codec: %s", gx_strerror(e));
 	return c;
 }
 
@@ -82,37 +82,40 @@ int ps_codec_init(gx_ps *ps)
 		return GX_ENOMEM;
 	if (!(ps->denc = make_codec(ps, GX_CODEC_F32, GX_DEFAULT_TOPK, GX_DEFAULT_MPQ_BOUND)))
 		return GX_ENOMEM;
-	if (ps->o.role != GX_ROLE_LOCAL)
-		return 0;
+	return 0;
+}
+
+int ps_codec_init_wan(gx_ps *ps)
+{
+	ps_local_state *ls = ps->loc;
 	const gx_link_codec *w = &ps->o.wan;
 	switch (w->kind) {
 	case GX_LINK_NONE:
 		return 0;
 	case GX_LINK_FP16:
-		ps->wenc = make_codec(ps, GX_CODEC_F16, GX_DEFAULT_TOPK, GX_DEFAULT_MPQ_BOUND);
+		ls->wenc = make_codec(ps, GX_CODEC_F16, GX_DEFAULT_TOPK, GX_DEFAULT_MPQ_BOUND);
 		break;
 	case GX_LINK_BSC:
-		ps->wenc = make_codec(ps, GX_CODEC_SPARSE_F32, w->ratio, GX_DEFAULT_MPQ_BOUND);
+		ls->wenc = make_codec(ps, GX_CODEC_SPARSE_F32, w->ratio, GX_DEFAULT_MPQ_BOUND);
 		break;
 	case GX_LINK_MPQ:
-		ps->wenc = make_codec(ps, GX_CODEC_MPQ, w->ratio, w->bound);
+		ls->wenc = make_codec(ps, GX_CODEC_MPQ, w->ratio, w->bound);
 		break;
 	default:
 		return GX_EINVAL;
 	}
-	ps->agg = 1;
-	return ps->wenc ? 0 : GX_ENOMEM;
+	ls->agg = 1;
+	return ls->wenc ? 0 : GX_ENOMEM;
 }
 
 void ps_codec_free(gx_ps *ps)
 {
-	gx_codec_free(ps->wenc);
 	gx_codec_free(ps->denc);
 	gx_codec_free(ps->henc);
 	free(ps->scratch);
 	free(ps->fscratch);
 	free(ps->iscratch);
-	ps->wenc = ps->denc = ps->henc = NULL;
+	ps->denc = ps->henc = NULL;
 	ps->scratch = NULL;
 	ps->fscratch = NULL;
 	ps->iscratch = NULL;
@@ -122,32 +125,6 @@ void ps_codec_free(gx_ps *ps)
 const char *ps_sync_name(int sync)
 {
 	return sync == GX_SYNC_FULL ? "full" : sync == GX_SYNC_MIXED ? "mixed" : "hfa";
-}
-
-/* ------------------------------------------------------------- config */
-
-void ps_send_config(gx_ps *ps, ps_peer *p)
-{
-	gx_config c;
-	memset(&c, 0, sizeof c);
-	if (ps->o.role == GX_ROLE_GLOBAL) {
-		c.sync = (uint8_t)ps->o.sync;
-		c.mode = (uint8_t)p->mode;
-		c.sum = ps->o.sum != 0;
-		c.optim = ps->o.optim;
-		if (ps->o.sync == GX_SYNC_HFA) {
-			c.k1 = ps->o.k1;
-			c.k2 = ps->o.k2;
-		}
-	} else {
-		c = ps->up_cfg;
-		c.sync = (uint8_t)ps->up_sync;
-		c.mode = 0;
-		c.lan = (uint8_t)ps->o.lan;
-	}
-	uint8_t b[GX_CONFIG_SIZE];
-	gx_config_pack(&c, b);
-	gx_send_ctl(p->c, GX_FT_CONFIG, 0, 0, b, GX_CONFIG_SIZE);
 }
 
 /* ------------------------------------------------------------ sending */
@@ -162,7 +139,7 @@ static void send_coded(gx_ps *ps, gx_conn *c, gx_frame_hdr *h, int type, uint32_
 	h->key = key;
 	h->block = block;
 	h->round = round;
-	h->sender = ps->o.role == GX_ROLE_LOCAL ? ps->o.party : 0;
+	h->sender = ps->sender;
 	ps_sent(ps, gx_conn_send(c, h, payload));
 }
 
@@ -230,7 +207,7 @@ void ps_codec_send_agg(gx_ps *ps, gx_conn **cs, int nc, int type, uint32_t key, 
 void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
 {
 	const gx_slice *s = &k->sl[b];
-	gx_codec *c = ps->wenc;
+	gx_codec *c = ps->loc->wenc;
 	if (ps->o.wan.kind == GX_LINK_BSC && s->count < ps->o.sparse_min)
 		c = ps->denc;
 	size_t cap = gx_codec_bound(c, s->count);
@@ -243,7 +220,7 @@ void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float 
 			  s->block, gx_strerror(r));
 		return;
 	}
-	send_coded(ps, ps->ups[s->server]->c, &h, GX_FT_PUSH, k->key, s->block, round, out);
+	send_coded(ps, ps->loc->ups[s->server]->c, &h, GX_FT_PUSH, k->key, s->block, round, out);
 }
 
 void ps_codec_answer(gx_ps *ps, ps_lkey *k, const uint8_t *which, int type, uint32_t round,
@@ -316,12 +293,12 @@ int ps_codec_save_ef(gx_ps *ps)
 	char tmp[4096];
 	int fd = gx_atomic_open(path, tmp, sizeof tmp);
 	if (fd < 0) {
-		ps_log(ps, LOG_ERR, "cannot write the error-feedback state %s: %s", path,
+		ps_log(ps, GX_LOG_ERROR, "cannot write the error-feedback state %s: %s", path,
 		       strerror(errno));
-		return -1;
+		return GX_EIO;
 	}
-	for (size_t i = 0; i < ps->nkeys; i++) {
-		const ps_lkey *k = &ps->keys[i];
+	for (size_t i = 0; i < ps->loc->nkeys; i++) {
+		const ps_lkey *k = &ps->loc->keys[i];
 		for (int b = 0; k->ef && b < k->nsl; b++) {
 			gx_ef *ef = k->ef[b];
 			if (!ef)
@@ -331,16 +308,16 @@ int ps_codec_save_ef(gx_ps *ps)
 			    (u && state_frame(ps, fd, k, b, 1, u))) {
 				int e = errno;
 				gx_atomic_abort(fd, tmp);
-				ps_log(ps, LOG_ERR, "cannot write the error-feedback state %s: %s",
-				       path, strerror(e));
-				return -1;
+				ps_log(ps, GX_LOG_ERROR, "cannot write the error-feedback state "
+				       "%s: %s", path, strerror(e));
+				return GX_EIO;
 			}
 		}
 	}
 	if (gx_atomic_commit(fd, tmp, path)) {
-		ps_log(ps, LOG_ERR, "cannot write the error-feedback state %s: %s", path,
+		ps_log(ps, GX_LOG_ERROR, "cannot write the error-feedback state %s: %s", path,
 		       strerror(errno));
-		return -1;
+		return GX_EIO;
 	}
 	return 0;
 }

@@ -34,6 +34,34 @@
 
 #include "ps_internal.h"
 
+/* One slice (key, block). */
+typedef struct ps_gslice {
+	uint32_t key, block;
+	uint64_t count;
+	float *w;
+	float *g;            /* scratch: a gradient */
+	gx_optim *opt;
+	uint32_t *next_round; /* [parties] next round expected from each */
+	uint64_t *seen;      /* [parties] updates applied when it last got w */
+	uint64_t updates;
+	uint64_t rounds;     /* full sync: rounds completed */
+	ps_acc *accs;
+	ps_spare spare;
+} ps_gslice;
+
+/* The global role's state (ps->glob). */
+struct ps_global_state {
+	int flat;             /* -1 unknown, 0 locals, 1 workers */
+	int nassigned;        /* flat: slots handed out */
+	int agg;              /* -1 unknown, 0 it applies updates, 1 the locals
+			       * do (coded WAN) */
+	uint32_t *slot_workers; /* [n] workers behind each party */
+	ps_gslice **map;      /* open addressing on (key, block) */
+	size_t map_n, map_cap;
+	gx_keyent *ftable;    /* flat: the first worker's key table */
+	size_t nftable;
+};
+
 /* ------------------------------------------------------------ the map */
 
 static uint64_t slice_id(uint32_t key, uint32_t block)
@@ -47,13 +75,13 @@ static size_t map_pos(uint64_t id, size_t cap)
 	return (size_t)(x ^ x >> 32) & (cap - 1);
 }
 
-static ps_gslice *map_get(gx_ps *ps, uint32_t key, uint32_t block)
+static ps_gslice *map_get(const ps_global_state *g, uint32_t key, uint32_t block)
 {
-	if (!ps->map_cap)
+	if (!g->map_cap)
 		return NULL;
 	uint64_t id = slice_id(key, block);
-	for (size_t i = map_pos(id, ps->map_cap);; i = (i + 1) & (ps->map_cap - 1)) {
-		ps_gslice *s = ps->map[i];
+	for (size_t i = map_pos(id, g->map_cap);; i = (i + 1) & (g->map_cap - 1)) {
+		ps_gslice *s = g->map[i];
 		if (!s)
 			return NULL;
 		if (slice_id(s->key, s->block) == id)
@@ -61,15 +89,15 @@ static ps_gslice *map_get(gx_ps *ps, uint32_t key, uint32_t block)
 	}
 }
 
-static int map_put(gx_ps *ps, ps_gslice *s)
+static int map_put(ps_global_state *g, ps_gslice *s)
 {
-	if (2 * (ps->map_n + 1) > ps->map_cap) {
-		size_t nc = ps->map_cap ? 2 * ps->map_cap : 64;
+	if (2 * (g->map_n + 1) > g->map_cap) {
+		size_t nc = g->map_cap ? 2 * g->map_cap : 64;
 		ps_gslice **m = calloc(nc, sizeof *m);
 		if (!m)
 			return GX_ENOMEM;
-		for (size_t i = 0; i < ps->map_cap; i++) {
-			ps_gslice *t = ps->map[i];
+		for (size_t i = 0; i < g->map_cap; i++) {
+			ps_gslice *t = g->map[i];
 			if (!t)
 				continue;
 			size_t j = map_pos(slice_id(t->key, t->block), nc);
@@ -77,15 +105,15 @@ static int map_put(gx_ps *ps, ps_gslice *s)
 				j = (j + 1) & (nc - 1);
 			m[j] = t;
 		}
-		free(ps->map);
-		ps->map = m;
-		ps->map_cap = nc;
+		free(g->map);
+		g->map = m;
+		g->map_cap = nc;
 	}
-	size_t j = map_pos(slice_id(s->key, s->block), ps->map_cap);
-	while (ps->map[j])
-		j = (j + 1) & (ps->map_cap - 1);
-	ps->map[j] = s;
-	ps->map_n++;
+	size_t j = map_pos(slice_id(s->key, s->block), g->map_cap);
+	while (g->map[j])
+		j = (j + 1) & (g->map_cap - 1);
+	g->map[j] = s;
+	g->map_n++;
 	return 0;
 }
 
@@ -105,12 +133,28 @@ static void slice_free(ps_gslice *s)
 
 /* ---------------------------------------------------------- lifetime */
 
-int ps_global_init(gx_ps *ps)
+static int global_opts(gx_ps *ps)
 {
+	int rc = ps_set_contributors(ps, ps->o.parties, "parties");
+	snprintf(ps->name, sizeof ps->name, "global");
+	ps->sender = 0;
+	return rc;
+}
+
+static int global_init(gx_ps *ps)
+{
+	ps_global_state *g = calloc(1, sizeof *g);
+	if (!g)
+		return GX_ENOMEM;
+	ps->glob = g;
+	g->flat = -1;
+	g->agg = -1;
+	if (!(g->slot_workers = calloc((size_t)ps->n, sizeof *g->slot_workers)))
+		return GX_ENOMEM;
 	int e = 0;
 	gx_optim *t = gx_optim_create(&ps->o.optim, 1, ps->n, &e);
 	if (!t) {
-		ps_log(ps, LOG_ERR, "invalid optimizer options: %s",
+		ps_log(ps, GX_LOG_ERROR, "invalid optimizer options: %s",
 		       gx_strerror(e ? e : GX_EINVAL));
 		return e ? e : GX_EINVAL;
 	}
@@ -118,17 +162,27 @@ int ps_global_init(gx_ps *ps)
 	return 0;
 }
 
-void ps_global_free(gx_ps *ps)
+static void global_free(gx_ps *ps)
 {
-	for (size_t i = 0; i < ps->map_cap; i++)
-		slice_free(ps->map[i]);
-	free(ps->map);
-	ps->map = NULL;
-	ps->map_cap = ps->map_n = 0;
-	free(ps->ftable);
-	ps->ftable = NULL;
-	free(ps->order);
-	ps->order = NULL;
+	ps_global_state *g = ps->glob;
+	if (!g)
+		return;
+	for (size_t i = 0; i < g->map_cap; i++)
+		slice_free(g->map[i]);
+	free(g->map);
+	free(g->ftable);
+	free(g->slot_workers);
+	free(g);
+	ps->glob = NULL;
+}
+
+static int global_start(gx_ps *ps)
+{
+	ps_log(ps, GX_LOG_INFO, "serving %d part%s on port %d, %s sync, %s", ps->n,
+	       ps->n == 1 ? "y" : "ies", ps->port,
+	       ps_sync_name(ps->o.sync),
+	       gx_optim_name(ps->o.optim.kind) ? gx_optim_name(ps->o.optim.kind) : "?");
+	return ps_start_accepting(ps);
 }
 
 /* ------------------------------------------------------------- hello */
@@ -141,6 +195,8 @@ static const char *slot_word(int st)
 	default: return "dead";
 	}
 }
+
+static void global_settle(gx_ps *ps);
 
 /* Flat mode, every slot handed out: the summing order by (party, rank),
  * so that a run's sums do not depend on which worker connected first. */
@@ -163,14 +219,15 @@ static void flat_order(gx_ps *ps)
 		o[j] = k;
 	}
 	ps->order = o;
-	ps_global_settle(ps);
+	global_settle(ps);
 }
 
-void ps_global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
+static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 {
+	ps_global_state *g = ps->glob;
 	char label[112];
 	if (hl->role == GX_ROLE_LOCAL) {
-		if (ps->flat == 1) {
+		if (g->flat == 1) {
 			ps_violation(ps, p, GX_EPROTO, "this global server serves workers directly "
 				     "(flat); a local server cannot join");
 			return;
@@ -195,27 +252,27 @@ void ps_global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 				     "needs full or hfa sync at the global tier; this one runs mixed");
 			return;
 		}
-		if (ps->agg >= 0 && hl->mode != ps->agg) {
+		if (g->agg >= 0 && hl->mode != g->agg) {
 			ps_violation(ps, p, GX_EPROTO, "its WAN codec is %s, the other parties' %s; "
 				     "every local needs a coded WAN or none", hl->mode ? "coded" :
-				     "none", ps->agg ? "coded" : "none");
+				     "none", g->agg ? "coded" : "none");
 			return;
 		}
-		ps->agg = hl->mode;
+		g->agg = hl->mode;
 		p->mode = hl->mode;
-		ps->flat = 0;
-		ps->slot_workers[hl->party] = hl->workers;
+		g->flat = 0;
+		g->slot_workers[hl->party] = hl->workers;
 		snprintf(label, sizeof label, "local %u (%s)", hl->party, p->addr);
 		ps_admit(ps, p, (int)hl->party, label);
 		return;
 	}
 	if (hl->role == GX_ROLE_WORKER) {
-		if (ps->flat == 0) {
+		if (g->flat == 0) {
 			ps_violation(ps, p, GX_EPROTO, "this global server serves local servers; a "
 				     "worker connects to its data center's local server");
 			return;
 		}
-		for (int i = 0; i < ps->nassigned; i++) {
+		for (int i = 0; i < g->nassigned; i++) {
 			ps_peer *q = ps->who[i];
 			if (q && q->rank == hl->rank && q->party == hl->party) {
 				ps_violation(ps, p, GX_EPROTO, "worker %u of party %u is "
@@ -224,7 +281,7 @@ void ps_global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 				return;
 			}
 		}
-		if (ps->nassigned >= ps->n) {
+		if (g->nassigned >= ps->n) {
 			ps_violation(ps, p, GX_EPROTO, "all %d worker%s this server expects are "
 				     "already here", ps->n, ps->n == 1 ? "" : "s");
 			return;
@@ -233,14 +290,15 @@ void ps_global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 			ps_violation(ps, p, GX_EPROTO, "a worker cannot ask for a coded WAN");
 			return;
 		}
-		ps->agg = 0;
-		ps->flat = 1;
-		int slot = ps->nassigned++;
-		ps->slot_workers[slot] = 1;
+		g->agg = 0;
+		g->flat = 1;
+		ps->ordered = 1;
+		int slot = g->nassigned++;
+		g->slot_workers[slot] = 1;
 		snprintf(label, sizeof label, "worker %u of party %u (%s)", hl->rank, hl->party,
 			 p->addr);
 		ps_admit(ps, p, slot, label);
-		if (ps->nassigned == ps->n)
+		if (g->nassigned == ps->n)
 			flat_order(ps);
 		return;
 	}
@@ -296,7 +354,7 @@ static void settle_slice(gx_ps *ps, ps_gslice *s)
 			for (uint64_t i = 0; i < s->count; i++)
 				a->sum[i] /= d;
 		}
-		if (ps->agg == 1) {
+		if (ps->glob->agg == 1) {
 			answer_agg(ps, s, a);
 			ps_acc_put(&s->spare, a);
 			continue;
@@ -327,18 +385,20 @@ static void settle_slice(gx_ps *ps, ps_gslice *s)
 	}
 }
 
-void ps_global_settle(gx_ps *ps)
+static void global_settle(gx_ps *ps)
 {
-	for (size_t i = 0; i < ps->map_cap && !ps->finishing; i++)
-		if (ps->map[i])
-			settle_slice(ps, ps->map[i]);
+	const ps_global_state *g = ps->glob;
+	for (size_t i = 0; i < g->map_cap && !ps->finishing; i++)
+		if (g->map[i])
+			settle_slice(ps, g->map[i]);
 }
 
-uint64_t ps_global_rounds(gx_ps *ps)
+static uint64_t global_rounds(const gx_ps *ps)
 {
+	const ps_global_state *g = ps->glob;
 	uint64_t min = UINT64_MAX;
-	for (size_t i = 0; i < ps->map_cap; i++) {
-		ps_gslice *s = ps->map[i];
+	for (size_t i = 0; i < g->map_cap; i++) {
+		ps_gslice *s = g->map[i];
 		if (!s)
 			continue;
 		uint64_t r = s->rounds;
@@ -375,13 +435,14 @@ static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 	size_t n;
 	if (ps_parse_keytable(ps, p, h, pl, &e, &n))
 		return;
-	if (!ps->ftable) {
-		ps->ftable = e;
-		ps->nftable = n;
+	ps_global_state *g = ps->glob;
+	if (!g->ftable) {
+		g->ftable = e;
+		g->nftable = n;
 	} else {
-		int same = n == ps->nftable;
+		int same = n == g->nftable;
 		for (size_t i = 0; same && i < n; i++)
-			same = e[i].key == ps->ftable[i].key && e[i].count == ps->ftable[i].count;
+			same = e[i].key == g->ftable[i].key && e[i].count == g->ftable[i].count;
 		free(e);
 		if (!same) {
 			ps_violation(ps, p, GX_EKEY, "its key table differs from the first "
@@ -408,12 +469,13 @@ static ps_gslice *tensor_slice(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, con
 			ps_violation(ps, p, GX_EPROTO, "%s before KEYTABLE", what);
 			return NULL;
 		}
-		if (!bsearch(&h->key, ps->ftable, ps->nftable, sizeof *ps->ftable, cmp_key)) {
+		const ps_global_state *g = ps->glob;
+		if (!bsearch(&h->key, g->ftable, g->nftable, sizeof *g->ftable, cmp_key)) {
 			ps_violation(ps, p, GX_EKEY, "key %u is not in the key table", h->key);
 			return NULL;
 		}
 	}
-	ps_gslice *s = map_get(ps, h->key, h->block);
+	ps_gslice *s = map_get(ps->glob, h->key, h->block);
 	if (s && s->count != h->count) {
 		ps_violation(ps, p, GX_EKEY, "key %u block %u: %llu elements, but it has %llu",
 			     h->key, h->block, (unsigned long long)h->count,
@@ -444,11 +506,11 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			s->seen = calloc((size_t)ps->n, sizeof *s->seen);
 			if (s->w && s->g && s->next_round && s->seen)
 				r = gx_codec_decode(ps->codec, h, pl, s->w, 0);
-			if (!r && ps->agg != 1 && ps->o.sync != GX_SYNC_HFA &&
+			if (!r && ps->glob->agg != 1 && ps->o.sync != GX_SYNC_HFA &&
 			    !(s->opt = gx_optim_create(&ps->o.optim, h->count, ps->n, &r)))
 				r = r ? r : GX_ENOMEM;
 			if (!r)
-				r = map_put(ps, s);
+				r = map_put(ps->glob, s);
 		}
 		if (r) {
 			slice_free(s);
@@ -461,8 +523,8 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 					     h->key, h->block, gx_strerror(r));
 			return;
 		}
-		ps_log(ps, LOG_DEBUG, "key %u block %u: %llu elements, from %s", h->key, h->block,
-		       (unsigned long long)h->count, p->label);
+		ps_log(ps, GX_LOG_DEBUG, "key %u block %u: %llu elements, from %s", h->key,
+		       h->block, (unsigned long long)h->count, p->label);
 	}
 	reply(ps, s, p, GX_FT_INIT_REPLY, h->round);
 }
@@ -492,7 +554,7 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			return;
 		}
 		s->next_round[i]++;
-		uint32_t wk = ps->slot_workers[i];
+		uint32_t wk = ps->glob->slot_workers[i];
 		if (!ps->o.sum && wk > 1) {
 			float d = (float)wk;
 			for (uint64_t j = 0; j < s->count; j++)
@@ -538,7 +600,7 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			     h->block, h->round, gx_strerror(r));
 		return;
 	}
-	a->workers += ps->slot_workers[i];
+	a->workers += ps->glob->slot_workers[i];
 	s->next_round[i]++;
 	settle_slice(ps, s);
 }
@@ -549,7 +611,7 @@ static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 		ps_violation(ps, p, GX_EPROTO, "malformed PULL");
 		return;
 	}
-	ps_gslice *s = map_get(ps, h->key, h->block);
+	ps_gslice *s = map_get(ps->glob, h->key, h->block);
 	if (!s) {
 		ps_violation(ps, p, GX_EPROTO, "key %u block %u: PULL before INIT", h->key,
 			     h->block);
@@ -558,7 +620,7 @@ static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 	reply(ps, s, p, GX_FT_PULL_REPLY, h->round);
 }
 
-void ps_global_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+static void global_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
 {
 	switch (h->type) {
 	case GX_FT_MEMBERS: {
@@ -568,8 +630,8 @@ void ps_global_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t
 			ps_violation(ps, p, GX_EPROTO, "malformed or unexpected MEMBERS");
 			return;
 		}
-		ps->slot_workers[p->slot] = w;
-		ps_log(ps, LOG_INFO, "%s now aggregates %u worker%s", p->label, w,
+		ps->glob->slot_workers[p->slot] = w;
+		ps_log(ps, GX_LOG_INFO, "%s now aggregates %u worker%s", p->label, w,
 		       w == 1 ? "" : "s");
 		return;
 	}
@@ -593,3 +655,44 @@ void ps_global_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t
 		ps_violation(ps, p, GX_EPROTO, "unexpected frame type %u", h->type);
 	}
 }
+
+/* ------------------------------------------------------------ the role */
+
+static void global_ack(const gx_ps *ps, const ps_peer *p, gx_hello *a, gx_config *c)
+{
+	a->sync = (uint8_t)ps->o.sync;
+	c->sync = (uint8_t)ps->o.sync;
+	c->mode = (uint8_t)p->mode;
+	c->sum = ps->o.sum != 0;
+	c->optim = ps->o.optim;
+	if (ps->o.sync == GX_SYNC_HFA) {
+		c->k1 = ps->o.k1;
+		c->k2 = ps->o.k2;
+	}
+}
+
+static const ps_words *global_words(const gx_ps *ps)
+{
+	static const ps_words parties = { "party", "parties", "party" };
+	static const ps_words workers = { "worker", "workers", NULL }; /* flat */
+	return ps->glob->flat == 1 ? &workers : &parties;
+}
+
+static void global_done(gx_ps *ps)
+{
+	ps_finish(ps, 0, NULL, "job done: every %s said goodbye", global_words(ps)->one);
+}
+
+const ps_role ps_global_role = {
+	.opts = global_opts,
+	.init = global_init,
+	.free = global_free,
+	.start = global_start,
+	.hello = global_hello,
+	.ack = global_ack,
+	.frame = global_frame,
+	.settle = global_settle,
+	.done = global_done,
+	.words = global_words,
+	.rounds = global_rounds,
+};

@@ -1,10 +1,35 @@
 /*
- * ps_internal.h — library-private: the parameter server's shared state.
- * lib/ps/ps.c holds what both roles share (connections, hello, heartbeats,
- * failures, the end of the job), lib/ps/ps_acc.c the round accumulators,
- * lib/ps/ps_stats.c the statistics; lib/ps/ps_global.c the global role,
- * lib/ps/ps_local.c the local role. Everything runs on the loop thread; only
- * gx_ps_stop and gx_ps_request_stats are called from elsewhere.
+ * ps_internal.h — library-private: the parameter server's core and the
+ * table through which it drives a role.
+ *
+ * The server is a core plus one role, global or local, chosen once by
+ * gx_ps_create from the options:
+ *
+ *  - The core (ps.c: creation, options, the loop, heartbeats and silence;
+ *    ps_peer.c: accepting, the hello, the frames every peer may send,
+ *    closes, deaths, goodbyes and the end of the job; ps_acc.c: the rounds
+ *    being gathered; ps_stats.c: the statistics) knows connections and
+ *    contributors, not what a role does with them. It calls a role only
+ *    through the role's ps_role table (ps->role, picked from the two tables
+ *    below by o.role), never a role's function by name.
+ *  - The roles (ps_global.c; ps_local.c, ps_local_replies.c and ps_up.c,
+ *    whose private header is ps_local.h) fill in their table and call the
+ *    core's helpers declared here. The calls run one way: role -> core.
+ *  - ps_codec.c, the link codecs, serves both sides: the encoders and
+ *    scratch of every server (made and freed by the core), the global's
+ *    coded aggregate, and the local role's coded pushes, fp16 answers and
+ *    error-feedback state (declared in ps_local.h). It calls only the core.
+ *
+ * State: struct gx_ps is the core's. A role's own state is a struct the
+ * role defines, allocates in its init and frees in its free (ps_global.c:
+ * ps_global_state, private to it; ps_local.h: ps_local_state); the core
+ * keeps the pointer to the chosen role's (the anonymous union in gx_ps:
+ * glob or loc) and never looks inside. struct ps_peer is the core's too;
+ * its fields marked upstream, local and global are kept by the roles (the
+ * local role alone opens upstream links).
+ *
+ * Everything runs on the loop thread; only gx_ps_stop and
+ * gx_ps_request_stats are called from elsewhere.
  */
 #ifndef GX_PS_INTERNAL_H
 #define GX_PS_INTERNAL_H
@@ -20,6 +45,8 @@
 #include "../wire/control.h"
 #include "../net/secure.h"
 
+#define PS_MAX_CONTRIB 65536 /* parties or workers */
+
 /* A contributor's standing: workers of a local, parties of a global. Only
  * EMPTY (not connected yet) and LIVE contributors are waited for. */
 enum { SLOT_EMPTY, SLOT_LIVE, SLOT_BYE, SLOT_DEAD };
@@ -28,11 +55,9 @@ enum { SLOT_EMPTY, SLOT_LIVE, SLOT_BYE, SLOT_DEAD };
 enum { PEER_HELLO, PEER_MEMBER, PEER_CLOSED };
 
 /* Upstream link states (local role): UP_CONFIG after the HELLO_ACK, until
- * the CONFIG that follows it. */
+ * the CONFIG that follows it. The core watches the silence of links in
+ * UP_READY and UP_BYE only. */
 enum { UP_WAIT, UP_CONNECTING, UP_HELLO, UP_CONFIG, UP_READY, UP_BYE, UP_CLOSED };
-
-/* Log levels of gx_log_fn. */
-enum { LOG_ERR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 typedef struct ps_peer ps_peer;
 
@@ -100,77 +125,37 @@ typedef struct ps_spare {
 	float *buf;
 } ps_spare;
 
-/* Local role: a round sent upstream, waiting for its slices. */
-typedef struct ps_fwd ps_fwd;
-struct ps_fwd {
-	ps_fwd *next;
-	uint32_t round;    /* upstream round */
-	uint32_t wround;   /* the workers' round it answers (HFA: differs) */
-	int left;          /* slices not answered yet */
-	uint8_t *got;      /* [slices] */
-	uint8_t *who;      /* [workers] the workers to answer */
-	float *buf;        /* the whole tensor */
-	uint64_t t_first;  /* ns */
-};
+typedef struct ps_role ps_role;
 
-/* Local role: a worker's PULL, waiting for its slices. */
-typedef struct ps_pull ps_pull;
-struct ps_pull {
-	ps_pull *next;
-	int worker;
-	int left;
-	uint8_t *got;
-	float *buf;
-};
+/* What log lines call a contributor: one ("worker", "party"), many
+ * ("workers", "parties"), and the number of its slot ("rank", "party";
+ * NULL: slots are handed out in the order contributors come, so a missing
+ * one has no name). */
+typedef struct ps_words {
+	const char *one, *many, *slot;
+} ps_words;
 
-/* Local role: one key of the table. */
-typedef struct ps_lkey {
-	uint32_t key;
-	uint64_t count;
-	const gx_slice *sl; /* its slices in ps->place, blocks 0..nsl-1 */
-	int nsl;
-	int init;           /* 0 none, 1 sent upstream, 2 done */
-	int init_left;
-	float *value;       /* the latest value (init_buf until init is done) */
-	uint8_t *init_wait; /* [workers] an INIT to answer */
-	uint8_t *init_got;  /* [nsl] slices the global tier answered */
-	ps_acc *accs;       /* rounds being gathered */
-	ps_spare spare;
-	gx_ef **ef;         /* [nsl] coded WAN: error feedback per slice */
-	gx_optim *opt;      /* coded WAN, full sync: the optimizer, applied here */
-	float *view;        /* fp16 LAN: what the workers hold */
-	float *base;        /* HFA: the value the global tier last gave */
-	ps_fwd *fwds, **fwd_tail;
-	ps_pull *pulls, **pull_tail;
-	uint64_t rounds;    /* rounds answered */
-} ps_lkey;
-
-/* Global role: one slice (key, block). */
-typedef struct ps_gslice {
-	uint32_t key, block;
-	uint64_t count;
-	float *w;
-	float *g;            /* scratch: a gradient */
-	gx_optim *opt;
-	uint32_t *next_round; /* [parties] next round expected from each */
-	uint64_t *seen;      /* [parties] updates applied when it last got w */
-	uint64_t updates;
-	uint64_t rounds;     /* full sync: rounds completed */
-	ps_acc *accs;
-	ps_spare spare;
-} ps_gslice;
+typedef struct ps_global_state ps_global_state;
+typedef struct ps_local_state ps_local_state;
 
 struct gx_ps {
 	gx_ps_opts o;
 	gx_key psk;           /* o.psk points here when set */
 	char *listen_s, *upstream_s, *ef_save_s;
-	char name[32];        /* "global", "local 0" */
+	char name[32];        /* "global", "local 0" (the role's opts) */
+	const ps_role *role;  /* the role's table */
+	union {               /* the role's state, owned by the role */
+		ps_global_state *glob;
+		ps_local_state *loc;
+	};
+	uint32_t sender;      /* the sender field of the frames it sends */
 	gx_ev *ev;
 	gx_codec *codec;      /* decoding only */
 	int lfd, port;
 	int accepting;
 	volatile sig_atomic_t stop_req, stats_req;
 	int ran, over, finishing, rc;
+	int ending;           /* every contributor is done: the role ends the job */
 	uint64_t t_start;     /* ms: run started */
 	uint64_t t_accept;    /* ms: accepting started */
 	uint64_t drain_until; /* ms */
@@ -182,52 +167,87 @@ struct gx_ps {
 	int n;
 	uint8_t *slot;        /* [n] SLOT_* */
 	ps_peer **who;        /* [n] */
-	uint32_t *slot_workers; /* [n] workers behind each (global) */
-	int flat;             /* global: -1 unknown, 0 locals, 1 workers */
-	int nassigned;        /* global, flat: slots handed out */
-	int *order;           /* global, flat: slots in (party, rank) order, the
-			       * summing order, once every slot is handed out
-			       * (slots go in connection order); NULL: by slot */
+	/* The summing order when it is not by slot (set by the role): with
+	 * ordered, order[k] is the slot summed k-th, and while order is NULL
+	 * nothing is summed (the global role, flat: (party, rank) order, known
+	 * once every slot is handed out, since slots go in connection order). */
+	int ordered;
+	int *order;
 
 	/* stats */
 	uint64_t updates, wait_ns, stale_n, stale_sum, stale_max;
 
-	/* global */
-	int agg;              /* global: -1 unknown, 0 it applies updates, 1 the
-			       * locals do (coded WAN); local: 1 coded WAN */
+	/* link codecs (ps_codec.c) */
 	uint8_t *scratch;     /* coding: bytes */
 	size_t scratch_cap;
 	float *fscratch;      /* coding: floats */
 	size_t fscratch_cap;
 	uint32_t *iscratch;   /* coding: indices */
 	size_t iscratch_cap;
-	gx_codec *wenc;       /* local, coded WAN: the encoder */
-	gx_codec *denc;       /* local, coded WAN: dense F32 (below sparse-min) */
+	gx_codec *denc;       /* dense F32 (a local's slices below sparse-min) */
 	gx_codec *henc;       /* F16 dense */
-	gx_config up_cfg;     /* local: the global tier's CONFIG */
-	int have_cfg;
-	ps_gslice **map;      /* open addressing on (key, block) */
-	size_t map_n, map_cap;
-	gx_keyent *ftable;    /* flat: the first worker's key table */
-	size_t nftable;
-
-	/* local */
-	ps_peer **ups;        /* [nups] */
-	int nups, nready, up_sync, byeing;
-	int up_logged;        /* a waiting line about upstream was written */
-	uint64_t bye_until;
-	ps_lkey *keys;
-	size_t nkeys;
-	gx_slice *place;
-	size_t nplace;
-	uint32_t *announced;  /* [nups] workers last announced upstream */
 };
 
-/* ------------------------------------------------------------- ps.c */
+/* ------------------------------------------------------------- the role */
+
+/* What a role does; the core calls nothing else of it. Every member is
+ * called on the loop thread (opts, init and free from gx_ps_create and
+ * gx_ps_free); a member marked optional may be NULL. */
+struct ps_role {
+	/* Checks the role's own options, logging why not (GX_EINVAL), and
+	 * fills in what the core takes from them: ps->name, ps->n (the
+	 * contributors) and ps->sender. Called before anything is made. */
+	int (*opts)(gx_ps *ps);
+	/* Makes the role's state once the socket listens; 0 or a gx_error
+	 * (logged, but for GX_ENOMEM, which the core logs). */
+	int (*init)(gx_ps *ps);
+	/* Frees the role's state: none, or what a failed init left, included. */
+	void (*free)(gx_ps *ps);
+	/* gx_ps_run begins: the first log line, then accept (ps_start_accepting)
+	 * or first connect upstream; 0 or a gx_error (the job ended already). */
+	int (*start)(gx_ps *ps);
+	/* Optional: housekeeping of every timer tick (now: ms), before the
+	 * core's. */
+	void (*tick)(gx_ps *ps, uint64_t now);
+	/* A connection's HELLO, parsed (p->role, rank, party, workers set):
+	 * ps_admit it or ps_violation it. */
+	void (*hello)(gx_ps *ps, ps_peer *p, const gx_hello *hl);
+	/* The role's part of the HELLO_ACK (sync, rank, party) and of the CONFIG
+	 * that ps_admit sends to the new member p (both zeroed before). */
+	void (*ack)(const gx_ps *ps, const ps_peer *p, gx_hello *a, gx_config *c);
+	/* A member's frame of a type the core does not handle itself (it
+	 * handles HELLO, ERROR, HEARTBEAT and BYE). */
+	void (*frame)(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
+	/* A frame, and the close, of an upstream link (p->up): only a role
+	 * that opens such links sets these. */
+	void (*up_frame)(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl);
+	void (*up_closed)(gx_ps *ps, ps_peer *u, int err, const char *why);
+	/* Contributors changed (dead, goodbye): complete what can be completed. */
+	void (*settle)(gx_ps *ps);
+	/* Optional: a member died and the job goes on (elastic), before settle. */
+	void (*lost)(gx_ps *ps);
+	/* Every contributor said goodbye or died, one at least goodbye: end the
+	 * job (ps_finish, at once or later). */
+	void (*done)(gx_ps *ps);
+	/* What log lines call the contributors. */
+	const ps_words *(*words)(const gx_ps *ps);
+	/* Optional: the loop is over; saves what outlives the run; 0 or a
+	 * gx_error (logged). */
+	int (*end)(gx_ps *ps);
+	/* Rounds completed, for the stats. */
+	uint64_t (*rounds)(const gx_ps *ps);
+};
+
+/* The two roles' tables (ps_global.c, ps_local.c). */
+extern const ps_role ps_global_role;
+extern const ps_role ps_local_role;
+
+/* ------------------------------------------------------- ps.c, ps_peer.c */
 
 /* The callbacks of every connection (ud: its ps_peer). */
 void ps_on_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *pl, void *ud);
 void ps_on_close(gx_conn *c, int err, const char *why, void *ud);
+/* Starts accepting connections; 0, or GX_EIO after ending the job. */
 int ps_start_accepting(gx_ps *ps);
 void ps_stop_accepting(gx_ps *ps);
 /* "global", "local", "worker". */
@@ -245,15 +265,18 @@ void ps_violation(gx_ps *ps, ps_peer *p, int code, const char *fmt, ...)
 void ps_peer_dead(gx_ps *ps, ps_peer *p, const char *why);
 /* A member said BYE: answer and close; it is no longer waited for. */
 void ps_peer_bye(gx_ps *ps, ps_peer *p);
-/* Makes p the member in slot: label, HELLO_ACK, bookkeeping. */
+/* Makes p the member in slot: label, HELLO_ACK and CONFIG, bookkeeping. */
 void ps_admit(gx_ps *ps, ps_peer *p, int slot, const char *label);
 /* Ends the job when no contributor is waited for any more. */
 void ps_check_done(gx_ps *ps);
+/* For a role's opts: n contributors, called many ("parties") in the log
+ * line if n is out of range (then GX_EINVAL), become ps->n; 0 or GX_EINVAL. */
+int ps_set_contributors(gx_ps *ps, int n, const char *many);
 /* Frames of a control type with an empty payload. */
 int ps_empty_ctl(const gx_frame_hdr *h);
-/* Parses p's KEYTABLE frame into a malloc'd non-empty table (*e, *n). On
- * failure it has already answered (a violation by p, or the job's end on
- * ENOMEM) and returns nonzero. */
+/* Parses p's KEYTABLE frame into a malloc'd non-empty table (*e, *n); 0 or
+ * a gx_error, after which it has already answered (a violation by p, or the
+ * job's end on GX_ENOMEM). */
 int ps_parse_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl,
 		      gx_keyent **e, size_t *n);
 /* A send's result: a failure other than a closing link (GX_EIO) ends the
@@ -269,9 +292,10 @@ void ps_clean(char *dst, size_t cap, const char *src);
 
 /* ------------------------------------------------------------ ps_codec.c */
 
-/* The link codecs' side of the servers (docs/protocol.md, "Link codecs"). */
+/* The link codecs' side of the servers (docs/protocol.md, "Link codecs");
+ * the local role's part is declared in ps_local.h. */
 
-/* Creates the encoders the options need; 0 or a gx_error (logged). */
+/* Creates the encoders both roles have; 0 or a gx_error (logged). */
 int ps_codec_init(gx_ps *ps);
 void ps_codec_free(gx_ps *ps);
 /* Sends the aggregate x (n floats) of a slice to each live connection in
@@ -280,26 +304,12 @@ void ps_codec_free(gx_ps *ps);
  * that is not smaller), any F32 -> F32, else F16. */
 void ps_codec_send_agg(gx_ps *ps, gx_conn **cs, int nc, int type, uint32_t key, uint32_t block,
 		      uint32_t round, const float *x, uint64_t n, uint32_t codecs);
-/* Local, coded WAN: encodes x (slice b of k, its count of floats) with the
- * slice's error feedback and sends it upstream as PUSH of round. */
-void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x);
-/* Local: answers the workers in which[] with k's value: F32, or with an
- * fp16 LAN the F16 difference value - view (view follows) unless full (then
- * the F32 value, which view becomes: after an HFA global round, so that
- * every data center's workers hold the same bits). */
-void ps_codec_answer(gx_ps *ps, ps_lkey *k, const uint8_t *which, int type, uint32_t round,
-		    int full);
-/* Local: writes the error-feedback state to o.ef_save (atomically); 0 or -1
- * (logged). */
-int ps_codec_save_ef(gx_ps *ps);
-/* Sends CONFIG to p right after its HELLO_ACK. */
-void ps_send_config(gx_ps *ps, ps_peer *p);
 const char *ps_sync_name(int sync);
 
 /* ------------------------------------------------------------- ps_acc.c */
 
-/* The contributor summed k-th: k itself, or in flat mode the k-th slot in
- * (party, rank) order; -1 while that order is not known yet. */
+/* The contributor summed k-th: k itself, or with ps->ordered the k-th of
+ * ps->order; -1 while that order is not known yet. */
 int ps_contrib_at(const gx_ps *ps, int k);
 
 /* The accumulator of round in the list *head (sorted by round), made when
@@ -319,41 +329,5 @@ float *ps_buf_get(ps_spare *sp, uint64_t count);
 /* Done with buf (count floats, or NULL): kept in sp as its spare, or freed. */
 void ps_buf_put(ps_spare *sp, float *buf);
 void ps_spare_free(ps_spare *sp);
-
-/* ------------------------------------------------------- ps_global.c */
-
-int ps_global_init(gx_ps *ps);
-void ps_global_free(gx_ps *ps);
-void ps_global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl);
-void ps_global_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
-/* Contributors changed (dead, bye): complete what can be completed. */
-void ps_global_settle(gx_ps *ps);
-uint64_t ps_global_rounds(gx_ps *ps);
-
-/* ----------------------------------------------------------- ps_up.c */
-
-/* The local role's upstream links (ps_local_init, _start, _tick,
- * _up_closed, _bye and _members below live there too). */
-/* MEMBERS to u: the workers the party now aggregates. */
-void ps_send_members(gx_ps *ps, ps_peer *u, uint32_t workers);
-/* A frame from u before it is ready: its HELLO_ACK, then its CONFIG. */
-void ps_up_handshake(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl);
-
-/* -------------------------------------------------------- ps_local.c */
-
-int ps_local_init(gx_ps *ps);
-void ps_local_free(gx_ps *ps);
-int ps_local_start(gx_ps *ps);
-void ps_local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl);
-void ps_local_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
-void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl);
-void ps_local_up_closed(gx_ps *ps, ps_peer *u, int err, const char *why);
-void ps_local_tick(gx_ps *ps, uint64_t now);
-void ps_local_settle(gx_ps *ps);
-/* Every worker is done: BYE upstream, then finish. */
-void ps_local_bye(gx_ps *ps);
-/* A worker was dropped (elastic): tell the global tier. */
-void ps_local_members(gx_ps *ps);
-uint64_t ps_local_rounds(gx_ps *ps);
 
 #endif

@@ -2,7 +2,9 @@
  * ps_local.c — the local role: a data center's server. It gathers its
  * workers' pushes of each round, sends the sum of each slice to the global
  * server that holds it, and answers the workers with the assembled result
- * (docs/protocol.md). lib/ps/ps_up.c holds the links to the global servers.
+ * (docs/protocol.md). ps_local_replies.c holds what the global servers
+ * answer, ps_up.c the links to them; this file the role's table, the key
+ * table, the workers' frames and the rounds sent upstream.
  *
  * Choices:
  *  - Each round sent upstream keeps its own buffer until all its slices are
@@ -23,7 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ps_internal.h"
+#include "ps_local.h"
 
 /* ---------------------------------------------------------- lifetime */
 
@@ -55,33 +57,59 @@ static void key_free(ps_lkey *k)
 	}
 }
 
-void ps_local_free(gx_ps *ps)
+static int local_opts(gx_ps *ps)
 {
-	for (size_t i = 0; i < ps->nkeys; i++)
-		key_free(&ps->keys[i]);
-	free(ps->keys);
-	free(ps->place);
-	free(ps->ups); /* the peers themselves are on ps->peers */
-	free(ps->announced);
-	ps->keys = NULL;
-	ps->place = NULL;
-	ps->ups = NULL;
-	ps->announced = NULL;
+	const gx_ps_opts *o = &ps->o;
+	int rc = ps_set_contributors(ps, o->workers, "workers");
+	if (rc)
+		return rc;
+	if (!o->upstream || !*o->upstream) {
+		ps_log(ps, GX_LOG_ERROR, "a local server needs its upstream global servers");
+		return GX_EINVAL;
+	}
+	snprintf(ps->name, sizeof ps->name, "local %u", o->party);
+	ps->sender = o->party;
+	return 0;
+}
+
+static int local_init(gx_ps *ps)
+{
+	if (!(ps->loc = calloc(1, sizeof *ps->loc)))
+		return GX_ENOMEM;
+	int rc = ps_codec_init_wan(ps);
+	return rc ? rc : ps_local_init(ps);
+}
+
+static void local_free(gx_ps *ps)
+{
+	ps_local_state *ls = ps->loc;
+	if (!ls)
+		return;
+	for (size_t i = 0; i < ls->nkeys; i++)
+		key_free(&ls->keys[i]);
+	free(ls->keys);
+	free(ls->place);
+	free(ls->ups); /* the peers themselves are on ps->peers */
+	free(ls->announced);
+	gx_codec_free(ls->wenc);
+	free(ls);
+	ps->loc = NULL;
 }
 
 /* ---------------------------------------------------------------- keys */
 
-static ps_lkey *find_key(gx_ps *ps, uint32_t key)
+ps_lkey *ps_local_key(gx_ps *ps, uint32_t key)
 {
-	size_t lo = 0, hi = ps->nkeys;
+	ps_local_state *ls = ps->loc;
+	size_t lo = 0, hi = ls->nkeys;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (ps->keys[mid].key < key)
+		if (ls->keys[mid].key < key)
 			lo = mid + 1;
-		else if (ps->keys[mid].key > key)
+		else if (ls->keys[mid].key > key)
 			hi = mid;
 		else
-			return &ps->keys[mid];
+			return &ls->keys[mid];
 	}
 	return NULL;
 }
@@ -89,37 +117,38 @@ static ps_lkey *find_key(gx_ps *ps, uint32_t key)
 /* The first key table: the keys and their placement. */
 static int build_keys(gx_ps *ps, const gx_keyent *e, size_t n)
 {
+	ps_local_state *ls = ps->loc;
 	uint32_t *keys = malloc(n * sizeof *keys);
 	uint64_t *counts = malloc(n * sizeof *counts);
-	size_t cap = gx_place_bound(n, ps->nups);
-	ps->place = malloc((cap ? cap : 1) * sizeof *ps->place);
-	ps->keys = calloc(n, sizeof *ps->keys);
+	size_t cap = gx_place_bound(n, ls->nups);
+	ls->place = malloc((cap ? cap : 1) * sizeof *ls->place);
+	ls->keys = calloc(n, sizeof *ls->keys);
 	int rc = GX_ENOMEM;
-	if (!keys || !counts || !ps->place || !ps->keys)
+	if (!keys || !counts || !ls->place || !ls->keys)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		keys[i] = e[i].key;
 		counts[i] = e[i].count;
 	}
-	long m = gx_place(keys, counts, n, ps->nups, ps->o.split_bound, ps->place, cap);
+	long m = gx_place(keys, counts, n, ls->nups, ps->o.split_bound, ls->place, cap);
 	if (m < 0) {
 		rc = (int)m;
 		goto out;
 	}
-	ps->nplace = (size_t)m;
-	ps->nkeys = n;
+	ls->nplace = (size_t)m;
+	ls->nkeys = n;
 	size_t j = 0;
 	uint64_t total = 0;
 	for (size_t i = 0; i < n; i++) {
-		ps_lkey *k = &ps->keys[i];
+		ps_lkey *k = &ls->keys[i];
 		k->key = e[i].key;
 		k->count = e[i].count;
 		k->fwd_tail = &k->fwds;
 		k->pull_tail = &k->pulls;
-		k->sl = &ps->place[j];
-		while (j < ps->nplace && ps->place[j].key == k->key)
+		k->sl = &ls->place[j];
+		while (j < ls->nplace && ls->place[j].key == k->key)
 			j++;
-		k->nsl = (int)(&ps->place[j] - k->sl);
+		k->nsl = (int)(&ls->place[j] - k->sl);
 		k->init_wait = calloc((size_t)ps->n, 1);
 		if (!k->init_wait || k->nsl < 1) {
 			rc = k->nsl < 1 ? GX_EINVAL : GX_ENOMEM;
@@ -127,27 +156,28 @@ static int build_keys(gx_ps *ps, const gx_keyent *e, size_t n)
 		}
 		total += k->count;
 	}
-	ps_log(ps, LOG_INFO, "key table: %zu key%s, %llu elements, %zu slice%s on %d server%s", n,
-	       n == 1 ? "" : "s", (unsigned long long)total, ps->nplace, ps->nplace == 1 ? "" : "s",
-	       ps->nups, ps->nups == 1 ? "" : "s");
+	ps_log(ps, GX_LOG_INFO, "key table: %zu key%s, %llu elements, %zu slice%s on %d "
+	       "server%s", n, n == 1 ? "" : "s", (unsigned long long)total, ls->nplace,
+	       ls->nplace == 1 ? "" : "s", ls->nups, ls->nups == 1 ? "" : "s");
 	rc = 0;
 out:
 	free(keys);
 	free(counts);
 	if (rc) {
-		for (size_t i = 0; i < n && ps->keys; i++)
-			free(ps->keys[i].init_wait);
-		free(ps->keys);
-		free(ps->place);
-		ps->keys = NULL;
-		ps->place = NULL;
-		ps->nkeys = ps->nplace = 0;
+		for (size_t i = 0; i < n && ls->keys; i++)
+			free(ls->keys[i].init_wait);
+		free(ls->keys);
+		free(ls->place);
+		ls->keys = NULL;
+		ls->place = NULL;
+		ls->nkeys = ls->nplace = 0;
 	}
 	return rc;
 }
 
 static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
 {
+	ps_local_state *ls = ps->loc;
 	if (p->has_table) {
 		ps_violation(ps, p, GX_EPROTO, "a second KEYTABLE");
 		return;
@@ -156,7 +186,7 @@ static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 	size_t n;
 	if (ps_parse_keytable(ps, p, h, pl, &e, &n))
 		return;
-	if (!ps->keys) {
+	if (!ls->keys) {
 		int r = build_keys(ps, e, n);
 		free(e);
 		if (r) {
@@ -165,23 +195,23 @@ static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 		}
 	} else {
 		char diff[160] = "";
-		if (n != ps->nkeys)
+		if (n != ls->nkeys)
 			snprintf(diff, sizeof diff, "%zu keys, the first worker's has %zu", n,
-				 ps->nkeys);
+				 ls->nkeys);
 		for (size_t i = 0; !diff[0] && i < n; i++)
-			if (e[i].key != ps->keys[i].key || e[i].count != ps->keys[i].count)
+			if (e[i].key != ls->keys[i].key || e[i].count != ls->keys[i].count)
 				snprintf(diff, sizeof diff, "entry %zu is key %u of %llu elements, "
 					 "the first worker's is key %u of %llu", i, e[i].key,
-					 (unsigned long long)e[i].count, ps->keys[i].key,
-					 (unsigned long long)ps->keys[i].count);
+					 (unsigned long long)e[i].count, ls->keys[i].key,
+					 (unsigned long long)ls->keys[i].count);
 		free(e);
 		if (diff[0]) {
 			ps_violation(ps, p, GX_EKEY, "its key table differs: %s", diff);
 			return;
 		}
 	}
-	p->next_round = calloc(ps->nkeys, sizeof *p->next_round);
-	p->did_init = calloc(ps->nkeys, 1);
+	p->next_round = calloc(ls->nkeys, sizeof *p->next_round);
+	p->did_init = calloc(ls->nkeys, 1);
 	if (!p->next_round || !p->did_init) {
 		ps_finish(ps, GX_ENOMEM, NULL, "out of memory");
 		return;
@@ -198,7 +228,7 @@ static ps_lkey *worker_key(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const c
 		ps_violation(ps, p, GX_EPROTO, "%s before KEYTABLE", what);
 		return NULL;
 	}
-	ps_lkey *k = find_key(ps, h->key);
+	ps_lkey *k = ps_local_key(ps, h->key);
 	if (!k) {
 		ps_violation(ps, p, GX_EKEY, "key %u is not in the key table", h->key);
 		return NULL;
@@ -226,7 +256,7 @@ static ps_lkey *worker_key(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const c
 
 static ps_peer *up_of(gx_ps *ps, const gx_slice *s)
 {
-	return ps->ups[s->server];
+	return ps->loc->ups[s->server];
 }
 
 static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
@@ -234,7 +264,7 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	ps_lkey *k = worker_key(ps, p, h, "INIT", 1);
 	if (!k)
 		return;
-	p->did_init[k - ps->keys] = 1;
+	p->did_init[k - ps->loc->keys] = 1;
 	if (k->init == 2) {
 		ps_send_f32(ps, p->c, GX_FT_INIT_REPLY, k->key, 0, h->round, ps->o.party,
 			    k->view ? k->view : k->value, k->count);
@@ -276,7 +306,7 @@ static int hfa_round(gx_ps *ps, ps_lkey *k, ps_acc *a)
 	float d = (float)a->npushed;
 	for (uint64_t i = 0; i < k->count; i++)
 		k->value[i] += a->sum[i] / d;
-	if ((a->round + 1) % ps->up_cfg.k2 != 0) {
+	if ((a->round + 1) % ps->loc->up_cfg.k2 != 0) {
 		ps_codec_answer(ps, k, a->pushed, GX_FT_PUSH_REPLY, a->round, 0);
 		k->rounds++;
 		ps->updates++;
@@ -291,11 +321,12 @@ static int hfa_round(gx_ps *ps, ps_lkey *k, ps_acc *a)
 /* Sends round a of k upstream, slice by slice. */
 static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 {
+	ps_local_state *ls = ps->loc;
 	uint32_t up_round = a->round;
-	if (ps->up_sync == GX_SYNC_HFA) {
+	if (ls->up_sync == GX_SYNC_HFA) {
 		if (hfa_round(ps, k, a))
 			return;
-		up_round = (a->round + 1) / ps->up_cfg.k2 - 1;
+		up_round = (a->round + 1) / ls->up_cfg.k2 - 1;
 	}
 	ps_fwd *f = calloc(1, sizeof *f);
 	if (f) {
@@ -320,11 +351,11 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 	f->t_first = a->t_first;
 	for (int b = 0; b < k->nsl; b++) {
 		const gx_slice *s = &k->sl[b];
-		if (ps->announced[s->server] != (uint32_t)a->npushed) {
+		if (ls->announced[s->server] != (uint32_t)a->npushed) {
 			ps_send_members(ps, up_of(ps, s), (uint32_t)a->npushed);
-			ps->announced[s->server] = (uint32_t)a->npushed;
+			ls->announced[s->server] = (uint32_t)a->npushed;
 		}
-		if (ps->agg == 1)
+		if (ls->agg == 1)
 			ps_codec_push_up(ps, k, b, up_round, f->buf + s->offset);
 		else
 			ps_send_f32(ps, up_of(ps, s)->c, GX_FT_PUSH, k->key, s->block, up_round,
@@ -334,11 +365,11 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 	k->fwd_tail = &f->next;
 }
 
-static void settle_key(gx_ps *ps, ps_lkey *k)
+void ps_local_settle_key(gx_ps *ps, ps_lkey *k)
 {
 	ps_acc *a;
 	while (!ps->finishing && (a = k->accs) && ps_acc_settle(ps, a)) {
-		if (ps->up_sync == GX_SYNC_HFA && k->fwds)
+		if (ps->loc->up_sync == GX_SYNC_HFA && k->fwds)
 			return; /* on_push_reply comes back here */
 		k->accs = a->next;
 		forward(ps, k, a);
@@ -346,27 +377,30 @@ static void settle_key(gx_ps *ps, ps_lkey *k)
 	}
 }
 
-void ps_local_settle(gx_ps *ps)
+static void local_settle(gx_ps *ps)
 {
-	for (size_t i = 0; i < ps->nkeys && !ps->finishing; i++)
-		settle_key(ps, &ps->keys[i]);
+	ps_local_state *ls = ps->loc;
+	for (size_t i = 0; i < ls->nkeys && !ps->finishing; i++)
+		ps_local_settle_key(ps, &ls->keys[i]);
 }
 
-uint64_t ps_local_rounds(gx_ps *ps)
+static uint64_t local_rounds(const gx_ps *ps)
 {
+	ps_local_state *ls = ps->loc;
 	uint64_t min = UINT64_MAX;
-	for (size_t i = 0; i < ps->nkeys; i++)
-		if (ps->keys[i].rounds < min)
-			min = ps->keys[i].rounds;
+	for (size_t i = 0; i < ls->nkeys; i++)
+		if (ls->keys[i].rounds < min)
+			min = ls->keys[i].rounds;
 	return min == UINT64_MAX ? 0 : min;
 }
 
 static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
 {
+	ps_local_state *ls = ps->loc;
 	ps_lkey *k = worker_key(ps, p, h, "PUSH", 1);
 	if (!k)
 		return;
-	size_t idx = (size_t)(k - ps->keys);
+	size_t idx = (size_t)(k - ls->keys);
 	if (!p->did_init[idx]) {
 		ps_violation(ps, p, GX_EPROTO, "key %u: PUSH before INIT", k->key);
 		return;
@@ -376,7 +410,7 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			     h->round, p->next_round[idx]);
 		return;
 	}
-	if (k->init != 2 && (ps->agg == 1 || ps->up_sync == GX_SYNC_HFA || ps->o.lan)) {
+	if (k->init != 2 && (ls->agg == 1 || ls->up_sync == GX_SYNC_HFA || ps->o.lan)) {
 		/* the state the round needs comes with the INIT's answer */
 		ps_violation(ps, p, GX_EPROTO, "key %u: PUSH before its INIT was answered", k->key);
 		return;
@@ -400,19 +434,20 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		return;
 	}
 	p->next_round[idx]++;
-	settle_key(ps, k);
+	ps_local_settle_key(ps, k);
 }
 
 static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 {
+	ps_local_state *ls = ps->loc;
 	ps_lkey *k = worker_key(ps, p, h, "PULL", 0);
 	if (!k)
 		return;
-	if (!p->did_init[k - ps->keys]) {
+	if (!p->did_init[k - ls->keys]) {
 		ps_violation(ps, p, GX_EPROTO, "key %u: PULL before INIT", k->key);
 		return;
 	}
-	if (k->init == 2 && (ps->agg == 1 || ps->up_sync == GX_SYNC_HFA || k->view)) {
+	if (k->init == 2 && (ls->agg == 1 || ls->up_sync == GX_SYNC_HFA || k->view)) {
 		/* The global tier does not hold what the workers hold. */
 		ps_send_f32(ps, p->c, GX_FT_PULL_REPLY, k->key, 0, h->round, ps->o.party,
 			    k->view ? k->view : k->value, k->count);
@@ -441,7 +476,7 @@ static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 					       k->sl[b].block));
 }
 
-void ps_local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
+static void local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 {
 	if (hl->role != GX_ROLE_WORKER) {
 		ps_violation(ps, p, GX_EPROTO, "role %s cannot connect to a local server (it "
@@ -463,12 +498,12 @@ void ps_local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 	char label[112];
 	snprintf(label, sizeof label, "worker %u (%s)", hl->rank, p->addr);
 	if (hl->party != ps->o.party)
-		ps_log(ps, LOG_WARN, "%s says it belongs to party %u; this server is party %u",
+		ps_log(ps, GX_LOG_WARN, "%s says it belongs to party %u; this server is party %u",
 		       label, hl->party, ps->o.party);
 	ps_admit(ps, p, (int)hl->rank, label);
 }
 
-void ps_local_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+static void local_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
 {
 	switch (h->type) {
 	case GX_FT_KEYTABLE:
@@ -488,238 +523,42 @@ void ps_local_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	}
 }
 
-/* ------------------------------------------------- frames from upstream */
 
-/* The key and slice a reply names, checked against the sender; NULL after
- * a violation. */
-static const gx_slice *reply_slice(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, ps_lkey **kp)
+/* ------------------------------------------------------------ the role */
+
+static void local_ack(const gx_ps *ps, const ps_peer *p, gx_hello *a, gx_config *c)
 {
-	ps_lkey *k = find_key(ps, h->key);
-	if (!k || h->block >= (uint32_t)k->nsl) {
-		ps_violation(ps, u, GX_EKEY, "a reply for key %u block %u, which this server never "
-			     "asked for", h->key, h->block);
-		return NULL;
-	}
-	const gx_slice *s = &k->sl[h->block];
-	if (s->server != (uint32_t)u->slot) {
-		ps_violation(ps, u, GX_EPROTO, "a reply for key %u block %u, which lives on "
-			     "another server", h->key, h->block);
-		return NULL;
-	}
-	if (h->codec == GX_CODEC_NONE || h->count != s->count) {
-		ps_violation(ps, u, GX_EKEY, "key %u block %u: %llu elements, want %llu", h->key,
-			     h->block, (unsigned long long)h->count, (unsigned long long)s->count);
-		return NULL;
-	}
-	*kp = k;
-	return s;
+	const ps_local_state *ls = ps->loc;
+	a->sync = (uint8_t)ls->up_sync;
+	a->rank = ps->o.party;
+	a->party = ps->o.party;
+	*c = ls->up_cfg;
+	c->sync = (uint8_t)ls->up_sync;
+	c->mode = 0;
+	c->lan = (uint8_t)ps->o.lan;
 }
 
-/* Once the key's value is known: what the link codecs and HFA keep. */
-static int key_modes(gx_ps *ps, ps_lkey *k)
+static const ps_words *local_words(const gx_ps *ps)
 {
-	size_t bytes = (size_t)k->count * sizeof(float);
-	int hfa = ps->up_sync == GX_SYNC_HFA, e = 0;
-	if (ps->agg == 1) {
-		k->ef = calloc((size_t)k->nsl, sizeof *k->ef);
-		for (int b = 0; k->ef && b < k->nsl; b++)
-			if (!(k->ef[b] = gx_ef_create(k->sl[b].count, ps->o.ef_momentum)))
-				goto nomem;
-		if (!k->ef)
-			goto nomem;
-		if (!hfa && !(k->opt = gx_optim_create(&ps->up_cfg.optim, k->count, 1, &e))) {
-			ps_finish(ps, e ? e : GX_ENOMEM, NULL, "key %u: cannot create the global "
-				  "tier's optimizer here: %s", k->key, gx_strerror(e ? e : GX_ENOMEM));
-			return -1;
-		}
-	}
-	if (ps->o.lan == GX_LINK_FP16) {
-		if (!(k->view = malloc(bytes)))
-			goto nomem;
-		memcpy(k->view, k->value, bytes);
-	}
-	if (hfa) {
-		if (!(k->base = malloc(bytes)))
-			goto nomem;
-		memcpy(k->base, k->value, bytes);
-	}
-	return 0;
-nomem:
-	ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", k->key);
-	return -1;
+	static const ps_words workers = { "worker", "workers", "rank" };
+	return &workers;
 }
 
-static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
-{
-	ps_lkey *k;
-	const gx_slice *s = reply_slice(ps, u, h, &k);
-	if (!s)
-		return;
-	if (k->init != 1 || k->init_got[h->block]) {
-		ps_violation(ps, u, GX_EPROTO, "an unexpected INIT_REPLY for key %u block %u",
-			     h->key, h->block);
-		return;
-	}
-	int r = gx_codec_decode(ps->codec, h, pl, k->value + s->offset, 0);
-	if (r) {
-		ps_violation(ps, u, r, "key %u block %u: bad INIT_REPLY payload: %s", h->key,
-			     h->block, gx_strerror(r));
-		return;
-	}
-	k->init_got[h->block] = 1;
-	if (--k->init_left > 0)
-		return;
-	if (key_modes(ps, k))
-		return;
-	k->init = 2;
-	ps_codec_answer(ps, k, k->init_wait, GX_FT_INIT_REPLY, 0, 0);
-	memset(k->init_wait, 0, (size_t)ps->n);
-}
-
-static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
-{
-	ps_lkey *k;
-	const gx_slice *s = reply_slice(ps, u, h, &k);
-	if (!s)
-		return;
-	ps_fwd *f = k->fwds;
-	while (f && f->round != h->round)
-		f = f->next;
-	if (!f || f->got[h->block]) {
-		ps_violation(ps, u, GX_EPROTO, "an unexpected PUSH_REPLY for key %u block %u round "
-			     "%u", h->key, h->block, h->round);
-		return;
-	}
-	int r = gx_codec_decode(ps->codec, h, pl, f->buf + s->offset, 0);
-	if (r) {
-		ps_violation(ps, u, r, "key %u block %u: bad PUSH_REPLY payload: %s", h->key,
-			     h->block, gx_strerror(r));
-		return;
-	}
-	f->got[h->block] = 1;
-	f->left--;
-	/* Rounds complete in order: each slice's replies come in order. */
-	int hfa = ps->up_sync == GX_SYNC_HFA;
-	size_t bytes = (size_t)k->count * sizeof(float);
-	while ((f = k->fwds) && f->left == 0) {
-		if (hfa) {
-			if (ps->agg == 1)
-				for (uint64_t i = 0; i < k->count; i++)
-					k->base[i] += f->buf[i];
-			else
-				memcpy(k->base, f->buf, bytes);
-			memcpy(k->value, k->base, bytes);
-			ps_buf_put(&k->spare, f->buf);
-		} else if (ps->agg == 1) {
-			r = gx_optim_step(k->opt, k->value, f->buf, 0);
-			ps_buf_put(&k->spare, f->buf);
-			if (r) {
-				f->buf = NULL;
-				ps_finish(ps, r, NULL, "key %u: the optimizer failed: %s", k->key,
-					  gx_strerror(r));
-				return;
-			}
-		} else {
-			ps_buf_put(&k->spare, k->value);
-			k->value = f->buf;
-		}
-		f->buf = NULL;
-		ps_codec_answer(ps, k, f->who, GX_FT_PUSH_REPLY, f->wround, hfa);
-		k->rounds++;
-		ps->updates++;
-		ps->wait_ns += gx_now_ns() - f->t_first;
-		k->fwds = f->next;
-		if (!k->fwds)
-			k->fwd_tail = &k->fwds;
-		free(f->got);
-		free(f->who);
-		free(f);
-	}
-	if (hfa)
-		settle_key(ps, k); /* a round that waited for this one */
-}
-
-static void on_pull_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
-{
-	ps_lkey *k;
-	const gx_slice *s = reply_slice(ps, u, h, &k);
-	if (!s)
-		return;
-	/* Each server answers its pulls in order: the reply is for the oldest
-	 * pull still missing this slice. */
-	ps_pull **pp = &k->pulls;
-	while (*pp && (*pp)->got[h->block])
-		pp = &(*pp)->next;
-	ps_pull *q = *pp;
-	if (!q) {
-		ps_violation(ps, u, GX_EPROTO, "an unexpected PULL_REPLY for key %u block %u",
-			     h->key, h->block);
-		return;
-	}
-	int r = gx_codec_decode(ps->codec, h, pl, q->buf + s->offset, 0);
-	if (r) {
-		ps_violation(ps, u, r, "key %u block %u: bad PULL_REPLY payload: %s", h->key,
-			     h->block, gx_strerror(r));
-		return;
-	}
-	q->got[h->block] = 1;
-	if (--q->left > 0)
-		return;
-	ps_peer *w = ps->who[q->worker];
-	if (w && w->c && !w->gone)
-		ps_send_f32(ps, w->c, GX_FT_PULL_REPLY, k->key, 0, h->round, ps->o.party, q->buf,
-			    k->count);
-	*pp = q->next;
-	if (k->pull_tail == &q->next)
-		k->pull_tail = pp;
-	free(q->got);
-	ps_buf_put(&k->spare, q->buf);
-	free(q);
-}
-
-void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
-{
-	if (u->gone || !u->c)
-		return;
-	if (h->type == GX_FT_ERROR) {
-		char msg[GX_ERROR_MSG_MAX + 1];
-		int code = 0;
-		if (gx_errmsg_parse(pl, h->payload_len, &code, msg, sizeof msg))
-			snprintf(msg, sizeof msg, "(malformed ERROR)");
-		u->gone = 1;
-		gx_conn_close(u->c, 1, "error from upstream");
-		if (u->ust == UP_HELLO || u->ust == UP_CONFIG)
-			ps_finish(ps, GX_EREFUSED, u, "%s refused this server: %s", u->label, msg);
-		else
-			ps_finish(ps, GX_EPEER, u, "%s failed: %s", u->label, msg);
-		return;
-	}
-	if (u->ust == UP_HELLO || u->ust == UP_CONFIG) {
-		ps_up_handshake(ps, u, h, pl);
-		return;
-	}
-	switch (h->type) {
-	case GX_FT_HEARTBEAT:
-		if (!ps_empty_ctl(h))
-			ps_violation(ps, u, GX_EPROTO, "malformed HEARTBEAT");
-		return;
-	case GX_FT_BYE:
-		if (u->ust != UP_BYE) {
-			ps_violation(ps, u, GX_EPROTO, "BYE before this server said goodbye");
-			return;
-		}
-		gx_conn_close(u->c, 1, "goodbye");
-		return;
-	case GX_FT_INIT_REPLY:
-		on_init_reply(ps, u, h, pl);
-		return;
-	case GX_FT_PUSH_REPLY:
-		on_push_reply(ps, u, h, pl);
-		return;
-	case GX_FT_PULL_REPLY:
-		on_pull_reply(ps, u, h, pl);
-		return;
-	default:
-		ps_violation(ps, u, GX_EPROTO, "unexpected frame type %u", h->type);
-	}
-}
+const ps_role ps_local_role = {
+	.opts = local_opts,
+	.init = local_init,
+	.free = local_free,
+	.start = ps_local_start,
+	.tick = ps_local_tick,
+	.hello = local_hello,
+	.ack = local_ack,
+	.frame = local_frame,
+	.up_frame = ps_local_up_frame,
+	.up_closed = ps_local_up_closed,
+	.settle = local_settle,
+	.lost = ps_local_members,
+	.done = ps_local_bye,
+	.words = local_words,
+	.end = ps_codec_save_ef,
+	.rounds = local_rounds,
+};

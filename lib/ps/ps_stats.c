@@ -32,7 +32,7 @@ long gx_ps_stats(gx_ps *ps, char *buf, size_t cap, int json)
 	sbuf b = { buf, cap, 0 };
 	if (cap)
 		buf[0] = '\0';
-	uint64_t rounds = ps->o.role == GX_ROLE_GLOBAL ? ps_global_rounds(ps) : ps_local_rounds(ps);
+	uint64_t rounds = ps->role->rounds(ps);
 	double wait = (double)ps->wait_ns / 1e9;
 	double mean = ps->stale_n ? (double)ps->stale_sum / (double)ps->stale_n : 0.0;
 	if (json)

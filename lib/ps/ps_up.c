@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ps_internal.h"
+#include "ps_local.h"
 
 #define RETRY_FIRST_MS 50
 #define RETRY_MAX_MS 1000
@@ -30,9 +30,9 @@ int ps_local_init(gx_ps *ps)
 	int n = 1;
 	for (const char *q = s; *q; q++)
 		n += *q == ',';
-	ps->ups = calloc((size_t)n, sizeof *ps->ups);
-	ps->announced = calloc((size_t)n, sizeof *ps->announced);
-	if (!ps->ups || !ps->announced)
+	ps->loc->ups = calloc((size_t)n, sizeof *ps->loc->ups);
+	ps->loc->announced = calloc((size_t)n, sizeof *ps->loc->announced);
+	if (!ps->loc->ups || !ps->loc->announced)
 		return GX_ENOMEM;
 	for (int i = 0; i < n; i++) {
 		const char *e = strchr(s, ',');
@@ -55,19 +55,19 @@ int ps_local_init(gx_ps *ps)
 		snprintf(u->why, sizeof u->why, "not tried yet");
 		u->next = ps->peers;
 		ps->peers = u;
-		ps->ups[i] = u;
-		ps->nups = i + 1;
+		ps->loc->ups[i] = u;
+		ps->loc->nups = i + 1;
 		ps_clean(u->addr, sizeof u->addr, item);
 		snprintf(u->label, sizeof u->label, "upstream %s", u->addr);
 		if (!len || gx_net_split(item, u->host, sizeof u->host, &u->port) || !u->port) {
-			ps_log(ps, LOG_ERR, "invalid upstream address '%s' (want HOST:PORT)",
+			ps_log(ps, GX_LOG_ERROR, "invalid upstream address '%s' (want HOST:PORT)",
 			       u->addr);
 			return GX_EINVAL;
 		}
-		ps->announced[i] = (uint32_t)ps->o.workers;
+		ps->loc->announced[i] = (uint32_t)ps->o.workers;
 		s = e ? e + 1 : s + len;
 	}
-	ps->up_sync = ps->o.sync;
+	ps->loc->up_sync = ps->o.sync;
 	return 0;
 }
 
@@ -95,10 +95,10 @@ static void up_failed(gx_ps *ps, ps_peer *u, const char *why)
 		u->why[0] = (char)(u->why[0] - 'A' + 'a');
 	u->ust = UP_WAIT;
 	uint64_t now = gx_now_ms();
-	if (!ps->up_logged) { /* the first failure is worth a line at once */
-		ps_log(ps, LOG_WARN, "waiting for %s (%s)", u->label, u->why);
+	if (!ps->loc->up_logged) { /* the first failure is worth a line at once */
+		ps_log(ps, GX_LOG_WARN, "waiting for %s (%s)", u->label, u->why);
 		ps->last_wait_log = now;
-		ps->up_logged = 1;
+		ps->loc->up_logged = 1;
 	}
 	uint64_t deadline = ps->t_start + (uint64_t)(ps->o.connect_timeout * 1000);
 	long d = u->retry_ms;
@@ -119,7 +119,7 @@ static void send_hello(gx_ps *ps, ps_peer *u)
 	hl.rank = ps->o.party;
 	hl.party = ps->o.party;
 	hl.workers = (uint32_t)ps->o.workers;
-	hl.mode = ps->agg == 1;
+	hl.mode = ps->loc->agg == 1;
 	char host[64] = "";
 	gethostname(host, sizeof host - 1);
 	host[sizeof host - 1] = '\0';
@@ -157,7 +157,7 @@ static void on_connected(gx_ev *ev, int fd, void *ud, int mask)
 	u->ust = UP_HELLO;
 	u->t_open = u->tx_ms = gx_now_ms();
 	send_hello(ps, u);
-	ps_log(ps, LOG_DEBUG, "%s: connected, hello sent", u->label);
+	ps_log(ps, GX_LOG_DEBUG, "%s: connected, hello sent", u->label);
 }
 
 static void up_try(gx_ps *ps, ps_peer *u)
@@ -179,10 +179,10 @@ static void up_try(gx_ps *ps, ps_peer *u)
 
 int ps_local_start(gx_ps *ps)
 {
-	ps_log(ps, LOG_INFO, "port %d, %d worker%s, upstream %s", ps->port, ps->n,
+	ps_log(ps, GX_LOG_INFO, "port %d, %d worker%s, upstream %s", ps->port, ps->n,
 	       ps->n == 1 ? "" : "s", ps->upstream_s);
-	for (int i = 0; i < ps->nups && !ps->finishing; i++)
-		up_try(ps, ps->ups[i]);
+	for (int i = 0; i < ps->loc->nups && !ps->finishing; i++)
+		up_try(ps, ps->loc->ups[i]);
 	return 0;
 }
 
@@ -190,12 +190,12 @@ void ps_local_tick(gx_ps *ps, uint64_t now)
 {
 	if (ps->finishing)
 		return;
-	if (ps->byeing) {
-		if (now >= ps->bye_until) {
-			for (int i = 0; i < ps->nups; i++)
-				if (ps->ups[i]->ust == UP_BYE)
-					ps_log(ps, LOG_WARN, "%s did not answer our goodbye "
-					       "within %g s", ps->ups[i]->label,
+	if (ps->loc->byeing) {
+		if (now >= ps->loc->bye_until) {
+			for (int i = 0; i < ps->loc->nups; i++)
+				if (ps->loc->ups[i]->ust == UP_BYE)
+					ps_log(ps, GX_LOG_WARN, "%s did not answer our goodbye "
+					       "within %g s", ps->loc->ups[i]->label,
 					       ps->o.heartbeat_timeout);
 			ps_finish(ps, 0, NULL, "job done");
 		}
@@ -203,8 +203,8 @@ void ps_local_tick(gx_ps *ps, uint64_t now)
 	}
 	uint64_t deadline = ps->t_start + (uint64_t)(ps->o.connect_timeout * 1000);
 	int waiting = 0;
-	for (int i = 0; i < ps->nups; i++) {
-		ps_peer *u = ps->ups[i];
+	for (int i = 0; i < ps->loc->nups; i++) {
+		ps_peer *u = ps->loc->ups[i];
 		if (u->ust != UP_WAIT && u->ust != UP_CONNECTING && u->ust != UP_HELLO &&
 		    u->ust != UP_CONFIG)
 			continue;
@@ -220,12 +220,12 @@ void ps_local_tick(gx_ps *ps, uint64_t now)
 		return;
 	}
 	if (waiting && now - ps->last_wait_log >= WAIT_LOG_MS) {
-		for (int i = 0; i < ps->nups; i++) {
-			ps_peer *u = ps->ups[i];
+		for (int i = 0; i < ps->loc->nups; i++) {
+			ps_peer *u = ps->loc->ups[i];
 			if (u->ust == UP_WAIT || u->ust == UP_CONNECTING)
-				ps_log(ps, LOG_WARN, "waiting for %s (%s)", u->label, u->why);
+				ps_log(ps, GX_LOG_WARN, "waiting for %s (%s)", u->label, u->why);
 			else if (u->ust == UP_HELLO || u->ust == UP_CONFIG)
-				ps_log(ps, LOG_WARN, "waiting for %s to answer our HELLO",
+				ps_log(ps, GX_LOG_WARN, "waiting for %s to answer our HELLO",
 				       u->label);
 		}
 		ps->last_wait_log = now;
@@ -239,8 +239,8 @@ void ps_local_up_closed(gx_ps *ps, ps_peer *u, int err, const char *why)
 	if (ps->finishing || u->gone)
 		return;
 	if (was == UP_BYE) {
-		for (int i = 0; i < ps->nups; i++)
-			if (ps->ups[i]->ust != UP_CLOSED)
+		for (int i = 0; i < ps->loc->nups; i++)
+			if (ps->loc->ups[i]->ust != UP_CLOSED)
 				return;
 		ps_finish(ps, 0, NULL, "job done");
 		return;
@@ -258,19 +258,19 @@ void ps_local_up_closed(gx_ps *ps, ps_peer *u, int err, const char *why)
 
 void ps_local_bye(gx_ps *ps)
 {
-	ps->byeing = 1;
+	ps->loc->byeing = 1;
 	ps_stop_accepting(ps);
-	ps->bye_until = gx_now_ms() + (uint64_t)(ps->o.heartbeat_timeout * 1000);
+	ps->loc->bye_until = gx_now_ms() + (uint64_t)(ps->o.heartbeat_timeout * 1000);
 	int sent = 0;
-	for (int i = 0; i < ps->nups; i++) {
-		ps_peer *u = ps->ups[i];
+	for (int i = 0; i < ps->loc->nups; i++) {
+		ps_peer *u = ps->loc->ups[i];
 		if (u->c && u->ust == UP_READY) {
 			gx_send_ctl(u->c, GX_FT_BYE, 0, 0, NULL, 0);
 			u->ust = UP_BYE;
 			sent++;
 		}
 	}
-	ps_log(ps, LOG_INFO, "every worker is done; saying goodbye upstream");
+	ps_log(ps, GX_LOG_INFO, "every worker is done; saying goodbye upstream");
 	if (!sent)
 		ps_finish(ps, 0, NULL, "job done");
 }
@@ -288,10 +288,10 @@ void ps_local_members(gx_ps *ps)
 	uint32_t n = 0;
 	for (int i = 0; i < ps->n; i++)
 		n += ps->slot[i] != SLOT_DEAD;
-	for (int i = 0; i < ps->nups; i++) {
-		if (ps->announced[i] != n && ps->ups[i]->ust == UP_READY) {
-			ps_send_members(ps, ps->ups[i], n);
-			ps->announced[i] = n;
+	for (int i = 0; i < ps->loc->nups; i++) {
+		if (ps->loc->announced[i] != n && ps->loc->ups[i]->ust == UP_READY) {
+			ps_send_members(ps, ps->loc->ups[i], n);
+			ps->loc->announced[i] = n;
 		}
 	}
 }
@@ -320,12 +320,13 @@ static void on_ack(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *
 			     a.role == GX_ROLE_LOCAL ? "local" : "worker, not a");
 		return;
 	}
-	if (ps->nready > 0 && a.sync != ps->up_sync) {
+	if (ps->loc->nready > 0 && a.sync != ps->loc->up_sync) {
 		ps_violation(ps, u, GX_EPROTO, "its sync mode (%s) differs from the other "
-			     "global servers' (%s)", ps_sync_name(a.sync), ps_sync_name(ps->up_sync));
+			     "global servers' (%s)", ps_sync_name(a.sync),
+			     ps_sync_name(ps->loc->up_sync));
 		return;
 	}
-	ps->up_sync = a.sync;
+	ps->loc->up_sync = a.sync;
 	u->ust = UP_CONFIG;
 }
 
@@ -339,28 +340,28 @@ static void on_config(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_
 			     h->type == GX_FT_CONFIG ? "a malformed one" : "another frame");
 		return;
 	}
-	if (c.sync != ps->up_sync || c.mode != (ps->agg == 1)) {
+	if (c.sync != ps->loc->up_sync || c.mode != (ps->loc->agg == 1)) {
 		ps_violation(ps, u, GX_EPROTO, "its CONFIG contradicts its HELLO_ACK or our HELLO");
 		return;
 	}
-	if (ps->have_cfg && (c.k1 != ps->up_cfg.k1 || c.k2 != ps->up_cfg.k2 ||
-			     c.sum != ps->up_cfg.sum ||
-			     memcmp(&c.optim, &ps->up_cfg.optim, sizeof c.optim))) {
+	if (ps->loc->have_cfg && (c.k1 != ps->loc->up_cfg.k1 || c.k2 != ps->loc->up_cfg.k2 ||
+			     c.sum != ps->loc->up_cfg.sum ||
+			     memcmp(&c.optim, &ps->loc->up_cfg.optim, sizeof c.optim))) {
 		ps_violation(ps, u, GX_EPROTO, "its settings (optimizer, --sum, k1, k2) differ "
 			     "from the other global servers'");
 		return;
 	}
-	ps->up_cfg = c;
-	ps->have_cfg = 1;
+	ps->loc->up_cfg = c;
+	ps->loc->have_cfg = 1;
 	u->ust = UP_READY;
 	u->tx_ms = gx_now_ms();
-	ps->nready++;
+	ps->loc->nready++;
 	if (c.sync == GX_SYNC_HFA)
-		ps_log(ps, LOG_INFO, "%s ready (hfa sync, k1 %u, k2 %u)", u->label, c.k1, c.k2);
+		ps_log(ps, GX_LOG_INFO, "%s ready (hfa sync, k1 %u, k2 %u)", u->label, c.k1, c.k2);
 	else
-		ps_log(ps, LOG_INFO, "%s ready (%s sync)", u->label, ps_sync_name(c.sync));
-	if (ps->nready == ps->nups) {
-		ps_log(ps, LOG_INFO, "accepting %d worker%s on port %d", ps->n,
+		ps_log(ps, GX_LOG_INFO, "%s ready (%s sync)", u->label, ps_sync_name(c.sync));
+	if (ps->loc->nready == ps->loc->nups) {
+		ps_log(ps, GX_LOG_INFO, "accepting %d worker%s on port %d", ps->n,
 		       ps->n == 1 ? "" : "s", ps->port);
 		ps_start_accepting(ps);
 	}

@@ -1,0 +1,123 @@
+/*
+ * ps_local.h — library-private: the local role of the parameter server,
+ * shared by its files: ps_local.c (its table, the key table, the workers'
+ * frames and the rounds sent upstream), ps_local_replies.c (what the global
+ * tier answers), ps_up.c (the links to the global servers) and the local
+ * half of ps_codec.c. The core (ps_internal.h) never includes it.
+ */
+#ifndef GX_PS_LOCAL_H
+#define GX_PS_LOCAL_H
+
+#include "ps_internal.h"
+
+/* Local role: a round sent upstream, waiting for its slices. */
+typedef struct ps_fwd ps_fwd;
+struct ps_fwd {
+	ps_fwd *next;
+	uint32_t round;    /* upstream round */
+	uint32_t wround;   /* the workers' round it answers (HFA: differs) */
+	int left;          /* slices not answered yet */
+	uint8_t *got;      /* [slices] */
+	uint8_t *who;      /* [workers] the workers to answer */
+	float *buf;        /* the whole tensor */
+	uint64_t t_first;  /* ns */
+};
+
+/* Local role: a worker's PULL, waiting for its slices. */
+typedef struct ps_pull ps_pull;
+struct ps_pull {
+	ps_pull *next;
+	int worker;
+	int left;
+	uint8_t *got;
+	float *buf;
+};
+
+/* Local role: one key of the table. */
+typedef struct ps_lkey {
+	uint32_t key;
+	uint64_t count;
+	const gx_slice *sl; /* its slices in place, blocks 0..nsl-1 */
+	int nsl;
+	int init;           /* 0 none, 1 sent upstream, 2 done */
+	int init_left;
+	float *value;       /* the latest value (init_buf until init is done) */
+	uint8_t *init_wait; /* [workers] an INIT to answer */
+	uint8_t *init_got;  /* [nsl] slices the global tier answered */
+	ps_acc *accs;       /* rounds being gathered */
+	ps_spare spare;
+	gx_ef **ef;         /* [nsl] coded WAN: error feedback per slice */
+	gx_optim *opt;      /* coded WAN, full sync: the optimizer, applied here */
+	float *view;        /* fp16 LAN: what the workers hold */
+	float *base;        /* HFA: the value the global tier last gave */
+	ps_fwd *fwds, **fwd_tail;
+	ps_pull *pulls, **pull_tail;
+	uint64_t rounds;    /* rounds answered */
+} ps_lkey;
+
+/* The local role's state (ps->loc). */
+struct ps_local_state {
+	int agg;              /* 1: coded WAN (this server applies the updates) */
+	gx_codec *wenc;       /* coded WAN: the encoder */
+	gx_config up_cfg;     /* the global tier's CONFIG */
+	int have_cfg;
+	ps_peer **ups;        /* [nups] the upstream links (also on ps->peers) */
+	int nups, nready, up_sync, byeing;
+	int up_logged;        /* a waiting line about upstream was written */
+	uint64_t bye_until;
+	ps_lkey *keys;        /* [nkeys] by key */
+	size_t nkeys;
+	gx_slice *place;
+	size_t nplace;
+	uint32_t *announced;  /* [nups] workers last announced upstream */
+};
+
+/* ---------------------------------------------------------- ps_local.c */
+
+/* The key of the table, or NULL. */
+ps_lkey *ps_local_key(gx_ps *ps, uint32_t key);
+/* Forwards k's completed rounds upstream, oldest first. */
+void ps_local_settle_key(gx_ps *ps, ps_lkey *k);
+
+/* --------------------------------------------------- ps_local_replies.c */
+
+/* A frame on upstream link u. */
+void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl);
+
+/* ----------------------------------------------------------- ps_up.c */
+
+/* Parses the upstream addresses into links; 0 or a gx_error (logged). */
+int ps_local_init(gx_ps *ps);
+/* The first line, then a connect to every global server. */
+int ps_local_start(gx_ps *ps);
+/* Reconnects, deadlines, the wait lines, the goodbye's deadline. */
+void ps_local_tick(gx_ps *ps, uint64_t now);
+void ps_local_up_closed(gx_ps *ps, ps_peer *u, int err, const char *why);
+/* Every worker is done: BYE upstream, then finish. */
+void ps_local_bye(gx_ps *ps);
+/* A worker was dropped (elastic): tell the global tier. */
+void ps_local_members(gx_ps *ps);
+/* MEMBERS to u: the workers the party now aggregates. */
+void ps_send_members(gx_ps *ps, ps_peer *u, uint32_t workers);
+/* A frame from u before it is ready: its HELLO_ACK, then its CONFIG. */
+void ps_up_handshake(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl);
+
+/* ------------------------------------------------------- ps_codec.c */
+
+/* Creates the WAN encoder the options ask for, if any (then agg is 1); 0
+ * or a gx_error (logged). */
+int ps_codec_init_wan(gx_ps *ps);
+/* Encodes x (slice b of k, its count of floats) with the slice's error
+ * feedback and sends it upstream as PUSH of round. */
+void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x);
+/* Answers the workers in which[] with k's value: F32, or with an fp16 LAN
+ * the F16 difference value - view (view follows) unless full (then the F32
+ * value, which view becomes: after an HFA global round, so that every data
+ * center's workers hold the same bits). */
+void ps_codec_answer(gx_ps *ps, ps_lkey *k, const uint8_t *which, int type, uint32_t round,
+		    int full);
+/* Writes the error-feedback state to o.ef_save (atomically); 0 or GX_EIO
+ * (logged). */
+int ps_codec_save_ef(gx_ps *ps);
+
+#endif

@@ -1,0 +1,256 @@
+/*
+ * ps_local_replies.c — the local role: what the global tier answers
+ * (INIT_REPLY, PUSH_REPLY, PULL_REPLY) and the other frames of an upstream
+ * link once it is ready (docs/protocol.md). ps_local.c sends what these
+ * answer; ps_up.c makes the links.
+ *
+ * Choices:
+ *  - Rounds complete in order: each global server answers a slice's rounds
+ *    in order, and a round is answered to the workers only once every one
+ *    of its slices is back.
+ *  - Each server answers its pulls in order, so a PULL_REPLY is for the
+ *    oldest pull still missing that slice.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ps_local.h"
+
+/* The key and slice a reply names, checked against the sender; NULL after
+ * a violation. */
+static const gx_slice *reply_slice(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, ps_lkey **kp)
+{
+	ps_lkey *k = ps_local_key(ps, h->key);
+	if (!k || h->block >= (uint32_t)k->nsl) {
+		ps_violation(ps, u, GX_EKEY, "a reply for key %u block %u, which this server never "
+			     "asked for", h->key, h->block);
+		return NULL;
+	}
+	const gx_slice *s = &k->sl[h->block];
+	if (s->server != (uint32_t)u->slot) {
+		ps_violation(ps, u, GX_EPROTO, "a reply for key %u block %u, which lives on "
+			     "another server", h->key, h->block);
+		return NULL;
+	}
+	if (h->codec == GX_CODEC_NONE || h->count != s->count) {
+		ps_violation(ps, u, GX_EKEY, "key %u block %u: %llu elements, want %llu", h->key,
+			     h->block, (unsigned long long)h->count, (unsigned long long)s->count);
+		return NULL;
+	}
+	*kp = k;
+	return s;
+}
+
+/* Decodes u's reply h (a what) into dst; 0, or a gx_error after a
+ * violation. */
+static int decode_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl,
+			const char *what, float *dst)
+{
+	int r = gx_codec_decode(ps->codec, h, pl, dst, 0);
+	if (r)
+		ps_violation(ps, u, r, "key %u block %u: bad %s payload: %s", h->key, h->block,
+			     what, gx_strerror(r));
+	return r;
+}
+
+/* Once the key's value is known: what the link codecs and HFA keep; 0 or
+ * a gx_error after ending the job. */
+static int key_modes(gx_ps *ps, ps_lkey *k)
+{
+	const ps_local_state *ls = ps->loc;
+	size_t bytes = (size_t)k->count * sizeof(float);
+	int hfa = ls->up_sync == GX_SYNC_HFA, e = 0;
+	if (ls->agg == 1) {
+		k->ef = calloc((size_t)k->nsl, sizeof *k->ef);
+		for (int b = 0; k->ef && b < k->nsl; b++)
+			if (!(k->ef[b] = gx_ef_create(k->sl[b].count, ps->o.ef_momentum)))
+				goto nomem;
+		if (!k->ef)
+			goto nomem;
+		if (!hfa && !(k->opt = gx_optim_create(&ls->up_cfg.optim, k->count, 1, &e))) {
+			e = e ? e : GX_ENOMEM;
+			ps_finish(ps, e, NULL, "key %u: cannot create the global tier's optimizer "
+				  "here: %s", k->key, gx_strerror(e));
+			return e;
+		}
+	}
+	if (ps->o.lan == GX_LINK_FP16) {
+		if (!(k->view = malloc(bytes)))
+			goto nomem;
+		memcpy(k->view, k->value, bytes);
+	}
+	if (hfa) {
+		if (!(k->base = malloc(bytes)))
+			goto nomem;
+		memcpy(k->base, k->value, bytes);
+	}
+	return 0;
+nomem:
+	ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", k->key);
+	return GX_ENOMEM;
+}
+
+static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	ps_lkey *k;
+	const gx_slice *s = reply_slice(ps, u, h, &k);
+	if (!s)
+		return;
+	if (k->init != 1 || k->init_got[h->block]) {
+		ps_violation(ps, u, GX_EPROTO, "an unexpected INIT_REPLY for key %u block %u",
+			     h->key, h->block);
+		return;
+	}
+	if (decode_reply(ps, u, h, pl, "INIT_REPLY", k->value + s->offset))
+		return;
+	k->init_got[h->block] = 1;
+	if (--k->init_left > 0)
+		return;
+	if (key_modes(ps, k))
+		return;
+	k->init = 2;
+	ps_codec_answer(ps, k, k->init_wait, GX_FT_INIT_REPLY, 0, 0);
+	memset(k->init_wait, 0, (size_t)ps->n);
+}
+
+static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	ps_local_state *ls = ps->loc;
+	ps_lkey *k;
+	const gx_slice *s = reply_slice(ps, u, h, &k);
+	if (!s)
+		return;
+	ps_fwd *f = k->fwds;
+	while (f && f->round != h->round)
+		f = f->next;
+	if (!f || f->got[h->block]) {
+		ps_violation(ps, u, GX_EPROTO, "an unexpected PUSH_REPLY for key %u block %u round "
+			     "%u", h->key, h->block, h->round);
+		return;
+	}
+	if (decode_reply(ps, u, h, pl, "PUSH_REPLY", f->buf + s->offset))
+		return;
+	f->got[h->block] = 1;
+	f->left--;
+	/* Rounds complete in order: each slice's replies come in order. */
+	int hfa = ls->up_sync == GX_SYNC_HFA;
+	size_t bytes = (size_t)k->count * sizeof(float);
+	while ((f = k->fwds) && f->left == 0) {
+		if (hfa) {
+			if (ls->agg == 1)
+				for (uint64_t i = 0; i < k->count; i++)
+					k->base[i] += f->buf[i];
+			else
+				memcpy(k->base, f->buf, bytes);
+			memcpy(k->value, k->base, bytes);
+			ps_buf_put(&k->spare, f->buf);
+		} else if (ls->agg == 1) {
+			int r = gx_optim_step(k->opt, k->value, f->buf, 0);
+			ps_buf_put(&k->spare, f->buf);
+			if (r) {
+				f->buf = NULL;
+				ps_finish(ps, r, NULL, "key %u: the optimizer failed: %s", k->key,
+					  gx_strerror(r));
+				return;
+			}
+		} else {
+			ps_buf_put(&k->spare, k->value);
+			k->value = f->buf;
+		}
+		f->buf = NULL;
+		ps_codec_answer(ps, k, f->who, GX_FT_PUSH_REPLY, f->wround, hfa);
+		k->rounds++;
+		ps->updates++;
+		ps->wait_ns += gx_now_ns() - f->t_first;
+		k->fwds = f->next;
+		if (!k->fwds)
+			k->fwd_tail = &k->fwds;
+		free(f->got);
+		free(f->who);
+		free(f);
+	}
+	if (hfa)
+		ps_local_settle_key(ps, k); /* a round that waited for this one */
+}
+
+static void on_pull_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	ps_lkey *k;
+	const gx_slice *s = reply_slice(ps, u, h, &k);
+	if (!s)
+		return;
+	/* Each server answers its pulls in order: the reply is for the oldest
+	 * pull still missing this slice. */
+	ps_pull **pp = &k->pulls;
+	while (*pp && (*pp)->got[h->block])
+		pp = &(*pp)->next;
+	ps_pull *q = *pp;
+	if (!q) {
+		ps_violation(ps, u, GX_EPROTO, "an unexpected PULL_REPLY for key %u block %u",
+			     h->key, h->block);
+		return;
+	}
+	if (decode_reply(ps, u, h, pl, "PULL_REPLY", q->buf + s->offset))
+		return;
+	q->got[h->block] = 1;
+	if (--q->left > 0)
+		return;
+	ps_peer *w = ps->who[q->worker];
+	if (w && w->c && !w->gone)
+		ps_send_f32(ps, w->c, GX_FT_PULL_REPLY, k->key, 0, h->round, ps->o.party, q->buf,
+			    k->count);
+	*pp = q->next;
+	if (k->pull_tail == &q->next)
+		k->pull_tail = pp;
+	free(q->got);
+	ps_buf_put(&k->spare, q->buf);
+	free(q);
+}
+
+void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	if (u->gone || !u->c)
+		return;
+	if (h->type == GX_FT_ERROR) {
+		char msg[GX_ERROR_MSG_MAX + 1];
+		int code = 0;
+		if (gx_errmsg_parse(pl, h->payload_len, &code, msg, sizeof msg))
+			snprintf(msg, sizeof msg, "(malformed ERROR)");
+		u->gone = 1;
+		gx_conn_close(u->c, 1, "error from upstream");
+		if (u->ust == UP_HELLO || u->ust == UP_CONFIG)
+			ps_finish(ps, GX_EREFUSED, u, "%s refused this server: %s", u->label, msg);
+		else
+			ps_finish(ps, GX_EPEER, u, "%s failed: %s", u->label, msg);
+		return;
+	}
+	if (u->ust == UP_HELLO || u->ust == UP_CONFIG) {
+		ps_up_handshake(ps, u, h, pl);
+		return;
+	}
+	switch (h->type) {
+	case GX_FT_HEARTBEAT:
+		if (!ps_empty_ctl(h))
+			ps_violation(ps, u, GX_EPROTO, "malformed HEARTBEAT");
+		return;
+	case GX_FT_BYE:
+		if (u->ust != UP_BYE) {
+			ps_violation(ps, u, GX_EPROTO, "BYE before this server said goodbye");
+			return;
+		}
+		gx_conn_close(u->c, 1, "goodbye");
+		return;
+	case GX_FT_INIT_REPLY:
+		on_init_reply(ps, u, h, pl);
+		return;
+	case GX_FT_PUSH_REPLY:
+		on_push_reply(ps, u, h, pl);
+		return;
+	case GX_FT_PULL_REPLY:
+		on_pull_reply(ps, u, h, pl);
+		return;
+	default:
+		ps_violation(ps, u, GX_EPROTO, "unexpected frame type %u", h->type);
+	}
+}
