@@ -82,14 +82,14 @@ void ps_check_done(gx_ps *ps)
 		bye += ps->slot[i] == SLOT_BYE;
 		dead += ps->slot[i] == SLOT_DEAD;
 	}
-	const char *what = ps->role->words(ps)->one;
+	const ps_words *w = ps->role->words(ps);
 	if (!bye) {
-		ps_finish(ps, GX_EPEER, NULL, "every %s died", what);
+		ps_finish(ps, GX_EPEER, NULL, "every %s died", w->one);
 		return;
 	}
 	if (dead)
-		ps_log(ps, GX_LOG_WARN, "%d of %d %s%s finished, %d died", bye, ps->n, what,
-		       ps->n > 1 ? (what[0] == 'p' ? "ies" : "s") : "", dead);
+		ps_log(ps, GX_LOG_WARN, "%d of %d %s finished, %d died", bye, ps->n,
+		       ps->n > 1 ? w->many : w->one, dead);
 	ps->ending = 1;
 	ps->role->done(ps);
 }
