@@ -331,6 +331,46 @@ int gx_codec_encode(gx_codec *c, const float *x, uint64_t n, gx_ef *ef, gx_frame
 	return 0;
 }
 
+int gx_codec_encode_nonzero(gx_codec *c, const float *x, uint64_t n, gx_frame_hdr *h,
+			    uint8_t *out, size_t cap)
+{
+	if (!c || !h || (n && (!x || !out)) || n > UINT32_MAX / 4)
+		return GX_EINVAL;
+	if (cap < n * 4)
+		return GX_ETOOBIG;
+	gx_frame_hdr_init(h);
+	h->count = n;
+	int rc = grow(&c->idx, (size_t)(n ? n : 1) * sizeof(uint32_t));
+	if (!rc)
+		rc = grow(&c->val, (size_t)(n ? n : 1) * sizeof(float));
+	if (rc)
+		return rc;
+	uint32_t *idx = c->idx.p;
+	float *val = c->val.p;
+	size_t k = 0;
+	for (uint64_t i = 0; i < n; i++)
+		if (x[i] != 0.0f) {
+			idx[k] = (uint32_t)i;
+			val[k++] = x[i];
+		}
+	long len = -1;
+	/* Sparse only where it is smaller than dense: then it fits in cap. */
+	if (gx_sparse_bound(k, n, GX_CODEC_SPARSE_F32) < n * 4)
+		len = gx_sparse_pack(idx, val, k, n, GX_CODEC_SPARSE_F32, c->o.index_enc, out, cap);
+	if (len == GX_ENOMEM)
+		return GX_ENOMEM;
+	if (len >= 0 && (uint64_t)len < n * 4) {
+		h->codec = GX_CODEC_SPARSE_F32;
+		h->payload_len = h->raw_len = (uint32_t)len;
+	} else {
+		h->codec = GX_CODEC_F32;
+		h->payload_len = h->raw_len = (uint32_t)(n * 4);
+		if (n)
+			memcpy(out, x, (size_t)n * 4);
+	}
+	return 0;
+}
+
 int gx_codec_decode(gx_codec *c, const gx_frame_hdr *h, const uint8_t *payload, float *dst,
 		    int accumulate)
 {

@@ -123,6 +123,15 @@ size_t gx_codec_bound(const gx_codec *c, uint64_t n);
 int gx_codec_encode(gx_codec *c, const float *x, uint64_t n, gx_ef *ef, gx_frame_hdr *h,
 		    uint8_t *out, size_t cap);
 
+/* Every nonzero element of x, exactly: SPARSE_F32 (the handle's index
+ * encoding) when that is smaller than dense, else dense F32 (a copy of x).
+ * Fills h's coding fields (codec, count, payload_len, raw_len; no zstd, no
+ * CRC) and writes the payload to out, which holds cap >= 4n bytes. 0,
+ * GX_EINVAL, GX_ETOOBIG (cap), GX_ENOMEM. Used where a sum of sparse
+ * contributions goes back as it is (the global's aggregate under a coded
+ * WAN). */
+int gx_codec_encode_nonzero(gx_codec *c, const float *x, uint64_t n, gx_frame_hdr *h,
+			    uint8_t *out, size_t cap);
 /* Decodes the payload of a validated header into dst (h->count floats).
  * accumulate == 0: dst is overwritten (zeros where a sparse payload has
  * nothing); nonzero: decoded values are added to dst. Checks every index and

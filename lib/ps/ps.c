@@ -104,12 +104,21 @@ int ps_sent(gx_ps *ps, int rc)
 	return rc;
 }
 
-int ps_send_f32(gx_ps *ps, gx_conn *c, int type, uint32_t key, uint32_t block, uint32_t round,
-		uint32_t sender, const float *x, uint64_t n)
+int ps_send_tensor(gx_ps *ps, gx_conn *c, const gx_tensor_route *r, const gx_tensor_payload *p)
 {
 	if (!c)
 		return GX_EIO;
-	return ps_sent(ps, gx_send_f32(c, type, key, block, round, sender, x, n));
+	return ps_sent(ps, gx_tensor_send(c, r, p));
+}
+
+int ps_send_f32(gx_ps *ps, gx_conn *c, int type, uint32_t key, uint32_t block, uint32_t round,
+		uint32_t sender, const float *x, uint64_t n)
+{
+	gx_tensor_route r = { .type = type, .key = key, .block = block, .round = round,
+			      .sender = sender };
+	gx_tensor_payload p;
+	gx_tensor_payload_f32(&p, x, n, NULL);
+	return ps_send_tensor(ps, c, &r, &p);
 }
 
 /* ------------------------------------------------------------- options */
@@ -263,6 +272,11 @@ gx_ps *gx_ps_create(const gx_ps_opts *o, int *err)
 		goto fail;
 	if ((rc = ps_codec_init(ps)))
 		goto fail;
+	/* Payloads fanned out by reference; large ones are kept for reuse,
+	 * since a fresh multi-megabyte buffer pays its page faults again. */
+	rc = GX_ENOMEM;
+	if (!(ps->bufs = gx_buf_pool_create(PS_BUFS, PS_BUF_MIN, PS_BUF_MAX)))
+		goto fail;
 
 	char host[256], ebuf[256];
 	int port;
@@ -337,6 +351,7 @@ void gx_ps_free(gx_ps *ps)
 	if (ps->lfd >= 0)
 		close(ps->lfd);
 	gx_ev_free(ps->ev);
+	gx_buf_pool_free(ps->bufs); /* after the connections let go of theirs */
 	gx_codec_free(ps->codec);
 	ps_codec_free(ps);
 	free(ps->ef_save_s);

@@ -39,24 +39,11 @@ static void *grow(void **p, size_t *cap, size_t need)
 	return q;
 }
 
-static uint8_t *bytes(gx_ps *ps, size_t n)
-{
-	return grow((void **)&ps->scratch, &ps->scratch_cap, n ? n : 1);
-}
-
 static float *floats(gx_ps *ps, uint64_t n)
 {
 	if (n > SIZE_MAX / sizeof(float))
 		return NULL;
 	return grow((void **)&ps->fscratch, &ps->fscratch_cap, (size_t)(n ? n : 1) * sizeof(float));
-}
-
-static uint32_t *indices(gx_ps *ps, uint64_t n)
-{
-	if (n > SIZE_MAX / sizeof(uint32_t))
-		return NULL;
-	return grow((void **)&ps->iscratch, &ps->iscratch_cap,
-		    (size_t)(n ? n : 1) * sizeof(uint32_t));
 }
 
 /* ---------------------------------------------------------- lifetime */
@@ -112,14 +99,10 @@ void ps_codec_free(gx_ps *ps)
 {
 	gx_codec_free(ps->denc);
 	gx_codec_free(ps->henc);
-	free(ps->scratch);
 	free(ps->fscratch);
-	free(ps->iscratch);
 	ps->denc = ps->henc = NULL;
-	ps->scratch = NULL;
 	ps->fscratch = NULL;
-	ps->iscratch = NULL;
-	ps->scratch_cap = ps->fscratch_cap = ps->iscratch_cap = 0;
+	ps->fscratch_cap = 0;
 }
 
 const char *ps_sync_name(int sync)
@@ -129,79 +112,53 @@ const char *ps_sync_name(int sync)
 
 /* ------------------------------------------------------------ sending */
 
-/* Sends one encoded frame (h filled by gx_codec_encode or by hand) to c. */
-static void send_coded(gx_ps *ps, gx_conn *c, gx_frame_hdr *h, int type, uint32_t key,
-		       uint32_t block, uint32_t round, const uint8_t *payload)
+/* Sends one coded payload to c through the door, from this server. */
+static void send_coded(gx_ps *ps, gx_conn *c, const gx_tensor_payload *pl, int type,
+		       uint32_t key, uint32_t block, uint32_t round)
 {
-	if (!c)
-		return;
-	h->type = (uint8_t)type;
-	h->key = key;
-	h->block = block;
-	h->round = round;
-	h->sender = ps->sender;
-	ps_sent(ps, gx_conn_send(c, h, payload));
+	gx_tensor_route r = { .type = type, .key = key, .block = block, .round = round,
+			      .sender = ps->sender };
+	ps_send_tensor(ps, c, &r, pl);
+}
+
+/* A pooled buffer for a payload of up to cap bytes; NULL ends the job. */
+static gx_buf *payload_buf(gx_ps *ps, size_t cap, uint32_t key)
+{
+	gx_buf *b = gx_buf_pool_get(ps->bufs, cap ? cap : 1);
+	if (!b)
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", key);
+	return b;
 }
 
 void ps_codec_send_agg(gx_ps *ps, gx_conn **cs, int nc, int type, uint32_t key, uint32_t block,
 		      uint32_t round, const float *x, uint64_t n, uint32_t codecs)
 {
-	gx_frame_hdr h;
-	gx_frame_hdr_init(&h);
-	const uint8_t *payload = (const uint8_t *)x;
 	int dense32 = (codecs & (1u << GX_CODEC_F32)) != 0;
-	if (!dense32 && !(codecs & (1u << GX_CODEC_F16))) {
-		/* Sparse: every nonzero element, exactly. */
-		uint32_t *idx = indices(ps, n);
-		float *val = floats(ps, n);
-		if (!idx || !val) {
-			ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", key);
-			return;
-		}
-		size_t k = 0;
-		for (uint64_t i = 0; i < n; i++)
-			if (x[i] != 0.0f) {
-				idx[k] = (uint32_t)i;
-				val[k++] = x[i];
-			}
-		size_t cap = gx_sparse_bound(k, n, GX_CODEC_SPARSE_F32);
-		uint8_t *out = bytes(ps, cap);
-		long len = out ? gx_sparse_pack(idx, val, k, n, GX_CODEC_SPARSE_F32, GX_IDX_AUTO,
-						out, cap) : GX_ENOMEM;
-		if (len == GX_ENOMEM) {
-			ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", key);
-			return;
-		}
-		if (len >= 0 && (uint64_t)len < n * 4) {
-			h.codec = GX_CODEC_SPARSE_F32;
-			h.count = n;
-			h.payload_len = h.raw_len = (uint32_t)len;
-			payload = out;
-		} else {
-			dense32 = 1;
-		}
-	} else if (!dense32) {
-		size_t cap = gx_codec_bound(ps->henc, n);
-		uint8_t *out = bytes(ps, cap);
-		int r = out ? gx_codec_encode(ps->henc, x, n, NULL, &h, out, cap) : GX_ENOMEM;
-		if (r) {
-			ps_finish(ps, r, NULL, "key %u block %u: cannot encode the aggregate: %s", key,
-				  block, gx_strerror(r));
-			return;
-		}
-		payload = out;
-	}
+	int f16 = !dense32 && (codecs & (1u << GX_CODEC_F16));
+	size_t cap = f16 ? gx_codec_bound(ps->henc, n) : (size_t)n * 4;
+	gx_buf *b = payload_buf(ps, cap, key);
+	if (!b)
+		return;
+	gx_tensor_payload pl;
+	int r = 0;
 	if (dense32) {
-		gx_frame_hdr_init(&h);
-		h.codec = GX_CODEC_F32;
-		h.count = n;
-		h.payload_len = h.raw_len = (uint32_t)(n * 4);
-		payload = (const uint8_t *)x;
+		memcpy(b->data, x, (size_t)n * 4);
+		GX_PASS(GX_PASS_COPY, n * 4);
+		gx_tensor_payload_f32(&pl, (const float *)b->data, n, b);
+	} else {
+		/* F16 as the contributions came; sparse: every nonzero element,
+		 * exactly (or dense where that is smaller). */
+		r = f16 ? gx_codec_encode(ps->henc, x, n, NULL, &pl.h, b->data, cap)
+			: gx_codec_encode_nonzero(ps->henc, x, n, &pl.h, b->data, cap);
+		pl.bytes = b->data;
+		pl.buf = b;
 	}
-	for (int i = 0; i < nc && !ps->finishing; i++) {
-		gx_frame_hdr hc = h;
-		send_coded(ps, cs[i], &hc, type, key, block, round, payload);
-	}
+	if (r)
+		ps_finish(ps, r, NULL, "key %u block %u: cannot encode the aggregate: %s", key, block,
+			  gx_strerror(r));
+	for (int i = 0; i < nc && !r && !ps->finishing; i++)
+		send_coded(ps, cs[i], &pl, type, key, block, round);
+	gx_buf_unref(b);
 }
 
 void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
@@ -211,61 +168,65 @@ void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float 
 	if (ps->o.wan.kind == GX_LINK_BSC && s->count < ps->o.sparse_min)
 		c = ps->denc;
 	size_t cap = gx_codec_bound(c, s->count);
-	uint8_t *out = bytes(ps, cap);
-	gx_frame_hdr h;
-	gx_frame_hdr_init(&h);
-	int r = out ? gx_codec_encode(c, x, s->count, k->ef[b], &h, out, cap) : GX_ENOMEM;
-	if (r) {
+	gx_buf *buf = payload_buf(ps, cap, k->key);
+	if (!buf)
+		return;
+	gx_tensor_payload pl = { .bytes = buf->data, .buf = buf };
+	int r = gx_codec_encode(c, x, s->count, k->ef[b], &pl.h, buf->data, cap);
+	if (r)
 		ps_finish(ps, r, NULL, "key %u block %u: cannot encode for the WAN: %s", k->key,
 			  s->block, gx_strerror(r));
-		return;
-	}
-	send_coded(ps, ps->loc->ups[s->server]->c, &h, GX_FT_PUSH, k->key, s->block, round, out);
+	else
+		send_coded(ps, ps->loc->ups[s->server]->c, &pl, GX_FT_PUSH, k->key, s->block, round);
+	gx_buf_unref(buf);
 }
 
 void ps_codec_answer(gx_ps *ps, ps_lkey *k, const uint8_t *which, int type, uint32_t round,
 		    int full)
 {
-	gx_frame_hdr h;
-	gx_frame_hdr_init(&h);
-	const uint8_t *payload = (const uint8_t *)k->value;
 	if (k->view && full)
 		memcpy(k->view, k->value, (size_t)k->count * sizeof(float));
-	if (ps->o.lan == GX_LINK_FP16 && type == GX_FT_PUSH_REPLY && !full) {
+	int diff = ps->o.lan == GX_LINK_FP16 && type == GX_FT_PUSH_REPLY && !full;
+	size_t cap = diff ? gx_codec_bound(ps->henc, k->count) : (size_t)k->count * 4;
+	gx_buf *b = payload_buf(ps, cap, k->key);
+	if (!b)
+		return;
+	gx_tensor_payload pl;
+	if (diff) {
 		/* The difference to what the workers hold, in F16; both sides
 		 * add what it decodes to, so the rounding is carried over. */
 		float *d = floats(ps, k->count);
-		size_t cap = gx_codec_bound(ps->henc, k->count);
-		uint8_t *out = d ? bytes(ps, cap) : NULL;
-		if (!out) {
+		if (!d) {
 			ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", k->key);
+			gx_buf_unref(b);
 			return;
 		}
 		for (uint64_t i = 0; i < k->count; i++)
 			d[i] = k->value[i] - k->view[i];
-		int r = gx_codec_encode(ps->henc, d, k->count, NULL, &h, out, cap);
+		int r = gx_codec_encode(ps->henc, d, k->count, NULL, &pl.h, b->data, cap);
 		if (!r)
-			r = gx_codec_decode(ps->henc, &h, out, k->view, 1);
+			r = gx_codec_decode(ps->henc, &pl.h, b->data, k->view, 1);
 		if (r) {
 			ps_finish(ps, r, NULL, "key %u: cannot encode the answer: %s", k->key,
 				  gx_strerror(r));
+			gx_buf_unref(b);
 			return;
 		}
-		payload = out;
+		pl.bytes = b->data;
+		pl.buf = b;
 	} else {
-		if (ps->o.lan == GX_LINK_FP16)
-			payload = (const uint8_t *)k->view;
-		h.codec = GX_CODEC_F32;
-		h.count = k->count;
-		h.payload_len = h.raw_len = (uint32_t)(k->count * 4);
+		/* One copy, whatever the number of workers it goes to. */
+		memcpy(b->data, ps->o.lan == GX_LINK_FP16 ? k->view : k->value,
+		       (size_t)k->count * 4);
+		GX_PASS(GX_PASS_COPY, k->count * 4);
+		gx_tensor_payload_f32(&pl, (const float *)b->data, k->count, b);
 	}
 	for (int i = 0; i < ps->n && !ps->finishing; i++) {
 		ps_peer *w = ps->who[i];
-		if (which[i] && w && w->c && !w->gone) {
-			gx_frame_hdr hc = h;
-			send_coded(ps, w->c, &hc, type, k->key, 0, round, payload);
-		}
+		if (which[i] && w && w->c && !w->gone)
+			send_coded(ps, w->c, &pl, type, k->key, 0, round);
 	}
+	gx_buf_unref(b);
 }
 
 /* ------------------------------------------------------- saving state */

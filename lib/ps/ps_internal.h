@@ -44,6 +44,8 @@
 #include "../net/conn.h"
 #include "../wire/control.h"
 #include "../net/secure.h"
+#include "../sched/tensor_send.h"
+#include "../base/passes.h"
 
 #define PS_MAX_CONTRIB 65536 /* parties or workers */
 
@@ -178,15 +180,17 @@ struct gx_ps {
 	uint64_t updates, wait_ns, stale_n, stale_sum, stale_max;
 
 	/* link codecs (ps_codec.c) */
-	uint8_t *scratch;     /* coding: bytes */
-	size_t scratch_cap;
 	float *fscratch;      /* coding: floats */
 	size_t fscratch_cap;
-	uint32_t *iscratch;   /* coding: indices */
-	size_t iscratch_cap;
 	gx_codec *denc;       /* dense F32 (a local's slices below sparse-min) */
+	gx_buf_pool *bufs;    /* payloads sent by reference (fan-out, encodings) */
 	gx_codec *henc;       /* F16 dense */
 };
+
+/* The pool of payload buffers: how many kept, the smallest kept, bytes kept. */
+#define PS_BUFS 16
+#define PS_BUF_MIN (64u << 10)
+#define PS_BUF_MAX ((size_t)256 << 20)
 
 /* ------------------------------------------------------------- the role */
 
@@ -282,7 +286,10 @@ int ps_parse_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_
 /* A send's result: a failure other than a closing link (GX_EIO) ends the
  * job, since a frame that was never sent would hang it. Returns rc. */
 int ps_sent(gx_ps *ps, int rc);
-/* gx_send_f32 through ps_sent; GX_EIO for a closed link (c NULL). */
+/* A tensor frame through the door (sched/tensor_send.h) and ps_sent;
+ * GX_EIO for a closed link (c NULL). */
+int ps_send_tensor(gx_ps *ps, gx_conn *c, const gx_tensor_route *r, const gx_tensor_payload *p);
+/* A dense float32 tensor (copied) through ps_send_tensor. */
 int ps_send_f32(gx_ps *ps, gx_conn *c, int type, uint32_t key, uint32_t block, uint32_t round,
 		uint32_t sender, const float *x, uint64_t n);
 /* Sends a control frame naming a slice (gx_send_ctl has no block). */
