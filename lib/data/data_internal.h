@@ -40,8 +40,8 @@ int gx_data_err(int rc, char *err, size_t errcap, const char *fmt, ...)
 
 /* Parses a decimal number s[0..n) (optional sign, digits with an optional
  * '.', optional exponent; no spaces, hex, inf or nan) in the "C" format
- * regardless of the locale. Returns 0 with *v set, -1 when it is not such
- * a number, -2 when it overflows a float. */
+ * regardless of the locale. Returns 0 with *v set, GX_EFORMAT when it is
+ * not such a number, GX_ETOOBIG when it overflows a float. */
 int gx_data_number(const char *s, size_t n, float *v);
 
 /* Copies up to about 24 characters of s[0..n) into out (cap >= 32) for an
