@@ -1,5 +1,5 @@
 /*
- * link.c — the spelling of the parameter servers' link codecs
+ * link_codec.c — the spelling of the parameter servers' link codecs
  * ("none", "fp16", "bsc:RATIO", "mpq:RATIO[:BOUND]"; docs/protocol.md).
  */
 #include <errno.h>

@@ -49,9 +49,9 @@ const char *gx_data_quote(const char *s, size_t n, char *out, size_t cap)
 	return out;
 }
 
-int gx_data_class_ok(float v)
+int gx_data_is_class(float v)
 {
-	return v >= 0 && v < (float)GX_DATA_MAX_CLASS && v == floorf(v) ? 0 : -1;
+	return v >= 0 && v < (float)GX_DATA_MAX_CLASS && v == floorf(v);
 }
 
 int gx_vec_grow(gx_vec *v, size_t es)
@@ -312,7 +312,7 @@ int gx_dataset_load_idx(const char *images, const char *labels, gx_dataset *out,
 	}
 	uint32_t maxc = 0;
 	for (uint64_t i = 0; i < yi.count; i++) {
-		if (gx_data_class_ok(yi.data[i]) != 0) {
+		if (!gx_data_is_class(yi.data[i])) {
 			/* item i starts at byte 8 + i * element size */
 			unsigned es = yi.elem_type <= 0x09 ? 1 : yi.elem_type == 0x0B ? 2 :
 							    yi.elem_type == 0x0E ? 8 : 4;

@@ -163,7 +163,7 @@ int gx_csv_parse(const char *buf, size_t len, const char *name, int label_col, i
 		}
 		float lab = row[lc];
 		if (!(flags & GX_DATA_REGRESSION)) {
-			if (gx_data_class_ok(lab) != 0) {
+			if (!gx_data_is_class(lab)) {
 				rc = gx_data_err(GX_EFORMAT, err, errcap,
 						 "%s: line %llu: label %g is not a class index (an "
 						 "integer from 0 to %u)", name,

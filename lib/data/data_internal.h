@@ -48,8 +48,9 @@ int gx_data_number(const char *s, size_t n, float *v);
  * error message, non-printable bytes as '?', "..." when cut. Returns out. */
 const char *gx_data_quote(const char *s, size_t n, char *out, size_t cap);
 
-/* Checks a classification label: 0 when v is an integer in [0, GX_DATA_MAX_CLASS). */
-int gx_data_class_ok(float v);
+/* Nonzero when v can be a classification label: an integer in
+ * [0, GX_DATA_MAX_CLASS). */
+int gx_data_is_class(float v);
 
 /* A growing array of elem-byte elements; the cap bounds its byte size. */
 typedef struct gx_vec {

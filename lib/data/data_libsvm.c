@@ -92,7 +92,7 @@ int gx_libsvm_parse(const char *buf, size_t len, const char *name, uint32_t nfea
 			if (lab == -1.0f) {
 				if (!neg_line)
 					neg_line = lineno;
-			} else if (gx_data_class_ok(lab) != 0) {
+			} else if (!gx_data_is_class(lab)) {
 				rc = gx_data_err(GX_EFORMAT, err, errcap,
 						 "%s: line %llu: label %g is not a class index (an "
 						 "integer from 0 to %u, or -1/+1)", name,
