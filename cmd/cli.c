@@ -204,9 +204,9 @@ double cli_now(void)
 void cli_log(void *ud, int level, const char *msg)
 {
 	const char *who = ud;
-	if (level == 0)
+	if (level == GX_LOG_ERROR)
 		cli_error("%s: %s", who, msg);
-	else if (level == 1)
+	else if (level == GX_LOG_WARN)
 		cli_warn("%s: %s", who, msg);
 	else if (level <= cli_verbosity)
 		cli_info("%s: %s", who, msg);

@@ -244,11 +244,8 @@ static void parse_args(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "qvhV", lo, NULL)) != -1) {
 		switch (c) {
 		case OPT_ROLE:
-			if (!strcmp(optarg, "global"))
-				o->role = GX_ROLE_GLOBAL;
-			else if (!strcmp(optarg, "local"))
-				o->role = GX_ROLE_LOCAL;
-			else
+			o->role = gx_role_parse(optarg);
+			if (o->role != GX_ROLE_GLOBAL && o->role != GX_ROLE_LOCAL)
 				cli_usage_error("invalid --role '%s' (want global or local)", optarg);
 			break;
 		case OPT_LISTEN:
@@ -293,13 +290,7 @@ static void parse_args(int argc, char **argv)
 			break;
 		}
 		case OPT_SYNC:
-			if (!strcmp(optarg, "full"))
-				o->sync = GX_SYNC_FULL;
-			else if (!strcmp(optarg, "mixed"))
-				o->sync = GX_SYNC_MIXED;
-			else if (!strcmp(optarg, "hfa"))
-				o->sync = GX_SYNC_HFA;
-			else
+			if ((o->sync = gx_sync_parse(optarg)) < 0)
 				cli_usage_error("invalid --sync '%s' (want full, mixed or hfa)", optarg);
 			global_only = "--sync";
 			break;

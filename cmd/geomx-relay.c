@@ -341,7 +341,7 @@ static void on_stop(int sig)
 static void relay_log(void *ud, int level, const char *msg)
 {
 	(void)ud;
-	if (level == 0 || level <= cli_verbosity)
+	if (level == GX_LOG_ERROR || level <= cli_verbosity)
 		fprintf(stderr, "%s: %s\n", cli_prog, msg);
 }
 

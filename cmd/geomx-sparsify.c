@@ -43,7 +43,6 @@ static struct {
 /* Everything the run owns, released by cleanup(). */
 static struct {
 	gx_codec *codec;  /* the output codec (dense F32 under -d) */
-	gx_codec *fcodec; /* dense F32 with CRC: the state file */
 	gx_frame_limits lim;
 	int in_fd;
 	uint8_t *inbuf, *outbuf, *enc;
@@ -287,9 +286,6 @@ static int on_frame(const gx_frame_hdr *h, const uint8_t *p)
 /* One frame of the residual state file. */
 static int on_state(const gx_frame_hdr *h, const uint8_t *p)
 {
-	if (h->type != GX_FT_STATE || h->channel > 1 || h->codec == GX_CODEC_NONE || !h->count)
-		return fail("%s: not a residual state frame (type %u, channel %u, codec %s)",
-			    where(), h->type, h->channel, codec_name(h->codec));
 	if (h->channel == 1 && !opt.momentum)
 		return fail("%s: the state has a velocity (it was saved with --momentum); "
 			    "add --momentum or start a new state", where());
@@ -303,9 +299,17 @@ static int on_state(const gx_frame_hdr *h, const uint8_t *p)
 		return fail("%s: key %" PRIu32 " block %" PRIu32 ": channel %u appears twice",
 			    where(), h->key, h->block, h->channel);
 	e->loaded |= 1 << h->channel;
-	float *dst = h->channel ? gx_ef_velocity(e->ef) : gx_ef_residual(e->ef);
-	int r = gx_codec_decode(g.codec, h, p, dst, 0);
+	int r = gx_ef_state_load(g.codec, e->ef, h, p);
 	return r ? fail("%s: %s", where(), gx_strerror(r)) : 0;
+}
+
+/* gx_ef_state_read's callback: 1 stops it after a message. */
+static int state_cb(void *arg, const gx_frame_hdr *h, const uint8_t *p)
+{
+	gx_ef_state_pos *pos = arg;
+	at.item = pos->frame;
+	at.off = pos->off;
+	return on_state(h, p) ? 1 : 0;
 }
 
 /* Reads a frame stream from fd, calling fn for each frame. Returns 0 at the
@@ -488,7 +492,19 @@ static int state_load(const char *path)
 		return fail("%s: %s", path, strerror(errno));
 	at.name = path;
 	at.kind = FMT_FRAMES;
-	int rc = read_frames(fd, on_state);
+	gx_ef_state_pos pos;
+	int rc = gx_ef_state_read(fd, &g.lim, state_cb, &pos, &pos);
+	at.item = pos.frame;
+	at.off = pos.off;
+	if (rc == GX_EIO)
+		rc = fail("%s: read error: %s", at.name, strerror(errno));
+	else if (rc == GX_EFORMAT)
+		rc = fail("%s: not a residual state frame (type %u, channel %u, codec %s)", where(),
+			  pos.h.type, pos.h.channel, codec_name(pos.h.codec));
+	else if (rc < 0)
+		rc = fail("%s: %s", where(), gx_strerror(rc));
+	else if (rc)
+		rc = -1;
 	close(fd);
 	for (size_t i = 0; i < eft_cap && !rc; i++)
 		if (eft[i].ef && eft[i].loaded != (opt.momentum ? 3 : 1))
@@ -509,24 +525,13 @@ static int cmp_ent(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-static int state_frame(const struct efent *e, int channel)
+static int state_frame(const struct efent *e)
 {
-	uint64_t n = gx_ef_count(e->ef);
-	float *v = channel ? gx_ef_velocity(e->ef) : gx_ef_residual(e->ef);
-	size_t cap = gx_codec_bound(g.fcodec, n);
-	if (grow(&g.enc, &g.enc_cap, cap))
-		return -1;
-	gx_frame_hdr h;
-	gx_frame_hdr_init(&h);
-	int r = gx_codec_encode(g.fcodec, v, n, NULL, &h, g.enc, cap);
+	int r = gx_ef_state_write(g.state_fd, (uint32_t)(e->id >> 32), (uint32_t)e->id, e->ef);
+	if (r == GX_EIO)
+		return fail("%s: write error: %s", st_tmp, strerror(errno));
 	if (r)
 		return fail("%s: cannot encode the state: %s", opt.residual, gx_strerror(r));
-	h.type = GX_FT_STATE;
-	h.key = (uint32_t)(e->id >> 32);
-	h.block = (uint32_t)e->id;
-	h.channel = (uint16_t)channel;
-	if (gx_frame_write_fd(g.state_fd, &h, g.enc))
-		return fail("%s: write error: %s", st_tmp, strerror(errno));
 	return 0;
 }
 
@@ -541,7 +546,7 @@ static int state_save(const char *path)
 	if (n)
 		qsort(eft, n, sizeof *eft, cmp_ent);
 	for (size_t i = 0; i < n; i++)
-		if (state_frame(&eft[i], 0) || (opt.momentum && state_frame(&eft[i], 1)))
+		if (state_frame(&eft[i]))
 			return -1;
 	int fd = g.state_fd;
 	g.state_fd = -1;
@@ -832,7 +837,6 @@ static void cleanup(void)
 		gx_ef_free(eft[i].ef);
 	free(eft);
 	gx_codec_free(g.codec);
-	gx_codec_free(g.fcodec);
 	free(g.inbuf);
 	free(g.outbuf);
 	free(g.enc);
@@ -878,11 +882,8 @@ static int run(void)
 	}
 	gx_frame_limits_default(&g.lim);
 	g.lim.max_count = opt.max_elems;
-	gx_codec_opts fo;
-	gx_codec_opts_default(&fo);
-	fo.crc = 1;
 	int err = 0;
-	if (!(g.codec = gx_codec_create(&opt.co, &err)) || !(g.fcodec = gx_codec_create(&fo, &err)))
+	if (!(g.codec = gx_codec_create(&opt.co, &err)))
 		return fail("cannot set up the codec: %s", gx_strerror(err));
 	if (!(g.inbuf = malloc(IO_CHUNK)) || !(g.outbuf = malloc(IO_CHUNK)))
 		return oom();

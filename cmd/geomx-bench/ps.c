@@ -128,7 +128,7 @@ static int loud(void)
 /* cli_log, but quiet once the run is being abandoned (follow-on errors). */
 static void log_line(void *ud, int level, const char *msg)
 {
-	if (level <= 1 && !loud())
+	if (level <= GX_LOG_WARN && !loud())
 		return;
 	cli_log(ud, level, msg);
 }

@@ -293,20 +293,6 @@ static int connect_ps(const struct topts *o, struct state *s, const char *who)
 	return 0;
 }
 
-static const char *sync_name(int sync)
-{
-	switch (sync) {
-	case GX_SYNC_FULL:
-		return "full";
-	case GX_SYNC_MIXED:
-		return "mixed";
-	case GX_SYNC_HFA:
-		return "HFA";
-	default:
-		return "unknown";
-	}
-}
-
 /* Under HFA sync: the copy of the parameters as of the last sync (the
  * values the global tier kept at INIT, to begin with) and the buffer of the
  * changes pushed. -1 after a message. */
@@ -487,13 +473,13 @@ int train_run(const struct topts *o)
 				 s.info.k2, gx_optim_name(o->optim.kind), (double)o->optim.lr);
 		else
 			cli_info("%s: %s sync: the parameter servers run the optimizer", who,
-				 sync_name(s.info.sync));
+				 gx_sync_name(s.info.sync));
 		if (s.info.lan == GX_LINK_FP16)
 			cli_info("%s: pushes and replies travel as fp16 (the local server's --lan-codec)",
 				 who);
 		if (!hfa && o->optim_set)
 			cli_warn("--optimizer, --lr, --momentum and --weight-decay are ignored under %s "
-				 "sync: the parameter servers run the optimizer", sync_name(s.info.sync));
+				 "sync: the parameter servers run the optimizer", gx_sync_name(s.info.sync));
 		if (hfa && hfa_setup(&s))
 			goto out;
 	}

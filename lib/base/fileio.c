@@ -85,7 +85,8 @@ int gx_atomic_open(const char *path, char *tmp, size_t tmpcap)
 	return GX_EIO;
 }
 
-/* fsyncs the directory holding path, so the rename itself is durable. */
+/* fsyncs the directory holding path, so the rename itself is durable.
+ * Returns 0 or GX_EIO with errno set. */
 static int sync_dir(const char *path)
 {
 	char dir[PATH_MAX];
@@ -98,14 +99,14 @@ static int sync_dir(const char *path)
 		n = slash == path ? 1 : (size_t)(slash - path);
 		if (n >= sizeof dir) {
 			errno = ENAMETOOLONG;
-			return -1;
+			return GX_EIO;
 		}
 		memcpy(dir, path, n);
 		dir[n] = '\0';
 	}
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return -1;
+		return GX_EIO;
 	int rc = fsync(fd);
 	int e = errno;
 	close(fd);
@@ -113,7 +114,7 @@ static int sync_dir(const char *path)
 	 * nothing more to do there, so it is not a failure. */
 	if (rc != 0 && e != EINVAL) {
 		errno = e;
-		return -1;
+		return GX_EIO;
 	}
 	return 0;
 }

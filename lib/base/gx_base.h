@@ -111,10 +111,13 @@ uint64_t gx_now_ns(void);
 
 /* ---------------------------------------------------------------------- log */
 
+/* The levels of a log line: a program shows errors always, warnings by
+ * default, info with -v and debug with -vv. */
+enum { GX_LOG_ERROR = 0, GX_LOG_WARN = 1, GX_LOG_INFO = 2, GX_LOG_DEBUG = 3 };
+
 /* Where library components that run on their own (servers, the client's I/O
- * thread) send their log lines: level 0 error, 1 warning, 2 info, 3 debug.
- * msg is one line without a newline. May be called from the client's I/O
- * thread. */
+ * thread) send their log lines, level one of GX_LOG_*. msg is one line
+ * without a newline. May be called from the client's I/O thread. */
 typedef void gx_log_fn(void *ud, int level, const char *msg);
 
 /* The levels of gx_log_fn. */

@@ -1,7 +1,8 @@
 /*
  * codec_internal.h — library-private pieces of the codec layer shared by
- * lib/codec/sparse.c, lib/codec/codec.c and their unit tests. Not installed, not part of
- * the public API: names and signatures may change freely.
+ * lib/codec/sparse.c, lib/codec/codec.c, lib/codec/ef_state.c and the unit
+ * tests. Not installed, not part of the public API: names and signatures may
+ * change freely.
  */
 #ifndef GX_CODEC_INTERNAL_H
 #define GX_CODEC_INTERNAL_H

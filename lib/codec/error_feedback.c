@@ -1,5 +1,5 @@
 /*
- * ef.c — error feedback with optional DGC momentum correction.
+ * error_feedback.c — error feedback with optional DGC momentum correction.
  *
  * Whatever a lossy codec does not send stays in the residual v and is sent
  * later, so over many rounds nothing is lost: sum(sent) + v == sum(inputs).

@@ -152,6 +152,62 @@ size_t gx_sparse_bound(size_t k, uint64_t n, int value_codec);
 /* Bytes the index part alone takes in encoding enc (for measurements). */
 size_t gx_sparse_index_size(const uint32_t *idx, size_t k, uint64_t n, int enc);
 
+/* ------------------------------------------------ error-feedback state files */
+
+/* A state file persists gx_ef states (docs/codecs.md, "Error-feedback state
+ * files"): a file of GX_FT_STATE frames, for each (key, block) the residual
+ * on channel 0 and, when the state has momentum, the velocity on channel 1,
+ * each dense F32 with its payload checksum (GX_FF_CRC). geomx-sparsify
+ * --residual and geomx-ps --ef-save write it. */
+
+/* Writes the frames of ef for (key, block) to fd (blocking), the residual and
+ * then the velocity if ef has one. Returns 0, GX_EINVAL (ef NULL),
+ * GX_ETOOBIG (a payload over 4 GiB - 1) or GX_EIO with errno set; after a
+ * failure part of the frames may have been written. ef is only read. */
+int gx_ef_state_write(int fd, uint32_t key, uint32_t block, const gx_ef *ef);
+
+/* Checks that h is a frame of a state file: GX_FT_STATE, channel 0 or 1, a
+ * codec that carries values and count > 0. Returns 0 or GX_EFORMAT. */
+int gx_ef_state_check(const gx_frame_hdr *h);
+
+/* Loads one state frame (header and payload as gx_decoder_frame gives them)
+ * into ef: channel 0 into the residual, channel 1 into the velocity. Any
+ * value codec is accepted (the writer uses F32). c decodes (any handle:
+ * decoding does not depend on its options); NULL makes a temporary one.
+ * Returns 0, GX_EINVAL (ef or h NULL), GX_EFORMAT (not a state frame, or a
+ * velocity for a state without momentum), GX_ELENGTH (h->count is not
+ * gx_ef_count(ef)), GX_ENOMEM or the error of gx_codec_decode; on error ef
+ * is unchanged. */
+int gx_ef_state_load(gx_codec *c, gx_ef *ef, const gx_frame_hdr *h, const uint8_t *payload);
+
+/* Where gx_ef_state_read is: the 1-based number of the frame being read and
+ * the byte offset where it starts; h is that frame's header once the whole
+ * frame was read (zeroed before). */
+typedef struct gx_ef_state_pos {
+	uint64_t frame;
+	uint64_t off;
+	gx_frame_hdr h;
+} gx_ef_state_pos;
+
+/* Called by gx_ef_state_read for each frame that passed gx_ef_state_check,
+ * payload as gx_decoder_frame gives it (valid during the call). Returns 0
+ * to go on; any other value stops the reading and is returned. */
+typedef int gx_ef_state_fn(void *arg, const gx_frame_hdr *h, const uint8_t *payload);
+
+/* Reads a state file from fd (blocking) to its end, frame by frame with a
+ * gx_decoder under lim (NULL: the defaults), so every header, length and
+ * checksum is checked and no frame above the limits is allocated; calls fn
+ * for each frame (gx_ef_state_load is what fn usually calls). pos (may be
+ * NULL) is updated before each call of fn and says, on return, where the
+ * reading stopped. Returns 0 at the end of the file; fn's nonzero value;
+ * GX_EIO with errno set when read fails; GX_ENOMEM; a frame error of
+ * gx_decoder_feed (GX_EHDRCRC, GX_ETOOBIG, GX_ECRC, ...); GX_EFORMAT for a
+ * frame that is not a state frame; GX_ETRUNC when the file ends inside a
+ * frame, or GX_EMAGIC instead when it is shorter than one frame and does
+ * not start with the magic (not a frame file at all). */
+int gx_ef_state_read(int fd, const gx_frame_limits *lim, gx_ef_state_fn *fn, void *arg,
+		     gx_ef_state_pos *pos);
+
 /* ------------------------------------------------------------- link codecs */
 
 /* A link codec (enum gx_link_kind, in gx_wire.h) with its parameters. */

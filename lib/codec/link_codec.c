@@ -1,5 +1,5 @@
 /*
- * link.c — the spelling of the parameter servers' link codecs
+ * link_codec.c — the spelling of the parameter servers' link codecs
  * ("none", "fp16", "bsc:RATIO", "mpq:RATIO[:BOUND]"; docs/protocol.md).
  */
 #include <errno.h>
@@ -18,20 +18,20 @@ static int fail(char *why, size_t cap, const char *msg, const char *s)
 	return GX_EINVAL;
 }
 
-/* A ratio in (0, 1], the whole of [p, end). */
+/* A ratio in (0, 1], the whole of [p, end): 0 with *out set, or GX_EINVAL. */
 static int parse_ratio(const char *p, const char *end, double *out)
 {
 	char buf[64];
 	size_t n = (size_t)(end - p);
 	if (n == 0 || n >= sizeof buf)
-		return -1;
+		return GX_EINVAL;
 	memcpy(buf, p, n);
 	buf[n] = '\0';
 	char *e;
 	errno = 0;
 	double r = strtod(buf, &e);
 	if (e == buf || *e || errno || !isfinite(r) || !(r > 0.0) || r > 1.0)
-		return -1;
+		return GX_EINVAL;
 	*out = r;
 	return 0;
 }

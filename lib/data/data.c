@@ -49,9 +49,9 @@ const char *gx_data_quote(const char *s, size_t n, char *out, size_t cap)
 	return out;
 }
 
-int gx_data_class_ok(float v)
+int gx_data_is_class(float v)
 {
-	return v >= 0 && v < (float)GX_DATA_MAX_CLASS && v == floorf(v) ? 0 : -1;
+	return v >= 0 && v < (float)GX_DATA_MAX_CLASS && v == floorf(v);
 }
 
 int gx_vec_grow(gx_vec *v, size_t es)
@@ -86,7 +86,7 @@ int gx_data_number(const char *s, size_t n, float *v)
 	size_t i = 0, digits = 0;
 
 	if (n == 0 || n > GX_DATA_MAX_TOKEN)
-		return -1;
+		return GX_EFORMAT;
 	/* The syntax is checked here, so strtof's extras (hex, inf, nan,
 	 * leading spaces) never get through. */
 	if (s[i] == '+' || s[i] == '-')
@@ -99,7 +99,7 @@ int gx_data_number(const char *s, size_t n, float *v)
 			i++, digits++;
 	}
 	if (!digits)
-		return -1;
+		return GX_EFORMAT;
 	if (i < n && (s[i] == 'e' || s[i] == 'E')) {
 		size_t e = 0;
 		i++;
@@ -108,19 +108,19 @@ int gx_data_number(const char *s, size_t n, float *v)
 		while (i < n && s[i] >= '0' && s[i] <= '9')
 			i++, e++;
 		if (!e)
-			return -1;
+			return GX_EFORMAT;
 	}
 	if (i != n)
-		return -1;
+		return GX_EFORMAT;
 	memcpy(b, s, n);
 	b[n] = '\0';
 	pthread_once(&c_locale_once, make_c_locale);
 	char *end;
 	float f = c_locale ? strtof_l(b, &end, c_locale) : strtof(b, &end);
 	if (end != b + n)
-		return -1;
+		return GX_EFORMAT;
 	if (isinf(f))
-		return -2; /* underflow to 0 or a subnormal is fine */
+		return GX_ETOOBIG; /* underflow to 0 or a subnormal is fine */
 	*v = f;
 	return 0;
 }
@@ -217,7 +217,8 @@ int gx_data_read_text(const char *path, uint64_t max, char **buf, size_t *len, c
 /* ---------------------------------------------------------------- IDX */
 
 /* The header size and total size an IDX file declares, read again after
- * gx_idx_load failed, for the message. Returns 0 when the header is whole. */
+ * gx_idx_load failed, for the message. Returns 0 when the header is whole,
+ * GX_EIO when the file cannot be opened, GX_EFORMAT otherwise. */
 static int idx_sizes(const char *path, uint64_t *hdr, uint64_t *total)
 {
 	static const uint8_t es[16] = { [0x08] = 1, [0x09] = 1, [0x0B] = 2, [0x0C] = 4,
@@ -225,11 +226,11 @@ static int idx_sizes(const char *path, uint64_t *hdr, uint64_t *total)
 	uint8_t b[20];
 	gzFile g = gzopen(path, "rb");
 	if (!g)
-		return -1;
+		return GX_EIO;
 	int r = gzread(g, b, sizeof b);
 	gzclose(g);
 	if (r < 4 || b[2] >= 16 || !es[b[2]] || b[3] < 1 || b[3] > 4 || r < 4 + 4 * b[3])
-		return -1;
+		return GX_EFORMAT;
 	uint64_t count = 1;
 	for (int i = 0; i < b[3]; i++)
 		count *= (uint64_t)b[4 + 4 * i] << 24 | (uint64_t)b[5 + 4 * i] << 16 |
@@ -311,7 +312,7 @@ int gx_dataset_load_idx(const char *images, const char *labels, gx_dataset *out,
 	}
 	uint32_t maxc = 0;
 	for (uint64_t i = 0; i < yi.count; i++) {
-		if (gx_data_class_ok(yi.data[i]) != 0) {
+		if (!gx_data_is_class(yi.data[i])) {
 			/* item i starts at byte 8 + i * element size */
 			unsigned es = yi.elem_type <= 0x09 ? 1 : yi.elem_type == 0x0B ? 2 :
 							    yi.elem_type == 0x0E ? 8 : 4;

@@ -158,12 +158,12 @@ int gx_csv_parse(const char *buf, size_t len, const char *name, int label_col, i
 						 "%s: line %llu: field %u: \"%s\" is %s", name,
 						 (unsigned long long)lineno, j + 1,
 						 gx_data_quote(f, fn, q, sizeof q),
-						 r == -2 ? "out of range for a float" : "not a number");
+						 r == GX_ETOOBIG ? "out of range for a float" : "not a number");
 			goto fail;
 		}
 		float lab = row[lc];
 		if (!(flags & GX_DATA_REGRESSION)) {
-			if (gx_data_class_ok(lab) != 0) {
+			if (!gx_data_is_class(lab)) {
 				rc = gx_data_err(GX_EFORMAT, err, errcap,
 						 "%s: line %llu: label %g is not a class index (an "
 						 "integer from 0 to %u)", name,

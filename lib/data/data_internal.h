@@ -40,16 +40,17 @@ int gx_data_err(int rc, char *err, size_t errcap, const char *fmt, ...)
 
 /* Parses a decimal number s[0..n) (optional sign, digits with an optional
  * '.', optional exponent; no spaces, hex, inf or nan) in the "C" format
- * regardless of the locale. Returns 0 with *v set, -1 when it is not such
- * a number, -2 when it overflows a float. */
+ * regardless of the locale. Returns 0 with *v set, GX_EFORMAT when it is
+ * not such a number, GX_ETOOBIG when it overflows a float. */
 int gx_data_number(const char *s, size_t n, float *v);
 
 /* Copies up to about 24 characters of s[0..n) into out (cap >= 32) for an
  * error message, non-printable bytes as '?', "..." when cut. Returns out. */
 const char *gx_data_quote(const char *s, size_t n, char *out, size_t cap);
 
-/* Checks a classification label: 0 when v is an integer in [0, GX_DATA_MAX_CLASS). */
-int gx_data_class_ok(float v);
+/* Nonzero when v can be a classification label: an integer in
+ * [0, GX_DATA_MAX_CLASS). */
+int gx_data_is_class(float v);
 
 /* A growing array of elem-byte elements; the cap bounds its byte size. */
 typedef struct gx_vec {

@@ -18,18 +18,18 @@ static int is_space(char c)
 }
 
 /* Parses a 1-based feature index: decimal digits only, at most UINT32_MAX.
- * Returns 0, -1 (not digits), -2 (too large). */
+ * Returns 0, GX_EFORMAT (not digits) or GX_ETOOBIG (too large). */
 static int parse_index(const char *s, size_t n, uint32_t *out)
 {
 	uint64_t v = 0;
 	if (n == 0)
-		return -1;
+		return GX_EFORMAT;
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')
-			return -1;
+			return GX_EFORMAT;
 		v = v * 10 + (uint64_t)(s[i] - '0');
 		if (v > UINT32_MAX)
-			return -2;
+			return GX_ETOOBIG;
 	}
 	*out = (uint32_t)v;
 	return 0;
@@ -85,14 +85,14 @@ int gx_libsvm_parse(const char *buf, size_t len, const char *name, uint32_t nfea
 			rc = gx_data_err(GX_EFORMAT, err, errcap, "%s: line %llu: label \"%s\" is %s",
 					 name, (unsigned long long)lineno,
 					 gx_data_quote(s + i, tn, q, sizeof q),
-					 r == -2 ? "out of range for a float" : "not a number");
+					 r == GX_ETOOBIG ? "out of range for a float" : "not a number");
 			goto fail;
 		}
 		if (!(flags & GX_DATA_REGRESSION)) {
 			if (lab == -1.0f) {
 				if (!neg_line)
 					neg_line = lineno;
-			} else if (gx_data_class_ok(lab) != 0) {
+			} else if (!gx_data_is_class(lab)) {
 				rc = gx_data_err(GX_EFORMAT, err, errcap,
 						 "%s: line %llu: label %g is not a class index (an "
 						 "integer from 0 to %u, or -1/+1)", name,
@@ -133,7 +133,7 @@ int gx_libsvm_parse(const char *buf, size_t len, const char *name, uint32_t nfea
 				rc = gx_data_err(GX_EFORMAT, err, errcap,
 						 "%s: line %llu: feature index \"%s\" is %s", name,
 						 (unsigned long long)lineno, gx_data_quote(t, in, q, sizeof q),
-						 r == -2 ? "too large" : "not a positive integer");
+						 r == GX_ETOOBIG ? "too large" : "not a positive integer");
 				goto fail;
 			}
 			if (idx == 0) {
@@ -161,7 +161,7 @@ int gx_libsvm_parse(const char *buf, size_t len, const char *name, uint32_t nfea
 						 "%s: line %llu: feature %u: value \"%s\" is %s", name,
 						 (unsigned long long)lineno, idx,
 						 gx_data_quote(colon + 1, vn, q, sizeof q),
-						 r == -2 ? "out of range for a float" : "not a number");
+						 r == GX_ETOOBIG ? "out of range for a float" : "not a number");
 				goto fail;
 			}
 			/* a d beyond the limit fails now, not after collecting more */

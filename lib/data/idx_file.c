@@ -1,4 +1,4 @@
-/* idx.c — IDX files (the MNIST format), gzip'd or plain. zlib's gzread reads
+/* idx_file.c — IDX files (the MNIST format), gzip'd or plain. zlib's gzread reads
  * both transparently, so the format is decided by content, not by name. */
 #include <errno.h>
 #include <stdlib.h>

@@ -231,21 +231,6 @@ void ps_codec_answer(gx_ps *ps, ps_lkey *k, const uint8_t *which, int type, uint
 
 /* ------------------------------------------------------- saving state */
 
-static int state_frame(gx_ps *ps, int fd, const ps_lkey *k, int b, int channel, const float *v)
-{
-	const gx_slice *s = &k->sl[b];
-	gx_frame_hdr h;
-	gx_frame_hdr_init(&h);
-	h.type = GX_FT_STATE;
-	h.key = k->key;
-	h.block = s->block;
-	h.channel = (uint16_t)channel;
-	h.codec = GX_CODEC_F32;
-	h.count = s->count;
-	h.payload_len = h.raw_len = (uint32_t)(s->count * 4);
-	return gx_frame_write_fd(fd, &h, v);
-}
-
 int ps_codec_save_ef(gx_ps *ps)
 {
 	const char *path = ps->o.ef_save;
@@ -261,13 +246,11 @@ int ps_codec_save_ef(gx_ps *ps)
 	for (size_t i = 0; i < ps->loc->nkeys; i++) {
 		const ps_lkey *k = &ps->loc->keys[i];
 		for (int b = 0; k->ef && b < k->nsl; b++) {
-			gx_ef *ef = k->ef[b];
-			if (!ef)
+			if (!k->ef[b])
 				continue;
-			const float *u = gx_ef_velocity(ef);
-			if (state_frame(ps, fd, k, b, 0, gx_ef_residual(ef)) ||
-			    (u && state_frame(ps, fd, k, b, 1, u))) {
-				int e = errno;
+			int r = gx_ef_state_write(fd, k->key, k->sl[b].block, k->ef[b]);
+			if (r) {
+				int e = r == GX_EIO ? errno : EFBIG; /* else GX_ETOOBIG */
 				gx_atomic_abort(fd, tmp);
 				ps_log(ps, GX_LOG_ERROR, "cannot write the error-feedback state "
 				       "%s: %s", path, strerror(e));

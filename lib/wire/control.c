@@ -264,3 +264,47 @@ int gx_members_parse(const uint8_t *p, size_t len, uint32_t *workers)
 		*workers = get32(p);
 	return 0;
 }
+
+/* ------------------------------------------------------------------ names */
+
+static const char *const role_names[] = { [GX_ROLE_GLOBAL] = "global",
+					  [GX_ROLE_LOCAL] = "local",
+					  [GX_ROLE_WORKER] = "worker" };
+static const char *const sync_names[] = { [GX_SYNC_FULL] = "full",
+					  [GX_SYNC_MIXED] = "mixed",
+					  [GX_SYNC_HFA] = "hfa" };
+
+static const char *name_of(const char *const *names, int n, int v)
+{
+	return v >= 0 && v < n && names[v] ? names[v] : "?";
+}
+
+static int parse_name(const char *const *names, int n, const char *s)
+{
+	for (int v = 0; s && v < n; v++)
+		if (names[v] && !strcmp(s, names[v]))
+			return v;
+	return GX_EINVAL;
+}
+
+#define NNAMES(a) ((int)(sizeof(a) / sizeof(a)[0]))
+
+const char *gx_role_name(int role)
+{
+	return name_of(role_names, NNAMES(role_names), role);
+}
+
+int gx_role_parse(const char *s)
+{
+	return parse_name(role_names, NNAMES(role_names), s);
+}
+
+const char *gx_sync_name(int sync)
+{
+	return name_of(sync_names, NNAMES(sync_names), sync);
+}
+
+int gx_sync_parse(const char *s)
+{
+	return parse_name(sync_names, NNAMES(sync_names), s);
+}

@@ -169,6 +169,16 @@ enum gx_role { GX_ROLE_GLOBAL = 1, GX_ROLE_LOCAL = 2, GX_ROLE_WORKER = 3 };
  * every k2 local rounds. */
 enum gx_sync { GX_SYNC_FULL = 0, GX_SYNC_MIXED = 1, GX_SYNC_HFA = 2 };
 
+/* The names of roles and sync modes, as options and messages spell them:
+ * "global", "local", "worker"; "full", "mixed", "hfa". A name function
+ * returns "?" for a value outside the enum (static storage, never NULL); a
+ * parse function returns the enum value for an exact, case-sensitive name,
+ * or GX_EINVAL. Thread-safe. */
+const char *gx_role_name(int role);
+int gx_role_parse(const char *s);
+const char *gx_sync_name(int sync);
+int gx_sync_parse(const char *s);
+
 /* A link codec of the parameter servers: how a local server sends its data
  * center's aggregate across the WAN (--wan-codec) or how a local server and
  * its workers talk (--lan-codec: NONE or FP16 only). docs/protocol.md, "Link

@@ -659,12 +659,29 @@ static void test_number(void)
 		int rc;
 		float v;
 	} c[] = {
-		{ "0", 0, 0 },     { "-0.5", 0, -0.5f }, { "+3", 0, 3 },    { ".5", 0, 0.5f },
-		{ "5.", 0, 5 },    { "1e3", 0, 1000 },    { "1E-2", 0, 0.01f }, { "1e-50", 0, 0 },
-		{ "", -1, 0 },     { "-", -1, 0 },        { ".", -1, 0 },   { "e5", -1, 0 },
-		{ "1e", -1, 0 },   { "1e+", -1, 0 },      { " 1", -1, 0 },  { "1 ", -1, 0 },
-		{ "inf", -1, 0 },  { "NaN", -1, 0 },      { "0x1p3", -1, 0 }, { "1,5", -1, 0 },
-		{ "--1", -1, 0 },  { "1e39", -2, 0 },     { "-1e39", -2, 0 },
+		{ "0", 0, 0 },
+		{ "-0.5", 0, -0.5f },
+		{ "+3", 0, 3 },
+		{ ".5", 0, 0.5f },
+		{ "5.", 0, 5 },
+		{ "1e3", 0, 1000 },
+		{ "1E-2", 0, 0.01f },
+		{ "1e-50", 0, 0 },
+		{ "", GX_EFORMAT, 0 },
+		{ "-", GX_EFORMAT, 0 },
+		{ ".", GX_EFORMAT, 0 },
+		{ "e5", GX_EFORMAT, 0 },
+		{ "1e", GX_EFORMAT, 0 },
+		{ "1e+", GX_EFORMAT, 0 },
+		{ " 1", GX_EFORMAT, 0 },
+		{ "1 ", GX_EFORMAT, 0 },
+		{ "inf", GX_EFORMAT, 0 },
+		{ "NaN", GX_EFORMAT, 0 },
+		{ "0x1p3", GX_EFORMAT, 0 },
+		{ "1,5", GX_EFORMAT, 0 },
+		{ "--1", GX_EFORMAT, 0 },
+		{ "1e39", GX_ETOOBIG, 0 },
+		{ "-1e39", GX_ETOOBIG, 0 },
 	};
 	for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
 		float v = -99;
@@ -680,7 +697,7 @@ static void test_number(void)
 	longnum[1] = '.';
 	float v;
 	T_EQ(gx_data_number(longnum, GX_DATA_MAX_TOKEN, &v), 0);
-	T_EQ(gx_data_number(longnum, GX_DATA_MAX_TOKEN + 1, &v), -1);
+	T_EQ(gx_data_number(longnum, GX_DATA_MAX_TOKEN + 1, &v), GX_EFORMAT);
 }
 
 int main(void)

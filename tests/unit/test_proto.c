@@ -452,6 +452,26 @@ static void test_no_descriptor_leaks(void)
 	T_EQ(t_count_fds(), g_fds0);
 }
 
+/* One spelling of roles and sync modes: each name parses back to its value. */
+static void test_names(void)
+{
+	static const int roles[] = { GX_ROLE_GLOBAL, GX_ROLE_LOCAL, GX_ROLE_WORKER };
+	static const int syncs[] = { GX_SYNC_FULL, GX_SYNC_MIXED, GX_SYNC_HFA };
+	for (int i = 0; i < 3; i++) {
+		T_EQ(gx_role_parse(gx_role_name(roles[i])), roles[i]);
+		T_EQ(gx_sync_parse(gx_sync_name(syncs[i])), syncs[i]);
+	}
+	T_ASSERT(!strcmp(gx_role_name(GX_ROLE_LOCAL), "local"));
+	T_ASSERT(!strcmp(gx_sync_name(GX_SYNC_HFA), "hfa"));
+	T_ASSERT(!strcmp(gx_role_name(0), "?") && !strcmp(gx_role_name(4), "?"));
+	T_ASSERT(!strcmp(gx_sync_name(-1), "?") && !strcmp(gx_sync_name(3), "?"));
+	T_EQ(gx_role_parse("?"), GX_EINVAL);
+	T_EQ(gx_role_parse("Global"), GX_EINVAL);
+	T_EQ(gx_role_parse(NULL), GX_EINVAL);
+	T_EQ(gx_sync_parse("HFA"), GX_EINVAL);
+	T_EQ(gx_sync_parse(""), GX_EINVAL);
+}
+
 int main(void)
 {
 	g_fds0 = t_count_fds();
@@ -462,6 +482,7 @@ int main(void)
 	T_RUN(test_members);
 	T_RUN(test_config);
 	T_RUN(test_link_codec);
+	T_RUN(test_names);
 	T_RUN(test_send_helpers);
 	T_RUN(test_no_descriptor_leaks);
 	T_DONE();
