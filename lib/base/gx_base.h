@@ -120,10 +120,6 @@ enum { GX_LOG_ERROR = 0, GX_LOG_WARN = 1, GX_LOG_INFO = 2, GX_LOG_DEBUG = 3 };
  * without a newline. May be called from the client's I/O thread. */
 typedef void gx_log_fn(void *ud, int level, const char *msg);
 
-/* The levels of gx_log_fn. */
-enum { GX_LOG_ERROR = 0, GX_LOG_WARN = 1, GX_LOG_INFO = 2, GX_LOG_DEBUG = 3 };
-
-
 /* ------------------------------------------------------------------- files */
 
 /* Atomic file replacement: writes go to a temporary beside path which

@@ -28,16 +28,6 @@
 #define TICK_MS 100          /* the housekeeping timer, at most */
 #define WAIT_LOG_MS 2000     /* "waiting for ..." lines */
 
-const char *ps_role_name(int role)
-{
-	switch (role) {
-	case GX_ROLE_GLOBAL: return "global";
-	case GX_ROLE_LOCAL: return "local";
-	case GX_ROLE_WORKER: return "worker";
-	default: return "?";
-	}
-}
-
 void ps_log(gx_ps *ps, int level, const char *fmt, ...)
 {
 	if (!ps->o.log)

@@ -105,11 +105,6 @@ void ps_codec_free(gx_ps *ps)
 	ps->fscratch_cap = 0;
 }
 
-const char *ps_sync_name(int sync)
-{
-	return sync == GX_SYNC_FULL ? "full" : sync == GX_SYNC_MIXED ? "mixed" : "hfa";
-}
-
 /* ------------------------------------------------------------ sending */
 
 /* Sends one coded payload to c through the door, from this server. */

@@ -180,7 +180,7 @@ static int global_start(gx_ps *ps)
 {
 	ps_log(ps, GX_LOG_INFO, "serving %d part%s on port %d, %s sync, %s", ps->n,
 	       ps->n == 1 ? "y" : "ies", ps->port,
-	       ps_sync_name(ps->o.sync),
+	       gx_sync_name(ps->o.sync),
 	       gx_optim_name(ps->o.optim.kind) ? gx_optim_name(ps->o.optim.kind) : "?");
 	return ps_start_accepting(ps);
 }

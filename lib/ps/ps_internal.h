@@ -254,8 +254,6 @@ void ps_on_close(gx_conn *c, int err, const char *why, void *ud);
 /* Starts accepting connections; 0, or GX_EIO after ending the job. */
 int ps_start_accepting(gx_ps *ps);
 void ps_stop_accepting(gx_ps *ps);
-/* "global", "local", "worker". */
-const char *ps_role_name(int role);
 void ps_log(gx_ps *ps, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Ends the job: rc 0 closes every link after its output is flushed; an
  * error sends ERROR (code rc, the message) to every live link but skip. */
@@ -311,7 +309,6 @@ void ps_codec_free(gx_ps *ps);
  * that is not smaller), any F32 -> F32, else F16. */
 void ps_codec_send_agg(gx_ps *ps, gx_conn **cs, int nc, int type, uint32_t key, uint32_t block,
 		      uint32_t round, const float *x, uint64_t n, uint32_t codecs);
-const char *ps_sync_name(int sync);
 
 /* ------------------------------------------------------------- ps_acc.c */
 

@@ -39,12 +39,12 @@ long gx_ps_stats(gx_ps *ps, char *buf, size_t cap, int json)
 		sb_printf(&b, "{\"server\":\"%s\",\"role\":\"%s\",\"rounds\":%llu,"
 			  "\"updates\":%llu,\"wait_s\":%.6f,\"staleness\":{\"count\":%llu,"
 			  "\"mean\":%.6g,\"max\":%llu},\"links\":[", ps->name,
-			  ps_role_name(ps->o.role),
+			  gx_role_name(ps->o.role),
 			  (unsigned long long)rounds, (unsigned long long)ps->updates, wait,
 			  (unsigned long long)ps->stale_n, mean, (unsigned long long)ps->stale_max);
 	else
 		sb_printf(&b, "server\t%s\t%s\nrounds\t%llu\nupdates\t%llu\nwait_s\t%.6f\n"
-			  "staleness\t%llu\t%.6g\t%llu\n", ps->name, ps_role_name(ps->o.role),
+			  "staleness\t%llu\t%.6g\t%llu\n", ps->name, gx_role_name(ps->o.role),
 			  (unsigned long long)rounds, (unsigned long long)ps->updates, wait,
 			  (unsigned long long)ps->stale_n, mean, (unsigned long long)ps->stale_max);
 	/* Links in the order they were made: the list is newest first. */
@@ -61,7 +61,7 @@ long gx_ps_stats(gx_ps *ps, char *buf, size_t cap, int json)
 	for (int i = 0; i < nl; i++) {
 		ps_peer *p = v[i];
 		const gx_conn_stats *st = p->c ? gx_conn_get_stats(p->c) : &p->st;
-		const char *role = p->up ? "global" : ps_role_name(p->role);
+		const char *role = p->up ? "global" : gx_role_name(p->role);
 		unsigned long long bi = st->bytes_in, bo = st->bytes_out, fi = st->frames_in,
 				   fo = st->frames_out;
 		if (json)

@@ -322,8 +322,8 @@ static void on_ack(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *
 	}
 	if (ps->loc->nready > 0 && a.sync != ps->loc->up_sync) {
 		ps_violation(ps, u, GX_EPROTO, "its sync mode (%s) differs from the other "
-			     "global servers' (%s)", ps_sync_name(a.sync),
-			     ps_sync_name(ps->loc->up_sync));
+			     "global servers' (%s)", gx_sync_name(a.sync),
+			     gx_sync_name(ps->loc->up_sync));
 		return;
 	}
 	ps->loc->up_sync = a.sync;
@@ -359,7 +359,7 @@ static void on_config(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_
 	if (c.sync == GX_SYNC_HFA)
 		ps_log(ps, GX_LOG_INFO, "%s ready (hfa sync, k1 %u, k2 %u)", u->label, c.k1, c.k2);
 	else
-		ps_log(ps, GX_LOG_INFO, "%s ready (%s sync)", u->label, ps_sync_name(c.sync));
+		ps_log(ps, GX_LOG_INFO, "%s ready (%s sync)", u->label, gx_sync_name(c.sync));
 	if (ps->loc->nready == ps->loc->nups) {
 		ps_log(ps, GX_LOG_INFO, "accepting %d worker%s on port %d", ps->n,
 		       ps->n == 1 ? "" : "s", ps->port);
