@@ -135,6 +135,7 @@ void ps_codec_send_agg(gx_ps *ps, gx_conn **cs, int nc, int type, uint32_t key, 
 	if (!b)
 		return;
 	gx_tensor_payload pl;
+	gx_frame_hdr_init(&pl.h);
 	int r = 0;
 	if (dense32) {
 		memcpy(b->data, x, (size_t)n * 4);
@@ -167,6 +168,7 @@ void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float 
 	if (!buf)
 		return;
 	gx_tensor_payload pl = { .bytes = buf->data, .buf = buf };
+	gx_frame_hdr_init(&pl.h);
 	int r = gx_codec_encode(c, x, s->count, k->ef[b], &pl.h, buf->data, cap);
 	if (r)
 		ps_finish(ps, r, NULL, "key %u block %u: cannot encode for the WAN: %s", k->key,
@@ -187,6 +189,7 @@ void ps_codec_answer(gx_ps *ps, ps_lkey *k, const uint8_t *which, int type, uint
 	if (!b)
 		return;
 	gx_tensor_payload pl;
+	gx_frame_hdr_init(&pl.h);
 	if (diff) {
 		/* The difference to what the workers hold, in F16; both sides
 		 * add what it decodes to, so the rounding is carried over. */
