@@ -19,6 +19,7 @@
 #include "../net/conn.h"
 #include "../wire/control.h"
 #include "../net/secure.h"
+#include "../net/dial.h"
 
 /* A contributor's standing: workers of a local, parties of a global. Only
  * EMPTY (not connected yet) and LIVE contributors are waited for. */
@@ -58,9 +59,8 @@ struct ps_peer {
 	int ust;             /* UP_* */
 	char host[256];
 	int port;
-	int fd;              /* while connecting, else -1 */
-	long retry_ms;
-	uint64_t retry_at;   /* ms */
+	int fd;              /* while connecting, else -1 (the dial's, dial.fdp) */
+	gx_dial dial;        /* reaching it: net/dial.h */
 	char why[160];       /* why the last attempt failed */
 	/* local: a worker's progress, one entry per key of the table */
 	int has_table;
@@ -336,7 +336,8 @@ uint64_t ps_global_rounds(gx_ps *ps);
  * _up_closed, _bye and _members below live there too). */
 /* MEMBERS to u: the workers the party now aggregates. */
 void ps_send_members(gx_ps *ps, ps_peer *u, uint32_t workers);
-/* A frame from u before it is ready: its HELLO_ACK, then its CONFIG. */
+/* A frame from u before it is ready; the dialer reads those, so one that
+ * reaches here is a protocol error. */
 void ps_up_handshake(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl);
 
 /* -------------------------------------------------------- ps_local.c */
