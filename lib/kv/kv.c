@@ -111,8 +111,6 @@ static int parse_servers(gx_kv *kv, const char *list)
 		s->port = a[i].port;
 		s->kv = kv;
 		s->idx = (int)i;
-		s->fd = -1;
-		s->backoff = KV_BACKOFF_MIN_MS;
 		kv->nsrv++;
 	}
 	free(a);
