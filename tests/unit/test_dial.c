@@ -281,6 +281,16 @@ static int fx_dial(fixture *f, const gx_key *psk, uint32_t rank)
 	return rc;
 }
 
+/* The dial failed with err after handing over a connection, now closed. */
+static void expect_failed(const rec *r, int err)
+{
+	T_EQ(r->opened, 1);
+	T_EQ(r->failed, 1);
+	T_EQ(r->ready, 0);
+	T_EQ(r->closed, 1);
+	T_EQ(r->err, err);
+}
+
 static void fx_end(fixture *f)
 {
 	srv_stop(&f->s);
@@ -330,11 +340,7 @@ static void version_mismatch(void)
 	T_REQUIRE(fx_start(&f) == 0);
 	f.s.proto = 2;
 	T_EQ(fx_dial(&f, NULL, 0), 0);
-	T_EQ(f.r.opened, 1);
-	T_EQ(f.r.failed, 1);
-	T_EQ(f.r.ready, 0);
-	T_EQ(f.r.closed, 1);
-	T_EQ(f.r.err, GX_EPROTO);
+	expect_failed(&f.r, GX_EPROTO);
 	T_ASSERT(!strcmp(f.r.why, "it speaks protocol version 2, this program speaks version 1"));
 	/* the server is told, with both versions */
 	T_EQ(f.s.got_error, 1);
@@ -363,11 +369,7 @@ static void secure_handshake_fails(void)
 	f.s.psk = &theirs;
 	f.s.proto = 1;
 	T_EQ(fx_dial(&f, &mine, 0), 0);
-	T_EQ(f.r.opened, 1);
-	T_EQ(f.r.failed, 1);
-	T_EQ(f.r.ready, 0);
-	T_EQ(f.r.closed, 1);
-	T_EQ(f.r.err, GX_EPEER); /* the connection closed during the hello */
+	expect_failed(&f.r, GX_EPEER); /* the connection closed during the hello */
 	T_ASSERT(f.r.why[0] != '\0');
 	T_EQ(f.s.got_hello, 0); /* nothing readable reached the server */
 	fx_end(&f);
@@ -379,10 +381,8 @@ static void refused_at_hello(void)
 	T_REQUIRE(fx_start(&f) == 0);
 	f.s.refuse = 1;
 	T_EQ(fx_dial(&f, NULL, 0), 0);
-	T_EQ(f.r.failed, 1);
-	T_EQ(f.r.err, GX_EREFUSED);
+	expect_failed(&f.r, GX_EREFUSED);
 	T_ASSERT(!strcmp(f.r.why, "rank 0 is taken"));
-	T_EQ(f.r.closed, 1);
 	fx_end(&f);
 }
 
