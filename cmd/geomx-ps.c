@@ -274,17 +274,10 @@ static void parse_args(int argc, char **argv)
 			local_only = "--party";
 			break;
 		case OPT_UPSTREAM: {
-			const char *s = optarg;
-			for (;;) {
-				const char *e = strchr(s, ',');
-				size_t len = e ? (size_t)(e - s) : strlen(s);
-				if (check_addr(s, len, 1))
-					cli_usage_error("invalid --upstream '%s' (want HOST:PORT[,HOST:"
-							"PORT...], ports 1..65535)", optarg);
-				if (!e)
-					break;
-				s = e + 1;
-			}
+			char why[400];
+			size_t n;
+			if (gx_net_addr_list(optarg, NULL, 0, &n, why, sizeof why))
+				cli_usage_error("invalid --upstream '%s': %s", optarg, why);
 			o->upstream = optarg;
 			local_only = "--upstream";
 			break;

@@ -5,6 +5,7 @@
  * two threads meet is described in kv_internal.h.
  */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,35 +91,29 @@ static void kv_destroy(gx_kv *kv)
 	free(kv);
 }
 
-/* Splits "host:port[,host:port...]" into kv->srv. */
+/* Splits "host:port[,host:port...]" into kv->srv (gx_net_addr_list). */
 static int parse_servers(gx_kv *kv, const char *list)
 {
-	int n = 1;
-	for (const char *p = list; *p; p++)
-		n += *p == ',';
-	kv->srv = calloc((size_t)n, sizeof *kv->srv);
-	if (!kv->srv)
+	size_t n = 0;
+	if (gx_net_addr_list(list, NULL, 0, &n, NULL, 0) != 0)
+		return GX_EINVAL;
+	gx_net_addr *a = calloc(n, sizeof *a);
+	kv->srv = calloc(n, sizeof *kv->srv);
+	if (!a || !kv->srv) {
+		free(a);
 		return GX_ENOMEM;
-	const char *p = list;
-	for (int i = 0; i < n; i++) {
-		const char *end = strchr(p, ',');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		kv_srv *s = &kv->srv[i];
-		if (len == 0 || len >= sizeof s->addr)
-			return GX_EINVAL;
-		memcpy(s->addr, p, len);
-		s->addr[len] = '\0';
-		if (gx_net_split(s->addr, s->host, sizeof s->host, &s->port) != 0 || s->port == 0)
-			return GX_EINVAL;
-		if (!s->host[0])
-			strcpy(s->host, "127.0.0.1");
-		s->kv = kv;
-		s->idx = i;
-		s->fd = -1;
-		s->backoff = KV_BACKOFF_MIN_MS;
-		kv->nsrv++;
-		p = end ? end + 1 : p + len;
 	}
+	gx_net_addr_list(list, a, n, &n, NULL, 0);
+	for (size_t i = 0; i < n; i++) {
+		kv_srv *s = &kv->srv[i];
+		snprintf(s->addr, sizeof s->addr, "%s", a[i].text);
+		snprintf(s->host, sizeof s->host, "%s", a[i].host[0] ? a[i].host : "127.0.0.1");
+		s->port = a[i].port;
+		s->kv = kv;
+		s->idx = (int)i;
+		kv->nsrv++;
+	}
+	free(a);
 	return 0;
 }
 

@@ -1,7 +1,8 @@
 /*
  * kv_internal.h — library-private: the worker client's state, shared by
- * lib/kv/kv.c (the application side: the public gx_kv_* calls) and lib/kv/kv_io.c
- * (the background I/O thread). Not installed; may change freely.
+ * lib/kv/kv.c (the application side: the public gx_kv_* calls), lib/kv/kv_io.c
+ * (the background I/O thread) and lib/kv/kv_dial.c (its dials). Not
+ * installed; may change freely.
  *
  * Threads. The application thread makes requests; one I/O thread per client
  * runs a gx_ev loop that owns every socket, connection, send queue and
@@ -46,6 +47,7 @@
 #include "../net/conn.h"
 #include "../wire/control.h"
 #include "../net/secure.h"
+#include "../net/dial.h"
 
 /* Tensor payloads are copied with memcpy as little-endian float32 (as in
  * lib/codec/codec_internal.h). */
@@ -58,9 +60,7 @@
  * most this much already-committed data (plus the kernel's socket buffer),
  * large enough to keep a fast link busy between two loop iterations. */
 #define KV_LOW_WATER (256u << 10)
-/* Connection retries: first wait, cap, and how often "waiting for" is logged. */
-#define KV_BACKOFF_MIN_MS 50
-#define KV_BACKOFF_MAX_MS 1000
+/* How often "waiting for" a server is logged while its dial retries. */
 #define KV_WAIT_LOG_MS 2000
 
 /* Waiter lists per slice: which reply type a part waits for. */
@@ -120,8 +120,9 @@ typedef struct kv_slice {
 	kv_wq wq[KV_W__N];   /* I/O: parts sent and not answered, in send order */
 } kv_slice;
 
-/* S_CONFIG: HELLO_ACK received, waiting for the CONFIG after it. */
-enum { S_WAIT, S_CONNECTING, S_HELLO, S_CONFIG, S_READY, S_BYE, S_CLOSED };
+/* S_DIAL: connecting (dial.state says how far); S_HELLO: the connection is
+ * open, HELLO sent; S_CONFIG: HELLO_ACK accepted, waiting for the CONFIG. */
+enum { S_DIAL, S_HELLO, S_CONFIG, S_READY, S_BYE, S_CLOSED };
 
 typedef struct kv_srv {
 	struct gx_kv *kv;
@@ -130,12 +131,9 @@ typedef struct kv_srv {
 	int port;
 	char addr[300];      /* as given, for log lines */
 	int st;
-	int fd;              /* S_CONNECTING: the socket being connected */
+	gx_dial dial;        /* S_DIAL .. S_CONFIG: reaching it */
 	gx_conn *c;          /* S_HELLO .. S_BYE */
-	long backoff;        /* ms before the next attempt */
-	long long timer;     /* S_WAIT: the retry timer */
 	uint64_t last_log;   /* last "waiting for" line */
-	char why[320];       /* why the last attempt failed */
 	uint64_t ready_at, last_tx;
 	kv_part **heap;      /* parts to send, by (prio, order) */
 	size_t nheap, capheap;
@@ -160,7 +158,6 @@ struct gx_kv {
 	/* I/O thread only */
 	long long hk_timer;
 	long hk_ms;
-	uint64_t deadline;   /* connect phase */
 	int closing;
 	uint64_t close_deadline;
 	int io_exit;
@@ -200,6 +197,15 @@ struct gx_kv {
 /* kv_io.c */
 void *kv_io_main(void *arg);
 void kv_io_on_wake(gx_ev *ev, void *ud);
+/* A server's frames and close once its dial handed the connection over. */
+void kv_conn_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, void *ud);
+void kv_conn_close(gx_conn *c, int err, const char *why, void *ud);
+/* The connect phase failed with err: gx_kv_connect is told, the I/O thread
+ * ends. */
+void kv_connect_failed(struct gx_kv *kv, int err);
+/* kv_dial.c: starts the dial of every server (I/O thread). 0, or the
+ * error that already failed the connect phase. */
+int kv_start_dials(struct gx_kv *kv);
 /* Done with a request's payload buffer of key index ki (NULL: none): kept
  * as the key's spare, or freed. Takes mu. */
 void kv_buf_put(struct gx_kv *kv, uint32_t ki, uint8_t *buf);

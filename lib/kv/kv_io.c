@@ -1,6 +1,6 @@
 /*
- * kv_io.c — the worker client's I/O thread: connecting with backoff, the
- * hello, the per-connection priority heaps and their pump, reply matching,
+ * kv_io.c — the worker client's I/O thread: the per-connection priority
+ * heaps and their pump, reply matching,
  * heartbeats, failure handling and the goodbye. The threading contract and
  * the send-order design are described in kv_internal.h.
  */
@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "kv_internal.h"
 
@@ -23,14 +22,6 @@ void kv_log(gx_kv *kv, int level, const char *fmt, ...)
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	va_end(ap);
 	kv->o.log(kv->o.log_ud, level, buf);
-}
-
-/* strerror(e) with a lower-case first letter, for "(connection refused)". */
-static void errno_text(int e, char *buf, size_t cap)
-{
-	snprintf(buf, cap, "%s", strerror(e));
-	if (buf[0] >= 'A' && buf[0] <= 'Z' && !(buf[1] >= 'A' && buf[1] <= 'Z'))
-		buf[0] = (char)(buf[0] - 'A' + 'a');
 }
 
 static const char *type_name(int type)
@@ -116,23 +107,14 @@ static void part_answered(gx_kv *kv, kv_req *r, int err)
 		req_finish(kv, r);
 }
 
-/* Closes whatever s holds: a connect in progress, a retry timer or a
- * connection (at once, without flushing). on_close may run later; st
+/* Closes whatever s holds: a dial in progress or a connection (at once,
+ * without flushing). on_close may run later; st
  * S_CLOSED with c still set means "closing". */
 static void srv_shut(kv_srv *s, const char *why)
 {
-	gx_kv *kv = s->kv;
 	int was = s->st;
 	s->st = S_CLOSED;
-	if (was == S_CONNECTING && s->fd >= 0) {
-		gx_ev_del(kv->ev, s->fd, GX_EV_READ | GX_EV_WRITE);
-		close(s->fd);
-		s->fd = -1;
-	}
-	if (s->timer > 0) {
-		gx_ev_timer_del(kv->ev, s->timer);
-		s->timer = 0;
-	}
+	gx_dial_cancel(&s->dial);
 	if (s->c && was != S_CLOSED)
 		gx_conn_close(s->c, 0, why);
 }
@@ -140,13 +122,12 @@ static void srv_shut(kv_srv *s, const char *why)
 static int all_closed(const gx_kv *kv)
 {
 	for (int i = 0; i < kv->nsrv; i++)
-		if (kv->srv[i].c || kv->srv[i].st == S_CONNECTING)
+		if (kv->srv[i].c || kv->srv[i].dial.state != GX_DIAL_IDLE)
 			return 0;
 	return 1;
 }
 
-/* The connect phase failed: tell gx_kv_connect, end the thread. */
-static void connect_failed(gx_kv *kv, int err)
+void kv_connect_failed(gx_kv *kv, int err)
 {
 	for (int i = 0; i < kv->nsrv; i++)
 		srv_shut(&kv->srv[i], "connect failed");
@@ -218,7 +199,7 @@ static void proto_error(kv_srv *s, const char *fmt, ...)
 		gx_send_error(s->c, GX_EPROTO, "%s", msg);
 	}
 	if (kv->phase == P_CONNECTING)
-		connect_failed(kv, GX_EPROTO);
+		kv_connect_failed(kv, GX_EPROTO);
 	else
 		kv_fail(kv, GX_EPROTO);
 }
@@ -356,98 +337,12 @@ static int peer_code(int code)
 	return code < 0 && code > GX_E__LAST && code != GX_ENEEDMORE ? code : GX_EPEER;
 }
 
-static void on_hello_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
-{
-	gx_kv *kv = s->kv;
-	gx_hello a;
-
-	if (h->type != GX_FT_HELLO_ACK) {
-		proto_error(s, "expected HELLO_ACK, got frame type %u", h->type);
-		return;
-	}
-	if (gx_hello_parse(payload, h->payload_len, &a) != 0) {
-		proto_error(s, "malformed HELLO_ACK");
-		return;
-	}
-	if (a.proto != GX_PROTO_VERSION) {
-		kv_log(kv, 0, "server %s speaks protocol version %u, this client version %u", s->addr,
-		       a.proto, GX_PROTO_VERSION);
-		connect_failed(kv, GX_EVERSION);
-		return;
-	}
-	if (a.role != GX_ROLE_GLOBAL && a.role != GX_ROLE_LOCAL) {
-		proto_error(s, "HELLO_ACK from role %u, expected a local or global server", a.role);
-		return;
-	}
-	if (kv->nsrv > 1 && a.role != GX_ROLE_GLOBAL) {
-		kv_log(kv, 0, "server %s is a local server, but several servers mean flat mode "
-		       "(global servers only)", s->addr);
-		connect_failed(kv, GX_EINVAL);
-		return;
-	}
-	if (a.role == GX_ROLE_GLOBAL && a.nservers && (int)a.nservers != kv->nsrv) {
-		kv_log(kv, 0, "server %s says there are %u global servers, %d given", s->addr,
-		       a.nservers, kv->nsrv);
-		connect_failed(kv, GX_EINVAL);
-		return;
-	}
-	s->ack = a;
-	s->st = S_CONFIG;
-}
-
-/* The CONFIG after HELLO_ACK: what this client must follow. */
-static void on_config(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
-{
-	gx_kv *kv = s->kv;
-	gx_config c;
-	if (h->type != GX_FT_CONFIG || h->codec != GX_CODEC_NONE ||
-	    gx_config_parse(payload, h->payload_len, &c) != 0) {
-		proto_error(s, "expected CONFIG after HELLO_ACK, got %s",
-			    h->type == GX_FT_CONFIG ? "a malformed one" : "another frame");
-		return;
-	}
-	if (c.sync != s->ack.sync || c.mode) {
-		proto_error(s, "its CONFIG contradicts its HELLO_ACK");
-		return;
-	}
-	if (c.lan && s->ack.role != GX_ROLE_LOCAL) {
-		proto_error(s, "a global server cannot ask for an fp16 LAN");
-		return;
-	}
-	for (int i = 0; i < kv->nsrv; i++) {
-		const kv_srv *o = &kv->srv[i];
-		if (o != s && o->st == S_READY &&
-		    (o->cfg.sync != c.sync || o->cfg.k1 != c.k1 || o->cfg.k2 != c.k2)) {
-			kv_log(kv, 0, "server %s runs other settings (sync, k1, k2) than server %s",
-			       s->addr, o->addr);
-			connect_failed(kv, GX_EINVAL);
-			return;
-		}
-	}
-	s->cfg = c;
-	s->st = S_READY;
-	s->ready_at = s->last_tx = gx_now_ms();
-	kv_log(kv, 2, "connected to %s server %s (%s)", s->ack.role == GX_ROLE_GLOBAL ? "global" :
-	       "local", s->addr, s->ack.name);
-	for (int i = 0; i < kv->nsrv; i++)
-		if (kv->srv[i].st != S_READY)
-			return;
-	pthread_mutex_lock(&kv->mu);
-	kv->info.sync = c.sync;
-	kv->info.k1 = c.k1;
-	kv->info.k2 = c.k2;
-	kv->info.lan = c.lan;
-	kv->phase = P_READY;
-	pthread_cond_broadcast(&kv->cv);
-	pthread_mutex_unlock(&kv->mu);
-}
-
-static void on_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, void *ud)
+void kv_conn_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, void *ud)
 {
 	kv_srv *s = ud;
 	gx_kv *kv = s->kv;
 
-	if (s->st != S_HELLO && s->st != S_CONFIG && s->st != S_READY && s->st != S_BYE)
+	if (s->st != S_READY && s->st != S_BYE)
 		return;
 	if (h->type == GX_FT_ERROR) {
 		int code = GX_EPEER;
@@ -458,19 +353,11 @@ static void on_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, 
 		gx_conn_close(c, 0, "error from server");
 		if (kv->phase == P_CONNECTING) {
 			kv_log(kv, 0, "server %s refused us: %s", s->addr, msg);
-			connect_failed(kv, GX_EREFUSED);
+			kv_connect_failed(kv, GX_EREFUSED);
 		} else {
 			kv_log(kv, 0, "server %s failed: %s", s->addr, msg);
 			kv_fail(kv, peer_code(code));
 		}
-		return;
-	}
-	if (s->st == S_HELLO) {
-		on_hello_reply(s, h, payload);
-		return;
-	}
-	if (s->st == S_CONFIG) {
-		on_config(s, h, payload);
 		return;
 	}
 	switch (h->type) {
@@ -497,7 +384,7 @@ static void on_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, 
 	}
 }
 
-static void on_close(gx_conn *c, int err, const char *why, void *ud)
+void kv_conn_close(gx_conn *c, int err, const char *why, void *ud)
 {
 	kv_srv *s = ud;
 	gx_kv *kv = s->kv;
@@ -508,134 +395,14 @@ static void on_close(gx_conn *c, int err, const char *why, void *ud)
 	kv->gone_out += st->bytes_out;
 	s->c = NULL;
 	s->st = S_CLOSED;
-	if (was == S_HELLO || was == S_CONFIG) {
-		kv_log(kv, 0, "server %s closed the connection during the hello: %s", s->addr,
-		       why && *why ? why : gx_strerror(err));
-		connect_failed(kv, GX_EPEER);
-	} else if (was == S_READY) {
+	/* S_HELLO, S_CONFIG: the dial reports it (dial_fail). */
+	if (was == S_READY) {
 		kv_log(kv, 0, "server %s died: %s", s->addr, why && *why ? why : gx_strerror(err));
 		kv_fail(kv, GX_EPEER);
 	}
 	/* S_BYE: a close instead of BYE after ours is as good as one. */
 	if (kv->closing && all_closed(kv))
 		kv->io_exit = 1;
-}
-
-/* --------------------------------------------------------- connecting */
-
-static void start_connect(kv_srv *s);
-
-static long retry_fire(gx_ev *ev, long long id, void *ud)
-{
-	kv_srv *s = ud;
-	s->timer = 0;
-	start_connect(s);
-	return -1;
-}
-
-/* The attempt failed for reason why: try again after the backoff. */
-static void retry_later(kv_srv *s, const char *why)
-{
-	gx_kv *kv = s->kv;
-	uint64_t now = gx_now_ms();
-	snprintf(s->why, sizeof s->why, "%s", why);
-	if (now - s->last_log >= KV_WAIT_LOG_MS) {
-		kv_log(kv, 1, "waiting for %s (%s)", s->addr, why);
-		s->last_log = now;
-	}
-	s->st = S_WAIT;
-	long long t = gx_ev_timer(kv->ev, s->backoff, retry_fire, s);
-	if (t < 0) {
-		kv_log(kv, 0, "cannot connect to %s: %s", s->addr, gx_strerror((int)t));
-		connect_failed(kv, (int)t);
-		return;
-	}
-	s->timer = t;
-	s->backoff = s->backoff * 2 > KV_BACKOFF_MAX_MS ? KV_BACKOFF_MAX_MS : s->backoff * 2;
-}
-
-static void say_hello(kv_srv *s)
-{
-	gx_kv *kv = s->kv;
-	gx_hello hl;
-	uint8_t buf[GX_HELLO_SIZE];
-	char host[64] = "?";
-
-	memset(&hl, 0, sizeof hl);
-	hl.proto = GX_PROTO_VERSION;
-	hl.role = GX_ROLE_WORKER;
-	hl.rank = kv->o.rank;
-	hl.party = kv->o.party;
-	gethostname(host, sizeof host - 1);
-	snprintf(hl.name, sizeof hl.name, "%.24s:%ld", host, (long)getpid());
-	gx_hello_pack(&hl, buf);
-	s->st = S_HELLO;
-	int e = gx_send_ctl(s->c, GX_FT_HELLO, 0, 0, buf, sizeof buf);
-	if (e) {
-		kv_log(kv, 0, "server %s: cannot send HELLO: %s", s->addr, gx_strerror(e));
-		connect_failed(kv, e);
-	}
-}
-
-static void on_connect_ready(gx_ev *ev, int fd, void *ud, int mask)
-{
-	kv_srv *s = ud;
-	gx_kv *kv = s->kv;
-	char why[320];
-
-	gx_ev_del(ev, fd, GX_EV_READ | GX_EV_WRITE);
-	int e = gx_net_connect_result(fd);
-	if (e) {
-		close(fd);
-		s->fd = -1;
-		errno_text(e, why, sizeof why);
-		retry_later(s, why);
-		return;
-	}
-	s->fd = -1;
-	s->c = gx_conn_create(ev, fd, &kv->o.limits, on_frame, on_close, s);
-	if (!s->c) {
-		kv_log(kv, 0, "server %s: out of memory", s->addr);
-		connect_failed(kv, GX_ENOMEM);
-		return;
-	}
-	snprintf(why, sizeof why, "server %s", s->addr);
-	gx_conn_set_name(s->c, why);
-	if (kv->o.psk && gx_conn_secure(s->c, &kv->psk, GX_SEC_CLIENT, 0)) {
-		kv_log(kv, 0, "server %s: out of memory", s->addr);
-		connect_failed(kv, GX_ENOMEM);
-		return;
-	}
-	say_hello(s);
-}
-
-static void start_connect(kv_srv *s)
-{
-	gx_kv *kv = s->kv;
-	char err[300], why[320];
-
-	err[0] = '\0';
-	int fd = gx_net_connect(s->host, s->port, err, sizeof err);
-	if (fd < 0) {
-		/* err is "cannot connect to WHERE: REASON"; keep the reason */
-		const char *r = err, *p;
-		while ((p = strstr(r, ": ")) != NULL)
-			r = p + 2;
-		snprintf(why, sizeof why, "%s", *r ? r : "cannot connect");
-		if (why[0] >= 'A' && why[0] <= 'Z' && !(why[1] >= 'A' && why[1] <= 'Z'))
-			why[0] = (char)(why[0] - 'A' + 'a');
-		retry_later(s, why);
-		return;
-	}
-	s->fd = fd;
-	s->st = S_CONNECTING;
-	if (gx_ev_add(kv->ev, fd, GX_EV_WRITE, on_connect_ready, s) != 0) {
-		close(fd);
-		s->fd = -1;
-		s->st = S_WAIT;
-		kv_log(kv, 0, "cannot watch the connection to %s", s->addr);
-		connect_failed(kv, GX_EIO);
-	}
 }
 
 /* -------------------------------------------------------- housekeeping */
@@ -647,21 +414,8 @@ static long housekeeping(gx_ev *ev, long long id, void *ud)
 
 	if (kv->io_exit)
 		return -1;
-	if (kv->phase == P_CONNECTING) {
-		if (now < kv->deadline)
-			return kv->hk_ms;
-		for (int i = 0; i < kv->nsrv; i++) {
-			kv_srv *s = &kv->srv[i];
-			if (s->st == S_READY)
-				continue;
-			kv_log(kv, 0, "could not connect to %s within %g s (%s)", s->addr,
-			       kv->o.connect_timeout,
-			       s->st == S_HELLO || s->st == S_CONFIG ? "no answer to HELLO" :
-			       s->st == S_CONNECTING ? "no answer" : s->why[0] ? s->why : "no answer");
-		}
-		connect_failed(kv, GX_ETIMEOUT);
-		return -1;
-	}
+	if (kv->phase == P_CONNECTING) /* the dials keep their deadline */
+		return kv->hk_ms;
 	if (kv->closing) {
 		if (now >= kv->close_deadline) {
 			for (int i = 0; i < kv->nsrv; i++)
@@ -789,23 +543,19 @@ void *kv_io_main(void *arg)
 {
 	gx_kv *kv = arg;
 
-	kv->deadline = gx_now_ms() + (uint64_t)(kv->o.connect_timeout * 1000);
 	long long t = gx_ev_timer(kv->ev, kv->hk_ms, housekeeping, kv);
 	if (t < 0) {
 		kv_log(kv, 0, "cannot start the client's timer: %s", gx_strerror((int)t));
-		connect_failed(kv, (int)t);
+		kv_connect_failed(kv, (int)t);
 	} else {
 		kv->hk_timer = t;
-		for (int i = 0; i < kv->nsrv && !kv->io_exit; i++) {
-			kv->srv[i].last_log = gx_now_ms();
-			start_connect(&kv->srv[i]);
-		}
+		kv_start_dials(kv);
 	}
 	while (!kv->io_exit) {
 		if (gx_ev_once(kv->ev, -1) < 0) {
 			kv_log(kv, 0, "event loop failed: %s", strerror(errno));
 			if (kv->phase == P_CONNECTING)
-				connect_failed(kv, GX_EIO);
+				kv_connect_failed(kv, GX_EIO);
 			else
 				kv_fail(kv, GX_EIO);
 			break;

@@ -29,6 +29,28 @@ extern "C" {
  * Returns 0 or GX_EINVAL. */
 int gx_net_split(const char *addr, char *host, size_t hostcap, int *port);
 
+/* The longest host name an address may carry, and the longest item of an
+ * address list: a bracketed host, ':' and five digits. */
+#define GX_NET_HOST_MAX 255
+#define GX_NET_ADDR_MAX (GX_NET_HOST_MAX + 8)
+
+/* One item of an address list. */
+typedef struct gx_net_addr {
+	char host[GX_NET_HOST_MAX + 1]; /* "" when the item was ":PORT" */
+	int port;                       /* 1..65535 */
+	char text[GX_NET_ADDR_MAX + 1]; /* the item as written, for messages */
+} gx_net_addr;
+
+/* Parses a list of servers to connect to, "HOST:PORT[,HOST:PORT...]"
+ * (items as gx_net_split takes them). Refused, with a one-line reason in
+ * err naming the item: an empty item (",," or a comma at an end), an item
+ * longer than GX_NET_ADDR_MAX, one that is not HOST:PORT, a port outside
+ * 1..65535. On success *n is the number of items; the first min(*n, cap)
+ * are written to out (out may be NULL with cap 0: only check and count).
+ * Returns 0 or GX_EINVAL. Thread-safe. */
+int gx_net_addr_list(const char *list, gx_net_addr *out, size_t cap, size_t *n, char *err,
+		     size_t errcap);
+
 #define GX_KEY_BYTES 32
 
 /* A pre-shared key: 32 bytes every party of a job holds. */

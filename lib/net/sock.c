@@ -102,6 +102,52 @@ int gx_net_split(const char *addr, char *host, size_t hostcap, int *port)
 	return 0;
 }
 
+int gx_net_addr_list(const char *list, gx_net_addr *out, size_t cap, size_t *n, char *err,
+		     size_t errcap)
+{
+	if (!list || !n || (!out && cap)) {
+		set_err(err, errcap, "no address list");
+		return GX_EINVAL;
+	}
+	size_t i = 0;
+	for (const char *s = list;; i++) {
+		const char *e = strchr(s, ',');
+		size_t len = e ? (size_t)(e - s) : strlen(s);
+		gx_net_addr a;
+		if (len == 0) {
+			set_err(err, errcap, "item %zu is empty", i + 1);
+			return GX_EINVAL;
+		}
+		if (len > GX_NET_ADDR_MAX) {
+			set_err(err, errcap, "item %zu is too long (%zu characters, at most %d)", i + 1,
+				len, GX_NET_ADDR_MAX);
+			return GX_EINVAL;
+		}
+		memcpy(a.text, s, len);
+		a.text[len] = '\0';
+		const char *colon = strrchr(a.text, ':');
+		if (gx_net_split(a.text, a.host, sizeof a.host, &a.port) != 0) {
+			int p;
+			if (colon && colon[1] && parse_port(colon + 1, &p) != 0)
+				set_err(err, errcap, "'%s' has a bad port (want 1..65535)", a.text);
+			else
+				set_err(err, errcap, "'%s' is not HOST:PORT", a.text);
+			return GX_EINVAL;
+		}
+		if (a.port == 0) {
+			set_err(err, errcap, "'%s' has a bad port (want 1..65535)", a.text);
+			return GX_EINVAL;
+		}
+		if (i < cap)
+			out[i] = a;
+		if (!e)
+			break;
+		s = e + 1;
+	}
+	*n = i + 1;
+	return 0;
+}
+
 int gx_net_nonblock(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);

@@ -44,6 +44,7 @@
 #include "../net/conn.h"
 #include "../wire/control.h"
 #include "../net/secure.h"
+#include "../net/dial.h"
 #include "../sched/tensor_send.h"
 #include "../base/passes.h"
 
@@ -85,9 +86,8 @@ struct ps_peer {
 	int ust;             /* UP_* */
 	char host[256];
 	int port;
-	int fd;              /* while connecting, else -1 */
-	long retry_ms;
-	uint64_t retry_at;   /* ms */
+	int fd;              /* while connecting, else -1 (the dial's, dial.fdp) */
+	gx_dial dial;        /* reaching it: net/dial.h */
 	char why[160];       /* why the last attempt failed */
 	/* local: a worker's progress, one entry per key of the table */
 	int has_table;

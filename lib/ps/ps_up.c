@@ -14,175 +14,216 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "ps_local.h"
 
-#define RETRY_FIRST_MS 50
-#define RETRY_MAX_MS 1000
 #define WAIT_LOG_MS 2000
 
 /* ---------------------------------------------------------- lifetime */
 
 int ps_local_init(gx_ps *ps)
 {
-	const char *s = ps->upstream_s;
-	int n = 1;
-	for (const char *q = s; *q; q++)
-		n += *q == ',';
-	ps->loc->ups = calloc((size_t)n, sizeof *ps->loc->ups);
-	ps->loc->announced = calloc((size_t)n, sizeof *ps->loc->announced);
-	if (!ps->loc->ups || !ps->loc->announced)
+	char err[400];
+	size_t n = 0;
+	if (gx_net_addr_list(ps->upstream_s, NULL, 0, &n, err, sizeof err) != 0) {
+		ps_log(ps, GX_LOG_ERROR, "invalid upstream address list: %s", err);
+		return GX_EINVAL;
+	}
+	gx_net_addr *a = calloc(n, sizeof *a);
+	ps->loc->ups = calloc(n, sizeof *ps->loc->ups);
+	ps->loc->announced = calloc(n, sizeof *ps->loc->announced);
+	if (!a || !ps->loc->ups || !ps->loc->announced) {
+		free(a);
 		return GX_ENOMEM;
-	for (int i = 0; i < n; i++) {
-		const char *e = strchr(s, ',');
-		size_t len = e ? (size_t)(e - s) : strlen(s);
-		char item[300];
-		if (len >= sizeof item)
-			len = sizeof item - 1;
-		memcpy(item, s, len);
-		item[len] = '\0';
+	}
+	gx_net_addr_list(ps->upstream_s, a, n, &n, NULL, 0);
+	for (size_t i = 0; i < n; i++) {
 		ps_peer *u = calloc(1, sizeof *u);
-		if (!u)
+		if (!u) {
+			free(a);
 			return GX_ENOMEM;
+		}
 		u->ps = ps;
 		u->up = 1;
-		u->slot = i;
+		u->slot = (int)i;
 		u->fd = -1;
 		u->role = GX_ROLE_GLOBAL;
 		u->ust = UP_WAIT;
-		u->retry_ms = RETRY_FIRST_MS;
 		snprintf(u->why, sizeof u->why, "not tried yet");
 		u->next = ps->peers;
 		ps->peers = u;
 		ps->loc->ups[i] = u;
-		ps->loc->nups = i + 1;
-		ps_clean(u->addr, sizeof u->addr, item);
+		ps->loc->nups = (int)i + 1;
+		snprintf(u->host, sizeof u->host, "%s", a[i].host);
+		u->port = a[i].port;
+		ps_clean(u->addr, sizeof u->addr, a[i].text);
 		snprintf(u->label, sizeof u->label, "upstream %s", u->addr);
-		if (!len || gx_net_split(item, u->host, sizeof u->host, &u->port) || !u->port) {
-			ps_log(ps, GX_LOG_ERROR, "invalid upstream address '%s' (want HOST:PORT)",
-			       u->addr);
-			return GX_EINVAL;
-		}
 		ps->loc->announced[i] = (uint32_t)ps->o.workers;
-		s = e ? e + 1 : s + len;
 	}
+	free(a);
 	ps->loc->up_sync = ps->o.sync;
 	return 0;
 }
 
 /* ------------------------------------------------------------ upstream */
 
-static void up_try(gx_ps *ps, ps_peer *u);
+/* The dial of each upstream link (net/dial.h): connect with backoff until
+ * --connect-timeout, HELLO, HELLO_ACK, CONFIG. */
 
-static long on_retry(gx_ev *ev, long long id, void *ud)
-{
-	ps_peer *u = ud;
-	if (!u->ps->finishing && u->ust == UP_WAIT)
-		up_try(u->ps, u);
-	return -1;
-}
-
-static void up_failed(gx_ps *ps, ps_peer *u, const char *why)
-{
-	/* gx_net_connect's reason repeats the address the log line names. */
-	const char *pre = "cannot connect to ";
-	if (why && !strncmp(why, pre, strlen(pre)) && strstr(why, ": "))
-		why = strstr(why, ": ") + 2;
-	snprintf(u->why, sizeof u->why, "%s", why && *why ? why : "failed");
-	/* strerror's "Connection refused" reads better inside a sentence. */
-	if (u->why[0] >= 'A' && u->why[0] <= 'Z' && u->why[1] >= 'a' && u->why[1] <= 'z')
-		u->why[0] = (char)(u->why[0] - 'A' + 'a');
-	u->ust = UP_WAIT;
-	uint64_t now = gx_now_ms();
-	if (!ps->loc->up_logged) { /* the first failure is worth a line at once */
-		ps_log(ps, GX_LOG_WARN, "waiting for %s (%s)", u->label, u->why);
-		ps->last_wait_log = now;
-		ps->loc->up_logged = 1;
-	}
-	uint64_t deadline = ps->t_start + (uint64_t)(ps->o.connect_timeout * 1000);
-	long d = u->retry_ms;
-	u->retry_ms = d * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : d * 2;
-	if (now + (uint64_t)d > deadline)
-		d = now < deadline ? (long)(deadline - now) : 1;
-	/* The tick gives up at the deadline; until then, try again. */
-	if (gx_ev_timer(ps->ev, d, on_retry, u) < 0)
-		ps_finish(ps, GX_ENOMEM, NULL, "cannot start a timer");
-}
-
-static void send_hello(gx_ps *ps, ps_peer *u)
-{
-	gx_hello hl;
-	memset(&hl, 0, sizeof hl);
-	hl.proto = GX_PROTO_VERSION;
-	hl.role = GX_ROLE_LOCAL;
-	hl.rank = ps->o.party;
-	hl.party = ps->o.party;
-	hl.workers = (uint32_t)ps->o.workers;
-	hl.mode = ps->loc->agg == 1;
-	char host[64] = "";
-	gethostname(host, sizeof host - 1);
-	host[sizeof host - 1] = '\0';
-	for (char *c = host; *c; c++)
-		if ((unsigned char)*c < 0x21 || *c == 0x7f)
-			*c = '?';
-	snprintf(hl.name, sizeof hl.name, "%.28s:%ld", host, (long)getpid());
-	uint8_t b[GX_HELLO_SIZE];
-	gx_hello_pack(&hl, b);
-	gx_send_ctl(u->c, GX_FT_HELLO, 0, 0, b, GX_HELLO_SIZE);
-}
-
-static void on_connected(gx_ev *ev, int fd, void *ud, int mask)
+static void up_retry(gx_dial *d, void *ud)
 {
 	ps_peer *u = ud;
 	gx_ps *ps = u->ps;
-	gx_ev_del(ev, fd, GX_EV_READ | GX_EV_WRITE);
-	u->fd = -1;
-	int e = gx_net_connect_result(fd);
-	if (e) {
-		close(fd);
-		up_failed(ps, u, strerror(e));
+	if (ps->finishing) {
+		gx_dial_cancel(d);
 		return;
 	}
-	u->c = gx_conn_create(ev, fd, &ps->o.limits, ps_on_frame, ps_on_close, u);
-	if (!u->c) {
-		ps_finish(ps, GX_ENOMEM, NULL, "out of memory");
-		return;
+	snprintf(u->why, sizeof u->why, "%s", d->why);
+	u->ust = UP_WAIT;
+	if (!ps->loc->up_logged) { /* the first failure is worth a line at once */
+		ps_log(ps, GX_LOG_WARN, "waiting for %s (%s)", u->label, u->why);
+		ps->last_wait_log = gx_now_ms();
+		ps->loc->up_logged = 1;
 	}
-	gx_conn_set_name(u->c, u->label);
-	if (ps->o.psk && gx_conn_secure(u->c, &ps->psk, GX_SEC_CLIENT, 0)) {
-		ps_finish(ps, GX_ENOMEM, NULL, "out of memory");
+}
+
+static void up_open(gx_dial *d, gx_conn *c, void *ud)
+{
+	ps_peer *u = ud;
+	gx_ps *ps = u->ps;
+	u->c = c;
+	if (ps->finishing) {
+		gx_dial_cancel(d);
+		gx_conn_close(c, 0, "server stopped");
 		return;
 	}
 	u->ust = UP_HELLO;
 	u->t_open = u->tx_ms = gx_now_ms();
-	send_hello(ps, u);
 	ps_log(ps, GX_LOG_DEBUG, "%s: connected, hello sent", u->label);
 }
 
-static void up_try(gx_ps *ps, ps_peer *u)
+static int up_check_ack(gx_dial *d, const gx_hello *a, char *why, size_t cap, void *ud)
 {
-	char err[256] = "";
-	u->ust = UP_CONNECTING;
-	int fd = gx_net_connect(u->host, u->port, err, sizeof err);
-	if (fd < 0) {
-		up_failed(ps, u, err);
-		return;
+	ps_peer *u = ud;
+	gx_ps *ps = u->ps;
+	if (a->role != GX_ROLE_GLOBAL) {
+		snprintf(why, cap, "it is a %s server, not a global one",
+			 a->role == GX_ROLE_LOCAL ? "local" : "worker, not a");
+		return GX_EPROTO;
 	}
-	u->fd = fd;
-	if (gx_ev_add(ps->ev, fd, GX_EV_WRITE, on_connected, u)) {
-		close(fd);
-		u->fd = -1;
-		up_failed(ps, u, "cannot watch the socket");
+	if (ps->loc->nready > 0 && a->sync != ps->loc->up_sync) {
+		snprintf(why, cap, "its sync mode (%s) differs from the other global servers' (%s)",
+			 gx_sync_name(a->sync), gx_sync_name(ps->loc->up_sync));
+		return GX_EPROTO;
+	}
+	ps->loc->up_sync = a->sync;
+	u->ust = UP_CONFIG;
+	return 0;
+}
+
+/* The CONFIG after the HELLO_ACK: what the global tier runs. */
+static int up_check_config(gx_dial *d, const gx_config *c, char *why, size_t cap, void *ud)
+{
+	ps_peer *u = ud;
+	gx_ps *ps = u->ps;
+	if (ps->loc->have_cfg && (c->k1 != ps->loc->up_cfg.k1 || c->k2 != ps->loc->up_cfg.k2 ||
+			     c->sum != ps->loc->up_cfg.sum ||
+			     memcmp(&c->optim, &ps->loc->up_cfg.optim, sizeof c->optim))) {
+		snprintf(why, cap, "its settings (optimizer, --sum, k1, k2) differ from the other "
+			 "global servers'");
+		return GX_EPROTO;
+	}
+	return 0;
+}
+
+static void up_ready(gx_dial *d, int fd, void *ud)
+{
+	ps_peer *u = ud;
+	gx_ps *ps = u->ps;
+	const gx_config *c = &d->cfg;
+	ps->loc->up_cfg = *c;
+	ps->loc->have_cfg = 1;
+	u->ust = UP_READY;
+	u->tx_ms = gx_now_ms();
+	ps->loc->nready++;
+	if (c->sync == GX_SYNC_HFA)
+		ps_log(ps, GX_LOG_INFO, "%s ready (hfa sync, k1 %u, k2 %u)", u->label, c->k1, c->k2);
+	else
+		ps_log(ps, GX_LOG_INFO, "%s ready (%s sync)", u->label, gx_sync_name(c->sync));
+	if (ps->loc->nready == ps->loc->nups) {
+		ps_log(ps, GX_LOG_INFO, "accepting %d worker%s on port %d", ps->n,
+		       ps->n == 1 ? "" : "s", ps->port);
+		ps_start_accepting(ps);
 	}
 }
+
+static void up_fail(gx_dial *d, int err, const char *why, void *ud)
+{
+	ps_peer *u = ud;
+	gx_ps *ps = u->ps;
+	int hello = u->ust == UP_HELLO || u->ust == UP_CONFIG;
+	if (ps->finishing || u->gone)
+		return;
+	u->gone = 1;
+	if (err == GX_ETIMEOUT && hello)
+		ps_finish(ps, err, u, "%s: no answer to our HELLO within %g s", u->label,
+			  ps->o.connect_timeout);
+	else if (err == GX_ETIMEOUT)
+		ps_finish(ps, err, u, "%s unreachable: %s (gave up after %g s)", u->label, why,
+			  ps->o.connect_timeout);
+	else if (err == GX_EREFUSED)
+		ps_finish(ps, err, u, "%s refused this server: %s", u->label, why);
+	else if (err == GX_EPEER)
+		ps_finish(ps, err, u, "%s closed the connection during the hello: %s", u->label, why);
+	else
+		ps_finish(ps, err, u, "%s: %s", u->label, why);
+}
+
+static const gx_dial_cbs up_cbs = {
+	.on_retry = up_retry,
+	.on_open = up_open,
+	.check_ack = up_check_ack,
+	.check_config = up_check_config,
+	.on_ready = up_ready,
+	.on_fail = up_fail,
+};
 
 int ps_local_start(gx_ps *ps)
 {
 	ps_log(ps, GX_LOG_INFO, "port %d, %d worker%s, upstream %s", ps->port, ps->n,
 	       ps->n == 1 ? "" : "s", ps->upstream_s);
-	for (int i = 0; i < ps->loc->nups && !ps->finishing; i++)
-		up_try(ps, ps->loc->ups[i]);
+	gx_hello hl;
+	memset(&hl, 0, sizeof hl);
+	hl.role = GX_ROLE_LOCAL;
+	hl.rank = ps->o.party;
+	hl.party = ps->o.party;
+	hl.workers = (uint32_t)ps->o.workers;
+	hl.mode = ps->loc->agg == 1;
+	gx_dial_opts o = {
+		.timeout_ms = (long)(ps->o.connect_timeout * 1000),
+		.cb = &up_cbs,
+		.hello = &hl,
+		.psk = ps->o.psk ? &ps->psk : NULL,
+		.lim = &ps->o.limits,
+		.sender = ps->name,
+		.on_frame = ps_on_frame,
+		.on_close = ps_on_close,
+	};
+	for (int i = 0; i < ps->loc->nups && !ps->finishing; i++) {
+		ps_peer *u = ps->loc->ups[i];
+		o.host = u->host;
+		o.port = u->port;
+		o.ud = u;
+		o.fdp = &u->fd;
+		o.label = u->label;
+		u->ust = UP_CONNECTING;
+		int e = gx_dial_start(&u->dial, ps->ev, &o);
+		if (e) {
+			ps_finish(ps, e, NULL, "%s: cannot start connecting: %s", u->label,
+				  gx_strerror(e));
+			return e;
+		}
+	}
 	return 0;
 }
 
@@ -201,23 +242,10 @@ void ps_local_tick(gx_ps *ps, uint64_t now)
 		}
 		return;
 	}
-	uint64_t deadline = ps->t_start + (uint64_t)(ps->o.connect_timeout * 1000);
 	int waiting = 0;
 	for (int i = 0; i < ps->loc->nups; i++) {
-		ps_peer *u = ps->loc->ups[i];
-		if (u->ust != UP_WAIT && u->ust != UP_CONNECTING && u->ust != UP_HELLO &&
-		    u->ust != UP_CONFIG)
-			continue;
-		waiting++;
-		if (now < deadline)
-			continue;
-		if (u->ust == UP_HELLO || u->ust == UP_CONFIG)
-			ps_finish(ps, GX_ETIMEOUT, NULL, "%s: no answer to our HELLO within %g s",
-				  u->label, ps->o.connect_timeout);
-		else
-			ps_finish(ps, GX_ETIMEOUT, NULL, "%s unreachable: %s (gave up after %g s)",
-				  u->label, u->why, ps->o.connect_timeout);
-		return;
+		int st = ps->loc->ups[i]->ust;
+		waiting += st == UP_WAIT || st == UP_CONNECTING || st == UP_HELLO || st == UP_CONFIG;
 	}
 	if (waiting && now - ps->last_wait_log >= WAIT_LOG_MS) {
 		for (int i = 0; i < ps->loc->nups; i++) {
@@ -245,11 +273,10 @@ void ps_local_up_closed(gx_ps *ps, ps_peer *u, int err, const char *why)
 		ps_finish(ps, 0, NULL, "job done");
 		return;
 	}
-	u->gone = 1;
 	if (was == UP_HELLO || was == UP_CONFIG)
-		ps_finish(ps, GX_EPEER, NULL, "%s closed the connection during the hello%s%s",
-			  u->label, err ? ": " : "", err ? why : "");
-	else if (!err || (err == GX_EIO && errno == ECONNRESET))
+		return; /* the dial reports it (up_fail) */
+	u->gone = 1;
+	if (!err || (err == GX_EIO && errno == ECONNRESET))
 		ps_finish(ps, GX_EPEER, NULL, "%s died: connection closed%s", u->label,
 			  err ? " (reset)" : "");
 	else
@@ -298,79 +325,8 @@ void ps_local_members(gx_ps *ps)
 
 /* -------------------------------------------------------- handshake */
 
-static void on_ack(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
-{
-	gx_hello a;
-	if (h->type != GX_FT_HELLO_ACK) {
-		ps_violation(ps, u, GX_EPROTO, "expected HELLO_ACK, got frame type %u", h->type);
-		return;
-	}
-	if (h->codec == GX_CODEC_NONE && h->payload_len >= 2 &&
-	    (pl[0] | pl[1] << 8) != GX_PROTO_VERSION) {
-		ps_violation(ps, u, GX_EPROTO, "it speaks protocol version %u, this server %u",
-			     pl[0] | pl[1] << 8, GX_PROTO_VERSION);
-		return;
-	}
-	if (h->codec != GX_CODEC_NONE || gx_hello_parse(pl, h->payload_len, &a)) {
-		ps_violation(ps, u, GX_EPROTO, "malformed HELLO_ACK");
-		return;
-	}
-	if (a.role != GX_ROLE_GLOBAL) {
-		ps_violation(ps, u, GX_EPROTO, "it is a %s server, not a global one",
-			     a.role == GX_ROLE_LOCAL ? "local" : "worker, not a");
-		return;
-	}
-	if (ps->loc->nready > 0 && a.sync != ps->loc->up_sync) {
-		ps_violation(ps, u, GX_EPROTO, "its sync mode (%s) differs from the other "
-			     "global servers' (%s)", gx_sync_name(a.sync),
-			     gx_sync_name(ps->loc->up_sync));
-		return;
-	}
-	ps->loc->up_sync = a.sync;
-	u->ust = UP_CONFIG;
-}
-
-/* The CONFIG after the HELLO_ACK: what the global tier runs. */
-static void on_config(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
-{
-	gx_config c;
-	if (h->type != GX_FT_CONFIG || h->codec != GX_CODEC_NONE ||
-	    gx_config_parse(pl, h->payload_len, &c)) {
-		ps_violation(ps, u, GX_EPROTO, "expected CONFIG after HELLO_ACK, got %s",
-			     h->type == GX_FT_CONFIG ? "a malformed one" : "another frame");
-		return;
-	}
-	if (c.sync != ps->loc->up_sync || c.mode != (ps->loc->agg == 1)) {
-		ps_violation(ps, u, GX_EPROTO, "its CONFIG contradicts its HELLO_ACK or our HELLO");
-		return;
-	}
-	if (ps->loc->have_cfg && (c.k1 != ps->loc->up_cfg.k1 || c.k2 != ps->loc->up_cfg.k2 ||
-			     c.sum != ps->loc->up_cfg.sum ||
-			     memcmp(&c.optim, &ps->loc->up_cfg.optim, sizeof c.optim))) {
-		ps_violation(ps, u, GX_EPROTO, "its settings (optimizer, --sum, k1, k2) differ "
-			     "from the other global servers'");
-		return;
-	}
-	ps->loc->up_cfg = c;
-	ps->loc->have_cfg = 1;
-	u->ust = UP_READY;
-	u->tx_ms = gx_now_ms();
-	ps->loc->nready++;
-	if (c.sync == GX_SYNC_HFA)
-		ps_log(ps, GX_LOG_INFO, "%s ready (hfa sync, k1 %u, k2 %u)", u->label, c.k1, c.k2);
-	else
-		ps_log(ps, GX_LOG_INFO, "%s ready (%s sync)", u->label, gx_sync_name(c.sync));
-	if (ps->loc->nready == ps->loc->nups) {
-		ps_log(ps, GX_LOG_INFO, "accepting %d worker%s on port %d", ps->n,
-		       ps->n == 1 ? "" : "s", ps->port);
-		ps_start_accepting(ps);
-	}
-}
-
 void ps_up_handshake(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
 {
-	if (u->ust == UP_HELLO)
-		on_ack(ps, u, h, pl);
-	else
-		on_config(ps, u, h, pl);
+	/* The dialer reads every frame before the link is ready (up_cbs). */
+	ps_violation(ps, u, GX_EPROTO, "unexpected frame type %u during the hello", h->type);
 }

@@ -38,7 +38,7 @@
 #include "relay.h"
 
 static void side_event(gx_ev *ev, int fd, void *ud, int mask);
-static void far_try(pair *p);
+static void far_start(pair *p);
 static int dir_run(dir *d);
 
 /* ------------------------------------------------------------- the pair */
@@ -121,7 +121,7 @@ void pair_kill(pair *p, int reset)
 		r->st.d[i].queued -= p->d[i].qbytes;
 	}
 	timer_cancel(r, &p->hs_timer);
-	timer_cancel(r, &p->retry_timer);
+	gx_dial_cancel(&p->dial);
 	hs_unlink(p);
 	if (p->prev)
 		p->prev->next = p->next;
@@ -189,7 +189,6 @@ static pair *pair_new(relay *r, int fd, const char *peer)
 	snprintf(p->label, sizeof p->label, "conn %llu (%s > %s)", (unsigned long long)p->id, peer,
 		 r->cfg.connect_s);
 	p->t_accept_ms = gx_now_ms();
-	p->backoff_ms = RELAY_BACKOFF_MIN_MS;
 	p->next = r->pairs;
 	if (r->pairs)
 		r->pairs->prev = p;
@@ -467,10 +466,9 @@ static void hs_done(pair *p, side *s)
 	if (s->idx == NEAR) {
 		hs_unlink(p);
 		p->state = P_CONNECTING;
-		p->connect_deadline_ms = gx_now_ms() + (uint64_t)(r->cfg.connect_timeout * 1000);
 		dir_watch(&p->d[UP]); /* held: not read until the far side is ready */
 		if (!p->dead)
-			far_try(p);
+			far_start(p);
 	} else {
 		pair_open(p);
 	}
@@ -506,73 +504,45 @@ done:
 
 /* ---------------------------------------------------------- the far side */
 
-static long on_retry(gx_ev *ev, long long id, void *ud)
+/* The far side is reached by a raw dial (net/dial.h): connect with backoff
+ * until --connect-timeout; its secure handshake is the relay's own. */
+
+static void far_retry(gx_dial *d, void *ud)
 {
 	pair *p = ud;
-	p->retry_timer = 0;
-	p->busy++;
-	far_try(p);
-	pair_leave(p);
-	return -1;
-}
-
-static void far_failed(pair *p, const char *why)
-{
 	relay *r = p->r;
-	/* gx_net_connect's reason repeats the address the line names. */
-	const char *pre = "cannot connect to ";
-	if (why && !strncmp(why, pre, strlen(pre)) && strstr(why, ": "))
-		why = strstr(why, ": ") + 2;
-	snprintf(p->why, sizeof p->why, "%s", why && *why ? why : "failed");
-	/* strerror's "Connection refused" reads better inside a sentence. */
-	if (p->why[0] >= 'A' && p->why[0] <= 'Z' && p->why[1] >= 'a' && p->why[1] <= 'z')
-		p->why[0] = (char)(p->why[0] - 'A' + 'a');
-	r->st.far_failed++;
 	uint64_t now = gx_now_ms();
-	if (now >= p->connect_deadline_ms) {
-		r->st.aborted++;
-		rlog(r, 1, "%s: %s unreachable: %s (gave up after %g s); closing %s", p->label,
-		     r->cfg.connect_s, p->why, r->cfg.connect_timeout, p->s[NEAR].name);
-		pair_kill(p, 1);
-		return;
-	}
+	r->st.far_failed++;
 	if (!r->last_wait_log_ms || now - r->last_wait_log_ms >= RELAY_WAIT_LOG_MS) {
 		size_t held = 0;
 		for (pair *q = r->pairs; q; q = q->next)
 			held += q->state == P_CONNECTING;
-		rlog(r, 1, "waiting for %s (%s); holding %zu connection%s", r->cfg.connect_s, p->why,
+		rlog(r, 1, "waiting for %s (%s); holding %zu connection%s", r->cfg.connect_s, d->why,
 		     held, held == 1 ? "" : "s");
 		r->last_wait_log_ms = now;
 	}
-	long d = p->backoff_ms;
-	p->backoff_ms = d * 2 > RELAY_BACKOFF_MAX_MS ? RELAY_BACKOFF_MAX_MS : d * 2;
-	if (now + (uint64_t)d > p->connect_deadline_ms)
-		d = (long)(p->connect_deadline_ms - now);
-	long long id = gx_ev_timer(r->ev, d > 0 ? d : 1, on_retry, p);
-	if (id < 0) {
-		pair_abort(p, "cannot start a timer");
-		return;
-	}
-	p->retry_timer = id;
 }
 
-static void on_far_connected(gx_ev *ev, int fd, void *ud, int mask)
+static void far_fail(gx_dial *d, int err, const char *why, void *ud)
 {
 	pair *p = ud;
 	relay *r = p->r;
-	int e = gx_net_connect_result(fd);
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof ss;
-	if (!e && getpeername(fd, (struct sockaddr *)&ss, &sl) != 0 && errno == ENOTCONN)
-		return; /* a stale event (the descriptor was reused): still connecting */
-	p->busy++;
-	gx_ev_del(ev, fd, GX_EV_READ | GX_EV_WRITE);
-	if (e) {
-		close(fd);
-		p->s[FAR].fd = -1;
-		far_failed(p, strerror(e));
-		goto done;
+	if (err != GX_ETIMEOUT) {
+		pair_abort(p, "%s: %s", r->cfg.connect_s, why);
+		return;
 	}
+	r->st.aborted++;
+	rlog(r, 1, "%s: %s unreachable: %s (gave up after %g s); closing %s", p->label,
+	     r->cfg.connect_s, why, r->cfg.connect_timeout, p->s[NEAR].name);
+	pair_kill(p, 1);
+}
+
+static void far_ready(gx_dial *d, int fd, void *ud)
+{
+	pair *p = ud;
+	relay *r = p->r;
+	p->busy++;
+	p->s[FAR].fd = fd;
 	p->s[FAR].watch = 0;
 	if (r->last_wait_log_ms) {
 		rlog(r, 1, "%s is reachable", r->cfg.connect_s);
@@ -592,22 +562,29 @@ done:
 	pair_leave(p);
 }
 
-static void far_try(pair *p)
+static const gx_dial_cbs far_cbs = {
+	.on_retry = far_retry,
+	.on_ready = far_ready,
+	.on_fail = far_fail,
+};
+
+static void far_start(pair *p)
 {
 	relay *r = p->r;
-	char err[300] = "";
-	int fd = gx_net_connect(r->cfg.connect_host, r->cfg.connect_port, err, sizeof err);
-	if (fd < 0) {
-		far_failed(p, err);
-		return;
-	}
-	p->s[FAR].fd = fd;
+	gx_dial_opts o = {
+		.host = r->cfg.connect_host,
+		.port = r->cfg.connect_port,
+		.timeout_ms = (long)(r->cfg.connect_timeout * 1000),
+		.cb = &far_cbs,
+		.ud = p,
+		.fdp = &p->s[FAR].fd,
+	};
 	p->s[FAR].watch = 0;
-	if (gx_ev_add(r->ev, fd, GX_EV_WRITE, on_far_connected, p) != 0) {
-		close(fd);
-		p->s[FAR].fd = -1;
-		far_failed(p, "cannot watch the socket");
-	}
+	p->busy++;
+	int e = gx_dial_start(&p->dial, r->ev, &o);
+	if (e)
+		pair_abort(p, "cannot reach %s: %s", r->cfg.connect_s, gx_strerror(e));
+	pair_leave(p);
 }
 
 /* ------------------------------------------------------------ accepting */
@@ -687,8 +664,7 @@ static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 				dir_watch(&p->d[UP]);
 		} else {
 			p->state = P_CONNECTING;
-			p->connect_deadline_ms = gx_now_ms() + (uint64_t)(r->cfg.connect_timeout * 1000);
-			far_try(p);
+			far_start(p);
 		}
 		pair_leave(p);
 	}

@@ -26,6 +26,7 @@
 #include "../wire/gx_wire.h"
 #include "../net/conn.h"
 #include "../net/secure.h"
+#include "../net/dial.h"
 
 enum { UP = GX_RELAY_UP, DOWN = GX_RELAY_DOWN };
 enum { NEAR = GX_RELAY_NEAR, FAR = GX_RELAY_FAR };
@@ -43,8 +44,6 @@ enum { NEAR = GX_RELAY_NEAR, FAR = GX_RELAY_FAR };
 #define RELAY_SEGMENT GX_RELAY_SEGMENT
 #define RELAY_HOLD_MIN_MS GX_RELAY_HOLD_MIN_MS
 #define RELAY_SLACK_NS 1000000 /* a chunk due this soon is released now (fwd.c: arm_timer) */
-#define RELAY_BACKOFF_MIN_MS 50
-#define RELAY_BACKOFF_MAX_MS 1000
 #define RELAY_WAIT_LOG_MS 2000 /* "waiting for ..." lines */
 
 typedef gx_relay_link shape_cfg;
@@ -132,11 +131,9 @@ typedef struct pair {
 	int dead;        /* closed; freed when no longer busy */
 	side s[2];
 	dir d[2];
-	long long hs_timer, retry_timer;
+	long long hs_timer;
 	uint64_t t_accept_ms;
-	uint64_t connect_deadline_ms;
-	long backoff_ms;
-	char why[160];   /* the last reason the far side could not be reached */
+	gx_dial dial;    /* P_CONNECTING: reaching the far side (net/dial.h) */
 	struct pair *prev, *next;   /* every pair */
 	struct pair *hprev, *hnext; /* pending handshakes, oldest first */
 	int in_hs;

@@ -661,7 +661,7 @@ static void version_mismatch(void)
 	fake_start(&f);
 	gx_kv *kv = connect_fake(&f, 0, &err);
 	T_ASSERT(kv == NULL);
-	T_EQ(err, GX_EVERSION);
+	T_EQ(err, GX_EPROTO);
 	T_ASSERT(log_has("version 7"));
 	T_ASSERT(log_has("version 1"));
 	fake_join(&f);
