@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "net.h"
 #include "t.h"
+#include "t_net.h"
 
 /* Timing tolerance: timers never fire early; late by at most this much on a
  * loaded machine (sanitizers, parallel make). */
@@ -540,6 +542,39 @@ static void test_fd_table_grows(void)
 	gx_ev_free(ev);
 }
 
+/* GX_EV_HUP alone: no readiness events, but a peer's reset is reported. */
+static void test_hup_only(void)
+{
+	gx_ev *ev = gx_ev_create(64);
+	T_REQUIRE(ev);
+	int a, b;
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
+	fstate s;
+	memset(&s, 0, sizeof s);
+	/* b is writable and has bytes to read: neither is reported */
+	T_EQ(write(a, "unread", 6), 6);
+	T_EQ(write(b, "x", 1), 1);
+	T_EQ(gx_ev_add(ev, b, GX_EV_HUP, on_fd, &s), 0);
+	T_EQ(gx_ev_mask(ev, b), GX_EV_HUP);
+	T_EQ(gx_ev_once(ev, 50), 0);
+	T_EQ(s.calls, 0);
+	/* a closes with b's byte unread and lingering off: a reset */
+	struct linger lg = { 1, 0 };
+	T_EQ(setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+	close(a);
+	T_EQ(gx_ev_once(ev, 5000), 1);
+	T_EQ(s.calls, 1);
+	T_EQ(s.last_mask, GX_EV_HUP);
+	int e = 0;
+	socklen_t el = sizeof e;
+	T_EQ(getsockopt(b, SOL_SOCKET, SO_ERROR, &e, &el), 0);
+	T_EQ(e, ECONNRESET);
+	gx_ev_del(ev, b, GX_EV_HUP);
+	T_EQ(gx_ev_mask(ev, b), 0);
+	close(b);
+	gx_ev_free(ev);
+}
+
 /* A descriptor closed without gx_ev_del and its number reused. */
 static void test_fd_reused_without_del(void)
 {
@@ -597,6 +632,7 @@ int main(void)
 	T_RUN(test_delete_during_iteration);
 	T_RUN(test_fd_table_grows);
 	T_RUN(test_fd_reused_without_del);
+	T_RUN(test_hup_only);
 	T_RUN(test_no_descriptor_leaks);
 	T_DONE();
 }
