@@ -3,14 +3,16 @@
 geomx-relay, for tests/integration/relay*.sh. Standard library only; every
 socket operation has a timeout, so nothing here can hang a test.
 
-  relay-peer.py serve [--mode stream|echo] [--send N --seed S --kind K]
+  relay-peer.py serve [--mode stream|echo|deaf] [--send N --seed S --kind K]
                 [--measure SKIP:WINDOW]
       listens on 127.0.0.1:0 and prints the port (one line), then serves
       every connection in a thread. stream: sends N bytes of data(S, K)
       while reading everything until the end of stream, then closes its
       sending side; prints "conn I recv BYTES SHA256" when the peer's
       stream ended in order, "conn I error WHAT" when it did not. echo:
-      sends back what it reads. --measure: also prints "conn I rate
+      sends back what it reads. deaf: sends N bytes of data(S, K), never
+      reads, and holds the connection (so that its death resets it: the
+      kernel resets a socket closed with unread bytes). --measure: also prints "conn I rate
       BYTES_PER_S" for what it received from SKIP s after its first byte,
       over WINDOW s.
   relay-peer.py client --port P [--send N --seed S --kind K]
@@ -118,7 +120,7 @@ def sender(sock, payload, errs):
 
 
 def serve(a):
-    payload = data(a.send, a.seed, a.kind) if a.mode == "stream" else b""
+    payload = data(a.send, a.seed, a.kind) if a.mode != "echo" else b""
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", a.port))
@@ -143,6 +145,10 @@ def serve(a):
                     c.sendall(b)
                 c.shutdown(socket.SHUT_WR)
                 return
+            if a.mode == "deaf":
+                c.settimeout(None)
+                c.sendall(payload)
+                threading.Event().wait()
             t = threading.Thread(target=sender, args=(c, payload, errs))
             t.start()
             h = hashlib.sha256()
@@ -313,7 +319,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("serve")
     p.add_argument("--port", type=int, default=0)
-    p.add_argument("--mode", choices=["stream", "echo"], default="stream")
+    p.add_argument("--mode", choices=["stream", "echo", "deaf"], default="stream")
     p.add_argument("--send", type=int, default=0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--kind", choices=["random", "text", "sparse"], default="random")

@@ -14,7 +14,8 @@
 #  e. the far side never comes: after --connect-timeout the connection is
 #     closed with a line that says why, and the relay serves on;
 #  f. the far side dies mid-stream: the near side is reset, one line names
-#     both ends, and the relay serves the next connection;
+#     both ends, and the relay serves the next connection; and (f2) the
+#     far side's reset is seen while reading it is paused by a full queue;
 #  g. a relay pair whose ends disagree about --zstd: the one that expects
 #     zstd and gets something else says so and closes the connection;
 #  h. SIGTERM: status 0 and a final statistics line, connections open or not.
@@ -226,6 +227,25 @@ if $PEER client --port "$RPORT" --send 1000 --expect 1000 --expect-seed 11 >"$T/
 	ok "f: the relay serves the next connection"
 else
 	notok "f: the relay serves the next connection" "$(cat "$T/f.client2")"
+fi
+
+# --- f2. the far side resets while the relay neither reads nor writes it --
+# The client neither reads nor sends after its first bytes: the relay's
+# queue toward it fills (so it stops reading the server) and nothing waits
+# to go up. The server dies with those bytes unread, so its kernel resets
+# the connection; the relay must see the reset then, not when the client
+# next reads or sends (it holds its connection 60 s).
+spawn f2.s $PEER serve --mode deaf --send $((20 * MB)) --seed 11
+S=$(port_of f2.s)
+relay f2.r --connect "127.0.0.1:$S" --queue 128Ki --stats-every 0.1
+spawn f2.c $PEER idle --port "$RPORT" --count 1 --bytes 1000 --hold 60
+wait_match "$T/f2.r.stats" '"up":\{"bytes_in":1000,"bytes_out":1000,.*"down":\{[^}]*"queued":([6-9][0-9]{4}|[0-9]{6,})' 30
+kill -KILL "$(pid_of f2.s)"
+if wait_match "$T/f2.r.err" "^geomx-relay: conn 1 \(127\.0\.0\.1:[0-9]+ > 127\.0\.0\.1:$S\): 127\.0\.0\.1:$S reset the connection; closing both sides$" 20; then
+	ok "f2: a reset from the far side is seen while the relay's reading of it is paused"
+else
+	notok "f2: a reset from the far side is seen while the relay's reading of it is paused" \
+		"$(tr '\n' '|' <"$T/f2.r.err")" "$(tail -n 1 "$T/f2.r.stats")"
 fi
 
 # --- g. --zstd at one end only ---------------------------------------------
