@@ -13,8 +13,9 @@ socket operation has a timeout, so nothing here can hang a test.
       sends back what it reads. deaf: sends N bytes of data(S, K), never
       reads, and holds the connection (so that its death resets it: the
       kernel resets a socket closed with unread bytes). --measure: also prints "conn I rate
-      BYTES_PER_S" for what it received from SKIP s after its first byte,
-      over WINDOW s.
+      BYTES_PER_S total BYTES last T" for what it received from SKIP s after
+      its first byte, over WINDOW s, and for all it received before the end
+      of that window, the last of it at time T (time.monotonic()).
   relay-peer.py client --port P [--send N --seed S --kind K]
                 [--expect N --expect-seed S --expect-kind K] [--measure SKIP:WINDOW]
                 [--count C]
@@ -24,7 +25,8 @@ socket operation has a timeout, so nothing here can hang a test.
       server sends every connection the same). Prints "conn I sent
       N recv M ok" (or "BAD ..."); exits 0 when every connection is ok.
       --measure: reads for SKIP + WINDOW seconds only and prints "rate
-      BYTES_PER_S" (no --expect then).
+      BYTES_PER_S total BYTES last T start T0" (as serve does; T0: when
+      it began to connect) (no --expect then).
   relay-peer.py pingpong --port P [--count N] [--size B]
       N round trips of B bytes to an echo server; prints "rtt_ms MEDIAN"
       and "rtts_ms A,B,...".
@@ -88,24 +90,34 @@ def parse_measure(s):
 
 
 class Meter:
-    """Bytes received in [first + skip, first + skip + window)."""
+    """Bytes received in [first + skip, first + skip + window); and all the
+    bytes received before first + skip + window (total), the last of them
+    at time.monotonic() last."""
 
     def __init__(self, skip, window):
         self.skip, self.window = skip, window
         self.first = None
         self.bytes = 0
+        self.total = 0
+        self.last = None
 
     def add(self, n):
         now = time.monotonic()
         if self.first is None:
             self.first = now
         t = now - self.first
+        if t < self.skip + self.window:
+            self.total += n
+            self.last = now
         if self.skip <= t < self.skip + self.window:
             self.bytes += n
         return t >= self.skip + self.window
 
     def rate(self):
         return self.bytes / self.window
+
+    def report(self):
+        return "rate %.0f total %d last %.6f" % (self.rate(), self.total, self.last)
 
 
 def sender(sock, payload, errs):
@@ -162,7 +174,7 @@ def serve(a):
                 h.update(b)
                 n += len(b)
                 if m and m.add(len(b)) and not reported:
-                    say("conn %d rate %.0f" % (i, m.rate()))
+                    say("conn %d %s" % (i, m.report()))
                     reported = True
             t.join()
             say("conn %d recv %d %s" % (i, n, h.hexdigest()))
@@ -185,6 +197,7 @@ def client(a):
     results = [None] * a.count
 
     def one(i):
+        start = time.monotonic()
         try:
             s = socket.create_connection(("127.0.0.1", a.port), timeout=TIMEOUT)
         except OSError as e:
@@ -203,7 +216,7 @@ def client(a):
                     break
                 if m:
                     if m.add(len(b)):
-                        results[i] = "rate %.0f" % m.rate()
+                        results[i] = "%s start %.6f" % (m.report(), start)
                         s.close()
                         return
                 else:
