@@ -36,12 +36,13 @@ socket operation has a timeout, so nothing here can hang a test.
       opens N connections, writes B bytes on each (default 0), holds them
       SECONDS, prints "opened N", closes them.
   relay-peer.py raw --port P --text STRING [--stay SECONDS]
-      sends STRING, then waits (default 5 s) for the relay to close the
+      sends STRING, then waits (default 30 s) for the relay to close the
       connection; prints "closed by peer" or "timeout".
   relay-peer.py hello --port P --bytes B [--stay SECONDS]
       sends the first B bytes of a well-formed secure handshake message
       (header and a random key and mac), then closes (or waits SECONDS
-      for the relay to close first; prints "closed by peer" or "timeout").
+      for the relay to close first; prints "closed by peer" or "timeout",
+      and "after MS ms", the time from before it began to connect).
 
 data(S, random) is random.Random(S).randbytes(N); data(S, text) is
 compressible text (numbered lines of a float32-ish table), so that zstd has
@@ -293,6 +294,7 @@ def idle(a):
 
 
 def hello(a):
+    t0 = time.monotonic()
     s = socket.create_connection(("127.0.0.1", a.port), timeout=TIMEOUT)
     msg = b"GXHS\x01\x01\x00\x00" + os.urandom(64)
     s.sendall(msg[:a.bytes])
@@ -300,11 +302,12 @@ def hello(a):
         s.settimeout(a.stay)
         try:
             b = s.recv(100)
-            print("closed by peer" if not b else "answered %d bytes" % len(b))
+            print("closed by peer" if not b else "answered %d bytes" % len(b), end="")
         except ConnectionResetError:
-            print("closed by peer")
+            print("closed by peer", end="")
         except socket.timeout:
-            print("timeout")
+            print("timeout", end="")
+        print(" after %.0f ms" % ((time.monotonic() - t0) * 1e3))
     s.close()
     return 0
 
@@ -363,7 +366,7 @@ def main():
     p = sub.add_parser("raw")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--text", required=True)
-    p.add_argument("--stay", type=float, default=5)
+    p.add_argument("--stay", type=float, default=30)
     p = sub.add_parser("hello")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--bytes", type=int, required=True)
