@@ -12,9 +12,11 @@
 #include "t.h"
 #include "t_net.h"
 
-/* Timing tolerance: timers never fire early; late by at most this much on a
- * loaded machine (sanitizers, parallel make). */
-#define LATE_MS 150
+/* Timing tolerance: timers never fire early (the contract); late by at most
+ * this much, which only a busy machine's wake-ups and preemptions decide
+ * (sanitizers, parallel make, other tests): generous, yet short of the 5 s
+ * timer below, so that "not forever" is still told. */
+#define LATE_MS 1000
 
 static void sleep_ms(int ms)
 {
@@ -54,7 +56,7 @@ static void test_timers_fire_in_order(void)
 	static const int delays[] = { 60, 10, 35, 0, 20 };
 	for (int i = 0; i < 5; i++)
 		T_ASSERT(gx_ev_timer(ev, delays[i], t_record, (void *)(intptr_t)delays[i]) > 0);
-	uint64_t end = gx_now_ms() + 2000;
+	uint64_t end = gx_now_ms() + 10000;
 	while (g_log.n < 5 && gx_now_ms() < end)
 		T_ASSERT(gx_ev_once(ev, -1) >= 0);
 	T_EQ(g_log.n, 5);
@@ -88,7 +90,7 @@ static void test_once_waits_for_nearest_timer(void)
 	/* a shorter explicit timeout wins over the timer */
 	t0 = gx_now_ms();
 	T_EQ(gx_ev_once(ev, 10), 0);
-	T_ASSERT(gx_now_ms() - t0 < 1000);
+	T_ASSERT(gx_now_ms() - t0 < 10 + LATE_MS);
 	gx_ev_free(ev); /* frees the pending 5 s timer (ASan checks) */
 }
 
@@ -111,7 +113,7 @@ static void test_repeating_timer(void)
 	T_REQUIRE(ev);
 	rep r = { 0, 5, gx_now_ms(), 0 };
 	T_ASSERT(gx_ev_timer(ev, 15, t_repeat, &r) > 0);
-	uint64_t end = gx_now_ms() + 3000;
+	uint64_t end = gx_now_ms() + 10000;
 	while (gx_now_ms() < end && r.n < 5)
 		gx_ev_once(ev, -1);
 	T_EQ(r.n, 5);
