@@ -21,10 +21,14 @@
 
 #define GX_EV_READ 1
 #define GX_EV_WRITE 2
+/* Errors and hang-ups only (EPOLLERR, EPOLLHUP), for a descriptor whose
+ * reading and writing are paused: a peer's reset is seen all the same. It
+ * is also reported, with the other bits watched, wherever they are. */
+#define GX_EV_HUP 4
 
 typedef struct gx_ev gx_ev;
 
-/* Called when fd is ready for the events in mask (GX_EV_READ|GX_EV_WRITE). */
+/* Called when fd is ready for the events in mask (GX_EV_READ|GX_EV_WRITE|GX_EV_HUP). */
 typedef void gx_ev_file_fn(gx_ev *ev, int fd, void *ud, int mask);
 /* A timer: returns the delay in ms until it fires again, or -1 to end it. */
 typedef long gx_ev_timer_fn(gx_ev *ev, long long id, void *ud);

@@ -221,12 +221,14 @@ static uint32_t ep_events(int mask)
 		e |= EPOLLIN;
 	if (mask & GX_EV_WRITE)
 		e |= EPOLLOUT;
+	/* GX_EV_HUP adds nothing: epoll always reports EPOLLERR and EPOLLHUP
+	 * of a descriptor in the set, even one registered with no events. */
 	return e;
 }
 
 int gx_ev_add(gx_ev *ev, int fd, int mask, gx_ev_file_fn *fn, void *ud)
 {
-	if (!ev || fd < 0 || !fn || (mask & ~(GX_EV_READ | GX_EV_WRITE)))
+	if (!ev || fd < 0 || !fn || (mask & ~(GX_EV_READ | GX_EV_WRITE | GX_EV_HUP)))
 		return GX_EIO;
 	if (grow_files(ev, fd) != 0)
 		return GX_EIO;
@@ -404,9 +406,10 @@ int gx_ev_once(gx_ev *ev, int timeout_ms)
 		if (e & EPOLLOUT)
 			m |= GX_EV_WRITE;
 		/* Errors and hang-ups go to whichever side is watched: its
-		 * read or write then reports what happened. */
+		 * read or write then reports what happened (or, with only
+		 * GX_EV_HUP watched, the callback asks the descriptor). */
 		if (e & (EPOLLERR | EPOLLHUP))
-			m |= GX_EV_READ | GX_EV_WRITE;
+			m |= GX_EV_READ | GX_EV_WRITE | GX_EV_HUP;
 		/* An earlier callback of this iteration may have deleted the
 		 * descriptor or some of its events: look again. */
 		if (fd >= ev->setsize)

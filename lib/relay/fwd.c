@@ -108,7 +108,7 @@ void pair_kill(pair *p, int reset)
 	for (int i = 0; i < 2; i++) {
 		side *s = &p->s[i];
 		if (s->fd >= 0) {
-			gx_ev_del(r->ev, s->fd, GX_EV_READ | GX_EV_WRITE);
+			gx_ev_del(r->ev, s->fd, GX_EV_READ | GX_EV_WRITE | GX_EV_HUP);
 			if (reset) {
 				/* RST: the peer must not take a cut stream for a whole one. */
 				struct linger lg = { 1, 0 };
@@ -268,6 +268,10 @@ static void dir_watch(dir *d)
 	else if (p->state == P_FAR_HANDSHAKE)
 		rd = d->src->idx == FAR;
 	side_watch(d->src, GX_EV_READ, rd);
+	/* While open, each side stays watched for errors and hang-ups, so that
+	 * a peer's reset is seen even while reading it is paused by a full
+	 * queue and nothing waits to be written to it. */
+	side_watch(d->src, GX_EV_HUP, p->state == P_OPEN && !d->src->hup_seen);
 	int wr = 0;
 	if (d->head && !p->dead) {
 		if (d->head->release_ns <= gx_now_ns() + RELAY_SLACK_NS)
@@ -481,6 +485,19 @@ static void side_event(gx_ev *ev, int fd, void *ud, int mask)
 	dir *out = &p->d[s->idx == NEAR ? DOWN : UP]; /* toward s */
 	dir *in = &p->d[s->idx == NEAR ? UP : DOWN];  /* from s */
 	p->busy++;
+	if ((mask & GX_EV_HUP) && !(mask & (GX_EV_READ | GX_EV_WRITE))) {
+		/* Neither read nor written now: an error (a reset) ends the pair
+		 * at once; an orderly hang-up is left for the read to find. */
+		int e = 0;
+		socklen_t el = sizeof e;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) == 0 && e)
+			wan_io_fail(in, s, e, "read");
+		else {
+			s->hup_seen = 1;
+			side_watch(s, GX_EV_HUP, 0);
+		}
+		goto done;
+	}
 	if ((mask & GX_EV_WRITE) && dir_run(out))
 		goto done;
 	if (!(mask & GX_EV_READ) || p->dead)

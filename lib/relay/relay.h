@@ -79,6 +79,7 @@ typedef struct side {
 	int fd;        /* -1 before connecting or once closed */
 	int secure;    /* speaks secure.h */
 	int watch;     /* GX_EV_* watched */
+	int hup_seen;  /* an orderly hang-up seen: GX_EV_HUP no longer watched */
 	gx_sec *sec;
 	/* handshake bytes read and not yet used */
 	uint8_t hs[GX_SEC_HELLO_BYTES + GX_SEC_OVERHEAD];

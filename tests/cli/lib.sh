@@ -59,9 +59,9 @@ expect_empty() {
 
 finish() { exit $_rc; }
 
-# wait_port FILE — waits (up to 5 s) for the port line; prints it.
+# wait_port FILE — waits (up to 30 s) for the port line; prints it.
 wait_port() {
 	_i=0
-	while [ ! -s "$1" ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
+	while [ ! -s "$1" ] && [ $_i -lt 600 ]; do sleep 0.05; _i=$((_i + 1)); done
 	head -n 1 "$1"
 }

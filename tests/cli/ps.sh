@@ -89,7 +89,7 @@ expect_rc unreachable-rc 1
 expect_match unreachable-names-address "$ERR" "upstream 127\.0\.0\.1:$dead unreachable: connection refused \(gave up after 1 s\)$"
 expect_match unreachable-waiting-line "$ERR" "^$P\[local 0\]: waiting for upstream 127\.0\.0\.1:$dead \(connection refused\)$"
 expect_match unreachable-port-line "$OUT" '^[0-9]+$'
-if python3 -c "import sys; sys.exit(not (0.9 <= $took <= 3))"; then ok unreachable-in-time
+if python3 -c "import sys; sys.exit(not (0.9 <= $took <= 10))"; then ok unreachable-in-time
 else notok unreachable-in-time "took $took s"; fi
 
 runcmd $P -q --role local --party 3 --upstream "127.0.0.1:$dead" --connect-timeout 0.2
@@ -194,7 +194,10 @@ PIDS=""
 expect_rc global-done-rc 0
 expect_match global-logs-garbage "$T/g.err" "^$P\[global\]: connection from 127\.0\.0\.1:[0-9]+ refused: protocol error: frame 0 at byte 0: bad magic: not a geomx frame$"
 expect_match global-logs-version "$T/g.err" "^$P\[global\]: connection from 127\.0\.0\.1:[0-9]+ refused: protocol version 2 is not supported \(this server speaks version 1\)$"
-expect_lines global-log-lines "$T/g.err" 2
+# Two lines, the refusals; besides them only the periodic "waiting for"
+# line, which the clients' pace (seconds each on a busy machine) decides.
+grep -Ev "^$P\[global\]: waiting for 1 of 1 party: party 0$" "$T/g.err" >"$T/g.err.events"
+expect_lines global-log-lines "$T/g.err.events" 2
 
 # A stop by signal: status 1, said so, statistics written.
 $P --role global --parties 2 --stats "$T/stats.json" --stats-format json >"$T/s.out" 2>"$T/s.err" &

@@ -14,11 +14,11 @@ command -v $P >/dev/null 2>&1 || PATH="$GX_TOP/${BUILD:-build}/bin:$PATH"
 command -v $P >/dev/null 2>&1 || { echo "$P not built"; exit 77; }
 command -v python3 >/dev/null 2>&1 || { echo "python3 missing"; exit 77; }
 
-# stop PID — SIGTERM, then waits (up to 5 s); sets $SRC to the status.
+# stop PID — SIGTERM, then waits (up to 30 s); sets $SRC to the status.
 stop() {
 	kill -TERM "$1" 2>/dev/null
 	_i=0
-	while kill -0 "$1" 2>/dev/null && [ $_i -lt 50 ]; do sleep 0.1; _i=$((_i + 1)); done
+	while kill -0 "$1" 2>/dev/null && [ $_i -lt 300 ]; do sleep 0.1; _i=$((_i + 1)); done
 	kill -9 "$1" 2>/dev/null
 	wait "$1"
 	SRC=$?
@@ -162,7 +162,9 @@ $P $L $C --stats "$T/stats" --stats-every 0.2 >"$T/run.out" 2>"$T/run.err" &
 pid=$!
 PIDS="$PIDS $pid"
 port=$(wait_port "$T/run.out")
-sleep 0.7
+# Two periodic lines (0.4 s on an idle machine), then the final one.
+_i=0
+while [ "$(cat "$T/stats" 2>/dev/null | wc -l)" -lt 2 ] && [ $_i -lt 300 ]; do sleep 0.1; _i=$((_i + 1)); done
 stop $pid
 expect_match port-line "$T/run.out" '^[1-9][0-9]*$'
 expect_lines port-one-line "$T/run.out" 1

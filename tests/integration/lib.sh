@@ -46,10 +46,11 @@ spawn() {
 	eval "PID_$(echo "$_name" | tr -c 'A-Za-z0-9_\n' _)=$PID"
 }
 
-# port_of NAME — waits (up to 10 s) for the first line of NAME's stdout, a port.
+# port_of NAME — waits (up to 60 s: a Python server may make its data
+# first) for the first line of NAME's stdout, a port.
 port_of() {
 	_i=0
-	while [ $_i -lt 100 ]; do
+	while [ $_i -lt 600 ]; do
 		if [ -s "$T/$1.out" ]; then
 			_p=$(head -n 1 "$T/$1.out")
 			case $_p in *[!0-9]*|"") ;; *) echo "$_p"; return 0 ;; esac

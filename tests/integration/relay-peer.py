@@ -3,16 +3,19 @@
 geomx-relay, for tests/integration/relay*.sh. Standard library only; every
 socket operation has a timeout, so nothing here can hang a test.
 
-  relay-peer.py serve [--mode stream|echo] [--send N --seed S --kind K]
+  relay-peer.py serve [--mode stream|echo|deaf] [--send N --seed S --kind K]
                 [--measure SKIP:WINDOW]
       listens on 127.0.0.1:0 and prints the port (one line), then serves
       every connection in a thread. stream: sends N bytes of data(S, K)
       while reading everything until the end of stream, then closes its
       sending side; prints "conn I recv BYTES SHA256" when the peer's
       stream ended in order, "conn I error WHAT" when it did not. echo:
-      sends back what it reads. --measure: also prints "conn I rate
-      BYTES_PER_S" for what it received from SKIP s after its first byte,
-      over WINDOW s.
+      sends back what it reads. deaf: sends N bytes of data(S, K), never
+      reads, and holds the connection (so that its death resets it: the
+      kernel resets a socket closed with unread bytes). --measure: also prints "conn I rate
+      BYTES_PER_S total BYTES last T" for what it received from SKIP s after
+      its first byte, over WINDOW s, and for all it received before the end
+      of that window, the last of it at time T (time.monotonic()).
   relay-peer.py client --port P [--send N --seed S --kind K]
                 [--expect N --expect-seed S --expect-kind K] [--measure SKIP:WINDOW]
                 [--count C]
@@ -22,7 +25,8 @@ socket operation has a timeout, so nothing here can hang a test.
       server sends every connection the same). Prints "conn I sent
       N recv M ok" (or "BAD ..."); exits 0 when every connection is ok.
       --measure: reads for SKIP + WINDOW seconds only and prints "rate
-      BYTES_PER_S" (no --expect then).
+      BYTES_PER_S total BYTES last T start T0" (as serve does; T0: when
+      it began to connect) (no --expect then).
   relay-peer.py pingpong --port P [--count N] [--size B]
       N round trips of B bytes to an echo server; prints "rtt_ms MEDIAN"
       and "rtts_ms A,B,...".
@@ -32,12 +36,13 @@ socket operation has a timeout, so nothing here can hang a test.
       opens N connections, writes B bytes on each (default 0), holds them
       SECONDS, prints "opened N", closes them.
   relay-peer.py raw --port P --text STRING [--stay SECONDS]
-      sends STRING, then waits (default 5 s) for the relay to close the
+      sends STRING, then waits (default 30 s) for the relay to close the
       connection; prints "closed by peer" or "timeout".
   relay-peer.py hello --port P --bytes B [--stay SECONDS]
       sends the first B bytes of a well-formed secure handshake message
       (header and a random key and mac), then closes (or waits SECONDS
-      for the relay to close first; prints "closed by peer" or "timeout").
+      for the relay to close first; prints "closed by peer" or "timeout",
+      and "after MS ms", the time from before it began to connect).
 
 data(S, random) is random.Random(S).randbytes(N); data(S, text) is
 compressible text (numbered lines of a float32-ish table), so that zstd has
@@ -86,24 +91,34 @@ def parse_measure(s):
 
 
 class Meter:
-    """Bytes received in [first + skip, first + skip + window)."""
+    """Bytes received in [first + skip, first + skip + window); and all the
+    bytes received before first + skip + window (total), the last of them
+    at time.monotonic() last."""
 
     def __init__(self, skip, window):
         self.skip, self.window = skip, window
         self.first = None
         self.bytes = 0
+        self.total = 0
+        self.last = None
 
     def add(self, n):
         now = time.monotonic()
         if self.first is None:
             self.first = now
         t = now - self.first
+        if t < self.skip + self.window:
+            self.total += n
+            self.last = now
         if self.skip <= t < self.skip + self.window:
             self.bytes += n
         return t >= self.skip + self.window
 
     def rate(self):
         return self.bytes / self.window
+
+    def report(self):
+        return "rate %.0f total %d last %.6f" % (self.rate(), self.total, self.last)
 
 
 def sender(sock, payload, errs):
@@ -118,7 +133,7 @@ def sender(sock, payload, errs):
 
 
 def serve(a):
-    payload = data(a.send, a.seed, a.kind) if a.mode == "stream" else b""
+    payload = data(a.send, a.seed, a.kind) if a.mode != "echo" else b""
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(("127.0.0.1", a.port))
@@ -143,6 +158,10 @@ def serve(a):
                     c.sendall(b)
                 c.shutdown(socket.SHUT_WR)
                 return
+            if a.mode == "deaf":
+                c.settimeout(None)
+                c.sendall(payload)
+                threading.Event().wait()
             t = threading.Thread(target=sender, args=(c, payload, errs))
             t.start()
             h = hashlib.sha256()
@@ -156,7 +175,7 @@ def serve(a):
                 h.update(b)
                 n += len(b)
                 if m and m.add(len(b)) and not reported:
-                    say("conn %d rate %.0f" % (i, m.rate()))
+                    say("conn %d %s" % (i, m.report()))
                     reported = True
             t.join()
             say("conn %d recv %d %s" % (i, n, h.hexdigest()))
@@ -179,6 +198,7 @@ def client(a):
     results = [None] * a.count
 
     def one(i):
+        start = time.monotonic()
         try:
             s = socket.create_connection(("127.0.0.1", a.port), timeout=TIMEOUT)
         except OSError as e:
@@ -197,7 +217,7 @@ def client(a):
                     break
                 if m:
                     if m.add(len(b)):
-                        results[i] = "rate %.0f" % m.rate()
+                        results[i] = "%s start %.6f" % (m.report(), start)
                         s.close()
                         return
                 else:
@@ -274,6 +294,7 @@ def idle(a):
 
 
 def hello(a):
+    t0 = time.monotonic()
     s = socket.create_connection(("127.0.0.1", a.port), timeout=TIMEOUT)
     msg = b"GXHS\x01\x01\x00\x00" + os.urandom(64)
     s.sendall(msg[:a.bytes])
@@ -281,11 +302,12 @@ def hello(a):
         s.settimeout(a.stay)
         try:
             b = s.recv(100)
-            print("closed by peer" if not b else "answered %d bytes" % len(b))
+            print("closed by peer" if not b else "answered %d bytes" % len(b), end="")
         except ConnectionResetError:
-            print("closed by peer")
+            print("closed by peer", end="")
         except socket.timeout:
-            print("timeout")
+            print("timeout", end="")
+        print(" after %.0f ms" % ((time.monotonic() - t0) * 1e3))
     s.close()
     return 0
 
@@ -313,7 +335,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("serve")
     p.add_argument("--port", type=int, default=0)
-    p.add_argument("--mode", choices=["stream", "echo"], default="stream")
+    p.add_argument("--mode", choices=["stream", "echo", "deaf"], default="stream")
     p.add_argument("--send", type=int, default=0)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--kind", choices=["random", "text", "sparse"], default="random")
@@ -344,7 +366,7 @@ def main():
     p = sub.add_parser("raw")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--text", required=True)
-    p.add_argument("--stay", type=float, default=5)
+    p.add_argument("--stay", type=float, default=30)
     p = sub.add_parser("hello")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--bytes", type=int, required=True)

@@ -46,10 +46,10 @@ mark() { MARK=$(wc -l <"$T/c.err"); }
 # new_lines — what the center relay said since the mark.
 new_lines() { tail -n +$((MARK + 1)) "$T/c.err"; }
 # center_says NAME REGEX — since the mark, the center relay said one line
-# matching REGEX (waiting up to 5 s for it); then marks.
+# matching REGEX (waiting up to 30 s for it); then marks.
 center_says() {
 	_ci=0
-	while [ $_ci -lt 50 ] && ! new_lines | grep -Eq -- "$2"; do sleep 0.1; _ci=$((_ci + 1)); done
+	while [ $_ci -lt 300 ] && ! new_lines | grep -Eq -- "$2"; do sleep 0.1; _ci=$((_ci + 1)); done
 	if [ "$(new_lines | grep -Ec -- "$2")" = 1 ]; then
 		ok "$1"
 		echo "# $(new_lines | grep -E -- "$2")"
@@ -95,7 +95,7 @@ for mode in flip replay drop; do
 	$PEER client --port "$RPORT" --send 300000 --seed 20 --expect 300000 --expect-seed 11 \
 		>"$T/c.$mode.client" 2>&1
 	case $mode in replay) n=2 ;; *) n=1 ;; esac
-	wait_match "$T/c.$mode.m.out" "^conn 0: $mode record 1$" 5
+	wait_match "$T/c.$mode.m.out" "^conn 0: $mode record 1$" 30
 	center_says "c: a $mode record: refused" \
 		"^geomx-relay: conn [0-9]+ \($ADDR > 127\.0\.0\.1:[0-9]+\): $ADDR: record $n failed authentication \(tampered, replayed or reordered\); closing both sides$"
 	# The server's end of that connection is reset: it never sees the end
@@ -103,7 +103,7 @@ for mode in flip replay drop; do
 	# all of the server's bytes, which were not.)
 	errs=$((errs + 1))
 	_ci=0
-	while [ "$(grep -c ' error ' "$T/s.out")" -lt $errs ] && [ $_ci -lt 50 ]; do sleep 0.1; _ci=$((_ci + 1)); done
+	while [ "$(grep -c ' error ' "$T/s.out")" -lt $errs ] && [ $_ci -lt 300 ]; do sleep 0.1; _ci=$((_ci + 1)); done
 	if [ "$(grep -c ' error ' "$T/s.out")" = $errs ]; then
 		ok "c: ... the server's connection is reset, not given an end ($(grep ' error ' "$T/s.out" | tail -n 1))"
 	else
@@ -118,7 +118,7 @@ done
 spawn c.stall.m $MITM --connect "$C" --mode stall --record 1
 relay c.stall.e --connect "127.0.0.1:$(port_of c.stall.m)" --key "$T/job.key"
 spawn c.stall.c $PEER client --port "$RPORT" --send 300000 --seed 20
-wait_match "$T/c.stall.m.out" "^conn 0: stall record 1$" 5
+wait_match "$T/c.stall.m.out" "^conn 0: stall record 1$" 30
 sleep 0.3
 cpu0=$(awk '{ print $14 + $15 }' "/proc/$(pid_of c)/stat")
 sleep 2
@@ -138,12 +138,15 @@ center_says "c: ... until the connection is cut: then it says so" \
 $PEER hello --port "$C" --bytes 40 >"$T/d.cut" 2>&1
 center_says "d: a handshake cut after 40 bytes: refused" \
 	"^geomx-relay: $ADDR: secure handshake failed: connection closed after 40 bytes of the handshake \(truncated\)$"
-t0=$(now_ms)
-$PEER hello --port "$C" --bytes 40 --stay 5 >"$T/d.stall" 2>&1
-ms=$(($(now_ms) - t0))
+# Timed by the client, from before it connects (the relay's clock starts
+# at the accept, later): at least 1 s; and under the default 5 s, which a
+# busy machine's wake-ups do not reach (the time Python takes to start on
+# one, seconds, is not counted).
+$PEER hello --port "$C" --bytes 40 --stay 30 >"$T/d.stall" 2>&1
+ms=$(sed -n 's/^closed by peer after \([0-9]*\) ms$/\1/p' "$T/d.stall")
 center_says "d: a stalled handshake: closed after --handshake-timeout" \
 	"^geomx-relay: $ADDR: no secure handshake within 1 s \(40 bytes of it\); closing$"
-if grep -q "closed by peer" "$T/d.stall" && [ $ms -ge 900 ] && [ $ms -le 3000 ]; then
+if [ -n "$ms" ] && [ "$ms" -ge 1000 ] && [ "$ms" -lt 5000 ]; then
 	ok "d: ... after 1 s ($ms ms)"
 else
 	notok "d: ... after 1 s" "$ms ms: $(cat "$T/d.stall")"
@@ -152,12 +155,12 @@ proper "d: ... and the pair works on" "$E"
 
 # --- e. a flood of handshakes that never finish ---------------------------------
 spawn e.idle $PEER idle --port "$C" --count 300 --hold 3
-wait_match "$T/e.idle.out" "^opened 300$" 10
+wait_match "$T/e.idle.out" "^opened 300$" 30
 proper "e: a proper transfer while 300 handshakes hang" "$E"
 # One line a second at most, whatever the number dropped (the flood takes
 # well under a second to arrive; a loaded machine may stretch it).
 drop_re="^geomx-relay: 256 secure handshakes pending \(--max-handshakes\): dropped the oldest, from $ADDR"
-wait_match "$T/c.err" "$drop_re" 5
+wait_match "$T/c.err" "$drop_re" 30
 n=$(new_lines | grep -Ec -- "$drop_re")
 if [ "$n" -ge 1 ] && [ "$n" -le 2 ]; then
 	ok "e: the oldest pending handshakes are dropped, a line a second at most ($n)"
@@ -166,10 +169,10 @@ else
 	notok "e: the oldest pending handshakes are dropped, a line a second at most" "$n lines: $(new_lines | tail -c 400)"
 fi
 mark
-# The last statistics line, once the flood is over (within 5 s); no line
+# The last statistics line, once the flood is over (within 30 s); no line
 # ever saw more than 256 pending.
 st=$(python3 -c 'import json, sys, time
-for _ in range(50):
+for _ in range(300):
     lines = [json.loads(l) for l in open(sys.argv[1]).read().splitlines()]
     s = lines[-1]
     if s["pending_handshakes"] == 0 and s["open"] == 0 and s["handshakes_dropped"]:
@@ -185,5 +188,5 @@ fi
 proper "e: ... and the pair works on" "$E"
 
 kill -TERM "$(pid_of c)" "$(pid_of e)"
-expect_all "the relays exit 0 on SIGTERM" 10 0 c e
+expect_all "the relays exit 0 on SIGTERM" 30 0 c e
 finish

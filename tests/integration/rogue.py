@@ -19,7 +19,7 @@ ERROR). Standard library only.
   rogue.py hello HOST:PORT --party P --rank R [--role N]
                                    a HELLO (role 3, a worker, by default),
                                    then waits for the answer
-  rogue.py silent HOST:PORT        connects and says nothing
+  rogue.py silent HOST:PORT        connects ("# connected") and says nothing
 
 Each prints what the server did, one "# " line per event: "ack ...",
 "error CODE MESSAGE", "closed" (the server closed the connection) or
@@ -154,6 +154,7 @@ def cmd_garbage(a):
 
 def cmd_silent(a):
     c = Conn(a.addr, a.timeout)
+    say("connected")
     return 0 if expect_error_then_close(c) else 1
 
 

@@ -250,7 +250,7 @@ static void test_handshake_timeout(void)
 	uint64_t dt = gx_now_ms() - t0;
 	T_EQ(rb.err, GX_ETIMEOUT);
 	T_ASSERT(strstr(rb.why, "secure handshake not done within 200 ms") != NULL);
-	T_ASSERT(dt >= 150 && dt < 2000);
+	T_ASSERT(dt >= 150 && dt < 4000); /* under the default 5 s, whatever the load */
 	close(a);
 
 	/* a silent server (it reads msg1 and says nothing): the client too */

@@ -4,16 +4,20 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "geomx.h"
 #include "net/conn.h"
 #include "t.h"
+#include "t_net.h"
 
-/* Timing tolerance: timers never fire early; late by at most this much on a
- * loaded machine (sanitizers, parallel make). */
-#define LATE_MS 150
+/* Timing tolerance: timers never fire early (the contract); late by at most
+ * this much, which only a busy machine's wake-ups and preemptions decide
+ * (sanitizers, parallel make, other tests): generous, yet short of the 5 s
+ * timer below, so that "not forever" is still told. */
+#define LATE_MS 1000
 
 static void sleep_ms(int ms)
 {
@@ -53,7 +57,7 @@ static void test_timers_fire_in_order(void)
 	static const int delays[] = { 60, 10, 35, 0, 20 };
 	for (int i = 0; i < 5; i++)
 		T_ASSERT(gx_ev_timer(ev, delays[i], t_record, (void *)(intptr_t)delays[i]) > 0);
-	uint64_t end = gx_now_ms() + 2000;
+	uint64_t end = gx_now_ms() + 10000;
 	while (g_log.n < 5 && gx_now_ms() < end)
 		T_ASSERT(gx_ev_once(ev, -1) >= 0);
 	T_EQ(g_log.n, 5);
@@ -87,7 +91,7 @@ static void test_once_waits_for_nearest_timer(void)
 	/* a shorter explicit timeout wins over the timer */
 	t0 = gx_now_ms();
 	T_EQ(gx_ev_once(ev, 10), 0);
-	T_ASSERT(gx_now_ms() - t0 < 1000);
+	T_ASSERT(gx_now_ms() - t0 < 10 + LATE_MS);
 	gx_ev_free(ev); /* frees the pending 5 s timer (ASan checks) */
 }
 
@@ -110,7 +114,7 @@ static void test_repeating_timer(void)
 	T_REQUIRE(ev);
 	rep r = { 0, 5, gx_now_ms(), 0 };
 	T_ASSERT(gx_ev_timer(ev, 15, t_repeat, &r) > 0);
-	uint64_t end = gx_now_ms() + 3000;
+	uint64_t end = gx_now_ms() + 10000;
 	while (gx_now_ms() < end && r.n < 5)
 		gx_ev_once(ev, -1);
 	T_EQ(r.n, 5);
@@ -541,6 +545,39 @@ static void test_fd_table_grows(void)
 	gx_ev_free(ev);
 }
 
+/* GX_EV_HUP alone: no readiness events, but a peer's reset is reported. */
+static void test_hup_only(void)
+{
+	gx_ev *ev = gx_ev_create(64);
+	T_REQUIRE(ev);
+	int a, b;
+	T_REQUIRE(t_tcp_pair(&a, &b) == 0);
+	fstate s;
+	memset(&s, 0, sizeof s);
+	/* b is writable and has bytes to read: neither is reported */
+	T_EQ(write(a, "unread", 6), 6);
+	T_EQ(write(b, "x", 1), 1);
+	T_EQ(gx_ev_add(ev, b, GX_EV_HUP, on_fd, &s), 0);
+	T_EQ(gx_ev_mask(ev, b), GX_EV_HUP);
+	T_EQ(gx_ev_once(ev, 50), 0);
+	T_EQ(s.calls, 0);
+	/* a closes with b's byte unread and lingering off: a reset */
+	struct linger lg = { 1, 0 };
+	T_EQ(setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+	close(a);
+	T_EQ(gx_ev_once(ev, 5000), 1);
+	T_EQ(s.calls, 1);
+	T_EQ(s.last_mask, GX_EV_HUP);
+	int e = 0;
+	socklen_t el = sizeof e;
+	T_EQ(getsockopt(b, SOL_SOCKET, SO_ERROR, &e, &el), 0);
+	T_EQ(e, ECONNRESET);
+	gx_ev_del(ev, b, GX_EV_HUP);
+	T_EQ(gx_ev_mask(ev, b), 0);
+	close(b);
+	gx_ev_free(ev);
+}
+
 /* A descriptor closed without gx_ev_del and its number reused. */
 static void test_fd_reused_without_del(void)
 {
@@ -598,6 +635,7 @@ int main(void)
 	T_RUN(test_delete_during_iteration);
 	T_RUN(test_fd_table_grows);
 	T_RUN(test_fd_reused_without_del);
+	T_RUN(test_hup_only);
 	T_RUN(test_no_descriptor_leaks);
 	T_DONE();
 }
