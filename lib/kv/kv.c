@@ -291,6 +291,7 @@ static kv_req *req_new(gx_kv *kv, int type, uint32_t ki, const float *src, float
 			}
 		} else {
 			memcpy(r->buf, src, k->count * 4);
+			GX_PASS(GX_PASS_COPY, k->count * 4);
 		}
 	}
 	r->type = type;

@@ -317,8 +317,10 @@ static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
 		 * else the whole value; the caller gets the view either way. */
 		e = gx_codec_decode(kv->dec, h, payload, k->view,
 				    w == KV_W_PUSH && h->codec == GX_CODEC_F16);
-		if (!e && r->dst)
+		if (!e && r->dst) {
 			memcpy(r->dst, k->view, (size_t)k->count * sizeof(float));
+			GX_PASS(GX_PASS_COPY, k->count * sizeof(float));
+		}
 		if (e)
 			kv_log(kv, 0, "server %s: %s for key %u: cannot decode: %s", s->addr,
 			       type_name(h->type), h->key, gx_strerror(e));

@@ -163,6 +163,7 @@ int ps_acc_settle(gx_ps *ps, ps_acc *a)
 			float *s = a->sum, *b = a->pend[i];
 			for (uint64_t j = 0; j < a->count; j++)
 				s[j] += b[j];
+			GX_PASS(GX_PASS_DECODE, a->count * 4);
 			free(b);
 			a->pend[i] = NULL;
 		} else if (!a->pushed[i] &&

@@ -181,8 +181,10 @@ void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float 
 void ps_codec_answer(gx_ps *ps, ps_lkey *k, const uint8_t *which, int type, uint32_t round,
 		    int full)
 {
-	if (k->view && full)
+	if (k->view && full) {
 		memcpy(k->view, k->value, (size_t)k->count * sizeof(float));
+		GX_PASS(GX_PASS_COPY, k->count * sizeof(float));
+	}
 	int diff = ps->o.lan == GX_LINK_FP16 && type == GX_FT_PUSH_REPLY && !full;
 	size_t cap = diff ? gx_codec_bound(ps->henc, k->count) : (size_t)k->count * 4;
 	gx_buf *b = payload_buf(ps, cap, k->key);

@@ -79,11 +79,13 @@ static int key_modes(gx_ps *ps, ps_lkey *k)
 		if (!(k->view = malloc(bytes)))
 			goto nomem;
 		memcpy(k->view, k->value, bytes);
+		GX_PASS(GX_PASS_COPY, bytes);
 	}
 	if (hfa) {
 		if (!(k->base = malloc(bytes)))
 			goto nomem;
 		memcpy(k->base, k->value, bytes);
+		GX_PASS(GX_PASS_COPY, bytes);
 	}
 	return 0;
 nomem:
@@ -138,12 +140,16 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	size_t bytes = (size_t)k->count * sizeof(float);
 	while ((f = k->fwds) && f->left == 0) {
 		if (hfa) {
-			if (ls->agg == 1)
+			if (ls->agg == 1) {
 				for (uint64_t i = 0; i < k->count; i++)
 					k->base[i] += f->buf[i];
-			else
+				GX_PASS(GX_PASS_DECODE, bytes);
+			} else {
 				memcpy(k->base, f->buf, bytes);
+				GX_PASS(GX_PASS_COPY, bytes);
+			}
 			memcpy(k->value, k->base, bytes);
+			GX_PASS(GX_PASS_COPY, bytes);
 			ps_buf_put(&k->spare, f->buf);
 		} else if (ls->agg == 1) {
 			int r = gx_optim_step(k->opt, k->value, f->buf, 0);
