@@ -48,6 +48,7 @@
 #include "../wire/control.h"
 #include "../net/secure.h"
 #include "../net/dial.h"
+#include "../sched/tensor_send.h"
 #include "../base/passes.h"
 
 /* Tensor payloads are copied with memcpy as little-endian float32 (as in

@@ -211,30 +211,23 @@ static int send_part(kv_srv *s, kv_part *p)
 	gx_kv *kv = s->kv;
 	kv_req *r = p->r;
 	const kv_slice *sl = &kv->slices[p->si];
-	gx_frame_hdr h;
-	const void *payload = NULL;
+	gx_tensor_route rt = { .type = r->type, .key = kv->keys[r->ki].key, .block = sl->block,
+			       .round = r->round, .sender = kv->o.rank, .seq = ++s->seq,
+			       .priority = r->prio };
+	gx_tensor_payload pl;
 
-	gx_frame_hdr_init(&h);
-	h.type = (uint8_t)r->type;
-	h.key = kv->keys[r->ki].key;
-	h.block = sl->block;
-	h.round = r->round;
-	h.sender = kv->o.rank;
-	h.seq = ++s->seq;
-	h.priority = (uint8_t)(r->prio > 255 ? 255 : r->prio);
 	if (r->buf && r->type == GX_FT_PUSH && kv->info.lan == GX_LINK_FP16) {
 		/* one slice: a local server */
-		h.codec = GX_CODEC_F16;
-		h.count = sl->count;
-		h.payload_len = h.raw_len = (uint32_t)(sl->count * 2);
-		payload = r->buf + sl->off * 2;
+		gx_tensor_payload_f16(&pl, (const uint16_t *)(r->buf + sl->off * 2), sl->count, NULL);
 	} else if (r->buf) {
-		h.codec = GX_CODEC_F32;
-		h.count = sl->count;
-		h.payload_len = h.raw_len = (uint32_t)(sl->count * 4);
-		payload = r->buf + sl->off * 4;
+		gx_tensor_payload_f32(&pl, (const float *)(r->buf + sl->off * 4), sl->count, NULL);
+	} else {
+		/* PULL: no payload */
+		gx_frame_hdr_init(&pl.h);
+		pl.bytes = NULL;
+		pl.buf = NULL;
 	}
-	return gx_conn_send(s->c, &h, payload);
+	return gx_tensor_send(s->c, &rt, &pl);
 }
 
 static void pump(kv_srv *s)
