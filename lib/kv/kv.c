@@ -25,7 +25,7 @@ void gx_kv_opts_default(gx_kv_opts *o)
 
 /* --------------------------------------------------------- the handle */
 
-void kv_buf_put(gx_kv *kv, uint32_t ki, uint8_t *buf)
+void kv_buf_put(gx_kv *kv, uint32_t ki, gx_buf *buf)
 {
 	if (!buf)
 		return;
@@ -36,18 +36,29 @@ void kv_buf_put(gx_kv *kv, uint32_t ki, uint8_t *buf)
 		buf = NULL;
 	}
 	pthread_mutex_unlock(&kv->mu);
-	free(buf);
+	gx_buf_unref(buf);
 }
 
-/* A payload buffer for key index ki: its spare, or a new one. */
-static uint8_t *kv_buf_get(gx_kv *kv, uint32_t ki)
+/* A payload buffer for key index ki: its spare, or a new one. The spare
+ * comes back as soon as the last part of its push is queued, and the
+ * connections hold references to it until they wrote it: while one does
+ * (refs > 1) its bytes may not change, so it is dropped (the last writer
+ * frees it) and a new one made. At refs == 1 nobody else holds it, and
+ * nobody can take a reference again. */
+static gx_buf *kv_buf_get(gx_kv *kv, uint32_t ki)
 {
 	pthread_mutex_lock(&kv->mu);
 	kv_key *k = &kv->keys[ki];
-	uint8_t *b = k->spare;
+	gx_buf *b = k->spare;
 	k->spare = NULL;
 	pthread_mutex_unlock(&kv->mu);
-	return b ? b : malloc(k->count * 4);
+	if (b && __atomic_load_n(&b->refs, __ATOMIC_ACQUIRE) > 1) {
+		gx_buf_unref(b);
+		b = NULL;
+	}
+	if (!b && (b = gx_buf_new(k->count * 4)))
+		b->len = k->count * 4;
+	return b;
 }
 
 static void req_free(gx_kv *kv, kv_req *r)
@@ -61,7 +72,7 @@ static void req_free(gx_kv *kv, kv_req *r)
 static void keys_free(gx_kv *kv)
 {
 	for (size_t i = 0; kv->keys && i < kv->nkeys; i++) {
-		free(kv->keys[i].spare);
+		gx_buf_unref(kv->keys[i].spare);
 		gx_ef_free(kv->keys[i].ef);
 		free(kv->keys[i].view);
 	}
@@ -283,14 +294,14 @@ static kv_req *req_new(gx_kv *kv, int type, uint32_t ki, const float *src, float
 		gx_frame_hdr h;
 		if (type == GX_FT_PUSH && kv->info.lan == GX_LINK_FP16) {
 			/* F16 with error feedback; send_part sends count * 2 bytes */
-			if (gx_codec_encode(kv->henc, src, k->count, k->ef, &h, r->buf,
+			if (gx_codec_encode(kv->henc, src, k->count, k->ef, &h, r->buf->data,
 					    (size_t)k->count * 4)) {
 				kv_buf_put(kv, ki, r->buf);
 				free(r);
 				return NULL;
 			}
 		} else {
-			memcpy(r->buf, src, k->count * 4);
+			memcpy(r->buf->data, src, k->count * 4);
 			GX_PASS(GX_PASS_COPY, k->count * 4);
 		}
 	}

@@ -23,7 +23,7 @@
  * binary heap ordered by (priority, order), order being a client-wide
  * counter taken in submission order, so priority 0 goes first and equal
  * priorities go FIFO. A part moves from the heap into the connection's own
- * byte queue (gx_conn_send) only while that queue holds less than
+ * byte queue (gx_tensor_send) only while that queue holds less than
  * KV_LOW_WATER bytes: the heap, not the connection's FIFO, decides what goes
  * next, and an urgent request queued behind a bulk transfer overtakes every
  * part not yet handed over. The pump runs after every loop iteration, so a
@@ -48,6 +48,7 @@
 #include "../wire/control.h"
 #include "../net/secure.h"
 #include "../net/dial.h"
+#include "../base/buf.h"
 #include "../sched/tensor_send.h"
 #include "../base/passes.h"
 
@@ -86,7 +87,10 @@ typedef struct kv_req {
 	uint32_t ki;         /* index into kv->keys */
 	uint32_t round;      /* PUSH: the key's push counter at call time */
 	float *dst;          /* reply goes here (whole tensor); NULL: discarded */
-	uint8_t *buf;        /* payload, the whole tensor as F32; NULL for PULL */
+	gx_buf *buf;         /* payload, the whole tensor as F32 (F16 on an fp16
+			      * LAN push); NULL for PULL. The connections
+			      * send it by reference: the bytes do not change
+			      * once the request is submitted */
 	uint32_t nparts;
 	uint32_t unsent;     /* I/O: parts not yet handed to a connection */
 	uint32_t left;       /* I/O: parts not yet answered */
@@ -102,9 +106,10 @@ typedef struct kv_key {
 	uint64_t count;
 	uint32_t s0, ns;     /* its slices: kv->slices[s0 .. s0 + ns) */
 	uint32_t rounds;     /* application thread: pushes so far */
-	uint8_t *spare;      /* under mu: a payload buffer (count floats) kept
+	gx_buf *spare;       /* under mu: a payload buffer (count floats) kept
 			      * for the next request, so that a push does not
-			      * allocate and page-fault in a fresh copy */
+			      * allocate and page-fault in a fresh copy; it
+			      * may still be queued on connections (refs > 1) */
 	gx_ef *ef;           /* fp16 LAN, application thread: what the F16
 			      * pushes have not carried yet (error feedback) */
 	float *view;         /* fp16 LAN, I/O thread: the parameters as the
@@ -209,8 +214,9 @@ void kv_connect_failed(struct gx_kv *kv, int err);
  * error that already failed the connect phase. */
 int kv_start_dials(struct gx_kv *kv);
 /* Done with a request's payload buffer of key index ki (NULL: none): kept
- * as the key's spare, or freed. Takes mu. */
-void kv_buf_put(struct gx_kv *kv, uint32_t ki, uint8_t *buf);
+ * as the key's spare, or released (connections may still hold it). Takes
+ * mu. */
+void kv_buf_put(struct gx_kv *kv, uint32_t ki, gx_buf *buf);
 /* kv.c: the index of key in kv->keys (sorted), or -1. The table is fixed after
  * init, so either thread may call it. */
 long kv_find_key(const struct gx_kv *kv, uint32_t key);

@@ -218,9 +218,11 @@ static int send_part(kv_srv *s, kv_part *p)
 
 	if (r->buf && r->type == GX_FT_PUSH && kv->info.lan == GX_LINK_FP16) {
 		/* one slice: a local server */
-		gx_tensor_payload_f16(&pl, (const uint16_t *)(r->buf + sl->off * 2), sl->count, NULL);
+		gx_tensor_payload_f16(&pl, (const uint16_t *)(r->buf->data + sl->off * 2), sl->count,
+				      r->buf);
 	} else if (r->buf) {
-		gx_tensor_payload_f32(&pl, (const float *)(r->buf + sl->off * 4), sl->count, NULL);
+		gx_tensor_payload_f32(&pl, (const float *)(r->buf->data + sl->off * 4), sl->count,
+				      r->buf);
 	} else {
 		/* PULL: no payload */
 		gx_frame_hdr_init(&pl.h);
@@ -257,6 +259,8 @@ static void pump(kv_srv *s)
 			q->head = p;
 		q->tail = p;
 		if (--r->unsent == 0) {
+			/* The connections hold their own references until
+			 * they wrote it; kv_buf_get reuses it only after. */
 			kv_buf_put(kv, r->ki, r->buf);
 			r->buf = NULL;
 		}
