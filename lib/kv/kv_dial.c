@@ -16,7 +16,7 @@ static void dial_retry(gx_dial *d, void *ud)
 	kv_srv *s = ud;
 	uint64_t now = gx_now_ms();
 	if (now - s->last_log >= KV_WAIT_LOG_MS) {
-		kv_log(s->kv, 1, "waiting for %s (%s)", s->addr, d->why);
+		kv_log(s->kv, GX_LOG_WARN, "waiting for %s (%s)", s->addr, d->why);
 		s->last_log = now;
 	}
 }
@@ -81,8 +81,8 @@ static void dial_ready(gx_dial *d, int fd, void *ud)
 	s->cfg = *c;
 	s->st = S_READY;
 	s->ready_at = s->last_tx = gx_now_ms();
-	kv_log(kv, 2, "connected to %s server %s (%s)", s->ack.role == GX_ROLE_GLOBAL ? "global" :
-	       "local", s->addr, s->ack.name);
+	kv_log(kv, GX_LOG_INFO, "connected to %s server %s (%s)", gx_role_name(s->ack.role),
+	       s->addr, s->ack.name);
 	for (int i = 0; i < kv->nsrv; i++)
 		if (kv->srv[i].st != S_READY)
 			return;
@@ -110,7 +110,7 @@ static void log_timeouts(gx_kv *kv, const kv_srv *failed, const char *why)
 			r = why;
 		else if (s->dial.state == GX_DIAL_CONNECTING)
 			r = "no answer";
-		kv_log(kv, 0, "could not connect to %s within %g s (%s)", s->addr,
+		kv_log(kv, GX_LOG_ERROR, "could not connect to %s within %g s (%s)", s->addr,
 		       kv->o.connect_timeout, r);
 	}
 }
@@ -124,19 +124,20 @@ static void dial_fail(gx_dial *d, int err, const char *why, void *ud)
 		log_timeouts(kv, s, why);
 		break;
 	case GX_EPROTO:
-		kv_log(kv, 0, "server %s: protocol error: %s", s->addr, why);
+		kv_log(kv, GX_LOG_ERROR, "server %s: protocol error: %s", s->addr, why);
 		break;
 	case GX_EREFUSED:
-		kv_log(kv, 0, "server %s refused us: %s", s->addr, why);
+		kv_log(kv, GX_LOG_ERROR, "server %s refused us: %s", s->addr, why);
 		break;
 	case GX_EPEER:
-		kv_log(kv, 0, "server %s closed the connection during the hello: %s", s->addr, why);
+		kv_log(kv, GX_LOG_ERROR, "server %s closed the connection during the hello: %s",
+		       s->addr, why);
 		break;
 	case GX_EINVAL: /* our checks: the line names the server */
-		kv_log(kv, 0, "%s", why);
+		kv_log(kv, GX_LOG_ERROR, "%s", why);
 		break;
 	default:
-		kv_log(kv, 0, "server %s: %s", s->addr, why);
+		kv_log(kv, GX_LOG_ERROR, "server %s: %s", s->addr, why);
 	}
 	s->st = S_CLOSED; /* the dialer closes the connection it opened */
 	kv_connect_failed(kv, err);
@@ -178,7 +179,8 @@ int kv_start_dials(gx_kv *kv)
 		s->last_log = gx_now_ms();
 		int e = gx_dial_start(&s->dial, kv->ev, &o);
 		if (e) {
-			kv_log(kv, 0, "cannot connect to %s: %s", s->addr, gx_strerror(e));
+			kv_log(kv, GX_LOG_ERROR, "cannot connect to %s: %s", s->addr,
+			       gx_strerror(e));
 			kv_connect_failed(kv, e);
 			return e;
 		}

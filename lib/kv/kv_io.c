@@ -193,7 +193,7 @@ static void proto_error(kv_srv *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	va_end(ap);
-	kv_log(kv, 0, "server %s: protocol error: %s", s->addr, msg);
+	kv_log(kv, GX_LOG_ERROR, "server %s: protocol error: %s", s->addr, msg);
 	if (s->c && s->st != S_CLOSED) {
 		s->st = S_CLOSED;
 		gx_send_error(s->c, GX_EPROTO, "%s", msg);
@@ -245,7 +245,8 @@ static void pump(kv_srv *s)
 			return;
 		}
 		if (e) {
-			kv_log(kv, 0, "server %s: cannot queue a frame: %s", s->addr, gx_strerror(e));
+			kv_log(kv, GX_LOG_ERROR, "server %s: cannot queue a frame: %s", s->addr,
+			       gx_strerror(e));
 			kv_fail(kv, e);
 			return;
 		}
@@ -305,7 +306,8 @@ static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
 	kv_req *r = p->r;
 	int e = 0;
 	if (h->count != sl->count || h->codec == GX_CODEC_NONE) {
-		kv_log(kv, 0, "server %s: %s for key %u block %u carries %llu elements, expected %llu",
+		kv_log(kv, GX_LOG_ERROR,
+		       "server %s: %s for key %u block %u carries %llu elements, expected %llu",
 		       s->addr, type_name(h->type), h->key, h->block, (unsigned long long)h->count,
 		       (unsigned long long)sl->count);
 		e = GX_EPROTO;
@@ -319,12 +321,13 @@ static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
 			GX_PASS(GX_PASS_COPY, k->count * sizeof(float));
 		}
 		if (e)
-			kv_log(kv, 0, "server %s: %s for key %u: cannot decode: %s", s->addr,
-			       type_name(h->type), h->key, gx_strerror(e));
+			kv_log(kv, GX_LOG_ERROR, "server %s: %s for key %u: cannot decode: %s",
+			       s->addr, type_name(h->type), h->key, gx_strerror(e));
 	} else if (r->dst) {
 		e = gx_codec_decode(kv->dec, h, payload, r->dst + sl->off, 0);
 		if (e)
-			kv_log(kv, 0, "server %s: %s for key %u block %u: cannot decode: %s", s->addr,
+			kv_log(kv, GX_LOG_ERROR,
+			       "server %s: %s for key %u block %u: cannot decode: %s", s->addr,
 			       type_name(h->type), h->key, h->block, gx_strerror(e));
 	}
 	part_answered(kv, r, e);
@@ -351,10 +354,10 @@ void kv_conn_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, vo
 		s->st = S_CLOSED;
 		gx_conn_close(c, 0, "error from server");
 		if (kv->phase == P_CONNECTING) {
-			kv_log(kv, 0, "server %s refused us: %s", s->addr, msg);
+			kv_log(kv, GX_LOG_ERROR, "server %s refused us: %s", s->addr, msg);
 			kv_connect_failed(kv, GX_EREFUSED);
 		} else {
-			kv_log(kv, 0, "server %s failed: %s", s->addr, msg);
+			kv_log(kv, GX_LOG_ERROR, "server %s failed: %s", s->addr, msg);
 			kv_fail(kv, peer_code(code));
 		}
 		return;
@@ -368,7 +371,8 @@ void kv_conn_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, vo
 			gx_conn_close(c, 1, "goodbye");
 			return;
 		}
-		kv_log(kv, 0, "server %s ended the session (BYE) while this client was working", s->addr);
+		kv_log(kv, GX_LOG_ERROR,
+		       "server %s ended the session (BYE) while this client was working", s->addr);
 		s->st = S_CLOSED;
 		gx_conn_close(c, 0, "goodbye from server");
 		kv_fail(kv, GX_EPEER);
@@ -396,7 +400,8 @@ void kv_conn_close(gx_conn *c, int err, const char *why, void *ud)
 	s->st = S_CLOSED;
 	/* S_HELLO, S_CONFIG: the dial reports it (dial_fail). */
 	if (was == S_READY) {
-		kv_log(kv, 0, "server %s died: %s", s->addr, why && *why ? why : gx_strerror(err));
+		kv_log(kv, GX_LOG_ERROR, "server %s died: %s", s->addr,
+		       why && *why ? why : gx_strerror(err));
 		kv_fail(kv, GX_EPEER);
 	}
 	/* S_BYE: a close instead of BYE after ours is as good as one. */
@@ -419,7 +424,8 @@ static long housekeeping(gx_ev *ev, long long id, void *ud)
 		if (now >= kv->close_deadline) {
 			for (int i = 0; i < kv->nsrv; i++)
 				if (kv->srv[i].st == S_BYE)
-					kv_log(kv, 1, "no goodbye from server %s within %g s",
+					kv_log(kv, GX_LOG_WARN,
+					       "no goodbye from server %s within %g s",
 					       kv->srv[i].addr, kv->o.heartbeat_timeout);
 			for (int i = 0; i < kv->nsrv; i++)
 				srv_shut(&kv->srv[i], "no goodbye");
@@ -437,7 +443,8 @@ static long housekeeping(gx_ev *ev, long long id, void *ud)
 		if (rx < s->ready_at)
 			rx = s->ready_at;
 		if (now > rx && now - rx >= dead) {
-			kv_log(kv, 0, "server %s died: nothing received for %.1f s (heartbeat timeout)",
+			kv_log(kv, GX_LOG_ERROR,
+			       "server %s died: nothing received for %.1f s (heartbeat timeout)",
 			       s->addr, (double)(now - rx) / 1000);
 			kv_fail(kv, GX_EPEER);
 			break;
@@ -445,8 +452,8 @@ static long housekeeping(gx_ev *ev, long long id, void *ud)
 		if (now - s->last_tx >= hb && !s->nheap && gx_conn_pending(s->c) == 0) {
 			int e = gx_send_ctl(s->c, GX_FT_HEARTBEAT, 0, 0, NULL, 0);
 			if (e && e != GX_EIO) {
-				kv_log(kv, 0, "server %s: cannot queue a heartbeat: %s", s->addr,
-				       gx_strerror(e));
+				kv_log(kv, GX_LOG_ERROR, "server %s: cannot queue a heartbeat: %s",
+				       s->addr, gx_strerror(e));
 				kv_fail(kv, e);
 				break;
 			}
@@ -499,7 +506,8 @@ void kv_io_on_wake(gx_ev *ev, void *ud)
 				continue;
 			int e = gx_send_ctl(s->c, GX_FT_KEYTABLE, 0, 0, kv->ktab, (uint32_t)kv->ktab_len);
 			if (e && e != GX_EIO) {
-				kv_log(kv, 0, "server %s: cannot queue the key table: %s", s->addr,
+				kv_log(kv, GX_LOG_ERROR,
+				       "server %s: cannot queue the key table: %s", s->addr,
 				       gx_strerror(e));
 				kv_fail(kv, e);
 			}
@@ -514,7 +522,7 @@ void kv_io_on_wake(gx_ev *ev, void *ud)
 			kv_part *p = &r->parts[j];
 			p->order = kv->order++;
 			if (heap_push(&kv->srv[kv->slices[p->si].server], p) != 0) {
-				kv_log(kv, 0, "out of memory queueing a request");
+				kv_log(kv, GX_LOG_ERROR, "out of memory queueing a request");
 				kv_fail(kv, GX_ENOMEM);
 			}
 		}
@@ -544,7 +552,8 @@ void *kv_io_main(void *arg)
 
 	long long t = gx_ev_timer(kv->ev, kv->hk_ms, housekeeping, kv);
 	if (t < 0) {
-		kv_log(kv, 0, "cannot start the client's timer: %s", gx_strerror((int)t));
+		kv_log(kv, GX_LOG_ERROR, "cannot start the client's timer: %s",
+		       gx_strerror((int)t));
 		kv_connect_failed(kv, (int)t);
 	} else {
 		kv->hk_timer = t;
@@ -552,7 +561,7 @@ void *kv_io_main(void *arg)
 	}
 	while (!kv->io_exit) {
 		if (gx_ev_once(kv->ev, -1) < 0) {
-			kv_log(kv, 0, "event loop failed: %s", strerror(errno));
+			kv_log(kv, GX_LOG_ERROR, "event loop failed: %s", strerror(errno));
 			if (kv->phase == P_CONNECTING)
 				kv_connect_failed(kv, GX_EIO);
 			else

@@ -480,7 +480,7 @@ static void local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 {
 	if (hl->role != GX_ROLE_WORKER) {
 		ps_violation(ps, p, GX_EPROTO, "role %s cannot connect to a local server (it "
-			     "accepts workers)", hl->role == GX_ROLE_GLOBAL ? "global" : "local");
+			     "accepts workers)", gx_role_name(hl->role));
 		return;
 	}
 	if (hl->rank >= (uint32_t)ps->n) {

@@ -61,7 +61,7 @@ long gx_ps_stats(gx_ps *ps, char *buf, size_t cap, int json)
 	for (int i = 0; i < nl; i++) {
 		ps_peer *p = v[i];
 		const gx_conn_stats *st = p->c ? gx_conn_get_stats(p->c) : &p->st;
-		const char *role = p->up ? "global" : gx_role_name(p->role);
+		const char *role = gx_role_name(p->up ? GX_ROLE_GLOBAL : p->role);
 		unsigned long long bi = st->bytes_in, bo = st->bytes_out, fi = st->frames_in,
 				   fo = st->frames_out;
 		if (json)
