@@ -48,11 +48,7 @@ static void pair_leave(pair *p)
 	if (--p->busy == 0 && p->dead) {
 		for (int i = 0; i < 2; i++) {
 			dir *d = &p->d[i];
-			while (d->head) {
-				chunk *c = d->head;
-				d->head = c->next;
-				chunk_put(p->r, c);
-			}
+			gx_bq_clear(&d->q);
 			wan_dir_free(d);
 			gx_sec_free(p->s[i].sec);
 		}
@@ -118,7 +114,7 @@ void pair_kill(pair *p, int reset)
 			s->fd = -1;
 		}
 		timer_cancel(r, &p->d[i].timer);
-		r->st.d[i].queued -= p->d[i].qbytes;
+		r->st.d[i].queued -= p->d[i].q.bytes;
 	}
 	timer_cancel(r, &p->hs_timer);
 	gx_dial_cancel(&p->dial);
@@ -183,6 +179,7 @@ static pair *pair_new(relay *r, int fd, const char *peer)
 		d->d = i;
 		d->src = &p->s[i == UP ? NEAR : FAR];
 		d->dst = &p->s[i == UP ? FAR : NEAR];
+		gx_bq_init(&d->q, &r->pool);
 		/* Reproducible per connection and direction from --seed. */
 		gx_rng_seed(&d->rng, r->cfg.seed ^ (p->id * 0x9e3779b97f4a7c15ull) ^ (uint64_t)i);
 	}
@@ -218,7 +215,7 @@ static void side_watch(side *s, int bit, int on)
 
 int dir_full(const dir *d)
 {
-	return d->qmem >= d->p->r->cfg.queue[d->d];
+	return d->q.mem >= d->p->r->cfg.queue[d->d];
 }
 
 static long on_release(gx_ev *ev, long long id, void *ud)
@@ -273,11 +270,11 @@ static void dir_watch(dir *d)
 	 * queue and nothing waits to be written to it. */
 	side_watch(d->src, GX_EV_HUP, p->state == P_OPEN && !d->src->hup_seen);
 	int wr = 0;
-	if (d->head && !p->dead) {
-		if (d->head->release_ns <= gx_now_ns() + RELAY_SLACK_NS)
+	if (d->q.head && !p->dead) {
+		if (d->q.head->release_ns <= gx_now_ns() + RELAY_SLACK_NS)
 			wr = 1;
 		else
-			arm_timer(d, d->head->release_ns);
+			arm_timer(d, d->q.head->release_ns);
 	}
 	/* Input held back by a full queue, which a write has since emptied:
 	 * the next writable event passes it on (each event does a bounded
@@ -296,14 +293,7 @@ void dir_queue_chunk(dir *d, chunk *c)
 	c->release_ns = shape_stamp(d, c->len, gx_now_ns(), &lost);
 	if (lost)
 		r->st.d[d->d].losses++;
-	c->next = NULL;
-	if (d->tail)
-		d->tail->next = c;
-	else
-		d->head = c;
-	d->tail = c;
-	d->qmem += chunk_cost(c);
-	d->qbytes += c->len;
+	gx_bq_append(&d->q, c);
 	r->st.d[d->d].queued += c->len;
 }
 
@@ -311,7 +301,7 @@ int dir_queue(dir *d, const uint8_t *b, size_t len)
 {
 	while (len > 0) {
 		size_t m = len < RELAY_CHUNK ? len : RELAY_CHUNK;
-		chunk *c = chunk_get(d->p->r, m);
+		chunk *c = gx_bq_seg_get(&d->p->r->pool, m);
 		if (!c)
 			return pair_abort(d->p, "out of memory");
 		memcpy(c->data, b, m);
@@ -327,61 +317,15 @@ int dir_queue(dir *d, const uint8_t *b, size_t len)
  * pair was closed. */
 static int dir_write(dir *d)
 {
-	pair *p = d->p;
-	relay *r = p->r;
+	relay *r = d->p->r;
 	if (d->dst->fd < 0)
 		return 0;
-	size_t budget = RELAY_WRITE_CAP;
-	while (d->head && budget > 0) {
-		uint64_t due = gx_now_ns() + RELAY_SLACK_NS;
-		struct iovec iov[RELAY_IOV];
-		int n = 0;
-		size_t total = 0;
-		for (chunk *c = d->head; c && n < RELAY_IOV && total < budget; c = c->next) {
-			if (c->release_ns > due)
-				break;
-			iov[n].iov_base = c->data + c->off;
-			iov[n].iov_len = c->len - c->off;
-			total += c->len - c->off;
-			n++;
-		}
-		if (!n)
-			break;
-		struct msghdr mh;
-		memset(&mh, 0, sizeof mh);
-		mh.msg_iov = iov;
-		mh.msg_iovlen = (size_t)n;
-		ssize_t w = sendmsg(d->dst->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				break;
-			return wan_io_fail(d, d->dst, errno, "write");
-		}
-		size_t left = (size_t)w;
-		r->st.d[d->d].bytes_out += (uint64_t)w;
-		d->nbytes += (uint64_t)w;
-		d->qbytes -= (size_t)w;
-		r->st.d[d->d].queued -= (uint64_t)w;
-		while (left > 0) {
-			chunk *c = d->head;
-			size_t m = c->len - c->off;
-			if (m > left) {
-				c->off += (uint32_t)left;
-				break;
-			}
-			left -= m;
-			d->head = c->next;
-			if (!d->head)
-				d->tail = NULL;
-			d->qmem -= chunk_cost(c);
-			chunk_put(r, c);
-		}
-		budget -= (size_t)w < budget ? (size_t)w : budget;
-		if ((size_t)w < total)
-			break; /* the socket is full */
-	}
+	long w = gx_bq_write(&d->q, d->dst->fd, RELAY_WRITE_CAP, gx_now_ns() + RELAY_SLACK_NS, NULL);
+	if (w < 0)
+		return wan_io_fail(d, d->dst, errno, "write");
+	r->st.d[d->d].bytes_out += (uint64_t)w;
+	d->nbytes += (uint64_t)w;
+	r->st.d[d->d].queued -= (uint64_t)w;
 	return 0;
 }
 
@@ -398,7 +342,7 @@ static int dir_run(dir *d)
 		if (wan_pump(d) || dir_write(d))
 			return -1;
 	}
-	if (d->fin_queued && !d->head && !d->done) {
+	if (d->fin_queued && !d->q.head && !d->done) {
 		shutdown(d->dst->fd, SHUT_WR);
 		d->done = 1;
 		rlog(p->r, 3, "%s: passed the end of the stream on to %s", p->label, d->dst->name);
@@ -701,6 +645,9 @@ int relay_start(relay *r)
 	char err[300];
 	r->lfd = -1;
 	r->stats_fd = -1;
+	/* Full-size chunks are kept for every pair; a chunk for more than half
+	 * of one is made full-size, so reads of varying sizes reuse them. */
+	gx_bq_pool_init(&r->pool, RELAY_POOL, RELAY_CHUNK, (size_t)RELAY_POOL * RELAY_CHUNK, RELAY_CHUNK);
 	r->ev = gx_ev_create(1024);
 	r->scratch = malloc(RELAY_CHUNK);
 	r->zbuf = malloc(RELAY_CHUNK);
@@ -756,7 +703,7 @@ void relay_release(relay *r)
 	stats_close(r);
 	gx_ev_free(r->ev);
 	r->ev = NULL;
-	chunk_pool_free(r);
+	gx_bq_pool_clear(&r->pool);
 	free(r->scratch);
 	free(r->zbuf);
 	r->scratch = r->zbuf = NULL;

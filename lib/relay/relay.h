@@ -25,6 +25,7 @@
 #include "../base/gx_base.h"
 #include "../wire/gx_wire.h"
 #include "../net/conn.h"
+#include "../net/bytequeue.h"
 #include "../net/secure.h"
 #include "../net/dial.h"
 
@@ -39,7 +40,6 @@ enum { NEAR = GX_RELAY_NEAR, FAR = GX_RELAY_FAR };
  * connection cannot starve the others. */
 #define RELAY_READ_CAP (1u << 20)
 #define RELAY_WRITE_CAP (1u << 20)
-#define RELAY_IOV 64          /* chunks per sendmsg */
 #define RELAY_POOL 64         /* full-size chunks kept for reuse */
 #define RELAY_SEGMENT GX_RELAY_SEGMENT
 #define RELAY_HOLD_MIN_MS GX_RELAY_HOLD_MIN_MS
@@ -50,14 +50,9 @@ typedef gx_relay_link shape_cfg;
 
 typedef gx_relay_opts relay_cfg;
 
-/* Bytes on their way to a destination; released at release_ns. */
-typedef struct chunk {
-	struct chunk *next;
-	uint64_t release_ns; /* gx_now_ns() from which it may be written; 0 at once */
-	uint32_t off, len;   /* bytes written, bytes held */
-	uint32_t cap;
-	uint8_t data[];
-} chunk;
+/* Bytes on their way to a destination (net/bytequeue.h): a segment of the
+ * direction's queue, released at its release_ns. */
+typedef gx_bq_seg chunk;
 
 /* Counts geomx frames in a plaintext stream (64-byte headers, "GXFR",
  * payload length at byte 32); gives up for good on a stream that is not
@@ -109,9 +104,8 @@ typedef struct dir {
 	int fin_queued;    /* the end is queued (zstd end, CLOSE record) */
 	int done;          /* the end was passed on: shutdown(SHUT_WR) */
 	/* destination queue, oldest first */
-	chunk *head, *tail;
-	size_t qmem;       /* bytes the queue holds, chunk overhead included */
-	size_t qbytes;     /* bytes not yet written */
+	gx_bq q;           /* mem: what it holds, chunk overhead included;
+			    * bytes: not yet written */
 	long long timer;   /* release timer id, 0 none */
 	uint64_t timer_at; /* ns it is set for */
 	/* the emulated link */
@@ -170,8 +164,7 @@ typedef struct gx_relay {
 	pair *hs_head, *hs_tail;
 	int nhs;
 	uint64_t next_id;
-	chunk *pool;
-	int npool;
+	gx_bq_pool pool;   /* full-size chunks kept for reuse, for every pair */
 	uint8_t *scratch;  /* RELAY_CHUNK: plaintext read before sealing or compressing */
 	uint8_t *zbuf;     /* RELAY_CHUNK: compressor and decompressor output */
 	relay_stats st;
@@ -207,15 +200,8 @@ void dir_queue_chunk(dir *d, chunk *c);
 /* Nonzero when d's queue holds as much as it may. */
 int dir_full(const dir *d);
 
-/* ---- shape.c: chunks and the emulated link */
+/* ---- shape.c: the emulated link */
 
-/* A chunk for need bytes (at most RELAY_CHUNK): pooled when large. NULL on
- * ENOMEM. */
-chunk *chunk_get(relay *r, size_t need);
-void chunk_put(relay *r, chunk *c);
-void chunk_pool_free(relay *r);
-/* Bytes a chunk costs its queue. */
-size_t chunk_cost(const chunk *c);
 /* The release time of len bytes queued on d at now (0: at once when the
  * direction is not emulated); counts a lost segment in *lost. */
 uint64_t shape_stamp(dir *d, size_t len, uint64_t now, int *lost);

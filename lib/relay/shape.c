@@ -27,64 +27,6 @@
 
 #include "relay.h"
 
-/* ---------------------------------------------------------------- chunks */
-
-chunk *chunk_get(relay *r, size_t need)
-{
-	if (need > RELAY_CHUNK)
-		return NULL;
-	chunk *c;
-	if (need > RELAY_CHUNK / 2) {
-		if (r->pool) {
-			c = r->pool;
-			r->pool = c->next;
-			r->npool--;
-		} else {
-			c = malloc(sizeof *c + RELAY_CHUNK);
-			if (!c)
-				return NULL;
-			c->cap = RELAY_CHUNK;
-		}
-	} else {
-		c = malloc(sizeof *c + (need ? need : 1));
-		if (!c)
-			return NULL;
-		c->cap = (uint32_t)(need ? need : 1);
-	}
-	c->next = NULL;
-	c->release_ns = 0;
-	c->off = c->len = 0;
-	return c;
-}
-
-void chunk_put(relay *r, chunk *c)
-{
-	if (!c)
-		return;
-	if (c->cap == RELAY_CHUNK && r->npool < RELAY_POOL) {
-		c->next = r->pool;
-		r->pool = c;
-		r->npool++;
-		return;
-	}
-	free(c);
-}
-
-void chunk_pool_free(relay *r)
-{
-	while (r->pool) {
-		chunk *c = r->pool;
-		r->pool = c->next;
-		free(c);
-	}
-	r->npool = 0;
-}
-
-size_t chunk_cost(const chunk *c)
-{
-	return sizeof *c + c->cap;
-}
-
 /* ------------------------------------------------------------- the link */
 
 int shape_active(const relay_cfg *c, int d)

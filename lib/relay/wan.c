@@ -220,12 +220,12 @@ static int emit_wire(dir *d, const uint8_t *b, size_t n)
 		return dir_queue(d, b, n);
 	while (n > 0) {
 		size_t m = n < GX_SEC_RECORD_MAX ? n : GX_SEC_RECORD_MAX;
-		chunk *c = chunk_get(r, m + GX_SEC_OVERHEAD);
+		chunk *c = gx_bq_seg_get(&r->pool, m + GX_SEC_OVERHEAD);
 		if (!c)
 			return pair_abort(d->p, "out of memory");
 		long w = gx_sec_seal(d->dst->sec, GX_SEC_DATA, b, m, c->data);
 		if (w < 0) {
-			chunk_put(r, c);
+			gx_bq_seg_put(&r->pool, c);
 			return pair_abort(d->p, "%s: cannot seal a record: %s", d->dst->name,
 					  gx_strerror((int)w));
 		}
@@ -320,12 +320,12 @@ static int wan_finish(dir *d)
 	if (d->cz && zdrain(d, ZSTD_e_end))
 		return -1;
 	if (d->dst->secure) {
-		chunk *c = chunk_get(r, GX_SEC_OVERHEAD);
+		chunk *c = gx_bq_seg_get(&r->pool, GX_SEC_OVERHEAD);
 		if (!c)
 			return pair_abort(d->p, "out of memory");
 		long w = gx_sec_seal(d->dst->sec, GX_SEC_CLOSE, NULL, 0, c->data);
 		if (w < 0) {
-			chunk_put(r, c);
+			gx_bq_seg_put(&r->pool, c);
 			return pair_abort(d->p, "%s: cannot seal the end: %s", d->dst->name,
 					  gx_strerror((int)w));
 		}
@@ -456,7 +456,7 @@ int wan_read(dir *d)
 			}
 		} else if (pass) {
 			size_t want = shape_read_size(r, d->d);
-			chunk *c = chunk_get(r, RELAY_CHUNK);
+			chunk *c = gx_bq_seg_get(&r->pool, RELAY_CHUNK);
 			if (!c)
 				return pair_abort(p, "out of memory");
 			n = recv(d->src->fd, c->data, want, 0);
@@ -465,23 +465,23 @@ int wan_read(dir *d)
 				c->len = (uint32_t)n;
 				if ((size_t)n <= RELAY_CHUNK / 2) {
 					/* A small read keeps a small chunk. */
-					chunk *s = chunk_get(r, (size_t)n);
+					chunk *s = gx_bq_seg_get(&r->pool, (size_t)n);
 					if (!s) {
-						chunk_put(r, c);
+						gx_bq_seg_put(&r->pool, c);
 						return pair_abort(p, "out of memory");
 					}
 					memcpy(s->data, c->data, (size_t)n);
 					s->len = (uint32_t)n;
-					chunk_put(r, c);
+					gx_bq_seg_put(&r->pool, c);
 					c = s;
 				}
 				if (plain_seen(d, c->data, c->len)) {
-					chunk_put(r, c);
+					gx_bq_seg_put(&r->pool, c);
 					return -1;
 				}
 				dir_queue_chunk(d, c);
 			} else {
-				chunk_put(r, c);
+				gx_bq_seg_put(&r->pool, c);
 			}
 		} else {
 			size_t want = shape_read_size(r, d->d);
