@@ -1,7 +1,8 @@
 /*
- * relay.h — what the parts of the relay engine share:
- * the forwarding of connections on the event loop (fwd.c), the emulated
- * link: queues, token bucket, delay line (shape.c), the WAN stage: secure
+ * relay.h — what the parts of the relay engine share: its interface
+ * (relay.c), the forwarding of connections on the event loop (fwd.c), the
+ * emulated link: token bucket, delay line, loss (shape.c; the queues are
+ * net/bytequeue.h's), the WAN stage: secure
  * records and zstd (wan.c), and the statistics and log lines (stats.c).
  * Private to lib/relay/; gx_relay.h is the interface. See geomx-relay(1).
  *

@@ -1,0 +1,114 @@
+/*
+ * relay.c — the relay engine's interface (gx_relay.h): options and what
+ * follows from them, creating, running, stopping and freeing a relay. The
+ * forwarding itself is fwd.c.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "relay.h"
+
+void gx_relay_opts_default(gx_relay_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->wan = FAR;
+	o->zstd_level = GX_RELAY_DEF_ZSTD;
+	o->seed = GX_RELAY_DEF_SEED;
+	o->connect_timeout = GX_DEFAULT_CONNECT_TIMEOUT;
+	o->handshake_timeout = GX_RELAY_DEF_HANDSHAKE_TIMEOUT;
+	o->max_handshakes = GX_RELAY_DEF_MAX_HS;
+	o->max_conns = GX_RELAY_DEF_MAX_CONNS;
+	o->stats_every = GX_RELAY_DEF_STATS_EVERY;
+	o->log_level = 1;
+}
+
+/* What follows from the options: how long a lost segment holds its stream,
+ * and queues that can hold what the emulated link has in flight. */
+static void derive(relay *r)
+{
+	relay_cfg *c = &r->cfg;
+	/* A lost segment waits for TCP's retransmission timeout: at least
+	 * RELAY_HOLD_MIN_MS, at least the emulated round trip. */
+	uint64_t rtt = c->link[UP].delay_ns + c->link[DOWN].delay_ns;
+	r->hold_ns = (uint64_t)RELAY_HOLD_MIN_MS * 1000000;
+	if (rtt > r->hold_ns)
+		r->hold_ns = rtt;
+	/* The queue must hold what the emulated link has in flight, or the
+	 * queue, not the rate, sets the throughput. */
+	for (int d = 0; d < 2; d++) {
+		if (c->queue[d])
+			continue;
+		c->queue[d] = GX_RELAY_DEF_QUEUE;
+		const shape_cfg *s = &c->link[d];
+		if (!(s->rate > 0))
+			continue;
+		double flight = s->rate * (double)(s->delay_ns + s->jitter_ns +
+						   (s->loss > 0 ? r->hold_ns : 0)) * 1e-9;
+		double want = 2 * flight + 4.0 * RELAY_CHUNK;
+		if (want > (double)c->queue[d])
+			c->queue[d] = want > (double)(1u << 30) ? (size_t)1 << 30 : (size_t)want;
+	}
+}
+
+static void on_wake(gx_ev *ev, void *ud)
+{
+	relay *r = ud;
+	if (r->stop_asked)
+		gx_ev_stop(ev);
+}
+
+gx_relay *gx_relay_create(const gx_relay_opts *o, int *err)
+{
+	relay *r = calloc(1, sizeof *r);
+	if (!r) {
+		if (o->log)
+			o->log(o->log_ud, 0, "out of memory");
+		if (err)
+			*err = GX_ENOMEM;
+		return NULL;
+	}
+	r->cfg = *o;
+	r->lfd = -1;
+	r->stats_fd = -1;
+	derive(r);
+	if (relay_start(r)) {
+		if (err)
+			*err = GX_EIO;
+		gx_relay_free(r);
+		return NULL;
+	}
+	gx_ev_on_wake(r->ev, on_wake, r);
+	return r;
+}
+
+int gx_relay_port(const gx_relay *r)
+{
+	return r->port;
+}
+
+int gx_relay_run(gx_relay *r)
+{
+	return gx_ev_run(r->ev) ? GX_EIO : 0;
+}
+
+void gx_relay_stop(gx_relay *r)
+{
+	r->stop_asked = 1;
+	gx_ev_wake(r->ev);
+}
+
+void gx_relay_close(gx_relay *r, const char *why)
+{
+	relay_close_all(r, why);
+	stats_line(r, 1);
+}
+
+void gx_relay_free(gx_relay *r)
+{
+	if (!r)
+		return;
+	relay_close_all(r, "freed");
+	relay_release(r);
+	explicit_bzero(&r->cfg.key, sizeof r->cfg.key);
+	free(r);
+}
