@@ -249,7 +249,7 @@ static void conn_read(gx_conn *c)
 		uint8_t *dst;
 		size_t room = gx_decoder_room(c->dec, &dst);
 		int inplace = room >= CONN_INPLACE_MIN;
-		size_t want = inplace ? room : sizeof buf;
+		size_t want = inplace && room < CONN_INPLACE_RECV ? room : inplace ? CONN_INPLACE_RECV : sizeof buf;
 		if (want > budget)
 			want = budget;
 		ssize_t n = recv(c->fd, inplace ? dst : buf, want, 0);

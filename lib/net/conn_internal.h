@@ -14,8 +14,15 @@
 #include "secure.h"
 
 #define CONN_RBUF (64u << 10) /* bytes per recv; on the stack */
+#ifndef CONN_INPLACE_MIN /* (-D for experiments) */
 #define CONN_INPLACE_MIN (16u << 10) /* payload bytes missing that are received in place */
+#endif
+#ifndef CONN_INPLACE_RECV
+#define CONN_INPLACE_RECV (64u << 10) /* bytes per recv in place (larger is slower: docs/benchmarks.md) */
+#endif
+#ifndef CONN_REF_MIN
 #define CONN_REF_MIN (16u << 10) /* payloads sent by reference, not copied (gx_conn_send_buf) */
+#endif
 #define CONN_WHY 256
 #define CONN_SPARES 4                 /* written chunks kept for reuse */
 #define CONN_SPARE_MIN (64u << 10)    /* smaller ones are freed */
