@@ -10,11 +10,18 @@
 # Prints the table and one PASS/FAIL line against MAX_PASSES (copies and
 # decodes together, all programs); exits 1 on a FAIL.
 #
+# Then the same rounds counted from outside, for any build: an LD_PRELOAD
+# shim (bench/memcpy-count.c) counts the bytes each program copies with
+# memcpy/memmove in calls of 16 KiB or more, for BUILD (default build) and,
+# when BASE_BUILD names the build folder of another version (e.g. a
+# checkout of an older commit), for that one too: copies per round before
+# and after.
+#
 # BUILD_DEBUG names the debug build folder (default build-debug; built here
 # when missing).
 set -u
 BD=${BUILD_DEBUG:-build-debug}
-MAX_PASSES=${MAX_PASSES:-8}
+MAX_PASSES=${MAX_PASSES:-9}
 R1=${R1:-10}
 R2=${R2:-60}
 if ! make -s --no-print-directory DEBUG=1 BUILD="$BD" all >/dev/null; then
@@ -61,9 +68,37 @@ if [ "$(awk -v t="$total" 'BEGIN { print (t > 0) }')" != 1 ]; then
 	echo "FAIL no passes counted: is $BD a debug build (make DEBUG=1)?"
 	exit 1
 fi
+rc=0
 if awk -v t="$total" -v m="$MAX_PASSES" 'BEGIN { exit !(t <= m) }'; then
 	echo "PASS passes over a 4 MB tensor per push+pull round: $total (target <= $MAX_PASSES)"
 else
 	echo "FAIL passes over a 4 MB tensor per push+pull round: $total (target <= $MAX_PASSES)"
+	rc=1
+fi
+
+# memcpy/memmove bytes per round, counted by the shim, for a build folder.
+shim="$tmp/memcpy-count.so"
+if ! ${CC:-cc} -O2 -shared -fPIC -o "$shim" "$(dirname "$0")/memcpy-count.c" -ldl; then
+	echo "bench/copies.sh: cannot build the memcpy shim" >&2
 	exit 1
 fi
+memcpys() {
+	for r in "$R1" "$R2"; do
+		GX_MEMCPY_COUNT="$tmp/m.$r" LD_PRELOAD="$shim" GEOMX_PS="$1/bin/geomx-ps" \
+			"$1/bin/geomx-bench" ps --workers 1 --keys 1 --size 1Mi --rounds "$r" \
+			--repeat 1 -q >/dev/null || return 1
+	done
+	awk -v r1="$R1" -v r2="$R2" -v f1="$tmp/m.$R1" '
+	FILENAME == f1 { a += $3; next } { b += $3 }
+	END { printf "%.2f", (b - a) / (4 * 1048576 * (r2 - r1)) }' "$tmp/m.$R1" "$tmp/m.$R2"
+	rm -f "$tmp/m.$R1" "$tmp/m.$R2"
+}
+B=${BUILD:-build}
+after=$(memcpys "$B") || { echo "FAIL geomx-bench ps ($B) failed under the shim"; exit 1; }
+if [ -n "${BASE_BUILD:-}" ]; then
+	before=$(memcpys "$BASE_BUILD") || { echo "FAIL geomx-bench ps ($BASE_BUILD) failed"; exit 1; }
+	echo "memcpy per round (all programs, calls >= 16 KiB): $BASE_BUILD $before, $B $after"
+else
+	echo "memcpy per round (all programs, calls >= 16 KiB): $B $after"
+fi
+exit $rc
