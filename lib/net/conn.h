@@ -173,9 +173,6 @@ int gx_send_ctl(gx_conn *c, int type, uint32_t key, uint32_t round, const void *
 /* Sends ERROR with code and a printf-style message, then closes c after the
  * flush. */
 void gx_send_error(gx_conn *c, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-/* Sends an F32 tensor frame of the given type. */
-int gx_send_f32(gx_conn *c, int type, uint32_t key, uint32_t block, uint32_t round, uint32_t sender,
-		const float *x, uint64_t n);
 
 /* Bytes read or written per readiness event, so one busy peer cannot starve
  * the others. */

@@ -1,7 +1,8 @@
 /*
- * conn_send.c — sending the parameter-server protocol's control frames (and
- * plain float32 tensors) on a framed connection: the one place where a
- * control payload of wire/control.h meets a gx_conn.
+ * conn_send.c — sending the parameter-server protocol's control frames on a
+ * framed connection: the one place where a control payload of
+ * wire/control.h meets a gx_conn. (Tensor frames go through the one door,
+ * sched/tensor_send.h.)
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -36,25 +37,4 @@ void gx_send_error(gx_conn *c, int code, const char *fmt, ...)
 	size_t n = gx_errmsg_pack(code, msg, buf, sizeof buf);
 	gx_send_ctl(c, GX_FT_ERROR, 0, 0, buf, (uint32_t)n);
 	gx_conn_close(c, 1, msg);
-}
-
-int gx_send_f32(gx_conn *c, int type, uint32_t key, uint32_t block, uint32_t round, uint32_t sender,
-		const float *x, uint64_t n)
-{
-	if (n > UINT32_MAX / 4)
-		return GX_ETOOBIG;
-	if (type <= 0 || type >= GX_FT__MAX)
-		return GX_EINVAL;
-	gx_frame_hdr h;
-	gx_frame_hdr_init(&h);
-	h.type = (uint8_t)type;
-	h.key = key;
-	h.block = block;
-	h.round = round;
-	h.sender = sender;
-	h.codec = GX_CODEC_F32;
-	h.count = n;
-	h.payload_len = (uint32_t)(n * 4);
-	h.raw_len = h.payload_len;
-	return gx_conn_send(c, &h, x);
 }

@@ -308,15 +308,27 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 
 /* ------------------------------------------------------------ replies */
 
-/* Sends the slice's value to p and records that p now holds it. */
-static void reply(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round)
+/* Sends the slice's value to p and records that p now holds it: from snap,
+ * a copy of the value made for every party a round answers, or else copied
+ * into p's queue. (The value itself is never queued by reference: under
+ * mixed sync the next update may change it before the answer is written.) */
+static void reply_from(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round,
+		       gx_buf *snap)
 {
 	if (!p->c)
 		return;
-	ps_send_f32(ps, p->c, type, s->key, s->block, round, 0, s->w, s->count);
+	gx_tensor_route r = { .type = type, .key = s->key, .block = s->block, .round = round };
+	gx_tensor_payload pl;
+	gx_tensor_payload_f32(&pl, snap ? (const float *)snap->data : s->w, s->count, snap);
+	ps_send_tensor(ps, p->c, &r, &pl);
 	if (s->opt)
 		gx_optim_backup(s->opt, s->w, p->slot);
 	s->seen[p->slot] = s->updates;
+}
+
+static void reply(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round)
+{
+	reply_from(ps, s, p, type, round, NULL);
 }
 
 /* Coded WAN: the round's aggregate (already divided) to every party that
@@ -378,9 +390,16 @@ static void settle_slice(gx_ps *ps, ps_gslice *s)
 		s->rounds++;
 		ps->updates++;
 		ps->wait_ns += gx_now_ns() - a->t_first;
+		/* One copy of the new value for every party that pushed. */
+		gx_buf *snap = a->n > 1 ? gx_buf_pool_get(ps->bufs, (size_t)s->count * 4) : NULL;
+		if (snap) {
+			memcpy(snap->data, s->w, (size_t)s->count * 4);
+			GX_PASS(GX_PASS_COPY, s->count * 4);
+		}
 		for (int i = 0; i < a->n; i++)
 			if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i])
-				reply(ps, s, ps->who[i], GX_FT_PUSH_REPLY, a->round);
+				reply_from(ps, s, ps->who[i], GX_FT_PUSH_REPLY, a->round, snap);
+		gx_buf_unref(snap);
 		ps_acc_put(&s->spare, a);
 	}
 }

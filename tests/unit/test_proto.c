@@ -7,6 +7,7 @@
 #include "geomx.h"
 #include "wire/control.h"
 #include "net/conn.h"
+#include "sched/tensor_send.h"
 #include "t.h"
 
 static void put32(uint8_t *p, uint32_t v)
@@ -402,9 +403,14 @@ static void test_send_helpers(void)
 	T_EQ(gx_send_ctl(a, 0, 0, 0, NULL, 0), GX_EINVAL);
 	T_EQ(gx_send_ctl(a, GX_FT__MAX, 0, 0, NULL, 0), GX_EINVAL);
 	float x[5] = { 1.5f, -2, 0, 3.25f, 1e-3f };
-	T_EQ(gx_send_f32(a, GX_FT_PUSH, 9, 2, 17, 4, x, 5), 0);
-	T_EQ(gx_send_f32(a, GX_FT_PUSH, 9, 2, 17, 4, NULL, 0), 0);
-	T_EQ(gx_send_f32(a, GX_FT_PUSH, 9, 2, 17, 4, x, (uint64_t)1 << 31), GX_ETOOBIG);
+	gx_tensor_route rt = { .type = GX_FT_PUSH, .key = 9, .block = 2, .round = 17, .sender = 4 };
+	gx_tensor_payload tp;
+	gx_tensor_payload_f32(&tp, x, 5, NULL);
+	T_EQ(gx_tensor_send(a, &rt, &tp), 0);
+	gx_tensor_payload_f32(&tp, NULL, 0, NULL);
+	T_EQ(gx_tensor_send(a, &rt, &tp), 0);
+	gx_tensor_payload_f32(&tp, x, (uint64_t)1 << 31, NULL);
+	T_EQ(gx_tensor_send(a, &rt, &tp), GX_ETOOBIG);
 	gx_send_error(a, GX_EKEY, "key %u: count %d != %d", 7u, 3, 4);
 	T_EQ(gx_send_ctl(a, GX_FT_BYE, 0, 0, NULL, 0), GX_EIO); /* closing */
 	uint64_t end = gx_now_ms() + 5000;
