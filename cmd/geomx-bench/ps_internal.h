@@ -1,7 +1,7 @@
 /*
- * ps_internal.h — what the parts of `geomx-bench ps` share: the benchmark
- * (ps.c), the children and the signal thread (ps_procs.c) and the TCP
- * baseline (ps_tcp.c). Private to cmd/geomx-bench/.
+ * ps_internal.h — what the parts of `geomx-bench ps` (and `relay`) share:
+ * the benchmark (ps.c, ps_cli.c: ps_opts.h), the children and the signal thread
+ * (ps_procs.c) and the TCP baseline (ps_tcp.c). Private to cmd/geomx-bench/.
  */
 #ifndef GX_BENCH_PS_INTERNAL_H
 #define GX_BENCH_PS_INTERNAL_H
