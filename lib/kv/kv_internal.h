@@ -44,6 +44,7 @@
 #include "../codec/gx_codec.h"
 #include "../net/gx_net.h"
 #include "../sched/gx_sched.h"
+#include "../base/log.h"
 #include "../net/conn.h"
 #include "../wire/control.h"
 #include "../net/secure.h"

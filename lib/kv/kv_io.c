@@ -14,14 +14,10 @@
 
 void kv_log(gx_kv *kv, int level, const char *fmt, ...)
 {
-	if (!kv->o.log)
-		return;
-	char buf[1200];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(buf, sizeof buf, fmt, ap);
+	gx_logv(kv->o.log, kv->o.log_ud, level, fmt, ap);
 	va_end(ap);
-	kv->o.log(kv->o.log_ud, level, buf);
 }
 
 static const char *type_name(int type)

@@ -233,25 +233,37 @@ static int resolve(const char *host, int port, int passive, struct addrinfo **re
 	return getaddrinfo(host && *host ? host : NULL, ps, &hints, res);
 }
 
+/* The addresses to listen on (passive) or connect to, with "HOST:PORT" in
+ * where for messages; a port below lowest or above 65535, or a failed
+ * lookup, is GX_EIO with "cannot VERB HOST:PORT: why" in err and errno set. */
+static int lookup(const char *verb, const char *host, int port, int lowest, int passive,
+		  char *where, size_t wcap, struct addrinfo **res, char *err, size_t errcap)
+{
+	fmt_addr(where, wcap, host, port);
+	if (port < lowest || port > 65535) {
+		set_err(err, errcap, "cannot %s %s: invalid port", verb, where);
+		errno = EINVAL;
+		return GX_EIO;
+	}
+	int rc = resolve(host, port, passive, res);
+	if (rc != 0) {
+		int e = rc == EAI_SYSTEM ? errno : EINVAL;
+		set_err(err, errcap, "cannot %s %s: %s", verb, where,
+			rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+		errno = e;
+		return GX_EIO;
+	}
+	return 0;
+}
+
 int gx_net_listen(const char *host, int port, char *err, size_t errcap)
 {
 	char where[300];
 	struct addrinfo *res = NULL;
 	int fd = -1, saved = 0;
 
-	fmt_addr(where, sizeof where, host, port);
-	if (port < 0 || port > 65535) {
-		set_err(err, errcap, "cannot listen on %s: invalid port", where);
-		errno = EINVAL;
+	if (lookup("listen on", host, port, 0, 1, where, sizeof where, &res, err, errcap))
 		return GX_EIO;
-	}
-	int rc = resolve(host, port, 1, &res);
-	if (rc != 0) {
-		set_err(err, errcap, "cannot listen on %s: %s", where,
-			rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-		errno = rc == EAI_SYSTEM ? errno : EINVAL;
-		return GX_EIO;
-	}
 	for (struct addrinfo *a = res; a; a = a->ai_next) {
 		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
 		if (fd < 0) {
@@ -319,19 +331,8 @@ int gx_net_connect(const char *host, int port, char *err, size_t errcap)
 	struct addrinfo *res = NULL;
 	int fd = -1, saved = 0;
 
-	fmt_addr(where, sizeof where, host, port);
-	if (port <= 0 || port > 65535) {
-		set_err(err, errcap, "cannot connect to %s: invalid port", where);
-		errno = EINVAL;
+	if (lookup("connect to", host, port, 1, 0, where, sizeof where, &res, err, errcap))
 		return GX_EIO;
-	}
-	int rc = resolve(host, port, 0, &res);
-	if (rc != 0) {
-		set_err(err, errcap, "cannot connect to %s: %s", where,
-			rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
-		errno = rc == EAI_SYSTEM ? errno : EINVAL;
-		return GX_EIO;
-	}
 	for (struct addrinfo *a = res; a; a = a->ai_next) {
 		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
 		if (fd < 0) {

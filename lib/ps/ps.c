@@ -30,14 +30,10 @@
 
 void ps_log(gx_ps *ps, int level, const char *fmt, ...)
 {
-	if (!ps->o.log)
-		return;
-	char msg[1200];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
+	gx_logv(ps->o.log, ps->o.log_ud, level, fmt, ap);
 	va_end(ap);
-	ps->o.log(ps->o.log_ud, level, msg);
 }
 
 void ps_clean(char *dst, size_t cap, const char *src)

@@ -41,6 +41,7 @@
 #include "gx_ps.h"
 #include "../net/gx_net.h"
 #include "../sched/gx_sched.h"
+#include "../base/log.h"
 #include "../net/conn.h"
 #include "../wire/control.h"
 #include "../net/secure.h"
