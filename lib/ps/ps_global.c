@@ -446,6 +446,10 @@ static int cmp_key(const void *a, const void *b)
 /* Flat mode: a worker's key table, which must match the first one. */
 static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
 {
+	if (p->role != GX_ROLE_WORKER) {
+		ps_violation(ps, p, GX_EPROTO, "KEYTABLE from a local server");
+		return;
+	}
 	if (p->sent_table) {
 		ps_violation(ps, p, GX_EPROTO, "a second KEYTABLE");
 		return;
@@ -639,40 +643,22 @@ static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 	reply(ps, s, p, GX_FT_PULL_REPLY, h->round);
 }
 
-static void global_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+/* A local server's count of the workers it aggregates (the weights of a
+ * weighted mean). */
+static void on_members(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
 {
-	switch (h->type) {
-	case GX_FT_MEMBERS: {
-		uint32_t w;
-		if (p->role != GX_ROLE_LOCAL || h->codec != GX_CODEC_NONE ||
-		    gx_members_parse(pl, h->payload_len, &w)) {
-			ps_violation(ps, p, GX_EPROTO, "malformed or unexpected MEMBERS");
-			return;
-		}
-		ps->glob->slot_workers[p->slot] = w;
-		ps_log(ps, GX_LOG_INFO, "%s now aggregates %u worker%s", p->label, w,
-		       w == 1 ? "" : "s");
-		return;
-	}
-	case GX_FT_KEYTABLE:
-		if (p->role != GX_ROLE_WORKER) {
-			ps_violation(ps, p, GX_EPROTO, "KEYTABLE from a local server");
-			return;
-		}
-		on_keytable(ps, p, h, pl);
-		return;
-	case GX_FT_INIT:
-		on_init(ps, p, h, pl);
-		return;
-	case GX_FT_PUSH:
-		on_push(ps, p, h, pl);
-		return;
-	case GX_FT_PULL:
-		on_pull(ps, p, h);
-		return;
-	default:
+	uint32_t w;
+	if (h->type != GX_FT_MEMBERS) {
 		ps_violation(ps, p, GX_EPROTO, "unexpected frame type %u", h->type);
+		return;
 	}
+	if (p->role != GX_ROLE_LOCAL || h->codec != GX_CODEC_NONE ||
+	    gx_members_parse(pl, h->payload_len, &w)) {
+		ps_violation(ps, p, GX_EPROTO, "malformed or unexpected MEMBERS");
+		return;
+	}
+	ps->glob->slot_workers[p->slot] = w;
+	ps_log(ps, GX_LOG_INFO, "%s now aggregates %u worker%s", p->label, w, w == 1 ? "" : "s");
 }
 
 /* ------------------------------------------------------------ the role */
@@ -709,7 +695,11 @@ const ps_role ps_global_role = {
 	.start = global_start,
 	.hello = global_hello,
 	.ack = global_ack,
-	.frame = global_frame,
+	.keytable = on_keytable,
+	.init_key = on_init,
+	.push = on_push,
+	.pull = on_pull,
+	.other = on_members,
 	.settle = global_settle,
 	.done = global_done,
 	.words = global_words,

@@ -220,9 +220,15 @@ struct ps_role {
 	/* The role's part of the HELLO_ACK (sync, rank, party) and of the CONFIG
 	 * that ps_admit sends to the new member p (both zeroed before). */
 	void (*ack)(const gx_ps *ps, const ps_peer *p, gx_hello *a, gx_config *c);
-	/* A member's frame of a type the core does not handle itself (it
-	 * handles HELLO, ERROR, HEARTBEAT and BYE). */
-	void (*frame)(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
+	/* A member's KEYTABLE, INIT, PUSH and PULL frames (the core handles
+	 * HELLO, ERROR, HEARTBEAT and BYE itself, and dispatches these). */
+	void (*keytable)(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
+	void (*init_key)(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
+	void (*push)(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
+	void (*pull)(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h);
+	/* Optional: a member's frame of any other type; without it such a
+	 * frame is a protocol violation. */
+	void (*other)(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
 	/* A frame, and the close, of an upstream link (p->up): only a role
 	 * that opens such links sets these. */
 	void (*up_frame)(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl);

@@ -503,27 +503,6 @@ static void local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 	ps_admit(ps, p, (int)hl->rank, label);
 }
 
-static void local_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
-{
-	switch (h->type) {
-	case GX_FT_KEYTABLE:
-		on_keytable(ps, p, h, pl);
-		return;
-	case GX_FT_INIT:
-		on_init(ps, p, h, pl);
-		return;
-	case GX_FT_PUSH:
-		on_push(ps, p, h, pl);
-		return;
-	case GX_FT_PULL:
-		on_pull(ps, p, h);
-		return;
-	default:
-		ps_violation(ps, p, GX_EPROTO, "unexpected frame type %u", h->type);
-	}
-}
-
-
 /* ------------------------------------------------------------ the role */
 
 static void local_ack(const gx_ps *ps, const ps_peer *p, gx_hello *a, gx_config *c)
@@ -552,7 +531,10 @@ const ps_role ps_local_role = {
 	.tick = ps_local_tick,
 	.hello = local_hello,
 	.ack = local_ack,
-	.frame = local_frame,
+	.keytable = on_keytable,
+	.init_key = on_init,
+	.push = on_push,
+	.pull = on_pull,
 	.up_frame = ps_local_up_frame,
 	.up_closed = ps_local_up_closed,
 	.settle = local_settle,

@@ -341,8 +341,23 @@ void ps_on_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *pl, void *ud)
 		else
 			ps_peer_bye(ps, p);
 		return;
+	case GX_FT_KEYTABLE:
+		ps->role->keytable(ps, p, h, pl);
+		return;
+	case GX_FT_INIT:
+		ps->role->init_key(ps, p, h, pl);
+		return;
+	case GX_FT_PUSH:
+		ps->role->push(ps, p, h, pl);
+		return;
+	case GX_FT_PULL:
+		ps->role->pull(ps, p, h);
+		return;
 	}
-	ps->role->frame(ps, p, h, pl);
+	if (ps->role->other)
+		ps->role->other(ps, p, h, pl);
+	else
+		ps_violation(ps, p, GX_EPROTO, "unexpected frame type %u", h->type);
 }
 
 /* A peer whose bytes made no frame gets an ERROR all the same. The
