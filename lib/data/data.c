@@ -214,6 +214,58 @@ int gx_data_read_text(const char *path, uint64_t max, char **buf, size_t *len, c
 	return 0;
 }
 
+int gx_data_load_text(const char *path, gx_text_parser parse, const void *args,
+		      gx_dataset *out, char *err, size_t errcap)
+{
+	char *buf;
+	size_t len;
+	if (out)
+		memset(out, 0, sizeof *out);
+	if (!path || !out)
+		return gx_data_err(GX_EINVAL, err, errcap, "no file name or output dataset");
+	int rc = gx_data_read_text(path, GX_DATA_MAX_TEXT, &buf, &len, err, errcap);
+	if (rc)
+		return rc;
+	rc = parse(buf, len, path, args, out, err, errcap);
+	free(buf);
+	return rc;
+}
+
+void gx_text_begin(gx_text_lines *t, const char *buf, size_t len)
+{
+	t->buf = buf;
+	t->len = len;
+	t->pos = len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+	t->lineno = 0;
+}
+
+int gx_text_next(gx_text_lines *t, const char **s, size_t *n)
+{
+	if (t->pos >= t->len)
+		return 0;
+	const char *l = t->buf + t->pos, *nl = memchr(l, '\n', t->len - t->pos);
+	size_t k = nl ? (size_t)(nl - l) : t->len - t->pos;
+	t->pos += k + (nl != NULL);
+	t->lineno++;
+	if (k && l[k - 1] == '\r')
+		k--;
+	*s = l;
+	*n = k;
+	return 1;
+}
+
+void gx_data_set_table(gx_dataset *out, uint64_t n, uint32_t d, uint32_t nclasses, float *x,
+		       float *y)
+{
+	out->n = n;
+	out->d = d;
+	out->c = out->h = 1;
+	out->w = d;
+	out->nclasses = nclasses;
+	out->x = x;
+	out->y = y;
+}
+
 /* ---------------------------------------------------------------- IDX */
 
 /* The header size and total size an IDX file declares, read again after

@@ -71,7 +71,6 @@ int gx_csv_parse(const char *buf, size_t len, const char *name, int label_col, i
 	float *row = NULL;
 	char q[32];
 	int rc = 0;
-	uint64_t lineno = 0;
 	uint32_t nf = 0, lc = 0, maxc = 0;
 	char sep = ',';
 	int first = 1;
@@ -89,18 +88,11 @@ int gx_csv_parse(const char *buf, size_t len, const char *name, int label_col, i
 	if (!max_count)
 		max_count = GX_DEFAULT_MAX_COUNT;
 
-	size_t pos = 0;
-	/* A UTF-8 byte order mark (spreadsheets write one) is not data. */
-	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
-		pos = 3;
-	while (pos < len) {
-		line l = { buf + pos, 0 };
-		const char *nl = memchr(l.s, '\n', len - pos);
-		l.n = nl ? (size_t)(nl - l.s) : len - pos;
-		pos += l.n + (nl != NULL);
-		if (l.n && l.s[l.n - 1] == '\r')
-			l.n--;
-		lineno++;
+	gx_text_lines text;
+	line l;
+	gx_text_begin(&text, buf, len);
+	while (gx_text_next(&text, &l.s, &l.n)) {
+		uint64_t lineno = text.lineno;
 		if (is_blank(l))
 			continue;
 		if (first) {
@@ -195,18 +187,14 @@ int gx_csv_parse(const char *buf, size_t len, const char *name, int label_col, i
 		goto fail;
 	}
 	free(row);
-	out->n = ys.n;
-	out->d = nf - 1;
-	out->c = out->h = 1;
-	out->w = out->d;
-	out->nclasses = flags & GX_DATA_REGRESSION ? 0 : maxc + 1;
 	/* Give back the doubling slack. */
-	out->x = realloc(xs.p, xs.n * (nf - 1) * sizeof(float));
-	if (!out->x)
-		out->x = xs.p;
-	out->y = realloc(ys.p, ys.n * sizeof(float));
-	if (!out->y)
-		out->y = ys.p;
+	float *x = realloc(xs.p, xs.n * (nf - 1) * sizeof(float)), *y;
+	if (!x)
+		x = xs.p;
+	y = realloc(ys.p, ys.n * sizeof(float));
+	if (!y)
+		y = ys.p;
+	gx_data_set_table(out, ys.n, nf - 1, flags & GX_DATA_REGRESSION ? 0 : maxc + 1, x, y);
 	return 0;
 fail:
 	free(row);
@@ -215,19 +203,22 @@ fail:
 	return rc;
 }
 
+/* The options of gx_csv_parse, for gx_data_load_text. */
+struct csv_args {
+	int label_col, header;
+	unsigned flags;
+};
+
+static int csv_parse(const char *buf, size_t len, const char *name, const void *args,
+		     gx_dataset *out, char *err, size_t errcap)
+{
+	const struct csv_args *a = args;
+	return gx_csv_parse(buf, len, name, a->label_col, a->header, a->flags, 0, out, err, errcap);
+}
+
 int gx_dataset_load_csv(const char *path, int label_col, int header, unsigned flags,
 			gx_dataset *out, char *err, size_t errcap)
 {
-	char *buf;
-	size_t len;
-	if (out)
-		memset(out, 0, sizeof *out);
-	if (!path || !out)
-		return gx_data_err(GX_EINVAL, err, errcap, "no file name or output dataset");
-	int rc = gx_data_read_text(path, GX_DATA_MAX_TEXT, &buf, &len, err, errcap);
-	if (rc)
-		return rc;
-	rc = gx_csv_parse(buf, len, path, label_col, header, flags, 0, out, err, errcap);
-	free(buf);
-	return rc;
+	struct csv_args a = { label_col, header, flags };
+	return gx_data_load_text(path, csv_parse, &a, out, err, errcap);
 }

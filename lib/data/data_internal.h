@@ -33,6 +33,35 @@ int gx_libsvm_parse(const char *buf, size_t len, const char *name, uint32_t nfea
 int gx_data_read_text(const char *path, uint64_t max, char **buf, size_t *len, char *err,
 		      size_t errcap);
 
+/* A parser of a whole text (gx_csv_parse, gx_libsvm_parse through a small
+ * adapter); args carries the parser's own options. */
+typedef int (*gx_text_parser)(const char *buf, size_t len, const char *name, const void *args,
+			      gx_dataset *out, char *err, size_t errcap);
+
+/* The one loader of text datasets: zeroes *out, reads path (gx_data_read_text,
+ * at most GX_DATA_MAX_TEXT bytes) and parses it with parse(args). Returns 0
+ * or the reader's or the parser's error, with its message. */
+int gx_data_load_text(const char *path, gx_text_parser parse, const void *args,
+		      gx_dataset *out, char *err, size_t errcap);
+
+/* The lines of a text: a UTF-8 byte order mark at the start (spreadsheets
+ * write one) is not data; a line ends at LF, a CR before it is dropped. */
+typedef struct gx_text_lines {
+	const char *buf;
+	size_t len, pos;
+	uint64_t lineno; /* of the line gx_text_next returned last, from 1 */
+} gx_text_lines;
+
+void gx_text_begin(gx_text_lines *t, const char *buf, size_t len);
+/* The next line s[0..n) without its end; 0 when the text is over. */
+int gx_text_next(gx_text_lines *t, const char **s, size_t *n);
+
+/* Fills a dense table of n samples of d features (one channel, one row of
+ * d): x (n*d floats) and y (n labels) are handed over to *out. nclasses 0
+ * is a regression. */
+void gx_data_set_table(gx_dataset *out, uint64_t n, uint32_t d, uint32_t nclasses, float *x,
+		       float *y);
+
 /* snprintf into err when err and errcap allow; returns rc, so a failure
  * path reads `return gx_data_err(rc, err, cap, ...)`. */
 int gx_data_err(int rc, char *err, size_t errcap, const char *fmt, ...)

@@ -41,7 +41,7 @@ int gx_libsvm_parse(const char *buf, size_t len, const char *name, uint32_t nfea
 	gx_vec es = { 0 }, ends = { 0 }, ys = { 0 };
 	char q[32];
 	int rc = 0;
-	uint64_t lineno = 0, neg_line = 0, other_line = 0;
+	uint64_t neg_line = 0, other_line = 0;
 	uint32_t maxidx = 0, maxc = 0;
 	float other = 0;
 
@@ -57,19 +57,16 @@ int gx_libsvm_parse(const char *buf, size_t len, const char *name, uint32_t nfea
 	if (!max_count)
 		max_count = GX_DEFAULT_MAX_COUNT;
 
-	size_t pos = 0;
-	/* A UTF-8 byte order mark (spreadsheets write one) is not data. */
-	if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
-		pos = 3;
-	while (pos < len) {
-		const char *s = buf + pos, *nl = memchr(s, '\n', len - pos);
-		size_t n = nl ? (size_t)(nl - s) : len - pos;
-		pos += n + (nl != NULL);
-		lineno++;
+	gx_text_lines text;
+	const char *s;
+	size_t n;
+	gx_text_begin(&text, buf, len);
+	while (gx_text_next(&text, &s, &n)) {
+		uint64_t lineno = text.lineno;
 		const char *hash = memchr(s, '#', n);
 		if (hash)
 			n = (size_t)(hash - s);
-		if (n && s[n - 1] == '\r')
+		if (n && s[n - 1] == '\r') /* "...\r# comment" */
 			n--;
 		size_t i = 0, tn;
 		while (i < n && is_space(s[i]))
@@ -200,38 +197,33 @@ int gx_libsvm_parse(const char *buf, size_t len, const char *name, uint32_t nfea
 		goto fail;
 	}
 	uint32_t d = nfeatures ? nfeatures : maxidx ? maxidx : 1;
-	uint64_t n = ys.n;
-	if (n * d / d != n || n * d > max_count) {
+	uint64_t rows = ys.n;
+	if (rows * d / d != rows || rows * d > max_count) {
 		rc = gx_data_err(GX_ETOOBIG, err, errcap,
 				 "%s: %llu samples of %u features exceed the limit of %llu values",
-				 name, (unsigned long long)n, d, (unsigned long long)max_count);
+				 name, (unsigned long long)rows, d, (unsigned long long)max_count);
 		goto fail;
 	}
-	float *x = calloc(n * d, sizeof(float));
+	float *x = calloc(rows * d, sizeof(float));
 	if (!x) {
 		rc = gx_data_err(GX_ENOMEM, err, errcap, "%s: out of memory", name);
 		goto fail;
 	}
 	const entry *e = es.p;
 	const size_t *end = ends.p;
-	for (uint64_t r0 = 0, k = 0; r0 < n; r0++)
+	for (uint64_t r0 = 0, k = 0; r0 < rows; r0++)
 		for (; k < end[r0]; k++)
 			x[r0 * d + e[k].idx - 1] = e[k].val;
 	float *y = ys.p;
 	if (neg_line) /* -1/+1 -> classes 0/1 */
-		for (uint64_t k = 0; k < n; k++)
+		for (uint64_t k = 0; k < rows; k++)
 			y[k] = y[k] > 0 ? 1.0f : 0.0f;
 	free(es.p);
 	free(ends.p);
-	out->n = n;
-	out->d = d;
-	out->c = out->h = 1;
-	out->w = d;
-	out->nclasses = flags & GX_DATA_REGRESSION ? 0 : neg_line ? 2 : maxc + 1;
-	out->x = x;
 	/* (The labels keep the growth slack of their buffer, at most n floats:
 	 * shrinking it with realloc is not worth a pointer that may move.) */
-	out->y = y;
+	gx_data_set_table(out, rows, d, flags & GX_DATA_REGRESSION ? 0 : neg_line ? 2 : maxc + 1, x,
+			  y);
 	return 0;
 fail:
 	free(es.p);
@@ -240,19 +232,22 @@ fail:
 	return rc;
 }
 
+/* The options of gx_libsvm_parse, for gx_data_load_text. */
+struct libsvm_args {
+	uint32_t nfeatures;
+	unsigned flags;
+};
+
+static int libsvm_parse(const char *buf, size_t len, const char *name, const void *args,
+			gx_dataset *out, char *err, size_t errcap)
+{
+	const struct libsvm_args *a = args;
+	return gx_libsvm_parse(buf, len, name, a->nfeatures, a->flags, 0, out, err, errcap);
+}
+
 int gx_dataset_load_libsvm(const char *path, uint32_t nfeatures, unsigned flags,
 			   gx_dataset *out, char *err, size_t errcap)
 {
-	char *buf;
-	size_t len;
-	if (out)
-		memset(out, 0, sizeof *out);
-	if (!path || !out)
-		return gx_data_err(GX_EINVAL, err, errcap, "no file name or output dataset");
-	int rc = gx_data_read_text(path, GX_DATA_MAX_TEXT, &buf, &len, err, errcap);
-	if (rc)
-		return rc;
-	rc = gx_libsvm_parse(buf, len, path, nfeatures, flags, 0, out, err, errcap);
-	free(buf);
-	return rc;
+	struct libsvm_args a = { nfeatures, flags };
+	return gx_data_load_text(path, libsvm_parse, &a, out, err, errcap);
 }
