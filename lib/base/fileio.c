@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -188,26 +189,40 @@ long gx_read_full(int fd, void *buf, size_t len)
 
 int gx_write_full(int fd, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-
 	if (!buf && len) {
 		errno = EINVAL;
 		return GX_EINVAL;
 	}
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
+	struct iovec v = { (void *)buf, len };
+	return gx_writev_full(fd, &v, 1);
+}
+
+int gx_writev_full(int fd, struct iovec *v, int n)
+{
+	while (n > 0 && v->iov_len == 0)
+		v++, n--;
+	while (n > 0) {
+		ssize_t w = writev(fd, v, n > IOV_MAX ? IOV_MAX : n);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
 			return GX_EIO;
 		}
-		/* write() returning 0 for a nonzero count would loop forever. */
+		/* writev() returning 0 for a nonzero count would loop forever. */
 		if (w == 0) {
 			errno = EIO;
 			return GX_EIO;
 		}
-		p += w;
-		len -= (size_t)w;
+		size_t left = (size_t)w;
+		while (n > 0 && left >= v->iov_len) {
+			left -= v->iov_len;
+			v++;
+			n--;
+		}
+		if (n > 0) {
+			v->iov_base = (uint8_t *)v->iov_base + left;
+			v->iov_len -= left;
+		}
 	}
 	return GX_OK;
 }

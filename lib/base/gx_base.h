@@ -135,6 +135,11 @@ void gx_atomic_abort(int fd, const char *tmp);
 long gx_read_full(int fd, void *buf, size_t len);
 /* Writes all len bytes; returns 0 or GX_EIO. Retries EINTR. */
 int gx_write_full(int fd, const void *buf, size_t len);
+/* Writes all of iov[0..n) (one writev puts small pieces in one segment);
+ * returns 0 or GX_EIO. Retries EINTR and short writes, moving iov's bases
+ * and lengths on. */
+struct iovec;
+int gx_writev_full(int fd, struct iovec *iov, int n);
 
 #ifdef __cplusplus
 }

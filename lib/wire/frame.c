@@ -417,30 +417,5 @@ int gx_frame_write_fd(int fd, const gx_frame_hdr *h, const void *payload)
 		iov[1].iov_len = h->payload_len;
 		niov = 2;
 	}
-	/* One writev puts small frames in one segment; the loop handles the
-	 * short writes pipes and sockets may return. */
-	struct iovec *v = iov;
-	while (niov > 0) {
-		ssize_t w = writev(fd, v, niov);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return GX_EIO;
-		}
-		if (w == 0) {
-			errno = EIO;
-			return GX_EIO;
-		}
-		size_t left = (size_t)w;
-		while (niov > 0 && left >= v->iov_len) {
-			left -= v->iov_len;
-			v++;
-			niov--;
-		}
-		if (niov > 0) {
-			v->iov_base = (uint8_t *)v->iov_base + left;
-			v->iov_len -= left;
-		}
-	}
-	return GX_OK;
+	return gx_writev_full(fd, iov, niov);
 }
