@@ -18,16 +18,10 @@
 #include <unistd.h>
 
 #include "relay.h"
+#include "../base/le.h"
+#include "../base/log.h"
 
 /* ------------------------------------------------------------- log lines */
-
-static void vlog(const relay *r, int level, const char *fmt, va_list ap, const char *tail)
-{
-	char buf[1024], line[1100];
-	vsnprintf(buf, sizeof buf, fmt, ap);
-	snprintf(line, sizeof line, "%s%s", buf, tail ? tail : "");
-	r->cfg.log(r->cfg.log_ud, level, line);
-}
 
 void rlog(const relay *r, int level, const char *fmt, ...)
 {
@@ -35,7 +29,7 @@ void rlog(const relay *r, int level, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vlog(r, level, fmt, ap, NULL);
+	gx_logv(r->cfg.log, r->cfg.log_ud, level, fmt, ap);
 	va_end(ap);
 }
 
@@ -59,16 +53,11 @@ void rlog_limited(const relay *r, ratelim *lim, const char *fmt, ...)
 	lim->dropped = 0;
 	va_list ap;
 	va_start(ap, fmt);
-	vlog(r, 1, fmt, ap, tail);
+	gx_logv_tail(r->cfg.log, r->cfg.log_ud, 1, tail, fmt, ap);
 	va_end(ap);
 }
 
 /* --------------------------------------------------------- frame counter */
-
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 uint64_t frames_feed(frame_count *fc, const uint8_t *b, size_t n)
 {
@@ -106,7 +95,7 @@ uint64_t frames_feed(frame_count *fc, const uint8_t *b, size_t n)
 			continue;
 		fc->state = FC_GEOMX;
 		fc->hlen = 0;
-		fc->skip = le32(fc->hdr + 32);
+		fc->skip = get32(fc->hdr + 32);
 		if (fc->skip)
 			fc->in_frame = 1;
 		else
