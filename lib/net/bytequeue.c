@@ -173,6 +173,20 @@ void gx_bq_clear(gx_bq *q)
 	q->bytes = q->mem = 0;
 }
 
+/* Takes the head segment (written, or empty) off the queue, counting its
+ * frame ends. */
+static void retire_head(gx_bq *q, uint64_t *frames)
+{
+	gx_bq_seg *s = q->head;
+	q->head = s->next;
+	if (!q->head)
+		q->tail = NULL;
+	q->mem -= gx_bq_seg_cost(s);
+	if (frames)
+		*frames += (uint64_t)s->frames;
+	gx_bq_seg_put(q->pool, s);
+}
+
 long gx_bq_write(gx_bq *q, int fd, size_t budget, uint64_t due_ns, uint64_t *frames)
 {
 	size_t done = 0;
@@ -197,16 +211,8 @@ long gx_bq_write(gx_bq *q, int fd, size_t budget, uint64_t due_ns, uint64_t *fra
 		}
 		if (!n) {
 			/* only empty segments due: retire them */
-			while (q->head && q->head->len == q->head->off && q->head->release_ns <= due_ns) {
-				gx_bq_seg *s = q->head;
-				q->head = s->next;
-				if (!q->head)
-					q->tail = NULL;
-				q->mem -= gx_bq_seg_cost(s);
-				if (frames)
-					*frames += (uint64_t)s->frames;
-				gx_bq_seg_put(q->pool, s);
-			}
+			while (q->head && q->head->len == q->head->off && q->head->release_ns <= due_ns)
+				retire_head(q, frames);
 			break;
 		}
 		struct msghdr m;
@@ -233,13 +239,7 @@ long gx_bq_write(gx_bq *q, int fd, size_t budget, uint64_t due_ns, uint64_t *fra
 				break;
 			}
 			left -= l;
-			q->head = s->next;
-			if (!q->head)
-				q->tail = NULL;
-			q->mem -= gx_bq_seg_cost(s);
-			if (frames)
-				*frames += (uint64_t)s->frames;
-			gx_bq_seg_put(q->pool, s);
+			retire_head(q, frames);
 		}
 		if ((size_t)w < want)
 			break; /* the socket buffer is full */

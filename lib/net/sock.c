@@ -256,13 +256,37 @@ static int lookup(const char *verb, const char *host, int port, int lowest, int 
 	return 0;
 }
 
-int gx_net_listen(const char *host, int port, char *err, size_t errcap)
+/* Binds and listens (0) or fails with errno set. */
+static int start_listening(int fd, const struct addrinfo *a)
+{
+	int on = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+	    bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, NET_BACKLOG) == 0)
+		return 0;
+	return -1;
+}
+
+/* Starts connecting (0) or fails with errno set. EINPROGRESS is the normal
+ * answer of a non-blocking socket; after EINTR the connect goes on in the
+ * background too (a second connect would only say EALREADY). */
+static int start_connecting(int fd, const struct addrinfo *a)
+{
+	if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS || errno == EINTR)
+		return 0;
+	return -1;
+}
+
+/* Looks up host:port and returns a non-blocking socket on the first address
+ * for which start() succeeds, or GX_EIO with "cannot VERB WHERE: reason". */
+static int open_socket(const char *verb, const char *host, int port, int for_connect,
+		       int (*start)(int fd, const struct addrinfo *a), char *err, size_t errcap)
 {
 	char where[300];
 	struct addrinfo *res = NULL;
 	int fd = -1, saved = 0;
 
-	if (lookup("listen on", host, port, 0, 1, where, sizeof where, &res, err, errcap))
+	if (lookup(verb, host, port, for_connect, !for_connect, where, sizeof where, &res, err,
+		   errcap))
 		return GX_EIO;
 	for (struct addrinfo *a = res; a; a = a->ai_next) {
 		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
@@ -270,9 +294,7 @@ int gx_net_listen(const char *host, int port, char *err, size_t errcap)
 			saved = errno;
 			continue;
 		}
-		int on = 1;
-		if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
-		    bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, NET_BACKLOG) == 0)
+		if (start(fd, a) == 0)
 			break;
 		saved = errno;
 		close(fd);
@@ -280,11 +302,16 @@ int gx_net_listen(const char *host, int port, char *err, size_t errcap)
 	}
 	freeaddrinfo(res);
 	if (fd < 0) {
-		set_err(err, errcap, "cannot listen on %s: %s", where, strerror(saved));
+		set_err(err, errcap, "cannot %s %s: %s", verb, where, strerror(saved));
 		errno = saved;
 		return GX_EIO;
 	}
 	return fd;
+}
+
+int gx_net_listen(const char *host, int port, char *err, size_t errcap)
+{
+	return open_socket("listen on", host, port, 0, start_listening, err, errcap);
 }
 
 int gx_net_port(int fd)
@@ -327,34 +354,9 @@ int gx_net_accept(int lfd, char *peer, size_t peercap)
 
 int gx_net_connect(const char *host, int port, char *err, size_t errcap)
 {
-	char where[300];
-	struct addrinfo *res = NULL;
-	int fd = -1, saved = 0;
-
-	if (lookup("connect to", host, port, 1, 0, where, sizeof where, &res, err, errcap))
-		return GX_EIO;
-	for (struct addrinfo *a = res; a; a = a->ai_next) {
-		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-		if (fd < 0) {
-			saved = errno;
-			continue;
-		}
-		/* EINPROGRESS is the normal answer of a non-blocking socket;
-		 * after EINTR the connect goes on in the background too (a
-		 * second connect would only say EALREADY). */
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS ||
-		    errno == EINTR)
-			break;
-		saved = errno;
-		close(fd);
-		fd = -1;
-	}
-	freeaddrinfo(res);
-	if (fd < 0) {
-		set_err(err, errcap, "cannot connect to %s: %s", where, strerror(saved));
-		errno = saved;
-		return GX_EIO;
-	}
+	int fd = open_socket("connect to", host, port, 1, start_connecting, err, errcap);
+	if (fd < 0)
+		return fd;
 	gx_net_nodelay(fd);
 	gx_net_keepalive(fd, NET_KEEPALIVE_S);
 	return fd;
