@@ -52,9 +52,15 @@ int ps_empty_ctl(const gx_frame_hdr *h)
 	return h->codec == GX_CODEC_NONE && h->payload_len == 0 && h->count == 0;
 }
 
-int ps_parse_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl,
-		      gx_keyent **e, size_t *n)
+int ps_take_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl,
+		     const gx_keyent *first, size_t nfirst, gx_keyent **e, size_t *n)
 {
+	*e = NULL;
+	*n = 0;
+	if (p->has_table) {
+		ps_violation(ps, p, GX_EPROTO, "a second KEYTABLE");
+		return GX_EPROTO;
+	}
 	int r = h->codec == GX_CODEC_NONE ? gx_keytable_parse(pl, h->payload_len, e, n) : GX_EPROTO;
 	if (r == GX_ENOMEM) {
 		ps_finish(ps, r, NULL, "out of memory");
@@ -63,8 +69,27 @@ int ps_parse_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_
 	if (r || *n == 0) {
 		if (!r)
 			free(*e);
+		*e = NULL;
 		ps_violation(ps, p, GX_EPROTO, "malformed KEYTABLE");
 		return r ? r : GX_EPROTO;
+	}
+	if (!first)
+		return 0;
+	char diff[160] = "";
+	if (*n != nfirst)
+		snprintf(diff, sizeof diff, "%zu keys, the first worker's has %zu", *n, nfirst);
+	for (size_t i = 0; !diff[0] && i < *n; i++) {
+		const gx_keyent *a = &(*e)[i], *b = &first[i];
+		if (a->key != b->key || a->count != b->count)
+			snprintf(diff, sizeof diff, "entry %zu is key %u of %llu elements, "
+				 "the first worker's is key %u of %llu", i, a->key,
+				 (unsigned long long)a->count, b->key, (unsigned long long)b->count);
+	}
+	free(*e);
+	*e = NULL;
+	if (diff[0]) {
+		ps_violation(ps, p, GX_EKEY, "its key table differs: %s", diff);
+		return GX_EKEY;
 	}
 	return 0;
 }

@@ -450,30 +450,16 @@ static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 		ps_violation(ps, p, GX_EPROTO, "KEYTABLE from a local server");
 		return;
 	}
-	if (p->sent_table) {
-		ps_violation(ps, p, GX_EPROTO, "a second KEYTABLE");
-		return;
-	}
+	ps_global_state *g = ps->glob;
 	gx_keyent *e;
 	size_t n;
-	if (ps_parse_keytable(ps, p, h, pl, &e, &n))
+	if (ps_take_keytable(ps, p, h, pl, g->ftable, g->nftable, &e, &n))
 		return;
-	ps_global_state *g = ps->glob;
 	if (!g->ftable) {
 		g->ftable = e;
 		g->nftable = n;
-	} else {
-		int same = n == g->nftable;
-		for (size_t i = 0; same && i < n; i++)
-			same = e[i].key == g->ftable[i].key && e[i].count == g->ftable[i].count;
-		free(e);
-		if (!same) {
-			ps_violation(ps, p, GX_EKEY, "its key table differs from the first "
-				     "worker's");
-			return;
-		}
 	}
-	p->sent_table = 1;
+	p->has_table = 1;
 }
 
 /* Checks common to INIT and PUSH; the slice (NULL if none yet), or NULL
@@ -488,7 +474,7 @@ static ps_gslice *tensor_slice(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, con
 		return NULL;
 	}
 	if (p->role == GX_ROLE_WORKER) {
-		if (!p->sent_table) {
+		if (!p->has_table) {
 			ps_violation(ps, p, GX_EPROTO, "%s before KEYTABLE", what);
 			return NULL;
 		}

@@ -90,12 +90,10 @@ struct ps_peer {
 	int fd;              /* while connecting, else -1 (the dial's, dial.fdp) */
 	gx_dial dial;        /* reaching it: net/dial.h */
 	char why[160];       /* why the last attempt failed */
+	int has_table;       /* a worker's KEYTABLE was taken */
 	/* local: a worker's progress, one entry per key of the table */
-	int has_table;
 	uint32_t *next_round;
 	uint8_t *did_init;
-	/* global, flat mode: the key table it sent */
-	int sent_table;
 };
 
 /* The gradients of one round of one tensor (or slice), gathered from the
@@ -283,11 +281,14 @@ void ps_check_done(gx_ps *ps);
 int ps_set_contributors(gx_ps *ps, int n, const char *many);
 /* Frames of a control type with an empty payload. */
 int ps_empty_ctl(const gx_frame_hdr *h);
-/* Parses p's KEYTABLE frame into a malloc'd non-empty table (*e, *n); 0 or
- * a gx_error, after which it has already answered (a violation by p, or the
- * job's end on GX_ENOMEM). */
-int ps_parse_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl,
-		      gx_keyent **e, size_t *n);
+/* p's KEYTABLE frame: a second one, a malformed or empty one, and one that
+ * differs from the first worker's table first[0..nfirst) (when first is
+ * not NULL) are violations. Returns 0 with the table in a malloc'd *e, *n
+ * when first is NULL, 0 with *e NULL when it matches first; or a gx_error,
+ * after which it has already answered (a violation by p, or the job's end
+ * on GX_ENOMEM). The caller sets p->has_table once it took the table. */
+int ps_take_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl,
+		     const gx_keyent *first, size_t nfirst, gx_keyent **e, size_t *n);
 /* A send's result: a failure other than a closing link (GX_EIO) ends the
  * job, since a frame that was never sent would hang it. Returns rc. */
 int ps_sent(gx_ps *ps, int rc);

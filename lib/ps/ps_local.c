@@ -87,6 +87,7 @@ static void local_free(gx_ps *ps)
 		return;
 	for (size_t i = 0; i < ls->nkeys; i++)
 		key_free(&ls->keys[i]);
+	free(ls->table);
 	free(ls->keys);
 	free(ls->place);
 	free(ls->ups); /* the peers themselves are on ps->peers */
@@ -178,37 +179,18 @@ out:
 static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
 {
 	ps_local_state *ls = ps->loc;
-	if (p->has_table) {
-		ps_violation(ps, p, GX_EPROTO, "a second KEYTABLE");
-		return;
-	}
 	gx_keyent *e;
 	size_t n;
-	if (ps_parse_keytable(ps, p, h, pl, &e, &n))
+	if (ps_take_keytable(ps, p, h, pl, ls->table, ls->nkeys, &e, &n))
 		return;
-	if (!ls->keys) {
+	if (e) {
 		int r = build_keys(ps, e, n);
-		free(e);
 		if (r) {
+			free(e);
 			ps_finish(ps, r, NULL, "cannot place the key table: %s", gx_strerror(r));
 			return;
 		}
-	} else {
-		char diff[160] = "";
-		if (n != ls->nkeys)
-			snprintf(diff, sizeof diff, "%zu keys, the first worker's has %zu", n,
-				 ls->nkeys);
-		for (size_t i = 0; !diff[0] && i < n; i++)
-			if (e[i].key != ls->keys[i].key || e[i].count != ls->keys[i].count)
-				snprintf(diff, sizeof diff, "entry %zu is key %u of %llu elements, "
-					 "the first worker's is key %u of %llu", i, e[i].key,
-					 (unsigned long long)e[i].count, ls->keys[i].key,
-					 (unsigned long long)ls->keys[i].count);
-		free(e);
-		if (diff[0]) {
-			ps_violation(ps, p, GX_EKEY, "its key table differs: %s", diff);
-			return;
-		}
+		ls->table = e;
 	}
 	p->next_round = calloc(ls->nkeys, sizeof *p->next_round);
 	p->did_init = calloc(ls->nkeys, 1);

@@ -65,6 +65,7 @@ struct ps_local_state {
 	int nups, nready, up_sync, byeing;
 	int up_logged;        /* a waiting line about upstream was written */
 	uint64_t bye_until;
+	gx_keyent *table;     /* [nkeys] the first worker's key table */
 	ps_lkey *keys;        /* [nkeys] by key */
 	size_t nkeys;
 	gx_slice *place;

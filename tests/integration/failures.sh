@@ -343,6 +343,21 @@ else
 		"worker: $(tr '\n' '|' <"$T/e2.w1.err")" "local: $(tr '\n' '|' <"$T/e2.l.err")"
 fi
 
+# The same refusal in flat mode, where workers talk to the global server
+# straight: one check of key tables serves both roles.
+spawn e3.g geomx-ps --role global --parties 2 $HB
+g=$(port_of e3.g)
+spawn e3.w0 geomx-bench worker --ps 127.0.0.1:$g --party 0 --sizes 4,7 --rounds 10 --dump "$T/e3.w0"
+i=0; while [ ! -s "$T/e3.w0.init" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+spawn e3.w1 geomx-bench worker --ps 127.0.0.1:$g --party 1 --sizes 4,8 --rounds 10 --dump "$T/e3.w1"
+expect_all "e: flat mode: a worker whose key table differs is refused, and the job fails" 60 1 e3.w1 e3.w0 e3.g
+if grep -q 'key table differs' "$T/e3.w1.err" && grep -Eq 'died: protocol error: its key table differs: entry 1 is key 1 of 8' "$T/e3.g.err"; then
+	ok "e: flat mode: the global server says how the tables differ"
+else
+	notok "e: flat mode: the global server says how the tables differ" \
+		"worker: $(tr '\n' '|' <"$T/e3.w1.err")" "global: $(tr '\n' '|' <"$T/e3.g.err")"
+fi
+
 # --- f. start-up: what a server waits for ----------------------------------
 gport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # A local server whose upstream never comes gives up after --connect-timeout.
