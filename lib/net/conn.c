@@ -14,10 +14,12 @@
  *  - Writes use sendmsg(MSG_NOSIGNAL), so a dead peer is an EPIPE error, never
  *    a SIGPIPE, whatever the program does with signals.
  *  - The start of each frame is read through a buffer on the stack
- *    (CONN_RBUF) and copied into the decoder, so an idle connection holds no
- *    read buffer at all; the rest of a large payload (CONN_INPLACE_MIN bytes
- *    or more missing) is received straight into the decoder's payload
- *    buffer (gx_decoder_room), so the kernel's copy is the only one.
+ *    (CONN_RBUF), so an idle connection holds no read buffer at all. A
+ *    frame that lies whole in that buffer is handed to on_frame where it
+ *    lies (gx_decoder_borrow); a frame cut by the read's end is copied into
+ *    the decoder, and the rest of a large payload (CONN_INPLACE_MIN bytes or
+ *    more missing) is received straight into the decoder's payload buffer
+ *    (gx_decoder_room), so the kernel's copy is the only one.
  *  - gx_conn_send copies the payload into the queue; gx_conn_send_buf
  *    queues a reference to a gx_buf instead (payloads of CONN_REF_MIN bytes
  *    or more on plaintext connections), so an answer fanned out to many
@@ -75,6 +77,9 @@ gx_conn *gx_conn_create(gx_ev *ev, int fd, const gx_frame_limits *lim, gx_conn_f
 		close(fd);
 		return NULL;
 	}
+	/* Every frame is handed to on_frame before the read buffer is used
+	 * again, so whole frames need not be copied into the decoder. */
+	gx_decoder_borrow(c->dec, 1);
 	c->ev = ev;
 	c->fd = fd;
 	c->state = C_OPEN;

@@ -34,7 +34,7 @@ ps_acc *ps_acc_get(ps_acc **head, ps_spare *sp, uint32_t round, int n, uint64_t 
 	if (a) {
 		/* ps_acc_put left no pend buffers behind */
 		float *sum = a->sum;
-		float **pend = a->pend;
+		gx_buf **pend = a->pend;
 		uint8_t *pushed = a->pushed;
 		memset(a, 0, sizeof *a);
 		memset(pushed, 0, (size_t)n);
@@ -76,7 +76,7 @@ void ps_acc_put(ps_spare *sp, ps_acc *a)
 	if (!a)
 		return;
 	for (int i = 0; i < a->n; i++) {
-		free(a->pend[i]);
+		gx_buf_unref(a->pend[i]);
 		a->pend[i] = NULL;
 	}
 	a->next = NULL;
@@ -137,12 +137,15 @@ int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t
 			return r;
 		a->next_i++;
 	} else {
-		float *b = malloc((size_t)(a->count ? a->count : 1) * sizeof(float));
+		/* From the pool that the answers' buffers come from: early
+		 * contributions are the rule with many contributors, so
+		 * their buffers are reused rather than allocated per round. */
+		gx_buf *b = gx_buf_pool_get(ps->bufs, (size_t)(a->count ? a->count : 1) * sizeof(float));
 		if (!b)
 			return GX_ENOMEM;
-		int r = gx_codec_decode(ps->codec, h, payload, b, 0);
+		int r = gx_codec_decode(ps->codec, h, payload, (float *)b->data, 0);
 		if (r) {
-			free(b);
+			gx_buf_unref(b);
 			return r;
 		}
 		a->pend[i] = b;
@@ -160,11 +163,12 @@ int ps_acc_settle(gx_ps *ps, ps_acc *a)
 		if (i < 0)
 			break; /* the summing order is not known yet */
 		if (a->pend[i]) {
-			float *s = a->sum, *b = a->pend[i];
+			float *s = a->sum;
+			const float *b = (const float *)a->pend[i]->data;
 			for (uint64_t j = 0; j < a->count; j++)
 				s[j] += b[j];
 			GX_PASS(GX_PASS_DECODE, a->count * 4);
-			free(b);
+			gx_buf_unref(a->pend[i]);
 			a->pend[i] = NULL;
 		} else if (!a->pushed[i] &&
 			   (ps->slot[i] == SLOT_EMPTY || ps->slot[i] == SLOT_LIVE)) {
@@ -181,7 +185,7 @@ void ps_acc_free(ps_acc *a)
 		return;
 	if (a->pend)
 		for (int i = 0; i < a->n; i++)
-			free(a->pend[i]);
+			gx_buf_unref(a->pend[i]);
 	free(a->pend);
 	free(a->pushed);
 	free(a->sum);

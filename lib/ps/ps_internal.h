@@ -111,7 +111,7 @@ struct ps_acc {
 	uint64_t count;    /* floats */
 	uint32_t codecs;   /* 1 << codec of every contribution */
 	float *sum;
-	float **pend;      /* [n] decoded, waiting for their turn */
+	gx_buf **pend;     /* [n] decoded, waiting for their turn (ps->bufs) */
 	uint8_t *pushed;   /* [n] */
 	uint64_t t_first;  /* ns, first contribution */
 };

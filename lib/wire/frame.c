@@ -203,6 +203,8 @@ struct gx_decoder {
 	gx_frame_hdr hdr;
 	uint8_t *buf; /* payload buffer, reused across frames */
 	size_t cap;
+	int borrow;            /* gx_decoder_borrow */
+	const uint8_t *lent;   /* the ready frame's payload in the fed bytes */
 };
 
 gx_decoder *gx_decoder_create(const gx_frame_limits *lim)
@@ -235,7 +237,14 @@ void gx_decoder_reset(gx_decoder *d)
 	d->err = 0;
 	d->hlen = 0;
 	d->plen = 0;
+	d->lent = NULL;
 	memset(&d->hdr, 0, sizeof d->hdr);
+}
+
+void gx_decoder_borrow(gx_decoder *d, int on)
+{
+	if (d)
+		d->borrow = on != 0;
 }
 
 static int dec_fail(gx_decoder *d, int err)
@@ -268,10 +277,10 @@ static int dec_reserve(gx_decoder *d, size_t n)
 }
 
 /* The payload is complete: verify its checksum and publish the frame. */
-static int dec_finish(gx_decoder *d)
+static int dec_finish(gx_decoder *d, const uint8_t *payload)
 {
 	if (d->hdr.flags & GX_FF_CRC) {
-		uint32_t c = gx_crc32c(0, d->buf, d->hdr.payload_len);
+		uint32_t c = gx_crc32c(0, payload, d->hdr.payload_len);
 		if (c != d->hdr.payload_crc)
 			return dec_fail(d, GX_ECRC);
 	}
@@ -295,6 +304,17 @@ int gx_decoder_feed(gx_decoder *d, const void *buf, size_t len, size_t *used)
 		d->state = DEC_HDR;
 		d->hlen = 0;
 		d->plen = 0;
+		d->lent = NULL;
+	}
+	/* Borrowing, a frame that lies whole in the fed bytes is handed out
+	 * where it lies, copied nowhere. Anything else (a header that does not
+	 * parse included: the path below says why) goes the usual way. */
+	if (d->borrow && d->hlen == 0 && len >= GX_FRAME_HDR_SIZE &&
+	    gx_frame_hdr_parse(p, &d->lim, &d->hdr) == GX_OK &&
+	    d->hdr.payload_len <= len - GX_FRAME_HDR_SIZE) {
+		*used = GX_FRAME_HDR_SIZE + (size_t)d->hdr.payload_len;
+		d->lent = p + GX_FRAME_HDR_SIZE;
+		return dec_finish(d, d->lent);
 	}
 	while (pos < len) {
 		if (d->state == DEC_HDR) {
@@ -338,7 +358,7 @@ int gx_decoder_feed(gx_decoder *d, const void *buf, size_t len, size_t *used)
 		}
 		if (d->state == DEC_BODY && d->plen == d->hdr.payload_len) {
 			*used = pos;
-			return dec_finish(d);
+			return dec_finish(d, d->buf);
 		}
 	}
 	*used = pos;
@@ -367,7 +387,7 @@ int gx_decoder_commit(gx_decoder *d, size_t n)
 		return GX_EINVAL;
 	d->plen += n;
 	if (d->plen == d->hdr.payload_len)
-		return dec_finish(d);
+		return dec_finish(d, d->buf);
 	return 0;
 }
 
@@ -387,7 +407,7 @@ void gx_decoder_frame(const gx_decoder *d, gx_frame_hdr *h, const uint8_t **payl
 	if (h)
 		*h = d->hdr;
 	if (payload)
-		*payload = d->buf ? d->buf : empty;
+		*payload = d->lent ? d->lent : d->buf ? d->buf : empty;
 }
 
 int gx_decoder_pending(const gx_decoder *d)

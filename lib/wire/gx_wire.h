@@ -135,6 +135,13 @@ int gx_decoder_feed(gx_decoder *d, const void *buf, size_t len, size_t *used);
  * the decoder and stays valid until the next feed or reset. */
 void gx_decoder_frame(const gx_decoder *d, gx_frame_hdr *h, const uint8_t **payload);
 
+/* Borrowing (on nonzero; off by default): a frame that lies whole in the
+ * bytes of one feed is not copied into the decoder; gx_decoder_frame's
+ * payload then points into the fed buffer and stays valid only while the
+ * caller keeps that buffer unchanged. For a caller that consumes each frame
+ * before it reuses its buffer (a connection's read loop). */
+void gx_decoder_borrow(gx_decoder *d, int on);
+
 /* Nonzero when bytes of an unfinished frame are buffered (so an end of input
  * now means a truncated frame). */
 int gx_decoder_pending(const gx_decoder *d);

@@ -104,10 +104,12 @@ static void check_error(const uint8_t *s, size_t len, size_t start, size_t where
 		FAIL("decoder error %d at %zu on a header that parses", rc, where);
 }
 
-/* Decodes s[0..len) in chunks of at most max bytes (max 0: one feed). */
-static void decode(const uint8_t *s, size_t len, size_t max, uint8_t seed, run *r)
+/* Decodes s[0..len) in chunks of at most max bytes (max 0: one feed),
+ * borrowing whole frames from the fed bytes or not (gx_decoder_borrow). */
+static void decode(const uint8_t *s, size_t len, size_t max, uint8_t seed, int borrow, run *r)
 {
 	gx_decoder *d = gx_decoder_create(&lim);
+	gx_decoder_borrow(d, borrow);
 	size_t pos = 0, start = 0;
 	uint32_t x = seed;
 
@@ -186,8 +188,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!a.ends || !b.ends)
 		FAIL("out of memory");
 
-	decode(s, len, 0, 0, &a);
-	decode(s, len, max, seed, &b);
+	/* Whole frames borrowed from one feed must decode exactly as chunks
+	 * copied into the decoder (or borrowed, when a chunk holds a frame). */
+	decode(s, len, 0, 0, 1, &a);
+	decode(s, len, max, seed, seed & 1, &b);
 	if (a.nframes != b.nframes || a.rc != b.rc || a.where != b.where ||
 	    a.pending != b.pending)
 		FAIL("one feed: %zu frames, status %d at %zu; chunks of <= %zu: %zu frames, "

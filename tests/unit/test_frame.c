@@ -813,6 +813,66 @@ static void decoder_stops_at_frame_end(void)
 	free_frames(fr, 3);
 }
 
+/* Borrowing: a frame whole in the fed bytes is handed out where it lies;
+ * a frame cut by the end of the feed is copied and completed as usual; a
+ * corrupt payload fails the same way in both modes. */
+static void decoder_borrows_whole_frames(void)
+{
+	tframe fr[3];
+	size_t len, used;
+	uint8_t *s = make_stream(fr, 3, 500, &len);
+	gx_decoder *d = gx_decoder_create(NULL);
+	gx_decoder_borrow(d, 1);
+	size_t f0 = GX_FRAME_HDR_SIZE + fr[0].h.payload_len;
+	size_t f1 = GX_FRAME_HDR_SIZE + fr[1].h.payload_len;
+	gx_frame_hdr h;
+	const uint8_t *p;
+	T_EQ(gx_decoder_feed(d, s, len, &used), 1);
+	T_EQ(used, f0);
+	gx_decoder_frame(d, &h, &p);
+	T_ASSERT(hdr_eq(&h, &fr[0].h));
+	T_ASSERT(p == s + GX_FRAME_HDR_SIZE); /* in place, not a copy */
+	/* the second frame fed all but its last byte: copied, then finished */
+	T_EQ(gx_decoder_feed(d, s + f0, f1 - 1, &used), 0);
+	T_EQ(used, f1 - 1);
+	T_EQ(gx_decoder_pending(d), 1);
+	T_EQ(gx_decoder_feed(d, s + f0 + f1 - 1, len - f0 - f1 + 1, &used), 1);
+	T_EQ(used, 1);
+	gx_decoder_frame(d, &h, &p);
+	T_ASSERT(hdr_eq(&h, &fr[1].h));
+	T_ASSERT(p < s || p >= s + len); /* the decoder's own buffer */
+	T_EQ(memcmp(p, s + f0 + GX_FRAME_HDR_SIZE, fr[1].h.payload_len), 0);
+	/* and the third whole again */
+	T_EQ(gx_decoder_feed(d, s + f0 + f1, len - f0 - f1, &used), 1);
+	gx_decoder_frame(d, &h, &p);
+	T_ASSERT(p == s + f0 + f1 + GX_FRAME_HDR_SIZE);
+	T_EQ(gx_decoder_pending(d), 0);
+	/* a flipped payload byte: GX_ECRC after the whole frame, sticky */
+	uint8_t b[GX_FRAME_HDR_SIZE + 16];
+	gx_frame_hdr_init(&h);
+	h.type = 63;
+	h.flags = GX_FF_CRC | GX_FF_LAST;
+	h.payload_len = h.raw_len = 16;
+	fill(b + GX_FRAME_HDR_SIZE, 16);
+	h.payload_crc = gx_crc32c(0, b + GX_FRAME_HDR_SIZE, 16);
+	gx_frame_hdr_pack(&h, b);
+	gx_decoder_reset(d);
+	T_EQ(gx_decoder_feed(d, b, sizeof b, &used), 1);
+	b[GX_FRAME_HDR_SIZE + 7] ^= 1;
+	T_EQ(gx_decoder_feed(d, b, sizeof b, &used), GX_ECRC);
+	T_EQ(used, sizeof b);
+	T_EQ(gx_decoder_feed(d, b, sizeof b, &used), GX_ECRC);
+	T_EQ(used, 0);
+	/* a bad magic is still reported after its 4 bytes */
+	gx_decoder_reset(d);
+	s[0] = 'X';
+	T_EQ(gx_decoder_feed(d, s, len, &used), GX_EMAGIC);
+	T_EQ(used, 4);
+	gx_decoder_free(d);
+	free(s);
+	free_frames(fr, 3);
+}
+
 static void decoder_empty_payload(void)
 {
 	gx_frame_hdr h, g;
@@ -1118,6 +1178,7 @@ int main(void)
 	T_RUN(decoder_in_place_agrees);
 	T_RUN(decoder_in_place_errors);
 	T_RUN(decoder_stops_at_frame_end);
+	T_RUN(decoder_borrows_whole_frames);
 	T_RUN(decoder_empty_payload);
 	T_RUN(decoder_truncated);
 	T_RUN(decoder_crc_mismatch);
