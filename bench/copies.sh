@@ -4,7 +4,7 @@
 # copies (into an output queue, out of a receive buffer, between the
 # library's buffers) and decodes (into floats, or decoded and added into a
 # sum), and each program appends its totals at exit to $GEOMX_PASSES.
-# One worker, one local and one global server, one key of 4 MB (1Mi floats),
+# One worker, one local and one global server, one key of 4 MB (1Mi floats; SIZE),
 # through geomx-bench ps; two runs of R1 and R2 rounds, so that start-up
 # cancels out: passes per round = (bytes(R2) - bytes(R1)) / (R2 - R1) / 4 MiB.
 # Prints the table and one PASS/FAIL line against MAX_PASSES (copies and
@@ -18,12 +18,17 @@
 # and after.
 #
 # BUILD_DEBUG names the debug build folder (default build-debug; built here
-# when missing).
+# when missing). SIZE sets the tensor's float count for the debug count
+# (default 1048576, 4 MB; e.g. SIZE=4096 for 16 KiB frames, which arrive
+# whole in one read and are decoded where they lie).
 set -u
 BD=${BUILD_DEBUG:-build-debug}
 MAX_PASSES=${MAX_PASSES:-9}
 R1=${R1:-10}
 R2=${R2:-60}
+SIZE=${SIZE:-1048576}
+case $SIZE in ''|*[!0-9]*) echo "bench/copies.sh: SIZE must be a number of floats" >&2; exit 2 ;; esac
+MB=$(awk -v s="$SIZE" 'BEGIN { b = 4 * s; if (b >= 1048576) printf "%g MB", b / 1048576; else printf "%g KiB", b / 1024 }')
 if ! make -s --no-print-directory DEBUG=1 BUILD="$BD" all >/dev/null; then
 	echo "bench/copies.sh: cannot build the debug build in $BD" >&2
 	exit 1
@@ -36,7 +41,7 @@ trap 'rm -rf "$tmp"; trap - TERM; kill -TERM $$' TERM
 # run R: geomx-bench ps for R rounds; the counts of its programs in $tmp/R.
 run() {
 	GEOMX_PASSES="$tmp/$1" GEOMX_PS="$BD/bin/geomx-ps" "$BD/bin/geomx-bench" ps \
-		--workers 1 --keys 1 --size 1Mi --rounds "$1" --repeat 1 -q >/dev/null || {
+		--workers 1 --keys 1 --size "$SIZE" --rounds "$1" --repeat 1 -q >/dev/null || {
 		echo "FAIL geomx-bench ps --rounds $1 failed" >&2
 		exit 1
 	}
@@ -47,11 +52,11 @@ run "$R2"
 # Per program, in the order they exit: the global server, the local server
 # (both geomx-ps; the one that copies more per round is the local, which
 # forwards both ways), the client (geomx-bench, the worker's library).
-awk -v r1="$R1" -v r2="$R2" -v f1="$tmp/$R1" '
+awk -v r1="$R1" -v r2="$R2" -v f1="$tmp/$R1" -v size="$SIZE" '
 FILENAME == f1 { c1[$1] += $4; d1[$1] += $6; next }
 { c2[$1] += $4; d2[$1] += $6 }
 END {
-	mb = 4 * 1048576 * (r2 - r1)
+	mb = 4 * size * (r2 - r1)
 	printf "%-22s %8s %8s\n", "program", "copies", "decodes"
 	tc = td = 0
 	for (p in c2) {
@@ -70,9 +75,9 @@ if [ "$(awk -v t="$total" 'BEGIN { print (t > 0) }')" != 1 ]; then
 fi
 rc=0
 if awk -v t="$total" -v m="$MAX_PASSES" 'BEGIN { exit !(t <= m) }'; then
-	echo "PASS passes over a 4 MB tensor per push+pull round: $total (target <= $MAX_PASSES)"
+	echo "PASS passes over a $MB tensor per push+pull round: $total (target <= $MAX_PASSES)"
 else
-	echo "FAIL passes over a 4 MB tensor per push+pull round: $total (target <= $MAX_PASSES)"
+	echo "FAIL passes over a $MB tensor per push+pull round: $total (target <= $MAX_PASSES)"
 	rc=1
 fi
 

@@ -9,6 +9,14 @@
  * synchronous parameter server over these hops can move a round faster on
  * the same machine, so x_chain = ps / chain says how much of that bound the
  * servers reach, where x_tcp compares with a single stream (one hop).
+ *
+ * The same chain also runs store-and-forward: each hop receives a round's
+ * whole message before it passes it on, as a server must that acts on
+ * whole tensors (a sum, an optimizer step, a checksum verified before
+ * use). That is the bound of a design in which every hop handles a tensor
+ * as one frame (x_sf = ps / sf); only tensors cut into blocks that travel
+ * on while the rest arrives (pipelining) can go past it, towards the
+ * forwarding chain.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -35,6 +43,8 @@ static struct {
 	unsigned gen;
 	int quit;
 	uint64_t bytes; /* per round, each way */
+	int store_forward; /* each hop waits for a round's whole message */
+	size_t round_max;  /* the most bytes of a round, each way */
 	int werr;
 	uint8_t *wbuf, *rbuf;
 	size_t chunk;
@@ -45,11 +55,28 @@ struct pump {
 };
 static struct pump pumps[3];
 
-/* Passes everything from in to out until end of stream or an error. */
+static int send_all(int fd, const uint8_t *b, size_t n)
+{
+	for (size_t o = 0; o < n;) {
+		ssize_t w = send(fd, b + o, n - o, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		o += (size_t)w;
+	}
+	return 0;
+}
+
+/* Passes everything from in to out until end of stream or an error: each
+ * piece the moment it arrives or, store-and-forward, each round's whole
+ * message once it is in. (The mode and the size are read after the first
+ * bytes of a round arrived, so after the client set them.) */
 static void *pump_main(void *ud)
 {
 	struct pump *p = ud;
-	uint8_t *b = malloc(PUMP_BYTES);
+	size_t cap = ch.round_max > PUMP_BYTES ? ch.round_max : PUMP_BYTES;
+	uint8_t *b = malloc(cap);
 	pthread_setname_np(pthread_self(), "bps-chain-fwd");
 	while (b) {
 		ssize_t n = recv(p->in, b, PUMP_BYTES, 0);
@@ -57,14 +84,21 @@ static void *pump_main(void *ud)
 			continue;
 		if (n <= 0)
 			break;
-		for (ssize_t o = 0; o < n;) {
-			ssize_t w = send(p->out, b + o, (size_t)(n - o), MSG_NOSIGNAL);
-			if (w < 0 && errno == EINTR)
+		pthread_mutex_lock(&ch.mu);
+		int whole = ch.store_forward;
+		uint64_t want = ch.bytes;
+		pthread_mutex_unlock(&ch.mu);
+		size_t have = (size_t)n;
+		while (whole && have < want) {
+			ssize_t m = recv(p->in, b + have, (size_t)want - have, 0);
+			if (m < 0 && errno == EINTR)
 				continue;
-			if (w <= 0)
+			if (m <= 0)
 				goto done;
-			o += w;
+			have += (size_t)m;
 		}
+		if (send_all(p->out, b, have))
+			break;
 	}
 done:
 	shutdown(p->out, SHUT_WR);
@@ -97,9 +131,10 @@ static void *sender_main(void *ud)
 	}
 }
 
-int chain_setup(size_t chunk)
+int chain_setup(size_t chunk, size_t round_max)
 {
 	ch.chunk = chunk;
+	ch.round_max = round_max;
 	ch.wbuf = malloc(chunk);
 	ch.rbuf = malloc(chunk);
 	if (!ch.wbuf || !ch.rbuf) {
@@ -138,12 +173,18 @@ int chain_setup(size_t chunk)
 	return 0;
 }
 
-double chain_rounds(long rounds, uint64_t bytes)
+double chain_rounds(long rounds, uint64_t bytes, int store_forward)
 {
+	if (store_forward && bytes > ch.round_max) {
+		cli_error("ps: chain round of %llu bytes over its %zu-byte buffers",
+			  (unsigned long long)bytes, ch.round_max);
+		return -1;
+	}
 	double t0 = cli_now();
 	for (long r = 0; r < rounds; r++) {
 		pthread_mutex_lock(&ch.mu);
 		ch.bytes = bytes;
+		ch.store_forward = store_forward;
 		ch.gen++;
 		pthread_cond_signal(&ch.go);
 		pthread_mutex_unlock(&ch.mu);

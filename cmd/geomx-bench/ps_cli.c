@@ -47,7 +47,8 @@ static void ps_help(void)
 	       "and local geomx-ps processes, W worker threads with their own clients. In the\n"
 	       "same run, a plain TCP stream of the same bytes on 127.0.0.1 is the baseline,\n"
 	       "and the same rounds through four forwarding-only hops (client, forwarder,\n"
-	       "echo) the bound; PS, TCP and chain samples alternate and the medians are\n"
+	       "echo) the bound, passing pieces on as they come and, store-and-forward,\n"
+	       "whole messages; PS, TCP and chain samples alternate and the medians are\n"
 	       "compared.\n"
 	       "\n"
 	       "  -w, --workers W     workers, spread over the parties (default: %d)\n"
@@ -72,12 +73,14 @@ static void ps_help(void)
 	       "  -V, --version       show the version and exit\n"
 	       "\n"
 	       "Columns: workers keys size parties servers rounds reps round_ms rounds_per_s\n"
-	       "ps_mbps tcp_mbps x_tcp chain_mbps x_chain bytes_per_round (ps_mbps: gradient\n"
-	       "bytes pushed plus parameter bytes received per second, summed over the\n"
-	       "workers, in 10^6 bytes/s; tcp_mbps: the baseline stream; x_tcp: ps_mbps /\n"
-	       "tcp_mbps; chain_mbps: the same rounds through four forwarding-only hops,\n"
-	       "the bound of any synchronous two-tier server here; x_chain: ps_mbps /\n"
-	       "chain_mbps).\n",
+	       "ps_mbps tcp_mbps x_tcp chain_mbps x_chain bytes_per_round sf_mbps x_sf\n"
+	       "(ps_mbps: gradient bytes pushed plus parameter bytes received per second,\n"
+	       "summed over the workers, in 10^6 bytes/s; tcp_mbps: the baseline stream;\n"
+	       "x_tcp: ps_mbps / tcp_mbps; chain_mbps: the same rounds through four\n"
+	       "forwarding-only hops, the bound of any synchronous two-tier server here;\n"
+	       "x_chain: ps_mbps / chain_mbps; sf_mbps: the chain store-and-forward, each\n"
+	       "hop passing a round's message on once all of it is in, the bound of\n"
+	       "servers that handle each tensor as one frame; x_sf: ps_mbps / sf_mbps).\n",
 	       cli_prog, DEF_WORKERS, DEF_KEYS, DEF_PARTIES, DEF_SERVERS, DEF_MIN_TIME, DEF_REPEAT,
 	       GX_DEFAULT_SPLIT_BOUND);
 }

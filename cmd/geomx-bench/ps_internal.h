@@ -76,11 +76,14 @@ void tcp_teardown(void);
 
 /* Opens the chain's two loopback connections (client - forwarder, forwarder
  * - echo) and starts its threads; chunk is the bytes per send and recv of
- * the client. Returns 0, or -1 (said why; chain_teardown cleans up). */
-int chain_setup(size_t chunk);
+ * the client, round_max the most bytes of a round each way (what a hop
+ * holds store-and-forward). Returns 0, or -1 (said why; chain_teardown
+ * cleans up). */
+int chain_setup(size_t chunk, size_t round_max);
 /* rounds exchanges of bytes each way (the client sends, then reads them
- * back through the four hops); returns the seconds, or -1. */
-double chain_rounds(long rounds, uint64_t bytes);
+ * back through the four hops; store_forward: each hop passes a round's
+ * message on only once all of it is in); returns the seconds, or -1. */
+double chain_rounds(long rounds, uint64_t bytes, int store_forward);
 /* Shuts the chain's sockets down so blocked calls return (signal thread,
  * under kid_mu). */
 void chain_interrupt(void);
