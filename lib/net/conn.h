@@ -76,7 +76,7 @@ void gx_ev_on_wake(gx_ev *ev, void (*fn)(gx_ev *ev, void *ud), void *ud);
  * picks a free one (gx_net_port tells which). Returns the fd or GX_EIO with
  * a one-line reason in err. */
 int gx_net_listen(const char *host, int port, char *err, size_t errcap);
-/* The local port a socket is bound to, or -1. */
+/* The local port a socket is bound to, or GX_EIO (errno set). */
 int gx_net_port(int fd);
 /* Accepts one connection, non-blocking, with TCP_NODELAY and keepalive.
  * Returns the fd, GX_ENEEDMORE when none is pending, or GX_EIO. peer gets

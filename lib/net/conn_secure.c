@@ -105,7 +105,8 @@ void conn_sec_queue_close(gx_conn *c)
 
 /* The handshake just completed; rest (restlen bytes, records) came after
  * it. Takes the record buffer, seals the held frames and, for a flushing
- * close that waited for this, ends the stream. 0, or -1 when it closed c. */
+ * close that waited for this, ends the stream. 0, or the gx_error for which
+ * it closed c. */
 static int sec_up(gx_conn *c, const uint8_t *rest, size_t restlen)
 {
 	conn_sec *cs = c->sec;
@@ -119,7 +120,7 @@ static int sec_up(gx_conn *c, const uint8_t *rest, size_t restlen)
 	if (!cs->buf) {
 		snprintf(why, sizeof why, "%s: out of memory", c->name);
 		conn_shut(c, GX_ENOMEM, why);
-		return -1;
+		return GX_ENOMEM;
 	}
 	memmove(cs->buf, rest, restlen);
 	cs->len = restlen;
@@ -147,7 +148,7 @@ static int sec_up(gx_conn *c, const uint8_t *rest, size_t restlen)
 			snprintf(why, sizeof why, "%s: cannot queue a frame: %s", c->name,
 				 gx_strerror((int)w));
 			conn_shut(c, (int)w, why);
-			return -1;
+			return (int)w;
 		}
 	}
 	if (c->state == C_FLUSHING) {

@@ -317,7 +317,8 @@ static size_t seal1(gx_sec *s, int type, const uint8_t *plain, size_t len, uint8
 	return GX_SEC_RECORD_HEAD + (size_t)clen;
 }
 
-/* Opens a whole record of plen plaintext bytes at buf in place; 0 or -1. */
+/* Opens a whole record of plen plaintext bytes at buf in place; 0, or
+ * GX_EAUTH when it does not authenticate (forged, tampered, replayed). */
 static int open1(gx_sec *s, uint8_t *buf, size_t plen)
 {
 	uint8_t n[SEC_NONCE];
@@ -334,7 +335,7 @@ static int open1(gx_sec *s, uint8_t *buf, size_t plen)
 							       plen + GX_SEC_TAG, buf,
 							       GX_SEC_RECORD_HEAD, n, s->rx.k);
 	if (rc != 0 || mlen != plen)
-		return -1;
+		return GX_EAUTH;
 	s->rx.ctr++;
 	return 0;
 }

@@ -256,24 +256,24 @@ static int lookup(const char *verb, const char *host, int port, int lowest, int 
 	return 0;
 }
 
-/* Binds and listens (0) or fails with errno set. */
+/* Binds and listens (0) or fails: GX_EIO, errno set. */
 static int start_listening(int fd, const struct addrinfo *a)
 {
 	int on = 1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
 	    bind(fd, a->ai_addr, a->ai_addrlen) == 0 && listen(fd, NET_BACKLOG) == 0)
 		return 0;
-	return -1;
+	return GX_EIO;
 }
 
-/* Starts connecting (0) or fails with errno set. EINPROGRESS is the normal
+/* Starts connecting (0) or fails: GX_EIO, errno set. EINPROGRESS is the normal
  * answer of a non-blocking socket; after EINTR the connect goes on in the
  * background too (a second connect would only say EALREADY). */
 static int start_connecting(int fd, const struct addrinfo *a)
 {
 	if (connect(fd, a->ai_addr, a->ai_addrlen) == 0 || errno == EINPROGRESS || errno == EINTR)
 		return 0;
-	return -1;
+	return GX_EIO;
 }
 
 /* Looks up host:port and returns a non-blocking socket on the first address
@@ -319,12 +319,13 @@ int gx_net_port(int fd)
 	struct sockaddr_storage ss;
 	socklen_t sl = sizeof ss;
 	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
-		return -1;
+		return GX_EIO;
 	if (ss.ss_family == AF_INET)
 		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 	if (ss.ss_family == AF_INET6)
 		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return -1;
+	errno = EAFNOSUPPORT;
+	return GX_EIO;
 }
 
 int gx_net_accept(int lfd, char *peer, size_t peercap)

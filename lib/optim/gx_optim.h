@@ -48,7 +48,8 @@ typedef struct gx_optim_opts {
 } gx_optim_opts;
 
 /* The kind named name ("sgd", "momentum", "nesterov", "adagrad", "rmsprop",
- * "adadelta", "adam", "adamw", "dcasgd"), or -1. */
+ * "adadelta", "adam", "adamw", "dcasgd"; exact, case-sensitive), or
+ * GX_EINVAL. */
 int gx_optim_kind_of(const char *name);
 /* The name of a kind, or NULL. */
 const char *gx_optim_name(int kind);

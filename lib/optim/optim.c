@@ -47,11 +47,11 @@ static const char *const names[GX_OPT__MAX] = {
 int gx_optim_kind_of(const char *name)
 {
 	if (!name)
-		return -1;
+		return GX_EINVAL;
 	for (int k = 0; k < GX_OPT__MAX; k++)
 		if (strcmp(name, names[k]) == 0)
 			return k;
-	return -1;
+	return GX_EINVAL;
 }
 
 const char *gx_optim_name(int kind)

@@ -131,10 +131,10 @@ void pair_kill(pair *p, int reset)
 	pair_leave(p);
 }
 
-int pair_abort(pair *p, const char *fmt, ...)
+int pair_abort(pair *p, int err, const char *fmt, ...)
 {
 	if (p->dead)
-		return -1;
+		return err;
 	char msg[512];
 	va_list ap;
 	va_start(ap, fmt);
@@ -143,7 +143,7 @@ int pair_abort(pair *p, const char *fmt, ...)
 	p->r->st.aborted++;
 	rlog(p->r, 1, "%s: %s; closing both sides", p->label, msg);
 	pair_kill(p, 1);
-	return -1;
+	return err;
 }
 
 /* Both directions ended in order. */
@@ -206,7 +206,7 @@ static void side_watch(side *s, int bit, int on)
 		if (gx_ev_add(r->ev, s->fd, bit, side_event, s) == 0)
 			s->watch |= bit;
 		else
-			pair_abort(s->p, "cannot watch %s", s->name);
+			pair_abort(s->p, GX_EIO, "cannot watch %s", s->name);
 	} else if (!on && (s->watch & bit)) {
 		gx_ev_del(r->ev, s->fd, bit);
 		s->watch &= ~bit;
@@ -244,7 +244,7 @@ static void arm_timer(dir *d, uint64_t at)
 	long ms = at > now ? (long)((at - now + 500000) / 1000000) : 0;
 	long long id = gx_ev_timer(r->ev, ms, on_release, d);
 	if (id < 0) {
-		pair_abort(d->p, "cannot start a timer");
+		pair_abort(d->p, GX_ENOMEM, "cannot start a timer");
 		return;
 	}
 	d->timer = id;
@@ -303,7 +303,7 @@ int dir_queue(dir *d, const uint8_t *b, size_t len)
 		size_t m = len < RELAY_CHUNK ? len : RELAY_CHUNK;
 		chunk *c = gx_bq_seg_get(&d->p->r->pool, m);
 		if (!c)
-			return pair_abort(d->p, "out of memory");
+			return pair_abort(d->p, GX_ENOMEM, "out of memory");
 		memcpy(c->data, b, m);
 		c->len = (uint32_t)m;
 		dir_queue_chunk(d, c);
@@ -313,7 +313,7 @@ int dir_queue(dir *d, const uint8_t *b, size_t len)
 	return 0;
 }
 
-/* Writes d's due chunks (at most RELAY_WRITE_CAP bytes). 0, or -1 when the
+/* Writes d's due chunks (at most RELAY_WRITE_CAP bytes). 0, or a gx_error when the
  * pair was closed. */
 static int dir_write(dir *d)
 {
@@ -329,30 +329,34 @@ static int dir_write(dir *d)
 	return 0;
 }
 
+#define DIR_FINISHED 1 /* dir_run: both directions ended in order */
+
 /* Moves d along: writes what is due, passes on buffered input while the
- * queue has room, passes on the end of the stream, sets the watches. 0, or
- * -1 when the pair was closed. */
+ * queue has room, passes on the end of the stream, sets the watches. 0
+ * while the pair lives; DIR_FINISHED when it ended in order; a gx_error
+ * when it was aborted (the cause). */
 static int dir_run(dir *d)
 {
 	pair *p = d->p;
-	if (p->dead || dir_write(d))
-		return -1;
-	if (p->state == P_OPEN && !dir_full(d) &&
-	    (wan_buffered(d) || (d->ended && !d->fin_queued))) {
-		if (wan_pump(d) || dir_write(d))
-			return -1;
-	}
+	if (p->dead)
+		return GX_EPEER;
+	int rc = dir_write(d);
+	if (rc == 0 && p->state == P_OPEN && !dir_full(d) &&
+	    (wan_buffered(d) || (d->ended && !d->fin_queued)) && (rc = wan_pump(d)) == 0)
+		rc = dir_write(d);
+	if (rc)
+		return rc;
 	if (d->fin_queued && !d->q.head && !d->done) {
 		shutdown(d->dst->fd, SHUT_WR);
 		d->done = 1;
 		rlog(p->r, 3, "%s: passed the end of the stream on to %s", p->label, d->dst->name);
 		if (p->d[!d->d].done) {
 			pair_finish(p);
-			return -1;
+			return DIR_FINISHED;
 		}
 	}
 	dir_watch(d);
-	return p->dead ? -1 : 0;
+	return p->dead ? GX_EPEER : 0;
 }
 
 /* ------------------------------------------------------------ the stages */
@@ -363,7 +367,7 @@ static void pair_open(pair *p)
 	p->state = P_OPEN;
 	for (int i = 0; i < 2; i++)
 		if (wan_dir_init(&p->d[i])) {
-			pair_abort(p, "out of memory");
+			pair_abort(p, GX_ENOMEM, "out of memory");
 			return;
 		}
 	rlog(p->r, 2, "%s: forwarding", p->label);
@@ -385,7 +389,7 @@ static long on_hs_timeout(gx_ev *ev, long long id, void *ud)
 		pair_kill(p, 1);
 	} else if (p->state == P_FAR_HANDSHAKE) {
 		r->st.hs_failed++;
-		pair_abort(p, "%s: no answer to the secure handshake within %g s", p->s[FAR].name,
+		pair_abort(p, GX_ETIMEOUT, "%s: no answer to the secure handshake within %g s", p->s[FAR].name,
 			   r->cfg.handshake_timeout);
 	}
 	pair_leave(p);
@@ -398,7 +402,7 @@ static int hs_timer_start(pair *p)
 	long ms = (long)(r->cfg.handshake_timeout * 1000 + 0.5);
 	long long id = gx_ev_timer(r->ev, ms > 0 ? ms : 1, on_hs_timeout, p);
 	if (id < 0)
-		return pair_abort(p, "cannot start a timer");
+		return pair_abort(p, GX_ENOMEM, "cannot start a timer");
 	p->hs_timer = id;
 	return 0;
 }
@@ -489,7 +493,7 @@ static void far_fail(gx_dial *d, int err, const char *why, void *ud)
 	pair *p = ud;
 	relay *r = p->r;
 	if (err != GX_ETIMEOUT) {
-		pair_abort(p, "%s: %s", r->cfg.connect_s, why);
+		pair_abort(p, err, "%s: %s", r->cfg.connect_s, why);
 		return;
 	}
 	r->st.aborted++;
@@ -544,7 +548,7 @@ static void far_start(pair *p)
 	p->busy++;
 	int e = gx_dial_start(&p->dial, r->ev, &o);
 	if (e)
-		pair_abort(p, "cannot reach %s: %s", r->cfg.connect_s, gx_strerror(e));
+		pair_abort(p, e, "cannot reach %s: %s", r->cfg.connect_s, gx_strerror(e));
 	pair_leave(p);
 }
 
@@ -653,30 +657,31 @@ int relay_start(relay *r)
 	r->zbuf = malloc(RELAY_CHUNK);
 	if (!r->ev || !r->scratch || !r->zbuf) {
 		rlog(r, 0, "out of memory");
-		return -1;
+		return GX_ENOMEM;
 	}
 	r->lfd = gx_net_listen(r->cfg.listen_host, r->cfg.listen_port, err, sizeof err);
 	if (r->lfd < 0) {
 		rlog(r, 0, "%s", err);
-		return -1;
+		return GX_EIO;
 	}
 	r->port = gx_net_port(r->lfd);
 	if (gx_ev_add(r->ev, r->lfd, GX_EV_READ, on_accept, r) != 0) {
 		rlog(r, 0, "cannot watch the listening socket");
-		return -1;
+		return GX_EIO;
 	}
 	r->rl_hs.n = 10;
 	r->rl_drop.n = 1;
 	r->rl_refuse.n = 1;
 	r->rl_accept.n = 1;
 	r->t0_ns = r->last_stats_ns = gx_now_ns();
-	if (stats_open(r))
-		return -1;
+	int rc = stats_open(r);
+	if (rc)
+		return rc;
 	if (r->stats_fd >= 0) {
 		long long id = gx_ev_timer(r->ev, (long)(r->cfg.stats_every * 1000 + 0.5), on_stats, r);
 		if (id < 0) {
 			rlog(r, 0, "cannot start a timer");
-			return -1;
+			return GX_ENOMEM;
 		}
 		r->stats_timer = id;
 	}

@@ -182,19 +182,20 @@ typedef struct gx_relay {
 
 /* ---- fwd.c: the relay, its connections */
 
-/* Listens; 0 or -1 (logged why). */
+/* Listens; 0 or a gx_error (logged why). */
 int relay_start(relay *r);
 /* Closes every connection (reset) and the listener. */
 void relay_close_all(relay *r, const char *why);
 void relay_release(relay *r);
-/* Says the far side of p failed the link or broke the protocol: closes p,
- * resetting both sides, with one log line. Returns -1 (for callers' use). */
-int pair_abort(pair *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Says a side of p failed the link or broke the protocol (err, a negative
+ * gx_error, the cause): closes p, resetting both sides, with one log line.
+ * Returns err, so a failing path reads `return pair_abort(p, GX_E..., ...)`. */
+int pair_abort(pair *p, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Closes p at once (resetting both sides when reset) without a line;
  * freed once no callback of p is on the stack. */
 void pair_kill(pair *p, int reset);
 /* Queues len bytes (already in their wire form) toward d's destination,
- * stamped by the emulated link. 0, or -1 when p was aborted (out of memory). */
+ * stamped by the emulated link. 0, or GX_ENOMEM when p was aborted for it. */
 int dir_queue(dir *d, const uint8_t *b, size_t len);
 /* Queues chunk c (its len bytes are the wire form). */
 void dir_queue_chunk(dir *d, chunk *c);
@@ -217,22 +218,23 @@ int shape_active(const relay_cfg *c, int d);
 int wan_dir_init(dir *d);
 void wan_dir_free(dir *d);
 /* Starts the secure handshake on side s (a server waits, a client queues
- * its first message). 0, or -1 when p was closed. */
+ * its first message). 0, or a gx_error when p was closed (the cause). */
 int wan_hs_start(pair *p, side *s);
 /* Reads handshake bytes on side s and answers them. 0, 1 when the link is
- * established, -1 when p was closed (the log says why). */
+ * established, a gx_error when p was closed (the log says why). */
 int wan_hs_read(pair *p, side *s);
 /* Reads d's source (up to RELAY_READ_CAP bytes, or until d's queue is
- * full) and passes what it read on. 0, or -1 when p was closed. */
+ * full) and passes what it read on. 0, or a gx_error when p was closed. */
 int wan_read(dir *d);
 /* Passes on input d holds (records, compressed bytes) while the queue has
- * room; at the end of the stream, queues the end. 0, or -1 when p was
- * closed. */
+ * room; at the end of the stream, queues the end. 0, or a gx_error when p
+ * was closed. */
 int wan_pump(dir *d);
 /* Nonzero when d holds source input it has not passed on. */
 int wan_buffered(const dir *d);
 /* Closes p for the errno e of a read or write (what) on side s, with one
- * line ("X reset the connection"). Returns -1. */
+ * line ("X reset the connection"). Returns the gx_error (GX_EPEER for a
+ * reset or close, else GX_EIO). */
 int wan_io_fail(dir *d, side *s, int e, const char *what);
 
 /* ---- stats.c: statistics and log lines */
@@ -246,7 +248,7 @@ void rlog_limited(const relay *r, ratelim *lim, const char *fmt, ...)
 /* Feeds n plaintext bytes of a stream to its frame counter; returns the
  * frames completed. */
 uint64_t frames_feed(frame_count *fc, const uint8_t *b, size_t n);
-/* Opens the statistics file (truncating it); 0 or -1 (said why). */
+/* Opens the statistics file (truncating it); 0 or GX_EIO (said why). */
 int stats_open(relay *r);
 /* Writes one JSON line; final says it is the last. */
 void stats_line(relay *r, int final);

@@ -91,12 +91,12 @@ size_t shape_read_size(const relay *r, int d)
 static int leading_number(const char *s, double *v, const char **end)
 {
 	if (!s || !*s || !(isdigit((unsigned char)*s) || *s == '.'))
-		return -1;
+		return GX_EINVAL;
 	char *e;
 	errno = 0;
 	double x = strtod(s, &e);
 	if (errno || e == s || !isfinite(x) || x < 0)
-		return -1;
+		return GX_EINVAL;
 	*v = x;
 	*end = e;
 	return 0;

@@ -120,7 +120,7 @@ int stats_open(relay *r)
 	if (r->stats_fd < 0) {
 		rlog(r, 0, "%s: cannot open the statistics file: %s", r->cfg.stats_path,
 			  strerror(errno));
-		return -1;
+		return GX_EIO;
 	}
 	return 0;
 }

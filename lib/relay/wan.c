@@ -88,11 +88,11 @@ int wan_hs_start(pair *p, side *s)
 	relay *r = p->r;
 	s->sec = gx_sec_new(&r->cfg.key, s->idx == NEAR ? GX_SEC_SERVER : GX_SEC_CLIENT, 0);
 	if (!s->sec)
-		return pair_abort(p, "cannot start a secure handshake (out of memory)");
+		return pair_abort(p, GX_ENOMEM, "cannot start a secure handshake (out of memory)");
 	uint8_t out[GX_SEC_HELLO_BYTES];
 	int n = gx_sec_start(s->sec, out, sizeof out);
 	if (n < 0)
-		return pair_abort(p, "cannot start a secure handshake: %s", gx_strerror(n));
+		return pair_abort(p, n, "cannot start a secure handshake: %s", gx_strerror(n));
 	s->hs_len = 0;
 	/* A server reads msg1 and the confirmation, a client msg2: never more,
 	 * so the records behind them stay in the socket for later. */
@@ -102,8 +102,9 @@ int wan_hs_start(pair *p, side *s)
 	return 0;
 }
 
-/* A handshake that failed on side s: one line, then the pair is closed. */
-static int hs_fail(pair *p, side *s, const char *why)
+/* A handshake that failed on side s (err, the cause): one line, then the
+ * pair is closed. Returns err. */
+static int hs_fail(pair *p, side *s, int err, const char *why)
 {
 	relay *r = p->r;
 	r->st.hs_failed++;
@@ -112,9 +113,9 @@ static int hs_fail(pair *p, side *s, const char *why)
 		 * far connection was made for them. */
 		rlog_limited(r, &r->rl_hs, "%s: secure handshake failed: %s", s->name, why);
 		pair_kill(p, 1);
-		return -1;
+		return err;
 	}
-	return pair_abort(p, "%s: secure handshake failed: %s", s->name, why);
+	return pair_abort(p, err, "%s: secure handshake failed: %s", s->name, why);
 }
 
 int wan_hs_read(pair *p, side *s)
@@ -131,7 +132,7 @@ int wan_hs_read(pair *p, side *s)
 			char why[128];
 			snprintf(why, sizeof why, "%s", errno == ECONNRESET ? "connection reset" :
 				 strerror(errno));
-			return hs_fail(p, s, why);
+			return hs_fail(p, s, GX_EIO, why);
 		}
 		if (n == 0) {
 			char why[128];
@@ -140,7 +141,7 @@ int wan_hs_read(pair *p, side *s)
 					 "handshake (truncated)", (unsigned long long)s->hs_total);
 			else
 				snprintf(why, sizeof why, "connection closed before the handshake");
-			return hs_fail(p, s, why);
+			return hs_fail(p, s, GX_ETRUNC, why);
 		}
 		s->hs_len += (size_t)n;
 		s->hs_total += (uint64_t)n;
@@ -150,12 +151,13 @@ int wan_hs_read(pair *p, side *s)
 		int rc = gx_sec_handshake(s->sec, s->hs, s->hs_len, &used, out, sizeof out, &outlen);
 		if (rc < 0 && rc != GX_ENEEDMORE) {
 			const char *why = gx_sec_why(s->sec);
-			return hs_fail(p, s, *why ? why : gx_strerror(rc));
+			return hs_fail(p, s, rc, *why ? why : gx_strerror(rc));
 		}
 		/* A server's reply comes with GX_ENEEDMORE (it waits for the
 		 * confirmation), a client's confirmation with 1. */
-		if (outlen && dir_queue(toward(p, s), out, outlen))
-			return -1;
+		int q = outlen ? dir_queue(toward(p, s), out, outlen) : 0;
+		if (q)
+			return q;
 		memmove(s->hs, s->hs + used, s->hs_len - used);
 		s->hs_len -= used;
 		s->hs_need -= used;
@@ -167,8 +169,8 @@ int wan_hs_read(pair *p, side *s)
 /* ------------------------------------------------------- the WAN stream */
 
 /* Looks at the first bytes of what d's WAN source sends. With --zstd they
- * must be zstd's magic; without, zstd's magic is worth a warning. 0, or -1
- * when p was closed. */
+ * must be zstd's magic; without, zstd's magic is worth a warning. 0, or
+ * GX_EPROTO when p was closed for it. */
 static int judge(dir *d, const uint8_t *b, size_t n)
 {
 	pair *p = d->p;
@@ -181,9 +183,9 @@ static int judge(dir *d, const uint8_t *b, size_t n)
 	if (d->dz) {
 		if (memcmp(b, zmagic, k) != 0) {
 			if (k == 4 && !memcmp(b, gxmagic, 4))
-				return pair_abort(p, "%s sends plain geomx frames, not zstd: no --zstd "
+				return pair_abort(p, GX_EPROTO, "%s sends plain geomx frames, not zstd: no --zstd "
 						  "there (every relay of a pair needs --zstd)", d->src->name);
-			return pair_abort(p, "%s does not send zstd data: no --zstd there (every relay "
+			return pair_abort(p, GX_EPROTO, "%s does not send zstd data: no --zstd there (every relay "
 					  "of a pair needs --zstd)", d->src->name);
 		}
 		return 0;
@@ -195,7 +197,7 @@ static int judge(dir *d, const uint8_t *b, size_t n)
 }
 
 /* Plaintext bytes seen by d: counted, frames counted, the WAN stream of a
- * relay without --zstd looked at. 0, or -1 when p was closed. */
+ * relay without --zstd looked at. 0, or GX_EPROTO when p was closed for it. */
 static int plain_seen(dir *d, const uint8_t *b, size_t n)
 {
 	relay *r = d->p->r;
@@ -222,11 +224,11 @@ static int emit_wire(dir *d, const uint8_t *b, size_t n)
 		size_t m = n < GX_SEC_RECORD_MAX ? n : GX_SEC_RECORD_MAX;
 		chunk *c = gx_bq_seg_get(&r->pool, m + GX_SEC_OVERHEAD);
 		if (!c)
-			return pair_abort(d->p, "out of memory");
+			return pair_abort(d->p, GX_ENOMEM, "out of memory");
 		long w = gx_sec_seal(d->dst->sec, GX_SEC_DATA, b, m, c->data);
 		if (w < 0) {
 			gx_bq_seg_put(&r->pool, c);
-			return pair_abort(d->p, "%s: cannot seal a record: %s", d->dst->name,
+			return pair_abort(d->p, (int)w, "%s: cannot seal a record: %s", d->dst->name,
 					  gx_strerror((int)w));
 		}
 		c->len = (uint32_t)w;
@@ -243,8 +245,9 @@ static int emit_wire(dir *d, const uint8_t *b, size_t n)
 static int emit_plain(dir *d, const uint8_t *b, size_t n)
 {
 	relay *r = d->p->r;
-	if (plain_seen(d, b, n))
-		return -1;
+	int seen = plain_seen(d, b, n);
+	if (seen)
+		return seen;
 	if (!d->cz)
 		return emit_wire(d, b, n);
 	ZSTD_inBuffer in = { b, n, 0 };
@@ -252,9 +255,10 @@ static int emit_plain(dir *d, const uint8_t *b, size_t n)
 		ZSTD_outBuffer out = { r->zbuf, GX_SEC_RECORD_MAX, 0 };
 		size_t rc = ZSTD_compressStream2(d->cz, &out, &in, ZSTD_e_continue);
 		if (ZSTD_isError(rc))
-			return pair_abort(d->p, "zstd: %s", ZSTD_getErrorName(rc));
-		if (out.pos && emit_wire(d, r->zbuf, out.pos))
-			return -1;
+			return pair_abort(d->p, GX_EZSTD, "zstd: %s", ZSTD_getErrorName(rc));
+		int e = out.pos ? emit_wire(d, r->zbuf, out.pos) : 0;
+		if (e)
+			return e;
 	}
 	d->cz_dirty = 1;
 	return 0;
@@ -270,9 +274,10 @@ static int zdrain(dir *d, ZSTD_EndDirective op)
 		ZSTD_outBuffer out = { r->zbuf, GX_SEC_RECORD_MAX, 0 };
 		size_t rc = ZSTD_compressStream2(d->cz, &out, &in, op);
 		if (ZSTD_isError(rc))
-			return pair_abort(d->p, "zstd: %s", ZSTD_getErrorName(rc));
-		if (out.pos && emit_wire(d, r->zbuf, out.pos))
-			return -1;
+			return pair_abort(d->p, GX_EZSTD, "zstd: %s", ZSTD_getErrorName(rc));
+		int e = out.pos ? emit_wire(d, r->zbuf, out.pos) : 0;
+		if (e)
+			return e;
 		if (rc == 0)
 			return 0;
 	}
@@ -291,20 +296,21 @@ static int wan_flush(dir *d)
 static int unzstd_step(dir *d)
 {
 	relay *r = d->p->r;
-	if (!d->judged && judge(d, d->pl, d->pl_len))
-		return -1;
+	int bad = d->judged ? 0 : judge(d, d->pl, d->pl_len);
+	if (bad)
+		return bad;
 	ZSTD_inBuffer in = { d->pl, d->pl_len, 0 };
 	ZSTD_outBuffer out = { r->zbuf, GX_SEC_RECORD_MAX, 0 };
 	size_t rc = ZSTD_decompressStream(d->dz, &out, &in);
 	if (ZSTD_isError(rc))
-		return pair_abort(d->p, "%s: the compressed stream is corrupt: %s", d->src->name,
+		return pair_abort(d->p, GX_EZSTD, "%s: the compressed stream is corrupt: %s", d->src->name,
 				  ZSTD_getErrorName(rc));
 	d->pl += in.pos;
 	d->pl_len -= in.pos;
 	d->dz_mid = rc != 0;
 	d->dz_more = out.pos == out.size;
 	if (!in.pos && !out.pos && d->pl_len)
-		return pair_abort(d->p, "%s: zstd makes no progress", d->src->name);
+		return pair_abort(d->p, GX_EZSTD, "%s: zstd makes no progress", d->src->name);
 	if (out.pos)
 		return emit_plain(d, r->zbuf, out.pos);
 	return 0;
@@ -315,18 +321,19 @@ static int wan_finish(dir *d)
 {
 	relay *r = d->p->r;
 	if (d->dz && d->dz_mid)
-		return pair_abort(d->p, "%s ended its stream inside a zstd frame (truncated)",
+		return pair_abort(d->p, GX_ETRUNC, "%s ended its stream inside a zstd frame (truncated)",
 				  d->src->name);
-	if (d->cz && zdrain(d, ZSTD_e_end))
-		return -1;
+	int rc = d->cz ? zdrain(d, ZSTD_e_end) : 0;
+	if (rc)
+		return rc;
 	if (d->dst->secure) {
 		chunk *c = gx_bq_seg_get(&r->pool, GX_SEC_OVERHEAD);
 		if (!c)
-			return pair_abort(d->p, "out of memory");
+			return pair_abort(d->p, GX_ENOMEM, "out of memory");
 		long w = gx_sec_seal(d->dst->sec, GX_SEC_CLOSE, NULL, 0, c->data);
 		if (w < 0) {
 			gx_bq_seg_put(&r->pool, c);
-			return pair_abort(d->p, "%s: cannot seal the end: %s", d->dst->name,
+			return pair_abort(d->p, (int)w, "%s: cannot seal the end: %s", d->dst->name,
 					  gx_strerror((int)w));
 		}
 		c->len = (uint32_t)w;
@@ -342,16 +349,18 @@ int wan_pump(dir *d)
 	int need_input = 0;
 	while (!dir_full(d)) {
 		if (d->dz && (d->pl_len || d->dz_more)) {
-			if (unzstd_step(d))
-				return -1;
+			int rc = unzstd_step(d);
+			if (rc)
+				return rc;
 			continue;
 		}
 		if (d->pl_len) {
 			const uint8_t *b = d->pl;
 			size_t n = d->pl_len;
 			d->pl_len = 0;
-			if (emit_plain(d, b, n))
-				return -1;
+			int rc = emit_plain(d, b, n);
+			if (rc)
+				return rc;
 			continue;
 		}
 		size_t avail = d->in ? d->in_len - d->in_off : 0;
@@ -371,13 +380,13 @@ int wan_pump(dir *d)
 			}
 			if (rc < 0) {
 				const char *why = gx_sec_why(d->src->sec);
-				return pair_abort(p, "%s: %s", d->src->name, *why ? why : gx_strerror(rc));
+				return pair_abort(p, rc, "%s: %s", d->src->name, *why ? why : gx_strerror(rc));
 			}
 			d->in_off += used;
 			if (type == GX_SEC_CLOSE) {
 				d->ended = 1;
 				if (d->in_off < d->in_len)
-					return pair_abort(p, "%s: %zu bytes after its end-of-stream record",
+					return pair_abort(p, GX_EPROTO, "%s: %zu bytes after its end-of-stream record",
 							  d->src->name, d->in_len - d->in_off);
 				continue;
 			}
@@ -400,14 +409,15 @@ int wan_pump(dir *d)
 	 * (fwd.c watches the destination for that). A partial record is not
 	 * input left: it waits for the source. */
 	d->more = !need_input && wan_buffered(d);
-	if (wan_flush(d))
-		return -1;
+	int rc = wan_flush(d);
+	if (rc)
+		return rc;
 	if (need_input && d->eof && !d->ended) {
 		size_t left = d->in ? d->in_len - d->in_off : 0;
 		if (left)
-			return pair_abort(p, "%s closed the connection inside a record (%zu bytes of it; "
+			return pair_abort(p, GX_ETRUNC, "%s closed the connection inside a record (%zu bytes of it; "
 					  "truncated)", d->src->name, left);
-		return pair_abort(p, "%s closed the connection without an end-of-stream record "
+		return pair_abort(p, GX_ETRUNC, "%s closed the connection without an end-of-stream record "
 				  "(truncated)", d->src->name);
 	}
 	if (d->ended && !d->fin_queued && !wan_buffered(d))
@@ -420,10 +430,10 @@ int wan_pump(dir *d)
 int wan_io_fail(dir *d, side *s, int e, const char *what)
 {
 	if (e == ECONNRESET)
-		return pair_abort(d->p, "%s reset the connection", s->name);
+		return pair_abort(d->p, GX_EPEER, "%s reset the connection", s->name);
 	if (e == EPIPE)
-		return pair_abort(d->p, "%s closed the connection", s->name);
-	return pair_abort(d->p, "%s: %s error: %s", s->name, what, strerror(e));
+		return pair_abort(d->p, GX_EPEER, "%s closed the connection", s->name);
+	return pair_abort(d->p, GX_EIO, "%s: %s error: %s", s->name, what, strerror(e));
 }
 
 int wan_read(dir *d)
@@ -438,7 +448,7 @@ int wan_read(dir *d)
 		ssize_t n;
 		if (inmode) {
 			if (!d->in && !(d->in = malloc(RELAY_IN_CAP)))
-				return pair_abort(p, "out of memory");
+				return pair_abort(p, GX_ENOMEM, "out of memory");
 			if (!d->pl_len && d->in_off) {
 				memmove(d->in, d->in + d->in_off, d->in_len - d->in_off);
 				d->in_len -= d->in_off;
@@ -451,14 +461,15 @@ int wan_read(dir *d)
 			if (n > 0) {
 				d->in_len += (size_t)n;
 				st->bytes_in += (uint64_t)n;
-				if (wan_pump(d))
-					return -1;
+				int rc = wan_pump(d);
+				if (rc)
+					return rc;
 			}
 		} else if (pass) {
 			size_t want = shape_read_size(r, d->d);
 			chunk *c = gx_bq_seg_get(&r->pool, RELAY_CHUNK);
 			if (!c)
-				return pair_abort(p, "out of memory");
+				return pair_abort(p, GX_ENOMEM, "out of memory");
 			n = recv(d->src->fd, c->data, want, 0);
 			if (n > 0) {
 				st->bytes_in += (uint64_t)n;
@@ -468,16 +479,17 @@ int wan_read(dir *d)
 					chunk *s = gx_bq_seg_get(&r->pool, (size_t)n);
 					if (!s) {
 						gx_bq_seg_put(&r->pool, c);
-						return pair_abort(p, "out of memory");
+						return pair_abort(p, GX_ENOMEM, "out of memory");
 					}
 					memcpy(s->data, c->data, (size_t)n);
 					s->len = (uint32_t)n;
 					gx_bq_seg_put(&r->pool, c);
 					c = s;
 				}
-				if (plain_seen(d, c->data, c->len)) {
+				int rc = plain_seen(d, c->data, c->len);
+				if (rc) {
 					gx_bq_seg_put(&r->pool, c);
-					return -1;
+					return rc;
 				}
 				dir_queue_chunk(d, c);
 			} else {
@@ -490,8 +502,9 @@ int wan_read(dir *d)
 			n = recv(d->src->fd, r->scratch, want, 0);
 			if (n > 0) {
 				st->bytes_in += (uint64_t)n;
-				if (emit_plain(d, r->scratch, (size_t)n))
-					return -1;
+				int rc = emit_plain(d, r->scratch, (size_t)n);
+				if (rc)
+					return rc;
 			}
 		}
 		if (n < 0) {

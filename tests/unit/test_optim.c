@@ -146,10 +146,10 @@ static void test_names(void)
 	}
 	T_ASSERT(gx_optim_name(-1) == NULL);
 	T_ASSERT(gx_optim_name(GX_OPT__MAX) == NULL);
-	T_EQ(gx_optim_kind_of("SGD"), -1);
-	T_EQ(gx_optim_kind_of("adam "), -1);
-	T_EQ(gx_optim_kind_of(""), -1);
-	T_EQ(gx_optim_kind_of(NULL), -1);
+	T_EQ(gx_optim_kind_of("SGD"), GX_EINVAL);
+	T_EQ(gx_optim_kind_of("adam "), GX_EINVAL);
+	T_EQ(gx_optim_kind_of(""), GX_EINVAL);
+	T_EQ(gx_optim_kind_of(NULL), GX_EINVAL);
 }
 
 /* PyTorch's defaults, and every default set creates. */
