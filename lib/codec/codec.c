@@ -440,16 +440,19 @@ int gx_codec_decode(gx_codec *c, const gx_frame_hdr *h, const uint8_t *payload, 
 	}
 
 	GX_PASS(GX_PASS_DECODE, raw_len);
+	int first = accumulate == GX_DECODE_FIRST;
 	switch (h->codec) {
 	case GX_CODEC_F32:
-		if (accumulate)
+		if (first)
+			gx_first_f32_bytes(dst, raw, (size_t)count);
+		else if (accumulate)
 			gx_add_f32_bytes(dst, raw, (size_t)count);
 		else if (count)
 			memcpy(dst, raw, (size_t)count * 4);
 		return 0;
 	case GX_CODEC_F16:
-		gx_f16_bytes_to_f32(raw, dst, (size_t)count, accumulate);
-		return 0;
+		gx_f16_bytes_to_f32(raw, dst, (size_t)count, accumulate && !first);
+		break;
 	default: {
 		gx_sparse_info in;
 		int rc = gx_sparse_parse(raw, raw_len, count, h->codec, &in);
@@ -457,7 +460,16 @@ int gx_codec_decode(gx_codec *c, const gx_frame_hdr *h, const uint8_t *payload, 
 			return rc;
 		if ((rc = grow(&c->idx, (size_t)in.nnz * sizeof(uint32_t) + 1)))
 			return rc;
-		return gx_sparse_unpack(raw, raw_len, count, h->codec, c->idx.p, dst, accumulate);
+		rc = gx_sparse_unpack(raw, raw_len, count, h->codec, c->idx.p, dst,
+				      accumulate && !first);
+		if (rc)
+			return rc;
 	}
 	}
+	/* The first term of a sum, overwritten above: + 0.0f gives the bits
+	 * that adding it to zeros gives. */
+	if (first)
+		for (uint64_t i = 0; i < count; i++)
+			dst[i] += 0.0f;
+	return 0;
 }

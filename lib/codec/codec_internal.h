@@ -64,6 +64,8 @@ int gx_sparse_unpack(const uint8_t *p, size_t len, uint64_t count, int value_cod
 
 /* dst[i] += the little-endian float32 at src + 4i (any alignment), i < n. */
 void gx_add_f32_bytes(float *dst, const uint8_t *src, size_t n);
+/* dst[i] = src[i] + 0.0f: the first term of a sum without clearing it. */
+void gx_first_f32_bytes(float *dst, const uint8_t *src, size_t n);
 
 /* Adds (accumulate) or stores n binary16 values read from src (any
  * alignment, little-endian) to/into dst. Used by the dense F16 decoder and

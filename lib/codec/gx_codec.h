@@ -134,10 +134,14 @@ int gx_codec_encode_nonzero(gx_codec *c, const float *x, uint64_t n, gx_frame_hd
 			    uint8_t *out, size_t cap);
 /* Decodes the payload of a validated header into dst (h->count floats).
  * accumulate == 0: dst is overwritten (zeros where a sparse payload has
- * nothing); nonzero: decoded values are added to dst. Checks every index and
+ * nothing); GX_DECODE_FIRST: dst becomes 0.0f + each decoded value, the
+ * same bits as zeroing dst and adding (a -0.0 becomes +0.0), in one pass
+ * where the codec allows (F32), so a sum need not be cleared before its
+ * first term; any other nonzero value: decoded values are added to dst. Checks every index and
  * length; returns 0 or a negative gx_error, and on error dst is unchanged.
  * The payload CRC is not re-verified here (the frame decoder did it).
  * Decoding does not depend on the handle's options. */
+#define GX_DECODE_FIRST 2
 int gx_codec_decode(gx_codec *c, const gx_frame_hdr *h, const uint8_t *payload, float *dst,
 		    int accumulate);
 

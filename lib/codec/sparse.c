@@ -500,6 +500,24 @@ void gx_add_f32_bytes(float *dst, const uint8_t *src, size_t n)
 	}
 }
 
+void gx_first_f32_bytes(float *dst, const uint8_t *src, size_t n)
+{
+	/* dst = src + 0.0f, not a copy: 0.0f + -0.0f is +0.0f, and a sum's
+	 * first term must have the bits it would have after zeros. */
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		float f[8];
+		memcpy(f, src + 4 * i, sizeof f);
+		for (int j = 0; j < 8; j++)
+			dst[i + j] = f[j] + 0.0f;
+	}
+	for (; i < n; i++) {
+		float f;
+		memcpy(&f, src + 4 * i, 4);
+		dst[i] = f + 0.0f;
+	}
+}
+
 void gx_f16_bytes_to_f32(const uint8_t *src, float *dst, size_t n, int accumulate)
 {
 	if (!accumulate && ((uintptr_t)src & 1) == 0) {

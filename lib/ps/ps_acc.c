@@ -56,9 +56,9 @@ ps_acc *ps_acc_get(ps_acc **head, ps_spare *sp, uint32_t round, int n, uint64_t 
 		a->sum = sp->buf;
 		sp->buf = NULL;
 	}
-	if (a->sum) {
-		memset(a->sum, 0, nf * sizeof(float));
-	} else if (!(a->sum = calloc(nf, sizeof(float)))) {
+	/* Not cleared: the first term overwrites it (GX_DECODE_FIRST), with
+	 * the bits adding it to zeros would give, saving a pass. */
+	if (!a->sum && !(a->sum = malloc(nf * sizeof(float)))) {
 		ps_acc_free(a);
 		return NULL;
 	}
@@ -132,9 +132,11 @@ int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t
 		return GX_EPROTO;
 	if (i == ps_contrib_at(ps, a->next_i)) {
 		/* Its turn: straight into the sum (unchanged on error). */
-		int r = gx_codec_decode(ps->codec, h, payload, a->sum, 1);
+		int r = gx_codec_decode(ps->codec, h, payload, a->sum,
+					a->summed ? 1 : GX_DECODE_FIRST);
 		if (r)
 			return r;
+		a->summed++;
 		a->next_i++;
 	} else {
 		/* From the pool that the answers' buffers come from: early
@@ -165,8 +167,13 @@ int ps_acc_settle(gx_ps *ps, ps_acc *a)
 		if (a->pend[i]) {
 			float *s = a->sum;
 			const float *b = (const float *)a->pend[i]->data;
-			for (uint64_t j = 0; j < a->count; j++)
-				s[j] += b[j];
+			if (a->summed)
+				for (uint64_t j = 0; j < a->count; j++)
+					s[j] += b[j];
+			else /* the first term: the bits of 0.0f + b[j] */
+				for (uint64_t j = 0; j < a->count; j++)
+					s[j] = b[j] + 0.0f;
+			a->summed++;
 			GX_PASS(GX_PASS_DECODE, a->count * 4);
 			gx_buf_unref(a->pend[i]);
 			a->pend[i] = NULL;

@@ -110,7 +110,8 @@ struct ps_acc {
 	uint64_t workers;  /* workers behind the contributions (global) */
 	uint64_t count;    /* floats */
 	uint32_t codecs;   /* 1 << codec of every contribution */
-	float *sum;
+	float *sum;        /* undefined until the first term is in (summed) */
+	int summed;        /* terms folded into sum */
 	gx_buf **pend;     /* [n] decoded, waiting for their turn (ps->bufs) */
 	uint8_t *pushed;   /* [n] */
 	uint64_t t_first;  /* ns, first contribution */

@@ -2,6 +2,7 @@
  * with and without zstd, CRC, accumulate, error feedback through encode, and
  * refusal of malformed payloads (run under SAN=address too: every decode
  * reads from an exact-size copy of the payload). */
+#include <math.h>
 #include <stdint.h>
 
 #include <zstd.h>
@@ -458,6 +459,39 @@ static void test_accumulate(void)
 	free(x), free(y), free(z);
 }
 
+/* GX_DECODE_FIRST over any contents of dst gives the bits of zeroing dst
+ * and adding (0.0f + -0.0f is +0.0f), for every codec, with zstd and not. */
+static void test_decode_first(void)
+{
+	const size_t n = 4099;
+	float *x = malloc(n * 4), *want = malloc(n * 4), *got = malloc(n * 4);
+	T_REQUIRE(x && want && got);
+	fill(x, n, 15);
+	for (size_t i = 0; i < n; i += 7)
+		x[i] = -0.0f; /* signed zeros, kept by the dense codecs */
+	for (size_t w = 0; w < NWIRE; w++)
+		for (int zs = 0; zs < 2; zs++) {
+			gx_codec *c = make(wire[w], 0.1, 1, zs * 3, GX_IDX_AUTO, 0);
+			T_REQUIRE(c);
+			gx_frame_hdr h;
+			uint8_t *p = encode(c, x, n, NULL, &h);
+			T_REQUIRE(p);
+			memset(want, 0, n * 4);
+			T_EQ(decode_exact(c, &h, p, want, 1), 0);
+			for (size_t i = 0; i < n; i++)
+				got[i] = -(float)i - 1; /* garbage, never read */
+			T_EQ(decode_exact(c, &h, p, got, GX_DECODE_FIRST), 0);
+			T_EQ(memcmp(got, want, n * 4), 0);
+			int negz = 0;
+			for (size_t i = 0; i < n; i++)
+				negz += got[i] == 0.0f && signbit(got[i]);
+			T_EQ(negz, 0);
+			free(p);
+			gx_codec_free(c);
+		}
+	free(x), free(want), free(got);
+}
+
 /* Over R rounds: sum of decoded payloads + final residual == sum of inputs. */
 static void ef_rounds(int codec, int exact, int zstd, int enc)
 {
@@ -744,6 +778,7 @@ int main(void)
 	T_RUN(test_crc_and_flags);
 	T_RUN(test_through_frames);
 	T_RUN(test_accumulate);
+	T_RUN(test_decode_first);
 	T_RUN(test_error_feedback);
 	T_RUN(test_error_feedback_sparse_exact);
 	T_RUN(test_deterministic);
