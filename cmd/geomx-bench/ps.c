@@ -230,45 +230,11 @@ fail:
 	return NULL;
 }
 
-/* Gives the workers an order and waits until all are done with it. When one
- * fails the servers are stopped, so that the others' waits end too. Returns
- * the time from the order to the last worker done, or -1. */
-static double order(struct worker *ws, int n, long rounds, int quit)
+/* Waits, with ctl.mu held (and released on return), until n workers are
+ * done with the current order. When one fails the servers are stopped, so
+ * that the others' waits end too. Returns 0, or -1 (a failure, a signal). */
+static int wait_done(int n)
 {
-	pthread_mutex_lock(&ctl.mu);
-	ctl.ndone = 0;
-	ctl.rounds = rounds;
-	ctl.quit = quit;
-	ctl.gen++;
-	double t0 = cli_now();
-	pthread_cond_broadcast(&ctl.go);
-	int stopped = 0;
-	while (ctl.ndone < n && !atomic_load(&got_sig)) {
-		if (ctl.failed && !stopped) {
-			pthread_mutex_unlock(&ctl.mu);
-			atomic_store(&aborting, 1);
-			kill_kids(SIGTERM);
-			pthread_mutex_lock(&ctl.mu);
-			stopped = 1;
-			continue;
-		}
-		pthread_cond_wait(&ctl.done, &ctl.mu);
-	}
-	int bad = ctl.failed || atomic_load(&got_sig);
-	pthread_mutex_unlock(&ctl.mu);
-	if (bad)
-		return -1;
-	double t1 = t0;
-	for (int i = 0; i < n; i++)
-		if (ws[i].t_end > t1)
-			t1 = ws[i].t_end;
-	return t1 - t0;
-}
-
-/* Waits for the workers' first answer (connected, model registered). */
-static int wait_ready(int n)
-{
-	pthread_mutex_lock(&ctl.mu);
 	int stopped = 0;
 	while (ctl.ndone < n && !atomic_load(&got_sig)) {
 		if (ctl.failed && !stopped) {
@@ -284,6 +250,34 @@ static int wait_ready(int n)
 	int bad = ctl.failed || atomic_load(&got_sig);
 	pthread_mutex_unlock(&ctl.mu);
 	return bad ? -1 : 0;
+}
+
+/* Gives the workers an order and waits until all are done with it (see
+ * wait_done). Returns the time from the order to the last worker done, or
+ * -1. */
+static double order(struct worker *ws, int n, long rounds, int quit)
+{
+	pthread_mutex_lock(&ctl.mu);
+	ctl.ndone = 0;
+	ctl.rounds = rounds;
+	ctl.quit = quit;
+	ctl.gen++;
+	double t0 = cli_now();
+	pthread_cond_broadcast(&ctl.go);
+	if (wait_done(n))
+		return -1;
+	double t1 = t0;
+	for (int i = 0; i < n; i++)
+		if (ws[i].t_end > t1)
+			t1 = ws[i].t_end;
+	return t1 - t0;
+}
+
+/* Waits for the workers' first answer (connected, model registered). */
+static int wait_ready(int n)
+{
+	pthread_mutex_lock(&ctl.mu);
+	return wait_done(n);
 }
 
 /* -------------------------------------------------------------- checking */
@@ -373,7 +367,6 @@ int ps_run(const struct popts *o)
 	double *sf_s = calloc((size_t)o->repeat, sizeof *sf_s);
 	double *ms_s = calloc((size_t)o->repeat, sizeof *ms_s);
 	int nstarted = 0, children_ok = -1;
-	pthread_t sig_th;
 
 	if (!ws || !init || !upstream || !ps_s || !tcp_s || !chain_s || !sf_s || !ms_s)
 		goto oom;
@@ -412,16 +405,10 @@ int ps_run(const struct popts *o)
 
 	/* Signals: blocked everywhere (threads inherit the mask; the children
 	 * get an empty one before exec), taken by one thread. */
-	sigemptyset(&stop_sigs);
-	sigaddset(&stop_sigs, SIGINT);
-	sigaddset(&stop_sigs, SIGTERM);
-	sigaddset(&stop_sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
-	if (pthread_create(&sig_th, NULL, sig_main, NULL) != 0) {
+	if (watch_stop_signals(sig_main)) {
 		cli_error("ps: cannot start a thread");
 		goto out;
 	}
-	pthread_detach(sig_th);
 
 	/* The servers: globals, then locals pointed at them. */
 	const char *verb = cli_verbosity == 0 ? "-q" : cli_verbosity >= 3 ? "-v" : NULL;

@@ -36,37 +36,21 @@
 /* fd[0] client, fd[1] near forwarder; fd[2] far forwarder, fd[3] echo. */
 static struct {
 	int fd[4];
-	pthread_t th[4]; /* up, down, echo, sender */
+	pthread_t th[3]; /* up, down, echo */
 	int nth;
+	stream_writer w; /* the client's sender */
 	pthread_mutex_t mu;
-	pthread_cond_t go;
-	unsigned gen;
-	int quit;
 	uint64_t bytes; /* per round, each way */
 	int store_forward; /* each hop waits for a round's whole message */
 	size_t round_max;  /* the most bytes of a round, each way */
-	int werr;
 	uint8_t *wbuf, *rbuf;
 	size_t chunk;
-} ch = {.fd = {-1, -1, -1, -1}, .mu = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER};
+} ch = {.fd = {-1, -1, -1, -1}, .mu = PTHREAD_MUTEX_INITIALIZER};
 
 struct pump {
 	int in, out;
 };
 static struct pump pumps[3];
-
-static int send_all(int fd, const uint8_t *b, size_t n)
-{
-	for (size_t o = 0; o < n;) {
-		ssize_t w = send(fd, b + o, n - o, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		o += (size_t)w;
-	}
-	return 0;
-}
 
 /* Passes everything from in to out until end of stream or an error: each
  * piece the moment it arrives or, store-and-forward, each round's whole
@@ -97,38 +81,13 @@ static void *pump_main(void *ud)
 				goto done;
 			have += (size_t)m;
 		}
-		if (send_all(p->out, b, have))
+		if (send_stream(p->out, b, have, have, have))
 			break;
 	}
 done:
 	shutdown(p->out, SHUT_WR);
 	free(b);
 	return NULL;
-}
-
-/* The client's writer: one round's bytes per order. */
-static void *sender_main(void *ud)
-{
-	(void)ud;
-	unsigned seen = 0;
-	pthread_setname_np(pthread_self(), "bps-chain-send");
-	for (;;) {
-		pthread_mutex_lock(&ch.mu);
-		while (ch.gen == seen && !ch.quit)
-			pthread_cond_wait(&ch.go, &ch.mu);
-		seen = ch.gen;
-		int quit = ch.quit;
-		uint64_t n = ch.bytes;
-		pthread_mutex_unlock(&ch.mu);
-		if (quit)
-			return NULL;
-		int e = send_stream(ch.fd[0], ch.wbuf, ch.chunk, n);
-		if (e) {
-			pthread_mutex_lock(&ch.mu);
-			ch.werr = e;
-			pthread_mutex_unlock(&ch.mu);
-		}
-	}
 }
 
 int chain_setup(size_t chunk, size_t round_max)
@@ -165,11 +124,10 @@ int chain_setup(size_t chunk, size_t round_max)
 		}
 		ch.nth++;
 	}
-	if (pthread_create(&ch.th[3], NULL, sender_main, NULL) != 0) {
+	if (writer_start(&ch.w, "bps-chain-send", ch.wbuf, chunk, chunk) != 0) {
 		cli_error("ps: cannot start the chain's threads");
 		return -1;
 	}
-	ch.nth++;
 	return 0;
 }
 
@@ -185,28 +143,18 @@ double chain_rounds(long rounds, uint64_t bytes, int store_forward)
 		pthread_mutex_lock(&ch.mu);
 		ch.bytes = bytes;
 		ch.store_forward = store_forward;
-		ch.gen++;
-		pthread_cond_signal(&ch.go);
 		pthread_mutex_unlock(&ch.mu);
-		uint64_t left = bytes;
-		while (left > 0) {
-			size_t m = left < ch.chunk ? (size_t)left : ch.chunk;
-			ssize_t n = recv(ch.fd[0], ch.rbuf, m, 0);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				if (!atomic_load(&got_sig))
-					cli_error("ps: chain connection: %s",
-						  n < 0 ? strerror(errno) : "closed");
-				return -1;
-			}
-			left -= (uint64_t)n;
+		writer_order(&ch.w, ch.fd[0], bytes);
+		uint64_t got;
+		int e = recv_stream(ch.fd[0], ch.rbuf, ch.chunk, bytes, &got);
+		if (e) {
+			if (!atomic_load(&got_sig))
+				cli_error("ps: chain connection: %s",
+					  e == EPIPE ? "closed" : strerror(e));
+			return -1;
 		}
-		pthread_mutex_lock(&ch.mu);
-		int werr = ch.werr;
-		pthread_mutex_unlock(&ch.mu);
-		if (werr) {
-			cli_error("ps: chain writer: %s", strerror(werr));
+		if ((e = writer_error(&ch.w)) != 0) {
+			cli_error("ps: chain writer: %s", strerror(e));
 			return -1;
 		}
 	}
@@ -222,16 +170,12 @@ void chain_interrupt(void)
 
 void chain_teardown(void)
 {
-	if (ch.nth == 4) {
-		pthread_mutex_lock(&ch.mu);
-		ch.quit = 1;
-		pthread_cond_signal(&ch.go);
-		pthread_mutex_unlock(&ch.mu);
-	}
-	/* End of stream from the client ends every pump in turn. */
+	/* End of stream from the client ends every pump in turn (and a send
+	 * the sender may be blocked in). */
 	for (int i = 0; i < 4; i++)
 		if (ch.fd[i] >= 0)
 			shutdown(ch.fd[i], SHUT_RDWR);
+	writer_stop(&ch.w);
 	for (int i = 0; i < ch.nth; i++)
 		pthread_join(ch.th[i], NULL);
 	ch.nth = 0;

@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "stream.h"
+
 #define MAX_PEERS 64     /* workers, parties, global servers */
 #define KILL_TIMEOUT 3.0 /* s: after SIGTERM, before SIGKILL */
 
@@ -37,6 +39,11 @@ extern int tcp_fds[2];
 void kill_kids(int sig);
 /* The signal thread (pthread_create it with stop_sigs blocked everywhere). */
 void *sig_main(void *ud);
+/* Blocks SIGINT, SIGTERM and SIGHUP (stop_sigs) in this thread, which the
+ * threads started later inherit (the children get an empty mask before
+ * exec), and starts the detached thread main that takes them. 0, or -1
+ * (no thread). */
+int watch_stop_signals(void *(*main)(void *));
 /* The program to run: opt (a --*-bin flag) if set, else $GEOMX_<env>,
  * else name next to this program (/proc/self/exe), else name (PATH). buf
  * (cap bytes) may hold the result. */
@@ -55,13 +62,6 @@ int reap_kids(int sig, double timeout);
 void ctl_wake(void);
 
 /* ---- ps_tcp.c: the TCP baseline */
-
-/* A connected pair of loopback TCP sockets with TCP_NODELAY, as the
- * servers' sockets are; 0, or -1 with errno (nothing left open). */
-int loopback_pair(int *a, int *b);
-/* Sends left bytes on a blocking fd, cycling through buf's chunk bytes.
- * 0 or the errno of the failed send (EPIPE for a closed peer). */
-int send_stream(int fd, const uint8_t *buf, size_t chunk, uint64_t left);
 
 /* Opens the loopback connection and starts its writer thread; chunk is the
  * bytes per send and per recv. Returns 0, or -1 (said why). */

@@ -239,3 +239,17 @@ const char *find_program(const char *opt, const char *env, const char *name, cha
 	}
 	return name;
 }
+
+int watch_stop_signals(void *(*main)(void *))
+{
+	pthread_t th;
+	sigemptyset(&stop_sigs);
+	sigaddset(&stop_sigs, SIGINT);
+	sigaddset(&stop_sigs, SIGTERM);
+	sigaddset(&stop_sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
+	if (pthread_create(&th, NULL, main, NULL) != 0)
+		return -1;
+	pthread_detach(th);
+	return 0;
+}

@@ -81,90 +81,27 @@ struct ropts {
 
 /* ---------------------------------------------------------------- writer */
 
-static struct {
-	pthread_t th;
-	int started;
-	pthread_mutex_t mu;
-	pthread_cond_t go;
-	unsigned gen;
-	int quit;
-	int fd;
-	uint64_t bytes;
-	size_t chunk;
-	uint8_t *data; /* DATA_BYTES */
-	int werr;
-} wr = { .mu = PTHREAD_MUTEX_INITIALIZER, .go = PTHREAD_COND_INITIALIZER };
-
-static void *writer_main(void *ud)
-{
-	(void)ud;
-	unsigned seen = 0;
-	size_t off = 0;
-	pthread_setname_np(pthread_self(), "brelay-writer");
-	for (;;) {
-		pthread_mutex_lock(&wr.mu);
-		while (wr.gen == seen && !wr.quit)
-			pthread_cond_wait(&wr.go, &wr.mu);
-		seen = wr.gen;
-		int quit = wr.quit, fd = wr.fd;
-		uint64_t left = wr.bytes;
-		pthread_mutex_unlock(&wr.mu);
-		if (quit)
-			return NULL;
-		while (left > 0) {
-			size_t m = wr.chunk;
-			if (m > DATA_BYTES - off)
-				m = DATA_BYTES - off;
-			if (m > left)
-				m = (size_t)left;
-			ssize_t w = send(fd, wr.data + off, m, MSG_NOSIGNAL);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0) {
-				pthread_mutex_lock(&wr.mu);
-				wr.werr = w < 0 ? errno : EPIPE;
-				pthread_mutex_unlock(&wr.mu);
-				break;
-			}
-			left -= (uint64_t)w;
-			off = (off + (size_t)w) % DATA_BYTES;
-		}
-	}
-}
+static stream_writer wr;
+static uint8_t *wr_data; /* DATA_BYTES */
 
 /* Streams bytes from the writer thread through path p to the sink; returns
  * the seconds from the order to the last byte read, or -1 (said why). */
 static double transfer(struct path *p, uint64_t bytes, uint8_t *rbuf, size_t chunk)
 {
-	pthread_mutex_lock(&wr.mu);
-	wr.fd = p->wfd;
-	wr.bytes = bytes;
-	wr.werr = 0;
-	wr.gen++;
 	double t0 = cli_now();
-	pthread_cond_signal(&wr.go);
-	pthread_mutex_unlock(&wr.mu);
-	uint64_t left = bytes;
-	while (left > 0) {
-		size_t m = left < chunk ? (size_t)left : chunk;
-		ssize_t r = recv(p->rfd, rbuf, m, 0);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			if (!atomic_load(&got_sig))
-				cli_error("relay: %s path: %s after %llu of %llu bytes", p->name,
-					  r < 0 ? strerror(errno) : "closed",
-					  (unsigned long long)(bytes - left), (unsigned long long)bytes);
-			return -1;
-		}
-		left -= (uint64_t)r;
+	writer_order(&wr, p->wfd, bytes);
+	uint64_t got;
+	int e = recv_stream(p->rfd, rbuf, chunk, bytes, &got);
+	if (e) {
+		if (!atomic_load(&got_sig))
+			cli_error("relay: %s path: %s after %llu of %llu bytes", p->name,
+				  e == EPIPE ? "closed" : strerror(e), (unsigned long long)got,
+				  (unsigned long long)bytes);
+		return -1;
 	}
 	double t = cli_now() - t0;
-	pthread_mutex_lock(&wr.mu);
-	int werr = wr.werr;
-	pthread_mutex_unlock(&wr.mu);
-	if (werr) {
-		cli_error("relay: %s path: writer: %s", p->name, strerror(werr));
+	if ((e = writer_error(&wr)) != 0) {
+		cli_error("relay: %s path: writer: %s", p->name, strerror(e));
 		return -1;
 	}
 	return t;
@@ -405,12 +342,10 @@ static int run(const struct ropts *o)
 	uint8_t *rbuf = malloc(o->chunk);
 	const char *key = o->key_file;
 	int have_dir = 0;
-	pthread_t sig_th;
 	size_t reps = (size_t)o->repeat;
 
-	wr.data = malloc(DATA_BYTES);
-	wr.chunk = o->chunk;
-	int oom = !rbuf || !wr.data;
+	wr_data = malloc(DATA_BYTES);
+	int oom = !rbuf || !wr_data;
 	for (int i = 0; i < NPATH; i++)
 		oom |= !(paths[i].mbps = calloc(reps, sizeof(double)));
 	if (oom) {
@@ -421,7 +356,7 @@ static int run(const struct ropts *o)
 		cli_error("relay: cannot run %s: %s (see --relay-bin)", bin, strerror(errno));
 		goto out;
 	}
-	fill_data(wr.data, o->data);
+	fill_data(wr_data, o->data);
 	if (!mkdtemp(dir)) {
 		cli_error("relay: cannot make a temporary folder: %s", strerror(errno));
 		goto out;
@@ -437,16 +372,10 @@ static int run(const struct ropts *o)
 		key = keybuf;
 	}
 
-	sigemptyset(&stop_sigs);
-	sigaddset(&stop_sigs, SIGINT);
-	sigaddset(&stop_sigs, SIGTERM);
-	sigaddset(&stop_sigs, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &stop_sigs, NULL);
-	if (pthread_create(&sig_th, NULL, relay_sig_main, NULL) != 0) {
+	if (watch_stop_signals(relay_sig_main)) {
 		cli_error("relay: cannot start a thread");
 		goto out;
 	}
-	pthread_detach(sig_th);
 
 	/* The sink: where every path ends. */
 	struct sockaddr_in sa;
@@ -474,11 +403,10 @@ static int run(const struct ropts *o)
 	}
 	if (atomic_load(&got_sig))
 		goto out;
-	if (pthread_create(&wr.th, NULL, writer_main, NULL) != 0) {
+	if (writer_start(&wr, "brelay-writer", wr_data, DATA_BYTES, o->chunk) != 0) {
 		cli_error("relay: cannot start the writer thread");
 		goto out;
 	}
-	wr.started = 1;
 
 	/* Warm-up: connections, socket buffers, the relays' pools. */
 	uint64_t warm = o->size < (32u << 20) ? o->size : (32u << 20);
@@ -520,14 +448,7 @@ static int run(const struct ropts *o)
 out:
 	if (relays_ok < 0)
 		reap_kids(SIGTERM, KILL_TIMEOUT);
-	if (wr.started) {
-		pthread_mutex_lock(&wr.mu);
-		wr.quit = 1;
-		pthread_cond_signal(&wr.go);
-		pthread_mutex_unlock(&wr.mu);
-		pthread_join(wr.th, NULL);
-		wr.started = 0;
-	}
+	writer_stop(&wr);
 	for (int i = 0; i < NPATH; i++) {
 		path_close(&paths[i]);
 		if (paths[i].stats[0])
@@ -543,7 +464,7 @@ out:
 		rmdir(dir);
 	}
 	free(rbuf);
-	free(wr.data);
+	free(wr_data);
 	int sig = atomic_load(&got_sig);
 	if (sig) {
 		fflush(stdout);
