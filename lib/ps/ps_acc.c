@@ -15,7 +15,8 @@
 
 #include "ps_internal.h"
 
-ps_acc *ps_acc_get(ps_acc **head, ps_spare *sp, uint32_t round, int n, uint64_t count)
+ps_acc *ps_acc_get(ps_acc **head, ps_spare *sp, gx_buf_pool *pool, uint32_t round, int n,
+		   uint64_t count)
 {
 	ps_acc **pp = head;
 	while (*pp && (*pp)->round < round)
@@ -34,6 +35,7 @@ ps_acc *ps_acc_get(ps_acc **head, ps_spare *sp, uint32_t round, int n, uint64_t 
 	if (a) {
 		/* ps_acc_put left no pend buffers behind */
 		float *sum = a->sum;
+		gx_buf *sumb = a->sumb;
 		gx_buf **pend = a->pend;
 		uint8_t *pushed = a->pushed;
 		memset(a, 0, sizeof *a);
@@ -41,6 +43,13 @@ ps_acc *ps_acc_get(ps_acc **head, ps_spare *sp, uint32_t round, int n, uint64_t 
 		a->pend = pend;
 		a->pushed = pushed;
 		a->sum = sum;
+		a->sumb = sumb;
+		if (sumb && __atomic_load_n(&sumb->refs, __ATOMIC_ACQUIRE) > 1) {
+			/* still queued somewhere: not ours to write */
+			gx_buf_unref(sumb);
+			a->sum = NULL;
+			a->sumb = NULL;
+		}
 	} else {
 		a = calloc(1, sizeof *a);
 		if (!a)
@@ -51,6 +60,14 @@ ps_acc *ps_acc_get(ps_acc **head, ps_spare *sp, uint32_t round, int n, uint64_t 
 			ps_acc_free(a);
 			return NULL;
 		}
+	}
+	if (!a->sum && pool) {
+		a->sumb = gx_buf_pool_get(pool, nf * sizeof(float));
+		if (!a->sumb) {
+			ps_acc_free(a);
+			return NULL;
+		}
+		a->sum = (float *)a->sumb->data;
 	}
 	if (!a->sum && sp->buf) {
 		a->sum = sp->buf;
@@ -84,7 +101,7 @@ void ps_acc_put(ps_spare *sp, ps_acc *a)
 		sp->acc = a;
 		return;
 	}
-	if (!sp->buf && a->sum && sp->acc->count == a->count) {
+	if (!sp->buf && a->sum && !a->sumb && sp->acc->count == a->count) {
 		sp->buf = a->sum;
 		a->sum = NULL;
 	}
@@ -195,7 +212,10 @@ void ps_acc_free(ps_acc *a)
 			gx_buf_unref(a->pend[i]);
 	free(a->pend);
 	free(a->pushed);
-	free(a->sum);
+	if (a->sumb)
+		gx_buf_unref(a->sumb);
+	else
+		free(a->sum);
 	free(a);
 }
 

@@ -585,7 +585,7 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		reply(ps, s, p, GX_FT_PUSH_REPLY, h->round);
 		return;
 	}
-	ps_acc *a = ps_acc_get(&s->accs, &s->spare, h->round, ps->n, s->count);
+	ps_acc *a = ps_acc_get(&s->accs, &s->spare, NULL, h->round, ps->n, s->count);
 	if (!a) {
 		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u block %u round %u", h->key,
 			  h->block, h->round);

@@ -111,6 +111,7 @@ struct ps_acc {
 	uint64_t count;    /* floats */
 	uint32_t codecs;   /* 1 << codec of every contribution */
 	float *sum;        /* undefined until the first term is in (summed) */
+	gx_buf *sumb;      /* the buffer sum lives in when it came from a pool */
 	int summed;        /* terms folded into sum */
 	gx_buf **pend;     /* [n] decoded, waiting for their turn (ps->bufs) */
 	uint8_t *pushed;   /* [n] */
@@ -326,8 +327,10 @@ void ps_codec_send_agg(gx_ps *ps, gx_conn **cs, int nc, int type, uint32_t key, 
 int ps_contrib_at(const gx_ps *ps, int k);
 
 /* The accumulator of round in the list *head (sorted by round), made when
- * new (from sp's spares where they fit, zeroed); NULL on ENOMEM. */
-ps_acc *ps_acc_get(ps_acc **head, ps_spare *sp, uint32_t round, int n, uint64_t count);
+ * new (from sp's spares where they fit; its sum from pool when pool is not
+ * NULL, so that it can be sent by reference: a->sumb); NULL on ENOMEM. */
+ps_acc *ps_acc_get(ps_acc **head, ps_spare *sp, gx_buf_pool *pool, uint32_t round, int n,
+		   uint64_t count);
 /* Adds contributor i's push; 0 or the decoding error (the sum unchanged). */
 int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t *payload);
 /* Folds waiting contributions into the sum, skipping contributors that are

@@ -325,8 +325,22 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 		return;
 	}
 	memcpy(f->who, a->pushed, (size_t)ps->n);
-	f->buf = a->sum;
-	a->sum = NULL; /* ps_acc_get gives it a buffer again */
+	/* The sum goes up by reference when it lives in a pooled buffer, and
+	 * the answers land in a buffer of their own (the spare: the value
+	 * before last); else the answers overwrite the sum, which is copied
+	 * into the queues. Either way ps_acc_get gives the sum a buffer again. */
+	const float *sum = a->sum;
+	gx_buf *up = a->sumb;
+	f->buf = up ? ps_buf_get(&k->spare, k->count) : a->sum;
+	if (!f->buf) {
+		free(f->got);
+		free(f->who);
+		free(f);
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", k->key);
+		return;
+	}
+	a->sum = NULL;
+	a->sumb = NULL;
 	f->round = up_round;
 	f->wround = a->round;
 	f->left = k->nsl;
@@ -337,12 +351,17 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 			ps_send_members(ps, up_of(ps, s), (uint32_t)a->npushed);
 			ls->announced[s->server] = (uint32_t)a->npushed;
 		}
-		if (ls->agg == 1)
-			ps_codec_push_up(ps, k, b, up_round, f->buf + s->offset);
-		else
-			ps_send_f32(ps, up_of(ps, s)->c, GX_FT_PUSH, k->key, s->block, up_round,
-				    ps->o.party, f->buf + s->offset, s->count);
+		if (ls->agg == 1) {
+			ps_codec_push_up(ps, k, b, up_round, sum + s->offset);
+		} else {
+			gx_tensor_route rt = { .type = GX_FT_PUSH, .key = k->key, .block = s->block,
+					       .round = up_round, .sender = ps->o.party };
+			gx_tensor_payload pl;
+			gx_tensor_payload_f32(&pl, sum + s->offset, s->count, up);
+			ps_send_tensor(ps, up_of(ps, s)->c, &rt, &pl);
+		}
 	}
+	gx_buf_unref(up); /* the connections hold their own references */
 	*k->fwd_tail = f;
 	k->fwd_tail = &f->next;
 }
@@ -397,7 +416,7 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		ps_violation(ps, p, GX_EPROTO, "key %u: PUSH before its INIT was answered", k->key);
 		return;
 	}
-	ps_acc *a = ps_acc_get(&k->accs, &k->spare, h->round, ps->n, k->count);
+	ps_acc *a = ps_acc_get(&k->accs, &k->spare, ps->bufs, h->round, ps->n, k->count);
 	int r = a ? ps_acc_add(ps, a, p->slot, h, pl) : GX_ENOMEM;
 	if (r == GX_ENOMEM) {
 		ps_finish(ps, r, NULL, "out of memory for key %u round %u", k->key, h->round);
