@@ -186,11 +186,19 @@ void ps_codec_answer(gx_ps *ps, ps_lkey *k, const uint8_t *which, int type, uint
 		GX_PASS(GX_PASS_COPY, k->count * sizeof(float));
 	}
 	int diff = ps->o.lan == GX_LINK_FP16 && type == GX_FT_PUSH_REPLY && !full;
+	gx_tensor_payload pl;
+	gx_buf *b;
+	if (k->valueb && ps->o.lan != GX_LINK_FP16) {
+		/* The value's own buffer, never changed in place: shared, not
+		 * copied. */
+		b = gx_buf_ref(k->valueb);
+		gx_tensor_payload_f32(&pl, k->value, k->count, b);
+		goto send;
+	}
 	size_t cap = diff ? gx_codec_bound(ps->henc, k->count) : (size_t)k->count * 4;
-	gx_buf *b = payload_buf(ps, cap, k->key);
+	b = payload_buf(ps, cap, k->key);
 	if (!b)
 		return;
-	gx_tensor_payload pl;
 	gx_frame_hdr_init(&pl.h);
 	if (diff) {
 		/* The difference to what the workers hold, in F16; both sides
@@ -221,6 +229,7 @@ void ps_codec_answer(gx_ps *ps, ps_lkey *k, const uint8_t *which, int type, uint
 		GX_PASS(GX_PASS_COPY, k->count * 4);
 		gx_tensor_payload_f32(&pl, (const float *)b->data, k->count, b);
 	}
+send:
 	for (int i = 0; i < ps->n && !ps->finishing; i++) {
 		ps_peer *w = ps->who[i];
 		if (which[i] && w && w->c && !w->gone)

@@ -37,7 +37,10 @@ static void key_free(ps_lkey *k)
 	gx_optim_free(k->opt);
 	free(k->view);
 	free(k->base);
-	free(k->value);
+	if (k->valueb)
+		gx_buf_unref(k->valueb);
+	else
+		free(k->value);
 	free(k->init_wait);
 	free(k->init_got);
 	ps_acc_free_all(k->accs);
@@ -46,7 +49,10 @@ static void key_free(ps_lkey *k)
 		n = f->next;
 		free(f->got);
 		free(f->who);
-		free(f->buf);
+		if (f->bufb)
+			gx_buf_unref(f->bufb);
+		else
+			free(f->buf);
 		free(f);
 	}
 	for (ps_pull *q = k->pulls, *n; q; q = n) {
@@ -326,12 +332,21 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 	}
 	memcpy(f->who, a->pushed, (size_t)ps->n);
 	/* The sum goes up by reference when it lives in a pooled buffer, and
-	 * the answers land in a buffer of their own (the spare: the value
-	 * before last); else the answers overwrite the sum, which is copied
-	 * into the queues. Either way ps_acc_get gives the sum a buffer again. */
+	 * the answers land in a buffer of their own; else the answers
+	 * overwrite the sum, which is copied into the queues. Either way
+	 * ps_acc_get gives the sum a buffer again. When the answers become
+	 * the value as they are (no optimizer here, no HFA, no fp16 view),
+	 * their buffer is a pooled one, so that the value is answered to the
+	 * workers by reference; else it is the spare (the value before last). */
 	const float *sum = a->sum;
 	gx_buf *up = a->sumb;
-	f->buf = up ? ps_buf_get(&k->spare, k->count) : a->sum;
+	int plain = ls->agg == 0 && ls->up_sync != GX_SYNC_HFA && !k->view;
+	if (up && plain) {
+		f->bufb = gx_buf_pool_get(ps->bufs, (size_t)k->count * sizeof(float));
+		f->buf = f->bufb ? (float *)f->bufb->data : NULL;
+	} else {
+		f->buf = up ? ps_buf_get(&k->spare, k->count) : a->sum;
+	}
 	if (!f->buf) {
 		free(f->got);
 		free(f->who);

@@ -19,7 +19,8 @@ struct ps_fwd {
 	int left;          /* slices not answered yet */
 	uint8_t *got;      /* [slices] */
 	uint8_t *who;      /* [workers] the workers to answer */
-	float *buf;        /* the whole tensor */
+	float *buf;        /* the whole tensor: the global tier's answers */
+	gx_buf *bufb;      /* the pooled buffer buf lives in, or NULL */
 	uint64_t t_first;  /* ns */
 };
 
@@ -42,6 +43,8 @@ typedef struct ps_lkey {
 	int init;           /* 0 none, 1 sent upstream, 2 done */
 	int init_left;
 	float *value;       /* the latest value (init_buf until init is done) */
+	gx_buf *valueb;     /* the pooled buffer value lives in (then it is never
+			     * changed in place, so answers share it), or NULL */
 	uint8_t *init_wait; /* [workers] an INIT to answer */
 	uint8_t *init_got;  /* [nsl] slices the global tier answered */
 	ps_acc *accs;       /* rounds being gathered */

@@ -161,8 +161,13 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 				return;
 			}
 		} else {
-			ps_buf_put(&k->spare, k->value);
+			if (k->valueb)
+				gx_buf_unref(k->valueb);
+			else
+				ps_buf_put(&k->spare, k->value);
 			k->value = f->buf;
+			k->valueb = f->bufb;
+			f->bufb = NULL;
 		}
 		f->buf = NULL;
 		ps_codec_answer(ps, k, f->who, GX_FT_PUSH_REPLY, f->wround, hfa);
