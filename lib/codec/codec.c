@@ -443,10 +443,8 @@ int gx_codec_decode(gx_codec *c, const gx_frame_hdr *h, const uint8_t *payload, 
 	int first = accumulate == GX_DECODE_FIRST;
 	switch (h->codec) {
 	case GX_CODEC_F32:
-		if (first)
-			gx_first_f32_bytes(dst, raw, (size_t)count);
-		else if (accumulate)
-			gx_add_f32_bytes(dst, raw, (size_t)count);
+		if (accumulate)
+			gx_add_f32_bytes(dst, raw, (size_t)count, first);
 		else if (count)
 			memcpy(dst, raw, (size_t)count * 4);
 		return 0;

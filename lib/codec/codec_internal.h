@@ -62,10 +62,10 @@ int gx_sparse_parse(const uint8_t *p, size_t len, uint64_t count, int value_code
 int gx_sparse_unpack(const uint8_t *p, size_t len, uint64_t count, int value_codec,
 		     uint32_t *idx_scratch, float *dst, int accumulate);
 
-/* dst[i] += the little-endian float32 at src + 4i (any alignment), i < n. */
-void gx_add_f32_bytes(float *dst, const uint8_t *src, size_t n);
-/* dst[i] = src[i] + 0.0f: the first term of a sum without clearing it. */
-void gx_first_f32_bytes(float *dst, const uint8_t *src, size_t n);
+/* dst[i] += the little-endian float32 at src + 4i (any alignment), i < n;
+ * first: dst is not read, dst[i] = 0.0f + that float (a sum's first term,
+ * with the bits adding it to zeros gives). */
+void gx_add_f32_bytes(float *dst, const uint8_t *src, size_t n, int first);
 
 /* Adds (accumulate) or stores n binary16 values read from src (any
  * alignment, little-endian) to/into dst. Used by the dense F16 decoder and

@@ -481,7 +481,19 @@ static int dec_bitmap(const uint8_t *s, uint32_t ib, uint32_t nnz, uint64_t coun
 	return left ? GX_ECORRUPT : 0;
 }
 
-void gx_add_f32_bytes(float *dst, const uint8_t *src, size_t n)
+/* d[j] += f[j], or for a sum's first term d[j] = f[j] + 0.0f (not a copy:
+ * 0.0f + -0.0f is +0.0f, the bits the term would have after zeros). */
+static inline void fold_f32(float *d, const float *f, size_t m, int first)
+{
+	if (first)
+		for (size_t j = 0; j < m; j++)
+			d[j] = f[j] + 0.0f;
+	else
+		for (size_t j = 0; j < m; j++)
+			d[j] += f[j];
+}
+
+void gx_add_f32_bytes(float *dst, const uint8_t *src, size_t n, int first)
 {
 	/* Fixed blocks of 8 so that gcc's -O2 (very cheap) vectorizer turns the
 	 * inner loop into SIMD; a plain loop of unknown trip count stays
@@ -490,31 +502,12 @@ void gx_add_f32_bytes(float *dst, const uint8_t *src, size_t n)
 	for (; i + 8 <= n; i += 8) {
 		float f[8];
 		memcpy(f, src + 4 * i, sizeof f);
-		for (int j = 0; j < 8; j++)
-			dst[i + j] += f[j];
+		fold_f32(dst + i, f, 8, first);
 	}
 	for (; i < n; i++) {
 		float f;
 		memcpy(&f, src + 4 * i, 4);
-		dst[i] += f;
-	}
-}
-
-void gx_first_f32_bytes(float *dst, const uint8_t *src, size_t n)
-{
-	/* dst = src + 0.0f, not a copy: 0.0f + -0.0f is +0.0f, and a sum's
-	 * first term must have the bits it would have after zeros. */
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		float f[8];
-		memcpy(f, src + 4 * i, sizeof f);
-		for (int j = 0; j < 8; j++)
-			dst[i + j] = f[j] + 0.0f;
-	}
-	for (; i < n; i++) {
-		float f;
-		memcpy(&f, src + 4 * i, 4);
-		dst[i] = f + 0.0f;
+		fold_f32(dst + i, &f, 1, first);
 	}
 }
 
@@ -535,7 +528,7 @@ void gx_f16_bytes_to_f32(const uint8_t *src, float *dst, size_t n, int accumulat
 			continue;
 		}
 		gx_f16_to_f32(h, f, m);
-		gx_add_f32_bytes(dst + j, (const uint8_t *)f, m);
+		gx_add_f32_bytes(dst + j, (const uint8_t *)f, m, 0);
 	}
 }
 

@@ -331,21 +331,19 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 		return;
 	}
 	memcpy(f->who, a->pushed, (size_t)ps->n);
-	/* The sum goes up by reference when it lives in a pooled buffer, and
-	 * the answers land in a buffer of their own; else the answers
-	 * overwrite the sum, which is copied into the queues. Either way
-	 * ps_acc_get gives the sum a buffer again. When the answers become
-	 * the value as they are (no optimizer here, no HFA, no fp16 view),
-	 * their buffer is a pooled one, so that the value is answered to the
-	 * workers by reference; else it is the spare (the value before last). */
+	/* The sum lives in a pooled buffer (on_push asks ps_acc_get for one)
+	 * and goes up by reference; ps_acc_get gives the next round's sum a
+	 * buffer again. The answers land in a buffer of their own: when they
+	 * become the value as they are (no optimizer here, no HFA, no fp16
+	 * view) a pooled one, so that the value is answered to the workers by
+	 * reference; else the spare (the value before last). */
 	const float *sum = a->sum;
 	gx_buf *up = a->sumb;
-	int plain = ls->agg == 0 && ls->up_sync != GX_SYNC_HFA && !k->view;
-	if (up && plain) {
+	if (ls->agg == 0 && ls->up_sync != GX_SYNC_HFA && !k->view) {
 		f->bufb = gx_buf_pool_get(ps->bufs, (size_t)k->count * sizeof(float));
 		f->buf = f->bufb ? (float *)f->bufb->data : NULL;
 	} else {
-		f->buf = up ? ps_buf_get(&k->spare, k->count) : a->sum;
+		f->buf = ps_buf_get(&k->spare, k->count);
 	}
 	if (!f->buf) {
 		free(f->got);

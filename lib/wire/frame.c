@@ -276,6 +276,18 @@ static int dec_reserve(gx_decoder *d, size_t n)
 	return GX_OK;
 }
 
+/* The header (d->hdr) is in and valid: make room for its payload. */
+static int dec_begin_body(gx_decoder *d)
+{
+	int rc = dec_reserve(d, d->hdr.payload_len);
+	if (rc != GX_OK)
+		return dec_fail(d, rc);
+	d->hlen = GX_FRAME_HDR_SIZE;
+	d->plen = 0;
+	d->state = DEC_BODY;
+	return 0;
+}
+
 /* The payload is complete: verify its checksum and publish the frame. */
 static int dec_finish(gx_decoder *d, const uint8_t *payload)
 {
@@ -307,14 +319,22 @@ int gx_decoder_feed(gx_decoder *d, const void *buf, size_t len, size_t *used)
 		d->lent = NULL;
 	}
 	/* Borrowing, a frame that lies whole in the fed bytes is handed out
-	 * where it lies, copied nowhere. Anything else (a header that does not
-	 * parse included: the path below says why) goes the usual way. */
+	 * where it lies, copied nowhere; one whose header is whole goes on to
+	 * its payload without copying and parsing the header again. Anything
+	 * else (a header that does not parse included: the path below says
+	 * why) goes the usual way. */
 	if (d->borrow && d->hlen == 0 && len >= GX_FRAME_HDR_SIZE &&
-	    gx_frame_hdr_parse(p, &d->lim, &d->hdr) == GX_OK &&
-	    d->hdr.payload_len <= len - GX_FRAME_HDR_SIZE) {
-		*used = GX_FRAME_HDR_SIZE + (size_t)d->hdr.payload_len;
-		d->lent = p + GX_FRAME_HDR_SIZE;
-		return dec_finish(d, d->lent);
+	    gx_frame_hdr_parse(p, &d->lim, &d->hdr) == GX_OK) {
+		if (d->hdr.payload_len <= len - GX_FRAME_HDR_SIZE) {
+			*used = GX_FRAME_HDR_SIZE + (size_t)d->hdr.payload_len;
+			d->lent = p + GX_FRAME_HDR_SIZE;
+			return dec_finish(d, d->lent);
+		}
+		pos = GX_FRAME_HDR_SIZE;
+		if ((rc = dec_begin_body(d)) != 0) {
+			*used = pos;
+			return rc;
+		}
 	}
 	while (pos < len) {
 		if (d->state == DEC_HDR) {
@@ -336,17 +356,14 @@ int gx_decoder_feed(gx_decoder *d, const void *buf, size_t len, size_t *used)
 			if (d->hlen < GX_FRAME_HDR_SIZE)
 				continue;
 			rc = gx_frame_hdr_parse(d->hbuf, &d->lim, &d->hdr);
-			if (rc != GX_OK) {
+			if (rc == GX_OK)
+				rc = dec_begin_body(d);
+			else
+				rc = dec_fail(d, rc);
+			if (rc) {
 				*used = pos;
-				return dec_fail(d, rc);
+				return rc;
 			}
-			rc = dec_reserve(d, d->hdr.payload_len);
-			if (rc != GX_OK) {
-				*used = pos;
-				return dec_fail(d, rc);
-			}
-			d->plen = 0;
-			d->state = DEC_BODY;
 		} else {
 			size_t n = d->hdr.payload_len - d->plen;
 			if (n > len - pos)
