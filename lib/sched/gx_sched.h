@@ -17,7 +17,8 @@ extern "C" {
 
 /* ---------------------------------------------------------------- placement */
 
-/* Where a slice of a tensor lives among several global servers (MultiGPS). */
+/* Where a slice of a tensor lives among several global servers (MultiGPS),
+ * and the blocks a tensor travels in. */
 typedef struct gx_slice {
 	uint32_t key;    /* tensor key */
 	uint32_t block;  /* slice index within the key, 0.. */
@@ -40,6 +41,20 @@ long gx_place(const uint32_t *keys, const uint64_t *counts, size_t nkeys, int ns
 	      uint64_t split_bound, gx_slice *out, size_t cap);
 /* Slices gx_place can write at most. */
 size_t gx_place_bound(size_t nkeys, int nservers);
+/* As gx_place, with every tensor cut into blocks of at most block elements
+ * (the last one shorter; block 0: no blocks, exactly gx_place): block b is
+ * elements [b * block, ...) of its tensor, a slice of its own with block
+ * number b, so that every hop can pass one block on while the next arrives.
+ * Servers are placed as by gx_place at the granularity of blocks: a tensor
+ * over split_bound is cut into min(nservers, blocks) near-equal contiguous
+ * runs of blocks, run j on server j; the other tensors go whole, all their
+ * blocks on one server. A tensor of more than UINT32_MAX blocks is
+ * GX_EINVAL. */
+long gx_place_blocks(const uint32_t *keys, const uint64_t *counts, size_t nkeys, int nservers,
+		     uint64_t split_bound, uint64_t block, gx_slice *out, size_t cap);
+/* Slices gx_place_blocks can write at most (SIZE_MAX on overflow). */
+size_t gx_place_blocks_bound(const uint64_t *counts, size_t nkeys, int nservers,
+			     uint64_t block);
 #define GX_DEFAULT_SPLIT_BOUND (1u << 20) /* elements */
 
 #ifdef __cplusplus

@@ -282,6 +282,90 @@ static void cnn_case(int ns)
 	       (unsigned long long)split * 4);
 }
 
+/* Blocks, worked by hand: keys 1 (10), 2 (3), 3 (9) in blocks of 4 on 2
+ * servers, split bound 5. Key 1 has 3 blocks, split in runs of 2 and 1
+ * (server 0: 8, server 1: 2); key 3 likewise (server 0: 16, server 1: 3);
+ * key 2 (one block, under the bound) goes whole to server 1. */
+static void test_blocks_worked(void)
+{
+	const uint32_t keys[] = { 3, 1, 2 };
+	const uint64_t counts[] = { 9, 10, 3 };
+	gx_slice s[8];
+	T_EQ(gx_place_blocks_bound(counts, 3, 2, 4), 7);
+	long n = gx_place_blocks(keys, counts, 3, 2, 5, 4, s, 8);
+	T_REQUIRE(n == 7);
+	const uint32_t k[] = { 1, 1, 1, 2, 3, 3, 3 }, blk[] = { 0, 1, 2, 0, 0, 1, 2 },
+		       srv[] = { 0, 0, 1, 1, 0, 0, 1 };
+	const uint64_t off[] = { 0, 4, 8, 0, 0, 4, 8 }, cnt[] = { 4, 4, 2, 3, 4, 4, 1 };
+	for (int j = 0; j < 7; j++) {
+		T_EQ(s[j].key, k[j]);
+		T_EQ(s[j].block, blk[j]);
+		T_EQ(s[j].offset, off[j]);
+		T_EQ(s[j].count, cnt[j]);
+		T_EQ(s[j].server, srv[j]);
+	}
+	/* cap one short: nothing written */
+	memset(s, 0xab, sizeof s);
+	T_EQ(gx_place_blocks(keys, counts, 3, 2, 5, 4, s, 6), GX_EINVAL);
+	T_EQ(s[0].key, 0xabababab);
+	/* more blocks than block numbers */
+	const uint64_t big[] = { (uint64_t)UINT32_MAX + 2 };
+	T_EQ(gx_place_blocks(keys, big, 1, 1, UINT64_MAX, 1, s, 8), GX_EINVAL);
+}
+
+/* Blocks at random: block 0 is gx_place; with a block every tensor is its
+ * ceil(count / block) blocks in order, block b at b * block; a whole
+ * tensor's blocks share a server; a split one's servers run 0, 1, ... in
+ * near-equal runs; and the servers' loads are those of gx_place at the
+ * granularity of blocks (the same whole-tensor choices where nothing is
+ * split). */
+static void test_blocks_random(void)
+{
+	gx_rng r;
+	gx_rng_seed(&r, 7);
+	enum { CAP = 4096 };
+	static gx_slice a[CAP], b[CAP];
+	uint32_t keys[16];
+	uint64_t counts[16];
+	for (int iter = 0; iter < 500; iter++) {
+		size_t nk = 1 + gx_rng_below(&r, 16);
+		int ns = 1 + (int)gx_rng_below(&r, 4);
+		uint64_t bound = 1 + gx_rng_below(&r, 3000), blk = 20 + gx_rng_below(&r, 700); /* at most 4000 blocks */
+		for (size_t i = 0; i < nk; i++) {
+			keys[i] = (uint32_t)(i * 7 + gx_rng_below(&r, 7));
+			counts[i] = 1 + gx_rng_below(&r, 5000);
+		}
+		long n0 = gx_place_blocks(keys, counts, nk, ns, bound, 0, a, CAP);
+		long m0 = gx_place(keys, counts, nk, ns, bound, b, CAP);
+		T_REQUIRE(n0 == m0 && n0 > 0);
+		T_REQUIRE(same_slices(a, b, n0));
+		long n = gx_place_blocks(keys, counts, nk, ns, bound, blk, a, CAP);
+		T_REQUIRE(n > 0 && (size_t)n == gx_place_blocks_bound(counts, nk, ns, blk));
+		long j = 0;
+		int bad = 0;
+		for (size_t i = 0; i < nk; i++) { /* keys are increasing */
+			uint64_t nb = (counts[i] + blk - 1) / blk, runs = 0;
+			uint32_t prev = 0;
+			for (uint64_t u = 0; u < nb; u++, j++) {
+				const gx_slice *x = &a[j];
+				uint64_t want = counts[i] - u * blk < blk ? counts[i] - u * blk : blk;
+				if (x->key != keys[i] || x->block != u || x->offset != u * blk ||
+				    x->count != want || x->server >= (uint32_t)ns)
+					bad = 1;
+				if (u == 0 || x->server != prev)
+					runs++;
+				if (u > 0 && counts[i] > bound && x->server != prev && x->server != prev + 1)
+					bad = 1;
+				prev = x->server;
+			}
+			uint64_t want_runs = counts[i] <= bound ? 1 : nb < (uint64_t)ns ? nb : (uint64_t)ns;
+			if (runs != want_runs)
+				bad = 1;
+		}
+		T_ASSERT(!bad && j == n);
+	}
+}
+
 static void test_cnn_2(void) { cnn_case(2); }
 static void test_cnn_3(void) { cnn_case(3); }
 
@@ -292,6 +376,8 @@ int main(void)
 	T_RUN(test_tiny_split);
 	T_RUN(test_validation);
 	T_RUN(test_random);
+	T_RUN(test_blocks_worked);
+	T_RUN(test_blocks_random);
 	T_RUN(test_cnn_2);
 	T_RUN(test_cnn_3);
 	T_DONE();
