@@ -20,7 +20,7 @@
 enum {
 	OPT_ROLE = 256, OPT_LISTEN, OPT_PARTIES, OPT_WORKERS, OPT_PARTY, OPT_UPSTREAM, OPT_SYNC,
 	OPT_SUM, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_RHO,
-	OPT_WD, OPT_LAMBDA, OPT_SPLIT, OPT_CTIMEOUT, OPT_HB, OPT_HBT, OPT_ELASTIC, OPT_STATS,
+	OPT_WD, OPT_LAMBDA, OPT_SPLIT, OPT_BLOCK, OPT_CTIMEOUT, OPT_HB, OPT_HBT, OPT_ELASTIC, OPT_STATS,
 	OPT_STATS_FMT,
 	OPT_KEY, OPT_K1, OPT_K2, OPT_WAN, OPT_LAN, OPT_SPARSE_MIN, OPT_EF_MOM, OPT_EF_SAVE
 };
@@ -79,8 +79,12 @@ static void usage(void)
 	       "      --upstream LIST    local: the global servers, HOST:PORT[,HOST:PORT...],\n"
 	       "                         in server index order (required)\n"
 	       "      --split-bound N    local: tensors of more than N elements are split over\n"
-	       "                         the global servers (default %llu)\n",
-	       d.listen, d.parties, d.workers, d.party, (unsigned long long)d.split_bound);
+	       "                         the global servers (default %llu)\n"
+	       "      --block N          global: tensors travel from the workers up and back in\n"
+	       "                         blocks of at most N elements, each passed on while\n"
+	       "                         the next arrives (default %u; 0: whole tensors; not\n"
+	       "                         with a WAN codec, which codes whole slices)\n",
+	       d.listen, d.parties, d.workers, d.party, (unsigned long long)d.split_bound, d.block);
 	printf("Link codecs (local):\n"
 	       "      --wan-codec C      how the data center's aggregate crosses the WAN: none\n"
 	       "                         (default), fp16, bsc:RATIO (top RATIO of the elements,\n"
@@ -221,7 +225,8 @@ static void parse_args(int argc, char **argv)
 		{ "momentum", 1, 0, OPT_MOMENTUM }, { "beta1", 1, 0, OPT_BETA1 },
 		{ "beta2", 1, 0, OPT_BETA2 }, { "eps", 1, 0, OPT_EPS }, { "rho", 1, 0, OPT_RHO },
 		{ "weight-decay", 1, 0, OPT_WD }, { "lambda", 1, 0, OPT_LAMBDA },
-		{ "split-bound", 1, 0, OPT_SPLIT }, { "connect-timeout", 1, 0, OPT_CTIMEOUT },
+		{ "split-bound", 1, 0, OPT_SPLIT }, { "block", 1, 0, OPT_BLOCK },
+		{ "connect-timeout", 1, 0, OPT_CTIMEOUT },
 		{ "heartbeat", 1, 0, OPT_HB }, { "heartbeat-timeout", 1, 0, OPT_HBT },
 		{ "elastic", 0, 0, OPT_ELASTIC }, { "stats", 1, 0, OPT_STATS },
 		{ "stats-format", 1, 0, OPT_STATS_FMT }, { "key", 1, 0, OPT_KEY },
@@ -367,6 +372,15 @@ static void parse_args(int argc, char **argv)
 						"count)", optarg);
 			local_only = "--split-bound";
 			break;
+		case OPT_BLOCK: {
+			uint64_t b;
+			if (cli_parse_count(optarg, &b) || b > UINT32_MAX)
+				cli_usage_error("invalid --block '%s' (want an element count, 0 for "
+						"whole tensors)", optarg);
+			o->block = (uint32_t)b;
+			global_only = "--block";
+			break;
+		}
 		case OPT_CTIMEOUT:
 		case OPT_HB:
 		case OPT_HBT: {

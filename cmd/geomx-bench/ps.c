@@ -412,8 +412,9 @@ int ps_run(const struct popts *o)
 
 	/* The servers: globals, then locals pointed at them. */
 	const char *verb = cli_verbosity == 0 ? "-q" : cli_verbosity >= 3 ? "-v" : NULL;
-	char sparties[16], sp[16], swk[16], ssplit[24];
+	char sparties[16], sp[16], swk[16], ssplit[24], sblock[16];
 	snprintf(sparties, sizeof sparties, "%d", o->parties);
+	snprintf(sblock, sizeof sblock, "%u", o->block);
 	snprintf(ssplit, sizeof ssplit, "%llu", (unsigned long long)o->split_bound);
 	upstream[0] = '\0';
 	/* --key FILE and the verbosity flag, each optional, at the end */
@@ -424,7 +425,7 @@ int ps_run(const struct popts *o)
 		char what[24];
 		snprintf(what, sizeof what, "global %d", s);
 		char *av[] = {(char *)bin, "--role", "global", "--parties", sparties, "--listen",
-			      "127.0.0.1:0", "--optimizer", "sgd", "--lr", LR_ARG,
+			      "127.0.0.1:0", "--optimizer", "sgd", "--lr", LR_ARG, "--block", sblock,
 			      "--connect-timeout", CONNECT_TIMEOUT, kv1, kv2, kv3, NULL};
 		int port = spawn_server(bin, av, what);
 		if (port < 0)

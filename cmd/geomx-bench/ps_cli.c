@@ -17,7 +17,7 @@
 
 enum {
 	OPT_WORKERS = 256, OPT_KEYS, OPT_SIZE, OPT_PARTIES, OPT_SERVERS, OPT_ROUNDS,
-	OPT_MIN_TIME, OPT_REPEAT, OPT_FORMAT, OPT_PS_BIN, OPT_SPLIT, OPT_KEY
+	OPT_MIN_TIME, OPT_REPEAT, OPT_FORMAT, OPT_PS_BIN, OPT_SPLIT, OPT_BLOCK, OPT_KEY
 };
 
 static const struct option ps_long[] = {
@@ -32,6 +32,7 @@ static const struct option ps_long[] = {
 	{"format", required_argument, NULL, OPT_FORMAT},
 	{"ps-bin", required_argument, NULL, OPT_PS_BIN},
 	{"split-bound", required_argument, NULL, OPT_SPLIT},
+	{"block", required_argument, NULL, OPT_BLOCK},
 	{"key", required_argument, NULL, OPT_KEY},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
@@ -62,6 +63,8 @@ static void ps_help(void)
 	       "      --repeat N      samples of each, PS and TCP, taking turns (default: %d)\n"
 	       "      --split-bound N local servers split tensors above N floats over the\n"
 	       "                      global servers (default: %u)\n"
+	       "      --block N       tensors travel in blocks of at most N floats, each passed\n"
+	       "                      on while the next arrives (default: %u; 0: whole)\n"
 	       "      --key FILE      pre-shared key file: every link (workers, servers) is\n"
 	       "                      authenticated and encrypted\n"
 	       "      --format FMT    tsv (with a header line) or json (default: tsv)\n"
@@ -82,7 +85,7 @@ static void ps_help(void)
 	       "hop passing a round's message on once all of it is in, the bound of\n"
 	       "servers that handle each tensor as one frame; x_sf: ps_mbps / sf_mbps).\n",
 	       cli_prog, DEF_WORKERS, DEF_KEYS, DEF_PARTIES, DEF_SERVERS, DEF_MIN_TIME, DEF_REPEAT,
-	       GX_DEFAULT_SPLIT_BOUND);
+	       GX_DEFAULT_SPLIT_BOUND, GX_DEFAULT_BLOCK);
 }
 
 int cmd_ps(int argc, char **argv)
@@ -97,6 +100,7 @@ int cmd_ps(int argc, char **argv)
 	o.repeat = DEF_REPEAT;
 	o.min_time = DEF_MIN_TIME;
 	o.split_bound = GX_DEFAULT_SPLIT_BOUND;
+	o.block = GX_DEFAULT_BLOCK;
 	int c, have_rounds = 0, have_time = 0;
 	long lv;
 	double dv;
@@ -169,6 +173,12 @@ int cmd_ps(int argc, char **argv)
 			if (cli_parse_count(optarg, &o.split_bound) || o.split_bound == 0)
 				cli_usage_error("invalid --split-bound '%s' (want a number of floats > 0)",
 						optarg);
+			break;
+		case OPT_BLOCK:
+			if (cli_parse_count(optarg, &uv) || uv > UINT32_MAX)
+				cli_usage_error("invalid --block '%s' (want a number of floats, 0 for "
+						"whole tensors)", optarg);
+			o.block = (uint32_t)uv;
 			break;
 		case OPT_KEY:
 			cli_load_key(optarg, o.key);

@@ -32,6 +32,7 @@ struct popts {
 	int workers, parties, servers, json;
 	size_t keys;
 	uint64_t size, split_bound;
+	uint32_t block;
 	long rounds, repeat;
 	double min_time;
 	const char *ps_bin;

@@ -500,38 +500,36 @@ static int build_model(gx_kv *kv, size_t n, const uint32_t *keys, const uint64_t
 	}
 	kv->nkeys = n;
 
-	/* One server: whole tensors (the local PS splits upstream). Several
-	 * (flat MultiGPS): the placement every process computes alike. */
-	size_t cap = kv->nsrv == 1 ? n : gx_place_bound(n, kv->nsrv);
+	/* The placement every process computes alike: one server, whole
+	 * tensors, or the blocks its CONFIG names (a local server, which
+	 * places them upstream); several (flat MultiGPS), their slices. */
+	uint64_t block = kv->nsrv == 1 ? kv->srv[0].cfg.block : 0;
+	uint64_t split = kv->nsrv == 1 ? UINT64_MAX : kv->o.split_bound;
+	size_t cap = gx_place_blocks_bound(cc, n, kv->nsrv, block);
+	if (cap > SIZE_MAX / sizeof *kv->slices) {
+		e = GX_ENOMEM;
+		goto out;
+	}
 	kv->slices = calloc(cap, sizeof *kv->slices);
-	gx_slice *pl = kv->nsrv == 1 ? NULL : calloc(cap, sizeof *pl);
-	if (!kv->slices || (kv->nsrv > 1 && !pl)) {
+	gx_slice *pl = calloc(cap, sizeof *pl);
+	if (!kv->slices || !pl) {
 		free(pl);
 		e = GX_ENOMEM;
 		goto out;
 	}
-	long ns;
-	if (kv->nsrv == 1) {
-		for (size_t j = 0; j < n; j++) {
-			kv->slices[j].ki = (uint32_t)j;
-			kv->slices[j].count = cc[j];
+	long ns = gx_place_blocks(kk, cc, n, kv->nsrv, split, block, pl, cap);
+	for (long s = 0; s < ns; s++) {
+		kv_slice *sl = &kv->slices[s];
+		long ki = kv_find_key(kv, pl[s].key);
+		if (ki < 0 || pl[s].server >= (uint32_t)kv->nsrv) {
+			ns = GX_EINVAL;
+			break;
 		}
-		ns = (long)n;
-	} else {
-		ns = gx_place(kk, cc, n, kv->nsrv, kv->o.split_bound, pl, cap);
-		for (long s = 0; s < ns; s++) {
-			kv_slice *sl = &kv->slices[s];
-			long ki = kv_find_key(kv, pl[s].key);
-			if (ki < 0 || pl[s].server >= (uint32_t)kv->nsrv) {
-				ns = GX_EINVAL;
-				break;
-			}
-			sl->ki = (uint32_t)ki;
-			sl->block = pl[s].block;
-			sl->off = pl[s].offset;
-			sl->count = pl[s].count;
-			sl->server = (int)pl[s].server;
-		}
+		sl->ki = (uint32_t)ki;
+		sl->block = pl[s].block;
+		sl->off = pl[s].offset;
+		sl->count = pl[s].count;
+		sl->server = (int)pl[s].server;
 	}
 	free(pl);
 	if (ns < 0) {

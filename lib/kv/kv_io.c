@@ -310,11 +310,11 @@ static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
 	} else if (k->view) {
 		/* fp16 LAN: an F16 PUSH_REPLY is the change to add, anything
 		 * else the whole value; the caller gets the view either way. */
-		e = gx_codec_decode(kv->dec, h, payload, k->view,
+		e = gx_codec_decode(kv->dec, h, payload, k->view + sl->off,
 				    w == KV_W_PUSH && h->codec == GX_CODEC_F16);
 		if (!e && r->dst) {
-			memcpy(r->dst, k->view, (size_t)k->count * sizeof(float));
-			GX_PASS(GX_PASS_COPY, k->count * sizeof(float));
+			memcpy(r->dst + sl->off, k->view + sl->off, (size_t)sl->count * sizeof(float));
+			GX_PASS(GX_PASS_COPY, sl->count * sizeof(float));
 		}
 		if (e)
 			kv_log(kv, GX_LOG_ERROR, "server %s: %s for key %u: cannot decode: %s",

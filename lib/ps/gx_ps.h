@@ -29,6 +29,12 @@ typedef struct gx_ps_opts {
 	int sum;                  /* nonzero: apply the sum of gradients, not their mean */
 	gx_optim_opts optim;      /* global: the optimizer */
 	uint64_t split_bound;     /* local: MultiGPS split bound (elements) */
+	uint32_t block;           /* global: tensors travel between a local server
+				   * and its workers and up to the global tier in
+				   * blocks of at most this many elements, so that
+				   * each hop passes one block on while the next
+				   * arrives; 0: whole. Told to the local servers in
+				   * CONFIG (not with a coded WAN). */
 	double connect_timeout;   /* seconds to keep retrying upstream / waiting for peers */
 	double heartbeat;         /* seconds between heartbeats */
 	double heartbeat_timeout; /* seconds of silence after which a peer is dead */
@@ -54,9 +60,10 @@ typedef struct gx_ps_opts {
 #define GX_DEFAULT_K1 20
 #define GX_DEFAULT_K2 10
 #define GX_DEFAULT_SPARSE_MIN 1024 /* elements */
+#define GX_DEFAULT_BLOCK (64u << 10) /* elements: 256 KB of float32 */
 
 /* Defaults: local role, listen "127.0.0.1:0", 1 party, 1 worker, full sync,
- * mean, SGD lr 0.01, the default split bound, timeouts above, not elastic,
+ * mean, SGD lr 0.01, the default split bound and block, timeouts above, not elastic,
  * k1 20 and k2 10, WAN and LAN codecs none, sparse-min 1024, no momentum
  * correction. */
 void gx_ps_opts_default(gx_ps_opts *o);

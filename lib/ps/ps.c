@@ -146,6 +146,7 @@ void gx_ps_opts_default(gx_ps_opts *o)
 	o->sync = GX_SYNC_FULL;
 	gx_optim_opts_default(&o->optim, GX_OPT_SGD);
 	o->split_bound = GX_DEFAULT_SPLIT_BOUND;
+	o->block = GX_DEFAULT_BLOCK;
 	o->connect_timeout = GX_DEFAULT_CONNECT_TIMEOUT;
 	o->heartbeat = GX_DEFAULT_HEARTBEAT;
 	o->heartbeat_timeout = GX_DEFAULT_HEARTBEAT_TIMEOUT;

@@ -233,7 +233,7 @@ send:
 	for (int i = 0; i < ps->n && !ps->finishing; i++) {
 		ps_peer *w = ps->who[i];
 		if (which[i] && w && w->c && !w->gone)
-			send_coded(ps, w->c, &pl, type, k->key, 0, round);
+			send_coded(ps, w->c, &pl, type, k->key, k->block, round);
 	}
 	gx_buf_unref(b);
 }

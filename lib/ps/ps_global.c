@@ -38,7 +38,9 @@
 typedef struct ps_gslice {
 	uint32_t key, block;
 	uint64_t count;
-	float *w;
+	float *w;            /* the value, in wb */
+	gx_buf *wb;          /* answers send it by reference; changed only when
+			      * no connection holds it any more (own_value) */
 	float *g;            /* scratch: a gradient */
 	gx_optim *opt;
 	uint32_t *next_round; /* [parties] next round expected from each */
@@ -121,7 +123,7 @@ static void slice_free(ps_gslice *s)
 {
 	if (!s)
 		return;
-	free(s->w);
+	gx_buf_unref(s->wb);
 	free(s->g);
 	gx_optim_free(s->opt);
 	free(s->next_round);
@@ -308,27 +310,43 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 
 /* ------------------------------------------------------------ replies */
 
-/* Sends the slice's value to p and records that p now holds it: from snap,
- * a copy of the value made for every party a round answers, or else copied
- * into p's queue. (The value itself is never queued by reference: under
- * mixed sync the next update may change it before the answer is written.) */
-static void reply_from(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round,
-		       gx_buf *snap)
+/* Sends the slice's value to p, by reference, and records that p now holds
+ * it. */
+static void reply(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round)
 {
 	if (!p->c)
 		return;
 	gx_tensor_route r = { .type = type, .key = s->key, .block = s->block, .round = round };
 	gx_tensor_payload pl;
-	gx_tensor_payload_f32(&pl, snap ? (const float *)snap->data : s->w, s->count, snap);
+	gx_tensor_payload_f32(&pl, s->w, s->count, s->wb);
 	ps_send_tensor(ps, p->c, &r, &pl);
 	if (s->opt)
 		gx_optim_backup(s->opt, s->w, p->slot);
 	s->seen[p->slot] = s->updates;
 }
 
-static void reply(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round)
+/* Before s's value changes: while an answer still being written holds its
+ * buffer (mixed sync updates on every push; a slow party's answer may not
+ * be out when the next round completes), the value moves to a buffer of
+ * its own, so that what was answered is what the peer gets. 0, or
+ * GX_ENOMEM after ending the job. */
+static int own_value(gx_ps *ps, ps_gslice *s)
 {
-	reply_from(ps, s, p, type, round, NULL);
+	if (__atomic_load_n(&s->wb->refs, __ATOMIC_ACQUIRE) == 1)
+		return 0;
+	size_t bytes = (size_t)s->count * sizeof(float);
+	gx_buf *b = gx_buf_pool_get(ps->bufs, bytes);
+	if (!b) {
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u block %u", s->key,
+			  s->block);
+		return GX_ENOMEM;
+	}
+	memcpy(b->data, s->w, bytes);
+	GX_PASS(GX_PASS_COPY, bytes);
+	gx_buf_unref(s->wb);
+	s->wb = b;
+	s->w = (float *)b->data;
+	return 0;
 }
 
 /* Coded WAN: the round's aggregate (already divided) to every party that
@@ -374,7 +392,11 @@ static void settle_slice(gx_ps *ps, ps_gslice *s)
 		int sender = 0;
 		while (sender < a->n && !a->pushed[sender])
 			sender++;
-		int r = 0;
+		int r = own_value(ps, s);
+		if (r) {
+			ps_acc_put(&s->spare, a);
+			return;
+		}
 		if (hfa)
 			for (uint64_t i = 0; i < s->count; i++)
 				s->w[i] += a->sum[i];
@@ -390,16 +412,9 @@ static void settle_slice(gx_ps *ps, ps_gslice *s)
 		s->rounds++;
 		ps->updates++;
 		ps->wait_ns += gx_now_ns() - a->t_first;
-		/* One copy of the new value for every party that pushed. */
-		gx_buf *snap = a->n > 1 ? gx_buf_pool_get(ps->bufs, (size_t)s->count * 4) : NULL;
-		if (snap) {
-			memcpy(snap->data, s->w, (size_t)s->count * 4);
-			GX_PASS(GX_PASS_COPY, s->count * 4);
-		}
 		for (int i = 0; i < a->n; i++)
 			if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i])
-				reply_from(ps, s, ps->who[i], GX_FT_PUSH_REPLY, a->round, snap);
-		gx_buf_unref(snap);
+				reply(ps, s, ps->who[i], GX_FT_PUSH_REPLY, a->round);
 		ps_acc_put(&s->spare, a);
 	}
 }
@@ -509,7 +524,8 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			s->key = h->key;
 			s->block = h->block;
 			s->count = h->count;
-			s->w = malloc(n * sizeof(float));
+			s->wb = gx_buf_pool_get(ps->bufs, n * sizeof(float));
+			s->w = s->wb ? (float *)s->wb->data : NULL;
 			s->g = malloc(n * sizeof(float));
 			s->next_round = calloc((size_t)ps->n, sizeof *s->next_round);
 			s->seen = calloc((size_t)ps->n, sizeof *s->seen);
@@ -574,6 +590,8 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		ps->stale_sum += stale;
 		if (stale > ps->stale_max)
 			ps->stale_max = stale;
+		if (own_value(ps, s))
+			return;
 		r = gx_optim_step(s->opt, s->w, s->g, i);
 		if (r) {
 			ps_finish(ps, r, NULL, "key %u block %u: the optimizer failed: %s", s->key,
@@ -656,6 +674,10 @@ static void global_ack(const gx_ps *ps, const ps_peer *p, gx_hello *a, gx_config
 	c->mode = (uint8_t)p->mode;
 	c->sum = ps->o.sum != 0;
 	c->optim = ps->o.optim;
+	/* Blocks for the locals that leave the updates to this tier: a coded
+	 * WAN selects and feeds back errors over whole slices. */
+	if (p->role == GX_ROLE_LOCAL && !p->mode)
+		c->block = ps->o.block;
 	if (ps->o.sync == GX_SYNC_HFA) {
 		c->k1 = ps->o.k1;
 		c->k2 = ps->o.k2;

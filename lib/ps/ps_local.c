@@ -105,15 +105,16 @@ static void local_free(gx_ps *ps)
 
 /* ---------------------------------------------------------------- keys */
 
-ps_lkey *ps_local_key(gx_ps *ps, uint32_t key)
+ps_lkey *ps_local_key(gx_ps *ps, uint32_t key, uint32_t block)
 {
 	ps_local_state *ls = ps->loc;
 	size_t lo = 0, hi = ls->nkeys;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (ls->keys[mid].key < key)
+		const ps_lkey *k = &ls->keys[mid];
+		if (k->key < key || (k->key == key && k->block < block))
 			lo = mid + 1;
-		else if (ls->keys[mid].key > key)
+		else if (k->key > key || k->block > block)
 			hi = mid;
 		else
 			return &ls->keys[mid];
@@ -121,40 +122,57 @@ ps_lkey *ps_local_key(gx_ps *ps, uint32_t key)
 	return NULL;
 }
 
-/* The first key table: the keys and their placement. */
+/* The first key table: the keys, their blocks and their placement. */
 static int build_keys(gx_ps *ps, const gx_keyent *e, size_t n)
 {
 	ps_local_state *ls = ps->loc;
 	uint32_t *keys = malloc(n * sizeof *keys);
 	uint64_t *counts = malloc(n * sizeof *counts);
-	size_t cap = gx_place_bound(n, ls->nups);
-	ls->place = malloc((cap ? cap : 1) * sizeof *ls->place);
-	ls->keys = calloc(n, sizeof *ls->keys);
 	int rc = GX_ENOMEM;
-	if (!keys || !counts || !ls->place || !ls->keys)
+	if (!keys || !counts)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		keys[i] = e[i].key;
 		counts[i] = e[i].count;
 	}
-	long m = gx_place(keys, counts, n, ls->nups, ps->o.split_bound, ls->place, cap);
+	ls->block = ls->up_cfg.block;
+	size_t cap = gx_place_blocks_bound(counts, n, ls->nups, ls->block);
+	if (cap > SIZE_MAX / sizeof *ls->place || cap > SIZE_MAX / sizeof *ls->keys) {
+		rc = GX_EINVAL;
+		goto out;
+	}
+	ls->place = malloc((cap ? cap : 1) * sizeof *ls->place);
+	/* An entry per key, or with blocks per block. */
+	ls->keys = calloc(ls->block ? (cap ? cap : 1) : n, sizeof *ls->keys);
+	if (!ls->place || !ls->keys)
+		goto out;
+	long m = gx_place_blocks(keys, counts, n, ls->nups, ps->o.split_bound, ls->block,
+				 ls->place, cap);
 	if (m < 0) {
 		rc = (int)m;
 		goto out;
 	}
 	ls->nplace = (size_t)m;
-	ls->nkeys = n;
+	ls->nkeys = ls->block ? ls->nplace : n;
 	size_t j = 0;
 	uint64_t total = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < ls->nkeys; i++) {
 		ps_lkey *k = &ls->keys[i];
-		k->key = e[i].key;
-		k->count = e[i].count;
 		k->fwd_tail = &k->fwds;
 		k->pull_tail = &k->pulls;
 		k->sl = &ls->place[j];
-		while (j < ls->nplace && ls->place[j].key == k->key)
+		if (ls->block) {
+			k->key = k->sl->key;
+			k->block = k->sl->block;
+			k->off = k->sl->offset;
+			k->count = k->sl->count;
 			j++;
+		} else {
+			k->key = e[i].key;
+			k->count = e[i].count;
+			while (j < ls->nplace && ls->place[j].key == k->key)
+				j++;
+		}
 		k->nsl = (int)(&ls->place[j] - k->sl);
 		k->init_wait = calloc((size_t)ps->n, 1);
 		if (!k->init_wait || k->nsl < 1) {
@@ -163,15 +181,21 @@ static int build_keys(gx_ps *ps, const gx_keyent *e, size_t n)
 		}
 		total += k->count;
 	}
-	ps_log(ps, GX_LOG_INFO, "key table: %zu key%s, %llu elements, %zu slice%s on %d "
-	       "server%s", n, n == 1 ? "" : "s", (unsigned long long)total, ls->nplace,
-	       ls->nplace == 1 ? "" : "s", ls->nups, ls->nups == 1 ? "" : "s");
+	if (ls->block)
+		ps_log(ps, GX_LOG_INFO, "key table: %zu key%s, %llu elements, %zu block%s of up "
+		       "to %u on %d server%s", n, n == 1 ? "" : "s", (unsigned long long)total,
+		       ls->nplace, ls->nplace == 1 ? "" : "s", ls->block, ls->nups,
+		       ls->nups == 1 ? "" : "s");
+	else
+		ps_log(ps, GX_LOG_INFO, "key table: %zu key%s, %llu elements, %zu slice%s on %d "
+		       "server%s", n, n == 1 ? "" : "s", (unsigned long long)total, ls->nplace,
+		       ls->nplace == 1 ? "" : "s", ls->nups, ls->nups == 1 ? "" : "s");
 	rc = 0;
 out:
 	free(keys);
 	free(counts);
 	if (rc) {
-		for (size_t i = 0; i < n && ls->keys; i++)
+		for (size_t i = 0; i < ls->nkeys && ls->keys; i++)
 			free(ls->keys[i].init_wait);
 		free(ls->keys);
 		free(ls->place);
@@ -187,7 +211,7 @@ static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 	ps_local_state *ls = ps->loc;
 	gx_keyent *e;
 	size_t n;
-	if (ps_take_keytable(ps, p, h, pl, ls->table, ls->nkeys, &e, &n))
+	if (ps_take_keytable(ps, p, h, pl, ls->table, ls->ntable, &e, &n))
 		return;
 	if (e) {
 		int r = build_keys(ps, e, n);
@@ -197,6 +221,7 @@ static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 			return;
 		}
 		ls->table = e;
+		ls->ntable = n;
 	}
 	p->next_round = calloc(ls->nkeys, sizeof *p->next_round);
 	p->did_init = calloc(ls->nkeys, 1);
@@ -216,14 +241,20 @@ static ps_lkey *worker_key(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const c
 		ps_violation(ps, p, GX_EPROTO, "%s before KEYTABLE", what);
 		return NULL;
 	}
-	ps_lkey *k = ps_local_key(ps, h->key);
-	if (!k) {
+	ps_local_state *ls = ps->loc;
+	ps_lkey *k = ps_local_key(ps, h->key, h->block);
+	if (!k && !ps_local_key(ps, h->key, 0)) {
 		ps_violation(ps, p, GX_EKEY, "key %u is not in the key table", h->key);
 		return NULL;
 	}
-	if (h->block != 0) {
+	if (!k && !ls->block) {
 		ps_violation(ps, p, GX_EPROTO, "key %u: block %u (a worker sends whole tensors, "
 			     "block 0)", h->key, h->block);
+		return NULL;
+	}
+	if (!k) {
+		ps_violation(ps, p, GX_EPROTO, "key %u: block %u is past its end (it travels in "
+			     "blocks of %u elements)", h->key, h->block, ls->block);
 		return NULL;
 	}
 	if (!tensor) {
@@ -232,6 +263,14 @@ static ps_lkey *worker_key(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const c
 			return NULL;
 		}
 		return k;
+	}
+	/* (a key of one block is a whole key) */
+	int part = ls->block && (k->block > 0 || ps_local_key(ps, h->key, 1));
+	if ((h->codec == GX_CODEC_NONE || h->count != k->count) && part) {
+		ps_violation(ps, p, GX_EKEY, "key %u block %u: %s of %llu elements, the block has "
+			     "%llu", h->key, h->block, what, (unsigned long long)h->count,
+			     (unsigned long long)k->count);
+		return NULL;
 	}
 	if (h->codec == GX_CODEC_NONE || h->count != k->count) {
 		ps_violation(ps, p, GX_EKEY, "key %u: %s of %llu elements, the key table says %llu",
@@ -254,7 +293,7 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		return;
 	p->did_init[k - ps->loc->keys] = 1;
 	if (k->init == 2) {
-		ps_send_f32(ps, p->c, GX_FT_INIT_REPLY, k->key, 0, h->round, ps->o.party,
+		ps_send_f32(ps, p->c, GX_FT_INIT_REPLY, k->key, k->block, h->round, ps->o.party,
 			    k->view ? k->view : k->value, k->count);
 		return;
 	}
@@ -280,7 +319,7 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	for (int b = 0; b < k->nsl; b++) {
 		const gx_slice *s = &k->sl[b];
 		ps_send_f32(ps, up_of(ps, s)->c, GX_FT_INIT, k->key, s->block, 0, ps->o.party,
-			    k->value + s->offset, s->count);
+			    k->value + ps_slice_at(k, s), s->count);
 	}
 	k->init = 1;
 	k->init_left = k->nsl;
@@ -365,12 +404,12 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 			ls->announced[s->server] = (uint32_t)a->npushed;
 		}
 		if (ls->agg == 1) {
-			ps_codec_push_up(ps, k, b, up_round, sum + s->offset);
+			ps_codec_push_up(ps, k, b, up_round, sum + ps_slice_at(k, s));
 		} else {
 			gx_tensor_route rt = { .type = GX_FT_PUSH, .key = k->key, .block = s->block,
 					       .round = up_round, .sender = ps->o.party };
 			gx_tensor_payload pl;
-			gx_tensor_payload_f32(&pl, sum + s->offset, s->count, up);
+			gx_tensor_payload_f32(&pl, sum + ps_slice_at(k, s), s->count, up);
 			ps_send_tensor(ps, up_of(ps, s)->c, &rt, &pl);
 		}
 	}
@@ -463,7 +502,7 @@ static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 	}
 	if (k->init == 2 && (ls->agg == 1 || ls->up_sync == GX_SYNC_HFA || k->view)) {
 		/* The global tier does not hold what the workers hold. */
-		ps_send_f32(ps, p->c, GX_FT_PULL_REPLY, k->key, 0, h->round, ps->o.party,
+		ps_send_f32(ps, p->c, GX_FT_PULL_REPLY, k->key, k->block, h->round, ps->o.party,
 			    k->view ? k->view : k->value, k->count);
 		return;
 	}

@@ -34,11 +34,16 @@ struct ps_pull {
 	float *buf;
 };
 
-/* Local role: one key of the table. */
+/* Local role: one key of the table, or with blocks (ls->block) one block
+ * of a key: what the workers send as one frame, gathered, sent upstream and
+ * answered on its own. */
 typedef struct ps_lkey {
 	uint32_t key;
-	uint64_t count;
-	const gx_slice *sl; /* its slices in place, blocks 0..nsl-1 */
+	uint32_t block;     /* the block the workers name; 0 without blocks */
+	uint64_t off;       /* its first element in the key */
+	uint64_t count;     /* its elements */
+	const gx_slice *sl; /* its slices upstream (nsl; one with blocks: the
+			     * block itself), offsets in the key */
 	int nsl;
 	int init;           /* 0 none, 1 sent upstream, 2 done */
 	int init_left;
@@ -68,8 +73,11 @@ struct ps_local_state {
 	int nups, nready, up_sync, byeing;
 	int up_logged;        /* a waiting line about upstream was written */
 	uint64_t bye_until;
-	gx_keyent *table;     /* [nkeys] the first worker's key table */
-	ps_lkey *keys;        /* [nkeys] by key */
+	gx_keyent *table;     /* [ntable] the first worker's key table */
+	size_t ntable;
+	uint32_t block;       /* elements per block (the global tier's CONFIG);
+			       * 0: whole keys */
+	ps_lkey *keys;        /* [nkeys] by (key, block) */
 	size_t nkeys;
 	gx_slice *place;
 	size_t nplace;
@@ -78,8 +86,13 @@ struct ps_local_state {
 
 /* ---------------------------------------------------------- ps_local.c */
 
-/* The key of the table, or NULL. */
-ps_lkey *ps_local_key(gx_ps *ps, uint32_t key);
+/* The key (or block of a key) of the table, or NULL. */
+ps_lkey *ps_local_key(gx_ps *ps, uint32_t key, uint32_t block);
+/* Where s's elements start in k's buffers. */
+static inline uint64_t ps_slice_at(const ps_lkey *k, const gx_slice *s)
+{
+	return s->offset - k->off;
+}
 /* Forwards k's completed rounds upstream, oldest first. */
 void ps_local_settle_key(gx_ps *ps, ps_lkey *k);
 

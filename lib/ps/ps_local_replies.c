@@ -17,17 +17,22 @@
 
 #include "ps_local.h"
 
-/* The key and slice a reply names, checked against the sender; NULL after
- * a violation. */
-static const gx_slice *reply_slice(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, ps_lkey **kp)
+/* The entry and slice a reply names (*kp, *bp: the slice's index in the
+ * entry), checked against the sender; NULL after a violation. With blocks
+ * the slice is the entry's block; without, the key's entry holds every
+ * slice of it, numbered from 0. */
+static const gx_slice *reply_slice(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, ps_lkey **kp,
+				   int *bp)
 {
-	ps_lkey *k = ps_local_key(ps, h->key);
-	if (!k || h->block >= (uint32_t)k->nsl) {
+	int blocks = ps->loc->block != 0;
+	ps_lkey *k = ps_local_key(ps, h->key, blocks ? h->block : 0);
+	uint32_t b = blocks ? 0 : h->block;
+	if (!k || b >= (uint32_t)k->nsl) {
 		ps_violation(ps, u, GX_EKEY, "a reply for key %u block %u, which this server never "
 			     "asked for", h->key, h->block);
 		return NULL;
 	}
-	const gx_slice *s = &k->sl[h->block];
+	const gx_slice *s = &k->sl[b];
 	if (s->server != (uint32_t)u->slot) {
 		ps_violation(ps, u, GX_EPROTO, "a reply for key %u block %u, which lives on "
 			     "another server", h->key, h->block);
@@ -39,6 +44,7 @@ static const gx_slice *reply_slice(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h,
 		return NULL;
 	}
 	*kp = k;
+	*bp = (int)b;
 	return s;
 }
 
@@ -96,17 +102,18 @@ nomem:
 static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
 {
 	ps_lkey *k;
-	const gx_slice *s = reply_slice(ps, u, h, &k);
+	int b;
+	const gx_slice *s = reply_slice(ps, u, h, &k, &b);
 	if (!s)
 		return;
-	if (k->init != 1 || k->init_got[h->block]) {
+	if (k->init != 1 || k->init_got[b]) {
 		ps_violation(ps, u, GX_EPROTO, "an unexpected INIT_REPLY for key %u block %u",
 			     h->key, h->block);
 		return;
 	}
-	if (decode_reply(ps, u, h, pl, "INIT_REPLY", k->value + s->offset))
+	if (decode_reply(ps, u, h, pl, "INIT_REPLY", k->value + ps_slice_at(k, s)))
 		return;
-	k->init_got[h->block] = 1;
+	k->init_got[b] = 1;
 	if (--k->init_left > 0)
 		return;
 	if (key_modes(ps, k))
@@ -120,20 +127,21 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 {
 	ps_local_state *ls = ps->loc;
 	ps_lkey *k;
-	const gx_slice *s = reply_slice(ps, u, h, &k);
+	int b;
+	const gx_slice *s = reply_slice(ps, u, h, &k, &b);
 	if (!s)
 		return;
 	ps_fwd *f = k->fwds;
 	while (f && f->round != h->round)
 		f = f->next;
-	if (!f || f->got[h->block]) {
+	if (!f || f->got[b]) {
 		ps_violation(ps, u, GX_EPROTO, "an unexpected PUSH_REPLY for key %u block %u round "
 			     "%u", h->key, h->block, h->round);
 		return;
 	}
-	if (decode_reply(ps, u, h, pl, "PUSH_REPLY", f->buf + s->offset))
+	if (decode_reply(ps, u, h, pl, "PUSH_REPLY", f->buf + ps_slice_at(k, s)))
 		return;
-	f->got[h->block] = 1;
+	f->got[b] = 1;
 	f->left--;
 	/* Rounds complete in order: each slice's replies come in order. */
 	int hfa = ls->up_sync == GX_SYNC_HFA;
@@ -188,13 +196,14 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 static void on_pull_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
 {
 	ps_lkey *k;
-	const gx_slice *s = reply_slice(ps, u, h, &k);
+	int b;
+	const gx_slice *s = reply_slice(ps, u, h, &k, &b);
 	if (!s)
 		return;
 	/* Each server answers its pulls in order: the reply is for the oldest
 	 * pull still missing this slice. */
 	ps_pull **pp = &k->pulls;
-	while (*pp && (*pp)->got[h->block])
+	while (*pp && (*pp)->got[b])
 		pp = &(*pp)->next;
 	ps_pull *q = *pp;
 	if (!q) {
@@ -202,15 +211,15 @@ static void on_pull_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 			     h->key, h->block);
 		return;
 	}
-	if (decode_reply(ps, u, h, pl, "PULL_REPLY", q->buf + s->offset))
+	if (decode_reply(ps, u, h, pl, "PULL_REPLY", q->buf + ps_slice_at(k, s)))
 		return;
-	q->got[h->block] = 1;
+	q->got[b] = 1;
 	if (--q->left > 0)
 		return;
 	ps_peer *w = ps->who[q->worker];
 	if (w && w->c && !w->gone)
-		ps_send_f32(ps, w->c, GX_FT_PULL_REPLY, k->key, 0, h->round, ps->o.party, q->buf,
-			    k->count);
+		ps_send_f32(ps, w->c, GX_FT_PULL_REPLY, k->key, k->block, h->round, ps->o.party,
+			    q->buf, k->count);
 	*pp = q->next;
 	if (k->pull_tail == &q->next)
 		k->pull_tail = pp;

@@ -127,10 +127,10 @@ static int up_check_config(gx_dial *d, const gx_config *c, char *why, size_t cap
 	ps_peer *u = ud;
 	gx_ps *ps = u->ps;
 	if (ps->loc->have_cfg && (c->k1 != ps->loc->up_cfg.k1 || c->k2 != ps->loc->up_cfg.k2 ||
-			     c->sum != ps->loc->up_cfg.sum ||
+			     c->sum != ps->loc->up_cfg.sum || c->block != ps->loc->up_cfg.block ||
 			     memcmp(&c->optim, &ps->loc->up_cfg.optim, sizeof c->optim))) {
-		snprintf(why, cap, "its settings (optimizer, --sum, k1, k2) differ from the other "
-			 "global servers'");
+		snprintf(why, cap, "its settings (optimizer, --sum, k1, k2, --block) differ from the "
+			 "other global servers'");
 		return GX_EPROTO;
 	}
 	return 0;

@@ -117,7 +117,8 @@ void gx_config_pack(const gx_config *c, uint8_t out[GX_CONFIG_SIZE])
 			     c->optim.eps, c->optim.rho, c->optim.weight_decay, c->optim.lambda };
 	for (int i = 0; i < 8; i++)
 		putf(out + 16 + 4 * i, f[i]);
-	/* bytes 48..55 reserved, zero */
+	put32(out + 48, c->block);
+	/* bytes 52..55 reserved, zero */
 }
 
 int gx_config_parse(const uint8_t *p, size_t len, gx_config *c)
@@ -138,7 +139,10 @@ int gx_config_parse(const uint8_t *p, size_t len, gx_config *c)
 		if (!isfinite(f[i]))
 			return GX_EPROTO;
 	}
-	for (int i = 48; i < GX_CONFIG_SIZE; i++)
+	uint32_t block = get32(p + 48);
+	if (p[2] && block) /* a local that applies updates codes whole slices */
+		return GX_EPROTO;
+	for (int i = 52; i < GX_CONFIG_SIZE; i++)
 		if (p[i])
 			return GX_EPROTO;
 	c->sync = p[0];
@@ -156,6 +160,7 @@ int gx_config_parse(const uint8_t *p, size_t len, gx_config *c)
 	c->optim.rho = f[5];
 	c->optim.weight_decay = f[6];
 	c->optim.lambda = f[7];
+	c->block = block;
 	return 0;
 }
 

@@ -12,7 +12,7 @@
 #include "gx_wire.h"
 #include "../optim/gx_optim.h"
 
-#define GX_PROTO_VERSION 1
+#define GX_PROTO_VERSION 2 /* 2: CONFIG names the block size */
 #define GX_HELLO_SIZE 64
 #define GX_ERROR_MSG_MAX 1024
 #define GX_KEYTABLE_MAX (1u << 20) /* entries */
@@ -44,12 +44,13 @@ typedef struct gx_config {
 	uint8_t sum;         /* updates use the sum, not the mean */
 	uint32_t k1, k2;     /* HFA */
 	gx_optim_opts optim; /* the global tier's optimizer */
+	uint32_t block;      /* elements per block tensors travel in; 0: whole */
 } gx_config;
 
 void gx_config_pack(const gx_config *c, uint8_t out[GX_CONFIG_SIZE]);
 /* GX_EPROTO unless len == 56, sync 0..2, lan 0 or 1, mode and sum 0 or 1,
  * k1 and k2 both zero or (HFA) both nonzero, a known optimizer kind, finite
- * floats, and reserved zero. Accepted payloads pack back to their bytes. */
+ * floats, block 0 with mode 1, and reserved zero. Accepted payloads pack back to their bytes. */
 int gx_config_parse(const uint8_t *p, size_t len, gx_config *c);
 
 /* ERROR payload: returns its length (<= 8 + GX_ERROR_MSG_MAX; the message is

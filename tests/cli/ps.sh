@@ -100,8 +100,8 @@ expect_match unreachable-quiet-tag "$ERR" "^$P\[local 3\]: upstream "
 # ------------------------------------------------- a global and raw clients
 cat >"$T/client.py" <<'EOF'
 # client.py PORT MODE — a raw peer of a geomx parameter server.
-#   garbage: sends bytes that are no frame; hello2: a HELLO of protocol
-#   version 2; local: a proper local server of party 0 that says goodbye.
+#   garbage: sends bytes that are no frame; hello3: a HELLO of protocol
+#   version 3; local: a proper local server of party 0 that says goodbye.
 # Prints what comes back: "error CODE MESSAGE", "ack ROLE SYNC", "bye", "eof".
 import socket, struct, sys
 
@@ -161,12 +161,12 @@ if mode == "garbage":
     s.sendall(b"GET / HTTP/1.0\r\n\r\n" * 8)
     report(s)
     report(s)
-elif mode == "hello2":
-    s.sendall(frame(16, hello(2)))
+elif mode == "hello3":
+    s.sendall(frame(16, hello(3)))
     report(s)
     report(s)
 elif mode == "local":
-    s.sendall(frame(16, hello(1)))
+    s.sendall(frame(16, hello(2)))
     if report(s) == 17 and report(s) == 23:
         s.sendall(frame(20))
         report(s)
@@ -183,7 +183,7 @@ expect_match global-port-is-number "$T/g.out" '^[0-9]+$'
 
 client "$gport" garbage >"$T/c1" 2>&1
 expect_golden garbage-gets-error "$T/c1" ps-garbage.out
-client "$gport" hello2 >"$T/c2" 2>&1
+client "$gport" hello3 >"$T/c2" 2>&1
 expect_golden version-gets-error "$T/c2" ps-version.out
 if kill -0 $G 2>/dev/null; then ok global-survives-garbage; else notok global-survives-garbage "it exited"; fi
 client "$gport" local >"$T/c3" 2>&1
@@ -193,7 +193,7 @@ RC=$?
 PIDS=""
 expect_rc global-done-rc 0
 expect_match global-logs-garbage "$T/g.err" "^$P\[global\]: connection from 127\.0\.0\.1:[0-9]+ refused: protocol error: frame 0 at byte 0: bad magic: not a geomx frame$"
-expect_match global-logs-version "$T/g.err" "^$P\[global\]: connection from 127\.0\.0\.1:[0-9]+ refused: protocol version 2 is not supported \(this server speaks version 1\)$"
+expect_match global-logs-version "$T/g.err" "^$P\[global\]: connection from 127\.0\.0\.1:[0-9]+ refused: protocol version 3 is not supported \(this server speaks version 2\)$"
 # Two lines, the refusals; besides them only the periodic "waiting for"
 # line, which the clients' pace (seconds each on a busy machine) decides.
 grep -Ev "^$P\[global\]: waiting for 1 of 1 party: party 0$" "$T/g.err" >"$T/g.err.events"

@@ -204,7 +204,7 @@ spawn d.g geomx-ps --role global --parties 1 --connect-timeout 3 $HB
 g=$(port_of d.g)
 spawn d.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$g $HB
 l=$(port_of d.l)
-# Before the workers: garbage, and a HELLO of version 2 claiming rank 0,
+# Before the workers: garbage, and a HELLO of version 3 claiming rank 0,
 # which must stay free.
 $ROGUE garbage 127.0.0.1:$l >"$T/d.garbage-l" 2>&1; rc_gl=$?
 $ROGUE version 127.0.0.1:$l --rank 0 >"$T/d.version-l" 2>&1; rc_vl=$?
@@ -237,8 +237,8 @@ for c in "garbage-l $rc_gl" "garbage-g $rc_gg" "garbage-mid $rc_gm"; do
 		notok "d: bytes that are no frame get an ERROR and a close ($1)" "rogue.py: $(tr '\n' '|' <"$T/d.$1")"
 	fi
 done
-if [ "$rc_vl" = 0 ] && grep -Eq '^# error -21 .*version 2.*version 1' "$T/d.version-l" &&
-	[ "$rc_vg" = 0 ] && grep -Eq '^# error -21 .*version 7.*version 1' "$T/d.version-g"; then
+if [ "$rc_vl" = 0 ] && grep -Eq '^# error -21 .*version 3.*version 2' "$T/d.version-l" &&
+	[ "$rc_vg" = 0 ] && grep -Eq '^# error -21 .*version 7.*version 2' "$T/d.version-g"; then
 	ok "d: a HELLO of another protocol version gets an ERROR naming both versions"
 	head -n 1 "$T/d.version-l"
 else
@@ -279,7 +279,7 @@ else
 	notok "d: both workers did every round and agree" "$(rounds_done "$T/d.w0") rounds"
 fi
 n=$(grep -Ec 'connection from 127\.0\.0\.1:[0-9]+ refused' "$T/d.l.err")
-if [ "$n" -ge 4 ] && grep -q 'refused: protocol version 2 is not supported' "$T/d.l.err" &&
+if [ "$n" -ge 4 ] && grep -q 'refused: protocol version 3 is not supported' "$T/d.l.err" &&
 	grep -Eq 'connection from 127\.0\.0\.1:[0-9]+ refused: protocol error: .*bad magic' "$T/d.g.err"; then
 	ok "d: the servers log a line naming each refused connection"
 else

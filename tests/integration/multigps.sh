@@ -15,9 +15,13 @@ SIZES=1,10,1000,50000
 R=6
 OPT="--optimizer adam --lr 0.01"
 
-# run NAME NGLOBAL
+# run NAME NGLOBAL [GLOBAL-OPTION...] (whole tensors unless an option says
+# otherwise: --block 0, so that the split is exact to the element)
 run() {
-	start_hips "$1" "$2" 2 2 "$OPT" "--split-bound 20000"
+	_rn=$1 _rg=$2
+	shift 2
+	start_hips "$_rn" "$_rg" 2 2 "$OPT --block 0 $*" "--split-bound 20000"
+	set -- "$_rn" "$_rg"
 	# --same-init: which worker's INIT a server keeps first is a race, and
 	# the comparison is about the rounds.
 	start_workers "$1" 2 2 --sizes "$SIZES" --rounds "$R" --same-init -q
@@ -27,18 +31,24 @@ run() {
 
 run one 1
 run two 2
+# Blocks of 4096 (the last arguments win): key 3 travels in 13 blocks, and
+# every hop passes them on one by one.
+run blk 2 --block 4096
 
-for f in "" .init .final; do
-	for pw in 00 01 10 11; do
-		if ! cmp -s "$T/one.w00$f" "$T/two.w$pw$f"; then
-			notok "one and two global servers give bit-identical parameters" \
-				"two.w$pw$f differs from one.w00$f: $($ORACLE same "$T/one.w00$f" "$T/two.w$pw$f" | tr '\n' ' ')"
-			bad=1
-			break 2
-		fi
+# same NAME WHAT — NAME's parameters are one's, bit for bit.
+same() {
+	for f in "" .init .final; do
+		for pw in 00 01 10 11; do
+			if ! cmp -s "$T/one.w00$f" "$T/$1.w$pw$f"; then
+				notok "$2" "$1.w$pw$f differs from one.w00$f: $($ORACLE same "$T/one.w00$f" "$T/$1.w$pw$f" | tr '\n' ' ')"
+				return
+			fi
+		done
 	done
-done
-[ -z "${bad:-}" ] && ok "one and two global servers give bit-identical parameters (every round, every worker, start and end)"
+	ok "$2 (every round, every worker, start and end)"
+}
+same two "one and two global servers give bit-identical parameters"
+same blk "two global servers and blocks of 4096 give the parameters of one server and whole tensors, bit for bit"
 
 # The two-server run against the oracle as well, so that "identical" cannot
 # mean "identically wrong".
@@ -76,6 +86,17 @@ done
 upd=$(stat_field "$T/one.g0.stats" updates 2)
 if [ "$upd" = $((4 * R)) ]; then ok "one global server: 4 tensors x $R rounds"
 else notok "one global server: 4 tensors x $R rounds" "updates '$upd', want $((4 * R))"; fi
+
+# Blocks of 4096: key 3 (50000) is 13 blocks, 12 of 4096 and one of 848,
+# split in runs of 7 and 6 (server 0: 28672 elements, server 1: 21328);
+# then the whole keys to the least loaded: 2 (1000), 1 and 0 to server 1.
+# Each block is one optimizer step per round: 7 and 6 + 3.
+u0=$(stat_field "$T/blk.g0.stats" updates 2) u1=$(stat_field "$T/blk.g1.stats" updates 2)
+if [ "$u0" = $((7 * R)) ] && [ "$u1" = $((9 * R)) ]; then
+	ok "blocks: each global server updated its blocks (7 and 9 a round)"
+else
+	notok "blocks: each global server updated its blocks" "updates '$u0' and '$u1', want $((7 * R)) and $((9 * R))"
+fi
 
 # Flat mode: two workers straight to the two global servers, each its own
 # data center; the workers compute the same placement (--split-bound).

@@ -55,7 +55,7 @@ def frame(ftype, payload=b"", key=0, sender=0, seq=0, count=0, codec=CODEC_NONE,
     return h + payload
 
 
-def hello_payload(proto=1, role=ROLE_WORKER, rank=0, party=0, name=b"rogue.py"):
+def hello_payload(proto=2, role=ROLE_WORKER, rank=0, party=0, name=b"rogue.py"):
     return struct.pack("<HBBIIIII40s", proto, role, 0, rank, party, 0, 0, 0, name)
 
 
@@ -245,7 +245,7 @@ def main():
     ap = argparse.ArgumentParser(prog="rogue.py")
     ap.add_argument("mode", choices=["garbage", "version", "member", "hello", "silent"])
     ap.add_argument("addr")
-    ap.add_argument("--proto", type=int, default=2)
+    ap.add_argument("--proto", type=int, default=3)
     ap.add_argument("--party", type=int, default=0)
     ap.add_argument("--rank", type=int, default=0)
     ap.add_argument("--sizes", default="4")

@@ -338,16 +338,16 @@ static void version_mismatch(void)
 {
 	fixture f;
 	T_REQUIRE(fx_start(&f) == 0);
-	f.s.proto = 2;
+	f.s.proto = 3;
 	T_EQ(fx_dial(&f, NULL, 0), 0);
 	expect_failed(&f.r, GX_EPROTO);
-	T_ASSERT(!strcmp(f.r.why, "it speaks protocol version 2, this program speaks version 1"));
+	T_ASSERT(!strcmp(f.r.why, "it speaks protocol version 3, this program speaks version 2"));
 	/* the server is told, with both versions */
 	T_EQ(f.s.got_error, 1);
 	T_EQ(f.s.err_code, GX_EPROTO);
 	T_ASSERT(!strcmp(f.s.err_msg,
-			 "test: it speaks protocol version 2, this program speaks version 1"));
-	/* our HELLO: version 1, the role given, the name "HOST:PID" */
+			 "test: it speaks protocol version 3, this program speaks version 2"));
+	/* our HELLO: version 2, the role given, the name "HOST:PID" */
 	T_EQ(f.s.got_hello, 1);
 	T_EQ(f.s.hello.proto, GX_PROTO_VERSION);
 	T_EQ(f.s.hello.role, GX_ROLE_WORKER);
@@ -367,7 +367,7 @@ static void secure_handshake_fails(void)
 	fixture f;
 	T_REQUIRE(fx_start(&f) == 0);
 	f.s.psk = &theirs;
-	f.s.proto = 1;
+	f.s.proto = GX_PROTO_VERSION;
 	T_EQ(fx_dial(&f, &mine, 0), 0);
 	expect_failed(&f.r, GX_EPEER); /* the connection closed during the hello */
 	T_ASSERT(f.r.why[0] != '\0');
@@ -395,7 +395,7 @@ static void hello_done(void)
 			break;
 		fixture f;
 		T_REQUIRE(fx_start(&f) == 0);
-		f.s.proto = 1;
+		f.s.proto = GX_PROTO_VERSION;
 		f.s.psk = secure ? &k : NULL;
 		T_EQ(fx_dial(&f, secure ? &k : NULL, 5), 0);
 		T_EQ(f.r.ready, 1);

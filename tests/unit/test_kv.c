@@ -669,7 +669,7 @@ static void version_mismatch(void)
 	T_ASSERT(kv == NULL);
 	T_EQ(err, GX_EPROTO);
 	T_ASSERT(log_has("version 7"));
-	T_ASSERT(log_has("version 1"));
+	T_ASSERT(log_has("version 2"));
 	fake_join(&f);
 }
 

@@ -36,7 +36,7 @@ static void test_hello_round_trip(void)
 	sample_hello(&h);
 	gx_hello_pack(&h, b);
 	/* the documented layout */
-	T_EQ(b[0], 1);
+	T_EQ(b[0], GX_PROTO_VERSION);
 	T_EQ(b[1], 0);
 	T_EQ(b[2], GX_ROLE_WORKER);
 	T_EQ(b[3], 1);
@@ -320,6 +320,17 @@ static void test_config(void)
 	T_EQ(gx_config_parse(m, sizeof m, &g), GX_EPROTO);
 	memcpy(m, b, sizeof m);
 	memset(m + 16, 0xff, 4); /* lr NaN */
+	T_EQ(gx_config_parse(m, sizeof m, &g), GX_EPROTO);
+	/* The block size: at bytes 48..51, with mode 0 only (above, mode 1
+	 * with byte 48 set is refused). */
+	c.mode = 0;
+	c.block = 65536;
+	gx_config_pack(&c, b);
+	T_EQ(b[48] | b[49] << 8 | b[50] << 16, 65536);
+	T_EQ(gx_config_parse(b, sizeof b, &g), 0);
+	T_EQ(memcmp(&c, &g, sizeof c), 0);
+	memcpy(m, b, sizeof m);
+	m[52] = 1; /* reserved */
 	T_EQ(gx_config_parse(m, sizeof m, &g), GX_EPROTO);
 }
 
