@@ -279,7 +279,10 @@ void gx_kv_info_get(const gx_kv *kv, gx_kv_info *out)
 
 /* A request of type for key index ki, its payload copied from src (NULL:
  * none), the reply going to dst (NULL: discarded). */
-static kv_req *req_new(gx_kv *kv, int type, uint32_t ki, const float *src, float *dst, int prio)
+/* A request; src's bytes are copied in, all of them, or with first_only
+ * the first part's (the caller copies the rest with copy_parts). */
+static kv_req *req_new(gx_kv *kv, int type, uint32_t ki, const float *src, float *dst, int prio,
+		       int first_only)
 {
 	const kv_key *k = &kv->keys[ki];
 	kv_req *r = calloc(1, sizeof *r + k->ns * sizeof(kv_part));
@@ -300,11 +303,18 @@ static kv_req *req_new(gx_kv *kv, int type, uint32_t ki, const float *src, float
 				free(r);
 				return NULL;
 			}
+		} else if (first_only) {
+			const kv_slice *s0 = &kv->slices[k->s0];
+			memcpy(r->buf->data + s0->off * 4, src + s0->off, s0->count * 4);
+			GX_PASS(GX_PASS_COPY, s0->count * 4);
+			r->ready = 1;
 		} else {
 			memcpy(r->buf->data, src, k->count * 4);
 			GX_PASS(GX_PASS_COPY, k->count * 4);
 		}
 	}
+	if (!r->ready)
+		r->ready = k->ns;
 	r->type = type;
 	r->ki = ki;
 	r->prio = prio;
@@ -315,6 +325,20 @@ static kv_req *req_new(gx_kv *kv, int type, uint32_t ki, const float *src, float
 		r->parts[j].si = k->s0 + j;
 	}
 	return r;
+}
+
+/* After r was submitted: copies its other parts from src, each made ready
+ * for the I/O thread as it is in. */
+static void copy_parts(gx_kv *kv, kv_req *r, const float *src)
+{
+	const kv_key *k = &kv->keys[r->ki];
+	for (uint32_t j = __atomic_load_n(&r->ready, __ATOMIC_RELAXED); j < k->ns; j++) {
+		const kv_slice *s = &kv->slices[k->s0 + j];
+		memcpy(r->buf->data + s->off * 4, src + s->off, s->count * 4);
+		GX_PASS(GX_PASS_COPY, s->count * 4);
+		__atomic_store_n(&r->ready, j + 1, __ATOMIC_RELEASE);
+		gx_ev_wake(kv->ev);
+	}
 }
 
 /* Under mu: registers r and queues it for the I/O thread. */
@@ -343,7 +367,7 @@ static gx_kv_req submit(gx_kv *kv, int type, uint32_t key, const float *g, float
 	long ki = kv_find_key(kv, key);
 	if (ki < 0)
 		return GX_EKEY;
-	kv_req *r = req_new(kv, type, (uint32_t)ki, g, dst, prio);
+	kv_req *r = req_new(kv, type, (uint32_t)ki, g, dst, prio, 1);
 	if (!r)
 		return GX_ENOMEM;
 	kv_key *k = &kv->keys[ki];
@@ -357,9 +381,12 @@ static gx_kv_req submit(gx_kv *kv, int type, uint32_t key, const float *g, float
 		return e;
 	}
 	gx_ev_wake(kv->ev);
+	gx_kv_req id = r->id; /* r is the I/O thread's now; its buf stays */
+	if (r->ready < r->nparts)
+		copy_parts(kv, r, g);
 	if (type == GX_FT_PUSH)
 		k->rounds++;
-	return r->id;
+	return id;
 }
 
 gx_kv_req gx_kv_push(gx_kv *kv, uint32_t key, const float *g, int priority)
@@ -615,7 +642,7 @@ int gx_kv_init(gx_kv *kv, size_t nkeys, const uint32_t *keys, const uint64_t *co
 	}
 	for (size_t j = 0; j < nkeys; j++) {
 		size_t i = order[j];
-		reqs[j] = req_new(kv, GX_FT_INIT, (uint32_t)j, values[i], values[i], 0);
+		reqs[j] = req_new(kv, GX_FT_INIT, (uint32_t)j, values[i], values[i], 0, 0);
 		if (!reqs[j]) {
 			e = GX_ENOMEM;
 			goto out;

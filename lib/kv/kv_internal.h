@@ -93,6 +93,11 @@ typedef struct kv_req {
 			      * send it by reference: the bytes do not change
 			      * once the request is submitted */
 	uint32_t nparts;
+	uint32_t ready;      /* atomic: parts whose bytes are in buf (the
+			      * application copies a push part by part after
+			      * submitting it, so the first part travels while
+			      * the rest is copied); the I/O thread sends part j
+			      * only once ready > j */
 	uint32_t unsent;     /* I/O: parts not yet handed to a connection */
 	uint32_t left;       /* I/O: parts not yet answered */
 	int err;             /* I/O: first error of a part */

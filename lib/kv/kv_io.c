@@ -232,8 +232,11 @@ static void pump(kv_srv *s)
 {
 	gx_kv *kv = s->kv;
 	while (s->st == S_READY && s->nheap && gx_conn_pending(s->c) < KV_LOW_WATER) {
-		kv_part *p = heap_pop(s);
+		kv_part *p = s->heap[0];
 		kv_req *r = p->r;
+		if ((uint32_t)(p - r->parts) >= __atomic_load_n(&r->ready, __ATOMIC_ACQUIRE))
+			return; /* still being copied: a wake follows */
+		heap_pop(s);
 		int e = send_part(s, p);
 		if (e == GX_EIO) {
 			/* closing: on_close follows with the reason */
