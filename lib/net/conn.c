@@ -19,7 +19,10 @@
  *    lies (gx_decoder_borrow); a frame cut by the read's end is copied into
  *    the decoder, and the rest of a large payload (CONN_INPLACE_MIN bytes or
  *    more missing) is received straight into the decoder's payload buffer
- *    (gx_decoder_room), so the kernel's copy is the only one.
+ *    (gx_decoder_room), so the kernel's copy is the only one. After a large
+ *    frame the next header is read alone (head_first): a peer that sends
+ *    blocks of a tensor pays one recv more per block, not a copy of its
+ *    first CONN_RBUF bytes.
  *  - gx_conn_send copies the payload into the queue; gx_conn_send_buf
  *    queues a reference to a gx_buf instead (payloads of CONN_REF_MIN bytes
  *    or more on plaintext connections), so an answer fanned out to many
@@ -190,6 +193,7 @@ static void deliver_frame(gx_conn *c)
 	gx_frame_hdr h;
 	const uint8_t *p;
 	gx_decoder_frame(c->dec, &h, &p);
+	c->head_first = h.payload_len >= CONN_INPLACE_MIN;
 	c->st.frames_in++;
 	c->frame_start = c->consumed;
 	if (c->on_frame)
@@ -255,6 +259,11 @@ static void conn_read(gx_conn *c)
 		size_t room = gx_decoder_room(c->dec, &dst);
 		int inplace = room >= CONN_INPLACE_MIN;
 		size_t want = inplace && room < CONN_INPLACE_RECV ? room : inplace ? CONN_INPLACE_RECV : sizeof buf;
+		/* After a large frame, most likely another: its header alone,
+		 * one recv more per large frame instead of copying up to
+		 * sizeof buf of its payload out of the stack. */
+		if (!inplace && c->head_first)
+			want = room ? room : GX_FRAME_HDR_SIZE;
 		if (want > budget)
 			want = budget;
 		ssize_t n = recv(c->fd, inplace ? dst : buf, want, 0);

@@ -64,6 +64,8 @@ struct gx_conn {
 	int cerr;
 	int cerrno;
 	int peer_secure;      /* plaintext, and the peer's first bytes were "GXHS" */
+	int head_first;       /* the last frame was large: the next one's header
+			       * is read alone, so its payload lands in place */
 	conn_sec *sec;        /* NULL: plaintext */
 	char why[CONN_WHY];
 	char name[128];
