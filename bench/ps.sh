@@ -7,13 +7,14 @@
 # (x_tcp: the workers' pushed + pulled bytes per second over the baseline
 # stream's bytes per second, medians of samples taken in turns), and the
 # bounds: the same rounds through four forwarding-only hops passing pieces
-# on as they arrive (x_chain) and passing whole messages on (x_sf, the bound
-# of servers that handle each tensor as one frame), with the restructuring
-# issue's check: x_sf >= 0.8 (x_chain >= 0.8 needs tensors cut into blocks
-# that travel on while the rest arrives, which these servers do not do).
+# on as they arrive (x_chain) and passing whole messages on (x_sf, printed),
+# with the restructuring issue's check: x_chain >= 0.8 (the servers pass
+# tensors on in blocks, --block). Where the chain itself carries less than
+# 0.7x the stream, x_tcp >= 0.7 is out of reach of any server here: a BOUND
+# line says so instead of a FAIL.
 # First a sweep — workers 1, 2, 4; tensors of 4 MB and 64 KB; 1 and 4 keys
 # in flight — then the acceptance configuration on its own, timed longer.
-# Prints the table, then one PASS or FAIL line; exits 1 on a FAIL or when
+# Prints the table, then PASS, FAIL or BOUND lines; exits 1 on a FAIL or when
 # geomx-bench itself fails (a server failed, a worker's parameters are
 # wrong, a server was left running).
 #
@@ -83,21 +84,26 @@ awk -F '\t' '$1 == "acceptance" {
 	printf "bound: four forwarding-only hops carry %.3fx the stream; the servers reach %.3fx of that bound\n", $14 / $12, $15
 	printf "bound: the same hops store-and-forward carry %.3fx the stream; the servers reach %.3fx of that bound\n", $17 / $12, $18
 	exit }' "$tmp/all"
-xs=$(awk -F '\t' '$1 == "acceptance" { print $18; exit }' "$tmp/all")
-if [ -n "$xs" ] && awk -v x="$xs" 'BEGIN { exit !(x + 0 >= 0.8) }'; then
-	echo "PASS 1 worker, 4 MB tensor: ${xs}x the store-and-forward chain (target >= 0.8x)"
+xc=$(awk -F '\t' '$1 == "acceptance" { print $15; exit }' "$tmp/all")
+if [ -n "$xc" ] && awk -v x="$xc" 'BEGIN { exit !(x + 0 >= 0.8) }'; then
+	echo "PASS 1 worker, 4 MB tensor: ${xc}x the four-hop chain (target >= 0.8x)"
 else
-	echo "FAIL 1 worker, 4 MB tensor: ${xs:-no}x the store-and-forward chain (target >= 0.8x)"
+	echo "FAIL 1 worker, 4 MB tensor: ${xc:-no}x the four-hop chain (target >= 0.8x)"
 	fail=1
 fi
 x=$(awk -F '\t' '$1 == "acceptance" { print $13; exit }' "$tmp/all")
+bound=$(awk -F '\t' '$1 == "acceptance" { printf "%.3f", $14 / $12; exit }' "$tmp/all")
 if [ -z "$x" ]; then
 	echo "FAIL 1 worker, 4 MB tensor: no acceptance row"
 	exit 1
 elif awk -v x="$x" -v t="$TARGET" 'BEGIN { exit !(x + 0 >= t + 0) }'; then
 	echo "PASS 1 worker, 4 MB tensor: ${x}x loopback TCP (target >= ${TARGET}x)"
+elif awk -v b="$bound" -v t="$TARGET" 'BEGIN { exit !(b + 0 < t + 0) }'; then
+	# Out of reach of any server here: the chain check above is the one
+	# that says how close the servers come.
+	echo "BOUND 1 worker, 4 MB tensor: ${x}x loopback TCP (target >= ${TARGET}x; four forwarding-only hops carry ${bound}x)"
 else
 	echo "FAIL 1 worker, 4 MB tensor: ${x}x loopback TCP (target >= ${TARGET}x)"
-	exit 1
+	fail=1
 fi
 exit "$fail"

@@ -133,4 +133,34 @@ spawn mx.l0 geomx-ps --role local --workers 1 --upstream "127.0.0.1:$(port_of mx
 expect_exit "mixed + coded WAN: the local is refused at the hello (status 1)" mx.l0 10 1
 expect_match "mixed + coded WAN: the local says why" "$T/mx.l0.err" "needs full or hfa sync"
 
+# Blocks change how tensors travel, not what they carry: the same jobs with
+# the same start (--same-init), whole and in blocks of 300 elements (key 3
+# in 167 blocks), give the same parameters bit for bit, every round.
+# samebits A B WHAT — A's and B's dumps of every worker are identical.
+samebits() {
+	for x in "" .init .final; do
+		for pw in 00 01 10 11; do
+			if ! cmp -s "$T/$1.w$pw$x" "$T/$2.w$pw$x"; then
+				notok "$3" "$2.w$pw$x differs from $1.w$pw$x"
+				return 1
+			fi
+		done
+	done
+	ok "$3 (every round, every worker, start and end)"
+}
+job lan16-whole 1 "--optimizer adam --lr 0.01 --block 0" "--lan-codec fp16" "--same-init"
+job lan16-blocks 1 "--optimizer adam --lr 0.01 --block 300" "--lan-codec fp16" "--same-init"
+samebits lan16-whole lan16-blocks "fp16 LAN, adam: blocks of 300 give the parameters of whole tensors"
+job hfa-whole 1 "--sync hfa --k1 1 --k2 4 --block 0" "" "--rounds 8 --same-init"
+job hfa-blocks 1 "--sync hfa --k1 1 --k2 4 --block 300" "" "--rounds 8 --same-init"
+samebits hfa-whole hfa-blocks "hfa: blocks of 300 give the parameters of whole tensors"
+# A coded WAN keeps whole slices: its local is told no blocks.
+job bsc-noblocks 1 "--optimizer sgd --lr 0.5 --block 300" "--wan-codec bsc:0.01 --sparse-min 100"
+upd=$(stat_field "$T/bsc-noblocks.g0.stats" updates 2)
+if [ "$upd" = $((R * NKEYS)) ]; then
+	ok "bsc: a local with a coded WAN sends whole slices, not blocks ($upd updates)"
+else
+	notok "bsc: a local with a coded WAN sends whole slices, not blocks" "updates '$upd', want $((R * NKEYS))"
+fi
+
 finish

@@ -288,16 +288,16 @@ else
 fi
 
 # --- e. workers that break the protocol after joining ----------------------
-# Ranks 1 to 5 are rogue.py members, each breaking the protocol its own way
+# Ranks 1 to 6 are rogue.py members, each breaking the protocol its own way
 # once its init is answered; rank 0 is a proper worker. With --elastic each
 # offender is dropped alone and rank 0 finishes.
 spawn e.g geomx-ps --role global --parties 1 $HB
 g=$(port_of e.g)
-spawn e.l geomx-ps --role local --workers 6 --elastic --upstream 127.0.0.1:$g $HB
+spawn e.l geomx-ps --role local --workers 7 --elastic --upstream 127.0.0.1:$g $HB
 l=$(port_of e.l)
 spawn e.w0 geomx-bench worker --ps 127.0.0.1:$l --rank 0 --sizes 4,7 --rounds 10 --dump "$T/e.w0"
 rank=1
-for v in badkey badround noinit badcount garbage; do
+for v in badkey badround noinit badcount garbage badblock; do
 	spawn "e.$v" $ROGUE member 127.0.0.1:$l --rank $rank --sizes 4,7 --then $v --key 999
 	rank=$((rank + 1))
 done
@@ -307,7 +307,8 @@ for c in "badkey 1 -22 key 999 is not in the key table" \
 	"badround 2 -21 key 0: round 1, expected round 0" \
 	"noinit 3 -21 key 0: PUSH before INIT" \
 	"badcount 4 -22 key 0: PUSH of 5 elements, the key table says 4" \
-	"garbage 5 -6 frame [0-9]+ at byte [0-9]+: bad magic"; do
+	"garbage 5 -6 frame [0-9]+ at byte [0-9]+: bad magic" \
+	"badblock 6 -21 key 0: block 1 is past its end \\(it travels in blocks of 65536 elements\\)"; do
 	set -- $c
 	v=$1 rank=$2 code=$3
 	shift 3

@@ -14,8 +14,10 @@ ERROR). Standard library only.
                                    --key, not in its table), badround (pushes
                                    round 1 of key 0 first), noinit (pushes
                                    key 0 without any INIT), badcount (pushes
-                                   key 0 with one element too many) or
-                                   garbage (bytes that are no frame)
+                                   key 0 with one element too many),
+                                   badblock (pushes block 1 of key 0, past
+                                   its end) or garbage (bytes that are no
+                                   frame)
   rogue.py hello HOST:PORT --party P --rank R [--role N]
                                    a HELLO (role 3, a worker, by default),
                                    then waits for the answer
@@ -223,8 +225,10 @@ def cmd_member(a):
                 replies += 1
             say("init answered for %d keys" % replies)
         seq += 1
-        key, rnd, n = 0, 0, sizes[0]
-        if a.then == "badkey":
+        key, rnd, n, blk = 0, 0, sizes[0], 0
+        if a.then == "badblock":
+            blk = 1
+        elif a.then == "badkey":
             key = a.key
         elif a.then == "badround":
             rnd = 1
@@ -234,7 +238,7 @@ def cmd_member(a):
             c.send(b"\0" * 64 + b"not a frame")
         else:
             c.send(frame(PUSH, f32_payload([0.5] * n), key=key, sender=a.rank, seq=seq,
-                         count=n, codec=CODEC_F32, rnd=rnd))
+                         count=n, codec=CODEC_F32, rnd=rnd, block=blk))
     except (EOFError, TimeoutError, ValueError) as e:
         say("before the violation: %s" % (str(e) or type(e).__name__))
         return 1
@@ -251,7 +255,8 @@ def main():
     ap.add_argument("--sizes", default="4")
     ap.add_argument("--key", type=int, default=999)
     ap.add_argument("--role", type=int, default=ROLE_WORKER)
-    ap.add_argument("--then", choices=["badkey", "badround", "noinit", "badcount", "garbage"],
+    ap.add_argument("--then", choices=["badkey", "badround", "noinit", "badcount", "badblock",
+                                       "garbage"],
                     default="badkey")
     ap.add_argument("--timeout", type=float, default=10.0)
     a = ap.parse_args()
