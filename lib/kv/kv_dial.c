@@ -169,6 +169,7 @@ int kv_start_dials(gx_kv *kv)
 		.label = label,
 		.on_frame = kv_conn_frame,
 		.on_close = kv_conn_close,
+		.on_header = kv_conn_header,
 	};
 	for (int i = 0; i < kv->nsrv && !kv->io_exit; i++) {
 		kv_srv *s = &kv->srv[i];

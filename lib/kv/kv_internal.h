@@ -213,6 +213,7 @@ void kv_io_on_wake(gx_ev *ev, void *ud);
 /* A server's frames and close once its dial handed the connection over. */
 void kv_conn_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, void *ud);
 void kv_conn_close(gx_conn *c, int err, const char *why, void *ud);
+void *kv_conn_header(gx_conn *c, const gx_frame_hdr *h, void *ud);
 /* The connect phase failed with err: gx_kv_connect is told, the I/O thread
  * ends. */
 void kv_connect_failed(struct gx_kv *kv, int err);

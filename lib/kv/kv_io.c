@@ -269,32 +269,68 @@ static void pump(kv_srv *s)
 
 /* ------------------------------------------------------------- replies */
 
-static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
+/* The slice (*slp; NULL when the key or block is not s's) and the waiting
+ * part (NULL if none, *prevp before it in its list) a reply h answers. */
+static kv_part *reply_part(kv_srv *s, const gx_frame_hdr *h, kv_slice **slp, kv_part **prevp)
 {
 	gx_kv *kv = s->kv;
 	int w = h->type == GX_FT_INIT_REPLY ? KV_W_INIT : h->type == GX_FT_PUSH_REPLY ? KV_W_PUSH : KV_W_PULL;
 	long ki = kv->io_model ? kv_find_key(kv, h->key) : -1;
-	if (ki < 0) {
+	*slp = NULL;
+	*prevp = NULL;
+	if (ki < 0)
+		return NULL;
+	const kv_key *k = &kv->keys[ki];
+	if (h->block >= k->ns || kv->slices[k->s0 + h->block].server != s->idx)
+		return NULL;
+	kv_slice *sl = *slp = &kv->slices[k->s0 + h->block];
+	kv_part *p = sl->wq[w].head, *prev = NULL;
+	if (w == KV_W_PUSH)
+		for (; p && p->r->round != h->round; prev = p, p = p->next)
+			;
+	*prevp = prev;
+	return p;
+}
+
+/* A reply's header: an F32 payload that goes to the caller's buffer as it
+ * is is received there (the reply then decodes nothing). */
+void *kv_conn_header(gx_conn *c, const gx_frame_hdr *h, void *ud)
+{
+	kv_srv *s = ud;
+	kv_slice *sl;
+	kv_part *prev;
+	if ((h->type != GX_FT_INIT_REPLY && h->type != GX_FT_PUSH_REPLY &&
+	     h->type != GX_FT_PULL_REPLY) || h->codec != GX_CODEC_F32 || (h->flags & GX_FF_ZSTD) ||
+	    s->st != S_READY)
+		return NULL;
+	kv_part *p = reply_part(s, h, &sl, &prev);
+	if (!p || !p->r->dst || h->count != sl->count || s->kv->keys[sl->ki].view)
+		return NULL;
+	return p->r->dst + sl->off;
+}
+
+static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
+{
+	gx_kv *kv = s->kv;
+	int w = h->type == GX_FT_INIT_REPLY ? KV_W_INIT : h->type == GX_FT_PUSH_REPLY ? KV_W_PUSH : KV_W_PULL;
+	kv_slice *sl;
+	kv_part *prev, *p = reply_part(s, h, &sl, &prev);
+	if (!sl && (!kv->io_model || kv_find_key(kv, h->key) < 0)) {
 		proto_error(s, "%s for unknown key %u", type_name(h->type), h->key);
 		return;
 	}
-	const kv_key *k = &kv->keys[ki];
-	if (h->block >= k->ns || kv->slices[k->s0 + h->block].server != s->idx) {
+	if (!sl) {
 		proto_error(s, "%s for key %u block %u, which is not on this server", type_name(h->type),
 			    h->key, h->block);
 		return;
 	}
-	kv_slice *sl = &kv->slices[k->s0 + h->block];
-	kv_wq *q = &sl->wq[w];
-	kv_part *p = q->head, *prev = NULL;
-	if (w == KV_W_PUSH)
-		for (; p && p->r->round != h->round; prev = p, p = p->next)
-			;
 	if (!p) {
 		proto_error(s, "unexpected %s for key %u block %u round %u", type_name(h->type), h->key,
 			    h->block, h->round);
 		return;
 	}
+	const kv_key *k = &kv->keys[sl->ki];
+	kv_wq *q = &sl->wq[w];
 	if (prev)
 		prev->next = p->next;
 	else
@@ -322,7 +358,8 @@ static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
 		if (e)
 			kv_log(kv, GX_LOG_ERROR, "server %s: %s for key %u: cannot decode: %s",
 			       s->addr, type_name(h->type), h->key, gx_strerror(e));
-	} else if (r->dst) {
+	} else if (r->dst && (const void *)payload != (const void *)(r->dst + sl->off)) {
+		/* (else kv_conn_header had it received in place) */
 		e = gx_codec_decode(kv->dec, h, payload, r->dst + sl->off, 0);
 		if (e)
 			kv_log(kv, GX_LOG_ERROR,

@@ -257,6 +257,14 @@ static void conn_read(gx_conn *c)
 	while (budget > 0 && c->state == C_OPEN) {
 		uint8_t *dst;
 		size_t room = gx_decoder_room(c->dec, &dst);
+		/* A large payload on its way: its owner may want it where it
+		 * belongs (once per frame). */
+		if (c->on_header && room >= CONN_INPLACE_MIN && c->asked != c->st.frames_in + 1) {
+			c->asked = c->st.frames_in + 1;
+			void *to = c->on_header(c, gx_decoder_header(c->dec), c->ud);
+			if (to && gx_decoder_place(c->dec, to) == 0)
+				room = gx_decoder_room(c->dec, &dst);
+		}
 		int inplace = room >= CONN_INPLACE_MIN;
 		size_t want = inplace && room < CONN_INPLACE_RECV ? room : inplace ? CONN_INPLACE_RECV : sizeof buf;
 		/* After a large frame, most likely another: its header alone,
@@ -474,6 +482,12 @@ void gx_conn_set_ud(gx_conn *c, void *ud)
 {
 	if (c)
 		c->ud = ud;
+}
+
+void gx_conn_set_on_header(gx_conn *c, gx_conn_header_fn *fn)
+{
+	if (c)
+		c->on_header = fn;
 }
 
 int gx_conn_fd(const gx_conn *c)

@@ -112,6 +112,12 @@ typedef void gx_conn_frame_fn(gx_conn *c, const gx_frame_hdr *h, const uint8_t *
  * or gx_conn_close, else the gx_error (or GX_EIO with errno) that ended it,
  * and a one-line reason. The connection is freed after this returns. */
 typedef void gx_conn_close_fn(gx_conn *c, int err, const char *why, void *ud);
+/* Called when a frame's header has arrived and its payload (of at least
+ * CONN_INPLACE_MIN bytes, not yet whole) is being received: returns where
+ * the payload_len bytes should go (gx_decoder_place: a buffer of the
+ * owner's, handed to on_frame as the payload once the frame is whole), or
+ * NULL for the connection's own. Plaintext connections only. */
+typedef void *gx_conn_header_fn(gx_conn *c, const gx_frame_hdr *h, void *ud);
 
 /* Wraps a connected non-blocking fd (takes ownership) on loop ev. lim bounds
  * incoming frames (NULL: defaults). Returns NULL on ENOMEM (fd closed). */
@@ -158,6 +164,8 @@ size_t gx_conn_pending(const gx_conn *c);
 const gx_conn_stats *gx_conn_get_stats(const gx_conn *c);
 void *gx_conn_ud(const gx_conn *c);
 void gx_conn_set_ud(gx_conn *c, void *ud);
+/* Sets (or with NULL clears) c's header callback. */
+void gx_conn_set_on_header(gx_conn *c, gx_conn_header_fn *fn);
 int gx_conn_fd(const gx_conn *c);
 /* Milliseconds (gx_now_ms) when a byte last arrived — for heartbeats. */
 uint64_t gx_conn_last_rx(const gx_conn *c);

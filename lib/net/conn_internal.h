@@ -54,6 +54,8 @@ struct gx_conn {
 	gx_decoder *dec;
 	gx_conn_frame_fn *on_frame;
 	gx_conn_close_fn *on_close;
+	gx_conn_header_fn *on_header;
+	uint64_t asked;       /* frames_in + 1 of the frame on_header was asked about */
 	void *ud;
 	gx_bq out;         /* queued bytes not yet written */
 	gx_bq_pool pool;   /* written segments kept for reuse */

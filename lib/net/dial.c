@@ -181,6 +181,12 @@ static void on_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *pl, void 
 	}
 }
 
+static void *on_header(gx_conn *c, const gx_frame_hdr *h, void *ud)
+{
+	gx_dial *d = ud;
+	return d->ready && d->o.on_header ? d->o.on_header(c, h, d->o.ud) : NULL;
+}
+
 static void on_close(gx_conn *c, int err, const char *why, void *ud)
 {
 	gx_dial *d = ud;
@@ -251,6 +257,7 @@ static void connected(gx_dial *d, int fd)
 		return;
 	}
 	gx_conn_set_name(c, d->label);
+	gx_conn_set_on_header(c, on_header);
 	if (d->o.psk && gx_conn_secure(c, d->o.psk, GX_SEC_CLIENT, 0) != 0) {
 		gx_conn_close(c, 0, "out of memory");
 		fail(d, GX_ENOMEM, 0, "out of memory");

@@ -103,6 +103,7 @@ typedef struct gx_dial_opts {
 	const char *sender;          /* prefix of the ERROR messages we send; NULL none */
 	gx_conn_frame_fn *on_frame;  /* after on_ready */
 	gx_conn_close_fn *on_close;  /* after on_open */
+	gx_conn_header_fn *on_header; /* optional, after on_ready */
 } gx_dial_opts;
 
 struct gx_dial {

@@ -100,6 +100,9 @@ void ps_local_settle_key(gx_ps *ps, ps_lkey *k);
 
 /* A frame on upstream link u. */
 void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl);
+/* A large frame's header on upstream link u (ud): a reply's F32 payload is
+ * received where it belongs (the round's or the pull's buffer), or NULL. */
+void *ps_local_up_header(gx_conn *c, const gx_frame_hdr *h, void *ud);
 
 /* ----------------------------------------------------------- ps_up.c */
 

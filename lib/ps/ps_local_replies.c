@@ -17,17 +17,37 @@
 
 #include "ps_local.h"
 
-/* The entry and slice a reply names (*kp, *bp: the slice's index in the
- * entry), checked against the sender; NULL after a violation. With blocks
- * the slice is the entry's block; without, the key's entry holds every
- * slice of it, numbered from 0. */
-static const gx_slice *reply_slice(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, ps_lkey **kp,
-				   int *bp)
+/* The entry (*kp) and the index in it (*bp) of the slice a reply names, or
+ * NULL. With blocks the slice is the entry's block; without, the key's
+ * entry holds every slice of it, numbered from 0. */
+static const gx_slice *find_slice(gx_ps *ps, const gx_frame_hdr *h, ps_lkey **kp, int *bp)
 {
 	int blocks = ps->loc->block != 0;
 	ps_lkey *k = ps_local_key(ps, h->key, blocks ? h->block : 0);
 	uint32_t b = blocks ? 0 : h->block;
-	if (!k || b >= (uint32_t)k->nsl) {
+	if (!k || b >= (uint32_t)k->nsl)
+		return NULL;
+	*kp = k;
+	*bp = (int)b;
+	return &k->sl[b];
+}
+
+/* The oldest pull of k still missing its slice b, and where it is linked. */
+static ps_pull **pull_missing(ps_lkey *k, int b)
+{
+	ps_pull **pp = &k->pulls;
+	while (*pp && (*pp)->got[b])
+		pp = &(*pp)->next;
+	return pp;
+}
+
+/* As find_slice, checked against the sender; NULL after a violation. */
+static const gx_slice *reply_slice(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, ps_lkey **kp,
+				   int *bp)
+{
+	ps_lkey *k = NULL;
+	int b = 0;
+	if (!find_slice(ps, h, &k, &b)) {
 		ps_violation(ps, u, GX_EKEY, "a reply for key %u block %u, which this server never "
 			     "asked for", h->key, h->block);
 		return NULL;
@@ -44,15 +64,40 @@ static const gx_slice *reply_slice(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h,
 		return NULL;
 	}
 	*kp = k;
-	*bp = (int)b;
+	*bp = b;
 	return s;
 }
 
-/* Decodes u's reply h (a what) into dst; 0, or a gx_error after a
+void *ps_local_up_header(gx_conn *c, const gx_frame_hdr *h, void *ud)
+{
+	ps_peer *u = ud;
+	gx_ps *ps = u->ps;
+	ps_lkey *k;
+	int b;
+	const gx_slice *s;
+	if (ps->finishing || u->gone || u->ust != UP_READY || h->codec != GX_CODEC_F32 ||
+	    (h->flags & GX_FF_ZSTD) || !(s = find_slice(ps, h, &k, &b)) ||
+	    s->server != (uint32_t)u->slot || h->count != s->count)
+		return NULL;
+	if (h->type == GX_FT_PUSH_REPLY) {
+		for (ps_fwd *f = k->fwds; f; f = f->next)
+			if (f->round == h->round)
+				return f->got[b] ? NULL : f->buf + ps_slice_at(k, s);
+	} else if (h->type == GX_FT_PULL_REPLY) {
+		ps_pull *q = *pull_missing(k, b);
+		return q ? q->buf + ps_slice_at(k, s) : NULL;
+	}
+	return NULL;
+}
+
+/* Decodes u's reply h (a what) into dst (nothing to do when it was
+ * received there: ps_local_up_header); 0, or a gx_error after a
  * violation. */
 static int decode_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl,
 			const char *what, float *dst)
 {
+	if ((const void *)pl == (const void *)dst)
+		return 0;
 	int r = gx_codec_decode(ps->codec, h, pl, dst, 0);
 	if (r)
 		ps_violation(ps, u, r, "key %u block %u: bad %s payload: %s", h->key, h->block,
@@ -202,9 +247,7 @@ static void on_pull_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 		return;
 	/* Each server answers its pulls in order: the reply is for the oldest
 	 * pull still missing this slice. */
-	ps_pull **pp = &k->pulls;
-	while (*pp && (*pp)->got[b])
-		pp = &(*pp)->next;
+	ps_pull **pp = pull_missing(k, b);
 	ps_pull *q = *pp;
 	if (!q) {
 		ps_violation(ps, u, GX_EPROTO, "an unexpected PULL_REPLY for key %u block %u",

@@ -208,6 +208,7 @@ int ps_local_start(gx_ps *ps)
 		.sender = ps->name,
 		.on_frame = ps_on_frame,
 		.on_close = ps_on_close,
+		.on_header = ps_local_up_header,
 	};
 	for (int i = 0; i < ps->loc->nups && !ps->finishing; i++) {
 		ps_peer *u = ps->loc->ups[i];

@@ -205,7 +205,15 @@ struct gx_decoder {
 	size_t cap;
 	int borrow;            /* gx_decoder_borrow */
 	const uint8_t *lent;   /* the ready frame's payload in the fed bytes */
+	uint8_t *dest;         /* the frame's payload goes here, not to buf
+				* (gx_decoder_place) */
 };
+
+/* Where the current frame's payload is collected. */
+static uint8_t *body(const gx_decoder *d)
+{
+	return d->dest ? d->dest : d->buf;
+}
 
 gx_decoder *gx_decoder_create(const gx_frame_limits *lim)
 {
@@ -238,6 +246,7 @@ void gx_decoder_reset(gx_decoder *d)
 	d->hlen = 0;
 	d->plen = 0;
 	d->lent = NULL;
+	d->dest = NULL;
 	memset(&d->hdr, 0, sizeof d->hdr);
 }
 
@@ -317,6 +326,7 @@ int gx_decoder_feed(gx_decoder *d, const void *buf, size_t len, size_t *used)
 		d->hlen = 0;
 		d->plen = 0;
 		d->lent = NULL;
+		d->dest = NULL;
 	}
 	/* Borrowing, a frame that lies whole in the fed bytes is handed out
 	 * where it lies, copied nowhere; one whose header is whole goes on to
@@ -368,14 +378,14 @@ int gx_decoder_feed(gx_decoder *d, const void *buf, size_t len, size_t *used)
 			size_t n = d->hdr.payload_len - d->plen;
 			if (n > len - pos)
 				n = len - pos;
-			memcpy(d->buf + d->plen, p + pos, n);
+			memcpy(body(d) + d->plen, p + pos, n);
 			GX_PASS(GX_PASS_COPY, n);
 			d->plen += n;
 			pos += n;
 		}
 		if (d->state == DEC_BODY && d->plen == d->hdr.payload_len) {
 			*used = pos;
-			return dec_finish(d, d->buf);
+			return dec_finish(d, body(d));
 		}
 	}
 	*used = pos;
@@ -390,8 +400,23 @@ size_t gx_decoder_room(gx_decoder *d, uint8_t **dst)
 		return 0;
 	}
 	if (dst)
-		*dst = d->buf + d->plen;
+		*dst = body(d) + d->plen;
 	return d->hdr.payload_len - d->plen;
+}
+
+const gx_frame_hdr *gx_decoder_header(const gx_decoder *d)
+{
+	return d && d->state == DEC_BODY ? &d->hdr : NULL;
+}
+
+int gx_decoder_place(gx_decoder *d, void *dst)
+{
+	if (!d || !dst || d->state != DEC_BODY || d->dest)
+		return GX_EINVAL;
+	memcpy(dst, d->buf, d->plen); /* what came with the header, if anything */
+	GX_PASS(GX_PASS_COPY, d->plen);
+	d->dest = dst;
+	return 0;
 }
 
 int gx_decoder_commit(gx_decoder *d, size_t n)
@@ -404,7 +429,7 @@ int gx_decoder_commit(gx_decoder *d, size_t n)
 		return GX_EINVAL;
 	d->plen += n;
 	if (d->plen == d->hdr.payload_len)
-		return dec_finish(d, d->buf);
+		return dec_finish(d, body(d));
 	return 0;
 }
 
@@ -424,7 +449,7 @@ void gx_decoder_frame(const gx_decoder *d, gx_frame_hdr *h, const uint8_t **payl
 	if (h)
 		*h = d->hdr;
 	if (payload)
-		*payload = d->lent ? d->lent : d->buf ? d->buf : empty;
+		*payload = d->lent ? d->lent : d->dest ? d->dest : d->buf ? d->buf : empty;
 }
 
 int gx_decoder_pending(const gx_decoder *d)

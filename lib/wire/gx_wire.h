@@ -158,6 +158,20 @@ int gx_decoder_pending(const gx_decoder *d);
 size_t gx_decoder_room(gx_decoder *d, uint8_t **dst);
 int gx_decoder_commit(gx_decoder *d, size_t n);
 
+/* Receiving into the caller's buffer: while a frame's payload is being
+ * collected, gx_decoder_header returns its (validated) header, else NULL;
+ * gx_decoder_place then says that the payload goes to dst (payload_len
+ * bytes, the caller's, valid until the frame is handed out) instead of the
+ * decoder's buffer: the bytes already collected are copied there, feeds
+ * and gx_decoder_room continue there, and gx_decoder_frame's payload is
+ * dst. So a receiver that knows where a tensor belongs (a reply to its
+ * request) has the kernel write it there, and decodes nothing. Once per
+ * frame; 0 or GX_EINVAL (no payload being collected, already placed). A
+ * payload checksum is verified as usual; a failing frame leaves the bytes
+ * it brought in dst. */
+const gx_frame_hdr *gx_decoder_header(const gx_decoder *d);
+int gx_decoder_place(gx_decoder *d, void *dst);
+
 /* Forgets any partial frame and a sticky error. */
 void gx_decoder_reset(gx_decoder *d);
 
