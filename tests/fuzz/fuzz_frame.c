@@ -3,9 +3,10 @@
  *
  * Input: byte 0 sets the largest chunk (1 + byte), byte 1 seeds the chunk
  * sizes (0: every chunk the largest size); the rest is the byte stream. The
- * stream is decoded twice, once in a single feed and once in those chunks,
- * and the two runs must agree on every frame, the final status and where it
- * came. Each frame's header must re-pack to the very bytes it came from,
+ * stream is decoded twice, once in a single feed and once in those chunks
+ * (bit 1 of byte 1: each payload placed in a buffer of its own once its
+ * header is in, gx_decoder_place), and the two runs must agree on every
+ * frame, the final status and where it came. Each frame's header must re-pack to the very bytes it came from,
  * re-parse to itself and pass gx_frame_hdr_check; a rejected stream must be
  * rejected for the reason gx_frame_hdr_parse (or the payload CRC) gives.
  * Violations abort(), which is how a fuzz target reports them.
@@ -105,13 +106,16 @@ static void check_error(const uint8_t *s, size_t len, size_t start, size_t where
 }
 
 /* Decodes s[0..len) in chunks of at most max bytes (max 0: one feed),
- * borrowing whole frames from the fed bytes or not (gx_decoder_borrow). */
-static void decode(const uint8_t *s, size_t len, size_t max, uint8_t seed, int borrow, run *r)
+ * borrowing whole frames from the fed bytes or not (gx_decoder_borrow),
+ * placing payloads in buffers of their own or not (gx_decoder_place). */
+static void decode(const uint8_t *s, size_t len, size_t max, uint8_t seed, int borrow, int place,
+		   run *r)
 {
 	gx_decoder *d = gx_decoder_create(&lim);
 	gx_decoder_borrow(d, borrow);
 	size_t pos = 0, start = 0;
 	uint32_t x = seed;
+	uint8_t *home = NULL; /* the current frame's placed payload */
 
 	if (!d)
 		FAIL("gx_decoder_create failed");
@@ -127,6 +131,12 @@ static void decode(const uint8_t *s, size_t len, size_t max, uint8_t seed, int b
 			}
 			if (want > k)
 				want = k;
+		}
+		const gx_frame_hdr *fh = gx_decoder_header(d);
+		if (place && fh && !home) {
+			home = malloc(fh->payload_len ? fh->payload_len : 1);
+			if (!home || gx_decoder_place(d, home) != 0)
+				FAIL("cannot place a payload of %u bytes", fh->payload_len);
 		}
 		int rc = gx_decoder_feed(d, s + pos, want, &used);
 		if (used > want)
@@ -144,6 +154,14 @@ static void decode(const uint8_t *s, size_t len, size_t max, uint8_t seed, int b
 		}
 		if (rc == 1) {
 			check_frame(d, s, start, pos);
+			if (home) {
+				const uint8_t *p;
+				gx_decoder_frame(d, NULL, &p);
+				if (p != home)
+					FAIL("a placed payload handed out from elsewhere");
+				free(home);
+				home = NULL;
+			}
 			r->ends[r->nframes++] = pos;
 			start = pos;
 			if (gx_decoder_pending(d))
@@ -158,6 +176,7 @@ static void decode(const uint8_t *s, size_t len, size_t max, uint8_t seed, int b
 			FAIL("feed returned %d", rc);
 		}
 	}
+	free(home);
 	r->where = pos;
 	r->pending = gx_decoder_pending(d);
 
@@ -190,8 +209,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Whole frames borrowed from one feed must decode exactly as chunks
 	 * copied into the decoder (or borrowed, when a chunk holds a frame). */
-	decode(s, len, 0, 0, 1, &a);
-	decode(s, len, max, seed, seed & 1, &b);
+	decode(s, len, 0, 0, 1, 0, &a);
+	decode(s, len, max, seed, seed & 1, (seed & 2) != 0, &b);
 	if (a.nframes != b.nframes || a.rc != b.rc || a.where != b.where ||
 	    a.pending != b.pending)
 		FAIL("one feed: %zu frames, status %d at %zu; chunks of <= %zu: %zu frames, "

@@ -752,6 +752,97 @@ static void decoder_in_place_errors(void)
 	gx_decoder_free(d);
 }
 
+/* Receiving into the caller's buffer: the same streams, each frame whose
+ * payload is being collected placed (at a random point) into a buffer of
+ * its own, fed and committed in random pieces; the same frames out, each
+ * payload where it was placed. */
+static void decoder_placed_agrees(void)
+{
+	enum { N = 200 };
+	static tframe fr[N];
+	static uint8_t home[N][4096];
+	size_t len;
+	uint8_t *s = make_stream(fr, N, 3000, &len);
+	gx_decoder *d = gx_decoder_create(NULL);
+	T_REQUIRE(d);
+	size_t pos = 0;
+	int got = 0, placed = -1, nplaced = 0;
+	while (pos < len) {
+		uint8_t *dst;
+		size_t used = 0;
+		int rc;
+		const gx_frame_hdr *fh = gx_decoder_header(d);
+		if (fh && placed != got && below(3) == 0) {
+			T_REQUIRE(fh->payload_len <= sizeof home[0]);
+			T_EQ(gx_decoder_place(d, home[got]), 0);
+			T_EQ(gx_decoder_place(d, home[got]), GX_EINVAL); /* once */
+			placed = got;
+			nplaced++;
+		}
+		size_t room = gx_decoder_room(d, &dst);
+		if (room && below(2)) {
+			size_t n = 1 + below(room < 700 ? room : 700);
+			memcpy(dst, s + pos, n);
+			rc = gx_decoder_commit(d, n);
+			used = n;
+		} else {
+			size_t want = 1 + below(100);
+			if (want > len - pos)
+				want = len - pos;
+			rc = gx_decoder_feed(d, s + pos, want, &used);
+		}
+		T_REQUIRE(rc >= 0);
+		pos += used;
+		if (rc == 1) {
+			gx_frame_hdr h;
+			const uint8_t *p;
+			gx_decoder_frame(d, &h, &p);
+			T_REQUIRE(got < N && hdr_eq(&h, &fr[got].h));
+			T_REQUIRE(memcmp(p, fr[got].payload, h.payload_len) == 0);
+			if (placed == got)
+				T_REQUIRE(p == home[got]);
+			T_ASSERT(gx_decoder_header(d) == NULL);
+			got++;
+		}
+	}
+	T_EQ(got, N);
+	T_ASSERT(nplaced > N / 10);
+	gx_decoder_free(d);
+	free(s);
+	free_frames(fr, N);
+}
+
+/* Placing with nothing being collected is refused; a placed payload's
+ * checksum is still verified. */
+static void decoder_place_errors(void)
+{
+	gx_frame_hdr h;
+	uint8_t b[GX_FRAME_HDR_SIZE], pl[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, mine[8];
+	size_t used;
+	gx_decoder *d = gx_decoder_create(NULL);
+	T_REQUIRE(d);
+	T_ASSERT(gx_decoder_header(d) == NULL);
+	T_EQ(gx_decoder_place(d, mine), GX_EINVAL);
+	gx_frame_hdr_init(&h);
+	h.type = GX_FT_TENSOR;
+	h.codec = GX_CODEC_F32;
+	h.count = 2;
+	h.payload_len = h.raw_len = 8;
+	h.flags = GX_FF_CRC;
+	h.payload_crc = gx_crc32c(0, pl, 8) ^ 1; /* wrong */
+	gx_frame_hdr_pack(&h, b);
+	T_EQ(gx_decoder_feed(d, b, sizeof b, &used), 0);
+	T_REQUIRE(gx_decoder_header(d) != NULL);
+	T_EQ(gx_decoder_header(d)->count, 2);
+	T_EQ(gx_decoder_feed(d, pl, 3, &used), 0);
+	T_EQ(gx_decoder_place(d, NULL), GX_EINVAL);
+	T_EQ(gx_decoder_place(d, mine), 0);
+	T_EQ(memcmp(mine, pl, 3), 0); /* what came before is moved there */
+	T_EQ(gx_decoder_feed(d, pl + 3, 5, &used), GX_ECRC);
+	T_EQ(memcmp(mine, pl, 8), 0);
+	gx_decoder_free(d);
+}
+
 /* Two feeds, the cut at every byte boundary of a small stream. */
 static void decoder_every_split(void)
 {
@@ -1183,6 +1274,8 @@ int main(void)
 	T_RUN(decoder_truncated);
 	T_RUN(decoder_crc_mismatch);
 	T_RUN(decoder_sticky_header_errors);
+	T_RUN(decoder_placed_agrees);
+	T_RUN(decoder_place_errors);
 	T_RUN(decoder_refuses_before_alloc);
 	T_RUN(decoder_growing_frames);
 	T_RUN(write_fd_pipe);
