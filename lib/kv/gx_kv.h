@@ -48,11 +48,13 @@ int gx_kv_init(gx_kv *kv, size_t nkeys, const uint32_t *keys, const uint64_t *co
 /* Starts pushing gradient g of key (copied before return; under HFA sync,
  * the change of the worker's model since its last reply) and, for
  * pushpull, receiving the updated parameters into dst (which must stay valid
- * until the wait). priority 0 is the most urgent; equal priorities go in
- * order. Returns a handle or a negative gx_error. */
+ * and untouched until the wait; the replies are received straight into it,
+ * block by block, and a request that fails may leave some of them there).
+ * priority 0 is the most urgent; equal priorities go in order. Returns a
+ * handle or a negative gx_error. */
 gx_kv_req gx_kv_push(gx_kv *kv, uint32_t key, const float *g, int priority);
 gx_kv_req gx_kv_pushpull(gx_kv *kv, uint32_t key, const float *g, float *dst, int priority);
-/* Starts fetching the current parameters of key into dst. */
+/* Starts fetching the current parameters of key into dst (as pushpull's). */
 gx_kv_req gx_kv_pull(gx_kv *kv, uint32_t key, float *dst, int priority);
 /* Waits for one request; 0 or the gx_error that failed it. */
 int gx_kv_wait(gx_kv *kv, gx_kv_req r);
@@ -65,6 +67,7 @@ typedef struct gx_kv_info {
 	uint32_t k1;  /* HFA: local optimizer steps between pushes (else 0) */
 	uint32_t k2;  /* HFA: local rounds per global round (else 0) */
 	int lan;      /* GX_LINK_NONE or GX_LINK_FP16: what pushes and replies use */
+	uint32_t block; /* elements per block tensors travel in (0: whole) */
 } gx_kv_info;
 void gx_kv_info_get(const gx_kv *kv, gx_kv_info *out);
 /* Traffic so far, summed over the client's connections. */

@@ -91,6 +91,7 @@ static void dial_ready(gx_dial *d, int fd, void *ud)
 	kv->info.k1 = c->k1;
 	kv->info.k2 = c->k2;
 	kv->info.lan = c->lan;
+	kv->info.block = kv->nsrv == 1 ? c->block : 0;
 	kv->phase = P_READY;
 	pthread_cond_broadcast(&kv->cv);
 	pthread_mutex_unlock(&kv->mu);

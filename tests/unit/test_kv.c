@@ -49,6 +49,7 @@ typedef struct fake {
 	int silent_ms;      /* after the INITs, read but answer nothing for this long */
 	int bad_count_push; /* answer this PUSH (1-based) with one element too many */
 	int rcvbuf;         /* SO_RCVBUF of the accepted socket; 0 default */
+	uint32_t block;     /* the CONFIG's block size */
 	/* state, read by the test after fake_join */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -212,6 +213,7 @@ static void *fake_main(void *arg)
 			gx_config cf;
 			memset(&cf, 0, sizeof cf);
 			gx_optim_opts_default(&cf.optim, GX_OPT_SGD);
+			cf.block = f->block;
 			uint8_t cb[GX_CONFIG_SIZE];
 			gx_config_pack(&cf, cb);
 			send_frame(fd, GX_FT_CONFIG, 0, 0, 0, GX_CODEC_NONE, cb, GX_CONFIG_SIZE, 0);
@@ -516,6 +518,67 @@ static void pushpull_rounds(void)
 	T_EQ(rounds0[2], 2);
 	T_EQ(rounds1[0], 0);
 	T_EQ(rounds1[1], 1);
+	T_ASSERT(!f.fail[0]);
+}
+
+/* A server that names blocks of 8192: a key of 20000 floats goes out and
+ * comes back as blocks 0..2 (8192, 8192, 3616: the first two large enough
+ * to be received straight into the caller's array, the last decoded), the
+ * pushes copied part by part after their submission; every element right,
+ * whatever path it took. A key of 5 floats is one block. */
+static void blocks_travel(void)
+{
+	fake f;
+	int err = 0;
+	fake_init(&f);
+	f.block = 8192;
+	fake_start(&f);
+	gx_kv *kv = connect_fake(&f, 0, &err);
+	T_REQUIRE(kv != NULL);
+	gx_kv_info info;
+	gx_kv_info_get(kv, &info);
+	T_EQ(info.block, 8192);
+	enum { N = 20000 };
+	static float a[N], out[N], g[N];
+	float b[5] = {0};
+	uint32_t keys[2] = {0, 1};
+	uint64_t counts[2] = {N, 5};
+	float *vals[2] = {a, b};
+	T_REQUIRE(gx_kv_init(kv, 2, keys, counts, vals) == 0);
+	int bad = 0;
+	for (int i = 0; i < N; i++) /* the fake keeps 1000 + key + offset in its block */
+		bad |= a[i] != 1000.0f + (float)(i % 8192);
+	T_ASSERT(!bad);
+	for (int i = 0; i < N; i++)
+		g[i] = (float)i * 0.25f;
+	for (int k = 0; k < 3; k++) {
+		memset(out, 0, sizeof out);
+		T_EQ(gx_kv_wait(kv, gx_kv_pushpull(kv, 0, g, out, 0)), 0);
+		for (int i = 0; i < N; i++)
+			bad |= out[i] != (float)i * 0.25f + (float)k;
+	}
+	T_ASSERT(!bad);
+	memset(out, 0, sizeof out);
+	T_EQ(gx_kv_wait(kv, gx_kv_pull(kv, 0, out, 0)), 0);
+	for (int i = 0; i < N; i++)
+		bad |= out[i] != a[i];
+	T_ASSERT(!bad);
+	T_EQ(gx_kv_close(kv), 0);
+	fake_join(&f);
+	int pushes[3] = {0}, other = 0;
+	for (int i = 0; i < f.nrec; i++)
+		if (f.recs[i].type == GX_FT_PUSH) {
+			const rec *r = &f.recs[i];
+			if (r->key == 0 && r->block < 3 && r->count == (r->block < 2 ? 8192 : 3616))
+				pushes[r->block]++;
+			else
+				other++;
+		}
+	T_EQ(pushes[0], 3);
+	T_EQ(pushes[1], 3);
+	T_EQ(pushes[2], 3);
+	T_EQ(other, 0);
+	T_EQ(f.ninit, 4); /* three blocks and the small key */
 	T_ASSERT(!f.fail[0]);
 }
 
@@ -826,6 +889,7 @@ int main(void)
 	T_RUN(hello_and_bye);
 	T_RUN(init_takes_server_value);
 	T_RUN(pushpull_rounds);
+	T_RUN(blocks_travel);
 	T_RUN(priority_order);
 	T_RUN(server_dies);
 	T_RUN(heartbeat_timeout);
