@@ -339,6 +339,7 @@ static void peer_free(ps_peer *p)
 		close(p->fd);
 	free(p->next_round);
 	free(p->did_init);
+	gx_buf_unref(p->landing);
 	free(p);
 }
 

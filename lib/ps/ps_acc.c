@@ -175,6 +175,32 @@ int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t
 	return 0;
 }
 
+int ps_acc_take(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, gx_buf *b, int raw_first)
+{
+	int first = i == ps_contrib_at(ps, a->next_i);
+	if (i < 0 || i >= a->n || a->pushed[i] || h->count != a->count ||
+	    h->codec != GX_CODEC_F32 || (h->flags & GX_FF_ZSTD) ||
+	    (first && (a->summed || !raw_first || !a->sumb))) {
+		/* decoded as any push (or refused as one) */
+		int r = ps_acc_add(ps, a, i, h, b->data);
+		gx_buf_unref(b);
+		return r;
+	}
+	if (first) {
+		gx_buf_unref(a->sumb);
+		a->sumb = b;
+		a->sum = (float *)b->data;
+		a->summed++;
+		a->next_i++;
+	} else {
+		a->pend[i] = b;
+	}
+	a->pushed[i] = 1;
+	a->npushed++;
+	a->codecs |= 1u << h->codec;
+	return 0;
+}
+
 int ps_acc_settle(gx_ps *ps, ps_acc *a)
 {
 	while (a->next_i < a->n) {

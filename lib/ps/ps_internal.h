@@ -91,6 +91,9 @@ struct ps_peer {
 	gx_dial dial;        /* reaching it: net/dial.h */
 	char why[160];       /* why the last attempt failed */
 	int has_table;       /* a worker's KEYTABLE was taken */
+	gx_buf *landing;     /* the payload of the frame being received, placed
+			      * by the role's header callback; the frame's
+			      * handler may take it, else it goes after it */
 	/* local: a worker's progress, one entry per key of the table */
 	uint32_t *next_round;
 	uint8_t *did_init;
@@ -226,6 +229,11 @@ struct ps_role {
 	void (*init_key)(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
 	void (*push)(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
 	void (*pull)(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h);
+	/* Optional: the header of a member's large frame is in and its
+	 * payload is on its way: returns a buffer of the pool (ps->bufs, of
+	 * payload_len bytes at least) for the payload to be received in, which
+	 * the core keeps in p->landing for the frame's handler, or NULL. */
+	gx_buf *(*header)(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h);
 	/* Optional: a member's frame of any other type; without it such a
 	 * frame is a protocol violation. */
 	void (*other)(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
@@ -321,6 +329,13 @@ void ps_codec_send_agg(gx_ps *ps, gx_conn **cs, int nc, int type, uint32_t key, 
 		      uint32_t round, const float *x, uint64_t n, uint32_t codecs);
 
 /* ------------------------------------------------------------- ps_acc.c */
+
+/* Adds contributor i's push whose F32 payload lies as sent in b (a landed
+ * buffer; the reference is taken): kept as it is where a decoded copy
+ * would be (an early contribution; with raw_first, the sum's first term,
+ * which then keeps a -0.0 that 0.0f + value would make +0.0), else decoded
+ * from it. 0 or a gx_error (b released either way). */
+int ps_acc_take(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, gx_buf *b, int raw_first);
 
 /* The contributor summed k-th: k itself, or with ps->ordered the k-th of
  * ps->order; -1 while that order is not known yet. */

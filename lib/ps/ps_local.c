@@ -469,7 +469,20 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		return;
 	}
 	ps_acc *a = ps_acc_get(&k->accs, &k->spare, ps->bufs, h->round, ps->n, k->count);
-	int r = a ? ps_acc_add(ps, a, p->slot, h, pl) : GX_ENOMEM;
+	int r;
+	if (p->landing && pl == p->landing->data) {
+		/* received in a pooled buffer (local_header): kept as it is.
+		 * The sum's first term may keep a -0.0 where the global tier
+		 * alone reads the sum, since its own first term is 0.0f + it
+		 * and none of its sums is -0.0 (no result changes); not where
+		 * this server or a mixed global applies the sum itself. */
+		gx_buf *b = p->landing;
+		p->landing = NULL;
+		int raw = ls->agg == 0 && ls->up_sync == GX_SYNC_FULL;
+		r = a ? ps_acc_take(ps, a, p->slot, h, b, raw) : (gx_buf_unref(b), GX_ENOMEM);
+	} else {
+		r = a ? ps_acc_add(ps, a, p->slot, h, pl) : GX_ENOMEM;
+	}
 	if (r == GX_ENOMEM) {
 		ps_finish(ps, r, NULL, "out of memory for key %u round %u", k->key, h->round);
 		return;
@@ -527,6 +540,24 @@ static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 	for (int b = 0; b < k->nsl; b++)
 		ps_sent(ps, ps_send_slice_ctl(up_of(ps, &k->sl[b])->c, GX_FT_PULL, k->key,
 					       k->sl[b].block));
+}
+
+/* A worker's large PUSH on its way: an F32 payload of the key (block) and
+ * round it is due for is received in a pooled buffer, which on_push keeps
+ * as a sum or an early contribution instead of decoding it. */
+static gx_buf *local_header(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
+{
+	ps_local_state *ls = ps->loc;
+	if (h->type != GX_FT_PUSH || h->codec != GX_CODEC_F32 || (h->flags & GX_FF_ZSTD) ||
+	    !p->has_table || ps->o.lan)
+		return NULL;
+	ps_lkey *k = ps_local_key(ps, h->key, h->block);
+	if (!k || h->count != k->count)
+		return NULL;
+	size_t idx = (size_t)(k - ls->keys);
+	if (!p->did_init[idx] || h->round != p->next_round[idx])
+		return NULL;
+	return gx_buf_pool_get(ps->bufs, (size_t)k->count * sizeof(float));
 }
 
 static void local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
@@ -588,6 +619,7 @@ const ps_role ps_local_role = {
 	.init_key = on_init,
 	.push = on_push,
 	.pull = on_pull,
+	.header = local_header,
 	.up_frame = ps_local_up_frame,
 	.up_closed = ps_local_up_closed,
 	.settle = local_settle,

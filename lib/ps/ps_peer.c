@@ -22,6 +22,8 @@
 
 #include "ps_internal.h"
 
+static void *on_header(gx_conn *c, const gx_frame_hdr *h, void *ud);
+
 #define DRAIN_MS 1000        /* how long the end waits for output to flush */
 #define ACCEPT_PAUSE_MS 100  /* after a failed accept */
 
@@ -241,6 +243,8 @@ static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 			continue;
 		}
 		gx_conn_set_name(p->c, p->label);
+		if (ps->role->header)
+			gx_conn_set_on_header(p->c, on_header);
 		if (ps->o.psk && gx_conn_secure(p->c, &ps->psk, GX_SEC_SERVER, 0)) {
 			gx_conn_close(p->c, 0, "out of memory");
 			ps_log(ps, GX_LOG_WARN, "out of memory: refused a connection from %s",
@@ -304,10 +308,32 @@ static void on_hello(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t
 		ps_log(ps, GX_LOG_DEBUG, "%s calls itself '%s'", p->label, hl.name);
 }
 
-void ps_on_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *pl, void *ud)
+/* A member's large frame is on its way: the role may have it received in a
+ * buffer of its choosing (ps_role.header). */
+static void *on_header(gx_conn *c, const gx_frame_hdr *h, void *ud)
 {
 	ps_peer *p = ud;
 	gx_ps *ps = p->ps;
+	if (ps->finishing || p->gone || p->up || p->state != PEER_MEMBER || p->landing)
+		return NULL;
+	p->landing = ps->role->header(ps, p, h);
+	return p->landing ? p->landing->data : NULL;
+}
+
+static void peer_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
+
+void ps_on_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *pl, void *ud)
+{
+	ps_peer *p = ud;
+	peer_frame(p->ps, p, h, pl);
+	if (p->landing) { /* not taken by the frame's handler */
+		gx_buf_unref(p->landing);
+		p->landing = NULL;
+	}
+}
+
+static void peer_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+{
 	if (ps->finishing || (p->gone && !p->up))
 		return;
 	if (p->up) {
