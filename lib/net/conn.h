@@ -113,7 +113,7 @@ typedef void gx_conn_frame_fn(gx_conn *c, const gx_frame_hdr *h, const uint8_t *
  * and a one-line reason. The connection is freed after this returns. */
 typedef void gx_conn_close_fn(gx_conn *c, int err, const char *why, void *ud);
 /* Called when a frame's header has arrived and its payload (of at least
- * CONN_INPLACE_MIN bytes, not yet whole) is being received: returns where
+ * 16 KiB, not yet whole) is being received: returns where
  * the payload_len bytes should go (gx_decoder_place: a buffer of the
  * owner's, handed to on_frame as the payload once the frame is whole), or
  * NULL for the connection's own. Plaintext connections only. */

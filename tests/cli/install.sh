@@ -19,7 +19,15 @@ cat >"$T/use.c" <<'EOF'
 #include <string.h>
 int main(void) { gx_frame_hdr h; gx_frame_hdr_init(&h); return strcmp(gx_version(), GX_VERSION_STRING) != 0; }
 EOF
-if ${CC:-cc} -I"$T/root/usr/include" "$T/use.c" "$T/root/usr/lib/libgeomx.a" -lopenblas -lsodium -lzstd -lz -lm -lpthread \
+# (a sanitizer build's library needs its runtime: make SAN=... names the
+# build folder after it)
+case ${BUILD:-build} in
+*-address*) sanf=-fsanitize=address ;;
+*-undefined*) sanf=-fsanitize=undefined ;;
+*) sanf= ;;
+esac
+# shellcheck disable=SC2086 # $sanf is empty or one flag
+if ${CC:-cc} $sanf -I"$T/root/usr/include" "$T/use.c" "$T/root/usr/lib/libgeomx.a" -lopenblas -lsodium -lzstd -lz -lm -lpthread \
 	-o "$T/use" 2>"$T/use.err" && "$T/use"; then
 	ok "a program builds and runs against the installed header and library"
 else
