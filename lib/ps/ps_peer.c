@@ -417,6 +417,8 @@ void ps_on_close(gx_conn *c, int err, const char *why, void *ud)
 	gx_ps *ps = p->ps;
 	int reset = err == GX_EIO && errno == ECONNRESET; /* errno: as the close left it */
 	p->st = *gx_conn_get_stats(c);
+	gx_buf_unref(p->landing); /* a frame cut short by the close */
+	p->landing = NULL;
 	/* A secure link that failed its handshake or its records: conn.c has
 	 * told a plaintext peer why; anything written raw here would read as
 	 * plaintext to a keyed peer, or as a forged record. */
