@@ -34,6 +34,12 @@ gx_buf *gx_buf_ref(gx_buf *b);
 /* Drops a reference; the last one frees b or keeps it in its pool. NULL is
  * accepted. */
 void gx_buf_unref(gx_buf *b);
+/* Nonzero while a reference other than the caller's holds b (a connection
+ * that has not written it yet): its bytes may not change. */
+static inline int gx_buf_shared(const gx_buf *b)
+{
+	return __atomic_load_n(&b->refs, __ATOMIC_ACQUIRE) > 1;
+}
 
 /* A pool keeping up to max_count released buffers of at least min_cap
  * bytes, max_bytes in all (the oldest goes first to make room). NULL on

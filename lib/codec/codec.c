@@ -439,6 +439,9 @@ int gx_codec_decode(gx_codec *c, const gx_frame_hdr *h, const uint8_t *payload, 
 		raw = c->raw.p;
 	}
 
+	/* Received where it belongs (gx_decoder_place): already decoded. */
+	if (h->codec == GX_CODEC_F32 && !accumulate && (const void *)raw == (const void *)dst)
+		return 0;
 	GX_PASS(GX_PASS_DECODE, raw_len);
 	int first = accumulate == GX_DECODE_FIRST;
 	switch (h->codec) {
@@ -467,7 +470,11 @@ int gx_codec_decode(gx_codec *c, const gx_frame_hdr *h, const uint8_t *payload, 
 	/* The first term of a sum, overwritten above: + 0.0f gives the bits
 	 * that adding it to zeros gives. */
 	if (first)
-		for (uint64_t i = 0; i < count; i++)
-			dst[i] += 0.0f;
+		gx_add_f32_bytes(dst, (const uint8_t *)dst, (size_t)count, 1);
 	return 0;
+}
+
+void gx_codec_fold_f32(float *dst, const float *src, uint64_t n, int first)
+{
+	gx_add_f32_bytes(dst, (const uint8_t *)src, (size_t)n, first);
 }

@@ -137,13 +137,19 @@ int gx_codec_encode_nonzero(gx_codec *c, const float *x, uint64_t n, gx_frame_hd
  * nothing); GX_DECODE_FIRST: dst becomes 0.0f + each decoded value, the
  * same bits as zeroing dst and adding (a -0.0 becomes +0.0), in one pass
  * where the codec allows (F32), so a sum need not be cleared before its
- * first term; any other nonzero value: decoded values are added to dst. Checks every index and
- * length; returns 0 or a negative gx_error, and on error dst is unchanged.
- * The payload CRC is not re-verified here (the frame decoder did it).
- * Decoding does not depend on the handle's options. */
+ * first term; any other nonzero value: decoded values are added to dst.
+ * An F32 payload that lies at dst already (received there:
+ * gx_decoder_place) is left as it is. Checks every index and length;
+ * returns 0 or a negative gx_error, and on error dst is unchanged. The
+ * payload CRC is not re-verified here (the frame decoder did it). Decoding
+ * does not depend on the handle's options. */
 #define GX_DECODE_FIRST 2
 int gx_codec_decode(gx_codec *c, const gx_frame_hdr *h, const uint8_t *payload, float *dst,
 		    int accumulate);
+/* dst[i] += src[i], i < n; first: dst[i] = 0.0f + src[i] (a sum's first
+ * term, with the bits adding it to zeros gives, as GX_DECODE_FIRST); src
+ * may be dst. */
+void gx_codec_fold_f32(float *dst, const float *src, uint64_t n, int first);
 
 /* Sparse payload building blocks (used by gx_codec_*, exposed for tools and
  * benchmarks). Encodes k strictly increasing indices (< n) and their values

@@ -52,7 +52,7 @@ static gx_buf *kv_buf_get(gx_kv *kv, uint32_t ki)
 	gx_buf *b = k->spare;
 	k->spare = NULL;
 	pthread_mutex_unlock(&kv->mu);
-	if (b && __atomic_load_n(&b->refs, __ATOMIC_ACQUIRE) > 1) {
+	if (b && gx_buf_shared(b)) {
 		gx_buf_unref(b);
 		b = NULL;
 	}

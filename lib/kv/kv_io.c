@@ -269,12 +269,18 @@ static void pump(kv_srv *s)
 
 /* ------------------------------------------------------------- replies */
 
+/* The waiter list a reply of type answers. */
+static int reply_list(int type)
+{
+	return type == GX_FT_INIT_REPLY ? KV_W_INIT : type == GX_FT_PUSH_REPLY ? KV_W_PUSH : KV_W_PULL;
+}
+
 /* The slice (*slp; NULL when the key or block is not s's) and the waiting
  * part (NULL if none, *prevp before it in its list) a reply h answers. */
 static kv_part *reply_part(kv_srv *s, const gx_frame_hdr *h, kv_slice **slp, kv_part **prevp)
 {
 	gx_kv *kv = s->kv;
-	int w = h->type == GX_FT_INIT_REPLY ? KV_W_INIT : h->type == GX_FT_PUSH_REPLY ? KV_W_PUSH : KV_W_PULL;
+	int w = reply_list(h->type);
 	long ki = kv->io_model ? kv_find_key(kv, h->key) : -1;
 	*slp = NULL;
 	*prevp = NULL;
@@ -312,7 +318,7 @@ void *kv_conn_header(gx_conn *c, const gx_frame_hdr *h, void *ud)
 static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
 {
 	gx_kv *kv = s->kv;
-	int w = h->type == GX_FT_INIT_REPLY ? KV_W_INIT : h->type == GX_FT_PUSH_REPLY ? KV_W_PUSH : KV_W_PULL;
+	int w = reply_list(h->type);
 	kv_slice *sl;
 	kv_part *prev, *p = reply_part(s, h, &sl, &prev);
 	if (!sl && (!kv->io_model || kv_find_key(kv, h->key) < 0)) {
@@ -358,8 +364,8 @@ static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
 		if (e)
 			kv_log(kv, GX_LOG_ERROR, "server %s: %s for key %u: cannot decode: %s",
 			       s->addr, type_name(h->type), h->key, gx_strerror(e));
-	} else if (r->dst && (const void *)payload != (const void *)(r->dst + sl->off)) {
-		/* (else kv_conn_header had it received in place) */
+	} else if (r->dst) {
+		/* (where kv_conn_header may have had it received already) */
 		e = gx_codec_decode(kv->dec, h, payload, r->dst + sl->off, 0);
 		if (e)
 			kv_log(kv, GX_LOG_ERROR,

@@ -44,7 +44,7 @@ ps_acc *ps_acc_get(ps_acc **head, ps_spare *sp, gx_buf_pool *pool, uint32_t roun
 		a->pushed = pushed;
 		a->sum = sum;
 		a->sumb = sumb;
-		if (sumb && __atomic_load_n(&sumb->refs, __ATOMIC_ACQUIRE) > 1) {
+		if (sumb && gx_buf_shared(sumb)) {
 			/* still queued somewhere: not ours to write */
 			gx_buf_unref(sumb);
 			a->sum = NULL;
@@ -143,9 +143,23 @@ int ps_contrib_at(const gx_ps *ps, int k)
 	return ps->order ? ps->order[k] : -1;
 }
 
+/* Whether contributor i may push h into a: 0 or GX_EPROTO. */
+static int acc_admits(const ps_acc *a, int i, const gx_frame_hdr *h)
+{
+	return i < 0 || i >= a->n || a->pushed[i] || h->count != a->count ? GX_EPROTO : 0;
+}
+
+/* Contributor i's push (of codec) is in: folded or waiting in pend. */
+static void acc_pushed(ps_acc *a, int i, int codec)
+{
+	a->pushed[i] = 1;
+	a->npushed++;
+	a->codecs |= 1u << codec;
+}
+
 int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t *payload)
 {
-	if (i < 0 || i >= a->n || a->pushed[i] || h->count != a->count)
+	if (acc_admits(a, i, h))
 		return GX_EPROTO;
 	if (i == ps_contrib_at(ps, a->next_i)) {
 		/* Its turn: straight into the sum (unchanged on error). */
@@ -169,17 +183,14 @@ int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t
 		}
 		a->pend[i] = b;
 	}
-	a->pushed[i] = 1;
-	a->npushed++;
-	a->codecs |= 1u << h->codec;
+	acc_pushed(a, i, h->codec);
 	return 0;
 }
 
 int ps_acc_take(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, gx_buf *b, int raw_first)
 {
 	int first = i == ps_contrib_at(ps, a->next_i);
-	if (i < 0 || i >= a->n || a->pushed[i] || h->count != a->count ||
-	    h->codec != GX_CODEC_F32 || (h->flags & GX_FF_ZSTD) ||
+	if (acc_admits(a, i, h) || h->codec != GX_CODEC_F32 || (h->flags & GX_FF_ZSTD) ||
 	    (first && (a->summed || !raw_first || !a->sumb))) {
 		/* decoded as any push (or refused as one) */
 		int r = ps_acc_add(ps, a, i, h, b->data);
@@ -195,9 +206,7 @@ int ps_acc_take(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, gx_buf *b, i
 	} else {
 		a->pend[i] = b;
 	}
-	a->pushed[i] = 1;
-	a->npushed++;
-	a->codecs |= 1u << h->codec;
+	acc_pushed(a, i, h->codec);
 	return 0;
 }
 
@@ -208,14 +217,8 @@ int ps_acc_settle(gx_ps *ps, ps_acc *a)
 		if (i < 0)
 			break; /* the summing order is not known yet */
 		if (a->pend[i]) {
-			float *s = a->sum;
-			const float *b = (const float *)a->pend[i]->data;
-			if (a->summed)
-				for (uint64_t j = 0; j < a->count; j++)
-					s[j] += b[j];
-			else /* the first term: the bits of 0.0f + b[j] */
-				for (uint64_t j = 0; j < a->count; j++)
-					s[j] = b[j] + 0.0f;
+			gx_codec_fold_f32(a->sum, (const float *)a->pend[i]->data, a->count,
+					  !a->summed);
 			a->summed++;
 			GX_PASS(GX_PASS_DECODE, a->count * 4);
 			gx_buf_unref(a->pend[i]);

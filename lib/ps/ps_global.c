@@ -332,7 +332,7 @@ static void reply(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round)
  * GX_ENOMEM after ending the job. */
 static int own_value(gx_ps *ps, ps_gslice *s)
 {
-	if (__atomic_load_n(&s->wb->refs, __ATOMIC_ACQUIRE) == 1)
+	if (!gx_buf_shared(s->wb))
 		return 0;
 	size_t bytes = (size_t)s->count * sizeof(float);
 	gx_buf *b = gx_buf_pool_get(ps->bufs, bytes);

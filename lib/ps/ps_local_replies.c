@@ -32,6 +32,15 @@ static const gx_slice *find_slice(gx_ps *ps, const gx_frame_hdr *h, ps_lkey **kp
 	return &k->sl[b];
 }
 
+/* The round sent upstream that a reply of round names, or NULL. */
+static ps_fwd *fwd_of(ps_lkey *k, uint32_t round)
+{
+	ps_fwd *f = k->fwds;
+	while (f && f->round != round)
+		f = f->next;
+	return f;
+}
+
 /* The oldest pull of k still missing its slice b, and where it is linked. */
 static ps_pull **pull_missing(ps_lkey *k, int b)
 {
@@ -80,9 +89,8 @@ void *ps_local_up_header(gx_conn *c, const gx_frame_hdr *h, void *ud)
 	    s->server != (uint32_t)u->slot || h->count != s->count)
 		return NULL;
 	if (h->type == GX_FT_PUSH_REPLY) {
-		for (ps_fwd *f = k->fwds; f; f = f->next)
-			if (f->round == h->round)
-				return f->got[b] ? NULL : f->buf + ps_slice_at(k, s);
+		ps_fwd *f = fwd_of(k, h->round);
+		return f && !f->got[b] ? f->buf + ps_slice_at(k, s) : NULL;
 	} else if (h->type == GX_FT_PULL_REPLY) {
 		ps_pull *q = *pull_missing(k, b);
 		return q ? q->buf + ps_slice_at(k, s) : NULL;
@@ -90,14 +98,11 @@ void *ps_local_up_header(gx_conn *c, const gx_frame_hdr *h, void *ud)
 	return NULL;
 }
 
-/* Decodes u's reply h (a what) into dst (nothing to do when it was
- * received there: ps_local_up_header); 0, or a gx_error after a
- * violation. */
+/* Decodes u's reply h (a what) into dst (where ps_local_up_header may have
+ * had it received already); 0, or a gx_error after a violation. */
 static int decode_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl,
 			const char *what, float *dst)
 {
-	if ((const void *)pl == (const void *)dst)
-		return 0;
 	int r = gx_codec_decode(ps->codec, h, pl, dst, 0);
 	if (r)
 		ps_violation(ps, u, r, "key %u block %u: bad %s payload: %s", h->key, h->block,
@@ -176,9 +181,7 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	const gx_slice *s = reply_slice(ps, u, h, &k, &b);
 	if (!s)
 		return;
-	ps_fwd *f = k->fwds;
-	while (f && f->round != h->round)
-		f = f->next;
+	ps_fwd *f = fwd_of(k, h->round);
 	if (!f || f->got[b]) {
 		ps_violation(ps, u, GX_EPROTO, "an unexpected PUSH_REPLY for key %u block %u round "
 			     "%u", h->key, h->block, h->round);

@@ -461,6 +461,29 @@ static void test_accumulate(void)
 
 /* GX_DECODE_FIRST over any contents of dst gives the bits of zeroing dst
  * and adding (0.0f + -0.0f is +0.0f), for every codec, with zstd and not. */
+/* gx_codec_fold_f32: a first term is 0.0f + x (-0.0 becomes +0.0), also in
+ * place; later terms add. 19 elements: the blocks of 8 and the tail. */
+static void test_fold_f32(void)
+{
+	float src[19], dst[19];
+	for (int i = 0; i < 19; i++) {
+		src[i] = i % 3 == 0 ? -0.0f : (float)i * 0.5f;
+		dst[i] = 99.0f;
+	}
+	gx_codec_fold_f32(dst, src, 19, 1);
+	for (int i = 0; i < 19; i++) {
+		float want = src[i] + 0.0f;
+		T_REQUIRE(memcmp(&dst[i], &want, 4) == 0 && !signbit(dst[i]));
+	}
+	gx_codec_fold_f32(dst, src, 19, 0);
+	for (int i = 0; i < 19; i++)
+		T_REQUIRE(dst[i] == (float)(i % 3 == 0 ? 0 : i));
+	memcpy(dst, src, sizeof dst);
+	gx_codec_fold_f32(dst, dst, 19, 1); /* in place */
+	for (int i = 0; i < 19; i++)
+		T_REQUIRE(!signbit(dst[i]) && dst[i] == src[i]);
+}
+
 static void test_decode_first(void)
 {
 	const size_t n = 4099;
@@ -778,6 +801,7 @@ int main(void)
 	T_RUN(test_crc_and_flags);
 	T_RUN(test_through_frames);
 	T_RUN(test_accumulate);
+	T_RUN(test_fold_f32);
 	T_RUN(test_decode_first);
 	T_RUN(test_error_feedback);
 	T_RUN(test_error_feedback_sparse_exact);
