@@ -129,7 +129,8 @@ static int do_rounds(struct worker *w, gx_kv *kv, long rounds)
 	size_t nk = g_o->keys;
 	for (long r = 0; r < rounds; r++) {
 		for (size_t k = 0; k < nk; k++) {
-			w->reqs[k] = gx_kv_pushpull(kv, (uint32_t)k, w->grads[k], w->params[k], (int)k);
+			w->reqs[k] = gx_kv_pushpull_borrowed(kv, (uint32_t)k, w->grads[k], w->params[k],
+							     (int)k);
 			if (w->reqs[k] < 0) {
 				if (loud())
 					cli_error("ps: %s: key %zu: %s", w->who, k,

@@ -328,7 +328,9 @@ static int exchange(struct state *s, const char *who, uint64_t step)
 				d[j] = ti.data[j] - sy[j];
 			push = d;
 		}
-		gx_kv_req r = gx_kv_pushpull(s->kv, ti.key, push, ti.data, (int)(i < 255 ? i : 255));
+		/* lent: push stays unchanged until the wait below */
+		gx_kv_req r = gx_kv_pushpull_borrowed(s->kv, ti.key, push, ti.data,
+						      (int)(i < 255 ? i : 255));
 		if (r < 0) {
 			cli_error("%s: step %" PRIu64 ", %s: %s", who, step, ti.name, gx_strerror((int)r));
 			return -1;

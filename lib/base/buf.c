@@ -35,6 +35,22 @@ gx_buf *gx_buf_new(size_t cap)
 	b->len = 0;
 	b->refs = 1;
 	b->pool = NULL;
+	b->on_release = NULL;
+	b->ud = NULL;
+	return b;
+}
+
+gx_buf *gx_buf_lend(void *data, size_t len, void (*on_release)(void *ud), void *ud)
+{
+	gx_buf *b = malloc(sizeof *b);
+	if (!b)
+		return NULL;
+	b->data = data;
+	b->cap = b->len = len;
+	b->refs = 1;
+	b->pool = NULL;
+	b->on_release = on_release;
+	b->ud = ud;
 	return b;
 }
 
@@ -46,8 +62,13 @@ gx_buf *gx_buf_ref(gx_buf *b)
 
 static void buf_destroy(gx_buf *b)
 {
-	free(b->data);
+	void (*on_release)(void *) = b->on_release;
+	void *ud = b->ud;
+	if (!on_release)
+		free(b->data);
 	free(b);
+	if (on_release)
+		on_release(ud);
 }
 
 static void pool_maybe_free(gx_buf_pool *p)

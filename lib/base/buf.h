@@ -24,11 +24,19 @@ typedef struct gx_buf {
 	size_t len;        /* bytes in use: the caller's to set */
 	int refs;          /* atomic */
 	gx_buf_pool *pool; /* where the last release puts it; NULL: freed */
+	void (*on_release)(void *ud); /* gx_buf_lend: called by the last
+				       * release instead of freeing data */
+	void *ud;
 } gx_buf;
 
 /* A buffer of cap bytes (contents undefined) with one reference. NULL on
  * ENOMEM. */
 gx_buf *gx_buf_new(size_t cap);
+/* A buffer over len bytes the caller owns (nothing is copied), with one
+ * reference: the caller leaves them unchanged until the last release, which
+ * frees only the buffer and then calls on_release(ud) — on whichever
+ * thread released last. NULL on ENOMEM. */
+gx_buf *gx_buf_lend(void *data, size_t len, void (*on_release)(void *ud), void *ud);
 /* Takes another reference; returns b. */
 gx_buf *gx_buf_ref(gx_buf *b);
 /* Drops a reference; the last one frees b or keeps it in its pool. NULL is

@@ -54,6 +54,14 @@ int gx_kv_init(gx_kv *kv, size_t nkeys, const uint32_t *keys, const uint64_t *co
  * handle or a negative gx_error. */
 gx_kv_req gx_kv_push(gx_kv *kv, uint32_t key, const float *g, int priority);
 gx_kv_req gx_kv_pushpull(gx_kv *kv, uint32_t key, const float *g, float *dst, int priority);
+/* gx_kv_pushpull without its copy: g is lent, read where it lies while
+ * the blocks go out, and must stay allocated and unchanged until the wait
+ * for this request (gx_kv_wait or gx_kv_wait_all) has returned, whatever it
+ * returns; the wait returns only once no connection holds g. dst NULL:
+ * push only; else dst may not overlap g. Under an fp16 LAN g is encoded
+ * at the call, as with gx_kv_pushpull. */
+gx_kv_req gx_kv_pushpull_borrowed(gx_kv *kv, uint32_t key, const float *g, float *dst,
+				  int priority);
 /* Starts fetching the current parameters of key into dst (as pushpull's). */
 gx_kv_req gx_kv_pull(gx_kv *kv, uint32_t key, float *dst, int priority);
 /* Waits for one request; 0 or the gx_error that failed it. */

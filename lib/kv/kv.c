@@ -29,6 +29,11 @@ void kv_buf_put(gx_kv *kv, uint32_t ki, gx_buf *buf)
 {
 	if (!buf)
 		return;
+	if (buf->on_release) {
+		/* the caller's array, lent: never kept */
+		gx_buf_unref(buf);
+		return;
+	}
 	pthread_mutex_lock(&kv->mu);
 	kv_key *k = &kv->keys[ki];
 	if (!k->spare) {
@@ -277,18 +282,54 @@ void gx_kv_info_get(const gx_kv *kv, gx_kv_info *out)
 		*out = kv->info;
 }
 
-/* A request of type for key index ki, its payload copied from src (NULL:
- * none), the reply going to dst (NULL: discarded). */
-/* A request; src's bytes are copied in, all of them, or with first_only
- * the first part's (the caller copies the rest with copy_parts). */
+/* The last connection let go of a lent array: its request may return. */
+static void lend_released(void *ud)
+{
+	kv_req *r = ud;
+	pthread_mutex_lock(&r->kv->mu);
+	r->lent = 0;
+	pthread_cond_broadcast(&r->kv->cv);
+	pthread_mutex_unlock(&r->kv->mu);
+}
+
+/* Under mu, r done: drops r's own reference to a lent array if the I/O
+ * thread did not (a failed request), then waits until no connection holds
+ * it either, so that the caller may change it once the wait returns. */
+static void lend_settle(gx_kv *kv, kv_req *r)
+{
+	if (!r->lent)
+		return;
+	gx_buf *b = r->buf;
+	r->buf = NULL;
+	if (b) {
+		pthread_mutex_unlock(&kv->mu);
+		gx_buf_unref(b);
+		pthread_mutex_lock(&kv->mu);
+	}
+	while (r->lent)
+		pthread_cond_wait(&kv->cv, &kv->mu);
+}
+
+/* A request of type for key index ki, the reply going to dst (NULL:
+ * discarded), its payload src (NULL: none): lent (an F32 push read where it
+ * lies), or copied in, all of it, or with first_only the first part (the
+ * caller copies the rest with copy_parts). */
 static kv_req *req_new(gx_kv *kv, int type, uint32_t ki, const float *src, float *dst, int prio,
-		       int first_only)
+		       int first_only, int lend)
 {
 	const kv_key *k = &kv->keys[ki];
 	kv_req *r = calloc(1, sizeof *r + k->ns * sizeof(kv_part));
 	if (!r)
 		return NULL;
-	if (src) {
+	r->kv = kv;
+	if (src && lend && type == GX_FT_PUSH && kv->info.lan != GX_LINK_FP16) {
+		r->buf = gx_buf_lend((void *)src, k->count * 4, lend_released, r);
+		if (!r->buf) {
+			free(r);
+			return NULL;
+		}
+		r->lent = 1;
+	} else if (src) {
 		r->buf = kv_buf_get(kv, ki);
 		if (!r->buf) {
 			free(r);
@@ -358,7 +399,8 @@ static int req_submit_locked(gx_kv *kv, kv_req *r)
 	return 0;
 }
 
-static gx_kv_req submit(gx_kv *kv, int type, uint32_t key, const float *g, float *dst, int prio)
+static gx_kv_req submit(gx_kv *kv, int type, uint32_t key, const float *g, float *dst, int prio,
+			int lend)
 {
 	if (!kv || prio < 0 || (type != GX_FT_PULL && !g) || (type == GX_FT_PULL && !dst))
 		return GX_EINVAL;
@@ -367,7 +409,7 @@ static gx_kv_req submit(gx_kv *kv, int type, uint32_t key, const float *g, float
 	long ki = kv_find_key(kv, key);
 	if (ki < 0)
 		return GX_EKEY;
-	kv_req *r = req_new(kv, type, (uint32_t)ki, g, dst, prio, 1);
+	kv_req *r = req_new(kv, type, (uint32_t)ki, g, dst, prio, 1, lend);
 	if (!r)
 		return GX_ENOMEM;
 	kv_key *k = &kv->keys[ki];
@@ -391,19 +433,30 @@ static gx_kv_req submit(gx_kv *kv, int type, uint32_t key, const float *g, float
 
 gx_kv_req gx_kv_push(gx_kv *kv, uint32_t key, const float *g, int priority)
 {
-	return submit(kv, GX_FT_PUSH, key, g, NULL, priority);
+	return submit(kv, GX_FT_PUSH, key, g, NULL, priority, 0);
 }
 
 gx_kv_req gx_kv_pushpull(gx_kv *kv, uint32_t key, const float *g, float *dst, int priority)
 {
 	if (!dst)
 		return GX_EINVAL;
-	return submit(kv, GX_FT_PUSH, key, g, dst, priority);
+	return submit(kv, GX_FT_PUSH, key, g, dst, priority, 0);
+}
+
+gx_kv_req gx_kv_pushpull_borrowed(gx_kv *kv, uint32_t key, const float *g, float *dst,
+				  int priority)
+{
+	/* A reply landing on a part still to be sent would change what is
+	 * pushed. */
+	long ki = kv && kv->inited ? kv_find_key(kv, key) : -1;
+	if (g && dst && ki >= 0 && dst < g + kv->keys[ki].count && g < dst + kv->keys[ki].count)
+		return GX_EINVAL;
+	return submit(kv, GX_FT_PUSH, key, g, dst, priority, 1);
 }
 
 gx_kv_req gx_kv_pull(gx_kv *kv, uint32_t key, float *dst, int priority)
 {
-	return submit(kv, GX_FT_PULL, key, NULL, dst, priority);
+	return submit(kv, GX_FT_PULL, key, NULL, dst, priority, 0);
 }
 
 int gx_kv_wait(gx_kv *kv, gx_kv_req id)
@@ -418,6 +471,7 @@ int gx_kv_wait(gx_kv *kv, gx_kv_req id)
 	}
 	while (!r->done)
 		pthread_cond_wait(&kv->cv, &kv->mu);
+	lend_settle(kv, r);
 	int e = r->result;
 	tab_del(kv, id);
 	pthread_mutex_unlock(&kv->mu);
@@ -438,6 +492,7 @@ int gx_kv_wait_all(gx_kv *kv)
 			continue;
 		while (!r->done)
 			pthread_cond_wait(&kv->cv, &kv->mu);
+		lend_settle(kv, r);
 		if (!first)
 			first = r->result;
 		kv->tab[id & (kv->tab_cap - 1)] = NULL;
@@ -642,7 +697,7 @@ int gx_kv_init(gx_kv *kv, size_t nkeys, const uint32_t *keys, const uint64_t *co
 	}
 	for (size_t j = 0; j < nkeys; j++) {
 		size_t i = order[j];
-		reqs[j] = req_new(kv, GX_FT_INIT, (uint32_t)j, values[i], values[i], 0, 0);
+		reqs[j] = req_new(kv, GX_FT_INIT, (uint32_t)j, values[i], values[i], 0, 0, 0);
 		if (!reqs[j]) {
 			e = GX_ENOMEM;
 			goto out;

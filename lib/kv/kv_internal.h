@@ -101,6 +101,11 @@ typedef struct kv_req {
 	uint32_t unsent;     /* I/O: parts not yet handed to a connection */
 	uint32_t left;       /* I/O: parts not yet answered */
 	int err;             /* I/O: first error of a part */
+	int lent;            /* under mu: buf is the caller's own array
+			      * (gx_kv_pushpull_borrowed), and a connection
+			      * may still hold it; cleared by its last
+			      * release (lend_released) */
+	struct gx_kv *kv;    /* for lend_released */
 	int done;            /* under mu */
 	int result;          /* under mu, once done */
 	struct kv_req *qnext; /* submission queue; the free list in wait_all */

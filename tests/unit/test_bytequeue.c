@@ -33,6 +33,39 @@ static void buf_refcount(void)
 	gx_buf_unref(NULL);
 }
 
+static void count_release(void *ud)
+{
+	(*(int *)ud)++;
+}
+
+/* A lent buffer refers to the caller's bytes: nothing is copied, a queued
+ * segment holds it like any other, and only the last release calls back
+ * (once), leaving the bytes alone. */
+static void buf_lend(void)
+{
+	uint8_t own[64];
+	memset(own, 7, sizeof own);
+	int released = 0;
+	gx_buf *b = gx_buf_lend(own, sizeof own, count_release, &released);
+	T_REQUIRE(b);
+	T_ASSERT(b->data == own && b->len == sizeof own && b->cap == sizeof own && b->refs == 1);
+	gx_bq_pool pool;
+	gx_bq q;
+	gx_bq_pool_init(&pool, 4, 1024, 1 << 20, 0);
+	gx_bq_init(&q, &pool);
+	gx_bq_seg *s = gx_bq_seg_ref(b, own + 8, 32);
+	T_REQUIRE(s);
+	gx_bq_append(&q, s);
+	T_ASSERT(gx_buf_shared(b));
+	gx_buf_unref(b); /* the caller's reference: the queue still holds it */
+	T_EQ(released, 0);
+	gx_bq_clear(&q); /* as a connection closed unwritten */
+	T_EQ(released, 1);
+	T_EQ(own[0], 7);
+	T_EQ(own[63], 7);
+	gx_bq_pool_clear(&pool);
+}
+
 /* A released buffer comes back for a request it fits without wasting more
  * than half of it, smaller ones are not kept, and the pool outlives its
  * free until the last buffer out of it is released. */
@@ -221,6 +254,7 @@ int main(void)
 {
 	T_RUN(buf_refcount);
 	T_RUN(buf_pool_reuse);
+	T_RUN(buf_lend);
 	T_RUN(queue_order_and_refs);
 	T_RUN(queue_release_times);
 	T_RUN(queue_write_error);
