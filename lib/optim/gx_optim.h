@@ -66,6 +66,11 @@ void gx_optim_free(gx_optim *op);
 /* One update of w (n elements) with gradient g. sender picks DC-ASGD's
  * backup (0 <= sender < nsenders; others ignore it). Returns 0 or GX_EINVAL. */
 int gx_optim_step(gx_optim *op, float *w, const float *g, int sender);
+/* gx_optim_step with g a sum whose first term was not added to zeros (so it
+ * may hold -0.0 where the sum begun from zeros holds +0.0): every g[i] is
+ * taken as g[i] + 0.0f, which gives bit for bit the update of the sum begun
+ * from zeros, without a pass over g to make it so. */
+int gx_optim_step_sum(gx_optim *op, float *w, const float *g, int sender);
 /* DC-ASGD: records w as the weights sender now holds (call whenever weights
  * are sent to it: init, push and pull replies). A no-op for the other kinds.
  * Returns 0 or GX_EINVAL (sender out of range). */

@@ -232,19 +232,20 @@ static inline float l2(float g, float w, float wd)
  *   buf = d (first step) | buf*m + d
  *   d = buf (heavy ball) | d + m*buf (nesterov)
  *   w = w + (-lr)*d */
-static void step_sgd(gx_optim *op, float *w, const float *g)
+static void step_sgd(gx_optim *op, float *w, const float *g, float gz)
 {
 	size_t n = op->n;
 	float nlr = -op->o.lr, wd = op->o.weight_decay, m = op->o.momentum;
 	float *restrict buf = op->a;
 	if (op->o.kind == GX_OPT_SGD) {
 		for (size_t i = 0; i < n; i++)
-			w[i] = w[i] + nlr * l2(g[i], w[i], wd);
+			w[i] = w[i] + nlr * l2(g[i] + gz, w[i], wd);
 		return;
 	}
 	int first = op->steps == 0, nesterov = op->o.kind == GX_OPT_NESTEROV;
 	for (size_t i = 0; i < n; i++) {
-		float d = l2(g[i], w[i], wd);
+		float gi = g[i] + gz;
+		float d = l2(gi, w[i], wd);
 		float b = first ? d : buf[i] * m + d;
 		buf[i] = b;
 		if (nesterov)
@@ -258,13 +259,14 @@ static void step_sgd(gx_optim *op, float *w, const float *g)
 /* torch.optim.Adagrad, lr_decay 0, initial_accumulator_value 0.
  *   d = g + wd*w;  sum = sum + d*d;  std = sqrt(sum) + eps
  *   w = w + ((-clr)*d)/std,  clr = lr / (1 + (t-1)*lr_decay) = lr */
-static void step_adagrad(gx_optim *op, float *w, const float *g)
+static void step_adagrad(gx_optim *op, float *w, const float *g, float gz)
 {
 	size_t n = op->n;
 	float nclr = -op->o.lr, wd = op->o.weight_decay, eps = op->o.eps;
 	float *restrict sum = op->a;
 	for (size_t i = 0; i < n; i++) {
-		float d = l2(g[i], w[i], wd);
+		float gi = g[i] + gz;
+		float d = l2(gi, w[i], wd);
 		sum[i] = sum[i] + d * d;
 		float std = sqrtf(sum[i]) + eps;
 		w[i] = w[i] + (nclr * d) / std;
@@ -274,14 +276,15 @@ static void step_adagrad(gx_optim *op, float *w, const float *g)
 /* torch.optim.RMSprop, centered false, momentum 0.
  *   d = g + wd*w;  sq = sq*alpha + ((1-alpha)*d)*d;  avg = sqrt(sq) + eps
  *   w = w + ((-lr)*d)/avg */
-static void step_rmsprop(gx_optim *op, float *w, const float *g)
+static void step_rmsprop(gx_optim *op, float *w, const float *g, float gz)
 {
 	size_t n = op->n;
 	float nlr = -op->o.lr, wd = op->o.weight_decay, eps = op->o.eps;
 	float alpha = op->o.rho, c = (float)(1.0 - (double)op->o.rho);
 	float *restrict sq = op->a;
 	for (size_t i = 0; i < n; i++) {
-		float d = l2(g[i], w[i], wd);
+		float gi = g[i] + gz;
+		float d = l2(gi, w[i], wd);
 		sq[i] = sq[i] * alpha + (c * d) * d;
 		float avg = sqrtf(sq[i]) + eps;
 		w[i] = w[i] + (nlr * d) / avg;
@@ -292,14 +295,15 @@ static void step_rmsprop(gx_optim *op, float *w, const float *g)
  *   d = g + wd*w;  sq = sq*rho + ((1-rho)*d)*d;  std = sqrt(sq + eps)
  *   delta = (sqrt(acc + eps) / std) * d;  acc = acc*rho + ((1-rho)*delta)*delta
  *   w = w + (-lr)*delta */
-static void step_adadelta(gx_optim *op, float *w, const float *g)
+static void step_adadelta(gx_optim *op, float *w, const float *g, float gz)
 {
 	size_t n = op->n;
 	float nlr = -op->o.lr, wd = op->o.weight_decay, eps = op->o.eps;
 	float rho = op->o.rho, c = (float)(1.0 - (double)op->o.rho);
 	float *restrict sq = op->a, *restrict acc = op->b;
 	for (size_t i = 0; i < n; i++) {
-		float d = l2(g[i], w[i], wd);
+		float gi = g[i] + gz;
+		float d = l2(gi, w[i], wd);
 		sq[i] = sq[i] * rho + (c * d) * d;
 		float std = sqrtf(sq[i] + eps);
 		float delta = sqrtf(acc[i] + eps) / std * d;
@@ -313,7 +317,7 @@ static void step_adadelta(gx_optim *op, float *w, const float *g)
  *   m = m*b1 + (1-b1)*d;  v = v*b2 + ((1-b2)*d)*d
  *   bc1 = 1 - b1^t;  bc2 = 1 - b2^t;  step = lr/bc1   (scalars in double)
  *   denom = sqrt(v) / sqrt(bc2) + eps;  w = w + ((-step)*m)/denom */
-static void step_adam(gx_optim *op, float *w, const float *g)
+static void step_adam(gx_optim *op, float *w, const float *g, float gz)
 {
 	size_t n = op->n;
 	double t = (double)op->steps + 1.0;
@@ -331,7 +335,8 @@ static void step_adam(gx_optim *op, float *w, const float *g)
 		wd = 0.0f;
 	}
 	for (size_t i = 0; i < n; i++) {
-		float d = l2(g[i], w[i], wd);
+		float gi = g[i] + gz;
+		float d = l2(gi, w[i], wd);
 		m[i] = m[i] * fb1 + c1 * d;
 		v[i] = v[i] * fb2 + (c2 * d) * d;
 		float denom = sqrtf(v[i]) / bc2s + eps;
@@ -345,7 +350,7 @@ static void step_adam(gx_optim *op, float *w, const float *g)
  *   momentum: mom = mom*m - lr*d; w = w + mom     else: w = w - lr*d
  * With no backup for the sender yet the compensation term is dropped (as if
  * bak were w). */
-static void step_dcasgd(gx_optim *op, float *w, const float *g, int sender)
+static void step_dcasgd(gx_optim *op, float *w, const float *g, float gz, int sender)
 {
 	size_t n = op->n;
 	float lr = op->o.lr, wd = op->o.weight_decay, lam = op->o.lambda, mu = op->o.momentum;
@@ -353,9 +358,10 @@ static void step_dcasgd(gx_optim *op, float *w, const float *g, int sender)
 	const float *restrict bak =
 		op->has_bak[sender] && lam != 0.0f ? op->bak + (size_t)sender * n : NULL;
 	for (size_t i = 0; i < n; i++) {
-		float d = l2(g[i], w[i], wd);
+		float gi = g[i] + gz;
+		float d = l2(gi, w[i], wd);
 		if (bak)
-			d = d + ((lam * g[i]) * g[i]) * (w[i] - bak[i]);
+			d = d + ((lam * gi) * gi) * (w[i] - bak[i]);
 		if (mom) {
 			mom[i] = mom[i] * mu - lr * d;
 			w[i] = w[i] + mom[i];
@@ -365,7 +371,11 @@ static void step_dcasgd(gx_optim *op, float *w, const float *g, int sender)
 	}
 }
 
-int gx_optim_step(gx_optim *op, float *w, const float *g, int sender)
+/* gz is added to every element of g as it is read: -0.0f, which changes
+ * no float, or 0.0f, which turns a -0.0 into +0.0 (gx_optim_step_sum). An
+ * add in a loop bound by memory costs nothing; a pass to canonicalise the
+ * sum first would cost one more read and write of it. */
+static int step(gx_optim *op, float *w, const float *g, int sender, float gz)
 {
 	if (!op || !w || !g)
 		return GX_EINVAL;
@@ -373,31 +383,41 @@ int gx_optim_step(gx_optim *op, float *w, const float *g, int sender)
 	case GX_OPT_SGD:
 	case GX_OPT_MOMENTUM:
 	case GX_OPT_NESTEROV:
-		step_sgd(op, w, g);
+		step_sgd(op, w, g, gz);
 		break;
 	case GX_OPT_ADAGRAD:
-		step_adagrad(op, w, g);
+		step_adagrad(op, w, g, gz);
 		break;
 	case GX_OPT_RMSPROP:
-		step_rmsprop(op, w, g);
+		step_rmsprop(op, w, g, gz);
 		break;
 	case GX_OPT_ADADELTA:
-		step_adadelta(op, w, g);
+		step_adadelta(op, w, g, gz);
 		break;
 	case GX_OPT_ADAM:
 	case GX_OPT_ADAMW:
-		step_adam(op, w, g);
+		step_adam(op, w, g, gz);
 		break;
 	case GX_OPT_DCASGD:
 		if (sender < 0 || sender >= op->nsenders)
 			return GX_EINVAL;
-		step_dcasgd(op, w, g, sender);
+		step_dcasgd(op, w, g, gz, sender);
 		break;
 	default:
 		return GX_EINVAL;
 	}
 	op->steps++;
 	return 0;
+}
+
+int gx_optim_step(gx_optim *op, float *w, const float *g, int sender)
+{
+	return step(op, w, g, sender, -0.0f);
+}
+
+int gx_optim_step_sum(gx_optim *op, float *w, const float *g, int sender)
+{
+	return step(op, w, g, sender, 0.0f);
 }
 
 int gx_optim_backup(gx_optim *op, const float *w, int sender)

@@ -371,6 +371,17 @@ static void answer_agg(gx_ps *ps, ps_gslice *s, ps_acc *a)
 	ps->wait_ns += gx_now_ns() - a->t_first;
 }
 
+/* Whether a round's sum is read only by the optimizer (full sync, the
+ * value updated, not the sum answered or added as HFA's average): then a
+ * party's F32 push is received in a pooled buffer and kept as the sum's
+ * first term as it lies, without the pass that writes it as 0.0f + value,
+ * and gx_optim_step_sum reads the sum as if it had been (the sums differ at
+ * most in the sign of a zero, which the step's + 0.0f makes the same). */
+static int raw_sums(const gx_ps *ps)
+{
+	return ps->o.sync == GX_SYNC_FULL && ps->glob->agg == 0;
+}
+
 /* Applies completed rounds of s, oldest first. */
 static void settle_slice(gx_ps *ps, ps_gslice *s)
 {
@@ -401,7 +412,7 @@ static void settle_slice(gx_ps *ps, ps_gslice *s)
 			for (uint64_t i = 0; i < s->count; i++)
 				s->w[i] += a->sum[i];
 		else
-			r = gx_optim_step(s->opt, s->w, a->sum, sender);
+			r = gx_optim_step_sum(s->opt, s->w, a->sum, sender);
 		if (r) {
 			ps_finish(ps, r, NULL, "key %u block %u: the optimizer failed: %s", s->key,
 				  s->block, gx_strerror(r));
@@ -603,13 +614,18 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		reply(ps, s, p, GX_FT_PUSH_REPLY, h->round);
 		return;
 	}
-	ps_acc *a = ps_acc_get(&s->accs, &s->spare, NULL, h->round, ps->n, s->count);
-	if (!a) {
-		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u block %u round %u", h->key,
-			  h->block, h->round);
-		return;
+	int raw = raw_sums(ps);
+	ps_acc *a = ps_acc_get(&s->accs, &s->spare, raw ? ps->bufs : NULL, h->round, ps->n,
+			       s->count);
+	int r;
+	if (p->landing && pl == p->landing->data) {
+		/* received in a pooled buffer (global_header) */
+		gx_buf *b = p->landing;
+		p->landing = NULL;
+		r = a ? ps_acc_take(ps, a, i, h, b, raw) : (gx_buf_unref(b), GX_ENOMEM);
+	} else {
+		r = a ? ps_acc_add(ps, a, i, h, pl) : GX_ENOMEM;
 	}
-	int r = ps_acc_add(ps, a, i, h, pl);
 	if (r == GX_ENOMEM) {
 		ps_finish(ps, r, NULL, "out of memory for key %u block %u round %u", h->key,
 			  h->block, h->round);
@@ -630,6 +646,19 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	a->workers += ps->glob->slot_workers[i];
 	s->next_round[i]++;
 	settle_slice(ps, s);
+}
+
+/* A party's large F32 push of the round a raw sum awaits: received in a
+ * pooled buffer, to be kept as it lies (on_push). */
+static gx_buf *global_header(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
+{
+	if (h->type != GX_FT_PUSH || h->codec != GX_CODEC_F32 || (h->flags & GX_FF_ZSTD) ||
+	    p->role != GX_ROLE_LOCAL || !raw_sums(ps))
+		return NULL;
+	ps_gslice *s = map_get(ps->glob, h->key, h->block);
+	if (!s || s->count != h->count || h->round != s->next_round[p->slot])
+		return NULL;
+	return gx_buf_pool_get(ps->bufs, (size_t)s->count * sizeof(float));
 }
 
 static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
@@ -706,6 +735,7 @@ const ps_role ps_global_role = {
 	.keytable = on_keytable,
 	.init_key = on_init,
 	.push = on_push,
+	.header = global_header,
 	.pull = on_pull,
 	.other = on_members,
 	.settle = global_settle,

@@ -464,6 +464,78 @@ static int compare_headers(const char *a, const char *b)
 	return 0;
 }
 
+static uint64_t lcg(uint64_t *x)
+{
+	*x = *x * 6364136223846793005ull + 1442695040888963407ull;
+	return *x >> 33;
+}
+
+/* A term where zeros of both signs and exact cancellations are common. */
+static float zeroish(uint64_t *x)
+{
+	static const float v[] = {0.0f, -0.0f, 0.5f, -0.5f, 0.25f, -0.25f, 1e-30f, -1e-30f};
+	return v[lcg(x) % 8];
+}
+
+static int same_bits(float a, float b)
+{
+	return memcmp(&a, &b, sizeof a) == 0;
+}
+
+/* gx_optim_step_sum on a sum whose first term was not added to zeros gives
+ * bit for bit gx_optim_step on the sum begun from zeros, for every kind
+ * (weights of both zero signs included); and the two sums differ at most
+ * in the sign of a zero (what makes it so). */
+static void test_step_sum(void)
+{
+	enum { N = 4096, TERMS = 4 };
+	static float raw[N], ref[N], w1[N], w2[N];
+	uint64_t x = 99;
+	int sums_bad = 0;
+	for (int i = 0; i < N; i++) {
+		float t = zeroish(&x);
+		raw[i] = t;
+		ref[i] = 0.0f + t;
+		for (int k = 1; k < TERMS; k++) {
+			t = zeroish(&x);
+			raw[i] += t;
+			ref[i] += t;
+		}
+		sums_bad |= !same_bits(raw[i] + 0.0f, ref[i]) || !same_bits(ref[i] + 0.0f, ref[i]);
+	}
+	T_ASSERT(!sums_bad);
+	int negzero = 0;
+	for (int i = 0; i < N; i++)
+		negzero += same_bits(raw[i], -0.0f);
+	T_ASSERT(negzero > 0); /* the case at stake occurs */
+	for (int kind = 0; kind < GX_OPT__MAX; kind++) {
+		gx_optim_opts o;
+		gx_optim_opts_default(&o, kind);
+		o.weight_decay = kind % 2 ? 0.01f : 0.0f;
+		if (kind == GX_OPT_DCASGD)
+			o.lambda = 0.5f;
+		gx_optim *a = gx_optim_create(&o, N, 1, NULL), *b = gx_optim_create(&o, N, 1, NULL);
+		T_REQUIRE(a && b);
+		for (int i = 0; i < N; i++)
+			w1[i] = w2[i] = i % 3 == 0 ? -0.0f : i % 3 == 1 ? 0.0f : zeroish(&x);
+		int bad = 0;
+		for (int step = 0; step < 3; step++) {
+			T_EQ(gx_optim_step_sum(a, w1, raw, 0), 0);
+			T_EQ(gx_optim_step(b, w2, ref, 0), 0);
+			T_EQ(gx_optim_backup(a, w1, 0), 0);
+			T_EQ(gx_optim_backup(b, w2, 0), 0);
+			for (int i = 0; i < N; i++)
+				bad |= !same_bits(w1[i], w2[i]);
+		}
+		if (bad)
+			printf("#   %s: step_sum differs from step on the sum from zeros\n",
+			       gx_optim_name(kind));
+		T_ASSERT(!bad);
+		gx_optim_free(a);
+		gx_optim_free(b);
+	}
+}
+
 static void test_reference_is_current(void)
 {
 	const char *top = getenv("GX_TOP");
@@ -508,6 +580,7 @@ int main(void)
 	T_RUN(test_defaults);
 	T_RUN(test_validation);
 	T_RUN(test_step_errors);
+	T_RUN(test_step_sum);
 	T_RUN(test_first_step);
 	T_RUN(test_dcasgd_backups);
 	T_RUN(test_reference_covers_kinds);
