@@ -133,6 +133,7 @@ static void conn_finish(gx_conn *c)
 		drain_input(c->fd);
 	}
 	close(c->fd);
+	free(c->backlog);
 	gx_bq_clear(&c->out);
 	if (c->sec)
 		conn_sec_free(c);
@@ -198,6 +199,44 @@ static void deliver_frame(gx_conn *c)
 	c->frame_start = c->consumed;
 	if (c->on_frame)
 		c->on_frame(c, &h, p, c->ud);
+	/* Answers piling up for a peer that does not read them: stop taking
+	 * its requests (redis's client output buffer limit, as backpressure). */
+	if (c->out_high && c->state == C_OPEN && gx_conn_pending(c) > c->out_high) {
+		c->paused = 1;
+		gx_ev_del(c->ev, c->fd, GX_EV_READ);
+	}
+}
+
+/* Keeps n undelivered bytes for when reading resumes. */
+static void backlog_keep(gx_conn *c, const uint8_t *b, size_t n)
+{
+	uint8_t *k = realloc(c->backlog, c->backlog_len + n);
+	if (!k) {
+		conn_shut(c, GX_ENOMEM, "out of memory keeping input while paused");
+		return;
+	}
+	memcpy(k + c->backlog_len, b, n);
+	c->backlog = k;
+	c->backlog_len += n;
+}
+
+/* The output drained below half the bound: frames flow again, those kept
+ * first. */
+static void conn_resume(gx_conn *c)
+{
+	c->paused = 0;
+	uint8_t *b = c->backlog;
+	size_t n = c->backlog_len;
+	c->backlog = NULL;
+	c->backlog_len = 0;
+	if (b) {
+		conn_feed_frames(c, b, n);
+		free(b);
+	}
+	if (c->sec && conn_reading(c))
+		conn_sec_input(c);
+	if (conn_reading(c) && gx_ev_add(c->ev, c->fd, GX_EV_READ, conn_event, c) != 0)
+		conn_shut(c, GX_EIO, "cannot watch the socket again");
 }
 
 /* Feeds n bytes of the frame stream to the decoder, calling on_frame for
@@ -205,7 +244,7 @@ static void deliver_frame(gx_conn *c)
 void conn_feed_frames(gx_conn *c, const uint8_t *buf, size_t n)
 {
 	size_t off = 0;
-	while (off < n && c->state == C_OPEN) {
+	while (off < n && c->state == C_OPEN && !c->paused) {
 		size_t used = 0;
 		int rc = gx_decoder_feed(c->dec, buf + off, n - off, &used);
 		off += used;
@@ -217,13 +256,15 @@ void conn_feed_frames(gx_conn *c, const uint8_t *buf, size_t n)
 			return;
 		}
 	}
+	if (off < n && c->paused && c->state == C_OPEN)
+		backlog_keep(c, buf + off, n - off);
 }
 
 /* Whether input is read: while open, and while a flushing close waits for
  * the handshake that lets its frames out. */
 int conn_reading(const gx_conn *c)
 {
-	return c->state == C_OPEN ||
+	return (c->state == C_OPEN && !c->paused) ||
 	       (c->state == C_FLUSHING && c->sec && !gx_sec_established(c->sec->s));
 }
 
@@ -254,7 +295,7 @@ static void conn_read(gx_conn *c)
 		conn_sec_read(c);
 		return;
 	}
-	while (budget > 0 && c->state == C_OPEN) {
+	while (budget > 0 && c->state == C_OPEN && !c->paused) {
 		uint8_t *dst;
 		size_t room = gx_decoder_room(c->dec, &dst);
 		/* A large payload on its way: its owner may want it where it
@@ -320,6 +361,10 @@ static void conn_write(gx_conn *c)
 	}
 	c->st.bytes_out += (uint64_t)w;
 	c->st.frames_out += frames;
+	if (c->paused && c->state == C_OPEN && gx_conn_pending(c) <= c->out_high / 2)
+		conn_resume(c);
+	if (c->state == C_CLOSED)
+		return;
 	if (!c->out.head) {
 		gx_ev_del(c->ev, c->fd, GX_EV_WRITE);
 		/* (a flushing close before the handshake completed still has
@@ -498,6 +543,21 @@ int gx_conn_fd(const gx_conn *c)
 uint64_t gx_conn_last_rx(const gx_conn *c)
 {
 	return c ? c->last_rx : 0;
+}
+
+void gx_conn_set_out_bound(gx_conn *c, size_t high)
+{
+	c->out_high = high;
+}
+
+int gx_conn_paused(const gx_conn *c)
+{
+	return c && c->paused;
+}
+
+void gx_conn_set_limits(gx_conn *c, const gx_frame_limits *lim)
+{
+	gx_decoder_set_limits(c->dec, lim);
 }
 
 void gx_conn_set_name(gx_conn *c, const char *name)

@@ -171,6 +171,19 @@ int gx_conn_fd(const gx_conn *c);
 uint64_t gx_conn_last_rx(const gx_conn *c);
 /* A label used in log lines, e.g. "worker 3 (127.0.0.1:40112)". */
 void gx_conn_set_name(gx_conn *c, const char *name);
+/* Replaces the limits incoming frames are held to (NULL: defaults), from
+ * the next frame's header on: a server holds a peer to a HELLO's size until
+ * its HELLO is accepted. */
+void gx_conn_set_limits(gx_conn *c, const gx_frame_limits *lim);
+/* Backpressure: once a frame's handling leaves more than high bytes queued
+ * on c (0: no bound), c stops reading and delivering frames until half of
+ * them are written; input already read waits, in order. A peer that sends
+ * requests without reading the answers so holds at most about high bytes
+ * of them plus one frame's answer. For a server's accepted connections:
+ * two ends that both bound and both stop reading could wait on each other. */
+void gx_conn_set_out_bound(gx_conn *c, size_t high);
+/* Nonzero while c's reading is stopped by its bound. */
+int gx_conn_paused(const gx_conn *c);
 const char *gx_conn_name(const gx_conn *c);
 
 /* ------------------------------------- protocol frames (conn_send.c) */

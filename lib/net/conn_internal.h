@@ -68,6 +68,12 @@ struct gx_conn {
 	int peer_secure;      /* plaintext, and the peer's first bytes were "GXHS" */
 	int head_first;       /* the last frame was large: the next one's header
 			       * is read alone, so its payload lands in place */
+	size_t out_high;      /* gx_conn_set_out_bound: 0 none */
+	int paused;           /* reading stopped until the output drains */
+	uint8_t *backlog;     /* input read but not delivered when reading
+			       * paused mid-buffer (at most one read's or
+			       * record's worth) */
+	size_t backlog_len;
 	conn_sec *sec;        /* NULL: plaintext */
 	char why[CONN_WHY];
 	char name[128];
@@ -81,8 +87,12 @@ void conn_io_error(gx_conn *c, const char *what);
 /* Whether input is read: while open, and while a flushing close waits for
  * the handshake that lets its frames out. */
 int conn_reading(const gx_conn *c);
-/* Feeds n bytes of the frame stream to the decoder and on to on_frame. */
+/* Feeds n bytes of the frame stream to the decoder and on to on_frame;
+ * what a pause leaves undelivered is kept in the backlog. */
 void conn_feed_frames(gx_conn *c, const uint8_t *buf, size_t n);
+/* conn_secure.c: decrypts and delivers the records already read (after a
+ * pause ends). */
+void conn_sec_input(gx_conn *c);
 /* Queues a filled segment and watches for writability; 0 or GX_EIO. */
 int conn_queue_seg(gx_conn *c, gx_bq_seg *k);
 

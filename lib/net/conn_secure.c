@@ -193,7 +193,7 @@ static void sec_fail(gx_conn *c, int err)
 
 /* Uses the input held: handshake messages, then records, whose plaintext
  * goes to the frame decoder. Keeps the incomplete rest. */
-static void sec_input(gx_conn *c)
+void conn_sec_input(gx_conn *c)
 {
 	conn_sec *cs = c->sec;
 	size_t off = 0;
@@ -309,7 +309,7 @@ void conn_sec_read(gx_conn *c)
 		c->st.bytes_in += (uint64_t)n;
 		c->last_rx = gx_now_ms();
 		cs->len += (size_t)n;
-		sec_input(c);
+		conn_sec_input(c);
 		if ((size_t)n < want)
 			return;
 	}

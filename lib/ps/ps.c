@@ -508,9 +508,12 @@ static void housekeeping(gx_ps *ps)
 		if (!p->c || p->gone)
 			continue;
 		if (!p->up && p->state == PEER_HELLO) {
-			if (now - p->t_open >= (uint64_t)(o->connect_timeout * 1000))
+			uint64_t due = (uint64_t)(o->connect_timeout * 1000);
+			if (due > PS_HELLO_MS)
+				due = PS_HELLO_MS;
+			if (now - p->t_open >= due)
 				ps_violation(ps, p, GX_ETIMEOUT, "no HELLO within %g s",
-					     o->connect_timeout);
+					     (double)due / 1000);
 			continue;
 		}
 		if (p->up && p->ust != UP_READY && p->ust != UP_BYE)
@@ -518,9 +521,20 @@ static void housekeeping(gx_ps *ps)
 		uint64_t rx = gx_conn_last_rx(p->c);
 		if (rx < p->t_open)
 			rx = p->t_open;
+		/* Not read while its answers drain (gx_conn_set_out_bound): alive
+		 * as long as it reads them. */
+		int paused = gx_conn_paused(p->c);
+		if (paused && p->tx_ms > rx)
+			rx = p->tx_ms;
 		if (now > rx && now - rx > hbt) {
-			char why[96];
-			snprintf(why, sizeof why, "silent for %.1f s", (double)(now - rx) / 1000);
+			char why[128];
+			if (paused)
+				snprintf(why, sizeof why,
+					 "not reading its answers for %.1f s (%zu bytes queued)",
+					 (double)(now - rx) / 1000, gx_conn_pending(p->c));
+			else
+				snprintf(why, sizeof why, "silent for %.1f s",
+					 (double)(now - rx) / 1000);
 			if (p->up)
 				ps_finish(ps, GX_EPEER, NULL, "%s died: %s", p->label, why);
 			else

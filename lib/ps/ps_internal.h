@@ -165,7 +165,7 @@ struct gx_ps {
 	uint64_t t_start;     /* ms: run started */
 	uint64_t t_accept;    /* ms: accepting started */
 	uint64_t drain_until; /* ms */
-	uint64_t last_wait_log, last_accept_err;
+	uint64_t last_wait_log, last_accept_err, last_evict_log;
 	long long tick;
 	ps_peer *peers;
 
@@ -192,6 +192,21 @@ struct gx_ps {
 };
 
 /* The pool of payload buffers: how many kept, the smallest kept, bytes kept. */
+/* What one peer may cost (docs/security.md, "Memory under any peer"):
+ * before its HELLO is accepted a connection may send frames of at most
+ * PS_PREHELLO_PAYLOAD bytes, and at most PS_PENDING connections (and
+ * PS_PENDING_PER_SOURCE from one address) may be waiting for theirs: past
+ * that, the one waiting longest from the address with the most waiting is
+ * closed (genuine peers say HELLO within milliseconds; idle ones age). A
+ * HELLO is due within PS_HELLO_MS (or --connect-timeout if shorter). A
+ * peer's queued answers past PS_OUT_BOUND stop its requests being read
+ * (gx_conn_set_out_bound). */
+#define PS_PREHELLO_PAYLOAD 4096
+#define PS_PENDING 64
+#define PS_PENDING_PER_SOURCE 16
+#define PS_HELLO_MS 10000
+#define PS_OUT_BOUND ((size_t)64 << 20)
+
 #define PS_BUFS 16
 #define PS_BUF_MIN (64u << 10)
 #define PS_BUF_MAX ((size_t)256 << 20)

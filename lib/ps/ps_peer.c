@@ -160,6 +160,7 @@ void ps_violation(gx_ps *ps, ps_peer *p, int code, const char *fmt, ...)
 void ps_admit(gx_ps *ps, ps_peer *p, int slot, const char *label)
 {
 	p->state = PEER_MEMBER;
+	gx_conn_set_limits(p->c, &ps->o.limits); /* a member may send tensors */
 	p->slot = slot;
 	snprintf(p->label, sizeof p->label, "%s", label);
 	gx_conn_set_name(p->c, p->label);
@@ -200,6 +201,76 @@ static long resume_accepting(gx_ev *ev, long long id, void *ud)
 	return -1;
 }
 
+/* Whether p is a connection still to say HELLO. */
+static int pending(const ps_peer *p)
+{
+	return !p->up && !p->gone && p->c && p->state == PEER_HELLO;
+}
+
+/* The address part of "ip:port" or "[ip]:port": its length. */
+static size_t source_len(const char *addr)
+{
+	const char *colon = strrchr(addr, ':');
+	return colon ? (size_t)(colon - addr) : strlen(addr);
+}
+
+static int same_source(const ps_peer *a, const ps_peer *b)
+{
+	size_t n = source_len(a->addr);
+	return n == source_len(b->addr) && memcmp(a->addr, b->addr, n) == 0;
+}
+
+/* The oldest connection waiting for its HELLO from src's address, and how
+ * many wait from it. */
+static ps_peer *oldest_from(gx_ps *ps, const ps_peer *src, int *count)
+{
+	ps_peer *old = NULL;
+	*count = 0;
+	for (ps_peer *q = ps->peers; q; q = q->next)
+		if (pending(q) && same_source(q, src)) {
+			(*count)++;
+			if (!old || q->t_open <= old->t_open)
+				old = q;
+		}
+	return old;
+}
+
+/* After newcomer joined the connections waiting for a HELLO: above the
+ * caps, the one waiting longest from the address with the most waiting
+ * goes (the newcomer's address when it is over its own cap). A flood so
+ * displaces its own connections, and idle ones before busy ones. */
+static void evict_pending(gx_ps *ps, ps_peer *newcomer)
+{
+	int total = 0, n = 0, most = 0;
+	ps_peer *victim = oldest_from(ps, newcomer, &n);
+	if (n <= PS_PENDING_PER_SOURCE) {
+		for (ps_peer *q = ps->peers; q; q = q->next)
+			total += pending(q);
+		if (total <= PS_PENDING)
+			return;
+		victim = NULL;
+		for (ps_peer *q = ps->peers; q; q = q->next) {
+			if (!pending(q))
+				continue;
+			ps_peer *o = oldest_from(ps, q, &n);
+			if (n > most) {
+				most = n;
+				victim = o;
+			}
+		}
+		if (!victim)
+			return;
+	}
+	uint64_t now = gx_now_ms();
+	if (now - ps->last_evict_log >= 1000) {
+		ps_log(ps, GX_LOG_WARN, "too many connections without HELLO: closed %s",
+		       victim->label);
+		ps->last_evict_log = now;
+	}
+	victim->gone = 1;
+	gx_conn_close(victim->c, 0, "too many connections without HELLO");
+}
+
 static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 {
 	gx_ps *ps = ud;
@@ -235,7 +306,8 @@ static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 		p->t_open = p->tx_ms = gx_now_ms();
 		ps_clean(p->addr, sizeof p->addr, addr);
 		snprintf(p->label, sizeof p->label, "connection from %s", p->addr);
-		p->c = gx_conn_create(ps->ev, cfd, &ps->o.limits, ps_on_frame, ps_on_close, p);
+		static const gx_frame_limits prehello = {PS_PREHELLO_PAYLOAD, PS_PREHELLO_PAYLOAD};
+		p->c = gx_conn_create(ps->ev, cfd, &prehello, ps_on_frame, ps_on_close, p);
 		if (!p->c) {
 			free(p);
 			ps_log(ps, GX_LOG_WARN, "out of memory: refused a connection from %s",
@@ -243,6 +315,7 @@ static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 			continue;
 		}
 		gx_conn_set_name(p->c, p->label);
+		gx_conn_set_out_bound(p->c, PS_OUT_BOUND);
 		if (ps->role->header)
 			gx_conn_set_on_header(p->c, on_header);
 		if (ps->o.psk && gx_conn_secure(p->c, &ps->psk, GX_SEC_SERVER, 0)) {
@@ -254,6 +327,7 @@ static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 		p->next = ps->peers;
 		ps->peers = p;
 		ps_log(ps, GX_LOG_DEBUG, "%s", p->label);
+		evict_pending(ps, p);
 	}
 }
 

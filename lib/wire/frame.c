@@ -228,6 +228,14 @@ gx_decoder *gx_decoder_create(const gx_frame_limits *lim)
 	return d;
 }
 
+void gx_decoder_set_limits(gx_decoder *d, const gx_frame_limits *lim)
+{
+	if (lim)
+		d->lim = *lim;
+	else
+		gx_frame_limits_default(&d->lim);
+}
+
 void gx_decoder_free(gx_decoder *d)
 {
 	if (!d)

@@ -122,6 +122,8 @@ typedef struct gx_decoder gx_decoder;
 /* Creates a decoder enforcing lim (copied; NULL means defaults). NULL on ENOMEM. */
 gx_decoder *gx_decoder_create(const gx_frame_limits *lim);
 void gx_decoder_free(gx_decoder *d);
+/* Replaces d's limits (NULL: defaults); they apply from the next header. */
+void gx_decoder_set_limits(gx_decoder *d, const gx_frame_limits *lim);
 
 /* Consumes up to len bytes of buf; *used receives how many were consumed.
  * Returns 1 when a whole frame is ready (read it with gx_decoder_frame; the
