@@ -402,6 +402,10 @@ int train_run(const struct topts *o)
 	double tl = NAN, ta = NAN;
 	snprintf(who, sizeof who, "worker %" PRIu32 "/%" PRIu32, o->party, o->rank);
 
+	/* What a run killed while saving left beside the checkpoint. */
+	if (o->save && (e = gx_atomic_sweep(o->save)) > 0)
+		cli_info("%s: removed %d stale temporar%s of an interrupted save", o->save, e,
+			 e == 1 ? "y" : "ies");
 	if (load_data(o, &s.full, &s.test))
 		goto out;
 	if (s.full.n == 0) {

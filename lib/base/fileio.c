@@ -3,11 +3,13 @@
  * atomic replacement of a file (temporary + fsync + rename + directory fsync)
  * so a crash leaves either the old file or the new one, never a torn mix.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -18,6 +20,7 @@
 
 #define TMP_SUFFIX ".tmp."
 #define TMP_RAND 6 /* random characters after the suffix, like mkstemp's XXXXXX */
+#define TMP_STALE_S 10 /* a temporary untouched this long, its writer gone, is stale */
 
 /* Random bits for temporary names. They need to be unpredictable only
  * enough to avoid collisions; O_EXCL makes the creation itself safe. */
@@ -33,6 +36,68 @@ static uint64_t name_bits(void)
 	r = (r ^ (r >> 30)) * 0xbf58476d1ce4e5b9ull;
 	r = (r ^ (r >> 27)) * 0x94d049bb133111ebull;
 	return r ^ (r >> 31);
+}
+
+/* Whether name is base's temporary: base, the suffix, TMP_RAND characters. */
+static int is_tmp_of(const char *name, const char *base, size_t blen)
+{
+	const size_t sl = sizeof TMP_SUFFIX - 1;
+	if (strncmp(name, base, blen) != 0 || strncmp(name + blen, TMP_SUFFIX, sl) != 0)
+		return 0;
+	const char *x = name + blen + sl;
+	if (strlen(x) != TMP_RAND)
+		return 0;
+	for (int i = 0; i < TMP_RAND; i++)
+		if (!((x[i] >= 'a' && x[i] <= 'z') || (x[i] >= 'A' && x[i] <= 'Z') ||
+		      (x[i] >= '0' && x[i] <= '9') || x[i] == '-' || x[i] == '_'))
+			return 0;
+	return 1;
+}
+
+int gx_atomic_sweep(const char *path)
+{
+	if (!path || !*path) {
+		errno = EINVAL;
+		return GX_EINVAL;
+	}
+	char dir[PATH_MAX];
+	const char *slash = strrchr(path, '/');
+	const char *base = slash ? slash + 1 : path;
+	size_t dl = slash ? (slash == path ? 1 : (size_t)(slash - path)) : 1;
+	if (dl >= sizeof dir) {
+		errno = ENAMETOOLONG;
+		return GX_EIO;
+	}
+	memcpy(dir, slash ? path : ".", dl);
+	dir[dl] = '\0';
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : GX_EIO;
+	DIR *d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return GX_EIO;
+	}
+	size_t blen = strlen(base);
+	int swept = 0;
+	time_t now = time(NULL);
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (!is_tmp_of(e->d_name, base, blen))
+			continue;
+		int fd = openat(dfd, e->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		struct stat st;
+		/* unlocked: its writer is gone; old: not one that has just
+		 * been created and is about to be locked */
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && now - st.st_mtime >= TMP_STALE_S &&
+		    flock(fd, LOCK_EX | LOCK_NB) == 0 && unlinkat(dfd, e->d_name, 0) == 0)
+			swept++;
+		close(fd);
+	}
+	closedir(d);
+	return swept;
 }
 
 int gx_atomic_open(const char *path, char *tmp, size_t tmpcap)
@@ -57,6 +122,7 @@ int gx_atomic_open(const char *path, char *tmp, size_t tmpcap)
 	 * (mkstemp would create 0600 and leave us to read the umask, which
 	 * cannot be done without briefly changing it for every thread.) */
 	keep_mode = stat(path, &st) == 0 && S_ISREG(st.st_mode);
+	(void)gx_atomic_sweep(path); /* what an earlier writer left, killed */
 
 	for (int attempt = 0; attempt < 100; attempt++) {
 		uint64_t r = name_bits();
@@ -73,6 +139,10 @@ int gx_atomic_open(const char *path, char *tmp, size_t tmpcap)
 				continue;
 			return GX_EIO;
 		}
+		/* Held until the descriptor closes, the writer's death included:
+		 * how gx_atomic_sweep tells a live write from a dead one. (A file
+		 * system without flock leaves it unlocked, and so never swept.) */
+		(void)flock(fd, LOCK_EX | LOCK_NB);
 		if (keep_mode && fchmod(fd, st.st_mode & 07777) != 0) {
 			int e = errno;
 			close(fd);

@@ -129,6 +129,12 @@ typedef void gx_log_fn(void *ud, int level, const char *msg);
 int gx_atomic_open(const char *path, char *tmp, size_t tmpcap);
 int gx_atomic_commit(int fd, const char *tmp, const char *path);
 void gx_atomic_abort(int fd, const char *tmp);
+/* Removes the temporaries of path that writers killed mid-write left
+ * behind: those no live writer holds (a writer keeps its temporary locked
+ * until it commits or aborts) and untouched for 10 s. gx_atomic_open does
+ * it first; a program may at its start for the files it will write.
+ * Returns how many went, or GX_EINVAL / GX_EIO (errno set). */
+int gx_atomic_sweep(const char *path);
 
 /* Reads exactly len bytes unless end of input comes first; returns bytes read
  * (< len only at end of input) or GX_EIO. Retries EINTR. */

@@ -254,6 +254,12 @@ gx_ps *gx_ps_create(const gx_ps_opts *o, int *err)
 	if (o->ef_save && !ps->ef_save_s)
 		goto fail;
 	ps->o.ef_save = ps->ef_save_s;
+	if (o->ef_save) { /* what a server killed while saving left */
+		int n = gx_atomic_sweep(o->ef_save);
+		if (n > 0)
+			ps_log(ps, GX_LOG_INFO, "%s: removed %d stale temporar%s of an interrupted "
+			       "save", o->ef_save, n, n == 1 ? "y" : "ies");
+	}
 	ps->upstream_s = o->upstream ? strdup(o->upstream) : NULL;
 	if (!ps->listen_s || (o->upstream && !ps->upstream_s))
 		goto fail;

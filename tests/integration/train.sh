@@ -110,9 +110,17 @@ fi
 
 # -------------------------------------------------------------- standalone
 ck=$T/m.ckpt
+# A save killed mid-write, an hour ago: its temporary goes at the start.
+printf partial >"$T/m.ckpt.tmp.Xy12-_"
+touch -d '1 hour ago' "$T/m.ckpt.tmp.Xy12-_"
 $TR --model logreg --limit 2000 --steps 40 --optimizer adam --lr 0.01 --save "$ck" \
-	--report-every 1000 >"$T/s.out" 2>"$T/s.err"
+	--report-every 1000 -v >"$T/s.out" 2>"$T/s.err"
 check "save: exit 0, checkpoint written" test $? -eq 0 -a -s "$ck"
+if [ ! -e "$T/m.ckpt.tmp.Xy12-_" ] && grep -q 'removed 1 stale temporary' "$T/s.err"; then
+	ok "save: an interrupted save's temporary is swept at the start"
+else
+	notok "save: an interrupted save's temporary is swept at the start" "$(head -c 300 "$T/s.err")"
+fi
 $TR --model logreg --epochs 0 --load "$ck" >"$T/l.out" 2>"$T/l.err"
 rc=$?
 a=$(tail -n 1 "$T/s.out" | cut -f 8,9,10) b=$(tail -n 1 "$T/l.out" | cut -f 8,9,10)

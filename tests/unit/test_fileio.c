@@ -7,9 +7,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "geomx.h"
@@ -232,6 +234,66 @@ static void atomic_distinct_names(void)
 
 /* ----------------------------------------------- read_full, write_full */
 
+/* A file of name in the scratch directory, last written age seconds ago. */
+static void old_file(const char *name, int age)
+{
+	char p[512];
+	path_in(p, sizeof p, name);
+	T_REQUIRE(write_file(p, "partial") == 0);
+	struct timespec ts[2];
+	clock_gettime(CLOCK_REALTIME, &ts[0]);
+	ts[0].tv_sec -= age;
+	ts[1] = ts[0];
+	T_REQUIRE(utimensat(AT_FDCWD, p, ts, 0) == 0);
+}
+
+static int exists(const char *name)
+{
+	char p[512];
+	struct stat st;
+	path_in(p, sizeof p, name);
+	return stat(p, &st) == 0;
+}
+
+/* What a writer killed mid-write left is swept; what a live writer holds,
+ * what was just made, and anything not a temporary of the path stay. */
+static void atomic_sweep_stale(void)
+{
+	clean_dir();
+	char path[512], p[512];
+	path_in(path, sizeof path, "model.bin");
+	old_file("model.bin.tmp.AbC-9_", 60);  /* a dead writer's */
+	old_file("model.bin.tmp.live01", 60);  /* a live writer's (locked below) */
+	old_file("model.bin.tmp.fresh1", 0);   /* just made */
+	old_file("model.bin.tmp.toolong", 60); /* not a temporary's name */
+	old_file("other.bin.tmp.AbC-9_", 60);  /* another file's */
+	old_file("model.bin", 60);
+	path_in(p, sizeof p, "model.bin.tmp.live01");
+	int held = open(p, O_RDONLY);
+	T_REQUIRE(held >= 0 && flock(held, LOCK_EX | LOCK_NB) == 0);
+	T_EQ(gx_atomic_sweep(path), 1);
+	T_ASSERT(!exists("model.bin.tmp.AbC-9_"));
+	T_ASSERT(exists("model.bin.tmp.live01"));
+	T_ASSERT(exists("model.bin.tmp.fresh1"));
+	T_ASSERT(exists("model.bin.tmp.toolong"));
+	T_ASSERT(exists("other.bin.tmp.AbC-9_"));
+	T_ASSERT(exists("model.bin"));
+	/* the writer dies: its temporary is stale at the next write */
+	close(held);
+	char tmp[600];
+	int fd = gx_atomic_open(path, tmp, sizeof tmp);
+	T_ASSERT(fd >= 0);
+	T_ASSERT(!exists("model.bin.tmp.live01"));
+	/* and a live write's temporary is locked against the sweep */
+	int other = open(tmp, O_RDONLY);
+	T_ASSERT(other >= 0 && flock(other, LOCK_EX | LOCK_NB) != 0);
+	close(other);
+	T_EQ(gx_atomic_commit(fd, tmp, path), 0);
+	T_EQ(gx_atomic_sweep("/nonexistent-dir/x"), 0);
+	T_EQ(gx_atomic_sweep(""), GX_EINVAL);
+	clean_dir();
+}
+
 static void on_alarm(int sig)
 {
 	(void)sig;
@@ -376,6 +438,7 @@ int main(void)
 		return 77;
 	}
 	T_RUN(atomic_commit_replaces);
+	T_RUN(atomic_sweep_stale);
 	T_RUN(atomic_commit_creates);
 	T_RUN(atomic_abort_keeps_old);
 	T_RUN(atomic_new_file_honours_umask);
