@@ -53,7 +53,7 @@ static void usage(void)
 	       "                           (default with --key), listen or both\n"
 	       "      --handshake-timeout SEC  time for a secure handshake (default %g)\n"
 	       "      --max-handshakes N   secure handshakes pending at a time; one more drops\n"
-	       "                           the oldest (default %d)\n"
+	       "                           the oldest from the busiest address (default %d)\n"
 	       "      --genkey FILE        write a new random key to FILE (mode 0600), exit\n",
 	       GX_RELAY_DEF_HANDSHAKE_TIMEOUT, GX_RELAY_DEF_MAX_HS);
 	printf("Compression:\n"

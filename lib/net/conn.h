@@ -90,6 +90,11 @@ int gx_net_connect_result(int fd);
 /* The peer of a connected TCP socket as "ip:port" ("[ip]:port" for IPv6)
  * in buf; 0, or GX_EIO with "?" in buf (not connected, not TCP/IP). */
 int gx_net_peer_name(int fd, char *buf, size_t cap);
+/* The length of the address part of such a name ("ip:port", "[ip]:port");
+ * two names with equal address parts are one source, for per-source caps. */
+size_t gx_net_host_len(const char *name);
+/* Nonzero when two such names have the same address, whatever their ports. */
+int gx_net_same_host(const char *a, const char *b);
 /* Socket options; 0 or GX_EIO. */
 int gx_net_nonblock(int fd);
 int gx_net_nodelay(int fd);

@@ -371,3 +371,15 @@ int gx_net_connect_result(int fd)
 		return errno ? errno : EIO;
 	return e;
 }
+
+size_t gx_net_host_len(const char *name)
+{
+	const char *colon = strrchr(name, ':');
+	return colon ? (size_t)(colon - name) : strlen(name);
+}
+
+int gx_net_same_host(const char *a, const char *b)
+{
+	size_t n = gx_net_host_len(a);
+	return n == gx_net_host_len(b) && memcmp(a, b, n) == 0;
+}

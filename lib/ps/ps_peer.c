@@ -207,19 +207,6 @@ static int pending(const ps_peer *p)
 	return !p->up && !p->gone && p->c && p->state == PEER_HELLO;
 }
 
-/* The address part of "ip:port" or "[ip]:port": its length. */
-static size_t source_len(const char *addr)
-{
-	const char *colon = strrchr(addr, ':');
-	return colon ? (size_t)(colon - addr) : strlen(addr);
-}
-
-static int same_source(const ps_peer *a, const ps_peer *b)
-{
-	size_t n = source_len(a->addr);
-	return n == source_len(b->addr) && memcmp(a->addr, b->addr, n) == 0;
-}
-
 /* The oldest connection waiting for its HELLO from src's address, and how
  * many wait from it. */
 static ps_peer *oldest_from(gx_ps *ps, const ps_peer *src, int *count)
@@ -227,7 +214,7 @@ static ps_peer *oldest_from(gx_ps *ps, const ps_peer *src, int *count)
 	ps_peer *old = NULL;
 	*count = 0;
 	for (ps_peer *q = ps->peers; q; q = q->next)
-		if (pending(q) && same_source(q, src)) {
+		if (pending(q) && gx_net_same_host(q->addr, src->addr)) {
 			(*count)++;
 			if (!old || q->t_open <= old->t_open)
 				old = q;

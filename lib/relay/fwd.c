@@ -74,6 +74,48 @@ static void hs_unlink(pair *p)
 	r->nhs--;
 }
 
+/* The pending handshake to drop when there are too many: the oldest from
+ * the address with the most pending (ties: the one whose oldest is older).
+ * A flood from one address so displaces its own handshakes, never those of
+ * another, and genuine peers finish theirs within a round trip while idle
+ * ones age. One pass, the addresses counted in a small hash table. */
+static pair *hs_victim(relay *r)
+{
+	size_t cap = 16;
+	while (cap < 2 * (size_t)r->nhs)
+		cap <<= 1;
+	struct src {
+		pair *oldest;
+		int n, pos; /* pos: the oldest's place in the list */
+	} *t = calloc(cap, sizeof *t);
+	if (!t)
+		return r->hs_head;
+	int pos = 0;
+	for (pair *a = r->hs_head; a; a = a->hnext, pos++) {
+		const char *name = a->s[NEAR].name;
+		size_t len = gx_net_host_len(name);
+		uint32_t h = 2166136261u; /* FNV-1a */
+		for (size_t i = 0; i < len; i++)
+			h = (h ^ (uint8_t)name[i]) * 16777619u;
+		size_t at = h & (cap - 1);
+		while (t[at].oldest && !gx_net_same_host(t[at].oldest->s[NEAR].name, name))
+			at = (at + 1) & (cap - 1);
+		if (!t[at].oldest) { /* the list runs oldest first */
+			t[at].oldest = a;
+			t[at].pos = pos;
+		}
+		t[at].n++;
+	}
+	const struct src *best = NULL;
+	for (size_t at = 0; at < cap; at++)
+		if (t[at].oldest && (!best || t[at].n > best->n ||
+				     (t[at].n == best->n && t[at].pos < best->pos)))
+			best = &t[at];
+	pair *victim = best ? best->oldest : r->hs_head;
+	free(t);
+	return victim;
+}
+
 static void hs_append(pair *p)
 {
 	relay *r = p->r;
@@ -616,15 +658,21 @@ static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 		p->busy++;
 		rlog(r, 3, "%s: accepted", p->label);
 		if (p->s[NEAR].secure) {
-			if (r->nhs >= r->cfg.max_handshakes && r->hs_head) {
-				pair *old = r->hs_head;
-				r->st.hs_dropped++;
-				rlog_limited(r, &r->rl_drop, "%d secure handshakes pending (--max-handshakes): "
-					     "dropped the oldest, from %s", r->nhs, old->s[NEAR].name);
-				pair_kill(old, 1);
-			}
 			p->state = P_HANDSHAKE;
 			hs_append(p);
+			if (r->nhs > r->cfg.max_handshakes) {
+				pair *old = hs_victim(r);
+				r->st.hs_dropped++;
+				rlog_limited(r, &r->rl_drop, "%d secure handshakes pending (--max-handshakes): "
+					     "dropped the oldest from the busiest address, %s", r->nhs - 1,
+					     old->s[NEAR].name);
+				if (old == p) {
+					pair_kill(p, 1);
+					pair_leave(p);
+					continue;
+				}
+				pair_kill(old, 1);
+			}
 			if (hs_timer_start(p) == 0 && wan_hs_start(p, &p->s[NEAR]) == 0)
 				dir_watch(&p->d[UP]);
 		} else {

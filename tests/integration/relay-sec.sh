@@ -12,7 +12,8 @@
 #  d. a handshake cut short (40 bytes, then the end), and one that stalls
 #     (40 bytes, then nothing: --handshake-timeout 1);
 #  e. a flood: 300 connections that never finish their handshake (more
-#     than --max-handshakes 256, so the oldest are dropped, one line) while
+#     than --max-handshakes 256, so the oldest from the busiest address, here
+#     the only one, are dropped, one line) while
 #     a proper transfer goes through.
 # Loopback, ephemeral ports, every process reaped (lib.sh).
 . "${GX_TOP:-.}/tests/integration/lib.sh"
@@ -159,7 +160,7 @@ wait_match "$T/e.idle.out" "^opened 300$" 30
 proper "e: a proper transfer while 300 handshakes hang" "$E"
 # One line a second at most, whatever the number dropped (the flood takes
 # well under a second to arrive; a loaded machine may stretch it).
-drop_re="^geomx-relay: 256 secure handshakes pending \(--max-handshakes\): dropped the oldest, from $ADDR"
+drop_re="^geomx-relay: 256 secure handshakes pending \(--max-handshakes\): dropped the oldest from the busiest address, $ADDR"
 wait_match "$T/c.err" "$drop_re" 30
 n=$(new_lines | grep -Ec -- "$drop_re")
 if [ "$n" -ge 1 ] && [ "$n" -le 2 ]; then
