@@ -57,9 +57,7 @@ static void key_free(ps_lkey *k)
 	}
 	for (ps_pull *q = k->pulls, *n; q; q = n) {
 		n = q->next;
-		free(q->got);
-		free(q->buf);
-		free(q);
+		ps_pull_free(q);
 	}
 }
 
@@ -519,24 +517,51 @@ static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 			    k->view ? k->view : k->value, k->count);
 		return;
 	}
-	ps_pull *q = calloc(1, sizeof *q);
-	if (q) {
-		q->got = calloc((size_t)k->nsl, 1);
-		q->buf = ps_buf_get(&k->spare, k->count);
+	/* A group still gathering takes it; else a new one, asked upstream
+	 * at once unless a request is in flight. */
+	ps_pull *last = k->pulls;
+	while (last && last->next)
+		last = last->next;
+	if (last && !last->sent) {
+		last->want[p->slot]++;
+		return;
 	}
-	if (!q || !q->got || !q->buf) {
-		if (q) {
-			free(q->got);
-			free(q->buf);
-			free(q);
-		}
+	ps_pull *q = calloc(1, sizeof *q);
+	if (q)
+		q->want = calloc((size_t)ps->n, sizeof *q->want);
+	if (!q || !q->want) {
+		ps_pull_free(q);
 		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", k->key);
 		return;
 	}
-	q->worker = p->slot;
-	q->left = k->nsl;
+	q->want[p->slot] = 1;
 	*k->pull_tail = q;
 	k->pull_tail = &q->next;
+	if (k->pulls == q)
+		ps_pull_ask(ps, k, q);
+}
+
+void ps_pull_free(ps_pull *q)
+{
+	if (!q)
+		return;
+	free(q->want);
+	free(q->got);
+	gx_buf_unref(q->bufb);
+	free(q);
+}
+
+void ps_pull_ask(gx_ps *ps, ps_lkey *k, ps_pull *q)
+{
+	q->got = calloc((size_t)k->nsl, 1);
+	q->bufb = gx_buf_pool_get(ps->bufs, (size_t)k->count * sizeof(float));
+	if (!q->got || !q->bufb) {
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", k->key);
+		return;
+	}
+	q->buf = (float *)q->bufb->data;
+	q->sent = 1;
+	q->left = k->nsl;
 	for (int b = 0; b < k->nsl; b++)
 		ps_sent(ps, ps_send_slice_ctl(up_of(ps, &k->sl[b])->c, GX_FT_PULL, k->key,
 					       k->sl[b].block));

@@ -24,14 +24,20 @@ struct ps_fwd {
 	uint64_t t_first;  /* ns */
 };
 
-/* Local role: a worker's PULL, waiting for its slices. */
+/* Local role: the workers' PULLs of a key answered by one request to the
+ * global tier. A key has at most one such request in flight (the first in
+ * k->pulls, sent) and one group gathering the PULLs that arrive meanwhile
+ * (unsent; sent when the first is answered, so that its answer is newer
+ * than every PULL in it). Memory: one buffer per key, however many PULLs. */
 typedef struct ps_pull ps_pull;
 struct ps_pull {
 	ps_pull *next;
-	int worker;
+	uint32_t *want;    /* [workers] PULL_REPLYs owed to each */
+	int sent;          /* asked upstream: buf, got and left are live */
 	int left;
-	uint8_t *got;
-	float *buf;
+	uint8_t *got;      /* [slices] */
+	float *buf;        /* the whole tensor, in bufb */
+	gx_buf *bufb;
 };
 
 /* Local role: one key of the table, or with blocks (ls->block) one block
@@ -95,6 +101,10 @@ static inline uint64_t ps_slice_at(const ps_lkey *k, const gx_slice *s)
 }
 /* Forwards k's completed rounds upstream, oldest first. */
 void ps_local_settle_key(gx_ps *ps, ps_lkey *k);
+/* Asks the global tier for k's value on behalf of the pull group q. */
+void ps_pull_ask(gx_ps *ps, ps_lkey *k, ps_pull *q);
+/* Frees a pull group (NULL accepted). */
+void ps_pull_free(ps_pull *q);
 
 /* --------------------------------------------------- ps_local_replies.c */
 

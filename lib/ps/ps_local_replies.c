@@ -41,13 +41,12 @@ static ps_fwd *fwd_of(ps_lkey *k, uint32_t round)
 	return f;
 }
 
-/* The oldest pull of k still missing its slice b, and where it is linked. */
-static ps_pull **pull_missing(ps_lkey *k, int b)
+/* The request in flight for k's pulls when it still misses slice b, or
+ * NULL. */
+static ps_pull *pull_missing(ps_lkey *k, int b)
 {
-	ps_pull **pp = &k->pulls;
-	while (*pp && (*pp)->got[b])
-		pp = &(*pp)->next;
-	return pp;
+	ps_pull *q = k->pulls;
+	return q && q->sent && !q->got[b] ? q : NULL;
 }
 
 /* As find_slice, checked against the sender; NULL after a violation. */
@@ -92,7 +91,7 @@ void *ps_local_up_header(gx_conn *c, const gx_frame_hdr *h, void *ud)
 		ps_fwd *f = fwd_of(k, h->round);
 		return f && !f->got[b] ? f->buf + ps_slice_at(k, s) : NULL;
 	} else if (h->type == GX_FT_PULL_REPLY) {
-		ps_pull *q = *pull_missing(k, b);
+		ps_pull *q = pull_missing(k, b);
 		return q ? q->buf + ps_slice_at(k, s) : NULL;
 	}
 	return NULL;
@@ -248,10 +247,8 @@ static void on_pull_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	const gx_slice *s = reply_slice(ps, u, h, &k, &b);
 	if (!s)
 		return;
-	/* Each server answers its pulls in order: the reply is for the oldest
-	 * pull still missing this slice. */
-	ps_pull **pp = pull_missing(k, b);
-	ps_pull *q = *pp;
+	/* One request per key is in flight: the reply is for it. */
+	ps_pull *q = pull_missing(k, b);
 	if (!q) {
 		ps_violation(ps, u, GX_EPROTO, "an unexpected PULL_REPLY for key %u block %u",
 			     h->key, h->block);
@@ -262,16 +259,22 @@ static void on_pull_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	q->got[b] = 1;
 	if (--q->left > 0)
 		return;
-	ps_peer *w = ps->who[q->worker];
-	if (w && w->c && !w->gone)
-		ps_send_f32(ps, w->c, GX_FT_PULL_REPLY, k->key, k->block, h->round, ps->o.party,
-			    q->buf, k->count);
-	*pp = q->next;
+	/* Every PULL of the group gets the one answer, by reference. */
+	gx_tensor_payload pay;
+	gx_tensor_payload_f32(&pay, q->buf, k->count, q->bufb);
+	for (int i = 0; i < ps->n; i++) {
+		ps_peer *w = ps->who[i];
+		gx_tensor_route rt = { .type = GX_FT_PULL_REPLY, .key = k->key, .block = k->block,
+				       .round = h->round, .sender = ps->o.party };
+		for (uint32_t j = 0; j < q->want[i] && w && w->c && !w->gone; j++)
+			ps_send_tensor(ps, w->c, &rt, &pay);
+	}
+	k->pulls = q->next;
 	if (k->pull_tail == &q->next)
-		k->pull_tail = pp;
-	free(q->got);
-	ps_buf_put(&k->spare, q->buf);
-	free(q);
+		k->pull_tail = &k->pulls;
+	ps_pull_free(q);
+	if (k->pulls)
+		ps_pull_ask(ps, k, k->pulls);
 }
 
 void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)

@@ -12,6 +12,10 @@ built on rogue.py's frames. Standard library only.
       opens N connections (default 2000) that say nothing, then checks how
       many the server has closed; prints "# opened N" and "# closed K",
       exits 0 when the server closed all but at most 64
+  flood.py pulls HOST:PORT --rank R --size N [--pulls P]
+      the same worker, honest: P PULLs in one write, then reads the P
+      answers and checks each is the value INIT was answered with; prints
+      "# answered P" and says BYE; exits 0 when all came and matched
   flood.py pullspam HOST:PORT --rank R --size N [--pulls P]
       a proper flat worker (HELLO, KEYTABLE of one key of N floats, INIT,
       its answer read) that then sends P PULLs (default 400) in one write
@@ -92,19 +96,50 @@ def cmd_idle(a):
     return 0 if len(socks) == a.count and len(open_) <= 64 else 1
 
 
-def cmd_pullspam(a):
+def member(a):
+    """A worker with one key of a.size floats, its INIT answered: the
+    connection and the value INIT was answered with (None after a
+    message)."""
     c = Conn(a.addr, a.timeout)
     a.role, a.party = rogue.ROLE_WORKER, 0
+    if not rogue.worker_hello(c, a):
+        return c, None
+    c.send(frame(rogue.KEYTABLE, struct.pack("<II", 1, 0) + struct.pack("<IIQ", 0, 0, a.size),
+                 sender=a.rank, seq=1))
+    c.send(frame(rogue.INIT, rogue.f32_payload([0.25 + a.rank] * a.size), key=0,
+                 sender=a.rank, seq=2, count=a.size, codec=rogue.CODEC_F32))
+    t, f, p = c.next_non_heartbeat()
+    if t != rogue.INIT_REPLY:
+        say("expected INIT_REPLY, got frame type %d" % t)
+        return c, None
+    return c, p
+
+
+def cmd_pulls(a):
     try:
-        if not rogue.worker_hello(c, a):
+        c, value = member(a)
+        if value is None:
             return 1
-        c.send(frame(rogue.KEYTABLE, struct.pack("<II", 1, 0) + struct.pack("<IIQ", 0, 0, a.size),
-                     sender=a.rank, seq=1))
-        c.send(frame(rogue.INIT, rogue.f32_payload([0.25] * a.size), key=0, sender=a.rank,
-                     seq=2, count=a.size, codec=rogue.CODEC_F32))
-        t, f, p = c.next_non_heartbeat()
-        if t != rogue.INIT_REPLY:
-            say("expected INIT_REPLY, got frame type %d" % t)
+        c.send(b"".join(frame(PULL, key=0, sender=a.rank, seq=3 + i) for i in range(a.pulls)))
+        for i in range(a.pulls):
+            t, f, p = c.next_non_heartbeat()
+            if t != PULL + 1 or p != value:
+                say("answer %d: frame type %d, %d bytes, %s" %
+                    (i, t, len(p), "the value" if p == value else "not the value"))
+                return 1
+        say("answered %d" % a.pulls)
+        c.send(frame(rogue.BYE, sender=a.rank))
+        rogue.expect_error_then_close(c)
+    except (EOFError, TimeoutError, ValueError) as e:
+        say("%s" % (str(e) or type(e).__name__))
+        return 1
+    return 0
+
+
+def cmd_pullspam(a):
+    try:
+        c, value = member(a)
+        if value is None:
             return 1
         c.send(b"".join(frame(PULL, key=0, sender=a.rank, seq=3 + i) for i in range(a.pulls)))
     except (EOFError, TimeoutError, ValueError) as e:
@@ -130,7 +165,7 @@ def cmd_pullspam(a):
 
 def main():
     ap = argparse.ArgumentParser(prog="flood.py")
-    ap.add_argument("mode", choices=["bigframe", "idle", "pullspam"])
+    ap.add_argument("mode", choices=["bigframe", "idle", "pulls", "pullspam"])
     ap.add_argument("addr")
     ap.add_argument("--mib", type=int, default=200)
     ap.add_argument("--count", type=int, default=2000)
@@ -139,7 +174,8 @@ def main():
     ap.add_argument("--pulls", type=int, default=400)
     ap.add_argument("--timeout", type=float, default=60.0)
     a = ap.parse_args()
-    return {"bigframe": cmd_bigframe, "idle": cmd_idle, "pullspam": cmd_pullspam}[a.mode](a)
+    return {"bigframe": cmd_bigframe, "idle": cmd_idle, "pulls": cmd_pulls,
+            "pullspam": cmd_pullspam}[a.mode](a)
 
 
 if __name__ == "__main__":
