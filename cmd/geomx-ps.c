@@ -20,7 +20,7 @@
 enum {
 	OPT_ROLE = 256, OPT_LISTEN, OPT_PARTIES, OPT_WORKERS, OPT_PARTY, OPT_UPSTREAM, OPT_SYNC,
 	OPT_SUM, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_RHO,
-	OPT_WD, OPT_LAMBDA, OPT_SPLIT, OPT_BLOCK, OPT_CTIMEOUT, OPT_HB, OPT_HBT, OPT_ELASTIC, OPT_STATS,
+	OPT_WD, OPT_LAMBDA, OPT_SPLIT, OPT_BLOCK, OPT_CTIMEOUT, OPT_HB, OPT_HBT, OPT_RTIMEOUT, OPT_ELASTIC, OPT_STATS,
 	OPT_STATS_FMT,
 	OPT_KEY, OPT_K1, OPT_K2, OPT_WAN, OPT_LAN, OPT_SPARSE_MIN, OPT_EF_MOM, OPT_EF_SAVE
 };
@@ -129,9 +129,12 @@ static void usage(void)
 	       "                         to wait for every peer to connect (default %g)\n"
 	       "      --heartbeat SEC    send a heartbeat on a link idle this long (default %g)\n"
 	       "      --heartbeat-timeout SEC  a peer silent this long is dead (default %g)\n"
+	       "      --reconnect-timeout SEC  a broken link between a local and a global\n"
+	       "                         server may take this long to come back; 0: never\n"
+	       "                         (default %g)\n"
 	       "      --elastic          go on without a dead worker (or party) instead of\n"
 	       "                         failing the job\n",
-	       d.connect_timeout, d.heartbeat, d.heartbeat_timeout);
+	       d.connect_timeout, d.heartbeat, d.heartbeat_timeout, d.reconnect_timeout);
 	printf("Security:\n"
 	       "      --key FILE         pre-shared key file (geomx-relay --genkey; mode 0600):\n"
 	       "                         every link, listening and upstream, is authenticated\n"
@@ -228,6 +231,7 @@ static void parse_args(int argc, char **argv)
 		{ "split-bound", 1, 0, OPT_SPLIT }, { "block", 1, 0, OPT_BLOCK },
 		{ "connect-timeout", 1, 0, OPT_CTIMEOUT },
 		{ "heartbeat", 1, 0, OPT_HB }, { "heartbeat-timeout", 1, 0, OPT_HBT },
+		{ "reconnect-timeout", 1, 0, OPT_RTIMEOUT },
 		{ "elastic", 0, 0, OPT_ELASTIC }, { "stats", 1, 0, OPT_STATS },
 		{ "stats-format", 1, 0, OPT_STATS_FMT }, { "key", 1, 0, OPT_KEY },
 		{ "k1", 1, 0, OPT_K1 }, { "k2", 1, 0, OPT_K2 }, { "wan-codec", 1, 0, OPT_WAN },
@@ -379,6 +383,14 @@ static void parse_args(int argc, char **argv)
 						"whole tensors)", optarg);
 			o->block = (uint32_t)b;
 			global_only = "--block";
+			break;
+		}
+		case OPT_RTIMEOUT: {
+			double s;
+			if (cli_parse_double(optarg, &s) || !(s >= 0) || s > 1e6)
+				cli_usage_error("invalid --reconnect-timeout '%s' (want seconds, 0 or "
+						"more)", optarg);
+			o->reconnect_timeout = s;
 			break;
 		}
 		case OPT_CTIMEOUT:

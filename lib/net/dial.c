@@ -27,6 +27,7 @@
 #include "secure.h"
 
 static void attempt(gx_dial *d);
+static void attempt_failed(gx_dial *d, const char *why);
 
 /* ------------------------------------------------------------- helpers */
 
@@ -195,8 +196,12 @@ static void on_close(gx_conn *c, int err, const char *why, void *ud)
 	d->c = NULL;
 	int was = d->state;
 	d->o.on_close(c, err, why, d->o.ud);
-	if ((was == GX_DIAL_HELLO || was == GX_DIAL_CONFIG) && d->state == was)
-		fail(d, GX_EPEER, 0, "%s", why && *why ? why : gx_strerror(err));
+	if ((was == GX_DIAL_HELLO || was == GX_DIAL_CONFIG) && d->state == was) {
+		if (d->o.retry_closed)
+			attempt_failed(d, why && *why ? why : gx_strerror(err));
+		else
+			fail(d, GX_EPEER, 0, "%s", why && *why ? why : gx_strerror(err));
+	}
 }
 
 /* ----------------------------------------------------------- connecting */

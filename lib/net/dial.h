@@ -104,6 +104,11 @@ typedef struct gx_dial_opts {
 	gx_conn_frame_fn *on_frame;  /* after on_ready */
 	gx_conn_close_fn *on_close;  /* after on_open */
 	gx_conn_header_fn *on_header; /* optional, after on_ready */
+	int retry_closed;            /* a connection closed or reset before the
+				      * hello is answered is one more failed
+				      * attempt, not the dial's end: for a link
+				      * dialled again, whose relay may be
+				      * restarting */
 } gx_dial_opts;
 
 struct gx_dial {

@@ -24,6 +24,9 @@ extern "C" {
 #define GX_DEFAULT_CONNECT_TIMEOUT 30.0
 #define GX_DEFAULT_HEARTBEAT 1.0
 #define GX_DEFAULT_HEARTBEAT_TIMEOUT 5.0
+/* How long a broken link between a local and a global server may take to
+ * come back (a restarted relay, a WAN blip) before the job counts it dead. */
+#define GX_DEFAULT_RECONNECT_TIMEOUT 60.0
 
 /* Splits "host:port", "[v6]:port" or ":port" (host "" means any address).
  * Returns 0 or GX_EINVAL. */

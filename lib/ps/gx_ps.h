@@ -39,6 +39,12 @@ typedef struct gx_ps_opts {
 	double heartbeat;         /* seconds between heartbeats */
 	double heartbeat_timeout; /* seconds of silence after which a peer is dead */
 	int elastic;              /* nonzero: drop a dead worker and go on */
+	double reconnect_timeout; /* seconds a broken link between a local and a
+				   * global server may take to be dialled again
+				   * (the local re-dials, the global keeps the
+				   * party's place, the round in flight is sent
+				   * again exactly once); 0: a broken link is a
+				   * dead peer at once. Not with a coded WAN. */
 	uint32_t k1, k2;          /* global, HFA: local steps per local round, local
 				   * rounds per global round (both >= 1) */
 	gx_link_codec wan;        /* local: how its aggregate crosses the WAN */
@@ -63,7 +69,8 @@ typedef struct gx_ps_opts {
 #define GX_DEFAULT_BLOCK (64u << 10) /* elements: 256 KB of float32 */
 
 /* Defaults: local role, listen "127.0.0.1:0", 1 party, 1 worker, full sync,
- * mean, SGD lr 0.01, the default split bound and block, timeouts above, not elastic,
+ * mean, SGD lr 0.01, the default split bound and block, timeouts above
+ * (reconnect GX_DEFAULT_RECONNECT_TIMEOUT), not elastic,
  * k1 20 and k2 10, WAN and LAN codecs none, sparse-min 1024, no momentum
  * correction. */
 void gx_ps_opts_default(gx_ps_opts *o);

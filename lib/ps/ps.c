@@ -150,6 +150,7 @@ void gx_ps_opts_default(gx_ps_opts *o)
 	o->connect_timeout = GX_DEFAULT_CONNECT_TIMEOUT;
 	o->heartbeat = GX_DEFAULT_HEARTBEAT;
 	o->heartbeat_timeout = GX_DEFAULT_HEARTBEAT_TIMEOUT;
+	o->reconnect_timeout = GX_DEFAULT_RECONNECT_TIMEOUT;
 	o->k1 = GX_DEFAULT_K1;
 	o->k2 = GX_DEFAULT_K2;
 	o->wan.kind = GX_LINK_NONE;
@@ -511,6 +512,14 @@ static void housekeeping(gx_ps *ps)
 	uint64_t hb = (uint64_t)(o->heartbeat * 1000);
 	uint64_t hbt = (uint64_t)(o->heartbeat_timeout * 1000);
 	for (ps_peer *p = ps->peers; p && !ps->finishing; p = p->next) {
+		if (p->away_ms && !p->gone &&
+		    now - p->away_ms >= (uint64_t)(o->reconnect_timeout * 1000)) {
+			char why[96];
+			snprintf(why, sizeof why, "not back within %g s", o->reconnect_timeout);
+			p->away_ms = 0;
+			ps_peer_dead(ps, p, why);
+			continue;
+		}
 		if (!p->c || p->gone)
 			continue;
 		if (!p->up && p->state == PEER_HELLO) {
@@ -541,10 +550,15 @@ static void housekeeping(gx_ps *ps)
 			else
 				snprintf(why, sizeof why, "silent for %.1f s",
 					 (double)(now - rx) / 1000);
-			if (p->up)
+			if (p->up && o->reconnect_timeout > 0) {
+				/* a stalled link: closed, and its role dials again */
+				snprintf(p->why, sizeof p->why, "%s", why);
+				gx_conn_close(p->c, 0, why);
+			} else if (p->up) {
 				ps_finish(ps, GX_EPEER, NULL, "%s died: %s", p->label, why);
-			else
-				ps_peer_dead(ps, p, why);
+			} else {
+				ps_peer_lost(ps, p, why);
+			}
 			continue;
 		}
 		const gx_conn_stats *st = gx_conn_get_stats(p->c);

@@ -224,6 +224,35 @@ static void flat_order(gx_ps *ps)
 	global_settle(ps);
 }
 
+/* A data center whose link broke is back (ps_peer_lost kept its place): p
+ * takes old's place, and what it sends again of the round in flight is
+ * taken once (on_push). */
+static void rejoin(gx_ps *ps, ps_peer *p, ps_peer *old, const gx_hello *hl)
+{
+	if (hl->mode != old->mode || hl->workers == 0) {
+		ps_violation(ps, p, GX_EPROTO, "party %u is coming back with other settings (its "
+			     "WAN codec or its worker count)", hl->party);
+		return;
+	}
+	old->away_ms = 0;
+	old->gone = 1;
+	old->state = PEER_HELLO; /* reaped as any closed connection */
+	p->mode = hl->mode;
+	p->rejoined = 1;
+	ps->glob->slot_workers[hl->party] = hl->workers; /* MEMBERS follow if fewer */
+	char label[112];
+	snprintf(label, sizeof label, "local %u (%s)", hl->party, p->addr);
+	ps_admit(ps, p, (int)hl->party, label);
+	ps_log(ps, GX_LOG_WARN, "%s is back", label);
+}
+
+/* A party's link may break and come back: a local server without a coded
+ * WAN (whose answers, the aggregates, could not be given again). */
+static int global_may_rejoin(const gx_ps *ps, const ps_peer *p)
+{
+	return p->role == GX_ROLE_LOCAL && !p->mode;
+}
+
 static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 {
 	ps_global_state *g = ps->glob;
@@ -238,6 +267,11 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 			ps_violation(ps, p, GX_EPROTO, "party %u is out of range (this server "
 				     "expects %d part%s, 0..%d)", hl->party, ps->n,
 				     ps->n == 1 ? "y" : "ies", ps->n - 1);
+			return;
+		}
+		ps_peer *old = ps->who[hl->party];
+		if (ps->slot[hl->party] == SLOT_LIVE && old && old->away_ms && !old->c) {
+			rejoin(ps, p, old, hl);
 			return;
 		}
 		if (ps->slot[hl->party] != SLOT_EMPTY) {
@@ -577,6 +611,18 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		return;
 	}
 	int i = p->slot;
+	if (h->round != s->next_round[i] && p->rejoined && h->round + 1 == s->next_round[i]) {
+		/* Sent again after the link came back: taken once. Still being
+		 * gathered, it counts already; done, its answer was lost with
+		 * the link, and the value has not moved since (a full-sync round
+		 * needs this party's next push). */
+		ps_acc *a = s->accs;
+		while (a && a->round != h->round)
+			a = a->next;
+		if (!a)
+			reply(ps, s, p, GX_FT_PUSH_REPLY, h->round);
+		return;
+	}
 	if (h->round != s->next_round[i]) {
 		ps_violation(ps, p, GX_EPROTO, "key %u block %u: round %u, expected round %u",
 			     h->key, h->block, h->round, s->next_round[i]);
@@ -736,6 +782,7 @@ const ps_role ps_global_role = {
 	.init_key = on_init,
 	.push = on_push,
 	.header = global_header,
+	.may_rejoin = global_may_rejoin,
 	.pull = on_pull,
 	.other = on_members,
 	.settle = global_settle,

@@ -94,6 +94,10 @@ struct ps_peer {
 	gx_buf *landing;     /* the payload of the frame being received, placed
 			      * by the role's header callback; the frame's
 			      * handler may take it, else it goes after it */
+	uint64_t away_ms;    /* a member whose link broke, its place kept
+			      * since (ps_peer_lost); 0: not away */
+	int rejoined;        /* came back in a lost member's place: its
+			      * replayed pushes are no protocol error */
 	/* local: a worker's progress, one entry per key of the table */
 	uint32_t *next_round;
 	uint8_t *did_init;
@@ -258,6 +262,9 @@ struct ps_role {
 	void (*up_closed)(gx_ps *ps, ps_peer *u, int err, const char *why);
 	/* Contributors changed (dead, goodbye): complete what can be completed. */
 	void (*settle)(gx_ps *ps);
+	/* Optional: nonzero when member p, its link broken, keeps its place
+	 * for --reconnect-timeout (ps_peer_lost) rather than dying at once. */
+	int (*may_rejoin)(const gx_ps *ps, const ps_peer *p);
 	/* Optional: a member died and the job goes on (elastic), before settle. */
 	void (*lost)(gx_ps *ps);
 	/* Every contributor said goodbye or died, one at least goodbye: end the
@@ -295,6 +302,10 @@ void ps_violation(gx_ps *ps, ps_peer *p, int code, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 /* A member died (closed without BYE, silent, refused to follow). */
 void ps_peer_dead(gx_ps *ps, ps_peer *p, const char *why);
+/* A member's link broke (closed without goodbye, reset, silent): where the
+ * role lets it rejoin, its place is kept for --reconnect-timeout and the
+ * link closed; else it is dead (ps_peer_dead). */
+void ps_peer_lost(gx_ps *ps, ps_peer *p, const char *why);
 /* A member said BYE: answer and close; it is no longer waited for. */
 void ps_peer_bye(gx_ps *ps, ps_peer *p);
 /* Makes p the member in slot: label, HELLO_ACK and CONFIG, bookkeeping. */

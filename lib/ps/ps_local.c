@@ -49,6 +49,7 @@ static void key_free(ps_lkey *k)
 		n = f->next;
 		free(f->got);
 		free(f->who);
+		gx_buf_unref(f->sent);
 		if (f->bufb)
 			gx_buf_unref(f->bufb);
 		else
@@ -411,7 +412,11 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 			ps_send_tensor(ps, up_of(ps, s)->c, &rt, &pl);
 		}
 	}
-	gx_buf_unref(up); /* the connections hold their own references */
+	if (ls->agg == 0)
+		f->sent = up; /* kept: sent again if the link breaks */
+	else
+		gx_buf_unref(up); /* the connections hold their own references */
+	f->members = (uint32_t)a->npushed;
 	*k->fwd_tail = f;
 	k->fwd_tail = &f->next;
 }
@@ -539,6 +544,50 @@ static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 	k->pull_tail = &q->next;
 	if (k->pulls == q)
 		ps_pull_ask(ps, k, q);
+}
+
+int ps_local_replay(gx_ps *ps, ps_peer *u)
+{
+	ps_local_state *ls = ps->loc;
+	int n = 0;
+	/* The workers it sums now: MEMBERS before a round that differs. */
+	ls->announced[u->slot] = ls->hello.workers;
+	for (size_t i = 0; i < ls->nkeys && !ps->finishing; i++) {
+		ps_lkey *k = &ls->keys[i];
+		for (int b = 0; b < k->nsl; b++) {
+			const gx_slice *s = &k->sl[b];
+			if (up_of(ps, s) != u)
+				continue;
+			if (k->init == 1 && !k->init_got[b]) {
+				ps_send_f32(ps, u->c, GX_FT_INIT, k->key, s->block, 0, ps->o.party,
+					    k->value + ps_slice_at(k, s), s->count);
+				n++;
+			}
+			for (ps_fwd *f = k->fwds; f; f = f->next) {
+				if (f->got[b] || !f->sent)
+					continue;
+				if (ls->announced[u->slot] != f->members) {
+					ps_send_members(ps, u, f->members);
+					ls->announced[u->slot] = f->members;
+				}
+				gx_tensor_route rt = { .type = GX_FT_PUSH, .key = k->key,
+						       .block = s->block, .round = f->round,
+						       .sender = ps->o.party };
+				gx_tensor_payload pl;
+				gx_tensor_payload_f32(&pl, (const float *)f->sent->data +
+						      ps_slice_at(k, s), s->count, f->sent);
+				ps_send_tensor(ps, u->c, &rt, &pl);
+				n++;
+			}
+			ps_pull *q = k->pulls;
+			if (q && q->sent && !q->got[b]) {
+				ps_sent(ps, ps_send_slice_ctl(u->c, GX_FT_PULL, k->key, s->block));
+				n++;
+			}
+		}
+	}
+	ps_local_members(ps); /* the workers it sums now */
+	return n;
 }
 
 void ps_pull_free(ps_pull *q)

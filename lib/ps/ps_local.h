@@ -14,6 +14,9 @@
 typedef struct ps_fwd ps_fwd;
 struct ps_fwd {
 	ps_fwd *next;
+	gx_buf *sent;      /* what went up (F32, not a coded WAN), kept until
+			    * answered: sent again if the link breaks */
+	uint32_t members;  /* the workers it sums, as announced with it */
 	uint32_t round;    /* upstream round */
 	uint32_t wround;   /* the workers' round it answers (HFA: differs) */
 	int left;          /* slices not answered yet */
@@ -88,6 +91,9 @@ struct ps_local_state {
 	gx_slice *place;
 	size_t nplace;
 	uint32_t *announced;  /* [nups] workers last announced upstream */
+	gx_hello hello;       /* what this server says to the global tier */
+	gx_dial_opts dial;    /* how it dials it (ps_local_start), again after a
+			       * broken link */
 };
 
 /* ---------------------------------------------------------- ps_local.c */
@@ -101,6 +107,10 @@ static inline uint64_t ps_slice_at(const ps_lkey *k, const gx_slice *s)
 }
 /* Forwards k's completed rounds upstream, oldest first. */
 void ps_local_settle_key(gx_ps *ps, ps_lkey *k);
+/* A link to the global tier is back (ps_up.c): sends again, once, what
+ * it had not answered — INITs, the rounds in flight, the pull in flight.
+ * Returns how many frames. */
+int ps_local_replay(gx_ps *ps, ps_peer *u);
 /* Asks the global tier for k's value on behalf of the pull group q. */
 void ps_pull_ask(gx_ps *ps, ps_lkey *k, ps_pull *q);
 /* Frees a pull group (NULL accepted). */

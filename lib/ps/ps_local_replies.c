@@ -232,6 +232,7 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 		k->fwds = f->next;
 		if (!k->fwds)
 			k->fwd_tail = &k->fwds;
+		gx_buf_unref(f->sent);
 		free(f->got);
 		free(f->who);
 		free(f);

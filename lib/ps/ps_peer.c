@@ -121,6 +121,22 @@ void ps_peer_dead(gx_ps *ps, ps_peer *p, const char *why)
 	ps_check_done(ps);
 }
 
+void ps_peer_lost(gx_ps *ps, ps_peer *p, const char *why)
+{
+	if (p->gone || ps->finishing || p->away_ms)
+		return;
+	if (p->state != PEER_MEMBER || ps->o.reconnect_timeout <= 0 || !ps->role->may_rejoin ||
+	    !ps->role->may_rejoin(ps, p)) {
+		ps_peer_dead(ps, p, why);
+		return;
+	}
+	p->away_ms = gx_now_ms();
+	ps_log(ps, GX_LOG_WARN, "%s lost: %s; keeping its place for %g s", p->label, why,
+	       ps->o.reconnect_timeout);
+	if (p->c)
+		gx_conn_close(p->c, 0, why); /* its on_close sees it away */
+}
+
 void ps_peer_bye(gx_ps *ps, ps_peer *p)
 {
 	p->gone = 1;
@@ -493,7 +509,7 @@ void ps_on_close(gx_conn *c, int err, const char *why, void *ud)
 		ps->role->up_closed(ps, p, err, why);
 		return;
 	}
-	if (p->gone || ps->finishing)
+	if (p->gone || ps->finishing || p->away_ms)
 		return;
 	char reason[320];
 	size_t ll = strlen(p->label); /* conn.c's reasons may start with the label */
@@ -506,7 +522,11 @@ void ps_on_close(gx_conn *c, int err, const char *why, void *ud)
 	else
 		snprintf(reason, sizeof reason, "%s", why);
 	if (p->state == PEER_MEMBER) {
-		ps_peer_dead(ps, p, reason);
+		/* a broken link, not a breach: it may come back */
+		if (!err || reset || err == GX_EIO || err == GX_ETRUNC)
+			ps_peer_lost(ps, p, reason);
+		else
+			ps_peer_dead(ps, p, reason);
 	} else {
 		p->gone = 1;
 		if (err)

@@ -146,6 +146,13 @@ static void up_ready(gx_dial *d, int fd, void *ud)
 	u->ust = UP_READY;
 	u->tx_ms = gx_now_ms();
 	ps->loc->nready++;
+	if (u->rejoined) {
+		u->rejoined = 0;
+		int n = ps_local_replay(ps, u);
+		ps_log(ps, GX_LOG_WARN, "%s is back: %d frame%s it had not answered sent again",
+		       u->label, n, n == 1 ? "" : "s");
+		return;
+	}
 	if (c->sync == GX_SYNC_HFA)
 		ps_log(ps, GX_LOG_INFO, "%s ready (hfa sync, k1 %u, k2 %u)", u->label, c->k1, c->k2);
 	else
@@ -165,7 +172,10 @@ static void up_fail(gx_dial *d, int err, const char *why, void *ud)
 	if (ps->finishing || u->gone)
 		return;
 	u->gone = 1;
-	if (err == GX_ETIMEOUT && hello)
+	if (u->rejoined)
+		ps_finish(ps, err == GX_ETIMEOUT ? GX_EPEER : err, u, "%s lost and not back: %s "
+			  "(gave up after %g s)", u->label, why, ps->o.reconnect_timeout);
+	else if (err == GX_ETIMEOUT && hello)
 		ps_finish(ps, err, u, "%s: no answer to our HELLO within %g s", u->label,
 			  ps->o.connect_timeout);
 	else if (err == GX_ETIMEOUT)
@@ -192,17 +202,17 @@ int ps_local_start(gx_ps *ps)
 {
 	ps_log(ps, GX_LOG_INFO, "port %d, %d worker%s, upstream %s", ps->port, ps->n,
 	       ps->n == 1 ? "" : "s", ps->upstream_s);
-	gx_hello hl;
-	memset(&hl, 0, sizeof hl);
-	hl.role = GX_ROLE_LOCAL;
-	hl.rank = ps->o.party;
-	hl.party = ps->o.party;
-	hl.workers = (uint32_t)ps->o.workers;
-	hl.mode = ps->loc->agg == 1;
+	gx_hello *hl = &ps->loc->hello;
+	memset(hl, 0, sizeof *hl);
+	hl->role = GX_ROLE_LOCAL;
+	hl->rank = ps->o.party;
+	hl->party = ps->o.party;
+	hl->workers = (uint32_t)ps->o.workers;
+	hl->mode = ps->loc->agg == 1;
 	gx_dial_opts o = {
 		.timeout_ms = (long)(ps->o.connect_timeout * 1000),
 		.cb = &up_cbs,
-		.hello = &hl,
+		.hello = hl,
 		.psk = ps->o.psk ? &ps->psk : NULL,
 		.lim = &ps->o.limits,
 		.sender = ps->name,
@@ -210,6 +220,7 @@ int ps_local_start(gx_ps *ps)
 		.on_close = ps_on_close,
 		.on_header = ps_local_up_header,
 	};
+	ps->loc->dial = o;
 	for (int i = 0; i < ps->loc->nups && !ps->finishing; i++) {
 		ps_peer *u = ps->loc->ups[i];
 		o.host = u->host;
@@ -261,6 +272,39 @@ void ps_local_tick(gx_ps *ps, uint64_t now)
 	}
 }
 
+/* A ready link broke: dialled again until --reconnect-timeout, the round
+ * in flight sent again once it is back (up_ready). 0, or a gx_error when
+ * it cannot even start (the caller ends the job). */
+static int redial(gx_ps *ps, ps_peer *u, int err, const char *why)
+{
+	char cause[sizeof u->why];
+	if (!err && why && *why && strcmp(why, "connection closed by peer") != 0)
+		snprintf(cause, sizeof cause, "%s", why); /* silent: ps.c closed it */
+	else if (!err || (err == GX_EIO && errno == ECONNRESET))
+		snprintf(cause, sizeof cause, "connection closed%s", err ? " (reset)" : "");
+	else
+		snprintf(cause, sizeof cause, "%s", why);
+	gx_dial_opts o = ps->loc->dial;
+	o.timeout_ms = (long)(ps->o.reconnect_timeout * 1000);
+	o.retry_closed = 1; /* a relay on the way may be restarting */
+	o.host = u->host;
+	o.port = u->port;
+	o.ud = u;
+	o.fdp = &u->fd;
+	o.label = u->label;
+	u->c = NULL;
+	u->ust = UP_CONNECTING;
+	u->rejoined = 1; /* up_ready replays */
+	snprintf(u->why, sizeof u->why, "%s", cause);
+	ps->loc->nready--;
+	ps_log(ps, GX_LOG_WARN, "%s lost: %s; dialling it again for up to %g s", u->label, cause,
+	       ps->o.reconnect_timeout);
+	int e = gx_dial_start(&u->dial, ps->ev, &o);
+	if (e)
+		ps_log(ps, GX_LOG_ERROR, "%s: cannot dial again: %s", u->label, gx_strerror(e));
+	return e;
+}
+
 void ps_local_up_closed(gx_ps *ps, ps_peer *u, int err, const char *why)
 {
 	int was = u->ust;
@@ -276,6 +320,9 @@ void ps_local_up_closed(gx_ps *ps, ps_peer *u, int err, const char *why)
 	}
 	if (was == UP_HELLO || was == UP_CONFIG)
 		return; /* the dial reports it (up_fail) */
+	if (was == UP_READY && ps->o.reconnect_timeout > 0 && ps->loc->agg == 0 &&
+	    redial(ps, u, err, why) == 0)
+		return;
 	u->gone = 1;
 	if (!err || (err == GX_EIO && errno == ECONNRESET))
 		ps_finish(ps, GX_EPEER, NULL, "%s died: connection closed%s", u->label,

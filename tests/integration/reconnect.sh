@@ -1,0 +1,84 @@
+#!/bin/sh
+# tests/integration/reconnect.sh — a broken link between a local and the
+# global server comes back (--reconnect-timeout): one data center (a local
+# server and two workers) reaches the global server through geomx-relay;
+#  a. undisturbed, the job's checksums per round;
+#  b. the relay killed (SIGKILL) mid-run and started again on its port: the
+#     local server dials again, the global server keeps its place, the round
+#     in flight goes again exactly once — every process exits 0 and every
+#     round's parameters are bit for bit those of a;
+#  c. the relay killed and not started again, --reconnect-timeout 2: both
+#     servers give up after it, saying so, with status 1;
+#  d. --reconnect-timeout 0: the broken link ends the job at once, as a
+#     dead peer.
+# shellcheck disable=SC2086 # $HB is split on purpose
+. "${GX_TOP:-.}/tests/integration/lib.sh"
+command -v geomx-relay >/dev/null 2>&1 || { echo "geomx-relay not built"; exit 77; }
+HB="--heartbeat 0.2 --heartbeat-timeout 2"
+SIZES=4,7,70000
+ROUNDS=40
+
+# job NAME [GLOBAL/LOCAL OPTION...] — global, relay, local, two workers.
+job() {
+	_j=$1
+	shift
+	spawn $_j.g geomx-ps --role global --parties 1 --block 16384 $HB "$@"
+	_g=$(port_of $_j.g)
+	spawn $_j.r geomx-relay --listen 127.0.0.1:0 --connect 127.0.0.1:$_g
+	RPORT=$(port_of $_j.r)
+	spawn $_j.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$RPORT $HB "$@"
+	_l=$(port_of $_j.l)
+	# worker 1 after worker 0's INIT is answered: the values kept are
+	# worker 0's in every job
+	for _w in 0 1; do
+		spawn $_j.w$_w geomx-bench worker --ps 127.0.0.1:$_l --rank $_w --sizes $SIZES \
+			--rounds $ROUNDS --sleep 10 --dump "$T/$_j.w$_w"
+		_i=0
+		while [ $_w = 0 ] && [ ! -s "$T/$_j.w0.init" ] && [ $_i -lt 600 ]; do
+			sleep 0.1
+			_i=$((_i + 1))
+		done
+	done
+}
+
+job a
+expect_all "a. undisturbed: every process exits 0" 120 0 a.w0 a.w1 a.l a.g
+kill -TERM "$(pid_of a.r)" 2>/dev/null
+
+job b
+wait_match "$T/b.w0" "^10 " 60 || echo "# b: the job did not reach round 10"
+kill -KILL "$(pid_of b.r)"
+wait_pid "$(pid_of b.r)" 10
+spawn b.r2 geomx-relay --listen 127.0.0.1:$RPORT --connect 127.0.0.1:$(head -n 1 "$T/b.g.out")
+expect_all "b. the relay killed and started again: every process exits 0" 120 0 \
+	b.w0 b.w1 b.l b.g
+if cmp -s "$T/a.w0" "$T/b.w0" && cmp -s "$T/a.w1" "$T/b.w1" &&
+	[ "$(wc -l <"$T/b.w0")" -eq $((ROUNDS * 3)) ]; then
+	ok "b. ... and every round's parameters are those of the undisturbed job"
+else
+	notok "b. ... and every round's parameters are those of the undisturbed job" \
+		"$(diff "$T/a.w0" "$T/b.w0" | head -n 4 | tr '\n' '|')"
+fi
+expect_match "b. the local server says it lost the link and dialled again" "$T/b.l.err" \
+	"upstream 127\.0\.0\.1:$RPORT lost: .*dialling it again"
+expect_match "b. ... and that it is back, sending again what was not answered" "$T/b.l.err" \
+	"upstream 127\.0\.0\.1:$RPORT is back: [0-9]+ frames? it had not answered sent again"
+echo "# $(grep -o 'is back: [0-9]* frames\{0,1\}' "$T/b.l.err")"
+expect_match "b. the global server kept the party's place" "$T/b.g.err" \
+	"local 0 \(127\.0\.0\.1:[0-9]+\) lost: .*keeping its place"
+expect_match "b. ... and saw it come back" "$T/b.g.err" "local 0 \(127\.0\.0\.1:[0-9]+\) is back"
+kill -TERM "$(pid_of b.r2)" 2>/dev/null
+
+job c --reconnect-timeout 2
+wait_match "$T/c.w0" "^5 " 60 || echo "# c: the job did not reach round 5"
+kill -KILL "$(pid_of c.r)"
+expect_all "c. the relay never comes back: both servers give up with status 1" 60 1 c.l c.g
+expect_match "c. the local server says why" "$T/c.l.err" "lost and not back: .*gave up after 2 s"
+expect_match "c. the global server says why" "$T/c.g.err" "local 0 .* died: not back within 2 s"
+
+job d --reconnect-timeout 0
+wait_match "$T/d.w0" "^5 " 60 || echo "# d: the job did not reach round 5"
+kill -KILL "$(pid_of d.r)"
+expect_all "d. --reconnect-timeout 0: the job ends at once, status 1" 30 1 d.l d.g
+expect_match "d. the global server names the dead party" "$T/d.g.err" "local 0 .* died: connection closed"
+finish
