@@ -22,7 +22,8 @@ enum {
 	OPT_SUM, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_RHO,
 	OPT_WD, OPT_LAMBDA, OPT_SPLIT, OPT_BLOCK, OPT_CTIMEOUT, OPT_HB, OPT_HBT, OPT_RTIMEOUT, OPT_ELASTIC, OPT_STATS,
 	OPT_STATS_FMT,
-	OPT_KEY, OPT_K1, OPT_K2, OPT_WAN, OPT_LAN, OPT_SPARSE_MIN, OPT_EF_MOM, OPT_EF_SAVE
+	OPT_KEY, OPT_K1, OPT_K2, OPT_WAN, OPT_LAN, OPT_SPARSE_MIN, OPT_EF_MOM, OPT_EF_SAVE,
+	OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME
 };
 
 /* The optimizer's hyperparameters: flag, field, and the kinds that use it. */
@@ -133,7 +134,12 @@ static void usage(void)
 	       "                         server may take this long to come back; 0: never\n"
 	       "                         (default %g)\n"
 	       "      --elastic          go on without a dead worker (or party) instead of\n"
-	       "                         failing the job\n",
+	       "                         failing the job\n"
+	       "      --checkpoint DIR   global: keep the slices' state (value, optimizer,\n"
+	       "                         rounds) in DIR, written at the end or on SIGTERM\n"
+	       "      --checkpoint-every N  global: and every N rounds of a slice, before\n"
+	       "                         they are answered (1: a crash loses nothing)\n"
+	       "      --resume           global: start from DIR's checkpoint\n",
 	       d.connect_timeout, d.heartbeat, d.heartbeat_timeout, d.reconnect_timeout);
 	printf("Security:\n"
 	       "      --key FILE         pre-shared key file (geomx-relay --genkey; mode 0600):\n"
@@ -237,6 +243,8 @@ static void parse_args(int argc, char **argv)
 		{ "k1", 1, 0, OPT_K1 }, { "k2", 1, 0, OPT_K2 }, { "wan-codec", 1, 0, OPT_WAN },
 		{ "lan-codec", 1, 0, OPT_LAN }, { "sparse-min", 1, 0, OPT_SPARSE_MIN },
 		{ "ef-momentum", 1, 0, OPT_EF_MOM }, { "ef-save", 1, 0, OPT_EF_SAVE },
+		{ "checkpoint", 1, 0, OPT_CKPT }, { "checkpoint-every", 1, 0, OPT_CKPT_EVERY },
+		{ "resume", 0, 0, OPT_RESUME },
 		{ "quiet", 0, 0, 'q' },
 		{ "verbose", 0, 0, 'v' }, { "help", 0, 0, 'h' }, { "version", 0, 0, 'V' },
 		{ 0, 0, 0, 0 }
@@ -337,6 +345,25 @@ static void parse_args(int argc, char **argv)
 			ef_flag = "--ef-momentum";
 			break;
 		}
+		case OPT_CKPT:
+			if (!*optarg)
+				cli_usage_error("invalid --checkpoint '' (want a directory)");
+			o->checkpoint = optarg;
+			global_only = "--checkpoint";
+			break;
+		case OPT_CKPT_EVERY: {
+			uint64_t n;
+			if (cli_parse_count(optarg, &n) || n > UINT32_MAX)
+				cli_usage_error("invalid --checkpoint-every '%s' (want a number of "
+						"rounds, 0 for only at the end)", optarg);
+			o->checkpoint_every = (uint32_t)n;
+			global_only = "--checkpoint-every";
+			break;
+		}
+		case OPT_RESUME:
+			o->resume = 1;
+			global_only = "--resume";
+			break;
 		case OPT_EF_SAVE:
 			if (!*optarg)
 				cli_usage_error("invalid --ef-save '' (want a file name)");
@@ -441,6 +468,9 @@ static void parse_args(int argc, char **argv)
 		cli_usage_error("missing --role (global or local)");
 	if (o->role == GX_ROLE_GLOBAL && local_only)
 		cli_usage_error("%s is for --role local", local_only);
+	if ((o->resume || o->checkpoint_every) && !o->checkpoint)
+		cli_usage_error("%s needs --checkpoint DIR",
+				o->resume ? "--resume" : "--checkpoint-every");
 	if (o->role == GX_ROLE_LOCAL && global_only)
 		cli_usage_error("%s is for --role global%s", global_only,
 				strcmp(global_only, "--sync") ? "" : " (a local server follows the global "

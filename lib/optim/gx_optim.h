@@ -77,6 +77,17 @@ int gx_optim_step_sum(gx_optim *op, float *w, const float *g, int sender);
 int gx_optim_backup(gx_optim *op, const float *w, int sender);
 /* Steps taken so far. */
 uint64_t gx_optim_steps(const gx_optim *op);
+/* The optimizer's whole state as bytes, for a checkpoint: its step count
+ * and every buffer (momentum, squares, DC-ASGD's backups), in the host's
+ * float layout (little-endian IEEE on every machine geomx runs on).
+ * gx_optim_state_size says how many; gx_optim_state_save writes them (cap
+ * at least that); gx_optim_state_load reads them into an optimizer made
+ * with the same options, n and nsenders, which then steps bit for bit as
+ * the saved one would have. 0, GX_EINVAL, or GX_ELENGTH / GX_ECORRUPT for
+ * bytes that are not such a state. */
+size_t gx_optim_state_size(const gx_optim *op);
+int gx_optim_state_save(const gx_optim *op, uint8_t *out, size_t cap);
+int gx_optim_state_load(gx_optim *op, const uint8_t *in, size_t len);
 
 #ifdef __cplusplus
 }

@@ -432,3 +432,61 @@ int gx_optim_backup(gx_optim *op, const float *w, int sender)
 	op->has_bak[sender] = 1;
 	return 0;
 }
+
+/* ---------------------------------------------------------------- state */
+
+/* The state's parts in order: steps, a, b, has_bak, bak. */
+size_t gx_optim_state_size(const gx_optim *op)
+{
+	if (!op)
+		return 0;
+	size_t fl = (op->a ? op->n : 0) + (op->b ? op->n : 0) +
+		    (op->bak ? op->n * (size_t)op->nsenders : 0);
+	return 8 + (op->has_bak ? (size_t)op->nsenders : 0) + fl * sizeof(float);
+}
+
+int gx_optim_state_save(const gx_optim *op, uint8_t *out, size_t cap)
+{
+	if (!op || !out || cap < gx_optim_state_size(op))
+		return GX_EINVAL;
+	uint64_t st = op->steps;
+	for (int i = 0; i < 8; i++)
+		*out++ = (uint8_t)(st >> (8 * i));
+	size_t n = op->n * sizeof(float);
+	if (op->a)
+		memcpy(out, op->a, n), out += n;
+	if (op->b)
+		memcpy(out, op->b, n), out += n;
+	if (op->has_bak)
+		memcpy(out, op->has_bak, (size_t)op->nsenders), out += op->nsenders;
+	if (op->bak)
+		memcpy(out, op->bak, n * (size_t)op->nsenders);
+	return 0;
+}
+
+int gx_optim_state_load(gx_optim *op, const uint8_t *in, size_t len)
+{
+	if (!op || !in)
+		return GX_EINVAL;
+	if (len != gx_optim_state_size(op))
+		return GX_ELENGTH;
+	uint64_t st = 0;
+	for (int i = 0; i < 8; i++)
+		st |= (uint64_t)*in++ << (8 * i);
+	size_t n = op->n * sizeof(float);
+	if (op->has_bak)
+		for (size_t j = 0; j < (size_t)op->nsenders; j++)
+			if (in[(op->a ? n : 0) + (op->b ? n : 0) + j] > 1)
+				return GX_ECORRUPT;
+	op->steps = st;
+	if (op->a)
+		memcpy(op->a, in, n), in += n;
+	if (op->b)
+		memcpy(op->b, in, n), in += n;
+	if (op->has_bak)
+		memcpy(op->has_bak, in, (size_t)op->nsenders), in += op->nsenders;
+	if (op->bak)
+		memcpy(op->bak, in, n * (size_t)op->nsenders);
+	return 0;
+}
+

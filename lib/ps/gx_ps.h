@@ -54,6 +54,14 @@ typedef struct gx_ps_opts {
 				   * correction (0: residual only) */
 	const char *ef_save;      /* local: at the end, write the error-feedback state
 				   * here (GX_FT_STATE frames, atomically); NULL: not */
+	const char *checkpoint;   /* global: a directory for the slices' state
+				   * (value, optimizer, rounds), written at the
+				   * end or stop and every checkpoint_every rounds
+				   * of a slice, before that round is answered;
+				   * NULL: none */
+	uint32_t checkpoint_every; /* 0: only at the end or stop */
+	int resume;               /* global: start from the checkpoint's slices;
+				   * every party comes back to them */
 	gx_frame_limits limits;   /* incoming frames */
 	const uint8_t *psk;       /* 32-byte pre-shared key: every link accepted and
 				   * opened is authenticated and encrypted (docs/

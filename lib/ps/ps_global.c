@@ -28,110 +28,12 @@
  *    answers the value (the sum's divisor is always the workers: --sum
  *    makes no sense for a mean of models).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "ps_internal.h"
-
-/* One slice (key, block). */
-typedef struct ps_gslice {
-	uint32_t key, block;
-	uint64_t count;
-	float *w;            /* the value, in wb */
-	gx_buf *wb;          /* answers send it by reference; changed only when
-			      * no connection holds it any more (own_value) */
-	float *g;            /* scratch: a gradient */
-	gx_optim *opt;
-	uint32_t *next_round; /* [parties] next round expected from each */
-	uint64_t *seen;      /* [parties] updates applied when it last got w */
-	uint64_t updates;
-	uint64_t rounds;     /* full sync: rounds completed */
-	ps_acc *accs;
-	ps_spare spare;
-} ps_gslice;
-
-/* The global role's state (ps->glob). */
-struct ps_global_state {
-	int flat;             /* -1 unknown, 0 locals, 1 workers */
-	int nassigned;        /* flat: slots handed out */
-	int agg;              /* -1 unknown, 0 it applies updates, 1 the locals
-			       * do (coded WAN) */
-	uint32_t *slot_workers; /* [n] workers behind each party */
-	ps_gslice **map;      /* open addressing on (key, block) */
-	size_t map_n, map_cap;
-	gx_keyent *ftable;    /* flat: the first worker's key table */
-	size_t nftable;
-};
-
-/* ------------------------------------------------------------ the map */
-
-static uint64_t slice_id(uint32_t key, uint32_t block)
-{
-	return (uint64_t)key << 32 | block;
-}
-
-static size_t map_pos(uint64_t id, size_t cap)
-{
-	uint64_t x = (id ^ id >> 29) * 0x9E3779B97F4A7C15ull;
-	return (size_t)(x ^ x >> 32) & (cap - 1);
-}
-
-static ps_gslice *map_get(const ps_global_state *g, uint32_t key, uint32_t block)
-{
-	if (!g->map_cap)
-		return NULL;
-	uint64_t id = slice_id(key, block);
-	for (size_t i = map_pos(id, g->map_cap);; i = (i + 1) & (g->map_cap - 1)) {
-		ps_gslice *s = g->map[i];
-		if (!s)
-			return NULL;
-		if (slice_id(s->key, s->block) == id)
-			return s;
-	}
-}
-
-static int map_put(ps_global_state *g, ps_gslice *s)
-{
-	if (2 * (g->map_n + 1) > g->map_cap) {
-		size_t nc = g->map_cap ? 2 * g->map_cap : 64;
-		ps_gslice **m = calloc(nc, sizeof *m);
-		if (!m)
-			return GX_ENOMEM;
-		for (size_t i = 0; i < g->map_cap; i++) {
-			ps_gslice *t = g->map[i];
-			if (!t)
-				continue;
-			size_t j = map_pos(slice_id(t->key, t->block), nc);
-			while (m[j])
-				j = (j + 1) & (nc - 1);
-			m[j] = t;
-		}
-		free(g->map);
-		g->map = m;
-		g->map_cap = nc;
-	}
-	size_t j = map_pos(slice_id(s->key, s->block), g->map_cap);
-	while (g->map[j])
-		j = (j + 1) & (g->map_cap - 1);
-	g->map[j] = s;
-	g->map_n++;
-	return 0;
-}
-
-static void slice_free(ps_gslice *s)
-{
-	if (!s)
-		return;
-	gx_buf_unref(s->wb);
-	free(s->g);
-	gx_optim_free(s->opt);
-	free(s->next_round);
-	free(s->seen);
-	ps_acc_free_all(s->accs);
-	ps_spare_free(&s->spare);
-	free(s);
-}
+#include "ps_global.h"
 
 /* ---------------------------------------------------------- lifetime */
 
@@ -180,6 +82,16 @@ static void global_free(gx_ps *ps)
 
 static int global_start(gx_ps *ps)
 {
+	if (ps->o.resume) {
+		long n = ps_ckpt_resume(ps);
+		if (n < 0) {
+			ps_finish(ps, (int)n, NULL, "cannot resume from %s", ps->o.checkpoint);
+			return (int)n;
+		}
+		ps->glob->resumed = 1;
+		ps_log(ps, GX_LOG_WARN, "resumed %ld slice%s from %s; every party comes back to "
+		       "them", n, n == 1 ? "" : "s", ps->o.checkpoint);
+	}
 	ps_log(ps, GX_LOG_INFO, "serving %d part%s on port %d, %s sync, %s", ps->n,
 	       ps->n == 1 ? "y" : "ies", ps->port,
 	       gx_sync_name(ps->o.sync),
@@ -298,6 +210,7 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 		p->mode = hl->mode;
 		g->flat = 0;
 		g->slot_workers[hl->party] = hl->workers;
+		p->rejoined = g->resumed; /* it sends again what we lost */
 		snprintf(label, sizeof label, "local %u (%s)", hl->party, p->addr);
 		ps_admit(ps, p, (int)hl->party, label);
 		return;
@@ -416,6 +329,24 @@ static int raw_sums(const gx_ps *ps)
 	return ps->o.sync == GX_SYNC_FULL && ps->glob->agg == 0;
 }
 
+/* --checkpoint-every: s on disk before the answer that depends on it. 0,
+ * or a gx_error after ending the job. */
+static int durable(gx_ps *ps, const ps_gslice *s)
+{
+	int r = ps_ckpt_write(ps, s);
+	if (r)
+		ps_finish(ps, r, NULL, "key %u block %u: cannot write its checkpoint in %s: %s",
+			  s->key, s->block, ps->o.checkpoint,
+			  r == GX_EIO ? strerror(errno) : gx_strerror(r));
+	return r;
+}
+
+/* Whether s's latest update is one --checkpoint-every keeps. */
+static int due(const gx_ps *ps, uint64_t n)
+{
+	return ps->o.checkpoint && ps->o.checkpoint_every && n % ps->o.checkpoint_every == 0;
+}
+
 /* Applies completed rounds of s, oldest first. */
 static void settle_slice(gx_ps *ps, ps_gslice *s)
 {
@@ -457,6 +388,10 @@ static void settle_slice(gx_ps *ps, ps_gslice *s)
 		s->rounds++;
 		ps->updates++;
 		ps->wait_ns += gx_now_ns() - a->t_first;
+		if (due(ps, s->rounds) && durable(ps, s)) {
+			ps_acc_put(&s->spare, a);
+			return;
+		}
 		for (int i = 0; i < a->n; i++)
 			if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i])
 				reply(ps, s, ps->who[i], GX_FT_PUSH_REPLY, a->round);
@@ -563,25 +498,10 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		return;
 	if (!s) {
 		int r = GX_ENOMEM;
-		size_t n = (size_t)h->count;
-		s = calloc(1, sizeof *s);
-		if (s) {
-			s->key = h->key;
-			s->block = h->block;
-			s->count = h->count;
-			s->wb = gx_buf_pool_get(ps->bufs, n * sizeof(float));
-			s->w = s->wb ? (float *)s->wb->data : NULL;
-			s->g = malloc(n * sizeof(float));
-			s->next_round = calloc((size_t)ps->n, sizeof *s->next_round);
-			s->seen = calloc((size_t)ps->n, sizeof *s->seen);
-			if (s->w && s->g && s->next_round && s->seen)
-				r = gx_codec_decode(ps->codec, h, pl, s->w, 0);
-			if (!r && ps->glob->agg != 1 && ps->o.sync != GX_SYNC_HFA &&
-			    !(s->opt = gx_optim_create(&ps->o.optim, h->count, ps->n, &r)))
-				r = r ? r : GX_ENOMEM;
-			if (!r)
-				r = map_put(ps->glob, s);
-		}
+		s = slice_new(ps, h->key, h->block, h->count,
+			      ps->glob->agg != 1 && ps->o.sync != GX_SYNC_HFA, &r);
+		if (s && !(r = gx_codec_decode(ps->codec, h, pl, s->w, 0)))
+			r = map_put(ps->glob, s);
 		if (r) {
 			slice_free(s);
 			if (r == GX_ENOMEM)
@@ -595,6 +515,8 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		}
 		ps_log(ps, GX_LOG_DEBUG, "key %u block %u: %llu elements, from %s", h->key,
 		       h->block, (unsigned long long)h->count, p->label);
+		if (ps->o.checkpoint && ps->o.checkpoint_every && durable(ps, s))
+			return;
 	}
 	reply(ps, s, p, GX_FT_INIT_REPLY, h->round);
 }
@@ -657,6 +579,8 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		}
 		s->updates++;
 		ps->updates++;
+		if (due(ps, s->updates) && durable(ps, s))
+			return;
 		reply(ps, s, p, GX_FT_PUSH_REPLY, h->round);
 		return;
 	}
@@ -766,6 +690,12 @@ static const ps_words *global_words(const gx_ps *ps)
 	return ps->glob->flat == 1 ? &workers : &parties;
 }
 
+/* The loop is over (job done, failed or stopped): the slices as they are. */
+static int global_end(gx_ps *ps)
+{
+	return ps->o.checkpoint ? ps_ckpt_write_all(ps) : 0;
+}
+
 static void global_done(gx_ps *ps)
 {
 	ps_finish(ps, 0, NULL, "job done: every %s said goodbye", global_words(ps)->one);
@@ -787,6 +717,7 @@ const ps_role ps_global_role = {
 	.other = on_members,
 	.settle = global_settle,
 	.done = global_done,
+	.end = global_end,
 	.words = global_words,
 	.rounds = global_rounds,
 };

@@ -66,7 +66,10 @@ void ps_finish(gx_ps *ps, int rc, ps_peer *skip, const char *fmt, ...)
 		}
 		if (!p->c || p == skip)
 			continue;
-		if (code)
+		if (code && ps->stop_req && ps->o.checkpoint)
+			gx_conn_close(p->c, 0, msg); /* stopped to resume: the parties
+						      * keep dialling (ps_peer_lost) */
+		else if (code)
 			gx_send_error(p->c, code, "%s: %s", ps->name, msg);
 		else
 			gx_conn_close(p->c, 1, "job done");

@@ -536,6 +536,58 @@ static void test_step_sum(void)
 	}
 }
 
+/* A saved state loaded into a fresh optimizer steps on bit for bit as the
+ * original does, for every kind; bytes of another shape are refused. */
+static void test_state_roundtrip(void)
+{
+	enum { N = 1000, SENDERS = 3 };
+	static float w1[N], w2[N], g[N];
+	uint64_t x = 5;
+	for (int kind = 0; kind < GX_OPT__MAX; kind++) {
+		gx_optim_opts o;
+		gx_optim_opts_default(&o, kind);
+		if (kind == GX_OPT_DCASGD) {
+			o.lambda = 0.3f;
+			o.momentum = 0.5f;
+		}
+		gx_optim *a = gx_optim_create(&o, N, SENDERS, NULL);
+		T_REQUIRE(a);
+		for (int i = 0; i < N; i++)
+			w1[i] = (float)(lcg(&x) % 1000) / 500.0f - 1.0f;
+		for (int step = 0; step < 4; step++) {
+			for (int i = 0; i < N; i++)
+				g[i] = (float)(lcg(&x) % 1000) / 1000.0f - 0.5f;
+			T_EQ(gx_optim_step(a, w1, g, step % 2), 0);
+			T_EQ(gx_optim_backup(a, w1, step % 2), 0);
+		}
+		size_t n = gx_optim_state_size(a);
+		uint8_t *st = malloc(n + 1);
+		T_REQUIRE(st);
+		T_EQ(gx_optim_state_save(a, st, n - 1), GX_EINVAL);
+		T_EQ(gx_optim_state_save(a, st, n), 0);
+		gx_optim *b = gx_optim_create(&o, N, SENDERS, NULL);
+		T_REQUIRE(b);
+		T_EQ(gx_optim_state_load(b, st, n + 1), GX_ELENGTH);
+		T_EQ(gx_optim_state_load(b, st, n), 0);
+		T_EQ(gx_optim_steps(b), 4);
+		memcpy(w2, w1, sizeof w1);
+		int bad = 0;
+		for (int step = 0; step < 3; step++) {
+			for (int i = 0; i < N; i++)
+				g[i] = (float)(lcg(&x) % 1000) / 1000.0f - 0.5f;
+			T_EQ(gx_optim_step(a, w1, g, 1), 0);
+			T_EQ(gx_optim_step(b, w2, g, 1), 0);
+			bad |= memcmp(w1, w2, sizeof w1) != 0;
+		}
+		if (bad)
+			printf("#   %s: the loaded state steps otherwise\n", gx_optim_name(kind));
+		T_ASSERT(!bad);
+		free(st);
+		gx_optim_free(a);
+		gx_optim_free(b);
+	}
+}
+
 static void test_reference_is_current(void)
 {
 	const char *top = getenv("GX_TOP");
@@ -581,6 +633,7 @@ int main(void)
 	T_RUN(test_validation);
 	T_RUN(test_step_errors);
 	T_RUN(test_step_sum);
+	T_RUN(test_state_roundtrip);
 	T_RUN(test_first_step);
 	T_RUN(test_dcasgd_backups);
 	T_RUN(test_reference_covers_kinds);

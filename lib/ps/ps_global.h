@@ -1,0 +1,66 @@
+/*
+ * ps_global.h — library-private: the global role of the parameter server,
+ * shared by its files: ps_global.c (the slices, their rounds and answers)
+ * and ps_global_ckpt.c (their checkpoints). The core (ps_internal.h) never
+ * includes it.
+ */
+#ifndef GX_PS_GLOBAL_H
+#define GX_PS_GLOBAL_H
+
+#include "ps_internal.h"
+
+/* One slice (key, block). */
+typedef struct ps_gslice {
+	uint32_t key, block;
+	uint64_t count;
+	float *w;            /* the value, in wb */
+	gx_buf *wb;          /* answers send it by reference; changed only when
+			      * no connection holds it any more (own_value) */
+	float *g;            /* scratch: a gradient */
+	gx_optim *opt;
+	uint32_t *next_round; /* [parties] next round expected from each */
+	uint64_t *seen;      /* [parties] updates applied when it last got w */
+	uint64_t updates;
+	uint64_t rounds;     /* full sync: rounds completed */
+	ps_acc *accs;
+	ps_spare spare;
+} ps_gslice;
+
+/* The global role's state (ps->glob). */
+struct ps_global_state {
+	int flat;             /* -1 unknown, 0 locals, 1 workers */
+	int nassigned;        /* flat: slots handed out */
+	int agg;              /* -1 unknown, 0 it applies updates, 1 the locals
+			       * do (coded WAN) */
+	uint32_t *slot_workers; /* [n] workers behind each party */
+	int resumed;          /* --resume: the slices came from a checkpoint,
+			       * and every party comes back to them */
+	ps_gslice **map;      /* open addressing on (key, block) */
+	size_t map_n, map_cap;
+	gx_keyent *ftable;    /* flat: the first worker's key table */
+	size_t nftable;
+};
+
+/* The slice (key, block), or NULL. */
+ps_gslice *map_get(const ps_global_state *g, uint32_t key, uint32_t block);
+/* Adds s; 0 or GX_ENOMEM. */
+int map_put(ps_global_state *g, ps_gslice *s);
+/* A new slice of count elements: its value buffer, scratch, counters and,
+ * with with_opt (the server applies updates), its optimizer; NULL with
+ * *err (GX_ENOMEM, or the optimizer's error). */
+ps_gslice *slice_new(gx_ps *ps, uint32_t key, uint32_t block, uint64_t count, int with_opt,
+		     int *err);
+void slice_free(ps_gslice *s);
+
+/* ---------------------------------------------------- ps_global_ckpt.c */
+
+/* --checkpoint: writes s's state (value, optimizer, round counters)
+ * atomically to its file in the directory; 0 or a gx_error (logged). */
+int ps_ckpt_write(gx_ps *ps, const ps_gslice *s);
+/* Every slice; 0 or the first error. */
+int ps_ckpt_write_all(gx_ps *ps);
+/* --resume: every slice of the directory's checkpoint back in the map;
+ * returns how many, or a gx_error (logged). */
+long ps_ckpt_resume(gx_ps *ps);
+
+#endif

@@ -1,0 +1,247 @@
+/*
+ * ps_global_ckpt.c — the global server's checkpoints (--checkpoint DIR,
+ * --checkpoint-every N, --resume; docs/protocol.md, "Checkpoints").
+ *
+ * One file per slice, "slice-KEY-BLOCK.gxck", replaced atomically
+ * (gx_atomic_*): the slices are independent state machines (each has its
+ * own rounds), so a slice's file is consistent on its own and the
+ * directory needs no common snapshot. Written before the round it records
+ * is answered, a file is never behind what any party has seen: after a
+ * crash the parties send again exactly what it lacks (the replay of
+ * ps_local_replay), and the job goes on bit for bit.
+ *
+ * The file, little-endian:
+ *   "GXCK", version 1, key, block (u32); count (u64); parties (u32);
+ *   rounds, updates (u64); next_round[parties] (u32); seen[parties] (u64);
+ *   the optimizer's state length (u64); the value (count float32); the
+ *   optimizer's state (gx_optim_state_save); CRC-32C of all before (u32).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ps_global.h"
+
+#define CK_MAGIC "GXCK"
+#define CK_VERSION 1u
+#define CK_HEAD 44 /* magic .. updates */
+
+static void put32(uint8_t **p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		*(*p)++ = (uint8_t)(v >> (8 * i));
+}
+
+static void put64(uint8_t **p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		*(*p)++ = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get32(const uint8_t **p)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++)
+		v |= (uint32_t)*(*p)++ << (8 * i);
+	return v;
+}
+
+static uint64_t get64(const uint8_t **p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)*(*p)++ << (8 * i);
+	return v;
+}
+
+/* The file's size for a slice of count elements, n parties and an
+ * optimizer state of ol bytes; 0 when it would not fit a size_t. */
+static size_t file_size(uint64_t count, int n, uint64_t ol)
+{
+	if (count > SIZE_MAX / 8 || ol > SIZE_MAX / 4)
+		return 0;
+	return CK_HEAD + (size_t)n * 12 + 8 + (size_t)count * 4 + (size_t)ol + 4;
+}
+
+int ps_ckpt_write(gx_ps *ps, const ps_gslice *s)
+{
+	char path[4096], tmp[4200];
+	if (snprintf(path, sizeof path, "%s/slice-%u-%u.gxck", ps->o.checkpoint, s->key,
+		     s->block) >= (int)sizeof path) {
+		errno = ENAMETOOLONG;
+		return GX_EIO;
+	}
+	uint64_t ol = s->opt ? gx_optim_state_size(s->opt) : 0;
+	size_t len = file_size(s->count, ps->n, ol);
+	uint8_t *b = len ? malloc(len) : NULL;
+	if (!b)
+		return GX_ENOMEM;
+	uint8_t *p = b;
+	memcpy(p, CK_MAGIC, 4);
+	p += 4;
+	put32(&p, CK_VERSION);
+	put32(&p, s->key);
+	put32(&p, s->block);
+	put64(&p, s->count);
+	put32(&p, (uint32_t)ps->n);
+	put64(&p, s->rounds);
+	put64(&p, s->updates);
+	for (int i = 0; i < ps->n; i++)
+		put32(&p, s->next_round[i]);
+	for (int i = 0; i < ps->n; i++)
+		put64(&p, s->seen[i]);
+	put64(&p, ol);
+	memcpy(p, s->w, (size_t)s->count * 4);
+	p += (size_t)s->count * 4;
+	if (ol)
+		gx_optim_state_save(s->opt, p, (size_t)ol);
+	p += ol;
+	put32(&p, gx_crc32c(0, b, len - 4));
+	int fd = gx_atomic_open(path, tmp, sizeof tmp);
+	int r = fd < 0 ? GX_EIO : gx_write_full(fd, b, len);
+	if (fd >= 0 && r < 0) {
+		int e = errno;
+		gx_atomic_abort(fd, tmp);
+		errno = e;
+	} else if (fd >= 0) {
+		r = gx_atomic_commit(fd, tmp, path);
+	}
+	free(b);
+	return r < 0 ? GX_EIO : 0;
+}
+
+int ps_ckpt_write_all(gx_ps *ps)
+{
+	const ps_global_state *g = ps->glob;
+	int first = 0;
+	for (size_t i = 0; i < g->map_cap; i++) {
+		if (!g->map[i])
+			continue;
+		int r = ps_ckpt_write(ps, g->map[i]);
+		if (r && !first) {
+			ps_log(ps, GX_LOG_ERROR, "%s: cannot write key %u block %u: %s",
+			       ps->o.checkpoint, g->map[i]->key, g->map[i]->block,
+			       r == GX_EIO ? strerror(errno) : gx_strerror(r));
+			first = r;
+		}
+	}
+	return first;
+}
+
+/* The slice a file holds, checked and in the map; 0 or a gx_error with
+ * why. */
+static int load(gx_ps *ps, const uint8_t *b, size_t len, char *why, size_t cap)
+{
+	const uint8_t *p = b;
+	if (len < CK_HEAD + 4 || memcmp(b, CK_MAGIC, 4) != 0) {
+		snprintf(why, cap, "not a geomx checkpoint");
+		return GX_EFORMAT;
+	}
+	p += 4;
+	uint32_t ver = get32(&p), key = get32(&p), block = get32(&p);
+	uint64_t count = get64(&p);
+	uint32_t n = get32(&p);
+	uint64_t rounds = get64(&p), updates = get64(&p);
+	if (ver != CK_VERSION) {
+		snprintf(why, cap, "checkpoint version %u (this server reads %u)", ver, CK_VERSION);
+		return GX_EFORMAT;
+	}
+	if (n != (uint32_t)ps->n) {
+		snprintf(why, cap, "written for %u parties, this server has %d", n, ps->n);
+		return GX_EINVAL;
+	}
+	const uint8_t *q = b + CK_HEAD + (size_t)n * 12;
+	if (len < CK_HEAD + (size_t)n * 12 + 8 + 4 || count == 0) {
+		snprintf(why, cap, "truncated");
+		return GX_ETRUNC;
+	}
+	uint64_t ol = get64(&q);
+	if (file_size(count, ps->n, ol) != len) {
+		snprintf(why, cap, "%zu bytes, its header says %zu", len,
+			 file_size(count, ps->n, ol));
+		return GX_ETRUNC;
+	}
+	const uint8_t *c = b + len - 4;
+	if (get32(&c) != gx_crc32c(0, b, len - 4)) {
+		snprintf(why, cap, "checksum mismatch");
+		return GX_ECRC;
+	}
+	if (map_get(ps->glob, key, block)) {
+		snprintf(why, cap, "key %u block %u twice", key, block);
+		return GX_EFORMAT;
+	}
+	int r = 0;
+	ps_gslice *s = slice_new(ps, key, block, count, ol != 0, &r);
+	if (!s) {
+		snprintf(why, cap, "%s", r == GX_ENOMEM ? "out of memory" :
+			 "the optimizer options differ from the checkpoint's");
+		return r;
+	}
+	s->rounds = rounds;
+	s->updates = updates;
+	for (uint32_t i = 0; i < n; i++)
+		s->next_round[i] = get32(&p);
+	for (uint32_t i = 0; i < n; i++)
+		s->seen[i] = get64(&p);
+	p += 8;
+	memcpy(s->w, p, (size_t)count * 4);
+	p += (size_t)count * 4;
+	if ((ol && (r = gx_optim_state_load(s->opt, p, (size_t)ol)) != 0) ||
+	    (!ol && s->opt)) {
+		snprintf(why, cap, "its optimizer state does not fit this server's optimizer");
+		slice_free(s);
+		return r ? r : GX_EINVAL;
+	}
+	if ((r = map_put(ps->glob, s)) != 0) {
+		snprintf(why, cap, "out of memory");
+		slice_free(s);
+	}
+	return r;
+}
+
+long ps_ckpt_resume(gx_ps *ps)
+{
+	const char *dir = ps->o.checkpoint;
+	DIR *d = opendir(dir);
+	if (!d) {
+		ps_log(ps, GX_LOG_ERROR, "--resume: cannot read %s: %s", dir, strerror(errno));
+		return GX_EIO;
+	}
+	long n = 0;
+	int rc = 0;
+	struct dirent *e;
+	while (!rc && (e = readdir(d)) != NULL) {
+		unsigned k, bl;
+		char want[64];
+		if (sscanf(e->d_name, "slice-%u-%u.gxck", &k, &bl) != 2)
+			continue;
+		snprintf(want, sizeof want, "slice-%u-%u.gxck", k, bl);
+		if (strcmp(want, e->d_name) != 0) /* a temporary, say */
+			continue;
+		char path[4096], why[200];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		uint8_t *b = NULL;
+		if (fd < 0 || fstat(fd, &st) != 0 || !(b = malloc((size_t)st.st_size + 1)) ||
+		    gx_read_full(fd, b, (size_t)st.st_size) != (long)st.st_size) {
+			ps_log(ps, GX_LOG_ERROR, "--resume: cannot read %s: %s", path,
+			       b || fd < 0 ? strerror(errno) : "out of memory");
+			rc = GX_EIO;
+		} else if ((rc = load(ps, b, (size_t)st.st_size, why, sizeof why)) != 0) {
+			ps_log(ps, GX_LOG_ERROR, "--resume: %s: %s", path, why);
+		} else {
+			n++;
+		}
+		free(b);
+		if (fd >= 0)
+			close(fd);
+	}
+	closedir(d);
+	return rc ? rc : n;
+}

@@ -1,0 +1,88 @@
+#!/bin/sh
+# tests/integration/resume.sh — the global server checkpoints its slices
+# (--checkpoint DIR) and starts again from them (--resume) while the rest of
+# the job waits (--reconnect-timeout): one data center, a local server and
+# two workers, 40 rounds, Adam (its state must come back too);
+#  a. undisturbed, the job's checksums per round;
+#  b. the global server killed (SIGKILL) at round 10 and started again with
+#     --resume, having written each slice before answering its rounds
+#     (--checkpoint-every 1): every process exits 0, and every round's
+#     parameters are bit for bit those of a;
+#  c. the same stopped with SIGTERM, writing its checkpoint then
+#     (--checkpoint-every 0): the same;
+#  d. --resume of a damaged checkpoint: refused with a message, status 1.
+# shellcheck disable=SC2086 # $HB and $G_OPTS are split on purpose
+. "${GX_TOP:-.}/tests/integration/lib.sh"
+HB="--heartbeat 0.2 --heartbeat-timeout 2"
+G_OPTS="--parties 1 --block 16384 --optimizer adam --lr 0.01"
+SIZES=4,7,70000
+ROUNDS=40
+
+# job NAME [GLOBAL OPTION...] — global, local, two workers.
+job() {
+	_j=$1
+	shift
+	spawn $_j.g geomx-ps --role global $G_OPTS $HB "$@"
+	G=$(port_of $_j.g)
+	spawn $_j.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$G $HB
+	_l=$(port_of $_j.l)
+	# worker 1 after worker 0's INIT is answered: the values kept are
+	# worker 0's in every job
+	for _w in 0 1; do
+		spawn $_j.w$_w geomx-bench worker --ps 127.0.0.1:$_l --rank $_w --sizes $SIZES \
+			--rounds $ROUNDS --sleep 10 --dump "$T/$_j.w$_w"
+		_i=0
+		while [ $_w = 0 ] && [ ! -s "$T/$_j.w0.init" ] && [ $_i -lt 600 ]; do
+			sleep 0.1
+			_i=$((_i + 1))
+		done
+	done
+}
+
+# same NAME CHECK — NAME's checksums per round are a's.
+same() {
+	if cmp -s "$T/a.w0" "$T/$1.w0" && cmp -s "$T/a.w1" "$T/$1.w1" &&
+		[ "$(wc -l <"$T/$1.w0")" -eq $((ROUNDS * 3)) ]; then
+		ok "$2"
+	else
+		notok "$2" "$(diff "$T/a.w0" "$T/$1.w0" | head -n 4 | tr '\n' '|')"
+	fi
+}
+
+job a
+expect_all "a. undisturbed: every process exits 0" 120 0 a.w0 a.w1 a.l a.g
+
+mkdir "$T/b.ck"
+job b --checkpoint "$T/b.ck" --checkpoint-every 1
+wait_match "$T/b.w0" "^10 " 60 || echo "# b: the job did not reach round 10"
+kill -KILL "$(pid_of b.g)"
+wait_pid "$(pid_of b.g)" 10
+spawn b.g2 geomx-ps --role global $G_OPTS $HB --listen 127.0.0.1:$G --checkpoint "$T/b.ck" \
+	--checkpoint-every 1 --resume
+expect_all "b. the global server killed and resumed: every process exits 0" 120 0 \
+	b.w0 b.w1 b.l b.g2
+same b "b. ... and every round's parameters are those of the undisturbed job"
+expect_match "b. the resumed server says where it started from" "$T/b.g2.err" \
+	"resumed 7 slices from .*b\.ck"
+echo "# $(grep -o 'is back: [0-9]* frames\{0,1\}' "$T/b.l.err")"
+
+mkdir "$T/c.ck"
+job c --checkpoint "$T/c.ck"
+wait_match "$T/c.w0" "^10 " 60 || echo "# c: the job did not reach round 10"
+kill -TERM "$(pid_of c.g)"
+expect_exit "c. SIGTERM: the global server stops, status 1" c.g 30 1
+spawn c.g2 geomx-ps --role global $G_OPTS $HB --listen 127.0.0.1:$G --checkpoint "$T/c.ck" \
+	--resume
+expect_all "c. ... resumed: every process exits 0" 120 0 c.w0 c.w1 c.l c.g2
+same c "c. ... and every round's parameters are those of the undisturbed job"
+
+f=$(ls "$T/c.ck" | head -n 1)
+printf 'x' | dd of="$T/c.ck/$f" bs=1 seek=100 conv=notrunc 2>/dev/null
+geomx-ps --role global $G_OPTS --checkpoint "$T/c.ck" --resume >"$T/d.out" 2>"$T/d.err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "resume: .*$f: checksum mismatch" "$T/d.err"; then
+	ok "d. a damaged checkpoint is refused, naming the file, status 1"
+else
+	notok "d. a damaged checkpoint is refused, naming the file, status 1" "rc $rc: $(head -c 300 "$T/d.err")"
+fi
+finish
