@@ -54,6 +54,26 @@ void slice_free(ps_gslice *s);
 
 /* ---------------------------------------------------- ps_global_ckpt.c */
 
+/* A slice's checkpoint file, parsed where it lies (ps_ckpt_parse). */
+typedef struct ps_ckpt {
+	uint32_t key, block, parties;
+	uint64_t count, rounds, updates;
+	const uint8_t *next_round; /* [parties] u32, read with ps_ckpt_next_round */
+	const uint8_t *seen;       /* [parties] u64, ps_ckpt_seen */
+	const uint8_t *w;          /* count float32 */
+	const uint8_t *opt;        /* opt_len bytes: gx_optim_state_load's */
+	size_t opt_len;
+} ps_ckpt;
+
+/* Checks len bytes as a checkpoint file written for parties parties (its
+ * magic, version, lengths and checksum) and points *c into them; 0, or a
+ * gx_error with a one-line reason in why. Untrusted input
+ * (tests/fuzz/fuzz_ckpt.c). */
+int ps_ckpt_parse(const uint8_t *b, size_t len, uint32_t parties, ps_ckpt *c, char *why,
+		  size_t cap);
+uint32_t ps_ckpt_next_round(const ps_ckpt *c, uint32_t i);
+uint64_t ps_ckpt_seen(const ps_ckpt *c, uint32_t i);
+
 /* --checkpoint: writes s's state (value, optimizer, round counters)
  * atomically to its file in the directory; 0 or a gx_error (logged). */
 int ps_ckpt_write(gx_ps *ps, const ps_gslice *s);

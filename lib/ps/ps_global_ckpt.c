@@ -133,66 +133,96 @@ int ps_ckpt_write_all(gx_ps *ps)
 	return first;
 }
 
-/* The slice a file holds, checked and in the map; 0 or a gx_error with
- * why. */
-static int load(gx_ps *ps, const uint8_t *b, size_t len, char *why, size_t cap)
+int ps_ckpt_parse(const uint8_t *b, size_t len, uint32_t parties, ps_ckpt *c, char *why,
+		  size_t cap)
 {
 	const uint8_t *p = b;
+	memset(c, 0, sizeof *c);
 	if (len < CK_HEAD + 4 || memcmp(b, CK_MAGIC, 4) != 0) {
 		snprintf(why, cap, "not a geomx checkpoint");
 		return GX_EFORMAT;
 	}
 	p += 4;
-	uint32_t ver = get32(&p), key = get32(&p), block = get32(&p);
-	uint64_t count = get64(&p);
+	uint32_t ver = get32(&p);
+	c->key = get32(&p);
+	c->block = get32(&p);
+	c->count = get64(&p);
 	uint32_t n = get32(&p);
-	uint64_t rounds = get64(&p), updates = get64(&p);
+	c->rounds = get64(&p);
+	c->updates = get64(&p);
 	if (ver != CK_VERSION) {
 		snprintf(why, cap, "checkpoint version %u (this server reads %u)", ver, CK_VERSION);
 		return GX_EFORMAT;
 	}
-	if (n != (uint32_t)ps->n) {
-		snprintf(why, cap, "written for %u parties, this server has %d", n, ps->n);
+	if (n != parties) {
+		snprintf(why, cap, "written for %u parties, this server has %u", n, parties);
 		return GX_EINVAL;
 	}
-	const uint8_t *q = b + CK_HEAD + (size_t)n * 12;
-	if (len < CK_HEAD + (size_t)n * 12 + 8 + 4 || count == 0) {
+	if ((len - CK_HEAD - 4) / 12 < n || len - CK_HEAD - 4 - (size_t)n * 12 < 8 ||
+	    c->count == 0) {
 		snprintf(why, cap, "truncated");
 		return GX_ETRUNC;
 	}
+	const uint8_t *q = b + CK_HEAD + (size_t)n * 12;
 	uint64_t ol = get64(&q);
-	if (file_size(count, ps->n, ol) != len) {
-		snprintf(why, cap, "%zu bytes, its header says %zu", len,
-			 file_size(count, ps->n, ol));
+	size_t want = file_size(c->count, (int)n, ol);
+	if (want != len) {
+		snprintf(why, cap, "%zu bytes, its header says %zu", len, want);
 		return GX_ETRUNC;
 	}
-	const uint8_t *c = b + len - 4;
-	if (get32(&c) != gx_crc32c(0, b, len - 4)) {
+	const uint8_t *crc = b + len - 4;
+	if (get32(&crc) != gx_crc32c(0, b, len - 4)) {
 		snprintf(why, cap, "checksum mismatch");
 		return GX_ECRC;
 	}
-	if (map_get(ps->glob, key, block)) {
-		snprintf(why, cap, "key %u block %u twice", key, block);
+	c->parties = n;
+	c->next_round = b + CK_HEAD;
+	c->seen = c->next_round + (size_t)n * 4;
+	c->w = q;
+	c->opt = q + (size_t)c->count * 4;
+	c->opt_len = (size_t)ol;
+	return 0;
+}
+
+uint32_t ps_ckpt_next_round(const ps_ckpt *c, uint32_t i)
+{
+	const uint8_t *p = c->next_round + (size_t)i * 4;
+	return get32(&p);
+}
+
+uint64_t ps_ckpt_seen(const ps_ckpt *c, uint32_t i)
+{
+	const uint8_t *p = c->seen + (size_t)i * 8;
+	return get64(&p);
+}
+
+/* The slice a file holds, checked and in the map; 0 or a gx_error with
+ * why. */
+static int load(gx_ps *ps, const uint8_t *b, size_t len, char *why, size_t cap)
+{
+	ps_ckpt c;
+	int r = ps_ckpt_parse(b, len, (uint32_t)ps->n, &c, why, cap);
+	if (r)
+		return r;
+	if (map_get(ps->glob, c.key, c.block)) {
+		snprintf(why, cap, "key %u block %u twice", c.key, c.block);
 		return GX_EFORMAT;
 	}
-	int r = 0;
-	ps_gslice *s = slice_new(ps, key, block, count, ol != 0, &r);
+	ps_gslice *s = slice_new(ps, c.key, c.block, c.count, c.opt_len != 0, &r);
 	if (!s) {
 		snprintf(why, cap, "%s", r == GX_ENOMEM ? "out of memory" :
 			 "the optimizer options differ from the checkpoint's");
 		return r;
 	}
-	s->rounds = rounds;
-	s->updates = updates;
-	for (uint32_t i = 0; i < n; i++)
-		s->next_round[i] = get32(&p);
-	for (uint32_t i = 0; i < n; i++)
-		s->seen[i] = get64(&p);
-	p += 8;
-	memcpy(s->w, p, (size_t)count * 4);
-	p += (size_t)count * 4;
-	if ((ol && (r = gx_optim_state_load(s->opt, p, (size_t)ol)) != 0) ||
-	    (!ol && s->opt)) {
+	s->rounds = c.rounds;
+	s->updates = c.updates;
+	for (uint32_t i = 0; i < c.parties; i++) {
+		s->next_round[i] = ps_ckpt_next_round(&c, i);
+		s->seen[i] = ps_ckpt_seen(&c, i);
+	}
+	memcpy(s->w, c.w, (size_t)c.count * 4);
+	if ((c.opt_len && (r = gx_optim_state_load(s->opt, c.opt, c.opt_len)) != 0) ||
+	    (!c.opt_len && s->opt)) {
 		snprintf(why, cap, "its optimizer state does not fit this server's optimizer");
 		slice_free(s);
 		return r ? r : GX_EINVAL;
