@@ -20,7 +20,7 @@
 enum {
 	OPT_ROLE = 256, OPT_LISTEN, OPT_PARTIES, OPT_WORKERS, OPT_PARTY, OPT_UPSTREAM, OPT_SYNC,
 	OPT_SUM, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_RHO,
-	OPT_WD, OPT_LAMBDA, OPT_SPLIT, OPT_BLOCK, OPT_CTIMEOUT, OPT_HB, OPT_HBT, OPT_RTIMEOUT, OPT_ELASTIC, OPT_STATS,
+	OPT_WD, OPT_LAMBDA, OPT_SPLIT, OPT_BLOCK, OPT_CTIMEOUT, OPT_HB, OPT_HBT, OPT_WHBT, OPT_RTIMEOUT, OPT_ELASTIC, OPT_STATS,
 	OPT_STATS_FMT,
 	OPT_KEY, OPT_K1, OPT_K2, OPT_WAN, OPT_LAN, OPT_SPARSE_MIN, OPT_EF_MOM, OPT_EF_SAVE,
 	OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME
@@ -130,6 +130,9 @@ static void usage(void)
 	       "                         to wait for every peer to connect (default %g)\n"
 	       "      --heartbeat SEC    send a heartbeat on a link idle this long (default %g)\n"
 	       "      --heartbeat-timeout SEC  a peer silent this long is dead (default %g)\n"
+	       "      --wan-heartbeat-timeout SEC  the same for a link between a local and a\n"
+	       "                         global server (default %g, or --heartbeat-timeout\n"
+	       "                         if longer)\n"
 	       "      --reconnect-timeout SEC  a broken link between a local and a global\n"
 	       "                         server may take this long to come back; 0: never\n"
 	       "                         (default %g)\n"
@@ -140,7 +143,8 @@ static void usage(void)
 	       "      --checkpoint-every N  global: and every N rounds of a slice, before\n"
 	       "                         they are answered (1: a crash loses nothing)\n"
 	       "      --resume           global: start from DIR's checkpoint\n",
-	       d.connect_timeout, d.heartbeat, d.heartbeat_timeout, d.reconnect_timeout);
+	       d.connect_timeout, d.heartbeat, d.heartbeat_timeout, GX_DEFAULT_WAN_HEARTBEAT_TIMEOUT,
+	       d.reconnect_timeout);
 	printf("Security:\n"
 	       "      --key FILE         pre-shared key file (geomx-relay --genkey; mode 0600):\n"
 	       "                         every link, listening and upstream, is authenticated\n"
@@ -238,6 +242,7 @@ static void parse_args(int argc, char **argv)
 		{ "connect-timeout", 1, 0, OPT_CTIMEOUT },
 		{ "heartbeat", 1, 0, OPT_HB }, { "heartbeat-timeout", 1, 0, OPT_HBT },
 		{ "reconnect-timeout", 1, 0, OPT_RTIMEOUT },
+		{ "wan-heartbeat-timeout", 1, 0, OPT_WHBT },
 		{ "elastic", 0, 0, OPT_ELASTIC }, { "stats", 1, 0, OPT_STATS },
 		{ "stats-format", 1, 0, OPT_STATS_FMT }, { "key", 1, 0, OPT_KEY },
 		{ "k1", 1, 0, OPT_K1 }, { "k2", 1, 0, OPT_K2 }, { "wan-codec", 1, 0, OPT_WAN },
@@ -412,6 +417,14 @@ static void parse_args(int argc, char **argv)
 			global_only = "--block";
 			break;
 		}
+		case OPT_WHBT: {
+			double s;
+			if (cli_parse_double(optarg, &s) || !(s > 0) || s > 1e6)
+				cli_usage_error("invalid --wan-heartbeat-timeout '%s' (want seconds, "
+						"more than 0)", optarg);
+			o->wan_heartbeat_timeout = s;
+			break;
+		}
 		case OPT_RTIMEOUT: {
 			double s;
 			if (cli_parse_double(optarg, &s) || !(s >= 0) || s > 1e6)
@@ -482,6 +495,9 @@ static void parse_args(int argc, char **argv)
 				ef_flag);
 	if (o->role == GX_ROLE_LOCAL && !o->upstream)
 		cli_usage_error("--role local needs --upstream HOST:PORT[,...] (the global servers)");
+	if (o->wan_heartbeat_timeout && !(o->wan_heartbeat_timeout > o->heartbeat))
+		cli_usage_error("--wan-heartbeat-timeout %g must exceed --heartbeat %g",
+				o->wan_heartbeat_timeout, o->heartbeat);
 	if (!(o->heartbeat_timeout > o->heartbeat))
 		cli_usage_error("--heartbeat-timeout %g must exceed --heartbeat %g%s",
 				o->heartbeat_timeout, o->heartbeat,

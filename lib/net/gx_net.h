@@ -24,6 +24,10 @@ extern "C" {
 #define GX_DEFAULT_CONNECT_TIMEOUT 30.0
 #define GX_DEFAULT_HEARTBEAT 1.0
 #define GX_DEFAULT_HEARTBEAT_TIMEOUT 5.0
+/* The same for a link between a local and a global server, across a WAN
+ * whose stalls last longer than a LAN's (and with --reconnect-timeout a
+ * stall past it is a link dialled again, not a dead party). */
+#define GX_DEFAULT_WAN_HEARTBEAT_TIMEOUT 30.0
 /* How long a broken link between a local and a global server may take to
  * come back (a restarted relay, a WAN blip) before the job counts it dead. */
 #define GX_DEFAULT_RECONNECT_TIMEOUT 60.0

@@ -38,6 +38,9 @@ typedef struct gx_ps_opts {
 	double connect_timeout;   /* seconds to keep retrying upstream / waiting for peers */
 	double heartbeat;         /* seconds between heartbeats */
 	double heartbeat_timeout; /* seconds of silence after which a peer is dead */
+	double wan_heartbeat_timeout; /* the same for a link between a local and a
+				   * global server; 0: GX_DEFAULT_WAN_HEARTBEAT_TIMEOUT
+				   * or heartbeat_timeout, the longer */
 	int elastic;              /* nonzero: drop a dead worker and go on */
 	double reconnect_timeout; /* seconds a broken link between a local and a
 				   * global server may take to be dialled again

@@ -511,6 +511,10 @@ static void housekeeping(gx_ps *ps)
 	}
 	uint64_t hb = (uint64_t)(o->heartbeat * 1000);
 	uint64_t hbt = (uint64_t)(o->heartbeat_timeout * 1000);
+	double wt = o->wan_heartbeat_timeout > 0 ? o->wan_heartbeat_timeout :
+		    o->heartbeat_timeout > GX_DEFAULT_WAN_HEARTBEAT_TIMEOUT ?
+		    o->heartbeat_timeout : GX_DEFAULT_WAN_HEARTBEAT_TIMEOUT;
+	uint64_t wan_hbt = (uint64_t)(wt * 1000);
 	for (ps_peer *p = ps->peers; p && !ps->finishing; p = p->next) {
 		if (p->away_ms && !p->gone &&
 		    now - p->away_ms >= (uint64_t)(o->reconnect_timeout * 1000)) {
@@ -541,7 +545,7 @@ static void housekeeping(gx_ps *ps)
 		int paused = gx_conn_paused(p->c);
 		if (paused && p->tx_ms > rx)
 			rx = p->tx_ms;
-		if (now > rx && now - rx > hbt) {
+		if (now > rx && now - rx > (p->wan ? wan_hbt : hbt)) {
 			char why[128];
 			if (paused)
 				snprintf(why, sizeof why,

@@ -151,6 +151,7 @@ static void rejoin(gx_ps *ps, ps_peer *p, ps_peer *old, const gx_hello *hl)
 	old->state = PEER_HELLO; /* reaped as any closed connection */
 	p->mode = hl->mode;
 	p->rejoined = 1;
+	p->wan = 1;
 	ps->glob->slot_workers[hl->party] = hl->workers; /* MEMBERS follow if fewer */
 	char label[112];
 	snprintf(label, sizeof label, "local %u (%s)", hl->party, p->addr);
@@ -211,6 +212,7 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 		g->flat = 0;
 		g->slot_workers[hl->party] = hl->workers;
 		p->rejoined = g->resumed; /* it sends again what we lost */
+		p->wan = 1;
 		snprintf(label, sizeof label, "local %u (%s)", hl->party, p->addr);
 		ps_admit(ps, p, (int)hl->party, label);
 		return;

@@ -94,6 +94,8 @@ struct ps_peer {
 	gx_buf *landing;     /* the payload of the frame being received, placed
 			      * by the role's header callback; the frame's
 			      * handler may take it, else it goes after it */
+	int wan;             /* a link between a local and a global server:
+			      * held to --wan-heartbeat-timeout */
 	uint64_t away_ms;    /* a member whose link broke, its place kept
 			      * since (ps_peer_lost); 0: not away */
 	int rejoined;        /* came back in a lost member's place: its

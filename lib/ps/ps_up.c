@@ -45,6 +45,7 @@ int ps_local_init(gx_ps *ps)
 		}
 		u->ps = ps;
 		u->up = 1;
+		u->wan = 1;
 		u->slot = (int)i;
 		u->fd = -1;
 		u->role = GX_ROLE_GLOBAL;

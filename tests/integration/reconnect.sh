@@ -10,7 +10,10 @@
 #  c. the relay killed and not started again, --reconnect-timeout 2: both
 #     servers give up after it, saying so, with status 1;
 #  d. --reconnect-timeout 0: the broken link ends the job at once, as a
-#     dead peer.
+#     dead peer;
+#  e. the relay stopped (SIGSTOP) past --wan-heartbeat-timeout 1 and then
+#     continued: both servers find the WAN link silent, the local server
+#     dials again, and the job ends bit for bit as a did.
 # shellcheck disable=SC2086 # $HB is split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 command -v geomx-relay >/dev/null 2>&1 || { echo "geomx-relay not built"; exit 77; }
@@ -81,4 +84,19 @@ wait_match "$T/d.w0" "^5 " 60 || echo "# d: the job did not reach round 5"
 kill -KILL "$(pid_of d.r)"
 expect_all "d. --reconnect-timeout 0: the job ends at once, status 1" 30 1 d.l d.g
 expect_match "d. the global server names the dead party" "$T/d.g.err" "local 0 .* died: connection closed"
+
+job e --wan-heartbeat-timeout 1
+wait_match "$T/e.w0" "^10 " 60 || echo "# e: the job did not reach round 10"
+kill -STOP "$(pid_of e.r)"
+wait_match "$T/e.l.err" "upstream .* lost: silent for" 30 || echo "# e: the local server never found the link silent"
+wait_match "$T/e.g.err" "local 0 .* lost: silent for" 30 || echo "# e: the global server never found the link silent"
+kill -CONT "$(pid_of e.r)"
+expect_all "e. a WAN link stalled past its heartbeat timeout comes back: every process exits 0" \
+	120 0 e.w0 e.w1 e.l e.g
+if cmp -s "$T/a.w0" "$T/e.w0" && cmp -s "$T/a.w1" "$T/e.w1"; then
+	ok "e. ... and every round's parameters are those of the undisturbed job"
+else
+	notok "e. ... and every round's parameters are those of the undisturbed job" \
+		"$(diff "$T/a.w0" "$T/e.w0" | head -n 4 | tr '\n' '|')"
+fi
 finish
