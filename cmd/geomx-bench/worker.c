@@ -94,7 +94,9 @@ static void worker_help(void)
 	       "      --keys K         number of tensors, keys 0..K-1 (default: %d)\n"
 	       "      --size N         floats per tensor (default: %d)\n"
 	       "      --sizes N1,N2,.. one tensor per size, instead of --keys and --size\n"
-	       "      --rounds R       training rounds (default: %d)\n"
+	       "      --rounds R       training rounds (default: %d); a worker that replaces\n"
+	       "                       a dead one (--elastic) does those from the round it\n"
+	       "                       joins at\n"
 	       "      --seed S         seed of the initial values (default: %d)\n"
 	       "      --same-init      initial values from the seed alone; by default they\n"
 	       "                       depend on seed, party and rank\n"
@@ -285,7 +287,12 @@ static int run(const struct wopts *o)
 	if (o->report)
 		printf("round\tkeys\tbytes_out\tbytes_in\tcrc32c\n");
 
-	for (long r = 0; r < o->rounds; r++) {
+	/* A worker that replaced a dead one (--elastic on its server) starts
+	 * at the job's round, with that round's gradients. */
+	long r0 = gx_kv_round(kv, keys[0]);
+	if (r0 > 0)
+		cli_info("%s: joins at round %ld", who, r0);
+	for (long r = r0 > 0 ? r0 : 0; r < o->rounds; r++) {
 		if (o->sleep_ms) {
 			struct timespec ts = {o->sleep_ms / 1000, (o->sleep_ms % 1000) * 1000000L};
 			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)

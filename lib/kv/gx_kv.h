@@ -64,6 +64,11 @@ gx_kv_req gx_kv_pushpull_borrowed(gx_kv *kv, uint32_t key, const float *g, float
 				  int priority);
 /* Starts fetching the current parameters of key into dst (as pushpull's). */
 gx_kv_req gx_kv_pull(gx_kv *kv, uint32_t key, float *dst, int priority);
+/* The round key's next push carries: the pushes so far, counted from the
+ * round the server named when it answered INIT — 0 for a job's first
+ * workers, the job's current round for a worker that replaces a dead one
+ * (geomx-ps --elastic). A negative gx_error for a key not registered. */
+long gx_kv_round(const gx_kv *kv, uint32_t key);
 /* Waits for one request; 0 or the gx_error that failed it. */
 int gx_kv_wait(gx_kv *kv, gx_kv_req r);
 /* Waits for every outstanding request; 0 or the first error. */

@@ -273,6 +273,14 @@ long kv_find_key(const gx_kv *kv, uint32_t key)
 	return lo < kv->nkeys && kv->keys[lo].key == key ? (long)lo : -1;
 }
 
+long gx_kv_round(const gx_kv *kv, uint32_t key)
+{
+	if (!kv || !kv->inited)
+		return GX_EINVAL;
+	long ki = kv_find_key((gx_kv *)kv, key);
+	return ki < 0 ? GX_EKEY : (long)kv->keys[ki].rounds;
+}
+
 void gx_kv_info_get(const gx_kv *kv, gx_kv_info *out)
 {
 	if (!out)
@@ -719,6 +727,10 @@ int gx_kv_init(gx_kv *kv, size_t nkeys, const uint32_t *keys, const uint64_t *co
 	int w = gx_kv_wait_all(kv);
 	if (!e)
 		e = w;
+	/* A worker that replaced one (--elastic) pushes from the round its
+	 * server named; the wait ordered the I/O thread's writes before. */
+	for (size_t i = 0; !e && i < kv->nkeys; i++)
+		kv->keys[i].rounds = kv->keys[i].init_round;
 out:
 	if (reqs)
 		for (size_t j = 0; j < nkeys; j++)

@@ -117,6 +117,9 @@ typedef struct kv_key {
 	uint64_t count;
 	uint32_t s0, ns;     /* its slices: kv->slices[s0 .. s0 + ns) */
 	uint32_t rounds;     /* application thread: pushes so far */
+	uint32_t init_round; /* I/O thread, before the INIT is done: the round
+			      * its answer names, where this worker's pushes
+			      * start (a replacement's, under --elastic) */
 	gx_buf *spare;       /* under mu: a payload buffer (count floats) kept
 			      * for the next request, so that a push does not
 			      * allocate and page-fault in a fresh copy; it

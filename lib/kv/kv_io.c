@@ -346,6 +346,8 @@ static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
 
 	kv_req *r = p->r;
 	int e = 0;
+	if (w == KV_W_INIT && h->round > k->init_round)
+		kv->keys[sl->ki].init_round = h->round; /* read once the INIT is done */
 	if (h->count != sl->count || h->codec == GX_CODEC_NONE) {
 		kv_log(kv, GX_LOG_ERROR,
 		       "server %s: %s for key %u block %u carries %llu elements, expected %llu",

@@ -526,6 +526,8 @@ static void housekeeping(gx_ps *ps)
 		}
 		if (!p->c || p->gone)
 			continue;
+		if (p->join_wait)
+			continue; /* said HELLO; admitted at the next round boundary */
 		if (!p->up && p->state == PEER_HELLO) {
 			uint64_t due = (uint64_t)(o->connect_timeout * 1000);
 			if (due > PS_HELLO_MS)

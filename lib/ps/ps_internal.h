@@ -94,6 +94,8 @@ struct ps_peer {
 	gx_buf *landing;     /* the payload of the frame being received, placed
 			      * by the role's header callback; the frame's
 			      * handler may take it, else it goes after it */
+	int join_wait;       /* local, --elastic: said HELLO to replace dead
+			      * worker `rank`; admitted at a round boundary */
 	int wan;             /* a link between a local and a global server:
 			      * held to --wan-heartbeat-timeout */
 	uint64_t away_ms;    /* a member whose link broke, its place kept

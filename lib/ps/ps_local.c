@@ -290,9 +290,16 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	ps_lkey *k = worker_key(ps, p, h, "INIT", 1);
 	if (!k)
 		return;
-	p->did_init[k - ps->loc->keys] = 1;
+	size_t idx = (size_t)(k - ps->loc->keys);
+	p->did_init[idx] = 1;
 	if (k->init == 2) {
-		ps_send_f32(ps, p->c, GX_FT_INIT_REPLY, k->key, k->block, h->round, ps->o.party,
+		/* Its pushes start at the round not yet settled: the job's
+		 * current one for a worker that replaces a dead one. */
+		uint32_t base = (uint32_t)k->rounds;
+		for (const ps_fwd *f = k->fwds; f; f = f->next)
+			base++;
+		p->next_round[idx] = base;
+		ps_send_f32(ps, p->c, GX_FT_INIT_REPLY, k->key, k->block, base, ps->o.party,
 			    k->view ? k->view : k->value, k->count);
 		return;
 	}
@@ -430,6 +437,33 @@ void ps_local_settle_key(gx_ps *ps, ps_lkey *k)
 		k->accs = a->next;
 		forward(ps, k, a);
 		ps_acc_put(&k->spare, a);
+	}
+	if (!k->accs)
+		ps_local_try_join(ps);
+}
+
+void ps_local_try_join(gx_ps *ps)
+{
+	ps_local_state *ls = ps->loc;
+	/* A boundary: no round is being gathered for any key, so every block
+	 * of a key has settled as many rounds, and the ones to come will all
+	 * wait for the newcomer. */
+	for (size_t i = 0; i < ls->nkeys; i++)
+		if (ls->keys[i].accs)
+			return;
+	for (ps_peer *p = ps->peers; p && !ps->finishing; p = p->next) {
+		if (!p->join_wait || p->gone || !p->c)
+			continue;
+		p->join_wait = 0;
+		if (ps->slot[p->rank] != SLOT_DEAD) {
+			ps_violation(ps, p, GX_EPROTO, "worker rank %u is already %s", p->rank,
+				     ps->slot[p->rank] == SLOT_LIVE ? "connected" : "finished");
+			continue;
+		}
+		char label[112];
+		snprintf(label, sizeof label, "worker %u (%s)", p->rank, p->addr);
+		ps_admit(ps, p, (int)p->rank, label);
+		ps_log(ps, GX_LOG_WARN, "%s joins in a dead worker's place", label);
 	}
 }
 
@@ -648,6 +682,13 @@ static void local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 		return;
 	}
 	int st = ps->slot[hl->rank];
+	if (st == SLOT_DEAD && ps->o.elastic) {
+		/* A replacement: taken in at the next round boundary. */
+		p->rank = hl->rank;
+		p->join_wait = 1;
+		ps_local_try_join(ps);
+		return;
+	}
 	if (st != SLOT_EMPTY) {
 		ps_violation(ps, p, GX_EPROTO, "worker rank %u is already %s", hl->rank,
 			     st == SLOT_LIVE ? "connected" : st == SLOT_BYE ? "finished" : "dead");

@@ -111,6 +111,9 @@ void ps_local_settle_key(gx_ps *ps, ps_lkey *k);
  * it had not answered — INITs, the rounds in flight, the pull in flight.
  * Returns how many frames. */
 int ps_local_replay(gx_ps *ps, ps_peer *u);
+/* --elastic: admits the workers waiting to replace dead ones (join_wait)
+ * once no round is being gathered. */
+void ps_local_try_join(gx_ps *ps);
 /* Asks the global tier for k's value on behalf of the pull group q. */
 void ps_pull_ask(gx_ps *ps, ps_lkey *k, ps_pull *q);
 /* Frees a pull group (NULL accepted). */

@@ -223,7 +223,7 @@ static long resume_accepting(gx_ev *ev, long long id, void *ud)
 /* Whether p is a connection still to say HELLO. */
 static int pending(const ps_peer *p)
 {
-	return !p->up && !p->gone && p->c && p->state == PEER_HELLO;
+	return !p->up && !p->gone && p->c && p->state == PEER_HELLO && !p->join_wait;
 }
 
 /* The oldest connection waiting for its HELLO from src's address, and how
