@@ -662,6 +662,13 @@ static void on_members(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8
 		ps_violation(ps, p, GX_EPROTO, "malformed or unexpected MEMBERS");
 		return;
 	}
+	/* Fewer as workers die, as many again as they are replaced: never more
+	 * than it said at HELLO, which would skew the weighted mean. */
+	if (w == 0 || w > p->workers) {
+		ps_violation(ps, p, GX_EPROTO, "MEMBERS of %u workers, where its HELLO said %u", w,
+			     p->workers);
+		return;
+	}
 	ps->glob->slot_workers[p->slot] = w;
 	ps_log(ps, GX_LOG_INFO, "%s now aggregates %u worker%s", p->label, w, w == 1 ? "" : "s");
 }

@@ -22,7 +22,9 @@
 #  g. a job idle longer than the heartbeat timeout (slow rounds) is alive:
 #     heartbeats keep every link up;
 #  h. signals: SIGUSR1 logs the statistics and goes on, SIGTERM stops the
-#     server (status 1, statistics written) and the job with it.
+#     server (status 1, statistics written) and the job with it;
+#  i. a local server announcing more workers (MEMBERS) than its HELLO said
+#     is refused.
 # shellcheck disable=SC2086 # ports, $HB and option strings are split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 need_python
@@ -423,5 +425,20 @@ else
 	notok "h: ... saying so, down to the worker, with the statistics written" \
 		"global: $(tr '\n' '|' <"$T/h.g.err")" "worker: $(tr '\n' '|' <"$T/h.w0.err")" "stats rounds '$r'"
 fi
+
+# --- i. a forged worker count -------------------------------------------------
+# A local server that said 2 workers at HELLO announces 1000 (which would
+# weigh its sums 500 times over in the mean): refused and disconnected.
+spawn i.g geomx-ps --role global --parties 2 --elastic $HB
+g=$(port_of i.g)
+$ROGUE members 127.0.0.1:$g --party 0 --workers 2 --members 1000 >"$T/i.out" 2>&1
+rc=$?
+if [ $rc -eq 0 ] && grep -q 'MEMBERS of 1000 workers, where its HELLO said 2' "$T/i.out"; then
+	ok "i: a local server announcing more workers than its HELLO said is refused"
+else
+	notok "i: a local server announcing more workers than its HELLO said is refused" \
+		"rc $rc: $(tr '\n' '|' <"$T/i.out")"
+fi
+kill -TERM "$(pid_of i.g)" 2>/dev/null
 
 finish

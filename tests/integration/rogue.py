@@ -22,12 +22,15 @@ ERROR). Standard library only.
                                    a HELLO (role 3, a worker, by default),
                                    then waits for the answer
   rogue.py silent HOST:PORT        connects ("# connected") and says nothing
+  rogue.py members HOST:PORT --party P --workers W --members M
+                                   a local server's HELLO saying W workers,
+                                   then MEMBERS saying M
 
 Each prints what the server did, one "# " line per event: "ack ...",
 "error CODE MESSAGE", "closed" (the server closed the connection) or
 "timeout", and exits 0 when the server answered as the protocol says
-(an ERROR then a close for garbage, version, badkey and silent; HELLO_ACK
-for hello), 1 otherwise.
+(an ERROR then a close for garbage, version, badkey, silent and members;
+HELLO_ACK for hello), 1 otherwise.
 """
 import argparse
 import os
@@ -41,7 +44,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from oracle import crc32c  # noqa: E402
 
 MAGIC = b"GXFR"
-HELLO, HELLO_ACK, ERROR, HEARTBEAT, BYE, KEYTABLE, CONFIG = 16, 17, 18, 19, 20, 21, 23
+HELLO, HELLO_ACK, ERROR, HEARTBEAT, BYE, KEYTABLE, MEMBERS, CONFIG = 16, 17, 18, 19, 20, 21, 22, 23
 INIT, INIT_REPLY, PUSH, PUSH_REPLY = 32, 33, 34, 35
 CODEC_NONE, CODEC_F32 = 0, 1
 ROLE_WORKER = 3
@@ -57,8 +60,8 @@ def frame(ftype, payload=b"", key=0, sender=0, seq=0, count=0, codec=CODEC_NONE,
     return h + payload
 
 
-def hello_payload(proto=2, role=ROLE_WORKER, rank=0, party=0, name=b"rogue.py"):
-    return struct.pack("<HBBIIIII40s", proto, role, 0, rank, party, 0, 0, 0, name)
+def hello_payload(proto=2, role=ROLE_WORKER, rank=0, party=0, name=b"rogue.py", workers=0):
+    return struct.pack("<HBBIIIII40s", proto, role, 0, rank, party, workers, 0, 0, name)
 
 
 def f32_payload(values):
@@ -167,7 +170,8 @@ def cmd_version(a):
 
 
 def worker_hello(c, a):
-    c.send(frame(HELLO, hello_payload(role=a.role, rank=a.rank, party=a.party)))
+    c.send(frame(HELLO, hello_payload(role=a.role, rank=a.rank, party=a.party,
+                                      workers=getattr(a, "workers", 0))))
     t, f, p = c.next_non_heartbeat()
     if t == ERROR:
         say(describe_error(p))
@@ -194,6 +198,21 @@ def cmd_hello(a):
     if ok:
         c.send(frame(BYE, sender=a.rank))
     return 0 if ok else 1
+
+
+def cmd_members(a):
+    """A local server (HELLO, role 2, --workers W) that then announces
+    --members M workers."""
+    c = Conn(a.addr, a.timeout)
+    a.role = 2
+    try:
+        if not worker_hello(c, a):
+            return 1
+        c.send(frame(MEMBERS, struct.pack("<I", a.members), sender=a.party, seq=1))
+    except (EOFError, TimeoutError, ValueError) as e:
+        say("before the violation: %s" % (str(e) or type(e).__name__))
+        return 1
+    return 0 if expect_error_then_close(c) else 1
 
 
 def cmd_member(a):
@@ -247,7 +266,8 @@ def cmd_member(a):
 
 def main():
     ap = argparse.ArgumentParser(prog="rogue.py")
-    ap.add_argument("mode", choices=["garbage", "version", "member", "hello", "silent"])
+    ap.add_argument("mode", choices=["garbage", "version", "member", "members", "hello",
+                                     "silent"])
     ap.add_argument("addr")
     ap.add_argument("--proto", type=int, default=3)
     ap.add_argument("--party", type=int, default=0)
@@ -255,6 +275,8 @@ def main():
     ap.add_argument("--sizes", default="4")
     ap.add_argument("--key", type=int, default=999)
     ap.add_argument("--role", type=int, default=ROLE_WORKER)
+    ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--members", type=int, default=0)
     ap.add_argument("--then", choices=["badkey", "badround", "noinit", "badcount", "badblock",
                                        "garbage"],
                     default="badkey")
@@ -262,6 +284,7 @@ def main():
     a = ap.parse_args()
     try:
         return {"garbage": cmd_garbage, "version": cmd_version, "member": cmd_member,
+                "members": cmd_members,
                 "hello": cmd_hello, "silent": cmd_silent}[a.mode](a)
     except OSError as e:
         say("socket: %s" % e)
