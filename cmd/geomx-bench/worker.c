@@ -49,7 +49,7 @@ int cmd_worker(int argc, char **argv);
 enum {
 	OPT_PS = 256, OPT_RANK, OPT_PARTY, OPT_KEYS, OPT_SIZE, OPT_SIZES, OPT_ROUNDS, OPT_SEED,
 	OPT_SAME_INIT, OPT_SPLIT, OPT_SLEEP, OPT_DUMP, OPT_REPORT, OPT_CTIMEOUT, OPT_OBJECTIVE, OPT_KEY,
-	OPT_HB, OPT_HBTIMEOUT
+	OPT_HB, OPT_HBTIMEOUT, OPT_RTIMEOUT
 };
 
 /* What the gradients are: fixed values, or those of a convex objective. */
@@ -72,6 +72,7 @@ static const struct option worker_long[] = {
 	{"connect-timeout", required_argument, NULL, OPT_CTIMEOUT},
 	{"heartbeat", required_argument, NULL, OPT_HB},
 	{"heartbeat-timeout", required_argument, NULL, OPT_HBTIMEOUT},
+	{"reconnect-timeout", required_argument, NULL, OPT_RTIMEOUT},
 	{"objective", required_argument, NULL, OPT_OBJECTIVE},
 	{"key", required_argument, NULL, OPT_KEY},
 	{"help", no_argument, NULL, 'h'},
@@ -117,6 +118,10 @@ static void worker_help(void)
 	       "      --heartbeat SEC  send a heartbeat after SEC idle seconds (default: %g)\n"
 	       "      --heartbeat-timeout SEC\n"
 	       "                       a server silent this long is dead (default: %g)\n"
+	       "      --reconnect-timeout SEC\n"
+	       "                       a broken link to the local server may take this long\n"
+	       "                       to come back, what it had not answered sent again; 0:\n"
+	       "                       never (default: %g)\n"
 	       "      --key FILE       pre-shared key file: authenticate and encrypt the link\n"
 	       "  -q, --quiet          fewer messages on stderr\n"
 	       "  -v, --verbose        more messages on stderr\n"
@@ -130,7 +135,8 @@ static void worker_help(void)
 	       "Priority of key k is k (earlier layers first); all keys of a round are pushed\n"
 	       "before the round is waited for.\n",
 	       cli_prog, DEF_KEYS, DEF_SIZE, DEF_ROUNDS, DEF_SEED, GX_DEFAULT_SPLIT_BOUND,
-	       GX_DEFAULT_CONNECT_TIMEOUT, GX_DEFAULT_HEARTBEAT, GX_DEFAULT_HEARTBEAT_TIMEOUT);
+	       GX_DEFAULT_CONNECT_TIMEOUT, GX_DEFAULT_HEARTBEAT, GX_DEFAULT_HEARTBEAT_TIMEOUT,
+	       GX_DEFAULT_RECONNECT_TIMEOUT);
 }
 
 static float grad(uint64_t i, uint64_t k, uint64_t r, uint64_t p, uint64_t w)
@@ -203,7 +209,7 @@ struct wopts {
 	long rounds, sleep_ms;
 	uint64_t seed, split_bound;
 	int same_init, report, objective;
-	double connect_timeout, heartbeat, heartbeat_timeout;
+	double connect_timeout, heartbeat, heartbeat_timeout, reconnect_timeout;
 	int have_key;
 	uint8_t key[32];
 };
@@ -266,6 +272,7 @@ static int run(const struct wopts *o)
 	ko.connect_timeout = o->connect_timeout;
 	ko.heartbeat = o->heartbeat;
 	ko.heartbeat_timeout = o->heartbeat_timeout;
+	ko.reconnect_timeout = o->reconnect_timeout;
 	ko.psk = o->have_key ? o->key : NULL;
 	ko.log = cli_log;
 	ko.log_ud = who;
@@ -379,6 +386,7 @@ int cmd_worker(int argc, char **argv)
 	o.connect_timeout = GX_DEFAULT_CONNECT_TIMEOUT;
 	o.heartbeat = GX_DEFAULT_HEARTBEAT;
 	o.heartbeat_timeout = GX_DEFAULT_HEARTBEAT_TIMEOUT;
+	o.reconnect_timeout = GX_DEFAULT_RECONNECT_TIMEOUT;
 	uint64_t nkeys = DEF_KEYS, size = DEF_SIZE;
 	int have_kn = 0, c;
 	long lv;
@@ -463,6 +471,12 @@ int cmd_worker(int argc, char **argv)
 		case OPT_KEY:
 			cli_load_key(optarg, o.key);
 			o.have_key = 1;
+			break;
+		case OPT_RTIMEOUT:
+			if (cli_parse_double(optarg, &dv) || !(dv >= 0) || dv > 3600)
+				cli_usage_error("invalid --reconnect-timeout '%s' (want seconds in [0, "
+						"3600])", optarg);
+			o.reconnect_timeout = dv;
 			break;
 		case OPT_HB:
 		case OPT_HBTIMEOUT:

@@ -23,6 +23,10 @@ typedef struct gx_kv_opts {
 	uint64_t split_bound;     /* flat mode with several servers: as gx_ps_opts */
 	double connect_timeout;   /* seconds */
 	double heartbeat, heartbeat_timeout;
+	double reconnect_timeout; /* seconds a broken link to a local server may
+				   * take to be dialled again, the requests not
+				   * answered sent again (0: the client fails at
+				   * once); not to global servers (flat) */
 	gx_frame_limits limits;
 	const uint8_t *psk;       /* 32-byte pre-shared key as gx_ps_opts; NULL: plaintext */
 	gx_log_fn *log;           /* called on the client's I/O thread; NULL: silent */

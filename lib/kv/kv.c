@@ -20,6 +20,7 @@ void gx_kv_opts_default(gx_kv_opts *o)
 	o->connect_timeout = GX_DEFAULT_CONNECT_TIMEOUT;
 	o->heartbeat = GX_DEFAULT_HEARTBEAT;
 	o->heartbeat_timeout = GX_DEFAULT_HEARTBEAT_TIMEOUT;
+	o->reconnect_timeout = GX_DEFAULT_RECONNECT_TIMEOUT;
 	gx_frame_limits_default(&o->limits);
 }
 

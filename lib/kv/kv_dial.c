@@ -81,6 +81,12 @@ static void dial_ready(gx_dial *d, int fd, void *ud)
 	s->cfg = *c;
 	s->st = S_READY;
 	s->ready_at = s->last_tx = gx_now_ms();
+	if (s->redial) { /* its parts wait in the heap: the loop's pump sends them */
+		s->redial = 0;
+		kv_log(kv, GX_LOG_WARN, "server %s is back: sending again what it had not answered",
+		       s->addr);
+		return;
+	}
 	kv_log(kv, GX_LOG_INFO, "connected to %s server %s (%s)", gx_role_name(s->ack.role),
 	       s->addr, s->ack.name);
 	for (int i = 0; i < kv->nsrv; i++)
@@ -120,6 +126,13 @@ static void dial_fail(gx_dial *d, int err, const char *why, void *ud)
 {
 	kv_srv *s = ud;
 	gx_kv *kv = s->kv;
+	if (s->redial) {
+		kv_log(kv, GX_LOG_ERROR, "server %s lost and not back: %s (gave up after %g s)",
+		       s->addr, why, kv->o.reconnect_timeout);
+		s->st = S_CLOSED;
+		kv_fail(kv, GX_EPEER);
+		return;
+	}
 	switch (err) {
 	case GX_ETIMEOUT:
 		log_timeouts(kv, s, why);
@@ -153,18 +166,13 @@ static const gx_dial_cbs dial_cbs = {
 	.on_fail = dial_fail,
 };
 
-int kv_start_dials(gx_kv *kv)
+/* The options every dial of this client shares; label is the caller's. */
+static gx_dial_opts dial_opts(gx_kv *kv, const gx_hello *hl, char *label)
 {
-	char label[320];
-	gx_hello hl;
-	memset(&hl, 0, sizeof hl);
-	hl.role = GX_ROLE_WORKER;
-	hl.rank = kv->o.rank;
-	hl.party = kv->o.party;
 	gx_dial_opts o = {
 		.timeout_ms = (long)(kv->o.connect_timeout * 1000),
 		.cb = &dial_cbs,
-		.hello = &hl,
+		.hello = hl,
 		.psk = kv->o.psk ? &kv->psk : NULL,
 		.lim = &kv->o.limits,
 		.label = label,
@@ -172,6 +180,45 @@ int kv_start_dials(gx_kv *kv)
 		.on_close = kv_conn_close,
 		.on_header = kv_conn_header,
 	};
+	return o;
+}
+
+static void worker_hello(const gx_kv *kv, gx_hello *hl)
+{
+	memset(hl, 0, sizeof *hl);
+	hl->role = GX_ROLE_WORKER;
+	hl->rank = kv->o.rank;
+	hl->party = kv->o.party;
+}
+
+int kv_redial(kv_srv *s)
+{
+	gx_kv *kv = s->kv;
+	char label[320];
+	gx_hello hl;
+	worker_hello(kv, &hl);
+	hl.mode = 1; /* coming back to its place, not a new worker */
+	snprintf(label, sizeof label, "server %s", s->addr);
+	gx_dial_opts o = dial_opts(kv, &hl, label);
+	o.timeout_ms = (long)(kv->o.reconnect_timeout * 1000);
+	o.retry_closed = 1; /* a relay on the way may be restarting */
+	o.host = s->host;
+	o.port = s->port;
+	o.ud = s;
+	s->st = S_DIAL;
+	s->redial = 1;
+	int e = gx_dial_start(&s->dial, kv->ev, &o);
+	if (e)
+		kv_log(kv, GX_LOG_ERROR, "cannot dial %s again: %s", s->addr, gx_strerror(e));
+	return e;
+}
+
+int kv_start_dials(gx_kv *kv)
+{
+	char label[320];
+	gx_hello hl;
+	worker_hello(kv, &hl);
+	gx_dial_opts o = dial_opts(kv, &hl, label);
 	for (int i = 0; i < kv->nsrv && !kv->io_exit; i++) {
 		kv_srv *s = &kv->srv[i];
 		snprintf(label, sizeof label, "server %s", s->addr);

@@ -161,6 +161,7 @@ typedef struct kv_srv {
 	uint64_t seq;
 	gx_hello ack;
 	gx_config cfg;
+	int redial;          /* dialled again after a broken link */
 } kv_srv;
 
 enum { P_CONNECTING, P_READY, P_FAILED };
@@ -228,6 +229,11 @@ void kv_connect_failed(struct gx_kv *kv, int err);
 /* kv_dial.c: starts the dial of every server (I/O thread). 0, or the
  * error that already failed the connect phase. */
 int kv_start_dials(struct gx_kv *kv);
+/* A server failed after the hello: every request fails with err, the
+ * other links close (kv_io.c). */
+void kv_fail(struct gx_kv *kv, int err);
+/* A ready link to s broke: dials it again (kv_dial.c); 0 or a gx_error. */
+int kv_redial(kv_srv *s);
 /* Done with a request's payload buffer of key index ki (NULL: none): kept
  * as the key's spare, or released (connections may still hold it). Takes
  * mu. */

@@ -99,8 +99,13 @@ static void part_answered(gx_kv *kv, kv_req *r, int err)
 {
 	if (err && !r->err)
 		r->err = err;
-	if (--r->left == 0)
+	if (--r->left == 0) {
+		/* kept until answered: a broken link sends it again */
+		gx_buf *b = r->buf;
+		r->buf = NULL;
+		kv_buf_put(kv, r->ki, b);
 		req_finish(kv, r);
+	}
 }
 
 /* Closes whatever s holds: a dial in progress or a connection (at once,
@@ -141,7 +146,7 @@ void kv_connect_failed(gx_kv *kv, int err)
  * fails with err, and the other connections close without goodbye (a
  * client that lost part of its model is finished; its servers must see it
  * die rather than leave politely). The reason has been logged. */
-static void kv_fail(gx_kv *kv, int err)
+void kv_fail(gx_kv *kv, int err)
 {
 	if (kv->dead)
 		return;
@@ -258,12 +263,7 @@ static void pump(kv_srv *s)
 		else
 			q->head = p;
 		q->tail = p;
-		if (--r->unsent == 0) {
-			/* The connections hold their own references until
-			 * they wrote it; kv_buf_get reuses it only after. */
-			kv_buf_put(kv, r->ki, r->buf);
-			r->buf = NULL;
-		}
+		r->unsent--; /* (its buffer stays until answered: part_answered) */
 	}
 }
 
@@ -431,6 +431,29 @@ void kv_conn_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, vo
 	}
 }
 
+/* A broken link: every part s sent and had no answer for goes back to
+ * its heap, in its first order, to be sent again once s is back. */
+static void requeue(kv_srv *s)
+{
+	gx_kv *kv = s->kv;
+	for (size_t i = 0; kv->io_model && i < kv->nslices; i++) {
+		kv_slice *sl = &kv->slices[i];
+		if (sl->server != s->idx)
+			continue;
+		for (int w = 0; w < KV_W__N; w++) {
+			for (kv_part *p = sl->wq[w].head, *n; p; p = n) {
+				n = p->next;
+				p->r->unsent++;
+				if (heap_push(s, p) != 0) {
+					kv_fail(kv, GX_ENOMEM);
+					return;
+				}
+			}
+			sl->wq[w].head = sl->wq[w].tail = NULL;
+		}
+	}
+}
+
 void kv_conn_close(gx_conn *c, int err, const char *why, void *ud)
 {
 	kv_srv *s = ud;
@@ -443,7 +466,15 @@ void kv_conn_close(gx_conn *c, int err, const char *why, void *ud)
 	s->c = NULL;
 	s->st = S_CLOSED;
 	/* S_HELLO, S_CONFIG: the dial reports it (dial_fail). */
-	if (was == S_READY) {
+	if (was == S_READY && kv->o.reconnect_timeout > 0 && !kv->closing && !kv->dead &&
+	    s->ack.role == GX_ROLE_LOCAL) {
+		requeue(s);
+		kv_log(kv, GX_LOG_WARN, "server %s lost: %s; dialling it again for up to %g s",
+		       s->addr, why && *why ? why : gx_strerror(err), kv->o.reconnect_timeout);
+		if (kv_redial(s) == 0)
+			return;
+		kv_fail(kv, GX_EPEER);
+	} else if (was == S_READY) {
 		kv_log(kv, GX_LOG_ERROR, "server %s died: %s", s->addr,
 		       why && *why ? why : gx_strerror(err));
 		kv_fail(kv, GX_EPEER);
@@ -487,9 +518,14 @@ static long housekeeping(gx_ev *ev, long long id, void *ud)
 		if (rx < s->ready_at)
 			rx = s->ready_at;
 		if (now > rx && now - rx >= dead) {
-			kv_log(kv, GX_LOG_ERROR,
-			       "server %s died: nothing received for %.1f s (heartbeat timeout)",
-			       s->addr, (double)(now - rx) / 1000);
+			char why[96];
+			snprintf(why, sizeof why, "nothing received for %.1f s (heartbeat timeout)",
+				 (double)(now - rx) / 1000);
+			if (kv->o.reconnect_timeout > 0 && s->ack.role == GX_ROLE_LOCAL) {
+				gx_conn_close(s->c, 0, why); /* kv_conn_close dials again */
+				continue;
+			}
+			kv_log(kv, GX_LOG_ERROR, "server %s died: %s", s->addr, why);
 			kv_fail(kv, GX_EPEER);
 			break;
 		}

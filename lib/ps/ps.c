@@ -562,6 +562,8 @@ static void housekeeping(gx_ps *ps)
 				gx_conn_close(p->c, 0, why);
 			} else if (p->up) {
 				ps_finish(ps, GX_EPEER, NULL, "%s died: %s", p->label, why);
+			} else if (paused) {
+				ps_peer_dead(ps, p, why); /* alive, and not reading: no way back */
 			} else {
 				ps_peer_lost(ps, p, why);
 			}

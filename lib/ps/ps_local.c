@@ -291,6 +291,7 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	if (!k)
 		return;
 	size_t idx = (size_t)(k - ps->loc->keys);
+	int again = p->did_init[idx]; /* sent again after a broken link */
 	p->did_init[idx] = 1;
 	if (k->init == 2) {
 		/* Its pushes start at the round not yet settled: the job's
@@ -298,9 +299,10 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		uint32_t base = (uint32_t)k->rounds;
 		for (const ps_fwd *f = k->fwds; f; f = f->next)
 			base++;
-		p->next_round[idx] = base;
-		ps_send_f32(ps, p->c, GX_FT_INIT_REPLY, k->key, k->block, base, ps->o.party,
-			    k->view ? k->view : k->value, k->count);
+		if (!again)
+			p->next_round[idx] = base;
+		ps_send_f32(ps, p->c, GX_FT_INIT_REPLY, k->key, k->block, p->next_round[idx],
+			    ps->o.party, k->view ? k->view : k->value, k->count);
 		return;
 	}
 	k->init_wait[p->slot] = 1;
@@ -484,6 +486,23 @@ static uint64_t local_rounds(const gx_ps *ps)
 	return min == UINT64_MAX ? 0 : min;
 }
 
+/* A worker back after a broken link sends again its last push of k (h):
+ * taken once. Still being gathered, or gone upstream and not answered,
+ * it counts already and its answer will come; answered, the answer was
+ * lost with the link, and the value has not moved since (the next round
+ * needs this worker's next push). */
+static void replayed_push(gx_ps *ps, ps_peer *p, ps_lkey *k, const gx_frame_hdr *h)
+{
+	for (const ps_acc *a = k->accs; a; a = a->next)
+		if (a->round == h->round)
+			return;
+	for (const ps_fwd *f = k->fwds; f; f = f->next)
+		if (f->wround == h->round)
+			return;
+	ps_send_f32(ps, p->c, GX_FT_PUSH_REPLY, k->key, k->block, h->round, ps->o.party,
+		    k->view ? k->view : k->value, k->count);
+}
+
 static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
 {
 	ps_local_state *ls = ps->loc;
@@ -493,6 +512,10 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	size_t idx = (size_t)(k - ls->keys);
 	if (!p->did_init[idx]) {
 		ps_violation(ps, p, GX_EPROTO, "key %u: PUSH before INIT", k->key);
+		return;
+	}
+	if (h->round != p->next_round[idx] && p->rejoined && h->round + 1 == p->next_round[idx]) {
+		replayed_push(ps, p, k, h);
 		return;
 	}
 	if (h->round != p->next_round[idx]) {
@@ -580,50 +603,6 @@ static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 		ps_pull_ask(ps, k, q);
 }
 
-int ps_local_replay(gx_ps *ps, ps_peer *u)
-{
-	ps_local_state *ls = ps->loc;
-	int n = 0;
-	/* The workers it sums now: MEMBERS before a round that differs. */
-	ls->announced[u->slot] = ls->hello.workers;
-	for (size_t i = 0; i < ls->nkeys && !ps->finishing; i++) {
-		ps_lkey *k = &ls->keys[i];
-		for (int b = 0; b < k->nsl; b++) {
-			const gx_slice *s = &k->sl[b];
-			if (up_of(ps, s) != u)
-				continue;
-			if (k->init == 1 && !k->init_got[b]) {
-				ps_send_f32(ps, u->c, GX_FT_INIT, k->key, s->block, 0, ps->o.party,
-					    k->value + ps_slice_at(k, s), s->count);
-				n++;
-			}
-			for (ps_fwd *f = k->fwds; f; f = f->next) {
-				if (f->got[b] || !f->sent)
-					continue;
-				if (ls->announced[u->slot] != f->members) {
-					ps_send_members(ps, u, f->members);
-					ls->announced[u->slot] = f->members;
-				}
-				gx_tensor_route rt = { .type = GX_FT_PUSH, .key = k->key,
-						       .block = s->block, .round = f->round,
-						       .sender = ps->o.party };
-				gx_tensor_payload pl;
-				gx_tensor_payload_f32(&pl, (const float *)f->sent->data +
-						      ps_slice_at(k, s), s->count, f->sent);
-				ps_send_tensor(ps, u->c, &rt, &pl);
-				n++;
-			}
-			ps_pull *q = k->pulls;
-			if (q && q->sent && !q->got[b]) {
-				ps_sent(ps, ps_send_slice_ctl(u->c, GX_FT_PULL, k->key, s->block));
-				n++;
-			}
-		}
-	}
-	ps_local_members(ps); /* the workers it sums now */
-	return n;
-}
-
 void ps_pull_free(ps_pull *q)
 {
 	if (!q)
@@ -682,6 +661,41 @@ static void local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 		return;
 	}
 	int st = ps->slot[hl->rank];
+	ps_peer *old = ps->who[hl->rank];
+	int away = st == SLOT_LIVE && old && old->away_ms && !old->c;
+	if (away && !hl->mode && ps->o.elastic) {
+		/* a new worker where one is away: the old one is replaced */
+		old->away_ms = 0;
+		ps_peer_dead(ps, old, "replaced by a new worker of its rank");
+		st = ps->slot[hl->rank];
+	} else if (hl->mode && !away) {
+		ps_violation(ps, p, GX_EPROTO, "worker rank %u comes back to a place it does not "
+			     "hold", hl->rank);
+		return;
+	}
+	p->mode = hl->mode;
+	if (away && hl->mode) {
+		/* Its link broke and it is back: it takes its own place again,
+		 * with its key table and its progress; the PULLs it sent are
+		 * sent again, so none is owed to it. */
+		for (size_t i = 0; i < ps->loc->nkeys; i++)
+			for (ps_pull *q = ps->loc->keys[i].pulls; q; q = q->next)
+				q->want[hl->rank] = 0;
+		p->next_round = old->next_round;
+		p->did_init = old->did_init;
+		p->has_table = old->has_table;
+		old->next_round = NULL;
+		old->did_init = NULL;
+		old->away_ms = 0;
+		old->gone = 1;
+		old->state = PEER_HELLO; /* reaped as any closed connection */
+		p->rejoined = 1;
+		char label[112];
+		snprintf(label, sizeof label, "worker %u (%s)", hl->rank, p->addr);
+		ps_admit(ps, p, (int)hl->rank, label);
+		ps_log(ps, GX_LOG_WARN, "%s is back", label);
+		return;
+	}
 	if (st == SLOT_DEAD && ps->o.elastic) {
 		/* A replacement: taken in at the next round boundary. */
 		p->rank = hl->rank;
@@ -716,6 +730,12 @@ static void local_ack(const gx_ps *ps, const ps_peer *p, gx_hello *a, gx_config 
 	c->lan = (uint8_t)ps->o.lan;
 }
 
+/* A worker's link may break and come back (the client dials again). */
+static int local_may_rejoin(const gx_ps *ps, const ps_peer *p)
+{
+	return p->role == GX_ROLE_WORKER;
+}
+
 static const ps_words *local_words(const gx_ps *ps)
 {
 	static const ps_words workers = { "worker", "workers", "rank" };
@@ -735,6 +755,7 @@ const ps_role ps_local_role = {
 	.push = on_push,
 	.pull = on_pull,
 	.header = local_header,
+	.may_rejoin = local_may_rejoin,
 	.up_frame = ps_local_up_frame,
 	.up_closed = ps_local_up_closed,
 	.settle = local_settle,

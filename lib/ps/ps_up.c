@@ -372,6 +372,52 @@ void ps_local_members(gx_ps *ps)
 	}
 }
 
+/* ------------------------------------------------------------ replay */
+
+int ps_local_replay(gx_ps *ps, ps_peer *u)
+{
+	ps_local_state *ls = ps->loc;
+	int n = 0;
+	/* The workers it sums now: MEMBERS before a round that differs. */
+	ls->announced[u->slot] = ls->hello.workers;
+	for (size_t i = 0; i < ls->nkeys && !ps->finishing; i++) {
+		ps_lkey *k = &ls->keys[i];
+		for (int b = 0; b < k->nsl; b++) {
+			const gx_slice *s = &k->sl[b];
+			if (ps->loc->ups[s->server] != u)
+				continue;
+			if (k->init == 1 && !k->init_got[b]) {
+				ps_send_f32(ps, u->c, GX_FT_INIT, k->key, s->block, 0, ps->o.party,
+					    k->value + ps_slice_at(k, s), s->count);
+				n++;
+			}
+			for (ps_fwd *f = k->fwds; f; f = f->next) {
+				if (f->got[b] || !f->sent)
+					continue;
+				if (ls->announced[u->slot] != f->members) {
+					ps_send_members(ps, u, f->members);
+					ls->announced[u->slot] = f->members;
+				}
+				gx_tensor_route rt = { .type = GX_FT_PUSH, .key = k->key,
+						       .block = s->block, .round = f->round,
+						       .sender = ps->o.party };
+				gx_tensor_payload pl;
+				gx_tensor_payload_f32(&pl, (const float *)f->sent->data +
+						      ps_slice_at(k, s), s->count, f->sent);
+				ps_send_tensor(ps, u->c, &rt, &pl);
+				n++;
+			}
+			ps_pull *q = k->pulls;
+			if (q && q->sent && !q->got[b]) {
+				ps_sent(ps, ps_send_slice_ctl(u->c, GX_FT_PULL, k->key, s->block));
+				n++;
+			}
+		}
+	}
+	ps_local_members(ps); /* the workers it sums now */
+	return n;
+}
+
 /* -------------------------------------------------------- handshake */
 
 void ps_up_handshake(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)

@@ -41,18 +41,22 @@ rounds_done() { echo $(($(wc -l <"$1" 2>/dev/null || echo 0) / 2)); }
 # Two rounds, each after 2.5 s of "compute": longer than the 2 s timeout.
 spawn g.g geomx-ps --role global --parties 1 $HB
 g=$(port_of g.g)
-spawn g.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$g $HB
+spawn g.l geomx-ps --role local --reconnect-timeout 0 --workers 2 --upstream 127.0.0.1:$g $HB
 l=$(port_of g.l)
 for w in 0 1; do
 	spawn g.w$w geomx-bench worker --ps 127.0.0.1:$l --rank $w --sizes 4,7 --rounds 2 \
 		--sleep 2500 --dump "$T/g.w$w"
 done
 
+# The local servers here keep no place for a worker whose link breaks
+# (--reconnect-timeout 0): a killed worker is dead at once, as these cases
+# are about (tests/integration/reconnect.sh is about links that come back).
+
 # --- a. SIGKILL, default: the job fails everywhere ------------------------
 spawn a.g geomx-ps --role global --parties 2 $HB
 g=$(port_of a.g)
-spawn a.l0 geomx-ps --role local --party 0 --workers 2 --upstream 127.0.0.1:$g $HB
-spawn a.l1 geomx-ps --role local --party 1 --workers 1 --upstream 127.0.0.1:$g $HB
+spawn a.l0 geomx-ps --role local --reconnect-timeout 0 --party 0 --workers 2 --upstream 127.0.0.1:$g $HB
+spawn a.l1 geomx-ps --role local --reconnect-timeout 0 --party 1 --workers 1 --upstream 127.0.0.1:$g $HB
 l0=$(port_of a.l0) l1=$(port_of a.l1)
 for w in 0 1; do
 	spawn a.w0$w geomx-bench worker --ps 127.0.0.1:$l0 --party 0 --rank $w --sizes 4,7 \
@@ -97,7 +101,7 @@ b_job() {
 	spawn $1.g0 geomx-ps --role global --parties 1 --sync $2 --optimizer sgd --lr 0.5 $HB --stats "$T/$1.g0.stats"
 	spawn $1.g1 geomx-ps --role global --parties 1 --sync $2 --optimizer sgd --lr 0.5 $HB --stats "$T/$1.g1.stats"
 	up=127.0.0.1:$(port_of $1.g0),127.0.0.1:$(port_of $1.g1)
-	spawn $1.l geomx-ps --role local --workers 3 --elastic --split-bound 5 --upstream $up $HB
+	spawn $1.l geomx-ps --role local --reconnect-timeout 0 --workers 3 --elastic --split-bound 5 --upstream $up $HB
 	l=$(port_of $1.l)
 	for w in 0 1 2; do
 		spawn $1.w$w geomx-bench worker --ps 127.0.0.1:$l --rank $w --sizes 4,7 --rounds 30 \
@@ -139,15 +143,15 @@ b_job bm mixed
 spawn b2.g geomx-ps --role global --parties 2 --elastic --reconnect-timeout 1 $HB \
 	--stats "$T/b2.g.stats"
 g=$(port_of b2.g)
-spawn b2.l0 geomx-ps --role local --party 0 --workers 2 --upstream 127.0.0.1:$g $HB
-spawn b2.l1 geomx-ps --role local --party 1 --workers 1 --upstream 127.0.0.1:$g $HB
+spawn b2.l0 geomx-ps --role local --reconnect-timeout 0 --party 0 --workers 2 --upstream 127.0.0.1:$g $HB
+spawn b2.l1 geomx-ps --role local --reconnect-timeout 0 --party 1 --workers 1 --upstream 127.0.0.1:$g $HB
 l0=$(port_of b2.l0) l1=$(port_of b2.l1)
 for w in 0 1; do
 	spawn b2.w0$w geomx-bench worker --ps 127.0.0.1:$l0 --party 0 --rank $w --sizes 4,7 \
 		--rounds 30 --sleep 40 --dump "$T/b2.w0$w"
 done
 spawn b2.w10 geomx-bench worker --ps 127.0.0.1:$l1 --party 1 --rank 0 --sizes 4,7 \
-	--rounds 30 --sleep 40 --dump "$T/b2.w10"
+	--rounds 30 --sleep 40 --reconnect-timeout 0 --dump "$T/b2.w10"
 wait_match "$T/b2.w00" '^2 1 ' 60 || echo "# b2: the job did not reach round 3: $(tail -c 300 "$T/b2.g.err")"
 kill -KILL "$(pid_of b2.l1)"
 wait_pid "$(pid_of b2.l1)" 5
@@ -165,7 +169,7 @@ fi
 # --- c. SIGSTOP: the heartbeat timeout finds the silent worker -------------
 spawn c.g geomx-ps --role global --parties 1 $HB
 g=$(port_of c.g)
-spawn c.l geomx-ps --role local --workers 2 --elastic --upstream 127.0.0.1:$g $HB
+spawn c.l geomx-ps --role local --reconnect-timeout 0 --workers 2 --elastic --upstream 127.0.0.1:$g $HB
 l=$(port_of c.l)
 for w in 0 1; do
 	spawn c.w$w geomx-bench worker --ps 127.0.0.1:$l --rank $w --sizes 4,7 --rounds 40 \
@@ -206,7 +210,7 @@ expect_all "c: the stopped worker, woken, finds itself dropped and exits 1" 60 1
 # (the default 30 s: each is a Python process, seconds on a busy machine).
 spawn d.g geomx-ps --role global --parties 1 --connect-timeout 3 $HB
 g=$(port_of d.g)
-spawn d.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$g $HB
+spawn d.l geomx-ps --role local --reconnect-timeout 0 --workers 2 --upstream 127.0.0.1:$g $HB
 l=$(port_of d.l)
 # Before the workers: garbage, and a HELLO of version 3 claiming rank 0,
 # which must stay free.
@@ -297,7 +301,7 @@ fi
 # offender is dropped alone and rank 0 finishes.
 spawn e.g geomx-ps --role global --parties 1 $HB
 g=$(port_of e.g)
-spawn e.l geomx-ps --role local --workers 7 --elastic --upstream 127.0.0.1:$g $HB
+spawn e.l geomx-ps --role local --reconnect-timeout 0 --workers 7 --elastic --upstream 127.0.0.1:$g $HB
 l=$(port_of e.l)
 spawn e.w0 geomx-bench worker --ps 127.0.0.1:$l --rank 0 --sizes 4,7 --rounds 10 --dump "$T/e.w0"
 rank=1
@@ -333,7 +337,7 @@ else notok "e: the proper worker did all 10 rounds" "$(rounds_done "$T/e.w0") ro
 
 spawn e2.g geomx-ps --role global --parties 1 $HB
 g=$(port_of e2.g)
-spawn e2.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$g $HB
+spawn e2.l geomx-ps --role local --reconnect-timeout 0 --workers 2 --upstream 127.0.0.1:$g $HB
 l=$(port_of e2.l)
 spawn e2.w0 geomx-bench worker --ps 127.0.0.1:$l --rank 0 --sizes 4,7 --rounds 10 --dump "$T/e2.w0"
 # Rank 0's table comes first: it has its init answered.
@@ -367,8 +371,8 @@ fi
 gport=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 # A local server whose upstream never comes gives up after --connect-timeout.
 dead=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-spawn f.lone geomx-ps --role local --workers 1 --connect-timeout 1.5 --upstream 127.0.0.1:$dead
-spawn f.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$gport $HB
+spawn f.lone geomx-ps --role local --reconnect-timeout 0 --workers 1 --connect-timeout 1.5 --upstream 127.0.0.1:$dead
+spawn f.l geomx-ps --role local --reconnect-timeout 0 --workers 2 --upstream 127.0.0.1:$gport $HB
 l=$(port_of f.l)
 if wait_match "$T/f.l.err" "waiting for upstream 127\.0\.0\.1:$gport \(connection refused\)" 30; then
 	ok "f: a local server says which upstream it waits for"
@@ -402,7 +406,7 @@ fi
 # --- h. signals ---------------------------------------------------------------
 spawn h.g geomx-ps --role global --parties 1 $HB --stats "$T/h.g.stats"
 g=$(port_of h.g)
-spawn h.l geomx-ps --role local --workers 1 --upstream 127.0.0.1:$g $HB
+spawn h.l geomx-ps --role local --reconnect-timeout 0 --workers 1 --upstream 127.0.0.1:$g $HB
 l=$(port_of h.l)
 spawn h.w0 geomx-bench worker --ps 127.0.0.1:$l --sizes 4,7 --rounds 1000 --sleep 10 --dump "$T/h.w0"
 wait_match "$T/h.w0" '^2 1 ' 60

@@ -13,7 +13,11 @@
 #     dead peer;
 #  e. the relay stopped (SIGSTOP) past --wan-heartbeat-timeout 1 and then
 #     continued: both servers find the WAN link silent, the local server
-#     dials again, and the job ends bit for bit as a did.
+#     dials again, and the job ends bit for bit as a did;
+#  f. the workers reach their local server through a relay, killed and
+#     started again mid-run: the workers' clients dial again and send what
+#     had no answer, the local server keeps their places and takes a
+#     replayed round once — bit for bit as a again.
 # shellcheck disable=SC2086 # $HB is split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 command -v geomx-relay >/dev/null 2>&1 || { echo "geomx-relay not built"; exit 77; }
@@ -99,4 +103,36 @@ else
 	notok "e. ... and every round's parameters are those of the undisturbed job" \
 		"$(diff "$T/a.w0" "$T/e.w0" | head -n 4 | tr '\n' '|')"
 fi
+
+spawn f.g geomx-ps --role global --parties 1 --block 16384 $HB
+fg=$(port_of f.g)
+spawn f.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$fg $HB
+fl=$(port_of f.l)
+spawn f.r geomx-relay --listen 127.0.0.1:0 --connect 127.0.0.1:$fl
+FR=$(port_of f.r)
+for w in 0 1; do
+	spawn f.w$w geomx-bench worker --ps 127.0.0.1:$FR --rank $w --sizes $SIZES \
+		--rounds $ROUNDS --sleep 10 --dump "$T/f.w$w"
+	i=0
+	while [ $w = 0 ] && [ ! -s "$T/f.w0.init" ] && [ $i -lt 600 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+done
+wait_match "$T/f.w0" "^10 " 60 || echo "# f: the job did not reach round 10"
+kill -KILL "$(pid_of f.r)"
+wait_pid "$(pid_of f.r)" 10
+spawn f.r2 geomx-relay --listen 127.0.0.1:$FR --connect 127.0.0.1:$fl
+expect_all "f. the workers' relay killed and started again: every process exits 0" 120 0 \
+	f.w0 f.w1 f.l f.g
+if cmp -s "$T/a.w0" "$T/f.w0" && cmp -s "$T/a.w1" "$T/f.w1"; then
+	ok "f. ... and every round's parameters are those of the undisturbed job"
+else
+	notok "f. ... and every round's parameters are those of the undisturbed job" \
+		"$(diff "$T/a.w0" "$T/f.w0" | head -n 4 | tr '\n' '|')"
+fi
+expect_match "f. the local server kept the workers' places" "$T/f.l.err" \
+	"worker 0 \(127\.0\.0\.1:[0-9]+\) lost: .*keeping its place"
+expect_match "f. ... and saw them come back" "$T/f.l.err" "worker 1 \(127\.0\.0\.1:[0-9]+\) is back"
+kill -TERM "$(pid_of f.r2)" 2>/dev/null
 finish

@@ -382,6 +382,7 @@ static gx_kv *connect_to(const char *servers, uint32_t rank, int *err)
 	o.rank = rank;
 	o.party = 3;
 	o.connect_timeout = 3;
+	o.reconnect_timeout = 0; /* a fake that dies is gone (reconnect.sh dials again) */
 	o.log = logfn;
 	logbuf[0] = '\0';
 	return gx_kv_connect(&o, err);
