@@ -771,6 +771,7 @@ static void heartbeat_timeout(void)
 	o.servers = s;
 	o.heartbeat = 0.05;
 	o.heartbeat_timeout = 0.4;
+	o.reconnect_timeout = 0; /* silent is dead here, not dialled again */
 	o.log = logfn;
 	logbuf[0] = '\0';
 	gx_kv *kv = gx_kv_connect(&o, &err);
