@@ -17,7 +17,10 @@
 #  f. the workers reach their local server through a relay, killed and
 #     started again mid-run: the workers' clients dial again and send what
 #     had no answer, the local server keeps their places and takes a
-#     replayed round once — bit for bit as a again.
+#     replayed round once — bit for bit as a again;
+#  g. two global servers (the tensors split between them, --split-bound),
+#     each behind its relay: one relay killed and started again; the other
+#     link carries on, and the job ends as the same job undisturbed.
 # shellcheck disable=SC2086 # $HB is split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 command -v geomx-relay >/dev/null 2>&1 || { echo "geomx-relay not built"; exit 77; }
@@ -135,4 +138,46 @@ expect_match "f. the local server kept the workers' places" "$T/f.l.err" \
 	"worker 0 \(127\.0\.0\.1:[0-9]+\) lost: .*keeping its place"
 expect_match "f. ... and saw them come back" "$T/f.l.err" "worker 1 \(127\.0\.0\.1:[0-9]+\) is back"
 kill -TERM "$(pid_of f.r2)" 2>/dev/null
+
+# two NAME — two global servers, a relay before each, a local splitting
+# the 50000-float tensor between them, two workers.
+two() {
+	_j=$1
+	for _s in 0 1; do
+		spawn $_j.g$_s geomx-ps --role global --parties 1 --block 8192 $HB
+		eval "_g$_s=\$(port_of $_j.g$_s)"
+	done
+	spawn $_j.r0 geomx-relay --listen 127.0.0.1:0 --connect 127.0.0.1:$_g0
+	spawn $_j.r1 geomx-relay --listen 127.0.0.1:0 --connect 127.0.0.1:$_g1
+	R0=$(port_of $_j.r0) R1=$(port_of $_j.r1) G1=$_g1
+	spawn $_j.l geomx-ps --role local --workers 2 --split-bound 20000 \
+		--upstream 127.0.0.1:$R0,127.0.0.1:$R1 $HB
+	_l=$(port_of $_j.l)
+	for _w in 0 1; do
+		spawn $_j.w$_w geomx-bench worker --ps 127.0.0.1:$_l --rank $_w --sizes 4,7,50000 \
+			--rounds $ROUNDS --sleep 10 --dump "$T/$_j.w$_w"
+		_i=0
+		while [ $_w = 0 ] && [ ! -s "$T/$_j.w0.init" ] && [ $_i -lt 600 ]; do
+			sleep 0.1
+			_i=$((_i + 1))
+		done
+	done
+}
+two g1
+expect_all "g. two global servers, undisturbed: every process exits 0" 120 0 \
+	g1.w0 g1.w1 g1.l g1.g0 g1.g1
+two g2
+wait_match "$T/g2.w0" "^10 " 60 || echo "# g: the job did not reach round 10"
+kill -KILL "$(pid_of g2.r1)"
+wait_pid "$(pid_of g2.r1)" 10
+spawn g2.r1b geomx-relay --listen 127.0.0.1:$R1 --connect 127.0.0.1:$G1
+expect_all "g. one of two global servers' relays killed and started again: every process exits 0" \
+	120 0 g2.w0 g2.w1 g2.l g2.g0 g2.g1
+if cmp -s "$T/g1.w0" "$T/g2.w0" && cmp -s "$T/g1.w1" "$T/g2.w1"; then
+	ok "g. ... and every round's parameters are those of the undisturbed job"
+else
+	notok "g. ... and every round's parameters are those of the undisturbed job" \
+		"$(diff "$T/g1.w0" "$T/g2.w0" | head -n 4 | tr '\n' '|')"
+fi
+kill -TERM "$(pid_of g1.r0)" "$(pid_of g1.r1)" "$(pid_of g2.r0)" "$(pid_of g2.r1b)" 2>/dev/null
 finish
