@@ -278,7 +278,7 @@ long gx_kv_round(const gx_kv *kv, uint32_t key)
 {
 	if (!kv || !kv->inited)
 		return GX_EINVAL;
-	long ki = kv_find_key((gx_kv *)kv, key);
+	long ki = kv_find_key(kv, key);
 	return ki < 0 ? GX_EKEY : (long)kv->keys[ki].rounds;
 }
 

@@ -431,6 +431,13 @@ void kv_conn_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, vo
 	}
 }
 
+/* Whether a broken link to s is dialled again rather than the client's
+ * end: a local server (flat global servers keep no place for a worker). */
+static int may_redial(const kv_srv *s)
+{
+	return s->kv->o.reconnect_timeout > 0 && s->ack.role == GX_ROLE_LOCAL;
+}
+
 /* A broken link: every part s sent and had no answer for goes back to
  * its heap, in its first order, to be sent again once s is back. */
 static void requeue(kv_srv *s)
@@ -466,8 +473,7 @@ void kv_conn_close(gx_conn *c, int err, const char *why, void *ud)
 	s->c = NULL;
 	s->st = S_CLOSED;
 	/* S_HELLO, S_CONFIG: the dial reports it (dial_fail). */
-	if (was == S_READY && kv->o.reconnect_timeout > 0 && !kv->closing && !kv->dead &&
-	    s->ack.role == GX_ROLE_LOCAL) {
+	if (was == S_READY && may_redial(s) && !kv->closing && !kv->dead) {
 		requeue(s);
 		kv_log(kv, GX_LOG_WARN, "server %s lost: %s; dialling it again for up to %g s",
 		       s->addr, why && *why ? why : gx_strerror(err), kv->o.reconnect_timeout);
@@ -521,7 +527,7 @@ static long housekeeping(gx_ev *ev, long long id, void *ud)
 			char why[96];
 			snprintf(why, sizeof why, "nothing received for %.1f s (heartbeat timeout)",
 				 (double)(now - rx) / 1000);
-			if (kv->o.reconnect_timeout > 0 && s->ack.role == GX_ROLE_LOCAL) {
+			if (may_redial(s)) {
 				gx_conn_close(s->c, 0, why); /* kv_conn_close dials again */
 				continue;
 			}

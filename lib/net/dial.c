@@ -147,10 +147,9 @@ static void on_config(gx_dial *d, const gx_frame_hdr *h, const uint8_t *pl)
 		     h->type == GX_FT_CONFIG ? "a malformed one" : "another frame");
 		return;
 	}
-	/* (a worker's HELLO mode says it comes back, and no CONFIG echoes it) */
-	if (c.sync != d->ack.sync ||
-	    c.mode != (d->hello.role == GX_ROLE_WORKER ? 0 : d->hello.mode)) {
-		fail(d, GX_EPROTO, 1, "its CONFIG contradicts its HELLO_ACK or our HELLO");
+	/* (what mode means is the caller's: check_config) */
+	if (c.sync != d->ack.sync) {
+		fail(d, GX_EPROTO, 1, "its CONFIG contradicts its HELLO_ACK");
 		return;
 	}
 	if (d->o.cb->check_config &&

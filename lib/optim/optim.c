@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../base/le.h"
 #include "gx_optim.h"
 
 struct gx_optim {
@@ -449,9 +450,8 @@ int gx_optim_state_save(const gx_optim *op, uint8_t *out, size_t cap)
 {
 	if (!op || !out || cap < gx_optim_state_size(op))
 		return GX_EINVAL;
-	uint64_t st = op->steps;
-	for (int i = 0; i < 8; i++)
-		*out++ = (uint8_t)(st >> (8 * i));
+	put64(out, op->steps);
+	out += 8;
 	size_t n = op->n * sizeof(float);
 	if (op->a)
 		memcpy(out, op->a, n), out += n;
@@ -470,9 +470,8 @@ int gx_optim_state_load(gx_optim *op, const uint8_t *in, size_t len)
 		return GX_EINVAL;
 	if (len != gx_optim_state_size(op))
 		return GX_ELENGTH;
-	uint64_t st = 0;
-	for (int i = 0; i < 8; i++)
-		st |= (uint64_t)*in++ << (8 * i);
+	uint64_t st = get64(in);
+	in += 8;
 	size_t n = op->n * sizeof(float);
 	if (op->has_bak)
 		for (size_t j = 0; j < (size_t)op->nsenders; j++)

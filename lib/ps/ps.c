@@ -255,6 +255,9 @@ gx_ps *gx_ps_create(const gx_ps_opts *o, int *err)
 	if (o->ef_save && !ps->ef_save_s)
 		goto fail;
 	ps->o.ef_save = ps->ef_save_s;
+	if (!(ps->o.wan_heartbeat_timeout > 0)) /* the default, never below the LAN's */
+		ps->o.wan_heartbeat_timeout = o->heartbeat_timeout > GX_DEFAULT_WAN_HEARTBEAT_TIMEOUT ?
+					      o->heartbeat_timeout : GX_DEFAULT_WAN_HEARTBEAT_TIMEOUT;
 	if (o->ef_save) { /* what a server killed while saving left */
 		int n = gx_atomic_sweep(o->ef_save);
 		if (n > 0)
@@ -511,10 +514,7 @@ static void housekeeping(gx_ps *ps)
 	}
 	uint64_t hb = (uint64_t)(o->heartbeat * 1000);
 	uint64_t hbt = (uint64_t)(o->heartbeat_timeout * 1000);
-	double wt = o->wan_heartbeat_timeout > 0 ? o->wan_heartbeat_timeout :
-		    o->heartbeat_timeout > GX_DEFAULT_WAN_HEARTBEAT_TIMEOUT ?
-		    o->heartbeat_timeout : GX_DEFAULT_WAN_HEARTBEAT_TIMEOUT;
-	uint64_t wan_hbt = (uint64_t)(wt * 1000);
+	uint64_t wan_hbt = (uint64_t)(o->wan_heartbeat_timeout * 1000);
 	for (ps_peer *p = ps->peers; p && !ps->finishing; p = p->next) {
 		if (p->away_ms && !p->gone &&
 		    now - p->away_ms >= (uint64_t)(o->reconnect_timeout * 1000)) {
@@ -558,7 +558,6 @@ static void housekeeping(gx_ps *ps)
 					 (double)(now - rx) / 1000);
 			if (p->up && o->reconnect_timeout > 0) {
 				/* a stalled link: closed, and its role dials again */
-				snprintf(p->why, sizeof p->why, "%s", why);
 				gx_conn_close(p->c, 0, why);
 			} else if (p->up) {
 				ps_finish(ps, GX_EPEER, NULL, "%s died: %s", p->label, why);

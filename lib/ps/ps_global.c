@@ -146,17 +146,12 @@ static void rejoin(gx_ps *ps, ps_peer *p, ps_peer *old, const gx_hello *hl)
 			     "WAN codec or its worker count)", hl->party);
 		return;
 	}
-	old->away_ms = 0;
-	old->gone = 1;
-	old->state = PEER_HELLO; /* reaped as any closed connection */
 	p->mode = hl->mode;
-	p->rejoined = 1;
 	p->wan = 1;
 	ps->glob->slot_workers[hl->party] = hl->workers; /* MEMBERS follow if fewer */
 	char label[112];
 	snprintf(label, sizeof label, "local %u (%s)", hl->party, p->addr);
-	ps_admit(ps, p, (int)hl->party, label);
-	ps_log(ps, GX_LOG_WARN, "%s is back", label);
+	ps_take_place(ps, p, old, label);
 }
 
 /* A party's link may break and come back: a local server without a coded

@@ -25,39 +25,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../base/le.h"
 #include "ps_global.h"
 
 #define CK_MAGIC "GXCK"
 #define CK_VERSION 1u
 #define CK_HEAD 44 /* magic .. updates */
-
-static void put32(uint8_t **p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		*(*p)++ = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t **p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		*(*p)++ = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t **p)
-{
-	uint32_t v = 0;
-	for (int i = 0; i < 4; i++)
-		v |= (uint32_t)*(*p)++ << (8 * i);
-	return v;
-}
-
-static uint64_t get64(const uint8_t **p)
-{
-	uint64_t v = 0;
-	for (int i = 0; i < 8; i++)
-		v |= (uint64_t)*(*p)++ << (8 * i);
-	return v;
-}
 
 /* The file's size for a slice of count elements, n parties and an
  * optimizer state of ol bytes; 0 when it would not fit a size_t. */
@@ -84,24 +57,24 @@ int ps_ckpt_write(gx_ps *ps, const ps_gslice *s)
 	uint8_t *p = b;
 	memcpy(p, CK_MAGIC, 4);
 	p += 4;
-	put32(&p, CK_VERSION);
-	put32(&p, s->key);
-	put32(&p, s->block);
-	put64(&p, s->count);
-	put32(&p, (uint32_t)ps->n);
-	put64(&p, s->rounds);
-	put64(&p, s->updates);
+	put32(p, CK_VERSION), p += 4;
+	put32(p, s->key), p += 4;
+	put32(p, s->block), p += 4;
+	put64(p, s->count), p += 8;
+	put32(p, (uint32_t)ps->n), p += 4;
+	put64(p, s->rounds), p += 8;
+	put64(p, s->updates), p += 8;
 	for (int i = 0; i < ps->n; i++)
-		put32(&p, s->next_round[i]);
+		put32(p, s->next_round[i]), p += 4;
 	for (int i = 0; i < ps->n; i++)
-		put64(&p, s->seen[i]);
-	put64(&p, ol);
+		put64(p, s->seen[i]), p += 8;
+	put64(p, ol), p += 8;
 	memcpy(p, s->w, (size_t)s->count * 4);
 	p += (size_t)s->count * 4;
 	if (ol)
 		gx_optim_state_save(s->opt, p, (size_t)ol);
 	p += ol;
-	put32(&p, gx_crc32c(0, b, len - 4));
+	put32(p, gx_crc32c(0, b, len - 4));
 	int fd = gx_atomic_open(path, tmp, sizeof tmp);
 	int r = fd < 0 ? GX_EIO : gx_write_full(fd, b, len);
 	if (fd >= 0 && r < 0) {
@@ -136,20 +109,18 @@ int ps_ckpt_write_all(gx_ps *ps)
 int ps_ckpt_parse(const uint8_t *b, size_t len, uint32_t parties, ps_ckpt *c, char *why,
 		  size_t cap)
 {
-	const uint8_t *p = b;
 	memset(c, 0, sizeof *c);
 	if (len < CK_HEAD + 4 || memcmp(b, CK_MAGIC, 4) != 0) {
 		snprintf(why, cap, "not a geomx checkpoint");
 		return GX_EFORMAT;
 	}
-	p += 4;
-	uint32_t ver = get32(&p);
-	c->key = get32(&p);
-	c->block = get32(&p);
-	c->count = get64(&p);
-	uint32_t n = get32(&p);
-	c->rounds = get64(&p);
-	c->updates = get64(&p);
+	uint32_t ver = get32(b + 4);
+	c->key = get32(b + 8);
+	c->block = get32(b + 12);
+	c->count = get64(b + 16);
+	uint32_t n = get32(b + 24);
+	c->rounds = get64(b + 28);
+	c->updates = get64(b + 36);
 	if (ver != CK_VERSION) {
 		snprintf(why, cap, "checkpoint version %u (this server reads %u)", ver, CK_VERSION);
 		return GX_EFORMAT;
@@ -164,14 +135,14 @@ int ps_ckpt_parse(const uint8_t *b, size_t len, uint32_t parties, ps_ckpt *c, ch
 		return GX_ETRUNC;
 	}
 	const uint8_t *q = b + CK_HEAD + (size_t)n * 12;
-	uint64_t ol = get64(&q);
+	uint64_t ol = get64(q);
+	q += 8;
 	size_t want = file_size(c->count, (int)n, ol);
 	if (want != len) {
 		snprintf(why, cap, "%zu bytes, its header says %zu", len, want);
 		return GX_ETRUNC;
 	}
-	const uint8_t *crc = b + len - 4;
-	if (get32(&crc) != gx_crc32c(0, b, len - 4)) {
+	if (get32(b + len - 4) != gx_crc32c(0, b, len - 4)) {
 		snprintf(why, cap, "checksum mismatch");
 		return GX_ECRC;
 	}
@@ -186,14 +157,12 @@ int ps_ckpt_parse(const uint8_t *b, size_t len, uint32_t parties, ps_ckpt *c, ch
 
 uint32_t ps_ckpt_next_round(const ps_ckpt *c, uint32_t i)
 {
-	const uint8_t *p = c->next_round + (size_t)i * 4;
-	return get32(&p);
+	return get32(c->next_round + (size_t)i * 4);
 }
 
 uint64_t ps_ckpt_seen(const ps_ckpt *c, uint32_t i)
 {
-	const uint8_t *p = c->seen + (size_t)i * 8;
-	return get64(&p);
+	return get64(c->seen + (size_t)i * 8);
 }
 
 /* The slice a file holds, checked and in the map; 0 or a gx_error with

@@ -310,6 +310,10 @@ void ps_peer_dead(gx_ps *ps, ps_peer *p, const char *why);
  * role lets it rejoin, its place is kept for --reconnect-timeout and the
  * link closed; else it is dead (ps_peer_dead). */
 void ps_peer_lost(gx_ps *ps, ps_peer *p, const char *why);
+/* p, which said HELLO coming back, takes the place of old, a member lost
+ * (away) in its slot: old is retired, p admitted as rejoined (its replayed
+ * round is taken once), and a line says it is back. */
+void ps_take_place(gx_ps *ps, ps_peer *p, ps_peer *old, const char *label);
 /* A member said BYE: answer and close; it is no longer waited for. */
 void ps_peer_bye(gx_ps *ps, ps_peer *p);
 /* Makes p the member in slot: label, HELLO_ACK and CONFIG, bookkeeping. */

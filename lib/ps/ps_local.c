@@ -324,13 +324,28 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		ps_violation(ps, p, r, "key %u: bad INIT payload: %s", k->key, gx_strerror(r));
 		return;
 	}
-	for (int b = 0; b < k->nsl; b++) {
-		const gx_slice *s = &k->sl[b];
-		ps_send_f32(ps, up_of(ps, s)->c, GX_FT_INIT, k->key, s->block, 0, ps->o.party,
-			    k->value + ps_slice_at(k, s), s->count);
-	}
+	for (int b = 0; b < k->nsl; b++)
+		ps_local_init_slice(ps, k, b);
 	k->init = 1;
 	k->init_left = k->nsl;
+}
+
+void ps_local_init_slice(gx_ps *ps, ps_lkey *k, int b)
+{
+	const gx_slice *s = &k->sl[b];
+	ps_send_f32(ps, up_of(ps, s)->c, GX_FT_INIT, k->key, s->block, 0, ps->o.party,
+		    k->value + ps_slice_at(k, s), s->count);
+}
+
+void ps_local_push_slice(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *sum,
+			 gx_buf *buf)
+{
+	const gx_slice *s = &k->sl[b];
+	gx_tensor_route rt = { .type = GX_FT_PUSH, .key = k->key, .block = s->block,
+			       .round = round, .sender = ps->o.party };
+	gx_tensor_payload pl;
+	gx_tensor_payload_f32(&pl, sum + ps_slice_at(k, s), s->count, buf);
+	ps_send_tensor(ps, up_of(ps, s)->c, &rt, &pl);
 }
 
 /* HFA: folds round a into the value (the workers' mean change); unless the
@@ -414,11 +429,7 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 		if (ls->agg == 1) {
 			ps_codec_push_up(ps, k, b, up_round, sum + ps_slice_at(k, s));
 		} else {
-			gx_tensor_route rt = { .type = GX_FT_PUSH, .key = k->key, .block = s->block,
-					       .round = up_round, .sender = ps->o.party };
-			gx_tensor_payload pl;
-			gx_tensor_payload_f32(&pl, sum + ps_slice_at(k, s), s->count, up);
-			ps_send_tensor(ps, up_of(ps, s)->c, &rt, &pl);
+			ps_local_push_slice(ps, k, b, up_round, sum, up);
 		}
 	}
 	if (ls->agg == 0)
@@ -447,6 +458,8 @@ void ps_local_settle_key(gx_ps *ps, ps_lkey *k)
 void ps_local_try_join(gx_ps *ps)
 {
 	ps_local_state *ls = ps->loc;
+	if (!ls->joining)
+		return; /* (called as every key settles: nothing to scan for) */
 	/* A boundary: no round is being gathered for any key, so every block
 	 * of a key has settled as many rounds, and the ones to come will all
 	 * wait for the newcomer. */
@@ -454,9 +467,11 @@ void ps_local_try_join(gx_ps *ps)
 		if (ls->keys[i].accs)
 			return;
 	for (ps_peer *p = ps->peers; p && !ps->finishing; p = p->next) {
-		if (!p->join_wait || p->gone || !p->c)
+		if (!p->join_wait)
 			continue;
 		p->join_wait = 0;
+		if (p->gone || !p->c)
+			continue;
 		if (ps->slot[p->rank] != SLOT_DEAD) {
 			ps_violation(ps, p, GX_EPROTO, "worker rank %u is already %s", p->rank,
 				     ps->slot[p->rank] == SLOT_LIVE ? "connected" : "finished");
@@ -467,6 +482,7 @@ void ps_local_try_join(gx_ps *ps)
 		ps_admit(ps, p, (int)p->rank, label);
 		ps_log(ps, GX_LOG_WARN, "%s joins in a dead worker's place", label);
 	}
+	ls->joining = 0; /* every one waiting is in, or refused */
 }
 
 static void local_settle(gx_ps *ps)
@@ -686,20 +702,16 @@ static void local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 		p->has_table = old->has_table;
 		old->next_round = NULL;
 		old->did_init = NULL;
-		old->away_ms = 0;
-		old->gone = 1;
-		old->state = PEER_HELLO; /* reaped as any closed connection */
-		p->rejoined = 1;
 		char label[112];
 		snprintf(label, sizeof label, "worker %u (%s)", hl->rank, p->addr);
-		ps_admit(ps, p, (int)hl->rank, label);
-		ps_log(ps, GX_LOG_WARN, "%s is back", label);
+		ps_take_place(ps, p, old, label);
 		return;
 	}
 	if (st == SLOT_DEAD && ps->o.elastic) {
 		/* A replacement: taken in at the next round boundary. */
 		p->rank = hl->rank;
 		p->join_wait = 1;
+		ps->loc->joining++;
 		ps_local_try_join(ps);
 		return;
 	}

@@ -91,6 +91,7 @@ struct ps_local_state {
 	gx_slice *place;
 	size_t nplace;
 	uint32_t *announced;  /* [nups] workers last announced upstream */
+	int joining;          /* peers waiting to replace dead workers (join_wait) */
 	gx_hello hello;       /* what this server says to the global tier */
 	gx_dial_opts dial;    /* how it dials it (ps_local_start), again after a
 			       * broken link */
@@ -111,6 +112,11 @@ void ps_local_settle_key(gx_ps *ps, ps_lkey *k);
  * it had not answered — INITs, the rounds in flight, the pull in flight.
  * Returns how many frames. */
 int ps_local_replay(gx_ps *ps, ps_peer *u);
+/* What goes upstream for slice b of k: its INIT (from k->value), and
+ * round `round` of a push whose whole-key sum lies in buf (by reference). */
+void ps_local_init_slice(gx_ps *ps, ps_lkey *k, int b);
+void ps_local_push_slice(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *sum,
+			 gx_buf *buf);
 /* --elastic: admits the workers waiting to replace dead ones (join_wait)
  * once no round is being gathered. */
 void ps_local_try_join(gx_ps *ps);

@@ -140,6 +140,17 @@ void ps_peer_lost(gx_ps *ps, ps_peer *p, const char *why)
 		gx_conn_close(p->c, 0, why); /* its on_close sees it away */
 }
 
+void ps_take_place(gx_ps *ps, ps_peer *p, ps_peer *old, const char *label)
+{
+	int slot = old->slot;
+	old->away_ms = 0;
+	old->gone = 1;
+	old->state = PEER_HELLO; /* reaped as any closed connection */
+	p->rejoined = 1;
+	ps_admit(ps, p, slot, label);
+	ps_log(ps, GX_LOG_WARN, "%s is back", p->label);
+}
+
 void ps_peer_bye(gx_ps *ps, ps_peer *p)
 {
 	p->gone = 1;

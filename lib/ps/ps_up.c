@@ -127,6 +127,10 @@ static int up_check_config(gx_dial *d, const gx_config *c, char *why, size_t cap
 {
 	ps_peer *u = ud;
 	gx_ps *ps = u->ps;
+	if (c->mode != ps->loc->hello.mode) {
+		snprintf(why, cap, "its CONFIG contradicts our HELLO (a coded WAN or none)");
+		return GX_EPROTO;
+	}
 	if (ps->loc->have_cfg && (c->k1 != ps->loc->up_cfg.k1 || c->k2 != ps->loc->up_cfg.k2 ||
 			     c->sum != ps->loc->up_cfg.sum || c->block != ps->loc->up_cfg.block ||
 			     memcmp(&c->optim, &ps->loc->up_cfg.optim, sizeof c->optim))) {
@@ -279,12 +283,10 @@ void ps_local_tick(gx_ps *ps, uint64_t now)
 static int redial(gx_ps *ps, ps_peer *u, int err, const char *why)
 {
 	char cause[sizeof u->why];
-	if (!err && why && *why && strcmp(why, "connection closed by peer") != 0)
-		snprintf(cause, sizeof cause, "%s", why); /* silent: ps.c closed it */
-	else if (!err || (err == GX_EIO && errno == ECONNRESET))
-		snprintf(cause, sizeof cause, "connection closed%s", err ? " (reset)" : "");
-	else
-		snprintf(cause, sizeof cause, "%s", why);
+	if (err == GX_EIO && errno == ECONNRESET)
+		snprintf(cause, sizeof cause, "connection closed (reset)");
+	else /* the peer's end, or ps.c's close of a silent link, says why */
+		snprintf(cause, sizeof cause, "%s", why && *why ? why : gx_strerror(err));
 	gx_dial_opts o = ps->loc->dial;
 	o.timeout_ms = (long)(ps->o.reconnect_timeout * 1000);
 	o.retry_closed = 1; /* a relay on the way may be restarting */
@@ -387,8 +389,7 @@ int ps_local_replay(gx_ps *ps, ps_peer *u)
 			if (ps->loc->ups[s->server] != u)
 				continue;
 			if (k->init == 1 && !k->init_got[b]) {
-				ps_send_f32(ps, u->c, GX_FT_INIT, k->key, s->block, 0, ps->o.party,
-					    k->value + ps_slice_at(k, s), s->count);
+				ps_local_init_slice(ps, k, b);
 				n++;
 			}
 			for (ps_fwd *f = k->fwds; f; f = f->next) {
@@ -398,13 +399,8 @@ int ps_local_replay(gx_ps *ps, ps_peer *u)
 					ps_send_members(ps, u, f->members);
 					ls->announced[u->slot] = f->members;
 				}
-				gx_tensor_route rt = { .type = GX_FT_PUSH, .key = k->key,
-						       .block = s->block, .round = f->round,
-						       .sender = ps->o.party };
-				gx_tensor_payload pl;
-				gx_tensor_payload_f32(&pl, (const float *)f->sent->data +
-						      ps_slice_at(k, s), s->count, f->sent);
-				ps_send_tensor(ps, u->c, &rt, &pl);
+				ps_local_push_slice(ps, k, b, f->round, (const float *)f->sent->data,
+						    f->sent);
 				n++;
 			}
 			ps_pull *q = k->pulls;
