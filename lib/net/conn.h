@@ -95,6 +95,12 @@ int gx_net_peer_name(int fd, char *buf, size_t cap);
 size_t gx_net_host_len(const char *name);
 /* Nonzero when two such names have the same address, whatever their ports. */
 int gx_net_same_host(const char *a, const char *b);
+/* Of n connections named so, oldest first, the one to close when there are
+ * too many: the oldest from the address with the most (ties: the address
+ * whose oldest is older), found in one pass. A flood from one address so
+ * displaces its own connections, never another's, and idle ones age
+ * while genuine peers move on. Its index, or -1 when n is 0. */
+long gx_net_evict_pick(const char *const *names, size_t n);
 /* Socket options; 0 or GX_EIO. */
 int gx_net_nonblock(int fd);
 int gx_net_nodelay(int fd);

@@ -383,3 +383,41 @@ int gx_net_same_host(const char *a, const char *b)
 	size_t n = gx_net_host_len(a);
 	return n == gx_net_host_len(b) && memcmp(a, b, n) == 0;
 }
+
+long gx_net_evict_pick(const char *const *names, size_t n)
+{
+	if (n == 0)
+		return -1;
+	size_t cap = 16;
+	while (cap < 2 * n)
+		cap <<= 1;
+	struct src {
+		const char *name; /* its oldest connection's */
+		size_t n, first;  /* how many; the oldest's index */
+	} *t = calloc(cap, sizeof *t);
+	if (!t)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		size_t len = gx_net_host_len(names[i]);
+		uint32_t h = 2166136261u; /* FNV-1a over the address */
+		for (size_t c = 0; c < len; c++)
+			h = (h ^ (uint8_t)names[i][c]) * 16777619u;
+		size_t at = h & (cap - 1);
+		while (t[at].name && !gx_net_same_host(t[at].name, names[i]))
+			at = (at + 1) & (cap - 1);
+		if (!t[at].name) {
+			t[at].name = names[i];
+			t[at].first = i;
+		}
+		t[at].n++;
+	}
+	const struct src *best = NULL;
+	for (size_t at = 0; at < cap; at++)
+		if (t[at].name && (!best || t[at].n > best->n ||
+				   (t[at].n == best->n && t[at].first < best->first)))
+			best = &t[at];
+	long v = (long)best->first;
+	free(t);
+	return v;
+}
+

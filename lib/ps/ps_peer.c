@@ -258,25 +258,26 @@ static ps_peer *oldest_from(gx_ps *ps, const ps_peer *src, int *count)
  * displaces its own connections, and idle ones before busy ones. */
 static void evict_pending(gx_ps *ps, ps_peer *newcomer)
 {
-	int total = 0, n = 0, most = 0;
+	int n = 0;
 	ps_peer *victim = oldest_from(ps, newcomer, &n);
 	if (n <= PS_PENDING_PER_SOURCE) {
+		int total = 0;
 		for (ps_peer *q = ps->peers; q; q = q->next)
 			total += pending(q);
 		if (total <= PS_PENDING)
 			return;
-		victim = NULL;
-		for (ps_peer *q = ps->peers; q; q = q->next) {
-			if (!pending(q))
-				continue;
-			ps_peer *o = oldest_from(ps, q, &n);
-			if (n > most) {
-				most = n;
-				victim = o;
+		/* The newest PS_PENDING + 1 (all, with the caps kept), oldest
+		 * first: the list runs newest first, so filled backwards. */
+		const char *names[PS_PENDING + 1];
+		ps_peer *who[PS_PENDING + 1];
+		int m = total > PS_PENDING + 1 ? PS_PENDING + 1 : total, k = m;
+		for (ps_peer *q = ps->peers; q && k > 0; q = q->next)
+			if (pending(q)) {
+				k--;
+				names[k] = q->addr;
+				who[k] = q;
 			}
-		}
-		if (!victim)
-			return;
+		victim = who[gx_net_evict_pick(names, (size_t)m)];
 	}
 	uint64_t now = gx_now_ms();
 	if (now - ps->last_evict_log >= 1000) {

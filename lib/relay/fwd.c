@@ -75,45 +75,22 @@ static void hs_unlink(pair *p)
 }
 
 /* The pending handshake to drop when there are too many: the oldest from
- * the address with the most pending (ties: the one whose oldest is older).
- * A flood from one address so displaces its own handshakes, never those of
- * another, and genuine peers finish theirs within a round trip while idle
- * ones age. One pass, the addresses counted in a small hash table. */
+ * the address with the most pending (gx_net_evict_pick). A flood from one
+ * address so displaces its own handshakes, never those of another. */
 static pair *hs_victim(relay *r)
 {
-	size_t cap = 16;
-	while (cap < 2 * (size_t)r->nhs)
-		cap <<= 1;
-	struct src {
-		pair *oldest;
-		int n, pos; /* pos: the oldest's place in the list */
-	} *t = calloc(cap, sizeof *t);
-	if (!t)
+	const char **names = malloc((size_t)r->nhs * sizeof *names);
+	if (!names)
 		return r->hs_head;
-	int pos = 0;
-	for (pair *a = r->hs_head; a; a = a->hnext, pos++) {
-		const char *name = a->s[NEAR].name;
-		size_t len = gx_net_host_len(name);
-		uint32_t h = 2166136261u; /* FNV-1a */
-		for (size_t i = 0; i < len; i++)
-			h = (h ^ (uint8_t)name[i]) * 16777619u;
-		size_t at = h & (cap - 1);
-		while (t[at].oldest && !gx_net_same_host(t[at].oldest->s[NEAR].name, name))
-			at = (at + 1) & (cap - 1);
-		if (!t[at].oldest) { /* the list runs oldest first */
-			t[at].oldest = a;
-			t[at].pos = pos;
-		}
-		t[at].n++;
-	}
-	const struct src *best = NULL;
-	for (size_t at = 0; at < cap; at++)
-		if (t[at].oldest && (!best || t[at].n > best->n ||
-				     (t[at].n == best->n && t[at].pos < best->pos)))
-			best = &t[at];
-	pair *victim = best ? best->oldest : r->hs_head;
-	free(t);
-	return victim;
+	size_t n = 0;
+	for (pair *a = r->hs_head; a; a = a->hnext) /* oldest first */
+		names[n++] = a->s[NEAR].name;
+	long v = gx_net_evict_pick(names, n);
+	free(names);
+	pair *a = r->hs_head;
+	for (long k = 0; a && k < v; k++)
+		a = a->hnext;
+	return a ? a : r->hs_head;
 }
 
 static void hs_append(pair *p)

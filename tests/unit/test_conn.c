@@ -372,6 +372,21 @@ static void test_out_bound(void)
 	gx_ev_free(ev);
 }
 
+/* Of connections oldest first, the oldest from the busiest address goes;
+ * ports do not matter, ties go to the address that came first. */
+static void test_evict_pick(void)
+{
+	static const char *const flood[] = { "10.0.0.2:40", "10.0.0.1:50", "10.0.0.2:41",
+					     "10.0.0.1:51", "10.0.0.1:52" };
+	static const char *const tie[] = { "[::1]:1", "10.0.0.9:1", "10.0.0.9:2", "[::1]:2" };
+	T_EQ(gx_net_evict_pick(flood, 5), 1);
+	T_EQ(gx_net_evict_pick(tie, 4), 0);
+	T_EQ(gx_net_evict_pick(flood, 1), 0);
+	T_EQ(gx_net_evict_pick(flood, 0), -1);
+	T_ASSERT(gx_net_same_host("10.0.0.1:50", "10.0.0.1:9"));
+	T_ASSERT(!gx_net_same_host("10.0.0.1:50", "10.0.0.11:50"));
+}
+
 /* Malformed headers are refused by the sender; a NULL payload too. */
 static void test_send_checks(void)
 {
@@ -716,6 +731,7 @@ int main(void)
 	T_RUN(test_send_checks);
 	T_RUN(test_fairness);
 	T_RUN(test_out_bound);
+	T_RUN(test_evict_pick);
 	T_RUN(test_garbage_closes_one);
 	T_RUN(test_eof_inside_frame);
 	T_RUN(test_close_with_flush);
