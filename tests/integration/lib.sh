@@ -132,6 +132,23 @@ wait_match() {
 	grep -Eq -- "$2" "$1" 2>/dev/null
 }
 
+# two_workers NAME PORT SIZES ROUNDS — NAME.w0 and NAME.w1 (geomx-bench
+# worker, --sleep 10, dumps in $T/NAME.w0 and .w1) on the server at
+# 127.0.0.1:PORT, worker 1 once worker 0's INIT is answered (its .init
+# written, up to 60 s): the values a job keeps are then worker 0's in every
+# run, so that runs compare bit for bit.
+two_workers() {
+	spawn "$1.w0" geomx-bench worker --ps "127.0.0.1:$2" --rank 0 --sizes "$3" --rounds "$4" \
+		--sleep 10 --dump "$T/$1.w0"
+	_tw=0
+	while [ ! -s "$T/$1.w0.init" ] && [ $_tw -lt 600 ]; do
+		sleep 0.1
+		_tw=$((_tw + 1))
+	done
+	spawn "$1.w1" geomx-bench worker --ps "127.0.0.1:$2" --rank 1 --sizes "$3" --rounds "$4" \
+		--sleep 10 --dump "$T/$1.w1"
+}
+
 # now_ms — milliseconds since the epoch.
 now_ms() { date +%s%3N; }
 

@@ -38,17 +38,7 @@ job() {
 	RPORT=$(port_of $_j.r)
 	spawn $_j.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$RPORT $HB "$@"
 	_l=$(port_of $_j.l)
-	# worker 1 after worker 0's INIT is answered: the values kept are
-	# worker 0's in every job
-	for _w in 0 1; do
-		spawn $_j.w$_w geomx-bench worker --ps 127.0.0.1:$_l --rank $_w --sizes $SIZES \
-			--rounds $ROUNDS --sleep 10 --dump "$T/$_j.w$_w"
-		_i=0
-		while [ $_w = 0 ] && [ ! -s "$T/$_j.w0.init" ] && [ $_i -lt 600 ]; do
-			sleep 0.1
-			_i=$((_i + 1))
-		done
-	done
+	two_workers $_j $_l $SIZES $ROUNDS
 }
 
 job a
@@ -113,15 +103,7 @@ spawn f.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$fg $HB
 fl=$(port_of f.l)
 spawn f.r geomx-relay --listen 127.0.0.1:0 --connect 127.0.0.1:$fl
 FR=$(port_of f.r)
-for w in 0 1; do
-	spawn f.w$w geomx-bench worker --ps 127.0.0.1:$FR --rank $w --sizes $SIZES \
-		--rounds $ROUNDS --sleep 10 --dump "$T/f.w$w"
-	i=0
-	while [ $w = 0 ] && [ ! -s "$T/f.w0.init" ] && [ $i -lt 600 ]; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-done
+two_workers f $FR $SIZES $ROUNDS
 wait_match "$T/f.w0" "^10 " 60 || echo "# f: the job did not reach round 10"
 kill -KILL "$(pid_of f.r)"
 wait_pid "$(pid_of f.r)" 10
@@ -153,15 +135,7 @@ two() {
 	spawn $_j.l geomx-ps --role local --workers 2 --split-bound 20000 \
 		--upstream 127.0.0.1:$R0,127.0.0.1:$R1 $HB
 	_l=$(port_of $_j.l)
-	for _w in 0 1; do
-		spawn $_j.w$_w geomx-bench worker --ps 127.0.0.1:$_l --rank $_w --sizes 4,7,50000 \
-			--rounds $ROUNDS --sleep 10 --dump "$T/$_j.w$_w"
-		_i=0
-		while [ $_w = 0 ] && [ ! -s "$T/$_j.w0.init" ] && [ $_i -lt 600 ]; do
-			sleep 0.1
-			_i=$((_i + 1))
-		done
-	done
+	two_workers $_j $_l 4,7,50000 $ROUNDS
 }
 two g1
 expect_all "g. two global servers, undisturbed: every process exits 0" 120 0 \

@@ -26,17 +26,7 @@ job() {
 	G=$(port_of $_j.g)
 	spawn $_j.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$G $HB
 	_l=$(port_of $_j.l)
-	# worker 1 after worker 0's INIT is answered: the values kept are
-	# worker 0's in every job
-	for _w in 0 1; do
-		spawn $_j.w$_w geomx-bench worker --ps 127.0.0.1:$_l --rank $_w --sizes $SIZES \
-			--rounds $ROUNDS --sleep 10 --dump "$T/$_j.w$_w"
-		_i=0
-		while [ $_w = 0 ] && [ ! -s "$T/$_j.w0.init" ] && [ $_i -lt 600 ]; do
-			sleep 0.1
-			_i=$((_i + 1))
-		done
-	done
+	two_workers $_j $_l $SIZES $ROUNDS
 }
 
 # same NAME CHECK — NAME's checksums per round are a's.
