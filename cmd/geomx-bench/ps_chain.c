@@ -10,13 +10,16 @@
  * the same machine, so x_chain = ps / chain says how much of that bound the
  * servers reach, where x_tcp compares with a single stream (one hop).
  *
- * The same chain also runs store-and-forward: each hop receives a round's
- * whole message before it passes it on, as a server must that acts on
- * whole tensors (a sum, an optimizer step, a checksum verified before
- * use). That is the bound of a design in which every hop handles a tensor
- * as one frame (x_sf = ps / sf); only tensors cut into blocks that travel
- * on while the rest arrives (pipelining) can go past it, towards the
- * forwarding chain.
+ * The same chain also runs store-and-forward: each hop receives a whole
+ * piece before it passes it on, as a server must that acts on whole frames
+ * (a sum, an optimizer step, a checksum verified before use). With pieces
+ * of a round's whole message it is the bound of a design in which every
+ * hop handles a tensor as one frame (x_sf = ps / sf); with pieces of the
+ * servers' block size it is the bound of the servers' own design, tensors
+ * cut into blocks that travel on while the rest arrives, each block whole
+ * at each hop (x_block = ps / block). Only a hop that passed a frame on
+ * before it had all of it could go past that, towards the forwarding
+ * chain.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -41,7 +44,7 @@ static struct {
 	stream_writer w; /* the client's sender */
 	pthread_mutex_t mu;
 	uint64_t bytes; /* per round, each way */
-	int store_forward; /* each hop waits for a round's whole message */
+	uint64_t piece; /* each hop waits for pieces of this many bytes (0: none) */
 	size_t round_max;  /* the most bytes of a round, each way */
 	uint8_t *wbuf, *rbuf;
 	size_t chunk;
@@ -53,36 +56,49 @@ struct pump {
 static struct pump pumps[3];
 
 /* Passes everything from in to out until end of stream or an error: each
- * piece the moment it arrives or, store-and-forward, each round's whole
- * message once it is in. (The mode and the size are read after the first
- * bytes of a round arrived, so after the client set them.) */
+ * piece the moment it arrives or, store-and-forward, each piece of the
+ * round (the last one may be short) once all of it is in. (The mode and
+ * the sizes are read after the first bytes of a piece arrived, so after
+ * the client set them for the round.) */
 static void *pump_main(void *ud)
 {
 	struct pump *p = ud;
 	size_t cap = ch.round_max > PUMP_BYTES ? ch.round_max : PUMP_BYTES;
 	uint8_t *b = malloc(cap);
+	uint64_t pos = 0; /* bytes of the round passed on */
+	size_t have = 0;  /* bytes in b, not yet passed on */
 	pthread_setname_np(pthread_self(), "bps-chain-fwd");
 	while (b) {
-		ssize_t n = recv(p->in, b, PUMP_BYTES, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		pthread_mutex_lock(&ch.mu);
-		int whole = ch.store_forward;
-		uint64_t want = ch.bytes;
-		pthread_mutex_unlock(&ch.mu);
-		size_t have = (size_t)n;
-		while (whole && have < want) {
-			ssize_t m = recv(p->in, b + have, (size_t)want - have, 0);
-			if (m < 0 && errno == EINTR)
+		if (have == 0) {
+			ssize_t n = recv(p->in, b, PUMP_BYTES, 0);
+			if (n < 0 && errno == EINTR)
 				continue;
-			if (m <= 0)
-				goto done;
-			have += (size_t)m;
+			if (n <= 0)
+				break;
+			have = (size_t)n;
 		}
-		if (send_stream(p->out, b, have, have, have))
+		pthread_mutex_lock(&ch.mu);
+		uint64_t piece = ch.piece, round = ch.bytes;
+		pthread_mutex_unlock(&ch.mu);
+		size_t out = have;
+		if (piece) {
+			pos %= round;
+			out = (size_t)(round - pos < piece ? round - pos : piece);
+			while (have < out) {
+				ssize_t m = recv(p->in, b + have, out - have, 0);
+				if (m < 0 && errno == EINTR)
+					continue;
+				if (m <= 0)
+					goto done;
+				have += (size_t)m;
+			}
+		}
+		if (send_stream(p->out, b, out, out, out))
 			break;
+		pos += out;
+		/* the start of the next piece, when one recv read past this one */
+		memmove(b, b + out, have - out);
+		have -= out;
 	}
 done:
 	shutdown(p->out, SHUT_WR);
@@ -131,18 +147,18 @@ int chain_setup(size_t chunk, size_t round_max)
 	return 0;
 }
 
-double chain_rounds(long rounds, uint64_t bytes, int store_forward)
+double chain_rounds(long rounds, uint64_t bytes, uint64_t piece)
 {
-	if (store_forward && bytes > ch.round_max) {
-		cli_error("ps: chain round of %llu bytes over its %zu-byte buffers",
-			  (unsigned long long)bytes, ch.round_max);
+	if (piece > ch.round_max) {
+		cli_error("ps: chain piece of %llu bytes over its %zu-byte buffers",
+			  (unsigned long long)piece, ch.round_max);
 		return -1;
 	}
 	double t0 = cli_now();
 	for (long r = 0; r < rounds; r++) {
 		pthread_mutex_lock(&ch.mu);
 		ch.bytes = bytes;
-		ch.store_forward = store_forward;
+		ch.piece = piece;
 		pthread_mutex_unlock(&ch.mu);
 		writer_order(&ch.w, ch.fd[0], bytes);
 		uint64_t got;

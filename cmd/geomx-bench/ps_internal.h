@@ -81,9 +81,10 @@ void tcp_teardown(void);
  * cleans up). */
 int chain_setup(size_t chunk, size_t round_max);
 /* rounds exchanges of bytes each way (the client sends, then reads them
- * back through the four hops; store_forward: each hop passes a round's
- * message on only once all of it is in); returns the seconds, or -1. */
-double chain_rounds(long rounds, uint64_t bytes, int store_forward);
+ * back through the four hops; piece, when not 0: each hop passes the
+ * round's pieces of that many bytes on only once all of each is in, at
+ * most round_max); returns the seconds, or -1. */
+double chain_rounds(long rounds, uint64_t bytes, uint64_t piece);
 /* Shuts the chain's sockets down so blocked calls return (signal thread,
  * under kid_mu). */
 void chain_interrupt(void);
