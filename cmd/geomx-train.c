@@ -33,7 +33,7 @@ enum {
 	OPT_DFORMAT, OPT_REGRESSION, OPT_LIMIT, OPT_TEST_LIMIT, OPT_SHARD, OPT_SHARD_BY, OPT_MODEL,
 	OPT_EPOCHS, OPT_BATCH, OPT_STEPS, OPT_SEED, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_WD,
 	OPT_THREADS, OPT_SAVE, OPT_LOAD, OPT_REPORT, OPT_EVAL, OPT_FORMAT, OPT_PS, OPT_RANK,
-	OPT_PARTY, OPT_CTIMEOUT, OPT_KEY
+	OPT_PARTY, OPT_CTIMEOUT, OPT_KEY, OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME
 };
 
 static const struct option longopts[] = {
@@ -61,6 +61,9 @@ static const struct option longopts[] = {
 	{"threads", required_argument, NULL, OPT_THREADS},
 	{"save", required_argument, NULL, OPT_SAVE},
 	{"load", required_argument, NULL, OPT_LOAD},
+	{"checkpoint", required_argument, NULL, OPT_CKPT},
+	{"checkpoint-every", required_argument, NULL, OPT_CKPT_EVERY},
+	{"resume", no_argument, NULL, OPT_RESUME},
 	{"report-every", required_argument, NULL, OPT_REPORT},
 	{"eval-every", required_argument, NULL, OPT_EVAL},
 	{"format", required_argument, NULL, OPT_FORMAT},
@@ -112,6 +115,11 @@ static void help(void)
 	       "      --threads N        BLAS threads (default: %d)\n"
 	       "      --load FILE        start from a checkpoint\n"
 	       "      --save FILE        write a checkpoint at the end\n"
+	       "      --checkpoint FILE  keep the run's state (parameters, optimizer state,\n"
+	       "                         step) in FILE: at the end, when stopped by a signal\n"
+	       "                         and every --checkpoint-every steps\n"
+	       "      --checkpoint-every N  steps between checkpoints, 0 none (default: 0)\n"
+	       "      --resume           go on from the --checkpoint FILE when it exists\n"
 	       "Reports:\n"
 	       "      --report-every N   a report every N steps, 0 only at the end (default: %d)\n"
 	       "      --eval-every N     test accuracy every N steps, 0 only at the end\n"
@@ -294,6 +302,15 @@ int main(int argc, char **argv)
 		case OPT_LOAD:
 			o.load = optarg;
 			break;
+		case OPT_CKPT:
+			o.checkpoint = optarg;
+			break;
+		case OPT_CKPT_EVERY:
+			o.checkpoint_every = parse_count_arg("checkpoint-every", optarg, 1);
+			break;
+		case OPT_RESUME:
+			o.resume = 1;
+			break;
 		case OPT_REPORT:
 			o.report_every = parse_count_arg("report-every", optarg, 1);
 			break;
@@ -364,6 +381,10 @@ int main(int argc, char **argv)
 		cli_usage_error("--test-labels without --test");
 	if (o.ps && !*o.ps)
 		cli_usage_error("empty --ps");
+	if ((o.resume || o.checkpoint_every) && !o.checkpoint)
+		cli_usage_error("--%s needs --checkpoint FILE", o.resume ? "resume" : "checkpoint-every");
+	if (o.resume && o.load)
+		cli_usage_error("--resume excludes --load (the checkpoint holds the parameters)");
 	if (o.data)
 		o.data_dir = data_dir_flag ? data_dir_flag : cli_env("FASHION_MNIST");
 	else if (data_dir_flag)

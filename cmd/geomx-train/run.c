@@ -231,6 +231,7 @@ struct state {
 	uint64_t *counts;
 	float **vals;
 	float *xb, *yb;
+	uint32_t dc, dh, dw; /* the inputs' shape, as checkpoints record it */
 };
 
 static void release(struct state *s)
@@ -280,6 +281,7 @@ static int connect_ps(const struct topts *o, struct state *s, const char *who)
 	ko.psk = o->have_key ? o->key : NULL;
 	ko.log = cli_log;
 	ko.log_ud = (void *)who;
+	ko.restarted = o->resume; /* its place back, if the local server kept it */
 	s->kv = gx_kv_connect(&ko, &e);
 	if (!s->kv) {
 		cli_error("%s: cannot connect to %s: %s", who, o->ps, gx_strerror(e));
@@ -360,6 +362,123 @@ static int hfa_finish(struct state *s, const char *who, uint64_t step)
 	return 0;
 }
 
+/* Writes the run's state after step steps to path (the optimizer's state
+ * and HFA's last sync with the parameters); -1 after a message. */
+static int save_state(const struct topts *o, struct state *s, const char *path, uint64_t step)
+{
+	struct ckpt_state st = { .step = step, .batch = (uint64_t)o->batch, .seed = o->seed,
+				 .shard_i = o->shard_i, .shard_n = o->shard_n, .syncs = s->nsyncs,
+				 .synced = s->synced };
+	if (s->op) {
+		st.opt_len = gx_optim_state_size(s->op);
+		if (!(st.opt = malloc(st.opt_len ? st.opt_len : 1))) {
+			cli_error("out of memory");
+			return -1;
+		}
+		int e = gx_optim_state_save(s->op, st.opt, st.opt_len);
+		if (e) {
+			cli_error("%s: cannot save the optimizer's state: %s", path, gx_strerror(e));
+			free(st.opt);
+			return -1;
+		}
+	}
+	int rc = ckpt_save(path, s->m, s->dc, s->dh, s->dw, &st);
+	free(st.opt);
+	return rc;
+}
+
+/* --resume: the run's state from o->checkpoint, when there is one. *step
+ * gets the steps already taken (0 when starting afresh). -1 after a
+ * message. */
+static int resume_state(const struct topts *o, struct state *s, uint64_t total, uint64_t *step)
+{
+	struct ckpt_state st;
+	*step = 0;
+	if (access(o->checkpoint, F_OK) != 0 && errno == ENOENT) {
+		cli_info("%s: no checkpoint yet: starting afresh", o->checkpoint);
+		return 0;
+	}
+	if (ckpt_load(o->checkpoint, s->m, s->dc, s->dh, s->dw, &st))
+		return -1;
+	int rc = -1;
+	if (st.version < 2) {
+		cli_error("%s: holds parameters only (no training state): start from it with --load",
+			  o->checkpoint);
+	} else if (st.batch != (uint64_t)o->batch || st.seed != o->seed ||
+		   st.shard_i != o->shard_i || st.shard_n != o->shard_n) {
+		cli_error("%s: written by a run with --batch %" PRIu64 " --seed %" PRIu64
+			  " --shard %" PRIu32 "/%" PRIu32 "; this one has --batch %ld --seed %" PRIu64
+			  " --shard %" PRIu32 "/%" PRIu32, o->checkpoint, st.batch, st.seed, st.shard_i,
+			  st.shard_n, o->batch, o->seed, o->shard_i, o->shard_n);
+	} else if (!s->op != !st.opt_len || !s->synced != !st.synced) {
+		cli_error("%s: written by a run that %s an optimizer%s; this one %s", o->checkpoint,
+			  st.opt_len ? "ran" : "did not run", st.synced ? " under HFA sync" : "",
+			  s->op ? "runs one" : "does not");
+	} else if (st.step > total) {
+		cli_error("%s: at step %" PRIu64 ", past this run's %" PRIu64 " steps", o->checkpoint,
+			  st.step, total);
+	} else {
+		int e = s->op ? gx_optim_state_load(s->op, st.opt, st.opt_len) : 0;
+		if (e) {
+			cli_error("%s: the optimizer's state does not fit this run's optimizer: %s",
+				  o->checkpoint, gx_strerror(e));
+		} else {
+			if (s->synced)
+				memcpy(s->synced, st.synced, gx_model_nparams(s->m) * sizeof *s->synced);
+			s->nsyncs = st.syncs;
+			*step = st.step;
+			rc = 0;
+			cli_info("%s: resuming at step %" PRIu64 " of %" PRIu64, o->checkpoint, st.step,
+				 total);
+		}
+	}
+	ckpt_state_release(&st);
+	return rc;
+}
+
+/* --resume with --ps under full or mixed sync: the servers hold the
+ * parameters, and the local server kept this worker's place: its rounds
+ * name the step to go on from (*step), and INIT gave the values the step
+ * is computed from — except when the process died inside a step, after
+ * some of its pushes: those keys' values are the step's results, and the
+ * values before them come from the checkpoint, if it is of that very step
+ * (--checkpoint-every 1 makes sure). -1 after a message. */
+static int resume_place(const struct topts *o, struct state *s, uint64_t total, uint64_t *step)
+{
+	long r = gx_model_ntensors(s->m) ? gx_kv_round(s->kv, s->keys[0]) : 0;
+	if (r < 0) {
+		cli_error("cannot read the servers' round: %s", gx_strerror((int)r));
+		return -1;
+	}
+	if ((uint64_t)r > total) {
+		cli_error("the local server is at step %ld, past this run's %" PRIu64 " steps", r, total);
+		return -1;
+	}
+	*step = (uint64_t)r;
+	if (!s->info.inside_step) {
+		cli_info("resuming at step %ld of %" PRIu64 " (the local server's round)", r, total);
+		return 0;
+	}
+	struct ckpt_state st;
+	memset(&st, 0, sizeof st);
+	int have = access(o->checkpoint, F_OK) == 0;
+	if (have && ckpt_load(o->checkpoint, s->m, s->dc, s->dh, s->dw, &st))
+		return -1;
+	ckpt_state_release(&st);
+	if (!have || st.version < 2 || st.step != (uint64_t)r) {
+		char what[64];
+		snprintf(what, sizeof what, !have ? "does not exist" : st.version < 2 ?
+			 "holds parameters only" : "holds step %" PRIu64, st.step);
+		cli_error("the worker died inside step %ld, some of whose pushes had arrived: going "
+			  "on exactly needs the state after step %ld, and %s %s (--checkpoint-every 1 "
+			  "keeps it)", r + 1, r, o->checkpoint, what);
+		return -1;
+	}
+	cli_info("resuming inside step %ld of %" PRIu64 " from %s (the local server's round)", r + 1,
+		 total, o->checkpoint);
+	return 0;
+}
+
 static int build_model(const struct topts *o, struct state *s)
 {
 	int e;
@@ -402,10 +521,12 @@ int train_run(const struct topts *o)
 	double tl = NAN, ta = NAN;
 	snprintf(who, sizeof who, "worker %" PRIu32 "/%" PRIu32, o->party, o->rank);
 
-	/* What a run killed while saving left beside the checkpoint. */
-	if (o->save && (e = gx_atomic_sweep(o->save)) > 0)
-		cli_info("%s: removed %d stale temporar%s of an interrupted save", o->save, e,
-			 e == 1 ? "y" : "ies");
+	/* What a run killed while saving left beside its files. */
+	const char *outs[2] = { o->save, o->checkpoint };
+	for (int i = 0; i < 2; i++)
+		if (outs[i] && (e = gx_atomic_sweep(outs[i])) > 0)
+			cli_info("%s: removed %d stale temporar%s of an interrupted save", outs[i], e,
+				 e == 1 ? "y" : "ies");
 	if (load_data(o, &s.full, &s.test))
 		goto out;
 	if (s.full.n == 0) {
@@ -428,6 +549,9 @@ int train_run(const struct topts *o)
 		goto out;
 	/* The whole set is no longer needed: only the shard is. */
 	uint32_t dc = s.full.c, dh = s.full.h, dw = s.full.w, d = s.full.d;
+	s.dc = dc;
+	s.dh = dh;
+	s.dw = dw;
 	uint64_t nfull = s.full.n;
 	gx_dataset_release(&s.full);
 
@@ -443,7 +567,7 @@ int train_run(const struct topts *o)
 		cli_error("cannot use %d threads: %s", o->threads, gx_strerror(e));
 		goto out;
 	}
-	if (o->load && ckpt_load(o->load, s.m, dc, dh, dw))
+	if (o->load && ckpt_load(o->load, s.m, dc, dh, dw, NULL))
 		goto out;
 
 	if (cli_verbosity >= 2) {
@@ -509,18 +633,22 @@ int train_run(const struct topts *o)
 		goto out;
 	}
 
+	uint64_t step = 0, bo = 0, bi = 0;
+	if (o->resume && (s.kv && !hfa ? resume_place(o, &s, total, &step)
+				       : resume_state(o, &s, total, &step)))
+		goto out;
 	struct rep r = { .fmt = o->rformat, .total = total, .spe = spe, .batch = o->batch };
 	r.bar = cli_verbosity >= 1 && isatty(STDERR_FILENO);
 	r.t0 = r.last_t = cli_now();
 	header(&r);
-	uint64_t step = 0, bo = 0, bi = 0;
 	float *params = gx_model_params(s.m), *grads = gx_model_grads(s.m);
-	for (uint64_t ep = 0; step < total; ep++) {
+	/* (a resumed run starts inside an epoch: the shuffle is the seed's) */
+	for (uint64_t ep = spe ? step / spe : 0; step < total; ep++) {
 		if ((e = gx_shuffle_indices(s.idx, s.shard.n, o->seed, ep)) != 0) {
 			cli_error("cannot shuffle: %s", gx_strerror(e));
 			goto out;
 		}
-		for (uint64_t b = 0; b < spe && step < total; b++) {
+		for (uint64_t b = spe ? step % spe : 0; b < spe && step < total; b++) {
 			float loss;
 			gx_dataset_gather(&s.shard, s.idx + b * bsz, bsz, s.xb, s.yb);
 			if ((e = gx_model_forward_backward(s.m, s.xb, s.yb, o->batch, &loss)) != 0) {
@@ -547,9 +675,17 @@ int train_run(const struct topts *o)
 			r.loss_n++;
 			if (train_stop) {
 				bar_clear(&r);
-				cli_error("stopped by a signal at step %" PRIu64, step);
+				if (o->checkpoint && save_state(o, &s, o->checkpoint, step) == 0)
+					cli_error("stopped by a signal at step %" PRIu64 "; its state is "
+						  "saved in %s (--resume goes on from there)", step,
+						  o->checkpoint);
+				else
+					cli_error("stopped by a signal at step %" PRIu64, step);
 				goto out;
 			}
+			if (o->checkpoint && o->checkpoint_every && step % o->checkpoint_every == 0 &&
+			    step != total && save_state(o, &s, o->checkpoint, step))
+				goto out;
 			bar_draw(&r, step, loss);
 			if (step == total)
 				break;
@@ -581,7 +717,9 @@ int train_run(const struct topts *o)
 		goto out;
 	if (report(&r, s.m, step, t_end, bo, bi, evaluated, tl, ta))
 		goto out;
-	if (o->save && ckpt_save(o->save, s.m, dc, dh, dw, step))
+	if (o->save && save_state(o, &s, o->save, step))
+		goto out;
+	if (o->checkpoint && save_state(o, &s, o->checkpoint, step))
 		goto out;
 	rc = CLI_OK;
 out:

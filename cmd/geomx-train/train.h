@@ -34,6 +34,9 @@ struct topts {
 	int optim_set;           /* --optimizer, --lr, --momentum or --weight-decay given */
 	int threads;
 	const char *save, *load;
+	const char *checkpoint;    /* --checkpoint FILE: the run's state */
+	uint64_t checkpoint_every; /* steps; 0: only when stopped and at the end */
+	int resume;                /* --resume: from checkpoint when it exists */
 	/* reporting */
 	uint64_t report_every, eval_every; /* 0: only at the end */
 	int rformat;
@@ -51,13 +54,31 @@ extern volatile sig_atomic_t train_stop;
 /* Trains as o says; returns a CLI_* exit status after printing any message. */
 int train_run(const struct topts *o);
 
-/* Writes m's parameters, built for inputs of c x h x w, to path atomically:
- * a frame stream (ckpt.c, and geomx-train(1), "CHECKPOINTS"). step is
- * recorded for information. Returns 0, or -1 after a message. */
-int ckpt_save(const char *path, gx_model *m, uint32_t c, uint32_t h, uint32_t w, uint64_t step);
-/* Reads path into m's parameters, refusing a file whose version, spec, input
- * shape or tensor sizes differ from m's, or whose checksums fail. m is left
- * unchanged on failure. Returns 0, or -1 after a message. */
-int ckpt_load(const char *path, gx_model *m, uint32_t c, uint32_t h, uint32_t w);
+/* A run's state beside its parameters, as a checkpoint holds it (ckpt.c). */
+struct ckpt_state {
+	int version;               /* load: the file's (1: parameters only) */
+	uint64_t step;             /* steps taken */
+	uint64_t batch, seed;      /* the run's: a resumed run must match them */
+	uint32_t shard_i, shard_n;
+	uint64_t syncs;            /* HFA: syncs so far */
+	uint8_t *opt;              /* the optimizer's state (gx_optim_state_save), or NULL */
+	size_t opt_len;
+	float *synced;             /* HFA: the parameters of the last sync, or NULL */
+	int has_synced;            /* load: whether the file holds them */
+};
+
+/* Writes m's parameters, built for inputs of c x h x w, and the state st
+ * (not changed) to path atomically: a frame stream (ckpt.c, and
+ * geomx-train(1), "CHECKPOINTS"). Returns 0, or -1 after a message. */
+int ckpt_save(const char *path, gx_model *m, uint32_t c, uint32_t h, uint32_t w,
+	      const struct ckpt_state *st);
+/* Reads path into m's parameters and, when out is given, the state into
+ * *out (its buffers the caller's: ckpt_state_release), refusing a file
+ * whose version, spec, input shape or tensor sizes differ from m's, or
+ * whose checksums fail. m and *out are left unchanged on failure. Returns
+ * 0, or -1 after a message. */
+int ckpt_load(const char *path, gx_model *m, uint32_t c, uint32_t h, uint32_t w,
+	      struct ckpt_state *out);
+void ckpt_state_release(struct ckpt_state *st);
 
 #endif

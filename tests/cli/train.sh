@@ -86,6 +86,43 @@ expect_match report-json-first "$OUT" \
 	'^\{"step":4,"epoch":1\.000,"time_s":[0-9]+\.[0-9]{3},"loss":[0-9.]+,"samples_s":([0-9.]+|null),"bytes_out":0,"bytes_in":0,"checksum":"[0-9a-f]{8}","test_loss":null,"test_acc":null,"samples":16\}$'
 expect_match report-json-last "$OUT" '^\{"step":6,.*,"time_s":[0-9]+\.[0-9]{3},.*,"samples":24\}$'
 
+# Durable progress: --checkpoint FILE every N steps and at the end;
+# --resume goes on from it, bit for bit as a run never stopped (Adam's
+# state comes back with the parameters).
+for a in "--resume" "--checkpoint-every 2" "--checkpoint c.ck --resume --load c.ck"; do
+	tn=$(echo "ckpt $a" | tr ' .-' '___')
+	# shellcheck disable=SC2086
+	runcmd $P --train small.csv --data-format csv --model logreg $a
+	expect_rc "$tn-rc" 2
+	expect_match "$tn-msg" "$ERR" "^geomx-train: --(resume|checkpoint-every) (needs --checkpoint FILE|excludes --load)"
+done
+TRS="$P --train small.csv --data-format csv --model dense:4,relu,dense:3 --batch 2 --epochs 3 \
+--optimizer adam --lr 0.01 --report-every 0"
+runcmd $TRS
+expect_rc resume-whole-rc 0
+whole=$(tail -n 1 "$OUT" | cut -f 1,8)
+# the first 7 steps, with a checkpoint every 3 (the last at 6, then 7 at the end)
+runcmd $TRS --steps 7 --checkpoint run.ck --checkpoint-every 3
+expect_rc resume-part-rc 0
+# the resumed run: --steps 0, 24 steps in all, 17 to go
+runcmd $TRS --checkpoint run.ck --resume -v
+expect_rc resume-rest-rc 0
+expect_match resume-rest-msg "$ERR" "run\.ck: resuming at step 7 of 24$"
+if [ "$(tail -n 1 "$OUT" | cut -f 1,8)" = "$whole" ] && [ -n "$whole" ]; then
+	ok resume-bit-exact
+else
+	notok resume-bit-exact "whole run '$whole', resumed '$(tail -n 1 "$OUT" | cut -f 1,8)'"
+fi
+runcmd $TRS --checkpoint none.ck --resume -v --steps 1
+expect_rc resume-fresh-rc 0
+expect_match resume-fresh-msg "$ERR" "none\.ck: no checkpoint yet: starting afresh$"
+runcmd $TRS --batch 4 --checkpoint run.ck --resume
+expect_rc resume-other-batch-rc 1
+expect_match resume-other-batch-msg "$ERR" "run\.ck: written by a run with --batch 2 .*this one has --batch 4"
+runcmd $TRS --optimizer sgd --checkpoint run.ck --resume
+expect_rc resume-other-optim-rc 1
+expect_match resume-other-optim-msg "$ERR" "run\.ck: the optimizer's state does not fit"
+
 # With --ps, whether --optimizer and the like matter depends on the servers'
 # sync mode (HFA: the worker runs the optimizer), so nothing is said about
 # them before connecting: here the only messages are the failure's.

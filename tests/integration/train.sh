@@ -6,8 +6,9 @@
 # every report; flat, four workers must end with the same bits whichever
 # order they connect in; a worker given optimizer flags under full sync must warn
 # that they are ignored; standalone, a checkpoint must reproduce the
-# parameters, a corrupted or mismatched checkpoint must be refused (exit 1)
-# and bad flags must exit 2. Skips without Fashion-MNIST.
+# parameters, a corrupted or mismatched checkpoint must be refused (exit 1),
+# a run stopped by SIGTERM must save its state and go on from it bit for
+# bit (--checkpoint, --resume), and bad flags must exit 2. Skips without Fashion-MNIST.
 # $TR is split into words on purpose.
 # shellcheck disable=SC2086
 . "${GX_TOP:-.}/tests/integration/lib.sh"
@@ -131,10 +132,11 @@ else
 		"$(head -c 300 "$T/l.err")"
 fi
 
-# A flipped byte in the first tensor's payload: the payload checksum fails.
-sz=$(wc -c <"$ck")
+# A flipped byte in the first tensor's payload (after the header frame of
+# 64 + some 200 bytes and the tensor's own 64; logreg's first tensor holds
+# 31 KB): the payload checksum fails.
 cp "$ck" "$T/bad.ckpt"
-printf '\377' | dd of="$T/bad.ckpt" bs=1 seek=$((sz / 2)) conv=notrunc 2>/dev/null
+printf '\377' | dd of="$T/bad.ckpt" bs=1 seek=2000 conv=notrunc 2>/dev/null
 $TR --model logreg --epochs 0 --load "$T/bad.ckpt" >"$T/b.out" 2>"$T/b.err"
 rc=$?
 if [ $rc -eq 1 ] && grep -q 'bad.ckpt: frame 2: .*checksum' "$T/b.err"; then
@@ -166,6 +168,25 @@ if [ $rc -eq 1 ] && grep -q "checkpoint is of model 'dense:10,xent'" "$T/b.err";
 	ok "load: another model's checkpoint is refused"
 else
 	notok "load: another model's checkpoint is refused" "rc $rc: $(head -c 300 "$T/b.err")"
+fi
+
+# SIGTERM: the run saves its state (--checkpoint) before it stops, and
+# --resume goes on from there, bit for bit as a run never stopped (Adam's
+# state and the shuffle's place in the epoch come back too).
+TS="$TR --model mlp --limit 2000 --epochs 20 --batch 32 --optimizer adam --lr 0.003 --report-every 0"
+spawn t.a $TS
+spawn t.b $TS --checkpoint "$T/t.ck" --report-every 1
+wait_match "$T/t.b.out" "^5[[:space:]]" 60 || echo "# sigterm: the run did not reach step 5"
+kill -TERM "$(pid_of t.b)"
+expect_exit "sigterm: the run stops with status 1" t.b 30 1
+expect_match "sigterm: ... having saved its state" "$T/t.b.err" "stopped by a signal at step [0-9]+; its state is saved in .*t\.ck "
+spawn t.c $TS --checkpoint "$T/t.ck" --resume
+expect_all "sigterm: the resumed run and an undisturbed one exit 0" 120 0 t.a t.c
+a=$(tail -n 1 "$T/t.a.out" | cut -f 1,8) b=$(tail -n 1 "$T/t.c.out" | cut -f 1,8)
+if [ -n "$a" ] && [ "$a" = "$b" ]; then
+	ok "sigterm: the resumed run ends with the undisturbed run's parameters ($a)"
+else
+	notok "sigterm: the resumed run ends with the undisturbed run's parameters" "'$a' and '$b'"
 fi
 
 # ------------------------------------------------------------------ usage
