@@ -49,7 +49,7 @@ int cmd_worker(int argc, char **argv);
 enum {
 	OPT_PS = 256, OPT_RANK, OPT_PARTY, OPT_KEYS, OPT_SIZE, OPT_SIZES, OPT_ROUNDS, OPT_SEED,
 	OPT_SAME_INIT, OPT_SPLIT, OPT_SLEEP, OPT_DUMP, OPT_REPORT, OPT_CTIMEOUT, OPT_OBJECTIVE, OPT_KEY,
-	OPT_HB, OPT_HBTIMEOUT, OPT_RTIMEOUT
+	OPT_HB, OPT_HBTIMEOUT, OPT_RTIMEOUT, OPT_RESTARTED
 };
 
 /* What the gradients are: fixed values, or those of a convex objective. */
@@ -73,6 +73,7 @@ static const struct option worker_long[] = {
 	{"heartbeat", required_argument, NULL, OPT_HB},
 	{"heartbeat-timeout", required_argument, NULL, OPT_HBTIMEOUT},
 	{"reconnect-timeout", required_argument, NULL, OPT_RTIMEOUT},
+	{"restarted", no_argument, NULL, OPT_RESTARTED},
 	{"objective", required_argument, NULL, OPT_OBJECTIVE},
 	{"key", required_argument, NULL, OPT_KEY},
 	{"help", no_argument, NULL, 'h'},
@@ -122,6 +123,8 @@ static void worker_help(void)
 	       "                       a broken link to the local server may take this long\n"
 	       "                       to come back, what it had not answered sent again; 0:\n"
 	       "                       never (default: %g)\n"
+	       "      --restarted      this worker's process was restarted: it takes its place\n"
+	       "                       back (its local server kept it) and goes on from there\n"
 	       "      --key FILE       pre-shared key file: authenticate and encrypt the link\n"
 	       "  -q, --quiet          fewer messages on stderr\n"
 	       "  -v, --verbose        more messages on stderr\n"
@@ -208,7 +211,7 @@ struct wopts {
 	size_t nkeys;
 	long rounds, sleep_ms;
 	uint64_t seed, split_bound;
-	int same_init, report, objective;
+	int same_init, report, objective, restarted;
 	double connect_timeout, heartbeat, heartbeat_timeout, reconnect_timeout;
 	int have_key;
 	uint8_t key[32];
@@ -273,6 +276,7 @@ static int run(const struct wopts *o)
 	ko.heartbeat = o->heartbeat;
 	ko.heartbeat_timeout = o->heartbeat_timeout;
 	ko.reconnect_timeout = o->reconnect_timeout;
+	ko.restarted = o->restarted;
 	ko.psk = o->have_key ? o->key : NULL;
 	ko.log = cli_log;
 	ko.log_ud = who;
@@ -297,7 +301,12 @@ static int run(const struct wopts *o)
 	/* A worker that replaced a dead one (--elastic on its server) starts
 	 * at the job's round, with that round's gradients. */
 	long r0 = gx_kv_round(kv, keys[0]);
-	if (r0 > 0)
+	gx_kv_info info;
+	gx_kv_info_get(kv, &info);
+	if (o->restarted)
+		cli_info("%s: restarted at round %ld%s", who, r0, info.inside_step ? ", inside it"
+										  : "");
+	else if (r0 > 0)
 		cli_info("%s: joins at round %ld", who, r0);
 	for (long r = r0 > 0 ? r0 : 0; r < o->rounds; r++) {
 		if (o->sleep_ms) {
@@ -471,6 +480,9 @@ int cmd_worker(int argc, char **argv)
 		case OPT_KEY:
 			cli_load_key(optarg, o.key);
 			o.have_key = 1;
+			break;
+		case OPT_RESTARTED:
+			o.restarted = 1;
 			break;
 		case OPT_RTIMEOUT:
 			if (cli_parse_double(optarg, &dv) || !(dv >= 0) || dv > 3600)

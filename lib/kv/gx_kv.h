@@ -27,6 +27,10 @@ typedef struct gx_kv_opts {
 				   * take to be dialled again, the requests not
 				   * answered sent again (0: the client fails at
 				   * once); not to global servers (flat) */
+	int restarted;            /* this worker's process was restarted: its first
+				   * HELLO asks for its place back (a local server
+				   * that kept it answers INIT with the place's
+				   * rounds: gx_kv_round) */
 	gx_frame_limits limits;
 	const uint8_t *psk;       /* 32-byte pre-shared key as gx_ps_opts; NULL: plaintext */
 	gx_log_fn *log;           /* called on the client's I/O thread; NULL: silent */
@@ -71,7 +75,9 @@ gx_kv_req gx_kv_pull(gx_kv *kv, uint32_t key, float *dst, int priority);
 /* The round key's next push carries: the pushes so far, counted from the
  * round the server named when it answered INIT — 0 for a job's first
  * workers, the job's current round for a worker that replaces a dead one
- * (geomx-ps --elastic). A negative gx_error for a key not registered. */
+ * (geomx-ps --elastic), its place's round for a restarted one (restarted:
+ * per key, the round after its last push, or that push's round while it
+ * is being gathered). A negative gx_error for a key not registered. */
 long gx_kv_round(const gx_kv *kv, uint32_t key);
 /* Waits for one request; 0 or the gx_error that failed it. */
 int gx_kv_wait(gx_kv *kv, gx_kv_req r);
@@ -85,6 +91,10 @@ typedef struct gx_kv_info {
 	uint32_t k2;  /* HFA: local rounds per global round (else 0) */
 	int lan;      /* GX_LINK_NONE or GX_LINK_FP16: what pushes and replies use */
 	uint32_t block; /* elements per block tensors travel in (0: whole) */
+	int inside_step; /* restarted: its process had died inside a step, some
+			  * of whose pushes were in: the values INIT gave of
+			  * those are the step's results, not what the step
+			  * is computed from (gx_kv_round names the step) */
 } gx_kv_info;
 void gx_kv_info_get(const gx_kv *kv, gx_kv_info *out);
 /* Traffic so far, summed over the client's connections. */

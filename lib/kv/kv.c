@@ -730,7 +730,9 @@ int gx_kv_init(gx_kv *kv, size_t nkeys, const uint32_t *keys, const uint64_t *co
 		e = w;
 	/* A worker that replaced one (--elastic) pushes from the round its
 	 * server named; the wait ordered the I/O thread's writes before. */
-	for (size_t i = 0; !e && i < kv->nkeys; i++)
+	if (!e && kv->o.restarted)
+		e = kv_restart_rounds(kv);
+	for (size_t i = 0; !e && !kv->o.restarted && i < kv->nkeys; i++)
 		kv->keys[i].rounds = kv->keys[i].init_round;
 out:
 	if (reqs)

@@ -4,7 +4,8 @@
  * connect_timeout, HELLO, HELLO_ACK, CONFIG), what the client checks in
  * each server's answers, and the connect phase's end: every server ready
  * (gx_kv_connect returns the client) or the first failure (it returns the
- * error, with one line per server that was not reached).
+ * error, with one line per server that was not reached); and where a
+ * worker restarted in its place goes on from.
  */
 #include <stdio.h>
 #include <string.h>
@@ -189,6 +190,7 @@ static void worker_hello(const gx_kv *kv, gx_hello *hl)
 	hl->role = GX_ROLE_WORKER;
 	hl->rank = kv->o.rank;
 	hl->party = kv->o.party;
+	hl->mode = kv->o.restarted ? GX_HELLO_RESTARTED : GX_HELLO_NEW;
 }
 
 int kv_redial(kv_srv *s)
@@ -197,7 +199,7 @@ int kv_redial(kv_srv *s)
 	char label[320];
 	gx_hello hl;
 	worker_hello(kv, &hl);
-	hl.mode = 1; /* coming back to its place, not a new worker */
+	hl.mode = GX_HELLO_BACK; /* to its place, with what was not answered */
 	snprintf(label, sizeof label, "server %s", s->addr);
 	gx_dial_opts o = dial_opts(kv, &hl, label);
 	o.timeout_ms = (long)(kv->o.reconnect_timeout * 1000);
@@ -234,5 +236,29 @@ int kv_start_dials(gx_kv *kv)
 			return e;
 		}
 	}
+	return 0;
+}
+
+/* A restarted worker goes on from the earliest round of its place: every
+ * key pushes from there, and a slice whose place was one round further
+ * (its push of that round was in before the process died) takes that push
+ * as one sent again and answers with the round's result. */
+int kv_restart_rounds(gx_kv *kv)
+{
+	uint32_t lo = UINT32_MAX, hi = 0;
+	for (size_t i = 0; i < kv->nkeys; i++) {
+		if (kv->keys[i].init_lo < lo)
+			lo = kv->keys[i].init_lo;
+		if (kv->keys[i].init_round > hi)
+			hi = kv->keys[i].init_round;
+	}
+	if (kv->nkeys && hi - lo > 1) {
+		kv_log(kv, GX_LOG_ERROR, "restarted: its place's rounds run from %u to %u (at most "
+		       "one apart in a synchronous job)", lo, hi);
+		return GX_EPROTO;
+	}
+	for (size_t i = 0; i < kv->nkeys; i++)
+		kv->keys[i].rounds = lo;
+	kv->info.inside_step = kv->nkeys && hi != lo;
 	return 0;
 }

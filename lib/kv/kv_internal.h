@@ -119,7 +119,11 @@ typedef struct kv_key {
 	uint32_t rounds;     /* application thread: pushes so far */
 	uint32_t init_round; /* I/O thread, before the INIT is done: the round
 			      * its answer names, where this worker's pushes
-			      * start (a replacement's, under --elastic) */
+			      * start (a replacement's, under --elastic); the
+			      * largest over its slices */
+	uint32_t init_lo;    /* ... and the smallest (a restarted worker's
+			      * slices may differ by one) */
+	int init_seen;
 	gx_buf *spare;       /* under mu: a payload buffer (count floats) kept
 			      * for the next request, so that a push does not
 			      * allocate and page-fault in a fresh copy; it
@@ -234,6 +238,10 @@ int kv_start_dials(struct gx_kv *kv);
 void kv_fail(struct gx_kv *kv, int err);
 /* A ready link to s broke: dials it again (kv_dial.c); 0 or a gx_error. */
 int kv_redial(kv_srv *s);
+/* After a restarted worker's INIT (gx_kv_opts.restarted; application
+ * thread, kv_dial.c): every key's first round, and kv->info.inside_step.
+ * 0 or GX_EPROTO. */
+int kv_restart_rounds(gx_kv *kv);
 /* Done with a request's payload buffer of key index ki (NULL: none): kept
  * as the key's spare, or released (connections may still hold it). Takes
  * mu. */

@@ -346,8 +346,14 @@ static void on_reply(kv_srv *s, const gx_frame_hdr *h, const uint8_t *payload)
 
 	kv_req *r = p->r;
 	int e = 0;
-	if (w == KV_W_INIT && h->round > k->init_round)
-		kv->keys[sl->ki].init_round = h->round; /* read once the INIT is done */
+	if (w == KV_W_INIT) { /* read once the INIT is done */
+		kv_key *kk = &kv->keys[sl->ki];
+		if (h->round > kk->init_round)
+			kk->init_round = h->round;
+		if (!kk->init_seen || h->round < kk->init_lo)
+			kk->init_lo = h->round;
+		kk->init_seen = 1;
+	}
 	if (h->count != sl->count || h->codec == GX_CODEC_NONE) {
 		kv_log(kv, GX_LOG_ERROR,
 		       "server %s: %s for key %u block %u carries %llu elements, expected %llu",

@@ -177,6 +177,11 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 				     ps->n == 1 ? "y" : "ies", ps->n - 1);
 			return;
 		}
+		if (hl->mode > 1) {
+			ps_violation(ps, p, GX_EPROTO, "a local server's HELLO with mode %u (0 or 1: "
+				     "a coded WAN)", hl->mode);
+			return;
+		}
 		ps_peer *old = ps->who[hl->party];
 		if (ps->slot[hl->party] == SLOT_LIVE && old && old->away_ms && !old->c) {
 			rejoin(ps, p, old, hl);
@@ -233,7 +238,9 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 			return;
 		}
 		if (hl->mode) {
-			ps_violation(ps, p, GX_EPROTO, "a worker cannot ask for a coded WAN");
+			ps_violation(ps, p, GX_EPROTO, "%s", hl->mode == GX_HELLO_RESTARTED ?
+				     "a restarted worker takes its place back at a local server; a "
+				     "flat worker cannot" : "a flat worker does not come back");
 			return;
 		}
 		g->agg = 0;

@@ -222,7 +222,9 @@ static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 		ls->table = e;
 		ls->ntable = n;
 	}
-	p->next_round = calloc(ls->nkeys, sizeof *p->next_round);
+	/* (a restarted worker keeps the rounds its place had: ps_local_join.c) */
+	if (!p->next_round)
+		p->next_round = calloc(ls->nkeys, sizeof *p->next_round);
 	p->did_init = calloc(ls->nkeys, 1);
 	if (!p->next_round || !p->did_init) {
 		ps_finish(ps, GX_ENOMEM, NULL, "out of memory");
@@ -294,15 +296,7 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	int again = p->did_init[idx]; /* sent again after a broken link */
 	p->did_init[idx] = 1;
 	if (k->init == 2) {
-		/* Its pushes start at the round not yet settled: the job's
-		 * current one for a worker that replaces a dead one. */
-		uint32_t base = (uint32_t)k->rounds;
-		for (const ps_fwd *f = k->fwds; f; f = f->next)
-			base++;
-		if (!again)
-			p->next_round[idx] = base;
-		ps_send_f32(ps, p->c, GX_FT_INIT_REPLY, k->key, k->block, p->next_round[idx],
-			    ps->o.party, k->view ? k->view : k->value, k->count);
+		ps_local_init_late(ps, p, k, idx, again);
 		return;
 	}
 	k->init_wait[p->slot] = 1;
@@ -455,36 +449,6 @@ void ps_local_settle_key(gx_ps *ps, ps_lkey *k)
 		ps_local_try_join(ps);
 }
 
-void ps_local_try_join(gx_ps *ps)
-{
-	ps_local_state *ls = ps->loc;
-	if (!ls->joining)
-		return; /* (called as every key settles: nothing to scan for) */
-	/* A boundary: no round is being gathered for any key, so every block
-	 * of a key has settled as many rounds, and the ones to come will all
-	 * wait for the newcomer. */
-	for (size_t i = 0; i < ls->nkeys; i++)
-		if (ls->keys[i].accs)
-			return;
-	for (ps_peer *p = ps->peers; p && !ps->finishing; p = p->next) {
-		if (!p->join_wait)
-			continue;
-		p->join_wait = 0;
-		if (p->gone || !p->c)
-			continue;
-		if (ps->slot[p->rank] != SLOT_DEAD) {
-			ps_violation(ps, p, GX_EPROTO, "worker rank %u is already %s", p->rank,
-				     ps->slot[p->rank] == SLOT_LIVE ? "connected" : "finished");
-			continue;
-		}
-		char label[112];
-		snprintf(label, sizeof label, "worker %u (%s)", p->rank, p->addr);
-		ps_admit(ps, p, (int)p->rank, label);
-		ps_log(ps, GX_LOG_WARN, "%s joins in a dead worker's place", label);
-	}
-	ls->joining = 0; /* every one waiting is in, or refused */
-}
-
 static void local_settle(gx_ps *ps)
 {
 	ps_local_state *ls = ps->loc;
@@ -509,14 +473,9 @@ static uint64_t local_rounds(const gx_ps *ps)
  * needs this worker's next push). */
 static void replayed_push(gx_ps *ps, ps_peer *p, ps_lkey *k, const gx_frame_hdr *h)
 {
-	for (const ps_acc *a = k->accs; a; a = a->next)
-		if (a->round == h->round)
-			return;
-	for (const ps_fwd *f = k->fwds; f; f = f->next)
-		if (f->wround == h->round)
-			return;
-	ps_send_f32(ps, p->c, GX_FT_PUSH_REPLY, k->key, k->block, h->round, ps->o.party,
-		    k->view ? k->view : k->value, k->count);
+	if (!ps_local_round_pending(k, h->round))
+		ps_send_f32(ps, p->c, GX_FT_PUSH_REPLY, k->key, k->block, h->round, ps->o.party,
+			    k->view ? k->view : k->value, k->count);
 }
 
 static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
@@ -663,71 +622,6 @@ static gx_buf *local_header(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 	return gx_buf_pool_get(ps->bufs, (size_t)k->count * sizeof(float));
 }
 
-static void local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
-{
-	if (hl->role != GX_ROLE_WORKER) {
-		ps_violation(ps, p, GX_EPROTO, "role %s cannot connect to a local server (it "
-			     "accepts workers)", gx_role_name(hl->role));
-		return;
-	}
-	if (hl->rank >= (uint32_t)ps->n) {
-		ps_violation(ps, p, GX_EPROTO, "worker rank %u is out of range (this server "
-			     "expects %d worker%s, ranks 0..%d)", hl->rank, ps->n,
-			     ps->n == 1 ? "" : "s", ps->n - 1);
-		return;
-	}
-	int st = ps->slot[hl->rank];
-	ps_peer *old = ps->who[hl->rank];
-	int away = st == SLOT_LIVE && old && old->away_ms && !old->c;
-	if (away && !hl->mode && ps->o.elastic) {
-		/* a new worker where one is away: the old one is replaced */
-		old->away_ms = 0;
-		ps_peer_dead(ps, old, "replaced by a new worker of its rank");
-		st = ps->slot[hl->rank];
-	} else if (hl->mode && !away) {
-		ps_violation(ps, p, GX_EPROTO, "worker rank %u comes back to a place it does not "
-			     "hold", hl->rank);
-		return;
-	}
-	p->mode = hl->mode;
-	if (away && hl->mode) {
-		/* Its link broke and it is back: it takes its own place again,
-		 * with its key table and its progress; the PULLs it sent are
-		 * sent again, so none is owed to it. */
-		for (size_t i = 0; i < ps->loc->nkeys; i++)
-			for (ps_pull *q = ps->loc->keys[i].pulls; q; q = q->next)
-				q->want[hl->rank] = 0;
-		p->next_round = old->next_round;
-		p->did_init = old->did_init;
-		p->has_table = old->has_table;
-		old->next_round = NULL;
-		old->did_init = NULL;
-		char label[112];
-		snprintf(label, sizeof label, "worker %u (%s)", hl->rank, p->addr);
-		ps_take_place(ps, p, old, label);
-		return;
-	}
-	if (st == SLOT_DEAD && ps->o.elastic) {
-		/* A replacement: taken in at the next round boundary. */
-		p->rank = hl->rank;
-		p->join_wait = 1;
-		ps->loc->joining++;
-		ps_local_try_join(ps);
-		return;
-	}
-	if (st != SLOT_EMPTY) {
-		ps_violation(ps, p, GX_EPROTO, "worker rank %u is already %s", hl->rank,
-			     st == SLOT_LIVE ? "connected" : st == SLOT_BYE ? "finished" : "dead");
-		return;
-	}
-	char label[112];
-	snprintf(label, sizeof label, "worker %u (%s)", hl->rank, p->addr);
-	if (hl->party != ps->o.party)
-		ps_log(ps, GX_LOG_WARN, "%s says it belongs to party %u; this server is party %u",
-		       label, hl->party, ps->o.party);
-	ps_admit(ps, p, (int)hl->rank, label);
-}
-
 /* ------------------------------------------------------------ the role */
 
 static void local_ack(const gx_ps *ps, const ps_peer *p, gx_hello *a, gx_config *c)
@@ -760,7 +654,7 @@ const ps_role ps_local_role = {
 	.free = local_free,
 	.start = ps_local_start,
 	.tick = ps_local_tick,
-	.hello = local_hello,
+	.hello = ps_local_hello,
 	.ack = local_ack,
 	.keytable = on_keytable,
 	.init_key = on_init,

@@ -117,13 +117,24 @@ int ps_local_replay(gx_ps *ps, ps_peer *u);
 void ps_local_init_slice(gx_ps *ps, ps_lkey *k, int b);
 void ps_local_push_slice(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *sum,
 			 gx_buf *buf);
-/* --elastic: admits the workers waiting to replace dead ones (join_wait)
- * once no round is being gathered. */
-void ps_local_try_join(gx_ps *ps);
 /* Asks the global tier for k's value on behalf of the pull group q. */
 void ps_pull_ask(gx_ps *ps, ps_lkey *k, ps_pull *q);
 /* Frees a pull group (NULL accepted). */
 void ps_pull_free(ps_pull *q);
+
+/* ------------------------------------------------------ ps_local_join.c */
+
+/* A worker's HELLO: a new one, one coming back (mode 1), a restarted one
+ * (mode 2), or a replacement (--elastic). */
+void ps_local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl);
+/* --elastic: admits the workers waiting to replace dead ones (join_wait)
+ * once no round is being gathered. */
+void ps_local_try_join(gx_ps *ps);
+/* Whether the workers' round wround of k is being gathered or is upstream. */
+int ps_local_round_pending(const ps_lkey *k, uint32_t wround);
+/* Answers the INIT of key k (index idx) from a worker arriving once the key
+ * is set (again: it sent it before, over a link that broke). */
+void ps_local_init_late(gx_ps *ps, ps_peer *p, ps_lkey *k, size_t idx, int again);
 
 /* --------------------------------------------------- ps_local_replies.c */
 

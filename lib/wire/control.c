@@ -57,7 +57,7 @@ int gx_hello_parse(const uint8_t *p, size_t len, gx_hello *h)
 	uint8_t role = p[2], sync = p[3];
 	if (role != GX_ROLE_GLOBAL && role != GX_ROLE_LOCAL && role != GX_ROLE_WORKER)
 		return GX_EPROTO;
-	if (sync > GX_SYNC_HFA || p[20] > 1)
+	if (sync > GX_SYNC_HFA || p[20] > GX_HELLO_RESTARTED)
 		return GX_EPROTO;
 	if (p[21] || p[22] || p[23])
 		return GX_EPROTO;

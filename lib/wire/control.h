@@ -26,9 +26,15 @@ typedef struct gx_hello {
 	char name[41];     /* NUL-terminated; 40 bytes on the wire, NUL-padded */
 } gx_hello;
 
+/* A worker's HELLO mode: a new worker; one coming back after a broken link
+ * (it sends again what was not answered); one restarted in its place
+ * (geomx-train --resume: it lost what was in flight). A local's HELLO to
+ * the global tier: 1 a coded WAN. */
+enum { GX_HELLO_NEW = 0, GX_HELLO_BACK = 1, GX_HELLO_RESTARTED = 2 };
+
 /* 64 bytes out. */
 void gx_hello_pack(const gx_hello *h, uint8_t out[GX_HELLO_SIZE]);
-/* GX_EPROTO unless len == 64, role known, sync 0..2, mode 0 or 1, reserved zero, and
+/* GX_EPROTO unless len == 64, role known, sync 0..2, mode 0..2, reserved zero, and
  * the name NUL-padded (nothing but NULs after its end) without control
  * characters; proto is NOT checked here (the caller reports a version
  * mismatch with both numbers). An accepted hello packs back to its bytes. */

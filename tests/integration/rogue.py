@@ -17,7 +17,16 @@ ERROR). Standard library only.
                                    key 0 with one element too many),
                                    badblock (pushes block 1 of key 0, past
                                    its end) or garbage (bytes that are no
-                                   frame)
+                                   frame); or, with --then partial, keeps
+                                   it: pushes round 0 of the keys --push
+                                   names (geomx-bench's synthetic
+                                   gradients), reads their answers and
+                                   closes without BYE, as a worker killed
+                                   inside a step ("# answered K"); with
+                                   --no-wait it ends its stream after the
+                                   pushes instead, and reads until the
+                                   server closes; --init FILE: INIT values
+                                   from a raw float32 file
   rogue.py hello HOST:PORT --party P --rank R [--role N]
                                    a HELLO (role 3, a worker, by default),
                                    then waits for the answer
@@ -41,7 +50,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from oracle import crc32c  # noqa: E402
+from oracle import crc32c, synthetic  # noqa: E402
 
 MAGIC = b"GXFR"
 HELLO, HELLO_ACK, ERROR, HEARTBEAT, BYE, KEYTABLE, MEMBERS, CONFIG = 16, 17, 18, 19, 20, 21, 22, 23
@@ -215,6 +224,49 @@ def cmd_members(a):
     return 0 if expect_error_then_close(c) else 1
 
 
+def partial(c, a, sizes, seq):
+    keys = [int(k) for k in a.push.split(",") if k]
+    for k in keys:
+        seq += 1
+        c.send(frame(PUSH, f32_payload(synthetic(sizes[k], k, 0, a.party, a.rank)), key=k,
+                     sender=a.rank, seq=seq, count=sizes[k], codec=CODEC_F32, rnd=0))
+    if a.no_wait:
+        # its end of the stream after the pushes, then whatever comes read
+        # until the server closes (a close with unread data would reset)
+        c.s.shutdown(socket.SHUT_WR)
+        try:
+            while True:
+                c.read_frame()
+        except EOFError:
+            pass
+        say("closed after %d pushes" % len(keys))
+        return 0
+    for _ in keys:
+        t, f, p = c.next_non_heartbeat()
+        if t != PUSH_REPLY:
+            say("expected PUSH_REPLY, got frame type %d" % t)
+            return 1
+    say("answered %d" % len(keys))
+    c.s.close()
+    return 0
+
+
+def init_values(a, sizes):
+    """The INIT payload of each key: 0.25s, or the raw float32 file --init
+    (key order, as geomx-bench worker --dump writes FILE.init)."""
+    if not a.init:
+        return [f32_payload([0.25] * n) for n in sizes]
+    with open(a.init, "rb") as f:
+        raw = f.read()
+    out, at = [], 0
+    for n in sizes:
+        out.append(raw[at:at + 4 * n])
+        at += 4 * n
+    if at != len(raw):
+        raise ValueError("%s: %d bytes, the sizes make %d" % (a.init, len(raw), at))
+    return out
+
+
 def cmd_member(a):
     sizes = [int(s) for s in a.sizes.split(",")]
     c = Conn(a.addr, a.timeout)
@@ -228,10 +280,10 @@ def cmd_member(a):
         seq += 1
         c.send(frame(KEYTABLE, table, sender=a.rank, seq=seq))
         if a.then != "noinit":
-            for k, n in enumerate(sizes):
+            for k, (n, v) in enumerate(zip(sizes, init_values(a, sizes))):
                 seq += 1
-                c.send(frame(INIT, f32_payload([0.25] * n), key=k, sender=a.rank, seq=seq,
-                             count=n, codec=CODEC_F32))
+                c.send(frame(INIT, v, key=k, sender=a.rank, seq=seq, count=n,
+                             codec=CODEC_F32))
             replies = 0
             while replies < len(sizes):
                 t, f, p = c.next_non_heartbeat()
@@ -243,6 +295,8 @@ def cmd_member(a):
                     return 1
                 replies += 1
             say("init answered for %d keys" % replies)
+        if a.then == "partial":
+            return partial(c, a, sizes, seq)
         seq += 1
         key, rnd, n, blk = 0, 0, sizes[0], 0
         if a.then == "badblock":
@@ -277,8 +331,11 @@ def main():
     ap.add_argument("--role", type=int, default=ROLE_WORKER)
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--members", type=int, default=0)
+    ap.add_argument("--push", default="0")
+    ap.add_argument("--no-wait", action="store_true")
+    ap.add_argument("--init")
     ap.add_argument("--then", choices=["badkey", "badround", "noinit", "badcount", "badblock",
-                                       "garbage"],
+                                       "garbage", "partial"],
                     default="badkey")
     ap.add_argument("--timeout", type=float, default=10.0)
     a = ap.parse_args()

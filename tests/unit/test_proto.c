@@ -101,7 +101,10 @@ static void test_hello_malformed(void)
 	m[3] = 3; /* sync */
 	T_EQ(gx_hello_parse(m, GX_HELLO_SIZE, &g), GX_EPROTO);
 	memcpy(m, b, sizeof m);
-	m[20] = 2; /* mode */
+	m[20] = GX_HELLO_RESTARTED; /* mode: a worker restarted in its place */
+	T_EQ(gx_hello_parse(m, GX_HELLO_SIZE, &g), 0);
+	T_EQ(g.mode, GX_HELLO_RESTARTED);
+	m[20] = GX_HELLO_RESTARTED + 1;
 	T_EQ(gx_hello_parse(m, GX_HELLO_SIZE, &g), GX_EPROTO);
 	for (int i = 21; i < 24; i++) {
 		memcpy(m, b, sizeof m);
