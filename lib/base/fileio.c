@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/random.h>
@@ -295,4 +296,54 @@ int gx_writev_full(int fd, struct iovec *v, int n)
 		}
 	}
 	return GX_OK;
+}
+
+int gx_file_replace(const char *path, const void *buf, size_t len)
+{
+	char tmp[4200];
+	int fd = gx_atomic_open(path, tmp, sizeof tmp);
+	if (fd < 0)
+		return GX_EIO;
+	if (gx_write_full(fd, buf, len) != 0) {
+		int e = errno;
+		gx_atomic_abort(fd, tmp);
+		errno = e;
+		return GX_EIO;
+	}
+	return gx_atomic_commit(fd, tmp, path) == 0 ? 0 : GX_EIO;
+}
+
+long gx_file_read(const char *path, uint8_t **out, size_t max)
+{
+	*out = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return GX_EIO;
+	struct stat st;
+	long rc = GX_EIO;
+	if (fstat(fd, &st) != 0)
+		goto out;
+	if ((uint64_t)st.st_size > max || (uint64_t)st.st_size >= LONG_MAX) {
+		rc = GX_ELENGTH;
+		goto out;
+	}
+	uint8_t *b = malloc((size_t)st.st_size + 1);
+	if (!b) {
+		rc = GX_ENOMEM;
+		goto out;
+	}
+	long n = gx_read_full(fd, b, (size_t)st.st_size + 1);
+	if (n != (long)st.st_size) { /* a read error, or the file changed size */
+		if (n >= 0)
+			errno = EIO;
+		free(b);
+		goto out;
+	}
+	*out = b;
+	rc = n;
+out:;
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
 }

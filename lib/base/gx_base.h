@@ -136,6 +136,13 @@ void gx_atomic_abort(int fd, const char *tmp);
  * Returns how many went, or GX_EINVAL / GX_EIO (errno set). */
 int gx_atomic_sweep(const char *path);
 
+/* Replaces path with len bytes of buf, atomically (gx_atomic_*); 0, or
+ * GX_EIO (errno set). */
+int gx_file_replace(const char *path, const void *buf, size_t len);
+/* Reads the whole file path (at most max bytes) into *out (malloc'd, the
+ * caller frees it; NULL on error); returns its length, or GX_EIO (errno
+ * set), GX_ELENGTH (larger than max) or GX_ENOMEM. */
+long gx_file_read(const char *path, uint8_t **out, size_t max);
 /* Reads exactly len bytes unless end of input comes first; returns bytes read
  * (< len only at end of input) or GX_EIO. Retries EINTR. */
 long gx_read_full(int fd, void *buf, size_t len);

@@ -18,12 +18,9 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../base/le.h"
 #include "ps_global.h"
@@ -43,7 +40,7 @@ static size_t file_size(uint64_t count, int n, uint64_t ol)
 
 int ps_ckpt_write(gx_ps *ps, const ps_gslice *s)
 {
-	char path[4096], tmp[4200];
+	char path[4096];
 	if (snprintf(path, sizeof path, "%s/slice-%u-%u.gxck", ps->o.checkpoint, s->key,
 		     s->block) >= (int)sizeof path) {
 		errno = ENAMETOOLONG;
@@ -75,17 +72,9 @@ int ps_ckpt_write(gx_ps *ps, const ps_gslice *s)
 		gx_optim_state_save(s->opt, p, (size_t)ol);
 	p += ol;
 	put32(p, gx_crc32c(0, b, len - 4));
-	int fd = gx_atomic_open(path, tmp, sizeof tmp);
-	int r = fd < 0 ? GX_EIO : gx_write_full(fd, b, len);
-	if (fd >= 0 && r < 0) {
-		int e = errno;
-		gx_atomic_abort(fd, tmp);
-		errno = e;
-	} else if (fd >= 0) {
-		r = gx_atomic_commit(fd, tmp, path);
-	}
+	int r = gx_file_replace(path, b, len);
 	free(b);
-	return r < 0 ? GX_EIO : 0;
+	return r;
 }
 
 int ps_ckpt_write_all(gx_ps *ps)
@@ -224,22 +213,18 @@ long ps_ckpt_resume(gx_ps *ps)
 			continue;
 		char path[4096], why[200];
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-		int fd = open(path, O_RDONLY | O_CLOEXEC);
-		struct stat st;
-		uint8_t *b = NULL;
-		if (fd < 0 || fstat(fd, &st) != 0 || !(b = malloc((size_t)st.st_size + 1)) ||
-		    gx_read_full(fd, b, (size_t)st.st_size) != (long)st.st_size) {
+		uint8_t *b;
+		long len = gx_file_read(path, &b, SIZE_MAX - 1);
+		if (len < 0) {
 			ps_log(ps, GX_LOG_ERROR, "--resume: cannot read %s: %s", path,
-			       b || fd < 0 ? strerror(errno) : "out of memory");
+			       len == GX_EIO ? strerror(errno) : gx_strerror((int)len));
 			rc = GX_EIO;
-		} else if ((rc = load(ps, b, (size_t)st.st_size, why, sizeof why)) != 0) {
+		} else if ((rc = load(ps, b, (size_t)len, why, sizeof why)) != 0) {
 			ps_log(ps, GX_LOG_ERROR, "--resume: %s: %s", path, why);
 		} else {
 			n++;
 		}
 		free(b);
-		if (fd >= 0)
-			close(fd);
 	}
 	closedir(d);
 	return rc ? rc : n;
