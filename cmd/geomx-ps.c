@@ -139,10 +139,12 @@ static void usage(void)
 	       "      --elastic          go on without a dead worker (or party) instead of\n"
 	       "                         failing the job\n"
 	       "      --checkpoint DIR   global: keep the slices' state (value, optimizer,\n"
-	       "                         rounds) in DIR, written at the end or on SIGTERM\n"
+	       "                         rounds) in DIR, written at the end or on SIGTERM;\n"
+	       "                         local: its key table (the rest is the global\n"
+	       "                         tier's); either: SIGTERM leaves the peers dialling\n"
 	       "      --checkpoint-every N  global: and every N rounds of a slice, before\n"
 	       "                         they are answered (1: a crash loses nothing)\n"
-	       "      --resume           global: start from DIR's checkpoint\n",
+	       "      --resume           start from DIR's checkpoint (a local: full sync)\n",
 	       d.connect_timeout, d.heartbeat, d.heartbeat_timeout, GX_DEFAULT_WAN_HEARTBEAT_TIMEOUT,
 	       d.reconnect_timeout);
 	printf("Security:\n"
@@ -354,7 +356,6 @@ static void parse_args(int argc, char **argv)
 			if (!*optarg)
 				cli_usage_error("invalid --checkpoint '' (want a directory)");
 			o->checkpoint = optarg;
-			global_only = "--checkpoint";
 			break;
 		case OPT_CKPT_EVERY: {
 			uint64_t n;
@@ -367,7 +368,6 @@ static void parse_args(int argc, char **argv)
 		}
 		case OPT_RESUME:
 			o->resume = 1;
-			global_only = "--resume";
 			break;
 		case OPT_EF_SAVE:
 			if (!*optarg)

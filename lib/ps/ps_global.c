@@ -500,6 +500,13 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	ps_gslice *s = tensor_slice(ps, p, h, "INIT", &bad);
 	if (bad)
 		return;
+	if (!s && h->round == GX_ROUND_RESUME) {
+		ps_violation(ps, p, GX_EPROTO, "key %u block %u: a local server starting again asks "
+			     "for a slice this server does not keep (was it started again without "
+			     "--resume?)", h->key, h->block);
+		return;
+	}
+	uint32_t settled = s ? (uint32_t)s->rounds : 0; /* what a late INIT learns */
 	if (!s) {
 		int r = GX_ENOMEM;
 		s = slice_new(ps, h->key, h->block, h->count,
@@ -522,7 +529,7 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		if (ps->o.checkpoint && ps->o.checkpoint_every && durable(ps, s))
 			return;
 	}
-	reply(ps, s, p, GX_FT_INIT_REPLY, h->round);
+	reply(ps, s, p, GX_FT_INIT_REPLY, settled);
 }
 
 static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)

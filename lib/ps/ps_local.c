@@ -21,6 +21,7 @@
  *  - HFA: a round waits until the one before it is answered, since a
  *    global round replaces the value a later local round would build on.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,8 +122,7 @@ ps_lkey *ps_local_key(gx_ps *ps, uint32_t key, uint32_t block)
 	return NULL;
 }
 
-/* The first key table: the keys, their blocks and their placement. */
-static int build_keys(gx_ps *ps, const gx_keyent *e, size_t n)
+int ps_local_build_keys(gx_ps *ps, const gx_keyent *e, size_t n)
 {
 	ps_local_state *ls = ps->loc;
 	uint32_t *keys = malloc(n * sizeof *keys);
@@ -213,7 +213,7 @@ static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 	if (ps_take_keytable(ps, p, h, pl, ls->table, ls->ntable, &e, &n))
 		return;
 	if (e) {
-		int r = build_keys(ps, e, n);
+		int r = ps_local_build_keys(ps, e, n);
 		if (r) {
 			free(e);
 			ps_finish(ps, r, NULL, "cannot place the key table: %s", gx_strerror(r));
@@ -221,6 +221,12 @@ static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 		}
 		ls->table = e;
 		ls->ntable = n;
+		/* --checkpoint: what a restarted server cannot be sent again */
+		if (ps->o.checkpoint && (r = ps_local_ckpt_write(ps)) != 0) {
+			ps_finish(ps, r, NULL, "cannot write the key table in %s: %s",
+				  ps->o.checkpoint, r == GX_EIO ? strerror(errno) : gx_strerror(r));
+			return;
+		}
 	}
 	/* (a restarted worker keeps the rounds its place had: ps_local_join.c) */
 	if (!p->next_round)
@@ -327,7 +333,10 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 void ps_local_init_slice(gx_ps *ps, ps_lkey *k, int b)
 {
 	const gx_slice *s = &k->sl[b];
-	ps_send_f32(ps, up_of(ps, s)->c, GX_FT_INIT, k->key, s->block, 0, ps->o.party,
+	/* restoring (--resume): asks for the value the global keeps, never
+	 * proposes one */
+	uint32_t round = ps->loc->restoring ? GX_ROUND_RESUME : 0;
+	ps_send_f32(ps, up_of(ps, s)->c, GX_FT_INIT, k->key, s->block, round, ps->o.party,
 		    k->value + ps_slice_at(k, s), s->count);
 }
 

@@ -92,6 +92,11 @@ struct ps_local_state {
 	size_t nplace;
 	uint32_t *announced;  /* [nups] workers last announced upstream */
 	int joining;          /* peers waiting to replace dead workers (join_wait) */
+	int restore;          /* --resume: the table came from the checkpoint and
+			       * is placed once the global tier is ready */
+	uint32_t resume_block; /* ... the checkpoint's block size */
+	int restoring;        /* keys whose INIT (value, rounds) is not answered */
+	int resumed;          /* every key restored: workers come back to places */
 	gx_hello hello;       /* what this server says to the global tier */
 	gx_dial_opts dial;    /* how it dials it (ps_local_start), again after a
 			       * broken link */
@@ -121,6 +126,37 @@ void ps_local_push_slice(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const flo
 void ps_pull_ask(gx_ps *ps, ps_lkey *k, ps_pull *q);
 /* Frees a pull group (NULL accepted). */
 void ps_pull_free(ps_pull *q);
+
+/* ------------------------------------------------------ ps_local_ckpt.c */
+
+/* --checkpoint: writes the key table (DIR/local-PARTY.gxck, atomically);
+ * 0 or a gx_error (GX_EIO with errno). */
+int ps_local_ckpt_write(gx_ps *ps);
+/* --resume: reads it into ls->table; 0 or a gx_error after a log line. */
+int ps_local_ckpt_read(gx_ps *ps);
+/* A local checkpoint's contents, pointing into the bytes parsed. */
+typedef struct ps_lckpt {
+	uint32_t block, n;        /* block size; table entries */
+	const uint8_t *entries;   /* n x (key u32, count u64) */
+} ps_lckpt;
+/* Checks len bytes b as the checkpoint of party's server with workers
+ * workers; 0, or GX_EFORMAT with why (cap bytes). The entries lie within
+ * b, which must outlive c. */
+int ps_local_ckpt_parse(const uint8_t *b, size_t len, uint32_t party, uint32_t workers,
+			ps_lckpt *c, char *why, size_t cap);
+/* Entry i (< c->n) of the table. */
+void ps_lckpt_entry(const ps_lckpt *c, uint32_t i, gx_keyent *e);
+/* Every upstream link ready: places the table and asks the global tier
+ * for every slice (an INIT of GX_ROUND_RESUME); 0 or a gx_error after
+ * ending the job. */
+int ps_local_restore(gx_ps *ps);
+/* k's INIT answered while restoring: once all are, workers are accepted. */
+void ps_local_restored_key(gx_ps *ps, ps_lkey *k);
+/* A worker coming back (HELLO mode 1) to a server that resumed: admitted
+ * at its rank with its keys' rounds. 0 or a gx_error after ending the job. */
+int ps_local_back(gx_ps *ps, ps_peer *p, uint32_t rank);
+/* The first key table placed: keys, blocks, slices (ps_local.c). */
+int ps_local_build_keys(gx_ps *ps, const gx_keyent *e, size_t n);
 
 /* ------------------------------------------------------ ps_local_join.c */
 

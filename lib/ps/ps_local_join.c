@@ -114,6 +114,9 @@ void ps_local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 		old->away_ms = 0;
 		ps_peer_dead(ps, old, "replaced by a new worker of its rank");
 		st = ps->slot[hl->rank];
+	} else if (hl->mode == GX_HELLO_BACK && !away && st == SLOT_EMPTY && ps->loc->resumed) {
+		ps_local_back(ps, p, hl->rank); /* to a server started again */
+		return;
 	} else if (hl->mode && !away) {
 		ps_violation(ps, p, GX_EPROTO, "worker rank %u comes back to a place it does not "
 			     "hold", hl->rank);

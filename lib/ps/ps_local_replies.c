@@ -163,6 +163,8 @@ static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	if (decode_reply(ps, u, h, pl, "INIT_REPLY", k->value + ps_slice_at(k, s)))
 		return;
 	k->init_got[b] = 1;
+	if (ps->loc->restoring && h->round < k->rounds)
+		k->rounds = h->round; /* the slice's settled rounds: the key's earliest */
 	if (--k->init_left > 0)
 		return;
 	if (key_modes(ps, k))
@@ -170,6 +172,8 @@ static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	k->init = 2;
 	ps_codec_answer(ps, k, k->init_wait, GX_FT_INIT_REPLY, 0, 0);
 	memset(k->init_wait, 0, (size_t)ps->n);
+	if (ps->loc->restoring)
+		ps_local_restored_key(ps, k);
 }
 
 static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)

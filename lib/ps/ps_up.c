@@ -162,7 +162,10 @@ static void up_ready(gx_dial *d, int fd, void *ud)
 		ps_log(ps, GX_LOG_INFO, "%s ready (hfa sync, k1 %u, k2 %u)", u->label, c->k1, c->k2);
 	else
 		ps_log(ps, GX_LOG_INFO, "%s ready (%s sync)", u->label, gx_sync_name(c->sync));
-	if (ps->loc->nready == ps->loc->nups) {
+	if (ps->loc->nready == ps->loc->nups && ps->loc->restore) {
+		ps->loc->restore = 0; /* accepting once every key is back */
+		ps_local_restore(ps);
+	} else if (ps->loc->nready == ps->loc->nups) {
 		ps_log(ps, GX_LOG_INFO, "accepting %d worker%s on port %d", ps->n,
 		       ps->n == 1 ? "" : "s", ps->port);
 		ps_start_accepting(ps);
@@ -207,6 +210,14 @@ int ps_local_start(gx_ps *ps)
 {
 	ps_log(ps, GX_LOG_INFO, "port %d, %d worker%s, upstream %s", ps->port, ps->n,
 	       ps->n == 1 ? "" : "s", ps->upstream_s);
+	if (ps->o.resume) {
+		int r = ps_local_ckpt_read(ps);
+		if (r) {
+			ps_finish(ps, r, NULL, "cannot resume from %s", ps->o.checkpoint);
+			return r;
+		}
+		ps->loc->restore = 1;
+	}
 	gx_hello *hl = &ps->loc->hello;
 	memset(hl, 0, sizeof *hl);
 	hl->role = GX_ROLE_LOCAL;

@@ -31,6 +31,10 @@ typedef struct gx_hello {
  * (geomx-train --resume: it lost what was in flight). A local's HELLO to
  * the global tier: 1 a coded WAN. */
 enum { GX_HELLO_NEW = 0, GX_HELLO_BACK = 1, GX_HELLO_RESTARTED = 2 };
+/* An INIT's round from a local server starting again (--resume): it asks
+ * for the value the global tier keeps (refused where there is none) and
+ * proposes none; the answer names the slice's settled rounds. */
+#define GX_ROUND_RESUME UINT32_MAX
 
 /* 64 bytes out. */
 void gx_hello_pack(const gx_hello *h, uint8_t out[GX_HELLO_SIZE]);

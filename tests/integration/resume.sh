@@ -10,7 +10,14 @@
 #     parameters are bit for bit those of a;
 #  c. the same stopped with SIGTERM, writing its checkpoint then
 #     (--checkpoint-every 0): the same;
-#  d. --resume of a damaged checkpoint: refused with a message, status 1.
+#  d. --resume of a damaged checkpoint: refused with a message, status 1;
+#  e. the local server (--checkpoint: its key table) killed (SIGKILL) at
+#     round 10 and started again with --resume on its port: it asks the
+#     global tier for the values and rounds, the workers come back, every
+#     process exits 0 and every round's parameters are those of a;
+#  f. the same stopped with SIGTERM (status 1; the workers keep dialling);
+#  g. a local server resumed against a global server that lost the job
+#     (started again without --resume): refused, with the reason.
 # shellcheck disable=SC2086 # $HB and $G_OPTS are split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 HB="--heartbeat 0.2 --heartbeat-timeout 2"
@@ -65,6 +72,42 @@ spawn c.g2 geomx-ps --role global $G_OPTS $HB --listen 127.0.0.1:$G --checkpoint
 	--resume
 expect_all "c. ... resumed: every process exits 0" 120 0 c.w0 c.w1 c.l c.g2
 same c "c. ... and every round's parameters are those of the undisturbed job"
+
+# ljob NAME — as job, the local server keeping its table in $T/NAME.lck.
+ljob() {
+	mkdir "$T/$1.lck"
+	spawn $1.g geomx-ps --role global $G_OPTS $HB
+	G=$(port_of $1.g)
+	spawn $1.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$G $HB --checkpoint "$T/$1.lck"
+	L=$(port_of $1.l)
+	two_workers $1 $L $SIZES $ROUNDS
+}
+ljob e
+wait_match "$T/e.w0" "^10 " 60 || echo "# e: the job did not reach round 10"
+kill -KILL "$(pid_of e.l)"
+wait_pid "$(pid_of e.l)" 10
+spawn e.l2 geomx-ps --role local --workers 2 --upstream 127.0.0.1:$G $HB --listen 127.0.0.1:$L \
+	--checkpoint "$T/e.lck" --resume
+expect_all "e. the local server killed and resumed: every process exits 0" 120 0 e.w0 e.w1 e.l2 e.g
+same e "e. ... and every round's parameters are those of the undisturbed job"
+expect_match "e. the resumed local server says where it goes on" "$T/e.l2.err" \
+	"resumed at rounds? [0-9]+"
+
+ljob f
+wait_match "$T/f.w0" "^10 " 60 || echo "# f: the job did not reach round 10"
+kill -TERM "$(pid_of f.l)"
+expect_exit "f. SIGTERM: the local server stops, status 1" f.l 30 1
+spawn f.l2 geomx-ps --role local --workers 2 --upstream 127.0.0.1:$G $HB --listen 127.0.0.1:$L \
+	--checkpoint "$T/f.lck" --resume
+expect_all "f. ... resumed: every process exits 0" 120 0 f.w0 f.w1 f.l2 f.g
+same f "f. ... and every round's parameters are those of the undisturbed job"
+
+spawn g.g geomx-ps --role global $G_OPTS $HB
+spawn g.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$(port_of g.g) $HB \
+	--checkpoint "$T/f.lck" --resume
+expect_exit "g. a local server resumed against a global server without the job: status 1" g.l 30 1
+expect_match "g. ... with the reason" "$T/g.l.err" "does not keep"
+kill -TERM "$(pid_of g.g)" 2>/dev/null
 
 f=$(ls "$T/c.ck" | head -n 1)
 printf 'x' | dd of="$T/c.ck/$f" bs=1 seek=100 conv=notrunc 2>/dev/null

@@ -1,0 +1,217 @@
+/*
+ * ps_local_ckpt.c — a local server that starts again where a killed one
+ * stopped (--checkpoint DIR, --resume; docs/protocol.md, "Checkpoints of
+ * a local server"). Under full sync a local server holds no state of its
+ * own that the others cannot give back: the values and the rounds settled
+ * are the global tier's, and every worker sends again what it pushed and
+ * was not answered. What nobody sends again is the key table (a worker
+ * coming back after a broken link does not repeat it), so that is what the
+ * file keeps, written once when the first worker's table arrives.
+ *
+ * Started with --resume, the server reads the file, and once its links to
+ * the global tier are ready places the table again and sends an INIT of
+ * every slice: each is answered with the global tier's value and (it names
+ * its settled rounds) the round the slice is at; a key goes on from its
+ * slices' earliest. Workers are accepted after that, each coming back
+ * (HELLO mode 1) to a place whose rounds are its keys': a push sent again
+ * of a round already settled is answered from the value, one of the round
+ * being gathered is taken as new — the global tier takes what the killed
+ * server had already sent up once.
+ *
+ * The file, little-endian: "GXLK", version 1, party, workers, block,
+ * entries (u32); entries x (key u32, count u64); CRC-32C of all before.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../base/le.h"
+#include "ps_local.h"
+
+#define LK_MAGIC "GXLK"
+#define LK_VERSION 1u
+#define LK_HEAD 24
+#define LK_ENTRY 12
+#define LK_MAX (LK_HEAD + (size_t)GX_KEYTABLE_MAX * LK_ENTRY + 4)
+
+static int path_of(const gx_ps *ps, char *path, size_t cap)
+{
+	if (snprintf(path, cap, "%s/local-%u.gxck", ps->o.checkpoint, ps->o.party) >= (int)cap) {
+		errno = ENAMETOOLONG;
+		return GX_EIO;
+	}
+	return 0;
+}
+
+int ps_local_ckpt_write(gx_ps *ps)
+{
+	const ps_local_state *ls = ps->loc;
+	char path[4096];
+	if (path_of(ps, path, sizeof path))
+		return GX_EIO;
+	size_t len = LK_HEAD + ls->ntable * LK_ENTRY + 4;
+	uint8_t *b = malloc(len), *p = b;
+	if (!b)
+		return GX_ENOMEM;
+	memcpy(p, LK_MAGIC, 4);
+	put32(p + 4, LK_VERSION);
+	put32(p + 8, ps->o.party);
+	put32(p + 12, (uint32_t)ps->n);
+	put32(p + 16, ls->block);
+	put32(p + 20, (uint32_t)ls->ntable);
+	p += LK_HEAD;
+	for (size_t i = 0; i < ls->ntable; i++, p += LK_ENTRY) {
+		put32(p, ls->table[i].key);
+		put64(p + 4, ls->table[i].count);
+	}
+	put32(p, gx_crc32c(0, b, len - 4));
+	int r = gx_file_replace(path, b, len);
+	free(b);
+	return r;
+}
+
+int ps_local_ckpt_parse(const uint8_t *b, size_t len, uint32_t party, uint32_t workers,
+			ps_lckpt *c, char *why, size_t cap)
+{
+	memset(c, 0, sizeof *c);
+	uint32_t n = len >= LK_HEAD ? get32(b + 20) : 0;
+	if (len < LK_HEAD + 4 || memcmp(b, LK_MAGIC, 4) != 0)
+		snprintf(why, cap, "not a local server's checkpoint");
+	else if (get32(b + 4) != LK_VERSION)
+		snprintf(why, cap, "version %u (this server reads %u)", get32(b + 4), LK_VERSION);
+	else if (n > GX_KEYTABLE_MAX || len != LK_HEAD + (size_t)n * LK_ENTRY + 4)
+		snprintf(why, cap, "%zu bytes, where %u keys make %zu", len, n,
+			 LK_HEAD + (size_t)n * LK_ENTRY + 4);
+	else if (get32(b + len - 4) != gx_crc32c(0, b, len - 4))
+		snprintf(why, cap, "checksum mismatch");
+	else if (get32(b + 8) != party || get32(b + 12) != workers)
+		snprintf(why, cap, "written by party %u with %u workers, not party %u with %u",
+			 get32(b + 8), get32(b + 12), party, workers);
+	else {
+		c->block = get32(b + 16);
+		c->n = n;
+		c->entries = b + LK_HEAD;
+		return 0;
+	}
+	return GX_EFORMAT;
+}
+
+void ps_lckpt_entry(const ps_lckpt *c, uint32_t i, gx_keyent *e)
+{
+	e->key = get32(c->entries + (size_t)i * LK_ENTRY);
+	e->count = get64(c->entries + (size_t)i * LK_ENTRY + 4);
+}
+
+int ps_local_ckpt_read(gx_ps *ps)
+{
+	ps_local_state *ls = ps->loc;
+	char path[4096], why[160] = "";
+	uint8_t *b = NULL;
+	if (path_of(ps, path, sizeof path))
+		return GX_EIO;
+	long len = gx_file_read(path, &b, LK_MAX);
+	if (len < 0) {
+		ps_log(ps, GX_LOG_ERROR, "--resume: cannot read %s: %s", path,
+		       len == GX_EIO ? strerror(errno) : gx_strerror((int)len));
+		return GX_EIO;
+	}
+	ps_lckpt c;
+	int r = ps_local_ckpt_parse(b, (size_t)len, ps->o.party, (uint32_t)ps->n, &c, why,
+				    sizeof why);
+	gx_keyent *e = r ? NULL : calloc(c.n ? c.n : 1, sizeof *e);
+	if (r)
+		ps_log(ps, GX_LOG_ERROR, "--resume: %s: %s", path, why);
+	else if (!e)
+		r = GX_ENOMEM;
+	for (uint32_t i = 0; e && i < c.n; i++)
+		ps_lckpt_entry(&c, i, &e[i]);
+	if (e) {
+		ls->resume_block = c.block;
+		ls->table = e;
+		ls->ntable = c.n;
+	}
+	free(b);
+	return r;
+}
+
+int ps_local_restore(gx_ps *ps)
+{
+	ps_local_state *ls = ps->loc;
+	if (ls->up_sync != GX_SYNC_FULL || ls->agg || ps->o.lan) {
+		ps_finish(ps, GX_EINVAL, NULL, "--resume: a local server starts again under full "
+			  "sync only, without --lan-codec or a coded WAN");
+		return GX_EINVAL;
+	}
+	if (ls->up_cfg.block != ls->resume_block) {
+		ps_finish(ps, GX_EFORMAT, NULL, "--resume: the checkpoint's blocks are of %u "
+			  "elements, the global tier's of %u", ls->resume_block, ls->up_cfg.block);
+		return GX_EFORMAT;
+	}
+	int r = ps_local_build_keys(ps, ls->table, ls->ntable);
+	if (r) {
+		ps_finish(ps, r, NULL, "--resume: cannot place the key table: %s", gx_strerror(r));
+		return r;
+	}
+	ls->restoring = (int)ls->nkeys; /* keys whose INIT is not answered */
+	for (size_t i = 0; i < ls->nkeys; i++) {
+		ps_lkey *k = &ls->keys[i];
+		k->value = calloc((size_t)k->count, sizeof(float)); /* the global keeps its own */
+		k->init_got = calloc((size_t)k->nsl, 1);
+		if (!k->value || !k->init_got) {
+			ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", k->key);
+			return GX_ENOMEM;
+		}
+		k->init = 1;
+		k->init_left = k->nsl;
+		k->rounds = UINT64_MAX; /* the smallest of its slices', as they answer */
+		for (int b = 0; b < k->nsl; b++)
+			ps_local_init_slice(ps, k, b);
+	}
+	ps_log(ps, GX_LOG_WARN, "resuming: %zu key%s from %s, their values and rounds asked of "
+	       "the global tier", ls->ntable, ls->ntable == 1 ? "" : "s", ps->o.checkpoint);
+	return 0;
+}
+
+void ps_local_restored_key(gx_ps *ps, ps_lkey *k)
+{
+	ps_local_state *ls = ps->loc;
+	if (--ls->restoring > 0)
+		return;
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (size_t i = 0; i < ls->nkeys; i++) {
+		lo = ls->keys[i].rounds < lo ? ls->keys[i].rounds : lo;
+		hi = ls->keys[i].rounds > hi ? ls->keys[i].rounds : hi;
+	}
+	ls->resumed = 1;
+	char at[64];
+	if (lo == hi)
+		snprintf(at, sizeof at, "round %llu", (unsigned long long)lo);
+	else
+		snprintf(at, sizeof at, "rounds %llu to %llu", (unsigned long long)lo,
+			 (unsigned long long)hi);
+	ps_log(ps, GX_LOG_WARN, "resumed at %s; accepting the workers back on port %d", at,
+	       ps->port);
+	ps_start_accepting(ps);
+}
+
+int ps_local_back(gx_ps *ps, ps_peer *p, uint32_t rank)
+{
+	ps_local_state *ls = ps->loc;
+	p->next_round = calloc(ls->nkeys ? ls->nkeys : 1, sizeof *p->next_round);
+	p->did_init = malloc(ls->nkeys ? ls->nkeys : 1);
+	if (!p->next_round || !p->did_init) {
+		ps_finish(ps, GX_ENOMEM, NULL, "out of memory");
+		return GX_ENOMEM;
+	}
+	for (size_t i = 0; i < ls->nkeys; i++)
+		p->next_round[i] = (uint32_t)ls->keys[i].rounds;
+	memset(p->did_init, 1, ls->nkeys);
+	p->has_table = 1;
+	p->rejoined = 1; /* what it sends again is taken once */
+	char label[112];
+	snprintf(label, sizeof label, "worker %u (%s)", rank, p->addr);
+	ps_admit(ps, p, (int)rank, label);
+	ps_log(ps, GX_LOG_WARN, "%s is back after the restart", p->label);
+	return 0;
+}
