@@ -168,6 +168,12 @@ void gx_conn_close(gx_conn *c, int flush, const char *why);
  * truncated"). Returns 0, GX_ENOMEM, or GX_EINVAL (called too late). */
 struct gx_key;
 int gx_conn_secure(gx_conn *c, const struct gx_key *psk, int role, int timeout_ms);
+/* gx_conn_secure for a server end that takes any key of ring (which must
+ * outlive c): the key the peer proved it holds is then gx_conn_peer_key. */
+int gx_conn_secure_ring(gx_conn *c, const gx_keyring *ring, int timeout_ms);
+/* The key of c's established peer from its server's ring; NULL without a
+ * ring or before the handshake is done. */
+const struct gx_key *gx_conn_peer_key(const gx_conn *c);
 /* 1 when c is secure and its handshake is complete. */
 int gx_conn_established(const gx_conn *c);
 /* Bytes queued and not yet written. */

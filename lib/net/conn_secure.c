@@ -327,11 +327,14 @@ static long sec_timeout(gx_ev *ev, long long id, void *ud)
 	return -1;
 }
 
-int gx_conn_secure(gx_conn *c, const struct gx_key *psk, int role, int timeout_ms)
+/* gx_conn_secure with one key (psk) or, a server, a ring (ring). */
+static int secure(gx_conn *c, const struct gx_key *psk, const gx_keyring *ring, int role,
+		  int timeout_ms)
 {
 	uint8_t m1[GX_SEC_HELLO_BYTES];
 
-	if (!c || !psk || (role != GX_SEC_CLIENT && role != GX_SEC_SERVER) || timeout_ms < 0)
+	if (!c || (!psk && !ring) || (role != GX_SEC_CLIENT && role != GX_SEC_SERVER) ||
+	    timeout_ms < 0)
 		return GX_EINVAL;
 	/* too late once a byte moved or a frame was queued in plaintext */
 	if (c->sec || c->state != C_OPEN || c->out.head || c->st.bytes_in || c->st.bytes_out)
@@ -339,7 +342,7 @@ int gx_conn_secure(gx_conn *c, const struct gx_key *psk, int role, int timeout_m
 	conn_sec *cs = calloc(1, sizeof *cs);
 	if (!cs)
 		return GX_ENOMEM;
-	cs->s = gx_sec_new(psk, role, 0);
+	cs->s = ring ? gx_sec_new_ring(ring, 0) : gx_sec_new(psk, role, 0);
 	gx_bq_init(&cs->held, &c->pool);
 	cs->ms = timeout_ms ? timeout_ms : GX_SEC_HANDSHAKE_MS;
 	long long t = cs->s ? gx_ev_timer(c->ev, cs->ms, sec_timeout, c) : GX_ENOMEM;
@@ -361,3 +364,17 @@ int gx_conn_secure(gx_conn *c, const struct gx_key *psk, int role, int timeout_m
 	return 0;
 }
 
+int gx_conn_secure(gx_conn *c, const struct gx_key *psk, int role, int timeout_ms)
+{
+	return psk ? secure(c, psk, NULL, role, timeout_ms) : GX_EINVAL;
+}
+
+int gx_conn_secure_ring(gx_conn *c, const gx_keyring *ring, int timeout_ms)
+{
+	return ring ? secure(c, NULL, ring, GX_SEC_SERVER, timeout_ms) : GX_EINVAL;
+}
+
+const struct gx_key *gx_conn_peer_key(const gx_conn *c)
+{
+	return c && c->sec ? gx_sec_peer_key(c->sec->s) : NULL;
+}

@@ -60,10 +60,38 @@ int gx_net_addr_list(const char *list, gx_net_addr *out, size_t cap, size_t *n, 
 
 #define GX_KEY_BYTES 32
 
-/* A pre-shared key: 32 bytes every party of a job holds. */
+/* Whose a key is (net/key.c, docs/security.md "Identities"): the job's
+ * (every key derives from it), a party's (a data center: its local server,
+ * and its workers' keys derive from it) or a worker's. */
+enum { GX_KEY_JOB = 0, GX_KEY_PARTY = 1, GX_KEY_WORKER = 2 };
+
+/* A key: 32 secret bytes and whose they are (a zeroed struct with the
+ * bytes set is a job's key). */
 typedef struct gx_key {
 	uint8_t k[GX_KEY_BYTES];
+	int scope;             /* GX_KEY_* */
+	uint32_t party, rank;  /* a party's: party; a worker's: both */
 } gx_key;
+
+/* The key of scope (party, rank: as the scope needs) derived from `from`:
+ * the job's key gives every key, a party's its own and its workers', a
+ * worker's only itself. 0, or GX_EINVAL where `from` cannot give it. */
+int gx_key_derive(const gx_key *from, int scope, uint32_t party, uint32_t rank, gx_key *out);
+/* "the job's key", "party P's key", "worker R of party P's key" into buf. */
+const char *gx_key_name(const gx_key *k, char *buf, size_t cap);
+/* Writes key to path as gx_key_generate does (a job's key as 64 hex digits,
+ * another as "geomx-key party P HEX" or "geomx-key worker P R HEX"). */
+int gx_key_save(const char *path, const gx_key *key, char *err, size_t errcap);
+
+/* The keys a server checks a handshake against: the key that verifies is
+ * the peer's (gx_conn_peer_key). Immutable once made; shared by the links
+ * that use it, which it must outlive. */
+typedef struct gx_keyring gx_keyring;
+gx_keyring *gx_keyring_new(const gx_key *keys, size_t n);
+void gx_keyring_free(gx_keyring *r);
+size_t gx_keyring_size(const gx_keyring *r);
+/* Key i, and (kauth, may be NULL) its handshake MAC key; NULL past the end. */
+const gx_key *gx_keyring_key(const gx_keyring *r, size_t i, const uint8_t **kauth);
 
 /* Writes a new random key as 64 lowercase hex digits and a newline to path,
  * mode 0600, atomically (a temporary beside it, then link(2), so an existing
@@ -72,7 +100,8 @@ typedef struct gx_key {
 int gx_key_generate(const char *path, char *err, size_t errcap);
 
 /* Reads a key file: exactly 32 raw bytes, or 64 hex digits (either case)
- * with optional surrounding whitespace. Refused: not a regular file, any
+ * with optional surrounding whitespace (a job's key), or "geomx-key party P
+ * HEX" / "geomx-key worker P R HEX" (a party's, a worker's). Refused: not a regular file, any
  * permission bit for group or others (mode & 077: "PATH is readable by
  * others (mode 0644); chmod 600 PATH"), wrong length or non-hex content.
  * Returns 0, or GX_EIO (cannot open/read), GX_EINVAL (permissions) or

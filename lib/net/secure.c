@@ -1,6 +1,6 @@
 /*
- * secure.c — the handshake and record layer of secure.h, on libsodium, and
- * the key file.
+ * secure.c — the handshake and record layer of secure.h, on libsodium (key
+ * files and key rings: key.c).
  *
  * Choices:
  *  - The server verifies mac1 (one keyed BLAKE2b over 41 bytes) before it
@@ -22,7 +22,6 @@
  *    does not have.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -30,8 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "../base/le.h"
 #include "secure.h"
@@ -43,7 +40,6 @@
 #define SEC_NONCE 12
 #define SEC_WHY 192
 #define SEC_ALL (GX_SEC_CHACHA20 | GX_SEC_AES256GCM)
-#define KEYFILE_MAX 256 /* bytes read from a key file, whitespace included */
 
 static const uint8_t hs_magic[4] = { 'G', 'X', 'H', 'S' };
 static const uint8_t fr_magic[4] = { 'G', 'X', 'F', 'R' };
@@ -65,6 +61,9 @@ struct gx_sec {
 	int suite;
 	uint8_t psk[GX_KEY_BYTES];
 	uint8_t kauth[SEC_MAC];
+	const gx_keyring *ring; /* a server's peers' keys: the one that verifies
+				 * becomes psk (peer) */
+	const gx_key *peer;
 	uint8_t esk[crypto_kx_SECRETKEYBYTES];
 	uint8_t msg1[GX_SEC_HELLO_BYTES];
 	char why[SEC_WHY];
@@ -135,6 +134,20 @@ gx_sec *gx_sec_new(const gx_key *psk, int role, int suites)
 	crypto_generichash(s->kauth, sizeof s->kauth, (const uint8_t *)auth_label,
 			   sizeof auth_label - 1, s->psk, sizeof s->psk);
 	return s;
+}
+
+gx_sec *gx_sec_new_ring(const gx_keyring *ring, int suites)
+{
+	const gx_key *k0 = gx_keyring_key(ring, 0, NULL);
+	gx_sec *s = k0 ? gx_sec_new(k0, GX_SEC_SERVER, suites) : NULL;
+	if (s)
+		s->ring = ring;
+	return s;
+}
+
+const gx_key *gx_sec_peer_key(const gx_sec *s)
+{
+	return s && s->state == S_UP ? s->peer : NULL;
 }
 
 void gx_sec_free(gx_sec *s)
@@ -252,9 +265,26 @@ static int on_msg1(gx_sec *s, const uint8_t *in, uint8_t *out)
 {
 	uint8_t want[SEC_MAC];
 
-	mac4(want, s->kauth, "C", 1, in, SEC_HDR, in + SEC_HDR, SEC_PK, NULL, 0);
-	if (crypto_verify_32(want, in + SEC_HDR + SEC_PK) != 0)
-		return fail(s, GX_EAUTH, "authentication failed: the peer holds a different key");
+	if (s->ring) {
+		/* the key that verifies is the peer's (which key it is, the peer
+		 * says openly in its HELLO anyway) */
+		const uint8_t *kauth;
+		const gx_key *k;
+		for (size_t i = 0; !s->peer && (k = gx_keyring_key(s->ring, i, &kauth)); i++) {
+			mac4(want, kauth, "C", 1, in, SEC_HDR, in + SEC_HDR, SEC_PK, NULL, 0);
+			if (crypto_verify_32(want, in + SEC_HDR + SEC_PK) == 0) {
+				s->peer = k;
+				memcpy(s->psk, k->k, GX_KEY_BYTES);
+				memcpy(s->kauth, kauth, SEC_MAC);
+			}
+		}
+		if (!s->peer) /* (none of the keys of the ring) */
+			return fail(s, GX_EAUTH, "authentication failed: the peer holds a different key");
+	} else {
+		mac4(want, s->kauth, "C", 1, in, SEC_HDR, in + SEC_HDR, SEC_PK, NULL, 0);
+		if (crypto_verify_32(want, in + SEC_HDR + SEC_PK) != 0)
+			return fail(s, GX_EAUTH, "authentication failed: the peer holds a different key");
+	}
 	int common = in[5] & s->suites;
 	if (!common)
 		return fail(s, GX_EPROTO,
@@ -502,161 +532,4 @@ uint64_t gx_sec_sent(const gx_sec *s)
 uint64_t gx_sec_received(const gx_sec *s)
 {
 	return s ? s->rx.ctr : 0;
-}
-
-/* ------------------------------------------------------------ key files */
-
-/* Writes a one-line reason into err (when there is room) and returns code. */
-__attribute__((format(printf, 4, 5))) static int say(int code, char *err, size_t errcap,
-						     const char *fmt, ...)
-{
-	if (err && errcap) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errcap, fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
-
-/* fsync of the folder holding path, so the new name survives a crash. */
-static void sync_dir(const char *path)
-{
-	char dir[4096];
-	const char *slash = strrchr(path, '/');
-	int n = !slash ? 0 : slash == path ? 1 : (int)(slash - path);
-	if (n)
-		snprintf(dir, sizeof dir, "%.*s", n, path);
-	else
-		snprintf(dir, sizeof dir, ".");
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
-int gx_key_generate(const char *path, char *err, size_t errcap)
-{
-	uint8_t key[GX_KEY_BYTES];
-	char hex[2 * GX_KEY_BYTES + 2], tmp[4096 + 32];
-	uint8_t r[6];
-
-	say(0, err, errcap, "%s", "");
-	if (!path || !*path)
-		return say(GX_EINVAL, err, errcap, "no key file named");
-	if (gx_sec_init() != 0)
-		return say(GX_EIO, err, errcap, "%s: libsodium cannot initialise", path);
-	randombytes_buf(r, sizeof r);
-	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.%02x%02x%02x%02x%02x%02x", path, r[0], r[1],
-			     r[2], r[3], r[4], r[5]) >= sizeof tmp)
-		return say(GX_EINVAL, err, errcap, "%s: path too long", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return say(GX_EIO, err, errcap, "cannot create %s: %s", path, strerror(errno));
-	randombytes_buf(key, sizeof key);
-	sodium_bin2hex(hex, sizeof hex, key, sizeof key);
-	hex[2 * GX_KEY_BYTES] = '\n';
-	int bad = fchmod(fd, 0600) != 0 || gx_write_full(fd, hex, 2 * GX_KEY_BYTES + 1) != 0 ||
-		  fsync(fd) != 0;
-	int e = errno;
-	sodium_memzero(key, sizeof key);
-	sodium_memzero(hex, sizeof hex);
-	if (close(fd) != 0 && !bad) {
-		bad = 1;
-		e = errno;
-	}
-	if (bad) {
-		unlink(tmp);
-		return say(GX_EIO, err, errcap, "cannot write %s: %s", path, strerror(e));
-	}
-	/* link(2), unlike rename(2), fails when the target exists. */
-	if (link(tmp, path) != 0) {
-		e = errno;
-		unlink(tmp);
-		if (e == EEXIST)
-			return say(GX_EINVAL, err, errcap, "%s exists", path);
-		return say(GX_EIO, err, errcap, "cannot create %s: %s", path, strerror(e));
-	}
-	unlink(tmp);
-	sync_dir(path);
-	return 0;
-}
-
-/* A hex digit's value, or -1 (ASCII only, whatever the locale). */
-static int hexval(uint8_t c)
-{
-	static const char d[] = "0123456789abcdef0123456789ABCDEF";
-	const char *p = c ? memchr(d, c, sizeof d - 1) : NULL;
-	return p ? (int)((p - d) & 15) : -1;
-}
-
-/* The key in the n bytes of a key file; 0 or GX_EFORMAT. */
-static int parse_key(const char *path, const uint8_t *b, size_t n, gx_key *key, char *err,
-		     size_t errcap)
-{
-	if (n == GX_KEY_BYTES) {
-		memcpy(key->k, b, GX_KEY_BYTES);
-		return 0;
-	}
-	size_t lo = 0, hi = n;
-	while (lo < hi && memchr(" \t\n\r\v\f", b[lo], 6))
-		lo++;
-	while (hi > lo && memchr(" \t\n\r\v\f", b[hi - 1], 6))
-		hi--;
-	for (size_t i = lo; i < hi; i++)
-		if (hexval(b[i]) < 0)
-			return say(GX_EFORMAT, err, errcap,
-				   "%s: not a key file (byte %zu is not a hex digit; want 64 hex "
-				   "digits or 32 raw bytes)",
-				   path, i);
-	if (hi - lo != 2 * GX_KEY_BYTES)
-		return say(GX_EFORMAT, err, errcap,
-			   "%s: not a key file (%zu hex digits; want 64 hex digits or 32 raw bytes)",
-			   path, hi - lo);
-	for (size_t i = 0; i < GX_KEY_BYTES; i++)
-		key->k[i] = (uint8_t)(hexval(b[lo + 2 * i]) << 4 | hexval(b[lo + 2 * i + 1]));
-	return 0;
-}
-
-int gx_key_load(const char *path, gx_key *key, char *err, size_t errcap)
-{
-	uint8_t buf[KEYFILE_MAX + 1];
-	struct stat st;
-
-	say(0, err, errcap, "%s", "");
-	if (!path || !key)
-		return say(GX_EINVAL, err, errcap, "no key file named");
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return say(GX_EIO, err, errcap, "cannot open %s: %s", path, strerror(errno));
-	/* Judged on the opened file, so a swap after a check cannot fool it. */
-	if (fstat(fd, &st) != 0) {
-		int e = errno;
-		close(fd);
-		return say(GX_EIO, err, errcap, "cannot stat %s: %s", path, strerror(e));
-	}
-	if (!S_ISREG(st.st_mode)) {
-		close(fd);
-		return say(GX_EINVAL, err, errcap, "%s is not a regular file", path);
-	}
-	if (st.st_mode & 077) {
-		close(fd);
-		return say(GX_EINVAL, err, errcap, "%s is %s by others (mode %04o); chmod 600 %s", path,
-			   st.st_mode & 044 ? "readable" : "accessible",
-			   (unsigned)(st.st_mode & 07777), path);
-	}
-	long n = gx_read_full(fd, buf, sizeof buf);
-	int e = errno;
-	close(fd);
-	int rc;
-	if (n < 0)
-		rc = say(GX_EIO, err, errcap, "cannot read %s: %s", path, strerror(e));
-	else if (n > KEYFILE_MAX)
-		rc = say(GX_EFORMAT, err, errcap, "%s: not a key file (more than %d bytes)", path,
-			 KEYFILE_MAX);
-	else
-		rc = parse_key(path, buf, (size_t)n, key, err, errcap);
-	sodium_memzero(buf, sizeof buf);
-	return rc;
 }

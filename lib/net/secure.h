@@ -87,6 +87,12 @@ typedef struct gx_sec gx_sec;
  * machine runs (tests force one). NULL on ENOMEM or when libsodium cannot
  * initialise. */
 gx_sec *gx_sec_new(const gx_key *psk, int role, int suites);
+/* A server end that takes any key of ring (which must outlive it): the one
+ * msg1 verifies with is the peer's, gx_sec_peer_key once established. NULL
+ * on a bad argument or no memory. */
+gx_sec *gx_sec_new_ring(const gx_keyring *ring, int suites);
+/* The established peer's key from the ring; NULL before, or without one. */
+const gx_key *gx_sec_peer_key(const gx_sec *s);
 void gx_sec_free(gx_sec *s);
 
 /* The client's first message: writes GX_SEC_HELLO_BYTES into out (cap at
