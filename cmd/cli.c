@@ -220,14 +220,22 @@ const char *cli_env(const char *name)
 	return v && *v ? v : NULL;
 }
 
-void cli_load_key(const char *path, uint8_t key[32])
+void cli_load_key(const char *path, gx_key *key)
 {
-	gx_key k;
 	char err[512];
-	if (gx_key_load(path, &k, err, sizeof err)) {
+	if (gx_key_load(path, key, err, sizeof err)) {
 		cli_error("%s", err);
 		exit(CLI_USAGE);
 	}
-	memcpy(key, k.k, sizeof k.k);
+}
+
+void cli_worker_key(const gx_key *have, uint32_t party, uint32_t rank, uint8_t out[32])
+{
+	gx_key k;
+	char kn[80];
+	if (gx_key_derive(have, GX_KEY_WORKER, party, rank, &k) != 0)
+		cli_usage_error("--key holds %s, which cannot be worker %u of party %u's",
+				gx_key_name(have, kn, sizeof kn), rank, party);
+	memcpy(out, k.k, sizeof k.k);
 	explicit_bzero(&k, sizeof k);
 }

@@ -64,7 +64,12 @@ void cli_log(void *ud, int level, const char *msg);
  * (32 bytes), or prints gx_key_load's one-line reason and exits with
  * CLI_USAGE: a missing, unreadable, malformed or group/other-readable key
  * file is a configuration error, refused before any work. */
-void cli_load_key(const char *path, uint8_t key[32]);
+struct gx_key;
+void cli_load_key(const char *path, struct gx_key *key);
+/* The key a worker (party, rank) dials with, from the key given: derived
+ * from the job's or the party's, or the worker's own; a usage error (exit
+ * 2) when it is another's. */
+void cli_worker_key(const struct gx_key *have, uint32_t party, uint32_t rank, uint8_t out[32]);
 
 /* GEOMX_NAME from the environment, or NULL. */
 const char *cli_env(const char *name);

@@ -171,7 +171,7 @@ static struct {
 	gx_ps_opts o;
 	const char *stats;
 	int json;
-	uint8_t key[32];
+	gx_key key;
 } opt;
 
 static gx_ps *the_ps;
@@ -457,8 +457,8 @@ static void parse_args(int argc, char **argv)
 			opt.stats = optarg;
 			break;
 		case OPT_KEY:
-			cli_load_key(optarg, opt.key);
-			o->psk = opt.key;
+			cli_load_key(optarg, &opt.key);
+			o->key = &opt.key;
 			break;
 		case OPT_STATS_FMT:
 			if (!strcmp(optarg, "tsv"))

@@ -19,7 +19,7 @@
 
 enum {
 	OPT_LISTEN = 256, OPT_CONNECT, OPT_CTIMEOUT, OPT_QUEUE, OPT_MAX_CONNS, OPT_KEY, OPT_SECURE,
-	OPT_HTIMEOUT, OPT_MAX_HS, OPT_GENKEY, OPT_ZSTD, OPT_WAN, OPT_SEED, OPT_STATS,
+	OPT_HTIMEOUT, OPT_MAX_HS, OPT_GENKEY, OPT_PARTY, OPT_RANK, OPT_ZSTD, OPT_WAN, OPT_SEED, OPT_STATS,
 	OPT_STATS_EVERY,
 	/* the emulation flags: 4 kinds x (both, up, down), in this order */
 	OPT_EMU
@@ -30,7 +30,7 @@ static const char *const emu_name[EMU__N] = { "rate", "delay", "jitter", "loss" 
 static void usage(void)
 {
 	printf("Usage: %s --listen HOST:PORT --connect HOST:PORT [OPTION]...\n"
-	       "  or:  %s --genkey FILE\n"
+	       "  or:  %s --genkey FILE [--key FILE --party P [--rank R]]\n"
 	       "Forward every TCP connection accepted on --listen to --connect, both ways: the\n"
 	       "WAN gateway of a data center. The link to the far side may be encrypted and\n"
 	       "authenticated (--key), compressed (--zstd) and run through an emulated WAN\n"
@@ -54,7 +54,9 @@ static void usage(void)
 	       "      --handshake-timeout SEC  time for a secure handshake (default %g)\n"
 	       "      --max-handshakes N   secure handshakes pending at a time; one more drops\n"
 	       "                           the oldest from the busiest address (default %d)\n"
-	       "      --genkey FILE        write a new random key to FILE (mode 0600), exit\n",
+	       "      --genkey FILE        write a new random key to FILE (mode 0600), exit;\n"
+	       "                           with --key and --party, party P's key derived from\n"
+	       "                           it, with --rank too its worker R's (docs/security.md)\n",
 	       GX_RELAY_DEF_HANDSHAKE_TIMEOUT, GX_RELAY_DEF_MAX_HS);
 	printf("Compression:\n"
 	       "      --zstd[=LEVEL]       compress what goes to the WAN side, decompress what\n"
@@ -99,6 +101,7 @@ static void usage(void)
 static struct {
 	gx_relay_opts c;
 	const char *genkey;
+	long party, rank; /* --genkey: whose key to derive (-1: none) */
 	const char *key_path;
 	int secure_set; /* --secure given: -1 none */
 	int wan_set;
@@ -106,6 +109,43 @@ static struct {
 	/* emulation: [kind][0 both, 1 up, 2 down] */
 	const char *emu[EMU__N][3];
 } opt;
+
+/* --genkey: a new key, or one derived from --key's; a CLI_* status. */
+static int genkey(void)
+{
+	char err[512], kn[80];
+	if (!opt.key_path) {
+		if (gx_key_generate(opt.genkey, err, sizeof err) != 0) {
+			cli_error("%s", err);
+			return CLI_FAIL;
+		}
+		cli_info("wrote a new key to %s", opt.genkey);
+		return CLI_OK;
+	}
+	gx_key from, k, want;
+	cli_load_key(opt.key_path, &from);
+	memset(&want, 0, sizeof want);
+	want.scope = opt.rank >= 0 ? GX_KEY_WORKER : GX_KEY_PARTY;
+	want.party = (uint32_t)opt.party;
+	want.rank = (uint32_t)(opt.rank >= 0 ? opt.rank : 0);
+	char wn[80];
+	gx_key_name(&want, wn, sizeof wn);
+	gx_key_name(&from, kn, sizeof kn);
+	int rc = gx_key_derive(&from, want.scope, want.party, want.rank, &k);
+	explicit_bzero(&from, sizeof from);
+	if (rc) {
+		cli_error("%s holds %s, which cannot give %s", opt.key_path, kn, wn);
+		return CLI_USAGE;
+	}
+	rc = gx_key_save(opt.genkey, &k, err, sizeof err);
+	explicit_bzero(&k, sizeof k);
+	if (rc) {
+		cli_error("%s", err);
+		return CLI_FAIL;
+	}
+	cli_info("wrote %s to %s", wn, opt.genkey);
+	return CLI_OK;
+}
 
 static void parse_addr(const char *flag, const char *s, char *host, size_t hostcap, int *port,
 		       int lo)
@@ -166,6 +206,7 @@ static void parse_args(int argc, char **argv)
 		{ "max-conns", 1, 0, OPT_MAX_CONNS }, { "key", 1, 0, OPT_KEY },
 		{ "secure", 1, 0, OPT_SECURE }, { "handshake-timeout", 1, 0, OPT_HTIMEOUT },
 		{ "max-handshakes", 1, 0, OPT_MAX_HS }, { "genkey", 1, 0, OPT_GENKEY },
+		{ "party", 1, 0, OPT_PARTY }, { "rank", 1, 0, OPT_RANK },
 		{ "zstd", 2, 0, OPT_ZSTD }, { "wan", 1, 0, OPT_WAN }, { "seed", 1, 0, OPT_SEED },
 		{ "stats", 1, 0, OPT_STATS }, { "stats-every", 1, 0, OPT_STATS_EVERY },
 		{ "rate", 1, 0, OPT_EMU + 0 }, { "rate-up", 1, 0, OPT_EMU + 1 },
@@ -181,6 +222,7 @@ static void parse_args(int argc, char **argv)
 	gx_relay_opts_default(c);
 	opt.secure_set = -1;
 	opt.wan_set = -1;
+	opt.party = opt.rank = -1;
 	int c_, max_conns_set = 0;
 	long v;
 	uint64_t u;
@@ -226,6 +268,13 @@ static void parse_args(int argc, char **argv)
 			break;
 		case OPT_GENKEY:
 			opt.genkey = optarg;
+			break;
+		case OPT_PARTY:
+		case OPT_RANK:
+			if (cli_parse_int(optarg, 0, UINT32_MAX, &v))
+				cli_usage_error("invalid --%s '%s'", c_ == OPT_PARTY ? "party" : "rank",
+						optarg);
+			*(c_ == OPT_PARTY ? &opt.party : &opt.rank) = v;
 			break;
 		case OPT_SECURE:
 			if (!strcmp(optarg, "listen"))
@@ -277,10 +326,16 @@ static void parse_args(int argc, char **argv)
 	if (optind < argc)
 		cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (opt.genkey) {
-		if (c->listen_s || c->connect_s || opt.key_path)
-			cli_usage_error("--genkey FILE takes no --listen, --connect or --key");
+		if (c->listen_s || c->connect_s)
+			cli_usage_error("--genkey FILE takes no --listen or --connect");
+		if (!opt.key_path != (opt.party < 0))
+			cli_usage_error("--genkey derives a key with both --key FILE and --party P");
+		if (opt.rank >= 0 && opt.party < 0)
+			cli_usage_error("--rank goes with --party");
 		return;
 	}
+	if (opt.party >= 0 || opt.rank >= 0)
+		cli_usage_error("--party and --rank go with --genkey");
 	if (!c->listen_s)
 		cli_usage_error("missing --listen HOST:PORT");
 	if (!c->connect_s)
@@ -293,7 +348,7 @@ static void parse_args(int argc, char **argv)
 		resolve_emu(d);
 
 	if (opt.key_path) {
-		cli_load_key(opt.key_path, c->key.k);
+		cli_load_key(opt.key_path, &c->key);
 		int s = opt.secure_set >= 0 ? opt.secure_set : GX_RELAY_FAR;
 		c->secure[GX_RELAY_NEAR] = s == GX_RELAY_NEAR || s == 2;
 		c->secure[GX_RELAY_FAR] = s == GX_RELAY_FAR || s == 2;
@@ -376,15 +431,8 @@ int main(int argc, char **argv)
 	cli_init(argv[0]);
 	argv[0] = (char *)cli_prog; /* getopt names the program by argv[0] */
 	parse_args(argc, argv);
-	if (opt.genkey) {
-		char err[512];
-		if (gx_key_generate(opt.genkey, err, sizeof err) != 0) {
-			cli_error("%s", err);
-			return CLI_FAIL;
-		}
-		cli_info("wrote a new key to %s", opt.genkey);
-		return CLI_OK;
-	}
+	if (opt.genkey)
+		return genkey();
 
 	signal(SIGPIPE, SIG_IGN);
 	opt.c.log = relay_log;

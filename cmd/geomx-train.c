@@ -344,7 +344,7 @@ int main(int argc, char **argv)
 			o.connect_timeout = dv;
 			break;
 		case OPT_KEY:
-			cli_load_key(optarg, o.key);
+			cli_load_key(optarg, &o.key);
 			o.have_key = 1;
 			break;
 		case 'q':

@@ -176,7 +176,10 @@ static void *worker_main(void *ud)
 	ko.rank = w->rank;
 	ko.party = w->party;
 	ko.connect_timeout = atof(CONNECT_TIMEOUT);
-	ko.psk = o->key_file ? o->key : NULL;
+	uint8_t wk[32]; /* the worker's own key, from the job's */
+	if (o->key_file)
+		cli_worker_key(&o->key, w->party, w->rank, wk);
+	ko.psk = o->key_file ? wk : NULL;
 	ko.log = log_line;
 	ko.log_ud = w->who;
 	/* Thread names for profiles: the client's I/O thread inherits this

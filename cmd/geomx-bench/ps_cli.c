@@ -185,7 +185,7 @@ int cmd_ps(int argc, char **argv)
 			o.block = (uint32_t)uv;
 			break;
 		case OPT_KEY:
-			cli_load_key(optarg, o.key);
+			cli_load_key(optarg, &o.key);
 			o.key_file = optarg;
 			break;
 		case 'q':

@@ -37,7 +37,7 @@ struct popts {
 	double min_time;
 	const char *ps_bin;
 	const char *key_file; /* --key: every link encrypted */
-	uint8_t key[32];
+	gx_key key;
 };
 
 /* ---- ps.c: one run of the benchmark; 0, or 1 after saying why. */

@@ -617,9 +617,9 @@ int cmd_relay(int argc, char **argv)
 		case OPT_KEY: {
 			/* Checked here, as the relays will, so a bad file is a usage
 			 * error before anything starts. */
-			uint8_t k[32];
-			cli_load_key(optarg, k);
-			explicit_bzero(k, sizeof k);
+			gx_key k;
+			cli_load_key(optarg, &k);
+			explicit_bzero(&k, sizeof k);
 			o.key_file = optarg;
 			break;
 		}

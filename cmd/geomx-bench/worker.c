@@ -214,7 +214,7 @@ struct wopts {
 	int same_init, report, objective, restarted;
 	double connect_timeout, heartbeat, heartbeat_timeout, reconnect_timeout;
 	int have_key;
-	uint8_t key[32];
+	gx_key key;
 };
 
 static int run(const struct wopts *o)
@@ -277,7 +277,10 @@ static int run(const struct wopts *o)
 	ko.heartbeat_timeout = o->heartbeat_timeout;
 	ko.reconnect_timeout = o->reconnect_timeout;
 	ko.restarted = o->restarted;
-	ko.psk = o->have_key ? o->key : NULL;
+	uint8_t wk[32]; /* its own key, from the one given */
+	if (o->have_key)
+		cli_worker_key(&o->key, o->party, o->rank, wk);
+	ko.psk = o->have_key ? wk : NULL;
 	ko.log = cli_log;
 	ko.log_ud = who;
 	kv = gx_kv_connect(&ko, &e);
@@ -478,7 +481,7 @@ int cmd_worker(int argc, char **argv)
 			o.connect_timeout = dv;
 			break;
 		case OPT_KEY:
-			cli_load_key(optarg, o.key);
+			cli_load_key(optarg, &o.key);
 			o.have_key = 1;
 			break;
 		case OPT_RESTARTED:

@@ -278,7 +278,10 @@ static int connect_ps(const struct topts *o, struct state *s, const char *who)
 	ko.rank = o->rank;
 	ko.party = o->party;
 	ko.connect_timeout = o->connect_timeout;
-	ko.psk = o->have_key ? o->key : NULL;
+	uint8_t wk[32]; /* its own key, from the one given */
+	if (o->have_key)
+		cli_worker_key(&o->key, o->party, o->rank, wk);
+	ko.psk = o->have_key ? wk : NULL;
 	ko.log = cli_log;
 	ko.log_ud = (void *)who;
 	ko.restarted = o->resume; /* its place back, if the local server kept it */

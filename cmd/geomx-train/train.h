@@ -45,7 +45,7 @@ struct topts {
 	uint32_t rank, party;
 	double connect_timeout;
 	int have_key;          /* --key given */
-	uint8_t key[32];       /* --key: the pre-shared key */
+	gx_key key;            /* --key: the job's, its party's or its own */
 };
 
 /* Set by SIGINT/SIGTERM: the run stops at the next step and fails. */

@@ -66,9 +66,14 @@ typedef struct gx_ps_opts {
 	int resume;               /* global: start from the checkpoint's slices;
 				   * every party comes back to them */
 	gx_frame_limits limits;   /* incoming frames */
-	const uint8_t *psk;       /* 32-byte pre-shared key: every link accepted and
-				   * opened is authenticated and encrypted (docs/
-				   * security.md); NULL: plaintext. Copied. */
+	const gx_key *key;        /* every link accepted and opened is authenticated
+				   * and encrypted (docs/security.md); NULL:
+				   * plaintext. Copied. A global server needs the
+				   * job's key and takes the parties' (and, flat,
+				   * workers') derived from it; a local server the
+				   * job's or its party's, dials with its party's
+				   * and takes its workers'. A peer's HELLO must
+				   * claim the identity of the key it holds. */
 	gx_log_fn *log;           /* NULL: silent */
 	void *log_ud;
 } gx_ps_opts;

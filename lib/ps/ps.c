@@ -269,13 +269,12 @@ gx_ps *gx_ps_create(const gx_ps_opts *o, int *err)
 		goto fail;
 	ps->o.listen = ps->listen_s;
 	ps->o.upstream = ps->upstream_s;
-	if (o->psk) {
-		memcpy(ps->psk.k, o->psk, sizeof ps->psk.k);
-		ps->o.psk = ps->psk.k;
-	}
+	ps->o.key = NULL; /* (set by ps_keys once the key is checked) */
 	if (!ps->o.limits.max_payload || !ps->o.limits.max_count)
 		gx_frame_limits_default(&ps->o.limits);
 	if ((rc = opts_check(ps)))
+		goto fail;
+	if (o->key && (rc = ps_keys(ps, o->key)) != 0)
 		goto fail;
 
 	rc = GX_ENOMEM;
@@ -384,6 +383,7 @@ void gx_ps_free(gx_ps *ps)
 	free(ps->listen_s);
 	free(ps->upstream_s);
 	explicit_bzero(&ps->psk, sizeof ps->psk);
+	gx_keyring_free(ps->ring);
 	free(ps);
 }
 

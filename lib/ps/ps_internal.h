@@ -154,7 +154,9 @@ typedef struct ps_local_state ps_local_state;
 
 struct gx_ps {
 	gx_ps_opts o;
-	gx_key psk;           /* o.psk points here when set */
+	gx_key psk;           /* the key it dials with (a local: its party's);
+			       * o.key set: every link is secure */
+	gx_keyring *ring;     /* o.key set: the keys its peers may hold */
 	char *listen_s, *upstream_s, *ef_save_s;
 	char name[32];        /* "global", "local 0" (the role's opts) */
 	const ps_role *role;  /* the role's table */
@@ -300,6 +302,13 @@ void ps_log(gx_ps *ps, int level, const char *fmt, ...) __attribute__((format(pr
  * error sends ERROR (code rc, the message) to every live link but skip. */
 void ps_finish(gx_ps *ps, int rc, ps_peer *skip, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* ps_keys.c: from the key given (o.key), the ring of the keys its peers may
+ * hold and the key it dials with; 0 or a gx_error after a log line. */
+int ps_keys(gx_ps *ps, const gx_key *key);
+/* Whether p's HELLO claims the identity of the key it holds (its link's
+ * peer key); -1 after refusing it (a violation), else 0. */
+int ps_claim_check(gx_ps *ps, ps_peer *p, const gx_hello *hl);
+
 /* A peer broke the protocol: ERROR to it, a log line, and for a member the
  * rules of a dead peer. */
 void ps_violation(gx_ps *ps, ps_peer *p, int code, const char *fmt, ...)

@@ -336,7 +336,7 @@ static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 		gx_conn_set_out_bound(p->c, PS_OUT_BOUND);
 		if (ps->role->header)
 			gx_conn_set_on_header(p->c, on_header);
-		if (ps->o.psk && gx_conn_secure(p->c, &ps->psk, GX_SEC_SERVER, 0)) {
+		if (ps->ring && gx_conn_secure_ring(p->c, ps->ring, 0)) {
 			gx_conn_close(p->c, 0, "out of memory");
 			ps_log(ps, GX_LOG_WARN, "out of memory: refused a connection from %s",
 			       addr);
@@ -391,6 +391,8 @@ static void on_hello(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t
 		ps_violation(ps, p, GX_EPROTO, "malformed HELLO");
 		return;
 	}
+	if (ps_claim_check(ps, p, &hl))
+		return;
 	p->role = hl.role;
 	p->rank = hl.rank;
 	p->party = hl.party;
@@ -514,7 +516,7 @@ void ps_on_close(gx_conn *c, int err, const char *why, void *ud)
 	/* A secure link that failed its handshake or its records: conn.c has
 	 * told a plaintext peer why; anything written raw here would read as
 	 * plaintext to a keyed peer, or as a forged record. */
-	int sec = ps->o.psk != NULL;
+	int sec = ps->ring != NULL;
 	int decode_error = err < 0 && err != GX_EIO && !(sec && !gx_conn_established(c)) &&
 			   err != GX_EAUTH && err != GX_ETRUNC && err != GX_ETIMEOUT;
 	if (decode_error && !sec && !p->gone && !ps->finishing)

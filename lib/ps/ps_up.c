@@ -229,7 +229,7 @@ int ps_local_start(gx_ps *ps)
 		.timeout_ms = (long)(ps->o.connect_timeout * 1000),
 		.cb = &up_cbs,
 		.hello = hl,
-		.psk = ps->o.psk ? &ps->psk : NULL,
+		.psk = ps->o.key ? &ps->psk : NULL,
 		.lim = &ps->o.limits,
 		.sender = ps->name,
 		.on_frame = ps_on_frame,

@@ -24,6 +24,26 @@ void gx_relay_opts_default(gx_relay_opts *o)
 
 /* What follows from the options: how long a lost segment holds its stream,
  * and queues that can hold what the emulated link has in flight. */
+/* The keys its near side takes: its own, and, holding the job's key, every
+ * party's below RELAY_PARTIES (a data center's server that dials it with
+ * its party's key; docs/security.md, "Identities"). Its far side dials
+ * with its own key. 0 or GX_ENOMEM. */
+static int relay_ring(relay *r)
+{
+	const gx_key *k = &r->cfg.key;
+	size_t n = 1 + (k->scope == GX_KEY_JOB ? RELAY_PARTIES : 0);
+	gx_key *keys = calloc(n, sizeof *keys);
+	if (!keys)
+		return GX_ENOMEM;
+	keys[0] = *k;
+	for (size_t p = 1; p < n; p++)
+		gx_key_derive(k, GX_KEY_PARTY, (uint32_t)(p - 1), 0, &keys[p]);
+	r->ring = gx_keyring_new(keys, n);
+	explicit_bzero(keys, n * sizeof *keys);
+	free(keys);
+	return r->ring ? 0 : GX_ENOMEM;
+}
+
 static void derive(relay *r)
 {
 	relay_cfg *c = &r->cfg;
@@ -71,6 +91,12 @@ gx_relay *gx_relay_create(const gx_relay_opts *o, int *err)
 	r->lfd = -1;
 	r->stats_fd = -1;
 	derive(r);
+	if (relay_ring(r)) {
+		if (err)
+			*err = GX_ENOMEM;
+		gx_relay_free(r);
+		return NULL;
+	}
 	if (relay_start(r)) {
 		if (err)
 			*err = GX_EIO;
@@ -110,5 +136,6 @@ void gx_relay_free(gx_relay *r)
 	relay_close_all(r, "freed");
 	relay_release(r);
 	explicit_bzero(&r->cfg.key, sizeof r->cfg.key);
+	gx_keyring_free(r->ring);
 	free(r);
 }

@@ -35,6 +35,8 @@ enum { NEAR = GX_RELAY_NEAR, FAR = GX_RELAY_FAR };
 
 /* One chunk holds one sealed record of the largest size. */
 #define RELAY_CHUNK (GX_SEC_RECORD_MAX + GX_SEC_OVERHEAD)
+/* Parties whose keys a relay holding the job's key takes on its near side. */
+#define RELAY_PARTIES 256
 /* A secure or compressed source's input buffer: two whole records. */
 #define RELAY_IN_CAP (2 * RELAY_CHUNK)
 /* Bytes read (written) per readiness event and direction, so one busy
@@ -156,6 +158,7 @@ typedef struct relay_stats {
 
 typedef struct gx_relay {
 	relay_cfg cfg;
+	gx_keyring *ring;   /* its near side's peers' keys (wan_hs_start) */
 	uint64_t hold_ns;   /* a lost segment holds its stream this long */
 	gx_ev *ev;
 	int lfd, port;

@@ -86,7 +86,8 @@ int wan_buffered(const dir *d)
 int wan_hs_start(pair *p, side *s)
 {
 	relay *r = p->r;
-	s->sec = gx_sec_new(&r->cfg.key, s->idx == NEAR ? GX_SEC_SERVER : GX_SEC_CLIENT, 0);
+	s->sec = s->idx == NEAR ? gx_sec_new_ring(r->ring, 0)
+				: gx_sec_new(&r->cfg.key, GX_SEC_CLIENT, 0);
 	if (!s->sec)
 		return pair_abort(p, GX_ENOMEM, "cannot start a secure handshake (out of memory)");
 	uint8_t out[GX_SEC_HELLO_BYTES];

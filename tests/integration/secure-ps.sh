@@ -4,7 +4,11 @@
 # links ends with exactly the oracle's parameters; a worker without the key,
 # one with another key, a local server with another key and one whose
 # global server has no key are each refused with a log line naming the
-# cause, and the job's own links go on.
+# cause, and the job's own links go on; with identities (geomx-relay
+# --genkey --key --party [--rank]: the global server the job's key, each
+# local server its party's, each worker its own or its party's) the job
+# runs, a party's key cannot serve another party, and a worker's key
+# cannot be another rank's.
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 need_python
 ORACLE="python3 $GX_TOP/tests/integration/oracle.py"
@@ -69,6 +73,40 @@ GP=$(port_of plain.g0)
 spawn plain.l0 geomx-ps --role local --workers 1 --upstream "127.0.0.1:$GP" --key "$K" --connect-timeout 3
 expect_exit "a keyed local server facing a plaintext global fails" plain.l0 20 1
 expect_match "it names the plaintext peer" "$T/plain.l0.err" "plaintext"
+
+# 5. Identities: the job's key only at the global server; each local
+# server its party's key; worker 0 of each party its own key, worker 1 its
+# party's (the client derives its own from it).
+for p in 0 1; do
+	geomx-relay --genkey "$T/p$p.key" --key "$K" --party $p || notok "derive party $p's key"
+	geomx-relay --genkey "$T/w${p}0.key" --key "$T/p$p.key" --party $p --rank 0 ||
+		notok "derive worker 0 of party $p's key"
+done
+spawn id.g0 geomx-ps --role global --parties 2 --key "$K" --optimizer sgd --lr 0.5
+IG=$(port_of id.g0)
+for p in 0 1; do
+	spawn id.l$p geomx-ps --role local --party $p --workers 2 --upstream "127.0.0.1:$IG" \
+		--key "$T/p$p.key" --connect-timeout 20
+	eval "IL$p=\$(port_of id.l$p)"
+done
+# party 0's key at party 1's server's place; worker 0's key claiming rank 1
+spawn id.badparty geomx-ps --role local --party 1 --workers 2 --upstream "127.0.0.1:$IG" \
+	--key "$T/p0.key" --connect-timeout 5
+expect_exit "a local server given another party's key refuses to start (status 1)" id.badparty 10 1
+expect_match "... saying whose key it holds" "$T/id.badparty.err" "party 0's key"
+spawn id.squat geomx-bench worker --ps "127.0.0.1:$IL0" --party 0 --rank 1 --sizes "$SIZES" \
+	--rounds 1 --key "$T/w00.key" --connect-timeout 2
+expect_exit "a worker's key cannot serve another rank (status 2)" id.squat 10 2
+expect_match "... saying so" "$T/id.squat.err" "worker 0 of party 0's key, which cannot be worker 1"
+for p in 0 1; do
+	eval "lp=\$IL$p"
+	spawn id.w${p}0 geomx-bench worker --ps "127.0.0.1:$lp" --party $p --rank 0 --sizes "$SIZES" \
+		--rounds "$R" -q --key "$T/w${p}0.key"
+	spawn id.w${p}1 geomx-bench worker --ps "127.0.0.1:$lp" --party $p --rank 1 --sizes "$SIZES" \
+		--rounds "$R" -q --key "$T/p$p.key"
+done
+expect_all "identities: the job runs, every process exits 0 by itself" 40 0 id.w00 id.w01 id.w10 \
+	id.w11 id.l0 id.l1 id.g0
 
 # 4. Key files: readable by others, missing, malformed: usage errors (2).
 chmod 644 "$K2"
