@@ -21,6 +21,10 @@
 # 3); SIZE the tensor's floats (default 1048576); GX_BLOCKS_OUT the folder
 # for the table and the plot (default: a temporary one, removed, the plot
 # kept as docs/img/blocks.png only when GX_BLOCKS_PNG says so).
+# The data path in plaintext, asked for (the programs refuse it by default;
+# bench/secure-ps.sh measures what encryption costs).
+: "${GEOMX_INSECURE=1}"
+export GEOMX_INSECURE
 set -u
 BUILD=${BUILD:-build}
 BIN=$BUILD/bin/geomx-bench

@@ -21,6 +21,10 @@
 # when missing). SIZE sets the tensor's float count for the debug count
 # (default 1048576, 4 MB; e.g. SIZE=4096 for 16 KiB frames, which arrive
 # whole in one read and are decoded where they lie).
+# The data path in plaintext, asked for (the programs refuse it by default;
+# bench/secure-ps.sh measures what encryption costs).
+: "${GEOMX_INSECURE=1}"
+export GEOMX_INSECURE
 set -u
 BD=${BUILD_DEBUG:-build-debug}
 MAX_PASSES=${MAX_PASSES:-9}

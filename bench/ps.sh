@@ -23,6 +23,10 @@
 # BUILD picks the build folder (default build); GX_PS_ARGS adds options to
 # every run, after the script's (so "--min-time 3 --repeat 9" overrides);
 # GX_PS_SWEEP=0 runs the acceptance configuration alone.
+# The data path in plaintext, asked for (the programs refuse it by default;
+# bench/secure-ps.sh measures what encryption costs).
+: "${GEOMX_INSECURE=1}"
+export GEOMX_INSECURE
 set -u
 BUILD=${BUILD:-build}
 BIN=$BUILD/bin/geomx-bench

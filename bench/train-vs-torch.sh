@@ -12,6 +12,10 @@
 # one seed compares two draws; several seeds compare the methods.
 # Needs /usr/bin/python3 with torch (skips otherwise).
 # Usage: [SEEDS="1 2 3"] sh bench/train-vs-torch.sh [EPOCHS]   (default 1; BUILD=dir)
+# The data path in plaintext, asked for (the programs refuse it by default;
+# bench/secure-ps.sh measures what encryption costs).
+: "${GEOMX_INSECURE=1}"
+export GEOMX_INSECURE
 set -eu
 B=${BUILD:-build}/bin
 EPOCHS=${1:-1}

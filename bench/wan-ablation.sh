@@ -101,6 +101,10 @@
 # Exit status: 0 every check passed or was skipped, 1 a check failed or a
 # configuration failed, 2 usage, 130 on Ctrl-C, 143 on SIGTERM. Every process it started
 # is gone when it exits (and, with tbf, every namespace).
+# The data path in plaintext, asked for (the programs refuse it by default;
+# bench/secure-ps.sh measures what encryption costs).
+: "${GEOMX_INSECURE=1}"
+export GEOMX_INSECURE
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 usage() {

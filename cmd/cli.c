@@ -229,6 +229,25 @@ void cli_load_key(const char *path, gx_key *key)
 	}
 }
 
+int cli_secure_key(const char *path, int insecure, gx_key *key)
+{
+	if (!path)
+		path = cli_env("KEY");
+	if (path) {
+		cli_load_key(path, key);
+		return 1;
+	}
+	const char *env = cli_env("INSECURE");
+	if (insecure || (env && strcmp(env, "0") != 0)) {
+		cli_warn("%s: links are plaintext and unauthenticated: anyone on the network can "
+			 "read, change or inject frames", insecure ? "--insecure" : "GEOMX_INSECURE");
+		return 0;
+	}
+	cli_usage_error("no key: links would be plaintext and unauthenticated; give --key FILE "
+			"(geomx-relay --genkey FILE makes one; or GEOMX_KEY=FILE), or --insecure");
+	return 0;
+}
+
 void cli_worker_key(const gx_key *have, uint32_t party, uint32_t rank, uint8_t out[32])
 {
 	gx_key k;

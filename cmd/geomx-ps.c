@@ -22,7 +22,7 @@ enum {
 	OPT_SUM, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_RHO,
 	OPT_WD, OPT_LAMBDA, OPT_SPLIT, OPT_BLOCK, OPT_CTIMEOUT, OPT_HB, OPT_HBT, OPT_WHBT, OPT_RTIMEOUT, OPT_ELASTIC, OPT_STATS,
 	OPT_STATS_FMT,
-	OPT_KEY, OPT_K1, OPT_K2, OPT_WAN, OPT_LAN, OPT_SPARSE_MIN, OPT_EF_MOM, OPT_EF_SAVE,
+	OPT_KEY, OPT_INSECURE, OPT_K1, OPT_K2, OPT_WAN, OPT_LAN, OPT_SPARSE_MIN, OPT_EF_MOM, OPT_EF_SAVE,
 	OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME
 };
 
@@ -150,7 +150,11 @@ static void usage(void)
 	printf("Security:\n"
 	       "      --key FILE         pre-shared key file (geomx-relay --genkey; mode 0600):\n"
 	       "                         every link, listening and upstream, is authenticated\n"
-	       "                         and encrypted; every peer needs the same key\n");
+	       "                         and encrypted (default: $GEOMX_KEY); the job's key,\n"
+	       "                         or a local server's party's (docs/security.md)\n"
+	       "      --insecure         without a key: plaintext, unauthenticated links\n"
+	       "                         (a warning; also GEOMX_INSECURE=1); with neither,\n"
+	       "                         the server refuses to start\n");
 	printf("Output and messages:\n"
 	       "      --stats FILE       write the traffic and round statistics to FILE at\n"
 	       "                         the end ('-': standard error)\n"
@@ -172,6 +176,8 @@ static struct {
 	const char *stats;
 	int json;
 	gx_key key;
+	const char *key_path; /* --key */
+	int insecure;         /* --insecure */
 } opt;
 
 static gx_ps *the_ps;
@@ -247,6 +253,7 @@ static void parse_args(int argc, char **argv)
 		{ "wan-heartbeat-timeout", 1, 0, OPT_WHBT },
 		{ "elastic", 0, 0, OPT_ELASTIC }, { "stats", 1, 0, OPT_STATS },
 		{ "stats-format", 1, 0, OPT_STATS_FMT }, { "key", 1, 0, OPT_KEY },
+		{ "insecure", 0, 0, OPT_INSECURE },
 		{ "k1", 1, 0, OPT_K1 }, { "k2", 1, 0, OPT_K2 }, { "wan-codec", 1, 0, OPT_WAN },
 		{ "lan-codec", 1, 0, OPT_LAN }, { "sparse-min", 1, 0, OPT_SPARSE_MIN },
 		{ "ef-momentum", 1, 0, OPT_EF_MOM }, { "ef-save", 1, 0, OPT_EF_SAVE },
@@ -457,8 +464,10 @@ static void parse_args(int argc, char **argv)
 			opt.stats = optarg;
 			break;
 		case OPT_KEY:
-			cli_load_key(optarg, &opt.key);
-			o->key = &opt.key;
+			opt.key_path = optarg;
+			break;
+		case OPT_INSECURE:
+			opt.insecure = 1;
 			break;
 		case OPT_STATS_FMT:
 			if (!strcmp(optarg, "tsv"))
@@ -533,6 +542,9 @@ static void parse_args(int argc, char **argv)
 		bad = "--lambda must be 0 or more";
 	if (bad)
 		cli_usage_error("%s", bad);
+	/* last: every other flag is judged before the key's absence */
+	if (cli_secure_key(opt.key_path, opt.insecure, &opt.key))
+		o->key = &opt.key;
 }
 
 /* Writes the stats at the end: to stderr ('-') or atomically to a file. */

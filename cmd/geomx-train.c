@@ -33,7 +33,7 @@ enum {
 	OPT_DFORMAT, OPT_REGRESSION, OPT_LIMIT, OPT_TEST_LIMIT, OPT_SHARD, OPT_SHARD_BY, OPT_MODEL,
 	OPT_EPOCHS, OPT_BATCH, OPT_STEPS, OPT_SEED, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_WD,
 	OPT_THREADS, OPT_SAVE, OPT_LOAD, OPT_REPORT, OPT_EVAL, OPT_FORMAT, OPT_PS, OPT_RANK,
-	OPT_PARTY, OPT_CTIMEOUT, OPT_KEY, OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME
+	OPT_PARTY, OPT_CTIMEOUT, OPT_KEY, OPT_INSECURE, OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME
 };
 
 static const struct option longopts[] = {
@@ -72,6 +72,7 @@ static const struct option longopts[] = {
 	{"party", required_argument, NULL, OPT_PARTY},
 	{"connect-timeout", required_argument, NULL, OPT_CTIMEOUT},
 	{"key", required_argument, NULL, OPT_KEY},
+	{"insecure", no_argument, NULL, OPT_INSECURE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{"quiet", no_argument, NULL, 'q'},
@@ -133,8 +134,11 @@ static void help(void)
 	       "      --party P          this worker's data center (default: 0)\n"
 	       "      --connect-timeout SEC  keep trying to reach the servers this long\n"
 	       "                         (default: %g)\n"
-	       "      --key FILE         pre-shared key file: authenticate and encrypt the\n"
-	       "                         link to the PS (which needs the same key)\n"
+	       "      --key FILE         key file (the job's, the party's or this worker's):\n"
+	       "                         authenticate and encrypt the link to the PS\n"
+	       "                         (default: $GEOMX_KEY)\n"
+	       "      --insecure         without a key: a plaintext link (a warning; also\n"
+	       "                         GEOMX_INSECURE=1); with neither, --ps is refused\n"
 	       "  -q, --quiet            fewer messages on stderr\n"
 	       "  -v, --verbose          more messages on stderr\n"
 	       "  -h, --help             show this help and exit\n"
@@ -190,7 +194,8 @@ int main(int argc, char **argv)
 	o.dformat = DFMT_IDX;
 	int kind = gx_optim_kind_of(DEF_OPTIM), c, optim_set = 0;
 	float lr = -1, momentum = -1, wd = -1;
-	const char *data_dir_flag = NULL;
+	const char *data_dir_flag = NULL, *key_path = NULL;
+	int insecure = 0;
 	long lv;
 	double dv;
 
@@ -344,8 +349,10 @@ int main(int argc, char **argv)
 			o.connect_timeout = dv;
 			break;
 		case OPT_KEY:
-			cli_load_key(optarg, &o.key);
-			o.have_key = 1;
+			key_path = optarg;
+			break;
+		case OPT_INSECURE:
+			insecure = 1;
 			break;
 		case 'q':
 			if (cli_verbosity > 0)
@@ -389,6 +396,12 @@ int main(int argc, char **argv)
 		o.data_dir = data_dir_flag ? data_dir_flag : cli_env("FASHION_MNIST");
 	else if (data_dir_flag)
 		cli_usage_error("--data-dir goes with --data");
+
+	/* A worker's link to its servers is secure unless asked otherwise. */
+	if (o.ps)
+		o.have_key = cli_secure_key(key_path, insecure, &o.key);
+	else if (key_path || insecure)
+		cli_usage_error("--%s goes with --ps", key_path ? "key" : "insecure");
 
 	gx_optim_opts_default(&o.optim, kind);
 	if (lr >= 0)

@@ -33,7 +33,7 @@ GARGS=${GEOMX_GLOBAL_ARGS-"--sync hfa --k1 20 --k2 10"}
 LARGS=${GEOMX_LOCAL_ARGS-""}
 WARGS=${GEOMX_WORKER_ARGS-"--optimizer adam --lr 0.001"}
 DATA=${GEOMX_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
-for p in geomx-ps geomx-train; do
+for p in geomx-ps geomx-train geomx-relay; do
 	[ -x "$B/$p" ] || { echo "hips-2dc: $B/$p is missing: run 'make' first (or set BUILD)" >&2; exit 1; }
 done
 [ -r "$DATA/train-images-idx3-ubyte.gz" ] ||
@@ -66,14 +66,23 @@ port() { # the port a server printed on its first line
 	echo "$p"
 }
 
+# Every link authenticated and encrypted (docs/security.md): the job's key
+# for the global PS, each data center's own (derived from it) for its local
+# PS and its workers, so neither data center can pass for the other.
+"$B/geomx-relay" --genkey "$T/job.key" || exit 1
+for dc in 0 1; do
+	"$B/geomx-relay" --genkey "$T/dc$dc.key" --key "$T/job.key" --party $dc || exit 1
+done
+
 t0=$(date +%s.%N)
 # shellcheck disable=SC2086
-start global "$B/geomx-ps" --role global --parties 2 $GARGS \
+start global "$B/geomx-ps" --role global --parties 2 $GARGS --key "$T/job.key" \
 	--stats "$T/global.stats" --stats-format json
 G=$(port global) || exit 1
 for dc in 0 1; do
 	# shellcheck disable=SC2086
-	start local$dc "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "127.0.0.1:$G" $LARGS
+	start local$dc "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "127.0.0.1:$G" \
+		--key "$T/dc$dc.key" $LARGS
 done
 for dc in 0 1; do
 	L=$(port local$dc) || exit 1
@@ -82,7 +91,8 @@ for dc in 0 1; do
 		# shellcheck disable=SC2086
 		start w$dc$r "$B/geomx-train" --data fashion-mnist --model cnn --epochs "$EPOCHS" \
 			--batch $BATCH --steps "$STEPS" --seed 1 --threads 1 --shard $((dc * 2 + r))/4 \
-			--ps "127.0.0.1:$L" --party $dc --rank $r --report-every 100 -v -v $WARGS
+			--ps "127.0.0.1:$L" --party $dc --rank $r --key "$T/dc$dc.key" --report-every 100 \
+			-v -v $WARGS
 	done
 done
 echo "hips-2dc: 1 global PS ($GARGS), 2 data centers x (1 local PS${LARGS:+ ($LARGS)} + 2 workers)," \

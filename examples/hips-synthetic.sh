@@ -16,15 +16,20 @@ port() { # the port a server printed on its first line
 	head -n 1 "$1"
 }
 
-"$B/geomx-ps" --role global --parties 2 --optimizer adam --lr 0.001 >"$T/global" &
+# the job's key for the global PS, each data center's for its own programs
+"$B/geomx-relay" --genkey "$T/job.key"
+for p in 0 1; do "$B/geomx-relay" --genkey "$T/dc$p.key" --key "$T/job.key" --party $p; done
+
+"$B/geomx-ps" --role global --parties 2 --optimizer adam --lr 0.001 --key "$T/job.key" >"$T/global" &
 G=$(port "$T/global")
 for p in 0 1; do
-	"$B/geomx-ps" --role local --party $p --workers 2 --upstream 127.0.0.1:$G >"$T/local$p" &
+	"$B/geomx-ps" --role local --party $p --workers 2 --upstream 127.0.0.1:$G \
+		--key "$T/dc$p.key" >"$T/local$p" &
 done
 for p in 0 1; do
 	L=$(port "$T/local$p")
 	for r in 0 1; do
-		"$B/geomx-bench" worker --ps 127.0.0.1:$L --party $p --rank $r \
+		"$B/geomx-bench" worker --ps 127.0.0.1:$L --party $p --rank $r --key "$T/dc$p.key" \
 			--sizes 416,16,12800,32 --rounds "$ROUNDS" --report >"$T/worker$p$r" &
 	done
 done

@@ -425,9 +425,9 @@ int ps_run(const struct popts *o)
 	snprintf(sblock, sizeof sblock, "%u", o->block);
 	snprintf(ssplit, sizeof ssplit, "%llu", (unsigned long long)o->split_bound);
 	upstream[0] = '\0';
-	/* --key FILE and the verbosity flag, each optional, at the end */
+	/* --key FILE or --insecure, and the verbosity flag (optional), at the end */
 	const char *kf = o->key_file;
-	char *kv1 = (char *)(kf ? "--key" : verb), *kv2 = (char *)(kf ? kf : NULL),
+	char *kv1 = (char *)(kf ? "--key" : "--insecure"), *kv2 = (char *)(kf ? kf : verb),
 	     *kv3 = (char *)(kf ? verb : NULL);
 	for (int s = 0; s < o->servers && !atomic_load(&got_sig); s++) {
 		char what[24];

@@ -17,7 +17,7 @@
 
 enum {
 	OPT_WORKERS = 256, OPT_KEYS, OPT_SIZE, OPT_PARTIES, OPT_SERVERS, OPT_ROUNDS,
-	OPT_MIN_TIME, OPT_REPEAT, OPT_FORMAT, OPT_PS_BIN, OPT_SPLIT, OPT_BLOCK, OPT_KEY
+	OPT_MIN_TIME, OPT_REPEAT, OPT_FORMAT, OPT_PS_BIN, OPT_SPLIT, OPT_BLOCK, OPT_KEY, OPT_INSECURE
 };
 
 static const struct option ps_long[] = {
@@ -33,6 +33,7 @@ static const struct option ps_long[] = {
 	{"ps-bin", required_argument, NULL, OPT_PS_BIN},
 	{"split-bound", required_argument, NULL, OPT_SPLIT},
 	{"block", required_argument, NULL, OPT_BLOCK},
+	{"insecure", no_argument, NULL, OPT_INSECURE},
 	{"key", required_argument, NULL, OPT_KEY},
 	{"quiet", no_argument, NULL, 'q'},
 	{"verbose", no_argument, NULL, 'v'},
@@ -65,8 +66,10 @@ static void ps_help(void)
 	       "                      global servers (default: %u)\n"
 	       "      --block N       tensors travel in blocks of at most N floats, each passed\n"
 	       "                      on while the next arrives (default: %u; 0: whole)\n"
-	       "      --key FILE      pre-shared key file: every link (workers, servers) is\n"
-	       "                      authenticated and encrypted\n"
+	       "      --key FILE      the job's key file: every link (workers, servers) is\n"
+	       "                      authenticated and encrypted (default: $GEOMX_KEY)\n"
+	       "      --insecure      without a key: plaintext links (a warning; also\n"
+	       "                      GEOMX_INSECURE=1); with neither, it refuses to run\n"
 	       "      --format FMT    tsv (with a header line) or json (default: tsv)\n"
 	       "      --ps-bin PATH   the geomx-ps program (default: $GEOMX_PS, else the one\n"
 	       "                      next to this program, else geomx-ps in PATH)\n"
@@ -185,8 +188,10 @@ int cmd_ps(int argc, char **argv)
 			o.block = (uint32_t)uv;
 			break;
 		case OPT_KEY:
-			cli_load_key(optarg, &o.key);
 			o.key_file = optarg;
+			break;
+		case OPT_INSECURE:
+			o.insecure = 1;
 			break;
 		case 'q':
 			if (cli_verbosity > 0)
@@ -216,5 +221,9 @@ int cmd_ps(int argc, char **argv)
 		cli_usage_error("workers x keys x size is %llu floats (at most %llu)",
 				(unsigned long long)((uint64_t)o.workers * o.keys * o.size),
 				(unsigned long long)MAX_TOTAL);
+	/* the servers are given the same file, or --insecure */
+	const char *kp = o.key_file ? o.key_file : cli_env("KEY");
+	o.key_file = cli_secure_key(o.key_file, o.insecure, &o.key) ? kp : NULL;
+	o.insecure = !o.key_file;
 	return ps_run(&o);
 }

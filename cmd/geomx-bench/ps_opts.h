@@ -36,7 +36,8 @@ struct popts {
 	long rounds, repeat;
 	double min_time;
 	const char *ps_bin;
-	const char *key_file; /* --key: every link encrypted */
+	const char *key_file; /* --key or $GEOMX_KEY: every link encrypted */
+	int insecure;         /* --insecure: plaintext links (the servers told so) */
 	gx_key key;
 };
 

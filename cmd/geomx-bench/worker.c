@@ -49,7 +49,7 @@ int cmd_worker(int argc, char **argv);
 enum {
 	OPT_PS = 256, OPT_RANK, OPT_PARTY, OPT_KEYS, OPT_SIZE, OPT_SIZES, OPT_ROUNDS, OPT_SEED,
 	OPT_SAME_INIT, OPT_SPLIT, OPT_SLEEP, OPT_DUMP, OPT_REPORT, OPT_CTIMEOUT, OPT_OBJECTIVE, OPT_KEY,
-	OPT_HB, OPT_HBTIMEOUT, OPT_RTIMEOUT, OPT_RESTARTED
+	OPT_HB, OPT_HBTIMEOUT, OPT_RTIMEOUT, OPT_RESTARTED, OPT_INSECURE
 };
 
 /* What the gradients are: fixed values, or those of a convex objective. */
@@ -74,6 +74,7 @@ static const struct option worker_long[] = {
 	{"heartbeat-timeout", required_argument, NULL, OPT_HBTIMEOUT},
 	{"reconnect-timeout", required_argument, NULL, OPT_RTIMEOUT},
 	{"restarted", no_argument, NULL, OPT_RESTARTED},
+	{"insecure", no_argument, NULL, OPT_INSECURE},
 	{"objective", required_argument, NULL, OPT_OBJECTIVE},
 	{"key", required_argument, NULL, OPT_KEY},
 	{"help", no_argument, NULL, 'h'},
@@ -125,7 +126,10 @@ static void worker_help(void)
 	       "                       never (default: %g)\n"
 	       "      --restarted      this worker's process was restarted: it takes its place\n"
 	       "                       back (its local server kept it) and goes on from there\n"
-	       "      --key FILE       pre-shared key file: authenticate and encrypt the link\n"
+	       "      --key FILE       key file (the job's, the party's or this worker's):\n"
+	       "                       authenticate and encrypt the link (default: $GEOMX_KEY)\n"
+	       "      --insecure       without a key: a plaintext link (a warning; also\n"
+	       "                       GEOMX_INSECURE=1); with neither, the worker refuses\n"
 	       "  -q, --quiet          fewer messages on stderr\n"
 	       "  -v, --verbose        more messages on stderr\n"
 	       "  -h, --help           show this help and exit\n"
@@ -404,6 +408,8 @@ int cmd_worker(int argc, char **argv)
 	long lv;
 	double dv;
 
+	const char *key_path = NULL;
+	int insecure = 0;
 	while ((c = getopt_long(argc, argv, "qvhV", worker_long, NULL)) != -1) {
 		switch (c) {
 		case OPT_PS:
@@ -481,8 +487,10 @@ int cmd_worker(int argc, char **argv)
 			o.connect_timeout = dv;
 			break;
 		case OPT_KEY:
-			cli_load_key(optarg, &o.key);
-			o.have_key = 1;
+			key_path = optarg;
+			break;
+		case OPT_INSECURE:
+			insecure = 1;
 			break;
 		case OPT_RESTARTED:
 			o.restarted = 1;
@@ -549,6 +557,7 @@ int cmd_worker(int argc, char **argv)
 		cli_usage_error("too many floats in all: %llu (at most %llu)", (unsigned long long)total,
 				(unsigned long long)MAX_TOTAL);
 	}
+	o.have_key = cli_secure_key(key_path, insecure, &o.key);
 	int rc = run(&o);
 	free(o.sizes);
 	return rc;

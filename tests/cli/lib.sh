@@ -1,6 +1,9 @@
 # tests/cli/lib.sh — helpers for CLI golden tests, sourced by tests/cli/*.sh.
 # Each check prints "ok NAME" or "not ok NAME" (with a diff or the reason as
 # "#" lines). Scratch files live in $T, removed on exit.
+# Plaintext links asked for (tests/run.sh says why), unless the caller chose.
+: "${GEOMX_INSECURE=1}"
+export GEOMX_INSECURE
 set -u
 T=$(mktemp -d "${TMPDIR:-/tmp}/gx-cli.XXXXXX") || exit 1
 # Servers a script starts in the background go into $PIDS: killed and

@@ -194,10 +194,24 @@ PIDS=""
 expect_rc global-done-rc 0
 expect_match global-logs-garbage "$T/g.err" "^$P\[global\]: connection from 127\.0\.0\.1:[0-9]+ refused: protocol error: frame 0 at byte 0: bad magic: not a geomx frame$"
 expect_match global-logs-version "$T/g.err" "^$P\[global\]: connection from 127\.0\.0\.1:[0-9]+ refused: protocol version 3 is not supported \(this server speaks version 2\)$"
+# It runs plaintext because the suite asked (GEOMX_INSECURE), and says so
+# first.
+expect_match global-warns-plaintext "$T/g.err" \
+	"^$P: GEOMX_INSECURE: links are plaintext and unauthenticated: anyone on the network can read, change or inject frames$"
 # Two lines, the refusals; besides them only the periodic "waiting for"
-# line, which the clients' pace (seconds each on a busy machine) decides.
-grep -Ev "^$P\[global\]: waiting for 1 of 1 party: party 0$" "$T/g.err" >"$T/g.err.events"
+# line, which the clients' pace (seconds each on a busy machine) decides,
+# and that warning.
+grep -Ev "^$P\[global\]: waiting for 1 of 1 party: party 0$|^$P: GEOMX_INSECURE: " "$T/g.err" \
+	>"$T/g.err.events"
 expect_lines global-log-lines "$T/g.err.events" 2
+
+# Secure by default: without a key, and not asked for plaintext, a server
+# refuses to start (status 2) and says what to give; --insecure runs with a
+# warning; GEOMX_KEY names the key.
+runcmd env -u GEOMX_INSECURE -u GEOMX_KEY $P --role global --listen 127.0.0.1:0
+expect_rc no-key-rc 2
+expect_match no-key-msg "$ERR" "^$P: no key: links would be plaintext and unauthenticated; give --key FILE \(geomx-relay --genkey FILE makes one; or GEOMX_KEY=FILE\), or --insecure$"
+expect_empty no-key-stdout "$OUT"
 
 # A stop by signal: status 1, said so, statistics written.
 $P --role global --parties 2 --stats "$T/stats.json" --stats-format json >"$T/s.out" 2>"$T/s.err" &

@@ -3,6 +3,9 @@
 # killed and reaped on exit, whatever happens; ports are ephemeral (servers
 # listen on port 0 and print the port they got). Checks print "ok NAME" or
 # "not ok NAME" like the other layers.
+# Plaintext links asked for (tests/run.sh says why), unless the caller chose.
+: "${GEOMX_INSECURE=1}"
+export GEOMX_INSECURE
 set -u
 GX_TOP=$(cd "${GX_TOP:-.}" && pwd)
 # Run by hand (BUILD=build-int sh tests/integration/x.sh), the programs of

@@ -108,6 +108,26 @@ done
 expect_all "identities: the job runs, every process exits 0 by itself" 40 0 id.w00 id.w01 id.w10 \
 	id.w11 id.l0 id.l1 id.g0
 
+# 6. Secure by default: no flag at all, the key from GEOMX_KEY (and
+# plaintext no longer asked for): the job runs encrypted; a worker given
+# neither a key nor GEOMX_INSECURE is refused before it connects.
+spawn env.g0 env -u GEOMX_INSECURE GEOMX_KEY="$K" geomx-ps --role global --parties 1
+EG=$(port_of env.g0)
+spawn env.l0 env -u GEOMX_INSECURE GEOMX_KEY="$K" geomx-ps --role local --workers 1 \
+	--upstream "127.0.0.1:$EG"
+EL=$(port_of env.l0)
+spawn env.nokey env -u GEOMX_INSECURE -u GEOMX_KEY geomx-bench worker --ps "127.0.0.1:$EL" \
+	--sizes "$SIZES" --rounds 1
+expect_exit "a worker with no key and no GEOMX_INSECURE is refused (status 2)" env.nokey 10 2
+spawn env.w0 env -u GEOMX_INSECURE GEOMX_KEY="$K" geomx-bench worker --ps "127.0.0.1:$EL" \
+	--sizes "$SIZES" --rounds "$R" -q
+expect_all "GEOMX_KEY alone: the encrypted job ends, every process exits 0" 40 0 env.w0 env.l0 env.g0
+if grep -q "plaintext" "$T/env.g0.err" "$T/env.l0.err"; then
+	notok "... and nothing says plaintext" "$(cat "$T/env.g0.err" "$T/env.l0.err")"
+else
+	ok "... and nothing says plaintext"
+fi
+
 # 4. Key files: readable by others, missing, malformed: usage errors (2).
 chmod 644 "$K2"
 spawn perm.l0 geomx-ps --role local --workers 1 --upstream 127.0.0.1:9 --key "$K2"
