@@ -227,6 +227,8 @@ struct state {
 	float *synced;    /* HFA: the parameters as of the last sync */
 	float *delta;     /* HFA: params - synced, pushed */
 	uint64_t nsyncs;  /* HFA: syncs so far (the local server's rounds) */
+	float *adopt;     /* HFA, resumed: the average of a sync the servers did
+			   * after the checkpoint, taken at the next sync point */
 	uint32_t *idx, *keys;
 	uint64_t *counts;
 	float **vals;
@@ -248,6 +250,7 @@ static void release(struct state *s)
 	free(s->vals);
 	free(s->synced);
 	free(s->delta);
+	free(s->adopt);
 	free(s->xb);
 	free(s->yb);
 }
@@ -437,6 +440,42 @@ static int resume_state(const struct topts *o, struct state *s, uint64_t total, 
 	}
 	ckpt_state_release(&st);
 	return rc;
+}
+
+/* --resume with --ps under HFA sync: the model and the optimizer are the
+ * worker's own (its checkpoint), the rounds its local server's. The server
+ * either waits for the sync after the checkpoint (its round is the
+ * checkpoint's syncs: the worker takes its local steps again, bit for bit,
+ * and pushes, a push the server may already hold taken once), or did it
+ * without waiting for the answer to arrive (one more: the worker takes its
+ * local steps again for the optimizer's state, and at the sync takes the
+ * average INIT gave instead of pushing). -1 after a message. */
+static int resume_hfa(const struct topts *o, struct state *s, uint64_t total, uint64_t *step)
+{
+	size_t n = (size_t)gx_model_nparams(s->m);
+	float *avg = malloc((n ? n : 1) * sizeof *avg);
+	if (!avg) {
+		cli_error("out of memory");
+		return -1;
+	}
+	memcpy(avg, s->synced, n * sizeof *avg); /* INIT's answer: the latest average */
+	long r = gx_model_ntensors(s->m) ? gx_kv_round(s->kv, s->keys[0]) : 0;
+	if (resume_state(o, s, total, step)) {
+		free(avg);
+		return -1;
+	}
+	if (r == (long)s->nsyncs) {
+		free(avg);
+	} else if (r == (long)s->nsyncs + 1) {
+		s->adopt = avg;
+	} else {
+		cli_error("%s: written after %" PRIu64 " syncs, but the local server is at its round "
+			  "%ld (--checkpoint-every k1 keeps the file one sync behind at most)",
+			  o->checkpoint, s->nsyncs, r);
+		free(avg);
+		return -1;
+	}
+	return 0;
 }
 
 /* --resume with --ps under full or mixed sync: the servers hold the
@@ -638,7 +677,12 @@ int train_run(const struct topts *o)
 
 	uint64_t step = 0, bo = 0, bi = 0;
 	if (o->resume && (s.kv && !hfa ? resume_place(o, &s, total, &step)
-				       : resume_state(o, &s, total, &step)))
+			  : s.kv ? resume_hfa(o, &s, total, &step) : resume_state(o, &s, total, &step)))
+		goto out;
+	/* A run that starts from step 0 keeps that state too: a worker killed
+	 * before its first checkpoint then goes on from it (under HFA its local
+	 * steps are its own: the servers cannot give the model they began from). */
+	if (o->checkpoint && step == 0 && total && save_state(o, &s, o->checkpoint, 0))
 		goto out;
 	struct rep r = { .fmt = o->rformat, .total = total, .spe = spe, .batch = o->batch };
 	r.bar = cli_verbosity >= 1 && isatty(STDERR_FILENO);
@@ -670,8 +714,17 @@ int train_run(const struct topts *o)
 			 * whatever its number, then empty ones up to a global
 			 * round, so every worker (all take the same steps) ends
 			 * with the same averaged model. */
-			if (hfa && (step % k1 == 0 || step == total) && exchange(&s, who, step))
+			if (hfa && (step % k1 == 0 || step == total) && s.adopt) {
+				/* resumed: this sync was done without us, our push in it */
+				size_t nb = gx_model_nparams(s.m) * sizeof *params;
+				memcpy(params, s.adopt, nb);
+				memcpy(s.synced, s.adopt, nb);
+				free(s.adopt);
+				s.adopt = NULL;
+				s.nsyncs++;
+			} else if (hfa && (step % k1 == 0 || step == total) && exchange(&s, who, step)) {
 				goto out;
+			}
 			if (hfa && step == total && hfa_finish(&s, who, step))
 				goto out;
 			r.loss_sum += loss;

@@ -10,11 +10,13 @@
 #     with the final parameters of a, bit for bit;
 #  c. worker 1, first to come, pushes its whole round 0 and dies before
 #     worker 0 has come (the round is being gathered): the same;
-#  d. under HFA sync a restarted worker is refused, with a message;
+#  d. under mixed sync a restarted worker is refused, with a message;
 #  e. geomx-train: worker 1 killed (SIGKILL) at a random step and started
 #     again with --resume: worker 0's parameters at every step, and both
 #     workers' at the end, are those of an undisturbed run (skipped without
-#     Fashion-MNIST).
+#     Fashion-MNIST);
+#  f. the same under HFA sync (k1 4, k2 2; each worker's model and Adam
+#     state its own, in its checkpoint every 4 steps).
 # shellcheck disable=SC2086 # $HB and $TR are split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 need_python
@@ -85,14 +87,14 @@ expect_all "c. ... worker 0 comes: every process exits 0" 60 0 c.w0 c.w1 c.l c.g
 same c "c. ... and both workers end with the undisturbed job's parameters"
 expect_match "b. the local server says so" "$T/b.l.err" "was restarted: it goes on"
 
-servers d --sync hfa --k1 2 --k2 1
+servers d --sync mixed
 first d
 spawn d.r python3 "$GX_TOP/tests/integration/rogue.py" member $LOCAL --rank 1 --sizes $SIZES \
 	--then partial --push ""
-expect_exit "d. HFA: worker 1 registers and dies" d.r 30 0
+expect_exit "d. mixed sync: worker 1 registers and dies" d.r 30 0
 spawn d.w1 $W --ps $LOCAL --rank 1 --restarted --reconnect-timeout 0
 expect_exit "d. ... started again with --restarted, it is refused (status 1)" d.w1 30 1
-expect_match "d. ... with the reason" "$T/d.w1.err" "full sync only"
+expect_match "d. ... with the reason" "$T/d.w1.err" "under full or HFA sync only"
 kill -TERM "$(pid_of d.w0)" "$(pid_of d.l)" "$(pid_of d.g)" 2>/dev/null
 
 DATA=${GEOMX_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
@@ -126,4 +128,30 @@ else
 		"$(diff "$T/ea.c0" "$T/eb.c0" | head -n 4 | tr '\n' '|')"
 fi
 expect_match "e. the resumed worker says where it goes on" "$T/eb.w1b.err" "resuming (inside step|at step)"
+
+# f: HFA sync, the same kill at a random step
+TRH="geomx-train --data fashion-mnist --test-limit 500 --seed 3 --model mlp --limit 2000 \
+--epochs 1 --batch 32 --report-every 1 -q --optimizer adam --lr 0.003"
+for j in fa fb; do
+	servers $j --sync hfa --k1 4 --k2 2
+	spawn $j.w0 $TRH --shard 0/2 --ps $LOCAL --rank 0
+	spawn $j.w1 $TRH --shard 1/2 --ps $LOCAL --rank 1 --checkpoint "$T/$j.ck" --checkpoint-every 4
+done
+n=$(awk 'BEGIN { srand(); print 1 + int(rand() * 20) }')
+wait_match "$T/fb.w1.out" "^$n[[:space:]]" 120 || echo "# f: worker 1 did not reach step $n"
+kill -KILL "$(pid_of fb.w1)"
+wait_pid "$(pid_of fb.w1)" 10
+spawn fb.w1b $TRH --shard 1/2 --ps $LOCAL --rank 1 --checkpoint "$T/fb.ck" --checkpoint-every 4 \
+	--resume -v -v
+expect_all "f. HFA: worker 1 killed after step $n and resumed: every process exits 0" 120 0 \
+	fa.w0 fa.w1 fa.l fa.g fb.w0 fb.w1b fb.l fb.g
+cut -f 1,8 "$T/fa.w0.out" >"$T/fa.c0"
+cut -f 1,8 "$T/fb.w0.out" >"$T/fb.c0"
+if cmp -s "$T/fa.c0" "$T/fb.c0" && [ "$(wc -l <"$T/fa.c0")" -gt 10 ] &&
+	[ "$(tail -n 1 "$T/fa.w1.out" | cut -f 8)" = "$(tail -n 1 "$T/fb.w1b.out" | cut -f 8)" ]; then
+	ok "f. ... worker 0's parameters at every step and both workers' at the end are the undisturbed run's"
+else
+	notok "f. ... worker 0's parameters at every step and both workers' at the end are the undisturbed run's" \
+		"$(diff "$T/fa.c0" "$T/fb.c0" | head -n 4 | tr '\n' '|')"
+fi
 finish
