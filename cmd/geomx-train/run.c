@@ -217,24 +217,6 @@ static int evaluate(gx_model *m, const gx_dataset *te, int *evaluated, double *l
 
 /* ------------------------------------------------------------------- run */
 
-/* What a run owns, released at the end. */
-struct state {
-	gx_dataset full, shard, test;
-	gx_model *m;
-	gx_optim *op;
-	gx_kv *kv;
-	gx_kv_info info;  /* with kv: what the servers told it */
-	float *synced;    /* HFA: the parameters as of the last sync */
-	float *delta;     /* HFA: params - synced, pushed */
-	uint64_t nsyncs;  /* HFA: syncs so far (the local server's rounds) */
-	float *adopt;     /* HFA, resumed: the average of a sync the servers did
-			   * after the checkpoint, taken at the next sync point */
-	uint32_t *idx, *keys;
-	uint64_t *counts;
-	float **vals;
-	float *xb, *yb;
-	uint32_t dc, dh, dw; /* the inputs' shape, as checkpoints record it */
-};
 
 static void release(struct state *s)
 {
@@ -368,159 +350,6 @@ static int hfa_finish(struct state *s, const char *who, uint64_t step)
 	return 0;
 }
 
-/* Writes the run's state after step steps to path (the optimizer's state
- * and HFA's last sync with the parameters); -1 after a message. */
-static int save_state(const struct topts *o, struct state *s, const char *path, uint64_t step)
-{
-	struct ckpt_state st = { .step = step, .batch = (uint64_t)o->batch, .seed = o->seed,
-				 .shard_i = o->shard_i, .shard_n = o->shard_n, .syncs = s->nsyncs,
-				 .synced = s->synced };
-	if (s->op) {
-		st.opt_len = gx_optim_state_size(s->op);
-		if (!(st.opt = malloc(st.opt_len ? st.opt_len : 1))) {
-			cli_error("out of memory");
-			return -1;
-		}
-		int e = gx_optim_state_save(s->op, st.opt, st.opt_len);
-		if (e) {
-			cli_error("%s: cannot save the optimizer's state: %s", path, gx_strerror(e));
-			free(st.opt);
-			return -1;
-		}
-	}
-	int rc = ckpt_save(path, s->m, s->dc, s->dh, s->dw, &st);
-	free(st.opt);
-	return rc;
-}
-
-/* --resume: the run's state from o->checkpoint, when there is one. *step
- * gets the steps already taken (0 when starting afresh). -1 after a
- * message. */
-static int resume_state(const struct topts *o, struct state *s, uint64_t total, uint64_t *step)
-{
-	struct ckpt_state st;
-	*step = 0;
-	if (access(o->checkpoint, F_OK) != 0 && errno == ENOENT) {
-		cli_info("%s: no checkpoint yet: starting afresh", o->checkpoint);
-		return 0;
-	}
-	if (ckpt_load(o->checkpoint, s->m, s->dc, s->dh, s->dw, &st))
-		return -1;
-	int rc = -1;
-	if (st.version < 2) {
-		cli_error("%s: holds parameters only (no training state): start from it with --load",
-			  o->checkpoint);
-	} else if (st.batch != (uint64_t)o->batch || st.seed != o->seed ||
-		   st.shard_i != o->shard_i || st.shard_n != o->shard_n) {
-		cli_error("%s: written by a run with --batch %" PRIu64 " --seed %" PRIu64
-			  " --shard %" PRIu32 "/%" PRIu32 "; this one has --batch %ld --seed %" PRIu64
-			  " --shard %" PRIu32 "/%" PRIu32, o->checkpoint, st.batch, st.seed, st.shard_i,
-			  st.shard_n, o->batch, o->seed, o->shard_i, o->shard_n);
-	} else if (!s->op != !st.opt_len || !s->synced != !st.synced) {
-		cli_error("%s: written by a run that %s an optimizer%s; this one %s", o->checkpoint,
-			  st.opt_len ? "ran" : "did not run", st.synced ? " under HFA sync" : "",
-			  s->op ? "runs one" : "does not");
-	} else if (st.step > total) {
-		cli_error("%s: at step %" PRIu64 ", past this run's %" PRIu64 " steps", o->checkpoint,
-			  st.step, total);
-	} else {
-		int e = s->op ? gx_optim_state_load(s->op, st.opt, st.opt_len) : 0;
-		if (e) {
-			cli_error("%s: the optimizer's state does not fit this run's optimizer: %s",
-				  o->checkpoint, gx_strerror(e));
-		} else {
-			if (s->synced)
-				memcpy(s->synced, st.synced, gx_model_nparams(s->m) * sizeof *s->synced);
-			s->nsyncs = st.syncs;
-			*step = st.step;
-			rc = 0;
-			cli_info("%s: resuming at step %" PRIu64 " of %" PRIu64, o->checkpoint, st.step,
-				 total);
-		}
-	}
-	ckpt_state_release(&st);
-	return rc;
-}
-
-/* --resume with --ps under HFA sync: the model and the optimizer are the
- * worker's own (its checkpoint), the rounds its local server's. The server
- * either waits for the sync after the checkpoint (its round is the
- * checkpoint's syncs: the worker takes its local steps again, bit for bit,
- * and pushes, a push the server may already hold taken once), or did it
- * without waiting for the answer to arrive (one more: the worker takes its
- * local steps again for the optimizer's state, and at the sync takes the
- * average INIT gave instead of pushing). -1 after a message. */
-static int resume_hfa(const struct topts *o, struct state *s, uint64_t total, uint64_t *step)
-{
-	size_t n = (size_t)gx_model_nparams(s->m);
-	float *avg = malloc((n ? n : 1) * sizeof *avg);
-	if (!avg) {
-		cli_error("out of memory");
-		return -1;
-	}
-	memcpy(avg, s->synced, n * sizeof *avg); /* INIT's answer: the latest average */
-	long r = gx_model_ntensors(s->m) ? gx_kv_round(s->kv, s->keys[0]) : 0;
-	if (resume_state(o, s, total, step)) {
-		free(avg);
-		return -1;
-	}
-	if (r == (long)s->nsyncs) {
-		free(avg);
-	} else if (r == (long)s->nsyncs + 1) {
-		s->adopt = avg;
-	} else {
-		cli_error("%s: written after %" PRIu64 " syncs, but the local server is at its round "
-			  "%ld (--checkpoint-every k1 keeps the file one sync behind at most)",
-			  o->checkpoint, s->nsyncs, r);
-		free(avg);
-		return -1;
-	}
-	return 0;
-}
-
-/* --resume with --ps under full or mixed sync: the servers hold the
- * parameters, and the local server kept this worker's place: its rounds
- * name the step to go on from (*step), and INIT gave the values the step
- * is computed from — except when the process died inside a step, after
- * some of its pushes: those keys' values are the step's results, and the
- * values before them come from the checkpoint, if it is of that very step
- * (--checkpoint-every 1 makes sure). -1 after a message. */
-static int resume_place(const struct topts *o, struct state *s, uint64_t total, uint64_t *step)
-{
-	long r = gx_model_ntensors(s->m) ? gx_kv_round(s->kv, s->keys[0]) : 0;
-	if (r < 0) {
-		cli_error("cannot read the servers' round: %s", gx_strerror((int)r));
-		return -1;
-	}
-	if ((uint64_t)r > total) {
-		cli_error("the local server is at step %ld, past this run's %" PRIu64 " steps", r, total);
-		return -1;
-	}
-	*step = (uint64_t)r;
-	if (!s->info.inside_step) {
-		cli_info("resuming at step %ld of %" PRIu64 " (the local server's round)", r, total);
-		return 0;
-	}
-	struct ckpt_state st;
-	memset(&st, 0, sizeof st);
-	int have = access(o->checkpoint, F_OK) == 0;
-	if (have && ckpt_load(o->checkpoint, s->m, s->dc, s->dh, s->dw, &st))
-		return -1;
-	ckpt_state_release(&st);
-	if (!have || st.version < 2 || st.step != (uint64_t)r) {
-		char what[64];
-		snprintf(what, sizeof what, !have ? "does not exist" : st.version < 2 ?
-			 "holds parameters only" : "holds step %" PRIu64, st.step);
-		cli_error("the worker died inside step %ld, some of whose pushes had arrived: going "
-			  "on exactly needs the state after step %ld, and %s %s (--checkpoint-every 1 "
-			  "keeps it)", r + 1, r, o->checkpoint, what);
-		return -1;
-	}
-	cli_info("resuming inside step %ld of %" PRIu64 " from %s (the local server's round)", r + 1,
-		 total, o->checkpoint);
-	return 0;
-}
-
 static int build_model(const struct topts *o, struct state *s)
 {
 	int e;
@@ -556,6 +385,12 @@ static int build_model(const struct topts *o, struct state *s)
 
 int train_run(const struct topts *o)
 {
+	/* Whether the model is the state after `step` steps: not while an
+	 * optimizer step or an exchange (whose answers land in place) runs. A
+	 * failure then saves it (--checkpoint); one inside them leaves the
+	 * last checkpoint to stand. */
+	int intact = 1, trained = 0;
+	uint64_t step = 0, saved = UINT64_MAX;
 	struct state s;
 	memset(&s, 0, sizeof s);
 	int rc = CLI_FAIL, e, evaluated = 0;
@@ -675,7 +510,7 @@ int train_run(const struct topts *o)
 		goto out;
 	}
 
-	uint64_t step = 0, bo = 0, bi = 0;
+	uint64_t bo = 0, bi = 0;
 	if (o->resume && (s.kv && !hfa ? resume_place(o, &s, total, &step)
 			  : s.kv ? resume_hfa(o, &s, total, &step) : resume_state(o, &s, total, &step)))
 		goto out;
@@ -689,7 +524,7 @@ int train_run(const struct topts *o)
 	r.t0 = r.last_t = cli_now();
 	header(&r);
 	float *params = gx_model_params(s.m), *grads = gx_model_grads(s.m);
-	/* (a resumed run starts inside an epoch: the shuffle is the seed's) */
+	trained = 1;
 	for (uint64_t ep = spe ? step / spe : 0; step < total; ep++) {
 		if ((e = gx_shuffle_indices(s.idx, s.shard.n, o->seed, ep)) != 0) {
 			cli_error("cannot shuffle: %s", gx_strerror(e));
@@ -702,6 +537,7 @@ int train_run(const struct topts *o)
 				cli_error("step %" PRIu64 ": %s", step + 1, gx_strerror(e));
 				goto out;
 			}
+			intact = 0;
 			if (s.kv && !hfa) {
 				if (exchange(&s, who, step + 1))
 					goto out;
@@ -727,15 +563,17 @@ int train_run(const struct topts *o)
 			}
 			if (hfa && step == total && hfa_finish(&s, who, step))
 				goto out;
+			intact = 1;
 			r.loss_sum += loss;
 			r.loss_n++;
 			if (train_stop) {
 				bar_clear(&r);
-				if (o->checkpoint && save_state(o, &s, o->checkpoint, step) == 0)
+				if (o->checkpoint && save_state(o, &s, o->checkpoint, step) == 0) {
+					saved = step;
 					cli_error("stopped by a signal at step %" PRIu64 "; its state is "
 						  "saved in %s (--resume goes on from there)", step,
 						  o->checkpoint);
-				else
+				} else
 					cli_error("stopped by a signal at step %" PRIu64, step);
 				goto out;
 			}
@@ -779,6 +617,11 @@ int train_run(const struct topts *o)
 		goto out;
 	rc = CLI_OK;
 out:
+	/* a failure that left the model whole: its state is kept */
+	if (rc != CLI_OK && trained && intact && step > 0 && saved != step && o->checkpoint &&
+	    save_state(o, &s, o->checkpoint, step) == 0)
+		cli_error("its state at step %" PRIu64 " is saved in %s (--resume goes on from there)",
+			  step, o->checkpoint);
 	release(&s);
 	return rc;
 }

@@ -48,6 +48,35 @@ struct topts {
 	gx_key key;            /* --key: the job's, its party's or its own */
 };
 
+/* What a run owns, released at the end (run.c). */
+struct state {
+	gx_dataset full, shard, test;
+	gx_model *m;
+	gx_optim *op;
+	gx_kv *kv;
+	gx_kv_info info;  /* with kv: what the servers told it */
+	float *synced;    /* HFA: the parameters as of the last sync */
+	float *delta;     /* HFA: params - synced, pushed */
+	uint64_t nsyncs;  /* HFA: syncs so far (the local server's rounds) */
+	float *adopt;     /* HFA, resumed: the average of a sync the servers did
+			   * after the checkpoint, taken at the next sync point */
+	uint32_t *idx, *keys;
+	uint64_t *counts;
+	float **vals;
+	float *xb, *yb;
+	uint32_t dc, dh, dw; /* the inputs' shape, as checkpoints record it */
+};
+
+/* resume.c: the run's state after step steps written to path; -1 after a
+ * message. */
+int save_state(const struct topts *o, struct state *s, const char *path, uint64_t step);
+/* --resume standalone (resume_state), under HFA with --ps (resume_hfa),
+ * under full sync with --ps (resume_place): *step gets the steps taken;
+ * -1 after a message. */
+int resume_state(const struct topts *o, struct state *s, uint64_t total, uint64_t *step);
+int resume_hfa(const struct topts *o, struct state *s, uint64_t total, uint64_t *step);
+int resume_place(const struct topts *o, struct state *s, uint64_t total, uint64_t *step);
+
 /* Set by SIGINT/SIGTERM: the run stops at the next step and fails. */
 extern volatile sig_atomic_t train_stop;
 

@@ -113,6 +113,22 @@ if [ "$(tail -n 1 "$OUT" | cut -f 1,8)" = "$whole" ] && [ -n "$whole" ]; then
 else
 	notok resume-bit-exact "whole run '$whole', resumed '$(tail -n 1 "$OUT" | cut -f 1,8)'"
 fi
+# A failure that leaves the model whole (here its reports cannot be
+# written: a full device) saves the state too, and --resume goes on from it
+# bit for bit.
+$TRS --report-every 5 --checkpoint fail.ck >/dev/full 2>fail.err
+if grep -q "its state at step [0-9]* is saved in fail.ck" fail.err; then
+	ok resume-after-failure-saved
+else
+	notok resume-after-failure-saved "$(head -c 300 fail.err)"
+fi
+runcmd $TRS --checkpoint fail.ck --resume
+expect_rc resume-after-failure-rc 0
+if [ "$(tail -n 1 "$OUT" | cut -f 1,8)" = "$whole" ]; then
+	ok resume-after-failure-bit-exact
+else
+	notok resume-after-failure-bit-exact "whole run '$whole', resumed '$(tail -n 1 "$OUT" | cut -f 1,8)'"
+fi
 runcmd $TRS --checkpoint none.ck --resume -v --steps 1
 expect_rc resume-fresh-rc 0
 expect_match resume-fresh-msg "$ERR" "none\.ck: no checkpoint yet: starting afresh$"
