@@ -4,7 +4,8 @@
 # the job waits (--reconnect-timeout): one data center, a local server and
 # two workers, 40 rounds, Adam (its state must come back too);
 #  a. undisturbed, the job's checksums per round;
-#  b. the global server killed (SIGKILL) at round 10 and started again with
+#  b. the global server killed (SIGKILL) at a round drawn from 2..10 (K,
+#     printed) and started again with
 #     --resume, having written each slice before answering its rounds
 #     (--checkpoint-every 1): every process exits 0, and every round's
 #     parameters are bit for bit those of a;
@@ -12,7 +13,7 @@
 #     (--checkpoint-every 0): the same;
 #  d. --resume of a damaged checkpoint: refused with a message, status 1;
 #  e. the local server (--checkpoint: its key table) killed (SIGKILL) at
-#     round 10 and started again with --resume on its port: it asks the
+#     round K and started again with --resume on its port: it asks the
 #     global tier for the values and rounds, the workers come back, every
 #     process exits 0 and every round's parameters are those of a;
 #  f. the same stopped with SIGTERM (status 1; the workers keep dialling);
@@ -24,6 +25,9 @@ HB="--heartbeat 0.2 --heartbeat-timeout 2"
 G_OPTS="--parties 1 --block 16384 --optimizer adam --lr 0.01"
 SIZES=4,7,70000
 ROUNDS=40
+# the round the killed servers die at, drawn per run (and printed)
+K=$(awk 'BEGIN { srand(); print 2 + int(rand() * 9) }')
+echo "# the servers die at round $K"
 
 # job NAME [GLOBAL OPTION...] — global, local, two workers.
 job() {
@@ -51,7 +55,7 @@ expect_all "a. undisturbed: every process exits 0" 120 0 a.w0 a.w1 a.l a.g
 
 mkdir "$T/b.ck"
 job b --checkpoint "$T/b.ck" --checkpoint-every 1
-wait_match "$T/b.w0" "^10 " 60 || echo "# b: the job did not reach round 10"
+wait_match "$T/b.w0" "^$K " 60 || echo "# b: the job did not reach round $K"
 kill -KILL "$(pid_of b.g)"
 wait_pid "$(pid_of b.g)" 10
 spawn b.g2 geomx-ps --role global $G_OPTS $HB --listen 127.0.0.1:$G --checkpoint "$T/b.ck" \
@@ -65,7 +69,7 @@ echo "# $(grep -o 'is back: [0-9]* frames\{0,1\}' "$T/b.l.err")"
 
 mkdir "$T/c.ck"
 job c --checkpoint "$T/c.ck"
-wait_match "$T/c.w0" "^10 " 60 || echo "# c: the job did not reach round 10"
+wait_match "$T/c.w0" "^$K " 60 || echo "# c: the job did not reach round $K"
 kill -TERM "$(pid_of c.g)"
 expect_exit "c. SIGTERM: the global server stops, status 1" c.g 30 1
 spawn c.g2 geomx-ps --role global $G_OPTS $HB --listen 127.0.0.1:$G --checkpoint "$T/c.ck" \
@@ -83,7 +87,7 @@ ljob() {
 	two_workers $1 $L $SIZES $ROUNDS
 }
 ljob e
-wait_match "$T/e.w0" "^10 " 60 || echo "# e: the job did not reach round 10"
+wait_match "$T/e.w0" "^$K " 60 || echo "# e: the job did not reach round $K"
 kill -KILL "$(pid_of e.l)"
 wait_pid "$(pid_of e.l)" 10
 spawn e.l2 geomx-ps --role local --workers 2 --upstream 127.0.0.1:$G $HB --listen 127.0.0.1:$L \
@@ -94,7 +98,7 @@ expect_match "e. the resumed local server says where it goes on" "$T/e.l2.err" \
 	"resumed at rounds? [0-9]+"
 
 ljob f
-wait_match "$T/f.w0" "^10 " 60 || echo "# f: the job did not reach round 10"
+wait_match "$T/f.w0" "^$K " 60 || echo "# f: the job did not reach round $K"
 kill -TERM "$(pid_of f.l)"
 expect_exit "f. SIGTERM: the local server stops, status 1" f.l 30 1
 spawn f.l2 geomx-ps --role local --workers 2 --upstream 127.0.0.1:$G $HB --listen 127.0.0.1:$L \
