@@ -122,6 +122,17 @@ ps_lkey *ps_local_key(gx_ps *ps, uint32_t key, uint32_t block)
 	return NULL;
 }
 
+int ps_local_hfa_durable(gx_ps *ps, const ps_lkey *k)
+{
+	if (!ps->o.checkpoint || ps->loc->up_sync != GX_SYNC_HFA)
+		return 0;
+	int r = ps_local_key_write(ps, k);
+	if (r)
+		ps_finish(ps, r, NULL, "key %u block %u: cannot write its state in %s: %s", k->key,
+			  k->block, ps->o.checkpoint, r == GX_EIO ? strerror(errno) : gx_strerror(r));
+	return r;
+}
+
 int ps_local_build_keys(gx_ps *ps, const gx_keyent *e, size_t n)
 {
 	ps_local_state *ls = ps->loc;
@@ -360,8 +371,10 @@ static int hfa_round(gx_ps *ps, ps_lkey *k, ps_acc *a)
 	for (uint64_t i = 0; i < k->count; i++)
 		k->value[i] += a->sum[i] / d;
 	if ((a->round + 1) % ps->loc->up_cfg.k2 != 0) {
-		ps_codec_answer(ps, k, a->pushed, GX_FT_PUSH_REPLY, a->round, 0);
 		k->rounds++;
+		if (ps_local_hfa_durable(ps, k))
+			return 1;
+		ps_codec_answer(ps, k, a->pushed, GX_FT_PUSH_REPLY, a->round, 0);
 		ps->updates++;
 		ps->wait_ns += gx_now_ns() - a->t_first;
 		return 1;

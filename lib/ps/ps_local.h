@@ -150,11 +150,18 @@ void ps_lckpt_entry(const ps_lckpt *c, uint32_t i, gx_keyent *e);
  * for every slice (an INIT of GX_ROUND_RESUME); 0 or a gx_error after
  * ending the job. */
 int ps_local_restore(gx_ps *ps);
+/* HFA, --checkpoint: writes k's value, base and rounds, before an answer
+ * that depends on them; 0 or a gx_error (GX_EIO with errno). */
+int ps_local_key_write(gx_ps *ps, const ps_lkey *k);
 /* k's INIT answered while restoring: once all are, workers are accepted. */
 void ps_local_restored_key(gx_ps *ps, ps_lkey *k);
 /* A worker coming back (HELLO mode 1) to a server that resumed: admitted
  * at its rank with its keys' rounds. 0 or a gx_error after ending the job. */
 int ps_local_back(gx_ps *ps, ps_peer *p, uint32_t rank);
+/* HFA with --checkpoint: k's state on disk (ps_local_key_write) before
+ * the answer that depends on it; 0, or a gx_error after ending the job
+ * (ps_local.c). */
+int ps_local_hfa_durable(gx_ps *ps, const ps_lkey *k);
 /* The first key table placed: keys, blocks, slices (ps_local.c). */
 int ps_local_build_keys(gx_ps *ps, const gx_keyent *e, size_t n);
 

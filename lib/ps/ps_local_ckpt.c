@@ -18,8 +18,19 @@
  * being gathered is taken as new — the global tier takes what the killed
  * server had already sent up once.
  *
- * The file, little-endian: "GXLK", version 1, party, workers, block,
- * entries (u32); entries x (key u32, count u64); CRC-32C of all before.
+ * Under HFA sync a local server does hold state of its own: the value its
+ * local rounds built since the last global round, and the base that round
+ * gave. Each key (block) has its own file then, "local-PARTY-key-KEY-
+ * BLOCK.gxck", replaced before any answer that depends on it goes out (its
+ * INIT, each local round, each global round), so a restart finds every key
+ * where its workers last saw it, and their replays rebuild the round in
+ * flight.
+ *
+ * The files, little-endian:
+ *   table: "GXLK", version 1, party, workers, block, entries (u32);
+ *          entries x (key u32, count u64); CRC-32C of all before.
+ *   a key under HFA: "GXLS", version 1, key, block (u32); count, rounds
+ *          (u64); value, base (count float32 each); CRC-32C of all before.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -135,12 +146,83 @@ int ps_local_ckpt_read(gx_ps *ps)
 	return r;
 }
 
+#define LS_MAGIC "GXLS"
+#define LS_HEAD 32
+
+static int key_path(const gx_ps *ps, const ps_lkey *k, char *path, size_t cap)
+{
+	if (snprintf(path, cap, "%s/local-%u-key-%u-%u.gxck", ps->o.checkpoint, ps->o.party,
+		     k->key, k->block) >= (int)cap) {
+		errno = ENAMETOOLONG;
+		return GX_EIO;
+	}
+	return 0;
+}
+
+int ps_local_key_write(gx_ps *ps, const ps_lkey *k)
+{
+	char path[4096];
+	if (key_path(ps, k, path, sizeof path))
+		return GX_EIO;
+	size_t vb = (size_t)k->count * 4, len = LS_HEAD + 2 * vb + 4;
+	uint8_t *b = malloc(len);
+	if (!b)
+		return GX_ENOMEM;
+	memcpy(b, LS_MAGIC, 4);
+	put32(b + 4, 1);
+	put32(b + 8, k->key);
+	put32(b + 12, k->block);
+	put64(b + 16, k->count);
+	put64(b + 24, k->rounds);
+	memcpy(b + LS_HEAD, k->value, vb);
+	memcpy(b + LS_HEAD + vb, k->base, vb);
+	put32(b + len - 4, gx_crc32c(0, b, len - 4));
+	int r = gx_file_replace(path, b, len);
+	free(b);
+	return r;
+}
+
+/* HFA: k's value, base and rounds from its file; 0 or a gx_error after a
+ * log line. */
+static int key_read(gx_ps *ps, ps_lkey *k)
+{
+	char path[4096];
+	uint8_t *b = NULL;
+	if (key_path(ps, k, path, sizeof path))
+		return GX_EIO;
+	size_t vb = (size_t)k->count * 4, want = LS_HEAD + 2 * vb + 4;
+	long len = gx_file_read(path, &b, want);
+	const char *why = len < 0 ? (len == GX_EIO ? strerror(errno) : gx_strerror((int)len))
+		: (size_t)len != want || memcmp(b, LS_MAGIC, 4) != 0 || get32(b + 4) != 1 ?
+		"not this key's checkpoint" :
+		get32(b + len - 4) != gx_crc32c(0, b, (size_t)len - 4) ? "checksum mismatch" :
+		get32(b + 8) != k->key || get32(b + 12) != k->block || get64(b + 16) != k->count ?
+		"another key's" : NULL;
+	if (why) {
+		ps_log(ps, GX_LOG_ERROR, "--resume: %s: %s", path, why);
+		free(b);
+		return GX_EFORMAT;
+	}
+	k->value = malloc(vb ? vb : 1);
+	k->base = malloc(vb ? vb : 1);
+	if (!k->value || !k->base) {
+		free(b);
+		return GX_ENOMEM;
+	}
+	k->rounds = get64(b + 24);
+	memcpy(k->value, b + LS_HEAD, vb);
+	memcpy(k->base, b + LS_HEAD + vb, vb);
+	k->init = 2;
+	free(b);
+	return 0;
+}
+
 int ps_local_restore(gx_ps *ps)
 {
 	ps_local_state *ls = ps->loc;
-	if (ls->up_sync != GX_SYNC_FULL || ls->agg || ps->o.lan) {
+	if (ls->up_sync == GX_SYNC_MIXED || ls->agg || ps->o.lan) {
 		ps_finish(ps, GX_EINVAL, NULL, "--resume: a local server starts again under full "
-			  "sync only, without --lan-codec or a coded WAN");
+			  "or HFA sync only, without --lan-codec or a coded WAN");
 		return GX_EINVAL;
 	}
 	if (ls->up_cfg.block != ls->resume_block) {
@@ -152,6 +234,19 @@ int ps_local_restore(gx_ps *ps)
 	if (r) {
 		ps_finish(ps, r, NULL, "--resume: cannot place the key table: %s", gx_strerror(r));
 		return r;
+	}
+	if (ls->up_sync == GX_SYNC_HFA) {
+		/* its own state: the files, not the global tier */
+		for (size_t i = 0; i < ls->nkeys; i++)
+			if ((r = key_read(ps, &ls->keys[i])) != 0) {
+				ps_finish(ps, r, NULL, "cannot resume from %s", ps->o.checkpoint);
+				return r;
+			}
+		ps_log(ps, GX_LOG_WARN, "resuming: %zu key%s and their HFA state from %s",
+		       ls->ntable, ls->ntable == 1 ? "" : "s", ps->o.checkpoint);
+		ls->restoring = 1;
+		ps_local_restored_key(ps, NULL);
+		return 0;
 	}
 	ls->restoring = (int)ls->nkeys; /* keys whose INIT is not answered */
 	for (size_t i = 0; i < ls->nkeys; i++) {

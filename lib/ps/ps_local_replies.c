@@ -170,6 +170,8 @@ static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	if (key_modes(ps, k))
 		return;
 	k->init = 2;
+	if (ps_local_hfa_durable(ps, k))
+		return;
 	ps_codec_answer(ps, k, k->init_wait, GX_FT_INIT_REPLY, 0, 0);
 	memset(k->init_wait, 0, (size_t)ps->n);
 	if (ps->loc->restoring)
@@ -229,8 +231,10 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 			f->bufb = NULL;
 		}
 		f->buf = NULL;
-		ps_codec_answer(ps, k, f->who, GX_FT_PUSH_REPLY, f->wround, hfa);
 		k->rounds++;
+		if (hfa && ps_local_hfa_durable(ps, k))
+			return;
+		ps_codec_answer(ps, k, f->who, GX_FT_PUSH_REPLY, f->wround, hfa);
 		ps->updates++;
 		ps->wait_ns += gx_now_ns() - f->t_first;
 		k->fwds = f->next;

@@ -18,7 +18,12 @@
 #     process exits 0 and every round's parameters are those of a;
 #  f. the same stopped with SIGTERM (status 1; the workers keep dialling);
 #  g. a local server resumed against a global server that lost the job
-#     (started again without --resume): refused, with the reason.
+#     (started again without --resume): refused, with the reason;
+#  h. under HFA sync (k2 3: every third local round a global one), where a
+#     local server keeps state of its own (each key's value and base, in
+#     its files before every answer): an undisturbed job, and the same with
+#     the local server killed at round K and resumed: every round's
+#     parameters the same.
 # shellcheck disable=SC2086 # $HB and $G_OPTS are split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 HB="--heartbeat 0.2 --heartbeat-timeout 2"
@@ -122,4 +127,33 @@ if [ $rc -eq 1 ] && grep -q "resume: .*$f: checksum mismatch" "$T/d.err"; then
 else
 	notok "d. a damaged checkpoint is refused, naming the file, status 1" "rc $rc: $(head -c 300 "$T/d.err")"
 fi
+# h: HFA
+hjob() { # NAME [LOCAL OPTION...]
+	_h=$1
+	shift
+	spawn $_h.g geomx-ps --role global --parties 1 --block 16384 --sync hfa --k1 1 --k2 3 $HB
+	G=$(port_of $_h.g)
+	spawn $_h.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$G $HB "$@"
+	L=$(port_of $_h.l)
+	two_workers $_h $L $SIZES $ROUNDS
+}
+hjob ha
+expect_all "h. HFA, undisturbed: every process exits 0" 120 0 ha.w0 ha.w1 ha.l ha.g
+mkdir "$T/hb.lck"
+hjob hb --checkpoint "$T/hb.lck"
+wait_match "$T/hb.w0" "^$K " 60 || echo "# h: the job did not reach round $K"
+kill -KILL "$(pid_of hb.l)"
+wait_pid "$(pid_of hb.l)" 10
+spawn hb.l2 geomx-ps --role local --workers 2 --upstream 127.0.0.1:$G $HB --listen 127.0.0.1:$L \
+	--checkpoint "$T/hb.lck" --resume
+expect_all "h. HFA: the local server killed and resumed: every process exits 0" 120 0 hb.w0 hb.w1 \
+	hb.l2 hb.g
+if cmp -s "$T/ha.w0" "$T/hb.w0" && cmp -s "$T/ha.w1" "$T/hb.w1" &&
+	[ "$(wc -l <"$T/hb.w0")" -eq $((ROUNDS * 3)) ]; then
+	ok "h. ... and every round's parameters are those of the undisturbed HFA job"
+else
+	notok "h. ... and every round's parameters are those of the undisturbed HFA job" \
+		"$(diff "$T/ha.w0" "$T/hb.w0" | head -n 4 | tr '\n' '|')"
+fi
+expect_match "h. the resumed local server read its HFA state" "$T/hb.l2.err" "and their HFA state"
 finish
