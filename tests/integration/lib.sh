@@ -27,6 +27,7 @@ cleanup() {
 		_i=$((_i + 1))
 	done
 	for p in $_pids; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+	[ -n "${GX_KEEP:-}" ] && cp -r "$T" "$GX_KEEP" 2>/dev/null
 	rm -rf "$T"
 }
 trap cleanup EXIT

@@ -97,13 +97,22 @@ expect_exit "d. ... started again with --restarted, it is refused (status 1)" d.
 expect_match "d. ... with the reason" "$T/d.w1.err" "under full or HFA sync only"
 kill -TERM "$(pid_of d.w0)" "$(pid_of d.l)" "$(pid_of d.g)" 2>/dev/null
 
+# freeze_kill WORKER LOCAL — kills WORKER (SIGKILL) while its local server
+# is stopped (SIGSTOP, then SIGCONT), so that however late this script
+# gets to it on a busy machine the job cannot have ended first.
+freeze_kill() {
+	kill -STOP "$(pid_of "$2")"
+	kill -KILL "$(pid_of "$1")"
+	kill -CONT "$(pid_of "$2")"
+}
+
 DATA=${GEOMX_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 if [ ! -r "$DATA/train-images-idx3-ubyte.gz" ] || ! command -v geomx-train >/dev/null 2>&1; then
 	echo "# e: skipped (Fashion-MNIST not installed in $DATA)"
 	finish
 fi
 TR="geomx-train --data fashion-mnist --test-limit 500 --seed 3 --model mlp --limit 2000 \
---epochs 1 --batch 32 --report-every 1 -q"
+--epochs 4 --batch 32 --report-every 1 -q"
 for j in ea eb; do
 	servers $j
 	spawn $j.w0 $TR --shard 0/2 --ps $LOCAL --rank 0
@@ -112,11 +121,11 @@ done
 # eb's worker 1 dies at a step of 3 to 20, drawn here
 n=$(awk 'BEGIN { srand(); print 3 + int(rand() * 18) }')
 wait_match "$T/eb.w1.out" "^$n[[:space:]]" 120 || echo "# e: worker 1 did not reach step $n"
-kill -KILL "$(pid_of eb.w1)"
+freeze_kill eb.w1 eb.l
 wait_pid "$(pid_of eb.w1)" 10
 spawn eb.w1b $TR --shard 1/2 --ps $LOCAL --rank 1 --checkpoint "$T/eb.ck" --checkpoint-every 1 \
 	--resume -v -v
-expect_all "e. geomx-train: worker 1 killed at step $n and resumed: every process exits 0" 120 0 \
+expect_all "e. geomx-train: worker 1 killed after step $n and resumed: every process exits 0" 120 0 \
 	ea.w0 ea.w1 ea.l ea.g eb.w0 eb.w1b eb.l eb.g
 cut -f 1,8 "$T/ea.w0.out" >"$T/ea.c0"
 cut -f 1,8 "$T/eb.w0.out" >"$T/eb.c0"
@@ -131,7 +140,7 @@ expect_match "e. the resumed worker says where it goes on" "$T/eb.w1b.err" "resu
 
 # f: HFA sync, the same kill at a random step
 TRH="geomx-train --data fashion-mnist --test-limit 500 --seed 3 --model mlp --limit 2000 \
---epochs 1 --batch 32 --report-every 1 -q --optimizer adam --lr 0.003"
+--epochs 4 --batch 32 --report-every 1 -q --optimizer adam --lr 0.003"
 for j in fa fb; do
 	servers $j --sync hfa --k1 4 --k2 2
 	spawn $j.w0 $TRH --shard 0/2 --ps $LOCAL --rank 0
@@ -139,7 +148,7 @@ for j in fa fb; do
 done
 n=$(awk 'BEGIN { srand(); print 1 + int(rand() * 20) }')
 wait_match "$T/fb.w1.out" "^$n[[:space:]]" 120 || echo "# f: worker 1 did not reach step $n"
-kill -KILL "$(pid_of fb.w1)"
+freeze_kill fb.w1 fb.l
 wait_pid "$(pid_of fb.w1)" 10
 spawn fb.w1b $TRH --shard 1/2 --ps $LOCAL --rank 1 --checkpoint "$T/fb.ck" --checkpoint-every 4 \
 	--resume -v -v
