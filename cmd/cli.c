@@ -248,13 +248,17 @@ int cli_secure_key(const char *path, int insecure, gx_key *key)
 	return 0;
 }
 
-void cli_worker_key(const gx_key *have, uint32_t party, uint32_t rank, uint8_t out[32])
+const uint8_t *cli_worker_key(const gx_key *have, uint32_t party, uint32_t rank,
+			      uint8_t out[32])
 {
 	gx_key k;
 	char kn[80];
+	if (!have)
+		return NULL;
 	if (gx_key_derive(have, GX_KEY_WORKER, party, rank, &k) != 0)
 		cli_usage_error("--key holds %s, which cannot be worker %u of party %u's",
 				gx_key_name(have, kn, sizeof kn), rank, party);
 	memcpy(out, k.k, sizeof k.k);
 	explicit_bzero(&k, sizeof k);
+	return out;
 }

@@ -74,7 +74,12 @@ void cli_load_key(const char *path, struct gx_key *key);
  * asked (insecure: --insecure; or $GEOMX_INSECURE not "0"), with a warning;
  * else a usage error (exit 2). 1 with *key loaded, 0 for plaintext. */
 int cli_secure_key(const char *path, int insecure, struct gx_key *key);
-void cli_worker_key(const struct gx_key *have, uint32_t party, uint32_t rank, uint8_t out[32]);
+/* The key a worker (party, rank) dials with, from the key given (NULL:
+ * none, plaintext): derived from the job's or the party's, or the worker's
+ * own, into out; a usage error (exit 2) when it is another's. Returns out,
+ * or NULL without a key: what gx_kv_opts.psk takes. */
+const uint8_t *cli_worker_key(const struct gx_key *have, uint32_t party, uint32_t rank,
+			      uint8_t out[32]);
 
 /* GEOMX_NAME from the environment, or NULL. */
 const char *cli_env(const char *name);

@@ -177,9 +177,7 @@ static void *worker_main(void *ud)
 	ko.party = w->party;
 	ko.connect_timeout = atof(CONNECT_TIMEOUT);
 	uint8_t wk[32]; /* the worker's own key, from the job's */
-	if (o->key_file)
-		cli_worker_key(&o->key, w->party, w->rank, wk);
-	ko.psk = o->key_file ? wk : NULL;
+	ko.psk = cli_worker_key(o->key_file ? &o->key : NULL, w->party, w->rank, wk);
 	ko.log = log_line;
 	ko.log_ud = w->who;
 	/* Thread names for profiles: the client's I/O thread inherits this

@@ -282,9 +282,7 @@ static int run(const struct wopts *o)
 	ko.reconnect_timeout = o->reconnect_timeout;
 	ko.restarted = o->restarted;
 	uint8_t wk[32]; /* its own key, from the one given */
-	if (o->have_key)
-		cli_worker_key(&o->key, o->party, o->rank, wk);
-	ko.psk = o->have_key ? wk : NULL;
+	ko.psk = cli_worker_key(o->have_key ? &o->key : NULL, o->party, o->rank, wk);
 	ko.log = cli_log;
 	ko.log_ud = who;
 	kv = gx_kv_connect(&ko, &e);

@@ -264,9 +264,7 @@ static int connect_ps(const struct topts *o, struct state *s, const char *who)
 	ko.party = o->party;
 	ko.connect_timeout = o->connect_timeout;
 	uint8_t wk[32]; /* its own key, from the one given */
-	if (o->have_key)
-		cli_worker_key(&o->key, o->party, o->rank, wk);
-	ko.psk = o->have_key ? wk : NULL;
+	ko.psk = cli_worker_key(o->have_key ? &o->key : NULL, o->party, o->rank, wk);
 	ko.log = cli_log;
 	ko.log_ud = (void *)who;
 	ko.restarted = o->resume; /* its place back, if the local server kept it */

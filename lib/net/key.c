@@ -58,23 +58,24 @@ int gx_key_derive(const gx_key *from, int scope, uint32_t party, uint32_t rank, 
 		return GX_EINVAL;
 	memset(&k, 0, sizeof k);
 	k.scope = scope;
-	k.party = party;
+	k.party = scope == GX_KEY_JOB ? 0 : party;
 	k.rank = scope == GX_KEY_WORKER ? rank : 0;
-	if (scope == from->scope && party == from->party &&
-	    (scope != GX_KEY_WORKER || rank == from->rank) && scope != GX_KEY_JOB) {
+	/* one way down: job -> party -> worker; a key is also itself */
+	int same = scope == from->scope && party == from->party &&
+		   (scope != GX_KEY_WORKER || rank == from->rank);
+	if (scope == GX_KEY_JOB ? from->scope != GX_KEY_JOB
+				: from->scope != GX_KEY_JOB && (party != from->party ||
+								(from->scope == GX_KEY_WORKER && !same)))
+		return GX_EINVAL; /* not derivable from what it holds */
+	if (scope == GX_KEY_JOB || same) {
 		memcpy(k.k, from->k, GX_KEY_BYTES);
-	} else if (scope == GX_KEY_JOB) {
-		if (from->scope != GX_KEY_JOB)
-			return GX_EINVAL;
-		k = *from;
-	} else if (from->scope == GX_KEY_JOB) {
-		derive1(from->k, "geomx party key v1", party, k.k);
+	} else {
+		if (from->scope == GX_KEY_JOB)
+			derive1(from->k, "geomx party key v1", party, k.k);
+		else
+			memcpy(k.k, from->k, GX_KEY_BYTES); /* the party's own */
 		if (scope == GX_KEY_WORKER)
 			derive1(k.k, "geomx worker key v1", rank, k.k);
-	} else if (from->scope == GX_KEY_PARTY && scope == GX_KEY_WORKER && party == from->party) {
-		derive1(from->k, "geomx worker key v1", rank, k.k);
-	} else {
-		return GX_EINVAL; /* not derivable from what it holds */
 	}
 	*out = k;
 	sodium_memzero(&k, sizeof k);

@@ -154,7 +154,7 @@ int ps_local_restore(gx_ps *ps);
  * that depends on them; 0 or a gx_error (GX_EIO with errno). */
 int ps_local_key_write(gx_ps *ps, const ps_lkey *k);
 /* k's INIT answered while restoring: once all are, workers are accepted. */
-void ps_local_restored_key(gx_ps *ps, ps_lkey *k);
+void ps_local_restored_key(gx_ps *ps);
 /* A worker coming back (HELLO mode 1) to a server that resumed: admitted
  * at its rank with its keys' rounds. 0 or a gx_error after ending the job. */
 int ps_local_back(gx_ps *ps, ps_peer *p, uint32_t rank);

@@ -217,6 +217,27 @@ static int key_read(gx_ps *ps, ps_lkey *k)
 	return 0;
 }
 
+/* Every key is back: its rounds said, and the workers accepted again. */
+static void resumed(gx_ps *ps)
+{
+	ps_local_state *ls = ps->loc;
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (size_t i = 0; i < ls->nkeys; i++) {
+		lo = ls->keys[i].rounds < lo ? ls->keys[i].rounds : lo;
+		hi = ls->keys[i].rounds > hi ? ls->keys[i].rounds : hi;
+	}
+	ls->resumed = 1;
+	char at[64];
+	if (lo == hi)
+		snprintf(at, sizeof at, "round %llu", (unsigned long long)lo);
+	else
+		snprintf(at, sizeof at, "rounds %llu to %llu", (unsigned long long)lo,
+			 (unsigned long long)hi);
+	ps_log(ps, GX_LOG_WARN, "resumed at %s; accepting the workers back on port %d", at,
+	       ps->port);
+	ps_start_accepting(ps);
+}
+
 int ps_local_restore(gx_ps *ps)
 {
 	ps_local_state *ls = ps->loc;
@@ -244,8 +265,7 @@ int ps_local_restore(gx_ps *ps)
 			}
 		ps_log(ps, GX_LOG_WARN, "resuming: %zu key%s and their HFA state from %s",
 		       ls->ntable, ls->ntable == 1 ? "" : "s", ps->o.checkpoint);
-		ls->restoring = 1;
-		ps_local_restored_key(ps, NULL);
+		resumed(ps);
 		return 0;
 	}
 	ls->restoring = (int)ls->nkeys; /* keys whose INIT is not answered */
@@ -268,26 +288,11 @@ int ps_local_restore(gx_ps *ps)
 	return 0;
 }
 
-void ps_local_restored_key(gx_ps *ps, ps_lkey *k)
+
+void ps_local_restored_key(gx_ps *ps)
 {
-	ps_local_state *ls = ps->loc;
-	if (--ls->restoring > 0)
-		return;
-	uint64_t lo = UINT64_MAX, hi = 0;
-	for (size_t i = 0; i < ls->nkeys; i++) {
-		lo = ls->keys[i].rounds < lo ? ls->keys[i].rounds : lo;
-		hi = ls->keys[i].rounds > hi ? ls->keys[i].rounds : hi;
-	}
-	ls->resumed = 1;
-	char at[64];
-	if (lo == hi)
-		snprintf(at, sizeof at, "round %llu", (unsigned long long)lo);
-	else
-		snprintf(at, sizeof at, "rounds %llu to %llu", (unsigned long long)lo,
-			 (unsigned long long)hi);
-	ps_log(ps, GX_LOG_WARN, "resumed at %s; accepting the workers back on port %d", at,
-	       ps->port);
-	ps_start_accepting(ps);
+	if (--ps->loc->restoring == 0)
+		resumed(ps);
 }
 
 int ps_local_back(gx_ps *ps, ps_peer *p, uint32_t rank)

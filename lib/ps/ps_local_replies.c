@@ -175,7 +175,7 @@ static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	ps_codec_answer(ps, k, k->init_wait, GX_FT_INIT_REPLY, 0, 0);
 	memset(k->init_wait, 0, (size_t)ps->n);
 	if (ps->loc->restoring)
-		ps_local_restored_key(ps, k);
+		ps_local_restored_key(ps);
 }
 
 static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)

@@ -206,6 +206,19 @@ static const gx_dial_cbs up_cbs = {
 	.on_fail = up_fail,
 };
 
+/* Dials upstream link u with o (the server's options, the time limit and
+ * the retry rule of the dial at hand); 0 or gx_dial_start's error. */
+static int dial_up(gx_ps *ps, ps_peer *u, gx_dial_opts o)
+{
+	o.host = u->host;
+	o.port = u->port;
+	o.ud = u;
+	o.fdp = &u->fd;
+	o.label = u->label;
+	u->ust = UP_CONNECTING;
+	return gx_dial_start(&u->dial, ps->ev, &o);
+}
+
 int ps_local_start(gx_ps *ps)
 {
 	ps_log(ps, GX_LOG_INFO, "port %d, %d worker%s, upstream %s", ps->port, ps->n,
@@ -239,13 +252,7 @@ int ps_local_start(gx_ps *ps)
 	ps->loc->dial = o;
 	for (int i = 0; i < ps->loc->nups && !ps->finishing; i++) {
 		ps_peer *u = ps->loc->ups[i];
-		o.host = u->host;
-		o.port = u->port;
-		o.ud = u;
-		o.fdp = &u->fd;
-		o.label = u->label;
-		u->ust = UP_CONNECTING;
-		int e = gx_dial_start(&u->dial, ps->ev, &o);
+		int e = dial_up(ps, u, o);
 		if (e) {
 			ps_finish(ps, e, NULL, "%s: cannot start connecting: %s", u->label,
 				  gx_strerror(e));
@@ -301,19 +308,13 @@ static int redial(gx_ps *ps, ps_peer *u, int err, const char *why)
 	gx_dial_opts o = ps->loc->dial;
 	o.timeout_ms = (long)(ps->o.reconnect_timeout * 1000);
 	o.retry_closed = 1; /* a relay on the way may be restarting */
-	o.host = u->host;
-	o.port = u->port;
-	o.ud = u;
-	o.fdp = &u->fd;
-	o.label = u->label;
 	u->c = NULL;
-	u->ust = UP_CONNECTING;
 	u->rejoined = 1; /* up_ready replays */
 	snprintf(u->why, sizeof u->why, "%s", cause);
 	ps->loc->nready--;
 	ps_log(ps, GX_LOG_WARN, "%s lost: %s; dialling it again for up to %g s", u->label, cause,
 	       ps->o.reconnect_timeout);
-	int e = gx_dial_start(&u->dial, ps->ev, &o);
+	int e = dial_up(ps, u, o);
 	if (e)
 		ps_log(ps, GX_LOG_ERROR, "%s: cannot dial again: %s", u->label, gx_strerror(e));
 	return e;

@@ -24,13 +24,16 @@ void gx_relay_opts_default(gx_relay_opts *o)
 
 /* What follows from the options: how long a lost segment holds its stream,
  * and queues that can hold what the emulated link has in flight. */
-/* The keys its near side takes: its own, and, holding the job's key, every
+/* The keys its near side takes, when it speaks the secure protocol: its
+ * own, and, holding the job's key, every
  * party's below RELAY_PARTIES (a data center's server that dials it with
  * its party's key; docs/security.md, "Identities"). Its far side dials
  * with its own key. 0 or GX_ENOMEM. */
 static int relay_ring(relay *r)
 {
 	const gx_key *k = &r->cfg.key;
+	if (!r->cfg.secure[GX_RELAY_NEAR])
+		return 0; /* its near side speaks what its peers speak */
 	size_t n = 1 + (k->scope == GX_KEY_JOB ? RELAY_PARTIES : 0);
 	gx_key *keys = calloc(n, sizeof *keys);
 	if (!keys)

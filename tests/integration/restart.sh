@@ -111,56 +111,45 @@ if [ ! -r "$DATA/train-images-idx3-ubyte.gz" ] || ! command -v geomx-train >/dev
 	echo "# e: skipped (Fashion-MNIST not installed in $DATA)"
 	finish
 fi
-TR="geomx-train --data fashion-mnist --test-limit 500 --seed 3 --model mlp --limit 2000 \
---epochs 4 --batch 32 --report-every 1 -q"
-for j in ea eb; do
-	servers $j
-	spawn $j.w0 $TR --shard 0/2 --ps $LOCAL --rank 0
-	spawn $j.w1 $TR --shard 1/2 --ps $LOCAL --rank 1 --checkpoint "$T/$j.ck" --checkpoint-every 1
-done
-# eb's worker 1 dies at a step of 3 to 20, drawn here
-n=$(awk 'BEGIN { srand(); print 3 + int(rand() * 18) }')
-wait_match "$T/eb.w1.out" "^$n[[:space:]]" 120 || echo "# e: worker 1 did not reach step $n"
-freeze_kill eb.w1 eb.l
-wait_pid "$(pid_of eb.w1)" 10
-spawn eb.w1b $TR --shard 1/2 --ps $LOCAL --rank 1 --checkpoint "$T/eb.ck" --checkpoint-every 1 \
-	--resume -v -v
-expect_all "e. geomx-train: worker 1 killed after step $n and resumed: every process exits 0" 120 0 \
-	ea.w0 ea.w1 ea.l ea.g eb.w0 eb.w1b eb.l eb.g
-cut -f 1,8 "$T/ea.w0.out" >"$T/ea.c0"
-cut -f 1,8 "$T/eb.w0.out" >"$T/eb.c0"
-if cmp -s "$T/ea.c0" "$T/eb.c0" && [ "$(wc -l <"$T/ea.c0")" -gt 10 ] &&
-	[ "$(tail -n 1 "$T/ea.w1.out" | cut -f 8)" = "$(tail -n 1 "$T/eb.w1b.out" | cut -f 8)" ]; then
-	ok "e. ... worker 0's parameters at every step and both workers' at the end are the undisturbed run's"
-else
-	notok "e. ... worker 0's parameters at every step and both workers' at the end are the undisturbed run's" \
-		"$(diff "$T/ea.c0" "$T/eb.c0" | head -n 4 | tr '\n' '|')"
-fi
-expect_match "e. the resumed worker says where it goes on" "$T/eb.w1b.err" "resuming (inside step|at step)"
+# kill_resume C WHAT LO EVERY TRAIN [SERVER OPTION...] — the same geomx-train
+# job twice, Ca undisturbed, and Cb with worker 1 (--checkpoint-every EVERY)
+# killed after a step drawn from LO..20 and started again with --resume;
+# checks that every process exits 0, that worker 0's parameters at every
+# step and both workers' at the end are Ca's. $n is the step drawn.
+kill_resume() {
+	_c=$1 _what=$2 _lo=$3 _every=$4 _tr=$5
+	shift 5
+	for j in ${_c}a ${_c}b; do
+		servers $j "$@"
+		spawn $j.w0 $_tr --shard 0/2 --ps $LOCAL --rank 0
+		spawn $j.w1 $_tr --shard 1/2 --ps $LOCAL --rank 1 --checkpoint "$T/$j.ck" \
+			--checkpoint-every $_every
+	done
+	n=$(awk -v lo="$_lo" 'BEGIN { srand(); print lo + int(rand() * (21 - lo)) }')
+	wait_match "$T/${_c}b.w1.out" "^$n[[:space:]]" 120 ||
+		echo "# $_c: worker 1 did not reach step $n"
+	freeze_kill ${_c}b.w1 ${_c}b.l
+	wait_pid "$(pid_of ${_c}b.w1)" 10
+	spawn ${_c}b.w1b $_tr --shard 1/2 --ps $LOCAL --rank 1 --checkpoint "$T/${_c}b.ck" \
+		--checkpoint-every $_every --resume -v -v
+	expect_all "$_c. $_what: worker 1 killed after step $n and resumed: every process exits 0" \
+		120 0 ${_c}a.w0 ${_c}a.w1 ${_c}a.l ${_c}a.g ${_c}b.w0 ${_c}b.w1b ${_c}b.l ${_c}b.g
+	cut -f 1,8 "$T/${_c}a.w0.out" >"$T/${_c}a.c0"
+	cut -f 1,8 "$T/${_c}b.w0.out" >"$T/${_c}b.c0"
+	_same="$_c. ... worker 0's parameters at every step and both workers' at the end are the undisturbed run's"
+	if cmp -s "$T/${_c}a.c0" "$T/${_c}b.c0" && [ "$(wc -l <"$T/${_c}a.c0")" -gt 10 ] &&
+		[ "$(tail -n 1 "$T/${_c}a.w1.out" | cut -f 8)" = \
+			"$(tail -n 1 "$T/${_c}b.w1b.out" | cut -f 8)" ]; then
+		ok "$_same"
+	else
+		notok "$_same" "$(diff "$T/${_c}a.c0" "$T/${_c}b.c0" | head -n 4 | tr '\n' '|')"
+	fi
+}
 
+TRAIN="geomx-train --data fashion-mnist --test-limit 500 --seed 3 --model mlp --limit 2000 \
+--epochs 4 --batch 32 --report-every 1 -q"
+kill_resume e geomx-train 3 1 "$TRAIN"
+expect_match "e. the resumed worker says where it goes on" "$T/eb.w1b.err" "resuming (inside step|at step)"
 # f: HFA sync, the same kill at a random step
-TRH="geomx-train --data fashion-mnist --test-limit 500 --seed 3 --model mlp --limit 2000 \
---epochs 4 --batch 32 --report-every 1 -q --optimizer adam --lr 0.003"
-for j in fa fb; do
-	servers $j --sync hfa --k1 4 --k2 2
-	spawn $j.w0 $TRH --shard 0/2 --ps $LOCAL --rank 0
-	spawn $j.w1 $TRH --shard 1/2 --ps $LOCAL --rank 1 --checkpoint "$T/$j.ck" --checkpoint-every 4
-done
-n=$(awk 'BEGIN { srand(); print 1 + int(rand() * 20) }')
-wait_match "$T/fb.w1.out" "^$n[[:space:]]" 120 || echo "# f: worker 1 did not reach step $n"
-freeze_kill fb.w1 fb.l
-wait_pid "$(pid_of fb.w1)" 10
-spawn fb.w1b $TRH --shard 1/2 --ps $LOCAL --rank 1 --checkpoint "$T/fb.ck" --checkpoint-every 4 \
-	--resume -v -v
-expect_all "f. HFA: worker 1 killed after step $n and resumed: every process exits 0" 120 0 \
-	fa.w0 fa.w1 fa.l fa.g fb.w0 fb.w1b fb.l fb.g
-cut -f 1,8 "$T/fa.w0.out" >"$T/fa.c0"
-cut -f 1,8 "$T/fb.w0.out" >"$T/fb.c0"
-if cmp -s "$T/fa.c0" "$T/fb.c0" && [ "$(wc -l <"$T/fa.c0")" -gt 10 ] &&
-	[ "$(tail -n 1 "$T/fa.w1.out" | cut -f 8)" = "$(tail -n 1 "$T/fb.w1b.out" | cut -f 8)" ]; then
-	ok "f. ... worker 0's parameters at every step and both workers' at the end are the undisturbed run's"
-else
-	notok "f. ... worker 0's parameters at every step and both workers' at the end are the undisturbed run's" \
-		"$(diff "$T/fa.c0" "$T/fb.c0" | head -n 4 | tr '\n' '|')"
-fi
+kill_resume f HFA 1 4 "$TRAIN --optimizer adam --lr 0.003" --sync hfa --k1 4 --k2 2
 finish
