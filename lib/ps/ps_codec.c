@@ -125,8 +125,31 @@ static gx_buf *payload_buf(gx_ps *ps, size_t cap, uint32_t key)
 	return b;
 }
 
+void ps_codec_send_kept(gx_ps *ps, gx_conn *c, const gx_tensor_payload *pl, int type,
+			uint32_t key, uint32_t block, uint32_t round)
+{
+	send_coded(ps, c, pl, type, key, block, round);
+}
+
+void ps_codec_drop_kept(gx_tensor_payload *pl)
+{
+	gx_buf_unref(pl->buf);
+	pl->buf = NULL;
+	pl->bytes = NULL;
+}
+
+/* Keeps pl in *keep (a reference of its buffer), releasing what it held. */
+static void keep_payload(gx_tensor_payload *keep, const gx_tensor_payload *pl)
+{
+	gx_buf *old = keep->buf;
+	*keep = *pl;
+	gx_buf_ref(pl->buf);
+	gx_buf_unref(old);
+}
+
 void ps_codec_send_agg(gx_ps *ps, gx_conn **cs, int nc, int type, uint32_t key, uint32_t block,
-		      uint32_t round, const float *x, uint64_t n, uint32_t codecs)
+		      uint32_t round, const float *x, uint64_t n, uint32_t codecs,
+		      gx_tensor_payload *keep)
 {
 	int dense32 = (codecs & (1u << GX_CODEC_F32)) != 0;
 	int f16 = !dense32 && (codecs & (1u << GX_CODEC_F16));
@@ -154,10 +177,13 @@ void ps_codec_send_agg(gx_ps *ps, gx_conn **cs, int nc, int type, uint32_t key, 
 			  gx_strerror(r));
 	for (int i = 0; i < nc && !r && !ps->finishing; i++)
 		send_coded(ps, cs[i], &pl, type, key, block, round);
+	if (keep && !r)
+		keep_payload(keep, &pl);
 	gx_buf_unref(b);
 }
 
-void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
+void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x,
+		      gx_tensor_payload *keep)
 {
 	const gx_slice *s = &k->sl[b];
 	gx_codec *c = ps->loc->wenc;
@@ -175,6 +201,8 @@ void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float 
 			  s->block, gx_strerror(r));
 	else
 		send_coded(ps, ps->loc->ups[s->server]->c, &pl, GX_FT_PUSH, k->key, s->block, round);
+	if (keep && !r)
+		keep_payload(keep, &pl);
 	gx_buf_unref(buf);
 }
 

@@ -154,11 +154,11 @@ static void rejoin(gx_ps *ps, ps_peer *p, ps_peer *old, const gx_hello *hl)
 	ps_take_place(ps, p, old, label);
 }
 
-/* A party's link may break and come back: a local server without a coded
- * WAN (whose answers, the aggregates, could not be given again). */
+/* A party's link may break and come back: a local server (with a coded
+ * WAN, the last round's aggregate is kept to be given again: answer_agg). */
 static int global_may_rejoin(const gx_ps *ps, const ps_peer *p)
 {
-	return p->role == GX_ROLE_LOCAL && !p->mode;
+	return p->role == GX_ROLE_LOCAL;
 }
 
 static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
@@ -313,8 +313,11 @@ static void answer_agg(gx_ps *ps, ps_gslice *s, ps_acc *a)
 	for (int i = 0; i < a->n; i++)
 		if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i] && ps->who[i]->c)
 			cs[nc++] = ps->who[i]->c;
+	/* Kept while a party may come back for it (global_may_rejoin). */
+	int keep = ps->o.reconnect_timeout > 0;
 	ps_codec_send_agg(ps, cs, nc, GX_FT_PUSH_REPLY, s->key, s->block, a->round, a->sum,
-			 s->count, a->codecs);
+			 s->count, a->codecs, keep ? &s->agg : NULL);
+	s->agg_round = a->round;
 	free(cs);
 	s->updates++;
 	s->rounds++;
@@ -548,12 +551,25 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		/* Sent again after the link came back: taken once. Still being
 		 * gathered, it counts already; done, its answer was lost with
 		 * the link, and the value has not moved since (a full-sync round
-		 * needs this party's next push). */
+		 * needs this party's next push), nor has the aggregate kept of
+		 * a coded WAN's last round. */
 		ps_acc *a = s->accs;
 		while (a && a->round != h->round)
 			a = a->next;
-		if (!a)
+		if (a)
+			return;
+		if (ps->glob->agg != 1) {
 			reply(ps, s, p, GX_FT_PUSH_REPLY, h->round);
+		} else if (s->agg.buf && s->agg_round == h->round) {
+			ps_log(ps, GX_LOG_INFO, "%s: key %u block %u round %u: its aggregate "
+			       "sent again", p->label, s->key, s->block, h->round);
+			ps_codec_send_kept(ps, p->c, &s->agg, GX_FT_PUSH_REPLY, s->key, s->block,
+					   h->round);
+		} else {
+			ps_violation(ps, p, GX_EPROTO, "key %u block %u: round %u again, whose "
+				     "aggregate this server no longer has", s->key, s->block,
+				     h->round);
+		}
 		return;
 	}
 	if (h->round != s->next_round[i]) {

@@ -24,6 +24,10 @@ typedef struct ps_gslice {
 	uint64_t rounds;     /* full sync: rounds completed */
 	ps_acc *accs;
 	ps_spare spare;
+	gx_tensor_payload agg; /* coded WAN: the last round's aggregate as sent
+				* (agg.buf NULL: none), kept for a party whose
+				* link broke before it had it */
+	uint32_t agg_round;
 } ps_gslice;
 
 /* The global role's state (ps->glob). */

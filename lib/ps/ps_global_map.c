@@ -89,6 +89,7 @@ void slice_free(ps_gslice *s)
 	if (!s)
 		return;
 	gx_buf_unref(s->wb);
+	ps_codec_drop_kept(&s->agg);
 	free(s->g);
 	gx_optim_free(s->opt);
 	free(s->next_round);

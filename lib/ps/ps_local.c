@@ -48,14 +48,7 @@ static void key_free(ps_lkey *k)
 	ps_spare_free(&k->spare);
 	for (ps_fwd *f = k->fwds, *n; f; f = n) {
 		n = f->next;
-		free(f->got);
-		free(f->who);
-		gx_buf_unref(f->sent);
-		if (f->bufb)
-			gx_buf_unref(f->bufb);
-		else
-			free(f->buf);
-		free(f);
+		ps_fwd_free(f, k->nsl);
 	}
 	for (ps_pull *q = k->pulls, *n; q; q = n) {
 		n = q->next;
@@ -122,9 +115,9 @@ ps_lkey *ps_local_key(gx_ps *ps, uint32_t key, uint32_t block)
 	return NULL;
 }
 
-int ps_local_hfa_durable(gx_ps *ps, const ps_lkey *k)
+int ps_local_key_durable(gx_ps *ps, const ps_lkey *k)
 {
-	if (!ps->o.checkpoint || ps->loc->up_sync != GX_SYNC_HFA)
+	if (!ps->o.checkpoint || (ps->loc->up_sync != GX_SYNC_HFA && !ps->loc->agg))
 		return 0;
 	int r = ps_local_key_write(ps, k);
 	if (r)
@@ -351,6 +344,22 @@ void ps_local_init_slice(gx_ps *ps, ps_lkey *k, int b)
 		    k->value + ps_slice_at(k, s), s->count);
 }
 
+void ps_fwd_free(ps_fwd *f, int nsl)
+{
+	free(f->got);
+	free(f->who);
+	gx_buf_unref(f->sent);
+	if (f->coded)
+		for (int b = 0; b < nsl; b++)
+			ps_codec_drop_kept(&f->coded[b]);
+	free(f->coded);
+	if (f->bufb)
+		gx_buf_unref(f->bufb);
+	else
+		free(f->buf);
+	free(f);
+}
+
 void ps_local_push_slice(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *sum,
 			 gx_buf *buf)
 {
@@ -372,7 +381,7 @@ static int hfa_round(gx_ps *ps, ps_lkey *k, ps_acc *a)
 		k->value[i] += a->sum[i] / d;
 	if ((a->round + 1) % ps->loc->up_cfg.k2 != 0) {
 		k->rounds++;
-		if (ps_local_hfa_durable(ps, k))
+		if (ps_local_key_durable(ps, k))
 			return 1;
 		ps_codec_answer(ps, k, a->pushed, GX_FT_PUSH_REPLY, a->round, 0);
 		ps->updates++;
@@ -395,16 +404,17 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 		up_round = (a->round + 1) / ls->up_cfg.k2 - 1;
 	}
 	ps_fwd *f = calloc(1, sizeof *f);
+	/* A coded push cannot be made again (its error feedback is taken):
+	 * kept as sent while the link may break and come back. */
+	int keep = ls->agg == 1 && ps->o.reconnect_timeout > 0;
 	if (f) {
 		f->got = calloc((size_t)k->nsl, 1);
 		f->who = malloc((size_t)ps->n);
+		f->coded = keep ? calloc((size_t)k->nsl, sizeof *f->coded) : NULL;
 	}
-	if (!f || !f->got || !f->who) {
-		if (f) {
-			free(f->got);
-			free(f->who);
-			free(f);
-		}
+	if (!f || !f->got || !f->who || (keep && !f->coded)) {
+		if (f)
+			ps_fwd_free(f, k->nsl);
 		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", k->key);
 		return;
 	}
@@ -443,7 +453,8 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 			ls->announced[s->server] = (uint32_t)a->npushed;
 		}
 		if (ls->agg == 1) {
-			ps_codec_push_up(ps, k, b, up_round, sum + ps_slice_at(k, s));
+			ps_codec_push_up(ps, k, b, up_round, sum + ps_slice_at(k, s),
+					 f->coded ? &f->coded[b] : NULL);
 		} else {
 			ps_local_push_slice(ps, k, b, up_round, sum, up);
 		}

@@ -16,6 +16,9 @@ struct ps_fwd {
 	ps_fwd *next;
 	gx_buf *sent;      /* what went up (F32, not a coded WAN), kept until
 			    * answered: sent again if the link breaks */
+	gx_tensor_payload *coded; /* [slices] coded WAN: what went up as it was
+				   * coded (its error feedback already taken),
+				   * kept the same way; NULL: not kept */
 	uint32_t members;  /* the workers it sums, as announced with it */
 	uint32_t round;    /* upstream round */
 	uint32_t wround;   /* the workers' round it answers (HFA: differs) */
@@ -126,6 +129,8 @@ void ps_local_push_slice(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const flo
 void ps_pull_ask(gx_ps *ps, ps_lkey *k, ps_pull *q);
 /* Frees a pull group (NULL accepted). */
 void ps_pull_free(ps_pull *q);
+/* Frees a round sent upstream and what it keeps (nsl: its key's slices). */
+void ps_fwd_free(ps_fwd *f, int nsl);
 
 /* ------------------------------------------------------ ps_local_ckpt.c */
 
@@ -150,18 +155,24 @@ void ps_lckpt_entry(const ps_lckpt *c, uint32_t i, gx_keyent *e);
  * for every slice (an INIT of GX_ROUND_RESUME); 0 or a gx_error after
  * ending the job. */
 int ps_local_restore(gx_ps *ps);
-/* HFA, --checkpoint: writes k's value, base and rounds, before an answer
- * that depends on them; 0 or a gx_error (GX_EIO with errno). */
+/* HFA or a coded WAN, --checkpoint: writes k's value, rounds and what the
+ * server keeps of its own (HFA's base, the error feedback, the optimizer's
+ * state), before an answer that depends on them; 0 or a gx_error (GX_EIO
+ * with errno). */
 int ps_local_key_write(gx_ps *ps, const ps_lkey *k);
 /* k's INIT answered while restoring: once all are, workers are accepted. */
 void ps_local_restored_key(gx_ps *ps);
 /* A worker coming back (HELLO mode 1) to a server that resumed: admitted
  * at its rank with its keys' rounds. 0 or a gx_error after ending the job. */
 int ps_local_back(gx_ps *ps, ps_peer *p, uint32_t rank);
-/* HFA with --checkpoint: k's state on disk (ps_local_key_write) before
- * the answer that depends on it; 0, or a gx_error after ending the job
- * (ps_local.c). */
-int ps_local_hfa_durable(gx_ps *ps, const ps_lkey *k);
+/* HFA or a coded WAN, with --checkpoint: k's state on disk
+ * (ps_local_key_write) before the answer that depends on it; 0, or a
+ * gx_error after ending the job (ps_local.c). */
+int ps_local_key_durable(gx_ps *ps, const ps_lkey *k);
+/* Once k's value is known: what the link codecs and HFA keep beside it
+ * (error feedback, optimizer, view, base); 0 or a gx_error after ending
+ * the job (ps_local_replies.c). */
+int ps_local_key_modes(gx_ps *ps, ps_lkey *k);
 /* The first key table placed: keys, blocks, slices (ps_local.c). */
 int ps_local_build_keys(gx_ps *ps, const gx_keyent *e, size_t n);
 
@@ -211,8 +222,10 @@ void ps_up_handshake(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t
  * or a gx_error (logged). */
 int ps_codec_init_wan(gx_ps *ps);
 /* Encodes x (slice b of k, its count of floats) with the slice's error
- * feedback and sends it upstream as PUSH of round. */
-void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x);
+ * feedback and sends it upstream as PUSH of round; with keep, keeps the
+ * coded payload there too (ps_codec_send_kept sends it again). */
+void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x,
+		      gx_tensor_payload *keep);
 /* Answers the workers in which[] with k's value: F32, or with an fp16 LAN
  * the F16 difference value - view (view follows) unless full (then the F32
  * value, which view becomes: after an HFA global round, so that every data

@@ -20,17 +20,21 @@
  *
  * Under HFA sync a local server does hold state of its own: the value its
  * local rounds built since the last global round, and the base that round
- * gave. Each key (block) has its own file then, "local-PARTY-key-KEY-
- * BLOCK.gxck", replaced before any answer that depends on it goes out (its
- * INIT, each local round, each global round), so a restart finds every key
- * where its workers last saw it, and their replays rebuild the round in
- * flight.
+ * gave; with a coded WAN its copy of the model, the error feedback and
+ * (full sync) the optimizer that it applies. Each key (block) has its own
+ * file then, "local-PARTY-key-KEY-BLOCK.gxck", replaced before any answer
+ * that depends on it goes out (its INIT, each local round, each global
+ * round), so a restart finds every key where its workers last saw it, and
+ * their replays rebuild the round in flight — coded again from the same
+ * error feedback, the same bytes the global tier may already have taken.
  *
  * The files, little-endian:
  *   table: "GXLK", version 1, party, workers, block, entries (u32);
  *          entries x (key u32, count u64); CRC-32C of all before.
- *   a key under HFA: "GXLS", version 1, key, block (u32); count, rounds
- *          (u64); value, base (count float32 each); CRC-32C of all before.
+ *   a key: "GXLS", version 2, key, block (u32); count, rounds (u64);
+ *          parts, optimizer bytes (u32); value, then as parts says (LS_*)
+ *          base, residual, velocity (count float32 each, the last two in
+ *          slice order); the optimizer's state; CRC-32C of all before.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -147,7 +151,9 @@ int ps_local_ckpt_read(gx_ps *ps)
 }
 
 #define LS_MAGIC "GXLS"
-#define LS_HEAD 32
+#define LS_VERSION 2u
+#define LS_HEAD 40
+enum { LS_BASE = 1, LS_RESIDUAL = 2, LS_VELOCITY = 4 };
 
 static int key_path(const gx_ps *ps, const ps_lkey *k, char *path, size_t cap)
 {
@@ -159,30 +165,82 @@ static int key_path(const gx_ps *ps, const ps_lkey *k, char *path, size_t cap)
 	return 0;
 }
 
+/* What k keeps besides its value (LS_* bits) and its optimizer's state
+ * bytes: the layout of its file, the same for writer and reader. */
+static uint32_t key_parts(const ps_lkey *k, size_t *opt_len)
+{
+	uint32_t parts = k->base ? LS_BASE : 0;
+	if (k->ef)
+		parts |= LS_RESIDUAL | (gx_ef_velocity(k->ef[0]) ? LS_VELOCITY : 0);
+	*opt_len = k->opt ? gx_optim_state_size(k->opt) : 0;
+	return parts;
+}
+
+static size_t key_len(const ps_lkey *k, uint32_t parts, size_t opt_len)
+{
+	size_t vb = (size_t)k->count * 4, n = 1 + !!(parts & LS_BASE) + !!(parts & LS_RESIDUAL) +
+					     !!(parts & LS_VELOCITY);
+	return LS_HEAD + n * vb + opt_len + 4;
+}
+
+/* Copies the slices' error-feedback arrays (velocity: 1) to or from b, in
+ * slice order: together they are the key's count floats. */
+static void ef_copy(const ps_lkey *k, int velocity, uint8_t *b, int out)
+{
+	for (int i = 0; i < k->nsl; i++) {
+		float *x = velocity ? gx_ef_velocity(k->ef[i]) : gx_ef_residual(k->ef[i]);
+		size_t n = (size_t)k->sl[i].count * 4;
+		if (out)
+			memcpy(b, x, n);
+		else
+			memcpy(x, b, n);
+		b += n;
+	}
+}
+
 int ps_local_key_write(gx_ps *ps, const ps_lkey *k)
 {
 	char path[4096];
 	if (key_path(ps, k, path, sizeof path))
 		return GX_EIO;
-	size_t vb = (size_t)k->count * 4, len = LS_HEAD + 2 * vb + 4;
-	uint8_t *b = malloc(len);
+	size_t opt_len, vb = (size_t)k->count * 4;
+	uint32_t parts = key_parts(k, &opt_len);
+	size_t len = key_len(k, parts, opt_len);
+	uint8_t *b = malloc(len), *p = b + LS_HEAD;
 	if (!b)
 		return GX_ENOMEM;
 	memcpy(b, LS_MAGIC, 4);
-	put32(b + 4, 1);
+	put32(b + 4, LS_VERSION);
 	put32(b + 8, k->key);
 	put32(b + 12, k->block);
 	put64(b + 16, k->count);
 	put64(b + 24, k->rounds);
-	memcpy(b + LS_HEAD, k->value, vb);
-	memcpy(b + LS_HEAD + vb, k->base, vb);
+	put32(b + 32, parts);
+	put32(b + 36, (uint32_t)opt_len);
+	memcpy(p, k->value, vb);
+	p += vb;
+	if (parts & LS_BASE) {
+		memcpy(p, k->base, vb);
+		p += vb;
+	}
+	if (parts & LS_RESIDUAL) {
+		ef_copy(k, 0, p, 1);
+		p += vb;
+	}
+	if (parts & LS_VELOCITY) {
+		ef_copy(k, 1, p, 1);
+		p += vb;
+	}
+	int r = opt_len ? gx_optim_state_save(k->opt, p, opt_len) : 0;
 	put32(b + len - 4, gx_crc32c(0, b, len - 4));
-	int r = gx_file_replace(path, b, len);
+	if (!r)
+		r = gx_file_replace(path, b, len);
 	free(b);
 	return r;
 }
 
-/* HFA: k's value, base and rounds from its file; 0 or a gx_error after a
+/* HFA or a coded WAN: k's value, rounds and the state the server keeps
+ * (base, error feedback, optimizer) from its file; 0 or a gx_error after a
  * log line. */
 static int key_read(gx_ps *ps, ps_lkey *k)
 {
@@ -190,31 +248,56 @@ static int key_read(gx_ps *ps, ps_lkey *k)
 	uint8_t *b = NULL;
 	if (key_path(ps, k, path, sizeof path))
 		return GX_EIO;
-	size_t vb = (size_t)k->count * 4, want = LS_HEAD + 2 * vb + 4;
+	size_t vb = (size_t)k->count * 4;
+	k->value = malloc(vb ? vb : 1);
+	if (!k->value)
+		return GX_ENOMEM;
+	memset(k->value, 0, vb);
+	/* the state's shape from the options, as the INIT's answer makes it */
+	int r = ps_local_key_modes(ps, k);
+	if (r)
+		return r;
+	size_t opt_len;
+	uint32_t parts = key_parts(k, &opt_len);
+	size_t want = key_len(k, parts, opt_len);
 	long len = gx_file_read(path, &b, want);
 	const char *why = len < 0 ? (len == GX_EIO ? strerror(errno) : gx_strerror((int)len))
-		: (size_t)len != want || memcmp(b, LS_MAGIC, 4) != 0 || get32(b + 4) != 1 ?
-		"not this key's checkpoint" :
-		get32(b + len - 4) != gx_crc32c(0, b, (size_t)len - 4) ? "checksum mismatch" :
-		get32(b + 8) != k->key || get32(b + 12) != k->block || get64(b + 16) != k->count ?
-		"another key's" : NULL;
+		: (size_t)len < LS_HEAD + 4 || memcmp(b, LS_MAGIC, 4) != 0 ? "not a key's checkpoint"
+		: get32(b + 4) != LS_VERSION ? "another version of the file"
+		: get32(b + len - 4) != gx_crc32c(0, b, (size_t)len - 4) ? "checksum mismatch"
+		: get32(b + 8) != k->key || get32(b + 12) != k->block || get64(b + 16) != k->count ?
+		"another key's"
+		: get32(b + 32) != parts || get32(b + 36) != opt_len || (size_t)len != want ?
+		"written with other settings (sync, WAN codec, --ef-momentum or optimizer)" : NULL;
 	if (why) {
 		ps_log(ps, GX_LOG_ERROR, "--resume: %s: %s", path, why);
 		free(b);
 		return GX_EFORMAT;
 	}
-	k->value = malloc(vb ? vb : 1);
-	k->base = malloc(vb ? vb : 1);
-	if (!k->value || !k->base) {
-		free(b);
-		return GX_ENOMEM;
-	}
+	const uint8_t *p = b + LS_HEAD;
 	k->rounds = get64(b + 24);
-	memcpy(k->value, b + LS_HEAD, vb);
-	memcpy(k->base, b + LS_HEAD + vb, vb);
-	k->init = 2;
+	memcpy(k->value, p, vb);
+	p += vb;
+	if (parts & LS_BASE) {
+		memcpy(k->base, p, vb);
+		p += vb;
+	}
+	if (parts & LS_RESIDUAL) {
+		ef_copy(k, 0, (uint8_t *)p, 0);
+		p += vb;
+	}
+	if (parts & LS_VELOCITY) {
+		ef_copy(k, 1, (uint8_t *)p, 0);
+		p += vb;
+	}
+	r = opt_len ? gx_optim_state_load(k->opt, p, opt_len) : 0;
+	if (r)
+		ps_log(ps, GX_LOG_ERROR, "--resume: %s: the optimizer's state: %s", path,
+		       gx_strerror(r));
+	else
+		k->init = 2;
 	free(b);
-	return 0;
+	return r;
 }
 
 /* Every key is back: its rounds said, and the workers accepted again. */
@@ -241,9 +324,9 @@ static void resumed(gx_ps *ps)
 int ps_local_restore(gx_ps *ps)
 {
 	ps_local_state *ls = ps->loc;
-	if (ls->up_sync == GX_SYNC_MIXED || ls->agg || ps->o.lan) {
+	if (ls->up_sync == GX_SYNC_MIXED || ps->o.lan) {
 		ps_finish(ps, GX_EINVAL, NULL, "--resume: a local server starts again under full "
-			  "or HFA sync only, without --lan-codec or a coded WAN");
+			  "or HFA sync only, without --lan-codec");
 		return GX_EINVAL;
 	}
 	if (ls->up_cfg.block != ls->resume_block) {
@@ -256,15 +339,16 @@ int ps_local_restore(gx_ps *ps)
 		ps_finish(ps, r, NULL, "--resume: cannot place the key table: %s", gx_strerror(r));
 		return r;
 	}
-	if (ls->up_sync == GX_SYNC_HFA) {
+	if (ls->up_sync == GX_SYNC_HFA || ls->agg) {
 		/* its own state: the files, not the global tier */
 		for (size_t i = 0; i < ls->nkeys; i++)
 			if ((r = key_read(ps, &ls->keys[i])) != 0) {
 				ps_finish(ps, r, NULL, "cannot resume from %s", ps->o.checkpoint);
 				return r;
 			}
-		ps_log(ps, GX_LOG_WARN, "resuming: %zu key%s and their HFA state from %s",
-		       ls->ntable, ls->ntable == 1 ? "" : "s", ps->o.checkpoint);
+		ps_log(ps, GX_LOG_WARN, "resuming: %zu key%s and their %s state from %s",
+		       ls->ntable, ls->ntable == 1 ? "" : "s",
+		       ls->agg ? "values, error feedback and optimizer" : "HFA", ps->o.checkpoint);
 		resumed(ps);
 		return 0;
 	}

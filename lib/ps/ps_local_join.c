@@ -16,8 +16,10 @@
  *    rounds (geomx-train(1), "CHECKPOINTS").
  *  - Only under full or HFA sync with plain tensors on the LAN: there the
  *    place holds the server's side of a worker (its rounds; under HFA the
- *    worker's own model comes from its checkpoint). A coded WAN, mixed sync
- *    or an fp16 LAN keep state the restart lost.
+ *    worker's own model comes from its checkpoint). A coded WAN changes
+ *    nothing of that (its state is the local server's). Mixed sync (a
+ *    worker's own stale value) or an fp16 LAN (the view the worker held)
+ *    keep state the restart lost.
  */
 #include <stdio.h>
 #include <string.h>
@@ -64,10 +66,10 @@ void ps_local_init_late(gx_ps *ps, ps_peer *p, ps_lkey *k, size_t idx, int again
 static void restarted(gx_ps *ps, ps_peer *p, ps_peer *old, const gx_hello *hl)
 {
 	ps_local_state *ls = ps->loc;
-	if (ls->up_sync == GX_SYNC_MIXED || ls->agg || ps->o.lan) {
+	if (ls->up_sync == GX_SYNC_MIXED || ps->o.lan) {
 		ps_violation(ps, p, GX_EPROTO, "worker rank %u restarted: a restarted worker takes "
-			     "its place back under full or HFA sync only, without --lan-codec or a "
-			     "coded WAN", hl->rank);
+			     "its place back under full or HFA sync only, without --lan-codec",
+			     hl->rank);
 		return;
 	}
 	for (size_t i = 0; i < ls->nkeys; i++)

@@ -109,9 +109,7 @@ static int decode_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint
 	return r;
 }
 
-/* Once the key's value is known: what the link codecs and HFA keep; 0 or
- * a gx_error after ending the job. */
-static int key_modes(gx_ps *ps, ps_lkey *k)
+int ps_local_key_modes(gx_ps *ps, ps_lkey *k)
 {
 	const ps_local_state *ls = ps->loc;
 	size_t bytes = (size_t)k->count * sizeof(float);
@@ -167,10 +165,10 @@ static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 		k->rounds = h->round; /* the slice's settled rounds: the key's earliest */
 	if (--k->init_left > 0)
 		return;
-	if (key_modes(ps, k))
+	if (ps_local_key_modes(ps, k))
 		return;
 	k->init = 2;
-	if (ps_local_hfa_durable(ps, k))
+	if (ps_local_key_durable(ps, k))
 		return;
 	ps_codec_answer(ps, k, k->init_wait, GX_FT_INIT_REPLY, 0, 0);
 	memset(k->init_wait, 0, (size_t)ps->n);
@@ -232,7 +230,7 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 		}
 		f->buf = NULL;
 		k->rounds++;
-		if (hfa && ps_local_hfa_durable(ps, k))
+		if (ps_local_key_durable(ps, k))
 			return;
 		ps_codec_answer(ps, k, f->who, GX_FT_PUSH_REPLY, f->wround, hfa);
 		ps->updates++;
@@ -240,10 +238,7 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 		k->fwds = f->next;
 		if (!k->fwds)
 			k->fwd_tail = &k->fwds;
-		gx_buf_unref(f->sent);
-		free(f->got);
-		free(f->who);
-		free(f);
+		ps_fwd_free(f, k->nsl);
 	}
 	if (hfa)
 		ps_local_settle_key(ps, k); /* a round that waited for this one */

@@ -335,7 +335,7 @@ void ps_local_up_closed(gx_ps *ps, ps_peer *u, int err, const char *why)
 	}
 	if (was == UP_HELLO || was == UP_CONFIG)
 		return; /* the dial reports it (up_fail) */
-	if (was == UP_READY && ps->o.reconnect_timeout > 0 && ps->loc->agg == 0 &&
+	if (was == UP_READY && ps->o.reconnect_timeout > 0 &&
 	    redial(ps, u, err, why) == 0)
 		return;
 	u->gone = 1;
@@ -405,14 +405,19 @@ int ps_local_replay(gx_ps *ps, ps_peer *u)
 				n++;
 			}
 			for (ps_fwd *f = k->fwds; f; f = f->next) {
-				if (f->got[b] || !f->sent)
+				const gx_tensor_payload *coded = f->coded ? &f->coded[b] : NULL;
+				if (f->got[b] || (!f->sent && !(coded && coded->buf)))
 					continue;
 				if (ls->announced[u->slot] != f->members) {
 					ps_send_members(ps, u, f->members);
 					ls->announced[u->slot] = f->members;
 				}
-				ps_local_push_slice(ps, k, b, f->round, (const float *)f->sent->data,
-						    f->sent);
+				if (f->sent)
+					ps_local_push_slice(ps, k, b, f->round,
+							    (const float *)f->sent->data, f->sent);
+				else
+					ps_codec_send_kept(ps, u->c, coded, GX_FT_PUSH, k->key,
+							   s->block, f->round);
 				n++;
 			}
 			ps_pull *q = k->pulls;

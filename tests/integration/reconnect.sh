@@ -20,23 +20,34 @@
 #     replayed round once — bit for bit as a again;
 #  g. two global servers (the tensors split between them, --split-bound),
 #     each behind its relay: one relay killed and started again; the other
-#     link carries on, and the job ends as the same job undisturbed.
+#     link carries on, and the job ends as the same job undisturbed;
+#  h. a coded WAN (bsc, momentum at the locals; fp16, Adam): the relay,
+#     which holds the answers 150 ms (most likely the round's when it
+#     dies), killed and started again — the local sends its coded push
+#     again as it was first sent (its error feedback taken once), the
+#     global the aggregate it kept, and the job ends bit for bit as
+#     undisturbed;
+#  i. the global's side of h made certain: a local (rogue.py comeback)
+#     reads a round's aggregate, drops the link, comes back and pushes
+#     that round again: the same aggregate, byte for byte.
 # shellcheck disable=SC2086 # $HB is split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 command -v geomx-relay >/dev/null 2>&1 || { echo "geomx-relay not built"; exit 77; }
+need_python
 HB="--heartbeat 0.2 --heartbeat-timeout 2"
 SIZES=4,7,70000
 ROUNDS=40
 
-# job NAME [GLOBAL/LOCAL OPTION...] — global, relay, local, two workers.
+# job NAME [GLOBAL/LOCAL OPTION...] — global, relay, local, two workers;
+# $JG: options of the global server only, $JL of the local, $JR of the relay.
 job() {
 	_j=$1
 	shift
-	spawn $_j.g geomx-ps --role global --parties 1 --block 16384 $HB "$@"
+	spawn $_j.g geomx-ps --role global --parties 1 --block 16384 $HB ${JG:-} "$@"
 	_g=$(port_of $_j.g)
-	spawn $_j.r geomx-relay --listen 127.0.0.1:0 --connect 127.0.0.1:$_g
+	spawn $_j.r geomx-relay --listen 127.0.0.1:0 --connect 127.0.0.1:$_g ${JR:-}
 	RPORT=$(port_of $_j.r)
-	spawn $_j.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$RPORT $HB "$@"
+	spawn $_j.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$RPORT $HB ${JL:-} "$@"
 	_l=$(port_of $_j.l)
 	two_workers $_j $_l $SIZES $ROUNDS
 }
@@ -154,4 +165,47 @@ else
 		"$(diff "$T/g1.w0" "$T/g2.w0" | head -n 4 | tr '\n' '|')"
 fi
 kill -TERM "$(pid_of g1.r0)" "$(pid_of g1.r1)" "$(pid_of g2.r0)" "$(pid_of g2.r1b)" 2>/dev/null
+
+# coded NAME WHAT — case h for one coded WAN (JG, JL set): undisturbed,
+# then the relay killed at round 10 and started again.
+coded() {
+	JR="--delay-up 5ms --delay-down 150ms"
+	job $1.u
+	expect_all "h. $2, undisturbed: every process exits 0" 120 0 $1.u.w0 $1.u.w1 $1.u.l $1.u.g
+	kill -TERM "$(pid_of $1.u.r)" 2>/dev/null
+	job $1.k
+	wait_match "$T/$1.k.w0" "^10 " 60 || echo "# h: the job did not reach round 10"
+	kill -KILL "$(pid_of $1.k.r)"
+	wait_pid "$(pid_of $1.k.r)" 10
+	spawn $1.k.r2 geomx-relay --listen 127.0.0.1:$RPORT \
+		--connect 127.0.0.1:$(head -n 1 "$T/$1.k.g.out") $JR
+	expect_all "h. $2, the relay killed and started again: every process exits 0" 120 0 \
+		$1.k.w0 $1.k.w1 $1.k.l $1.k.g
+	if cmp -s "$T/$1.u.w0" "$T/$1.k.w0" && cmp -s "$T/$1.u.w1" "$T/$1.k.w1" &&
+		[ "$(wc -l <"$T/$1.k.w0")" -eq $((ROUNDS * 3)) ]; then
+		ok "h. $2: ... and every round's parameters are those of the undisturbed job"
+	else
+		notok "h. $2: ... and every round's parameters are those of the undisturbed job" \
+			"$(diff "$T/$1.u.w0" "$T/$1.k.w0" | head -n 4 | tr '\n' '|')"
+	fi
+	expect_match "h. $2: the local server came back" "$T/$1.k.l.err" \
+		"upstream 127\.0\.0\.1:$RPORT is back: [0-9]+ frames? it had not answered sent again"
+	echo "# $2: $(grep -o 'is back: [0-9]* frames\{0,1\}' "$T/$1.k.l.err"), and" \
+		"$(grep -c 'aggregate sent again' "$T/$1.k.g.err") aggregate(s) sent again"
+	kill -TERM "$(pid_of $1.k.r2)" 2>/dev/null
+	JR=
+}
+JG="-v --optimizer momentum --lr 0.25 --momentum 0.5" JL="--wan-codec bsc:0.01 --sparse-min 100"
+coded hb "bsc"
+JG="-v --optimizer adam --lr 0.01" JL="--wan-codec fp16"
+coded hf "fp16"
+JG= JL=
+
+spawn i.g geomx-ps --role global --parties 1 $HB
+python3 "$GX_TOP/tests/integration/rogue.py" comeback "127.0.0.1:$(port_of i.g)" --sizes 1000 \
+	>"$T/i.out" 2>&1
+expect_match "i. a coded WAN's local comes back for an answer it lost: the same aggregate" \
+	"$T/i.out" "^# the same aggregate again"
+expect_all "i. ... and the global server ends the job with status 0" 30 0 i.g
+expect_match "i. ... having kept the party's place" "$T/i.g.err" "local 0 \(.*\) is back"
 finish

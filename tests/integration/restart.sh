@@ -16,7 +16,8 @@
 #     workers' at the end, are those of an undisturbed run (skipped without
 #     Fashion-MNIST);
 #  f. the same under HFA sync (k1 4, k2 2; each worker's model and Adam
-#     state its own, in its checkpoint every 4 steps).
+#     state its own, in its checkpoint every 4 steps);
+#  g. the same as e with a coded WAN (bsc), the optimizer at the local.
 # shellcheck disable=SC2086 # $HB and $TR are split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 need_python
@@ -25,13 +26,14 @@ SIZES=4,7,1000
 W="geomx-bench worker --sizes $SIZES --rounds 12 --same-init $HB"
 
 # servers NAME [GLOBAL OPTION...] — a global and a local server keeping
-# away workers' places; LOCAL gets the local's port.
+# away workers' places (the local's options in $LOPT); LOCAL gets the
+# local's port.
 servers() {
 	_s=$1
 	shift
 	spawn $_s.g geomx-ps --role global --parties 1 --optimizer adam --lr 0.01 $HB "$@"
 	spawn $_s.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$(port_of $_s.g) \
-		--reconnect-timeout 60 $HB
+		--reconnect-timeout 60 $HB ${LOPT:-}
 	LOCAL=127.0.0.1:$(port_of $_s.l)
 }
 
@@ -152,4 +154,8 @@ kill_resume e geomx-train 3 1 "$TRAIN"
 expect_match "e. the resumed worker says where it goes on" "$T/eb.w1b.err" "resuming (inside step|at step)"
 # f: HFA sync, the same kill at a random step
 kill_resume f HFA 1 4 "$TRAIN --optimizer adam --lr 0.003" --sync hfa --k1 4 --k2 2
+# g: a coded WAN (the model's copy and the optimizer at the local server)
+LOPT="--wan-codec bsc:0.05 --sparse-min 100"
+kill_resume g "a coded WAN" 3 1 "$TRAIN"
+LOPT=
 finish

@@ -23,7 +23,11 @@
 #     local server keeps state of its own (each key's value and base, in
 #     its files before every answer): an undisturbed job, and the same with
 #     the local server killed at round K and resumed: every round's
-#     parameters the same.
+#     parameters the same;
+#  i. the same with a coded WAN (bsc with momentum correction, momentum SGD
+#     applied at the local), whose state is the local's too (each key's
+#     value, error feedback and optimizer state);
+#  j. the same under HFA with a coded WAN.
 # shellcheck disable=SC2086 # $HB and $G_OPTS are split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 HB="--heartbeat 0.2 --heartbeat-timeout 2"
@@ -127,33 +131,48 @@ if [ $rc -eq 1 ] && grep -q "resume: .*$f: checksum mismatch" "$T/d.err"; then
 else
 	notok "d. a damaged checkpoint is refused, naming the file, status 1" "rc $rc: $(head -c 300 "$T/d.err")"
 fi
-# h: HFA
-hjob() { # NAME [LOCAL OPTION...]
+# kjob NAME "GLOBAL OPTIONS" [LOCAL OPTION...] — a job whose local server
+# keeps state of its own; kill_local NAME CASE WHAT — the undisturbed job
+# NAME.a, then NAME.b with the local server killed at round K and resumed
+# from its files, every round the same; the global's options in $KG, the
+# local's in $KL.
+kjob() {
 	_h=$1
 	shift
-	spawn $_h.g geomx-ps --role global --parties 1 --block 16384 --sync hfa --k1 1 --k2 3 $HB
+	spawn $_h.g geomx-ps --role global --parties 1 --block 16384 $KG $HB
 	G=$(port_of $_h.g)
-	spawn $_h.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$G $HB "$@"
+	spawn $_h.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$G $HB $KL "$@"
 	L=$(port_of $_h.l)
 	two_workers $_h $L $SIZES $ROUNDS
 }
-hjob ha
-expect_all "h. HFA, undisturbed: every process exits 0" 120 0 ha.w0 ha.w1 ha.l ha.g
-mkdir "$T/hb.lck"
-hjob hb --checkpoint "$T/hb.lck"
-wait_match "$T/hb.w0" "^$K " 60 || echo "# h: the job did not reach round $K"
-kill -KILL "$(pid_of hb.l)"
-wait_pid "$(pid_of hb.l)" 10
-spawn hb.l2 geomx-ps --role local --workers 2 --upstream 127.0.0.1:$G $HB --listen 127.0.0.1:$L \
-	--checkpoint "$T/hb.lck" --resume
-expect_all "h. HFA: the local server killed and resumed: every process exits 0" 120 0 hb.w0 hb.w1 \
-	hb.l2 hb.g
-if cmp -s "$T/ha.w0" "$T/hb.w0" && cmp -s "$T/ha.w1" "$T/hb.w1" &&
-	[ "$(wc -l <"$T/hb.w0")" -eq $((ROUNDS * 3)) ]; then
-	ok "h. ... and every round's parameters are those of the undisturbed HFA job"
-else
-	notok "h. ... and every round's parameters are those of the undisturbed HFA job" \
-		"$(diff "$T/ha.w0" "$T/hb.w0" | head -n 4 | tr '\n' '|')"
-fi
+kill_local() {
+	kjob $1a
+	expect_all "$2. $3, undisturbed: every process exits 0" 120 0 $1a.w0 $1a.w1 $1a.l $1a.g
+	mkdir "$T/$1b.lck"
+	kjob $1b --checkpoint "$T/$1b.lck"
+	wait_match "$T/$1b.w0" "^$K " 60 || echo "# $2: the job did not reach round $K"
+	kill -KILL "$(pid_of $1b.l)"
+	wait_pid "$(pid_of $1b.l)" 10
+	spawn $1b.l2 geomx-ps --role local --workers 2 --upstream 127.0.0.1:$G $HB $KL \
+		--listen 127.0.0.1:$L --checkpoint "$T/$1b.lck" --resume
+	expect_all "$2. $3: the local server killed and resumed: every process exits 0" 120 0 \
+		$1b.w0 $1b.w1 $1b.l2 $1b.g
+	if cmp -s "$T/$1a.w0" "$T/$1b.w0" && cmp -s "$T/$1a.w1" "$T/$1b.w1" &&
+		[ "$(wc -l <"$T/$1b.w0")" -eq $((ROUNDS * 3)) ]; then
+		ok "$2. ... and every round's parameters are those of the undisturbed job"
+	else
+		notok "$2. ... and every round's parameters are those of the undisturbed job" \
+			"$(diff "$T/$1a.w0" "$T/$1b.w0" | head -n 4 | tr '\n' '|')"
+	fi
+}
+KG="--sync hfa --k1 1 --k2 3" KL=
+kill_local h h "HFA"
 expect_match "h. the resumed local server read its HFA state" "$T/hb.l2.err" "and their HFA state"
+KG="--optimizer momentum --lr 0.25 --momentum 0.5"
+KL="--wan-codec bsc:0.01 --sparse-min 100 --ef-momentum 0.9"
+kill_local i i "a coded WAN (bsc, DGC momentum correction)"
+expect_match "i. the resumed local server read its values, error feedback and optimizer" \
+	"$T/ib.l2.err" "and their values, error feedback and optimizer state"
+KG="--sync hfa --k1 1 --k2 3" KL="--wan-codec bsc:0.05"
+kill_local j j "HFA with a coded WAN"
 finish

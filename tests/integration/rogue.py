@@ -34,6 +34,16 @@ ERROR). Standard library only.
   rogue.py members HOST:PORT --party P --workers W --members M
                                    a local server's HELLO saying W workers,
                                    then MEMBERS saying M
+  rogue.py comeback HOST:PORT --party P --sizes N
+                                   a local server with a coded WAN (HELLO
+                                   mode 1, one worker) at a global server:
+                                   INIT and PUSH of round 0 of key 0 (F32),
+                                   its answer read, then the link dropped
+                                   without BYE; dials again, says HELLO
+                                   mode 1 again and sends the push again:
+                                   the answer must be the same aggregate,
+                                   byte for byte ("# the same aggregate
+                                   again"); then BYE
 
 Each prints what the server did, one "# " line per event: "ack ...",
 "error CODE MESSAGE", "closed" (the server closed the connection) or
@@ -69,8 +79,10 @@ def frame(ftype, payload=b"", key=0, sender=0, seq=0, count=0, codec=CODEC_NONE,
     return h + payload
 
 
-def hello_payload(proto=2, role=ROLE_WORKER, rank=0, party=0, name=b"rogue.py", workers=0):
-    return struct.pack("<HBBIIIII40s", proto, role, 0, rank, party, workers, 0, 0, name)
+def hello_payload(proto=2, role=ROLE_WORKER, rank=0, party=0, name=b"rogue.py", workers=0,
+                  mode=0):
+    return struct.pack("<HBBIIIIBBBB40s", proto, role, 0, rank, party, workers, 0, mode, 0, 0,
+                       0, name)
 
 
 def f32_payload(values):
@@ -178,9 +190,9 @@ def cmd_version(a):
     return 0 if expect_error_then_close(c) else 1
 
 
-def worker_hello(c, a):
+def worker_hello(c, a, mode=0):
     c.send(frame(HELLO, hello_payload(role=a.role, rank=a.rank, party=a.party,
-                                      workers=getattr(a, "workers", 0))))
+                                      workers=getattr(a, "workers", 0), mode=mode)))
     t, f, p = c.next_non_heartbeat()
     if t == ERROR:
         say(describe_error(p))
@@ -222,6 +234,48 @@ def cmd_members(a):
         say("before the violation: %s" % (str(e) or type(e).__name__))
         return 1
     return 0 if expect_error_then_close(c) else 1
+
+
+def expect_reply(c, want):
+    """The payload of the next frame, which must be of type want."""
+    t, f, p = c.next_non_heartbeat()
+    if t == ERROR:
+        raise ValueError(describe_error(p))
+    if t != want:
+        raise ValueError("expected frame type %d, got %d" % (want, t))
+    return p
+
+
+def cmd_comeback(a):
+    n = int(a.sizes.split(",")[0])
+    a.role, a.rank, a.workers = 2, a.party, 1
+    push = frame(PUSH, f32_payload([0.125 * (i % 7) - 0.25 for i in range(n)]), sender=a.party,
+                 seq=2, count=n, codec=CODEC_F32, rnd=0)
+    try:
+        c = Conn(a.addr, a.timeout)
+        if not worker_hello(c, a, mode=1):
+            return 1
+        c.send(frame(INIT, f32_payload([0.5] * n), sender=a.party, seq=1, count=n,
+                     codec=CODEC_F32))
+        expect_reply(c, INIT_REPLY)
+        c.send(push)
+        first = expect_reply(c, PUSH_REPLY)
+        say("answered, %d bytes; dropping the link" % len(first))
+        c.s.close()
+        c = Conn(a.addr, a.timeout)
+        if not worker_hello(c, a, mode=1):
+            return 1
+        c.send(push)
+        again = expect_reply(c, PUSH_REPLY)
+    except (EOFError, TimeoutError, ValueError) as e:
+        say("comeback: %s" % (str(e) or type(e).__name__))
+        return 1
+    if again != first:
+        say("a different answer the second time (%d bytes)" % len(again))
+        return 1
+    say("the same aggregate again")
+    c.send(frame(BYE, sender=a.party, seq=3))
+    return 0
 
 
 def partial(c, a, sizes, seq):
@@ -321,7 +375,7 @@ def cmd_member(a):
 def main():
     ap = argparse.ArgumentParser(prog="rogue.py")
     ap.add_argument("mode", choices=["garbage", "version", "member", "members", "hello",
-                                     "silent"])
+                                     "silent", "comeback"])
     ap.add_argument("addr")
     ap.add_argument("--proto", type=int, default=3)
     ap.add_argument("--party", type=int, default=0)
@@ -341,7 +395,7 @@ def main():
     a = ap.parse_args()
     try:
         return {"garbage": cmd_garbage, "version": cmd_version, "member": cmd_member,
-                "members": cmd_members,
+                "members": cmd_members, "comeback": cmd_comeback,
                 "hello": cmd_hello, "silent": cmd_silent}[a.mode](a)
     except OSError as e:
         say("socket: %s" % e)
