@@ -147,39 +147,36 @@ static void keep_payload(gx_tensor_payload *keep, const gx_tensor_payload *pl)
 	gx_buf_unref(old);
 }
 
-void ps_codec_send_agg(gx_ps *ps, gx_conn **cs, int nc, int type, uint32_t key, uint32_t block,
-		      uint32_t round, const float *x, uint64_t n, uint32_t codecs,
-		      gx_tensor_payload *keep)
+int ps_codec_make_agg(gx_ps *ps, uint32_t key, uint32_t block, const float *x, uint64_t n,
+		      uint32_t codecs, gx_tensor_payload *out)
 {
 	int dense32 = (codecs & (1u << GX_CODEC_F32)) != 0;
 	int f16 = !dense32 && (codecs & (1u << GX_CODEC_F16));
 	size_t cap = f16 ? gx_codec_bound(ps->henc, n) : (size_t)n * 4;
 	gx_buf *b = payload_buf(ps, cap, key);
 	if (!b)
-		return;
-	gx_tensor_payload pl;
-	gx_frame_hdr_init(&pl.h);
+		return GX_ENOMEM;
+	gx_frame_hdr_init(&out->h);
 	int r = 0;
 	if (dense32) {
 		memcpy(b->data, x, (size_t)n * 4);
 		GX_PASS(GX_PASS_COPY, n * 4);
-		gx_tensor_payload_f32(&pl, (const float *)b->data, n, b);
+		gx_tensor_payload_f32(out, (const float *)b->data, n, b);
 	} else {
 		/* F16 as the contributions came; sparse: every nonzero element,
 		 * exactly (or dense where that is smaller). */
-		r = f16 ? gx_codec_encode(ps->henc, x, n, NULL, &pl.h, b->data, cap)
-			: gx_codec_encode_nonzero(ps->henc, x, n, &pl.h, b->data, cap);
-		pl.bytes = b->data;
-		pl.buf = b;
+		r = f16 ? gx_codec_encode(ps->henc, x, n, NULL, &out->h, b->data, cap)
+			: gx_codec_encode_nonzero(ps->henc, x, n, &out->h, b->data, cap);
+		out->bytes = b->data;
+		out->buf = b;
 	}
-	if (r)
+	if (r) {
 		ps_finish(ps, r, NULL, "key %u block %u: cannot encode the aggregate: %s", key, block,
 			  gx_strerror(r));
-	for (int i = 0; i < nc && !r && !ps->finishing; i++)
-		send_coded(ps, cs[i], &pl, type, key, block, round);
-	if (keep && !r)
-		keep_payload(keep, &pl);
-	gx_buf_unref(b);
+		gx_buf_unref(b);
+		out->buf = NULL;
+	}
+	return r;
 }
 
 void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x,

@@ -300,42 +300,6 @@ static int own_value(gx_ps *ps, ps_gslice *s)
 	return 0;
 }
 
-/* Coded WAN: the round's aggregate (already divided) to every party that
- * pushed it. */
-static void answer_agg(gx_ps *ps, ps_gslice *s, ps_acc *a)
-{
-	gx_conn **cs = malloc((size_t)a->n * sizeof *cs);
-	if (!cs) {
-		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", s->key);
-		return;
-	}
-	int nc = 0;
-	for (int i = 0; i < a->n; i++)
-		if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i] && ps->who[i]->c)
-			cs[nc++] = ps->who[i]->c;
-	/* Kept while a party may come back for it (global_may_rejoin). */
-	int keep = ps->o.reconnect_timeout > 0;
-	ps_codec_send_agg(ps, cs, nc, GX_FT_PUSH_REPLY, s->key, s->block, a->round, a->sum,
-			 s->count, a->codecs, keep ? &s->agg : NULL);
-	s->agg_round = a->round;
-	free(cs);
-	s->updates++;
-	s->rounds++;
-	ps->updates++;
-	ps->wait_ns += gx_now_ns() - a->t_first;
-}
-
-/* Whether a round's sum is read only by the optimizer (full sync, the
- * value updated, not the sum answered or added as HFA's average): then a
- * party's F32 push is received in a pooled buffer and kept as the sum's
- * first term as it lies, without the pass that writes it as 0.0f + value,
- * and gx_optim_step_sum reads the sum as if it had been (the sums differ at
- * most in the sign of a zero, which the step's + 0.0f makes the same). */
-static int raw_sums(const gx_ps *ps)
-{
-	return ps->o.sync == GX_SYNC_FULL && ps->glob->agg == 0;
-}
-
 /* --checkpoint-every: s on disk before the answer that depends on it. 0,
  * or a gx_error after ending the job. */
 static int durable(gx_ps *ps, const ps_gslice *s)
@@ -352,6 +316,42 @@ static int durable(gx_ps *ps, const ps_gslice *s)
 static int due(const gx_ps *ps, uint64_t n)
 {
 	return ps->o.checkpoint && ps->o.checkpoint_every && n % ps->o.checkpoint_every == 0;
+}
+
+/* Coded WAN: the round's aggregate (already divided), coded once, on disk
+ * where --checkpoint-every asks, then to every party that pushed it; kept
+ * (s->agg) while a party may come back for it (global_may_rejoin). */
+static void answer_agg(gx_ps *ps, ps_gslice *s, ps_acc *a)
+{
+	gx_tensor_payload pl;
+	if (ps_codec_make_agg(ps, s->key, s->block, a->sum, s->count, a->codecs, &pl))
+		return;
+	ps_codec_drop_kept(&s->agg);
+	s->agg = pl;
+	s->agg_round = a->round;
+	s->updates++;
+	s->rounds++;
+	ps->updates++;
+	ps->wait_ns += gx_now_ns() - a->t_first;
+	if (due(ps, s->rounds) && durable(ps, s))
+		return;
+	for (int i = 0; i < a->n && !ps->finishing; i++)
+		if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i] && ps->who[i]->c)
+			ps_codec_send_kept(ps, ps->who[i]->c, &s->agg, GX_FT_PUSH_REPLY, s->key,
+					   s->block, a->round);
+	if (ps->o.reconnect_timeout <= 0)
+		ps_codec_drop_kept(&s->agg);
+}
+
+/* Whether a round's sum is read only by the optimizer (full sync, the
+ * value updated, not the sum answered or added as HFA's average): then a
+ * party's F32 push is received in a pooled buffer and kept as the sum's
+ * first term as it lies, without the pass that writes it as 0.0f + value,
+ * and gx_optim_step_sum reads the sum as if it had been (the sums differ at
+ * most in the sign of a zero, which the step's + 0.0f makes the same). */
+static int raw_sums(const gx_ps *ps)
+{
+	return ps->o.sync == GX_SYNC_FULL && ps->glob->agg == 0;
 }
 
 /* Applies completed rounds of s, oldest first. */

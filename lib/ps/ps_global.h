@@ -67,6 +67,8 @@ typedef struct ps_ckpt {
 	const uint8_t *w;          /* count float32 */
 	const uint8_t *opt;        /* opt_len bytes: gx_optim_state_load's */
 	size_t opt_len;
+	const uint8_t *agg;        /* the last aggregate kept (ps_ckpt_agg), or NULL */
+	const uint8_t *agg_bytes;  /* its payload (payload_len bytes) */
 } ps_ckpt;
 
 /* Checks len bytes as a checkpoint file written for parties parties (its
@@ -77,9 +79,12 @@ int ps_ckpt_parse(const uint8_t *b, size_t len, uint32_t parties, ps_ckpt *c, ch
 		  size_t cap);
 uint32_t ps_ckpt_next_round(const ps_ckpt *c, uint32_t i);
 uint64_t ps_ckpt_seen(const ps_ckpt *c, uint32_t i);
+/* The kept aggregate's round and coding fields (c->agg not NULL). */
+void ps_ckpt_agg(const ps_ckpt *c, uint32_t *round, gx_frame_hdr *h);
 
-/* --checkpoint: writes s's state (value, optimizer, round counters)
- * atomically to its file in the directory; 0 or a gx_error (logged). */
+/* --checkpoint: writes s's state (value, optimizer, round counters, the
+ * aggregate kept) atomically to its file in the directory; 0 or a
+ * gx_error (logged). */
 int ps_ckpt_write(gx_ps *ps, const ps_gslice *s);
 /* Every slice; 0 or the first error. */
 int ps_ckpt_write_all(gx_ps *ps);

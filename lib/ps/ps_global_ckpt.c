@@ -11,10 +11,15 @@
  * ps_local_replay), and the job goes on bit for bit.
  *
  * The file, little-endian:
- *   "GXCK", version 1, key, block (u32); count (u64); parties (u32);
+ *   "GXCK", version 2, key, block (u32); count (u64); parties (u32);
  *   rounds, updates (u64); next_round[parties] (u32); seen[parties] (u64);
- *   the optimizer's state length (u64); the value (count float32); the
- *   optimizer's state (gx_optim_state_save); CRC-32C of all before (u32).
+ *   the optimizer's state length, the aggregate's length (u64); the value
+ *   (count float32); the optimizer's state (gx_optim_state_save); the
+ *   aggregate; CRC-32C of all before (u32).
+ * The aggregate (a coded WAN: the last round's, as it was sent, which a
+ * party may ask for again) is its round, the frame's coding fields —
+ * flags, codec, payload_len, raw_len, payload_crc (u32), count (u64) —
+ * and its payload_len bytes; length 0: none.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -26,16 +31,19 @@
 #include "ps_global.h"
 
 #define CK_MAGIC "GXCK"
-#define CK_VERSION 1u
+#define CK_VERSION 2u
 #define CK_HEAD 44 /* magic .. updates */
+#define CK_AGG_HEAD 32 /* round .. count of the aggregate */
 
-/* The file's size for a slice of count elements, n parties and an
- * optimizer state of ol bytes; 0 when it would not fit a size_t. */
-static size_t file_size(uint64_t count, int n, uint64_t ol)
+/* The file's size for a slice of count elements, n parties, an optimizer
+ * state of ol bytes and an aggregate of al; 0 when it would not fit a
+ * size_t. */
+static size_t file_size(uint64_t count, int n, uint64_t ol, uint64_t al)
 {
-	if (count > SIZE_MAX / 8 || ol > SIZE_MAX / 4)
+	if (count > SIZE_MAX / 8 || ol > SIZE_MAX / 4 || al > SIZE_MAX / 4 ||
+	    ol + al > SIZE_MAX / 4)
 		return 0;
-	return CK_HEAD + (size_t)n * 12 + 8 + (size_t)count * 4 + (size_t)ol + 4;
+	return CK_HEAD + (size_t)n * 12 + 16 + (size_t)count * 4 + (size_t)ol + (size_t)al + 4;
 }
 
 int ps_ckpt_write(gx_ps *ps, const ps_gslice *s)
@@ -47,7 +55,9 @@ int ps_ckpt_write(gx_ps *ps, const ps_gslice *s)
 		return GX_EIO;
 	}
 	uint64_t ol = s->opt ? gx_optim_state_size(s->opt) : 0;
-	size_t len = file_size(s->count, ps->n, ol);
+	const gx_tensor_payload *a = &s->agg;
+	uint64_t al = a->buf ? CK_AGG_HEAD + (uint64_t)a->h.payload_len : 0;
+	size_t len = file_size(s->count, ps->n, ol, al);
 	uint8_t *b = len ? malloc(len) : NULL;
 	if (!b)
 		return GX_ENOMEM;
@@ -66,11 +76,23 @@ int ps_ckpt_write(gx_ps *ps, const ps_gslice *s)
 	for (int i = 0; i < ps->n; i++)
 		put64(p, s->seen[i]), p += 8;
 	put64(p, ol), p += 8;
+	put64(p, al), p += 8;
 	memcpy(p, s->w, (size_t)s->count * 4);
 	p += (size_t)s->count * 4;
 	if (ol)
 		gx_optim_state_save(s->opt, p, (size_t)ol);
 	p += ol;
+	if (al) {
+		put32(p, s->agg_round);
+		put32(p + 4, a->h.flags);
+		put32(p + 8, a->h.codec);
+		put32(p + 12, a->h.payload_len);
+		put32(p + 16, a->h.raw_len);
+		put32(p + 20, a->h.payload_crc);
+		put64(p + 24, a->h.count);
+		memcpy(p + CK_AGG_HEAD, a->bytes, a->h.payload_len);
+		p += al;
+	}
 	put32(p, gx_crc32c(0, b, len - 4));
 	int r = gx_file_replace(path, b, len);
 	free(b);
@@ -118,15 +140,15 @@ int ps_ckpt_parse(const uint8_t *b, size_t len, uint32_t parties, ps_ckpt *c, ch
 		snprintf(why, cap, "written for %u parties, this server has %u", n, parties);
 		return GX_EINVAL;
 	}
-	if ((len - CK_HEAD - 4) / 12 < n || len - CK_HEAD - 4 - (size_t)n * 12 < 8 ||
+	if ((len - CK_HEAD - 4) / 12 < n || len - CK_HEAD - 4 - (size_t)n * 12 < 16 ||
 	    c->count == 0) {
 		snprintf(why, cap, "truncated");
 		return GX_ETRUNC;
 	}
 	const uint8_t *q = b + CK_HEAD + (size_t)n * 12;
-	uint64_t ol = get64(q);
-	q += 8;
-	size_t want = file_size(c->count, (int)n, ol);
+	uint64_t ol = get64(q), al = get64(q + 8);
+	q += 16;
+	size_t want = file_size(c->count, (int)n, ol, al);
 	if (want != len) {
 		snprintf(why, cap, "%zu bytes, its header says %zu", len, want);
 		return GX_ETRUNC;
@@ -141,7 +163,30 @@ int ps_ckpt_parse(const uint8_t *b, size_t len, uint32_t parties, ps_ckpt *c, ch
 	c->w = q;
 	c->opt = q + (size_t)c->count * 4;
 	c->opt_len = (size_t)ol;
+	if (al) {
+		const uint8_t *g = c->opt + ol;
+		if (al < CK_AGG_HEAD || al - CK_AGG_HEAD != get32(g + 12) ||
+		    get64(g + 24) != c->count) {
+			snprintf(why, cap, "its aggregate's lengths disagree");
+			return GX_EFORMAT;
+		}
+		c->agg = g;
+		c->agg_bytes = g + CK_AGG_HEAD;
+	}
 	return 0;
+}
+
+void ps_ckpt_agg(const ps_ckpt *c, uint32_t *round, gx_frame_hdr *h)
+{
+	const uint8_t *g = c->agg;
+	gx_frame_hdr_init(h);
+	*round = get32(g);
+	h->flags = (uint16_t)get32(g + 4);
+	h->codec = (uint8_t)get32(g + 8);
+	h->payload_len = get32(g + 12);
+	h->raw_len = get32(g + 16);
+	h->payload_crc = get32(g + 20);
+	h->count = get64(g + 24);
 }
 
 uint32_t ps_ckpt_next_round(const ps_ckpt *c, uint32_t i)
@@ -179,6 +224,18 @@ static int load(gx_ps *ps, const uint8_t *b, size_t len, char *why, size_t cap)
 		s->seen[i] = ps_ckpt_seen(&c, i);
 	}
 	memcpy(s->w, c.w, (size_t)c.count * 4);
+	if (c.agg) {
+		gx_tensor_payload *a = &s->agg;
+		ps_ckpt_agg(&c, &s->agg_round, &a->h);
+		a->buf = gx_buf_new(a->h.payload_len ? a->h.payload_len : 1);
+		if (!a->buf) {
+			snprintf(why, cap, "out of memory");
+			slice_free(s);
+			return GX_ENOMEM;
+		}
+		memcpy(a->buf->data, c.agg_bytes, a->h.payload_len);
+		a->bytes = a->buf->data;
+	}
 	if ((c.opt_len && (r = gx_optim_state_load(s->opt, c.opt, c.opt_len)) != 0) ||
 	    (!c.opt_len && s->opt)) {
 		snprintf(why, cap, "its optimizer state does not fit this server's optimizer");

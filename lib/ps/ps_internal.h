@@ -364,17 +364,15 @@ void ps_clean(char *dst, size_t cap, const char *src);
 /* Creates the encoders both roles have; 0 or a gx_error (logged). */
 int ps_codec_init(gx_ps *ps);
 void ps_codec_free(gx_ps *ps);
-/* Sends the aggregate x (n floats) of a slice to each live connection in
- * cs[0..nc), encoded once, as the contributions were (codecs: a mask of
+/* Codes the aggregate x (n floats) of a slice into *out (a pooled buffer,
+ * referenced by out->buf) as the contributions were (codecs: a mask of
  * 1 << codec): all sparse -> SPARSE_F32 of its nonzero elements (F32 when
- * that is not smaller), any F32 -> F32, else F16. With keep, the encoded
- * payload is also kept there (its buffer referenced; what keep held
- * before released), to be sent again (ps_codec_send_kept). */
-void ps_codec_send_agg(gx_ps *ps, gx_conn **cs, int nc, int type, uint32_t key, uint32_t block,
-		      uint32_t round, const float *x, uint64_t n, uint32_t codecs,
-		      gx_tensor_payload *keep);
-/* Sends a payload kept by ps_codec_send_agg or ps_codec_push_up again, as
- * it was made. */
+ * that is not smaller), any F32 -> F32, else F16. 0, or a gx_error after
+ * ending the job. */
+int ps_codec_make_agg(gx_ps *ps, uint32_t key, uint32_t block, const float *x, uint64_t n,
+		      uint32_t codecs, gx_tensor_payload *out);
+/* Sends a payload made by ps_codec_make_agg or kept by ps_codec_push_up,
+ * as it was made. */
 void ps_codec_send_kept(gx_ps *ps, gx_conn *c, const gx_tensor_payload *pl, int type,
 			uint32_t key, uint32_t block, uint32_t round);
 /* Releases a kept payload (its buffer); it then holds nothing. */

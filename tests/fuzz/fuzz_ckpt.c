@@ -4,8 +4,8 @@
  *
  * Input: byte 0 picks the parties the file must have been written for
  * (1 + byte mod 8); the rest is the file. What the parser accepts must lie
- * within the input, end to end (counters, value, optimizer state,
- * checksum), and every field must be readable; whatever it rejects must
+ * within the input, end to end (counters, value, optimizer state, the
+ * aggregate kept, checksum), and every field must be readable; whatever it rejects must
  * come with a reason. Violations abort(), which is how a fuzz target
  * reports them.
  */
@@ -43,11 +43,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (c.parties != parties || c.count == 0)
 		FAIL("accepted %u parties, %llu elements", c.parties, (unsigned long long)c.count);
+	const uint8_t *end = c.opt + c.opt_len;
+	uint32_t agg_round = 0;
+	gx_frame_hdr ah;
+	memset(&ah, 0, sizeof ah);
+	if (c.agg) {
+		ps_ckpt_agg(&c, &agg_round, &ah);
+		if (c.agg != end || c.agg_bytes != c.agg + 32 || ah.count != c.count)
+			FAIL("the aggregate is not where it belongs");
+		end = c.agg_bytes + ah.payload_len;
+	}
 	if (c.next_round != b + 44 || c.seen != c.next_round + 4 * (size_t)parties ||
-	    c.w != c.seen + 8 * (size_t)parties + 8 || c.opt != c.w + 4 * (size_t)c.count ||
-	    c.opt + c.opt_len + 4 != b + len)
+	    c.w != c.seen + 8 * (size_t)parties + 16 || c.opt != c.w + 4 * (size_t)c.count ||
+	    end + 4 != b + len)
 		FAIL("the parts do not tile the file");
-	volatile uint64_t sink = 0;
+	volatile uint64_t sink = agg_round;
+	for (size_t i = 0; c.agg && i < ah.payload_len; i++)
+		sink += c.agg_bytes[i];
 	for (uint32_t i = 0; i < parties; i++)
 		sink += ps_ckpt_next_round(&c, i) + ps_ckpt_seen(&c, i);
 	for (size_t i = 0; i < (size_t)c.count * 4; i++)

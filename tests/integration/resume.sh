@@ -27,7 +27,11 @@
 #  i. the same with a coded WAN (bsc with momentum correction, momentum SGD
 #     applied at the local), whose state is the local's too (each key's
 #     value, error feedback and optimizer state);
-#  j. the same under HFA with a coded WAN.
+#  j. the same under HFA with a coded WAN;
+#  k. i's job through a relay, the relay and the global server killed at
+#     round K and both started again, the global with --resume (its files
+#     keep each slice's last aggregate, coded as sent, which the local asks
+#     for again when the relay lost it).
 # shellcheck disable=SC2086 # $HB and $G_OPTS are split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 HB="--heartbeat 0.2 --heartbeat-timeout 2"
@@ -175,4 +179,39 @@ expect_match "i. the resumed local server read its values, error feedback and op
 	"$T/ib.l2.err" "and their values, error feedback and optimizer state"
 KG="--sync hfa --k1 1 --k2 3" KL="--wan-codec bsc:0.05"
 kill_local j j "HFA with a coded WAN"
+
+# k: i's job through a relay that holds the answers 150 ms, the relay and
+# the global server killed at round K (most likely with a round's aggregate
+# in the relay, which the global's files keep as it was sent) and both
+# started again
+KG="--optimizer momentum --lr 0.25 --momentum 0.5"
+KL="--wan-codec bsc:0.01 --sparse-min 100 --ef-momentum 0.9"
+KR="--delay-up 5ms --delay-down 150ms"
+mkdir "$T/k.ck"
+spawn k.g geomx-ps --role global --parties 1 --block 16384 $KG $HB --checkpoint "$T/k.ck" \
+	--checkpoint-every 1
+G=$(port_of k.g)
+spawn k.r geomx-relay --listen 127.0.0.1:0 --connect 127.0.0.1:$G $KR
+R=$(port_of k.r)
+spawn k.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$R $HB $KL
+two_workers k "$(port_of k.l)" $SIZES $ROUNDS
+wait_match "$T/k.w0" "^$K " 60 || echo "# k: the job did not reach round $K"
+kill -KILL "$(pid_of k.g)" "$(pid_of k.r)"
+wait_pid "$(pid_of k.g)" 10
+wait_pid "$(pid_of k.r)" 10
+spawn k.g2 geomx-ps --role global --parties 1 --block 16384 $KG $HB --listen 127.0.0.1:$G \
+	--checkpoint "$T/k.ck" --checkpoint-every 1 --resume -v
+spawn k.r2 geomx-relay --listen 127.0.0.1:$R --connect 127.0.0.1:$G $KR
+expect_all "k. a coded WAN: the global server killed and resumed: every process exits 0" 120 0 \
+	k.w0 k.w1 k.l k.g2
+if cmp -s "$T/ia.w0" "$T/k.w0" && cmp -s "$T/ia.w1" "$T/k.w1" &&
+	[ "$(wc -l <"$T/k.w0")" -eq $((ROUNDS * 3)) ]; then
+	ok "k. ... and every round's parameters are those of the undisturbed job"
+else
+	notok "k. ... and every round's parameters are those of the undisturbed job" \
+		"$(diff "$T/ia.w0" "$T/k.w0" | head -n 4 | tr '\n' '|')"
+fi
+kill -TERM "$(pid_of k.r2)" 2>/dev/null
+echo "# k: $(grep -o 'is back: [0-9]* frames\{0,1\}' "$T/k.l.err"), and" \
+	"$(grep -c 'aggregate sent again' "$T/k.g2.err") aggregate(s) sent again"
 finish
