@@ -255,6 +255,12 @@ void ps_codec_answer(gx_ps *ps, ps_lkey *k, const uint8_t *which, int type, uint
 		gx_tensor_payload_f32(&pl, (const float *)b->data, k->count, b);
 	}
 send:
+	/* (--checkpoint: the state this answer leaves, views included, on
+	 * disk before it goes out) */
+	if (ps_local_key_durable(ps, k)) {
+		gx_buf_unref(b);
+		return;
+	}
 	for (int i = 0; i < ps->n && !ps->finishing; i++) {
 		ps_peer *w = ps->who[i];
 		if (which[i] && w && w->c && !w->gone)

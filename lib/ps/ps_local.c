@@ -115,9 +115,14 @@ ps_lkey *ps_local_key(gx_ps *ps, uint32_t key, uint32_t block)
 	return NULL;
 }
 
+int ps_local_own_state(const gx_ps *ps)
+{
+	return ps->loc->up_sync == GX_SYNC_HFA || ps->loc->agg || ps->o.lan == GX_LINK_FP16;
+}
+
 int ps_local_key_durable(gx_ps *ps, const ps_lkey *k)
 {
-	if (!ps->o.checkpoint || (ps->loc->up_sync != GX_SYNC_HFA && !ps->loc->agg))
+	if (!ps->o.checkpoint || !ps_local_own_state(ps))
 		return 0;
 	int r = ps_local_key_write(ps, k);
 	if (r)
@@ -381,8 +386,6 @@ static int hfa_round(gx_ps *ps, ps_lkey *k, ps_acc *a)
 		k->value[i] += a->sum[i] / d;
 	if ((a->round + 1) % ps->loc->up_cfg.k2 != 0) {
 		k->rounds++;
-		if (ps_local_key_durable(ps, k))
-			return 1;
 		ps_codec_answer(ps, k, a->pushed, GX_FT_PUSH_REPLY, a->round, 0);
 		ps->updates++;
 		ps->wait_ns += gx_now_ns() - a->t_first;

@@ -155,19 +155,24 @@ void ps_lckpt_entry(const ps_lckpt *c, uint32_t i, gx_keyent *e);
  * for every slice (an INIT of GX_ROUND_RESUME); 0 or a gx_error after
  * ending the job. */
 int ps_local_restore(gx_ps *ps);
-/* HFA or a coded WAN, --checkpoint: writes k's value, rounds and what the
- * server keeps of its own (HFA's base, the error feedback, the optimizer's
- * state), before an answer that depends on them; 0 or a gx_error (GX_EIO
- * with errno). */
+/* --checkpoint, ps_local_own_state: writes k's value, rounds and what the
+ * server keeps of its own (HFA's base, the error feedback, the view, the
+ * optimizer's state), before an answer that depends on them; 0 or a
+ * gx_error (GX_EIO with errno). */
 int ps_local_key_write(gx_ps *ps, const ps_lkey *k);
 /* k's INIT answered while restoring: once all are, workers are accepted. */
 void ps_local_restored_key(gx_ps *ps);
 /* A worker coming back (HELLO mode 1) to a server that resumed: admitted
  * at its rank with its keys' rounds. 0 or a gx_error after ending the job. */
 int ps_local_back(gx_ps *ps, ps_peer *p, uint32_t rank);
-/* HFA or a coded WAN, with --checkpoint: k's state on disk
- * (ps_local_key_write) before the answer that depends on it; 0, or a
- * gx_error after ending the job (ps_local.c). */
+/* Whether the server holds state of its own per key, which its checkpoint
+ * keeps in a file per key: under HFA (value, base), with a coded WAN
+ * (value, error feedback, optimizer) or an fp16 LAN (the view the workers
+ * hold) (ps_local.c). */
+int ps_local_own_state(const gx_ps *ps);
+/* With --checkpoint, where the server holds state of its own: k's state on
+ * disk (ps_local_key_write) before the answer that depends on it
+ * (ps_codec_answer); 0, or a gx_error after ending the job (ps_local.c). */
 int ps_local_key_durable(gx_ps *ps, const ps_lkey *k);
 /* Once k's value is known: what the link codecs and HFA keep beside it
  * (error feedback, optimizer, view, base); 0 or a gx_error after ending

@@ -21,7 +21,8 @@
  * Under HFA sync a local server does hold state of its own: the value its
  * local rounds built since the last global round, and the base that round
  * gave; with a coded WAN its copy of the model, the error feedback and
- * (full sync) the optimizer that it applies. Each key (block) has its own
+ * (full sync) the optimizer that it applies; with an fp16 LAN the view its
+ * workers hold. Each key (block) has its own
  * file then, "local-PARTY-key-KEY-BLOCK.gxck", replaced before any answer
  * that depends on it goes out (its INIT, each local round, each global
  * round), so a restart finds every key where its workers last saw it, and
@@ -33,8 +34,9 @@
  *          entries x (key u32, count u64); CRC-32C of all before.
  *   a key: "GXLS", version 2, key, block (u32); count, rounds (u64);
  *          parts, optimizer bytes (u32); value, then as parts says (LS_*)
- *          base, residual, velocity (count float32 each, the last two in
- *          slice order); the optimizer's state; CRC-32C of all before.
+ *          base, residual, velocity, view (count float32 each, residual
+ *          and velocity in slice order); the optimizer's state; CRC-32C of
+ *          all before.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -153,7 +155,7 @@ int ps_local_ckpt_read(gx_ps *ps)
 #define LS_MAGIC "GXLS"
 #define LS_VERSION 2u
 #define LS_HEAD 40
-enum { LS_BASE = 1, LS_RESIDUAL = 2, LS_VELOCITY = 4 };
+enum { LS_BASE = 1, LS_RESIDUAL = 2, LS_VELOCITY = 4, LS_VIEW = 8 };
 
 static int key_path(const gx_ps *ps, const ps_lkey *k, char *path, size_t cap)
 {
@@ -169,7 +171,7 @@ static int key_path(const gx_ps *ps, const ps_lkey *k, char *path, size_t cap)
  * bytes: the layout of its file, the same for writer and reader. */
 static uint32_t key_parts(const ps_lkey *k, size_t *opt_len)
 {
-	uint32_t parts = k->base ? LS_BASE : 0;
+	uint32_t parts = (k->base ? LS_BASE : 0) | (k->view ? LS_VIEW : 0);
 	if (k->ef)
 		parts |= LS_RESIDUAL | (gx_ef_velocity(k->ef[0]) ? LS_VELOCITY : 0);
 	*opt_len = k->opt ? gx_optim_state_size(k->opt) : 0;
@@ -179,7 +181,7 @@ static uint32_t key_parts(const ps_lkey *k, size_t *opt_len)
 static size_t key_len(const ps_lkey *k, uint32_t parts, size_t opt_len)
 {
 	size_t vb = (size_t)k->count * 4, n = 1 + !!(parts & LS_BASE) + !!(parts & LS_RESIDUAL) +
-					     !!(parts & LS_VELOCITY);
+					     !!(parts & LS_VELOCITY) + !!(parts & LS_VIEW);
 	return LS_HEAD + n * vb + opt_len + 4;
 }
 
@@ -229,6 +231,10 @@ int ps_local_key_write(gx_ps *ps, const ps_lkey *k)
 	}
 	if (parts & LS_VELOCITY) {
 		ef_copy(k, 1, p, 1);
+		p += vb;
+	}
+	if (parts & LS_VIEW) {
+		memcpy(p, k->view, vb);
 		p += vb;
 	}
 	int r = opt_len ? gx_optim_state_save(k->opt, p, opt_len) : 0;
@@ -290,6 +296,10 @@ static int key_read(gx_ps *ps, ps_lkey *k)
 		ef_copy(k, 1, (uint8_t *)p, 0);
 		p += vb;
 	}
+	if (parts & LS_VIEW) {
+		memcpy(k->view, p, vb);
+		p += vb;
+	}
 	r = opt_len ? gx_optim_state_load(k->opt, p, opt_len) : 0;
 	if (r)
 		ps_log(ps, GX_LOG_ERROR, "--resume: %s: the optimizer's state: %s", path,
@@ -324,9 +334,9 @@ static void resumed(gx_ps *ps)
 int ps_local_restore(gx_ps *ps)
 {
 	ps_local_state *ls = ps->loc;
-	if (ls->up_sync == GX_SYNC_MIXED || ps->o.lan) {
+	if (ls->up_sync == GX_SYNC_MIXED) {
 		ps_finish(ps, GX_EINVAL, NULL, "--resume: a local server starts again under full "
-			  "or HFA sync only, without --lan-codec");
+			  "or HFA sync only");
 		return GX_EINVAL;
 	}
 	if (ls->up_cfg.block != ls->resume_block) {
@@ -339,7 +349,7 @@ int ps_local_restore(gx_ps *ps)
 		ps_finish(ps, r, NULL, "--resume: cannot place the key table: %s", gx_strerror(r));
 		return r;
 	}
-	if (ls->up_sync == GX_SYNC_HFA || ls->agg) {
+	if (ps_local_own_state(ps)) {
 		/* its own state: the files, not the global tier */
 		for (size_t i = 0; i < ls->nkeys; i++)
 			if ((r = key_read(ps, &ls->keys[i])) != 0) {
@@ -348,7 +358,8 @@ int ps_local_restore(gx_ps *ps)
 			}
 		ps_log(ps, GX_LOG_WARN, "resuming: %zu key%s and their %s state from %s",
 		       ls->ntable, ls->ntable == 1 ? "" : "s",
-		       ls->agg ? "values, error feedback and optimizer" : "HFA", ps->o.checkpoint);
+		       ls->agg ? "values, error feedback and optimizer" :
+		       ls->up_sync == GX_SYNC_HFA ? "HFA" : "values and views", ps->o.checkpoint);
 		resumed(ps);
 		return 0;
 	}

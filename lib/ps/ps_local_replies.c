@@ -168,8 +168,6 @@ static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	if (ps_local_key_modes(ps, k))
 		return;
 	k->init = 2;
-	if (ps_local_key_durable(ps, k))
-		return;
 	ps_codec_answer(ps, k, k->init_wait, GX_FT_INIT_REPLY, 0, 0);
 	memset(k->init_wait, 0, (size_t)ps->n);
 	if (ps->loc->restoring)
@@ -230,8 +228,6 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 		}
 		f->buf = NULL;
 		k->rounds++;
-		if (ps_local_key_durable(ps, k))
-			return;
 		ps_codec_answer(ps, k, f->who, GX_FT_PUSH_REPLY, f->wround, hfa);
 		ps->updates++;
 		ps->wait_ns += gx_now_ns() - f->t_first;

@@ -28,6 +28,9 @@
 #     applied at the local), whose state is the local's too (each key's
 #     value, error feedback and optimizer state);
 #  j. the same under HFA with a coded WAN;
+#  l. the same with an fp16 LAN (full sync, Adam): the local keeps each
+#     key's view, what its workers hold;
+#  m. HFA with an fp16 LAN and an fp16 WAN;
 #  k. i's job through a relay, the relay and the global server killed at
 #     round K and both started again, the global with --resume (its files
 #     keep each slice's last aggregate, coded as sent, which the local asks
@@ -179,6 +182,12 @@ expect_match "i. the resumed local server read its values, error feedback and op
 	"$T/ib.l2.err" "and their values, error feedback and optimizer state"
 KG="--sync hfa --k1 1 --k2 3" KL="--wan-codec bsc:0.05"
 kill_local j j "HFA with a coded WAN"
+KG="--optimizer adam --lr 0.01" KL="--lan-codec fp16"
+kill_local l l "an fp16 LAN (the view the workers hold)"
+expect_match "l. the resumed local server read its values and views" "$T/lb.l2.err" \
+	"and their values and views state"
+KG="--sync hfa --k1 1 --k2 2" KL="--wan-codec fp16 --lan-codec fp16"
+kill_local m m "HFA with an fp16 LAN and WAN"
 
 # k: i's job through a relay that holds the answers 150 ms, the relay and
 # the global server killed at round K (most likely with a round's aggregate
