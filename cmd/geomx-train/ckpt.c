@@ -4,7 +4,7 @@
  *
  *   frame 0   type TENSOR, codec NONE, count 0, channel 1 (metadata),
  *             GX_FF_CRC; payload: text lines
- *               geomx-train checkpoint 2
+ *               geomx-train checkpoint 3
  *               spec CANONICAL-SPEC
  *               input C H W
  *               params N
@@ -16,17 +16,22 @@
  *               syncs K            (HFA: syncs so far)
  *               optimizer BYTES    (the optimizer's state; 0: none)
  *               synced 0|1         (HFA: the parameters of the last sync follow)
+ *               residuals 0|1      (version 3 on; an fp16 LAN: the pushes'
+ *                                   residuals follow)
  *   frame 1+i type TENSOR, codec F32, key i, count = tensor i's elements,
  *             channel 0, GX_FF_CRC: the parameters
  *   then      channel 2, codec NONE: the optimizer's state (when BYTES > 0)
  *   then      channel 3, codec F32, one per tensor: HFA's synced parameters
  *             (when synced is 1)
+ *   then      channel 4, codec F32, one per tensor: what rounding kept back
+ *             of the pushes under an fp16 LAN (when residuals is 1)
  *   The last frame carries GX_FF_LAST.
  *
  * Every header carries its own CRC-32C and every payload a CRC-32C, so any
  * flipped bit is found. A reader refuses another version, a different spec
  * or input shape, other tensor sizes, missing or extra frames. Version 1
- * (parameters only, as --save wrote before) is still read by --load.
+ * (parameters only, as --save wrote before) is still read by --load, and
+ * version 2 (no residuals line) by --resume.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -44,10 +49,11 @@
 #endif
 
 #define CKPT_MAGIC "geomx-train checkpoint"
-#define CKPT_VERSION 2
+#define CKPT_VERSION 3
 #define META_CHANNEL 1
 #define OPT_CHANNEL 2
 #define SYNCED_CHANNEL 3
+#define RESIDUAL_CHANNEL 4
 #define READ_CHUNK (1u << 16)
 
 static int meta_text(gx_model *m, uint32_t c, uint32_t h, uint32_t w, const struct ckpt_state *st,
@@ -56,10 +62,11 @@ static int meta_text(gx_model *m, uint32_t c, uint32_t h, uint32_t w, const stru
 	return snprintf(buf, cap,
 			"%s %d\nspec %s\ninput %" PRIu32 " %" PRIu32 " %" PRIu32 "\nparams %" PRIu64
 			"\ntensors %zu\nstep %" PRIu64 "\nbatch %" PRIu64 "\nseed %" PRIu64
-			"\nshard %" PRIu32 " %" PRIu32 "\nsyncs %" PRIu64 "\noptimizer %zu\nsynced %d\n",
+			"\nshard %" PRIu32 " %" PRIu32 "\nsyncs %" PRIu64 "\noptimizer %zu\nsynced %d\n"
+			"residuals %d\n",
 			CKPT_MAGIC, CKPT_VERSION, gx_model_spec(m), c, h, w, gx_model_nparams(m),
 			gx_model_ntensors(m), st->step, st->batch, st->seed, st->shard_i, st->shard_n,
-			st->syncs, st->opt_len, st->synced != NULL);
+			st->syncs, st->opt_len, st->synced != NULL, st->residual != NULL);
 }
 
 static int write_frame(int fd, gx_frame_hdr *h, const void *payload)
@@ -122,18 +129,21 @@ int ckpt_save(const char *path, gx_model *m, uint32_t c, uint32_t h, uint32_t w,
 	fh.payload_len = fh.raw_len = (uint32_t)len;
 	int e = write_frame(fd, &fh, meta);
 	if (e == 0)
-		e = write_tensors(fd, m, gx_model_params(m), 0, !st->opt_len && !st->synced);
+		e = write_tensors(fd, m, gx_model_params(m), 0,
+				  !st->opt_len && !st->synced && !st->residual);
 	if (e == 0 && st->opt_len) {
 		gx_frame_hdr_init(&fh);
 		fh.type = GX_FT_TENSOR;
 		fh.codec = GX_CODEC_NONE;
 		fh.channel = OPT_CHANNEL;
 		fh.payload_len = fh.raw_len = (uint32_t)st->opt_len;
-		fh.flags = st->synced ? 0 : GX_FF_LAST;
+		fh.flags = st->synced || st->residual ? 0 : GX_FF_LAST;
 		e = write_frame(fd, &fh, st->opt);
 	}
 	if (e == 0 && st->synced)
-		e = write_tensors(fd, m, st->synced, SYNCED_CHANNEL, 1);
+		e = write_tensors(fd, m, st->synced, SYNCED_CHANNEL, !st->residual);
+	if (e == 0 && st->residual)
+		e = write_tensors(fd, m, st->residual, RESIDUAL_CHANNEL, 1);
 	if (e) {
 		cli_error("%s: cannot write: %s", path,
 			  e == GX_EIO ? strerror(errno) : e == GX_ELENGTH ? "a tensor is too large for one frame"
@@ -160,14 +170,14 @@ static int check_meta(const char *path, const uint8_t *p, uint32_t len, gx_model
 	}
 	memcpy(txt, p, len);
 	txt[len] = 0;
-	int rc = -1, synced = 0;
+	int rc = -1, synced = 0, residuals = 0;
 	char *line = txt, *nl;
 	*ver = 0;
 	if (sscanf(txt, CKPT_MAGIC " %d", ver) != 1 || strncmp(txt, CKPT_MAGIC " ", sizeof CKPT_MAGIC) != 0) {
 		cli_error("%s: not a geomx-train checkpoint", path);
 		goto out;
 	}
-	if (*ver != 1 && *ver != CKPT_VERSION) {
+	if (*ver < 1 || *ver > CKPT_VERSION) {
 		cli_error("%s: checkpoint version %d is not supported (this is version %d)", path, *ver,
 			  CKPT_VERSION);
 		goto out;
@@ -212,21 +222,25 @@ static int check_meta(const char *path, const uint8_t *p, uint32_t len, gx_model
 			seen |= 256;
 		} else if (sscanf(line, "synced %d", &synced) == 1) {
 			seen |= 512;
+		} else if (sscanf(line, "residuals %d", &residuals) == 1) {
+			seen |= 1024;
 		}
 	}
 	if ((seen & 7) != 7) {
 		cli_error("%s: the checkpoint's header lacks the spec, input or params line", path);
 		goto out;
 	}
-	if (*ver >= 2 && seen != 1023) {
+	if ((*ver == 2 && (seen & 1023) != 1023) || (*ver >= 3 && seen != 2047)) {
 		cli_error("%s: the checkpoint's header lacks a line of the training state", path);
 		goto out;
 	}
-	if (st->opt_len > GX_DEFAULT_MAX_PAYLOAD || synced < 0 || synced > 1) {
+	if (st->opt_len > GX_DEFAULT_MAX_PAYLOAD || synced < 0 || synced > 1 || residuals < 0 ||
+	    residuals > 1) {
 		cli_error("%s: the checkpoint's header is damaged", path);
 		goto out;
 	}
 	st->has_synced = synced;
+	st->has_residual = residuals;
 	rc = 0;
 out:
 	free(txt);
@@ -247,6 +261,12 @@ static int frame_kind(size_t n, size_t nt, const struct ckpt_state *st, size_t *
 	if (st->has_synced && n >= 1 && n <= nt) {
 		*tensor = n - 1;
 		return SYNCED_CHANNEL;
+	}
+	if (st->has_synced)
+		n -= nt;
+	if (st->has_residual && n >= 1 && n <= nt) {
+		*tensor = n - 1;
+		return RESIDUAL_CHANNEL;
 	}
 	return -1;
 }
@@ -284,7 +304,9 @@ static int take_frame(const char *path, size_t n, gx_model *m, const gx_frame_hd
 			  path, n + 1, ti.name, ti.key, ti.count, fh->key, fh->count);
 		return -1;
 	}
-	memcpy((kind == SYNCED_CHANNEL ? st->synced : params) + ti.offset, pl, ti.count * 4);
+	float *to = kind == SYNCED_CHANNEL ? st->synced : kind == RESIDUAL_CHANNEL ? st->residual
+										    : params;
+	memcpy(to + ti.offset, pl, ti.count * 4);
 	return 0;
 }
 
@@ -344,10 +366,14 @@ int ckpt_load(const char *path, gx_model *m, uint32_t c, uint32_t h, uint32_t w,
 				}
 				if (check_meta(path, pl, fh.payload_len, m, c, h, w, &ver, &st))
 					goto out;
-				want = nt + (st.opt_len ? 1 : 0) + (st.has_synced ? nt : 0);
+				want = nt + (st.opt_len ? 1 : 0) + (st.has_synced ? nt : 0) +
+				       (st.has_residual ? nt : 0);
 				st.opt = st.opt_len ? malloc(st.opt_len) : NULL;
 				st.synced = st.has_synced ? malloc((np ? np : 1) * sizeof *st.synced) : NULL;
-				if ((st.opt_len && !st.opt) || (st.has_synced && !st.synced)) {
+				st.residual = st.has_residual ?
+					malloc((np ? np : 1) * sizeof *st.residual) : NULL;
+				if ((st.opt_len && !st.opt) || (st.has_synced && !st.synced) ||
+				    (st.has_residual && !st.residual)) {
 					cli_error("out of memory");
 					goto out;
 				}
@@ -377,8 +403,7 @@ int ckpt_load(const char *path, gx_model *m, uint32_t c, uint32_t h, uint32_t w,
 	}
 	rc = 0;
 out:
-	free(st.opt);
-	free(st.synced);
+	ckpt_state_release(&st);
 	gx_decoder_free(d);
 	free(chunk);
 	free(buf);
@@ -390,6 +415,8 @@ void ckpt_state_release(struct ckpt_state *st)
 {
 	free(st->opt);
 	free(st->synced);
+	free(st->residual);
 	st->opt = NULL;
 	st->synced = NULL;
+	st->residual = NULL;
 }

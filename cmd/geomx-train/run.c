@@ -302,20 +302,63 @@ static int hfa_setup(struct state *s)
  * place. Under HFA (s->synced set) what is pushed is each tensor's change
  * since the last sync, the answer is the averaged model, which becomes the
  * new starting point; the optimizer's state carries over to it. */
+/* What tensor ti pushes: its gradient, or under HFA its change since the
+ * last sync (in s->delta). */
+static const float *push_of(struct state *s, const gx_tensor_info *ti)
+{
+	if (!s->synced)
+		return ti->grad;
+	const float *sy = s->synced + ti->offset;
+	float *d = s->delta + ti->offset;
+	for (uint64_t j = 0; j < ti->count; j++)
+		d[j] = ti->data[j] - sy[j];
+	return d;
+}
+
+int fold_push(struct state *s, const char *who, uint64_t step)
+{
+	size_t nt = gx_model_ntensors(s->m);
+	for (size_t i = 0; i < nt; i++) {
+		gx_tensor_info ti;
+		gx_model_tensor(s->m, i, &ti);
+		int e = gx_kv_fold(s->kv, ti.key, push_of(s, &ti));
+		if (e) {
+			cli_error("%s: step %" PRIu64 ", %s: %s", who, step, ti.name, gx_strerror(e));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int batch_grads(const struct topts *o, struct state *s, uint64_t b, uint64_t step, float *loss)
+{
+	size_t bsz = (size_t)o->batch;
+	gx_dataset_gather(&s->shard, s->idx + b * bsz, bsz, s->xb, s->yb);
+	int e = gx_model_forward_backward(s->m, s->xb, s->yb, o->batch, loss);
+	if (e)
+		cli_error("step %" PRIu64 ": %s", step, gx_strerror(e));
+	return e ? -1 : 0;
+}
+
+int step_grads(const struct topts *o, struct state *s, uint64_t step)
+{
+	uint64_t ep = (step - 1) / s->spe;
+	float loss;
+	int e = gx_shuffle_indices(s->idx, s->shard.n, o->seed, ep);
+	if (e) {
+		cli_error("cannot shuffle: %s", gx_strerror(e));
+		return -1;
+	}
+	return batch_grads(o, s, (step - 1) % s->spe, step, &loss);
+}
+
 static int exchange(struct state *s, const char *who, uint64_t step)
 {
 	size_t nt = gx_model_ntensors(s->m);
 	for (size_t i = 0; i < nt; i++) {
 		gx_tensor_info ti;
 		gx_model_tensor(s->m, i, &ti);
-		const float *push = ti.grad;
-		if (s->synced) {
-			const float *sy = s->synced + ti.offset;
-			float *d = s->delta + ti.offset;
-			for (uint64_t j = 0; j < ti.count; j++)
-				d[j] = ti.data[j] - sy[j];
-			push = d;
-		}
+		const float *push = push_of(s, &ti);
 		/* lent: push stays unchanged until the wait below */
 		gx_kv_req r = gx_kv_pushpull_borrowed(s->kv, ti.key, push, ti.data,
 						      (int)(i < 255 ? i : 255));
@@ -420,6 +463,7 @@ int train_run(const struct topts *o)
 	}
 	uint64_t smallest = min_shard(&s.full, o->shard_n, o->by_class);
 	uint64_t spe = smallest / (uint64_t)o->batch;
+	s.spe = spe;
 	if (build_model(o, &s))
 		goto out;
 	/* The whole set is no longer needed: only the shard is. */
@@ -530,11 +574,8 @@ int train_run(const struct topts *o)
 		}
 		for (uint64_t b = spe ? step % spe : 0; b < spe && step < total; b++) {
 			float loss;
-			gx_dataset_gather(&s.shard, s.idx + b * bsz, bsz, s.xb, s.yb);
-			if ((e = gx_model_forward_backward(s.m, s.xb, s.yb, o->batch, &loss)) != 0) {
-				cli_error("step %" PRIu64 ": %s", step + 1, gx_strerror(e));
+			if (batch_grads(o, &s, b, step + 1, &loss))
 				goto out;
-			}
 			intact = 0;
 			if (s.kv && !hfa) {
 				if (exchange(&s, who, step + 1))
@@ -551,6 +592,8 @@ int train_run(const struct topts *o)
 			if (hfa && (step % k1 == 0 || step == total) && s.adopt) {
 				/* resumed: this sync was done without us, our push in it */
 				size_t nb = gx_model_nparams(s.m) * sizeof *params;
+				if (fold_push(&s, who, step))
+					goto out;
 				memcpy(params, s.adopt, nb);
 				memcpy(s.synced, s.adopt, nb);
 				free(s.adopt);

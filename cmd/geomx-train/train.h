@@ -65,6 +65,7 @@ struct state {
 	float **vals;
 	float *xb, *yb;
 	uint32_t dc, dh, dw; /* the inputs' shape, as checkpoints record it */
+	uint64_t spe;        /* steps per epoch */
 };
 
 /* resume.c: the run's state after step steps written to path; -1 after a
@@ -76,6 +77,17 @@ int save_state(const struct topts *o, struct state *s, const char *path, uint64_
 int resume_state(const struct topts *o, struct state *s, uint64_t total, uint64_t *step);
 int resume_hfa(const struct topts *o, struct state *s, uint64_t total, uint64_t *step);
 int resume_place(const struct topts *o, struct state *s, uint64_t total, uint64_t *step);
+
+/* run.c: the gradients of the batch b of the epoch s->idx is shuffled for
+ * (step: its number, for messages) in the model's; -1 after a message. */
+int batch_grads(const struct topts *o, struct state *s, uint64_t b, uint64_t step, float *loss);
+/* The gradients of step (from 1) in the model's, from its parameters as
+ * they are: its batch as the run draws it; -1 after a message. */
+int step_grads(const struct topts *o, struct state *s, uint64_t step);
+/* Under an fp16 LAN: the step's pushes (gradients; HFA: the changes since
+ * the last sync) taken through the client's residuals without sending
+ * them, as a push the servers already had; -1 after a message. */
+int fold_push(struct state *s, const char *who, uint64_t step);
 
 /* Set by SIGINT/SIGTERM: the run stops at the next step and fails. */
 extern volatile sig_atomic_t train_stop;
@@ -94,6 +106,9 @@ struct ckpt_state {
 	size_t opt_len;
 	float *synced;             /* HFA: the parameters of the last sync, or NULL */
 	int has_synced;            /* load: whether the file holds them */
+	float *residual;           /* fp16 LAN: the pushes' residuals (laid out as the
+				    * parameters), or NULL */
+	int has_residual;          /* load: whether the file holds them */
 };
 
 /* Writes m's parameters, built for inputs of c x h x w, and the state st

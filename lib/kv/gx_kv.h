@@ -79,6 +79,15 @@ gx_kv_req gx_kv_pull(gx_kv *kv, uint32_t key, float *dst, int priority);
  * per key, the round after its last push, or that push's round while it
  * is being gathered). A negative gx_error for a key not registered. */
 long gx_kv_round(const gx_kv *kv, uint32_t key);
+/* Under an fp16 LAN: key's push residual, what rounding its pushes so far
+ * kept back for the next (count floats, owned by kv), else NULL. Read, or
+ * restored, by the thread that pushes, between its pushes: a worker's
+ * checkpoint keeps it. */
+float *gx_kv_residual(gx_kv *kv, uint32_t key);
+/* Under an fp16 LAN: takes g through key's residual as a push of it would,
+ * sending nothing — a restarted worker's push the servers already had.
+ * 0 (also on an F32 LAN, where it does nothing) or a gx_error. */
+int gx_kv_fold(gx_kv *kv, uint32_t key, const float *g);
 /* Waits for one request; 0 or the gx_error that failed it. */
 int gx_kv_wait(gx_kv *kv, gx_kv_req r);
 /* Waits for every outstanding request; 0 or the first error. */

@@ -108,48 +108,9 @@ static void kv_destroy(gx_kv *kv)
 	free(kv);
 }
 
-/* Splits "host:port[,host:port...]" into kv->srv (gx_net_addr_list). */
-static int parse_servers(gx_kv *kv, const char *list)
-{
-	size_t n = 0;
-	if (gx_net_addr_list(list, NULL, 0, &n, NULL, 0) != 0)
-		return GX_EINVAL;
-	gx_net_addr *a = calloc(n, sizeof *a);
-	kv->srv = calloc(n, sizeof *kv->srv);
-	if (!a || !kv->srv) {
-		free(a);
-		return GX_ENOMEM;
-	}
-	gx_net_addr_list(list, a, n, &n, NULL, 0);
-	for (size_t i = 0; i < n; i++) {
-		kv_srv *s = &kv->srv[i];
-		snprintf(s->addr, sizeof s->addr, "%s", a[i].text);
-		snprintf(s->host, sizeof s->host, "%s", a[i].host[0] ? a[i].host : "127.0.0.1");
-		s->port = a[i].port;
-		s->kv = kv;
-		s->idx = (int)i;
-		kv->nsrv++;
-	}
-	free(a);
-	return 0;
-}
-
-static int check_opts(const gx_kv_opts *o)
-{
-	if (!o || !o->servers || !*o->servers)
-		return GX_EINVAL;
-	if (!(o->connect_timeout >= 0 && o->connect_timeout < 1e6) ||
-	    !(o->heartbeat > 0 && o->heartbeat < 1e6) ||
-	    !(o->heartbeat_timeout > 0 && o->heartbeat_timeout < 1e6))
-		return GX_EINVAL;
-	if (o->limits.max_payload < GX_FRAME_HDR_SIZE || o->limits.max_count == 0)
-		return GX_EINVAL;
-	return 0;
-}
-
 gx_kv *gx_kv_connect(const gx_kv_opts *o, int *err)
 {
-	int e = check_opts(o), dummy;
+	int e = kv_check_opts(o), dummy;
 	if (!err)
 		err = &dummy;
 	if (e) {
@@ -169,7 +130,7 @@ gx_kv *gx_kv_connect(const gx_kv_opts *o, int *err)
 		kv->o.psk = kv->psk.k;
 	}
 	kv->lo = kv->hi = 1;
-	e = parse_servers(kv, o->servers);
+	e = kv_parse_servers(kv, o->servers);
 	kv->o.servers = NULL;
 	if (e)
 		goto fail;
@@ -280,6 +241,30 @@ long gx_kv_round(const gx_kv *kv, uint32_t key)
 		return GX_EINVAL;
 	long ki = kv_find_key(kv, key);
 	return ki < 0 ? GX_EKEY : (long)kv->keys[ki].rounds;
+}
+
+float *gx_kv_residual(gx_kv *kv, uint32_t key)
+{
+	long ki = kv && kv->inited ? kv_find_key(kv, key) : -1;
+	return ki < 0 || !kv->keys[ki].ef ? NULL : gx_ef_residual(kv->keys[ki].ef);
+}
+
+int gx_kv_fold(gx_kv *kv, uint32_t key, const float *g)
+{
+	long ki = kv && kv->inited && g ? kv_find_key(kv, key) : -1;
+	if (ki < 0)
+		return kv && kv->inited && g ? GX_EKEY : GX_EINVAL;
+	kv_key *k = &kv->keys[ki];
+	if (!k->ef)
+		return 0;
+	/* coded as the push would be, into a spare buffer, and dropped */
+	gx_buf *b = kv_buf_get(kv, (uint32_t)ki);
+	if (!b)
+		return GX_ENOMEM;
+	gx_frame_hdr h;
+	int e = gx_codec_encode(kv->henc, g, k->count, k->ef, &h, b->data, (size_t)k->count * 4);
+	kv_buf_put(kv, (uint32_t)ki, b);
+	return e;
 }
 
 void gx_kv_info_get(const gx_kv *kv, gx_kv_info *out)

@@ -5,12 +5,53 @@
  * each server's answers, and the connect phase's end: every server ready
  * (gx_kv_connect returns the client) or the first failure (it returns the
  * error, with one line per server that was not reached); and where a
- * worker restarted in its place goes on from.
+ * worker restarted in its place goes on from. Also the servers' list and
+ * the options gx_kv_connect checks first.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kv_internal.h"
+
+/* Splits "host:port[,host:port...]" into kv->srv (gx_net_addr_list). */
+int kv_parse_servers(gx_kv *kv, const char *list)
+{
+	size_t n = 0;
+	if (gx_net_addr_list(list, NULL, 0, &n, NULL, 0) != 0)
+		return GX_EINVAL;
+	gx_net_addr *a = calloc(n, sizeof *a);
+	kv->srv = calloc(n, sizeof *kv->srv);
+	if (!a || !kv->srv) {
+		free(a);
+		return GX_ENOMEM;
+	}
+	gx_net_addr_list(list, a, n, &n, NULL, 0);
+	for (size_t i = 0; i < n; i++) {
+		kv_srv *s = &kv->srv[i];
+		snprintf(s->addr, sizeof s->addr, "%s", a[i].text);
+		snprintf(s->host, sizeof s->host, "%s", a[i].host[0] ? a[i].host : "127.0.0.1");
+		s->port = a[i].port;
+		s->kv = kv;
+		s->idx = (int)i;
+		kv->nsrv++;
+	}
+	free(a);
+	return 0;
+}
+
+int kv_check_opts(const gx_kv_opts *o)
+{
+	if (!o || !o->servers || !*o->servers)
+		return GX_EINVAL;
+	if (!(o->connect_timeout >= 0 && o->connect_timeout < 1e6) ||
+	    !(o->heartbeat > 0 && o->heartbeat < 1e6) ||
+	    !(o->heartbeat_timeout > 0 && o->heartbeat_timeout < 1e6))
+		return GX_EINVAL;
+	if (o->limits.max_payload < GX_FRAME_HDR_SIZE || o->limits.max_count == 0)
+		return GX_EINVAL;
+	return 0;
+}
 
 static void dial_retry(gx_dial *d, void *ud)
 {

@@ -249,6 +249,10 @@ void kv_buf_put(struct gx_kv *kv, uint32_t ki, gx_buf *buf);
 /* kv.c: the index of key in kv->keys (sorted), or -1. The table is fixed after
  * init, so either thread may call it. */
 long kv_find_key(const struct gx_kv *kv, uint32_t key);
+/* kv_dial.c: the servers' "host:port[,host:port...]" list into kv->srv
+ * (gx_net_addr_list), and the options checked; 0 or a gx_error. */
+int kv_parse_servers(struct gx_kv *kv, const char *list);
+int kv_check_opts(const gx_kv_opts *o);
 void kv_log(struct gx_kv *kv, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -14,12 +14,13 @@
  *    so the job ends as an undisturbed one would; the worker sees the case
  *    where some keys are one round ahead (it died inside a step) from the
  *    rounds (geomx-train(1), "CHECKPOINTS").
- *  - Only under full or HFA sync with plain tensors on the LAN: there the
- *    place holds the server's side of a worker (its rounds; under HFA the
- *    worker's own model comes from its checkpoint). A coded WAN changes
- *    nothing of that (its state is the local server's). Mixed sync (a
- *    worker's own stale value) or an fp16 LAN (the view the worker held)
- *    keep state the restart lost.
+ *  - Only under full or HFA sync: there the place holds the server's side
+ *    of a worker (its rounds; under HFA the worker's own model comes from
+ *    its checkpoint). A coded WAN changes nothing of that (its state is the
+ *    local server's); under an fp16 LAN INIT gives the view the worker
+ *    held, and the residuals of its pushes come from its checkpoint. Mixed
+ *    sync (the stale value a worker computed on) keeps state the restart
+ *    lost.
  */
 #include <stdio.h>
 #include <string.h>
@@ -66,10 +67,9 @@ void ps_local_init_late(gx_ps *ps, ps_peer *p, ps_lkey *k, size_t idx, int again
 static void restarted(gx_ps *ps, ps_peer *p, ps_peer *old, const gx_hello *hl)
 {
 	ps_local_state *ls = ps->loc;
-	if (ls->up_sync == GX_SYNC_MIXED || ps->o.lan) {
+	if (ls->up_sync == GX_SYNC_MIXED) {
 		ps_violation(ps, p, GX_EPROTO, "worker rank %u restarted: a restarted worker takes "
-			     "its place back under full or HFA sync only, without --lan-codec",
-			     hl->rank);
+			     "its place back under full or HFA sync only", hl->rank);
 		return;
 	}
 	for (size_t i = 0; i < ls->nkeys; i++)

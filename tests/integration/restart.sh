@@ -17,7 +17,10 @@
 #     Fashion-MNIST);
 #  f. the same under HFA sync (k1 4, k2 2; each worker's model and Adam
 #     state its own, in its checkpoint every 4 steps);
-#  g. the same as e with a coded WAN (bsc), the optimizer at the local.
+#  g. the same as e with a coded WAN (bsc), the optimizer at the local;
+#  h. the same as e with an fp16 LAN (the residuals of the worker's pushes
+#     its own, in its checkpoint);
+#  i. the same as f with an fp16 LAN.
 # shellcheck disable=SC2086 # $HB and $TR are split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 need_python
@@ -157,5 +160,10 @@ kill_resume f HFA 1 4 "$TRAIN --optimizer adam --lr 0.003" --sync hfa --k1 4 --k
 # g: a coded WAN (the model's copy and the optimizer at the local server)
 LOPT="--wan-codec bsc:0.05 --sparse-min 100"
 kill_resume g "a coded WAN" 3 1 "$TRAIN"
+# h, i: an fp16 LAN (the residuals of the worker's pushes in its checkpoint)
+LOPT="--lan-codec fp16"
+kill_resume h "an fp16 LAN" 3 1 "$TRAIN"
+kill_resume i "HFA with an fp16 LAN" 1 4 "$TRAIN --optimizer adam --lr 0.003" --sync hfa --k1 4 \
+	--k2 2
 LOPT=
 finish
