@@ -146,8 +146,7 @@ static void usage(void)
 	       "                         either: SIGTERM leaves the peers dialling\n"
 	       "      --checkpoint-every N  global: and every N rounds of a slice, before\n"
 	       "                         they are answered (1: a crash loses nothing)\n"
-	       "      --resume           start from DIR's checkpoint (a local: full or hfa\n"
-	       "                         sync)\n",
+	       "      --resume           start from DIR's checkpoint\n",
 	       d.connect_timeout, d.heartbeat, d.heartbeat_timeout, GX_DEFAULT_WAN_HEARTBEAT_TIMEOUT,
 	       d.reconnect_timeout);
 	printf("Security:\n"

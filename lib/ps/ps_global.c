@@ -509,7 +509,10 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			     "--resume?)", h->key, h->block);
 		return;
 	}
-	uint32_t settled = s ? (uint32_t)s->rounds : 0; /* what a late INIT learns */
+	/* what a late INIT learns; a local server starting again under mixed
+	 * sync, where each party has rounds of its own: its next one */
+	uint32_t settled = !s ? 0 : h->round == GX_ROUND_RESUME && ps->o.sync == GX_SYNC_MIXED ?
+		s->next_round[p->slot] : (uint32_t)s->rounds;
 	if (!s) {
 		int r = GX_ENOMEM;
 		s = slice_new(ps, h->key, h->block, h->count,

@@ -334,11 +334,6 @@ static void resumed(gx_ps *ps)
 int ps_local_restore(gx_ps *ps)
 {
 	ps_local_state *ls = ps->loc;
-	if (ls->up_sync == GX_SYNC_MIXED) {
-		ps_finish(ps, GX_EINVAL, NULL, "--resume: a local server starts again under full "
-			  "or HFA sync only");
-		return GX_EINVAL;
-	}
 	if (ls->up_cfg.block != ls->resume_block) {
 		ps_finish(ps, GX_EFORMAT, NULL, "--resume: the checkpoint's blocks are of %u "
 			  "elements, the global tier's of %u", ls->resume_block, ls->up_cfg.block);

@@ -14,13 +14,12 @@
  *    so the job ends as an undisturbed one would; the worker sees the case
  *    where some keys are one round ahead (it died inside a step) from the
  *    rounds (geomx-train(1), "CHECKPOINTS").
- *  - Only under full or HFA sync: there the place holds the server's side
- *    of a worker (its rounds; under HFA the worker's own model comes from
- *    its checkpoint). A coded WAN changes nothing of that (its state is the
- *    local server's); under an fp16 LAN INIT gives the view the worker
- *    held, and the residuals of its pushes come from its checkpoint. Mixed
- *    sync (the stale value a worker computed on) keeps state the restart
- *    lost.
+ *  - The place holds the server's side of a worker (its rounds; under HFA
+ *    the worker's own model comes from its checkpoint; mixed sync is full
+ *    sync within the data center). A coded WAN changes nothing of that
+ *    (its state is the local server's); under an fp16 LAN INIT gives the
+ *    view the worker held, and the residuals of its pushes come from its
+ *    checkpoint.
  */
 #include <stdio.h>
 #include <string.h>
@@ -67,11 +66,6 @@ void ps_local_init_late(gx_ps *ps, ps_peer *p, ps_lkey *k, size_t idx, int again
 static void restarted(gx_ps *ps, ps_peer *p, ps_peer *old, const gx_hello *hl)
 {
 	ps_local_state *ls = ps->loc;
-	if (ls->up_sync == GX_SYNC_MIXED) {
-		ps_violation(ps, p, GX_EPROTO, "worker rank %u restarted: a restarted worker takes "
-			     "its place back under full or HFA sync only", hl->rank);
-		return;
-	}
 	for (size_t i = 0; i < ls->nkeys; i++)
 		for (ps_pull *q = ls->keys[i].pulls; q; q = q->next)
 			q->want[hl->rank] = 0; /* nobody waits for those answers */

@@ -10,7 +10,7 @@
 #     with the final parameters of a, bit for bit;
 #  c. worker 1, first to come, pushes its whole round 0 and dies before
 #     worker 0 has come (the round is being gathered): the same;
-#  d. under mixed sync a restarted worker is refused, with a message;
+#  d. b under mixed sync (one party), against an undisturbed mixed job;
 #  e. geomx-train: worker 1 killed (SIGKILL) at a random step and started
 #     again with --resume: worker 0's parameters at every step, and both
 #     workers' at the end, are those of an undisturbed run (skipped without
@@ -20,7 +20,8 @@
 #  g. the same as e with a coded WAN (bsc), the optimizer at the local;
 #  h. the same as e with an fp16 LAN (the residuals of the worker's pushes
 #     its own, in its checkpoint);
-#  i. the same as f with an fp16 LAN.
+#  i. the same as f with an fp16 LAN;
+#  j. the same as e under mixed sync.
 # shellcheck disable=SC2086 # $HB and $TR are split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 need_python
@@ -92,15 +93,23 @@ expect_all "c. ... worker 0 comes: every process exits 0" 60 0 c.w0 c.w1 c.l c.g
 same c "c. ... and both workers end with the undisturbed job's parameters"
 expect_match "b. the local server says so" "$T/b.l.err" "was restarted: it goes on"
 
+# d: mixed sync (one party: deterministic), worker 1 as in b
+servers da --sync mixed
+first da
+spawn da.w1 $W --ps $LOCAL --rank 1 --dump "$T/da.w1"
+expect_all "d. mixed sync, undisturbed: every process exits 0" 60 0 da.w0 da.w1 da.l da.g
 servers d --sync mixed
 first d
 spawn d.r python3 "$GX_TOP/tests/integration/rogue.py" member $LOCAL --rank 1 --sizes $SIZES \
-	--then partial --push ""
-expect_exit "d. mixed sync: worker 1 registers and dies" d.r 30 0
-spawn d.w1 $W --ps $LOCAL --rank 1 --restarted --reconnect-timeout 0
-expect_exit "d. ... started again with --restarted, it is refused (status 1)" d.w1 30 1
-expect_match "d. ... with the reason" "$T/d.w1.err" "under full or HFA sync only"
-kill -TERM "$(pid_of d.w0)" "$(pid_of d.l)" "$(pid_of d.g)" 2>/dev/null
+	--then partial --push 0
+expect_exit "d. mixed sync: worker 1 pushes key 0 of round 0, has it answered and dies" d.r 30 0
+spawn d.w1 $W --ps $LOCAL --rank 1 --dump "$T/d.w1" --restarted -v
+expect_all "d. ... started again with --restarted: every process exits 0" 60 0 d.w0 d.w1 d.l d.g
+if cmp -s "$T/da.w0.final" "$T/d.w0.final" && cmp -s "$T/da.w1.final" "$T/d.w1.final"; then
+	ok "d. ... and both workers end with the undisturbed mixed job's parameters"
+else
+	notok "d. ... and both workers end with the undisturbed mixed job's parameters"
+fi
 
 # freeze_kill WORKER LOCAL — kills WORKER (SIGKILL) while its local server
 # is stopped (SIGSTOP, then SIGCONT), so that however late this script
@@ -165,5 +174,8 @@ LOPT="--lan-codec fp16"
 kill_resume h "an fp16 LAN" 3 1 "$TRAIN"
 kill_resume i "HFA with an fp16 LAN" 1 4 "$TRAIN --optimizer adam --lr 0.003" --sync hfa --k1 4 \
 	--k2 2
+echo "# h: $(grep -o 'taken through the residuals again\|resuming [a-z]* step' "$T/hb.w1b.err" | head -n 1)"
 LOPT=
+# j: mixed sync (one party)
+kill_resume j "mixed sync" 3 1 "$TRAIN" --sync mixed
 finish

@@ -31,6 +31,7 @@
 #  l. the same with an fp16 LAN (full sync, Adam): the local keeps each
 #     key's view, what its workers hold;
 #  m. HFA with an fp16 LAN and an fp16 WAN;
+#  n. mixed sync (the global's INIT names the party's own next round);
 #  k. i's job through a relay, the relay and the global server killed at
 #     round K and both started again, the global with --resume (its files
 #     keep each slice's last aggregate, coded as sent, which the local asks
@@ -188,6 +189,8 @@ expect_match "l. the resumed local server read its values and views" "$T/lb.l2.e
 	"and their values and views state"
 KG="--sync hfa --k1 1 --k2 2" KL="--wan-codec fp16 --lan-codec fp16"
 kill_local m m "HFA with an fp16 LAN and WAN"
+KG="--sync mixed --optimizer adam --lr 0.01" KL=
+kill_local n n "mixed sync (one party: its rounds are the job's)"
 
 # k: i's job through a relay that holds the answers 150 ms, the relay and
 # the global server killed at round K (most likely with a round's aggregate
