@@ -35,7 +35,8 @@
 #  k. i's job through a relay, the relay and the global server killed at
 #     round K and both started again, the global with --resume (its files
 #     keep each slice's last aggregate, coded as sent, which the local asks
-#     for again when the relay lost it).
+#     for again when the relay lost it);
+#  o, p. the same with n's job (mixed sync) and h's (HFA).
 # shellcheck disable=SC2086 # $HB and $G_OPTS are split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 HB="--heartbeat 0.2 --heartbeat-timeout 2"
@@ -192,38 +193,51 @@ kill_local m m "HFA with an fp16 LAN and WAN"
 KG="--sync mixed --optimizer adam --lr 0.01" KL=
 kill_local n n "mixed sync (one party: its rounds are the job's)"
 
-# k: i's job through a relay that holds the answers 150 ms, the relay and
-# the global server killed at round K (most likely with a round's aggregate
-# in the relay, which the global's files keep as it was sent) and both
-# started again
+# kill_global NAME REF WHAT — the job of $KG, $KL through a relay ($KR),
+# the global server (--checkpoint-every 1) and the relay killed at round K
+# and both started again, the global with --resume: every round the same
+# as REF's undisturbed job.
+kill_global() {
+	mkdir "$T/$1.ck"
+	spawn $1.g geomx-ps --role global --parties 1 --block 16384 $KG $HB \
+		--checkpoint "$T/$1.ck" --checkpoint-every 1
+	G=$(port_of $1.g)
+	spawn $1.r geomx-relay --listen 127.0.0.1:0 --connect 127.0.0.1:$G $KR
+	R=$(port_of $1.r)
+	spawn $1.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$R $HB $KL
+	two_workers $1 "$(port_of $1.l)" $SIZES $ROUNDS
+	wait_match "$T/$1.w0" "^$K " 60 || echo "# $1: the job did not reach round $K"
+	kill -KILL "$(pid_of $1.g)" "$(pid_of $1.r)"
+	wait_pid "$(pid_of $1.g)" 10
+	wait_pid "$(pid_of $1.r)" 10
+	spawn $1.g2 geomx-ps --role global --parties 1 --block 16384 $KG $HB \
+		--listen 127.0.0.1:$G --checkpoint "$T/$1.ck" --checkpoint-every 1 --resume -v
+	spawn $1.r2 geomx-relay --listen 127.0.0.1:$R --connect 127.0.0.1:$G $KR
+	expect_all "$1. $3: the global server killed and resumed: every process exits 0" 120 0 \
+		$1.w0 $1.w1 $1.l $1.g2
+	if cmp -s "$T/$2.w0" "$T/$1.w0" && cmp -s "$T/$2.w1" "$T/$1.w1" &&
+		[ "$(wc -l <"$T/$1.w0")" -eq $((ROUNDS * 3)) ]; then
+		ok "$1. ... and every round's parameters are those of the undisturbed job"
+	else
+		notok "$1. ... and every round's parameters are those of the undisturbed job" \
+			"$(diff "$T/$2.w0" "$T/$1.w0" | head -n 4 | tr '\n' '|')"
+	fi
+	kill -TERM "$(pid_of $1.r2)" 2>/dev/null
+}
+
+# k: i's job through a relay that holds the answers 150 ms (most likely
+# with a round's aggregate in it when it dies, which the global's files
+# keep as it was sent)
 KG="--optimizer momentum --lr 0.25 --momentum 0.5"
 KL="--wan-codec bsc:0.01 --sparse-min 100 --ef-momentum 0.9"
 KR="--delay-up 5ms --delay-down 150ms"
-mkdir "$T/k.ck"
-spawn k.g geomx-ps --role global --parties 1 --block 16384 $KG $HB --checkpoint "$T/k.ck" \
-	--checkpoint-every 1
-G=$(port_of k.g)
-spawn k.r geomx-relay --listen 127.0.0.1:0 --connect 127.0.0.1:$G $KR
-R=$(port_of k.r)
-spawn k.l geomx-ps --role local --workers 2 --upstream 127.0.0.1:$R $HB $KL
-two_workers k "$(port_of k.l)" $SIZES $ROUNDS
-wait_match "$T/k.w0" "^$K " 60 || echo "# k: the job did not reach round $K"
-kill -KILL "$(pid_of k.g)" "$(pid_of k.r)"
-wait_pid "$(pid_of k.g)" 10
-wait_pid "$(pid_of k.r)" 10
-spawn k.g2 geomx-ps --role global --parties 1 --block 16384 $KG $HB --listen 127.0.0.1:$G \
-	--checkpoint "$T/k.ck" --checkpoint-every 1 --resume -v
-spawn k.r2 geomx-relay --listen 127.0.0.1:$R --connect 127.0.0.1:$G $KR
-expect_all "k. a coded WAN: the global server killed and resumed: every process exits 0" 120 0 \
-	k.w0 k.w1 k.l k.g2
-if cmp -s "$T/ia.w0" "$T/k.w0" && cmp -s "$T/ia.w1" "$T/k.w1" &&
-	[ "$(wc -l <"$T/k.w0")" -eq $((ROUNDS * 3)) ]; then
-	ok "k. ... and every round's parameters are those of the undisturbed job"
-else
-	notok "k. ... and every round's parameters are those of the undisturbed job" \
-		"$(diff "$T/ia.w0" "$T/k.w0" | head -n 4 | tr '\n' '|')"
-fi
-kill -TERM "$(pid_of k.r2)" 2>/dev/null
+kill_global k ia "a coded WAN"
 echo "# k: $(grep -o 'is back: [0-9]* frames\{0,1\}' "$T/k.l.err"), and" \
 	"$(grep -c 'aggregate sent again' "$T/k.g2.err") aggregate(s) sent again"
+# o, p: n's (mixed sync) and h's (HFA) jobs, the global killed
+KR=
+KG="--sync mixed --optimizer adam --lr 0.01" KL=
+kill_global o na "mixed sync"
+KG="--sync hfa --k1 1 --k2 3" KL=
+kill_global p ha "HFA"
 finish
