@@ -438,10 +438,10 @@ void kv_conn_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *payload, vo
 }
 
 /* Whether a broken link to s is dialled again rather than the client's
- * end: a local server (flat global servers keep no place for a worker). */
+ * end: a local server, or flat a global one, keeps the worker's place. */
 static int may_redial(const kv_srv *s)
 {
-	return s->kv->o.reconnect_timeout > 0 && s->ack.role == GX_ROLE_LOCAL;
+	return s->kv->o.reconnect_timeout > 0;
 }
 
 /* A broken link: every part s sent and had no answer for goes back to

@@ -155,10 +155,11 @@ static void rejoin(gx_ps *ps, ps_peer *p, ps_peer *old, const gx_hello *hl)
 }
 
 /* A party's link may break and come back: a local server (with a coded
- * WAN, the last round's aggregate is kept to be given again: answer_agg). */
+ * WAN, the last round's aggregate is kept to be given again: answer_agg),
+ * or a flat worker (a party of one). */
 static int global_may_rejoin(const gx_ps *ps, const ps_peer *p)
 {
-	return p->role == GX_ROLE_LOCAL;
+	return p->role == GX_ROLE_LOCAL || (p->role == GX_ROLE_WORKER && ps->glob->flat == 1);
 }
 
 static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
@@ -225,6 +226,16 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 		}
 		for (int i = 0; i < g->nassigned; i++) {
 			ps_peer *q = ps->who[i];
+			if (q && q->rank == hl->rank && q->party == hl->party &&
+			    hl->mode == GX_HELLO_BACK && ps->slot[i] == SLOT_LIVE && q->away_ms &&
+			    !q->c) {
+				/* its link broke: its place back, its table kept */
+				p->has_table = q->has_table;
+				snprintf(label, sizeof label, "worker %u of party %u (%s)", hl->rank,
+					 hl->party, p->addr);
+				ps_take_place(ps, p, q, label);
+				return;
+			}
 			if (q && q->rank == hl->rank && q->party == hl->party) {
 				ps_violation(ps, p, GX_EPROTO, "worker %u of party %u is "
 					     "already %s", hl->rank, hl->party,
@@ -240,7 +251,8 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 		if (hl->mode) {
 			ps_violation(ps, p, GX_EPROTO, "%s", hl->mode == GX_HELLO_RESTARTED ?
 				     "a restarted worker takes its place back at a local server; a "
-				     "flat worker cannot" : "a flat worker does not come back");
+				     "flat worker cannot" : "a flat worker coming back to a place "
+				     "this server does not keep");
 			return;
 		}
 		g->agg = 0;

@@ -29,7 +29,10 @@
 #     undisturbed;
 #  i. the global's side of h made certain: a local (rogue.py comeback)
 #     reads a round's aggregate, drops the link, comes back and pushes
-#     that round again: the same aggregate, byte for byte.
+#     that round again: the same aggregate, byte for byte;
+#  j. flat workers (parties of one, straight to the global server) through
+#     a relay killed and started again: the global keeps their places, bit
+#     for bit as undisturbed.
 # shellcheck disable=SC2086 # $HB is split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 command -v geomx-relay >/dev/null 2>&1 || { echo "geomx-relay not built"; exit 77; }
@@ -208,4 +211,33 @@ expect_match "i. a coded WAN's local comes back for an answer it lost: the same 
 	"$T/i.out" "^# the same aggregate again"
 expect_all "i. ... and the global server ends the job with status 0" 30 0 i.g
 expect_match "i. ... having kept the party's place" "$T/i.g.err" "local 0 \(.*\) is back"
+
+# flat NAME — two flat workers (parties of one) reach a global server
+# through a relay.
+flat() {
+	spawn $1.g geomx-ps --role global --parties 2 --block 16384 $HB
+	spawn $1.r geomx-relay --listen 127.0.0.1:0 --connect 127.0.0.1:$(port_of $1.g)
+	RPORT=$(port_of $1.r)
+	two_workers $1 $RPORT $SIZES $ROUNDS
+}
+flat j1
+expect_all "j. flat workers, undisturbed: every process exits 0" 120 0 j1.w0 j1.w1 j1.g
+kill -TERM "$(pid_of j1.r)" 2>/dev/null
+flat j2
+wait_match "$T/j2.w0" "^10 " 60 || echo "# j: the job did not reach round 10"
+kill -KILL "$(pid_of j2.r)"
+wait_pid "$(pid_of j2.r)" 10
+spawn j2.r2 geomx-relay --listen 127.0.0.1:$RPORT --connect 127.0.0.1:$(head -n 1 "$T/j2.g.out")
+expect_all "j. flat workers, their relay killed and started again: every process exits 0" 120 0 \
+	j2.w0 j2.w1 j2.g
+if cmp -s "$T/j1.w0" "$T/j2.w0" && cmp -s "$T/j1.w1" "$T/j2.w1" &&
+	[ "$(wc -l <"$T/j2.w0")" -eq $((ROUNDS * 3)) ]; then
+	ok "j. ... and every round's parameters are those of the undisturbed job"
+else
+	notok "j. ... and every round's parameters are those of the undisturbed job" \
+		"$(diff "$T/j1.w0" "$T/j2.w0" | head -n 4 | tr '\n' '|')"
+fi
+expect_match "j. the global server kept the workers' places" "$T/j2.g.err" \
+	"worker 0 of party 0 \(127\.0\.0\.1:[0-9]+\) is back"
+kill -TERM "$(pid_of j2.r2)" 2>/dev/null
 finish
