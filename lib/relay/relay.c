@@ -25,22 +25,30 @@ void gx_relay_opts_default(gx_relay_opts *o)
 /* What follows from the options: how long a lost segment holds its stream,
  * and queues that can hold what the emulated link has in flight. */
 /* The keys its near side takes, when it speaks the secure protocol: its
- * own, and, holding the job's key, every
- * party's below RELAY_PARTIES (a data center's server that dials it with
- * its party's key; docs/security.md, "Identities"). Its far side dials
- * with its own key. 0 or GX_ENOMEM. */
+ * own and those below it — holding the job's key, every party's below
+ * RELAY_PARTIES (a data center's server, or its relay, dials it with its
+ * party's key); holding a party's, that party's workers' below RELAY_RANKS
+ * (workers that reach their local server through it). Its far side dials
+ * with the key its near side's peer proved (wan_hs_start), so that an
+ * identity goes through it to the server that checks the peer's claim
+ * (docs/security.md, "Identities"); with its own key where its near side
+ * is plaintext. 0 or GX_ENOMEM. */
 static int relay_ring(relay *r)
 {
 	const gx_key *k = &r->cfg.key;
 	if (!r->cfg.secure[GX_RELAY_NEAR])
 		return 0; /* its near side speaks what its peers speak */
-	size_t n = 1 + (k->scope == GX_KEY_JOB ? RELAY_PARTIES : 0);
+	size_t n = 1 + (k->scope == GX_KEY_JOB ? RELAY_PARTIES :
+			k->scope == GX_KEY_PARTY ? RELAY_RANKS : 0);
 	gx_key *keys = calloc(n, sizeof *keys);
 	if (!keys)
 		return GX_ENOMEM;
 	keys[0] = *k;
-	for (size_t p = 1; p < n; p++)
-		gx_key_derive(k, GX_KEY_PARTY, (uint32_t)(p - 1), 0, &keys[p]);
+	for (size_t i = 1; i < n; i++)
+		if (k->scope == GX_KEY_JOB)
+			gx_key_derive(k, GX_KEY_PARTY, (uint32_t)(i - 1), 0, &keys[i]);
+		else
+			gx_key_derive(k, GX_KEY_WORKER, k->party, (uint32_t)(i - 1), &keys[i]);
 	r->ring = gx_keyring_new(keys, n);
 	explicit_bzero(keys, n * sizeof *keys);
 	free(keys);

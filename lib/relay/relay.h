@@ -36,7 +36,8 @@ enum { NEAR = GX_RELAY_NEAR, FAR = GX_RELAY_FAR };
 /* One chunk holds one sealed record of the largest size. */
 #define RELAY_CHUNK (GX_SEC_RECORD_MAX + GX_SEC_OVERHEAD)
 /* Parties whose keys a relay holding the job's key takes on its near side. */
-#define RELAY_PARTIES 256
+#define RELAY_PARTIES 256 /* party keys a relay holding the job key takes */
+#define RELAY_RANKS 256   /* worker keys a relay holding a party key takes */
 /* A secure or compressed source's input buffer: two whole records. */
 #define RELAY_IN_CAP (2 * RELAY_CHUNK)
 /* Bytes read (written) per readiness event and direction, so one busy

@@ -86,8 +86,10 @@ int wan_buffered(const dir *d)
 int wan_hs_start(pair *p, side *s)
 {
 	relay *r = p->r;
+	/* the far side dials as the near side's peer proved to be (relay_ring) */
+	const gx_key *near = p->s[NEAR].sec ? gx_sec_peer_key(p->s[NEAR].sec) : NULL;
 	s->sec = s->idx == NEAR ? gx_sec_new_ring(r->ring, 0)
-				: gx_sec_new(&r->cfg.key, GX_SEC_CLIENT, 0);
+				: gx_sec_new(near ? near : &r->cfg.key, GX_SEC_CLIENT, 0);
 	if (!s->sec)
 		return pair_abort(p, GX_ENOMEM, "cannot start a secure handshake (out of memory)");
 	uint8_t out[GX_SEC_HELLO_BYTES];

@@ -6,7 +6,12 @@
  *   - worker 1 of party 0 with its own key: connected;
  *   - worker 0's key claiming rank 1 (rank squatting): refused, saying so;
  *   - a worker key of party 1 at party 0's server: the handshake fails;
- *   - flat, party 1's key claiming to be a worker of party 0: refused.
+ *   - flat, party 1's key claiming to be a worker of party 0: refused;
+ *   - through a relay holding party 0's key (secure on both sides), which
+ *     takes that party's workers' keys and dials on with the key its peer
+ *     proved: a worker with its own key connected, and worker 0's key
+ *     claiming rank 1 refused by the local server as without the relay
+ *     (the relay does not launder it into its own key).
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -141,9 +146,66 @@ static void test_flat(void)
 	stop(&g);
 }
 
+static void *run_relay(void *ud)
+{
+	gx_relay_run(ud);
+	return NULL;
+}
+
+static void test_relay(void)
+{
+	gx_key job, p0, w00, w01;
+	fill_key(&job, 7);
+	T_EQ(gx_key_derive(&job, GX_KEY_PARTY, 0, 0, &p0), 0);
+	T_EQ(gx_key_derive(&p0, GX_KEY_WORKER, 0, 0, &w00), 0);
+	T_EQ(gx_key_derive(&p0, GX_KEY_WORKER, 0, 1, &w01), 0);
+	server g, l;
+	gx_ps_opts o;
+	gx_ps_opts_default(&o);
+	o.role = GX_ROLE_GLOBAL;
+	o.parties = 1;
+	o.key = &job;
+	T_REQUIRE(start(&g, &o) == 0);
+	gx_ps_opts_default(&o);
+	o.role = GX_ROLE_LOCAL;
+	o.workers = 2;
+	o.party = 0;
+	o.upstream = g.addr;
+	o.key = &p0;
+	T_REQUIRE(start(&l, &o) == 0);
+
+	gx_relay_opts ro;
+	gx_relay_opts_default(&ro);
+	ro.listen_s = "127.0.0.1:0";
+	ro.connect_s = l.addr;
+	snprintf(ro.listen_host, sizeof ro.listen_host, "127.0.0.1");
+	snprintf(ro.connect_host, sizeof ro.connect_host, "127.0.0.1");
+	ro.connect_port = gx_ps_port(l.ps);
+	ro.secure[GX_RELAY_NEAR] = ro.secure[GX_RELAY_FAR] = 1;
+	ro.key = p0;
+	ro.log = logfn;
+	int e = 0;
+	gx_relay *r = gx_relay_create(&ro, &e);
+	T_REQUIRE(r != NULL);
+	pthread_t th;
+	T_REQUIRE(pthread_create(&th, NULL, run_relay, r) == 0);
+	char via[64];
+	snprintf(via, sizeof via, "127.0.0.1:%d", gx_relay_port(r));
+
+	T_EQ(worker(via, 0, 1, &w01), 0);
+	T_EQ(worker(via, 0, 1, &w00), GX_EREFUSED);
+	T_ASSERT(log_has("it holds worker 0 of party 0's key, but says it is worker 1 of party 0"));
+	gx_relay_stop(r);
+	pthread_join(th, NULL);
+	gx_relay_free(r);
+	stop(&l);
+	stop(&g);
+}
+
 int main(void)
 {
 	T_RUN(test_hips);
+	T_RUN(test_relay);
 	T_RUN(test_flat);
 	T_DONE();
 }
