@@ -101,7 +101,7 @@ static int global_start(gx_ps *ps)
 
 /* ------------------------------------------------------------- hello */
 
-static const char *slot_word(int st)
+const char *ps_slot_word(int st)
 {
 	switch (st) {
 	case SLOT_LIVE: return "connected";
@@ -110,31 +110,6 @@ static const char *slot_word(int st)
 	}
 }
 
-static void global_settle(gx_ps *ps);
-
-/* Flat mode, every slot handed out: the summing order by (party, rank),
- * so that a run's sums do not depend on which worker connected first. */
-static void flat_order(gx_ps *ps)
-{
-	int *o = malloc((size_t)ps->n * sizeof *o);
-	if (!o) {
-		ps_finish(ps, GX_ENOMEM, NULL, "out of memory");
-		return;
-	}
-	for (int k = 0; k < ps->n; k++) { /* insertion sort: n is small */
-		const ps_peer *p = ps->who[k];
-		int j = k;
-		for (; j > 0; j--) {
-			const ps_peer *q = ps->who[o[j - 1]];
-			if (q->party < p->party || (q->party == p->party && q->rank < p->rank))
-				break;
-			o[j] = o[j - 1];
-		}
-		o[j] = k;
-	}
-	ps->order = o;
-	global_settle(ps);
-}
 
 /* A data center whose link broke is back (ps_peer_lost kept its place): p
  * takes old's place, and what it sends again of the round in flight is
@@ -190,7 +165,7 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 		}
 		if (ps->slot[hl->party] != SLOT_EMPTY) {
 			ps_violation(ps, p, GX_EPROTO, "party %u is already %s", hl->party,
-				     slot_word(ps->slot[hl->party]));
+				     ps_slot_word(ps->slot[hl->party]));
 			return;
 		}
 		if (hl->workers == 0) {
@@ -219,52 +194,7 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 		return;
 	}
 	if (hl->role == GX_ROLE_WORKER) {
-		if (g->flat == 0) {
-			ps_violation(ps, p, GX_EPROTO, "this global server serves local servers; a "
-				     "worker connects to its data center's local server");
-			return;
-		}
-		for (int i = 0; i < g->nassigned; i++) {
-			ps_peer *q = ps->who[i];
-			if (q && q->rank == hl->rank && q->party == hl->party &&
-			    hl->mode == GX_HELLO_BACK && ps->slot[i] == SLOT_LIVE && q->away_ms &&
-			    !q->c) {
-				/* its link broke: its place back, its table kept */
-				p->has_table = q->has_table;
-				snprintf(label, sizeof label, "worker %u of party %u (%s)", hl->rank,
-					 hl->party, p->addr);
-				ps_take_place(ps, p, q, label);
-				return;
-			}
-			if (q && q->rank == hl->rank && q->party == hl->party) {
-				ps_violation(ps, p, GX_EPROTO, "worker %u of party %u is "
-					     "already %s", hl->rank, hl->party,
-					     slot_word(ps->slot[i]));
-				return;
-			}
-		}
-		if (g->nassigned >= ps->n) {
-			ps_violation(ps, p, GX_EPROTO, "all %d worker%s this server expects are "
-				     "already here", ps->n, ps->n == 1 ? "" : "s");
-			return;
-		}
-		if (hl->mode) {
-			ps_violation(ps, p, GX_EPROTO, "%s", hl->mode == GX_HELLO_RESTARTED ?
-				     "a restarted worker takes its place back at a local server; a "
-				     "flat worker cannot" : "a flat worker coming back to a place "
-				     "this server does not keep");
-			return;
-		}
-		g->agg = 0;
-		g->flat = 1;
-		ps->ordered = 1;
-		int slot = g->nassigned++;
-		g->slot_workers[slot] = 1;
-		snprintf(label, sizeof label, "worker %u of party %u (%s)", hl->rank, hl->party,
-			 p->addr);
-		ps_admit(ps, p, slot, label);
-		if (g->nassigned == ps->n)
-			flat_order(ps);
+		ps_global_flat_hello(ps, p, hl);
 		return;
 	}
 	ps_violation(ps, p, GX_EPROTO, "role global cannot connect to a global server (it "
@@ -418,7 +348,7 @@ static void settle_slice(gx_ps *ps, ps_gslice *s)
 	}
 }
 
-static void global_settle(gx_ps *ps)
+void ps_global_settle(gx_ps *ps)
 {
 	const ps_global_state *g = ps->glob;
 	for (size_t i = 0; i < g->map_cap && !ps->finishing; i++)
@@ -451,31 +381,6 @@ static uint64_t global_rounds(const gx_ps *ps)
 
 /* ------------------------------------------------------------- frames */
 
-static int cmp_key(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = ((const gx_keyent *)b)->key;
-	return x < y ? -1 : x > y;
-}
-
-/* Flat mode: a worker's key table, which must match the first one. */
-static void on_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
-{
-	if (p->role != GX_ROLE_WORKER) {
-		ps_violation(ps, p, GX_EPROTO, "KEYTABLE from a local server");
-		return;
-	}
-	ps_global_state *g = ps->glob;
-	gx_keyent *e;
-	size_t n;
-	if (ps_take_keytable(ps, p, h, pl, g->ftable, g->nftable, &e, &n))
-		return;
-	if (!g->ftable) {
-		g->ftable = e;
-		g->nftable = n;
-	}
-	p->has_table = 1;
-}
-
 /* Checks common to INIT and PUSH; the slice (NULL if none yet), or NULL
  * with *bad set after a violation. */
 static ps_gslice *tensor_slice(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const char *what,
@@ -493,7 +398,7 @@ static ps_gslice *tensor_slice(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, con
 			return NULL;
 		}
 		const ps_global_state *g = ps->glob;
-		if (!bsearch(&h->key, g->ftable, g->nftable, sizeof *g->ftable, cmp_key)) {
+		if (!ps_global_flat_key(g, h->key)) {
 			ps_violation(ps, p, GX_EKEY, "key %u is not in the key table", h->key);
 			return NULL;
 		}
@@ -521,10 +426,11 @@ static void on_init(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			     "--resume?)", h->key, h->block);
 		return;
 	}
-	/* what a late INIT learns; a local server starting again under mixed
-	 * sync, where each party has rounds of its own: its next one */
-	uint32_t settled = !s ? 0 : h->round == GX_ROUND_RESUME && ps->o.sync == GX_SYNC_MIXED ?
-		s->next_round[p->slot] : (uint32_t)s->rounds;
+	/* what a late INIT learns; a local server starting again, or a flat
+	 * worker back in its place, under mixed sync, where each party has
+	 * rounds of its own: its next one */
+	uint32_t settled = !s ? 0 : (h->round == GX_ROUND_RESUME || p->rejoined) &&
+		ps->o.sync == GX_SYNC_MIXED ? s->next_round[p->slot] : (uint32_t)s->rounds;
 	if (!s) {
 		int r = GX_ENOMEM;
 		s = slice_new(ps, h->key, h->block, h->count,
@@ -757,14 +663,14 @@ const ps_role ps_global_role = {
 	.start = global_start,
 	.hello = global_hello,
 	.ack = global_ack,
-	.keytable = on_keytable,
+	.keytable = ps_global_flat_keytable,
 	.init_key = on_init,
 	.push = on_push,
 	.header = global_header,
 	.may_rejoin = global_may_rejoin,
 	.pull = on_pull,
 	.other = on_members,
-	.settle = global_settle,
+	.settle = ps_global_settle,
 	.done = global_done,
 	.end = global_end,
 	.words = global_words,

@@ -45,6 +45,18 @@ struct ps_global_state {
 	size_t nftable;
 };
 
+/* ps_global.c: "connected", "finished" or "dead": a slot's state in words. */
+const char *ps_slot_word(int st);
+/* Applies the completed rounds of every slice (the role's settle). */
+void ps_global_settle(gx_ps *ps);
+
+/* ps_global_flat.c: a worker's HELLO (flat mode: a party of one). */
+void ps_global_flat_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl);
+/* A flat worker's key table, which must match the first one. */
+void ps_global_flat_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
+/* Whether key is in the flat workers' key table. */
+int ps_global_flat_key(const ps_global_state *g, uint32_t key);
+
 /* The slice (key, block), or NULL. */
 ps_gslice *map_get(const ps_global_state *g, uint32_t key, uint32_t block);
 /* Adds s; 0 or GX_ENOMEM. */

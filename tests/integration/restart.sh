@@ -21,7 +21,8 @@
 #  h. the same as e with an fp16 LAN (the residuals of the worker's pushes
 #     its own, in its checkpoint);
 #  i. the same as f with an fp16 LAN;
-#  j. the same as e under mixed sync.
+#  j. the same as e under mixed sync;
+#  k. b with flat workers: the global server keeps their places.
 # shellcheck disable=SC2086 # $HB and $TR are split on purpose
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 need_python
@@ -110,6 +111,34 @@ if cmp -s "$T/da.w0.final" "$T/d.w0.final" && cmp -s "$T/da.w1.final" "$T/d.w1.f
 else
 	notok "d. ... and both workers end with the undisturbed mixed job's parameters"
 fi
+
+# k: b with flat workers (parties of one, straight to a global server that
+# keeps their places), against an undisturbed flat job
+for j in ka kb; do
+	spawn $j.g geomx-ps --role global --parties 2 --optimizer adam --lr 0.01 \
+		--reconnect-timeout 60 $HB
+	LOCAL=127.0.0.1:$(port_of $j.g)
+	first $j
+	if [ $j = ka ]; then
+		spawn ka.w1 $W --ps $LOCAL --rank 1 --dump "$T/ka.w1"
+	else
+		spawn kb.r python3 "$GX_TOP/tests/integration/rogue.py" member $LOCAL --rank 1 \
+			--sizes $SIZES --then partial --push 0
+		expect_exit "k. flat: worker 1 pushes key 0 of round 0, has it answered and dies" \
+			kb.r 30 0
+		spawn kb.w1 $W --ps $LOCAL --rank 1 --dump "$T/kb.w1" --restarted -v
+	fi
+done
+expect_all "k. flat: undisturbed, and worker 1 restarted: every process exits 0" 60 0 \
+	ka.w0 ka.w1 ka.g kb.w0 kb.w1 kb.g
+if cmp -s "$T/ka.w0.final" "$T/kb.w0.final" && cmp -s "$T/ka.w1.final" "$T/kb.w1.final"; then
+	ok "k. ... and both workers end with the undisturbed flat job's parameters"
+else
+	notok "k. ... and both workers end with the undisturbed flat job's parameters"
+fi
+expect_match "k. the restarted worker says it goes on inside round 0" "$T/kb.w1.err" \
+	"restarted at round 0, inside it"
+expect_match "k. the global server says it was restarted" "$T/kb.g.err" "was restarted: it goes on"
 
 # freeze_kill WORKER LOCAL — kills WORKER (SIGKILL) while its local server
 # is stopped (SIGSTOP, then SIGCONT), so that however late this script
