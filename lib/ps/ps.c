@@ -383,7 +383,8 @@ void gx_ps_free(gx_ps *ps)
 	free(ps->listen_s);
 	free(ps->upstream_s);
 	explicit_bzero(&ps->psk, sizeof ps->psk);
-	gx_keyring_free(ps->ring);
+	gx_keyring_free(ps->rings[0]);
+	gx_keyring_free(ps->rings[1]);
 	free(ps);
 }
 

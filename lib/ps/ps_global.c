@@ -186,6 +186,7 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 		g->agg = hl->mode;
 		p->mode = hl->mode;
 		g->flat = 0;
+		ps_keys_hips(ps);
 		g->slot_workers[hl->party] = hl->workers;
 		p->rejoined = g->resumed; /* it sends again what we lost */
 		p->wan = 1;

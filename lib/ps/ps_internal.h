@@ -156,7 +156,11 @@ struct gx_ps {
 	gx_ps_opts o;
 	gx_key psk;           /* the key it dials with (a local: its party's);
 			       * o.key set: every link is secure */
-	gx_keyring *ring;     /* o.key set: the keys its peers may hold */
+	gx_keyring *ring;     /* o.key set: the keys its peers may hold (new
+			       * connections are checked against it) */
+	gx_keyring *rings[2]; /* the rings made (ps_keys), freed at the end: a
+			       * global's ring without the flat workers' keys
+			       * replaces the whole one once its job is HiPS */
 	char *listen_s, *upstream_s, *ef_save_s;
 	char name[32];        /* "global", "local 0" (the role's opts) */
 	const ps_role *role;  /* the role's table */
@@ -305,6 +309,9 @@ void ps_finish(gx_ps *ps, int rc, ps_peer *skip, const char *fmt, ...)
 /* ps_keys.c: from the key given (o.key), the ring of the keys its peers may
  * hold and the key it dials with; 0 or a gx_error after a log line. */
 int ps_keys(gx_ps *ps, const gx_key *key);
+/* A global whose job is HiPS: new connections are checked against the
+ * job's and the parties' keys only, not the flat workers'. */
+void ps_keys_hips(gx_ps *ps);
 /* Whether p's HELLO claims the identity of the key it holds (its link's
  * peer key); -1 after refusing it (a violation), else 0. */
 int ps_claim_check(gx_ps *ps, ps_peer *p, const gx_hello *hl);

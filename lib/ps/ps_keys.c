@@ -13,6 +13,10 @@
  *    another rank or for its server. Either also takes the job's key when
  *    it holds it: its holder may claim any identity (it could derive every
  *    key), as a relay that speaks for its data center does.
+ *  - The global's N x N workers' keys are tried at every handshake only
+ *    while it may serve flat workers: once a local server joined (the job
+ *    is HiPS) new connections are checked against the parties' keys alone
+ *    (ps_keys_hips).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +54,8 @@ int ps_keys(gx_ps *ps, const gx_key *key)
 		ps->psk = *key;
 		for (uint32_t p = 0; p < n && !rc; p++)
 			rc = gx_key_derive(key, GX_KEY_PARTY, p, 0, &ring[m++]);
+		if (!rc && !(ps->rings[1] = gx_keyring_new(ring, m)))
+			rc = GX_ENOMEM; /* the job's and the parties' keys: HiPS */
 		for (uint32_t p = 0; p < n && !rc; p++)
 			for (uint32_t r = 0; r < n && !rc; r++)
 				rc = gx_key_derive(key, GX_KEY_WORKER, p, r, &ring[m++]);
@@ -58,13 +64,19 @@ int ps_keys(gx_ps *ps, const gx_key *key)
 		for (uint32_t r = 0; r < n && !rc; r++)
 			rc = gx_key_derive(&ps->psk, GX_KEY_WORKER, party, r, &ring[m++]);
 	}
-	if (!rc && !(ps->ring = gx_keyring_new(ring, m)))
+	if (!rc && !(ps->ring = ps->rings[0] = gx_keyring_new(ring, m)))
 		rc = GX_ENOMEM;
 	explicit_bzero(ring, cap * sizeof *ring);
 	free(ring);
 	if (!rc)
 		ps->o.key = &ps->psk;
 	return rc;
+}
+
+void ps_keys_hips(gx_ps *ps)
+{
+	if (ps->rings[1])
+		ps->ring = ps->rings[1];
 }
 
 int ps_claim_check(gx_ps *ps, ps_peer *p, const gx_hello *hl)

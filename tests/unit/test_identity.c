@@ -6,6 +6,9 @@
  *   - worker 1 of party 0 with its own key: connected;
  *   - worker 0's key claiming rank 1 (rank squatting): refused, saying so;
  *   - a worker key of party 1 at party 0's server: the handshake fails;
+ *   - once the job is HiPS, a worker's key at the global server: the
+ *     handshake fails (its ring keeps the flat workers' keys only while it
+ *     may serve them);
  *   - flat, party 1's key claiming to be a worker of party 0: refused;
  *   - through a relay holding party 0's key (secure on both sides), which
  *     takes that party's workers' keys and dials on with the key its peer
@@ -125,6 +128,9 @@ static void test_hips(void)
 	T_ASSERT(log_has("it holds worker 0 of party 0's key, but says it is worker 1 of party 0"));
 	T_ASSERT(worker(l.addr, 0, 0, &w10) != 0);
 	T_ASSERT(log_has("the peer holds a different key"));
+	/* the job is HiPS: the global takes no worker's key any more (its
+	 * handshake fails, where a worker's HELLO would have been refused) */
+	T_EQ(worker(g.addr, 0, 0, &w00), GX_EPEER);
 	stop(&l);
 	stop(&g);
 }
