@@ -110,7 +110,6 @@ const char *ps_slot_word(int st)
 	}
 }
 
-
 /* A data center whose link broke is back (ps_peer_lost kept its place): p
  * takes old's place, and what it sends again of the round in flight is
  * taken once (on_push). */
