@@ -66,8 +66,9 @@
 #   final accuracy no more than 1 point below hips-dense's; every final
 #   accuracy >= 0.85.
 # Writes accuracy-vs-time curves (one series per configuration) to a PNG
-# with gnuplot (Debian's gnuplot-nox: `sh scripts/deps.sh bench`, tried as
-# root when it is missing; otherwise the table is still printed). Every
+# with gnuplot (Debian's gnuplot-nox: `sh scripts/deps.sh bench`, which
+# the script runs only when asked, GX_ABL_DEPS=1, its output on standard
+# error; without gnuplot the table is still printed). Every
 # configuration's raw logs stay in OUT/NAME/; the script names OUT at the
 # end.
 #
@@ -85,7 +86,8 @@
 #   GX_ABL_EVAL_EVERY [24] worker 0 evaluates every N steps
 #   GX_ABL_TEST_LIMIT [5000]  ... on the first N test images
 #   GX_ABL_BUDGET [60000]  the common sample budget (all workers) for acc@budget
-#   GX_ABL_RATE_MBIT [100], GX_ABL_DELAY_MS [25]   the emulated link
+#   GX_ABL_RATE_MBIT [100], GX_ABL_DELAY_MS [25]   the emulated link (rate 0:
+#                          unshaped, only the delay)
 #   GX_ABL_LINK [split]    split or tbf (see above)
 #   GX_ABL_HFA_K1 [5], GX_ABL_HFA_K2 [40]          hfa-tuned's k1, k2
 #   GX_ABL_OPT, GX_ABL_DCASGD_OPT, GX_ABL_HFA_OPT  the optimizer flags of the
@@ -95,6 +97,7 @@
 #   GX_ABL_TIMEOUT [900]   seconds a configuration may take before it is killed
 #   GX_ABL_OUT [$BUILD/wan-ablation]   where the logs go (gitignored by default)
 #   GX_ABL_PNG [$GX_ABL_OUT/wan-ablation.png]      the plot
+#   GX_ABL_DEPS [0]        1: install gnuplot-nox when it is missing (as root)
 # The defaults (2 epochs of batches of 32 per worker, 936 steps) keep the
 # nine rows near 17 minutes on 2 cores, flat the longest (about 4 min), and
 # let flat reach 85 % (at step 240, 62 s) and end at 0.87.
@@ -162,8 +165,8 @@ for n in "$EPOCHS" "$BATCH" "$STEPS" "$EVAL_EVERY" "$TEST_LIMIT" "$BUDGET" "$RAT
 	"$HFA_K1" "$HFA_K2" "$TIMEOUT"; do
 	case $n in ''|*[!0-9]*) echo "wan-ablation: '$n' is not a whole number" >&2; usage 2 ;; esac
 done
-if [ "$EVAL_EVERY" = 0 ] || [ "$RATE_MBIT" = 0 ]; then
-	echo "wan-ablation: GX_ABL_EVAL_EVERY and GX_ABL_RATE_MBIT must be above 0" >&2
+if [ "$EVAL_EVERY" = 0 ]; then
+	echo "wan-ablation: GX_ABL_EVAL_EVERY must be above 0" >&2
 	usage 2
 fi
 case $LINK in split|tbf) ;; *) echo "wan-ablation: GX_ABL_LINK is split or tbf, not '$LINK'" >&2; usage 2 ;; esac
@@ -181,13 +184,18 @@ OUT=$(cd "$OUT" && pwd)
 case $OUT in *[[:space:]]*) echo "wan-ablation: '$OUT' has blanks: set GX_ABL_OUT to a folder without" >&2; exit 2 ;; esac
 PNG=${GX_ABL_PNG:-$OUT/wan-ablation.png}
 
-# gnuplot, for the curves: ask the project's dependency script (it
-# installs as root, else prints the apt-get line); the table comes anyway.
-if command -v gnuplot >/dev/null 2>&1 || { sh "$TOP/scripts/deps.sh" bench && command -v gnuplot >/dev/null 2>&1; }; then
+# gnuplot, for the curves: the project's dependency script installs it
+# when asked (GX_ABL_DEPS=1; as root, else it prints the apt-get line), its
+# output kept off the table on standard output; the table comes anyway.
+if [ "${GX_ABL_DEPS:-0}" = 1 ] && ! command -v gnuplot >/dev/null 2>&1; then
+	sh "$TOP/scripts/deps.sh" bench >&2
+fi
+if command -v gnuplot >/dev/null 2>&1; then
 	PLOT=1
 else
 	PLOT=0
-	echo "wan-ablation: no gnuplot: no plot (install Debian's gnuplot-nox: apt-get install -y gnuplot-nox)" >&2
+	echo "wan-ablation: no gnuplot: no plot (sh scripts/deps.sh bench as root, or" \
+		"GX_ABL_DEPS=1, installs Debian's gnuplot-nox)" >&2
 fi
 
 if [ "$LINK" = tbf ] && [ "$REPORT" = 0 ]; then
@@ -215,7 +223,9 @@ trap 'exit 143' TERM HUP
 if [ "$LINK" = tbf ] && [ "$REPORT" = 0 ]; then
 	NS_MADE=1
 	gx_ns_up dc0 dc1 || exit 1
-	for dc in dc0 dc1; do gx_ns_rate "$dc" "${RATE_MBIT}mbit" || exit 1; done
+	if [ "$RATE_MBIT" != 0 ]; then
+		for dc in dc0 dc1; do gx_ns_rate "$dc" "${RATE_MBIT}mbit" || exit 1; done
+	fi
 	CENTER=$(gx_ns_addr center)
 	# shellcheck disable=SC2034 # NS0, NS1 are read through eval
 	NSC=center NS0=dc0 NS1=dc1
@@ -294,7 +304,7 @@ run() {
 	mixed) gopt="--parties 2 --sync mixed $OPT" ;;
 	mixed-dcasgd) gopt="--parties 2 --sync mixed $DCASGD" ;;
 	esac
-	if [ "$LINK" = split ]; then
+	if [ "$LINK" = split ] && [ "$RATE_MBIT" != 0 ]; then
 		emu="--rate $(awk -v r="$RATE_MBIT" -v n="$conns" 'BEGIN { printf "%g", r / n }')mbit --delay ${DELAY_MS}ms"
 	else
 		emu="--delay ${DELAY_MS}ms"
@@ -373,8 +383,9 @@ run() {
 }
 
 if [ "$STEPS" -gt 0 ]; then steps=" (at most $STEPS steps)"; else steps=""; fi
+if [ "$RATE_MBIT" = 0 ]; then RATE_TXT="unshaped"; else RATE_TXT="${RATE_MBIT} Mbit/s"; fi
 [ "$REPORT" = 1 ] || echo "== wan-ablation ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc 2>/dev/null || echo ?) cores): cnn, Fashion-MNIST," \
-	"2 DCs x 2 workers, $EPOCHS epochs$steps, batch $BATCH per worker; WAN ${RATE_MBIT} Mbit/s," \
+	"2 DCs x 2 workers, $EPOCHS epochs$steps, batch $BATCH per worker; WAN $RATE_TXT," \
 	"${DELAY_MS} ms each way per DC (link: $LINK)"
 failed=""
 for c in $LIST; do
@@ -449,7 +460,7 @@ for c in configs:
     rps = float(num) / float(den or 1)
     r['step_ms'] = clock / prev * 1e3 if prev else None
     r['rtt_ms'] = 2 * delay * rps
-    r['xfer_ms'] = (sum(per_dc) / 2) * 8 / (rate * 1e6) / prev * 1e3 if prev else None
+    r['xfer_ms'] = (sum(per_dc) / 2) * 8 / (rate * 1e6) / prev * 1e3 if prev and rate else None
     with open(os.path.join(d, 'curve.dat'), 'w') as f:
         f.write('# train_s\ttest_acc\tsamples (all workers)\tstep\n')
         for p in curve:
@@ -463,15 +474,15 @@ for c in configs:
     if r['status'] != 'ok':
         print('%-13s %s' % (c, r['status']))
         continue
-    print('%-13s %9.1f %8.1f %8s %9s %8.4f %8.1f %7.2f %7.2f %6s  %d' % (c, r['wan'] / 1e6, r['wall'],
-          f(r['t85'], '%.1f'), f(r['acc_budget'], '%.4f'), r['final'], r['step_ms'], r['rtt_ms'], r['xfer_ms'],
-          r['stale'], r['steps']))
+    print('%-13s %9.1f %8.1f %8s %9s %8.4f %8.1f %7.2f %7s %6s  %d' % (c, r['wan'] / 1e6, r['wall'],
+          f(r['t85'], '%.1f'), f(r['acc_budget'], '%.4f'), r['final'], r['step_ms'], r['rtt_ms'],
+          f(r['xfer_ms'], '%.2f'), r['stale'], r['steps']))
 print('(wan_MB: both directions, both DCs, from the relays; t85_s: worker 0\'s training clock, evaluations left out,'
       ' to the first evaluation >= %.2f on its test subset; acc@: the first evaluation at or past %d samples of all'
       ' workers; final: worker 0\'s model on all 10000 test images; step_ms: mean step; rtt_ms, xfer_ms: the'
-      ' configured round trip and the serialization of the WAN bytes at %g Mbit/s, per step; stale: mixed'
+      ' configured round trip and the serialization of the WAN bytes at %s, per step; stale: mixed'
       ' sync\'s staleness at the global tier, mean/max updates between a party\'s read and its update, which'
-      ' DC-ASGD compensates)' % (target, budget, rate))
+      ' DC-ASGD compensates)' % (target, budget, '%g Mbit/s' % rate if rate else 'no set rate (unshaped: none)'))
 print()
 
 ok = True
@@ -498,7 +509,9 @@ def ratio(a, b):
 others = [c for c in configs if c != 'flat' and rows[c]['status'] == 'ok' and rows[c]['t85'] is not None]
 best = min(others, key=t85) if others else None
 name = 'best time to %.2f vs flat' % target
-if best is not None:
+if 'flat' not in rows or rows['flat']['status'] == 'not run':
+    print('SKIP %s (not run: flat)' % name)
+elif best is not None:
     check(name, ['flat', best], lambda: (ratio(t85('flat'), t85(best)) or 0) >= 10,
           lambda: '%s %s s, flat %s s: %sx (target >= 10x)' % (best, f(t85(best), '%.1f'), f(t85('flat'), '%.1f'),
                                                             f(ratio(t85('flat'), t85(best)), '%.1f')))
@@ -549,7 +562,7 @@ if [ "$PLOT" = 1 ] && [ -s "$OUT/plot.list" ]; then
 	if gnuplot <<EOF
 set terminal pngcairo size 1200,750 noenhanced
 set output '$PNG'
-set title 'cnn on Fashion-MNIST, 2 DCs x 2 workers, WAN ${RATE_MBIT} Mbit/s + ${DELAY_MS} ms each way ($LINK)'
+set title 'cnn on Fashion-MNIST, 2 DCs x 2 workers, WAN $RATE_TXT + ${DELAY_MS} ms each way ($LINK)'
 set xlabel "worker 0's training time, evaluations left out (s)"
 set ylabel 'test accuracy (first $TEST_LIMIT test images)'
 set logscale x
