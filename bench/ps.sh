@@ -83,13 +83,15 @@ fi
 echo
 
 # x_tcp is field 13 (after the run column); tcp_mbps 12, chain_mbps 14,
-# x_chain 15, sf_mbps 17, x_sf 18, block_mbps 19, x_block 20. The chain is the bound of any synchronous
+# x_chain 15, sf_mbps 17, x_sf 18, block_mbps 19, x_block 20, opt_mbps 21,
+# x_opt 22. The chain is the bound of any synchronous
 # server over the four loopback hops (geomx-bench(1)): what it carries of
 # the stream is the most x_tcp can reach on this machine.
 awk -F '\t' '$1 == "acceptance" {
 	printf "bound: four forwarding-only hops carry %.3fx the stream; the servers reach %.3fx of that bound\n", $14 / $12, $15
 	printf "bound: the same hops store-and-forward carry %.3fx the stream; the servers reach %.3fx of that bound\n", $17 / $12, $18
 	printf "bound: the same hops passing whole blocks on carry %.3fx the stream; the servers reach %.3fx of that bound\n", $19 / $12, $20
+	printf "bound: ... and taking an optimizer step on each at the echo carry %.3fx the stream; the servers reach %.3fx of that bound\n", $21 / $12, $22
 	exit }' "$tmp/all"
 xc=$(awk -F '\t' '$1 == "acceptance" { print $15; exit }' "$tmp/all")
 if [ -n "$xc" ] && awk -v x="$xc" 'BEGIN { exit !(x + 0 >= 0.8) }'; then

@@ -334,28 +334,28 @@ static int check_params(const struct popts *o, struct worker *ws)
 
 static void print_result(const struct popts *o, long rounds, size_t reps, double round_ms,
 			 double ps_mbps, double tcp_mbps, double chain_mbps, double sf_mbps,
-			 double block_mbps, uint64_t bpr)
+			 double block_mbps, double opt_mbps, uint64_t bpr)
 {
 	double x = ps_mbps / tcp_mbps, xc = ps_mbps / chain_mbps, xs = ps_mbps / sf_mbps;
-	double xb = ps_mbps / block_mbps;
+	double xb = ps_mbps / block_mbps, xo = ps_mbps / opt_mbps;
 	if (o->json)
 		printf("{\"workers\":%d,\"keys\":%zu,\"size\":%llu,\"parties\":%d,\"servers\":%d,"
 		       "\"rounds\":%ld,\"reps\":%zu,\"round_ms\":%.4f,\"rounds_per_s\":%.2f,"
 		       "\"ps_mbps\":%.1f,\"tcp_mbps\":%.1f,\"x_tcp\":%.3f,\"chain_mbps\":%.1f,"
 		       "\"x_chain\":%.3f,\"bytes_per_round\":%llu,\"sf_mbps\":%.1f,\"x_sf\":%.3f,"
-		       "\"block_mbps\":%.1f,\"x_block\":%.3f}\n",
+		       "\"block_mbps\":%.1f,\"x_block\":%.3f,\"opt_mbps\":%.1f,\"x_opt\":%.3f}\n",
 		       o->workers, o->keys, (unsigned long long)o->size, o->parties, o->servers,
 		       rounds, reps, round_ms, 1000 / round_ms, ps_mbps, tcp_mbps, x, chain_mbps, xc,
-		       (unsigned long long)bpr, sf_mbps, xs, block_mbps, xb);
+		       (unsigned long long)bpr, sf_mbps, xs, block_mbps, xb, opt_mbps, xo);
 	else
 		printf("workers\tkeys\tsize\tparties\tservers\trounds\treps\tround_ms\trounds_per_s\t"
 		       "ps_mbps\ttcp_mbps\tx_tcp\tchain_mbps\tx_chain\tbytes_per_round\tsf_mbps\tx_sf\t"
-		       "block_mbps\tx_block\n"
+		       "block_mbps\tx_block\topt_mbps\tx_opt\n"
 		       "%d\t%zu\t%llu\t%d\t%d\t%ld\t%zu\t%.4f\t%.2f\t%.1f\t%.1f\t%.3f\t%.1f\t%.3f\t%llu"
-		       "\t%.1f\t%.3f\t%.1f\t%.3f\n",
+		       "\t%.1f\t%.3f\t%.1f\t%.3f\t%.1f\t%.3f\n",
 		       o->workers, o->keys, (unsigned long long)o->size, o->parties, o->servers,
 		       rounds, reps, round_ms, 1000 / round_ms, ps_mbps, tcp_mbps, x, chain_mbps, xc,
-		       (unsigned long long)bpr, sf_mbps, xs, block_mbps, xb);
+		       (unsigned long long)bpr, sf_mbps, xs, block_mbps, xb, opt_mbps, xo);
 }
 
 int ps_run(const struct popts *o)
@@ -371,10 +371,12 @@ int ps_run(const struct popts *o)
 	double *chain_s = calloc((size_t)o->repeat, sizeof *chain_s);
 	double *sf_s = calloc((size_t)o->repeat, sizeof *sf_s);
 	double *block_s = calloc((size_t)o->repeat, sizeof *block_s);
+	double *opt_s = calloc((size_t)o->repeat, sizeof *opt_s);
 	double *ms_s = calloc((size_t)o->repeat, sizeof *ms_s);
 	int nstarted = 0, children_ok = -1;
 
-	if (!ws || !init || !upstream || !ps_s || !tcp_s || !chain_s || !sf_s || !block_s || !ms_s)
+	if (!ws || !init || !upstream || !ps_s || !tcp_s || !chain_s || !sf_s || !block_s || !opt_s ||
+	    !ms_s)
 		goto oom;
 	if (strchr(bin, '/') && access(bin, X_OK) != 0) {
 		cli_error("ps: cannot run %s: %s (see --ps-bin)", bin, strerror(errno));
@@ -481,8 +483,9 @@ int ps_run(const struct popts *o)
 
 	/* Warm-up: one round each (buffers, page faults, socket buffers grow). */
 	double t = order(ws, nw, 1, 0);
-	if (t < 0 || tcp_transfer(bpr) < 0 || chain_rounds(1, bpr / 2, 0) < 0 ||
-	    chain_rounds(1, bpr / 2, bpr / 2) < 0 || chain_rounds(1, bpr / 2, piece) < 0)
+	if (t < 0 || tcp_transfer(bpr) < 0 || chain_rounds(1, bpr / 2, 0, 0) < 0 ||
+	    chain_rounds(1, bpr / 2, bpr / 2, 0) < 0 || chain_rounds(1, bpr / 2, piece, 0) < 0 ||
+	    chain_rounds(1, bpr / 2, piece, 1) < 0)
 		goto out;
 	if (cli_verbosity >= 2) {
 		int sb = 0, rb = 0;
@@ -512,26 +515,31 @@ int ps_run(const struct popts *o)
 		double tt = tcp_transfer((uint64_t)r * bpr);
 		if (tt < 0)
 			goto out;
-		double tc = chain_rounds(r, bpr / 2, 0);
+		double tc = chain_rounds(r, bpr / 2, 0, 0);
 		if (tc < 0)
 			goto out;
-		double tf = chain_rounds(r, bpr / 2, bpr / 2);
+		double tf = chain_rounds(r, bpr / 2, bpr / 2, 0);
 		if (tf < 0)
 			goto out;
-		double tb = chain_rounds(r, bpr / 2, piece);
+		double tb = chain_rounds(r, bpr / 2, piece, 0);
 		if (tb < 0)
+			goto out;
+		double to = chain_rounds(r, bpr / 2, piece, 1);
+		if (to < 0)
 			goto out;
 		ps_s[i] = (double)r * (double)bpr / tp / 1e6;
 		tcp_s[i] = (double)r * (double)bpr / tt / 1e6;
 		chain_s[i] = (double)r * (double)bpr / tc / 1e6;
 		sf_s[i] = (double)r * (double)bpr / tf / 1e6;
 		block_s[i] = (double)r * (double)bpr / tb / 1e6;
+		opt_s[i] = (double)r * (double)bpr / to / 1e6;
 		ms_s[i] = tp * 1e3 / (double)r;
 		cli_info("ps: sample %zu: %ld rounds, ps %.1f MB/s, tcp %.1f MB/s, x %.3f, chain "
 			 "%.1f MB/s, x %.3f, store-and-forward %.1f MB/s, x %.3f, by blocks %.1f MB/s, "
-			 "x %.3f", i, r, ps_s[i], tcp_s[i], ps_s[i] / tcp_s[i], chain_s[i],
-			 ps_s[i] / chain_s[i], sf_s[i], ps_s[i] / sf_s[i], block_s[i],
-			 ps_s[i] / block_s[i]);
+			 "x %.3f, with an optimizer step %.1f MB/s, x %.3f", i, r, ps_s[i], tcp_s[i],
+			 ps_s[i] / tcp_s[i], chain_s[i], ps_s[i] / chain_s[i], sf_s[i],
+			 ps_s[i] / sf_s[i], block_s[i], ps_s[i] / block_s[i], opt_s[i],
+			 ps_s[i] / opt_s[i]);
 	}
 
 	/* Goodbye; then the servers finish by themselves. */
@@ -547,7 +555,7 @@ int ps_run(const struct popts *o)
 		goto out;
 	print_result(o, total, reps, bench_median(ms_s, reps), bench_median(ps_s, reps), bench_median(tcp_s, reps),
 		     bench_median(chain_s, reps), bench_median(sf_s, reps),
-		     bench_median(block_s, reps), bpr);
+		     bench_median(block_s, reps), bench_median(opt_s, reps), bpr);
 	if (fflush(stdout) || ferror(stdout)) {
 		cli_error("write error on stdout: %s", strerror(errno));
 		goto out;
@@ -603,6 +611,7 @@ out:
 	free(chain_s);
 	free(sf_s);
 	free(block_s);
+	free(opt_s);
 	free(ms_s);
 	return rc;
 }

@@ -19,7 +19,10 @@
  * cut into blocks that travel on while the rest arrives, each block whole
  * at each hop (x_block = ps / block). Only a hop that passed a frame on
  * before it had all of it could go past that, towards the forwarding
- * chain.
+ * chain. And where the echo also takes an optimizer step on each block
+ * (w -= lr g, as the global server does on every round's sum, and sends
+ * back w), it is the bound of servers that apply an optimizer at all
+ * (x_opt = ps / opt): the work no parameter server can leave out.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -31,8 +34,11 @@
 #include <unistd.h>
 
 
+#include "geomx.h"
+
 #include "../cli.h"
 #include "ps_internal.h"
+#include "ps_opts.h"
 
 #define PUMP_BYTES (256u << 10) /* per recv in a forwarder */
 
@@ -45,6 +51,8 @@ static struct {
 	pthread_mutex_t mu;
 	uint64_t bytes; /* per round, each way */
 	uint64_t piece; /* each hop waits for pieces of this many bytes (0: none) */
+	int step;       /* the echo takes an SGD step on each piece (piece > 0) */
+	float *params;  /* the echo's parameters: round_max bytes */
 	size_t round_max;  /* the most bytes of a round, each way */
 	uint8_t *wbuf, *rbuf;
 	size_t chunk;
@@ -79,6 +87,7 @@ static void *pump_main(void *ud)
 		}
 		pthread_mutex_lock(&ch.mu);
 		uint64_t piece = ch.piece, round = ch.bytes;
+		int step = ch.step && p == &pumps[2];
 		pthread_mutex_unlock(&ch.mu);
 		size_t out = have;
 		if (piece) {
@@ -93,7 +102,16 @@ static void *pump_main(void *ud)
 				have += (size_t)m;
 			}
 		}
-		if (send_stream(p->out, b, out, out, out))
+		const uint8_t *send = b;
+		if (step && piece) {
+			/* pieces are whole floats: the --block size in floats */
+			float *w = ch.params + pos / 4;
+			const float *g = (const float *)(const void *)b;
+			for (size_t j = 0; j < out / 4; j++)
+				w[j] -= LR * g[j];
+			send = (const uint8_t *)w;
+		}
+		if (send_stream(p->out, send, out, out, out))
 			break;
 		pos += out;
 		/* the start of the next piece, when one recv read past this one */
@@ -112,7 +130,8 @@ int chain_setup(size_t chunk, size_t round_max)
 	ch.round_max = round_max;
 	ch.wbuf = malloc(chunk);
 	ch.rbuf = malloc(chunk);
-	if (!ch.wbuf || !ch.rbuf) {
+	ch.params = calloc(round_max / 4 + 1, sizeof *ch.params);
+	if (!ch.wbuf || !ch.rbuf || !ch.params) {
 		cli_error("ps: out of memory");
 		return -1;
 	}
@@ -147,7 +166,7 @@ int chain_setup(size_t chunk, size_t round_max)
 	return 0;
 }
 
-double chain_rounds(long rounds, uint64_t bytes, uint64_t piece)
+double chain_rounds(long rounds, uint64_t bytes, uint64_t piece, int step)
 {
 	if (piece > ch.round_max) {
 		cli_error("ps: chain piece of %llu bytes over its %zu-byte buffers",
@@ -159,6 +178,7 @@ double chain_rounds(long rounds, uint64_t bytes, uint64_t piece)
 		pthread_mutex_lock(&ch.mu);
 		ch.bytes = bytes;
 		ch.piece = piece;
+		ch.step = step;
 		pthread_mutex_unlock(&ch.mu);
 		writer_order(&ch.w, ch.fd[0], bytes);
 		uint64_t got;
@@ -204,5 +224,7 @@ void chain_teardown(void)
 	pthread_mutex_unlock(&kid_mu);
 	free(ch.wbuf);
 	free(ch.rbuf);
+	free(ch.params);
 	ch.wbuf = ch.rbuf = NULL;
+	ch.params = NULL;
 }

@@ -80,7 +80,7 @@ static void ps_help(void)
 	       "\n"
 	       "Columns: workers keys size parties servers rounds reps round_ms rounds_per_s\n"
 	       "ps_mbps tcp_mbps x_tcp chain_mbps x_chain bytes_per_round sf_mbps x_sf\n"
-	       "block_mbps x_block\n"
+	       "block_mbps x_block opt_mbps x_opt\n"
 	       "(ps_mbps: gradient bytes pushed plus parameter bytes received per second,\n"
 	       "summed over the workers, in 10^6 bytes/s; tcp_mbps: the baseline stream;\n"
 	       "x_tcp: ps_mbps / tcp_mbps; chain_mbps: the same rounds through four\n"
@@ -90,7 +90,9 @@ static void ps_help(void)
 	       "servers that handle each tensor as one frame; x_sf: ps_mbps / sf_mbps;\n"
 	       "block_mbps: the chain passing pieces of the --block size on once each is\n"
 	       "in, the bound of servers that handle each block as one frame; x_block:\n"
-	       "ps_mbps / block_mbps).\n",
+	       "ps_mbps / block_mbps; opt_mbps: the same with an SGD step at the echo on\n"
+	       "each block, the bound of servers that apply an optimizer; x_opt:\n"
+	       "ps_mbps / opt_mbps).\n",
 	       cli_prog, DEF_WORKERS, DEF_KEYS, DEF_PARTIES, DEF_SERVERS, DEF_MIN_TIME, DEF_REPEAT,
 	       GX_DEFAULT_SPLIT_BOUND, GX_DEFAULT_BLOCK);
 }

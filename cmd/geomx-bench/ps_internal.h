@@ -83,8 +83,9 @@ int chain_setup(size_t chunk, size_t round_max);
 /* rounds exchanges of bytes each way (the client sends, then reads them
  * back through the four hops; piece, when not 0: each hop passes the
  * round's pieces of that many bytes on only once all of each is in, at
- * most round_max); returns the seconds, or -1. */
-double chain_rounds(long rounds, uint64_t bytes, uint64_t piece);
+ * most round_max; with step, the echo takes an SGD step on each piece and
+ * sends back the parameters); returns the seconds, or -1. */
+double chain_rounds(long rounds, uint64_t bytes, uint64_t piece, int step);
 /* Shuts the chain's sockets down so blocked calls return (signal thread,
  * under kid_mu). */
 void chain_interrupt(void);

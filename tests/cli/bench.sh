@@ -144,13 +144,14 @@ runcmd geomx-bench ps --workers 2 --keys 2 --size 1000 --rounds 3 --ps-bin "$T/g
 expect_rc "ps run exits 0" 0
 expect_lines "ps run: header and 1 row" "$OUT" 2
 if awk -F '\t' '
-	NR == 1 { if ($0 != "workers\tkeys\tsize\tparties\tservers\trounds\treps\tround_ms\trounds_per_s\tps_mbps\ttcp_mbps\tx_tcp\tchain_mbps\tx_chain\tbytes_per_round\tsf_mbps\tx_sf\tblock_mbps\tx_block") exit 1; next }
-	NF != 19 || $1 != 2 || $2 != 2 || $3 != 1000 || $4 != 1 || $5 != 1 || $6 != 3 || $7 != 3 || $15 != 32000 { exit 1 }
-	{ for (i = 8; i <= 19; i++) if (i != 15 && ($i !~ /^[0-9]+(\.[0-9]+)?$/ || $i + 0 <= 0)) exit 1 }
+	NR == 1 { if ($0 != "workers\tkeys\tsize\tparties\tservers\trounds\treps\tround_ms\trounds_per_s\tps_mbps\ttcp_mbps\tx_tcp\tchain_mbps\tx_chain\tbytes_per_round\tsf_mbps\tx_sf\tblock_mbps\tx_block\topt_mbps\tx_opt") exit 1; next }
+	NF != 21 || $1 != 2 || $2 != 2 || $3 != 1000 || $4 != 1 || $5 != 1 || $6 != 3 || $7 != 3 || $15 != 32000 { exit 1 }
+	{ for (i = 8; i <= 21; i++) if (i != 15 && ($i !~ /^[0-9]+(\.[0-9]+)?$/ || $i + 0 <= 0)) exit 1 }
 	{ x = $10 / $11; if (x / $12 < 0.95 || x / $12 > 1.05) exit 1 }
 	{ x = $10 / $13; if (x / $14 < 0.95 || x / $14 > 1.05) exit 1 }
 	{ x = $10 / $16; if (x / $17 < 0.95 || x / $17 > 1.05) exit 1 }
 	{ x = $10 / $18; if (x / $19 < 0.95 || x / $19 > 1.05) exit 1 }
+	{ x = $10 / $20; if (x / $21 < 0.95 || x / $21 > 1.05) exit 1 }
 ' "$OUT"; then ok "ps run: columns and values"; else notok "ps run: columns and values" "$(tr '\t\n' ' |' <"$OUT")"; fi
 if command -v pgrep >/dev/null 2>&1; then
 	if pgrep -f "gx-bench-ps-$$" >/dev/null; then
@@ -170,13 +171,14 @@ import json, sys
 rows = [json.loads(l) for l in sys.stdin]
 keys = {"workers", "keys", "size", "parties", "servers", "rounds", "reps", "round_ms", "rounds_per_s",
         "ps_mbps", "tcp_mbps", "x_tcp", "chain_mbps", "x_chain", "bytes_per_round", "sf_mbps", "x_sf",
-        "block_mbps", "x_block"}
+        "block_mbps", "x_block", "opt_mbps", "x_opt"}
 assert len(rows) == 1 and set(rows[0]) == keys, rows
 r = rows[0]
 assert (r["workers"], r["parties"], r["servers"], r["rounds"], r["reps"]) == (3, 2, 2, 2, 2), r
 assert r["bytes_per_round"] == 3 * 1000 * 4 * 2 and r["x_tcp"] > 0 and r["x_chain"] > 0, r
 assert r["sf_mbps"] > 0 and abs(r["ps_mbps"] / r["sf_mbps"] / r["x_sf"] - 1) < 0.05, r
 assert r["block_mbps"] > 0 and abs(r["ps_mbps"] / r["block_mbps"] / r["x_block"] - 1) < 0.05, r
+assert r["opt_mbps"] > 0 and abs(r["ps_mbps"] / r["opt_mbps"] / r["x_opt"] - 1) < 0.05, r
 ' <"$OUT" 2>"$T/py"; then ok "ps json row parses"; else notok "ps json row parses" "$(tail -n 1 "$T/py")"; fi
 
 runcmd geomx-bench ps --workers 1 --parties 2
