@@ -89,6 +89,10 @@
 #   GX_ABL_RATE_MBIT [100], GX_ABL_DELAY_MS [25]   the emulated link (rate 0:
 #                          unshaped, only the delay)
 #   GX_ABL_LINK [split]    split or tbf (see above)
+#   GX_ABL_RELAY [1]       0: no geomx-relay on the path: the data centers
+#                          reach the global PS directly, so the link alone
+#                          shapes it (tbf: its rate; no delay), and the WAN
+#                          bytes come from the global PS's statistics
 #   GX_ABL_HFA_K1 [5], GX_ABL_HFA_K2 [40]          hfa-tuned's k1, k2
 #   GX_ABL_OPT, GX_ABL_DCASGD_OPT, GX_ABL_HFA_OPT  the optimizer flags of the
 #                          global (synchronous rows), of mixed-dcasgd's global,
@@ -136,6 +140,7 @@ TEST_LIMIT=${GX_ABL_TEST_LIMIT:-5000}
 BUDGET=${GX_ABL_BUDGET:-60000}
 RATE_MBIT=${GX_ABL_RATE_MBIT:-100}
 DELAY_MS=${GX_ABL_DELAY_MS:-25}
+RELAY=${GX_ABL_RELAY:-1}
 LINK=${GX_ABL_LINK:-split}
 # hfa-tuned: average inside a DC every 5 steps (LAN, cheap) and across the
 # WAN every 40 of those, so the WAN carries what hfa's --k1 20 --k2 10
@@ -170,6 +175,13 @@ if [ "$EVAL_EVERY" = 0 ]; then
 	usage 2
 fi
 case $LINK in split|tbf) ;; *) echo "wan-ablation: GX_ABL_LINK is split or tbf, not '$LINK'" >&2; usage 2 ;; esac
+case $RELAY in 0|1) ;; *) echo "wan-ablation: GX_ABL_RELAY is 0 or 1, not '$RELAY'" >&2; usage 2 ;; esac
+# Without a relay nothing adds the delay, and on loopback (split) nothing
+# limits the rate either: what is configured is what runs.
+if [ "$RELAY" = 0 ]; then
+	DELAY_MS=0
+	[ "$LINK" = split ] && RATE_MBIT=0
+fi
 
 B=$BUILD/bin
 for p in geomx-ps geomx-train geomx-relay; do
@@ -304,7 +316,9 @@ run() {
 	mixed) gopt="--parties 2 --sync mixed $OPT" ;;
 	mixed-dcasgd) gopt="--parties 2 --sync mixed $DCASGD" ;;
 	esac
-	if [ "$LINK" = split ] && [ "$RATE_MBIT" != 0 ]; then
+	if [ "$RELAY" = 0 ]; then
+		emu="none"
+	elif [ "$LINK" = split ] && [ "$RATE_MBIT" != 0 ]; then
 		emu="--rate $(awk -v r="$RATE_MBIT" -v n="$conns" 'BEGIN { printf "%g", r / n }')mbit --delay ${DELAY_MS}ms"
 	else
 		emu="--delay ${DELAY_MS}ms"
@@ -325,26 +339,32 @@ run() {
 	start global "$NSC" "$B/geomx-ps" --role global --listen "$CENTER:0" $gopt \
 		--stats "$D/global.stats" --stats-format json -q
 	G=$(port global) || { nostart global; return 1; }
-	for dc in 0 1; do
+	for dc in $([ "$RELAY" = 1 ] && echo 0 1); do
 		eval "ns=\$NS$dc"
 		# shellcheck disable=SC2086
 		start relay$dc "$ns" "$B/geomx-relay" --listen 127.0.0.1:0 --connect "$CENTER:$G" $emu \
 			--stats "$D/relay$dc.stats" -q
 	done
 	for dc in 0 1; do
-		R=$(port relay$dc) || { nostart relay$dc; return 1; }
+		# the DC's way to the global PS: its relay, or straight
+		if [ "$RELAY" = 1 ]; then
+			R=$(port relay$dc) || { nostart relay$dc; return 1; }
+			UP=127.0.0.1:$R
+		else
+			UP=$CENTER:$G
+		fi
 		eval "ns=\$NS$dc"
 		if [ $hips = 1 ]; then
 			# shellcheck disable=SC2086
 			start local$dc "$ns" "$B/geomx-ps" --role local --party $dc --workers 2 \
-				--upstream "127.0.0.1:$R" $lopt -q
+				--upstream "$UP" $lopt -q
 			L=$(port local$dc) || { nostart local$dc; return 1; }
 		fi
 		for r in 0 1; do
 			if [ $hips = 1 ]; then
 				who="--ps 127.0.0.1:$L --party $dc --rank $r"
 			else
-				who="--ps 127.0.0.1:$R --party $((dc * 2 + r)) --rank 0"
+				who="--ps $UP --party $((dc * 2 + r)) --rank 0"
 			fi
 			if [ $dc$r = 00 ]; then
 				# Worker 0 evaluates as it goes and keeps its model.
@@ -367,11 +387,13 @@ run() {
 	t1=$(date +%s.%N)
 	# The relays serve until told to stop; they write their last
 	# statistics and exit 0.
-	for n in relay0 relay1; do
-		eval "p=\$PID_$n"
-		kill -TERM "$p" 2>/dev/null
-	done
-	waitfor relay0 relay1 || return 1
+	if [ "$RELAY" = 1 ]; then
+		for n in relay0 relay1; do
+			eval "p=\$PID_$n"
+			kill -TERM "$p" 2>/dev/null
+		done
+		waitfor relay0 relay1 || return 1
+	fi
 	PIDS=""
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "wall_s=%.3f\n", b - a }' >>"$D/meta"
 	cp "$D/w00.out" "$D/w00.tsv"
@@ -386,7 +408,7 @@ if [ "$STEPS" -gt 0 ]; then steps=" (at most $STEPS steps)"; else steps=""; fi
 if [ "$RATE_MBIT" = 0 ]; then RATE_TXT="unshaped"; else RATE_TXT="${RATE_MBIT} Mbit/s"; fi
 [ "$REPORT" = 1 ] || echo "== wan-ablation ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc 2>/dev/null || echo ?) cores): cnn, Fashion-MNIST," \
 	"2 DCs x 2 workers, $EPOCHS epochs$steps, batch $BATCH per worker; WAN $RATE_TXT," \
-	"${DELAY_MS} ms each way per DC (link: $LINK)"
+	"$([ "$RELAY" = 1 ] && echo "${DELAY_MS} ms each way per DC" || echo "no relay, no delay") (link: $LINK)"
 failed=""
 for c in $LIST; do
 	[ "$REPORT" = 1 ] && break
@@ -448,11 +470,17 @@ for c in configs:
     r['acc_budget'] = next((a for t, a, s, st in curve if s >= budget), None)
     r['final'] = float(tsv(os.path.join(d, 'final.tsv'))[-1]['test_acc'])
     r['wall'] = float(m['wall_s'])
-    wan = [last_json(os.path.join(d, 'relay%d.stats' % i)) for i in (0, 1)]
-    for i, s in enumerate(wan):
-        if s['accepted'] != int(m['conns']):
-            r['status'] = 'failed: relay %d carried %d connections, not %s' % (i, s['accepted'], m['conns'])
-    per_dc = [s['up']['bytes_out'] + s['down']['bytes_in'] for s in wan]
+    if m['relay'] == 'none':
+        # no relay: what crossed the WAN is what the global PS's links carried
+        links = json.loads(open(os.path.join(d, 'global.stats')).read())['links']
+        per_dc = [sum(l['bytes_in'] + l['bytes_out'] for l in links)]
+    else:
+        wan = [last_json(os.path.join(d, 'relay%d.stats' % i)) for i in (0, 1)]
+        for i, s in enumerate(wan):
+            if s['accepted'] != int(m['conns']):
+                r['status'] = 'failed: relay %d carried %d connections, not %s' % (i, s['accepted'],
+                                                                                  m['conns'])
+        per_dc = [s['up']['bytes_out'] + s['down']['bytes_in'] for s in wan]
     r['wan'] = sum(per_dc)
     st = json.loads(open(os.path.join(d, 'global.stats')).read()).get('staleness', {})
     r['stale'] = '%.2f/%d' % (st['mean'], st['max']) if st.get('count') else '-'
@@ -477,7 +505,7 @@ for c in configs:
     print('%-13s %9.1f %8.1f %8s %9s %8.4f %8.1f %7.2f %7s %6s  %d' % (c, r['wan'] / 1e6, r['wall'],
           f(r['t85'], '%.1f'), f(r['acc_budget'], '%.4f'), r['final'], r['step_ms'], r['rtt_ms'],
           f(r['xfer_ms'], '%.2f'), r['stale'], r['steps']))
-print('(wan_MB: both directions, both DCs, from the relays; t85_s: worker 0\'s training clock, evaluations left out,'
+print('(wan_MB: both directions, both DCs, from the relays (without them: the global PS\'s links); t85_s: worker 0\'s training clock, evaluations left out,'
       ' to the first evaluation >= %.2f on its test subset; acc@: the first evaluation at or past %d samples of all'
       ' workers; final: worker 0\'s model on all 10000 test images; step_ms: mean step; rtt_ms, xfer_ms: the'
       ' configured round trip and the serialization of the WAN bytes at %s, per step; stale: mixed'
@@ -562,7 +590,7 @@ if [ "$PLOT" = 1 ] && [ -s "$OUT/plot.list" ]; then
 	if gnuplot <<EOF
 set terminal pngcairo size 1200,750 noenhanced
 set output '$PNG'
-set title 'cnn on Fashion-MNIST, 2 DCs x 2 workers, WAN $RATE_TXT + ${DELAY_MS} ms each way ($LINK)'
+set title 'cnn on Fashion-MNIST, 2 DCs x 2 workers, WAN $RATE_TXT + ${DELAY_MS} ms each way ($LINK$([ "$RELAY" = 1 ] || echo ", no relay"))'
 set xlabel "worker 0's training time, evaluations left out (s)"
 set ylabel 'test accuracy (first $TEST_LIMIT test images)'
 set logscale x
