@@ -200,7 +200,7 @@ static pair *pair_new(relay *r, int fd, const char *peer)
 		d->dst = &p->s[i == UP ? FAR : NEAR];
 		gx_bq_init(&d->q, &r->pool);
 		/* Reproducible per connection and direction from --seed. */
-		gx_rng_seed(&d->rng, r->cfg.seed ^ (p->id * 0x9e3779b97f4a7c15ull) ^ (uint64_t)i);
+		link_init(&d->link, r->cfg.seed ^ (p->id * 0x9e3779b97f4a7c15ull) ^ (uint64_t)i);
 	}
 	snprintf(p->label, sizeof p->label, "conn %llu (%s > %s)", (unsigned long long)p->id, peer,
 		 r->cfg.connect_s);

@@ -29,6 +29,7 @@
 #include "../net/bytequeue.h"
 #include "../net/secure.h"
 #include "../net/dial.h"
+#include "link.h"
 
 enum { UP = GX_RELAY_UP, DOWN = GX_RELAY_DOWN };
 enum { NEAR = GX_RELAY_NEAR, FAR = GX_RELAY_FAR };
@@ -112,10 +113,7 @@ typedef struct dir {
 			    * bytes: not yet written */
 	long long timer;   /* release timer id, 0 none */
 	uint64_t timer_at; /* ns it is set for */
-	/* the emulated link */
-	uint64_t vclock;   /* ns when the link is free again */
-	uint64_t last_release;
-	gx_rng rng;
+	link_dir link;     /* the emulated link */
 	frame_count fc;
 	uint64_t nbytes;   /* written to the destination */
 } dir;

@@ -4,18 +4,11 @@
  * every read), the release time of each chunk, and the parsers of the
  * emulation flags.
  *
- * The link of one direction, for a chunk of len bytes read at time t:
- *  - rate (a token bucket one chunk deep): the link sends one chunk at a
- *    time; the chunk starts when the link is free, max(t, the end of the
- *    previous one), and takes len / rate. Computed on a virtual clock, so
- *    the long-run rate is exact whatever the timers' granularity;
- *  - delay and jitter: then it travels delay, plus a uniform draw in
- *    [-jitter, +jitter];
- *  - loss: each segment of RELAY_SEGMENT bytes is lost with probability
- *    loss; a chunk with a lost segment is held hold_ns longer (TCP's
- *    retransmission timeout), and everything behind it waits;
- *  - order: a chunk is never released before the one ahead of it, so a
- *    short draw of jitter after a long one waits for it.
+ * The link of one direction (link.h: rate, delay, jitter, order), for a
+ * chunk of len bytes read at time t; and loss, as a byte stream meets it:
+ * each segment of RELAY_SEGMENT bytes is lost with probability loss, and a
+ * chunk with a lost segment is held hold_ns longer (TCP's retransmission
+ * timeout), everything behind it waiting.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -42,33 +35,16 @@ uint64_t shape_stamp(dir *d, size_t len, uint64_t now, int *lost)
 	*lost = 0;
 	if (!shape_active(cfg, d->d))
 		return 0;
-	uint64_t t = now;
-	if (s->rate > 0) {
-		uint64_t start = d->vclock > now ? d->vclock : now;
-		d->vclock = start + (uint64_t)llround((double)len * 1e9 / s->rate);
-		t = d->vclock;
-	}
-	t += s->delay_ns;
-	if (s->jitter_ns) {
-		uint64_t j = gx_rng_below(&d->rng, 2 * s->jitter_ns + 1);
-		if (j >= s->jitter_ns)
-			t += j - s->jitter_ns;
-		else
-			t = t - now > s->jitter_ns - j ? t - (s->jitter_ns - j) : now;
-	}
+	uint64_t t = link_stamp(&d->link, s, len, now);
 	if (s->loss > 0 && len > 0) {
 		/* P(some segment of the chunk lost): one draw per chunk. */
 		double segs = ceil((double)len / RELAY_SEGMENT);
-		double p_any = 1.0 - pow(1.0 - s->loss, segs);
-		if ((double)gx_rng_next(&d->rng) * 0x1p-64 < p_any) {
+		if (link_draw(&d->link, 1.0 - pow(1.0 - s->loss, segs))) {
 			t += d->p->r->hold_ns;
 			*lost = 1;
 		}
 	}
-	if (t < d->last_release)
-		t = d->last_release;
-	d->last_release = t;
-	return t;
+	return link_release(&d->link, t);
 }
 
 size_t shape_read_size(const relay *r, int d)

@@ -1,0 +1,52 @@
+/*
+ * link.c — one direction of an emulated WAN link (link.h).
+ */
+#include <math.h>
+
+#include "link.h"
+
+void link_init(link_dir *d, uint64_t seed)
+{
+	d->vclock = 0;
+	d->last_release = 0;
+	gx_rng_seed(&d->rng, seed);
+}
+
+uint64_t link_stamp(link_dir *d, const gx_relay_link *c, size_t len, uint64_t now)
+{
+	uint64_t t = now;
+	if (c->rate > 0) {
+		uint64_t start = d->vclock > now ? d->vclock : now;
+		d->vclock = start + (uint64_t)llround((double)len * 1e9 / c->rate);
+		t = d->vclock;
+	}
+	t += c->delay_ns;
+	if (c->jitter_ns) {
+		uint64_t j = gx_rng_below(&d->rng, 2 * c->jitter_ns + 1);
+		if (j >= c->jitter_ns)
+			t += j - c->jitter_ns;
+		else
+			t = t - now > c->jitter_ns - j ? t - (c->jitter_ns - j) : now;
+	}
+	return t;
+}
+
+uint64_t link_release(link_dir *d, uint64_t t)
+{
+	if (t < d->last_release)
+		t = d->last_release;
+	d->last_release = t;
+	return t;
+}
+
+int link_draw(link_dir *d, double p)
+{
+	return (double)gx_rng_next(&d->rng) * 0x1p-64 < p;
+}
+
+uint64_t link_backlog(const link_dir *d, const gx_relay_link *c, uint64_t now)
+{
+	if (!(c->rate > 0) || d->vclock <= now)
+		return 0;
+	return (uint64_t)llround((double)(d->vclock - now) * c->rate / 1e9);
+}

@@ -1,0 +1,45 @@
+/*
+ * relay/link.h — library-private: one direction of an emulated WAN link,
+ * for whatever crosses it in units — geomx-relay's chunks of a TCP stream,
+ * and packets. What a unit of len bytes arriving at now meets:
+ *  - rate: the link sends one unit at a time; it starts when the link is
+ *    free, max(now, the end of the previous one), and takes len / rate,
+ *    on a virtual clock, so the long-run rate is exact whatever the
+ *    timers' granularity;
+ *  - delay, and jitter: a uniform draw in [-jitter, +jitter] (never before
+ *    it arrived);
+ *  - order: a unit is never released before the one ahead of it, so a
+ *    short draw of jitter after a long one waits for it.
+ * What a loss means is the caller's: the relay holds a chunk for TCP's
+ * retransmission timeout, a packet emulator drops it (link_draw).
+ */
+#ifndef GX_RELAY_LINK_H
+#define GX_RELAY_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../base/gx_base.h"
+#include "gx_relay.h"
+
+typedef struct link_dir {
+	uint64_t vclock;       /* ns when the link is free again */
+	uint64_t last_release; /* ns: the previous unit's release */
+	gx_rng rng;            /* jitter's and loss's draws */
+} link_dir;
+
+/* A direction whose draws start from seed. */
+void link_init(link_dir *d, uint64_t seed);
+/* When a unit of len bytes arriving at now leaves through the rate, the
+ * delay and the jitter of c (the order not yet kept: link_release). */
+uint64_t link_stamp(link_dir *d, const gx_relay_link *c, size_t len, uint64_t now);
+/* t, or the previous unit's release when that is later; it becomes the
+ * previous one. */
+uint64_t link_release(link_dir *d, uint64_t t);
+/* One draw: 1 with probability p. */
+int link_draw(link_dir *d, double p);
+/* Bytes that arrived before now and wait for the link still (the queue a
+ * drop-tail bound applies to); 0 without a rate. */
+uint64_t link_backlog(const link_dir *d, const gx_relay_link *c, uint64_t now);
+
+#endif

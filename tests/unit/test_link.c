@@ -1,0 +1,142 @@
+/*
+ * test_link.c — one direction of the emulated WAN link (lib/relay/link.h),
+ * which geomx-relay's chunks cross, against what the configuration says:
+ *   - rate: back-to-back units leave exactly len / rate apart, and the
+ *     bytes still waiting (the drop-tail queue's measure) fall at the rate;
+ *   - delay: exactly the delay, for a unit arriving at an idle link;
+ *   - jitter: 10^5 units 10 ms apart, jitter 2 ms around 25 ms: every one
+ *     within 25 +- 2 ms, the mean within 0.02 ms of 25 (the standard error
+ *     of the mean is 1.155 ms / sqrt(10^5) = 0.004 ms: 5 of them), the
+ *     spread within 2 % of 2 / sqrt(3) ms (the uniform's), in order;
+ *   - order: a short draw behind a long one waits for it;
+ *   - loss: 1 % over 10^5 draws within 1000 +- 160 (5 standard
+ *     deviations of the binomial, sqrt(990) = 31.5);
+ *   - the same seed, the same draws.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "geomx.h"
+#include "relay/link.h"
+#include "t.h"
+
+#define MS 1000000ull
+
+/* A link of rate bytes/s (0: none), delay and jitter in ns. */
+static gx_relay_link link_of(double rate, uint64_t delay, uint64_t jitter)
+{
+	gx_relay_link c;
+	memset(&c, 0, sizeof c);
+	c.rate = rate;
+	c.delay_ns = delay;
+	c.jitter_ns = jitter;
+	return c;
+}
+
+static void rate_and_backlog(void)
+{
+	gx_relay_link c = link_of(12.5e6, 25 * MS, 0); /* 100 Mbit/s: 1500 B in 120 us */
+	link_dir d;
+	link_init(&d, 1);
+	for (int i = 0; i < 1000; i++) {
+		uint64_t t = link_release(&d, link_stamp(&d, &c, 1500, 0));
+		T_EQ(t, (uint64_t)(i + 1) * 120000 + 25 * MS);
+	}
+	T_EQ(link_backlog(&d, &c, 0), 1500000);
+	T_EQ(link_backlog(&d, &c, 60000), 1500000 - 750);
+	T_EQ(link_backlog(&d, &c, 120000000), 0);
+	T_EQ(link_backlog(&d, &c, 200000000), 0);
+	/* an idle link again: the delay alone */
+	T_EQ(link_release(&d, link_stamp(&d, &c, 1500, 1000 * MS)), 1000 * MS + 120000 + 25 * MS);
+}
+
+static void delay_only(void)
+{
+	gx_relay_link c = link_of(0, 40 * MS, 0);
+	link_dir d;
+	link_init(&d, 2);
+	T_EQ(link_release(&d, link_stamp(&d, &c, 65536, 7)), 7 + 40 * MS);
+	T_EQ(link_backlog(&d, &c, 7), 0);
+}
+
+static void jitter_spread(void)
+{
+	gx_relay_link c = link_of(0, 25 * MS, 2 * MS);
+	link_dir d;
+	link_init(&d, 3);
+	double sum = 0, sq = 0, lo = 1e18, hi = 0;
+	uint64_t prev = 0;
+	int n = 100000, ordered = 1;
+	for (int i = 0; i < n; i++) {
+		uint64_t at = (uint64_t)i * 10 * MS;
+		uint64_t t = link_release(&d, link_stamp(&d, &c, 1500, at));
+		double lat = (double)(t - at) / 1e6;
+		sum += lat;
+		sq += lat * lat;
+		lo = lat < lo ? lat : lo;
+		hi = lat > hi ? lat : hi;
+		ordered &= t >= prev;
+		prev = t;
+	}
+	double mean = sum / n, sd = sqrt(sq / n - mean * mean);
+	T_ASSERT(lo >= 23.0 && hi <= 27.0);
+	T_ASSERT(fabs(mean - 25.0) < 0.02);
+	T_ASSERT(fabs(sd / (2.0 / sqrt(3.0)) - 1) < 0.02);
+	T_ASSERT(ordered);
+}
+
+static void order_kept(void)
+{
+	gx_relay_link c = link_of(0, 10 * MS, 5 * MS);
+	link_dir d;
+	link_init(&d, 4);
+	uint64_t prev = 0;
+	int waited = 0;
+	for (int i = 0; i < 1000; i++) { /* 1 ms apart: draws overtake each other */
+		uint64_t at = (uint64_t)i * MS;
+		uint64_t s = link_stamp(&d, &c, 100, at), t = link_release(&d, s);
+		T_ASSERT(t >= prev && t >= s);
+		waited += t > s;
+		prev = t;
+	}
+	T_ASSERT(waited > 100); /* the clamp did happen, often */
+}
+
+static void loss_rate(void)
+{
+	link_dir d;
+	link_init(&d, 5);
+	int lost = 0;
+	for (int i = 0; i < 100000; i++)
+		lost += link_draw(&d, 0.01);
+	T_ASSERT(lost >= 840 && lost <= 1160);
+	T_EQ(link_draw(&d, 0.0), 0);
+	T_EQ(link_draw(&d, 1.0), 1);
+}
+
+static void same_seed_same_draws(void)
+{
+	gx_relay_link c = link_of(0, 5 * MS, 3 * MS);
+	link_dir a, b;
+	link_init(&a, 42);
+	link_init(&b, 42);
+	int same = 1;
+	for (int i = 0; i < 1000; i++) {
+		uint64_t at = (uint64_t)i * 7 * MS;
+		same &= link_stamp(&a, &c, 10, at) == link_stamp(&b, &c, 10, at);
+		same &= link_draw(&a, 0.3) == link_draw(&b, 0.3);
+	}
+	T_ASSERT(same);
+}
+
+int main(void)
+{
+	T_RUN(rate_and_backlog);
+	T_RUN(delay_only);
+	T_RUN(jitter_spread);
+	T_RUN(order_kept);
+	T_RUN(loss_rate);
+	T_RUN(same_seed_same_draws);
+	T_DONE();
+}
