@@ -9,6 +9,7 @@ void link_init(link_dir *d, uint64_t seed)
 {
 	d->vclock = 0;
 	d->last_release = 0;
+	d->bad = 0;
 	gx_rng_seed(&d->rng, seed);
 }
 
@@ -42,6 +43,13 @@ uint64_t link_release(link_dir *d, uint64_t t)
 int link_draw(link_dir *d, double p)
 {
 	return (double)gx_rng_next(&d->rng) * 0x1p-64 < p;
+}
+
+int link_ge_lost(link_dir *d, const link_ge *g)
+{
+	int lost = link_draw(d, d->bad ? g->loss_bad : g->loss_good);
+	d->bad = d->bad ? !link_draw(d, g->p_bg) : link_draw(d, g->p_gb);
+	return lost;
 }
 
 uint64_t link_backlog(const link_dir *d, const gx_relay_link *c, uint64_t now)

@@ -11,7 +11,8 @@
  *  - order: a unit is never released before the one ahead of it, so a
  *    short draw of jitter after a long one waits for it.
  * What a loss means is the caller's: the relay holds a chunk for TCP's
- * retransmission timeout, a packet emulator drops it (link_draw).
+ * retransmission timeout, a packet emulator drops it (link_draw; bursts
+ * of losses: link_ge_lost).
  */
 #ifndef GX_RELAY_LINK_H
 #define GX_RELAY_LINK_H
@@ -26,7 +27,17 @@ typedef struct link_dir {
 	uint64_t vclock;       /* ns when the link is free again */
 	uint64_t last_release; /* ns: the previous unit's release */
 	gx_rng rng;            /* jitter's and loss's draws */
+	int bad;               /* Gilbert-Elliott: in the bad state */
 } link_dir;
+
+/* Gilbert-Elliott burst loss: a good and a bad state, each with its own
+ * loss probability, and the chance of moving to the other at each unit.
+ * In the long run the bad state holds p_gb / (p_gb + p_bg) of the units
+ * and a stay in it lasts 1 / p_bg units on average. */
+typedef struct link_ge {
+	double p_gb, p_bg;          /* good -> bad, bad -> good */
+	double loss_good, loss_bad; /* a unit's loss in each state */
+} link_ge;
 
 /* A direction whose draws start from seed. */
 void link_init(link_dir *d, uint64_t seed);
@@ -38,6 +49,9 @@ uint64_t link_stamp(link_dir *d, const gx_relay_link *c, size_t len, uint64_t no
 uint64_t link_release(link_dir *d, uint64_t t);
 /* One draw: 1 with probability p. */
 int link_draw(link_dir *d, double p);
+/* Whether the next unit is lost under g, from the state the previous one
+ * left (which it then moves on). */
+int link_ge_lost(link_dir *d, const link_ge *g);
 /* Bytes that arrived before now and wait for the link still (the queue a
  * drop-tail bound applies to); 0 without a rate. */
 uint64_t link_backlog(const link_dir *d, const gx_relay_link *c, uint64_t now);
