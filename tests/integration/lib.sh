@@ -153,6 +153,18 @@ two_workers() {
 		--sleep 10 --dump "$T/$1.w1"
 }
 
+# same_dumps REF NAME CHECK [LINES] — NAME's per-round dumps (two_workers:
+# $T/NAME.w0 and .w1) are REF's byte for byte, and worker 0's has LINES
+# lines when given: ok CHECK, else not ok with the first differences.
+same_dumps() {
+	if cmp -s "$T/$1.w0" "$T/$2.w0" && cmp -s "$T/$1.w1" "$T/$2.w1" &&
+		{ [ -z "${4:-}" ] || [ "$(wc -l <"$T/$2.w0")" -eq "$4" ]; }; then
+		ok "$3"
+	else
+		notok "$3" "$(diff "$T/$1.w0" "$T/$2.w0" | head -n 4 | tr '\n' '|')"
+	fi
+}
+
 # now_ms — milliseconds since the epoch.
 now_ms() { date +%s%3N; }
 

@@ -55,24 +55,29 @@ job() {
 	two_workers $_j $_l $SIZES $ROUNDS
 }
 
+# relay_again NAME CASE [RELAY OPTION...] — once NAME's worker 0 is at
+# round 10, its relay (NAME.r, in front of NAME.g) killed and started again
+# on its port as NAME.r2.
+relay_again() {
+	_n=$1 _c=$2
+	shift 2
+	wait_match "$T/$_n.w0" "^10 " 60 || echo "# $_c: the job did not reach round 10"
+	kill -KILL "$(pid_of $_n.r)"
+	wait_pid "$(pid_of $_n.r)" 10
+	spawn $_n.r2 geomx-relay --listen 127.0.0.1:$RPORT \
+		--connect 127.0.0.1:"$(head -n 1 "$T/$_n.g.out")" "$@"
+}
+
 job a
 expect_all "a. undisturbed: every process exits 0" 120 0 a.w0 a.w1 a.l a.g
 kill -TERM "$(pid_of a.r)" 2>/dev/null
 
 job b
-wait_match "$T/b.w0" "^10 " 60 || echo "# b: the job did not reach round 10"
-kill -KILL "$(pid_of b.r)"
-wait_pid "$(pid_of b.r)" 10
-spawn b.r2 geomx-relay --listen 127.0.0.1:$RPORT --connect 127.0.0.1:$(head -n 1 "$T/b.g.out")
+relay_again b b
 expect_all "b. the relay killed and started again: every process exits 0" 120 0 \
 	b.w0 b.w1 b.l b.g
-if cmp -s "$T/a.w0" "$T/b.w0" && cmp -s "$T/a.w1" "$T/b.w1" &&
-	[ "$(wc -l <"$T/b.w0")" -eq $((ROUNDS * 3)) ]; then
-	ok "b. ... and every round's parameters are those of the undisturbed job"
-else
-	notok "b. ... and every round's parameters are those of the undisturbed job" \
-		"$(diff "$T/a.w0" "$T/b.w0" | head -n 4 | tr '\n' '|')"
-fi
+same_dumps a b \
+	"b. ... and every round's parameters are those of the undisturbed job" $((ROUNDS * 3))
 expect_match "b. the local server says it lost the link and dialled again" "$T/b.l.err" \
 	"upstream 127\.0\.0\.1:$RPORT lost: .*dialling it again"
 expect_match "b. ... and that it is back, sending again what was not answered" "$T/b.l.err" \
@@ -104,12 +109,7 @@ wait_match "$T/e.g.err" "local 0 .* lost: silent for" 30 || echo "# e: the globa
 kill -CONT "$(pid_of e.r)"
 expect_all "e. a WAN link stalled past its heartbeat timeout comes back: every process exits 0" \
 	120 0 e.w0 e.w1 e.l e.g
-if cmp -s "$T/a.w0" "$T/e.w0" && cmp -s "$T/a.w1" "$T/e.w1"; then
-	ok "e. ... and every round's parameters are those of the undisturbed job"
-else
-	notok "e. ... and every round's parameters are those of the undisturbed job" \
-		"$(diff "$T/a.w0" "$T/e.w0" | head -n 4 | tr '\n' '|')"
-fi
+same_dumps a e "e. ... and every round's parameters are those of the undisturbed job"
 
 spawn f.g geomx-ps --role global --parties 1 --block 16384 $HB
 fg=$(port_of f.g)
@@ -124,12 +124,7 @@ wait_pid "$(pid_of f.r)" 10
 spawn f.r2 geomx-relay --listen 127.0.0.1:$FR --connect 127.0.0.1:$fl
 expect_all "f. the workers' relay killed and started again: every process exits 0" 120 0 \
 	f.w0 f.w1 f.l f.g
-if cmp -s "$T/a.w0" "$T/f.w0" && cmp -s "$T/a.w1" "$T/f.w1"; then
-	ok "f. ... and every round's parameters are those of the undisturbed job"
-else
-	notok "f. ... and every round's parameters are those of the undisturbed job" \
-		"$(diff "$T/a.w0" "$T/f.w0" | head -n 4 | tr '\n' '|')"
-fi
+same_dumps a f "f. ... and every round's parameters are those of the undisturbed job"
 expect_match "f. the local server kept the workers' places" "$T/f.l.err" \
 	"worker 0 \(127\.0\.0\.1:[0-9]+\) lost: .*keeping its place"
 expect_match "f. ... and saw them come back" "$T/f.l.err" "worker 1 \(127\.0\.0\.1:[0-9]+\) is back"
@@ -161,12 +156,7 @@ wait_pid "$(pid_of g2.r1)" 10
 spawn g2.r1b geomx-relay --listen 127.0.0.1:$R1 --connect 127.0.0.1:$G1
 expect_all "g. one of two global servers' relays killed and started again: every process exits 0" \
 	120 0 g2.w0 g2.w1 g2.l g2.g0 g2.g1
-if cmp -s "$T/g1.w0" "$T/g2.w0" && cmp -s "$T/g1.w1" "$T/g2.w1"; then
-	ok "g. ... and every round's parameters are those of the undisturbed job"
-else
-	notok "g. ... and every round's parameters are those of the undisturbed job" \
-		"$(diff "$T/g1.w0" "$T/g2.w0" | head -n 4 | tr '\n' '|')"
-fi
+same_dumps g1 g2 "g. ... and every round's parameters are those of the undisturbed job"
 kill -TERM "$(pid_of g1.r0)" "$(pid_of g1.r1)" "$(pid_of g2.r0)" "$(pid_of g2.r1b)" 2>/dev/null
 
 # coded NAME WHAT — case h for one coded WAN (JG, JL set): undisturbed,
@@ -177,20 +167,11 @@ coded() {
 	expect_all "h. $2, undisturbed: every process exits 0" 120 0 $1.u.w0 $1.u.w1 $1.u.l $1.u.g
 	kill -TERM "$(pid_of $1.u.r)" 2>/dev/null
 	job $1.k
-	wait_match "$T/$1.k.w0" "^10 " 60 || echo "# h: the job did not reach round 10"
-	kill -KILL "$(pid_of $1.k.r)"
-	wait_pid "$(pid_of $1.k.r)" 10
-	spawn $1.k.r2 geomx-relay --listen 127.0.0.1:$RPORT \
-		--connect 127.0.0.1:$(head -n 1 "$T/$1.k.g.out") $JR
+	relay_again $1.k h $JR
 	expect_all "h. $2, the relay killed and started again: every process exits 0" 120 0 \
 		$1.k.w0 $1.k.w1 $1.k.l $1.k.g
-	if cmp -s "$T/$1.u.w0" "$T/$1.k.w0" && cmp -s "$T/$1.u.w1" "$T/$1.k.w1" &&
-		[ "$(wc -l <"$T/$1.k.w0")" -eq $((ROUNDS * 3)) ]; then
-		ok "h. $2: ... and every round's parameters are those of the undisturbed job"
-	else
-		notok "h. $2: ... and every round's parameters are those of the undisturbed job" \
-			"$(diff "$T/$1.u.w0" "$T/$1.k.w0" | head -n 4 | tr '\n' '|')"
-	fi
+	same_dumps $1.u $1.k \
+		"h. $2: ... and every round's parameters are those of the undisturbed job" $((ROUNDS * 3))
 	expect_match "h. $2: the local server came back" "$T/$1.k.l.err" \
 		"upstream 127\.0\.0\.1:$RPORT is back: [0-9]+ frames? it had not answered sent again"
 	echo "# $2: $(grep -o 'is back: [0-9]* frames\{0,1\}' "$T/$1.k.l.err"), and" \
@@ -224,19 +205,11 @@ flat j1
 expect_all "j. flat workers, undisturbed: every process exits 0" 120 0 j1.w0 j1.w1 j1.g
 kill -TERM "$(pid_of j1.r)" 2>/dev/null
 flat j2
-wait_match "$T/j2.w0" "^10 " 60 || echo "# j: the job did not reach round 10"
-kill -KILL "$(pid_of j2.r)"
-wait_pid "$(pid_of j2.r)" 10
-spawn j2.r2 geomx-relay --listen 127.0.0.1:$RPORT --connect 127.0.0.1:$(head -n 1 "$T/j2.g.out")
+relay_again j2 j
 expect_all "j. flat workers, their relay killed and started again: every process exits 0" 120 0 \
 	j2.w0 j2.w1 j2.g
-if cmp -s "$T/j1.w0" "$T/j2.w0" && cmp -s "$T/j1.w1" "$T/j2.w1" &&
-	[ "$(wc -l <"$T/j2.w0")" -eq $((ROUNDS * 3)) ]; then
-	ok "j. ... and every round's parameters are those of the undisturbed job"
-else
-	notok "j. ... and every round's parameters are those of the undisturbed job" \
-		"$(diff "$T/j1.w0" "$T/j2.w0" | head -n 4 | tr '\n' '|')"
-fi
+same_dumps j1 j2 \
+	"j. ... and every round's parameters are those of the undisturbed job" $((ROUNDS * 3))
 expect_match "j. the global server kept the workers' places" "$T/j2.g.err" \
 	"worker 0 of party 0 \(127\.0\.0\.1:[0-9]+\) is back"
 kill -TERM "$(pid_of j2.r2)" 2>/dev/null

@@ -52,13 +52,26 @@ first() {
 	done
 }
 
-# same NAME CHECK — NAME's final parameters are a's, worker by worker.
+# same NAME CHECK [REF] — NAME's final parameters are REF's (default a),
+# worker by worker.
 same() {
-	if cmp -s "$T/a.w0.final" "$T/$1.w0.final" && cmp -s "$T/a.w1.final" "$T/$1.w1.final"; then
+	_ref=${3:-a}
+	if cmp -s "$T/$_ref.w0.final" "$T/$1.w0.final" && cmp -s "$T/$_ref.w1.final" "$T/$1.w1.final"
+	then
 		ok "$2"
 	else
-		notok "$2" "$(ls -l "$T/a.w0.final" "$T/$1.w0.final" "$T/$1.w1.final" 2>&1 | tr '\n' '|')"
+		notok "$2" "$(ls -l "$T/$_ref.w0.final" "$T/$1.w0.final" "$T/$1.w1.final" 2>&1 | tr '\n' '|')"
 	fi
+}
+
+# dies_restarts NAME SAYS — worker 1 a rogue that pushes key 0 of round 0,
+# has it answered and dies (checked as "SAYS worker 1 pushes ..."), then
+# the real worker 1 started again in its place with --restarted.
+dies_restarts() {
+	spawn $1.r python3 "$GX_TOP/tests/integration/rogue.py" member $LOCAL --rank 1 \
+		--sizes $SIZES --then partial --push 0
+	expect_exit "$2 worker 1 pushes key 0 of round 0, has it answered and dies" $1.r 30 0
+	spawn $1.w1 $W --ps $LOCAL --rank 1 --dump "$T/$1.w1" --restarted -v
 }
 
 servers a
@@ -70,10 +83,7 @@ expect_all "a. undisturbed: every process exits 0" 60 0 a.w0 a.w1 a.l a.g
 # dies.
 servers b
 first b
-spawn b.r python3 "$GX_TOP/tests/integration/rogue.py" member $LOCAL --rank 1 --sizes $SIZES \
-	--then partial --push 0
-expect_exit "b. worker 1 pushes key 0 of round 0, has it answered and dies" b.r 30 0
-spawn b.w1 $W --ps $LOCAL --rank 1 --dump "$T/b.w1" --restarted -v
+dies_restarts b "b."
 expect_all "b. ... started again with --restarted: every process exits 0" 60 0 b.w0 b.w1 b.l b.g
 same b "b. ... and both workers end with the undisturbed job's parameters"
 expect_match "b. the restarted worker says it goes on inside round 0" "$T/b.w1.err" \
@@ -101,16 +111,9 @@ spawn da.w1 $W --ps $LOCAL --rank 1 --dump "$T/da.w1"
 expect_all "d. mixed sync, undisturbed: every process exits 0" 60 0 da.w0 da.w1 da.l da.g
 servers d --sync mixed
 first d
-spawn d.r python3 "$GX_TOP/tests/integration/rogue.py" member $LOCAL --rank 1 --sizes $SIZES \
-	--then partial --push 0
-expect_exit "d. mixed sync: worker 1 pushes key 0 of round 0, has it answered and dies" d.r 30 0
-spawn d.w1 $W --ps $LOCAL --rank 1 --dump "$T/d.w1" --restarted -v
+dies_restarts d "d. mixed sync:"
 expect_all "d. ... started again with --restarted: every process exits 0" 60 0 d.w0 d.w1 d.l d.g
-if cmp -s "$T/da.w0.final" "$T/d.w0.final" && cmp -s "$T/da.w1.final" "$T/d.w1.final"; then
-	ok "d. ... and both workers end with the undisturbed mixed job's parameters"
-else
-	notok "d. ... and both workers end with the undisturbed mixed job's parameters"
-fi
+same d "d. ... and both workers end with the undisturbed mixed job's parameters" da
 
 # k: b with flat workers (parties of one, straight to a global server that
 # keeps their places), against an undisturbed flat job
@@ -122,20 +125,12 @@ for j in ka kb; do
 	if [ $j = ka ]; then
 		spawn ka.w1 $W --ps $LOCAL --rank 1 --dump "$T/ka.w1"
 	else
-		spawn kb.r python3 "$GX_TOP/tests/integration/rogue.py" member $LOCAL --rank 1 \
-			--sizes $SIZES --then partial --push 0
-		expect_exit "k. flat: worker 1 pushes key 0 of round 0, has it answered and dies" \
-			kb.r 30 0
-		spawn kb.w1 $W --ps $LOCAL --rank 1 --dump "$T/kb.w1" --restarted -v
+		dies_restarts kb "k. flat:"
 	fi
 done
 expect_all "k. flat: undisturbed, and worker 1 restarted: every process exits 0" 60 0 \
 	ka.w0 ka.w1 ka.g kb.w0 kb.w1 kb.g
-if cmp -s "$T/ka.w0.final" "$T/kb.w0.final" && cmp -s "$T/ka.w1.final" "$T/kb.w1.final"; then
-	ok "k. ... and both workers end with the undisturbed flat job's parameters"
-else
-	notok "k. ... and both workers end with the undisturbed flat job's parameters"
-fi
+same kb "k. ... and both workers end with the undisturbed flat job's parameters" ka
 expect_match "k. the restarted worker says it goes on inside round 0" "$T/kb.w1.err" \
 	"restarted at round 0, inside it"
 expect_match "k. the global server says it was restarted" "$T/kb.g.err" "was restarted: it goes on"

@@ -59,14 +59,7 @@ job() {
 }
 
 # same NAME CHECK — NAME's checksums per round are a's.
-same() {
-	if cmp -s "$T/a.w0" "$T/$1.w0" && cmp -s "$T/a.w1" "$T/$1.w1" &&
-		[ "$(wc -l <"$T/$1.w0")" -eq $((ROUNDS * 3)) ]; then
-		ok "$2"
-	else
-		notok "$2" "$(diff "$T/a.w0" "$T/$1.w0" | head -n 4 | tr '\n' '|')"
-	fi
-}
+same() { same_dumps a "$1" "$2" $((ROUNDS * 3)); }
 
 job a
 expect_all "a. undisturbed: every process exits 0" 120 0 a.w0 a.w1 a.l a.g
@@ -166,13 +159,8 @@ kill_local() {
 		--listen 127.0.0.1:$L --checkpoint "$T/$1b.lck" --resume
 	expect_all "$2. $3: the local server killed and resumed: every process exits 0" 120 0 \
 		$1b.w0 $1b.w1 $1b.l2 $1b.g
-	if cmp -s "$T/$1a.w0" "$T/$1b.w0" && cmp -s "$T/$1a.w1" "$T/$1b.w1" &&
-		[ "$(wc -l <"$T/$1b.w0")" -eq $((ROUNDS * 3)) ]; then
-		ok "$2. ... and every round's parameters are those of the undisturbed job"
-	else
-		notok "$2. ... and every round's parameters are those of the undisturbed job" \
-			"$(diff "$T/$1a.w0" "$T/$1b.w0" | head -n 4 | tr '\n' '|')"
-	fi
+	same_dumps $1a $1b \
+		"$2. ... and every round's parameters are those of the undisturbed job" $((ROUNDS * 3))
 }
 KG="--sync hfa --k1 1 --k2 3" KL=
 kill_local h h "HFA"
@@ -215,13 +203,8 @@ kill_global() {
 	spawn $1.r2 geomx-relay --listen 127.0.0.1:$R --connect 127.0.0.1:$G $KR
 	expect_all "$1. $3: the global server killed and resumed: every process exits 0" 120 0 \
 		$1.w0 $1.w1 $1.l $1.g2
-	if cmp -s "$T/$2.w0" "$T/$1.w0" && cmp -s "$T/$2.w1" "$T/$1.w1" &&
-		[ "$(wc -l <"$T/$1.w0")" -eq $((ROUNDS * 3)) ]; then
-		ok "$1. ... and every round's parameters are those of the undisturbed job"
-	else
-		notok "$1. ... and every round's parameters are those of the undisturbed job" \
-			"$(diff "$T/$2.w0" "$T/$1.w0" | head -n 4 | tr '\n' '|')"
-	fi
+	same_dumps $2 $1 \
+		"$1. ... and every round's parameters are those of the undisturbed job" $((ROUNDS * 3))
 	kill -TERM "$(pid_of $1.r2)" 2>/dev/null
 }
 

@@ -23,25 +23,8 @@
 
 #include "geomx.h"
 #include "t.h"
+#include "t_log.h"
 
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static char logbuf[16384];
-
-static void logfn(void *ud, int level, const char *msg)
-{
-	pthread_mutex_lock(&log_mu);
-	size_t l = strlen(logbuf);
-	snprintf(logbuf + l, sizeof logbuf - l, "%s\n", msg);
-	pthread_mutex_unlock(&log_mu);
-}
-
-static int log_has(const char *s)
-{
-	pthread_mutex_lock(&log_mu);
-	int r = strstr(logbuf, s) != NULL;
-	pthread_mutex_unlock(&log_mu);
-	return r;
-}
 
 static void *run_ps(void *ud)
 {
@@ -66,6 +49,26 @@ static int start(server *s, gx_ps_opts *o)
 		return -1;
 	snprintf(s->addr, sizeof s->addr, "127.0.0.1:%d", gx_ps_port(s->ps));
 	return pthread_create(&s->th, NULL, run_ps, s->ps);
+}
+
+/* A global server with the job's key (one party) and party 0's local
+ * server with its party's key only (two workers); 0 or -1. */
+static int start_hips(server *g, server *l, const gx_key *job, const gx_key *p0)
+{
+	gx_ps_opts o;
+	gx_ps_opts_default(&o);
+	o.role = GX_ROLE_GLOBAL;
+	o.parties = 1;
+	o.key = job;
+	if (start(g, &o) != 0)
+		return -1;
+	gx_ps_opts_default(&o);
+	o.role = GX_ROLE_LOCAL;
+	o.workers = 2;
+	o.party = 0;
+	o.upstream = g->addr;
+	o.key = p0;
+	return start(l, &o);
 }
 
 static void stop(server *s)
@@ -109,19 +112,7 @@ static void test_hips(void)
 	T_EQ(gx_key_derive(&p0, GX_KEY_WORKER, 0, 1, &w01), 0);
 	T_EQ(gx_key_derive(&job, GX_KEY_WORKER, 1, 0, &w10), 0);
 	server g, l;
-	gx_ps_opts o;
-	gx_ps_opts_default(&o);
-	o.role = GX_ROLE_GLOBAL;
-	o.parties = 1;
-	o.key = &job;
-	T_REQUIRE(start(&g, &o) == 0);
-	gx_ps_opts_default(&o);
-	o.role = GX_ROLE_LOCAL;
-	o.workers = 2;
-	o.party = 0;
-	o.upstream = g.addr;
-	o.key = &p0; /* its party's key only */
-	T_REQUIRE(start(&l, &o) == 0);
+	T_REQUIRE(start_hips(&g, &l, &job, &p0) == 0);
 
 	T_EQ(worker(l.addr, 0, 1, &w01), 0);
 	T_EQ(worker(l.addr, 0, 1, &w00), GX_EREFUSED);
@@ -166,19 +157,7 @@ static void test_relay(void)
 	T_EQ(gx_key_derive(&p0, GX_KEY_WORKER, 0, 0, &w00), 0);
 	T_EQ(gx_key_derive(&p0, GX_KEY_WORKER, 0, 1, &w01), 0);
 	server g, l;
-	gx_ps_opts o;
-	gx_ps_opts_default(&o);
-	o.role = GX_ROLE_GLOBAL;
-	o.parties = 1;
-	o.key = &job;
-	T_REQUIRE(start(&g, &o) == 0);
-	gx_ps_opts_default(&o);
-	o.role = GX_ROLE_LOCAL;
-	o.workers = 2;
-	o.party = 0;
-	o.upstream = g.addr;
-	o.key = &p0;
-	T_REQUIRE(start(&l, &o) == 0);
+	T_REQUIRE(start_hips(&g, &l, &job, &p0) == 0);
 
 	gx_relay_opts ro;
 	gx_relay_opts_default(&ro);

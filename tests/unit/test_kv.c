@@ -24,6 +24,7 @@
 #include "wire/control.h"
 #include "net/conn.h"
 #include "t.h"
+#include "t_log.h"
 
 #define IO_TIMEOUT_MS 4000
 #define MAXK 16
@@ -358,24 +359,6 @@ static void fake_join(fake *f)
 
 /* --------------------------------------------------------- the client */
 
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static char logbuf[8192];
-
-static void logfn(void *ud, int level, const char *msg)
-{
-	pthread_mutex_lock(&log_mu);
-	size_t l = strlen(logbuf);
-	snprintf(logbuf + l, sizeof logbuf - l, "%d %s\n", level, msg);
-	pthread_mutex_unlock(&log_mu);
-}
-
-static int log_has(const char *s)
-{
-	pthread_mutex_lock(&log_mu);
-	int r = strstr(logbuf, s) != NULL;
-	pthread_mutex_unlock(&log_mu);
-	return r;
-}
 
 static gx_kv *connect_to(const char *servers, uint32_t rank, int *err)
 {
@@ -389,7 +372,7 @@ static gx_kv *connect_to(const char *servers, uint32_t rank, int *err)
 	o.connect_timeout = 3;
 	o.reconnect_timeout = 0; /* a fake that dies is gone (reconnect.sh dials again) */
 	o.log = logfn;
-	logbuf[0] = '\0';
+	log_clear();
 	return gx_kv_connect(&o, err);
 }
 
@@ -846,7 +829,7 @@ static void heartbeat_timeout(void)
 	o.heartbeat_timeout = 0.4;
 	o.reconnect_timeout = 0; /* silent is dead here, not dialled again */
 	o.log = logfn;
-	logbuf[0] = '\0';
+	log_clear();
 	gx_kv *kv = gx_kv_connect(&o, &err);
 	T_REQUIRE(kv != NULL);
 	uint32_t key = 0;
@@ -907,7 +890,7 @@ static void nobody_listens(void)
 	o.servers = s;
 	o.connect_timeout = 0.3;
 	o.log = logfn;
-	logbuf[0] = '\0';
+	log_clear();
 	double t0 = now_s();
 	gx_kv *kv = gx_kv_connect(&o, &err);
 	double dt = now_s() - t0;
@@ -968,7 +951,7 @@ static void flat_two_servers(void)
 	o.split_bound = 10;
 	o.connect_timeout = 3;
 	o.log = logfn;
-	logbuf[0] = '\0';
+	log_clear();
 	gx_kv *kv = gx_kv_connect(&o, &err);
 	T_REQUIRE(kv != NULL);
 	uint32_t keys[3] = {0, 1, 2};
