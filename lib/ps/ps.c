@@ -348,6 +348,7 @@ static void peer_free(ps_peer *p)
 		close(p->fd);
 	free(p->next_round);
 	free(p->did_init);
+	free(p->answered);
 	gx_buf_unref(p->landing);
 	free(p);
 }

@@ -263,8 +263,11 @@ send:
 	}
 	for (int i = 0; i < ps->n && !ps->finishing; i++) {
 		ps_peer *w = ps->who[i];
-		if (which[i] && w && w->c && !w->gone)
+		if (which[i] && w && w->c && !w->gone) {
 			send_coded(ps, w->c, &pl, type, k->key, k->block, round);
+			if (type == GX_FT_PUSH_REPLY)
+				ps_local_note_answer(ps, w, k, round);
+		}
 	}
 	gx_buf_unref(b);
 }

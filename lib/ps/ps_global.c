@@ -203,6 +203,15 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 
 /* ------------------------------------------------------------ replies */
 
+/* Records that p's link got the answer of round: a replay of it that comes
+ * after (the link came back while the round was being gathered, and its
+ * answer went out before the replay arrived) is not answered twice. */
+static void note_answer(ps_gslice *s, const ps_peer *p, uint32_t round)
+{
+	s->answered[p->slot].link = p->link;
+	s->answered[p->slot].round = round;
+}
+
 /* Sends the slice's value to p, by reference, and records that p now holds
  * it. */
 static void reply(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round)
@@ -213,6 +222,8 @@ static void reply(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round)
 	gx_tensor_payload pl;
 	gx_tensor_payload_f32(&pl, s->w, s->count, s->wb);
 	ps_send_tensor(ps, p->c, &r, &pl);
+	if (type == GX_FT_PUSH_REPLY)
+		note_answer(s, p, round);
 	if (s->opt)
 		gx_optim_backup(s->opt, s->w, p->slot);
 	s->seen[p->slot] = s->updates;
@@ -278,9 +289,11 @@ static void answer_agg(gx_ps *ps, ps_gslice *s, ps_acc *a)
 	if (due(ps, s->rounds) && durable(ps, s))
 		return;
 	for (int i = 0; i < a->n && !ps->finishing; i++)
-		if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i] && ps->who[i]->c)
+		if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i] && ps->who[i]->c) {
 			ps_codec_send_kept(ps, ps->who[i]->c, &s->agg, GX_FT_PUSH_REPLY, s->key,
 					   s->block, a->round);
+			note_answer(s, ps->who[i], a->round);
+		}
 	if (ps->o.reconnect_timeout <= 0)
 		ps_codec_drop_kept(&s->agg);
 }
@@ -477,7 +490,7 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		ps_acc *a = s->accs;
 		while (a && a->round != h->round)
 			a = a->next;
-		if (a)
+		if (a || (s->answered[i].link == p->link && s->answered[i].round == h->round))
 			return;
 		if (ps->glob->agg != 1) {
 			reply(ps, s, p, GX_FT_PUSH_REPLY, h->round);
@@ -486,6 +499,7 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			       "sent again", p->label, s->key, s->block, h->round);
 			ps_codec_send_kept(ps, p->c, &s->agg, GX_FT_PUSH_REPLY, s->key, s->block,
 					   h->round);
+			note_answer(s, p, h->round);
 		} else {
 			ps_violation(ps, p, GX_EPROTO, "key %u block %u: round %u again, whose "
 				     "aggregate this server no longer has", s->key, s->block,

@@ -24,6 +24,11 @@ typedef struct ps_gslice {
 	uint64_t rounds;     /* full sync: rounds completed */
 	ps_acc *accs;
 	ps_spare spare;
+	struct {
+		uint64_t link;   /* the connection it went on (ps_peer.link) */
+		uint32_t round;
+	} *answered;         /* [parties] the last PUSH_REPLY to each: a replay of
+			      * that round on that link was answered already */
 	gx_tensor_payload agg; /* coded WAN: the last round's aggregate as sent
 				* (agg.buf NULL: none), kept for a party whose
 				* link broke before it had it */

@@ -75,7 +75,8 @@ ps_gslice *slice_new(gx_ps *ps, uint32_t key, uint32_t block, uint64_t count, in
 	s->g = malloc(n * sizeof(float));
 	s->next_round = calloc((size_t)ps->n, sizeof *s->next_round);
 	s->seen = calloc((size_t)ps->n, sizeof *s->seen);
-	if (!s->w || !s->g || !s->next_round || !s->seen ||
+	s->answered = calloc((size_t)ps->n, sizeof *s->answered);
+	if (!s->w || !s->g || !s->next_round || !s->seen || !s->answered ||
 	    (with_opt && !(s->opt = gx_optim_create(&ps->o.optim, count, ps->n, err)))) {
 		slice_free(s);
 		return NULL;
@@ -94,6 +95,7 @@ void slice_free(ps_gslice *s)
 	gx_optim_free(s->opt);
 	free(s->next_round);
 	free(s->seen);
+	free(s->answered);
 	ps_acc_free_all(s->accs);
 	ps_spare_free(&s->spare);
 	free(s);

@@ -102,9 +102,13 @@ struct ps_peer {
 			      * since (ps_peer_lost); 0: not away */
 	int rejoined;        /* came back in a lost member's place: its
 			      * replayed pushes are no protocol error */
+	uint64_t link;       /* this connection's number (ps->links): a reply
+			      * sent on it is not sent again for its replay */
 	/* local: a worker's progress, one entry per key of the table */
 	uint32_t *next_round;
 	uint8_t *did_init;
+	uint32_t *answered;  /* [keys] round + 1 of the last PUSH_REPLY sent on
+			      * this link (NULL: none yet): not sent twice */
 };
 
 /* The gradients of one round of one tensor (or slice), gathered from the
@@ -158,6 +162,7 @@ struct gx_ps {
 			       * o.key set: every link is secure */
 	gx_keyring *ring;     /* o.key set: the keys its peers may hold (new
 			       * connections are checked against it) */
+	uint64_t links;       /* connections accepted (ps_peer.link) */
 	gx_keyring *rings[2]; /* the rings made (ps_keys), freed at the end: a
 			       * global's ring without the flat workers' keys
 			       * replaces the whole one once its job is HiPS */

@@ -509,9 +509,23 @@ static uint64_t local_rounds(const gx_ps *ps)
  * needs this worker's next push). */
 static void replayed_push(gx_ps *ps, ps_peer *p, ps_lkey *k, const gx_frame_hdr *h)
 {
-	if (!ps_local_round_pending(k, h->round))
-		ps_send_f32(ps, p->c, GX_FT_PUSH_REPLY, k->key, k->block, h->round, ps->o.party,
-			    k->view ? k->view : k->value, k->count);
+	if (ps_local_round_pending(k, h->round) || ps_local_answered(ps, p, k, h->round))
+		return;
+	ps_send_f32(ps, p->c, GX_FT_PUSH_REPLY, k->key, k->block, h->round, ps->o.party,
+		    k->view ? k->view : k->value, k->count);
+	ps_local_note_answer(ps, p, k, h->round);
+}
+
+void ps_local_note_answer(gx_ps *ps, ps_peer *w, const ps_lkey *k, uint32_t round)
+{
+	if (!w->answered && !(w->answered = calloc(ps->loc->nkeys, sizeof *w->answered)))
+		return; /* then a replay may be answered twice, as before */
+	w->answered[k - ps->loc->keys] = round + 1;
+}
+
+int ps_local_answered(const gx_ps *ps, const ps_peer *w, const ps_lkey *k, uint32_t round)
+{
+	return w->answered && w->answered[k - ps->loc->keys] == round + 1;
 }
 
 static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)

@@ -129,6 +129,10 @@ void ps_local_push_slice(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const flo
 void ps_pull_ask(gx_ps *ps, ps_lkey *k, ps_pull *q);
 /* Frees a pull group (NULL accepted). */
 void ps_pull_free(ps_pull *q);
+/* Records that w's link got k's PUSH_REPLY of round (a replay of it is not
+ * answered again), or says whether it did (ps_local.c). */
+void ps_local_note_answer(gx_ps *ps, ps_peer *w, const ps_lkey *k, uint32_t round);
+int ps_local_answered(const gx_ps *ps, const ps_peer *w, const ps_lkey *k, uint32_t round);
 /* Frees a round sent upstream and what it keeps (nsl: its key's slices). */
 void ps_fwd_free(ps_fwd *f, int nsl);
 

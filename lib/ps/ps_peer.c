@@ -318,6 +318,7 @@ static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 			       addr);
 			continue;
 		}
+		p->link = ++ps->links;
 		p->ps = ps;
 		p->fd = -1;
 		p->state = PEER_HELLO;
