@@ -198,6 +198,80 @@ gx_ns_rate() {
 			latency "${GX_NS_TBF_LATENCY:-50ms}"
 }
 
+# gx_ns_mesh [TABLE] — the packet-level WAN: every DC reaches every other
+# DC and the center, and every packet between them (both ways) goes through
+# geomx-netem in the center, which gives it the link of its pair from TABLE
+# (a file of lines "A B KEY=VALUE..." or "A > B KEY=VALUE...", A and B
+# being DC names, "center" or "*"; geomx-netem(1) lists the keys; no TABLE
+# or an empty one: every packet passes untouched). How: a TUN device
+# "gxem" in the center; policy rules send what arrives from a DC's link,
+# and what the center sends to a DC, to a table whose only route is the
+# device, and the local table is looked up after them, so packets to the
+# center's own address go through the device too (not those to the
+# center's end of a DC's link, which ARP must find local); what geomx-netem writes
+# back enters from the device, matches none of those rules and is routed
+# (or delivered) as usual. Sites given to geomx-netem: each DC's address
+# (a /32) and the center (the rest of $GX_NS_NET). Call after gx_ns_up,
+# once. Its statistics go to $GX_NS_NETEM_STATS when set, its messages to
+# $GX_NS_NETEM_LOG (default /dev/null); GX_NS_NETEM_PID is its pid, and
+# gx_ns_down ends it with the rest. Status 0; 1 with a message (the
+# emulator's own when it refused the table).
+gx_ns_mesh() {
+	[ "$GX_NS_UP" = 1 ] || { _gx_ns_err "gx_ns_mesh: gx_ns_up first"; return 1; }
+	[ -z "${GX_NS_NETEM_PID:-}" ] || { _gx_ns_err "gx_ns_mesh: already meshed"; return 1; }
+	command -v geomx-netem >/dev/null 2>&1 || { _gx_ns_err "gx_ns_mesh: geomx-netem not on PATH"; return 1; }
+	_gc=$(gx_ns_name center)
+	_gt=$(mktemp "${TMPDIR:-/tmp}/gx-netem.XXXXXX") || return 1
+	{
+		echo "site center $GX_NS_NET.0.0/16"
+		_gi=0
+		for _gd in $GX_NS_DCS; do
+			echo "site $_gd $GX_NS_NET.$((_gi + 1)).2/32"
+			_gi=$((_gi + 1))
+		done
+		[ -z "${1:-}" ] || cat "$1"
+	} >"$_gt" || { rm -f "$_gt"; return 1; }
+	if ! _gw=$(geomx-netem --check --table "$_gt" 2>&1 >/dev/null); then
+		_gx_ns_err "gx_ns_mesh: $(echo "$_gw" | head -n 1 | sed "s|$_gt|${1:-table}|")"
+		rm -f "$_gt"
+		return 1
+	fi
+	for _gs in net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.accept_local=1 \
+		net.ipv4.conf.default.accept_local=1; do
+		ip netns exec "$_gc" sysctl -qw "$_gs" || { rm -f "$_gt"; return 1; }
+	done
+	_gx_ns_ip -n "$_gc" tuntap add dev gxem mode tun &&
+		_gx_ns_ip -n "$_gc" link set gxem txqueuelen 10000 up &&
+		_gx_ns_ip -n "$_gc" route add default dev gxem src "$GX_NS_NET.0.1" table 100 &&
+		_gx_ns_ip -n "$_gc" rule add pref 100 lookup local &&
+		_gx_ns_ip -n "$_gc" rule del pref 0 lookup local || { rm -f "$_gt"; return 1; }
+	_gi=0
+	for _gd in $GX_NS_DCS; do
+		_gx_ns_ip -n "$_gc" rule add pref 5 to "$GX_NS_NET.$((_gi + 1)).1" lookup local &&
+			_gx_ns_ip -n "$_gc" rule add pref 10 iif "wan$_gi" lookup 100 &&
+			_gx_ns_ip -n "$_gc" rule add pref 20 iif lo to "$GX_NS_NET.$((_gi + 1)).2" lookup 100 ||
+			{ rm -f "$_gt"; return 1; }
+		_gi=$((_gi + 1))
+	done
+	_go="$_gt.out"
+	ip netns exec "$_gc" geomx-netem --tun gxem --table "$_gt" \
+		${GX_NS_NETEM_STATS:+--stats "$GX_NS_NETEM_STATS"} >"$_go" 2>"${GX_NS_NETEM_LOG:-/dev/null}" &
+	GX_NS_NETEM_PID=$!
+	_gi=0
+	while [ ! -s "$_go" ] && kill -0 "$GX_NS_NETEM_PID" 2>/dev/null && [ $_gi -lt 300 ]; do
+		sleep 0.05
+		_gi=$((_gi + 1))
+	done
+	if [ ! -s "$_go" ]; then
+		_gx_ns_err "gx_ns_mesh: geomx-netem did not start"
+		rm -f "$_gt" "$_go"
+		return 1
+	fi
+	rm -f "$_gt" "$_go"
+	return 0
+}
+
 # gx_ns_pids — prints the pids of every process inside this run's
 # namespaces, one a line.
 gx_ns_pids() {
@@ -239,5 +313,6 @@ gx_ns_down() {
 	done
 	GX_NS_DCS=""
 	GX_NS_UP=0
+	GX_NS_NETEM_PID=""
 	return $_gr
 }

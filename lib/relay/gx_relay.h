@@ -37,6 +37,15 @@ enum { GX_RELAY_NEAR = 0, GX_RELAY_FAR = 1 };  /* sides: NEAR accepted, FAR conn
 #define GX_RELAY_SEGMENT 1448    /* bytes of a TCP segment, the unit of loss */
 #define GX_RELAY_HOLD_MIN_MS 200 /* a lost segment holds its stream at least this long */
 
+/* Gilbert-Elliott burst loss: a good and a bad state, each with its own
+ * loss probability, and the chance of moving to the other at each unit.
+ * In the long run the bad state holds p_gb / (p_gb + p_bg) of the units
+ * and a stay in it lasts 1 / p_bg units on average. */
+typedef struct gx_relay_ge {
+	double p_gb, p_bg;          /* good -> bad, bad -> good */
+	double loss_good, loss_bad; /* a unit's loss in each state */
+} gx_relay_ge;
+
 /* The emulated link of one direction. */
 typedef struct gx_relay_link {
 	double rate;        /* bytes per second; 0: no limit */
@@ -102,6 +111,111 @@ int gx_relay_parse_time(const char *s, uint64_t *ns);
 int gx_relay_parse_loss(const char *s, double *p);
 /* "100 Mbit/s" for log lines. */
 void gx_relay_fmt_rate(char *buf, size_t cap, double bytes_per_s);
+
+/* ------------------------------------------------------------------------
+ * The packet-level emulator behind geomx-netem(1): IP packets that the
+ * kernel routes into a TUN device are read, given the delay, jitter, loss,
+ * rate and queue of the link between their source's site and their
+ * destination's (a site: a named set of IPv4 prefixes), and written back
+ * into the same device when their time comes, so the kernel delivers them
+ * on. TCP and UDP between the sites see real round trips, losses and
+ * queues. Links are per direction and per pair of sites, from a table of
+ * lines (gx_netem_table_line):
+ *
+ *   site NAME PREFIX...            e.g. site dc0 10.211.1.2/32
+ *   A B KEY=VALUE...               the link A -> B and B -> A
+ *   A > B KEY=VALUE...             the link A -> B only
+ *
+ * A or B may be "*", every site named so far. A later line replaces what
+ * an earlier one set for the same direction. Keys: delay=TIME,
+ * jitter=TIME (uniform in [-jitter, +jitter], never more than delay; order
+ * kept), rate=RATE (gx_relay_parse_rate), queue=BYTES or TIME (drop-tail
+ * bound on what waits for the rate; default GX_NETEM_DEF_QUEUE_MS at the
+ * rate), loss=P (independent), ge=P_GB,P_BG[,LOSS_BAD[,LOSS_GOOD]]
+ * (Gilbert-Elliott burst loss instead; LOSS_BAD defaults to 1, LOSS_GOOD to
+ * 0), reorder=P (a packet goes without the delay and jitter, ahead of
+ * those still held). Packets between sites without a link, of unknown
+ * sites, or not IPv4, pass at once.
+ * ---------------------------------------------------------------------- */
+#define GX_NETEM_MAX_SITES 64
+#define GX_NETEM_MAX_PREFIXES 8    /* per site */
+#define GX_NETEM_DEF_QUEUE_MS 50
+#define GX_NETEM_MIN_QUEUE 16384   /* bytes: the default queue is never shorter */
+#define GX_NETEM_DEF_MAX_PACKETS 65536
+#define GX_NETEM_DEF_STATS_EVERY 1.0
+
+/* One direction of one pair of sites. */
+typedef struct gx_netem_link {
+	gx_relay_link l;     /* rate, delay, jitter; l.loss: independent loss */
+	gx_relay_ge ge;      /* burst loss instead of l.loss when ge.p_gb > 0 */
+	uint64_t queue;      /* bytes the rate's queue holds; 0: the default */
+	double reorder;      /* probability a packet skips the delay */
+} gx_netem_link;
+
+/* What one direction of one pair saw (counts of packets unless _bytes). */
+typedef struct gx_netem_count {
+	uint64_t in, in_bytes, out, out_bytes;
+	uint64_t lost;      /* drawn lost (loss= or ge=) */
+	uint64_t dropped;   /* drop-tail: the queue was full */
+	uint64_t overflow;  /* no room left among max_packets */
+	uint64_t reordered;
+} gx_netem_count;
+
+typedef struct gx_netem_table gx_netem_table;
+
+/* An empty table; NULL when out of memory. */
+gx_netem_table *gx_netem_table_new(void);
+/* Adds one line (the grammar above; blank lines and # comments are
+ * accepted and do nothing). 0, or GX_EINVAL with a one-line reason in err
+ * (not naming the line: the caller knows where it came from). */
+int gx_netem_table_line(gx_netem_table *t, const char *line, char *err, size_t cap);
+/* Sites, their names, and a direction's link (NULL when none was set). */
+int gx_netem_table_sites(const gx_netem_table *t);
+const char *gx_netem_table_site(const gx_netem_table *t, int i);
+const gx_netem_link *gx_netem_table_link(const gx_netem_table *t, int src, int dst);
+/* The site an IPv4 address (host order) belongs to, by longest prefix; -1
+ * when none. */
+int gx_netem_table_find(const gx_netem_table *t, uint32_t addr);
+/* The sites of an IP packet's source and destination (-1: none, or not
+ * IPv4); 0, or GX_ETRUNC when it is too short to be an IPv4 packet. */
+int gx_netem_classify(const gx_netem_table *t, const uint8_t *pkt, size_t len, int *src,
+		      int *dst);
+void gx_netem_table_free(gx_netem_table *t);
+
+typedef struct gx_netem_opts {
+	const char *tun;      /* the TUN device to attach to, when fd < 0 */
+	int fd;               /* else: packets are read from and written to fd,
+			       * one per read and write (a datagram socket in
+			       * tests; made non-blocking); -1: the TUN device */
+	size_t mtu;           /* largest packet; 0: the device's MTU (1500 for fd) */
+	size_t max_packets;   /* packets held at once, at most */
+	uint64_t seed;        /* of the jitter, loss and reorder draws */
+	const char *stats_path; /* NULL: none; one TSV line per active direction */
+	double stats_every;   /* s */
+	gx_log_fn *log;       /* NULL: silent */
+	void *log_ud;
+} gx_netem_opts;
+
+typedef struct gx_netem gx_netem;
+
+/* Every field at its default: fd -1, no device named, defaults above. */
+void gx_netem_opts_default(gx_netem_opts *o);
+/* Attaches to the device (brought up) or takes fd, with the links of t
+ * (t is copied: the caller frees it). NULL on failure with *err set and
+ * the reason logged at level 0. */
+gx_netem *gx_netem_create(const gx_netem_opts *o, const gx_netem_table *t, int *err);
+/* Forwards until gx_netem_stop; packets still held then are dropped. 0,
+ * or GX_EIO when reading or polling failed. */
+int gx_netem_run(gx_netem *e);
+/* Makes gx_netem_run return: async-signal-safe, and safe from another
+ * thread. */
+void gx_netem_stop(gx_netem *e);
+/* What direction src -> dst saw so far (after gx_netem_run returned, or
+ * from the thread that runs it). */
+void gx_netem_counts(const gx_netem *e, int src, int dst, gx_netem_count *c);
+/* Writes the final statistics; closes what it opened (not a given fd).
+ * NULL is accepted. */
+void gx_netem_free(gx_netem *e);
 
 #ifdef __cplusplus
 }

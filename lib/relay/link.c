@@ -45,7 +45,7 @@ int link_draw(link_dir *d, double p)
 	return (double)gx_rng_next(&d->rng) * 0x1p-64 < p;
 }
 
-int link_ge_lost(link_dir *d, const link_ge *g)
+int link_ge_lost(link_dir *d, const gx_relay_ge *g)
 {
 	int lost = link_draw(d, d->bad ? g->loss_bad : g->loss_good);
 	d->bad = d->bad ? !link_draw(d, g->p_bg) : link_draw(d, g->p_gb);

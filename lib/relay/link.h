@@ -30,15 +30,6 @@ typedef struct link_dir {
 	int bad;               /* Gilbert-Elliott: in the bad state */
 } link_dir;
 
-/* Gilbert-Elliott burst loss: a good and a bad state, each with its own
- * loss probability, and the chance of moving to the other at each unit.
- * In the long run the bad state holds p_gb / (p_gb + p_bg) of the units
- * and a stay in it lasts 1 / p_bg units on average. */
-typedef struct link_ge {
-	double p_gb, p_bg;          /* good -> bad, bad -> good */
-	double loss_good, loss_bad; /* a unit's loss in each state */
-} link_ge;
-
 /* A direction whose draws start from seed. */
 void link_init(link_dir *d, uint64_t seed);
 /* When a unit of len bytes arriving at now leaves through the rate, the
@@ -51,7 +42,7 @@ uint64_t link_release(link_dir *d, uint64_t t);
 int link_draw(link_dir *d, double p);
 /* Whether the next unit is lost under g, from the state the previous one
  * left (which it then moves on). */
-int link_ge_lost(link_dir *d, const link_ge *g);
+int link_ge_lost(link_dir *d, const gx_relay_ge *g);
 /* Bytes that arrived before now and wait for the link still (the queue a
  * drop-tail bound applies to); 0 without a rate. */
 uint64_t link_backlog(const link_dir *d, const gx_relay_link *c, uint64_t now);

@@ -123,7 +123,7 @@ static void loss_rate(void)
 
 static void burst_loss(void)
 {
-	link_ge g = {.p_gb = 0.01, .p_bg = 0.25, .loss_good = 0, .loss_bad = 0.5};
+	gx_relay_ge g = {.p_gb = 0.01, .p_bg = 0.25, .loss_good = 0, .loss_bad = 0.5};
 	link_dir d;
 	link_init(&d, 6);
 	long n = 1000000, lost = 0, bad = 0, stays = 0;

@@ -1,0 +1,268 @@
+/*
+ * geomx-netem — a packet-level WAN emulator: IP packets routed into a TUN
+ * device get the delay, jitter, loss, rate and queue of the link between
+ * their sites and are written back into it (lib/relay/netem.c). The table
+ * of sites and links comes from --table files and --line lines, in the
+ * order given. scripts/netns.sh (gx_ns_mesh) makes the device and the
+ * routes that send data-center traffic through it; see geomx-netem(1).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "geomx.h"
+
+enum { OPT_TUN = 256, OPT_TABLE, OPT_LINE, OPT_SEED, OPT_STATS, OPT_STATS_EVERY, OPT_MAX_PACKETS,
+       OPT_CHECK };
+
+static void usage(void)
+{
+	printf("Usage: %s --tun DEVICE (--table FILE | --line TEXT)... [OPTION]...\n"
+	       "  or:  %s --check (--table FILE | --line TEXT)...\n"
+	       "Emulate WAN links between sites at the level of IP packets: every packet the\n"
+	       "kernel routes into the TUN device DEVICE gets the one-way delay, jitter, loss,\n"
+	       "rate and queue of the link from its source's site to its destination's, and is\n"
+	       "written back into the device when its time comes. Prints the device's name as\n"
+	       "one line on standard output once attached, then runs until SIGINT or SIGTERM.\n\n",
+	       cli_prog, cli_prog);
+	printf("The table (one entry a line; # starts a comment; later lines win):\n"
+	       "  site NAME PREFIX...       a site: IPv4 addresses or prefixes, e.g. 10.1.0.0/16\n"
+	       "  A B KEY=VALUE...          the links A -> B and B -> A (A, B: sites or *)\n"
+	       "  A > B KEY=VALUE...        the link A -> B only\n"
+	       "Keys of a link (all optional; an unnamed pair passes untouched):\n"
+	       "  delay=TIME                one-way delay, e.g. 25ms (units s, ms, us)\n"
+	       "  jitter=TIME               uniform in [-TIME, +TIME], at most the delay; the\n"
+	       "                            order of packets is kept\n"
+	       "  rate=RATE                 e.g. 100mbit, 1gbit, 12.5MB (per second)\n"
+	       "  queue=BYTES|TIME          drop-tail bound on what waits for the rate, e.g.\n"
+	       "                            256KiB or 20ms (default %d ms at the rate, at least\n"
+	       "                            %d bytes)\n"
+	       "  loss=P                    independent loss, e.g. 1%% or 0.01\n"
+	       "  ge=P_GB,P_BG[,BAD[,GOOD]] Gilbert-Elliott burst loss instead: the chance to\n"
+	       "                            enter and to leave the bad state per packet, and\n"
+	       "                            the loss in the bad and good states (default 1, 0)\n"
+	       "  reorder=P                 a packet skips the delay and jitter (it overtakes\n"
+	       "                            those still held)\n\n",
+	       GX_NETEM_DEF_QUEUE_MS, GX_NETEM_MIN_QUEUE);
+	printf("Options:\n"
+	       "      --tun DEVICE          the TUN device to attach to (made by `ip tuntap\n"
+	       "                            add DEVICE mode tun`, or made now)\n"
+	       "      --table FILE          table lines from FILE ('-': standard input)\n"
+	       "      --line TEXT           one table line\n"
+	       "      --check               read the table, print it as understood, exit\n"
+	       "      --seed N              seed of the jitter, loss and reorder draws\n"
+	       "                            (default %d)\n"
+	       "      --max-packets N       packets held at once; more are dropped (default %d)\n"
+	       "      --stats FILE          TSV of each direction's counts (in, out, lost,\n"
+	       "                            dropped by the queue, overflow, reordered), every\n"
+	       "                            --stats-every seconds and at the end\n"
+	       "      --stats-every SEC     (default %g)\n"
+	       "  -q, --quiet               print errors only\n"
+	       "  -v, --verbose             more messages\n"
+	       "  -h, --help                display this help and exit\n"
+	       "  -V, --version             output version information and exit\n\n"
+	       "Signals: SIGINT and SIGTERM drop what is held, write the last statistics and\n"
+	       "exit 0.\n"
+	       "Exit status: 0 done, 1 runtime failure (cannot attach to the device, read or\n"
+	       "write it, or write the statistics), 2 usage error (bad flags, a bad table\n"
+	       "line). See %s(1).\n",
+	       GX_RELAY_DEF_SEED, GX_NETEM_DEF_MAX_PACKETS, GX_NETEM_DEF_STATS_EVERY, cli_prog);
+}
+
+static gx_netem *the_emu;
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop(int sig)
+{
+	if (stop_sig) {
+		signal(sig, SIG_DFL);
+		raise(sig);
+		return;
+	}
+	stop_sig = sig;
+	if (the_emu)
+		gx_netem_stop(the_emu);
+}
+
+static void emu_log(void *ud, int level, const char *msg)
+{
+	(void)ud;
+	if (level == GX_LOG_ERROR || level <= cli_verbosity)
+		fprintf(stderr, "%s: %s\n", cli_prog, msg);
+}
+
+static void add_line(gx_netem_table *t, const char *text, const char *where, long lineno)
+{
+	char err[256];
+	if (gx_netem_table_line(t, text, err, sizeof err)) {
+		if (lineno > 0)
+			cli_usage_error("%s:%ld: %s", where, lineno, err);
+		cli_usage_error("--line '%s': %s", text, err);
+	}
+}
+
+static void add_file(gx_netem_table *t, const char *path)
+{
+	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+	if (!f)
+		cli_usage_error("cannot read table %s: %s", path, strerror(errno));
+	char buf[1100];
+	long n = 0;
+	while (fgets(buf, sizeof buf, f)) {
+		n++;
+		size_t len = strlen(buf);
+		if (len == sizeof buf - 1 && buf[len - 1] != '\n')
+			cli_usage_error("%s:%ld: line too long", path, n);
+		add_line(t, buf, path, n);
+	}
+	if (ferror(f))
+		cli_usage_error("cannot read table %s: %s", path, strerror(errno));
+	if (f != stdin)
+		fclose(f);
+}
+
+/* --check: every direction that has a link, one line each. */
+static void print_table(const gx_netem_table *t)
+{
+	int n = gx_netem_table_sites(t);
+	for (int a = 0; a < n; a++)
+		for (int b = 0; b < n; b++) {
+			const gx_netem_link *l = gx_netem_table_link(t, a, b);
+			if (!l)
+				continue;
+			char rate[32] = "unlimited";
+			if (l->l.rate > 0)
+				gx_relay_fmt_rate(rate, sizeof rate, l->l.rate);
+			printf("%s > %s: delay %g ms, jitter %g ms, rate %s, queue %llu bytes, ",
+			       gx_netem_table_site(t, a), gx_netem_table_site(t, b),
+			       (double)l->l.delay_ns / 1e6, (double)l->l.jitter_ns / 1e6, rate,
+			       (unsigned long long)l->queue);
+			if (l->ge.p_gb > 0)
+				printf("burst loss (p_gb %g, p_bg %g, bad %g, good %g), ", l->ge.p_gb,
+				       l->ge.p_bg, l->ge.loss_bad, l->ge.loss_good);
+			else
+				printf("loss %g%%, ", l->l.loss * 100);
+			printf("reorder %g%%\n", l->reorder * 100);
+		}
+}
+
+int main(int argc, char **argv)
+{
+	cli_init(argv[0]);
+	argv[0] = (char *)cli_prog;
+	static const struct option longs[] = {
+		{ "tun", 1, 0, OPT_TUN },         { "table", 1, 0, OPT_TABLE },
+		{ "line", 1, 0, OPT_LINE },       { "seed", 1, 0, OPT_SEED },
+		{ "stats", 1, 0, OPT_STATS },     { "stats-every", 1, 0, OPT_STATS_EVERY },
+		{ "max-packets", 1, 0, OPT_MAX_PACKETS }, { "check", 0, 0, OPT_CHECK },
+		{ "quiet", 0, 0, 'q' },           { "verbose", 0, 0, 'v' },
+		{ "help", 0, 0, 'h' },            { "version", 0, 0, 'V' },
+		{ 0, 0, 0, 0 },
+	};
+	gx_netem_opts o;
+	gx_netem_opts_default(&o);
+	gx_netem_table *t = gx_netem_table_new();
+	if (!t) {
+		cli_error("out of memory");
+		return CLI_FAIL;
+	}
+	int check = 0, have_table = 0, c;
+	uint64_t u;
+	while ((c = getopt_long(argc, argv, "qvhV", longs, NULL)) != -1) {
+		switch (c) {
+		case OPT_TUN:
+			o.tun = optarg;
+			break;
+		case OPT_TABLE:
+			add_file(t, optarg);
+			have_table = 1;
+			break;
+		case OPT_LINE:
+			add_line(t, optarg, NULL, 0);
+			have_table = 1;
+			break;
+		case OPT_SEED:
+			if (cli_parse_count(optarg, &o.seed))
+				cli_usage_error("invalid --seed '%s'", optarg);
+			break;
+		case OPT_STATS:
+			o.stats_path = optarg;
+			break;
+		case OPT_STATS_EVERY:
+			if (cli_parse_double(optarg, &o.stats_every) || !(o.stats_every >= 0.01))
+				cli_usage_error("invalid --stats-every '%s' (want seconds, at least 0.01)",
+						optarg);
+			break;
+		case OPT_MAX_PACKETS:
+			if (cli_parse_count(optarg, &u) || u < 1 || u > (1u << 24))
+				cli_usage_error("invalid --max-packets '%s' (want 1 to %u)", optarg,
+						1u << 24);
+			o.max_packets = (size_t)u;
+			break;
+		case OPT_CHECK:
+			check = 1;
+			break;
+		case 'q':
+			if (cli_verbosity > 0)
+				cli_verbosity--;
+			break;
+		case 'v':
+			cli_verbosity++;
+			break;
+		case 'h':
+			usage();
+			return CLI_OK;
+		case 'V':
+			cli_print_version();
+			return CLI_OK;
+		default:
+			cli_bad_option();
+		}
+	}
+	if (optind < argc)
+		cli_usage_error("unexpected argument '%s'", argv[optind]);
+	if (!have_table)
+		cli_usage_error("no table (--table FILE or --line TEXT)");
+	if (check) {
+		print_table(t);
+		gx_netem_table_free(t);
+		return CLI_OK;
+	}
+	if (!o.tun)
+		cli_usage_error("missing --tun DEVICE");
+
+	signal(SIGPIPE, SIG_IGN);
+	o.log = emu_log;
+	gx_netem *e = gx_netem_create(&o, t, NULL);
+	gx_netem_table_free(t);
+	if (!e)
+		return CLI_FAIL;
+	the_emu = e;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_RESTART;
+	sa.sa_handler = on_stop;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	printf("%s\n", o.tun);
+	if (fflush(stdout) != 0) {
+		cli_error("write error on standard output: %s", strerror(errno));
+		the_emu = NULL;
+		gx_netem_free(e);
+		return CLI_FAIL;
+	}
+	int rc = gx_netem_run(e);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	the_emu = NULL;
+	gx_netem_free(e);
+	if (rc)
+		return CLI_FAIL;
+	cli_info("stopped by %s", stop_sig == SIGINT ? "SIGINT" : "SIGTERM");
+	return CLI_OK;
+}

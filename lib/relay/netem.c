@@ -1,0 +1,484 @@
+/*
+ * netem.c — the packet-level emulator (gx_relay.h, "The packet-level
+ * emulator"): reads IP packets from a TUN device, gives each the link of
+ * its pair of sites (link.h: the same model as geomx-relay's stream
+ * emulation, with a packet as the unit), and writes it back into the
+ * device at its time, so the kernel routes it on.
+ *
+ * Why one thread and a heap: the work per packet is a read, a few draws
+ * and a write; what must be exact is when each goes out. Held packets sit
+ * in one binary heap ordered by (release time, arrival), so packets of a
+ * direction whose times the link made non-decreasing leave in order, and
+ * the loop sleeps in ppoll until the earliest one is due or a packet
+ * arrives. The thread's timer slack is set to 1 us so that sleep ends
+ * when it should rather than up to 50 us later.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/if_tun.h>
+
+#include "link.h"
+#include "netem.h"
+
+enum { READ_BATCH = 256, BLOCK_PKTS = 256, FD_MTU = 1500 };
+
+typedef struct pkt {
+	uint64_t t, seq; /* release time (ns), arrival order */
+	uint32_t len;
+	int16_t src, dst;
+	uint8_t data[];
+} pkt;
+
+struct gx_netem {
+	gx_netem_opts o;
+	gx_netem_table t;
+	link_dir dir[GX_NETEM_MAX_SITES][GX_NETEM_MAX_SITES];
+	gx_netem_count count[GX_NETEM_MAX_SITES][GX_NETEM_MAX_SITES];
+	uint64_t passed, malformed, write_fail, dropped_at_stop;
+	int fd, own_fd;
+	int stop_pipe[2];
+	size_t slot;         /* bytes of a pkt with its data */
+	pkt *spare;          /* the next read lands here */
+	pkt **free_list;
+	size_t nfree, made;  /* made <= o.max_packets + 1 (the spare) */
+	uint8_t **blocks;
+	size_t nblocks;
+	pkt **heap;
+	size_t nheap;
+	uint64_t seq;
+	FILE *stats;
+	uint64_t t0, next_stats;
+	char tun_name[IFNAMSIZ];
+};
+
+static void elog(const gx_netem *e, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void elog(const gx_netem *e, int level, const char *fmt, ...)
+{
+	if (!e->o.log)
+		return;
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	e->o.log(e->o.log_ud, level, msg);
+}
+
+void gx_netem_opts_default(gx_netem_opts *o)
+{
+	memset(o, 0, sizeof *o);
+	o->fd = -1;
+	o->max_packets = GX_NETEM_DEF_MAX_PACKETS;
+	o->seed = GX_RELAY_DEF_SEED;
+	o->stats_every = GX_NETEM_DEF_STATS_EVERY;
+}
+
+/* ------------------------------------------------------------ the device */
+
+static int if_ioctl(const char *name, unsigned long req, struct ifreq *ifr)
+{
+	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (s < 0)
+		return -1;
+	snprintf(ifr->ifr_name, IFNAMSIZ, "%s", name);
+	int rc = ioctl(s, req, ifr);
+	int saved = errno;
+	close(s);
+	errno = saved;
+	return rc;
+}
+
+/* Attaches to TUN device name (made by `ip tuntap add`, or made now),
+ * brings it up; its MTU into *mtu. */
+static int tun_open(gx_netem *e, const char *name, size_t *mtu)
+{
+	if (!name || !*name || strlen(name) >= IFNAMSIZ) {
+		elog(e, 0, "bad TUN device name '%s'", name ? name : "");
+		errno = EINVAL;
+		return -1;
+	}
+	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		elog(e, 0, "cannot open /dev/net/tun: %s", strerror(errno));
+		return -1;
+	}
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof ifr);
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		elog(e, 0, "cannot attach to TUN device '%s': %s", name, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	snprintf(e->tun_name, sizeof e->tun_name, "%s", ifr.ifr_name);
+	memset(&ifr, 0, sizeof ifr);
+	if (if_ioctl(e->tun_name, SIOCGIFFLAGS, &ifr) < 0 ||
+	    (!(ifr.ifr_flags & IFF_UP) &&
+	     (ifr.ifr_flags |= IFF_UP, if_ioctl(e->tun_name, SIOCSIFFLAGS, &ifr) < 0))) {
+		elog(e, 0, "cannot bring TUN device '%s' up: %s", e->tun_name, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	memset(&ifr, 0, sizeof ifr);
+	if (!*mtu) {
+		if (if_ioctl(e->tun_name, SIOCGIFMTU, &ifr) < 0) {
+			elog(e, 0, "cannot read the MTU of '%s': %s", e->tun_name, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		*mtu = (size_t)ifr.ifr_mtu;
+	}
+	return fd;
+}
+
+/* ----------------------------------------------------------- the packets */
+
+/* A free slot, made when fewer than max_packets (+ the spare) exist;
+ * NULL when all are taken. */
+static pkt *slot_take(gx_netem *e)
+{
+	if (e->nfree)
+		return e->free_list[--e->nfree];
+	if (e->made >= e->o.max_packets + 1)
+		return NULL;
+	size_t n = e->o.max_packets + 1 - e->made;
+	if (n > BLOCK_PKTS)
+		n = BLOCK_PKTS;
+	uint8_t *b = malloc(n * e->slot);
+	uint8_t **nb = b ? realloc(e->blocks, (e->nblocks + 1) * sizeof *nb) : NULL;
+	if (!nb) {
+		free(b);
+		return NULL;
+	}
+	e->blocks = nb;
+	e->blocks[e->nblocks++] = b;
+	for (size_t i = 1; i < n; i++)
+		e->free_list[e->nfree++] = (pkt *)(void *)(b + i * e->slot);
+	e->made += n;
+	return (pkt *)(void *)b;
+}
+
+static int before(const pkt *a, const pkt *b)
+{
+	return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+static void heap_push(gx_netem *e, pkt *p)
+{
+	size_t i = e->nheap++;
+	while (i > 0) {
+		size_t up = (i - 1) / 2;
+		if (!before(p, e->heap[up]))
+			break;
+		e->heap[i] = e->heap[up];
+		i = up;
+	}
+	e->heap[i] = p;
+}
+
+static pkt *heap_pop(gx_netem *e)
+{
+	pkt *top = e->heap[0], *last = e->heap[--e->nheap];
+	size_t i = 0, n = e->nheap;
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= n)
+			break;
+		if (c + 1 < n && before(e->heap[c + 1], e->heap[c]))
+			c++;
+		if (!before(e->heap[c], last))
+			break;
+		e->heap[i] = e->heap[c];
+		i = c;
+	}
+	if (n)
+		e->heap[i] = last;
+	return top;
+}
+
+static void emit(gx_netem *e, const pkt *p)
+{
+	ssize_t w;
+	do
+		w = write(e->fd, p->data, p->len);
+	while (w < 0 && errno == EINTR);
+	if (w != (ssize_t)p->len) {
+		e->write_fail++;
+		return;
+	}
+	if (p->src >= 0) {
+		gx_netem_count *c = &e->count[p->src][p->dst];
+		c->out++;
+		c->out_bytes += p->len;
+	}
+}
+
+/* What the link of the packet in e->spare does with it at now: it goes at
+ * once, is held, or is dropped. */
+static void admit(gx_netem *e, uint64_t now)
+{
+	pkt *p = e->spare;
+	int s, d;
+	p->src = p->dst = -1;
+	if (gx_netem_classify(&e->t, p->data, p->len, &s, &d)) {
+		e->malformed++;
+		emit(e, p); /* the kernel's to judge, as it would be without us */
+		return;
+	}
+	if (s < 0 || d < 0 || !e->t.set[s][d]) {
+		e->passed++;
+		emit(e, p);
+		return;
+	}
+	const gx_netem_link *l = &e->t.link[s][d];
+	link_dir *dir = &e->dir[s][d];
+	gx_netem_count *c = &e->count[s][d];
+	c->in++;
+	c->in_bytes += p->len;
+	p->src = (int16_t)s;
+	p->dst = (int16_t)d;
+	if (l->ge.p_gb > 0 ? link_ge_lost(dir, &l->ge) : l->l.loss > 0 && link_draw(dir, l->l.loss)) {
+		c->lost++;
+		return;
+	}
+	if (l->l.rate > 0 && link_backlog(dir, &l->l, now) + p->len > l->queue) {
+		c->dropped++;
+		return;
+	}
+	int early = l->reorder > 0 && link_draw(dir, l->reorder);
+	gx_relay_link k = l->l;
+	if (early) {
+		k.delay_ns = k.jitter_ns = 0;
+		c->reordered++;
+	}
+	uint64_t t = link_stamp(dir, &k, p->len, now);
+	if (!early)
+		t = link_release(dir, t);
+	if (t <= now && (e->nheap == 0 || e->heap[0]->t > t)) {
+		emit(e, p);
+		return;
+	}
+	pkt *next = slot_take(e);
+	if (!next) {
+		c->overflow++;
+		return;
+	}
+	p->t = t;
+	p->seq = e->seq++;
+	heap_push(e, p);
+	e->spare = next;
+}
+
+static void release_due(gx_netem *e, uint64_t now)
+{
+	while (e->nheap && e->heap[0]->t <= now) {
+		pkt *p = heap_pop(e);
+		emit(e, p);
+		e->free_list[e->nfree++] = p;
+	}
+}
+
+/* ------------------------------------------------------------ statistics */
+
+static void stats_write(gx_netem *e, uint64_t now)
+{
+	if (!e->stats)
+		return;
+	double ts = (double)(now - e->t0) / 1e9;
+	for (int a = 0; a < e->t.n; a++)
+		for (int b = 0; b < e->t.n; b++) {
+			const gx_netem_count *c = &e->count[a][b];
+			if (!c->in)
+				continue;
+			fprintf(e->stats,
+				"%.3f\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\n", ts,
+				e->t.site[a].name, e->t.site[b].name, (unsigned long long)c->in,
+				(unsigned long long)c->in_bytes, (unsigned long long)c->out,
+				(unsigned long long)c->out_bytes, (unsigned long long)c->lost,
+				(unsigned long long)c->dropped, (unsigned long long)c->overflow,
+				(unsigned long long)c->reordered);
+		}
+	fflush(e->stats);
+}
+
+void gx_netem_counts(const gx_netem *e, int src, int dst, gx_netem_count *c)
+{
+	memset(c, 0, sizeof *c);
+	if (src >= 0 && dst >= 0 && src < e->t.n && dst < e->t.n)
+		*c = e->count[src][dst];
+}
+
+/* ------------------------------------------------------------ the engine */
+
+gx_netem *gx_netem_create(const gx_netem_opts *o, const gx_netem_table *t, int *err)
+{
+	gx_netem *e = calloc(1, sizeof *e);
+	int rc = GX_ENOMEM;
+	if (!e)
+		goto fail_nolog;
+	e->o = *o;
+	e->t = *t;
+	e->fd = -1;
+	e->stop_pipe[0] = e->stop_pipe[1] = -1;
+	if (e->o.max_packets < 1)
+		e->o.max_packets = 1;
+	for (int a = 0; a < GX_NETEM_MAX_SITES; a++)
+		for (int b = 0; b < GX_NETEM_MAX_SITES; b++)
+			link_init(&e->dir[a][b], o->seed * 0x9e3779b97f4a7c15ull + (uint64_t)a * 131 + (uint64_t)b + 1);
+	size_t mtu = o->mtu;
+	if (o->fd >= 0) {
+		e->fd = o->fd;
+		int fl = fcntl(e->fd, F_GETFL);
+		if (fl < 0 || fcntl(e->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			elog(e, 0, "cannot make the packet descriptor non-blocking: %s", strerror(errno));
+			rc = GX_EIO;
+			goto fail;
+		}
+		if (!mtu)
+			mtu = FD_MTU;
+	} else {
+		e->fd = tun_open(e, o->tun, &mtu);
+		if (e->fd < 0) {
+			rc = GX_EIO;
+			goto fail;
+		}
+		e->own_fd = 1;
+	}
+	if (mtu < 68 || mtu > 65535) {
+		elog(e, 0, "MTU %zu out of range", mtu);
+		rc = GX_EINVAL;
+		goto fail;
+	}
+	e->slot = (sizeof(pkt) + mtu + 15) & ~(size_t)15;
+	e->free_list = malloc((e->o.max_packets + 1) * sizeof *e->free_list);
+	e->heap = malloc((e->o.max_packets + 1) * sizeof *e->heap);
+	if (!e->free_list || !e->heap || !(e->spare = slot_take(e)))
+		goto fail;
+	if (pipe2(e->stop_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		rc = GX_EIO;
+		goto fail;
+	}
+	if (o->stats_path) {
+		e->stats = fopen(o->stats_path, "w");
+		if (!e->stats) {
+			elog(e, 0, "cannot open %s: %s", o->stats_path, strerror(errno));
+			rc = GX_EIO;
+			goto fail;
+		}
+		fprintf(e->stats, "time_s\tsrc\tdst\tin\tin_bytes\tout\tout_bytes\tlost\tdropped\t"
+				  "overflow\treordered\n");
+		fflush(e->stats);
+	}
+	return e;
+fail:
+	if (rc == GX_ENOMEM)
+		elog(e, 0, "out of memory");
+	gx_netem_free(e);
+fail_nolog:
+	if (err)
+		*err = rc;
+	return NULL;
+}
+
+int gx_netem_run(gx_netem *e)
+{
+	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+	e->t0 = gx_now_ns();
+	uint64_t every = (uint64_t)(e->o.stats_every * 1e9);
+	e->next_stats = e->t0 + every;
+	for (;;) {
+		uint64_t now = gx_now_ns();
+		release_due(e, now);
+		if (e->stats && now >= e->next_stats) {
+			stats_write(e, now);
+			e->next_stats = now + every;
+		}
+		uint64_t until = e->stats ? e->next_stats : now + 1000000000ull;
+		if (e->nheap && e->heap[0]->t < until)
+			until = e->heap[0]->t;
+		struct timespec ts = { 0, 0 };
+		if (until > now) {
+			ts.tv_sec = (time_t)((until - now) / 1000000000ull);
+			ts.tv_nsec = (long)((until - now) % 1000000000ull);
+		}
+		struct pollfd pf[2] = { { e->fd, POLLIN, 0 }, { e->stop_pipe[0], POLLIN, 0 } };
+		int n = ppoll(pf, 2, &ts, NULL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			elog(e, 0, "poll: %s", strerror(errno));
+			return GX_EIO;
+		}
+		if (pf[1].revents)
+			break;
+		if (pf[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			elog(e, 0, "the packet device failed (poll events 0x%x)", pf[0].revents);
+			return GX_EIO;
+		}
+		if (!(pf[0].revents & POLLIN))
+			continue;
+		for (int i = 0; i < READ_BATCH; i++) {
+			ssize_t r = read(e->fd, e->spare->data, e->slot - sizeof(pkt));
+			if (r < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					break;
+				elog(e, 0, "read: %s", strerror(errno));
+				return GX_EIO;
+			}
+			if (r == 0)
+				break;
+			e->spare->len = (uint32_t)r;
+			now = gx_now_ns();
+			release_due(e, now); /* those due go before this one */
+			admit(e, now);
+		}
+	}
+	e->dropped_at_stop = e->nheap;
+	return 0;
+}
+
+void gx_netem_stop(gx_netem *e)
+{
+	int saved = errno;
+	ssize_t w = write(e->stop_pipe[1], "x", 1);
+	(void)w;
+	errno = saved;
+}
+
+void gx_netem_free(gx_netem *e)
+{
+	if (!e)
+		return;
+	if (e->stats) {
+		stats_write(e, gx_now_ns());
+		fclose(e->stats);
+	}
+	if (e->own_fd && e->fd >= 0)
+		close(e->fd);
+	for (int i = 0; i < 2; i++)
+		if (e->stop_pipe[i] >= 0)
+			close(e->stop_pipe[i]);
+	for (size_t i = 0; i < e->nblocks; i++)
+		free(e->blocks[i]);
+	free(e->blocks);
+	free(e->free_list);
+	free(e->heap);
+	free(e);
+}

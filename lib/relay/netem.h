@@ -1,0 +1,31 @@
+/*
+ * relay/netem.h — library-private: the packet emulator's table
+ * (netem_table.c) as the engine (netem.c) reads it.
+ */
+#ifndef GX_RELAY_NETEM_H
+#define GX_RELAY_NETEM_H
+
+#include <stdint.h>
+
+#include "../base/gx_base.h"
+#include "gx_relay.h"
+
+typedef struct netem_prefix {
+	uint32_t net, mask; /* host order */
+	int len;
+} netem_prefix;
+
+typedef struct netem_site {
+	char name[32];
+	netem_prefix prefix[GX_NETEM_MAX_PREFIXES];
+	int nprefix;
+} netem_site;
+
+struct gx_netem_table {
+	int n;
+	netem_site site[GX_NETEM_MAX_SITES];
+	gx_netem_link link[GX_NETEM_MAX_SITES][GX_NETEM_MAX_SITES]; /* [src][dst] */
+	uint8_t set[GX_NETEM_MAX_SITES][GX_NETEM_MAX_SITES];
+};
+
+#endif

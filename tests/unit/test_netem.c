@@ -1,0 +1,348 @@
+/*
+ * test_netem.c — the packet emulator (lib/relay/netem.c, netem_table.c)
+ * without a TUN device: the engine reads and writes a datagram socket, one
+ * IPv4 packet per datagram, as it would the device.
+ *   - the table: sites, longest prefix, "*", one-way lines that override,
+ *     and a one-line reason for each kind of bad line;
+ *   - classification of packets: IPv4 by address, IPv6 passes, short ones
+ *     are truncated;
+ *   - delay: no packet comes back before its delay; packets of unknown
+ *     pairs come back at once and are not counted;
+ *   - jitter keeps the order; reorder breaks it, and says how often;
+ *   - rate and drop-tail queue: a burst of 100 packets of 1000 bytes into
+ *     a 1 MB/s link with a 10000-byte queue: 10 (or 11, if a packet left
+ *     while the burst was read) go, the rest are dropped, and those that
+ *     go leave 1 ms apart;
+ *   - loss: 10 % of 3000 packets within 5 standard deviations (82).
+ * Timing assertions have only a lower bound (a loaded machine delays, it
+ * never hurries); the emulator's accuracy is tests/integration/emulator*.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "geomx.h"
+#include "t.h"
+
+#define MS 1000000ull
+
+static gx_netem_table *table_of(const char *const *lines)
+{
+	gx_netem_table *t = gx_netem_table_new();
+	char err[256];
+	for (; *lines; lines++)
+		if (gx_netem_table_line(t, *lines, err, sizeof err)) {
+			fprintf(stderr, "line '%s': %s\n", *lines, err);
+			gx_netem_table_free(t);
+			return NULL;
+		}
+	return t;
+}
+
+static void table_lines(void)
+{
+	static const char *const ok_lines[] = {
+		"# a comment", "", "site a 10.0.1.0/24", "site b 10.0.2.0/24 10.0.3.7",
+		"site c 10.0.0.0/8  # the rest", "* * delay=10ms", "a > b delay=20ms rate=8mbit",
+		"c b loss=1% jitter=2ms delay=5ms reorder=0.5%", "a c ge=1%,25% queue=1ms rate=1MB", NULL,
+	};
+	gx_netem_table *t = table_of(ok_lines);
+	T_REQUIRE(t);
+	T_EQ(gx_netem_table_sites(t), 3);
+	T_ASSERT(!strcmp(gx_netem_table_site(t, 1), "b"));
+	T_EQ(gx_netem_table_find(t, 0x0a000105), 0);
+	T_EQ(gx_netem_table_find(t, 0x0a000307), 1);
+	T_EQ(gx_netem_table_find(t, 0x0a000308), 2); /* the /8, not b's /32 */
+	T_EQ(gx_netem_table_find(t, 0x0b000001), -1);
+	const gx_netem_link *ab = gx_netem_table_link(t, 0, 1), *ba = gx_netem_table_link(t, 1, 0);
+	T_REQUIRE(ab && ba);
+	T_EQ(ab->l.delay_ns, 20 * MS);
+	T_NEAR(ab->l.rate, 1e6, 1e-6);
+	T_EQ(ab->queue, 50000); /* 50 ms at 1 MB/s */
+	T_EQ(ba->l.delay_ns, 10 * MS);
+	T_ASSERT(!(ba->l.rate > 0));
+	const gx_netem_link *cb = gx_netem_table_link(t, 2, 1);
+	T_REQUIRE(cb);
+	T_NEAR(cb->l.loss, 0.01, 1e-12);
+	T_NEAR(cb->reorder, 0.005, 1e-12);
+	const gx_netem_link *ac = gx_netem_table_link(t, 0, 2);
+	T_REQUIRE(ac);
+	T_NEAR(ac->ge.p_gb, 0.01, 1e-12);
+	T_NEAR(ac->ge.loss_bad, 1, 0);
+	T_EQ(ac->queue, 1000); /* as asked, even below the default's floor */
+	T_ASSERT(gx_netem_table_link(t, 0, 0) == NULL);
+	gx_netem_table_free(t);
+
+	static const struct {
+		const char *line, *reason;
+	} bad[] = {
+		{ "site a 10.0.9.0/24", "named twice" },
+		{ "site d 10.0.1.0/24", "already" },
+		{ "site e 10.0.300.1", "bad prefix" },
+		{ "site f 10.0.4.0/33", "bad prefix" },
+		{ "site * 10.9.0.0/16", "bad site name" },
+		{ "a x delay=1ms", "no site 'x'" },
+		{ "a b delay=1ms jitter=2ms", "jitter above" },
+		{ "a b loss=1% ge=1%,2%", "together" },
+		{ "a b queue=10KiB", "without rate" },
+		{ "a b colour=blue", "unknown key" },
+		{ "a b delay=fast", "invalid delay" },
+		{ "a b loss=100%", "invalid loss" },
+		{ "a b ge=0,1", "invalid ge" },
+		{ "a a delay=1ms", "itself" },
+		{ "a b delay", "KEY=VALUE" },
+		{ "a", "two sites" },
+	};
+	t = table_of(ok_lines);
+	T_REQUIRE(t);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char err[256] = "";
+		T_EQ(gx_netem_table_line(t, bad[i].line, err, sizeof err), GX_EINVAL);
+		if (!strstr(err, bad[i].reason)) {
+			fprintf(stderr, "'%s': '%s' lacks '%s'\n", bad[i].line, err, bad[i].reason);
+			T_ASSERT(0);
+		}
+	}
+	gx_netem_table_free(t);
+}
+
+/* An IPv4 packet of len bytes from 10.0.1.S to 10.0.2.D carrying seq. */
+static size_t make_pkt(uint8_t *p, size_t len, uint32_t src, uint32_t dst, uint32_t seq)
+{
+	memset(p, 0, len);
+	p[0] = 0x45;
+	p[2] = (uint8_t)(len >> 8);
+	p[3] = (uint8_t)len;
+	p[8] = 64;
+	p[9] = 17;
+	for (int i = 0; i < 4; i++) {
+		p[12 + i] = (uint8_t)(src >> (24 - 8 * i));
+		p[16 + i] = (uint8_t)(dst >> (24 - 8 * i));
+	}
+	memcpy(p + 20, &seq, 4);
+	return len;
+}
+
+static void classify(void)
+{
+	static const char *const lines[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24", NULL };
+	gx_netem_table *t = table_of(lines);
+	T_REQUIRE(t);
+	uint8_t p[64];
+	int s, d;
+	make_pkt(p, 40, 0x0a000102, 0x0a000203, 1);
+	T_EQ(gx_netem_classify(t, p, 40, &s, &d), 0);
+	T_EQ(s, 0);
+	T_EQ(d, 1);
+	make_pkt(p, 40, 0x0a000102, 0x0b000203, 1);
+	T_EQ(gx_netem_classify(t, p, 40, &s, &d), 0);
+	T_EQ(d, -1);
+	T_EQ(gx_netem_classify(t, p, 19, &s, &d), GX_ETRUNC);
+	T_EQ(gx_netem_classify(t, p, 0, &s, &d), GX_ETRUNC);
+	p[0] = 0x60; /* IPv6 */
+	T_EQ(gx_netem_classify(t, p, 40, &s, &d), 0);
+	T_EQ(s, -1);
+	p[0] = 0x44; /* a header shorter than 20 bytes */
+	T_EQ(gx_netem_classify(t, p, 40, &s, &d), GX_ETRUNC);
+	gx_netem_table_free(t);
+}
+
+/* An engine on one end of a datagram socket pair; the test talks to the
+ * other end. */
+typedef struct rig {
+	int sv[2];
+	gx_netem *e;
+	pthread_t th;
+	int rc;
+} rig;
+
+static void *run_thread(void *arg)
+{
+	rig *r = arg;
+	r->rc = gx_netem_run(r->e);
+	return NULL;
+}
+
+static int rig_start(rig *r, const char *const *lines)
+{
+	memset(r, 0, sizeof *r);
+	gx_netem_table *t = table_of(lines);
+	if (!t || socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, r->sv)) {
+		gx_netem_table_free(t);
+		return -1;
+	}
+	int big = 4 << 20;
+	for (int i = 0; i < 2; i++) {
+		setsockopt(r->sv[i], SOL_SOCKET, SO_SNDBUF, &big, sizeof big);
+		setsockopt(r->sv[i], SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+	}
+	gx_netem_opts o;
+	gx_netem_opts_default(&o);
+	o.fd = r->sv[1];
+	o.seed = 7;
+	r->e = gx_netem_create(&o, t, NULL);
+	gx_netem_table_free(t);
+	if (!r->e)
+		return -1;
+	return pthread_create(&r->th, NULL, run_thread, r) ? -1 : 0;
+}
+
+/* Stops the engine and reads direction src -> dst's counts. */
+static void rig_stop(rig *r, int src, int dst, gx_netem_count *c)
+{
+	gx_netem_stop(r->e);
+	pthread_join(r->th, NULL);
+	T_EQ(r->rc, 0);
+	gx_netem_counts(r->e, src, dst, c);
+	gx_netem_free(r->e);
+	close(r->sv[0]);
+	close(r->sv[1]);
+}
+
+/* Receives one packet within timeout_ms: its seq, and when (ns); -1 when
+ * none came. */
+static int64_t rig_recv(rig *r, int timeout_ms, uint64_t *when)
+{
+	struct pollfd pf = { r->sv[0], POLLIN, 0 };
+	if (poll(&pf, 1, timeout_ms) != 1)
+		return -1;
+	uint8_t p[2048];
+	ssize_t n = recv(r->sv[0], p, sizeof p, 0);
+	*when = gx_now_ns();
+	if (n < 24)
+		return -1;
+	uint32_t seq;
+	memcpy(&seq, p + 20, 4);
+	return seq;
+}
+
+static void rig_send(rig *r, size_t len, uint32_t src, uint32_t dst, uint32_t seq)
+{
+	uint8_t p[2048];
+	make_pkt(p, len, src, dst, seq);
+	T_ASSERT(send(r->sv[0], p, len, 0) == (ssize_t)len);
+}
+
+#define A 0x0a000102u
+#define B 0x0a000203u
+
+static void delay_and_pass(void)
+{
+	static const char *const lines[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
+					     "a > b delay=30ms", NULL };
+	rig r;
+	T_REQUIRE(rig_start(&r, lines) == 0);
+	uint64_t t0 = gx_now_ns(), t1;
+	rig_send(&r, 100, A, B, 1);
+	rig_send(&r, 100, B, A, 2); /* b -> a has no link: at once */
+	rig_send(&r, 100, A, 0x0b000001, 3); /* to no site: at once */
+	T_EQ(rig_recv(&r, 5000, &t1), 2);
+	T_EQ(rig_recv(&r, 5000, &t1), 3);
+	T_EQ(rig_recv(&r, 5000, &t1), 1);
+	T_ASSERT(t1 - t0 >= 30 * MS);
+	gx_netem_count c;
+	rig_stop(&r, 0, 1, &c);
+	T_EQ(c.in, 1);
+	T_EQ(c.out, 1);
+	T_EQ(c.out_bytes, 100);
+}
+
+static void jitter_keeps_order_reorder_breaks_it(void)
+{
+	static const char *const lines[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
+					     "a > b delay=10ms jitter=5ms",
+					     "b > a delay=10ms reorder=30%", NULL };
+	rig r;
+	T_REQUIRE(rig_start(&r, lines) == 0);
+	enum { N = 300 };
+	for (uint32_t i = 0; i < N; i++)
+		rig_send(&r, 60, A, B, i);
+	int64_t prev = -1;
+	int in_order = 1, got = 0;
+	uint64_t t;
+	for (int64_t s; got < N && (s = rig_recv(&r, 5000, &t)) >= 0; got++) {
+		in_order &= s > prev;
+		prev = s;
+	}
+	T_EQ(got, N);
+	T_ASSERT(in_order);
+	for (uint32_t i = 0; i < N; i++)
+		rig_send(&r, 60, B, A, i);
+	int overtaken = 0;
+	prev = -1;
+	got = 0;
+	for (int64_t s; got < N && (s = rig_recv(&r, 5000, &t)) >= 0; got++) {
+		overtaken += s < prev;
+		prev = s;
+	}
+	T_EQ(got, N);
+	T_ASSERT(overtaken > 0);
+	gx_netem_count c;
+	rig_stop(&r, 1, 0, &c);
+	T_EQ(c.out, N);
+	/* 30 % of 300: 90, the binomial's deviation 7.9 */
+	T_ASSERT(c.reordered >= 50 && c.reordered <= 130);
+}
+
+static void rate_and_queue(void)
+{
+	static const char *const lines[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
+					     "a > b rate=1MB queue=10000", NULL };
+	rig r;
+	T_REQUIRE(rig_start(&r, lines) == 0);
+	for (uint32_t i = 0; i < 100; i++)
+		rig_send(&r, 1000, A, B, i);
+	uint64_t t[100];
+	int got = 0;
+	for (int64_t s; got < 100 && (s = rig_recv(&r, 1000, &t[got])) >= 0; got++)
+		T_EQ(s, got); /* the first ones go, in order */
+	gx_netem_count c;
+	rig_stop(&r, 0, 1, &c);
+	T_EQ(c.in, 100);
+	T_ASSERT(c.out >= 10 && c.out <= 11);
+	T_EQ(c.out + c.dropped, 100);
+	T_EQ((uint64_t)got, c.out);
+	for (int i = 1; i < got; i++)
+		T_ASSERT(t[i] - t[0] >= (uint64_t)i * MS - 200000); /* 1 ms apart, less wakeup slack */
+}
+
+static void loss(void)
+{
+	static const char *const lines[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
+					     "a > b loss=10%", NULL };
+	rig r;
+	T_REQUIRE(rig_start(&r, lines) == 0);
+	enum { N = 3000 };
+	int got = 0;
+	uint64_t t;
+	for (uint32_t i = 0; i < N; i++) {
+		rig_send(&r, 40, A, B, i);
+		if (i % 100 == 99) /* in batches, so no socket buffer overflows */
+			while (rig_recv(&r, 20, &t) >= 0)
+				got++;
+	}
+	while (rig_recv(&r, 200, &t) >= 0)
+		got++;
+	gx_netem_count c;
+	rig_stop(&r, 0, 1, &c);
+	T_EQ(c.in, N);
+	T_EQ(c.out, (uint64_t)got);
+	T_EQ(c.out + c.lost, N);
+	T_ASSERT(c.lost >= 300 - 83 && c.lost <= 300 + 83); /* 5 x sqrt(3000 x 0.09) = 82.2 */
+}
+
+int main(void)
+{
+	T_RUN(table_lines);
+	T_RUN(classify);
+	T_RUN(delay_and_pass);
+	T_RUN(jitter_keeps_order_reorder_breaks_it);
+	T_RUN(rate_and_queue);
+	T_RUN(loss);
+	T_DONE();
+}
