@@ -6,6 +6,7 @@
  *   geomx-bench worker --ps ADDR    a synthetic worker (cmd/geomx-bench/worker.c)
  *   geomx-bench ps [OPTION]...      a PS topology on loopback vs TCP (cmd/geomx-bench/ps.c)
  *   geomx-bench relay [OPTION]...   a stream through geomx-relay pairs vs TCP (cmd/geomx-bench/relay.c)
+ *   geomx-bench link MODE ...       a network link probe: serve, rtt, udp, tcp (cmd/geomx-bench/link.c)
  *
  * Every throughput is also given as a ratio to memcpy of the same number of
  * bytes, timed in the same run and interleaved with the op it is compared to,
@@ -45,6 +46,8 @@ static void top_help(void)
 	       "Commands:\n"
 	       "  codec   encode and decode throughput of each codec, as ratios to memcpy\n"
 	       "  gen     write random little-endian float32 test data to stdout\n"
+	       "  link    probe a network link: a server, and round-trip times, UDP loss and\n"
+	       "          one-way delays, TCP throughput against it\n"
 	       "  ps      push+pull throughput of a parameter-server topology on loopback,\n"
 	       "          as a ratio to a plain TCP stream\n"
 	       "  relay   throughput of a stream through geomx-relay pairs (plain, encrypted,\n"
@@ -59,7 +62,8 @@ static void top_help(void)
 	       "\n"
 	       "'%s COMMAND --help' shows the options of a command.\n"
 	       "Exit status: 0 ok, 1 failure (a codec failed or decoded wrongly, I/O error,\n"
-	       "a parameter server failed or refused the worker, a relay failed), 2 usage.\n",
+	       "a parameter server failed or refused the worker, a relay failed, a link\n"
+	       "probe got no answer), 2 usage.\n",
 	       cli_prog, cli_prog);
 }
 
@@ -198,6 +202,7 @@ int cmd_codec(int argc, char **argv);  /* cmd/geomx-bench/codec.c */
 int cmd_worker(int argc, char **argv); /* cmd/geomx-bench/worker.c */
 int cmd_ps(int argc, char **argv);     /* cmd/geomx-bench/ps.c */
 int cmd_relay(int argc, char **argv);  /* cmd/geomx-bench/relay.c */
+int cmd_link(int argc, char **argv);   /* cmd/geomx-bench/link.c */
 
 int main(int argc, char **argv)
 {
@@ -225,7 +230,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		cli_usage_error("missing command (codec, gen, ps, relay or worker)");
+		cli_usage_error("missing command (codec, gen, link, ps, relay or worker)");
 	const char *cmd = argv[optind];
 	char **sub = argv + optind;
 	int subc = argc - optind;
@@ -241,5 +246,7 @@ int main(int argc, char **argv)
 		return cmd_ps(subc, sub);
 	if (!strcmp(cmd, "relay"))
 		return cmd_relay(subc, sub);
-	cli_usage_error("unknown command '%s' (codec, gen, ps, relay or worker)", cmd);
+	if (!strcmp(cmd, "link"))
+		return cmd_link(subc, sub);
+	cli_usage_error("unknown command '%s' (codec, gen, link, ps, relay or worker)", cmd);
 }

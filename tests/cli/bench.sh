@@ -190,4 +190,72 @@ runcmd geomx-bench ps --ps-bin "$T/no-such-ps" --rounds 1
 expect_rc "ps: missing server program exits 1" 1
 expect_match "ps: missing program named" "$ERR" "cannot run $T/no-such-ps"
 
+# link: the help, usage errors, then a real run on loopback: a server, some
+# garbage it must survive, and each probe against it. Only what loopback
+# promises even on a loaded machine is asserted: every echo and every byte
+# of the TCP stream come back; of the UDP datagrams (a server descheduled
+# long enough overflows its socket buffer) at least 1990 of 2000, and the
+# line's shape.
+runcmd geomx-bench link --help
+expect_rc "link --help exits 0" 0
+expect_golden "link help text" "$OUT" bench-link-help
+
+runcmd geomx-bench link udp
+expect_rc "link udp without an address exits 2" 2
+expect_match "link udp: missing address named" "$ERR" "link udp: missing HOST:PORT"
+
+runcmd geomx-bench link udp 127.0.0.1:1 --count 0
+expect_rc "link udp --count 0 exits 2" 2
+
+runcmd geomx-bench link frob
+expect_rc "link: unknown mode exits 2" 2
+
+geomx-bench link serve --listen 127.0.0.1 >"$T/link.out" 2>"$T/link.err" &
+L=$!
+PIDS="$PIDS $L"
+lport=$(wait_port "$T/link.out")
+if [ -n "$lport" ]; then ok "link serve: port line"; else notok "link serve: port line" "$(head -c 300 "$T/link.err")"; fi
+
+python3 - "$lport" >"$T/garbage" 2>&1 <<'EOF'
+import os, socket, sys
+a = ("127.0.0.1", int(sys.argv[1]))
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(os.urandom(40), a)
+s = socket.create_connection(a, timeout=10)
+s.sendall(b"nonsense\n")
+print(s.makefile().readline(), end="")
+EOF
+expect_match "link serve: a bad command gets an error line" "$T/garbage" '^error unknown command'
+
+ms='[0-9]+\.[0-9]{3}'
+runcmd geomx-bench link rtt "127.0.0.1:$lport" --count 20 --interval 1ms --timeout 10s
+expect_rc "link rtt exits 0" 0
+expect_match "link rtt: every echo back" "$OUT" \
+	"^rtt sent=20 received=20 lost=0 min_ms=$ms p50_ms=$ms mean_ms=$ms p90_ms=$ms max_ms=$ms sd_ms=$ms\$"
+
+runcmd geomx-bench link udp "127.0.0.1:$lport" --count 2000 --pps 2000 --grace 1s
+expect_rc "link udp exits 0" 0
+expect_match "link udp: the line's shape" "$OUT" \
+	"^udp sent=2000 received=[0-9]+ lost=[0-9]+ loss_pct=[0-9]+\.[0-9]{4} reordered=[0-9]+ dup=[0-9]+ delay_min_ms=$ms delay_p5_ms=$ms delay_p25_ms=$ms delay_p50_ms=$ms delay_p75_ms=$ms delay_p95_ms=$ms delay_max_ms=$ms delay_mean_ms=$ms delay_sd_ms=$ms\$"
+if awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] } }
+	END { exit !(v["received"] >= 1990 && v["received"] + v["lost"] == 2000) }' "$OUT"; then
+	ok "link udp: at least 1990 of 2000 received"
+else
+	notok "link udp: at least 1990 of 2000 received" "$(cat "$OUT")"
+fi
+
+runcmd geomx-bench link tcp "127.0.0.1:$lport" --bytes 10M --trace "$T/trace"
+expect_rc "link tcp exits 0" 0
+expect_match "link tcp: every byte counted" "$OUT" '^tcp bytes=10000000 seconds=[0-9]+\.[0-9]{6} mbps=[0-9]+\.[0-9]{3}$'
+if awk '$1 != NR - 1 || NF != 2 { bad = 1 } { s += $2 } END { exit bad || s != 10000000 }' "$T/trace"; then
+	ok "link tcp: the trace's 1 ms bins sum to the bytes"
+else
+	notok "link tcp: the trace's 1 ms bins sum to the bytes" "$(head -c 300 "$T/trace")"
+fi
+
+kill -TERM "$L"
+wait "$L"
+RC=$?
+PIDS=""
+expect_rc "link serve exits 0 after SIGTERM" 0
+
 finish
