@@ -236,7 +236,10 @@ gx_ns_mesh() {
 		rm -f "$_gt"
 		return 1
 	fi
-	for _gs in net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 \
+	# Early demux would tie a packet that arrives from a DC's link to the
+	# center's socket before routing sends it to the device, and the kernel
+	# does not forward a packet tied to a socket: off.
+	for _gs in net.ipv4.ip_forward=1 net.ipv4.ip_early_demux=0 net.ipv4.conf.all.rp_filter=0 \
 		net.ipv4.conf.default.rp_filter=0 net.ipv4.conf.all.accept_local=1 \
 		net.ipv4.conf.default.accept_local=1; do
 		ip netns exec "$_gc" sysctl -qw "$_gs" || { rm -f "$_gt"; return 1; }
