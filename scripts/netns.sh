@@ -64,10 +64,11 @@ gx_ns_list() {
 	_gx_ns_ip netns list 2>/dev/null | awk -v p="$GX_NS_PREFIX-" 'index($1, p) == 1 { print $1 }'
 }
 
-# gx_ns_check [tbf] — status 0 when this machine can run the harness;
+# gx_ns_check [tbf|tun] — status 0 when this machine can run the harness;
 # otherwise status 77 and one line on stderr saying why: not root, no ip or
 # tc, namespaces or veth pairs cannot be made (a probe namespace is created
-# and deleted), or with "tbf" the tbf qdisc is unavailable.
+# and deleted), with "tbf" the tbf qdisc is unavailable, with "tun" no TUN
+# device can be made (gx_ns_mesh needs one).
 gx_ns_check() {
 	if [ "$(id -u)" != 0 ]; then
 		echo "network namespaces need root (running as uid $(id -u))" >&2
@@ -87,6 +88,10 @@ gx_ns_check() {
 		_gr=77
 	elif ! _gw=$(_gx_ns_ip netns exec "$_gp" true 2>&1); then
 		echo "cannot run a program in a namespace (ip netns exec): $(echo "$_gw" | head -n 1)" >&2
+		_gr=77
+	elif [ "${1:-}" = tun ] &&
+		! _gw=$(_gx_ns_ip -n "$_gp" tuntap add dev gxprobe mode tun 2>&1); then
+		echo "cannot make a TUN device (geomx-netem needs one): $(echo "$_gw" | head -n 1)" >&2
 		_gr=77
 	elif [ "${1:-}" = tbf ] &&
 		! _gw=$(_gx_ns_tc -n "$_gp" qdisc add dev pa root tbf rate 10mbit burst 32kbit latency 50ms 2>&1); then
