@@ -22,7 +22,11 @@
 # and the programs say so with --insecure (plaintext is not their default:
 # examples/hips-2dc.sh gives every program its key instead). The DC's edge relay
 # can emulate the WAN (rate, delay) in both directions; tbf on the veths can
-# add a kernel rate limit. The protocol is deterministic, so the workers'
+# add a kernel rate limit. Or the WAN is emulated packet by packet
+# (--netem TABLE): every IP packet between a data center and the center
+# goes through geomx-netem in the center, which gives it the delay, jitter,
+# loss and rate of its pair of sites, so TCP's own congestion control and
+# retransmissions are what the job meets (examples/netem-2dc.sh). The protocol is deterministic, so the workers'
 # losses, checksums and accuracies are the same bits as in the run without
 # namespaces, relays or key (--no-wan).
 #
@@ -39,6 +43,10 @@
 #                     (default $GX_WAN_DELAY, else none)
 #   --tbf RATE        a tbf rate limit on both ends of each veth link
 #                     (default $GX_WAN_TBF, else none)
+#   --netem TABLE     the packet-level WAN instead: geomx-netem's links per
+#                     pair of sites (lines "dc0 center delay=40ms loss=0.5%";
+#                     sites dc0, dc1, center; geomx-netem(1); '-': from
+#                     standard input); not with --rate, --delay or --tbf
 #   --reports DIR     copy every worker's TSV report to DIR/wPR.tsv
 #   --no-wan          the same job on the host's loopback: no namespaces,
 #                     no relays, no key (the reference)
@@ -55,16 +63,17 @@ usage() {
 	sed -n '/^# Usage:/,/^set -u/p' "$0" | sed '$d; s/^# \{0,1\}//' >&"$(( $1 == 0 ? 1 : 2 ))"
 	exit "$1"
 }
-EPOCHS=2 STEPS=0 BATCH=8 LIMIT=0 TEST_LIMIT=0 MODEL=cnn REPORTS="" WAN=1
+EPOCHS=2 STEPS=0 BATCH=8 LIMIT=0 TEST_LIMIT=0 MODEL=cnn REPORTS="" WAN=1 NETEM=
 RATE=${GX_WAN_RATE:-} DELAY=${GX_WAN_DELAY:-} TBF=${GX_WAN_TBF:-}
 while [ $# -gt 0 ]; do
 	case $1 in
-	--epochs|--steps|--batch|--limit|--test-limit|--model|--rate|--delay|--tbf|--reports)
+	--epochs|--steps|--batch|--limit|--test-limit|--model|--rate|--delay|--tbf|--reports|--netem)
 		[ $# -ge 2 ] || { echo "hips-wan: $1 needs a value" >&2; usage 2; }
 		case $1 in
 		--epochs) EPOCHS=$2 ;; --steps) STEPS=$2 ;; --batch) BATCH=$2 ;;
 		--limit) LIMIT=$2 ;; --test-limit) TEST_LIMIT=$2 ;; --model) MODEL=$2 ;;
 		--rate) RATE=$2 ;; --delay) DELAY=$2 ;; --tbf) TBF=$2 ;; --reports) REPORTS=$2 ;;
+		--netem) NETEM=$2 ;;
 		esac
 		shift 2 ;;
 	--no-wan) WAN=0; shift ;;
@@ -75,16 +84,25 @@ done
 for n in "$EPOCHS" "$STEPS" "$BATCH" "$LIMIT" "$TEST_LIMIT"; do
 	case $n in ''|*[!0-9]*) echo "hips-wan: '$n' is not a whole number" >&2; usage 2 ;; esac
 done
-if [ "$WAN" = 0 ] && [ -n "$RATE$DELAY$TBF" ]; then
-	echo "hips-wan: --rate, --delay and --tbf shape the WAN: not with --no-wan" >&2
+if [ "$WAN" = 0 ] && [ -n "$RATE$DELAY$TBF$NETEM" ]; then
+	echo "hips-wan: --rate, --delay, --tbf and --netem shape the WAN: not with --no-wan" >&2
 	usage 2
+fi
+if [ -n "$NETEM" ] && [ -n "$RATE$DELAY$TBF" ]; then
+	echo "hips-wan: --netem emulates the WAN by itself: not with --rate, --delay or --tbf" >&2
+	usage 2
+fi
+if [ -n "$NETEM" ] && [ "$NETEM" != - ] && [ ! -r "$NETEM" ]; then
+	echo "hips-wan: cannot read the table $NETEM" >&2
+	exit 2
 fi
 B=${BUILD:-build}/bin
 DATA=${GEOMX_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
-for p in geomx-ps geomx-train geomx-relay; do
+for p in geomx-ps geomx-train geomx-relay ${NETEM:+geomx-netem}; do
 	[ -x "$B/$p" ] || { echo "hips-wan: $B/$p is missing: run 'make' first (or set BUILD)" >&2; exit 1; }
 done
 B=$(cd "$B" && pwd)
+PATH="$B:$PATH" # gx_ns_mesh starts geomx-netem
 [ -r "$DATA/train-images-idx3-ubyte.gz" ] ||
 	{ echo "hips-wan: $DATA has no Fashion-MNIST: install dataset-fashion-mnist (make deps)" >&2; exit 1; }
 if [ -n "$REPORTS" ]; then
@@ -94,12 +112,16 @@ fi
 
 . "$TOP/scripts/netns.sh"
 if [ "$WAN" = 1 ]; then
-	if [ -n "$TBF" ]; then gx_ns_check tbf; else gx_ns_check; fi
+	if [ -n "$TBF" ]; then gx_ns_check tbf; elif [ -n "$NETEM" ]; then gx_ns_check tun; else gx_ns_check; fi
 	rc=$?
 	[ $rc = 0 ] || { echo "hips-wan: network namespaces are unavailable (see above)" >&2; exit "$rc"; }
 fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/geomx-wan.XXXXXX") || exit 1
+if [ "$NETEM" = - ]; then
+	cat >"$T/netem.table" || exit 1
+	NETEM=$T/netem.table
+fi
 PIDS=""
 cleanup() {
 	for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
@@ -149,6 +171,9 @@ if [ "$WAN" = 1 ]; then
 	for dc in dc0 dc1; do
 		if [ -n "$TBF" ]; then gx_ns_rate "$dc" "$TBF" || exit 1; fi
 	done
+	if [ -n "$NETEM" ]; then
+		GX_NS_NETEM_STATS="$T/netem.tsv" gx_ns_mesh "$NETEM" || exit 1
+	fi
 	NSC=center NS0=dc0 NS1=dc1
 	CENTER=$(gx_ns_addr center)
 	"$B/geomx-relay" --genkey "$T/job.key" || exit 1
@@ -198,6 +223,7 @@ if [ "$WAN" = 1 ]; then
 	what="2 data-center namespaces, relays with --key at both ends of each WAN link"
 	[ -n "$RATE$DELAY" ] && what="$what, emulated WAN:${RATE:+ rate $RATE}${DELAY:+ delay $DELAY}"
 	[ -n "$TBF" ] && what="$what, tbf $TBF on the veths"
+	[ -n "$NETEM" ] && what="$what, packet-level WAN (geomx-netem): $(grep -v '^ *#' "$NETEM" | grep . | tr '\n' ';' | sed 's/;$//; s/;/; /g')"
 else
 	what="loopback, no relays (--no-wan)"
 fi
@@ -251,5 +277,14 @@ if [ "$WAN" = 1 ]; then
 	up=$(relay_sum up.bytes_out "$T/relay0.stats" "$T/relay1.stats") || exit 1
 	down=$(relay_sum down.bytes_in "$T/relay0.stats" "$T/relay1.stats") || exit 1
 	echo "$up $down" | awk '{ printf "WAN, sealed (relays):   %.1f MB up, %.1f MB down\n", $1 / 1e6, $2 / 1e6 }'
+fi
+if [ -n "$NETEM" ]; then
+	# geomx-netem's last counts, once gx_ns_down has stopped it: packets
+	# into the WAN and those it lost.
+	gx_ns_down
+	awk -F '\t' 'NR > 1 { last[$2 " > " $3] = $0 }
+		END { for (k in last) { split(last[k], f, "\t"); if (f[4] > 0)
+			printf "WAN packets, %-9s %d in, %d lost (%.2f %%)\n", k ":", f[4], f[8], 100 * f[8] / f[4] } }' \
+		"$T/netem.tsv" | sort
 fi
 exit 0
