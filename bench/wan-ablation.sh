@@ -40,6 +40,13 @@
 #     of 100mbit on both ends: one queue shared by everything crossing it.
 #     The DC's geomx-relay adds only the 25 ms delay. TCP over tbf carries
 #     1448/1514 of the rate as payload (95.6 Mbit/s).
+#   packet (root, network namespaces, a TUN device): each DC in its own
+#     namespace, and every IP packet between a DC and the center crosses
+#     geomx-netem (scripts/netns.sh, gx_ns_mesh), which gives it the rate
+#     (drop-tail queue of 50 ms), the delay and the loss (GX_ABL_LOSS) of
+#     the DC's link: TCP's own slow start, congestion window and
+#     retransmissions are what the job meets. The relays only forward
+#     and count (GX_ABL_RELAY=0: none).
 #   Measured on 2 cores, 100 steps: flat 262 ms a step split, 252 tbf;
 #   hips-dense 163 and 157: the two agree within 4 %, on both rows alike
 #   (the relay's own shaping costs that much over the kernel's).
@@ -88,7 +95,8 @@
 #   GX_ABL_BUDGET [60000]  the common sample budget (all workers) for acc@budget
 #   GX_ABL_RATE_MBIT [100], GX_ABL_DELAY_MS [25]   the emulated link (rate 0:
 #                          unshaped, only the delay)
-#   GX_ABL_LINK [split]    split or tbf (see above)
+#   GX_ABL_LINK [split]    split, tbf or packet (see above)
+#   GX_ABL_LOSS [0]        packet only: each packet's loss, each way, e.g. 1%
 #   GX_ABL_RELAY [1]       0: no geomx-relay on the path: the data centers
 #                          reach the global PS directly, so the link alone
 #                          shapes it (tbf: its rate; no delay), and the WAN
@@ -142,6 +150,7 @@ RATE_MBIT=${GX_ABL_RATE_MBIT:-100}
 DELAY_MS=${GX_ABL_DELAY_MS:-25}
 RELAY=${GX_ABL_RELAY:-1}
 LINK=${GX_ABL_LINK:-split}
+LOSS=${GX_ABL_LOSS:-0}
 # hfa-tuned: average inside a DC every 5 steps (LAN, cheap) and across the
 # WAN every 40 of those, so the WAN carries what hfa's --k1 20 --k2 10
 # sends. Measured (2 epochs, one run each; HFA is compute-bound here, and
@@ -174,20 +183,23 @@ if [ "$EVAL_EVERY" = 0 ]; then
 	echo "wan-ablation: GX_ABL_EVAL_EVERY must be above 0" >&2
 	usage 2
 fi
-case $LINK in split|tbf) ;; *) echo "wan-ablation: GX_ABL_LINK is split or tbf, not '$LINK'" >&2; usage 2 ;; esac
+case $LINK in split|tbf|packet) ;; *) echo "wan-ablation: GX_ABL_LINK is split, tbf or packet, not '$LINK'" >&2; usage 2 ;; esac
+case $LOSS in 0) ;; *%) [ "$LINK" = packet ] || { echo "wan-ablation: GX_ABL_LOSS needs GX_ABL_LINK=packet" >&2; usage 2; } ;;
+*) echo "wan-ablation: GX_ABL_LOSS is a percentage (e.g. 1%), not '$LOSS'" >&2; usage 2 ;; esac
 case $RELAY in 0|1) ;; *) echo "wan-ablation: GX_ABL_RELAY is 0 or 1, not '$RELAY'" >&2; usage 2 ;; esac
-# Without a relay nothing adds the delay, and on loopback (split) nothing
-# limits the rate either: what is configured is what runs.
-if [ "$RELAY" = 0 ]; then
+# Without a relay nothing adds the delay (but geomx-netem), and on loopback
+# (split) nothing limits the rate either: what is configured is what runs.
+if [ "$RELAY" = 0 ] && [ "$LINK" != packet ]; then
 	DELAY_MS=0
 	[ "$LINK" = split ] && RATE_MBIT=0
 fi
 
 B=$BUILD/bin
-for p in geomx-ps geomx-train geomx-relay; do
+for p in geomx-ps geomx-train geomx-relay $([ "$LINK" = packet ] && echo geomx-netem); do
 	[ -x "$B/$p" ] || { echo "wan-ablation: $B/$p is missing: run 'make BUILD=$BUILD' first" >&2; exit 1; }
 done
 B=$(cd "$B" && pwd)
+PATH="$B:$PATH" # gx_ns_mesh starts geomx-netem
 [ -r "$DATA/train-images-idx3-ubyte.gz" ] ||
 	{ echo "wan-ablation: $DATA has no Fashion-MNIST: install dataset-fashion-mnist (make deps)" >&2; exit 1; }
 command -v python3 >/dev/null 2>&1 || { echo "wan-ablation: python3 is missing (make deps)" >&2; exit 1; }
@@ -210,9 +222,10 @@ else
 		"GX_ABL_DEPS=1, installs Debian's gnuplot-nox)" >&2
 fi
 
-if [ "$LINK" = tbf ] && [ "$REPORT" = 0 ]; then
+if [ "$LINK" != split ] && [ "$REPORT" = 0 ]; then
 	. "$TOP/scripts/netns.sh"
-	gx_ns_check tbf || { echo "wan-ablation: GX_ABL_LINK=tbf needs network namespaces (see above)" >&2; exit 1; }
+	gx_ns_check "$([ "$LINK" = tbf ] && echo tbf || echo tun)" ||
+		{ echo "wan-ablation: GX_ABL_LINK=$LINK needs network namespaces (see above)" >&2; exit 1; }
 fi
 
 PIDS=""
@@ -232,11 +245,18 @@ trap cleanup EXIT
 trap 'echo "wan-ablation: interrupted" >&2; exit 130' INT
 trap 'exit 143' TERM HUP
 
-if [ "$LINK" = tbf ] && [ "$REPORT" = 0 ]; then
+if [ "$LINK" != split ] && [ "$REPORT" = 0 ]; then
 	NS_MADE=1
 	gx_ns_up dc0 dc1 || exit 1
-	if [ "$RATE_MBIT" != 0 ]; then
+	if [ "$LINK" = tbf ] && [ "$RATE_MBIT" != 0 ]; then
 		for dc in dc0 dc1; do gx_ns_rate "$dc" "${RATE_MBIT}mbit" || exit 1; done
+	fi
+	if [ "$LINK" = packet ]; then
+		for dc in dc0 dc1; do
+			echo "$dc center$([ "$DELAY_MS" = 0 ] || echo " delay=${DELAY_MS}ms")$([ "$RATE_MBIT" = 0 ] ||
+				echo " rate=${RATE_MBIT}mbit")$([ "$LOSS" = 0 ] || echo " loss=$LOSS")"
+		done >"$OUT/netem.table"
+		GX_NS_NETEM_STATS="$OUT/netem.tsv" gx_ns_mesh "$OUT/netem.table" || exit 1
 	fi
 	CENTER=$(gx_ns_addr center)
 	# shellcheck disable=SC2034 # NS0, NS1 are read through eval
@@ -318,6 +338,8 @@ run() {
 	esac
 	if [ "$RELAY" = 0 ]; then
 		emu="none"
+	elif [ "$LINK" = packet ]; then
+		emu="" # the link is geomx-netem's; the relays forward and count
 	elif [ "$LINK" = split ] && [ "$RATE_MBIT" != 0 ]; then
 		emu="--rate $(awk -v r="$RATE_MBIT" -v n="$conns" 'BEGIN { printf "%g", r / n }')mbit --delay ${DELAY_MS}ms"
 	else
@@ -408,7 +430,7 @@ if [ "$STEPS" -gt 0 ]; then steps=" (at most $STEPS steps)"; else steps=""; fi
 if [ "$RATE_MBIT" = 0 ]; then RATE_TXT="unshaped"; else RATE_TXT="${RATE_MBIT} Mbit/s"; fi
 [ "$REPORT" = 1 ] || echo "== wan-ablation ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc 2>/dev/null || echo ?) cores): cnn, Fashion-MNIST," \
 	"2 DCs x 2 workers, $EPOCHS epochs$steps, batch $BATCH per worker; WAN $RATE_TXT," \
-	"$([ "$RELAY" = 1 ] && echo "${DELAY_MS} ms each way per DC" || echo "no relay, no delay") (link: $LINK)"
+	"$([ "$RELAY" = 1 ] || [ "$LINK" = packet ] && echo "${DELAY_MS} ms each way per DC" || echo "no relay, no delay")$([ "$LOSS" = 0 ] || echo ", $LOSS loss each way") (link: $LINK)"
 failed=""
 for c in $LIST; do
 	[ "$REPORT" = 1 ] && break
@@ -590,7 +612,7 @@ if [ "$PLOT" = 1 ] && [ -s "$OUT/plot.list" ]; then
 	if gnuplot <<EOF
 set terminal pngcairo size 1200,750 noenhanced
 set output '$PNG'
-set title 'cnn on Fashion-MNIST, 2 DCs x 2 workers, WAN $RATE_TXT + ${DELAY_MS} ms each way ($LINK$([ "$RELAY" = 1 ] || echo ", no relay"))'
+set title 'cnn on Fashion-MNIST, 2 DCs x 2 workers, WAN $RATE_TXT + ${DELAY_MS} ms each way$([ "$LOSS" = 0 ] || echo ", $LOSS loss") ($LINK$([ "$RELAY" = 1 ] || echo ", no relay"))'
 set xlabel "worker 0's training time, evaluations left out (s)"
 set ylabel 'test accuracy (first $TEST_LIMIT test images)'
 set logscale x
