@@ -67,8 +67,8 @@ static void usage(void)
 	       "  -V, --version             output version information and exit\n\n"
 	       "Signals: SIGINT and SIGTERM drop what is held, write the last statistics and\n"
 	       "exit 0.\n"
-	       "Exit status: 0 done, 1 runtime failure (cannot attach to the device, read or\n"
-	       "write it, or write the statistics), 2 usage error (bad flags, a bad table\n"
+	       "Exit status: 0 done, 1 runtime failure (cannot attach to the device, read\n"
+	       "it, or open the statistics file), 2 usage error (bad flags, a bad table\n"
 	       "line). See %s(1).\n",
 	       GX_RELAY_DEF_SEED, GX_NETEM_DEF_MAX_PACKETS, GX_NETEM_DEF_STATS_EVERY, cli_prog);
 }
@@ -175,6 +175,9 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "qvhV", longs, NULL)) != -1) {
 		switch (c) {
 		case OPT_TUN:
+			if (!*optarg || strlen(optarg) > 15 || strchr(optarg, '/') || strchr(optarg, ' '))
+				cli_usage_error("invalid --tun '%s' (a device name of 1 to 15 characters)",
+						optarg);
 			o.tun = optarg;
 			break;
 		case OPT_TABLE:

@@ -60,6 +60,7 @@ struct gx_netem {
 	size_t nheap;
 	uint64_t seq;
 	FILE *stats;
+	int stats_failed;
 	uint64_t t0, next_stats;
 	char tun_name[IFNAMSIZ];
 };
@@ -313,7 +314,10 @@ static void stats_write(gx_netem *e, uint64_t now)
 				(unsigned long long)c->dropped, (unsigned long long)c->overflow,
 				(unsigned long long)c->reordered);
 		}
-	fflush(e->stats);
+	if (fflush(e->stats) != 0 && !e->stats_failed) {
+		e->stats_failed = 1;
+		elog(e, 0, "cannot write the statistics: %s", strerror(errno));
+	}
 }
 
 void gx_netem_counts(const gx_netem *e, int src, int dst, gx_netem_count *c)
@@ -335,11 +339,23 @@ gx_netem *gx_netem_create(const gx_netem_opts *o, const gx_netem_table *t, int *
 	e->t = *t;
 	e->fd = -1;
 	e->stop_pipe[0] = e->stop_pipe[1] = -1;
+	e->t0 = gx_now_ns();
 	if (e->o.max_packets < 1)
 		e->o.max_packets = 1;
 	for (int a = 0; a < GX_NETEM_MAX_SITES; a++)
 		for (int b = 0; b < GX_NETEM_MAX_SITES; b++)
 			link_init(&e->dir[a][b], o->seed * 0x9e3779b97f4a7c15ull + (uint64_t)a * 131 + (uint64_t)b + 1);
+	if (o->stats_path) {
+		e->stats = fopen(o->stats_path, "w");
+		if (!e->stats) {
+			elog(e, 0, "cannot open %s: %s", o->stats_path, strerror(errno));
+			rc = GX_EIO;
+			goto fail;
+		}
+		fprintf(e->stats, "time_s\tsrc\tdst\tin\tin_bytes\tout\tout_bytes\tlost\tdropped\t"
+				  "overflow\treordered\n");
+		fflush(e->stats);
+	}
 	size_t mtu = o->mtu;
 	if (o->fd >= 0) {
 		e->fd = o->fd;
@@ -372,17 +388,6 @@ gx_netem *gx_netem_create(const gx_netem_opts *o, const gx_netem_table *t, int *
 	if (pipe2(e->stop_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
 		rc = GX_EIO;
 		goto fail;
-	}
-	if (o->stats_path) {
-		e->stats = fopen(o->stats_path, "w");
-		if (!e->stats) {
-			elog(e, 0, "cannot open %s: %s", o->stats_path, strerror(errno));
-			rc = GX_EIO;
-			goto fail;
-		}
-		fprintf(e->stats, "time_s\tsrc\tdst\tin\tin_bytes\tout\tout_bytes\tlost\tdropped\t"
-				  "overflow\treordered\n");
-		fflush(e->stats);
 	}
 	return e;
 fail:

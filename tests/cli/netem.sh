@@ -1,0 +1,80 @@
+# tests/cli/netem.sh — geomx-netem without a device: help, the table as it
+# is understood (--check), and the one-line, located reason (exit 2) for
+# each kind of bad input; as non-root, the device it cannot attach to
+# (exit 1). The emulation itself: tests/unit/test_netem.c and
+# tests/integration/emulator*.sh.
+. "${GX_TOP:-.}/tests/cli/lib.sh"
+PATH="${BUILD:-build}/bin:$PATH"
+
+runcmd geomx-netem --help
+expect_rc "help exits 0" 0
+expect_golden "help text" "$OUT" netem-help
+expect_empty "help: nothing on stderr" "$ERR"
+
+runcmd geomx-netem -V
+expect_rc "version exits 0" 0
+expect_match "version line" "$OUT" '^geomx-netem \(geomx\) [0-9]+\.[0-9]+\.[0-9]+$'
+
+cat >"$T/table" <<'TAB'
+# two data centers and the center
+site center 10.211.0.0/16
+site dc0 10.211.1.2
+site dc1 10.211.2.2/32
+dc0 center delay=40ms loss=0.5%   # 80 ms round trip
+dc1 > center delay=80ms rate=100mbit queue=20ms ge=1%,30%
+dc0 dc1 delay=60ms jitter=1ms reorder=1%
+TAB
+runcmd geomx-netem --check --table "$T/table" --line "center > dc1 rate=1gbit"
+expect_rc "--check exits 0" 0
+cat >"$T/want" <<'TAB'
+center > dc0: delay 40 ms, jitter 0 ms, rate unlimited, queue 0 bytes, loss 0.5%, reorder 0%
+center > dc1: delay 0 ms, jitter 0 ms, rate 1 Gbit/s, queue 6250000 bytes, loss 0%, reorder 0%
+dc0 > center: delay 40 ms, jitter 0 ms, rate unlimited, queue 0 bytes, loss 0.5%, reorder 0%
+dc0 > dc1: delay 60 ms, jitter 1 ms, rate unlimited, queue 0 bytes, loss 0%, reorder 1%
+dc1 > center: delay 80 ms, jitter 0 ms, rate 100 Mbit/s, queue 250000 bytes, burst loss (p_gb 0.01, p_bg 0.3, bad 1, good 0), reorder 0%
+dc1 > dc0: delay 60 ms, jitter 1 ms, rate unlimited, queue 0 bytes, loss 0%, reorder 1%
+TAB
+if cmp -s "$OUT" "$T/want"; then ok "--check prints each direction as understood (--line after --table wins)"
+else notok "--check prints each direction as understood" "$(diff "$T/want" "$OUT" | tr '\n' '|')"; fi
+
+# bad FILE_LINE WANT_REGEX — a table whose third line is FILE_LINE is refused
+# (exit 2) with one line naming file:3 and the reason.
+bad() {
+	printf 'site a 10.0.1.0/24\nsite b 10.0.2.0/24\n%s\n' "$1" >"$T/bad"
+	runcmd geomx-netem --check --table "$T/bad"
+	if [ "$RC" -eq 2 ] && grep -Eq "^geomx-netem: $T/bad:3: $2" "$ERR" && [ ! -s "$OUT" ]; then
+		ok "refused, exit 2: '$1'"
+	else
+		notok "refused, exit 2: '$1'" "rc $RC: $(head -c 300 "$ERR")"
+	fi
+}
+bad "a c delay=1ms" "no site 'c'"
+bad "a b delay=2ms jitter=3ms" "jitter above the delay"
+bad "a b rate=fast" "invalid rate 'fast'"
+bad "a b loss=1% ge=1%,30%" "loss= and ge= together"
+bad "a b queue=64KiB" "queue= without rate="
+bad "a b speed=9" "unknown key 'speed'"
+bad "site c 300.1.2.3" "site 'c': bad prefix '300.1.2.3'"
+bad "site a 10.0.9.0/24" "site 'a' named twice"
+
+runcmd geomx-netem --check --line "a b delay=1ms"
+expect_rc "a --line naming no site exits 2" 2
+expect_match "the --line is quoted" "$ERR" "^geomx-netem: --line 'a b delay=1ms': no site 'a'"
+runcmd geomx-netem --check --table "$T/nonexistent"
+expect_rc "a missing table exits 2" 2
+expect_match "the missing table is named" "$ERR" "cannot read table $T/nonexistent"
+runcmd geomx-netem --tun gxem0
+expect_rc "no table exits 2" 2
+expect_match "no table: said" "$ERR" "no table"
+runcmd geomx-netem --line "site a 1.2.3.4"
+expect_rc "no --tun exits 2" 2
+runcmd geomx-netem --bogus
+expect_rc "a bad flag exits 2" 2
+runcmd geomx-netem --check --line "site a 1.2.3.4" --max-packets 0
+expect_rc "--max-packets 0 exits 2" 2
+if [ "$(id -u)" != 0 ]; then
+	runcmd geomx-netem --tun gxemtest --line "site a 1.2.3.4"
+	expect_rc "as non-root the device cannot be attached to: exit 1" 1
+	expect_match "the device is named" "$ERR" "gxemtest|/dev/net/tun"
+fi
+finish
