@@ -5,6 +5,7 @@
 #   trap 'gx_ns_down' EXIT; trap 'exit 1' HUP INT TERM
 #   gx_ns_up dc0 dc1                 # a "center" namespace and one per DC
 #   gx_ns_rate dc0 100mbit           # tbf on both ends of dc0's link
+#   gx_ns_mesh TABLE                 # or: every packet through geomx-netem
 #   ip netns exec "$(gx_ns_name dc0)" geomx-ps ... &   # $! is the program
 #   gx_ns_exec center CMD...         # in the foreground
 #   gx_ns_addr center                # the address every DC reaches it at
@@ -17,7 +18,8 @@
 # .2 the DC's end "wan"). The center also holds 10.211.0.1/32 on its
 # loopback, reachable from every DC through that DC's own link (each DC's
 # default route is its link), so a server in the center listens on one
-# address for all. The center does not forward between DCs. Loopback is up
+# address for all. The center does not forward between DCs (gx_ns_mesh
+# makes it: the packet-level WAN, every DC reaching every other). Loopback is up
 # in every namespace: processes of one DC talk over 127.0.0.1 among
 # themselves, as inside a real data center.
 #
@@ -29,8 +31,12 @@
 # never touched; deleting a namespace deletes its veth ends. Every ip and tc
 # call is bounded by `timeout`. gx_ns_up and gx_ns_down keep their state
 # in GX_NS_* variables: call them in the shell that owns the run, not in a
-# $(...) subshell. Needs root, iproute2's ip and tc, and for gx_ns_rate the
-# tbf qdisc (no netem: delay and jitter are geomx-relay's job).
+# $(...) subshell. Needs root, iproute2's ip and tc, for gx_ns_rate the
+# tbf qdisc, and for gx_ns_mesh a TUN device and geomx-netem on PATH (the
+# kernel's netem is absent here: delay, jitter and loss are geomx-relay's
+# per connection, or geomx-netem's per packet). A script that must end on
+# SIGTERM while it waits for a job waits with `wait` (a signal interrupts
+# it), not in a foreground command (the trap would run only after it).
 
 GX_NS_PREFIX=${GX_NS_PREFIX:-gx$$x$(od -An -N2 -tx1 /dev/urandom 2>/dev/null | tr -d ' \n')}
 GX_NS_NET=${GX_NS_NET:-10.211}
