@@ -32,22 +32,11 @@
 #include "../cli.h"
 #include "geomx.h"
 
-int cmd_link(int argc, char **argv);
-/* link_serve.c */
-int link_serve(const char *host, long port);
-void link_hdr_put(uint8_t *b, unsigned type, uint32_t session, uint32_t seq, uint64_t send_ns);
-int link_hdr_get(const uint8_t *b, size_t n, unsigned *type, uint32_t *session, uint32_t *seq,
-		 uint64_t *send_ns);
-double link_quantile(const double *sorted, size_t n, double q);
-void link_stats(double *v, size_t n, double *mean, double *sd);
+#include "link.h"
 
-/* The datagram (link_serve.c): a 24-byte header, then padding. */
-#define LINK_HDR 24
-#define LINK_ECHO 1
-#define LINK_ONEWAY 2
+/* The datagram (link.h): a 24-byte header, then padding. */
 #define MAX_SIZE 1472           /* UDP payload of a 1500-byte IPv4 packet */
 #define UDP_OVERHEAD 28         /* IPv4 and UDP headers, for --bitrate */
-#define MAX_COUNT 10000000
 
 /* Defaults, used by the code and printed by the help text. */
 #define DEF_LISTEN "0.0.0.0"
@@ -58,7 +47,6 @@ void link_stats(double *v, size_t n, double *mean, double *sd);
 #define DEF_RTT_TIMEOUT_S 2
 #define DEF_UDP_SIZE 100
 #define DEF_UDP_PPS 10000
-#define DEF_GRACE_MS 500
 #define MAX_PPS 10000000.0
 #define MAX_SECONDS 600         /* tcp --seconds: the server's trace covers 10 minutes */
 #define CHUNK (256u << 10)      /* bytes per send of the tcp stream */
@@ -568,12 +556,12 @@ static void link_help(void)
 	       "      --listen ADDR   IPv4 address to listen on (default: %s)\n"
 	       "      --port PORT     TCP and UDP port, 0 for a free one (default: %d)\n"
 	       "rtt:\n"
-	       "  -n, --count N       datagrams, 1 to %d (default: %d)\n"
+	       "  -n, --count N       datagrams, 1 to %u (default: %d)\n"
 	       "      --interval T    between sends: 10ms, 500us, 1s (default: %dms)\n"
 	       "      --size B        bytes per datagram, %d to %d (default: %d)\n"
 	       "      --timeout T     wait for late echoes after the last send (default: %ds)\n"
 	       "udp:\n"
-	       "  -n, --count N       datagrams, 1 to %d (required)\n"
+	       "  -n, --count N       datagrams, 1 to %u (required)\n"
 	       "      --pps R         datagrams per second (default: %d)\n"
 	       "      --bitrate RATE  or a rate: 100mbit, 10MB/s; each datagram counted with\n"
 	       "                      %d bytes of IPv4 and UDP headers\n"
@@ -644,7 +632,7 @@ int cmd_link(int argc, char **argv)
 		case 'n':
 		case OPT_COUNT:
 			if (cli_parse_count(optarg, &o.count) || o.count < 1 || o.count > MAX_COUNT)
-				cli_usage_error("invalid --count '%s' (want 1 to %d)", optarg, MAX_COUNT);
+				cli_usage_error("invalid --count '%s' (want 1 to %u)", optarg, MAX_COUNT);
 			c = OPT_COUNT;
 			break;
 		case OPT_LISTEN:

@@ -30,24 +30,11 @@
 
 #include "../cli.h"
 #include "geomx.h"
+#include "link.h"
 
-/* Shared with link.c, which declares them. */
-int link_serve(const char *host, long port);
-void link_hdr_put(uint8_t *b, unsigned type, uint32_t session, uint32_t seq, uint64_t send_ns);
-int link_hdr_get(const uint8_t *b, size_t n, unsigned *type, uint32_t *session, uint32_t *seq,
-		 uint64_t *send_ns);
-double link_quantile(const double *sorted, size_t n, double q);
-void link_stats(double *v, size_t n, double *mean, double *sd);
-
-#define LINK_MAGIC 0x4b4c5847u  /* "GXLK" little-endian */
-#define LINK_HDR 24             /* magic, type, pad[3], session, seq, send_ns */
-#define LINK_ECHO 1
-#define LINK_ONEWAY 2
-#define MAX_COUNT 10000000u     /* datagrams of a session */
 #define MAX_SESSIONS 64         /* open at once: each may hold COUNT delays */
 #define MAX_CONNS 256           /* control connections at once */
 #define LINE_CAP 128            /* bytes of a command line, newline included */
-#define DEF_GRACE_MS 500        /* `end` without a grace */
 #define MAX_GRACE_MS 60000
 #define CMD_TIMEOUT_NS (30 * 1000000000ull) /* the first line must come by then */
 #define SEND_TIMEOUT_NS (60 * 1000000000ull) /* an answer nobody reads is dropped */
