@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,4 +262,19 @@ const uint8_t *cli_worker_key(const gx_key *have, uint32_t party, uint32_t rank,
 	memcpy(out, k.k, sizeof k.k);
 	explicit_bzero(&k, sizeof k);
 	return out;
+}
+
+int cli_stop_again(void)
+{
+	static volatile sig_atomic_t have;
+	static struct timespec first; /* written once, before have is set */
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!have) {
+		first = now;
+		have = 1;
+		return 0;
+	}
+	long long ms = (long long)(now.tv_sec - first.tv_sec) * 1000 + (now.tv_nsec - first.tv_nsec) / 1000000;
+	return ms >= CLI_PATIENCE_MS;
 }

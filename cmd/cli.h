@@ -55,6 +55,15 @@ int cli_refuse_binary_tty(int fd, int force);
 /* Seconds on the monotonic clock (for durations). */
 double cli_now(void);
 
+/* For a signal handler that asks the program to stop: 1 when this signal
+ * should end the program at once, a user's second Ctrl-C, because an
+ * earlier one came at least CLI_PATIENCE_MS before it; 0 for the first,
+ * and for a repeat within that time, which is one request delivered twice
+ * (timeout(1) sends its signal to the program and to its process group).
+ * Async-signal-safe. */
+#define CLI_PATIENCE_MS 200
+int cli_stop_again(void);
+
 /* A gx_log_fn for library components (the client's I/O thread): ud is a
  * NUL-terminated tag; level 0 is printed as an error, 1 as a warning, 2.. as
  * info when the verbosity allows. */

@@ -78,11 +78,13 @@ static volatile sig_atomic_t stop_sig;
 
 static void on_stop(int sig)
 {
-	if (stop_sig) {
+	if (cli_stop_again()) { /* a second signal: no more patience */
 		signal(sig, SIG_DFL);
 		raise(sig);
 		return;
 	}
+	if (stop_sig)
+		return;
 	stop_sig = sig;
 	if (the_emu)
 		gx_netem_stop(the_emu);

@@ -195,11 +195,13 @@ static void log_line(void *ud, int level, const char *msg)
 
 static void on_stop(int sig)
 {
-	if (stop_sig) { /* a second signal: no more patience */
+	if (cli_stop_again()) { /* a second signal: no more patience */
 		signal(sig, SIG_DFL);
 		raise(sig);
 		return;
 	}
+	if (stop_sig)
+		return;
 	stop_sig = sig;
 	gx_ps_stop(the_ps);
 }

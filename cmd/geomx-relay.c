@@ -381,11 +381,13 @@ static gx_relay *the_relay;
 
 static void on_stop(int sig)
 {
-	if (stop_sig) { /* a second signal: no more patience */
+	if (cli_stop_again()) { /* a second signal: no more patience */
 		signal(sig, SIG_DFL);
 		raise(sig);
 		return;
 	}
+	if (stop_sig)
+		return;
 	stop_sig = sig;
 	if (the_relay)
 		gx_relay_stop(the_relay);

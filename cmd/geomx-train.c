@@ -154,7 +154,7 @@ static void help(void)
 
 static void on_signal(int sig)
 {
-	if (train_stop) { /* a second signal: no more patience */
+	if (cli_stop_again()) { /* a second signal: no more patience */
 		signal(sig, SIG_DFL);
 		raise(sig);
 		return;

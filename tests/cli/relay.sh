@@ -186,6 +186,18 @@ PY
 then ok stats-json-lines
 else notok stats-json-lines "$(head -c 300 "$T/stats")"; fi
 
+# Under timeout(1), which passes a SIGTERM on twice at once (to the relay
+# and to its process group): one request to stop, status 0, three times.
+for n in 1 2 3; do
+	timeout 60 $P $L $C >"$T/to$n.out" 2>"$T/to$n.err" &
+	pid=$!
+	PIDS="$PIDS $pid"
+	wait_port "$T/to$n.out" >/dev/null
+	stop $pid
+	if [ "$SRC" -eq 0 ]; then ok "SIGTERM through timeout(1), run $n: status 0"
+	else notok "SIGTERM through timeout(1), run $n: status 0" "status $SRC: $(cat "$T/to$n.err")"; fi
+done
+
 # A statistics file that cannot be opened: status 1, the reason.
 runcmd $P $L $C --stats "$T/nodir/stats"
 expect_rc stats-nodir-rc 1
