@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,8 @@
 #include "geomx.h"
 
 enum { OPT_TUN = 256, OPT_TABLE, OPT_LINE, OPT_SEED, OPT_STATS, OPT_STATS_EVERY, OPT_MAX_PACKETS,
-       OPT_CHECK };
+       OPT_CHECK, OPT_REALTIME };
+#define DEF_RT_PRIORITY 10 /* SCHED_FIFO: above every normal process, below the kernel's threads */
 
 static void usage(void)
 {
@@ -54,6 +56,10 @@ static void usage(void)
 	       "      --table FILE          table lines from FILE ('-': standard input)\n"
 	       "      --line TEXT           one table line\n"
 	       "      --check               read the table, print it as understood, exit\n"
+	       "      --realtime[=PRIO]     run under SCHED_FIFO at PRIO (1-99, default %d), so\n"
+	       "                            busy processes beside it do not delay its packets;\n"
+	       "                            without the right to, a warning and normal\n"
+	       "                            scheduling\n"
 	       "      --seed N              seed of the jitter, loss and reorder draws\n"
 	       "                            (default %d)\n"
 	       "      --max-packets N       packets held at once; more are dropped (default %d)\n"
@@ -70,7 +76,8 @@ static void usage(void)
 	       "Exit status: 0 done, 1 runtime failure (cannot attach to the device, read\n"
 	       "it, or open the statistics file), 2 usage error (bad flags, a bad table\n"
 	       "line). See %s(1).\n",
-	       GX_RELAY_DEF_SEED, GX_NETEM_DEF_MAX_PACKETS, GX_NETEM_DEF_STATS_EVERY, cli_prog);
+	       DEF_RT_PRIORITY, GX_RELAY_DEF_SEED, GX_NETEM_DEF_MAX_PACKETS, GX_NETEM_DEF_STATS_EVERY,
+	       cli_prog);
 }
 
 static gx_netem *the_emu;
@@ -161,6 +168,7 @@ int main(int argc, char **argv)
 		{ "line", 1, 0, OPT_LINE },       { "seed", 1, 0, OPT_SEED },
 		{ "stats", 1, 0, OPT_STATS },     { "stats-every", 1, 0, OPT_STATS_EVERY },
 		{ "max-packets", 1, 0, OPT_MAX_PACKETS }, { "check", 0, 0, OPT_CHECK },
+		{ "realtime", 2, 0, OPT_REALTIME },
 		{ "quiet", 0, 0, 'q' },           { "verbose", 0, 0, 'v' },
 		{ "help", 0, 0, 'h' },            { "version", 0, 0, 'V' },
 		{ 0, 0, 0, 0 },
@@ -173,6 +181,7 @@ int main(int argc, char **argv)
 		return CLI_FAIL;
 	}
 	int check = 0, have_table = 0, c;
+	long rt = 0;
 	uint64_t u;
 	while ((c = getopt_long(argc, argv, "qvhV", longs, NULL)) != -1) {
 		switch (c) {
@@ -211,6 +220,11 @@ int main(int argc, char **argv)
 		case OPT_CHECK:
 			check = 1;
 			break;
+		case OPT_REALTIME:
+			rt = DEF_RT_PRIORITY;
+			if (optarg && cli_parse_int(optarg, 1, 99, &rt))
+				cli_usage_error("invalid --realtime '%s' (want a priority, 1 to 99)", optarg);
+			break;
 		case 'q':
 			if (cli_verbosity > 0)
 				cli_verbosity--;
@@ -241,6 +255,12 @@ int main(int argc, char **argv)
 		cli_usage_error("missing --tun DEVICE");
 
 	signal(SIGPIPE, SIG_IGN);
+	if (rt) {
+		struct sched_param sp = { .sched_priority = (int)rt };
+		if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0)
+			cli_warn("--realtime: cannot run under SCHED_FIFO (%s); normal scheduling",
+				 strerror(errno));
+	}
 	o.log = emu_log;
 	gx_netem *e = gx_netem_create(&o, t, NULL);
 	gx_netem_table_free(t);

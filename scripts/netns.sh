@@ -223,7 +223,9 @@ gx_ns_rate() {
 # back enters from the device, matches none of those rules and is routed
 # (or delivered) as usual. Sites given to geomx-netem: each DC's address
 # (a /32) and the center (the rest of $GX_NS_NET). Call after gx_ns_up,
-# once. Its statistics go to $GX_NS_NETEM_STATS when set, its messages to
+# once. It runs with $GX_NS_NETEM_OPTS (default --realtime: SCHED_FIFO, so
+# that busy processes beside it, the job's workers, do not delay its
+# packets). Its statistics go to $GX_NS_NETEM_STATS when set, its messages to
 # $GX_NS_NETEM_LOG (default /dev/null); GX_NS_NETEM_PID is its pid, and
 # gx_ns_down ends it with the rest. Status 0; 1 with a message (the
 # emulator's own when it refused the table).
@@ -269,7 +271,8 @@ gx_ns_mesh() {
 		_gi=$((_gi + 1))
 	done
 	_go="$_gt.out"
-	ip netns exec "$_gc" geomx-netem --tun gxem --table "$_gt" \
+	# shellcheck disable=SC2086 # the options are words on purpose
+	ip netns exec "$_gc" geomx-netem --tun gxem --table "$_gt" ${GX_NS_NETEM_OPTS---realtime} \
 		${GX_NS_NETEM_STATS:+--stats "$GX_NS_NETEM_STATS"} >"$_go" 2>"${GX_NS_NETEM_LOG:-/dev/null}" &
 	GX_NS_NETEM_PID=$!
 	_gi=0

@@ -72,6 +72,9 @@ runcmd geomx-netem --bogus
 expect_rc "a bad flag exits 2" 2
 runcmd geomx-netem --check --line "site a 1.2.3.4" --max-packets 0
 expect_rc "--max-packets 0 exits 2" 2
+runcmd geomx-netem --check --line "site a 1.2.3.4" --realtime=100
+expect_rc "--realtime=100 exits 2" 2
+expect_match "--realtime=100 names the flag" "$ERR" "invalid --realtime '100'"
 if [ "$(id -u)" != 0 ]; then
 	runcmd geomx-netem --tun gxemtest --line "site a 1.2.3.4"
 	expect_rc "as non-root the device cannot be attached to: exit 1" 1
