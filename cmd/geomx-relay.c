@@ -466,8 +466,11 @@ int main(int argc, char **argv)
 	if (rc)
 		cli_error("the event loop failed: %s", strerror(errno));
 	gx_relay_close(r, why);
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
+	/* The stop handler stays to the end: a stop signal sent twice at once
+	 * (timeout(1) sends it to its child and to the child's group) may have
+	 * its second copy arrive only now, and must not kill the process while
+	 * it writes its statistics and exits as asked (on_stop ignores a
+	 * repeat within CLI_PATIENCE_MS; the_relay is NULL from here on). */
 	the_relay = NULL;
 	gx_relay_free(r);
 	if (rc)
