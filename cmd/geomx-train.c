@@ -33,7 +33,8 @@ enum {
 	OPT_DFORMAT, OPT_REGRESSION, OPT_LIMIT, OPT_TEST_LIMIT, OPT_SHARD, OPT_SHARD_BY, OPT_MODEL,
 	OPT_EPOCHS, OPT_BATCH, OPT_STEPS, OPT_SEED, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_WD,
 	OPT_THREADS, OPT_SAVE, OPT_LOAD, OPT_REPORT, OPT_EVAL, OPT_FORMAT, OPT_PS, OPT_RANK,
-	OPT_PARTY, OPT_CTIMEOUT, OPT_KEY, OPT_INSECURE, OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME
+	OPT_PARTY, OPT_CTIMEOUT, OPT_KEY, OPT_INSECURE, OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME,
+	OPT_SCHEDULE
 };
 
 static const struct option longopts[] = {
@@ -73,6 +74,7 @@ static const struct option longopts[] = {
 	{"connect-timeout", required_argument, NULL, OPT_CTIMEOUT},
 	{"key", required_argument, NULL, OPT_KEY},
 	{"insecure", no_argument, NULL, OPT_INSECURE},
+	{"schedule", required_argument, NULL, OPT_SCHEDULE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{"quiet", no_argument, NULL, 'q'},
@@ -140,6 +142,11 @@ static void help(void)
 	       "                         (default: $GEOMX_KEY)\n"
 	       "      --insecure         without a key: a plaintext link (a warning; also\n"
 	       "                         GEOMX_INSECURE=1); with neither, --ps is refused\n"
+	       "      --schedule S       fifo: push every gradient after the backward pass and\n"
+	       "                         wait for every answer before the next step; p3: push\n"
+	       "                         each layer's as soon as it is computed, first layers\n"
+	       "                         first, and start the next forward pass on a layer as\n"
+	       "                         soon as its answer is in (default: fifo)\n"
 	       "  -q, --quiet            fewer messages on stderr\n"
 	       "  -v, --verbose          more messages on stderr\n"
 	       "  -h, --help             show this help and exit\n"
@@ -354,6 +361,14 @@ int main(int argc, char **argv)
 			break;
 		case OPT_INSECURE:
 			insecure = 1;
+			break;
+		case OPT_SCHEDULE:
+			if (strcmp(optarg, "fifo") == 0)
+				o.schedule = SCHEDULE_FIFO;
+			else if (strcmp(optarg, "p3") == 0)
+				o.schedule = SCHEDULE_P3;
+			else
+				cli_usage_error("invalid --schedule '%s' (want fifo or p3)", optarg);
 			break;
 		case 'q':
 			if (cli_verbosity > 0)

@@ -235,6 +235,7 @@ static void release(struct state *s)
 	free(s->adopt);
 	free(s->xb);
 	free(s->yb);
+	free(s->pending);
 }
 
 /* Registers every tensor with the parameter server: afterwards every
@@ -330,12 +331,15 @@ int fold_push(struct state *s, const char *who, uint64_t step)
 	return 0;
 }
 
-int batch_grads(const struct topts *o, struct state *s, uint64_t b, uint64_t step, float *loss)
+int batch_grads(const struct topts *o, struct state *s, uint64_t b, uint64_t step, float *loss,
+		const gx_model_hooks *hk)
 {
 	size_t bsz = (size_t)o->batch;
 	gx_dataset_gather(&s->shard, s->idx + b * bsz, bsz, s->xb, s->yb);
-	int e = gx_model_forward_backward(s->m, s->xb, s->yb, o->batch, loss);
-	if (e)
+	s->step = step;
+	s->said = 0;
+	int e = gx_model_forward_backward_hooked(s->m, s->xb, s->yb, o->batch, loss, hk);
+	if (e && !s->said)
 		cli_error("step %" PRIu64 ": %s", step, gx_strerror(e));
 	return e ? -1 : 0;
 }
@@ -349,7 +353,7 @@ int step_grads(const struct topts *o, struct state *s, uint64_t step)
 		cli_error("cannot shuffle: %s", gx_strerror(e));
 		return -1;
 	}
-	return batch_grads(o, s, (step - 1) % s->spe, step, &loss);
+	return batch_grads(o, s, (step - 1) % s->spe, step, &loss, NULL);
 }
 
 static int exchange(struct state *s, const char *who, uint64_t step)
@@ -531,6 +535,12 @@ int train_run(const struct topts *o)
 				 "sync: the parameter servers run the optimizer", gx_sync_name(s.info.sync));
 		if (hfa && hfa_setup(&s))
 			goto out;
+		if (hfa && o->schedule == SCHEDULE_P3)
+			cli_info("%s: --schedule p3 under HFA sync: a sync's pushes exist only after the "
+				 "local optimizer's step, so they go in the fifo way (first layers first)",
+				 who);
+	} else if (o->schedule == SCHEDULE_P3) {
+		cli_warn("--schedule is ignored without --ps: there is nothing to send");
 	}
 	if ((!o->ps || hfa) && total) {
 		if (!(s.op = gx_optim_create(&o->optim, gx_model_nparams(s.m), 0, &e))) {
@@ -566,6 +576,13 @@ int train_run(const struct topts *o)
 	r.t0 = r.last_t = cli_now();
 	header(&r);
 	float *params = gx_model_params(s.m), *grads = gx_model_grads(s.m);
+	/* --schedule p3 where every step exchanges (overlap.c) */
+	const gx_model_hooks *hk = NULL;
+	if (s.kv && !hfa && o->schedule == SCHEDULE_P3) {
+		if (overlap_setup(&s, who))
+			goto out;
+		hk = &s.hooks;
+	}
 	trained = 1;
 	for (uint64_t ep = spe ? step / spe : 0; step < total; ep++) {
 		if ((e = gx_shuffle_indices(s.idx, s.shard.n, o->seed, ep)) != 0) {
@@ -574,11 +591,11 @@ int train_run(const struct topts *o)
 		}
 		for (uint64_t b = spe ? step % spe : 0; b < spe && step < total; b++) {
 			float loss;
-			if (batch_grads(o, &s, b, step + 1, &loss))
+			if (batch_grads(o, &s, b, step + 1, &loss, hk))
 				goto out;
 			intact = 0;
 			if (s.kv && !hfa) {
-				if (exchange(&s, who, step + 1))
+				if (!hk && exchange(&s, who, step + 1))
 					goto out;
 			} else if ((e = gx_optim_step(s.op, params, grads, 0)) != 0) {
 				cli_error("step %" PRIu64 ": optimizer: %s", step + 1, gx_strerror(e));
@@ -604,10 +621,25 @@ int train_run(const struct topts *o)
 			}
 			if (hfa && step == total && hfa_finish(&s, who, step))
 				goto out;
-			intact = 1;
+			/* Overlapped, the step's answers are still arriving: the
+			 * model is the step's only once they are in, which is
+			 * waited for only where the model is read here (read
+			 * the stop flag once: a signal may come meanwhile). */
+			int stop = train_stop;
+			if (hk && (stop || step == total ||
+				   (o->eval_every && step % o->eval_every == 0) ||
+				   (o->report_every && step % o->report_every == 0) ||
+				   (o->checkpoint && o->checkpoint_every &&
+				    step % o->checkpoint_every == 0))) {
+				if (overlap_settle(&s))
+					goto out;
+				intact = 1;
+			} else {
+				intact = !hk;
+			}
 			r.loss_sum += loss;
 			r.loss_n++;
-			if (train_stop) {
+			if (stop) {
 				bar_clear(&r);
 				if (o->checkpoint && save_state(o, &s, o->checkpoint, step) == 0) {
 					saved = step;

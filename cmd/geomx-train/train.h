@@ -46,7 +46,11 @@ struct topts {
 	double connect_timeout;
 	int have_key;          /* --key given */
 	gx_key key;            /* --key: the job's, its party's or its own */
+	int schedule;          /* SCHEDULE_*: --schedule */
 };
+
+/* --schedule: when a step's gradients leave and its answers are awaited. */
+enum { SCHEDULE_FIFO, SCHEDULE_P3 };
 
 /* What a run owns, released at the end (run.c). */
 struct state {
@@ -66,6 +70,12 @@ struct state {
 	float *xb, *yb;
 	uint32_t dc, dh, dw; /* the inputs' shape, as checkpoints record it */
 	uint64_t spe;        /* steps per epoch */
+	/* --schedule p3 (overlap.c) */
+	gx_kv_req *pending;  /* per tensor: its push in flight (0: none) */
+	gx_model_hooks hooks; /* the passes' hooks that push and wait */
+	const char *who;     /* "worker P/R", for messages */
+	uint64_t step;       /* the step being computed, for messages */
+	int said;            /* a hook printed the step's error */
 };
 
 /* resume.c: the run's state after step steps written to path; -1 after a
@@ -79,8 +89,10 @@ int resume_hfa(const struct topts *o, struct state *s, uint64_t total, uint64_t 
 int resume_place(const struct topts *o, struct state *s, uint64_t total, uint64_t *step);
 
 /* run.c: the gradients of the batch b of the epoch s->idx is shuffled for
- * (step: its number, for messages) in the model's; -1 after a message. */
-int batch_grads(const struct topts *o, struct state *s, uint64_t b, uint64_t step, float *loss);
+ * (step: its number, for messages) in the model's, the passes hooked by hk
+ * (NULL: none); -1 after a message. */
+int batch_grads(const struct topts *o, struct state *s, uint64_t b, uint64_t step, float *loss,
+		const gx_model_hooks *hk);
 /* The gradients of step (from 1) in the model's, from its parameters as
  * they are: its batch as the run draws it; -1 after a message. */
 int step_grads(const struct topts *o, struct state *s, uint64_t step);
@@ -88,6 +100,15 @@ int step_grads(const struct topts *o, struct state *s, uint64_t step);
  * the last sync) taken through the client's residuals without sending
  * them, as a push the servers already had; -1 after a message. */
 int fold_push(struct state *s, const char *who, uint64_t step);
+
+/* overlap.c, --schedule p3: s->hooks set to push each layer's gradients
+ * as the backward pass has them and wait, in the forward pass, for each
+ * layer's answers (s->pending); -1 after a message. */
+int overlap_setup(struct state *s, const char *who);
+/* Waits for every push still in flight, so that the model is the state
+ * after the step (before a report, a checkpoint, the end); -1 after a
+ * message. Nothing to do without overlap. */
+int overlap_settle(struct state *s);
 
 /* Set by SIGINT/SIGTERM: the run stops at the next step and fails. */
 extern volatile sig_atomic_t train_stop;

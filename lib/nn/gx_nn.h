@@ -118,6 +118,29 @@ int gx_model_reserve(gx_model *m, int batch);
 int gx_model_forward_backward(gx_model *m, const float *x, const float *y, int batch,
 			      float *loss_out);
 
+/* Hooks into a training step's two passes, so that a caller can overlap
+ * its communication with the computation (geomx-train --schedule p3): a
+ * layer's gradients leave as soon as the backward pass has them, and the
+ * next forward pass waits, layer by layer, only for the parameters it is
+ * about to use. Tensors are named by index (gx_model_tensor); a layer's
+ * are a contiguous run [t0, t1). Layers without parameters call nothing.
+ * Each hook returns 0, or a negative gx_error that ends the step with it
+ * (the gradients are then partial). */
+typedef struct gx_model_hooks {
+	/* Forward: before the pass reads tensors [t0, t1). NULL: none. */
+	int (*need)(void *ud, size_t t0, size_t t1);
+	/* Backward: tensors [t0, t1) have their final gradients, and the
+	 * step reads neither them nor those parameters again, so both may be
+	 * handed to another thread (a reply may overwrite the parameters)
+	 * until the next step's need for them. Called last layer first. */
+	int (*ready)(void *ud, size_t t0, size_t t1);
+	void *ud;
+} gx_model_hooks;
+/* gx_model_forward_backward with hooks (NULL: none, the same call). The
+ * arithmetic is the same, so the results are the same bits. */
+int gx_model_forward_backward_hooked(gx_model *m, const float *x, const float *y, int batch,
+				     float *loss_out, const gx_model_hooks *hooks);
+
 /* Forward only: writes batch x out_size outputs (logits for classification,
  * predictions for regression) to out. Returns 0, GX_EINVAL or GX_ENOMEM. */
 int gx_model_predict(gx_model *m, const float *x, int batch, float *out);

@@ -36,6 +36,7 @@ struct gx_model {
 	float *params, *grads;
 	size_t nt;
 	gx_tensor_info *t;
+	size_t *lt0;  /* per layer: its first tensor (its tensors: lt0[i] .. lt0[i + 1]) */
 	char (*names)[32];
 	int want_dx;
 	unsigned char *need_dx; /* per layer: compute the input gradient */
@@ -236,13 +237,14 @@ gx_model *gx_model_create(const char *spec, int in_c, int in_h, int in_w, uint64
 	m->params = aligned_alloc(64, (np * sizeof(float) + 63) & ~(size_t)63);
 	m->grads = aligned_alloc(64, (np * sizeof(float) + 63) & ~(size_t)63);
 	m->t = calloc(m->nt, sizeof *m->t);
+	m->lt0 = calloc((size_t)n + 1, sizeof *m->lt0);
 	m->names = calloc(m->nt, sizeof *m->names);
 	m->need_dx = calloc((size_t)n, 1);
 	m->act = calloc((size_t)n + 1, sizeof *m->act);
 	m->dact = calloc((size_t)n + 1, sizeof *m->dact);
 	m->col = calloc((size_t)n, sizeof *m->col);
 	m->arg = calloc((size_t)n, sizeof *m->arg);
-	if (!m->params || !m->grads || !m->t || !m->names || !m->need_dx || !m->act || !m->dact ||
+	if (!m->params || !m->grads || !m->t || !m->lt0 || !m->names || !m->need_dx || !m->act || !m->dact ||
 	    !m->col || !m->arg) {
 		rc = GX_ENOMEM;
 		goto fail;
@@ -253,6 +255,7 @@ gx_model *gx_model_create(const char *spec, int in_c, int in_h, int in_w, uint64
 	for (int i = 0; i < n; i++) {
 		const nn_layer *l = &m->net.L[i];
 		const char *kind = l->kind == NN_CONV ? "conv" : "dense";
+		m->lt0[i] = k;
 		for (int bias = 0; bias < 2; bias++) {
 			uint64_t cnt = bias ? l->bcount : l->wcount;
 			if (!cnt)
@@ -271,6 +274,7 @@ gx_model *gx_model_create(const char *spec, int in_c, int in_h, int in_w, uint64
 			k++;
 		}
 	}
+	m->lt0[n] = k;
 	set_need_dx(m);
 	if (err)
 		*err = 0;
@@ -290,6 +294,7 @@ void gx_model_free(gx_model *m)
 	free(m->params);
 	free(m->grads);
 	free(m->t);
+	free(m->lt0);
 	free(m->names);
 	free(m->need_dx);
 	free(m->act);
@@ -391,11 +396,15 @@ int gx_model_describe(const gx_model *m, char *buf, size_t cap)
 
 /* ------------------------------------------------------------ computation */
 
-static void forward(gx_model *m, const float *x, int b)
+static int forward(gx_model *m, const float *x, int b, const gx_model_hooks *hk)
 {
 	m->act[0] = (float *)(uintptr_t)x; /* never written: layer 0 is never in place */
 	for (int i = 0; i < m->net.n; i++) {
 		const nn_layer *l = &m->net.L[i];
+		int rc;
+		if (hk && hk->need && m->lt0[i + 1] > m->lt0[i] &&
+		    (rc = hk->need(hk->ud, m->lt0[i], m->lt0[i + 1])))
+			return rc;
 		const float *in = m->act[i];
 		float *out = m->act[i + 1];
 		const float *W = m->params + l->woff, *B = m->params + l->boff;
@@ -450,12 +459,14 @@ static void forward(gx_model *m, const float *x, int b)
 			break;
 		}
 	}
+	return 0;
 }
 
-static void backward(gx_model *m, int b)
+static int backward(gx_model *m, int b, const gx_model_hooks *hk)
 {
 	for (int i = m->net.n - 1; i >= 0; i--) {
 		const nn_layer *l = &m->net.L[i];
+		int li = i; /* the layer whose tensors are done at the end (i may move past a fused ReLU) */
 		const float *dout = m->dact[i + 1], *in = m->act[i];
 		float *dx = m->need_dx[i] ? m->dact[i] : NULL;
 		const float *W = m->params + l->woff;
@@ -533,7 +544,12 @@ static void backward(gx_model *m, int b)
 				gx_k_transpose(dout, l->c, b, (size_t)hw, dx);
 			break;
 		}
+		int rc;
+		if (hk && hk->ready && m->lt0[li + 1] > m->lt0[li] &&
+		    (rc = hk->ready(hk->ud, m->lt0[li], m->lt0[li + 1])))
+			return rc;
 	}
+	return 0;
 }
 
 /* Checks and converts class labels into m->labels. */
@@ -565,6 +581,12 @@ static double loss_of(gx_model *m, const float *y, int b, int grad)
 int gx_model_forward_backward(gx_model *m, const float *x, const float *y, int batch,
 			      float *loss_out)
 {
+	return gx_model_forward_backward_hooked(m, x, y, batch, loss_out, NULL);
+}
+
+int gx_model_forward_backward_hooked(gx_model *m, const float *x, const float *y, int batch,
+				     float *loss_out, const gx_model_hooks *hooks)
+{
 	int rc;
 	if (!m || !x || !y || batch < 1)
 		return GX_EINVAL;
@@ -572,9 +594,11 @@ int gx_model_forward_backward(gx_model *m, const float *x, const float *y, int b
 		return rc;
 	if (m->net.loss == GX_LOSS_XENT && (rc = take_labels(m, y, batch)))
 		return rc;
-	forward(m, x, batch);
+	if ((rc = forward(m, x, batch, hooks)))
+		return rc;
 	double loss = loss_of(m, y, batch, 1);
-	backward(m, batch);
+	if ((rc = backward(m, batch, hooks)))
+		return rc;
 	if (loss_out)
 		*loss_out = (float)loss;
 	return 0;
@@ -587,7 +611,7 @@ int gx_model_predict(gx_model *m, const float *x, int batch, float *out)
 		return GX_EINVAL;
 	if ((rc = gx_model_reserve(m, batch)))
 		return rc;
-	forward(m, x, batch);
+	forward(m, x, batch, NULL);
 	memcpy(out, m->act[m->net.n], sizeof *out * gx_model_out_size(m) * (size_t)batch);
 	return 0;
 }
@@ -609,7 +633,7 @@ int gx_model_eval(gx_model *m, const float *x, const float *y, size_t n, int bat
 		const float *yy = y + (m->net.loss == GX_LOSS_MSE ? s * o : s);
 		if (m->net.loss == GX_LOSS_XENT && (rc = take_labels(m, yy, nb)))
 			return rc;
-		forward(m, x + s * in, nb);
+		forward(m, x + s * in, nb, NULL);
 		sum += loss_of(m, yy, nb, 0) * nb;
 		if (m->net.loss == GX_LOSS_XENT) {
 			const float *z = m->act[m->net.n];

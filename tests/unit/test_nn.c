@@ -2,8 +2,10 @@
  * parameter counts, the spec grammar and its error offsets, Xavier
  * initialisation from a seed, checksums, argument checking, predict/eval
  * agreement, scratch reuse, small training runs (softmax and linear
- * regression learn; the cnn overfits a batch) and a '#' line timing one cnn
+ * regression learn; the cnn overfits a batch), the passes' hooks (their
+ * order, and that they leave the bits alone) and a '#' line timing one cnn
  * step at batch 32 on one BLAS thread. Gradients: test_nn_grad.c. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -382,6 +384,104 @@ static void t_train(void)
 	free(t);
 }
 
+/* The hooks of gx_model_forward_backward_hooked: need names each layer's
+ * tensors in forward order before the pass reads them, ready in reverse
+ * order once the step is done with them, and the arithmetic is unchanged.
+ * Proved by tampering: ready turns the layer's parameters to NaN (a
+ * later read of them would spread NaN into the gradients), and the
+ * parameters are NaN before the step until need restores them (a read
+ * before need would do the same); the gradients and loss must still be
+ * the plain call's bits. */
+struct hook_log {
+	gx_model *m;
+	const float *saved; /* the parameters before the step */
+	size_t need[16][2], ready[16][2];
+	int nneed, nready, fail_at; /* fail_at: need of that tensor fails */
+};
+
+static int hk_need(void *ud, size_t t0, size_t t1)
+{
+	struct hook_log *h = ud;
+	if (h->nneed < 16) {
+		h->need[h->nneed][0] = t0;
+		h->need[h->nneed][1] = t1;
+	}
+	h->nneed++;
+	if ((size_t)h->fail_at >= t0 && (size_t)h->fail_at < t1)
+		return GX_EIO;
+	for (size_t t = t0; t < t1; t++) {
+		gx_tensor_info ti;
+		gx_model_tensor(h->m, t, &ti);
+		memcpy(ti.data, h->saved + ti.offset, ti.count * sizeof *ti.data);
+	}
+	return 0;
+}
+
+static int hk_ready(void *ud, size_t t0, size_t t1)
+{
+	struct hook_log *h = ud;
+	if (h->nready < 16) {
+		h->ready[h->nready][0] = t0;
+		h->ready[h->nready][1] = t1;
+	}
+	h->nready++;
+	for (size_t t = t0; t < t1; t++) {
+		gx_tensor_info ti;
+		gx_model_tensor(h->m, t, &ti);
+		for (uint64_t j = 0; j < ti.count; j++)
+			ti.data[j] = NAN;
+	}
+	return 0;
+}
+
+static void t_hooks(void)
+{
+	enum { B = 8 };
+	float *x = malloc(sizeof *x * B * 784), y[B] = { 3, 1, 4, 1, 5, 9, 2, 6 };
+	gx_model *a = gx_model_create("cnn", 1, 28, 28, 9, NULL, NULL);
+	gx_model *b = gx_model_create("cnn", 1, 28, 28, 9, NULL, NULL);
+	T_REQUIRE(x && a && b);
+	fill(x, B * 784, 4);
+	size_t np = gx_model_nparams(a), nt = gx_model_ntensors(a);
+	float *saved = malloc(np * sizeof *saved);
+	T_REQUIRE(saved);
+	memcpy(saved, gx_model_params(b), np * sizeof *saved);
+	float la, lb;
+	T_EQ(gx_model_forward_backward(a, x, y, B, &la), 0);
+
+	struct hook_log h = { .m = b, .saved = saved, .fail_at = -1 };
+	gx_model_hooks hk = { hk_need, hk_ready, &h };
+	for (size_t j = 0; j < np; j++)
+		gx_model_params(b)[j] = NAN;
+	T_EQ(gx_model_forward_backward_hooked(b, x, y, B, &lb, &hk), 0);
+	T_ASSERT(memcmp(&la, &lb, sizeof la) == 0);
+	T_ASSERT(memcmp(gx_model_grads(a), gx_model_grads(b), np * sizeof(float)) == 0);
+	/* cnn: five layers with parameters, each a weight and a bias */
+	T_EQ(h.nneed, 5);
+	T_EQ(h.nready, 5);
+	for (int i = 0; i < 5 && i < h.nneed && i < h.nready; i++) {
+		T_EQ(h.need[i][0], (size_t)(2 * i));
+		T_EQ(h.need[i][1], (size_t)(2 * i + 2));
+		T_EQ(h.ready[i][0], nt - 2 * (size_t)i - 2);
+		T_EQ(h.ready[i][1], nt - 2 * (size_t)i);
+	}
+
+	/* a hook's error ends the step with it */
+	struct hook_log f = { .m = b, .saved = saved, .fail_at = 4 };
+	gx_model_hooks fk = { hk_need, NULL, &f };
+	T_EQ(gx_model_forward_backward_hooked(b, x, y, B, &lb, &fk), GX_EIO);
+	T_EQ(f.nneed, 3);
+	/* NULL hooks: the plain call */
+	gx_model_hooks none = { NULL, NULL, NULL };
+	memcpy(gx_model_params(b), saved, np * sizeof *saved);
+	T_EQ(gx_model_forward_backward_hooked(b, x, y, B, &lb, &none), 0);
+	T_ASSERT(memcmp(gx_model_grads(a), gx_model_grads(b), np * sizeof(float)) == 0);
+	free(saved);
+	free(x);
+	gx_model_free(a);
+	gx_model_free(b);
+}
+
 static double now(void)
 {
 	struct timespec ts;
@@ -428,6 +528,7 @@ int main(void)
 	T_RUN(t_predict_eval);
 	T_RUN(t_scratch);
 	T_RUN(t_train);
+	T_RUN(t_hooks);
 	T_RUN(t_timing);
 	T_DONE();
 }
