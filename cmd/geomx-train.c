@@ -104,7 +104,7 @@ static void help(void)
 	       "      --shard I/N        train on shard I of N (0 <= I < N) (default: 0/1)\n"
 	       "      --shard-by HOW     contiguous (default) or class (non-IID)\n"
 	       "Model and training:\n"
-	       "      --model SPEC       cnn, mlp, logreg, linreg or a spec such as\n"
+	       "      --model SPEC       cnn, cnn-wide, mlp, logreg, linreg or a spec such as\n"
 	       "                         conv:8:3,relu,pool:2,dense:10 (default: %s)\n"
 	       "      --epochs N         passes over the shard (default: %d)\n"
 	       "      --batch N          samples per step (default: %d)\n"

@@ -1,0 +1,243 @@
+#!/bin/sh
+# bench/p3.sh — what geomx-train --schedule p3 buys over fifo, against the
+# floor measured in the same run. The job: 2 data centers x 2 workers
+# (geomx-train, one BLAS thread each, batches of 32), a local PS per data
+# center, one global PS (Adam) under full sync, every data center's link to
+# the global through a geomx-relay that emulates it (--rate, --delay; one
+# connection per data center, so the relay's rate is the link's). For each
+# model (cnn, the reference; cnn-wide, 2.4 M parameters, where computing a
+# step and moving it are of the same order here), each link rate and each
+# one-way delay, three runs:
+#   fifo   every gradient pushed after the backward pass, every answer
+#          awaited before the next step (whole tensors)
+#   p3     geomx-train --schedule p3: each layer's gradients pushed as the
+#          backward pass has them, the next forward pass waiting layer by
+#          layer (whole tensors)
+#   p3b    the same with the global's --block $GX_P3_BLOCK: tensors travel
+#          in blocks, each passed on by the local and answered by the
+#          global as soon as it is complete
+# and the floor of a step, measured in the same run:
+#   compute  the mean step of the same four workers run standalone at the
+#            same time (communication off; their optimizer is plain SGD,
+#            one pass over the parameters)
+#   xfer     what one direction of a data center's link carries a step
+#            (every tensor as F32 with its 64-byte header) at the rate
+#   floor    max(compute, xfer) + the round trip (2 x delay)
+# A run's step is worker 0's mean step after its first WARM steps (slow
+# start, first touches), on its training clock.
+# Prints a table and PASS/FAIL lines for the targets of the P3 issue:
+#   where compute and xfer are within 2x of each other, p3 >= 1.25x faster
+#     than fifo;
+#   everywhere, the best of p3 and p3b within 1.2x of the floor;
+#   nowhere p3 slower than fifo by more than 3 %;
+#   dense cnn on 100 Mbit/s without delay, blocks (p3b) >= 1.6x shorter
+#     steps than whole tensors (p3).
+# Writes the table (TSV) and a plot of step time against rate (fifo, p3,
+# p3b, floor; one panel per model and delay) with gnuplot when it is
+# installed.
+#
+# Usage: sh bench/p3.sh
+# Environment (defaults in brackets): BUILD [build]; GEOMX_FASHION_MNIST;
+#   GX_P3_MODELS ["cnn cnn-wide"]; GX_P3_RATES ["0 1000 300 100"] (Mbit/s,
+#   0: unshaped loopback); GX_P3_DELAYS ["0 10"] (ms one way);
+#   GX_P3_STEPS_cnn [60], GX_P3_STEPS_cnn_wide [24]; GX_P3_WARM [6];
+#   GX_P3_BLOCK [65536] (elements); GX_P3_OUT [$BUILD/p3];
+#   GX_P3_TIMEOUT [300] seconds a run may take.
+# Exit status: 0 every check passed, 1 a check or a run failed, 130 on
+# Ctrl-C, 143 on SIGTERM; every process it started is gone when it exits.
+: "${GEOMX_INSECURE=1}"
+export GEOMX_INSECURE
+set -u
+BUILD=${BUILD:-build}
+B=$BUILD/bin
+DATA=${GEOMX_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+MODELS=${GX_P3_MODELS:-cnn cnn-wide}
+RATES=${GX_P3_RATES:-0 1000 300 100}
+DELAYS=${GX_P3_DELAYS:-0 10}
+WARM=${GX_P3_WARM:-6}
+BLOCK=${GX_P3_BLOCK:-65536}
+OUT=${GX_P3_OUT:-$BUILD/p3}
+TIMEOUT=${GX_P3_TIMEOUT:-300}
+for p in geomx-ps geomx-train geomx-relay; do
+	[ -x "$B/$p" ] || { echo "p3: $B/$p is missing: run 'make' first (or set BUILD)" >&2; exit 1; }
+done
+[ -r "$DATA/train-images-idx3-ubyte.gz" ] ||
+	{ echo "p3: $DATA has no Fashion-MNIST: install dataset-fashion-mnist (make deps)" >&2; exit 1; }
+mkdir -p "$OUT" || exit 1
+
+PIDS=""
+stop_all() {
+	for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
+	for p in $PIDS; do wait "$p" 2>/dev/null; done
+	PIDS=""
+}
+trap stop_all EXIT
+trap 'echo "p3: interrupted" >&2; exit 130' INT
+trap 'exit 143' TERM HUP
+
+# start NAME CMD... — CMD in the background under timeout, output in $D.
+start() {
+	n=$1
+	shift
+	timeout -k 5 "$TIMEOUT" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null &
+	PIDS="$PIDS $!"
+	eval "PID_$n=\$!"
+}
+# port NAME — the port NAME printed first; status 1 when it printed none.
+port() {
+	eval "p=\$PID_$1"
+	i=0
+	until [ -s "$D/$1.out" ] || [ $i -ge 300 ] || ! kill -0 "$p" 2>/dev/null; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	p=$(head -n 1 "$D/$1.out")
+	case $p in ''|*[!0-9]*) echo "p3: $1 did not start: $(tail -n 2 "$D/$1.err")" >&2; return 1 ;; esac
+	echo "$p"
+}
+# waitall NAME... — 0 when every one exited 0.
+waitall() {
+	for n in "$@"; do
+		eval "p=\$PID_$n"
+		wait "$p" || { echo "p3: $D: $n failed (status $?): $(tail -n 2 "$D/$n.err" | tr '\n' ' ')" >&2; return 1; }
+	done
+}
+# mean_step FILE — worker 0's mean step in ms after WARM steps (its
+# reports: step in column 1, training clock in column 3).
+mean_step() {
+	awk -F '\t' -v w="$WARM" '$1 == w { t0 = $3 } $1 ~ /^[0-9]+$/ { n = $1; t = $3 }
+		END { if (t0 == "" || n <= w) exit 1; printf "%.1f", (t - t0) * 1000 / (n - w) }' "$1"
+}
+steps_of() { eval "echo \${GX_P3_STEPS_$(echo "$1" | tr -c 'A-Za-z0-9\n' _):-}"; }
+
+# worker ARGS... — geomx-train with the common flags.
+wflags() { echo "--data fashion-mnist --data-dir $DATA --model $MODEL --batch 32 --steps $STEPS --seed 1 --threads 1 --report-every $WARM -q"; }
+
+# compute — four standalone workers at once: RES gets worker 0's mean
+# step. (compute and job run in this shell, not in $(...), so that PIDS
+# names everything to stop on Ctrl-C.)
+compute() {
+	D=$OUT/$MODEL/compute
+	rm -rf "$D" && mkdir -p "$D" || return 1
+	for w in 0 1 2 3; do
+		# shellcheck disable=SC2046
+		start w$w "$B/geomx-train" $(wflags) --shard $w/4 --optimizer sgd --lr 0.01 $([ $w = 0 ] && echo -v -v)
+	done
+	waitall w0 w1 w2 w3 || { stop_all; return 1; }
+	PIDS=""
+	RES=$(mean_step "$D/w0.out") || { echo "p3: $D: no step times in w0.out" >&2; return 1; }
+}
+
+# job SCHED RATE DELAY — one distributed run; RES gets worker 0's mean step.
+job() {
+	D=$OUT/$MODEL/$1-r$2-d$3
+	rm -rf "$D" && mkdir -p "$D" || return 1
+	sched=p3 gb=""
+	case $1 in fifo) sched=fifo ;; p3b) gb="--block $BLOCK" ;; esac
+	# shellcheck disable=SC2086
+	start g "$B/geomx-ps" --role global --parties 2 --optimizer adam --lr 0.001 $gb
+	G=$(port g) || { stop_all; return 1; }
+	emu=""
+	[ "$2" != 0 ] && emu="--rate ${2}mbit"
+	[ "$3" != 0 ] && emu="$emu --delay ${3}ms"
+	for dc in 0 1; do
+		# shellcheck disable=SC2086
+		start r$dc "$B/geomx-relay" --listen 127.0.0.1:0 --connect "127.0.0.1:$G" $emu
+	done
+	for dc in 0 1; do
+		R=$(port r$dc) || { stop_all; return 1; }
+		start l$dc "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "127.0.0.1:$R"
+	done
+	for dc in 0 1; do
+		L=$(port l$dc) || { stop_all; return 1; }
+		for r in 0 1; do
+			# shellcheck disable=SC2046
+			start w$dc$r "$B/geomx-train" $(wflags) --shard $((dc * 2 + r))/4 \
+				--ps "127.0.0.1:$L" --party $dc --rank $r --schedule $sched
+		done
+	done
+	waitall w00 w01 w10 w11 l0 l1 g || { stop_all; return 1; }
+	for dc in 0 1; do eval "kill -TERM \$PID_r$dc"; done
+	waitall r0 r1 || { stop_all; return 1; }
+	PIDS=""
+	RES=$(mean_step "$D/w00.out") || { echo "p3: $D: no step times in w00.out" >&2; return 1; }
+}
+
+TSV=$OUT/p3.tsv
+printf 'model\trate_mbit\tdelay_ms\tcompute_ms\txfer_ms\tfloor_ms\tfifo_ms\tp3_ms\tp3b_ms\n' >"$TSV"
+echo "== p3 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores): 2 DCs x 2 workers, full sync, batch 32, relay-emulated links; block $BLOCK"
+printf '%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s\n' model rate delay compute xfer floor fifo p3 p3b fifo/p3 best/flr
+failed=0
+for MODEL in $MODELS; do
+	STEPS=$(steps_of "$MODEL")
+	[ -n "$STEPS" ] || case $MODEL in cnn) STEPS=60 ;; *) STEPS=24 ;; esac
+	compute || { echo "p3: $MODEL: the standalone run failed" >&2; failed=1; continue; }
+	c=$RES
+	set -- $(sed -n 's/.* \([0-9][0-9]*\) parameters in \([0-9][0-9]*\) tensors.*/\1 \2/p' "$OUT/$MODEL/compute/w0.err" | head -n 1)
+	[ $# = 2 ] || { echo "p3: $MODEL: no parameter count in its log" >&2; failed=1; continue; }
+	bytes=$(($1 * 4 + $2 * 64))
+	for RATE in $RATES; do
+		for DELAY in $DELAYS; do
+			# (job's helpers use p, so the results have names of their own)
+			t_fifo=- t_p3=- t_p3b=-
+			if job fifo "$RATE" "$DELAY"; then t_fifo=$RES; else failed=1; fi
+			if job p3 "$RATE" "$DELAY"; then t_p3=$RES; else failed=1; fi
+			if job p3b "$RATE" "$DELAY"; then t_p3b=$RES; else failed=1; fi
+			line=$(awk -v m="$MODEL" -v r="$RATE" -v d="$DELAY" -v c="$c" -v b="$bytes" -v f="$t_fifo" -v p="$t_p3" -v pb="$t_p3b" 'BEGIN {
+				x = r > 0 ? b * 8 / (r * 1e6) * 1000 : 0
+				fl = (c > x ? c : x) + 2 * d
+				printf "%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s", m, r, d, c, x, fl, f, p, pb }')
+			echo "$line" >>"$TSV"
+			echo "$line" | awk -F '\t' '{ best = ($8 != "-" && ($9 == "-" || $8 + 0 < $9 + 0)) ? $8 : $9
+				printf "%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s\n", $1, ($2 == 0 ? "none" : $2), $3, $4, $5, $6, $7, $8, $9,
+					($7 != "-" && $8 != "-" ? sprintf("%.2fx", $7 / $8) : "-"), (best != "-" ? sprintf("%.2fx", best / $6) : "-") }'
+		done
+	done
+done
+echo "(ms a step; rate in Mbit/s, none: unshaped loopback; delay one way; compute: the same four workers standalone; xfer: a data center's push (or answer) at the rate; floor: max(compute, xfer) + 2 x delay; best/flr: the better of p3 and p3b over the floor)"
+echo
+awk -F '\t' 'NR > 1 && $7 != "-" && $8 != "-" {
+	c = $4; x = $5; same = (x > 0 && c <= 2 * x && x <= 2 * c)
+	if (same) { n1++; if ($7 / $8 < 1.25) bad1 = bad1 sprintf(" %s/%s/%s:%.2fx", $1, $2, $3, $7 / $8); else good1 = good1 sprintf(" %s/%s/%s:%.2fx", $1, $2, $3, $7 / $8) }
+	best = ($9 != "-" && $9 + 0 < $8 + 0) ? $9 : $8
+	n2++; if (best / $6 > 1.2) bad2 = bad2 sprintf(" %s/%s/%s:%.2fx", $1, $2, $3, best / $6)
+	if ($8 / $7 > 1.03) bad3 = bad3 sprintf(" %s/%s/%s:%.2fx", $1, $2, $3, $8 / $7)
+	if ($1 == "cnn" && $2 == 100 && $3 == 0 && $9 != "-") blk = sprintf("%.2f", $8 / $9)
+	n3++
+}
+END {
+	if (!n1) print "SKIP p3 >= 1.25x faster than fifo where compute and transfer are within 2x: no such setting"
+	else if (bad1 == "") print "PASS p3 >= 1.25x faster than fifo where compute and transfer are within 2x:" good1
+	else print "FAIL p3 >= 1.25x faster than fifo where compute and transfer are within 2x:" bad1
+	if (bad2 == "") printf "PASS the better of p3 and p3b within 1.2x of the floor in all %d settings\n", n2
+	else print "FAIL the better of p3 and p3b within 1.2x of the floor:" bad2
+	if (bad3 == "") printf "PASS p3 never more than 3%% slower than fifo (%d settings)\n", n3
+	else print "FAIL p3 more than 3% slower than fifo:" bad3
+	if (blk == "") print "SKIP blocks vs whole tensors, cnn, 100 Mbit/s, no delay: not run"
+	else if (blk >= 1.6) print "PASS blocks vs whole tensors, cnn, 100 Mbit/s, no delay: " blk "x (target >= 1.6x)"
+	else print "FAIL blocks vs whole tensors, cnn, 100 Mbit/s, no delay: " blk "x (target >= 1.6x)"
+}' "$TSV" | tee "$OUT/checks"
+echo "table: $TSV; logs: $OUT/MODEL/RUN/"
+
+if command -v gnuplot >/dev/null 2>&1; then
+	PNG=$OUT/p3.png
+	np=0
+	for MODEL in $MODELS; do for DELAY in $DELAYS; do np=$((np + 1)); done; done
+	{
+		echo "set terminal pngcairo size 1200,$((360 * ((np + 1) / 2))) font ',10'"
+		echo "set output '$PNG'"
+		echo "set multiplot layout $(((np + 1) / 2)),2"
+		echo "set logscale y; set grid; set key top right; set xlabel 'link rate (Mbit/s; 0: unshaped)'; set ylabel 'ms a step'"
+		echo "set datafile separator '\t'; set datafile missing '-'"
+		for MODEL in $MODELS; do
+			for DELAY in $DELAYS; do
+				sel="strcol(1) eq '$MODEL' && \$3 == $DELAY"
+				echo "set title '$MODEL, ${DELAY} ms each way'"
+				echo "plot '$TSV' using (($sel) ? \$2 : 1/0):7 with linespoints title 'fifo', '' using (($sel) ? \$2 : 1/0):8 with linespoints title 'p3', '' using (($sel) ? \$2 : 1/0):9 with linespoints title 'p3 + blocks', '' using (($sel) ? \$2 : 1/0):6 with linespoints dt 2 title 'floor'"
+			done
+		done
+		echo "unset multiplot"
+	} | gnuplot 2>"$OUT/gnuplot.err" && echo "plot: $PNG"
+fi
+grep -q '^FAIL' "$OUT/checks" && failed=1
+exit $failed
