@@ -9,13 +9,13 @@
 # step and moving it are of the same order here), each link rate and each
 # one-way delay, three runs:
 #   fifo   every gradient pushed after the backward pass, every answer
-#          awaited before the next step (whole tensors)
+#          awaited before the next step; tensors in blocks of
+#          $GX_P3_BLOCK elements (the global's --block), each passed on by
+#          the local and answered by the global as soon as it is complete
 #   p3     geomx-train --schedule p3: each layer's gradients pushed as the
 #          backward pass has them, the next forward pass waiting layer by
-#          layer (whole tensors)
-#   p3b    the same with the global's --block $GX_P3_BLOCK: tensors travel
-#          in blocks, each passed on by the local and answered by the
-#          global as soon as it is complete
+#          layer; blocks as fifo
+#   p3w    p3 with whole tensors (--block 0)
 # and the floor of a step, measured in the same run:
 #   compute  the mean step of the same four workers run standalone at the
 #            same time (communication off; their optimizer is plain SGD,
@@ -28,20 +28,22 @@
 # Prints a table and PASS/FAIL lines for the targets of the P3 issue:
 #   where compute and xfer are within 2x of each other, p3 >= 1.25x faster
 #     than fifo;
-#   everywhere, the best of p3 and p3b within 1.2x of the floor;
+#   everywhere, p3 within 1.2x of the floor;
 #   nowhere p3 slower than fifo by more than 3 %;
-#   dense cnn on 100 Mbit/s without delay, blocks (p3b) >= 1.6x shorter
-#     steps than whole tensors (p3).
+#   dense cnn on 100 Mbit/s without delay, blocks (p3) >= 1.6x shorter
+#     steps than whole tensors (p3w).
 # Writes the table (TSV) and a plot of step time against rate (fifo, p3,
-# p3b, floor; one panel per model and delay) with gnuplot when it is
+# p3w, floor; one panel per model and delay) with gnuplot when it is
 # installed.
 #
-# Usage: sh bench/p3.sh
+# Usage: sh bench/p3.sh [--report]
+#   --report: run nothing; the checks and the plot again from the table of
+#   an earlier run in GX_P3_OUT.
 # Environment (defaults in brackets): BUILD [build]; GEOMX_FASHION_MNIST;
 #   GX_P3_MODELS ["cnn cnn-wide"]; GX_P3_RATES ["0 1000 300 100"] (Mbit/s,
 #   0: unshaped loopback); GX_P3_DELAYS ["0 10"] (ms one way);
 #   GX_P3_STEPS_cnn [60], GX_P3_STEPS_cnn_wide [24]; GX_P3_WARM [6];
-#   GX_P3_BLOCK [65536] (elements); GX_P3_OUT [$BUILD/p3];
+#   GX_P3_BLOCK [65536, geomx-ps's default] (elements); GX_P3_OUT [$BUILD/p3];
 #   GX_P3_TIMEOUT [300] seconds a run may take.
 # Exit status: 0 every check passed, 1 a check or a run failed, 130 on
 # Ctrl-C, 143 on SIGTERM; every process it started is gone when it exits.
@@ -132,8 +134,8 @@ compute() {
 job() {
 	D=$OUT/$MODEL/$1-r$2-d$3
 	rm -rf "$D" && mkdir -p "$D" || return 1
-	sched=p3 gb=""
-	case $1 in fifo) sched=fifo ;; p3b) gb="--block $BLOCK" ;; esac
+	sched=p3 gb="--block $BLOCK"
+	case $1 in fifo) sched=fifo ;; p3w) gb="--block 0" ;; esac
 	# shellcheck disable=SC2086
 	start g "$B/geomx-ps" --role global --parties 2 --optimizer adam --lr 0.001 $gb
 	G=$(port g) || { stop_all; return 1; }
@@ -163,11 +165,77 @@ job() {
 	RES=$(mean_step "$D/w00.out") || { echo "p3: $D: no step times in w00.out" >&2; return 1; }
 }
 
+# checks — the PASS/FAIL lines from the table.
+checks() {
+awk -F '\t' 'NR > 1 && $7 != "-" && $8 != "-" {
+	c = $4; x = $5; same = (x > 0 && c <= 2 * x && x <= 2 * c)
+	if (same) { n1++; if ($7 / $8 < 1.25) bad1 = bad1 sprintf(" %s/%s/%s:%.2fx", $1, $2, $3, $7 / $8); else good1 = good1 sprintf(" %s/%s/%s:%.2fx", $1, $2, $3, $7 / $8) }
+	n2++; if ($8 / $6 > 1.2) bad2 = bad2 sprintf(" %s/%s/%s:%.2fx", $1, $2, $3, $8 / $6)
+	if ($8 / $7 > 1.03) bad3 = bad3 sprintf(" %s/%s/%s:%.2fx", $1, $2, $3, $8 / $7)
+	if ($1 == "cnn" && $2 == 100 && $3 == 0 && $9 != "-") blk = sprintf("%.2f", $9 / $8)
+	n3++
+}
+END {
+	if (!n1) print "SKIP p3 >= 1.25x faster than fifo where compute and transfer are within 2x: no such setting"
+	else if (bad1 == "") print "PASS p3 >= 1.25x faster than fifo where compute and transfer are within 2x:" good1
+	else print "FAIL p3 >= 1.25x faster than fifo where compute and transfer are within 2x:" bad1
+	if (bad2 == "") printf "PASS p3 within 1.2x of the floor in all %d settings\n", n2
+	else print "FAIL p3 within 1.2x of the floor:" bad2
+	if (bad3 == "") printf "PASS p3 never more than 3%% slower than fifo (%d settings)\n", n3
+	else print "FAIL p3 more than 3% slower than fifo:" bad3
+	if (blk == "") print "SKIP blocks (p3) vs whole tensors (p3w), cnn, 100 Mbit/s, no delay: not run"
+	else if (blk >= 1.6) print "PASS blocks (p3) vs whole tensors (p3w), cnn, 100 Mbit/s, no delay: " blk "x (target >= 1.6x)"
+	else print "FAIL blocks (p3) vs whole tensors (p3w), cnn, 100 Mbit/s, no delay: " blk "x (target >= 1.6x)"
+}' "$TSV" | tee "$OUT/checks"
+}
+
+# plot — step time against rate, a panel per model and delay (gnuplot).
+plot() {
+	if command -v gnuplot >/dev/null 2>&1; then
+		PNG=$OUT/p3.png
+		np=0
+		for MODEL in $MODELS; do for DELAY in $DELAYS; do np=$((np + 1)); done; done
+		{
+			echo "set terminal pngcairo size 1200,$((360 * ((np + 1) / 2))) font ',10'"
+			echo "set output '$PNG'"
+			echo "set multiplot layout $(((np + 1) / 2)),2"
+			echo "set logscale xy; set grid; set key top right; set ylabel 'ms a step'"
+			echo "set xlabel 'link rate (Mbit/s; none: unshaped loopback)'"
+			echo "set xtics ('100' 100, '300' 300, '1000' 1000, 'none' 10000); set xrange [70:14000]"
+			for MODEL in $MODELS; do
+				for DELAY in $DELAYS; do
+					# one panel's rows, fastest link first; unshaped drawn at 10000
+					dat=$OUT/plot-$MODEL-$DELAY.dat
+					awk -F '\t' -v m="$MODEL" -v d="$DELAY" 'NR > 1 && $1 == m && $3 == d {
+						print ($2 == 0 ? 10000 : $2) "\t" $6 "\t" $7 "\t" $8 "\t" $9 }' "$TSV" | sort -n >"$dat"
+					echo "set title '$MODEL, ${DELAY} ms each way'"
+					echo "plot '$dat' using 1:3 with linespoints title 'fifo', '' using 1:4 with linespoints title 'p3', '' using 1:5 with linespoints title 'p3, whole tensors', '' using 1:2 with linespoints dt 2 title 'floor'"
+				done
+			done
+			echo "unset multiplot"
+		} | gnuplot 2>"$OUT/gnuplot.err" && echo "plot: $PNG"
+	fi
+}
+
 TSV=$OUT/p3.tsv
-printf 'model\trate_mbit\tdelay_ms\tcompute_ms\txfer_ms\tfloor_ms\tfifo_ms\tp3_ms\tp3b_ms\n' >"$TSV"
-echo "== p3 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores): 2 DCs x 2 workers, full sync, batch 32, relay-emulated links; block $BLOCK"
-printf '%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s\n' model rate delay compute xfer floor fifo p3 p3b fifo/p3 best/flr
 failed=0
+case ${1:-} in
+''|--report) ;;
+-h|--help) sed -n '/^# Usage:/,/^# Exit status/p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+*) echo "p3: unknown argument '$1' (usage: sh bench/p3.sh [--report])" >&2; exit 2 ;;
+esac
+if [ "${1:-}" = --report ]; then
+	[ -s "$TSV" ] || { echo "p3: no table in $TSV" >&2; exit 1; }
+	column -t -s "$(printf '\t')" "$TSV"
+	echo
+	checks
+	plot
+	grep -q '^FAIL' "$OUT/checks" && exit 1
+	exit 0
+fi
+printf 'model\trate_mbit\tdelay_ms\tcompute_ms\txfer_ms\tfloor_ms\tfifo_ms\tp3_ms\tp3w_ms\n' >"$TSV"
+echo "== p3 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores): 2 DCs x 2 workers, full sync, batch 32, relay-emulated links; block $BLOCK"
+printf '%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s\n' model rate delay compute xfer floor fifo p3 p3w fifo/p3 p3/floor
 for MODEL in $MODELS; do
 	STEPS=$(steps_of "$MODEL")
 	[ -n "$STEPS" ] || case $MODEL in cnn) STEPS=60 ;; *) STEPS=24 ;; esac
@@ -179,65 +247,26 @@ for MODEL in $MODELS; do
 	for RATE in $RATES; do
 		for DELAY in $DELAYS; do
 			# (job's helpers use p, so the results have names of their own)
-			t_fifo=- t_p3=- t_p3b=-
+			t_fifo=- t_p3=- t_p3w=-
 			if job fifo "$RATE" "$DELAY"; then t_fifo=$RES; else failed=1; fi
 			if job p3 "$RATE" "$DELAY"; then t_p3=$RES; else failed=1; fi
-			if job p3b "$RATE" "$DELAY"; then t_p3b=$RES; else failed=1; fi
-			line=$(awk -v m="$MODEL" -v r="$RATE" -v d="$DELAY" -v c="$c" -v b="$bytes" -v f="$t_fifo" -v p="$t_p3" -v pb="$t_p3b" 'BEGIN {
+			if job p3w "$RATE" "$DELAY"; then t_p3w=$RES; else failed=1; fi
+			line=$(awk -v m="$MODEL" -v r="$RATE" -v d="$DELAY" -v c="$c" -v b="$bytes" -v f="$t_fifo" -v p="$t_p3" -v pb="$t_p3w" 'BEGIN {
 				x = r > 0 ? b * 8 / (r * 1e6) * 1000 : 0
 				fl = (c > x ? c : x) + 2 * d
 				printf "%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s", m, r, d, c, x, fl, f, p, pb }')
 			echo "$line" >>"$TSV"
-			echo "$line" | awk -F '\t' '{ best = ($8 != "-" && ($9 == "-" || $8 + 0 < $9 + 0)) ? $8 : $9
+			echo "$line" | awk -F '\t' '{ best = $8
 				printf "%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s\n", $1, ($2 == 0 ? "none" : $2), $3, $4, $5, $6, $7, $8, $9,
 					($7 != "-" && $8 != "-" ? sprintf("%.2fx", $7 / $8) : "-"), (best != "-" ? sprintf("%.2fx", best / $6) : "-") }'
 		done
 	done
 done
-echo "(ms a step; rate in Mbit/s, none: unshaped loopback; delay one way; compute: the same four workers standalone; xfer: a data center's push (or answer) at the rate; floor: max(compute, xfer) + 2 x delay; best/flr: the better of p3 and p3b over the floor)"
+echo "(ms a step; rate in Mbit/s, none: unshaped loopback; delay one way; compute: the same four workers standalone; xfer: a data center's push (or answer) at the rate; floor: max(compute, xfer) + 2 x delay; p3/floor: p3's step over the floor)"
 echo
-awk -F '\t' 'NR > 1 && $7 != "-" && $8 != "-" {
-	c = $4; x = $5; same = (x > 0 && c <= 2 * x && x <= 2 * c)
-	if (same) { n1++; if ($7 / $8 < 1.25) bad1 = bad1 sprintf(" %s/%s/%s:%.2fx", $1, $2, $3, $7 / $8); else good1 = good1 sprintf(" %s/%s/%s:%.2fx", $1, $2, $3, $7 / $8) }
-	best = ($9 != "-" && $9 + 0 < $8 + 0) ? $9 : $8
-	n2++; if (best / $6 > 1.2) bad2 = bad2 sprintf(" %s/%s/%s:%.2fx", $1, $2, $3, best / $6)
-	if ($8 / $7 > 1.03) bad3 = bad3 sprintf(" %s/%s/%s:%.2fx", $1, $2, $3, $8 / $7)
-	if ($1 == "cnn" && $2 == 100 && $3 == 0 && $9 != "-") blk = sprintf("%.2f", $8 / $9)
-	n3++
-}
-END {
-	if (!n1) print "SKIP p3 >= 1.25x faster than fifo where compute and transfer are within 2x: no such setting"
-	else if (bad1 == "") print "PASS p3 >= 1.25x faster than fifo where compute and transfer are within 2x:" good1
-	else print "FAIL p3 >= 1.25x faster than fifo where compute and transfer are within 2x:" bad1
-	if (bad2 == "") printf "PASS the better of p3 and p3b within 1.2x of the floor in all %d settings\n", n2
-	else print "FAIL the better of p3 and p3b within 1.2x of the floor:" bad2
-	if (bad3 == "") printf "PASS p3 never more than 3%% slower than fifo (%d settings)\n", n3
-	else print "FAIL p3 more than 3% slower than fifo:" bad3
-	if (blk == "") print "SKIP blocks vs whole tensors, cnn, 100 Mbit/s, no delay: not run"
-	else if (blk >= 1.6) print "PASS blocks vs whole tensors, cnn, 100 Mbit/s, no delay: " blk "x (target >= 1.6x)"
-	else print "FAIL blocks vs whole tensors, cnn, 100 Mbit/s, no delay: " blk "x (target >= 1.6x)"
-}' "$TSV" | tee "$OUT/checks"
+checks
 echo "table: $TSV; logs: $OUT/MODEL/RUN/"
+plot
 
-if command -v gnuplot >/dev/null 2>&1; then
-	PNG=$OUT/p3.png
-	np=0
-	for MODEL in $MODELS; do for DELAY in $DELAYS; do np=$((np + 1)); done; done
-	{
-		echo "set terminal pngcairo size 1200,$((360 * ((np + 1) / 2))) font ',10'"
-		echo "set output '$PNG'"
-		echo "set multiplot layout $(((np + 1) / 2)),2"
-		echo "set logscale y; set grid; set key top right; set xlabel 'link rate (Mbit/s; 0: unshaped)'; set ylabel 'ms a step'"
-		echo "set datafile separator '\t'; set datafile missing '-'"
-		for MODEL in $MODELS; do
-			for DELAY in $DELAYS; do
-				sel="strcol(1) eq '$MODEL' && \$3 == $DELAY"
-				echo "set title '$MODEL, ${DELAY} ms each way'"
-				echo "plot '$TSV' using (($sel) ? \$2 : 1/0):7 with linespoints title 'fifo', '' using (($sel) ? \$2 : 1/0):8 with linespoints title 'p3', '' using (($sel) ? \$2 : 1/0):9 with linespoints title 'p3 + blocks', '' using (($sel) ? \$2 : 1/0):6 with linespoints dt 2 title 'floor'"
-			done
-		done
-		echo "unset multiplot"
-	} | gnuplot 2>"$OUT/gnuplot.err" && echo "plot: $PNG"
-fi
 grep -q '^FAIL' "$OUT/checks" && failed=1
 exit $failed
