@@ -42,7 +42,7 @@
 # Environment (defaults in brackets): BUILD [build]; GEOMX_FASHION_MNIST;
 #   GX_P3_MODELS ["cnn cnn-wide"]; GX_P3_RATES ["0 1000 300 100"] (Mbit/s,
 #   0: unshaped loopback); GX_P3_DELAYS ["0 10"] (ms one way);
-#   GX_P3_STEPS_cnn [60], GX_P3_STEPS_cnn_wide [24]; GX_P3_WARM [6];
+#   GX_P3_STEPS_cnn [150], GX_P3_STEPS_cnn_wide [24]; GX_P3_WARM [6];
 #   GX_P3_BLOCK [65536, geomx-ps's default] (elements); GX_P3_OUT [$BUILD/p3];
 #   GX_P3_TIMEOUT [300] seconds a run may take.
 # Exit status: 0 every check passed, 1 a check or a run failed, 130 on
@@ -238,7 +238,7 @@ echo "== p3 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores): 2 DCs x 2 workers, fu
 printf '%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s\n' model rate delay compute xfer floor fifo p3 p3w fifo/p3 p3/floor
 for MODEL in $MODELS; do
 	STEPS=$(steps_of "$MODEL")
-	[ -n "$STEPS" ] || case $MODEL in cnn) STEPS=60 ;; *) STEPS=24 ;; esac
+	[ -n "$STEPS" ] || case $MODEL in cnn) STEPS=150 ;; *) STEPS=24 ;; esac
 	compute || { echo "p3: $MODEL: the standalone run failed" >&2; failed=1; continue; }
 	c=$RES
 	set -- $(sed -n 's/.* \([0-9][0-9]*\) parameters in \([0-9][0-9]*\) tensors.*/\1 \2/p' "$OUT/$MODEL/compute/w0.err" | head -n 1)
