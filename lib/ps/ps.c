@@ -119,7 +119,10 @@ int ps_send_tensor(gx_ps *ps, gx_conn *c, const gx_tensor_route *r, const gx_ten
 {
 	if (!c)
 		return GX_EIO;
-	return ps_sent(ps, gx_tensor_send(c, r, p));
+	gx_tensor_route rp = *r;
+	if (!rp.priority)
+		rp.priority = ps_prio_of(ps, r->key);
+	return ps_sent(ps, gx_tensor_send(c, &rp, p));
 }
 
 int ps_send_f32(gx_ps *ps, gx_conn *c, int type, uint32_t key, uint32_t block, uint32_t round,
@@ -378,6 +381,7 @@ void gx_ps_free(gx_ps *ps)
 	gx_codec_free(ps->codec);
 	ps_codec_free(ps);
 	free(ps->ef_save_s);
+	ps_prio_free(ps);
 	free(ps->slot);
 	free(ps->who);
 	free(ps->order);

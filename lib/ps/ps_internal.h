@@ -169,6 +169,8 @@ struct gx_ps {
 	char *listen_s, *upstream_s, *ef_save_s;
 	char name[32];        /* "global", "local 0" (the role's opts) */
 	const ps_role *role;  /* the role's table */
+	struct ps_prio_tab *prio; /* per key, the priority its frames travel
+				   * with (ps_prio.c); NULL until one is named */
 	union {               /* the role's state, owned by the role */
 		ps_global_state *glob;
 		ps_local_state *loc;
@@ -359,7 +361,15 @@ int ps_take_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t
 int ps_sent(gx_ps *ps, int rc);
 /* A tensor frame through the door (sched/tensor_send.h) and ps_sent;
  * GX_EIO for a closed link (c NULL). */
+/* Queues a tensor frame on c through the door (sched/tensor_send.h), with
+ * the priority the key's frames travel with (ps_prio_of) when r names none. */
 int ps_send_tensor(gx_ps *ps, gx_conn *c, const gx_tensor_route *r, const gx_tensor_payload *p);
+/* ps_prio.c: the priority a peer named for key in a frame it sent (INIT,
+ * PUSH, PULL), kept for every tensor frame this server sends for that key;
+ * ps_prio_of gives it (0 for a key never named). */
+void ps_prio_note(gx_ps *ps, uint32_t key, int prio);
+int ps_prio_of(const gx_ps *ps, uint32_t key);
+void ps_prio_free(gx_ps *ps);
 /* A dense float32 tensor (copied) through ps_send_tensor. */
 int ps_send_f32(gx_ps *ps, gx_conn *c, int type, uint32_t key, uint32_t block, uint32_t round,
 		uint32_t sender, const float *x, uint64_t n);

@@ -466,12 +466,15 @@ static void peer_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8
 		ps->role->keytable(ps, p, h, pl);
 		return;
 	case GX_FT_INIT:
+		ps_prio_note(ps, h->key, h->priority);
 		ps->role->init_key(ps, p, h, pl);
 		return;
 	case GX_FT_PUSH:
+		ps_prio_note(ps, h->key, h->priority);
 		ps->role->push(ps, p, h, pl);
 		return;
 	case GX_FT_PULL:
+		ps_prio_note(ps, h->key, h->priority);
 		ps->role->pull(ps, p, h);
 		return;
 	}

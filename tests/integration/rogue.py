@@ -26,7 +26,10 @@ ERROR). Standard library only.
                                    --no-wait it ends its stream after the
                                    pushes instead, and reads until the
                                    server closes; --init FILE: INIT values
-                                   from a raw float32 file
+                                   from a raw float32 file; --prio: key K
+                                   pushed with priority (7 + 40 K) mod 256,
+                                   and each answer's printed ("# answer key
+                                   K priority P (pushed with Q)")
   rogue.py hello HOST:PORT --party P --rank R [--role N]
                                    a HELLO (role 3, a worker, by default),
                                    then waits for the answer
@@ -283,7 +286,8 @@ def partial(c, a, sizes, seq):
     for k in keys:
         seq += 1
         c.send(frame(PUSH, f32_payload(synthetic(sizes[k], k, 0, a.party, a.rank)), key=k,
-                     sender=a.rank, seq=seq, count=sizes[k], codec=CODEC_F32, rnd=0))
+                     sender=a.rank, seq=seq, count=sizes[k], codec=CODEC_F32, rnd=0,
+                     priority=prio_of(a, k)))
     if a.no_wait:
         # its end of the stream after the pushes, then whatever comes read
         # until the server closes (a close with unread data would reset)
@@ -300,9 +304,16 @@ def partial(c, a, sizes, seq):
         if t != PUSH_REPLY:
             say("expected PUSH_REPLY, got frame type %d" % t)
             return 1
+        if a.prio:
+            say("answer key %d priority %d (pushed with %d)" % (f[4], f[11], prio_of(a, f[4])))
     say("answered %d" % len(keys))
     c.s.close()
     return 0
+
+
+def prio_of(a, k):
+    """The priority key k is pushed with: 0, or with --prio (7 + 40 k) mod 256."""
+    return (7 + 40 * k) % 256 if a.prio else 0
 
 
 def init_values(a, sizes):
@@ -387,6 +398,7 @@ def main():
     ap.add_argument("--members", type=int, default=0)
     ap.add_argument("--push", default="0")
     ap.add_argument("--no-wait", action="store_true")
+    ap.add_argument("--prio", action="store_true")
     ap.add_argument("--init")
     ap.add_argument("--then", choices=["badkey", "badround", "noinit", "badcount", "badblock",
                                        "garbage", "partial"],

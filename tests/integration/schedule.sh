@@ -7,8 +7,9 @@
 # of every worker (step, loss, parameter checksum, test loss and accuracy)
 # must be the same bits, with whole tensors, with tensors in blocks
 # (--block) and with an fp16 LAN; under mixed sync a p3 run must finish
-# and learn; under HFA p3 says it has nothing to overlap; a bad --schedule
-# exits 2. Skips without Fashion-MNIST.
+# and learn; under HFA p3 says it has nothing to overlap; the priority a
+# worker pushes a tensor with comes back with its answers (flat and HiPS);
+# a bad --schedule exits 2. Skips without Fashion-MNIST.
 # shellcheck disable=SC2086
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 DATA=${GEOMX_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
@@ -71,6 +72,27 @@ spawn hfa.w00 $TR --ps "127.0.0.1:$LPORT0" --schedule p3 --optimizer adam --lr 0
 expect_all "hfa, p3: the worker and the servers exit 0" 120 0 hfa.w00 hfa.l0 hfa.g0
 expect_match "hfa, p3: the worker says the pushes go the fifo way" "$T/hfa.w00.err" \
 	'--schedule p3 under HFA sync: .* fifo way'
+
+# The priority a worker names for a tensor travels with it: a server keeps
+# it per key and gives it to every frame it sends for that key, so the
+# answers come back with it — from a global serving the worker directly
+# (flat) and from a local server (HiPS). A rogue worker pushes key K with
+# priority 7 + 40 K and prints each answer's.
+prio_answers() {
+	_n=$(grep -c '^# answer key' "$T/$1.out")
+	_bad=$(grep '^# answer key' "$T/$1.out" | awk '{ if ($6 != $9 + 0) print }' | tr -d ')' | tr '\n' '|')
+	if [ "$_n" -eq 3 ] && [ -z "$_bad" ]; then ok "$2"; else notok "$2" "$(tr '\n' '|' <"$T/$1.out")"; fi
+}
+spawn pf.g geomx-ps --role global --parties 1
+spawn pf.r python3 "$GX_TOP/tests/integration/rogue.py" member "127.0.0.1:$(port_of pf.g)" \
+	--sizes 4,300,5000 --then partial --push 0,1,2 --prio
+expect_exit "priority, flat: the rogue worker's pushes are answered" pf.r 30 0
+prio_answers pf.r "priority, flat: the global answers each key with the priority it was pushed with"
+start_hips ph 1 1 1 "" ""
+spawn ph.r python3 "$GX_TOP/tests/integration/rogue.py" member "127.0.0.1:$LPORT0" \
+	--sizes 4,300,5000 --then partial --push 0,1,2 --prio
+expect_exit "priority, hips: the rogue worker's pushes are answered" ph.r 30 0
+prio_answers ph.r "priority, hips: the local answers each key with the priority it was pushed with"
 
 spawn bad geomx-train --data fashion-mnist --schedule lifo
 expect_exit "a bad --schedule exits 2" bad 30 2
