@@ -27,14 +27,19 @@ static size_t slot_of(const struct ps_prio_tab *t, uint32_t key)
 	return i;
 }
 
+static void release(struct ps_prio_tab *t)
+{
+	free(t->key);
+	free(t->prio);
+	free(t->used);
+}
+
 static int grow(struct ps_prio_tab *t)
 {
 	size_t cap = t->cap ? t->cap * 2 : 64;
 	struct ps_prio_tab g = { calloc(cap, sizeof *g.key), calloc(cap, 1), calloc(cap, 1), cap, 0 };
 	if (!g.key || !g.prio || !g.used) {
-		free(g.key);
-		free(g.prio);
-		free(g.used);
+		release(&g);
 		return GX_ENOMEM;
 	}
 	for (size_t i = 0; i < t->cap; i++) {
@@ -46,9 +51,7 @@ static int grow(struct ps_prio_tab *t)
 		g.prio[j] = t->prio[i];
 		g.n++;
 	}
-	free(t->key);
-	free(t->prio);
-	free(t->used);
+	release(t);
 	*t = g;
 	return 0;
 }
@@ -96,9 +99,7 @@ void ps_prio_free(gx_ps *ps)
 	struct ps_prio_tab *t = ps->prio;
 	if (!t)
 		return;
-	free(t->key);
-	free(t->prio);
-	free(t->used);
+	release(t);
 	free(t);
 	ps->prio = NULL;
 }
