@@ -7,7 +7,7 @@
 # of every worker (step, loss, parameter checksum, test loss and accuracy)
 # must be the same bits, with whole tensors, with tensors in blocks
 # (--block) and with an fp16 LAN; under mixed sync a p3 run must finish
-# and learn; under HFA p3 says it has nothing to overlap; the priority a
+# and learn (its loss falls, its accuracy beats chance threefold); under HFA p3 says it has nothing to overlap; the priority a
 # worker pushes a tensor with comes back with its answers (flat and HiPS);
 # a bad --schedule exits 2. Skips without Fashion-MNIST.
 # shellcheck disable=SC2086
@@ -21,13 +21,14 @@ command -v geomx-train >/dev/null 2>&1 || { echo "geomx-train not built"; exit 7
 TR="geomx-train --data fashion-mnist --model cnn --limit 2000 --test-limit 500 --seed 5 --batch 16
 	--steps 40 --report-every 10 --eval-every 20 --threads 1 -q"
 
-# job NAME SCHEDULE GLOBAL_ARGS LOCAL_ARGS — the 2 x 2 job, to its end.
+# job NAME SCHEDULE GLOBAL_ARGS LOCAL_ARGS [WORKER_ARGS] — the 2 x 2 job,
+# to its end.
 job() {
 	start_hips "$1" 1 2 2 "$3" "$4"
 	for p in 0 1; do
 		for r in 0 1; do
 			spawn "$1.w$p$r" $TR --shard $((p * 2 + r))/4 --ps "127.0.0.1:$(eval echo "\$LPORT$p")" \
-				--party $p --rank $r --schedule "$2"
+				--party $p --rank $r --schedule "$2" ${5:-}
 		done
 	done
 	expect_all "$1 ($2): four workers, two locals and the global exit 0 by themselves" 120 0 \
@@ -59,12 +60,16 @@ job f16 fifo "$ADAM" "--lan-codec fp16"
 job p3f16 p3 "$ADAM" "--lan-codec fp16"
 same "full sync, fp16 LAN: p3 gives fifo's bits" f16 p3f16
 
-job mix p3 "--sync mixed $ADAM" ""
+# Mixed sync answers each party at once, so how far 80 steps get depends on
+# how the parties interleave on a busy machine: the loss must fall and the
+# model beat chance (0.1) threefold, no more.
+job mix p3 "--sync mixed $ADAM" "" "--steps 80"
 first=$(sed -n 2p "$T/mix.w00.out" | cut -f 4) last=$(tail -n 1 "$T/mix.w00.out" | cut -f 4)
-if awk -v a="$first" -v b="$last" 'BEGIN { exit !(a != "" && b != "" && b < a - 0.3) }'; then
-	ok "mixed sync, p3: the loss falls ($first -> $last)"
+acc=$(tail -n 1 "$T/mix.w00.out" | cut -f 10)
+if awk -v a="$first" -v b="$last" -v c="$acc" 'BEGIN { exit !(a != "" && b != "" && c != "" && b < a && c > 0.3) }'; then
+	ok "mixed sync, p3: the loss falls ($first -> $last), test accuracy $acc"
 else
-	notok "mixed sync, p3: the loss falls by 0.3 or more" "first $first, last $last"
+	notok "mixed sync, p3: the loss falls and test accuracy is above 0.3" "first $first, last $last, accuracy $acc"
 fi
 
 start_hips hfa 1 1 1 "--sync hfa --k1 4 --k2 2" ""
