@@ -256,9 +256,9 @@ for MODEL in $MODELS; do
 				fl = (c > x ? c : x) + 2 * d
 				printf "%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s", m, r, d, c, x, fl, f, p, pb }')
 			echo "$line" >>"$TSV"
-			echo "$line" | awk -F '\t' '{ best = $8
+			echo "$line" | awk -F '\t' '{
 				printf "%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s\n", $1, ($2 == 0 ? "none" : $2), $3, $4, $5, $6, $7, $8, $9,
-					($7 != "-" && $8 != "-" ? sprintf("%.2fx", $7 / $8) : "-"), (best != "-" ? sprintf("%.2fx", best / $6) : "-") }'
+					($7 != "-" && $8 != "-" ? sprintf("%.2fx", $7 / $8) : "-"), ($8 != "-" ? sprintf("%.2fx", $8 / $6) : "-") }'
 		done
 	done
 done

@@ -60,7 +60,10 @@ double cli_now(void);
  * earlier one came at least CLI_PATIENCE_MS before it; 0 for the first,
  * and for a repeat within that time, which is one request delivered twice
  * (timeout(1) sends its signal to the program and to its process group).
- * Async-signal-safe. */
+ * Async-signal-safe. A program keeps such a handler installed until it
+ * exits, never back to SIG_DFL after its run: the second copy of a signal
+ * may arrive only then, and must not kill it while it writes its
+ * statistics and exits as asked. */
 #define CLI_PATIENCE_MS 200
 int cli_stop_again(void);
 

@@ -282,11 +282,7 @@ int main(int argc, char **argv)
 		return CLI_FAIL;
 	}
 	int rc = gx_netem_run(e);
-	/* The stop handler stays to the end: a stop signal sent twice at once
-	 * (timeout(1) sends it to its child and to the child's group) may have
-	 * its second copy arrive only now, and must not kill the process while
-	 * it writes its statistics and exits as asked (on_stop ignores a
-	 * repeat within CLI_PATIENCE_MS; the_emu is NULL from here on). */
+	/* on_stop stays installed to the end (cli.h, cli_stop_again) */
 	the_emu = NULL;
 	gx_netem_free(e);
 	if (rc)

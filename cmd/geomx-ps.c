@@ -610,11 +610,7 @@ int main(int argc, char **argv)
 	int rc = gx_ps_run(ps);
 	if (opt.stats && write_stats(ps))
 		rc = rc ? rc : GX_EIO;
-	/* The stop handler stays to the end: a stop signal sent twice at once
-	 * (timeout(1) sends it to its child and to the child's group) may have
-	 * its second copy arrive only now, and must not kill the process while
-	 * it writes its statistics and exits as asked (on_stop ignores a
-	 * repeat within CLI_PATIENCE_MS; the_ps is NULL from here on). */
+	/* on_stop stays installed to the end (cli.h, cli_stop_again) */
 	signal(SIGUSR1, SIG_IGN);
 	the_ps = NULL;
 	gx_ps_free(ps);

@@ -466,11 +466,7 @@ int main(int argc, char **argv)
 	if (rc)
 		cli_error("the event loop failed: %s", strerror(errno));
 	gx_relay_close(r, why);
-	/* The stop handler stays to the end: a stop signal sent twice at once
-	 * (timeout(1) sends it to its child and to the child's group) may have
-	 * its second copy arrive only now, and must not kill the process while
-	 * it writes its statistics and exits as asked (on_stop ignores a
-	 * repeat within CLI_PATIENCE_MS; the_relay is NULL from here on). */
+	/* on_stop stays installed to the end (cli.h, cli_stop_again) */
 	the_relay = NULL;
 	gx_relay_free(r);
 	if (rc)

@@ -621,16 +621,16 @@ int train_run(const struct topts *o)
 			}
 			if (hfa && step == total && hfa_finish(&s, who, step))
 				goto out;
-			/* Overlapped, the step's answers are still arriving: the
-			 * model is the step's only once they are in, which is
-			 * waited for only where the model is read here (read
-			 * the stop flag once: a signal may come meanwhile). */
+			/* What reads the model after this step (the stop flag
+			 * read once: a signal may come meanwhile). Overlapped, the
+			 * step's answers are still arriving, and the model is the
+			 * step's only once they are in: waited for only when one
+			 * of these reads it. */
 			int stop = train_stop;
-			if (hk && (stop || step == total ||
-				   (o->eval_every && step % o->eval_every == 0) ||
-				   (o->report_every && step % o->report_every == 0) ||
-				   (o->checkpoint && o->checkpoint_every &&
-				    step % o->checkpoint_every == 0))) {
+			int ckpt = o->checkpoint && o->checkpoint_every && step % o->checkpoint_every == 0;
+			int ev = o->eval_every && step % o->eval_every == 0;
+			int rep = ev || (o->report_every && step % o->report_every == 0);
+			if (hk && (stop || step == total || ckpt || rep)) {
 				if (overlap_settle(&s))
 					goto out;
 				intact = 1;
@@ -650,14 +650,12 @@ int train_run(const struct topts *o)
 					cli_error("stopped by a signal at step %" PRIu64, step);
 				goto out;
 			}
-			if (o->checkpoint && o->checkpoint_every && step % o->checkpoint_every == 0 &&
-			    step != total && save_state(o, &s, o->checkpoint, step))
+			if (ckpt && step != total && save_state(o, &s, o->checkpoint, step))
 				goto out;
 			bar_draw(&r, step, loss);
 			if (step == total)
 				break;
-			int ev = o->eval_every && step % o->eval_every == 0;
-			if (ev || (o->report_every && step % o->report_every == 0)) {
+			if (rep) {
 				double t = cli_now();
 				if (ev && evaluate(s.m, &s.test, &evaluated, &tl, &ta))
 					goto out;

@@ -359,10 +359,9 @@ int ps_take_keytable(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t
 /* A send's result: a failure other than a closing link (GX_EIO) ends the
  * job, since a frame that was never sent would hang it. Returns rc. */
 int ps_sent(gx_ps *ps, int rc);
-/* A tensor frame through the door (sched/tensor_send.h) and ps_sent;
+/* A tensor frame through the door (sched/tensor_send.h) and ps_sent, with
+ * the priority the key's frames travel with (ps_prio_of) when r names none;
  * GX_EIO for a closed link (c NULL). */
-/* Queues a tensor frame on c through the door (sched/tensor_send.h), with
- * the priority the key's frames travel with (ps_prio_of) when r names none. */
 int ps_send_tensor(gx_ps *ps, gx_conn *c, const gx_tensor_route *r, const gx_tensor_payload *p);
 /* ps_prio.c: the priority a peer named for key in a frame it sent (INIT,
  * PUSH, PULL), kept for every tensor frame this server sends for that key;

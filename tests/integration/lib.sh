@@ -249,4 +249,14 @@ hips_names() {
 	echo "$_nn"
 }
 
+# need_fashion_mnist — sets DATA to Fashion-MNIST's folder, or ends the
+# test as skipped (77) saying what to install.
+need_fashion_mnist() {
+	DATA=${GEOMX_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
+	if [ ! -r "$DATA/train-images-idx3-ubyte.gz" ] || [ ! -r "$DATA/t10k-labels-idx1-ubyte.gz" ]; then
+		echo "Fashion-MNIST not installed in $DATA (Debian package dataset-fashion-mnist)"
+		exit 77
+	fi
+}
+
 finish() { exit $_rc; }

@@ -14,11 +14,7 @@
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 . "$GX_TOP/scripts/netns.sh"
 need_python
-DATA=${GEOMX_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
-if [ ! -r "$DATA/train-images-idx3-ubyte.gz" ] || [ ! -r "$DATA/t10k-labels-idx1-ubyte.gz" ]; then
-	echo "Fashion-MNIST not installed in $DATA (Debian package dataset-fashion-mnist)"
-	exit 77
-fi
+need_fashion_mnist
 gx_ns_check || exit $?
 for p in geomx-ps geomx-train geomx-relay; do
 	command -v $p >/dev/null 2>&1 || { echo "$p not built"; exit 77; }

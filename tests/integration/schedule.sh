@@ -12,11 +12,7 @@
 # a bad --schedule exits 2. Skips without Fashion-MNIST.
 # shellcheck disable=SC2086
 . "${GX_TOP:-.}/tests/integration/lib.sh"
-DATA=${GEOMX_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
-if [ ! -r "$DATA/train-images-idx3-ubyte.gz" ] || [ ! -r "$DATA/t10k-labels-idx1-ubyte.gz" ]; then
-	echo "Fashion-MNIST not installed in $DATA (Debian package dataset-fashion-mnist)"
-	exit 77
-fi
+need_fashion_mnist
 command -v geomx-train >/dev/null 2>&1 || { echo "geomx-train not built"; exit 77; }
 TR="geomx-train --data fashion-mnist --model cnn --limit 2000 --test-limit 500 --seed 5 --batch 16
 	--steps 40 --report-every 10 --eval-every 20 --threads 1 -q"

@@ -14,11 +14,7 @@
 # $TR is split into words on purpose.
 # shellcheck disable=SC2086
 . "${GX_TOP:-.}/tests/integration/lib.sh"
-DATA=${GEOMX_FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
-if [ ! -r "$DATA/train-images-idx3-ubyte.gz" ] || [ ! -r "$DATA/t10k-labels-idx1-ubyte.gz" ]; then
-	echo "Fashion-MNIST not installed in $DATA (Debian package dataset-fashion-mnist)"
-	exit 77
-fi
+need_fashion_mnist
 command -v geomx-train >/dev/null 2>&1 || { echo "geomx-train not built"; exit 77; }
 
 K1=4 K2=3 STEPS=22 BATCH=32
