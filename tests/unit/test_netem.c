@@ -152,8 +152,10 @@ static void classify(void)
 	gx_netem_table_free(t);
 }
 
-/* An engine on one end of a datagram socket pair; the test talks to the
- * other end. */
+/* An engine on one end of a socket pair of records (SOCK_SEQPACKET: one
+ * read, one packet, as from a TUN device, and unlike SOCK_DGRAM no limit of
+ * a few datagrams queued, so a burst can wait whole before the engine
+ * starts); the test talks to the other end. */
 typedef struct rig {
 	int sv[2];
 	gx_netem *e;
@@ -168,11 +170,12 @@ static void *run_thread(void *arg)
 	return NULL;
 }
 
-static int rig_start(rig *r, const char *const *lines)
+/* The engine, not yet running (rig_go runs it). */
+static int rig_make(rig *r, const char *const *lines)
 {
 	memset(r, 0, sizeof *r);
 	gx_netem_table *t = table_of(lines);
-	if (!t || socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, r->sv)) {
+	if (!t || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r->sv)) {
 		gx_netem_table_free(t);
 		return -1;
 	}
@@ -187,9 +190,17 @@ static int rig_start(rig *r, const char *const *lines)
 	o.seed = 7;
 	r->e = gx_netem_create(&o, t, NULL);
 	gx_netem_table_free(t);
-	if (!r->e)
-		return -1;
+	return r->e ? 0 : -1;
+}
+
+static int rig_go(rig *r)
+{
 	return pthread_create(&r->th, NULL, run_thread, r) ? -1 : 0;
+}
+
+static int rig_start(rig *r, const char *const *lines)
+{
+	return rig_make(r, lines) == 0 ? rig_go(r) : -1;
 }
 
 /* Stops the engine and reads direction src -> dst's counts. */
@@ -295,16 +306,19 @@ static void jitter_keeps_order_reorder_breaks_it(void)
 static void rate_and_queue(void)
 {
 	static const char *const lines[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
-					     "a > b rate=1MB queue=10000", NULL };
+					     "a > b rate=20kB queue=10000", NULL };
 	rig r;
-	T_REQUIRE(rig_start(&r, lines) == 0);
-	/* Before the first packet reaches the link: packet i cannot leave
-	 * before i ms after this (1000 bytes at 1 MB/s each). Arrival times are
-	 * read late when the machine is busy, so only this bound is exact: two
-	 * arrivals read late by different amounts can be closer than 1 ms. */
+	T_REQUIRE(rig_make(&r, lines) == 0);
+	/* The burst waits whole before the engine starts, so it meets the
+	 * link at once however late this thread runs; the engine reads it in
+	 * microseconds, and the link (50 ms a packet) would have to drain for
+	 * 50 ms between two of those reads to let one more in. Packet i
+	 * cannot leave before i x 50 ms after t_send (arrival times are read
+	 * late when the machine is busy, so only this bound is exact). */
 	uint64_t t_send = gx_now_ns();
 	for (uint32_t i = 0; i < 100; i++)
 		rig_send(&r, 1000, A, B, i);
+	T_REQUIRE(rig_go(&r) == 0);
 	uint64_t t[100];
 	int got = 0;
 	for (int64_t s; got < 100 && (s = rig_recv(&r, 1000, &t[got])) >= 0; got++)
@@ -316,7 +330,7 @@ static void rate_and_queue(void)
 	T_EQ(c.out + c.dropped, 100);
 	T_EQ((uint64_t)got, c.out);
 	for (int i = 1; i < got; i++)
-		T_ASSERT(t[i] - t_send >= (uint64_t)i * MS); /* the rate: 1 ms a packet */
+		T_ASSERT(t[i] - t_send >= (uint64_t)i * 50 * MS); /* the rate: 50 ms a packet */
 }
 
 static void loss(void)
