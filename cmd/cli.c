@@ -278,3 +278,23 @@ int cli_stop_again(void)
 	long long ms = (long long)(now.tv_sec - first.tv_sec) * 1000 + (now.tv_nsec - first.tv_nsec) / 1000000;
 	return ms >= CLI_PATIENCE_MS;
 }
+
+size_t cli_schedule(const char *schedule, const char *credit)
+{
+	const char *from = "--schedule";
+	if (!schedule && (schedule = cli_env("SCHEDULE")))
+		from = "GEOMX_SCHEDULE";
+	int p3 = 0;
+	if (schedule && strcmp(schedule, "p3") == 0)
+		p3 = 1;
+	else if (schedule && strcmp(schedule, "fifo") != 0)
+		cli_usage_error("invalid %s '%s' (want fifo or p3)", from, schedule);
+	if (!credit)
+		return p3 ? GX_DEFAULT_CREDIT : 0;
+	if (!p3)
+		cli_usage_error("--credit is for --schedule p3 (fifo sends in the order made)");
+	uint64_t v;
+	if (cli_parse_count(credit, &v) || v < 4096 || v > ((uint64_t)1 << 30))
+		cli_usage_error("invalid --credit '%s' (want bytes, 4Ki to 1Gi)", credit);
+	return (size_t)v;
+}

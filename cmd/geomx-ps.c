@@ -23,7 +23,7 @@ enum {
 	OPT_WD, OPT_LAMBDA, OPT_SPLIT, OPT_BLOCK, OPT_CTIMEOUT, OPT_HB, OPT_HBT, OPT_WHBT, OPT_RTIMEOUT, OPT_ELASTIC, OPT_STATS,
 	OPT_STATS_FMT,
 	OPT_KEY, OPT_INSECURE, OPT_K1, OPT_K2, OPT_WAN, OPT_LAN, OPT_SPARSE_MIN, OPT_EF_MOM, OPT_EF_SAVE,
-	OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME
+	OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME, OPT_SCHEDULE, OPT_CREDIT
 };
 
 /* The optimizer's hyperparameters: flag, field, and the kinds that use it. */
@@ -84,7 +84,13 @@ static void usage(void)
 	       "      --block N          global: tensors travel from the workers up and back in\n"
 	       "                         blocks of at most N elements, each passed on while\n"
 	       "                         the next arrives (default %u; 0: whole tensors; not\n"
-	       "                         with a WAN codec, which codes whole slices)\n",
+	       "                         with a WAN codec, which codes whole slices)\n"
+	       "      --schedule S       fifo: every link sends in the order frames are made;\n"
+	       "                         p3: tensor frames go out by their priority (the\n"
+	       "                         workers' layer order) once the link's credit is\n"
+	       "                         used (default: $GEOMX_SCHEDULE, else fifo)\n"
+	       "      --credit BYTES     p3: bytes a link queues ahead of the wire (default\n"
+	       "                         256Ki)\n",
 	       d.listen, d.parties, d.workers, d.party, (unsigned long long)d.split_bound, d.block);
 	printf("Link codecs (local):\n"
 	       "      --wan-codec C      how the data center's aggregate crosses the WAN: none\n"
@@ -251,6 +257,7 @@ static void parse_args(int argc, char **argv)
 		{ "beta2", 1, 0, OPT_BETA2 }, { "eps", 1, 0, OPT_EPS }, { "rho", 1, 0, OPT_RHO },
 		{ "weight-decay", 1, 0, OPT_WD }, { "lambda", 1, 0, OPT_LAMBDA },
 		{ "split-bound", 1, 0, OPT_SPLIT }, { "block", 1, 0, OPT_BLOCK },
+		{ "schedule", 1, 0, OPT_SCHEDULE }, { "credit", 1, 0, OPT_CREDIT },
 		{ "connect-timeout", 1, 0, OPT_CTIMEOUT },
 		{ "heartbeat", 1, 0, OPT_HB }, { "heartbeat-timeout", 1, 0, OPT_HBT },
 		{ "reconnect-timeout", 1, 0, OPT_RTIMEOUT },
@@ -274,6 +281,7 @@ static void parse_args(int argc, char **argv)
 	float hp[HP__N];
 	int hp_set[HP__N] = { 0 };
 	const char *global_only = NULL, *local_only = NULL, *hfa_flag = NULL, *ef_flag = NULL;
+	const char *schedule_arg = NULL, *credit_arg = NULL;
 	int hbt_set = 0, c;
 	long v;
 	while ((c = getopt_long(argc, argv, "qvhV", lo, NULL)) != -1) {
@@ -464,6 +472,12 @@ static void parse_args(int argc, char **argv)
 		case OPT_ELASTIC:
 			o->elastic = 1;
 			break;
+		case OPT_SCHEDULE:
+			schedule_arg = optarg;
+			break;
+		case OPT_CREDIT:
+			credit_arg = optarg;
+			break;
 		case OPT_STATS:
 			opt.stats = optarg;
 			break;
@@ -492,6 +506,7 @@ static void parse_args(int argc, char **argv)
 		cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!o->role)
 		cli_usage_error("missing --role (global or local)");
+	o->credit = cli_schedule(schedule_arg, credit_arg);
 	if (o->role == GX_ROLE_GLOBAL && local_only)
 		cli_usage_error("%s is for --role local", local_only);
 	if ((o->resume || o->checkpoint_every) && !o->checkpoint)

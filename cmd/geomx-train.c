@@ -34,7 +34,8 @@ enum {
 	OPT_EPOCHS, OPT_BATCH, OPT_STEPS, OPT_SEED, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_WD,
 	OPT_THREADS, OPT_SAVE, OPT_LOAD, OPT_REPORT, OPT_EVAL, OPT_FORMAT, OPT_PS, OPT_RANK,
 	OPT_PARTY, OPT_CTIMEOUT, OPT_KEY, OPT_INSECURE, OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME,
-	OPT_SCHEDULE
+	OPT_SCHEDULE,
+	OPT_CREDIT
 };
 
 static const struct option longopts[] = {
@@ -75,6 +76,7 @@ static const struct option longopts[] = {
 	{"key", required_argument, NULL, OPT_KEY},
 	{"insecure", no_argument, NULL, OPT_INSECURE},
 	{"schedule", required_argument, NULL, OPT_SCHEDULE},
+	{"credit", required_argument, NULL, OPT_CREDIT},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{"quiet", no_argument, NULL, 'q'},
@@ -146,7 +148,10 @@ static void help(void)
 	       "                         wait for every answer before the next step; p3: push\n"
 	       "                         each layer's as soon as it is computed, first layers\n"
 	       "                         first, and start the next forward pass on a layer as\n"
-	       "                         soon as its answer is in (default: fifo)\n"
+	       "                         soon as its answer is in (default: $GEOMX_SCHEDULE,\n"
+	       "                         else fifo)\n"
+	       "      --credit BYTES     p3: bytes handed to the link ahead of the wire; parts\n"
+	       "                         beyond wait in priority order (default 256Ki)\n"
 	       "  -q, --quiet            fewer messages on stderr\n"
 	       "  -v, --verbose          more messages on stderr\n"
 	       "  -h, --help             show this help and exit\n"
@@ -203,6 +208,7 @@ int main(int argc, char **argv)
 	int kind = gx_optim_kind_of(DEF_OPTIM), c, optim_set = 0;
 	float lr = -1, momentum = -1, wd = -1;
 	const char *data_dir_flag = NULL, *key_path = NULL;
+	const char *schedule_arg = NULL, *credit_arg = NULL;
 	int insecure = 0;
 	long lv;
 	double dv;
@@ -363,12 +369,10 @@ int main(int argc, char **argv)
 			insecure = 1;
 			break;
 		case OPT_SCHEDULE:
-			if (strcmp(optarg, "fifo") == 0)
-				o.schedule = SCHEDULE_FIFO;
-			else if (strcmp(optarg, "p3") == 0)
-				o.schedule = SCHEDULE_P3;
-			else
-				cli_usage_error("invalid --schedule '%s' (want fifo or p3)", optarg);
+			schedule_arg = optarg;
+			break;
+		case OPT_CREDIT:
+			credit_arg = optarg;
 			break;
 		case 'q':
 			if (cli_verbosity > 0)
@@ -412,6 +416,12 @@ int main(int argc, char **argv)
 		o.data_dir = data_dir_flag ? data_dir_flag : cli_env("FASHION_MNIST");
 	else if (data_dir_flag)
 		cli_usage_error("--data-dir goes with --data");
+
+	o.credit = cli_schedule(schedule_arg, credit_arg);
+	o.schedule = o.credit ? SCHEDULE_P3 : SCHEDULE_FIFO;
+	/* (GEOMX_SCHEDULE, set for a whole job, says nothing to a standalone run) */
+	if ((schedule_arg || credit_arg) && o.credit && !o.ps)
+		cli_warn("--schedule is ignored without --ps: there is nothing to send");
 
 	/* A worker's link to its servers is secure unless asked otherwise. */
 	if (o.ps)

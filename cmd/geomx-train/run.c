@@ -268,6 +268,7 @@ static int connect_ps(const struct topts *o, struct state *s, const char *who)
 	ko.psk = cli_worker_key(o->have_key ? &o->key : NULL, o->party, o->rank, wk);
 	ko.log = cli_log;
 	ko.log_ud = (void *)who;
+	ko.credit = o->credit;
 	ko.restarted = o->resume; /* its place back, if the local server kept it */
 	s->kv = gx_kv_connect(&ko, &e);
 	if (!s->kv) {
@@ -539,8 +540,6 @@ int train_run(const struct topts *o)
 			cli_info("%s: --schedule p3 under HFA sync: a sync's pushes exist only after the "
 				 "local optimizer's step, so they go in the fifo way (first layers first)",
 				 who);
-	} else if (o->schedule == SCHEDULE_P3) {
-		cli_warn("--schedule is ignored without --ps: there is nothing to send");
 	}
 	if ((!o->ps || hfa) && total) {
 		if (!(s.op = gx_optim_create(&o->optim, gx_model_nparams(s.m), 0, &e))) {

@@ -47,6 +47,7 @@ struct topts {
 	int have_key;          /* --key given */
 	gx_key key;            /* --key: the job's, its party's or its own */
 	int schedule;          /* SCHEDULE_*: --schedule */
+	size_t credit;         /* p3: gx_kv_opts.credit (--credit); fifo: 0 */
 };
 
 /* --schedule: when a step's gradients leave and its answers are awaited. */

@@ -31,6 +31,12 @@ typedef struct gx_kv_opts {
 				   * HELLO asks for its place back (a local server
 				   * that kept it answers INIT with the place's
 				   * rounds: gx_kv_round) */
+	size_t credit;            /* bytes handed to a connection ahead of the
+				   * wire: parts wait in priority order in the
+				   * client until its queue holds less, and the
+				   * kernel holds no more unsent (P3's credit;
+				   * gx_conn_set_credit). 0: 256 KiB queued, the
+				   * kernel's buffer unbounded */
 	gx_frame_limits limits;
 	const uint8_t *psk;       /* 32-byte pre-shared key as gx_ps_opts; NULL: plaintext */
 	gx_log_fn *log;           /* called on the client's I/O thread; NULL: silent */

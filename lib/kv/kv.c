@@ -93,7 +93,7 @@ static void kv_destroy(gx_kv *kv)
 		for (gx_kv_req id = kv->lo; id < kv->hi; id++)
 			req_free(kv, kv->tab[id & (kv->tab_cap - 1)]);
 	for (int i = 0; i < kv->nsrv; i++)
-		free(kv->srv[i].heap);
+		gx_heap_free(&kv->srv[i].heap);
 	free(kv->srv);
 	free(kv->tab);
 	keys_free(kv);

@@ -34,6 +34,7 @@ int kv_parse_servers(gx_kv *kv, const char *list)
 		s->port = a[i].port;
 		s->kv = kv;
 		s->idx = (int)i;
+		gx_heap_init(&s->heap, kv_part_less);
 		kv->nsrv++;
 	}
 	free(a);
@@ -68,6 +69,8 @@ static void dial_open(gx_dial *d, gx_conn *c, void *ud)
 	kv_srv *s = ud;
 	s->c = c;
 	s->st = S_HELLO;
+	if (s->kv->o.credit)
+		gx_conn_set_credit(c, s->kv->o.credit);
 }
 
 static int dial_check_ack(gx_dial *d, const gx_hello *a, char *why, size_t cap, void *ud)

@@ -50,6 +50,7 @@
 #include "../net/secure.h"
 #include "../net/dial.h"
 #include "../base/buf.h"
+#include "../base/heap.h"
 #include "../sched/tensor_send.h"
 #include "../base/passes.h"
 
@@ -63,7 +64,7 @@
  * below this many bytes. Small enough that an urgent frame waits behind at
  * most this much already-committed data (plus the kernel's socket buffer),
  * large enough to keep a fast link busy between two loop iterations. */
-#define KV_LOW_WATER (256u << 10)
+#define KV_LOW_WATER (256u << 10) /* gx_kv_opts.credit 0 */
 /* How often "waiting for" a server is logged while its dial retries. */
 #define KV_WAIT_LOG_MS 2000
 
@@ -160,8 +161,7 @@ typedef struct kv_srv {
 	gx_conn *c;          /* S_HELLO .. S_BYE */
 	uint64_t last_log;   /* last "waiting for" line */
 	uint64_t ready_at, last_tx;
-	kv_part **heap;      /* parts to send, by (prio, order) */
-	size_t nheap, capheap;
+	gx_heap heap;        /* kv_part *s to send, by (prio, order) */
 	uint64_t seq;
 	gx_hello ack;
 	gx_config cfg;
@@ -253,6 +253,8 @@ long kv_find_key(const struct gx_kv *kv, uint32_t key);
  * (gx_net_addr_list), and the options checked; 0 or a gx_error. */
 int kv_parse_servers(struct gx_kv *kv, const char *list);
 int kv_check_opts(const gx_kv_opts *o);
+/* The send heap's order: (priority, order). */
+int kv_part_less(const void *a, const void *b);
 void kv_log(struct gx_kv *kv, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 #endif

@@ -32,54 +32,10 @@ static const char *type_name(int type)
 
 /* ------------------------------------------------------------ send heap */
 
-static int part_less(const kv_part *a, const kv_part *b)
+int kv_part_less(const void *x, const void *y)
 {
+	const kv_part *a = x, *b = y;
 	return a->r->prio < b->r->prio || (a->r->prio == b->r->prio && a->order < b->order);
-}
-
-static int heap_push(kv_srv *s, kv_part *p)
-{
-	if (s->nheap == s->capheap) {
-		size_t ncap = s->capheap ? s->capheap * 2 : 64;
-		kv_part **nh = realloc(s->heap, ncap * sizeof *nh);
-		if (!nh)
-			return GX_ENOMEM;
-		s->heap = nh;
-		s->capheap = ncap;
-	}
-	size_t i = s->nheap++;
-	while (i > 0) {
-		size_t up = (i - 1) / 2;
-		if (!part_less(p, s->heap[up]))
-			break;
-		s->heap[i] = s->heap[up];
-		i = up;
-	}
-	s->heap[i] = p;
-	return 0;
-}
-
-static kv_part *heap_pop(kv_srv *s)
-{
-	kv_part *top = s->heap[0], *p = s->heap[--s->nheap];
-	size_t i = 0, n = s->nheap;
-	for (;;) {
-		size_t l = 2 * i + 1, m = i;
-		const kv_part *best = p;
-		if (l < n && part_less(s->heap[l], best)) {
-			m = l;
-			best = s->heap[l];
-		}
-		if (l + 1 < n && part_less(s->heap[l + 1], best))
-			m = l + 1;
-		if (m == i)
-			break;
-		s->heap[i] = s->heap[m];
-		i = m;
-	}
-	if (n)
-		s->heap[i] = p;
-	return top;
 }
 
 /* -------------------------------------------------------- completions */
@@ -162,7 +118,7 @@ void kv_fail(gx_kv *kv, int err)
 		return;
 	}
 	for (int i = 0; i < kv->nsrv; i++)
-		kv->srv[i].nheap = 0;
+		kv->srv[i].heap.n = 0;
 	if (kv->io_model)
 		for (size_t i = 0; i < kv->nslices; i++)
 			memset(kv->slices[i].wq, 0, sizeof kv->slices[i].wq);
@@ -236,16 +192,16 @@ static int send_part(kv_srv *s, kv_part *p)
 static void pump(kv_srv *s)
 {
 	gx_kv *kv = s->kv;
-	while (s->st == S_READY && s->nheap && gx_conn_pending(s->c) < KV_LOW_WATER) {
-		kv_part *p = s->heap[0];
+	while (s->st == S_READY && s->heap.n && gx_conn_pending(s->c) < (kv->o.credit ? kv->o.credit : KV_LOW_WATER)) {
+		kv_part *p = gx_heap_top(&s->heap);
 		kv_req *r = p->r;
 		if ((uint32_t)(p - r->parts) >= __atomic_load_n(&r->ready, __ATOMIC_ACQUIRE))
 			return; /* still being copied: a wake follows */
-		heap_pop(s);
+		gx_heap_pop(&s->heap);
 		int e = send_part(s, p);
 		if (e == GX_EIO) {
 			/* closing: on_close follows with the reason */
-			heap_push(s, p);
+			gx_heap_push(&s->heap, p);
 			return;
 		}
 		if (e) {
@@ -457,7 +413,7 @@ static void requeue(kv_srv *s)
 			for (kv_part *p = sl->wq[w].head, *n; p; p = n) {
 				n = p->next;
 				p->r->unsent++;
-				if (heap_push(s, p) != 0) {
+				if (gx_heap_push(&s->heap, p) != 0) {
 					kv_fail(kv, GX_ENOMEM);
 					return;
 				}
@@ -541,7 +497,7 @@ static long housekeeping(gx_ev *ev, long long id, void *ud)
 			kv_fail(kv, GX_EPEER);
 			break;
 		}
-		if (now - s->last_tx >= hb && !s->nheap && gx_conn_pending(s->c) == 0) {
+		if (now - s->last_tx >= hb && !s->heap.n && gx_conn_pending(s->c) == 0) {
 			int e = gx_send_ctl(s->c, GX_FT_HEARTBEAT, 0, 0, NULL, 0);
 			if (e && e != GX_EIO) {
 				kv_log(kv, GX_LOG_ERROR, "server %s: cannot queue a heartbeat: %s",
@@ -613,7 +569,7 @@ void kv_io_on_wake(gx_ev *ev, void *ud)
 		for (uint32_t j = 0; j < r->nparts && !kv->dead; j++) {
 			kv_part *p = &r->parts[j];
 			p->order = kv->order++;
-			if (heap_push(&kv->srv[kv->slices[p->si].server], p) != 0) {
+			if (gx_heap_push(&kv->srv[kv->slices[p->si].server].heap, p) != 0) {
 				kv_log(kv, GX_LOG_ERROR, "out of memory queueing a request");
 				kv_fail(kv, GX_ENOMEM);
 			}

@@ -135,6 +135,7 @@ static void conn_finish(gx_conn *c)
 	close(c->fd);
 	free(c->backlog);
 	gx_bq_clear(&c->out);
+	conn_held_clear(c);
 	if (c->sec)
 		conn_sec_free(c);
 	gx_bq_pool_clear(&c->pool);
@@ -361,6 +362,10 @@ static void conn_write(gx_conn *c)
 	}
 	c->st.bytes_out += (uint64_t)w;
 	c->st.frames_out += frames;
+	if (c->held.n && c->state != C_CLOSED && (w = conn_release(c, 0)) != 0) {
+		conn_shut(c, (int)w, "cannot queue a held frame");
+		return;
+	}
 	if (c->paused && c->state == C_OPEN && gx_conn_pending(c) <= c->out_high / 2)
 		conn_resume(c);
 	if (c->state == C_CLOSED)
@@ -415,11 +420,28 @@ static int send_check(const gx_conn *c, const gx_frame_hdr *h, const void *paylo
 	return gx_frame_hdr_check(h, &nolim);
 }
 
-int gx_conn_send(gx_conn *c, const gx_frame_hdr *h, const void *payload)
+int conn_send_now(gx_conn *c, const gx_frame_hdr *h, gx_buf *b, const void *payload)
 {
-	int rc = send_check(c, h, payload);
-	if (rc != 0)
-		return rc;
+	/* Sealing copies anyway, and a small payload costs less to copy than
+	 * to refer to. */
+	if (b && !c->sec && h->payload_len >= CONN_REF_MIN) {
+		gx_bq_seg *k = gx_bq_seg_get(&c->pool, GX_FRAME_HDR_SIZE);
+		gx_bq_seg *r = k ? gx_bq_seg_ref(b, payload, h->payload_len) : NULL;
+		if (!r) {
+			gx_bq_seg_put(&c->pool, k);
+			return GX_ENOMEM;
+		}
+		gx_frame_hdr_pack(h, k->data);
+		k->len = GX_FRAME_HDR_SIZE;
+		r->frames = 1;
+		int rc = conn_queue_seg(c, k);
+		if (rc != 0) {
+			gx_bq_seg_put(&c->pool, r);
+			return rc;
+		}
+		gx_bq_append(&c->out, r);
+		return 0;
+	}
 	if (c->sec && gx_sec_established(c->sec->s)) {
 		uint8_t hdr[GX_FRAME_HDR_SIZE];
 		gx_frame_hdr_pack(h, hdr);
@@ -444,6 +466,11 @@ int gx_conn_send(gx_conn *c, const gx_frame_hdr *h, const void *payload)
 	return conn_queue_seg(c, k);
 }
 
+int gx_conn_send(gx_conn *c, const gx_frame_hdr *h, const void *payload)
+{
+	return gx_conn_send_buf(c, h, NULL, payload);
+}
+
 int gx_conn_send_buf(gx_conn *c, const gx_frame_hdr *h, gx_buf *b, const void *payload)
 {
 	int rc = send_check(c, h, payload);
@@ -452,31 +479,23 @@ int gx_conn_send_buf(gx_conn *c, const gx_frame_hdr *h, gx_buf *b, const void *p
 	const uint8_t *p = payload;
 	if (b && h->payload_len && (p < b->data || p + h->payload_len > b->data + b->cap))
 		return GX_EINVAL;
-	/* Sealing copies anyway, and a small payload costs less to copy than
-	 * to refer to. */
-	if (!b || c->sec || h->payload_len < CONN_REF_MIN)
-		return gx_conn_send(c, h, payload);
-	gx_bq_seg *k = gx_bq_seg_get(&c->pool, GX_FRAME_HDR_SIZE);
-	gx_bq_seg *r = k ? gx_bq_seg_ref(b, p, h->payload_len) : NULL;
-	if (!r) {
-		gx_bq_seg_put(&c->pool, k);
-		return GX_ENOMEM;
-	}
-	gx_frame_hdr_pack(h, k->data);
-	k->len = GX_FRAME_HDR_SIZE;
-	r->frames = 1;
-	if ((rc = conn_queue_seg(c, k)) != 0) {
-		gx_bq_seg_put(&c->pool, r);
-		return rc;
-	}
-	gx_bq_append(&c->out, r);
-	return 0;
+	if (conn_hold_wanted(c, h))
+		return conn_hold(c, h, b, payload);
+	return conn_send_now(c, h, b, payload);
 }
 
 void gx_conn_close(gx_conn *c, int flush, const char *why)
 {
 	if (!c || c->state == C_CLOSED)
 		return;
+	/* What waits for credit goes before the end (a CLOSE record). */
+	if (flush && c->state == C_OPEN && c->held.n) {
+		int rc = conn_release(c, 1);
+		if (rc != 0) {
+			conn_shut(c, rc, "cannot queue a held frame");
+			return;
+		}
+	}
 	if (flush && c->sec && c->state == C_OPEN) {
 		if (gx_sec_established(c->sec->s)) {
 			conn_sec_queue_close(c);
@@ -510,7 +529,7 @@ int gx_conn_established(const gx_conn *c)
 
 size_t gx_conn_pending(const gx_conn *c)
 {
-	return c ? c->out.bytes + (c->sec ? c->sec->held.bytes : 0) : 0;
+	return c ? c->out.bytes + c->held_bytes + (c->sec ? c->sec->held.bytes : 0) : 0;
 }
 
 const gx_conn_stats *gx_conn_get_stats(const gx_conn *c)

@@ -199,6 +199,14 @@ void gx_conn_set_limits(gx_conn *c, const gx_frame_limits *lim);
  * of them plus one frame's answer. For a server's accepted connections:
  * two ends that both bound and both stop reading could wait on each other. */
 void gx_conn_set_out_bound(gx_conn *c, size_t high);
+/* Credit: with bytes > 0, a tensor frame (INIT .. PULL_REPLY) that finds
+ * bytes or more queued and not yet written waits, and frames waiting go
+ * out by their header's priority (0 first; equal ones in the order sent)
+ * as the queue drains below bytes; the kernel's unsent bytes are bounded to
+ * the same (TCP_NOTSENT_LOWAT). Any other frame keeps its place: it goes
+ * after every frame sent before it and before every one sent after it.
+ * 0 (the default) queues everything at once, in the order sent. */
+void gx_conn_set_credit(gx_conn *c, size_t bytes);
 /* Nonzero while c's reading is stopped by its bound. */
 int gx_conn_paused(const gx_conn *c);
 const char *gx_conn_name(const gx_conn *c);

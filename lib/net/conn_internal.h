@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../base/heap.h"
 #include "bytequeue.h"
 #include "conn.h"
 #include "secure.h"
@@ -75,6 +76,10 @@ struct gx_conn {
 			       * record's worth) */
 	size_t backlog_len;
 	conn_sec *sec;        /* NULL: plaintext */
+	size_t credit;        /* gx_conn_set_credit: 0 none */
+	gx_heap held;         /* frames waiting for credit (conn_held.c) */
+	size_t held_bytes;
+	uint64_t held_epoch, held_order;
 	char why[CONN_WHY];
 	char name[128];
 };
@@ -95,6 +100,21 @@ void conn_feed_frames(gx_conn *c, const uint8_t *buf, size_t n);
 void conn_sec_input(gx_conn *c);
 /* Queues a filled segment and watches for writability; 0 or GX_EIO. */
 int conn_queue_seg(gx_conn *c, gx_bq_seg *k);
+
+/* Queues a frame now, past the credit (payload in b, or b NULL: copied);
+ * 0 or a gx_error. */
+int conn_send_now(gx_conn *c, const gx_frame_hdr *h, gx_buf *b, const void *payload);
+
+/* conn_held.c */
+/* Whether a frame must wait for credit rather than be queued now. */
+int conn_hold_wanted(const gx_conn *c, const gx_frame_hdr *h);
+/* Holds a frame (a reference to b, or a copy of the payload); 0 or GX_ENOMEM. */
+int conn_hold(gx_conn *c, const gx_frame_hdr *h, gx_buf *b, const void *payload);
+/* Moves held frames to the byte queue while it holds less than the credit
+ * (all: every one); 0 or the first error of conn_send_now. */
+int conn_release(gx_conn *c, int all);
+/* Drops every held frame. */
+void conn_held_clear(gx_conn *c);
 
 /* conn_secure.c */
 /* Reads and opens what a secure connection has (handshake or records). */

@@ -22,6 +22,10 @@ extern "C" {
  * connection, how often to say something on an idle link, and the silence
  * after which a peer counts as dead. */
 #define GX_DEFAULT_CONNECT_TIMEOUT 30.0
+/* Bytes a link queues ahead of the wire under a priority schedule (P3):
+ * a frame of priority 0 waits behind about twice this much (the queue and
+ * the kernel's unsent bytes), plus what is in flight. */
+#define GX_DEFAULT_CREDIT (256u << 10)
 #define GX_DEFAULT_HEARTBEAT 1.0
 #define GX_DEFAULT_HEARTBEAT_TIMEOUT 5.0
 /* The same for a link between a local and a global server, across a WAN

@@ -35,6 +35,10 @@ typedef struct gx_ps_opts {
 				   * each hop passes one block on while the next
 				   * arrives; 0: whole. Told to the local servers in
 				   * CONFIG (not with a coded WAN). */
+	size_t credit;            /* P3: on every link, tensor frames that find this
+				   * many bytes queued wait and go out by priority
+				   * (gx_conn_set_credit; GX_DEFAULT_CREDIT); 0:
+				   * in the order made (fifo) */
 	double connect_timeout;   /* seconds to keep retrying upstream / waiting for peers */
 	double heartbeat;         /* seconds between heartbeats */
 	double heartbeat_timeout; /* seconds of silence after which a peer is dead */

@@ -335,6 +335,7 @@ static void on_accept(gx_ev *ev, int fd, void *ud, int mask)
 		}
 		gx_conn_set_name(p->c, p->label);
 		gx_conn_set_out_bound(p->c, PS_OUT_BOUND);
+		gx_conn_set_credit(p->c, ps->o.credit);
 		if (ps->role->header)
 			gx_conn_set_on_header(p->c, on_header);
 		if (ps->ring && gx_conn_secure_ring(p->c, ps->ring, 0)) {

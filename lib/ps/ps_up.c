@@ -93,6 +93,7 @@ static void up_open(gx_dial *d, gx_conn *c, void *ud)
 	ps_peer *u = ud;
 	gx_ps *ps = u->ps;
 	u->c = c;
+	gx_conn_set_credit(c, ps->o.credit);
 	if (ps->finishing) {
 		gx_dial_cancel(d);
 		gx_conn_close(c, 0, "server stopped");

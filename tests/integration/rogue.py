@@ -30,6 +30,13 @@ ERROR). Standard library only.
                                    pushed with priority (7 + 40 K) mod 256,
                                    and each answer's printed ("# answer key
                                    K priority P (pushed with Q)")
+  rogue.py order HOST:PORT --sizes BIG,SMALL --block B
+                                   a proper worker whose tensors travel in
+                                   blocks of B elements: pushes every block
+                                   of key 0 with priority 9, then key 1
+                                   with priority 0, and prints the order
+                                   of the answers ("# order 0:0 0:1 1:0
+                                   ...", key:block)
   rogue.py hello HOST:PORT --party P --rank R [--role N]
                                    a HELLO (role 3, a worker, by default),
                                    then waits for the answer
@@ -383,10 +390,53 @@ def cmd_member(a):
     return 0 if expect_error_then_close(c) else 1
 
 
+def cmd_order(a):
+    sizes = [int(s) for s in a.sizes.split(",")]
+    blocks = [[(b, min(a.block, n - b)) for b in range(0, n, a.block)] for n in sizes]
+    c = Conn(a.addr, a.timeout)
+    if not worker_hello(c, a):
+        return 1
+    seq = 1
+    table = struct.pack("<II", len(sizes), 0)
+    for k, n in enumerate(sizes):
+        table += struct.pack("<IIQ", k, 0, n)
+    c.send(frame(KEYTABLE, table, sender=a.rank, seq=seq))
+    for k, bl in enumerate(blocks):
+        for i, (off, n) in enumerate(bl):
+            seq += 1
+            c.send(frame(INIT, f32_payload([0.25] * n), key=k, sender=a.rank, seq=seq,
+                         count=n, codec=CODEC_F32, block=i))
+    for _ in range(sum(len(bl) for bl in blocks)):
+        t, f, p = c.next_non_heartbeat()
+        if t != INIT_REPLY:
+            say("expected INIT_REPLY, got frame type %d" % t)
+            return 1
+    # one sendall: every push is in the server's hands at once, the bulk
+    # key's first
+    out = []
+    for k, bl in enumerate(blocks):
+        for i, (off, n) in enumerate(bl):
+            seq += 1
+            out.append(frame(PUSH, f32_payload([0.001 * (k + 1)] * n), key=k,
+                             sender=a.rank, seq=seq, count=n, codec=CODEC_F32, block=i,
+                             priority=9 if k == 0 else 0))
+    c.send(b"".join(out))
+    order = []
+    for _ in out:
+        t, f, p = c.next_non_heartbeat()
+        if t != PUSH_REPLY:
+            say("expected PUSH_REPLY, got frame type %d" % t)
+            return 1
+        order.append("%d:%d" % (f[4], f[14]))
+    say("order " + " ".join(order))
+    c.s.close()
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(prog="rogue.py")
     ap.add_argument("mode", choices=["garbage", "version", "member", "members", "hello",
-                                     "silent", "comeback"])
+                                     "silent", "comeback", "order"])
     ap.add_argument("addr")
     ap.add_argument("--proto", type=int, default=3)
     ap.add_argument("--party", type=int, default=0)
@@ -400,6 +450,7 @@ def main():
     ap.add_argument("--no-wait", action="store_true")
     ap.add_argument("--prio", action="store_true")
     ap.add_argument("--init")
+    ap.add_argument("--block", type=int, default=65536)
     ap.add_argument("--then", choices=["badkey", "badround", "noinit", "badcount", "badblock",
                                        "garbage", "partial"],
                     default="badkey")
@@ -408,7 +459,7 @@ def main():
     try:
         return {"garbage": cmd_garbage, "version": cmd_version, "member": cmd_member,
                 "members": cmd_members, "comeback": cmd_comeback,
-                "hello": cmd_hello, "silent": cmd_silent}[a.mode](a)
+                "hello": cmd_hello, "silent": cmd_silent, "order": cmd_order}[a.mode](a)
     except OSError as e:
         say("socket: %s" % e)
         return 1

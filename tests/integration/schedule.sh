@@ -48,18 +48,20 @@ same() {
 
 ADAM="--optimizer adam --lr 0.002"
 job fifo fifo "$ADAM" ""
-job p3 p3 "$ADAM" ""
+P3S="--schedule p3"
+job p3 p3 "$ADAM $P3S" "$P3S"
 same "full sync: p3 gives fifo's bits at every report of every worker (4 reports x 4 workers)" fifo p3
-job p3b p3 "$ADAM --block 4096" ""
-same "full sync, blocks of 4096: p3 gives fifo's bits (blocks do not change the sums)" fifo p3b
+# the smallest credit reorders the most: the sums must not notice
+job p3b p3 "$ADAM --block 4096 $P3S --credit 4Ki" "$P3S --credit 4Ki" "--credit 4Ki"
+same "full sync, blocks of 4096, credit 4Ki everywhere: p3 gives fifo's bits (neither blocks nor their order change the sums)" fifo p3b
 job f16 fifo "$ADAM" "--lan-codec fp16"
-job p3f16 p3 "$ADAM" "--lan-codec fp16"
+job p3f16 p3 "$ADAM $P3S" "--lan-codec fp16 $P3S"
 same "full sync, fp16 LAN: p3 gives fifo's bits" f16 p3f16
 
 # Mixed sync answers each party at once, so how far 80 steps get depends on
 # how the parties interleave on a busy machine: the loss must fall and the
 # model beat chance (0.1) threefold, no more.
-job mix p3 "--sync mixed $ADAM" "" "--steps 80"
+job mix p3 "--sync mixed $ADAM $P3S" "$P3S" "--steps 80"
 first=$(sed -n 2p "$T/mix.w00.out" | cut -f 4) last=$(tail -n 1 "$T/mix.w00.out" | cut -f 4)
 acc=$(tail -n 1 "$T/mix.w00.out" | cut -f 10)
 if awk -v a="$first" -v b="$last" -v c="$acc" 'BEGIN { exit !(a != "" && b != "" && c != "" && b < a && c > 0.3) }'; then
@@ -94,6 +96,33 @@ spawn ph.r python3 "$GX_TOP/tests/integration/rogue.py" member "127.0.0.1:$LPORT
 	--sizes 4,300,5000 --then partial --push 0,1,2 --prio
 expect_exit "priority, hips: the rogue worker's pushes are answered" ph.r 30 0
 prio_answers ph.r "priority, hips: the local answers each key with the priority it was pushed with"
+
+# Priority on the wire. One worker pushes a bulk tensor (16 blocks of 64 KB,
+# priority 9) and then a small one (priority 0) at once, through a local
+# server and an 8 Mbit/s relay to the global one. Under fifo every hop keeps
+# the order made: the small one is answered last. Under p3 with a credit
+# of 4Ki, the local holds the bulk blocks the link has not taken yet and
+# the small tensor overtakes them, and the global's answers do the same on
+# the way down: it is answered before most of the bulk.
+wire_order() {
+	spawn "$1.g" geomx-ps --role global --parties 1 --block 16384 $2
+	spawn "$1.rl" geomx-relay --listen 127.0.0.1:0 --connect "127.0.0.1:$(port_of "$1.g")" \
+		--rate 8mbit --queue 128Ki
+	spawn "$1.l" geomx-ps --role local --party 0 --workers 1 --upstream "127.0.0.1:$(port_of "$1.rl")" $2
+	spawn "$1.w" python3 "$GX_TOP/tests/integration/rogue.py" order "127.0.0.1:$(port_of "$1.l")" \
+		--sizes 262144,1000 --block 16384 --timeout 60
+	expect_exit "wire order ($1): the worker's 17 pushes are answered" "$1.w" 90 0
+	# the small tensor's place among the 17 answers (0: first)
+	AT=$(sed -n 's/^# order //p' "$T/$1.w.out" | tr ' ' '\n' | grep -n '^1:0$' | cut -d: -f1)
+	AT=$((${AT:-99} - 1))
+	for _n in "$1.g" "$1.rl" "$1.l"; do kill -TERM "$(pid_of "$_n")" 2>/dev/null; done
+}
+wire_order wf "--schedule fifo"
+if [ "$AT" -eq 16 ]; then ok "wire order, fifo: the small tensor is answered last"
+else notok "wire order, fifo: the small tensor is answered last" "$(cat "$T/wf.w.out")"; fi
+wire_order wp "--schedule p3 --credit 4Ki"
+if [ "$AT" -le 8 ]; then ok "wire order, p3: the small tensor overtakes the bulk (answer $AT of 0..16)"
+else notok "wire order, p3: the small tensor overtakes the bulk (answer $AT of 0..16, want <= 8)" "$(cat "$T/wp.w.out")"; fi
 
 spawn bad geomx-train --data fashion-mnist --schedule lifo
 expect_exit "a bad --schedule exits 2" bad 30 2

@@ -1,0 +1,143 @@
+/*
+ * conn_held.c — a connection's credit (gx_conn_set_credit): tensor frames
+ * that find more than the credit already queued wait here, in priority
+ * order, and move to the byte queue as it drains below the credit.
+ *
+ * Why at the connection: it is the last place a frame can still be
+ * overtaken. Every hop that forwards tensors (a worker, a local server, the
+ * global one) queues what it sends on a gx_conn; once the bytes are in the
+ * byte queue, or in the kernel's buffer, their order is fixed. So the byte
+ * queue is kept short (the credit) and the kernel's unsent bytes too
+ * (TCP_NOTSENT_LOWAT, the same value), and a frame of priority 0 waits
+ * behind at most about twice the credit of lower ones, plus what is in
+ * flight on the path.
+ *
+ * Order: (epoch, priority, arrival). Only the frames that carry a tensor
+ * (INIT .. PULL_REPLY, whose header's priority their sender chose) are
+ * reordered. Any other frame is a barrier: it goes after everything held
+ * before it and before everything sent after it, because the protocol
+ * relies on those frames' places (a MEMBERS frame before the answers of
+ * the round it describes, a BYE after the last answer). A barrier ends
+ * an epoch.
+ */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "../base/heap.h"
+#include "../base/passes.h"
+#include "conn_internal.h"
+
+typedef struct conn_held {
+	uint64_t epoch, order;
+	int prio;         /* 0..255; 256: a barrier */
+	gx_frame_hdr h;
+	gx_buf *b;        /* the payload lies in b, or (NULL) in data[] */
+	const void *payload;
+	uint8_t data[];
+} conn_held;
+
+static int held_less(const void *x, const void *y)
+{
+	const conn_held *a = x, *b = y;
+	if (a->epoch != b->epoch)
+		return a->epoch < b->epoch;
+	if (a->prio != b->prio)
+		return a->prio < b->prio;
+	return a->order < b->order;
+}
+
+static int reorderable(int type)
+{
+	return type >= GX_FT_INIT && type <= GX_FT_PULL_REPLY;
+}
+
+void gx_conn_set_credit(gx_conn *c, size_t bytes)
+{
+	if (!c)
+		return;
+	if (!c->held.less)
+		gx_heap_init(&c->held, held_less);
+	c->credit = bytes;
+	if (bytes) {
+		/* Not a TCP socket (a test's socket pair): the byte queue's
+		 * credit still holds. */
+		int v = bytes > (size_t)1 << 30 ? 1 << 30 : (int)bytes;
+		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof v);
+	} else {
+		conn_release(c, 1);
+	}
+}
+
+int conn_hold_wanted(const gx_conn *c, const gx_frame_hdr *h)
+{
+	if (!c->credit)
+		return 0;
+	if (c->held.n)
+		return 1;
+	return reorderable(h->type) && c->out.bytes >= c->credit;
+}
+
+int conn_hold(gx_conn *c, const gx_frame_hdr *h, gx_buf *b, const void *payload)
+{
+	size_t copy = b ? 0 : h->payload_len;
+	conn_held *e = malloc(sizeof *e + copy);
+	if (!e)
+		return GX_ENOMEM;
+	e->h = *h;
+	e->order = c->held_order++;
+	e->epoch = c->held_epoch;
+	e->prio = reorderable(h->type) ? h->priority : 256;
+	if (b) {
+		e->b = gx_buf_ref(b);
+		e->payload = payload;
+	} else {
+		e->b = NULL;
+		e->payload = e->data;
+		if (copy) {
+			memcpy(e->data, payload, copy);
+			GX_PASS(GX_PASS_COPY, copy);
+		}
+	}
+	if (gx_heap_push(&c->held, e) != 0) {
+		if (e->b)
+			gx_buf_unref(e->b);
+		free(e);
+		return GX_ENOMEM;
+	}
+	if (e->prio == 256)
+		c->held_epoch++;
+	c->held_bytes += GX_FRAME_HDR_SIZE + (size_t)h->payload_len;
+	return 0;
+}
+
+static void held_drop(conn_held *e)
+{
+	if (e->b)
+		gx_buf_unref(e->b);
+	free(e);
+}
+
+int conn_release(gx_conn *c, int all)
+{
+	conn_held *e;
+	while ((all || c->out.bytes < c->credit) && (e = gx_heap_pop(&c->held))) {
+		c->held_bytes -= GX_FRAME_HDR_SIZE + (size_t)e->h.payload_len;
+		int rc = conn_send_now(c, &e->h, e->b, e->payload);
+		held_drop(e);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+void conn_held_clear(gx_conn *c)
+{
+	conn_held *e;
+	while ((e = gx_heap_pop(&c->held)))
+		held_drop(e);
+	gx_heap_free(&c->held);
+	c->held_bytes = 0;
+}
