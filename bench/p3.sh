@@ -11,11 +11,17 @@
 #   fifo   every gradient pushed after the backward pass, every answer
 #          awaited before the next step; tensors in blocks of
 #          $GX_P3_BLOCK elements (the global's --block), each passed on by
-#          the local and answered by the global as soon as it is complete
-#   p3     geomx-train --schedule p3: each layer's gradients pushed as the
-#          backward pass has them, the next forward pass waiting layer by
-#          layer; blocks as fifo
+#          the local and answered by the global as soon as it is complete;
+#          every link sends in the order frames are made
+#   p3     --schedule p3 on every program: each layer's gradients pushed as
+#          the backward pass has them, the next forward pass waiting layer
+#          by layer, and on every link (workers, locals, global) tensor
+#          frames beyond the credit ($GX_P3_CREDIT) sent by priority, the
+#          first layers' first; blocks as fifo
 #   p3w    p3 with whole tensors (--block 0)
+#   p3@C   p3 with the credit C, for each C of $GX_P3_CREDITS (the table
+#          credit.tsv), to show whether one fixed credit serves every
+#          setting
 # and the floor of a step, measured in the same run:
 #   compute  the mean step of the same four workers run standalone at the
 #            same time (communication off; their optimizer is plain SGD,
@@ -31,7 +37,10 @@
 #   everywhere, p3 within 1.2x of the floor;
 #   nowhere p3 slower than fifo by more than 3 %;
 #   dense cnn on 100 Mbit/s without delay, blocks (p3) >= 1.6x shorter
-#     steps than whole tensors (p3w).
+#     steps than whole tensors (p3w);
+#   the default credit within 5 % of the best credit tried, everywhere.
+# The relay's queue (--queue, $GX_P3_QUEUE) is the bottleneck's buffer:
+# what it holds has left every priority queue.
 # Writes the table (TSV) and a plot of step time against rate (fifo, p3,
 # p3w, floor; one panel per model and delay) with gnuplot when it is
 # installed.
@@ -43,7 +52,9 @@
 #   GX_P3_MODELS ["cnn cnn-wide"]; GX_P3_RATES ["0 1000 300 100"] (Mbit/s,
 #   0: unshaped loopback); GX_P3_DELAYS ["0 10"] (ms one way);
 #   GX_P3_STEPS_cnn [150], GX_P3_STEPS_cnn_wide [24]; GX_P3_WARM [6];
-#   GX_P3_BLOCK [65536, geomx-ps's default] (elements); GX_P3_OUT [$BUILD/p3];
+#   GX_P3_BLOCK [geomx-ps's default] (elements); GX_P3_CREDIT [256Ki,
+#   the default]; GX_P3_CREDITS ["64Ki 1Mi"] (empty: no sweep);
+#   GX_P3_QUEUE [128Ki] (the relay's --queue); GX_P3_OUT [$BUILD/p3];
 #   GX_P3_TIMEOUT [300] seconds a run may take.
 # Exit status: 0 every check passed, 1 a check or a run failed, 130 on
 # Ctrl-C, 143 on SIGTERM; every process it started is gone when it exits.
@@ -57,7 +68,10 @@ MODELS=${GX_P3_MODELS:-cnn cnn-wide}
 RATES=${GX_P3_RATES:-0 1000 300 100}
 DELAYS=${GX_P3_DELAYS:-0 10}
 WARM=${GX_P3_WARM:-6}
-BLOCK=${GX_P3_BLOCK:-65536}
+BLOCK=${GX_P3_BLOCK:-}
+CREDIT=${GX_P3_CREDIT:-256Ki}
+CREDITS=${GX_P3_CREDITS-64Ki 1Mi}
+QUEUE=${GX_P3_QUEUE:-128Ki}
 OUT=${GX_P3_OUT:-$BUILD/p3}
 TIMEOUT=${GX_P3_TIMEOUT:-300}
 for p in geomx-ps geomx-train geomx-relay; do
@@ -130,32 +144,34 @@ compute() {
 	RES=$(mean_step "$D/w0.out") || { echo "p3: $D: no step times in w0.out" >&2; return 1; }
 }
 
-# job SCHED RATE DELAY — one distributed run; RES gets worker 0's mean step.
+# job RUN RATE DELAY [CREDIT] — one distributed run (fifo, p3, p3w); RES
+# gets worker 0's mean step.
 job() {
-	D=$OUT/$MODEL/$1-r$2-d$3
+	D=$OUT/$MODEL/$1-r$2-d$3${4:+-c$4}
 	rm -rf "$D" && mkdir -p "$D" || return 1
-	sched=p3 gb="--block $BLOCK"
-	case $1 in fifo) sched=fifo ;; p3w) gb="--block 0" ;; esac
+	sched="--schedule p3 --credit ${4:-$CREDIT}" gb=${BLOCK:+--block $BLOCK}
+	case $1 in fifo) sched="--schedule fifo" ;; p3w) gb="--block 0" ;; esac
 	# shellcheck disable=SC2086
-	start g "$B/geomx-ps" --role global --parties 2 --optimizer adam --lr 0.001 $gb
+	start g "$B/geomx-ps" --role global --parties 2 --optimizer adam --lr 0.001 $gb $sched
 	G=$(port g) || { stop_all; return 1; }
 	emu=""
 	[ "$2" != 0 ] && emu="--rate ${2}mbit"
 	[ "$3" != 0 ] && emu="$emu --delay ${3}ms"
 	for dc in 0 1; do
 		# shellcheck disable=SC2086
-		start r$dc "$B/geomx-relay" --listen 127.0.0.1:0 --connect "127.0.0.1:$G" $emu
+		start r$dc "$B/geomx-relay" --listen 127.0.0.1:0 --connect "127.0.0.1:$G" --queue "$QUEUE" $emu
 	done
 	for dc in 0 1; do
 		R=$(port r$dc) || { stop_all; return 1; }
-		start l$dc "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "127.0.0.1:$R"
+		# shellcheck disable=SC2086
+		start l$dc "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "127.0.0.1:$R" $sched
 	done
 	for dc in 0 1; do
 		L=$(port l$dc) || { stop_all; return 1; }
 		for r in 0 1; do
-			# shellcheck disable=SC2046
+			# shellcheck disable=SC2046,SC2086
 			start w$dc$r "$B/geomx-train" $(wflags) --shard $((dc * 2 + r))/4 \
-				--ps "127.0.0.1:$L" --party $dc --rank $r --schedule $sched
+				--ps "127.0.0.1:$L" --party $dc --rank $r $sched
 		done
 	done
 	waitall w00 w01 w10 w11 l0 l1 g || { stop_all; return 1; }
@@ -187,6 +203,17 @@ END {
 	else if (blk >= 1.6) print "PASS blocks (p3) vs whole tensors (p3w), cnn, 100 Mbit/s, no delay: " blk "x (target >= 1.6x)"
 	else print "FAIL blocks (p3) vs whole tensors (p3w), cnn, 100 Mbit/s, no delay: " blk "x (target >= 1.6x)"
 }' "$TSV" | tee "$OUT/checks"
+	[ -s "$CTSV" ] && awk -F '\t' -v def="$CREDIT" 'NR > 1 {
+		k = $1 "/" $2 "/" $3; if (!(k in best) || $5 < best[k]) { best[k] = $5; bc[k] = $4 }
+		if ($4 == def) mine[k] = $5; tried[$4] = 1; order[k] = NR }
+	END {
+		for (c in tried) if (c != def) others = others " " c
+		if (others == "") { print "SKIP the default credit within 5% of the best: no other credit tried"; exit }
+		for (k in mine) { n++; r = mine[k] / best[k]; if (r > 1.05) bad = bad sprintf(" %s:%.3fx(best %s)", k, r, bc[k]); if (r > worst) worst = r }
+		if (!n) print "SKIP the default credit within 5% of the best: no runs"
+		else if (bad == "") printf "PASS the default credit %s within 5%% of the best of {%s%s} in all %d settings (worst %.3fx)\n", def, def, others, n, worst
+		else print "FAIL the default credit " def " more than 5% slower than the best credit:" bad
+	}' "$CTSV" | tee -a "$OUT/checks"
 }
 
 # plot — step time against rate, a panel per model and delay (gnuplot).
@@ -218,6 +245,7 @@ plot() {
 }
 
 TSV=$OUT/p3.tsv
+CTSV=$OUT/credit.tsv
 failed=0
 case ${1:-} in
 ''|--report) ;;
@@ -234,13 +262,15 @@ if [ "${1:-}" = --report ]; then
 	exit 0
 fi
 printf 'model\trate_mbit\tdelay_ms\tcompute_ms\txfer_ms\tfloor_ms\tfifo_ms\tp3_ms\tp3w_ms\n' >"$TSV"
-echo "== p3 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores): 2 DCs x 2 workers, full sync, batch 32, relay-emulated links; block $BLOCK"
+printf 'model\trate_mbit\tdelay_ms\tcredit\tp3_ms\n' >"$CTSV"
+echo "== p3 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores): 2 DCs x 2 workers, full sync, batch 32, relay-emulated links (queue $QUEUE); block ${BLOCK:-default}, credit $CREDIT${CREDITS:+ (also tried: $CREDITS)}"
 printf '%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s\n' model rate delay compute xfer floor fifo p3 p3w fifo/p3 p3/floor
 for MODEL in $MODELS; do
 	STEPS=$(steps_of "$MODEL")
 	[ -n "$STEPS" ] || case $MODEL in cnn) STEPS=150 ;; *) STEPS=24 ;; esac
 	compute || { echo "p3: $MODEL: the standalone run failed" >&2; failed=1; continue; }
 	c=$RES
+	# shellcheck disable=SC2046
 	set -- $(sed -n 's/.* \([0-9][0-9]*\) parameters in \([0-9][0-9]*\) tensors.*/\1 \2/p' "$OUT/$MODEL/compute/w0.err" | head -n 1)
 	[ $# = 2 ] || { echo "p3: $MODEL: no parameter count in its log" >&2; failed=1; continue; }
 	bytes=$(($1 * 4 + $2 * 64))
@@ -251,6 +281,15 @@ for MODEL in $MODELS; do
 			if job fifo "$RATE" "$DELAY"; then t_fifo=$RES; else failed=1; fi
 			if job p3 "$RATE" "$DELAY"; then t_p3=$RES; else failed=1; fi
 			if job p3w "$RATE" "$DELAY"; then t_p3w=$RES; else failed=1; fi
+			[ "$t_p3" != - ] && printf '%s\t%s\t%s\t%s\t%s\n' "$MODEL" "$RATE" "$DELAY" "$CREDIT" "$t_p3" >>"$CTSV"
+			for C in $CREDITS; do
+				[ "$C" = "$CREDIT" ] && continue
+				if job p3 "$RATE" "$DELAY" "$C"; then
+					printf '%s\t%s\t%s\t%s\t%s\n' "$MODEL" "$RATE" "$DELAY" "$C" "$RES" >>"$CTSV"
+				else
+					failed=1
+				fi
+			done
 			line=$(awk -v m="$MODEL" -v r="$RATE" -v d="$DELAY" -v c="$c" -v b="$bytes" -v f="$t_fifo" -v p="$t_p3" -v pb="$t_p3w" 'BEGIN {
 				x = r > 0 ? b * 8 / (r * 1e6) * 1000 : 0
 				fl = (c > x ? c : x) + 2 * d
