@@ -86,7 +86,7 @@ typedef struct gx_ps_opts {
 #define GX_DEFAULT_K1 20
 #define GX_DEFAULT_K2 10
 #define GX_DEFAULT_SPARSE_MIN 1024 /* elements */
-#define GX_DEFAULT_BLOCK (64u << 10) /* elements: 256 KB of float32 */
+#define GX_DEFAULT_BLOCK (4u << 10) /* elements: 16 KB of float32 (docs/benchmarks.md, "Priority propagation") */
 
 /* Defaults: local role, listen "127.0.0.1:0", 1 party, 1 worker, full sync,
  * mean, SGD lr 0.01, the default split bound and block, timeouts above

@@ -15,6 +15,7 @@ need_python
 ORACLE="python3 $GX_TOP/tests/integration/oracle.py"
 SIZES=1,10,1000,50000
 NKEYS=4
+NBLOCKS=$(blocks_of "$SIZES") # what a round updates, at the default --block
 R=6
 
 # same NAME — the four workers' dumps (every round, start, end) are identical.
@@ -102,7 +103,7 @@ fi
 
 # HFA: eight local rounds per key, a global one every fourth: two.
 got="locals $(stat_field "$T/hfa.l0.stats" rounds 2) $(stat_field "$T/hfa.l1.stats" rounds 2), global $(stat_field "$T/hfa.g0.stats" rounds 2) updates $(stat_field "$T/hfa.g0.stats" updates 2)"
-want="locals 8 8, global 2 updates $((2 * NKEYS))"
+want="locals 8 8, global 2 updates $((2 * NBLOCKS))"
 if [ "$got" = "$want" ]; then ok "hfa: rounds per tier: $got"
 else notok "hfa: rounds per tier (k1 1, k2 4, 8 pushes)" "got:  $got" "want: $want"; fi
 

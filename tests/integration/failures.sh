@@ -316,7 +316,7 @@ for c in "badkey 1 -22 key 999 is not in the key table" \
 	"noinit 3 -21 key 0: PUSH before INIT" \
 	"badcount 4 -22 key 0: PUSH of 5 elements, the key table says 4" \
 	"garbage 5 -6 frame [0-9]+ at byte [0-9]+: bad magic" \
-	"badblock 6 -21 key 0: block 1 is past its end \\(it travels in blocks of 65536 elements\\)"; do
+	"badblock 6 -21 key 0: block 1 is past its end \\(it travels in blocks of 4096 elements\\)"; do
 	set -- $c
 	v=$1 rank=$2 code=$3
 	shift 3

@@ -13,11 +13,11 @@
 need_python
 ORACLE="python3 $GX_TOP/tests/integration/oracle.py"
 SIZES=1,10,1000,50000
-NKEYS=4
+NBLOCKS=$(blocks_of "$SIZES") # what a round updates, at the default --block
 R=6
 
 # job NAME "GLOBAL ARGS" "ORACLE ARGS" [SLICES] — runs the job, then checks
-# it; SLICES: the slices each round updates (default: one per tensor).
+# it; SLICES: the slices each round updates (default: NBLOCKS).
 job() {
 	_j=$1
 	start_hips "$_j" 1 2 2 "$2" ""
@@ -61,7 +61,7 @@ job() {
 	got="$got, locals rounds $(stat_field "$l0" rounds 2) $(stat_field "$l1" rounds 2)"
 	got="$got, updates $(stat_field "$l0" updates 2) $(stat_field "$l1" updates 2)"
 	got="$got, staleness max $(stat_field "$g" staleness 4)"
-	_ns=${4:-$NKEYS}
+	_ns=${4:-$NBLOCKS}
 	want="global rounds $R updates $((R * _ns)), locals rounds $R $R, updates $((R * _ns)) $((R * _ns)), staleness max 0"
 	if [ "$got" = "$want" ]; then ok "$_j: the statistics count $R rounds of $_ns slices"
 	else notok "$_j: the statistics count $R rounds of $_ns slices" "got:  $got" "want: $want"; fi

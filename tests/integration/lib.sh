@@ -259,4 +259,12 @@ need_fashion_mnist() {
 	fi
 }
 
+# blocks_of SIZES [BLOCK] — how many blocks tensors of SIZES (n1,n2,...)
+# travel in, BLOCK elements each (default: geomx-ps's --block default,
+# from its help; 0: whole tensors, one each).
+blocks_of() {
+	_bk=${2:-$(geomx-ps --help | sed -n 's/.*(default \([0-9]*\); 0: whole.*/\1/p')}
+	echo "$1" | tr ',' '\n' | awk -v b="${_bk:-0}" '{ n += (b > 0 ? int(($1 + b - 1) / b) : 1) } END { print n }'
+}
+
 finish() { exit $_rc; }

@@ -23,7 +23,7 @@ command -v geomx-relay >/dev/null 2>&1 || { echo "geomx-relay not built"; exit 7
 trap 'gx_ns_down; cleanup' EXIT
 ORACLE="python3 $GX_TOP/tests/integration/oracle.py"
 SIZES=1,10,1000,50000
-NKEYS=4
+NBLOCKS=$(blocks_of "$SIZES") # what a round updates, at the default --block
 R=6
 
 # nspawn NAME NS CMD... — spawn (lib.sh) CMD inside namespace NS.
@@ -99,9 +99,9 @@ else
 fi
 got="global rounds $(stat_field "$T/g.stats" rounds 2) updates $(stat_field "$T/g.stats" updates 2)"
 got="$got, locals rounds $(stat_field "$T/l0.stats" rounds 2) $(stat_field "$T/l1.stats" rounds 2)"
-want="global rounds $R updates $((R * NKEYS)), locals rounds $R $R"
-if [ "$got" = "$want" ]; then ok "the servers count $R rounds of $NKEYS tensors"
-else notok "the servers count $R rounds of $NKEYS tensors" "got:  $got" "want: $want"; fi
+want="global rounds $R updates $((R * NBLOCKS)), locals rounds $R $R"
+if [ "$got" = "$want" ]; then ok "the servers count $R rounds of $NBLOCKS blocks"
+else notok "the servers count $R rounds of $NBLOCKS blocks" "got:  $got" "want: $want"; fi
 
 # The center's WAN entrance takes key holders only: a peer in dc0 that
 # speaks plaintext geomx (a 64-byte frame header) is closed without an

@@ -88,12 +88,12 @@ prio_answers() {
 }
 spawn pf.g geomx-ps --role global --parties 1
 spawn pf.r python3 "$GX_TOP/tests/integration/rogue.py" member "127.0.0.1:$(port_of pf.g)" \
-	--sizes 4,300,5000 --then partial --push 0,1,2 --prio
+	--sizes 4,300,4000 --then partial --push 0,1,2 --prio
 expect_exit "priority, flat: the rogue worker's pushes are answered" pf.r 30 0
 prio_answers pf.r "priority, flat: the global answers each key with the priority it was pushed with"
 start_hips ph 1 1 1 "" ""
 spawn ph.r python3 "$GX_TOP/tests/integration/rogue.py" member "127.0.0.1:$LPORT0" \
-	--sizes 4,300,5000 --then partial --push 0,1,2 --prio
+	--sizes 4,300,4000 --then partial --push 0,1,2 --prio
 expect_exit "priority, hips: the rogue worker's pushes are answered" ph.r 30 0
 prio_answers ph.r "priority, hips: the local answers each key with the priority it was pushed with"
 

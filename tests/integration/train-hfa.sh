@@ -19,6 +19,7 @@ command -v geomx-train >/dev/null 2>&1 || { echo "geomx-train not built"; exit 7
 
 K1=4 K2=3 STEPS=22 BATCH=32
 NKEYS=2 NPARAMS=7850          # logreg: dense0.weight (10 x 784), dense0.bias (10)
+NBLOCKS=$(blocks_of 7840,10)  # what a round updates, at the default --block
 LROUNDS=$(((STEPS + K1 - 1) / K1))   # 6: one per K1 steps and one for the rest
 GROUNDS=$((LROUNDS / K2))            # 2
 # 4000 samples, 1000 per worker, batch 32: 31 steps per epoch, so 22 steps
@@ -126,12 +127,12 @@ g=$T/h.g0.stats l0=$T/h.l0.stats l1=$T/h.l1.stats
 got="global rounds $(stat_field "$g" rounds 2) updates $(stat_field "$g" updates 2)"
 got="$got, locals rounds $(stat_field "$l0" rounds 2) $(stat_field "$l1" rounds 2)"
 got="$got, updates $(stat_field "$l0" updates 2) $(stat_field "$l1" updates 2)"
-want="global rounds $GROUNDS updates $((GROUNDS * NKEYS)), locals rounds $LROUNDS $LROUNDS"
-want="$want, updates $((LROUNDS * NKEYS)) $((LROUNDS * NKEYS))"
+want="global rounds $GROUNDS updates $((GROUNDS * NBLOCKS)), locals rounds $LROUNDS $LROUNDS"
+want="$want, updates $((LROUNDS * NBLOCKS)) $((LROUNDS * NBLOCKS))"
 if [ "$got" = "$want" ]; then
-	ok "hfa: the statistics count $LROUNDS local and $GROUNDS global rounds of $NKEYS tensors"
+	ok "hfa: the statistics count $LROUNDS local and $GROUNDS global rounds of $NBLOCKS blocks"
 else
-	notok "hfa: the statistics count $LROUNDS local and $GROUNDS global rounds of $NKEYS tensors" \
+	notok "hfa: the statistics count $LROUNDS local and $GROUNDS global rounds of $NBLOCKS blocks" \
 		"got:  $got" "want: $want"
 fi
 
