@@ -12,7 +12,7 @@
  * behind at most about twice the credit of lower ones, plus what is in
  * flight on the path.
  *
- * Order: (epoch, priority, arrival). Only the frames that carry a tensor
+ * Order: (epoch, priority, key, block, arrival). Only the frames that carry a tensor
  * (INIT .. PULL_REPLY, whose header's priority their sender chose) are
  * reordered. Any other frame is a barrier: it goes after everything held
  * before it and before everything sent after it, because the protocol
@@ -46,6 +46,17 @@ static int held_less(const void *x, const void *y)
 		return a->epoch < b->epoch;
 	if (a->prio != b->prio)
 		return a->prio < b->prio;
+	/* Within a priority, by key and block rather than by arrival: every
+	 * local server then sends the blocks it holds in one order, and the
+	 * global, which answers a block once every party's is in, answers
+	 * them as they come instead of waiting for a block one party sent
+	 * last (with arrival order, a late answer burst filled the links'
+	 * queues at the end of every round: docs/benchmarks.md). One key's
+	 * block keeps the order of its rounds. */
+	if (a->h.key != b->h.key)
+		return a->h.key < b->h.key;
+	if (a->h.block != b->h.block)
+		return a->h.block < b->h.block;
 	return a->order < b->order;
 }
 
