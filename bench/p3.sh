@@ -54,7 +54,8 @@
 #   GX_P3_STEPS_cnn [150], GX_P3_STEPS_cnn_wide [24]; GX_P3_WARM [6];
 #   GX_P3_BLOCK [geomx-ps's default] (elements); GX_P3_CREDIT [256Ki,
 #   the default]; GX_P3_CREDITS ["64Ki 1Mi"] (empty: no sweep);
-#   GX_P3_QUEUE [128Ki] (the relay's --queue); GX_P3_OUT [$BUILD/p3];
+#   GX_P3_QUEUE [128Ki] (the relay's --queue on a shaped link; unshaped:
+#   64Mi, what a step has in flight); GX_P3_OUT [$BUILD/p3];
 #   GX_P3_TIMEOUT [300] seconds a run may take.
 # Exit status: 0 every check passed, 1 a check or a run failed, 130 on
 # Ctrl-C, 143 on SIGTERM; every process it started is gone when it exits.
@@ -179,12 +180,15 @@ job() {
 	# shellcheck disable=SC2086
 	start g "$B/geomx-ps" --role global --parties 2 --optimizer adam --lr 0.001 $gb $ssched
 	G=$(port g) || { stop_all; return 1; }
-	emu=""
-	[ "$2" != 0 ] && emu="--rate ${2}mbit"
+	# an unshaped link with a delay holds what is in flight: room for a
+	# whole step (the relay raises a shaped link's queue to twice its
+	# bandwidth-delay product by itself)
+	emu="--queue 64Mi"
+	[ "$2" != 0 ] && emu="--queue $QUEUE --rate ${2}mbit"
 	[ "$3" != 0 ] && emu="$emu --delay ${3}ms"
 	for dc in 0 1; do
 		# shellcheck disable=SC2086
-		start r$dc "$B/geomx-relay" --listen 127.0.0.1:0 --connect "127.0.0.1:$G" --queue "$QUEUE" $emu ${GX_P3_RELAY_OPTS:-}
+		start r$dc "$B/geomx-relay" --listen 127.0.0.1:0 --connect "127.0.0.1:$G" $emu ${GX_P3_RELAY_OPTS:-}
 	done
 	for dc in 0 1; do
 		R=$(port r$dc) || { stop_all; return 1; }

@@ -67,9 +67,10 @@ static void derive(relay *r)
 	/* The queue must hold what the emulated link has in flight, or the
 	 * queue, not the rate, sets the throughput. */
 	for (int d = 0; d < 2; d++) {
-		if (c->queue[d])
-			continue;
-		c->queue[d] = GX_RELAY_DEF_QUEUE;
+		if (!c->queue[d])
+			c->queue[d] = GX_RELAY_DEF_QUEUE;
+		/* (a --queue given too: the relay's queue also holds what is on
+		 * the emulated wire, which a router's buffer does not) */
 		const shape_cfg *s = &c->link[d];
 		if (!(s->rate > 0))
 			continue;

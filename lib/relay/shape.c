@@ -52,8 +52,8 @@ size_t shape_read_size(const relay *r, int d)
 	double rate = r->cfg.link[d].rate;
 	if (!(rate > 0))
 		return RELAY_CHUNK;
-	/* About 2 ms of the link per chunk. */
-	double b = rate * 0.002;
+	/* About 0.5 ms of the link per chunk. */
+	double b = rate * 0.0005;
 	if (b < RELAY_SEGMENT)
 		b = RELAY_SEGMENT;
 	if (b > RELAY_CHUNK)

@@ -6,7 +6,8 @@
 # images. Under full sync the arithmetic is the same, so every report line
 # of every worker (step, loss, parameter checksum, test loss and accuracy)
 # must be the same bits, with whole tensors, with tensors in blocks
-# (--block) and with an fp16 LAN; under mixed sync a p3 run must finish
+# (--block), with an fp16 LAN and with fp16 and bsc WAN codecs, the
+# servers under p3 too; under mixed sync a p3 run must finish
 # and learn (its loss falls, its accuracy beats chance threefold); under HFA p3 says it has nothing to overlap; the priority a
 # worker pushes a tensor with comes back with its answers (flat and HiPS);
 # a bad --schedule exits 2. Skips without Fashion-MNIST.
@@ -57,6 +58,14 @@ same "full sync, blocks of 4096, credit 4Ki everywhere: p3 gives fifo's bits (ne
 job f16 fifo "$ADAM" "--lan-codec fp16"
 job p3f16 p3 "$ADAM $P3S" "--lan-codec fp16 $P3S"
 same "full sync, fp16 LAN: p3 gives fifo's bits" f16 p3f16
+# WAN codecs code whole slices at the local server (no blocks); their
+# arithmetic does not depend on when the pushes come either.
+for wc in fp16 bsc:0.05; do
+	n=$(echo "$wc" | tr -c 'a-z0-9\n' _)
+	job "w$n" fifo "$ADAM" "--wan-codec $wc"
+	job "p$n" p3 "$ADAM $P3S" "--wan-codec $wc $P3S"
+	same "full sync, --wan-codec $wc: p3 gives fifo's bits" "w$n" "p$n"
+done
 
 # Mixed sync answers each party at once, so how far 80 steps get depends on
 # how the parties interleave on a busy machine: the loss must fall and the
