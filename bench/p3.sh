@@ -307,10 +307,10 @@ if [ "${1:-}" = --report ]; then
 	grep -q '^FAIL' "$OUT/checks" && exit 1
 	exit 0
 fi
-printf 'model\trate_mbit\tdelay_ms\tcompute_ms\txfer_ms\tfloor_ms\tfifo_ms\tp3_ms\tp3w_ms\tp3_cpu_ms\n' >"$TSV"
+printf 'model\trate_mbit\tdelay_ms\tcompute_ms\txfer_ms\tfloor_ms\tfifo_ms\tp3_ms\tp3w_ms\tp3_cpu_ms\tfifo_cpu_ms\n' >"$TSV"
 printf 'model\trate_mbit\tdelay_ms\tcredit\tp3_ms\n' >"$CTSV"
 echo "== p3 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores): 2 DCs x 2 workers, full sync, batch 32, relay-emulated links (queue $QUEUE); block ${BLOCK:-default}, credit $CREDIT${CREDITS:+ (also tried: $CREDITS)}"
-printf '%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s %6s\n' model rate delay compute xfer floor fifo p3 p3w fifo/p3 p3/floor p3cpu
+printf '%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s %7s %7s\n' model rate delay compute xfer floor fifo p3 p3w fifo/p3 p3/floor fifocpu p3cpu
 for MODEL in $MODELS; do
 	STEPS=$(steps_of "$MODEL")
 	[ -n "$STEPS" ] || case $MODEL in cnn) STEPS=150 ;; *) STEPS=24 ;; esac
@@ -324,7 +324,8 @@ for MODEL in $MODELS; do
 		for DELAY in $DELAYS; do
 			# (job's helpers use p, so the results have names of their own)
 			t_fifo=- t_p3=- t_p3w=-
-			if job fifo "$RATE" "$DELAY"; then t_fifo=$RES; else failed=1; fi
+			u_fifo=-
+			if job fifo "$RATE" "$DELAY"; then t_fifo=$RES u_fifo=$CPUF; else failed=1; fi
 			u_p3=-
 			if job p3 "$RATE" "$DELAY"; then t_p3=$RES u_p3=$CPUF; else failed=1; fi
 			if job p3w "$RATE" "$DELAY"; then t_p3w=$RES; else failed=1; fi
@@ -337,18 +338,18 @@ for MODEL in $MODELS; do
 					failed=1
 				fi
 			done
-			line=$(awk -v m="$MODEL" -v r="$RATE" -v d="$DELAY" -v c="$c" -v b="$bytes" -v f="$t_fifo" -v p="$t_p3" -v pb="$t_p3w" -v u="$u_p3" 'BEGIN {
+			line=$(awk -v m="$MODEL" -v r="$RATE" -v d="$DELAY" -v c="$c" -v b="$bytes" -v f="$t_fifo" -v p="$t_p3" -v pb="$t_p3w" -v u="$u_p3" -v uf="$u_fifo" 'BEGIN {
 				x = r > 0 ? b * 8 / (r * 1e6) * 1000 : 0
 				fl = (c > x ? c : x) + 2 * d
-				printf "%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s\t%s", m, r, d, c, x, fl, f, p, pb, u }')
+				printf "%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s", m, r, d, c, x, fl, f, p, pb, u, uf }')
 			echo "$line" >>"$TSV"
 			echo "$line" | awk -F '\t' '{
-				printf "%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s %6s\n", $1, ($2 == 0 ? "none" : $2), $3, $4, $5, $6, $7, $8, $9,
-					($7 != "-" && $8 != "-" ? sprintf("%.2fx", $7 / $8) : "-"), ($8 != "-" ? sprintf("%.2fx", $8 / $6) : "-"), $10 }'
+				printf "%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s %7s %7s\n", $1, ($2 == 0 ? "none" : $2), $3, $4, $5, $6, $7, $8, $9,
+					($7 != "-" && $8 != "-" ? sprintf("%.2fx", $7 / $8) : "-"), ($8 != "-" ? sprintf("%.2fx", $8 / $6) : "-"), $11, $10 }'
 		done
 	done
 done
-echo "(ms a step; rate in Mbit/s, none: unshaped loopback; delay one way; compute: the same four workers standalone; xfer: a data center's push (or answer) at the rate; floor: max(compute, xfer) + 2 x delay; p3/floor: p3's step over the floor; p3cpu: the CPU p3's job (all its processes) spent a step, over the cores: what the step cannot go below on this machine)"
+echo "(ms a step; rate in Mbit/s, none: unshaped loopback; delay one way; compute: the same four workers standalone; xfer: a data center's push (or answer) at the rate; floor: max(compute, xfer) + 2 x delay; p3/floor: p3's step over the floor; fifocpu, p3cpu: the CPU the job (all its processes) spent a step, over the cores: what its step cannot go below on this machine)"
 echo
 checks
 echo "table: $TSV; logs: $OUT/MODEL/RUN/"
