@@ -23,8 +23,9 @@
  * binary heap ordered by (priority, order), order being a client-wide
  * counter taken in submission order, so priority 0 goes first and equal
  * priorities go FIFO. A part moves from the heap into the connection's own
- * byte queue (gx_tensor_send) only while that queue holds less than
- * KV_LOW_WATER bytes: the heap, not the connection's FIFO, decides what goes
+ * byte queue (gx_tensor_send) only while that queue holds less than the
+ * credit (gx_kv_opts.credit, else KV_LOW_WATER bytes; with a credit the
+ * kernel's unsent bytes are bounded too): the heap, not the connection's FIFO, decides what goes
  * next, and an urgent request queued behind a bulk transfer overtakes every
  * part not yet handed over. The pump runs after every loop iteration, so a
  * connection that drained by a write event is refilled at once. Slicing
