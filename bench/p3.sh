@@ -56,7 +56,12 @@
 #   the default]; GX_P3_CREDITS ["64Ki 1Mi"] (empty: no sweep);
 #   GX_P3_QUEUE [128Ki] (the relay's --queue on a shaped link; unshaped:
 #   64Mi, what a step has in flight); GX_P3_OUT [$BUILD/p3];
-#   GX_P3_TIMEOUT [300] seconds a run may take.
+#   GX_P3_TIMEOUT [300] seconds a run may take; GX_P3_REPEAT [1]: fifo and
+#   p3 run in turns this many times a setting, the median of each kept;
+#   GX_P3_SERVERS [the workers'], fifo: the servers under fifo;
+#   GX_P3_NICE [0]: the workers' niceness; GX_P3_RT [0], 1: the servers
+#   and relays at real-time priority (chrt -f 10, root);
+#   GX_P3_RELAY_OPTS: more flags for the relays.
 # Exit status: 0 every check passed, 1 a check or a run failed, 130 on
 # Ctrl-C, 143 on SIGTERM; every process it started is gone when it exits.
 : "${GEOMX_INSECURE=1}"
@@ -74,6 +79,12 @@ CREDIT=${GX_P3_CREDIT:-256Ki}
 CREDITS=${GX_P3_CREDITS-64Ki 1Mi}
 QUEUE=${GX_P3_QUEUE:-128Ki}
 NICE=${GX_P3_NICE:-0}
+REPEAT=${GX_P3_REPEAT:-1}
+# GX_P3_RT=1: the servers and relays under SCHED_FIFO (as root), as if the
+# network path ran on hosts of its own and the workers' compute could not
+# delay it
+RT=""
+[ "${GX_P3_RT:-0}" = 1 ] && RT="chrt -f 10"
 OUT=${GX_P3_OUT:-$BUILD/p3}
 TIMEOUT=${GX_P3_TIMEOUT:-300}
 for p in geomx-ps geomx-train geomx-relay; do
@@ -146,6 +157,11 @@ at_report() {
 	done
 	job_cpu
 }
+# median X... — the median of the numbers, or - without any.
+median() {
+	printf '%s\n' "$@" | grep . | sort -n | awk '{ a[NR] = $1 }
+		END { if (!NR) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
+}
 steps_of() { eval "echo \${GX_P3_STEPS_$(echo "$1" | tr -c 'A-Za-z0-9\n' _):-}"; }
 
 # worker ARGS... — geomx-train with the common flags.
@@ -178,7 +194,7 @@ job() {
 	ssched=$sched
 	[ "${GX_P3_SERVERS:-}" = fifo ] && ssched="--schedule fifo"
 	# shellcheck disable=SC2086
-	start g "$B/geomx-ps" --role global --parties 2 --optimizer adam --lr 0.001 $gb $ssched
+	start g $RT "$B/geomx-ps" --role global --parties 2 --optimizer adam --lr 0.001 $gb $ssched
 	G=$(port g) || { stop_all; return 1; }
 	# an unshaped link with a delay holds what is in flight: room for a
 	# whole step (the relay raises a shaped link's queue to twice its
@@ -188,12 +204,12 @@ job() {
 	[ "$3" != 0 ] && emu="$emu --delay ${3}ms"
 	for dc in 0 1; do
 		# shellcheck disable=SC2086
-		start r$dc "$B/geomx-relay" --listen 127.0.0.1:0 --connect "127.0.0.1:$G" $emu ${GX_P3_RELAY_OPTS:-}
+		start r$dc $RT "$B/geomx-relay" --listen 127.0.0.1:0 --connect "127.0.0.1:$G" $emu ${GX_P3_RELAY_OPTS:-}
 	done
 	for dc in 0 1; do
 		R=$(port r$dc) || { stop_all; return 1; }
 		# shellcheck disable=SC2086
-		start l$dc "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "127.0.0.1:$R" $ssched
+		start l$dc $RT "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "127.0.0.1:$R" $ssched
 	done
 	for dc in 0 1; do
 		L=$(port l$dc) || { stop_all; return 1; }
@@ -309,6 +325,7 @@ if [ "${1:-}" = --report ]; then
 fi
 printf 'model\trate_mbit\tdelay_ms\tcompute_ms\txfer_ms\tfloor_ms\tfifo_ms\tp3_ms\tp3w_ms\tp3_cpu_ms\tfifo_cpu_ms\n' >"$TSV"
 printf 'model\trate_mbit\tdelay_ms\tcredit\tp3_ms\n' >"$CTSV"
+printf 'model\trate_mbit\tdelay_ms\trun\tsteps_ms\n' >"$OUT/runs.tsv"
 echo "== p3 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores): 2 DCs x 2 workers, full sync, batch 32, relay-emulated links (queue $QUEUE); block ${BLOCK:-default}, credit $CREDIT${CREDITS:+ (also tried: $CREDITS)}"
 printf '%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s %7s %7s\n' model rate delay compute xfer floor fifo p3 p3w fifo/p3 p3/floor fifocpu p3cpu
 for MODEL in $MODELS; do
@@ -324,10 +341,18 @@ for MODEL in $MODELS; do
 		for DELAY in $DELAYS; do
 			# (job's helpers use p, so the results have names of their own)
 			t_fifo=- t_p3=- t_p3w=-
-			u_fifo=-
-			if job fifo "$RATE" "$DELAY"; then t_fifo=$RES u_fifo=$CPUF; else failed=1; fi
-			u_p3=-
-			if job p3 "$RATE" "$DELAY"; then t_p3=$RES u_p3=$CPUF; else failed=1; fi
+			# fifo and p3 in turns, REPEAT times each: the median of each
+			# (every run's step in runs.tsv)
+			u_fifo=- u_p3=- rf="" rp="" k=0
+			while [ $k -lt "$REPEAT" ]; do
+				if job fifo "$RATE" "$DELAY"; then rf="$rf $RES" u_fifo=$CPUF; else failed=1; fi
+				if job p3 "$RATE" "$DELAY"; then rp="$rp $RES" u_p3=$CPUF; else failed=1; fi
+				k=$((k + 1))
+			done
+			printf '%s\t%s\t%s\tfifo\t%s\n%s\t%s\t%s\tp3\t%s\n' "$MODEL" "$RATE" "$DELAY" "$rf" \
+				"$MODEL" "$RATE" "$DELAY" "$rp" >>"$OUT/runs.tsv"
+			# shellcheck disable=SC2086
+			t_fifo=$(median $rf) t_p3=$(median $rp)
 			if job p3w "$RATE" "$DELAY"; then t_p3w=$RES; else failed=1; fi
 			[ "$t_p3" != - ] && printf '%s\t%s\t%s\t%s\t%s\n' "$MODEL" "$RATE" "$DELAY" "$CREDIT" "$t_p3" >>"$CTSV"
 			for C in $CREDITS; do
