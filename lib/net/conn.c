@@ -362,8 +362,9 @@ static void conn_write(gx_conn *c)
 	}
 	c->st.bytes_out += (uint64_t)w;
 	c->st.frames_out += frames;
-	if (c->held.n && c->state != C_CLOSED && (w = conn_release(c, 0)) != 0) {
-		conn_shut(c, (int)w, "cannot queue a held frame");
+	int rc;
+	if (c->held.n && c->state != C_CLOSED && (rc = conn_release(c, 0)) != 0) {
+		conn_shut(c, rc, "cannot queue a held frame");
 		return;
 	}
 	if (c->paused && c->state == C_OPEN && gx_conn_pending(c) <= c->out_high / 2)

@@ -34,9 +34,8 @@ typedef struct conn_held {
 	uint64_t epoch, order;
 	int prio;         /* 0..255; 256: a barrier */
 	gx_frame_hdr h;
-	gx_buf *b;        /* the payload lies in b, or (NULL) in data[] */
+	gx_buf *b;        /* holds the payload (a reference; NULL: none) */
 	const void *payload;
-	uint8_t data[];
 } conn_held;
 
 static int held_less(const void *x, const void *y)
@@ -93,24 +92,27 @@ int conn_hold_wanted(const gx_conn *c, const gx_frame_hdr *h)
 
 int conn_hold(gx_conn *c, const gx_frame_hdr *h, gx_buf *b, const void *payload)
 {
-	size_t copy = b ? 0 : h->payload_len;
-	conn_held *e = malloc(sizeof *e + copy);
+	conn_held *e = malloc(sizeof *e);
 	if (!e)
 		return GX_ENOMEM;
 	e->h = *h;
 	e->order = c->held_order++;
 	e->epoch = c->held_epoch;
 	e->prio = reorderable(h->type) ? h->priority : 256;
+	e->b = NULL;
+	e->payload = payload;
 	if (b) {
 		e->b = gx_buf_ref(b);
-		e->payload = payload;
-	} else {
-		e->b = NULL;
-		e->payload = e->data;
-		if (copy) {
-			memcpy(e->data, payload, copy);
-			GX_PASS(GX_PASS_COPY, copy);
+	} else if (h->payload_len) {
+		/* Copied once, into a buffer the release then queues by
+		 * reference (conn_send_now), not copied a second time. */
+		if (!(e->b = gx_buf_new(h->payload_len))) {
+			free(e);
+			return GX_ENOMEM;
 		}
+		memcpy(e->b->data, payload, h->payload_len);
+		GX_PASS(GX_PASS_COPY, h->payload_len);
+		e->payload = e->b->data;
 	}
 	if (gx_heap_push(&c->held, e) != 0) {
 		if (e->b)

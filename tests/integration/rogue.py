@@ -339,18 +339,22 @@ def init_values(a, sizes):
     return out
 
 
+def send_keytable(c, a, sizes, seq):
+    """KEYTABLE: keys 0, 1, ... of the given sizes."""
+    table = struct.pack("<II", len(sizes), 0)
+    for k, n in enumerate(sizes):
+        table += struct.pack("<IIQ", k, 0, n)
+    c.send(frame(KEYTABLE, table, sender=a.rank, seq=seq))
+
+
 def cmd_member(a):
     sizes = [int(s) for s in a.sizes.split(",")]
     c = Conn(a.addr, a.timeout)
     try:
         if not worker_hello(c, a):
             return 1
-        seq = 0
-        table = struct.pack("<II", len(sizes), 0)
-        for k, n in enumerate(sizes):
-            table += struct.pack("<IIQ", k, 0, n)
-        seq += 1
-        c.send(frame(KEYTABLE, table, sender=a.rank, seq=seq))
+        seq = 1
+        send_keytable(c, a, sizes, seq)
         if a.then != "noinit":
             for k, (n, v) in enumerate(zip(sizes, init_values(a, sizes))):
                 seq += 1
@@ -397,10 +401,7 @@ def cmd_order(a):
     if not worker_hello(c, a):
         return 1
     seq = 1
-    table = struct.pack("<II", len(sizes), 0)
-    for k, n in enumerate(sizes):
-        table += struct.pack("<IIQ", k, 0, n)
-    c.send(frame(KEYTABLE, table, sender=a.rank, seq=seq))
+    send_keytable(c, a, sizes, seq)
     for k, bl in enumerate(blocks):
         for i, (off, n) in enumerate(bl):
             seq += 1

@@ -48,4 +48,13 @@ static int t_tcp_pair(int *a, int *b)
 	return 0;
 }
 
+/* Runs the loop until the condition holds or ms pass; 1 if it holds. */
+#define SPIN(ev, cond, ms)                                                \
+	({                                                                \
+		uint64_t end_ = gx_now_ms() + (ms);                       \
+		while (!(cond) && gx_now_ms() < end_)                     \
+			gx_ev_once((ev), 20);                             \
+		(cond) ? 1 : 0;                                           \
+	})
+
 #endif

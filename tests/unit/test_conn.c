@@ -93,15 +93,6 @@ static int send_k(gx_conn *c, uint32_t k, size_t len)
 	return gx_conn_send(c, &h, pattern(k));
 }
 
-/* Runs the loop until the condition holds or ms pass; 1 if it holds. */
-#define SPIN(ev, cond, ms)                                                \
-	({                                                                \
-		uint64_t end_ = gx_now_ms() + (ms);                       \
-		while (!(cond) && gx_now_ms() < end_)                     \
-			gx_ev_once((ev), 20);                             \
-		(cond) ? 1 : 0;                                           \
-	})
-
 static void closefd(int *fd)
 {
 	if (*fd >= 0)

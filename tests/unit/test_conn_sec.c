@@ -94,14 +94,6 @@ static int send_k(gx_conn *c, uint32_t k, size_t len)
 	return gx_conn_send(c, &h, pattern(k));
 }
 
-#define SPIN(ev, cond, ms)                                                \
-	({                                                                \
-		uint64_t end_ = gx_now_ms() + (ms);                       \
-		while (!(cond) && gx_now_ms() < end_)                     \
-			gx_ev_once((ev), 20);                             \
-		(cond) ? 1 : 0;                                           \
-	})
-
 /* Reads exactly n bytes from a raw fd, running the loop meanwhile. */
 static int raw_recv(gx_ev *ev, int fd, uint8_t *buf, size_t n)
 {
