@@ -290,11 +290,13 @@ size_t cli_schedule(const char *schedule, const char *credit)
 	else if (schedule && strcmp(schedule, "fifo") != 0)
 		cli_usage_error("invalid %s '%s' (want fifo or p3)", from, schedule);
 	if (!credit)
-		return p3 ? GX_DEFAULT_CREDIT : 0;
+		return p3 ? GX_CREDIT_AUTO : 0;
 	if (!p3)
 		cli_usage_error("--credit is for --schedule p3 (fifo sends in the order made)");
+	if (strcmp(credit, "auto") == 0)
+		return GX_CREDIT_AUTO;
 	uint64_t v;
 	if (cli_parse_count(credit, &v) || v < 4096 || v > ((uint64_t)1 << 30))
-		cli_usage_error("invalid --credit '%s' (want bytes, 4Ki to 1Gi)", credit);
+		cli_usage_error("invalid --credit '%s' (want auto or bytes, 4Ki to 1Gi)", credit);
 	return (size_t)v;
 }

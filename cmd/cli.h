@@ -93,10 +93,10 @@ int cli_secure_key(const char *path, int insecure, struct gx_key *key);
 const uint8_t *cli_worker_key(const struct gx_key *have, uint32_t party, uint32_t rank,
 			      uint8_t out[32]);
 
-/* --schedule S and --credit BYTES (NULL when not given), shared by the
+/* --schedule S and --credit auto|BYTES (NULL when not given), shared by the
  * programs that send tensors: S is fifo or p3, else $GEOMX_SCHEDULE, else
  * fifo. Returns the credit to use (gx_conn_set_credit): 0 under fifo,
- * under p3 the one given or GX_DEFAULT_CREDIT. A usage error (exit 2) for
+ * under p3 the one given, else GX_CREDIT_AUTO. A usage error (exit 2) for
  * a bad value or --credit under fifo. */
 size_t cli_schedule(const char *schedule, const char *credit);
 

@@ -89,8 +89,8 @@ static void usage(void)
 	       "                         p3: tensor frames go out by their priority (the\n"
 	       "                         workers' layer order) once the link's credit is\n"
 	       "                         used (default: $GEOMX_SCHEDULE, else fifo)\n"
-	       "      --credit BYTES     p3: bytes a link queues ahead of the wire (default\n"
-	       "                         256Ki)\n",
+	       "      --credit C         p3: bytes a link queues ahead of the wire, or auto:\n"
+	       "                         what the link drains in 4 ms, measured (default auto)\n",
 	       d.listen, d.parties, d.workers, d.party, (unsigned long long)d.split_bound, d.block);
 	printf("Link codecs (local):\n"
 	       "      --wan-codec C      how the data center's aggregate crosses the WAN: none\n"

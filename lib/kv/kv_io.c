@@ -192,7 +192,7 @@ static int send_part(kv_srv *s, kv_part *p)
 static void pump(kv_srv *s)
 {
 	gx_kv *kv = s->kv;
-	while (s->st == S_READY && s->heap.n && gx_conn_pending(s->c) < (kv->o.credit ? kv->o.credit : KV_LOW_WATER)) {
+	while (s->st == S_READY && s->heap.n && gx_conn_pending(s->c) < (kv->o.credit ? gx_conn_credit(s->c) : KV_LOW_WATER)) {
 		kv_part *p = gx_heap_top(&s->heap);
 		kv_req *r = p->r;
 		if ((uint32_t)(p - r->parts) >= __atomic_load_n(&r->ready, __ATOMIC_ACQUIRE))

@@ -355,6 +355,8 @@ static void conn_read(gx_conn *c)
 static void conn_write(gx_conn *c)
 {
 	uint64_t frames;
+	if (c->aut.on)
+		conn_auto_sample(c);
 	long w = gx_bq_write(&c->out, c->fd, GX_CONN_WRITE_CAP, UINT64_MAX, &frames);
 	if (w < 0) {
 		conn_io_error(c, "write");
@@ -367,6 +369,7 @@ static void conn_write(gx_conn *c)
 		conn_shut(c, rc, "cannot queue a held frame");
 		return;
 	}
+	c->aut.backlog = c->out.head || c->held.n;
 	if (c->paused && c->state == C_OPEN && gx_conn_pending(c) <= c->out_high / 2)
 		conn_resume(c);
 	if (c->state == C_CLOSED)

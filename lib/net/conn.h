@@ -87,6 +87,17 @@ int gx_net_accept(int lfd, char *peer, size_t peercap);
  * fd is writable, whether it succeeded (0) or why not (errno value). */
 int gx_net_connect(const char *host, int port, char *err, size_t errcap);
 int gx_net_connect_result(int fd);
+/* What a socket may receive at once, set before its connection starts (on
+ * a listening socket: for every connection it accepts from then on). 0
+ * leaves the kernel's choice. */
+typedef struct gx_sockbuf {
+	int rcvbuf; /* SO_RCVBUF, bytes */
+	int mss;    /* TCP_MAXSEG: the largest segment the peer may send */
+} gx_sockbuf;
+/* Applies b (NULL: nothing); best effort, as the kernel rounds both. */
+void gx_net_set_sockbuf(int fd, const gx_sockbuf *b);
+/* gx_net_connect with b applied to the socket before it connects. */
+int gx_net_connect_buf(const char *host, int port, const gx_sockbuf *b, char *err, size_t errcap);
 /* The peer of a connected TCP socket as "ip:port" ("[ip]:port" for IPv6)
  * in buf; 0, or GX_EIO with "?" in buf (not connected, not TCP/IP). */
 int gx_net_peer_name(int fd, char *buf, size_t cap);
@@ -113,6 +124,7 @@ typedef struct gx_conn gx_conn;
 /* Per-direction traffic counters of a connection. */
 typedef struct gx_conn_stats {
 	uint64_t bytes_in, bytes_out, frames_in, frames_out;
+	uint64_t credit; /* the credit in force (gx_conn_set_credit; 0: none) */
 } gx_conn_stats;
 
 /* Called for every complete, validated frame; payload valid during the call.
@@ -205,8 +217,12 @@ void gx_conn_set_out_bound(gx_conn *c, size_t high);
  * as the queue drains below bytes; the kernel's unsent bytes are bounded to
  * the same (TCP_NOTSENT_LOWAT). Any other frame keeps its place: it goes
  * after every frame sent before it and before every one sent after it.
- * 0 (the default) queues everything at once, in the order sent. */
+ * 0 (the default) queues everything at once, in the order sent.
+ * GX_CREDIT_AUTO: the credit follows the rate the link drains (see
+ * gx_net.h); a socket that is not TCP keeps GX_DEFAULT_CREDIT. */
 void gx_conn_set_credit(gx_conn *c, size_t bytes);
+/* The credit in force now (bytes; 0: none). */
+size_t gx_conn_credit(const gx_conn *c);
 /* Nonzero while c's reading is stopped by its bound. */
 int gx_conn_paused(const gx_conn *c);
 const char *gx_conn_name(const gx_conn *c);

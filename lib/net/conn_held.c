@@ -20,10 +20,12 @@
  * the round it describes, a BYE after the last answer). A barrier ends
  * an epoch.
  */
+#include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 
 #include "../base/heap.h"
@@ -64,21 +66,102 @@ static int reorderable(int type)
 	return type >= GX_FT_INIT && type <= GX_FT_PULL_REPLY;
 }
 
+static void set_lowat(gx_conn *c, size_t bytes)
+{
+	/* Not a TCP socket (a test's socket pair): the byte queue's credit
+	 * still holds. */
+	int v = bytes > (size_t)1 << 30 ? 1 << 30 : (int)bytes;
+	(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof v);
+	c->aut.lowat = bytes;
+}
+
 void gx_conn_set_credit(gx_conn *c, size_t bytes)
 {
 	if (!c)
 		return;
 	if (!c->held.less)
 		gx_heap_init(&c->held, held_less);
-	c->credit = bytes;
-	if (bytes) {
-		/* Not a TCP socket (a test's socket pair): the byte queue's
-		 * credit still holds. */
-		int v = bytes > (size_t)1 << 30 ? 1 << 30 : (int)bytes;
-		(void)setsockopt(c->fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof v);
-	} else {
-		conn_release(c, 1);
+	memset(&c->aut, 0, sizeof c->aut);
+	if (bytes == GX_CREDIT_AUTO) {
+		c->aut.on = 1;
+		bytes = GX_DEFAULT_CREDIT;
+		c->aut.rate = GX_DEFAULT_CREDIT / (GX_CREDIT_AUTO_US / 1e6);
 	}
+	c->credit = bytes;
+	c->st.credit = bytes;
+	if (bytes)
+		set_lowat(c, bytes);
+	else
+		conn_release(c, 1);
+}
+
+size_t gx_conn_credit(const gx_conn *c)
+{
+	return c ? c->credit : 0;
+}
+
+/*
+ * The tuned credit. What a credit must cover is the link's draining while
+ * the sender is away: woken when the kernel holds less than the credit
+ * unsent, the loop must refill before the rest has left, or the link idles.
+ * Beyond that a credit only delays the urgent frames behind it. So the
+ * credit is the bytes the link drains in GX_CREDIT_AUTO_US: 64Ki at
+ * 100 Mbit/s, 500K at 1 Gbit/s, the cap on loopback.
+ *
+ * The rate is what left the kernel's unsent bytes (SIOCOUTQNSD) between two
+ * wakes, over a millisecond at least (loopback moves 64K segments at once),
+ * while the sender had bytes waiting for the link. Only a sample that
+ * began with bytes unsent measures the link: the path's buffers were full
+ * then, so what left is what the link passed on. A burst that finds the
+ * path empty first fills its buffers at memory speed, and says nothing.
+ *  - full at the start, something unsent at the end: the rate moves a
+ *    quarter of the way to the sample's, so that one slow turn of a busy
+ *    loop does not halve the credit;
+ *  - full at the start, nothing unsent at the end (starved): the link took
+ *    all it was given, at least the sample's rate: the rate rises to it;
+ *  - empty at the start and starved at the end: the path took everything,
+ *    faster than the loop came back; the credit was short of the loop's
+ *    turn, and grows by a quarter (as Linux's dynamic queue limits grow a
+ *    NIC's queue that ran dry). This is how a fast link is found.
+ */
+size_t conn_auto_update(conn_auto *a, uint64_t dt_ns, uint64_t sent, int full, int starved)
+{
+	double r = dt_ns ? (double)sent * 1e9 / (double)dt_ns : 0.0;
+	if (full && !starved)
+		a->rate += (r - a->rate) / 4;
+	else if (full && r > a->rate)
+		a->rate = r;
+	else if (!full && starved)
+		a->rate *= 1.25;
+	/* Kept within the credit's bounds, so that growth starts from the
+	 * least and a fall from the most takes a few samples. */
+	const double lo = GX_CREDIT_AUTO_MIN / (GX_CREDIT_AUTO_US / 1e6);
+	const double hi = GX_CREDIT_AUTO_MAX / (GX_CREDIT_AUTO_US / 1e6);
+	a->rate = a->rate < lo ? lo : a->rate > hi ? hi : a->rate;
+	return (size_t)(a->rate * (GX_CREDIT_AUTO_US / 1e6) + 0.5);
+}
+
+void conn_auto_sample(gx_conn *c)
+{
+	conn_auto *a = &c->aut;
+	int q;
+	if (ioctl(c->fd, SIOCOUTQNSD, &q) != 0 || q < 0 || (uint64_t)q > c->st.bytes_out) {
+		a->on = 0; /* not TCP: the credit stays */
+		return;
+	}
+	uint64_t now = gx_now_ns(), sent = c->st.bytes_out - (uint64_t)q;
+	if (a->backlog && now - a->t0 < 1000000)
+		return;
+	if (a->backlog) {
+		c->credit = conn_auto_update(a, now - a->t0, sent - a->sent0, a->q0 > 0, q == 0);
+		c->st.credit = c->credit;
+		/* The kernel's bound follows when the credit moved by an eighth. */
+		if (c->credit > a->lowat + a->lowat / 8 || c->credit < a->lowat - a->lowat / 8)
+			set_lowat(c, c->credit);
+	}
+	a->t0 = now;
+	a->sent0 = sent;
+	a->q0 = (size_t)q;
 }
 
 int conn_hold_wanted(const gx_conn *c, const gx_frame_hdr *h)

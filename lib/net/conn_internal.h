@@ -33,6 +33,19 @@
 
 enum { C_OPEN, C_FLUSHING, C_CLOSED };
 
+/* A credit tuned while running (GX_CREDIT_AUTO): the rate the kernel
+ * drains the socket's unsent bytes, sampled at the wakes that find the
+ * link still owed bytes (conn_held.c). */
+typedef struct conn_auto {
+	int on;
+	int backlog;     /* the last write left bytes queued or held */
+	uint64_t t0;     /* ns: when the current sample began */
+	uint64_t sent0;  /* bytes the kernel had sent then */
+	size_t q0;       /* and had unsent */
+	double rate;     /* bytes/s the credit is made of */
+	size_t lowat;    /* the TCP_NOTSENT_LOWAT set last */
+} conn_auto;
+
 
 /* The secure layer of a connection. */
 typedef struct conn_sec {
@@ -77,6 +90,7 @@ struct gx_conn {
 	size_t backlog_len;
 	conn_sec *sec;        /* NULL: plaintext */
 	size_t credit;        /* gx_conn_set_credit: 0 none */
+	conn_auto aut;        /* credit tuning, when on */
 	gx_heap held;         /* frames waiting for credit (conn_held.c) */
 	size_t held_bytes;
 	uint64_t held_epoch, held_order;
@@ -115,6 +129,12 @@ int conn_hold(gx_conn *c, const gx_frame_hdr *h, gx_buf *b, const void *payload)
 int conn_release(gx_conn *c, int all);
 /* Drops every held frame. */
 void conn_held_clear(gx_conn *c);
+/* Under GX_CREDIT_AUTO, before a write: a sample of the link's rate. */
+void conn_auto_sample(gx_conn *c);
+/* One sample of a tuned credit: sent bytes left the kernel in dt_ns; full
+ * says the kernel had bytes unsent when the sample began, starved that it
+ * had none when it ended. Updates a->rate; returns the credit. */
+size_t conn_auto_update(conn_auto *a, uint64_t dt_ns, uint64_t sent, int full, int starved);
 
 /* conn_secure.c */
 /* Reads and opens what a secure connection has (handshake or records). */

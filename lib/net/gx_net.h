@@ -26,6 +26,13 @@ extern "C" {
  * a frame of priority 0 waits behind about twice this much (the queue and
  * the kernel's unsent bytes), plus what is in flight. */
 #define GX_DEFAULT_CREDIT (256u << 10)
+/* A credit tuned while running (gx_conn_set_credit): what the link drains
+ * in GX_CREDIT_AUTO_US, measured on the socket, within MIN..MAX; it starts
+ * at GX_DEFAULT_CREDIT. The choice and its measurement: docs/design.md. */
+#define GX_CREDIT_AUTO ((size_t)1)
+#define GX_CREDIT_AUTO_US 4000
+#define GX_CREDIT_AUTO_MIN (64u << 10)
+#define GX_CREDIT_AUTO_MAX (2u << 20)
 #define GX_DEFAULT_HEARTBEAT 1.0
 #define GX_DEFAULT_HEARTBEAT_TIMEOUT 5.0
 /* The same for a link between a local and a global server, across a WAN

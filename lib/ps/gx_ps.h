@@ -37,7 +37,7 @@ typedef struct gx_ps_opts {
 				   * CONFIG (not with a coded WAN). */
 	size_t credit;            /* P3: on every link, tensor frames that find this
 				   * many bytes queued wait and go out by priority
-				   * (gx_conn_set_credit; GX_DEFAULT_CREDIT); 0:
+				   * (gx_conn_set_credit; GX_CREDIT_AUTO: tuned); 0:
 				   * in the order made (fifo) */
 	double connect_timeout;   /* seconds to keep retrying upstream / waiting for peers */
 	double heartbeat;         /* seconds between heartbeats */

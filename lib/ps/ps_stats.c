@@ -63,14 +63,15 @@ long gx_ps_stats(gx_ps *ps, char *buf, size_t cap, int json)
 		const gx_conn_stats *st = p->c ? gx_conn_get_stats(p->c) : &p->st;
 		const char *role = gx_role_name(p->up ? GX_ROLE_GLOBAL : p->role);
 		unsigned long long bi = st->bytes_in, bo = st->bytes_out, fi = st->frames_in,
-				   fo = st->frames_out;
+				   fo = st->frames_out, cr = st->credit;
 		if (json)
 			sb_printf(&b, "%s{\"name\":\"%s\",\"role\":\"%s\",\"bytes_in\":%llu,"
-				  "\"bytes_out\":%llu,\"frames_in\":%llu,\"frames_out\":%llu}",
-				  i ? "," : "", p->label, role, bi, bo, fi, fo);
+				  "\"bytes_out\":%llu,\"frames_in\":%llu,\"frames_out\":%llu,"
+				  "\"credit\":%llu}",
+				  i ? "," : "", p->label, role, bi, bo, fi, fo, cr);
 		else
-			sb_printf(&b, "link\t%s\t%s\t%llu\t%llu\t%llu\t%llu\n", p->label, role, bi,
-				  bo, fi, fo);
+			sb_printf(&b, "link\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%llu\n", p->label,
+				  role, bi, bo, fi, fo, cr);
 	}
 	free(v);
 	if (json)

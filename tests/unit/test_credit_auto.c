@@ -1,0 +1,202 @@
+/* test_credit_auto.c — the tuned credit (gx_conn_set_credit with
+ * GX_CREDIT_AUTO): its rule against figures worked by hand, and on a TCP
+ * socket whose reader drains at a paced rate, the credit it settles on, the
+ * bytes all delivered in order, the statistics saying it. */
+#include <pthread.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "geomx.h"
+#include "net/conn_internal.h"
+#include "t.h"
+#include "t_net.h"
+
+#define MS 1000000ull /* ns */
+
+/* The rule, from a credit's start (256Ki: 65.536 MB/s): a sample that
+ * began with bytes unsent (full) and did not starve moves the rate a
+ * quarter of the way to its own; a full one that starved raises it to its
+ * own if more; one that began empty and starved grows it by a quarter; one
+ * that began empty and did not starve says nothing. The credit is the
+ * rate's 4 ms within 64Ki..2Mi. Figures worked out by hand. */
+static void test_rule(void)
+{
+	conn_auto a = { .rate = GX_DEFAULT_CREDIT / 0.004 };
+	/* 12.5 MB/s: 65.536 + (12.5 - 65.536) / 4 = 52.277 MB/s */
+	T_EQ(conn_auto_update(&a, 4 * MS, 50000, 1, 0), 209108);
+	T_NEAR(a.rate, 52.277e6, 1);
+	/* 125 MB/s twenty times: 125 - 72.5 (3/4)^20 = 124.769 MB/s */
+	for (int i = 0; i < 19; i++)
+		conn_auto_update(&a, 2 * MS, 250000, 1, 0);
+	T_EQ(conn_auto_update(&a, 2 * MS, 250000, 1, 0), 499078);
+	/* a burst into empty buffers, 900 MB/s: nothing */
+	T_EQ(conn_auto_update(&a, 1 * MS, 900000, 0, 0), 499078);
+	/* empty and starved: a quarter more */
+	T_EQ(conn_auto_update(&a, 1 * MS, 10, 0, 1), 623847);
+	/* full and starved at 1 MB/s, less than the rate: nothing */
+	T_EQ(conn_auto_update(&a, 100 * MS, 100000, 1, 1), 623847);
+	/* full and starved at 400 MB/s: that */
+	T_EQ(conn_auto_update(&a, 1 * MS, 400000, 1, 1), 1600000);
+	/* grown past the most, it stops there */
+	T_EQ(conn_auto_update(&a, 1 * MS, 0, 0, 1), 2000000);
+	T_EQ(conn_auto_update(&a, 1 * MS, 0, 0, 1), GX_CREDIT_AUTO_MAX);
+	T_EQ(conn_auto_update(&a, 1 * MS, 0, 0, 1), GX_CREDIT_AUTO_MAX);
+	T_NEAR(a.rate, 524.288e6, 1);
+	/* and samples of the slow link bring it down, a quarter at a time */
+	size_t c = 0, last = GX_CREDIT_AUTO_MAX;
+	int steps = 0, down = 1;
+	while (steps < 100 && (c = conn_auto_update(&a, 4 * MS, 50000, 1, 0)) > GX_CREDIT_AUTO_MIN) {
+		down &= c <= last;
+		last = c;
+		steps++;
+	}
+	T_ASSERT(down);
+	T_EQ(c, GX_CREDIT_AUTO_MIN);
+	/* (524.288 - 12.5) (3/4)^n < 16.384 - 12.5 MB/s from n = 17 on */
+	T_EQ(steps, 16);
+	/* never below the least: growth starts from there */
+	T_NEAR(a.rate, 16.384e6, 1);
+	T_EQ(conn_auto_update(&a, 1 * MS, 0, 0, 1), 81920);
+}
+
+/* ------------------------------------------------ a paced reader */
+
+#define PACE_READ (16u << 10) /* bytes a read */
+#ifndef PACE_NS
+#define PACE_NS (1000000L)    /* between reads: 16 MB/s at most */
+#endif
+#define NFRAMES 160
+#define FRAME (32u << 10)
+
+typedef struct reader {
+	int fd;
+	size_t got;      /* bytes read (atomic) */
+	int bad;         /* a byte out of place */
+	int stop;
+} reader;
+
+static uint8_t g_pay[FRAME];
+
+/* Reads the stream, checking every payload byte against g_pay. */
+static void *read_paced(void *arg)
+{
+	reader *r = arg;
+	static uint8_t buf[PACE_READ];
+	size_t at = 0; /* position in the current frame */
+	const size_t fl = GX_FRAME_HDR_SIZE + FRAME;
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		ssize_t n = recv(r->fd, buf, sizeof buf, 0);
+		if (n == 0)
+			break;
+		if (n < 0) {
+			struct pollfd p = { r->fd, POLLIN, 0 };
+			poll(&p, 1, 10);
+			continue;
+		}
+		for (ssize_t i = 0; i < n; i++, at = (at + 1) % fl)
+			if (at >= GX_FRAME_HDR_SIZE && buf[i] != g_pay[at - GX_FRAME_HDR_SIZE])
+				r->bad++;
+		__atomic_add_fetch(&r->got, (size_t)n, __ATOMIC_RELEASE);
+		struct timespec ts = { 0, PACE_NS };
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+static void nop_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *p, void *ud)
+{
+	(void)c, (void)h, (void)p, (void)ud;
+}
+
+static void nop_close(gx_conn *c, int err, const char *why, void *ud)
+{
+	(void)c, (void)err, (void)why;
+	*(int *)ud = 1;
+}
+
+/* A reader that drains at most 16 MB/s: once the receiver's buffer is full
+ * the link is the reader, and the credit comes down from its start
+ * (256Ki) towards what 16 MB/s drains in 4 ms, the least (64Ki); a busier
+ * machine only reads slower. Every byte arrives, in order. */
+static void test_paced_reader(void)
+{
+	gx_ev *ev = gx_ev_create(64);
+	int a, b, gone = 0;
+	T_REQUIRE(ev && t_tcp_pair(&a, &b) == 0);
+	gx_conn *tx = gx_conn_create(ev, a, NULL, nop_frame, nop_close, &gone);
+	T_REQUIRE(tx);
+	gx_conn_set_credit(tx, GX_CREDIT_AUTO);
+	T_EQ(gx_conn_credit(tx), GX_DEFAULT_CREDIT);
+	T_EQ(gx_conn_get_stats(tx)->credit, GX_DEFAULT_CREDIT);
+	reader r = { .fd = b };
+	pthread_t th;
+	T_REQUIRE(pthread_create(&th, NULL, read_paced, &r) == 0);
+	for (uint32_t i = 0; i < NFRAMES; i++) {
+		gx_frame_hdr h;
+		gx_frame_hdr_init(&h);
+		h.type = GX_FT_PUSH;
+		h.key = 1;
+		h.block = i;
+		h.priority = 5;
+		h.payload_len = h.raw_len = FRAME;
+		T_EQ(gx_conn_send(tx, &h, g_pay), 0);
+	}
+	const size_t total = (size_t)NFRAMES * (GX_FRAME_HDR_SIZE + FRAME);
+	T_ASSERT(SPIN(ev, __atomic_load_n(&r.got, __ATOMIC_ACQUIRE) == total, 120000));
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	T_EQ(r.got, total);
+	T_EQ(r.bad, 0);
+	size_t credit = gx_conn_credit(tx);
+	printf("#   paced reader: credit %zu\n", credit);
+	T_ASSERT(credit >= GX_CREDIT_AUTO_MIN);
+	T_ASSERT(credit < GX_DEFAULT_CREDIT);
+	T_EQ(gx_conn_get_stats(tx)->credit, credit);
+	gx_conn_close(tx, 0, "done");
+	close(b);
+	gx_ev_free(ev);
+}
+
+/* Not a TCP socket: nothing to measure, the credit stays at its start and
+ * still holds frames back. */
+static void test_not_tcp(void)
+{
+	gx_ev *ev = gx_ev_create(64);
+	int sv[2], gone = 0;
+	T_REQUIRE(ev && socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
+	gx_conn *tx = gx_conn_create(ev, sv[0], NULL, nop_frame, nop_close, &gone);
+	T_REQUIRE(tx);
+	gx_conn_set_credit(tx, GX_CREDIT_AUTO);
+	reader r = { .fd = sv[1] };
+	pthread_t th;
+	T_REQUIRE(pthread_create(&th, NULL, read_paced, &r) == 0);
+	for (uint32_t i = 0; i < 32; i++) {
+		gx_frame_hdr h;
+		gx_frame_hdr_init(&h);
+		h.type = GX_FT_PUSH;
+		h.key = 1;
+		h.block = i;
+		h.payload_len = h.raw_len = FRAME;
+		T_EQ(gx_conn_send(tx, &h, g_pay), 0);
+	}
+	const size_t total = 32u * (GX_FRAME_HDR_SIZE + FRAME);
+	T_ASSERT(SPIN(ev, __atomic_load_n(&r.got, __ATOMIC_ACQUIRE) == total, 120000));
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	T_EQ(r.bad, 0);
+	T_EQ(gx_conn_credit(tx), GX_DEFAULT_CREDIT);
+	gx_conn_close(tx, 0, "done");
+	close(sv[1]);
+	gx_ev_free(ev);
+}
+
+int main(void)
+{
+	for (size_t i = 0; i < sizeof g_pay; i++)
+		g_pay[i] = (uint8_t)(i * 131 + (i >> 9));
+	T_RUN(test_rule);
+	T_RUN(test_paced_reader);
+	T_RUN(test_not_tcp);
+	T_DONE();
+}
