@@ -305,7 +305,7 @@ static void attempt(gx_dial *d)
 {
 	char err[300] = "";
 	d->state = GX_DIAL_CONNECTING;
-	int fd = gx_net_connect(d->o.host, d->o.port, err, sizeof err);
+	int fd = gx_net_connect_buf(d->o.host, d->o.port, &d->o.sb, err, sizeof err);
 	if (fd < 0) {
 		attempt_failed(d, err);
 		return;

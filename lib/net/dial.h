@@ -95,6 +95,8 @@ typedef struct gx_dial_opts {
 	 * none); NULL: inside the dialer. A caller whose own teardown closes
 	 * that descriptor (and sets it to -1) passes its own. */
 	int *fdp;
+	gx_sockbuf sb;               /* set on the socket before it connects
+				      * (zero: the kernel's) */
 	/* Framed dials (hello != NULL) */
 	const gx_hello *hello;       /* copied; proto and name are filled in */
 	const gx_key *psk;           /* secure when set (copied by the conn) */

@@ -279,7 +279,8 @@ static int start_connecting(int fd, const struct addrinfo *a)
 /* Looks up host:port and returns a non-blocking socket on the first address
  * for which start() succeeds, or GX_EIO with "cannot VERB WHERE: reason". */
 static int open_socket(const char *verb, const char *host, int port, int for_connect,
-		       int (*start)(int fd, const struct addrinfo *a), char *err, size_t errcap)
+		       const gx_sockbuf *b, int (*start)(int fd, const struct addrinfo *a), char *err,
+		       size_t errcap)
 {
 	char where[300];
 	struct addrinfo *res = NULL;
@@ -294,6 +295,7 @@ static int open_socket(const char *verb, const char *host, int port, int for_con
 			saved = errno;
 			continue;
 		}
+		gx_net_set_sockbuf(fd, b);
 		if (start(fd, a) == 0)
 			break;
 		saved = errno;
@@ -311,7 +313,7 @@ static int open_socket(const char *verb, const char *host, int port, int for_con
 
 int gx_net_listen(const char *host, int port, char *err, size_t errcap)
 {
-	return open_socket("listen on", host, port, 0, start_listening, err, errcap);
+	return open_socket("listen on", host, port, 0, NULL, start_listening, err, errcap);
 }
 
 int gx_net_port(int fd)
@@ -353,9 +355,22 @@ int gx_net_accept(int lfd, char *peer, size_t peercap)
 	return fd;
 }
 
+void gx_net_set_sockbuf(int fd, const gx_sockbuf *b)
+{
+	if (b && b->rcvbuf > 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &b->rcvbuf, sizeof b->rcvbuf);
+	if (b && b->mss > 0)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_MAXSEG, &b->mss, sizeof b->mss);
+}
+
 int gx_net_connect(const char *host, int port, char *err, size_t errcap)
 {
-	int fd = open_socket("connect to", host, port, 1, start_connecting, err, errcap);
+	return gx_net_connect_buf(host, port, NULL, err, errcap);
+}
+
+int gx_net_connect_buf(const char *host, int port, const gx_sockbuf *b, char *err, size_t errcap)
+{
+	int fd = open_socket("connect to", host, port, 1, b, start_connecting, err, errcap);
 	if (fd < 0)
 		return fd;
 	gx_net_nodelay(fd);

@@ -562,6 +562,7 @@ static void far_start(pair *p)
 		.cb = &far_cbs,
 		.ud = p,
 		.fdp = &p->s[FAR].fd,
+		.sb = shape_sockbuf(r, DOWN),
 	};
 	p->s[FAR].watch = 0;
 	p->busy++;
@@ -689,6 +690,9 @@ int relay_start(relay *r)
 		rlog(r, 0, "%s", err);
 		return GX_EIO;
 	}
+	/* (accepted connections inherit it) */
+	gx_sockbuf sb = shape_sockbuf(r, UP);
+	gx_net_set_sockbuf(r->lfd, &sb);
 	r->port = gx_net_port(r->lfd);
 	if (gx_ev_add(r->ev, r->lfd, GX_EV_READ, on_accept, r) != 0) {
 		rlog(r, 0, "cannot watch the listening socket");

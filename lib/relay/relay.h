@@ -209,6 +209,9 @@ int dir_full(const dir *d);
 /* The release time of len bytes queued on d at now (0: at once when the
  * direction is not emulated); counts a lost segment in *lost. */
 uint64_t shape_stamp(dir *d, size_t len, uint64_t now, int *lost);
+/* Under a rate limit, the socket settings of d's source: a kernel receive
+ * buffer of about a millisecond of the link, segments of 8 KiB. */
+gx_sockbuf shape_sockbuf(const relay *r, int d);
 /* Bytes per read for d: small reads under a rate limit, so the link's
  * bursts stay short. */
 size_t shape_read_size(const relay *r, int d);

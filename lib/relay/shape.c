@@ -47,6 +47,26 @@ uint64_t shape_stamp(dir *d, size_t len, uint64_t now, int *lost)
 	return link_release(&d->link, t);
 }
 
+gx_sockbuf shape_sockbuf(const relay *r, int d)
+{
+	gx_sockbuf b = { 0, 0 };
+	double rate = r->cfg.link[d].rate;
+	if (!(rate > 0))
+		return b;
+	/* The source's bytes wait in the relay's queue, the emulated link's
+	 * buffer (--queue), not in the kernel's: left to itself the kernel
+	 * grows a socket's receive buffer to megabytes, a FIFO in front of the
+	 * link that a real one does not have and that no sender's priority
+	 * can reach past. A millisecond of the link (the kernel doubles it)
+	 * keeps the queue fed. Segments of 8 KiB, not loopback's 64K: a
+	 * receiver does not open a window smaller than a segment, and would
+	 * leave the sender to its zero-window probes (200 ms and more). */
+	double v = rate * 0.001;
+	b.rcvbuf = v < 16384 ? 16384 : v > (4 << 20) ? 4 << 20 : (int)v;
+	b.mss = 8192;
+	return b;
+}
+
 size_t shape_read_size(const relay *r, int d)
 {
 	double rate = r->cfg.link[d].rate;
