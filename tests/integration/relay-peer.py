@@ -27,6 +27,8 @@ socket operation has a timeout, so nothing here can hang a test.
       --measure: reads for SKIP + WINDOW seconds only and prints "rate
       BYTES_PER_S total BYTES last T start T0" (as serve does; T0: when
       it began to connect) (no --expect then).
+      --print-mss: prints "conn I mss N" as it accepts a connection (the
+      largest segment the connection may send: TCP_MAXSEG).
   relay-peer.py pingpong --port P [--count N] [--size B]
       N round trips of B bytes to an echo server; prints "rtt_ms MEDIAN"
       and "rtts_ms A,B,...".
@@ -189,6 +191,8 @@ def serve(a):
     i = 0
     while True:
         c, _ = ls.accept()
+        if a.print_mss:
+            say("conn %d mss %d" % (i, c.getsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG)))
         threading.Thread(target=one, args=(c, i), daemon=True).start()
         i += 1
 
@@ -340,6 +344,7 @@ def main():
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--kind", choices=["random", "text", "sparse"], default="random")
     p.add_argument("--measure")
+    p.add_argument("--print-mss", action="store_true")
     p = sub.add_parser("client")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--send", type=int, default=0)

@@ -295,4 +295,46 @@ else
 	notok "h: ... and a final statistics line" "$(tail -n 1 "$T/h.r.stats")"
 fi
 
+
+# --- i. under --rate, the sources' kernel buffers stay small --------------
+# Otherwise the kernel buffers megabytes in front of the emulated link, a
+# FIFO no sender's priority can reach past (docs/design.md): the relay
+# bounds the receive buffer of both of its sides to a millisecond of the
+# link (100 Mbit/s: 16Ki, the least, which the kernel doubles) and asks
+# for segments of 8 KiB. ss(8) tells a socket's receive buffer (rb).
+# rb_of FILTER — the receive buffer of the one established socket FILTER names.
+rb_of() { ss -tmnH state established "$1" 2>/dev/null | sed -n 's/.*skmem:(.*rb\([0-9]*\),.*/\1/p' | head -n 1; }
+if ! command -v ss >/dev/null 2>&1; then
+	echo "skip i: the relay's receive buffers: no ss (Debian's iproute2)"
+else
+	spawn i.s $PEER serve --mode echo --print-mss
+	S=$(port_of i.s)
+	relay i.r --connect "127.0.0.1:$S" --rate 100mbit
+	spawn i.c $PEER idle --port "$RPORT" --count 1 --hold 60
+	wait_match "$T/i.s.out" "^conn 0 mss " 30
+	rb_near=$(rb_of "( sport = :$RPORT )") rb_far=$(rb_of "( dport = :$S )")
+	m_srv=$(sed -n 's/^conn 0 mss //p' "$T/i.s.out")
+	if [ "${rb_near:-0}" -gt 0 ] && [ "$rb_near" -le 65536 ] && [ "${rb_far:-0}" -gt 0 ] && [ "$rb_far" -le 65536 ]; then
+		ok "i: with --rate 100mbit the relay receives into 64 KiB at most on both sides (near $rb_near, far $rb_far)"
+	else
+		notok "i: with --rate 100mbit the relay receives into 64 KiB at most on both sides" "near: '$rb_near', far: '$rb_far'"
+	fi
+	if [ "${m_srv:-99999}" -le 8192 ]; then
+		ok "i: ... and the server sends it segments of 8 KiB at most ($m_srv)"
+	else
+		notok "i: ... and the server sends it segments of 8 KiB at most" "$m_srv"
+	fi
+	kill -TERM "$(pid_of i.c)" 2>/dev/null
+	relay i.r2 --connect "127.0.0.1:$S"
+	spawn i.c2 $PEER idle --port "$RPORT" --count 1 --hold 60
+	wait_match "$T/i.s.out" "^conn 1 mss " 30
+	rb_free=$(rb_of "( sport = :$RPORT )")
+	if [ "${rb_free:-0}" -gt 65536 ]; then
+		ok "i: without --rate, the kernel's own ($rb_free)"
+	else
+		notok "i: without --rate, the kernel's own" "rb '$rb_free'"
+	fi
+	kill -TERM "$(pid_of i.c2)" 2>/dev/null
+fi
+
 finish
