@@ -16,12 +16,14 @@
 #   p3     --schedule p3 on every program: each layer's gradients pushed as
 #          the backward pass has them, the next forward pass waiting layer
 #          by layer, and on every link (workers, locals, global) tensor
-#          frames beyond the credit ($GX_P3_CREDIT) sent by priority, the
-#          first layers' first; blocks as fifo
+#          frames beyond the credit ($GX_P3_CREDIT, auto: each link's
+#          own, tuned while it runs) sent by priority, the first layers'
+#          first; blocks as fifo
 #   p3w    p3 with whole tensors (--block 0)
 #   p3@C   p3 with the credit C, for each C of $GX_P3_CREDITS (the table
-#          credit.tsv), to show whether one fixed credit serves every
-#          setting
+#          credit.tsv), to show whether the default credit is within 5 %
+#          of the best of them everywhere (the credits auto chose, every
+#          link's at the end of the p3 run: autocredit.tsv)
 # and the floor of a step, measured in the same run:
 #   compute  the mean step of the same four workers run standalone at the
 #            same time (communication off; their optimizer is plain SGD,
@@ -52,8 +54,9 @@
 #   GX_P3_MODELS ["cnn cnn-wide"]; GX_P3_RATES ["0 1000 300 100"] (Mbit/s,
 #   0: unshaped loopback); GX_P3_DELAYS ["0 10"] (ms one way);
 #   GX_P3_STEPS_cnn [150], GX_P3_STEPS_cnn_wide [24]; GX_P3_WARM [6];
-#   GX_P3_BLOCK [geomx-ps's default] (elements); GX_P3_CREDIT [256Ki,
-#   the default]; GX_P3_CREDITS ["64Ki 1Mi"] (empty: no sweep);
+#   GX_P3_BLOCK [geomx-ps's default] (elements); GX_P3_CREDIT [auto,
+#   the default]; GX_P3_CREDITS ["64Ki 256Ki 1Mi"] (empty: no sweep;
+#   they run in turns with fifo and p3);
 #   GX_P3_QUEUE [128Ki] (the relay's --queue on a shaped link; unshaped:
 #   64Mi, what a step has in flight); GX_P3_OUT [$BUILD/p3];
 #   GX_P3_TIMEOUT [300] seconds a run may take; GX_P3_REPEAT [1]: fifo and
@@ -75,8 +78,8 @@ RATES=${GX_P3_RATES:-0 1000 300 100}
 DELAYS=${GX_P3_DELAYS:-0 10}
 WARM=${GX_P3_WARM:-6}
 BLOCK=${GX_P3_BLOCK:-}
-CREDIT=${GX_P3_CREDIT:-256Ki}
-CREDITS=${GX_P3_CREDITS-64Ki 1Mi}
+CREDIT=${GX_P3_CREDIT:-auto}
+CREDITS=${GX_P3_CREDITS-64Ki 256Ki 1Mi}
 QUEUE=${GX_P3_QUEUE:-128Ki}
 NICE=${GX_P3_NICE:-0}
 REPEAT=${GX_P3_REPEAT:-1}
@@ -162,6 +165,19 @@ median() {
 	printf '%s\n' "$@" | grep . | sort -n | awk '{ a[NR] = $1 }
 		END { if (!NR) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
+# cvar C — a credit as part of a variable's name (64Ki: 64Ki, 1.5M: 1_5M)
+cvar() { echo "$1" | tr -c 'A-Za-z0-9\n' _; }
+# auto_credits — the credits the last p3 run ended with, from the servers'
+# statistics: a local's up link, the global's down links, a local's links to
+# its workers (the lowest and highest of each), into autocredit.tsv.
+auto_credits() {
+	awk -F '\t' -v m="$MODEL" -v r="$RATE" -v d="$DELAY" '
+		$1 == "link" && FILENAME ~ /l[01]\.stats$/ && $3 == "global" { up = up "," $8 }
+		$1 == "link" && FILENAME ~ /l[01]\.stats$/ && $3 == "worker" { wk = wk "," $8 }
+		$1 == "link" && FILENAME ~ /g\.stats$/ && $3 == "local" { dn = dn "," $8 }
+		END { printf "%s\t%s\t%s\t%s\t%s\t%s\n", m, r, d, substr(up, 2), substr(dn, 2), substr(wk, 2) }' \
+		"$D/l0.stats" "$D/l1.stats" "$D/g.stats" >>"$OUT/autocredit.tsv" 2>/dev/null
+}
 steps_of() { eval "echo \${GX_P3_STEPS_$(echo "$1" | tr -c 'A-Za-z0-9\n' _):-}"; }
 
 # worker ARGS... — geomx-train with the common flags.
@@ -194,7 +210,8 @@ job() {
 	ssched=$sched
 	[ "${GX_P3_SERVERS:-}" = fifo ] && ssched="--schedule fifo"
 	# shellcheck disable=SC2086
-	start g $RT "$B/geomx-ps" --role global --parties 2 --optimizer adam --lr 0.001 $gb $ssched
+	start g $RT "$B/geomx-ps" --role global --parties 2 --optimizer adam --lr 0.001 $gb \
+		--stats "$D/g.stats" $ssched
 	G=$(port g) || { stop_all; return 1; }
 	# an unshaped link with a delay holds what is in flight: room for a
 	# whole step (the relay raises a shaped link's queue to twice its
@@ -209,7 +226,8 @@ job() {
 	for dc in 0 1; do
 		R=$(port r$dc) || { stop_all; return 1; }
 		# shellcheck disable=SC2086
-		start l$dc $RT "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "127.0.0.1:$R" $ssched
+		start l$dc $RT "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "127.0.0.1:$R" \
+			--stats "$D/l$dc.stats" $ssched
 	done
 	for dc in 0 1; do
 		L=$(port l$dc) || { stop_all; return 1; }
@@ -326,6 +344,7 @@ fi
 printf 'model\trate_mbit\tdelay_ms\tcompute_ms\txfer_ms\tfloor_ms\tfifo_ms\tp3_ms\tp3w_ms\tp3_cpu_ms\tfifo_cpu_ms\n' >"$TSV"
 printf 'model\trate_mbit\tdelay_ms\tcredit\tp3_ms\n' >"$CTSV"
 printf 'model\trate_mbit\tdelay_ms\trun\tsteps_ms\n' >"$OUT/runs.tsv"
+printf 'model\trate_mbit\tdelay_ms\tup_credits\tdown_credits\tworker_credits\n' >"$OUT/autocredit.tsv"
 echo "== p3 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores): 2 DCs x 2 workers, full sync, batch 32, relay-emulated links (queue $QUEUE); block ${BLOCK:-default}, credit $CREDIT${CREDITS:+ (also tried: $CREDITS)}"
 printf '%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s %7s %7s\n' model rate delay compute xfer floor fifo p3 p3w fifo/p3 p3/floor fifocpu p3cpu
 for MODEL in $MODELS; do
@@ -343,10 +362,21 @@ for MODEL in $MODELS; do
 			t_fifo=- t_p3=- t_p3w=-
 			# fifo and p3 in turns, REPEAT times each: the median of each
 			# (every run's step in runs.tsv)
+			# (and each credit of the sweep, in the same turns)
 			u_fifo=- u_p3=- rf="" rp="" k=0
+			for C in $CREDITS; do eval "rc_$(cvar "$C")=''"; done
 			while [ $k -lt "$REPEAT" ]; do
 				if job fifo "$RATE" "$DELAY"; then rf="$rf $RES" u_fifo=$CPUF; else failed=1; fi
 				if job p3 "$RATE" "$DELAY"; then rp="$rp $RES" u_p3=$CPUF; else failed=1; fi
+				[ $k = 0 ] && auto_credits
+				for C in $CREDITS; do
+					[ "$C" = "$CREDIT" ] && continue
+					if job p3 "$RATE" "$DELAY" "$C"; then
+						eval "rc_$(cvar "$C")=\"\$rc_$(cvar "$C") $RES\""
+					else
+						failed=1
+					fi
+				done
 				k=$((k + 1))
 			done
 			printf '%s\t%s\t%s\tfifo\t%s\n%s\t%s\t%s\tp3\t%s\n' "$MODEL" "$RATE" "$DELAY" "$rf" \
@@ -357,11 +387,10 @@ for MODEL in $MODELS; do
 			[ "$t_p3" != - ] && printf '%s\t%s\t%s\t%s\t%s\n' "$MODEL" "$RATE" "$DELAY" "$CREDIT" "$t_p3" >>"$CTSV"
 			for C in $CREDITS; do
 				[ "$C" = "$CREDIT" ] && continue
-				if job p3 "$RATE" "$DELAY" "$C"; then
-					printf '%s\t%s\t%s\t%s\t%s\n' "$MODEL" "$RATE" "$DELAY" "$C" "$RES" >>"$CTSV"
-				else
-					failed=1
-				fi
+				eval "rc=\$rc_$(cvar "$C")"
+				printf '%s\t%s\t%s\tp3@%s\t%s\n' "$MODEL" "$RATE" "$DELAY" "$C" "$rc" >>"$OUT/runs.tsv"
+				# shellcheck disable=SC2086
+				[ -n "$rc" ] && printf '%s\t%s\t%s\t%s\t%s\n' "$MODEL" "$RATE" "$DELAY" "$C" "$(median $rc)" >>"$CTSV"
 			done
 			line=$(awk -v m="$MODEL" -v r="$RATE" -v d="$DELAY" -v c="$c" -v b="$bytes" -v f="$t_fifo" -v p="$t_p3" -v pb="$t_p3w" -v u="$u_p3" -v uf="$u_fifo" 'BEGIN {
 				x = r > 0 ? b * 8 / (r * 1e6) * 1000 : 0
@@ -377,6 +406,9 @@ done
 echo "(ms a step; rate in Mbit/s, none: unshaped loopback; delay one way; compute: the same four workers standalone; xfer: a data center's push (or answer) at the rate; floor: max(compute, xfer) + 2 x delay; p3/floor: p3's step over the floor; fifocpu, p3cpu: the CPU the job (all its processes) spent a step, over the cores: what its step cannot go below on this machine)"
 echo
 checks
+echo "the credits auto chose (bytes, at the end of each setting's first p3 run; a local's up link, the global's down links, the locals' links to their workers):"
+column -t -s "$(printf '\t')" "$OUT/autocredit.tsv"
+echo
 echo "table: $TSV; logs: $OUT/MODEL/RUN/"
 plot
 

@@ -106,35 +106,34 @@ size_t gx_conn_credit(const gx_conn *c)
  * unsent, the loop must refill before the rest has left, or the link idles.
  * Beyond that a credit only delays the urgent frames behind it. So the
  * credit is the bytes the link drains in GX_CREDIT_AUTO_US: 64Ki at
- * 100 Mbit/s, 500K at 1 Gbit/s, the cap on loopback.
+ * 100 Mbit/s, 500K at 1 Gbit/s.
  *
  * The rate is what left the kernel's unsent bytes (SIOCOUTQNSD) between two
  * wakes, over a millisecond at least (loopback moves 64K segments at once),
  * while the sender had bytes waiting for the link. Only a sample that
  * began with bytes unsent measures the link: the path's buffers were full
- * then, so what left is what the link passed on. A burst that finds the
- * path empty first fills its buffers at memory speed, and says nothing.
- *  - full at the start, something unsent at the end: the rate moves a
- *    quarter of the way to the sample's, so that one slow turn of a busy
- *    loop does not halve the credit;
- *  - full at the start, nothing unsent at the end (starved): the link took
- *    all it was given, at least the sample's rate: the rate rises to it;
- *  - empty at the start and starved at the end: the path took everything,
- *    faster than the loop came back; the credit was short of the loop's
- *    turn, and grows by a quarter (as Linux's dynamic queue limits grow a
- *    NIC's queue that ran dry). This is how a fast link is found.
+ * then (the window was closed), so what left is what the link passed on.
+ * A burst that finds the path empty fills its buffers at memory speed and
+ * says nothing of the link; on a path whose buffers take all a sender has
+ * (a fast one, or a round smaller than them), the credit does not hold
+ * anything back and stays where it started.
+ * Such a sample moves the rate towards its own by its length over 8 ms,
+ * so the rate is a mean over the last several milliseconds of the link's
+ * time (not over samples, which a window opening at once, 64K on loopback,
+ * would cut short and make fast), and one slow turn of a busy loop does
+ * not halve the credit; one that ended with nothing unsent (starved) saw
+ * at least the link's rate, and may only raise it.
  */
 size_t conn_auto_update(conn_auto *a, uint64_t dt_ns, uint64_t sent, int full, int starved)
 {
 	double r = dt_ns ? (double)sent * 1e9 / (double)dt_ns : 0.0;
-	if (full && !starved)
-		a->rate += (r - a->rate) / 4;
-	else if (full && r > a->rate)
-		a->rate = r;
-	else if (!full && starved)
-		a->rate *= 1.25;
-	/* Kept within the credit's bounds, so that growth starts from the
-	 * least and a fall from the most takes a few samples. */
+	/* weighed by its length: a mean over time, not over samples (a short
+	 * sample is one with a window opening in it) */
+	double w = (double)dt_ns / 8e6;
+	if (full && (!starved || r > a->rate))
+		a->rate += (r - a->rate) * (w < 1 ? w : 1);
+	/* Kept within the credit's bounds, so that a rise from the least and
+	 * a fall from the most take a few samples. */
 	const double lo = GX_CREDIT_AUTO_MIN / (GX_CREDIT_AUTO_US / 1e6);
 	const double hi = GX_CREDIT_AUTO_MAX / (GX_CREDIT_AUTO_US / 1e6);
 	a->rate = a->rate < lo ? lo : a->rate > hi ? hi : a->rate;

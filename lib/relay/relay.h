@@ -210,7 +210,8 @@ int dir_full(const dir *d);
  * direction is not emulated); counts a lost segment in *lost. */
 uint64_t shape_stamp(dir *d, size_t len, uint64_t now, int *lost);
 /* Under a rate limit, the socket settings of d's source: a kernel receive
- * buffer of about a millisecond of the link, segments of 8 KiB. */
+ * buffer of about a millisecond of the link, segments of a quarter of it
+ * (8 KiB at least). */
 gx_sockbuf shape_sockbuf(const relay *r, int d);
 /* Bytes per read for d: small reads under a rate limit, so the link's
  * bursts stay short. */

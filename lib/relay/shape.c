@@ -58,12 +58,13 @@ gx_sockbuf shape_sockbuf(const relay *r, int d)
 	 * grows a socket's receive buffer to megabytes, a FIFO in front of the
 	 * link that a real one does not have and that no sender's priority
 	 * can reach past. A millisecond of the link (the kernel doubles it)
-	 * keeps the queue fed. Segments of 8 KiB, not loopback's 64K: a
-	 * receiver does not open a window smaller than a segment, and would
-	 * leave the sender to its zero-window probes (200 ms and more). */
+	 * keeps the queue fed. Segments of a quarter of that, 8 KiB at least,
+	 * not loopback's 64K: a receiver does not open a window smaller than
+	 * a segment, and would leave the sender to its zero-window probes
+	 * (200 ms and more: seen with 64K segments into 50 KB). */
 	double v = rate * 0.001;
 	b.rcvbuf = v < 16384 ? 16384 : v > (4 << 20) ? 4 << 20 : (int)v;
-	b.mss = 8192;
+	b.mss = b.rcvbuf / 4 < 8192 ? 8192 : b.rcvbuf / 4;
 	return b;
 }
 
