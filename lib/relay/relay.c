@@ -76,7 +76,13 @@ static void derive(relay *r)
 			continue;
 		double flight = s->rate * (double)(s->delay_ns + s->jitter_ns +
 						   (s->loss > 0 ? r->hold_ns : 0)) * 1e-9;
-		double want = 2 * flight + 4.0 * RELAY_CHUNK;
+		/* and four of the chunks it reads: its grain, about 0.5 ms of
+		 * the link, or whole records when it seals or compresses
+		 * (four full-size chunks at any rate had made a 128Ki queue
+		 * 256Ki at 100 Mbit/s, 20 ms of FIFO in front of the link) */
+		double grain = c->secure[0] || c->secure[1] || c->zstd ? (double)RELAY_CHUNK
+								     : (double)shape_read_size(r, d);
+		double want = 2 * flight + 4.0 * grain;
 		if (want > (double)c->queue[d])
 			c->queue[d] = want > (double)(1u << 30) ? (size_t)1 << 30 : (size_t)want;
 	}
