@@ -64,7 +64,14 @@
 #   GX_P3_SERVERS [the workers'], fifo: the servers under fifo;
 #   GX_P3_NICE [0]: the workers' niceness; GX_P3_RT [0], 1: the servers
 #   and relays at real-time priority (chrt -f 10, root);
-#   GX_P3_RELAY_OPTS: more flags for the relays.
+#   GX_P3_RELAY_OPTS: more flags for the relays; GX_P3_LINK [relay],
+#   packet: no relays, each data center in a network namespace of its own
+#   and every packet to and from the center through geomx-netem, which
+#   gives it the link's rate, delay and a drop-tail queue of GX_P3_QUEUE
+#   (root, a TUN device: scripts/netns.sh, found under GX_TOP [the
+#   checkout the script is in]); TCP's congestion control then
+#   meets the link, and the transfer bound leaves out the packets' headers
+#   (about 3.5 %).
 # Exit status: 0 every check passed, 1 a check or a run failed, 130 on
 # Ctrl-C, 143 on SIGTERM; every process it started is gone when it exits.
 : "${GEOMX_INSECURE=1}"
@@ -88,30 +95,65 @@ REPEAT=${GX_P3_REPEAT:-1}
 # delay it
 RT=""
 [ "${GX_P3_RT:-0}" = 1 ] && RT="chrt -f 10"
+# GX_P3_LINK=packet: every data center in a network namespace of its own,
+# every IP packet to and from the center through geomx-netem (the link's
+# rate, delay and a drop-tail queue of GX_P3_QUEUE), TCP's own congestion
+# control meeting it; no relays
+LINK=${GX_P3_LINK:-relay}
+case $LINK in relay|packet) ;; *) echo "p3: GX_P3_LINK is relay or packet, not '$LINK'" >&2; exit 2 ;; esac
 OUT=${GX_P3_OUT:-$BUILD/p3}
 TIMEOUT=${GX_P3_TIMEOUT:-300}
-for p in geomx-ps geomx-train geomx-relay; do
+for p in geomx-ps geomx-train $([ "$LINK" = packet ] && echo geomx-netem || echo geomx-relay); do
 	[ -x "$B/$p" ] || { echo "p3: $B/$p is missing: run 'make' first (or set BUILD)" >&2; exit 1; }
 done
 [ -r "$DATA/train-images-idx3-ubyte.gz" ] ||
 	{ echo "p3: $DATA has no Fashion-MNIST: install dataset-fashion-mnist (make deps)" >&2; exit 1; }
 mkdir -p "$OUT" || exit 1
 
+NS_MADE=0
+if [ "$LINK" = packet ] && [ "${1:-}" != --report ]; then
+	TOP=${GX_TOP:-$(cd "$(dirname "$0")/.." && pwd)}
+	. "$TOP/scripts/netns.sh"
+	gx_ns_check tun || { echo "p3: GX_P3_LINK=packet needs network namespaces and a TUN device (above)" >&2; exit 1; }
+	PATH="$B:$PATH" # gx_ns_mesh starts geomx-netem
+fi
 PIDS=""
 stop_all() {
 	for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
 	for p in $PIDS; do wait "$p" 2>/dev/null; done
 	PIDS=""
 }
-trap stop_all EXIT
+# link_up RATE DELAY / link_down — the packet-level link of one setting.
+link_up() {
+	[ "$LINK" = packet ] || return 0
+	NS_MADE=1
+	gx_ns_up dc0 dc1 || return 1
+	lk=""
+	# (geomx-netem spells binary units KiB, MiB)
+	[ "$1" != 0 ] && lk="rate=${1}mbit queue=$(echo "$QUEUE" | sed 's/i$/iB/')"
+	[ "$2" != 0 ] && lk="$lk delay=${2}ms"
+	printf 'dc0 center %s\ndc1 center %s\n' "$lk" "$lk" >"$OUT/netem.table"
+	gx_ns_mesh "$OUT/netem.table"
+}
+link_down() {
+	[ "$NS_MADE" = 1 ] || return 0
+	gx_ns_down
+	NS_MADE=0
+}
+trap 'stop_all; link_down' EXIT
 trap 'echo "p3: interrupted" >&2; exit 130' INT
 trap 'exit 143' TERM HUP
 
-# start NAME CMD... — CMD in the background under timeout, output in $D.
+# start NAME CMD... — CMD in the background under timeout, output in $D;
+# in namespace $NS when set (ip netns exec execs, so $! is still timeout).
 start() {
 	n=$1
 	shift
-	timeout -k 5 "$TIMEOUT" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null &
+	if [ -n "${NS:-}" ]; then
+		ip netns exec "$(gx_ns_name "$NS")" timeout -k 5 "$TIMEOUT" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null &
+	else
+		timeout -k 5 "$TIMEOUT" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null &
+	fi
 	PIDS="$PIDS $!"
 	eval "PID_$n=\$!"
 }
@@ -144,7 +186,7 @@ mean_step() {
 # (the timeouts in PIDS and their children) have used so far.
 job_cpu() {
 	JCPU=0
-	for p in $PIDS; do
+	for p in $PIDS ${GX_NS_NETEM_PID:-}; do
 		for jc in $p $(cat "/proc/$p/task/$p/children" 2>/dev/null); do
 			jt=$(awk '{ print $14 + $15 }' "/proc/$jc/stat" 2>/dev/null) || jt=0
 			JCPU=$((JCPU + ${jt:-0}))
@@ -187,6 +229,7 @@ wflags() { echo "--data fashion-mnist --data-dir $DATA --model $MODEL --batch 32
 # step. (compute and job run in this shell, not in $(...), so that PIDS
 # names everything to stop on Ctrl-C.)
 compute() {
+	NS=""
 	D=$OUT/$MODEL/compute
 	rm -rf "$D" && mkdir -p "$D" || return 1
 	for w in 0 1 2 3; do
@@ -209,9 +252,11 @@ job() {
 	# worker's overlap alone, for comparison)
 	ssched=$sched
 	[ "${GX_P3_SERVERS:-}" = fifo ] && ssched="--schedule fifo"
+	NS="" gl=""
+	[ "$LINK" = packet ] && NS=center gl="--listen $(gx_ns_addr center):0"
 	# shellcheck disable=SC2086
 	start g $RT "$B/geomx-ps" --role global --parties 2 --optimizer adam --lr 0.001 $gb \
-		--stats "$D/g.stats" $ssched
+		--stats "$D/g.stats" $gl $ssched
 	G=$(port g) || { stop_all; return 1; }
 	# an unshaped link with a delay holds what is in flight: room for a
 	# whole step (the relay raises a shaped link's queue to twice its
@@ -219,17 +264,22 @@ job() {
 	emu="--queue 64Mi"
 	[ "$2" != 0 ] && emu="--queue $QUEUE --rate ${2}mbit"
 	[ "$3" != 0 ] && emu="$emu --delay ${3}ms"
-	for dc in 0 1; do
+	[ "$LINK" = relay ] && for dc in 0 1; do
 		# shellcheck disable=SC2086
 		start r$dc $RT "$B/geomx-relay" --listen 127.0.0.1:0 --connect "127.0.0.1:$G" $emu ${GX_P3_RELAY_OPTS:-}
 	done
 	for dc in 0 1; do
-		R=$(port r$dc) || { stop_all; return 1; }
+		if [ "$LINK" = packet ]; then
+			NS=dc$dc UP="$(gx_ns_addr center):$G"
+		else
+			UP="127.0.0.1:$(port r$dc)" || { stop_all; return 1; }
+		fi
 		# shellcheck disable=SC2086
-		start l$dc $RT "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "127.0.0.1:$R" \
+		start l$dc $RT "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "$UP" \
 			--stats "$D/l$dc.stats" $ssched
 	done
 	for dc in 0 1; do
+		[ "$LINK" = packet ] && NS=dc$dc
 		L=$(port l$dc) || { stop_all; return 1; }
 		for r in 0 1; do
 			# shellcheck disable=SC2046,SC2086
@@ -249,8 +299,10 @@ job() {
 		fi
 	fi
 	waitall w00 w01 w10 w11 l0 l1 g || { stop_all; return 1; }
-	for dc in 0 1; do eval "kill -TERM \$PID_r$dc"; done
-	waitall r0 r1 || { stop_all; return 1; }
+	if [ "$LINK" = relay ]; then
+		for dc in 0 1; do eval "kill -TERM \$PID_r$dc"; done
+		waitall r0 r1 || { stop_all; return 1; }
+	fi
 	PIDS=""
 	RES=$(mean_step "$D/w00.out") || { echo "p3: $D: no step times in w00.out" >&2; return 1; }
 }
@@ -270,6 +322,7 @@ awk -F '\t' 'NR > 1 && $7 != "-" && $8 != "-" {
 	n3++
 }
 END {
+	if (!n3) { print "FAIL no setting was measured"; exit }
 	if (!n1) print "SKIP p3 >= 1.25x faster than fifo where compute and transfer are within 2x: no such setting"
 	else if (bad1 == "") print "PASS p3 >= 1.25x faster than fifo where compute and transfer are within 2x:" good1
 	else print "FAIL p3 >= 1.25x faster than fifo where compute and transfer are within 2x:" bad1
@@ -345,7 +398,7 @@ printf 'model\trate_mbit\tdelay_ms\tcompute_ms\txfer_ms\tfloor_ms\tfifo_ms\tp3_m
 printf 'model\trate_mbit\tdelay_ms\tcredit\tp3_ms\n' >"$CTSV"
 printf 'model\trate_mbit\tdelay_ms\trun\tsteps_ms\n' >"$OUT/runs.tsv"
 printf 'model\trate_mbit\tdelay_ms\tup_credits\tdown_credits\tworker_credits\n' >"$OUT/autocredit.tsv"
-echo "== p3 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores): 2 DCs x 2 workers, full sync, batch 32, relay-emulated links (queue $QUEUE); block ${BLOCK:-default}, credit $CREDIT${CREDITS:+ (also tried: $CREDITS)}"
+echo "== p3 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores): 2 DCs x 2 workers, full sync, batch 32, $([ "$LINK" = packet ] && echo "packet-level links (geomx-netem" || echo "relay-emulated links (geomx-relay"), queue $QUEUE); block ${BLOCK:-default}, credit $CREDIT${CREDITS:+ (also tried: $CREDITS)}"
 printf '%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s %7s %7s\n' model rate delay compute xfer floor fifo p3 p3w fifo/p3 p3/floor fifocpu p3cpu
 for MODEL in $MODELS; do
 	STEPS=$(steps_of "$MODEL")
@@ -358,6 +411,7 @@ for MODEL in $MODELS; do
 	bytes=$(($1 * 4 + $2 * 64))
 	for RATE in $RATES; do
 		for DELAY in $DELAYS; do
+			link_up "$RATE" "$DELAY" || { echo "p3: the packet-level link of $RATE Mbit/s, $DELAY ms did not come up" >&2; failed=1; link_down; continue; }
 			# (job's helpers use p, so the results have names of their own)
 			t_fifo=- t_p3=- t_p3w=-
 			# fifo and p3 in turns, REPEAT times each: the median of each
@@ -396,6 +450,7 @@ for MODEL in $MODELS; do
 				x = r > 0 ? b * 8 / (r * 1e6) * 1000 : 0
 				fl = (c > x ? c : x) + 2 * d
 				printf "%s\t%s\t%s\t%.1f\t%.1f\t%.1f\t%s\t%s\t%s\t%s\t%s", m, r, d, c, x, fl, f, p, pb, u, uf }')
+			link_down
 			echo "$line" >>"$TSV"
 			echo "$line" | awk -F '\t' '{
 				printf "%-9s %6s %5s %8s %8s %8s %8s %8s %8s %8s %8s %7s %7s\n", $1, ($2 == 0 ? "none" : $2), $3, $4, $5, $6, $7, $8, $9,
