@@ -56,7 +56,7 @@ bad_use k1-without-hfa "--k1 is for --sync hfa" --role global --k1 5
 bad_use k2-zero "invalid --k2 '0'" --role global --sync hfa --k2 0
 bad_use sync-unknown "invalid --sync 'async' \(want full, mixed or hfa\)" --role global --sync async
 bad_use schedule-unknown "invalid --schedule 'lifo' \(want fifo or p3\)" --role global --schedule lifo
-bad_use credit-under-fifo "--credit is for --schedule p3" --role global --credit auto
+bad_use credit-under-fifo "--credit is for --schedule p3" --role global --schedule fifo --credit auto
 bad_use credit-small "invalid --credit '1Ki' \(want auto or bytes, 4Ki to 1Gi\)" \
 	--role global --schedule p3 --credit 1Ki
 bad_use credit-word "invalid --credit 'fast'" --role global --schedule p3 --credit fast
