@@ -35,8 +35,9 @@ typedef struct gx_kv_opts {
 				   * wire: parts wait in priority order in the
 				   * client until its queue holds less, and the
 				   * kernel holds no more unsent (P3's credit;
-				   * gx_conn_set_credit). 0: 256 KiB queued, the
-				   * kernel's buffer unbounded */
+				   * gx_conn_set_credit; GX_CREDIT_AUTO: tuned to
+				   * the link). 0: 256 KiB queued, the kernel's
+				   * buffer unbounded */
 	gx_frame_limits limits;
 	const uint8_t *psk;       /* 32-byte pre-shared key as gx_ps_opts; NULL: plaintext */
 	gx_log_fn *log;           /* called on the client's I/O thread; NULL: silent */
