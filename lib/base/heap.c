@@ -20,16 +20,22 @@ void gx_heap_free(gx_heap *h)
 	h->n = h->cap = 0;
 }
 
+int gx_heap_reserve(gx_heap *h, size_t cap)
+{
+	if (cap <= h->cap)
+		return 0;
+	void **nv = realloc(h->v, cap * sizeof *nv);
+	if (!nv)
+		return GX_ENOMEM;
+	h->v = nv;
+	h->cap = cap;
+	return 0;
+}
+
 int gx_heap_push(gx_heap *h, void *x)
 {
-	if (h->n == h->cap) {
-		size_t ncap = h->cap ? h->cap * 2 : 64;
-		void **nv = realloc(h->v, ncap * sizeof *nv);
-		if (!nv)
-			return GX_ENOMEM;
-		h->v = nv;
-		h->cap = ncap;
-	}
+	if (h->n == h->cap && gx_heap_reserve(h, h->cap ? h->cap * 2 : 64) != 0)
+		return GX_ENOMEM;
 	size_t i = h->n++;
 	while (i > 0) {
 		size_t up = (i - 1) / 2;

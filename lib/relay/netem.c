@@ -30,6 +30,7 @@
 
 #include <linux/if_tun.h>
 
+#include "../base/heap.h"
 #include "link.h"
 #include "netem.h"
 
@@ -56,8 +57,7 @@ struct gx_netem {
 	size_t nfree, made;  /* made <= o.max_packets + 1 (the spare) */
 	uint8_t **blocks;
 	size_t nblocks;
-	pkt **heap;
-	size_t nheap;
+	gx_heap heap;     /* held packets by (release time, arrival) */
 	uint64_t seq;
 	FILE *stats;
 	int stats_failed;
@@ -174,42 +174,10 @@ static pkt *slot_take(gx_netem *e)
 	return (pkt *)(void *)b;
 }
 
-static int before(const pkt *a, const pkt *b)
+static int before(const void *x, const void *y)
 {
+	const pkt *a = x, *b = y;
 	return a->t < b->t || (a->t == b->t && a->seq < b->seq);
-}
-
-static void heap_push(gx_netem *e, pkt *p)
-{
-	size_t i = e->nheap++;
-	while (i > 0) {
-		size_t up = (i - 1) / 2;
-		if (!before(p, e->heap[up]))
-			break;
-		e->heap[i] = e->heap[up];
-		i = up;
-	}
-	e->heap[i] = p;
-}
-
-static pkt *heap_pop(gx_netem *e)
-{
-	pkt *top = e->heap[0], *last = e->heap[--e->nheap];
-	size_t i = 0, n = e->nheap;
-	for (;;) {
-		size_t c = 2 * i + 1;
-		if (c >= n)
-			break;
-		if (c + 1 < n && before(e->heap[c + 1], e->heap[c]))
-			c++;
-		if (!before(e->heap[c], last))
-			break;
-		e->heap[i] = e->heap[c];
-		i = c;
-	}
-	if (n)
-		e->heap[i] = last;
-	return top;
 }
 
 static void emit(gx_netem *e, const pkt *p)
@@ -270,7 +238,8 @@ static void admit(gx_netem *e, uint64_t now)
 	uint64_t t = link_stamp(dir, &k, p->len, now);
 	if (!early)
 		t = link_release(dir, t);
-	if (t <= now && (e->nheap == 0 || e->heap[0]->t > t)) {
+	const pkt *first = gx_heap_top(&e->heap);
+	if (t <= now && (!first || first->t > t)) {
 		emit(e, p);
 		return;
 	}
@@ -281,14 +250,16 @@ static void admit(gx_netem *e, uint64_t now)
 	}
 	p->t = t;
 	p->seq = e->seq++;
-	heap_push(e, p);
+	/* (room for every packet was reserved: a push never allocates) */
+	(void)gx_heap_push(&e->heap, p);
 	e->spare = next;
 }
 
 static void release_due(gx_netem *e, uint64_t now)
 {
-	while (e->nheap && e->heap[0]->t <= now) {
-		pkt *p = heap_pop(e);
+	const pkt *first;
+	while ((first = gx_heap_top(&e->heap)) && first->t <= now) {
+		pkt *p = gx_heap_pop(&e->heap);
 		emit(e, p);
 		e->free_list[e->nfree++] = p;
 	}
@@ -382,8 +353,9 @@ gx_netem *gx_netem_create(const gx_netem_opts *o, const gx_netem_table *t, int *
 	}
 	e->slot = (sizeof(pkt) + mtu + 15) & ~(size_t)15;
 	e->free_list = malloc((e->o.max_packets + 1) * sizeof *e->free_list);
-	e->heap = malloc((e->o.max_packets + 1) * sizeof *e->heap);
-	if (!e->free_list || !e->heap || !(e->spare = slot_take(e)))
+	gx_heap_init(&e->heap, before);
+	if (!e->free_list || gx_heap_reserve(&e->heap, (size_t)e->o.max_packets + 1) != 0 ||
+	    !(e->spare = slot_take(e)))
 		goto fail;
 	if (pipe2(e->stop_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
 		rc = GX_EIO;
@@ -414,8 +386,9 @@ int gx_netem_run(gx_netem *e)
 			e->next_stats = now + every;
 		}
 		uint64_t until = e->stats ? e->next_stats : now + 1000000000ull;
-		if (e->nheap && e->heap[0]->t < until)
-			until = e->heap[0]->t;
+		const pkt *first = gx_heap_top(&e->heap);
+		if (first && first->t < until)
+			until = first->t;
 		struct timespec ts = { 0, 0 };
 		if (until > now) {
 			ts.tv_sec = (time_t)((until - now) / 1000000000ull);
@@ -455,7 +428,7 @@ int gx_netem_run(gx_netem *e)
 			admit(e, now);
 		}
 	}
-	e->dropped_at_stop = e->nheap;
+	e->dropped_at_stop = e->heap.n;
 	return 0;
 }
 
@@ -484,6 +457,6 @@ void gx_netem_free(gx_netem *e)
 		free(e->blocks[i]);
 	free(e->blocks);
 	free(e->free_list);
-	free(e->heap);
+	gx_heap_free(&e->heap);
 	free(e);
 }

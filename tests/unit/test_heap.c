@@ -1,5 +1,5 @@
 /* test_heap.c — the binary heap of base/heap.h against a sort: random
- * pushes and pops interleaved, ties and growth included. */
+ * pushes and pops interleaved, ties and growth included; room reserved. */
 #include <stdlib.h>
 
 #include "geomx.h"
@@ -89,9 +89,46 @@ static void test_against_sort(void)
 	gx_heap_free(&h);
 }
 
+/* Room reserved: pushes up to it keep the array where it is (no
+ * allocation), the first one past it grows it, and the order holds. */
+static void test_reserve(void)
+{
+	enum { R = 1000 };
+	static item it[R + 1];
+	gx_heap h;
+	gx_heap_init(&h, item_less);
+	T_REQUIRE(gx_heap_reserve(&h, R) == 0);
+	void **v = h.v;
+	T_EQ((long)h.cap, R);
+	for (int i = 0; i < R; i++) {
+		it[i].key = (i * 7919) % R;
+		it[i].seq = i;
+		T_REQUIRE(gx_heap_push(&h, &it[i]) == 0);
+	}
+	T_ASSERT(h.v == v);
+	T_EQ((long)h.cap, R);
+	/* a smaller reserve changes nothing */
+	T_REQUIRE(gx_heap_reserve(&h, 10) == 0);
+	T_EQ((long)h.cap, R);
+	it[R].key = -1;
+	it[R].seq = R;
+	T_REQUIRE(gx_heap_push(&h, &it[R]) == 0);
+	T_ASSERT(h.cap > R);
+	int prev = -2, bad = 0;
+	for (int i = 0; i <= R; i++) {
+		item *m = gx_heap_pop(&h);
+		bad += !m || m->key < prev;
+		prev = m ? m->key : prev;
+	}
+	T_EQ(bad, 0);
+	T_EQ((long)h.n, 0);
+	gx_heap_free(&h);
+}
+
 int main(void)
 {
 	T_RUN(test_empty);
 	T_RUN(test_against_sort);
+	T_RUN(test_reserve);
 	T_DONE();
 }
