@@ -207,11 +207,11 @@ median() {
 	printf '%s\n' "$@" | grep . | sort -n | awk '{ a[NR] = $1 }
 		END { if (!NR) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
 }
-# cvar C — a credit as part of a variable's name (64Ki: 64Ki, 1.5M: 1_5M)
+# cvar S — S (a credit, a model) as part of a variable's name (1.5M: 1_5M, cnn-wide: cnn_wide)
 cvar() { echo "$1" | tr -c 'A-Za-z0-9\n' _; }
 # auto_credits — the credits the last p3 run ended with, from the servers'
 # statistics: a local's up link, the global's down links, a local's links to
-# its workers (the lowest and highest of each), into autocredit.tsv.
+# its workers (every link's, comma-separated), into autocredit.tsv.
 auto_credits() {
 	awk -F '\t' -v m="$MODEL" -v r="$RATE" -v d="$DELAY" '
 		$1 == "link" && FILENAME ~ /l[01]\.stats$/ && $3 == "global" { up = up "," $8 }
@@ -220,7 +220,7 @@ auto_credits() {
 		END { printf "%s\t%s\t%s\t%s\t%s\t%s\n", m, r, d, substr(up, 2), substr(dn, 2), substr(wk, 2) }' \
 		"$D/l0.stats" "$D/l1.stats" "$D/g.stats" >>"$OUT/autocredit.tsv" 2>/dev/null
 }
-steps_of() { eval "echo \${GX_P3_STEPS_$(echo "$1" | tr -c 'A-Za-z0-9\n' _):-}"; }
+steps_of() { eval "echo \${GX_P3_STEPS_$(cvar "$1"):-}"; }
 
 # worker ARGS... — geomx-train with the common flags.
 wflags() { echo "--data fashion-mnist --data-dir $DATA --model $MODEL --batch 32 --steps $STEPS --seed 1 --threads 1 --report-every $WARM -q"; }

@@ -87,7 +87,6 @@ void gx_conn_set_credit(gx_conn *c, size_t bytes)
 		bytes = GX_DEFAULT_CREDIT;
 		c->aut.rate = GX_DEFAULT_CREDIT / (GX_CREDIT_AUTO_US / 1e6);
 	}
-	c->credit = bytes;
 	c->st.credit = bytes;
 	if (bytes)
 		set_lowat(c, bytes);
@@ -97,7 +96,7 @@ void gx_conn_set_credit(gx_conn *c, size_t bytes)
 
 size_t gx_conn_credit(const gx_conn *c)
 {
-	return c ? c->credit : 0;
+	return c ? (size_t)c->st.credit : 0;
 }
 
 /*
@@ -143,20 +142,22 @@ size_t conn_auto_update(conn_auto *a, uint64_t dt_ns, uint64_t sent, int full, i
 void conn_auto_sample(gx_conn *c)
 {
 	conn_auto *a = &c->aut;
+	uint64_t now = gx_now_ns();
+	/* Most wakes fall inside a sample: no system call for them. */
+	if (a->backlog && now - a->t0 < 1000000)
+		return;
 	int q;
 	if (ioctl(c->fd, SIOCOUTQNSD, &q) != 0 || q < 0 || (uint64_t)q > c->st.bytes_out) {
 		a->on = 0; /* not TCP: the credit stays */
 		return;
 	}
-	uint64_t now = gx_now_ns(), sent = c->st.bytes_out - (uint64_t)q;
-	if (a->backlog && now - a->t0 < 1000000)
-		return;
+	uint64_t sent = c->st.bytes_out - (uint64_t)q;
 	if (a->backlog) {
-		c->credit = conn_auto_update(a, now - a->t0, sent - a->sent0, a->q0 > 0, q == 0);
-		c->st.credit = c->credit;
+		size_t credit = conn_auto_update(a, now - a->t0, sent - a->sent0, a->q0 > 0, q == 0);
+		c->st.credit = credit;
 		/* The kernel's bound follows when the credit moved by an eighth. */
-		if (c->credit > a->lowat + a->lowat / 8 || c->credit < a->lowat - a->lowat / 8)
-			set_lowat(c, c->credit);
+		if (credit > a->lowat + a->lowat / 8 || credit < a->lowat - a->lowat / 8)
+			set_lowat(c, credit);
 	}
 	a->t0 = now;
 	a->sent0 = sent;
@@ -165,11 +166,11 @@ void conn_auto_sample(gx_conn *c)
 
 int conn_hold_wanted(const gx_conn *c, const gx_frame_hdr *h)
 {
-	if (!c->credit)
+	if (!c->st.credit)
 		return 0;
 	if (c->held.n)
 		return 1;
-	return reorderable(h->type) && c->out.bytes >= c->credit;
+	return reorderable(h->type) && c->out.bytes >= c->st.credit;
 }
 
 int conn_hold(gx_conn *c, const gx_frame_hdr *h, gx_buf *b, const void *payload)
@@ -218,7 +219,7 @@ static void held_drop(conn_held *e)
 int conn_release(gx_conn *c, int all)
 {
 	conn_held *e;
-	while ((all || c->out.bytes < c->credit) && (e = gx_heap_pop(&c->held))) {
+	while ((all || c->out.bytes < c->st.credit) && (e = gx_heap_pop(&c->held))) {
 		c->held_bytes -= GX_FRAME_HDR_SIZE + (size_t)e->h.payload_len;
 		int rc = conn_send_now(c, &e->h, e->b, e->payload);
 		held_drop(e);

@@ -89,8 +89,7 @@ struct gx_conn {
 			       * record's worth) */
 	size_t backlog_len;
 	conn_sec *sec;        /* NULL: plaintext */
-	size_t credit;        /* gx_conn_set_credit: 0 none */
-	conn_auto aut;        /* credit tuning, when on */
+	conn_auto aut;        /* credit tuning, when on (the credit itself: st.credit) */
 	gx_heap held;         /* frames waiting for credit (conn_held.c) */
 	size_t held_bytes;
 	uint64_t held_epoch, held_order;

@@ -48,6 +48,28 @@ static int t_tcp_pair(int *a, int *b)
 	return 0;
 }
 
+/* A connection end that ignores what it reads (on_frame) and sets the int
+ * its ud points at when it closes (on_close). Inline: not every test
+ * takes them. */
+static inline void t_nop_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *p, void *ud)
+{
+	(void)c, (void)h, (void)p, (void)ud;
+}
+
+static inline void t_gone_close(gx_conn *c, int err, const char *why, void *ud)
+{
+	(void)c, (void)err, (void)why;
+	*(int *)ud = 1;
+}
+
+/* Fills buf with bytes that depend on the offset and on its 512-byte
+ * block, so a payload taken from the wrong place does not compare equal. */
+static inline void t_pattern(uint8_t *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		buf[i] = (uint8_t)(i * 131 + (i >> 9));
+}
+
 /* Runs the loop until the condition holds or ms pass; 1 if it holds. */
 #define SPIN(ev, cond, ms)                                                \
 	({                                                                \

@@ -44,17 +44,6 @@ static void on_close(gx_conn *c, int err, const char *why, void *ud)
 	((seen *)ud)->closed = 1;
 }
 
-static void nop_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *p, void *ud)
-{
-	(void)c, (void)h, (void)p, (void)ud;
-}
-
-static void nop_close(gx_conn *c, int err, const char *why, void *ud)
-{
-	(void)c, (void)err, (void)why;
-	*(int *)ud = 1;
-}
-
 /* A tensor frame of len bytes (by reference into b when b is given). */
 static int send_t(gx_conn *c, gx_buf *b, uint32_t key, uint32_t block, int prio, size_t len)
 {
@@ -103,7 +92,7 @@ static void run_sequence(size_t credit, const int *want_key, const int *want_blo
 	int a, b, gone = 0;
 	T_REQUIRE(ev && t_tcp_pair(&a, &b) == 0);
 	seen s = { 0 };
-	gx_conn *tx = gx_conn_create(ev, a, NULL, nop_frame, nop_close, &gone);
+	gx_conn *tx = gx_conn_create(ev, a, NULL, t_nop_frame, t_gone_close, &gone);
 	gx_conn *rx = gx_conn_create(ev, b, NULL, on_frame, on_close, &s);
 	T_REQUIRE(tx && rx);
 	gx_conn_set_credit(tx, credit);
@@ -161,7 +150,7 @@ static void test_barrier_and_release(void)
 	int a, b, gone = 0;
 	T_REQUIRE(ev && t_tcp_pair(&a, &b) == 0);
 	seen s = { 0 };
-	gx_conn *tx = gx_conn_create(ev, a, NULL, nop_frame, nop_close, &gone);
+	gx_conn *tx = gx_conn_create(ev, a, NULL, t_nop_frame, t_gone_close, &gone);
 	gx_conn *rx = gx_conn_create(ev, b, NULL, on_frame, on_close, &s);
 	T_REQUIRE(tx && rx);
 	gx_conn_set_credit(tx, 4096);
@@ -186,8 +175,7 @@ static void test_barrier_and_release(void)
 
 int main(void)
 {
-	for (size_t i = 0; i < sizeof g_pay; i++)
-		g_pay[i] = (uint8_t)(i * 131 + (i >> 9));
+	t_pattern(g_pay, sizeof g_pay);
 	T_RUN(test_priority_within_credit);
 	T_RUN(test_no_credit_is_fifo);
 	T_RUN(test_barrier_and_release);

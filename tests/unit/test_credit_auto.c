@@ -102,15 +102,32 @@ static void *read_paced(void *arg)
 	return NULL;
 }
 
-static void nop_frame(gx_conn *c, const gx_frame_hdr *h, const uint8_t *p, void *ud)
+/* Sends n frames of FRAME bytes on tx while a paced reader drains rfd, and
+ * runs the loop until the reader has them all (or a generous deadline);
+ * r gets what it read. 0, or -1 when the reader could not start. */
+static int stream_paced(gx_ev *ev, gx_conn *tx, int rfd, uint32_t n, reader *r)
 {
-	(void)c, (void)h, (void)p, (void)ud;
-}
-
-static void nop_close(gx_conn *c, int err, const char *why, void *ud)
-{
-	(void)c, (void)err, (void)why;
-	*(int *)ud = 1;
+	*r = (reader){ .fd = rfd };
+	pthread_t th;
+	if (pthread_create(&th, NULL, read_paced, r) != 0)
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		gx_frame_hdr h;
+		gx_frame_hdr_init(&h);
+		h.type = GX_FT_PUSH;
+		h.key = 1;
+		h.block = i;
+		h.priority = 5;
+		h.payload_len = h.raw_len = FRAME;
+		T_EQ(gx_conn_send(tx, &h, g_pay), 0);
+	}
+	const size_t total = (size_t)n * (GX_FRAME_HDR_SIZE + FRAME);
+	T_ASSERT(SPIN(ev, __atomic_load_n(&r->got, __ATOMIC_ACQUIRE) == total, 120000));
+	__atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+	pthread_join(th, NULL);
+	T_EQ(r->got, total);
+	T_EQ(r->bad, 0);
+	return 0;
 }
 
 /* A reader that drains at most 16 MB/s: once the receiver's buffer is full
@@ -123,30 +140,13 @@ static void test_paced_reader(void)
 	gx_ev *ev = gx_ev_create(64);
 	int a, b, gone = 0;
 	T_REQUIRE(ev && t_tcp_pair(&a, &b) == 0);
-	gx_conn *tx = gx_conn_create(ev, a, NULL, nop_frame, nop_close, &gone);
+	gx_conn *tx = gx_conn_create(ev, a, NULL, t_nop_frame, t_gone_close, &gone);
 	T_REQUIRE(tx);
 	gx_conn_set_credit(tx, GX_CREDIT_AUTO);
 	T_EQ(gx_conn_credit(tx), GX_DEFAULT_CREDIT);
 	T_EQ(gx_conn_get_stats(tx)->credit, GX_DEFAULT_CREDIT);
-	reader r = { .fd = b };
-	pthread_t th;
-	T_REQUIRE(pthread_create(&th, NULL, read_paced, &r) == 0);
-	for (uint32_t i = 0; i < NFRAMES; i++) {
-		gx_frame_hdr h;
-		gx_frame_hdr_init(&h);
-		h.type = GX_FT_PUSH;
-		h.key = 1;
-		h.block = i;
-		h.priority = 5;
-		h.payload_len = h.raw_len = FRAME;
-		T_EQ(gx_conn_send(tx, &h, g_pay), 0);
-	}
-	const size_t total = (size_t)NFRAMES * (GX_FRAME_HDR_SIZE + FRAME);
-	T_ASSERT(SPIN(ev, __atomic_load_n(&r.got, __ATOMIC_ACQUIRE) == total, 120000));
-	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
-	pthread_join(th, NULL);
-	T_EQ(r.got, total);
-	T_EQ(r.bad, 0);
+	reader r;
+	T_REQUIRE(stream_paced(ev, tx, b, NFRAMES, &r) == 0);
 	size_t credit = gx_conn_credit(tx);
 	printf("#   paced reader: credit %zu\n", credit);
 	T_ASSERT(credit >= GX_CREDIT_AUTO_MIN);
@@ -164,26 +164,11 @@ static void test_not_tcp(void)
 	gx_ev *ev = gx_ev_create(64);
 	int sv[2], gone = 0;
 	T_REQUIRE(ev && socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) == 0);
-	gx_conn *tx = gx_conn_create(ev, sv[0], NULL, nop_frame, nop_close, &gone);
+	gx_conn *tx = gx_conn_create(ev, sv[0], NULL, t_nop_frame, t_gone_close, &gone);
 	T_REQUIRE(tx);
 	gx_conn_set_credit(tx, GX_CREDIT_AUTO);
-	reader r = { .fd = sv[1] };
-	pthread_t th;
-	T_REQUIRE(pthread_create(&th, NULL, read_paced, &r) == 0);
-	for (uint32_t i = 0; i < 32; i++) {
-		gx_frame_hdr h;
-		gx_frame_hdr_init(&h);
-		h.type = GX_FT_PUSH;
-		h.key = 1;
-		h.block = i;
-		h.payload_len = h.raw_len = FRAME;
-		T_EQ(gx_conn_send(tx, &h, g_pay), 0);
-	}
-	const size_t total = 32u * (GX_FRAME_HDR_SIZE + FRAME);
-	T_ASSERT(SPIN(ev, __atomic_load_n(&r.got, __ATOMIC_ACQUIRE) == total, 120000));
-	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
-	pthread_join(th, NULL);
-	T_EQ(r.bad, 0);
+	reader r;
+	T_REQUIRE(stream_paced(ev, tx, sv[1], 32, &r) == 0);
 	T_EQ(gx_conn_credit(tx), GX_DEFAULT_CREDIT);
 	gx_conn_close(tx, 0, "done");
 	close(sv[1]);
@@ -192,8 +177,7 @@ static void test_not_tcp(void)
 
 int main(void)
 {
-	for (size_t i = 0; i < sizeof g_pay; i++)
-		g_pay[i] = (uint8_t)(i * 131 + (i >> 9));
+	t_pattern(g_pay, sizeof g_pay);
 	T_RUN(test_rule);
 	T_RUN(test_paced_reader);
 	T_RUN(test_not_tcp);
