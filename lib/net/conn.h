@@ -76,6 +76,12 @@ void gx_ev_on_wake(gx_ev *ev, void (*fn)(gx_ev *ev, void *ud), void *ud);
  * picks a free one (gx_net_port tells which). Returns the fd or GX_EIO with
  * a one-line reason in err. */
 int gx_net_listen(const char *host, int port, char *err, size_t errcap);
+/* A non-blocking UDP socket bound to host:port (0: any free port), or one
+ * connected to host:port (a UDP connect sends nothing: it fixes the peer).
+ * fd, or GX_EIO with a one-line reason in err. The datagram channels'
+ * options: net/dgram.h. */
+int gx_net_udp_bind(const char *host, int port, char *err, size_t errcap);
+int gx_net_udp_connect(const char *host, int port, char *err, size_t errcap);
 /* The local port a socket is bound to, or GX_EIO (errno set). */
 int gx_net_port(int fd);
 /* Accepts one connection, non-blocking, with TCP_NODELAY and keepalive.

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "../base/le.h"
+#include "dgram.h"
 #include "secure.h"
 
 #define SEC_VERSION 1
@@ -430,6 +431,18 @@ int gx_sec_handshake(gx_sec *s, const uint8_t *in, size_t len, size_t *used, uin
 	*used += GX_SEC_OVERHEAD;
 	s->state = S_UP;
 	return 1;
+}
+
+gx_dg_key *gx_sec_datagram_key(const gx_sec *s, int send)
+{
+	static const char label[] = "geomx datagram v1";
+	if (!s || s->state != S_UP)
+		return NULL;
+	uint8_t k[SEC_MAC];
+	mac4(k, send ? s->tx.k : s->rx.k, label, sizeof label - 1, NULL, 0, NULL, 0, NULL, 0);
+	gx_dg_key *d = gx_dg_key_new(s->suite, k);
+	sodium_memzero(k, sizeof k);
+	return d;
 }
 
 int gx_sec_established(const gx_sec *s)

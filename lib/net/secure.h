@@ -113,6 +113,14 @@ int gx_sec_handshake(gx_sec *s, const uint8_t *in, size_t len, size_t *used, uin
 
 /* 1 once established. */
 int gx_sec_established(const gx_sec *s);
+/* The datagram key (net/dgram.h) of one direction of an established link:
+ * BLAKE2b-256 keyed with that direction's record key, of "geomx datagram
+ * v1"; send 1: the direction this end sends in, 0: the one it receives.
+ * So the two ends of a link agree, each session has its own, and the
+ * records' keys are not used twice. The caller frees it
+ * (gx_dg_key_free). NULL before the link is up, or without memory. */
+struct gx_dg_key;
+struct gx_dg_key *gx_sec_datagram_key(const gx_sec *s, int send);
 /* The suite in use (GX_SEC_CHACHA20 or GX_SEC_AES256GCM), 0 before. */
 int gx_sec_suite(const gx_sec *s);
 /* The last error's one-line reason ("" if none). */

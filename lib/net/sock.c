@@ -221,13 +221,13 @@ int gx_net_peer_name(int fd, char *buf, size_t cap)
 	return 0;
 }
 
-static int resolve(const char *host, int port, int passive, struct addrinfo **res)
+static int resolve(const char *host, int port, int socktype, int passive, struct addrinfo **res)
 {
 	struct addrinfo hints;
 	char ps[8];
 	memset(&hints, 0, sizeof hints);
 	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_socktype = socktype;
 	hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
 	snprintf(ps, sizeof ps, "%d", port);
 	return getaddrinfo(host && *host ? host : NULL, ps, &hints, res);
@@ -236,8 +236,9 @@ static int resolve(const char *host, int port, int passive, struct addrinfo **re
 /* The addresses to listen on (passive) or connect to, with "HOST:PORT" in
  * where for messages; a port below lowest or above 65535, or a failed
  * lookup, is GX_EIO with "cannot VERB HOST:PORT: why" in err and errno set. */
-static int lookup(const char *verb, const char *host, int port, int lowest, int passive,
-		  char *where, size_t wcap, struct addrinfo **res, char *err, size_t errcap)
+static int lookup(const char *verb, const char *host, int port, int socktype, int lowest,
+		  int passive, char *where, size_t wcap, struct addrinfo **res, char *err,
+		  size_t errcap)
 {
 	fmt_addr(where, wcap, host, port);
 	if (port < lowest || port > 65535) {
@@ -245,7 +246,7 @@ static int lookup(const char *verb, const char *host, int port, int lowest, int 
 		errno = EINVAL;
 		return GX_EIO;
 	}
-	int rc = resolve(host, port, passive, res);
+	int rc = resolve(host, port, socktype, passive, res);
 	if (rc != 0) {
 		int e = rc == EAI_SYSTEM ? errno : EINVAL;
 		set_err(err, errcap, "cannot %s %s: %s", verb, where,
@@ -278,16 +279,16 @@ static int start_connecting(int fd, const struct addrinfo *a)
 
 /* Looks up host:port and returns a non-blocking socket on the first address
  * for which start() succeeds, or GX_EIO with "cannot VERB WHERE: reason". */
-static int open_socket(const char *verb, const char *host, int port, int for_connect,
-		       const gx_sockbuf *b, int (*start)(int fd, const struct addrinfo *a), char *err,
-		       size_t errcap)
+static int open_socket(const char *verb, const char *host, int port, int socktype,
+		       int for_connect, const gx_sockbuf *b,
+		       int (*start)(int fd, const struct addrinfo *a), char *err, size_t errcap)
 {
 	char where[300];
 	struct addrinfo *res = NULL;
 	int fd = -1, saved = 0;
 
-	if (lookup(verb, host, port, for_connect, !for_connect, where, sizeof where, &res, err,
-		   errcap))
+	if (lookup(verb, host, port, socktype, for_connect, !for_connect, where, sizeof where, &res,
+		   err, errcap))
 		return GX_EIO;
 	for (struct addrinfo *a = res; a; a = a->ai_next) {
 		fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
@@ -313,7 +314,25 @@ static int open_socket(const char *verb, const char *host, int port, int for_con
 
 int gx_net_listen(const char *host, int port, char *err, size_t errcap)
 {
-	return open_socket("listen on", host, port, 0, NULL, start_listening, err, errcap);
+	return open_socket("listen on", host, port, SOCK_STREAM, 0, NULL, start_listening, err,
+			   errcap);
+}
+
+/* Binds (0) or fails: GX_EIO, errno set. */
+static int start_binding(int fd, const struct addrinfo *a)
+{
+	return bind(fd, a->ai_addr, a->ai_addrlen) == 0 ? 0 : GX_EIO;
+}
+
+int gx_net_udp_bind(const char *host, int port, char *err, size_t errcap)
+{
+	return open_socket("bind UDP", host, port, SOCK_DGRAM, 0, NULL, start_binding, err, errcap);
+}
+
+int gx_net_udp_connect(const char *host, int port, char *err, size_t errcap)
+{
+	return open_socket("send UDP to", host, port, SOCK_DGRAM, 1, NULL, start_connecting, err,
+			   errcap);
 }
 
 int gx_net_port(int fd)
@@ -370,7 +389,8 @@ int gx_net_connect(const char *host, int port, char *err, size_t errcap)
 
 int gx_net_connect_buf(const char *host, int port, const gx_sockbuf *b, char *err, size_t errcap)
 {
-	int fd = open_socket("connect to", host, port, 1, b, start_connecting, err, errcap);
+	int fd = open_socket("connect to", host, port, SOCK_STREAM, 1, b, start_connecting, err,
+			     errcap);
 	if (fd < 0)
 		return fd;
 	gx_net_nodelay(fd);
