@@ -87,4 +87,46 @@ int gx_keytable_parse(const uint8_t *p, size_t len, gx_keyent **out, size_t *n);
 /* MEMBERS payload: u32 workers. */
 int gx_members_parse(const uint8_t *p, size_t len, uint32_t *workers);
 
+/* DGT_PUSH (a local's reliable part of a round under DGT, the frame's key,
+ * block, round and sender as a PUSH's; docs/protocol.md, "DGT rounds"):
+ *   codec u8 (F32, F16) | channels u8 (1..GX_DGT_MSG_CHANNELS) | 0 u16
+ *   | block u32 (elements per DGT block, 1..65535) | nblocks u32
+ *   | lossy u32 (blocks sent on lossy channels) | rate u64 (bytes a second
+ *   they are paced at; 0 unpaced) | nrel u32 (1..nblocks)
+ *   | index u32 x nrel (strictly increasing, < nblocks)
+ *   | the reliable blocks' elements, in index order, in codec */
+#define GX_DGT_MSG_HEAD 32
+#define GX_DGT_MSG_CHANNELS 8
+typedef struct gx_dgt_push {
+	uint8_t codec, channels;
+	uint32_t block, nblocks, lossy, nrel;
+	uint64_t rate;
+	const uint8_t *index;  /* nrel u32 LE, into the payload */
+	const uint8_t *values; /* into the payload */
+} gx_dgt_push;
+/* Bytes of a DGT_PUSH whose reliable blocks hold elems elements. */
+size_t gx_dgt_push_size(const gx_dgt_push *m, uint64_t elems);
+/* Writes head and indices (idx: nrel of them) into out (cap bytes); the
+ * caller appends the values. Returns the bytes written or GX_EINVAL. */
+long gx_dgt_push_pack_head(const gx_dgt_push *m, const uint32_t *idx, uint8_t *out, size_t cap);
+/* Parses a DGT_PUSH for a slice of count elements: GX_EPROTO unless every
+ * field is in range, nblocks is ceil(count / block), nrel + lossy <=
+ * nblocks, the indices increase, and the length is exactly head, indices
+ * and the reliable blocks' elements (the last block being shorter). The
+ * pointers in m point into p. */
+int gx_dgt_push_parse(const uint8_t *p, size_t len, uint64_t count, gx_dgt_push *m);
+/* Elements of block b of a slice of count elements in blocks of block. */
+uint32_t gx_dgt_block_len(uint64_t count, uint32_t block, uint32_t b);
+
+/* DGT_ACK (the global's word on a round, before its answer): nblocks u32
+ * | late u32 (datagrams of closed rounds since the last ACK on the link)
+ * | bitmap of the blocks that arrived, ceil(nblocks / 8) bytes, LSB first,
+ * the bits past nblocks zero. */
+long gx_dgt_ack_pack(uint32_t nblocks, uint32_t late, const uint8_t *bits, uint8_t *out,
+		     size_t cap);
+/* GX_EPROTO unless the length and nblocks agree with the slice (nblocks
+ * given) and the bits past it are zero; *bits points into p. */
+int gx_dgt_ack_parse(const uint8_t *p, size_t len, uint32_t nblocks, uint32_t *late,
+		     const uint8_t **bits);
+
 #endif

@@ -46,6 +46,8 @@ enum gx_frame_type {
 	GX_FT_PUSH_REPLY = 35,
 	GX_FT_PULL = 36,
 	GX_FT_PULL_REPLY = 37,
+	GX_FT_DGT_PUSH = 38,  /* DGT: a round's reliable part (wire/control.h) */
+	GX_FT_DGT_ACK = 39,   /* DGT: which blocks of a round arrived */
 	GX_FT__MAX = 64
 };
 

@@ -337,6 +337,74 @@ static void test_config(void)
 	T_EQ(gx_config_parse(m, sizeof m, &g), GX_EPROTO);
 }
 
+/* DGT's payloads: a push of a 10-element slice in blocks of 4 (4, 4, 2)
+ * with blocks 0 and 2 reliable, and each malformation; the ACK. */
+static void test_dgt_msgs(void)
+{
+	gx_dgt_push m = { .codec = GX_CODEC_F32, .channels = 2, .block = 4, .nblocks = 3,
+			  .lossy = 1, .rate = 12500000, .nrel = 2 };
+	uint32_t idx[2] = { 0, 2 };
+	uint8_t b[128];
+	T_EQ(gx_dgt_push_size(&m, 6), GX_DGT_MSG_HEAD + 8 + 24);
+	long n = gx_dgt_push_pack_head(&m, idx, b, sizeof b);
+	T_EQ(n, GX_DGT_MSG_HEAD + 8);
+	for (int i = 0; i < 24; i++)
+		b[n + i] = (uint8_t)i;
+	size_t len = (size_t)n + 24;
+	gx_dgt_push g;
+	T_EQ(gx_dgt_push_parse(b, len, 10, &g), 0);
+	T_ASSERT(g.codec == GX_CODEC_F32 && g.channels == 2 && g.block == 4 && g.nblocks == 3 &&
+		 g.lossy == 1 && g.rate == 12500000 && g.nrel == 2);
+	T_ASSERT(g.index == b + GX_DGT_MSG_HEAD && g.values == b + n && g.values[23] == 23);
+	/* every length but the right one */
+	for (size_t l = 0; l < len + 4; l++)
+		if (l != len)
+			T_EQ(gx_dgt_push_parse(b, l, 10, &g), GX_EPROTO);
+	/* the slice's size decides the blocks: 9 or 13 elements do not fit */
+	T_EQ(gx_dgt_push_parse(b, len, 9, &g), GX_EPROTO);
+	T_EQ(gx_dgt_push_parse(b, len, 13, &g), GX_EPROTO);
+	/* one field at a time */
+	struct {
+		int at;
+		uint32_t v;
+	} bad[] = { { 0, GX_CODEC_SPARSE_F32 }, { 1, 0 }, { 1, 9 }, { 2, 1 }, { 4, 0 },
+		    { 4, 70000 }, { 8, 4 }, { 12, 2 }, { 24, 0 }, { 24, 4 }, { 28, 1 },
+		    { 32, 2 }, { 36, 0 }, { 36, 3 } };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		uint8_t w[128];
+		memcpy(w, b, len);
+		if (bad[i].at == 0 || bad[i].at == 1 || bad[i].at == 2)
+			w[bad[i].at] = (uint8_t)bad[i].v;
+		else
+			put32(w + bad[i].at, bad[i].v);
+		T_EQ(gx_dgt_push_parse(w, len, 10, &g), GX_EPROTO);
+	}
+	/* F16 halves the values */
+	m.codec = GX_CODEC_F16;
+	n = gx_dgt_push_pack_head(&m, idx, b, sizeof b);
+	T_EQ(gx_dgt_push_parse(b, (size_t)n + 12, 10, &g), 0);
+	m.codec = GX_CODEC_NONE;
+	T_EQ(gx_dgt_push_pack_head(&m, idx, b, sizeof b), GX_EINVAL);
+	T_EQ(gx_dgt_block_len(10, 4, 2), 2);
+	T_EQ(gx_dgt_block_len(10, 4, 3), 0);
+	/* the ACK: 11 blocks, bits past them cleared when packed, refused
+	 * when parsed */
+	uint8_t bits[2] = { 0xa5, 0xff }, a[16];
+	n = gx_dgt_ack_pack(11, 7, bits, a, sizeof a);
+	T_EQ(n, 10);
+	T_EQ(a[9], 0x07);
+	uint32_t late = 0;
+	const uint8_t *got = NULL;
+	T_EQ(gx_dgt_ack_parse(a, 10, 11, &late, &got), 0);
+	T_ASSERT(late == 7 && got == a + 8 && got[0] == 0xa5);
+	T_EQ(gx_dgt_ack_parse(a, 10, 12, &late, &got), GX_EPROTO);
+	T_EQ(gx_dgt_ack_parse(a, 9, 11, &late, &got), GX_EPROTO);
+	T_EQ(gx_dgt_ack_parse(a, 11, 11, &late, &got), GX_EPROTO);
+	a[9] = 0x0f;
+	T_EQ(gx_dgt_ack_parse(a, 10, 11, &late, &got), GX_EPROTO);
+	T_EQ(gx_dgt_ack_pack(11, 0, bits, a, 9), GX_EINVAL);
+}
+
 static void test_link_codec(void)
 {
 	gx_link_codec c;
@@ -501,6 +569,7 @@ int main(void)
 	T_RUN(test_keytable);
 	T_RUN(test_members);
 	T_RUN(test_config);
+	T_RUN(test_dgt_msgs);
 	T_RUN(test_link_codec);
 	T_RUN(test_names);
 	T_RUN(test_send_helpers);
