@@ -71,7 +71,8 @@ static void put_head(uint8_t *p, const gx_dg_head *h)
 	p[7] = h->codec;
 	put32(p + 8, h->party);
 	put32(p + 12, h->key);
-	put64(p + 16, h->round);
+	put32(p + 16, h->slice);
+	put32(p + 20, h->round);
 	put32(p + 24, h->block);
 	put16(p + 28, h->count);
 	put16(p + 30, 0);
@@ -81,7 +82,7 @@ static void nonce_of(uint8_t n[DG_NONCE], const gx_dg_head *h)
 {
 	put32(n, h->key);
 	put32(n + 4, h->block);
-	put32(n + 8, (uint32_t)h->round);
+	put32(n + 8, h->round);
 }
 
 long gx_dg_seal(const gx_dg_key *k, const gx_dg_head *h, const void *body, uint8_t *out,
@@ -95,8 +96,6 @@ long gx_dg_seal(const gx_dg_key *k, const gx_dg_head *h, const void *body, uint8
 	size_t blen = (size_t)h->count * es, total = blen + gx_dg_overhead(k);
 	if (total > cap || total > GX_DG_MAX)
 		return GX_EINVAL;
-	if (k && h->round > UINT32_MAX)
-		return GX_ETOOBIG;
 	put_head(out, h);
 	uint8_t *b = out + GX_DG_HEAD;
 	if (!k) {
@@ -139,7 +138,8 @@ int gx_dg_peek(const uint8_t *buf, size_t len, int sealed, gx_dg_head *h)
 	h->codec = buf[7];
 	h->party = get32(buf + 8);
 	h->key = get32(buf + 12);
-	h->round = get64(buf + 16);
+	h->slice = get32(buf + 16);
+	h->round = get32(buf + 20);
 	h->block = get32(buf + 24);
 	h->count = get16(buf + 28);
 	if (len != GX_DG_HEAD + (size_t)h->count * es + (sealed ? GX_DG_TAG : GX_DG_CRC))
@@ -160,9 +160,6 @@ int gx_dg_open(const gx_dg_key *k, uint8_t *buf, size_t len, gx_dg_head *h, cons
 		if (get32(b + blen) != gx_crc32c(0, buf, GX_DG_HEAD + blen))
 			return GX_ECRC;
 	} else {
-		/* (a sealed round number is below 2^32: the sender refuses more) */
-		if (h->round > UINT32_MAX)
-			return GX_EAUTH;
 		uint8_t nonce[DG_NONCE];
 		nonce_of(nonce, h);
 		unsigned long long mlen = 0;

@@ -10,8 +10,8 @@
  * MTU (a lost IP fragment would lose the whole block):
  *
  *   head  = "GXDG" | version u8 (1) | kind u8 | channel u8 | codec u8
- *           | party u32 | key u32 | round u64 | block u32 | count u16
- *           | flags u16                                       32 bytes
+ *           | party u32 | key u32 | slice u32 | round u32 | block u32
+ *           | count u16 | flags u16                           32 bytes
  *   body  = count elements in codec (GX_CODEC_F32: 4 bytes each, F16: 2)
  *   trail = sealed: the AEAD tag (16 bytes) of the link's suite over body,
  *           head as associated data, nonce = key u32 | block u32 |
@@ -20,11 +20,14 @@
  *           plaintext (--insecure): CRC-32C of head and body (4 bytes)
  *
  * All integers little-endian. kind is GX_DG_BLOCK; channel 1..255 (the
- * reliable channel, 0, is the TCP link); flags must be 0. A datagram is
- * exactly head + body + trail bytes, nothing after. The nonce never
- * repeats under a key because a sender sends a block of a key at most
- * once a round (what is lost goes again in a later round, under a new
- * round number) and a round number past 2^32 - 1 is refused; replays of a
+ * reliable channel, 0, is the TCP link); slice the tensor frames' block
+ * number of the slice (key, slice) the block belongs to, block the DGT
+ * block's index within it; flags must be 0. A datagram is exactly head +
+ * body + trail bytes, nothing after. The nonce never repeats under a key:
+ * a link joins one sender to one server, which holds at most one slice of
+ * a key (MultiGPS places each run of a key on a server of its own), and
+ * the sender sends a block of a slice at most once a round (what is lost
+ * goes again in a later round, under that round's number); replays of a
  * datagram that opens are the receiver's to drop (a closed round, a block
  * already in).
  *
@@ -54,9 +57,7 @@ enum { GX_DG_BLOCK = 1 };
 /* A datagram's header, parsed. */
 typedef struct gx_dg_head {
 	uint8_t kind, channel, codec;
-	uint32_t party, key;
-	uint64_t round;
-	uint32_t block;
+	uint32_t party, key, slice, round, block;
 	uint16_t count;
 } gx_dg_head;
 
@@ -76,8 +77,7 @@ size_t gx_dg_elem_size(int codec);
 
 /* Writes the datagram of head h (its count the body's elements) and body
  * into out (cap bytes). Returns its length, or GX_EINVAL (a field out of
- * range, cap too small, codec not F32/F16), GX_ETOOBIG (round >= 2^32
- * under a key: its nonce would repeat). */
+ * range, cap too small, codec not F32/F16). */
 long gx_dg_seal(const gx_dg_key *k, const gx_dg_head *h, const void *body, uint8_t *out,
 		size_t cap);
 

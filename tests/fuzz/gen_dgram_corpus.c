@@ -46,7 +46,8 @@ int main(int argc, char **argv)
 			for (int j = 0; j < 2; j++) {
 				gx_dg_head h = { .kind = GX_DG_BLOCK, .channel = (uint8_t)(1 + j),
 						 .codec = c ? GX_CODEC_F16 : GX_CODEC_F32,
-						 .party = 1, .key = 4, .round = 77, .block = 3,
+						 .party = 1, .key = 4, .slice = 2, .round = 77,
+						 .block = 3,
 						 .count = counts[c][j] };
 				long n = gx_dg_seal(keys[mode], &h, body, d, sizeof d);
 				if (n < 0)
@@ -73,7 +74,8 @@ int main(int argc, char **argv)
 	b[2] = GX_CODEC_F32;
 	b[3] = 2;      /* party */
 	b[7] = 9;      /* key */
-	b[11] = 5;     /* round */
+	b[11] = 1;     /* slice */
+	b[15] = 5;     /* round */
 	b[19] = 1;     /* block */
 	b[23] = 178;   /* count: 712 bytes of F32 */
 	memcpy(b + 25, body, 712);
