@@ -23,8 +23,37 @@ enum {
 	OPT_WD, OPT_LAMBDA, OPT_SPLIT, OPT_BLOCK, OPT_CTIMEOUT, OPT_HB, OPT_HBT, OPT_WHBT, OPT_RTIMEOUT, OPT_ELASTIC, OPT_STATS,
 	OPT_STATS_FMT,
 	OPT_KEY, OPT_INSECURE, OPT_K1, OPT_K2, OPT_WAN, OPT_LAN, OPT_SPARSE_MIN, OPT_EF_MOM, OPT_EF_SAVE,
-	OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME, OPT_SCHEDULE, OPT_CREDIT
+	OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME, OPT_SCHEDULE, OPT_CREDIT, OPT_DGT, OPT_DGT_RATE,
+	OPT_DGT_TARGET, OPT_DGT_GRACE
 };
+
+/* --dgt K:C[:BLOCK]: K the share of a slice's blocks sent reliably at
+ * first, C the lossy channels, BLOCK elements a datagram (0 or absent:
+ * what the path's MTU fits). */
+static void dgt_parse(const char *arg, gx_ps_opts *o)
+{
+	char buf[96], *c1, *c2;
+	long v;
+	snprintf(buf, sizeof buf, "%s", arg);
+	if (strlen(arg) >= sizeof buf || !(c1 = strchr(buf, ':')))
+		cli_usage_error("invalid --dgt '%s' (K:C[:BLOCK], e.g. 0.1:2)", arg);
+	*c1++ = '\0';
+	if ((c2 = strchr(c1, ':')))
+		*c2++ = '\0';
+	if (cli_parse_double(buf, &o->dgt.k) || !(o->dgt.k > 0 && o->dgt.k <= 1))
+		cli_usage_error("invalid --dgt K '%s' (0 < K <= 1: the share sent reliably)", buf);
+	if (cli_parse_int(c1, 1, GX_DGT_CHANNELS_MAX, &v))
+		cli_usage_error("invalid --dgt C '%s' (1..%d lossy channels)", c1,
+				GX_DGT_CHANNELS_MAX);
+	o->dgt.channels = (int)v;
+	o->dgt.block = 0;
+	if (c2) {
+		if (cli_parse_int(c2, 0, 65535, &v))
+			cli_usage_error("invalid --dgt BLOCK '%s' (elements a datagram, 1..65535; "
+					"0: what the path's MTU fits)", c2);
+		o->dgt.block = (uint32_t)v;
+	}
+}
 
 /* The optimizer's hyperparameters: flag, field, and the kinds that use it. */
 enum { HP_LR, HP_MOMENTUM, HP_BETA1, HP_BETA2, HP_EPS, HP_RHO, HP_WD, HP_LAMBDA, HP__N };
@@ -104,6 +133,20 @@ static void usage(void)
 	       "                         (default 0: the residual only)\n"
 	       "      --ef-save FILE     at the end, write the error-feedback state to FILE\n",
 	       (unsigned long long)d.wan.bound, (unsigned long long)d.sparse_min);
+	printf("Differential gradient transmission (DGT; local, but --dgt-grace):\n"
+	       "      --dgt K:C[:BLOCK]  push each slice's most important share K of blocks over\n"
+	       "                         the link and the rest as UDP datagrams over C lossy\n"
+	       "                         channels (1..%d), BLOCK elements each (default: what\n"
+	       "                         the path's MTU fits); what is lost is sent again\n"
+	       "                         later (error feedback); dense F32, or F16 with\n"
+	       "                         --wan-codec fp16\n"
+	       "      --dgt-rate RATE    the path's rate, e.g. 100mbit: the datagrams' pace\n"
+	       "                         (required with --dgt)\n"
+	       "      --dgt-target X     K moves so that a round delays this share of the\n"
+	       "                         push's energy (default %g; 0: K stays)\n"
+	       "      --dgt-grace MS     global: how long a round waits for datagrams beyond\n"
+	       "                         their expected arrival (default %g)\n",
+	       GX_DGT_CHANNELS_MAX, GX_DEFAULT_DGT_TARGET, GX_DEFAULT_DGT_GRACE * 1000);
 	printf("Synchronization and optimizer (global):\n"
 	       "      --sync MODE        full (default): one update per round from every\n"
 	       "                         party; mixed: each party's push applied on arrival;\n"
@@ -270,6 +313,8 @@ static void parse_args(int argc, char **argv)
 		{ "ef-momentum", 1, 0, OPT_EF_MOM }, { "ef-save", 1, 0, OPT_EF_SAVE },
 		{ "checkpoint", 1, 0, OPT_CKPT }, { "checkpoint-every", 1, 0, OPT_CKPT_EVERY },
 		{ "resume", 0, 0, OPT_RESUME },
+		{ "dgt", 1, 0, OPT_DGT }, { "dgt-rate", 1, 0, OPT_DGT_RATE },
+		{ "dgt-target", 1, 0, OPT_DGT_TARGET }, { "dgt-grace", 1, 0, OPT_DGT_GRACE },
 		{ "quiet", 0, 0, 'q' },
 		{ "verbose", 0, 0, 'v' }, { "help", 0, 0, 'h' }, { "version", 0, 0, 'V' },
 		{ 0, 0, 0, 0 }
@@ -281,7 +326,7 @@ static void parse_args(int argc, char **argv)
 	float hp[HP__N];
 	int hp_set[HP__N] = { 0 };
 	const char *global_only = NULL, *local_only = NULL, *hfa_flag = NULL, *ef_flag = NULL;
-	const char *schedule_arg = NULL, *credit_arg = NULL;
+	const char *schedule_arg = NULL, *credit_arg = NULL, *dgt_flag = NULL;
 	int hbt_set = 0, c;
 	long v;
 	while ((c = getopt_long(argc, argv, "qvhV", lo, NULL)) != -1) {
@@ -344,6 +389,31 @@ static void parse_args(int argc, char **argv)
 			if (gx_link_codec_parse(optarg, &o->wan, why, sizeof why))
 				cli_usage_error("invalid --wan-codec %s", why);
 			local_only = "--wan-codec";
+			break;
+		}
+		case OPT_DGT:
+			dgt_parse(optarg, o);
+			local_only = "--dgt";
+			break;
+		case OPT_DGT_RATE:
+			if (gx_relay_parse_rate(optarg, &o->dgt.rate) || !(o->dgt.rate > 0))
+				cli_usage_error("invalid --dgt-rate '%s' (a rate such as 100mbit)",
+						optarg);
+			local_only = dgt_flag = "--dgt-rate";
+			break;
+		case OPT_DGT_TARGET:
+			if (cli_parse_double(optarg, &o->dgt.target) ||
+			    !(o->dgt.target >= 0 && o->dgt.target < 1))
+				cli_usage_error("invalid --dgt-target '%s' (0 <= X < 1)", optarg);
+			local_only = dgt_flag = "--dgt-target";
+			break;
+		case OPT_DGT_GRACE: {
+			double ms;
+			if (cli_parse_double(optarg, &ms) || !(ms >= 0 && ms <= 60000))
+				cli_usage_error("invalid --dgt-grace '%s' (milliseconds, 0..60000)",
+						optarg);
+			o->dgt.grace = ms / 1000;
+			global_only = "--dgt-grace";
 			break;
 		}
 		case OPT_LAN:
@@ -518,7 +588,17 @@ static void parse_args(int argc, char **argv)
 				"tier's mode)");
 	if (hfa_flag && o->sync != GX_SYNC_HFA)
 		cli_usage_error("%s is for --sync hfa", hfa_flag);
-	if (ef_flag && o->wan.kind == GX_LINK_NONE)
+	if (dgt_flag && !o->dgt.k)
+		cli_usage_error("%s is for --dgt K:C[:BLOCK]", dgt_flag);
+	if (o->dgt.k && !(o->dgt.rate > 0))
+		cli_usage_error("--dgt needs --dgt-rate RATE: the path's rate, which the datagrams "
+				"are paced at (sending faster only buys drops)");
+	if (o->dgt.k && (o->wan.kind == GX_LINK_BSC || o->wan.kind == GX_LINK_MPQ))
+		cli_usage_error("--dgt sends dense blocks (--wan-codec none or fp16): a sparse push "
+				"has no unimportant blocks left to lose");
+	if (o->dgt.k && o->dgt.k_min > o->dgt.k)
+		o->dgt.k_min = o->dgt.k;
+	if (ef_flag && o->wan.kind == GX_LINK_NONE && !o->dgt.k)
 		cli_usage_error("%s is for a coded WAN (--wan-codec fp16, bsc:RATIO or mpq:RATIO)",
 				ef_flag);
 	if (o->role == GX_ROLE_LOCAL && !o->upstream)

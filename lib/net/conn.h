@@ -192,6 +192,11 @@ int gx_conn_secure_ring(gx_conn *c, const gx_keyring *ring, int timeout_ms);
 /* The key of c's established peer from its server's ring; NULL without a
  * ring or before the handshake is done. */
 const struct gx_key *gx_conn_peer_key(const gx_conn *c);
+/* The datagram key (net/dgram.h) of one direction of c's secure session
+ * (send 1: the one this end sends in), for the caller to free; NULL on a
+ * plaintext connection, before its handshake is done, or without memory. */
+struct gx_dg_key;
+struct gx_dg_key *gx_conn_datagram_key(const gx_conn *c, int send);
 /* 1 when c is secure and its handshake is complete. */
 int gx_conn_established(const gx_conn *c);
 /* Bytes queued and not yet written. */

@@ -378,3 +378,8 @@ const struct gx_key *gx_conn_peer_key(const gx_conn *c)
 {
 	return c && c->sec ? gx_sec_peer_key(c->sec->s) : NULL;
 }
+
+struct gx_dg_key *gx_conn_datagram_key(const gx_conn *c, int send)
+{
+	return c && c->sec ? gx_sec_datagram_key(c->sec->s, send) : NULL;
+}

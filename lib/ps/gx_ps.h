@@ -55,6 +55,21 @@ typedef struct gx_ps_opts {
 	uint32_t k1, k2;          /* global, HFA: local steps per local round, local
 				   * rounds per global round (both >= 1) */
 	gx_link_codec wan;        /* local: how its aggregate crosses the WAN */
+	struct {
+		double k;         /* local, DGT: the share of a slice's blocks
+				   * sent reliably at first (0 < k <= 1); 0: no
+				   * DGT. Blocks are F16 under --wan-codec fp16,
+				   * else F32; not with bsc or mpq */
+		int channels;     /* lossy channels, 1..8 */
+		uint32_t block;   /* elements a datagram; 0: what the path's MTU
+				   * fits */
+		double rate;      /* bytes a second the datagrams are paced at */
+		double target;    /* K moves so that a round delays this share
+				   * of the push's energy; 0: K stays */
+		double k_min;     /* K's least */
+		double grace;     /* global: seconds a round waits for datagrams
+				   * beyond their expected arrival */
+	} dgt;
 	int lan;                  /* local: GX_LINK_NONE or GX_LINK_FP16 with its workers */
 	uint64_t sparse_min;      /* local, BSC: slices of fewer elements travel dense */
 	float ef_momentum;        /* local, BSC/MPQ/FP16: error feedback's momentum
@@ -87,6 +102,13 @@ typedef struct gx_ps_opts {
 #define GX_DEFAULT_K2 10
 #define GX_DEFAULT_SPARSE_MIN 1024 /* elements */
 #define GX_DEFAULT_BLOCK (4u << 10) /* elements: 16 KB of float32 (docs/benchmarks.md, "Priority propagation") */
+/* DGT (docs/design.md): up to this many lossy channels; K moves so that a
+ * round delays this share of the push's energy, not below K_MIN; a round
+ * waits GRACE seconds beyond its datagrams' expected arrival. */
+#define GX_DGT_CHANNELS_MAX 8
+#define GX_DEFAULT_DGT_TARGET 0.01
+#define GX_DEFAULT_DGT_K_MIN 0.01
+#define GX_DEFAULT_DGT_GRACE 0.010
 
 /* Defaults: local role, listen "127.0.0.1:0", 1 party, 1 worker, full sync,
  * mean, SGD lr 0.01, the default split bound and block, timeouts above

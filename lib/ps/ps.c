@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../net/dgram.h"
 #include "ps_internal.h"
 
 #define TICK_MS 100          /* the housekeeping timer, at most */
@@ -161,6 +162,10 @@ void gx_ps_opts_default(gx_ps_opts *o)
 	o->wan.bound = GX_DEFAULT_MPQ_BOUND;
 	o->lan = GX_LINK_NONE;
 	o->sparse_min = GX_DEFAULT_SPARSE_MIN;
+	o->dgt.channels = 1;
+	o->dgt.target = GX_DEFAULT_DGT_TARGET;
+	o->dgt.k_min = GX_DEFAULT_DGT_K_MIN;
+	o->dgt.grace = GX_DEFAULT_DGT_GRACE;
 	gx_frame_limits_default(&o->limits);
 }
 
@@ -352,6 +357,7 @@ static void peer_free(ps_peer *p)
 	free(p->next_round);
 	free(p->did_init);
 	free(p->answered);
+	gx_dg_key_free(p->dgk);
 	gx_buf_unref(p->landing);
 	free(p);
 }

@@ -187,6 +187,25 @@ int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t
 	return 0;
 }
 
+int ps_acc_add_values(gx_ps *ps, ps_acc *a, int i, const float *v, int codec)
+{
+	if (i < 0 || i >= a->n || a->pushed[i])
+		return GX_EPROTO;
+	if (i == ps_contrib_at(ps, a->next_i)) {
+		gx_codec_fold_f32(a->sum, v, a->count, !a->summed);
+		a->summed++;
+		a->next_i++;
+	} else {
+		gx_buf *b = gx_buf_pool_get(ps->bufs, (size_t)(a->count ? a->count : 1) * sizeof(float));
+		if (!b)
+			return GX_ENOMEM;
+		memcpy(b->data, v, (size_t)a->count * sizeof(float));
+		a->pend[i] = b;
+	}
+	acc_pushed(a, i, codec);
+	return 0;
+}
+
 int ps_acc_take(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, gx_buf *b, int raw_first)
 {
 	int first = i == ps_contrib_at(ps, a->next_i);

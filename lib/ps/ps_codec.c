@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ps_dgt.h"
 #include "ps_local.h"
 
 /* ------------------------------------------------------------- scratch */
@@ -182,6 +183,10 @@ int ps_codec_make_agg(gx_ps *ps, uint32_t key, uint32_t block, const float *x, u
 void ps_codec_push_up(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x,
 		      gx_tensor_payload *keep)
 {
+	if (ps->loc->dgt) {
+		ps_dgt_push(ps, k, b, round, x);
+		return;
+	}
 	const gx_slice *s = &k->sl[b];
 	gx_codec *c = ps->loc->wenc;
 	if (ps->o.wan.kind == GX_LINK_BSC && s->count < ps->o.sparse_min)
@@ -291,6 +296,10 @@ int ps_codec_save_ef(gx_ps *ps)
 		for (int b = 0; k->ef && b < k->nsl; b++) {
 			if (!k->ef[b])
 				continue;
+			/* DGT keeps its own residual: written in the same form */
+			const float *dr = ps->loc->dgt ? ps_dgt_residual(ps, k, b) : NULL;
+			if (dr)
+				memcpy(gx_ef_residual(k->ef[b]), dr, k->sl[b].count * sizeof *dr);
 			int r = gx_ef_state_write(fd, k->key, k->sl[b].block, k->ef[b]);
 			if (r) {
 				int e = r == GX_EIO ? errno : EFBIG; /* else GX_ETOOBIG */

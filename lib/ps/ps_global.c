@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ps_dgt.h"
 #include "ps_global.h"
 
 /* ---------------------------------------------------------- lifetime */
@@ -71,6 +72,7 @@ static void global_free(gx_ps *ps)
 	ps_global_state *g = ps->glob;
 	if (!g)
 		return;
+	ps_dgt_global_free(ps);
 	for (size_t i = 0; i < g->map_cap; i++)
 		slice_free(g->map[i]);
 	free(g->map);
@@ -152,9 +154,9 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 				     ps->n == 1 ? "y" : "ies", ps->n - 1);
 			return;
 		}
-		if (hl->mode > 1) {
-			ps_violation(ps, p, GX_EPROTO, "a local server's HELLO with mode %u (0 or 1: "
-				     "a coded WAN)", hl->mode);
+		if (hl->mode > PS_HELLO_DGT) {
+			ps_violation(ps, p, GX_EPROTO, "a local server's HELLO with mode %u (0; 1: "
+				     "a coded WAN; 2: DGT)", hl->mode);
 			return;
 		}
 		ps_peer *old = ps->who[hl->party];
@@ -176,14 +178,17 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 				     "needs full or hfa sync at the global tier; this one runs mixed");
 			return;
 		}
-		if (g->agg >= 0 && hl->mode != g->agg) {
+		int coded = hl->mode != 0;
+		if (g->agg >= 0 && coded != g->agg) {
 			ps_violation(ps, p, GX_EPROTO, "its WAN codec is %s, the other parties' %s; "
-				     "every local needs a coded WAN or none", hl->mode ? "coded" :
+				     "every local needs a coded WAN (or DGT) or none", coded ? "coded" :
 				     "none", g->agg ? "coded" : "none");
 			return;
 		}
-		g->agg = hl->mode;
 		p->mode = hl->mode;
+		if (hl->mode == PS_HELLO_DGT && ps_dgt_global_admit(ps, p))
+			return;
+		g->agg = coded;
 		g->flat = 0;
 		ps_keys_hips(ps);
 		g->slot_workers[hl->party] = hl->workers;
@@ -359,6 +364,21 @@ static void settle_slice(gx_ps *ps, ps_gslice *s)
 				reply(ps, s, ps->who[i], GX_FT_PUSH_REPLY, a->round);
 		ps_acc_put(&s->spare, a);
 	}
+}
+
+int ps_global_contribute(gx_ps *ps, ps_gslice *s, int i, const float *v, int codec)
+{
+	ps_acc *a = ps_acc_get(&s->accs, &s->spare, NULL, s->next_round[i], ps->n, s->count);
+	int r = a ? ps_acc_add_values(ps, a, i, v, codec) : GX_ENOMEM;
+	if (r) {
+		ps_finish(ps, r, NULL, "key %u block %u round %u: cannot take party %d's push: %s",
+			  s->key, s->block, s->next_round[i], i, gx_strerror(r));
+		return r;
+	}
+	a->workers += ps->glob->slot_workers[i];
+	s->next_round[i]++;
+	settle_slice(ps, s);
+	return 0;
 }
 
 void ps_global_settle(gx_ps *ps)
@@ -613,6 +633,10 @@ static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 static void on_members(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
 {
 	uint32_t w;
+	if (h->type == GX_FT_DGT_PUSH) {
+		ps_dgt_on_push(ps, p, h, pl);
+		return;
+	}
 	if (h->type != GX_FT_MEMBERS) {
 		ps_violation(ps, p, GX_EPROTO, "unexpected frame type %u", h->type);
 		return;
@@ -639,7 +663,7 @@ static void global_ack(const gx_ps *ps, const ps_peer *p, gx_hello *a, gx_config
 {
 	a->sync = (uint8_t)ps->o.sync;
 	c->sync = (uint8_t)ps->o.sync;
-	c->mode = (uint8_t)p->mode;
+	c->mode = p->mode != 0;
 	c->sum = ps->o.sum != 0;
 	c->optim = ps->o.optim;
 	/* Blocks for the locals that leave the updates to this tier: a coded

@@ -33,6 +33,8 @@ typedef struct ps_gslice {
 				* (agg.buf NULL: none), kept for a party whose
 				* link broke before it had it */
 	uint32_t agg_round;
+	struct ps_dgt_slot *dgt; /* [parties] DGT rounds being gathered
+				  * (ps_dgt_global.c), or NULL */
 } ps_gslice;
 
 /* The global role's state (ps->glob). */
@@ -48,12 +50,18 @@ struct ps_global_state {
 	size_t map_n, map_cap;
 	gx_keyent *ftable;    /* flat: the first worker's key table */
 	size_t nftable;
+	struct ps_dgt_global *dgt; /* the datagram port (ps_dgt_global.c) */
 };
 
 /* ps_global.c: "connected", "finished" or "dead": a slot's state in words. */
 const char *ps_slot_word(int st);
 /* Applies the completed rounds of every slice (the role's settle). */
 void ps_global_settle(gx_ps *ps);
+/* Party i's push of the round it is expected to send next for s, as
+ * values already decoded (count floats; codec: how they came, for the
+ * aggregate's coding), then whatever rounds that completes. 0, or a
+ * gx_error after the job's end (GX_ENOMEM). */
+int ps_global_contribute(gx_ps *ps, ps_gslice *s, int i, const float *v, int codec);
 
 /* ps_global_flat.c: a worker's HELLO (flat mode: a party of one). */
 void ps_global_flat_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl);

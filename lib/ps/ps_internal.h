@@ -109,6 +109,8 @@ struct ps_peer {
 	uint8_t *did_init;
 	uint32_t *answered;  /* [keys] round + 1 of the last PUSH_REPLY sent on
 			      * this link (NULL: none yet): not sent twice */
+	struct gx_dg_key *dgk; /* global, a local under DGT: the key its
+				* datagrams open with (NULL: plaintext) */
 };
 
 /* The gradients of one round of one tensor (or slice), gathered from the
@@ -419,6 +421,9 @@ ps_acc *ps_acc_get(ps_acc **head, ps_spare *sp, gx_buf_pool *pool, uint32_t roun
 		   uint64_t count);
 /* Adds contributor i's push; 0 or the decoding error (the sum unchanged). */
 int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t *payload);
+/* Adds contributor i's values (a->count floats, decoded already), counted
+ * as a push of codec; 0, GX_EPROTO (not expected from i) or GX_ENOMEM. */
+int ps_acc_add_values(gx_ps *ps, ps_acc *a, int i, const float *v, int codec);
 /* Folds waiting contributions into the sum, skipping contributors that are
  * no longer waited for; returns nonzero when the round is complete. */
 int ps_acc_settle(gx_ps *ps, ps_acc *a);

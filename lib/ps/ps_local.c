@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ps_dgt.h"
 #include "ps_local.h"
 
 /* ---------------------------------------------------------- lifetime */
@@ -76,7 +77,9 @@ static int local_init(gx_ps *ps)
 	if (!(ps->loc = calloc(1, sizeof *ps->loc)))
 		return GX_ENOMEM;
 	int rc = ps_codec_init_wan(ps);
-	return rc ? rc : ps_local_init(ps);
+	if (!rc)
+		rc = ps_local_init(ps);
+	return rc ? rc : ps_dgt_local_init(ps);
 }
 
 static void local_free(gx_ps *ps)
@@ -84,6 +87,7 @@ static void local_free(gx_ps *ps)
 	ps_local_state *ls = ps->loc;
 	if (!ls)
 		return;
+	ps_dgt_local_free(ps);
 	for (size_t i = 0; i < ls->nkeys; i++)
 		key_free(&ls->keys[i]);
 	free(ls->table);

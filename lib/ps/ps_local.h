@@ -78,6 +78,7 @@ typedef struct ps_lkey {
 /* The local role's state (ps->loc). */
 struct ps_local_state {
 	int agg;              /* 1: coded WAN (this server applies the updates) */
+	struct ps_dgt_local *dgt; /* --dgt: its DGT rounds (ps_dgt.h), or NULL */
 	gx_codec *wenc;       /* coded WAN: the encoder */
 	gx_config up_cfg;     /* the global tier's CONFIG */
 	int have_cfg;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ps_dgt.h"
 #include "ps_local.h"
 
 /* The entry (*kp) and the index in it (*bp) of the slice a reply names, or
@@ -318,6 +319,9 @@ void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8
 		return;
 	case GX_FT_PULL_REPLY:
 		on_pull_reply(ps, u, h, pl);
+		return;
+	case GX_FT_DGT_ACK:
+		ps_dgt_on_ack(ps, u, h, pl);
 		return;
 	default:
 		ps_violation(ps, u, GX_EPROTO, "unexpected frame type %u", h->type);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ps_dgt.h"
 #include "ps_local.h"
 
 #define WAIT_LOG_MS 2000
@@ -128,7 +129,7 @@ static int up_check_config(gx_dial *d, const gx_config *c, char *why, size_t cap
 {
 	ps_peer *u = ud;
 	gx_ps *ps = u->ps;
-	if (c->mode != ps->loc->hello.mode) {
+	if (c->mode != (ps->loc->hello.mode != 0)) {
 		snprintf(why, cap, "its CONFIG contradicts our HELLO (a coded WAN or none)");
 		return GX_EPROTO;
 	}
@@ -149,6 +150,8 @@ static void up_ready(gx_dial *d, int fd, void *ud)
 	const gx_config *c = &d->cfg;
 	ps->loc->up_cfg = *c;
 	ps->loc->have_cfg = 1;
+	if (ps_dgt_up_ready(ps, u))
+		return;
 	u->ust = UP_READY;
 	u->tx_ms = gx_now_ms();
 	ps->loc->nready++;
@@ -238,7 +241,7 @@ int ps_local_start(gx_ps *ps)
 	hl->rank = ps->o.party;
 	hl->party = ps->o.party;
 	hl->workers = (uint32_t)ps->o.workers;
-	hl->mode = ps->loc->agg == 1;
+	hl->mode = ps->loc->dgt ? PS_HELLO_DGT : ps->loc->agg == 1;
 	gx_dial_opts o = {
 		.timeout_ms = (long)(ps->o.connect_timeout * 1000),
 		.cb = &up_cbs,

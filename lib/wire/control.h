@@ -92,14 +92,15 @@ int gx_members_parse(const uint8_t *p, size_t len, uint32_t *workers);
  *   codec u8 (F32, F16) | channels u8 (1..GX_DGT_MSG_CHANNELS) | 0 u16
  *   | block u32 (elements per DGT block, 1..65535) | nblocks u32
  *   | lossy u32 (blocks sent on lossy channels) | rate u64 (bytes a second
- *   they are paced at; 0 unpaced) | nrel u32 (1..nblocks)
+ *   they are paced at; 0 unpaced) | nrel u32 (1..nblocks) | ahead u32
+ *   (KiB of datagrams the sender had queued before this round's)
  *   | index u32 x nrel (strictly increasing, < nblocks)
  *   | the reliable blocks' elements, in index order, in codec */
 #define GX_DGT_MSG_HEAD 32
 #define GX_DGT_MSG_CHANNELS 8
 typedef struct gx_dgt_push {
 	uint8_t codec, channels;
-	uint32_t block, nblocks, lossy, nrel;
+	uint32_t block, nblocks, lossy, nrel, ahead;
 	uint64_t rate;
 	const uint8_t *index;  /* nrel u32 LE, into the payload */
 	const uint8_t *values; /* into the payload */

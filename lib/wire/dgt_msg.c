@@ -41,7 +41,7 @@ long gx_dgt_push_pack_head(const gx_dgt_push *m, const uint32_t *idx, uint8_t *o
 	put32(out + 12, m->lossy);
 	put64(out + 16, m->rate);
 	put32(out + 24, m->nrel);
-	put32(out + 28, 0);
+	put32(out + 28, m->ahead);
 	for (uint32_t i = 0; i < m->nrel; i++)
 		put32(out + GX_DGT_MSG_HEAD + 4 * (size_t)i, idx[i]);
 	return (long)n;
@@ -60,9 +60,10 @@ int gx_dgt_push_parse(const uint8_t *p, size_t len, uint64_t count, gx_dgt_push 
 	x.lossy = get32(p + 12);
 	x.rate = get64(p + 16);
 	x.nrel = get32(p + 24);
+	x.ahead = get32(p + 28);
 	size_t es = elem_size(x.codec);
 	if (!es || x.channels < 1 || x.channels > GX_DGT_MSG_CHANNELS || get16(p + 2) ||
-	    get32(p + 28) || x.block < 1 || x.block > 65535 ||
+	    x.block < 1 || x.block > 65535 ||
 	    x.nblocks != (count + x.block - 1) / x.block || x.nrel < 1 || x.nrel > x.nblocks ||
 	    x.lossy > x.nblocks - x.nrel)
 		return GX_EPROTO;

@@ -1,0 +1,163 @@
+#!/bin/sh
+# tests/integration/dgt.sh — differential gradient transmission through
+# whole HiPS jobs (docs/design.md, docs/protocol.md "DGT rounds"): two
+# local servers under --dgt push part of every slice as UDP datagrams to
+# the global server, two synthetic workers each (geomx-bench worker).
+#  1. On loopback, plaintext and with --key (sealed datagrams): every
+#     process ends by itself with status 0, the four workers hold the same
+#     parameters every round, datagrams went and were placed, and none was
+#     lost; with a key, datagrams that do not open (forged) and that are
+#     not datagrams (malformed), sent at the global's port while the job
+#     runs, are dropped and counted, and the job is undisturbed.
+#  2. Across network namespaces whose links to the center lose 5 % of the
+#     packets up (geomx-netem): blocks are lost, and the error-feedback
+#     invariant holds through the servers (SGD with lr 1 and --sum, so what
+#     the parameters moved is what arrived: what arrived plus what the
+#     locals kept equals what the workers pushed, tests/integration/
+#     oracle.py ef). Skips this part (not the rest) without root or
+#     namespaces.
+#  3. The flags' refusals.
+. "${GX_TOP:-.}/tests/integration/lib.sh"
+need_python
+ORACLE="python3 $GX_TOP/tests/integration/oracle.py"
+SIZES=1,10,1000,50000
+R=6
+
+# same NAME — the four workers' dumps (every round, start, end) are identical.
+same() {
+	for x in "" .init .final; do
+		for pw in 01 10 11; do
+			if ! cmp -s "$T/$1.w00$x" "$T/$1.w$pw$x"; then
+				notok "$1: the four workers hold identical parameters" \
+					"$1.w$pw$x differs from $1.w00$x"
+				return 1
+			fi
+		done
+	done
+	ok "$1: the four workers hold identical parameters (every round, start, end)"
+}
+# line FILE RECORD — the first line of a stats file whose first field is RECORD.
+line() { awk -F '\t' -v r="$2" '$1 == r { print; exit }' "$1"; }
+
+# 1. Loopback.
+mkkey() { (umask 077 && head -c 32 /dev/urandom | od -An -v -tx1 | tr -d ' \n' >"$1" && echo >>"$1"); }
+K=$T/job.key
+mkkey "$K"
+for mode in plain sealed; do
+	ka=""
+	[ $mode = sealed ] && ka="--key $K"
+	start_hips $mode 1 2 2 "$ka --optimizer sgd --lr 0.5" "$ka --dgt 0.2:2 --dgt-rate 1gbit"
+	G=$(port_of $mode.g0)
+	if [ $mode = sealed ]; then
+		# intruders at the datagram port, once both locals are in
+		python3 - "$G" >"$T/$mode.intruder" 2>&1 <<'EOF'
+import socket, struct, sys
+port = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+body = bytes(400)
+for i in range(200):
+    # a well-formed head for party 0 (key 0, slice 0, round 0, block i,
+    # 100 F32 elements), a tag made up
+    h = b"GXDG" + bytes([1, 1, 1, 1]) + struct.pack("<IIIIIHH", 0, 0, 0, 0, i, 100, 0)
+    s.sendto(h + body + bytes(16), ("127.0.0.1", port))
+for i in range(50):
+    s.sendto(b"not a datagram %d" % i, ("127.0.0.1", port))
+print("sent 200 forged, 50 malformed")
+EOF
+	fi
+	# shellcheck disable=SC2086
+	start_workers $mode 2 2 --sizes "$SIZES" --rounds "$R" -q $ka
+	# shellcheck disable=SC2046
+	expect_all "$mode: every process exits 0 by itself" 60 0 $(hips_names $mode 1 2 2)
+	same $mode
+	# dgt_in: datagrams placed duplicate late stray forged malformed
+	# kernel_dropped closed_full closed_deadline
+	in=$(line "$T/$mode.g0.stats" dgt_in)
+	set -- $in
+	if [ "${3:-0}" -gt 0 ] && [ "$4" = 0 ] && [ "$5" = 0 ] && [ "${11:-x}" = 0 ]; then
+		ok "$mode: the global placed $3 datagrams, none twice or late; every round closed with all its blocks (${10})"
+	else
+		notok "$mode: datagrams placed, none twice or late, no round closed at its deadline" "$in"
+	fi
+	if [ $mode = sealed ]; then
+		if [ "$7" -ge 200 ] && [ "$8" -ge 50 ]; then
+			ok "sealed: 200 forged datagrams dropped and counted ($7), 50 malformed ($8)"
+		else
+			notok "sealed: forged and malformed datagrams counted" "$in" "$(cat "$T/$mode.intruder")"
+		fi
+	fi
+	for p in 0 1; do
+		c1=$(line "$T/$mode.l$p.stats" dgt)
+		lost=$(awk -F '\t' '$1 == "channel" { l += $5 } END { print l + 0 }' "$T/$mode.l$p.stats")
+		if [ -n "$c1" ] && [ "$lost" = 0 ]; then
+			ok "$mode: local $p sent its lossy blocks, none lost on loopback"
+		else
+			notok "$mode: local $p's DGT statistics" "$(tr '\n' '|' <"$T/$mode.l$p.stats")"
+		fi
+	done
+done
+
+# 3. Refusals (usage errors, status 2).
+refuse() {
+	_w=$1 _m=$2
+	shift 2
+	spawn ref geomx-ps "$@"
+	expect_exit "refused: $_w (status 2)" ref 10 2
+	expect_match "refused: $_w: says why" "$T/ref.err" "$_m"
+}
+refuse "--dgt without --dgt-rate" "needs --dgt-rate" --role local --upstream 127.0.0.1:1 --dgt 0.1:2
+refuse "--dgt with bsc" "dense blocks" --role local --upstream 127.0.0.1:1 --dgt 0.1:2 \
+	--dgt-rate 100mbit --wan-codec bsc:0.01
+refuse "K above 1" "invalid --dgt K" --role local --upstream 127.0.0.1:1 --dgt 1.5:2 --dgt-rate 1gbit
+refuse "nine channels" "invalid --dgt C" --role local --upstream 127.0.0.1:1 --dgt 0.1:9 --dgt-rate 1gbit
+refuse "--dgt-rate alone" "is for --dgt" --role local --upstream 127.0.0.1:1 --dgt-rate 1gbit
+refuse "--dgt-grace at a local" "is for --role global" --role local --upstream 127.0.0.1:1 \
+	--dgt 0.1:2 --dgt-rate 1gbit --dgt-grace 5
+refuse "--dgt at the global" "is for --role local" --role global --dgt 0.1:2 --dgt-rate 1gbit
+
+# 2. A lossy path: namespaces and geomx-netem.
+. "$GX_TOP/scripts/netns.sh"
+if ! why=$(gx_ns_check tun 2>&1); then
+	echo "# skipped the lossy path: $why"
+	finish
+fi
+command -v geomx-netem >/dev/null 2>&1 || { echo "# skipped the lossy path: geomx-netem not built"; finish; }
+trap 'gx_ns_down; cleanup' EXIT
+gx_ns_up dc0 dc1 || { notok "namespaces up" "gx_ns_up failed"; finish; }
+printf 'dc0 > center loss=0.05\ndc1 > center loss=0.05\n' >"$T/netem.table"
+gx_ns_mesh "$T/netem.table" || { notok "the packet-level WAN is up" "gx_ns_mesh failed"; finish; }
+CA=$(gx_ns_addr center)
+spawn ef.g0 ip netns exec "$(gx_ns_name center)" geomx-ps --role global --parties 2 \
+	--listen "$CA:0" --optimizer sgd --lr 1 --sum --stats "$T/ef.g0.stats"
+GP=$(port_of ef.g0)
+for p in 0 1; do
+	spawn "ef.l$p" ip netns exec "$(gx_ns_name dc$p)" geomx-ps --role local --party $p \
+		--workers 2 --upstream "$CA:$GP" --dgt 0.2:2 --dgt-rate 100mbit \
+		--ef-save "$T/ef.l$p.state" --stats "$T/ef.l$p.stats"
+	eval "LP$p=\$(port_of ef.l$p)"
+done
+for p in 0 1; do
+	for w in 0 1; do
+		spawn "ef.w$p$w" ip netns exec "$(gx_ns_name dc$p)" geomx-bench worker \
+			--ps "127.0.0.1:$(eval echo "\$LP$p")" --party $p --rank $w \
+			--dump "$T/ef.w$p$w" --sizes "$SIZES" --rounds "$R" -q
+	done
+done
+# shellcheck disable=SC2046
+expect_all "lossy: every process exits 0" 120 0 ef.w00 ef.w01 ef.w10 ef.w11 ef.l0 ef.l1 ef.g0
+lost=$(awk -F '\t' '$1 == "channel" && $2 > 0 { l += $5 } END { print l + 0 }' "$T/ef.l0.stats" "$T/ef.l1.stats")
+if [ "$lost" -gt 0 ]; then
+	ok "lossy: the path lost $lost blocks of the lossy channels"
+else
+	notok "lossy: blocks were lost" "$(cat "$T/ef.l0.stats" "$T/ef.l1.stats" | tr '\n' '|')"
+fi
+same ef
+if $ORACLE ef --sizes "$SIZES" --rounds "$R" --init "$T/ef.w00.init" --final "$T/ef.w00.final" \
+	--state "$T/ef.l0.state" --state "$T/ef.l1.state" >"$T/ef.oracle" 2>&1; then
+	ok "lossy: what arrived plus what the locals kept equals what the workers pushed"
+	cat "$T/ef.oracle"
+else
+	notok "lossy: what arrived plus what the locals kept equals what the workers pushed" \
+		"$(tr '\n' '|' <"$T/ef.oracle")"
+fi
+finish
