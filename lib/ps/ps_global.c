@@ -713,4 +713,5 @@ const ps_role ps_global_role = {
 	.end = global_end,
 	.words = global_words,
 	.rounds = global_rounds,
+	.stats = ps_dgt_global_stats,
 };

@@ -296,6 +296,10 @@ struct ps_role {
 	int (*end)(gx_ps *ps);
 	/* Rounds completed, for the stats. */
 	uint64_t (*rounds)(const gx_ps *ps);
+	/* Optional: the role's own statistics lines (TSV), or JSON members
+	 * (each led by a comma), into buf; returns the length they take
+	 * (snprintf-like: may exceed cap). */
+	size_t (*stats)(const gx_ps *ps, char *buf, size_t cap, int json);
 };
 
 /* The two roles' tables (ps_global.c, ps_local.c). */

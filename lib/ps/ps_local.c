@@ -95,6 +95,7 @@ static void local_free(gx_ps *ps)
 	free(ls->place);
 	free(ls->ups); /* the peers themselves are on ps->peers */
 	free(ls->announced);
+	free(ls->up_ms);
 	gx_codec_free(ls->wenc);
 	free(ls);
 	ps->loc = NULL;
@@ -471,6 +472,7 @@ static void forward(gx_ps *ps, ps_lkey *k, ps_acc *a)
 	else
 		gx_buf_unref(up); /* the connections hold their own references */
 	f->members = (uint32_t)a->npushed;
+	f->t_up = gx_now_ns();
 	*k->fwd_tail = f;
 	k->fwd_tail = &f->next;
 }
@@ -724,4 +726,5 @@ const ps_role ps_local_role = {
 	.words = local_words,
 	.end = ps_codec_save_ef,
 	.rounds = local_rounds,
+	.stats = ps_local_stats,
 };

@@ -28,6 +28,7 @@ struct ps_fwd {
 	float *buf;        /* the whole tensor: the global tier's answers */
 	gx_buf *bufb;      /* the pooled buffer buf lives in, or NULL */
 	uint64_t t_first;  /* ns */
+	uint64_t t_up;     /* ns, when it went upstream */
 };
 
 /* Local role: the workers' PULLs of a key answered by one request to the
@@ -104,7 +105,16 @@ struct ps_local_state {
 	gx_hello hello;       /* what this server says to the global tier */
 	gx_dial_opts dial;    /* how it dials it (ps_local_start), again after a
 			       * broken link */
+	float *up_ms;         /* [PS_UP_TIMES] each round's time upstream (from
+			       * its push to its last answer), ms, the first ones */
+	size_t n_up;
 };
+
+#define PS_UP_TIMES (1u << 16)
+/* Notes a round's time upstream (ns). */
+void ps_local_note_up(gx_ps *ps, uint64_t ns);
+/* The local role's statistics lines: push_rounds, and DGT's. */
+size_t ps_local_stats(const gx_ps *ps, char *buf, size_t cap, int json);
 
 /* ---------------------------------------------------------- ps_local.c */
 

@@ -232,6 +232,7 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 		ps_codec_answer(ps, k, f->who, GX_FT_PUSH_REPLY, f->wround, hfa);
 		ps->updates++;
 		ps->wait_ns += gx_now_ns() - f->t_first;
+		ps_local_note_up(ps, gx_now_ns() - f->t_up);
 		k->fwds = f->next;
 		if (!k->fwds)
 			k->fwd_tail = &k->fwds;
@@ -326,4 +327,44 @@ void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8
 	default:
 		ps_violation(ps, u, GX_EPROTO, "unexpected frame type %u", h->type);
 	}
+}
+
+/* ------------------------------------------------------------ statistics */
+
+void ps_local_note_up(gx_ps *ps, uint64_t ns)
+{
+	ps_local_state *ls = ps->loc;
+	if (!ls->up_ms && !(ls->up_ms = malloc(PS_UP_TIMES * sizeof *ls->up_ms)))
+		return; /* (only the figures are missing then) */
+	if (ls->n_up < PS_UP_TIMES)
+		ls->up_ms[ls->n_up++] = (float)((double)ns / 1e6);
+}
+
+static int by_value(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+	return (x > y) - (x < y);
+}
+
+size_t ps_local_stats(const gx_ps *ps, char *buf, size_t cap, int json)
+{
+	const ps_local_state *ls = ps->loc;
+	size_t n = ls->n_up, len = 0;
+	double mean = 0, p99 = 0, max = 0;
+	float *v = n ? malloc(n * sizeof *v) : NULL;
+	if (v) {
+		memcpy(v, ls->up_ms, n * sizeof *v);
+		qsort(v, n, sizeof *v, by_value);
+		for (size_t i = 0; i < n; i++)
+			mean += v[i];
+		mean /= (double)n;
+		p99 = v[(n * 99 + 99) / 100 - 1];
+		max = v[n - 1];
+		free(v);
+	}
+	int w = json ? snprintf(buf, cap, ",\"push_rounds\":{\"count\":%zu,\"mean_ms\":%.3f,"
+				"\"p99_ms\":%.3f,\"max_ms\":%.3f}", n, mean, p99, max)
+		     : snprintf(buf, cap, "push_rounds\t%zu\t%.3f\t%.3f\t%.3f\n", n, mean, p99, max);
+	len = w > 0 ? (size_t)w : 0;
+	return len + ps_dgt_stats(ps, len < cap ? buf + len : NULL, len < cap ? cap - len : 0, json);
 }

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "ps_dgt.h"
+#include "ps_internal.h"
 
 typedef struct sbuf {
 	char *p;
@@ -76,11 +76,10 @@ long gx_ps_stats(gx_ps *ps, char *buf, size_t cap, int json)
 	free(v);
 	if (json)
 		sb_printf(&b, "]");
-	/* DGT's figures, where it runs (TSV lines; JSON members) */
+	/* the role's own figures (TSV lines; JSON members) */
 	size_t room = b.len < b.cap ? b.cap - b.len : 0;
-	b.len += ps_dgt_stats(ps, room ? b.p + b.len : NULL, room, json);
-	room = b.len < b.cap ? b.cap - b.len : 0;
-	b.len += ps_dgt_global_stats(ps, room ? b.p + b.len : NULL, room, json);
+	if (ps->role->stats)
+		b.len += ps->role->stats(ps, room ? b.p + b.len : NULL, room, json);
 	if (json)
 		sb_printf(&b, "}\n");
 	return (long)b.len;
