@@ -157,7 +157,10 @@ static void acc_pushed(ps_acc *a, int i, int codec)
 	a->codecs |= 1u << codec;
 }
 
-int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t *payload)
+/* ps_acc_add, the push counted as one of codec (the aggregate's coding
+ * follows the contributions'). */
+static int acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t *payload,
+		   int codec)
 {
 	if (acc_admits(a, i, h))
 		return GX_EPROTO;
@@ -183,27 +186,24 @@ int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t
 		}
 		a->pend[i] = b;
 	}
-	acc_pushed(a, i, h->codec);
+	acc_pushed(a, i, codec);
 	return 0;
+}
+
+int ps_acc_add(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, const uint8_t *payload)
+{
+	return acc_add(ps, a, i, h, payload, h->codec);
 }
 
 int ps_acc_add_values(gx_ps *ps, ps_acc *a, int i, const float *v, int codec)
 {
-	if (i < 0 || i >= a->n || a->pushed[i])
-		return GX_EPROTO;
-	if (i == ps_contrib_at(ps, a->next_i)) {
-		gx_codec_fold_f32(a->sum, v, a->count, !a->summed);
-		a->summed++;
-		a->next_i++;
-	} else {
-		gx_buf *b = gx_buf_pool_get(ps->bufs, (size_t)(a->count ? a->count : 1) * sizeof(float));
-		if (!b)
-			return GX_ENOMEM;
-		memcpy(b->data, v, (size_t)a->count * sizeof(float));
-		a->pend[i] = b;
-	}
-	acc_pushed(a, i, codec);
-	return 0;
+	/* as an F32 push of them */
+	gx_frame_hdr h;
+	gx_frame_hdr_init(&h);
+	h.codec = GX_CODEC_F32;
+	h.count = a->count;
+	h.payload_len = h.raw_len = (uint32_t)(a->count * sizeof(float));
+	return acc_add(ps, a, i, &h, (const uint8_t *)v, codec);
 }
 
 int ps_acc_take(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, gx_buf *b, int raw_first)

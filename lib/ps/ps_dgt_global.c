@@ -360,23 +360,25 @@ size_t ps_dgt_global_stats(const gx_ps *ps, char *buf, size_t cap, int json)
 	const ps_dgt_global *d = ps->o.role == GX_ROLE_GLOBAL && ps->glob ? ps->glob->dgt : NULL;
 	if (!d || d->fd < 0)
 		return 0;
-	int w = json ? snprintf(buf, cap, ",\"dgt\":{\"datagrams\":%llu,\"placed\":%llu,"
-				"\"duplicate\":%llu,\"late\":%llu,\"stray\":%llu,\"forged\":%llu,"
-				"\"malformed\":%llu,\"kernel_dropped\":%llu,\"closed_full\":%llu,"
-				"\"closed_deadline\":%llu}",
-				(unsigned long long)d->datagrams, (unsigned long long)d->placed,
-				(unsigned long long)d->dup, (unsigned long long)d->late_all,
-				(unsigned long long)d->stray, (unsigned long long)d->forged,
-				(unsigned long long)d->malformed, (unsigned long long)d->rx->dropped,
-				(unsigned long long)d->closed_full,
-				(unsigned long long)d->closed_deadline)
-		     : snprintf(buf, cap, "dgt_in\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t"
-				"%llu\t%llu\n",
-				(unsigned long long)d->datagrams, (unsigned long long)d->placed,
-				(unsigned long long)d->dup, (unsigned long long)d->late_all,
-				(unsigned long long)d->stray, (unsigned long long)d->forged,
-				(unsigned long long)d->malformed, (unsigned long long)d->rx->dropped,
-				(unsigned long long)d->closed_full,
-				(unsigned long long)d->closed_deadline);
-	return w > 0 ? (size_t)w : 0;
+	static const char *const names[] = { "datagrams", "placed", "duplicate", "late", "stray",
+					     "forged", "malformed", "kernel_dropped",
+					     "closed_full", "closed_deadline" };
+	const uint64_t v[] = { d->datagrams, d->placed, d->dup, d->late_all, d->stray, d->forged,
+			       d->malformed, d->rx->dropped, d->closed_full, d->closed_deadline };
+	size_t len = 0;
+	for (size_t i = 0; i <= sizeof v / sizeof *v; i++) {
+		int w;
+		if (i == sizeof v / sizeof *v)
+			w = snprintf(len < cap ? buf + len : NULL, len < cap ? cap - len : 0, "%s",
+				     json ? "}" : "\n");
+		else if (json)
+			w = snprintf(len < cap ? buf + len : NULL, len < cap ? cap - len : 0,
+				     "%s\"%s\":%llu", i ? "," : ",\"dgt\":{", names[i],
+				     (unsigned long long)v[i]);
+		else
+			w = snprintf(len < cap ? buf + len : NULL, len < cap ? cap - len : 0,
+				     "%s\t%llu", i ? "" : "dgt_in", (unsigned long long)v[i]);
+		len += w > 0 ? (size_t)w : 0;
+	}
+	return len;
 }
