@@ -209,6 +209,38 @@ gx_ns_rate() {
 			latency "${GX_NS_TBF_LATENCY:-50ms}"
 }
 
+# gx_ns_prio DC RATE [PACKETS] — DC's link towards the center at RATE with
+# priority by the DS field: an htb qdisc on the DC's end, four classes
+# under one of RATE, each guaranteed a sliver (8 kbit) and allowed all of
+# RATE, the spare lent strictly in class order, each a drop-tail FIFO of
+# PACKETS (default 170, about 256 KiB of full-size packets): class 1
+# everything unmarked (DSCP 0: geomx's TCP links), classes 2, 3 and 4 DSCP
+# 10, 12 and 14 and above (geomx-ps --dgt's lossy channels 1, 2 and 3 on:
+# DSCP 8 + 2 x channel). (This kernel has htb where the prio qdisc may be
+# missing.) Status 0, 1 on failure, 2 on a bad rate.
+gx_ns_prio() {
+	_gn=$(gx_ns_name "$1")
+	_gx_ns_index "$1" >/dev/null || return 1
+	_gb=$(_gx_ns_burst "$2") || { _gx_ns_err "gx_ns_prio: bad rate '$2' (e.g. 100mbit)"; return 2; }
+	_gq=${3:-170}
+	_gx_ns_tc -n "$_gn" qdisc replace dev wan root handle 1: htb default 11 &&
+		_gx_ns_tc -n "$_gn" class add dev wan parent 1: classid 1:1 htb rate "$2" ceil "$2" \
+			burst "$_gb" cburst "$_gb" quantum 1514 || return 1
+	for _gk in 1 2 3 4; do
+		_gx_ns_tc -n "$_gn" class add dev wan parent 1:1 classid "1:1$_gk" htb rate 8kbit \
+			ceil "$2" burst "$_gb" cburst "$_gb" prio "$((_gk - 1))" quantum 1514 &&
+			_gx_ns_tc -n "$_gn" qdisc add dev wan parent "1:1$_gk" handle "1$_gk:" \
+				pfifo limit "$_gq" || return 1
+	done
+	# DS field (DSCP << 2): 0x28 AF11, 0x30 AF12, 0x38 and above
+	for _gt in "0x28 0xfc 1:12" "0x30 0xfc 1:13" "0x38 0xf8 1:14" "0x40 0xc0 1:14" \
+		"0x80 0x80 1:14"; do
+		set -- $_gt
+		_gx_ns_tc -n "$_gn" filter add dev wan parent 1: protocol ip prio 1 u32 \
+			match ip tos "$1" "$2" flowid "$3" || return 1
+	done
+}
+
 # gx_ns_mesh [TABLE] — the packet-level WAN: every DC reaches every other
 # DC and the center, and every packet between them (both ways) goes through
 # geomx-netem in the center, which gives it the link of its pair from TABLE

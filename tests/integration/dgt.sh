@@ -10,7 +10,10 @@
 #     not datagrams (malformed), sent at the global's port while the job
 #     runs, are dropped and counted, and the job is undisturbed.
 #  2. Across network namespaces whose links to the center lose 5 % of the
-#     packets up (geomx-netem): blocks are lost, and the error-feedback
+#     packets up (geomx-netem), each DC's way up shaped by DS class
+#     (gx_ns_prio): the lossy channels' datagrams reach the shaper in their
+#     classes (DSCP 10 and 12), the TCP links in the first; blocks are
+#     lost, and the error-feedback
 #     invariant holds through the servers (SGD with lr 1 and --sum, so what
 #     the parameters moved is what arrived: what arrived plus what the
 #     locals kept equals what the workers pushed, tests/integration/
@@ -126,6 +129,9 @@ trap 'gx_ns_down; cleanup' EXIT
 gx_ns_up dc0 dc1 || { notok "namespaces up" "gx_ns_up failed"; finish; }
 printf 'dc0 > center loss=0.05\ndc1 > center loss=0.05\n' >"$T/netem.table"
 gx_ns_mesh "$T/netem.table" || { notok "the packet-level WAN is up" "gx_ns_mesh failed"; finish; }
+for dc in dc0 dc1; do
+	gx_ns_prio $dc 100mbit || { notok "$dc's way up shaped by DS class" "gx_ns_prio failed"; finish; }
+done
 CA=$(gx_ns_addr center)
 spawn ef.g0 ip netns exec "$(gx_ns_name center)" geomx-ps --role global --parties 2 \
 	--listen "$CA:0" --optimizer sgd --lr 1 --sum --stats "$T/ef.g0.stats"
@@ -152,6 +158,20 @@ else
 	notok "lossy: blocks were lost" "$(cat "$T/ef.l0.stats" "$T/ef.l1.stats" | tr '\n' '|')"
 fi
 same ef
+# class_pkts DC CLASS — packets the DC's shaper sent in class 1:CLASS.
+class_pkts() {
+	tc -n "$(gx_ns_name "$1")" -s class show dev wan |
+		awk -v c="1:$2" '$1 == "class" { on = ($3 == c) } on && $1 == "Sent" { print $4; exit }'
+}
+k=""
+for dc in dc0 dc1; do
+	k="$k $dc: $(class_pkts $dc 11)/$(class_pkts $dc 12)/$(class_pkts $dc 13)/$(class_pkts $dc 14)"
+done
+if echo "$k" | awk '{ for (i = 2; i <= NF; i += 2) { split($i, p, "/"); if (!(p[1] > 0 && p[2] > 0 && p[3] > 0 && p[4] == 0)) exit 1 } }'; then
+	ok "lossy: the shapers saw the link (class 1), channels 1 and 2 (classes 2, 3) and nothing else, in packets:$k"
+else
+	notok "lossy: the shapers' classes (link/ch1/ch2/other packets)" "$k"
+fi
 if $ORACLE ef --sizes "$SIZES" --rounds "$R" --init "$T/ef.w00.init" --final "$T/ef.w00.final" \
 	--state "$T/ef.l0.state" --state "$T/ef.l1.state" >"$T/ef.oracle" 2>&1; then
 	ok "lossy: what arrived plus what the locals kept equals what the workers pushed"
