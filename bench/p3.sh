@@ -64,6 +64,11 @@
 #   GX_P3_SERVERS [the workers'], fifo: the servers under fifo;
 #   GX_P3_NICE [0]: the workers' niceness; GX_P3_RT [0], 1: the servers
 #   and relays at real-time priority (chrt -f 10, root);
+#   GX_P3_PIN [1]: the servers, relays and geomx-netem on the last core,
+#   the workers (standalone too) on the others, as if on hosts of their
+#   own (without it, on one machine, a server's work on one tensor
+#   pre-empts a worker's backward pass and the overlap loses what it
+#   gains; 0: every process on every core);
 #   GX_P3_RELAY_OPTS: more flags for the relays; GX_P3_LINK [relay],
 #   packet: no relays, each data center in a network namespace of its own
 #   and every packet to and from the center through geomx-netem, which
@@ -95,6 +100,15 @@ REPEAT=${GX_P3_REPEAT:-1}
 # delay it
 RT=""
 [ "${GX_P3_RT:-0}" = 1 ] && RT="chrt -f 10"
+# GX_P3_PIN=1 (the default): the servers and relays (and geomx-netem) on
+# the last core, the workers (the standalone ones too) on the others, so
+# that neither takes CPU from the other, as on hosts of their own
+WPIN=""
+if [ "${GX_P3_PIN:-1}" = 1 ]; then
+	NC=$(nproc)
+	[ "$NC" -ge 2 ] || { echo "p3: GX_P3_PIN=1 needs 2 cores or more" >&2; exit 2; }
+	WPIN="taskset -c 0-$((NC - 2))" RT="taskset -c $((NC - 1)) $RT"
+fi
 # GX_P3_LINK=packet: every data center in a network namespace of its own,
 # every IP packet to and from the center through geomx-netem (the link's
 # rate, delay and a drop-tail queue of GX_P3_QUEUE), TCP's own congestion
@@ -133,7 +147,9 @@ link_up() {
 	[ "$1" != 0 ] && lk="rate=${1}mbit queue=$(echo "$QUEUE" | sed 's/i$/iB/')"
 	[ "$2" != 0 ] && lk="$lk delay=${2}ms"
 	printf 'dc0 center %s\ndc1 center %s\n' "$lk" "$lk" >"$OUT/netem.table"
-	gx_ns_mesh "$OUT/netem.table"
+	gx_ns_mesh "$OUT/netem.table" || return 1
+	# (with its threads)
+	[ -z "$WPIN" ] || taskset -a -p -c $(($(nproc) - 1)) "$GX_NS_NETEM_PID" >/dev/null
 }
 link_down() {
 	[ "$NS_MADE" = 1 ] || return 0
@@ -183,13 +199,17 @@ mean_step() {
 		END { if (t0 == "" || n <= w) exit 1; printf "%.1f", (t - t0) * 1000 / (n - w) }' "$1"
 }
 # job_cpu — JCPU gets the CPU ticks (user + system) the job's processes
-# (the timeouts in PIDS and their children) have used so far.
+# (the timeouts in PIDS and their children) have used so far, WCPU the
+# workers' part of them.
 job_cpu() {
-	JCPU=0
+	JCPU=0 WCPU=0
 	for p in $PIDS ${GX_NS_NETEM_PID:-}; do
 		for jc in $p $(cat "/proc/$p/task/$p/children" 2>/dev/null); do
 			jt=$(awk '{ print $14 + $15 }' "/proc/$jc/stat" 2>/dev/null) || jt=0
 			JCPU=$((JCPU + ${jt:-0}))
+			case " ${PID_w00:-} ${PID_w01:-} ${PID_w10:-} ${PID_w11:-} " in
+			*" $p "*) WCPU=$((WCPU + ${jt:-0})) ;;
+			esac
 		done
 	done
 }
@@ -234,7 +254,7 @@ compute() {
 	rm -rf "$D" && mkdir -p "$D" || return 1
 	for w in 0 1 2 3; do
 		# shellcheck disable=SC2046
-		start w$w "$B/geomx-train" $(wflags) --shard $w/4 --optimizer sgd --lr 0.01 $([ $w = 0 ] && echo -v -v)
+		start w$w $WPIN "$B/geomx-train" $(wflags) --shard $w/4 --optimizer sgd --lr 0.01 $([ $w = 0 ] && echo -v -v)
 	done
 	waitall w0 w1 w2 w3 || { stop_all; return 1; }
 	PIDS=""
@@ -283,19 +303,23 @@ job() {
 		L=$(port l$dc) || { stop_all; return 1; }
 		for r in 0 1; do
 			# shellcheck disable=SC2046,SC2086
-			start w$dc$r nice -n "$NICE" "$B/geomx-train" $(wflags) --shard $((dc * 2 + r))/4 \
+			start w$dc$r $WPIN nice -n "$NICE" "$B/geomx-train" $(wflags) --shard $((dc * 2 + r))/4 \
 				--ps "127.0.0.1:$L" --party $dc --rank $r $sched
 		done
 	done
 	# The CPU the whole job (workers, servers, relays) spends a step, from
 	# worker 0's report of step WARM to its next-to-last one: spread over
-	# the cores, a floor no schedule can beat on this machine.
+	# the cores, a floor no schedule can beat on this machine; pinned, the
+	# larger of the workers' over their cores and the rest's over its one.
 	CPUF=-
 	if at_report "$WARM"; then
-		jc1=$JCPU
+		jc1=$JCPU wc1=$WCPU
 		if at_report $((STEPS - WARM)); then
-			CPUF=$(awk -v a="$jc1" -v b="$JCPU" -v n="$(nproc)" -v s=$((STEPS - 2 * WARM)) -v hz="$(getconf CLK_TCK)" \
-				'BEGIN { printf "%.1f", (b - a) * 1000 / hz / n / s }')
+			CPUF=$(awk -v a="$jc1" -v b="$JCPU" -v wa="$wc1" -v wb="$WCPU" -v pin="${WPIN:+1}" \
+				-v n="$(nproc)" -v s=$((STEPS - 2 * WARM)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+				if (pin) { w = (wb - wa) / (n - 1); r = (b - a) - (wb - wa); t = w > r ? w : r }
+				else t = (b - a) / n
+				printf "%.1f", t * 1000 / hz / s }')
 		fi
 	fi
 	waitall w00 w01 w10 w11 l0 l1 g || { stop_all; return 1; }
@@ -458,7 +482,7 @@ for MODEL in $MODELS; do
 		done
 	done
 done
-echo "(ms a step; rate in Mbit/s, none: unshaped loopback; delay one way; compute: the same four workers standalone; xfer: a data center's push (or answer) at the rate; floor: max(compute, xfer) + 2 x delay; p3/floor: p3's step over the floor; fifocpu, p3cpu: the CPU the job (all its processes) spent a step, over the cores: what its step cannot go below on this machine)"
+echo "(ms a step; rate in Mbit/s, none: unshaped loopback; delay one way; compute: the same four workers standalone; xfer: a data center's push (or answer) at the rate; floor: max(compute, xfer) + 2 x delay; p3/floor: p3's step over the floor; fifocpu, p3cpu: the CPU the job (all its processes) spent a step, over the cores (pinned: the larger of the workers' over their cores and the servers' and links' over theirs): what its step cannot go below on this machine)"
 echo
 checks
 echo "the credits auto chose (bytes, at the end of each setting's first p3 run; a local's up link, the global's down links, the locals' links to their workers):"
