@@ -13,7 +13,9 @@
 # ($GX_DGT_LOSSES: a share such as 2%, or ge, Gilbert-Elliott bursts with
 # $GX_DGT_GE) two runs, in turns:
 #   tcp   dense HiPS, every byte over TCP
-#   dgt   the locals with --dgt $GX_DGT_SPEC --dgt-rate at the link's rate
+#   dgt   the locals with --dgt $GX_DGT_SPEC --dgt-rate at $GX_DGT_PACE of
+#         the link's rate (room for the link's own headers and the answers'
+#         acknowledgements)
 # Per run: a local PS's push rounds (from its push to its last answer,
 # geomx-ps push_rounds: mean and 99th percentile, the two locals' pooled),
 # the mean step (worker 1's training clock: worker 0 evaluates), the time
@@ -39,7 +41,7 @@
 #   average, 2 % of the packets lost in all); GX_DGT_RATE [100] Mbit/s;
 #   GX_DGT_DELAY [20] ms one way; GX_DGT_QUEUE [256KiB] (down);
 #   GX_DGT_QUEUE_PKTS [170] (up, each class); GX_DGT_SPEC
-#   [0.1:2] (--dgt K:C[:BLOCK]); GX_DGT_EPOCHS [2]; GX_DGT_STEPS [0]: at
+#   [0.1:2] (--dgt K:C[:BLOCK]); GX_DGT_PACE [0.95]; GX_DGT_EPOCHS [2]; GX_DGT_STEPS [0]: at
 #   most this many steps a worker (0: the epochs; quick runs); GX_DGT_EVAL
 #   [50]; GX_DGT_TEST_LIMIT [2000]; GX_DGT_OPT ["--optimizer adam --lr
 #   0.002"]; GX_DGT_TIMEOUT [3600] seconds a run may take; GX_DGT_OUT
@@ -61,6 +63,7 @@ DELAY=${GX_DGT_DELAY:-20}
 QUEUE=${GX_DGT_QUEUE:-256KiB}
 QPKTS=${GX_DGT_QUEUE_PKTS:-170}
 SPEC=${GX_DGT_SPEC:-0.1:2}
+PACE=${GX_DGT_PACE:-0.95}
 EPOCHS=${GX_DGT_EPOCHS:-2}
 STEPS=${GX_DGT_STEPS:-0}
 EVAL=${GX_DGT_EVAL:-50}
@@ -127,7 +130,7 @@ run() {
 	D=$OUT/$(echo "$2" | tr -c 'A-Za-z0-9.\n' _)/$1
 	rm -rf "$D" && mkdir -p "$D" || return 1
 	lopt=""
-	[ "$1" = dgt ] && lopt="--dgt $SPEC --dgt-rate ${RATE}mbit"
+	[ "$1" = dgt ] && lopt="--dgt $SPEC --dgt-rate $(awk -v r="$RATE" -v p="$PACE" 'BEGIN { printf "%g", r * p }')mbit"
 	CA=$(gx_ns_addr center)
 	# shellcheck disable=SC2086
 	start g center "$B/geomx-ps" --role global --parties 2 --listen "$CA:0" $OPT \

@@ -360,10 +360,9 @@ void gx_dg_pacer_init(gx_dg_pacer *p, double rate, double burst, uint64_t now_ns
 	p->t_ns = now_ns;
 }
 
-uint64_t gx_dg_pacer_take(gx_dg_pacer *p, size_t len, uint64_t now_ns)
+/* Brings the bucket up to now_ns. */
+static void pacer_fill(gx_dg_pacer *p, uint64_t now_ns)
 {
-	if (p->rate <= 0)
-		return 0;
 	if (now_ns > p->t_ns) {
 		/* (in this order the figures of whole ns and bytes are exact) */
 		p->tokens += (double)(now_ns - p->t_ns) * p->rate / 1e9;
@@ -371,6 +370,21 @@ uint64_t gx_dg_pacer_take(gx_dg_pacer *p, size_t len, uint64_t now_ns)
 			p->tokens = p->burst;
 		p->t_ns = now_ns;
 	}
+}
+
+void gx_dg_pacer_charge(gx_dg_pacer *p, size_t len, uint64_t now_ns)
+{
+	if (p->rate <= 0)
+		return;
+	pacer_fill(p, now_ns);
+	p->tokens -= (double)len;
+}
+
+uint64_t gx_dg_pacer_take(gx_dg_pacer *p, size_t len, uint64_t now_ns)
+{
+	if (p->rate <= 0)
+		return 0;
+	pacer_fill(p, now_ns);
 	/* one above the burst goes once the bucket is full */
 	double need = (double)len < p->burst ? (double)len : p->burst;
 	if (p->tokens >= need) {

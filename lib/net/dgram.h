@@ -160,5 +160,9 @@ void gx_dg_pacer_init(gx_dg_pacer *p, double rate, double burst, uint64_t now_ns
  * nanoseconds until they may (taking nothing). A datagram above the burst
  * waits for a full bucket and leaves with the bucket in debt. */
 uint64_t gx_dg_pacer_take(gx_dg_pacer *p, size_t len, uint64_t now_ns);
+/* Takes len bytes at now_ns whatever the bucket holds (it may go into
+ * debt): what went over the same path by another way (a TCP link's bytes),
+ * which the datagrams then wait behind. */
+void gx_dg_pacer_charge(gx_dg_pacer *p, size_t len, uint64_t now_ns);
 
 #endif

@@ -13,7 +13,10 @@
  *    are dropped at the header or at authentication, and counted.
  *  - The deadline: the DGT_PUSH's arrival plus the time the datagrams
  *    queued at the sender before and with this round take at its pace,
- *    plus --dgt-grace. A round whose blocks are all in closes at once.
+ *    plus --dgt-grace, and then as long as the party's datagrams keep
+ *    arriving less than --dgt-grace apart (a round's may wait behind
+ *    other slices' and the link's bytes on the way). A round whose blocks
+ *    are all in closes at once.
  *  - A datagram that overtakes the round's first DGT_PUSH is placed when
  *    the slice's block size is known (from an earlier round, or from the
  *    datagram itself when it is not the last block).
@@ -45,6 +48,7 @@ struct ps_dgt_global {
 	int fd;
 	gx_dg_rx *rx;
 	uint32_t *late;   /* [parties] late datagrams since the last ACK */
+	uint64_t *t_last; /* [parties] ns, the party's last datagram placed */
 	uint64_t datagrams, placed, dup, late_all, stray, forged, malformed;
 	uint64_t closed_full, closed_deadline;
 };
@@ -56,9 +60,10 @@ int ps_dgt_global_init(gx_ps *ps)
 	ps_global_state *g = ps->glob;
 	ps_dgt_global *d = calloc(1, sizeof *d);
 	if (!d || !(d->late = calloc((size_t)ps->n, sizeof *d->late)) ||
-	    !(d->rx = gx_dg_rx_new())) {
+	    !(d->t_last = calloc((size_t)ps->n, sizeof *d->t_last)) || !(d->rx = gx_dg_rx_new())) {
 		if (d) {
 			free(d->late);
+			free(d->t_last);
 			free(d);
 		}
 		return GX_ENOMEM;
@@ -112,6 +117,7 @@ void ps_dgt_global_free(gx_ps *ps)
 	}
 	gx_dg_rx_free(d->rx);
 	free(d->late);
+	free(d->t_last);
 	free(d);
 	g->dgt = NULL;
 }
@@ -215,8 +221,22 @@ static long deadline(gx_ev *ev, long long id, void *ud)
 	(void)id;
 	ps_dgt_slot *t = ud;
 	t->timer = 0;
-	if (t->rel && !t->ps->finishing)
-		close_round(t->ps, t, 0);
+	if (!t->rel || t->ps->finishing)
+		return -1;
+	/* the party's datagrams still coming (this round's may queue behind
+	 * other slices' and the link's bytes on the way): wait as long again
+	 * while they do; they are finite, and what is not placed (a replay)
+	 * extends nothing */
+	uint64_t grace = (uint64_t)(t->ps->o.dgt.grace * 1e9);
+	if (grace && gx_now_ns() - t->ps->glob->dgt->t_last[t->party] < grace) {
+		long ms = (long)((grace + 999999) / 1000000);
+		long long id2 = gx_ev_timer(t->ps->ev, ms, deadline, t);
+		if (id2 > 0) {
+			t->timer = id2;
+			return -1;
+		}
+	}
+	close_round(t->ps, t, 0);
 	return -1;
 }
 
@@ -324,6 +344,7 @@ static void take(gx_ps *ps, uint8_t *buf, size_t len)
 	switch (gx_dgt_rx_put(t->rx, h.round, h.block, h.codec, body, h.count)) {
 	case GX_DGT_PLACED:
 		d->placed++;
+		d->t_last[h.party] = gx_now_ns();
 		maybe_close(ps, t);
 		return;
 	case GX_DGT_DUP:

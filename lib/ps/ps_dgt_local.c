@@ -240,7 +240,8 @@ static void pump(dgt_up *d)
 		uint64_t wait = 0;
 		while (n < GX_DG_BATCH && (size_t)n < q->len) {
 			dg_out *o = &q->v[(q->head + (size_t)n) % q->cap];
-			if ((wait = gx_dg_pacer_take(&d->pacer, o->n, now)) != 0)
+			/* (the path carries the IP and UDP headers too) */
+			if ((wait = gx_dg_pacer_take(&d->pacer, o->n + GX_DG_IP4_OVERHEAD, now)) != 0)
 				break;
 			bufs[n] = o->b;
 			lens[n] = o->n;
@@ -373,6 +374,9 @@ void ps_dgt_push(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
 			       .round = round, .sender = ps->o.party };
 	ps_send_tensor(ps, u->c, &rt, &pl);
 	gx_buf_unref(buf);
+	/* the reliable part goes first (a shaper serves the link first): the
+	 * datagrams wait behind its bytes */
+	gx_dg_pacer_charge(&d->pacer, size + GX_FRAME_HDR_SIZE, gx_now_ns());
 	/* the lossy blocks, each channel's in block order */
 	size_t cap = GX_DG_HEAD + (size_t)dl->block * es + GX_DG_TAG;
 	for (uint32_t i = 0; i < nb && !ps->finishing; i++) {

@@ -352,8 +352,14 @@ static void test_pacer(void)
 			t += w;
 	}
 	T_ASSERT(bytes <= 1000000 + 10000 + 1200 && bytes >= 1000000 - 1200);
+	/* bytes that went another way: the next datagram waits behind them */
+	gx_dg_pacer_init(&p, 1e6, 10000, 0);
+	gx_dg_pacer_charge(&p, 15000, 0);
+	T_EQ(gx_dg_pacer_take(&p, 1000, 0), 6 * MS);
+	T_EQ(gx_dg_pacer_take(&p, 1000, 6 * MS), 0);
 	/* unpaced */
 	gx_dg_pacer_init(&p, 0, 0, 0);
+	gx_dg_pacer_charge(&p, 15000, 0);
 	T_EQ(gx_dg_pacer_take(&p, 60000, 0), 0);
 }
 
