@@ -75,7 +75,7 @@ static void put_head(uint8_t *p, const gx_dg_head *h)
 	put32(p + 20, h->round);
 	put32(p + 24, h->block);
 	put16(p + 28, h->count);
-	put16(p + 30, 0);
+	put16(p + 30, h->flags);
 }
 
 static void nonce_of(uint8_t n[DG_NONCE], const gx_dg_head *h)
@@ -88,7 +88,7 @@ static void nonce_of(uint8_t n[DG_NONCE], const gx_dg_head *h)
 long gx_dg_seal(const gx_dg_key *k, const gx_dg_head *h, const void *body, uint8_t *out,
 		size_t cap)
 {
-	if (!h || !out || (h->count && !body) || h->kind != GX_DG_BLOCK)
+	if (!h || !out || (h->count && !body) || h->kind != GX_DG_BLOCK || (h->flags & ~GX_DG_LAST))
 		return GX_EINVAL;
 	size_t es = gx_dg_elem_size(h->codec);
 	if (!es)
@@ -131,7 +131,7 @@ int gx_dg_peek(const uint8_t *buf, size_t len, int sealed, gx_dg_head *h)
 	size_t es = gx_dg_elem_size(buf[7]);
 	if (!es)
 		return GX_ECODEC;
-	if (get16(buf + 30) != 0)
+	if (get16(buf + 30) & ~GX_DG_LAST)
 		return GX_EFLAGS;
 	h->kind = buf[5];
 	h->channel = buf[6];
@@ -142,6 +142,7 @@ int gx_dg_peek(const uint8_t *buf, size_t len, int sealed, gx_dg_head *h)
 	h->round = get32(buf + 20);
 	h->block = get32(buf + 24);
 	h->count = get16(buf + 28);
+	h->flags = get16(buf + 30);
 	if (len != GX_DG_HEAD + (size_t)h->count * es + (sealed ? GX_DG_TAG : GX_DG_CRC))
 		return GX_ELENGTH;
 	return 0;

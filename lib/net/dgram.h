@@ -22,7 +22,8 @@
  * All integers little-endian. kind is GX_DG_BLOCK; channel 1..255 (the
  * reliable channel, 0, is the TCP link); slice the tensor frames' block
  * number of the slice (key, slice) the block belongs to, block the DGT
- * block's index within it; flags must be 0. A datagram is exactly head +
+ * block's index within it; flags holds GX_DG_LAST (the slice's last
+ * block, which may be shorter) and nothing else. A datagram is exactly head +
  * body + trail bytes, nothing after. The nonce never repeats under a key:
  * a link joins one sender to one server, which holds at most one slice of
  * a key (MultiGPS places each run of a key on a server of its own), and
@@ -53,12 +54,15 @@
 #define GX_DG_IP6_OVERHEAD 48
 
 enum { GX_DG_BLOCK = 1 };
+/* flags: the slice's last block (so a receiver that sees another one
+ * first knows the slice's block size from its count) */
+#define GX_DG_LAST 1u
 
 /* A datagram's header, parsed. */
 typedef struct gx_dg_head {
 	uint8_t kind, channel, codec;
 	uint32_t party, key, slice, round, block;
-	uint16_t count;
+	uint16_t count, flags;
 } gx_dg_head;
 
 /* A direction's datagram key: NULL where the link is plaintext. */

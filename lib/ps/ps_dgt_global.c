@@ -17,9 +17,9 @@
  *    arriving less than --dgt-grace apart (a round's may wait behind
  *    other slices' and the link's bytes on the way). A round whose blocks
  *    are all in closes at once.
- *  - A datagram that overtakes the round's first DGT_PUSH is placed when
- *    the slice's block size is known (from an earlier round, or from the
- *    datagram itself when it is not the last block).
+ *  - A datagram that overtakes the slice's first DGT_PUSH is placed when
+ *    the slice's block size is known: from an earlier round, or from the
+ *    datagram itself when it is not the slice's last block (GX_DG_LAST).
  */
 #include <math.h>
 #include <stdio.h>
@@ -336,7 +336,7 @@ static void take(gx_ps *ps, uint8_t *buf, size_t len)
 	if (!t->rx) {
 		/* before the slice's first DGT_PUSH: its block size is this
 		 * datagram's unless it is the slice's last block */
-		if ((uint64_t)(h.block + 1) * h.count >= s->count || slot_rx(t, h.count)) {
+		if ((h.flags & GX_DG_LAST) || !h.count || slot_rx(t, h.count)) {
 			d->stray++;
 			return;
 		}

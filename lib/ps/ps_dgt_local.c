@@ -387,7 +387,8 @@ void ps_dgt_push(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
 		const void *v = gx_dgt_values(g, i, &n);
 		gx_dg_head h = { .kind = GX_DG_BLOCK, .channel = (uint8_t)c,
 				 .codec = (uint8_t)dl->codec, .party = ps->o.party, .key = k->key,
-				 .slice = s->block, .round = round, .block = i, .count = n };
+				 .slice = s->block, .round = round, .block = i, .count = n,
+				 .flags = i + 1 == nb ? GX_DG_LAST : 0 };
 		uint8_t *o = malloc(cap);
 		long len = o ? gx_dg_seal(d->tx, &h, v, o, cap) : GX_ENOMEM;
 		if (len < 0 || q_push(&d->q[c], o, (size_t)len)) {

@@ -16,8 +16,10 @@
 #  2. Across network namespaces whose links to the center lose 5 % of the
 #     packets up (geomx-netem), each DC's way up shaped by DS class
 #     (gx_ns_prio): the lossy channels' datagrams reach the shaper in their
-#     classes (DSCP 10 and 12), the TCP links in the first; blocks are
-#     lost, and the error-feedback
+#     classes (DSCP 10 and 12), the TCP links in the first; with K held at
+#     0.2 (--dgt-target 0: a K that adapts would send everything reliably
+#     on so lossy a path, and keep nothing back), blocks are lost, and the
+#     error-feedback
 #     invariant holds through the servers (SGD with lr 1 and --sum, so what
 #     the parameters moved is what arrived: what arrived plus what the
 #     locals kept equals what the workers pushed, tests/integration/
@@ -206,7 +208,7 @@ spawn ef.g0 ip netns exec "$(gx_ns_name center)" geomx-ps --role global --partie
 GP=$(port_of ef.g0)
 for p in 0 1; do
 	spawn "ef.l$p" ip netns exec "$(gx_ns_name dc$p)" geomx-ps --role local --party $p \
-		--workers 2 --upstream "$CA:$GP" --dgt 0.2:2 --dgt-rate 100mbit \
+		--workers 2 --upstream "$CA:$GP" --dgt 0.2:2 --dgt-rate 100mbit --dgt-target 0 \
 		--ef-save "$T/ef.l$p.state" --stats "$T/ef.l$p.stats"
 	eval "LP$p=\$(port_of ef.l$p)"
 done

@@ -30,13 +30,14 @@ static gx_dg_head head_of(int codec, uint16_t count, uint64_t round, uint32_t bl
 {
 	gx_dg_head h = { .kind = GX_DG_BLOCK, .channel = 2, .codec = (uint8_t)codec, .party = 3,
 			 .key = 17, .slice = 1, .round = (uint32_t)round, .block = block,
-			 .count = count };
+			 .count = count, .flags = block & 1 ? GX_DG_LAST : 0 };
 	return h;
 }
 
 static int same_head(const gx_dg_head *a, const gx_dg_head *b)
 {
 	return a->kind == b->kind && a->channel == b->channel && a->codec == b->codec &&
+	       a->flags == b->flags &&
 	       a->party == b->party && a->key == b->key && a->slice == b->slice &&
 	       a->round == b->round &&
 	       a->block == b->block && a->count == b->count;
@@ -173,7 +174,7 @@ static void test_refusals(void)
 	} cases[] = {
 		{ 0, 'g', GX_EMAGIC },     { 4, 2, GX_EVERSION },    { 5, 0, GX_ETYPE },
 		{ 5, 2, GX_ETYPE },        { 7, GX_CODEC_NONE, GX_ECODEC },
-		{ 7, GX_CODEC_SPARSE_F32, GX_ECODEC },                { 30, 1, GX_EFLAGS },
+		{ 7, GX_CODEC_SPARSE_F32, GX_ECODEC },                { 30, 2, GX_EFLAGS },
 		{ 31, 0x80, GX_EFLAGS },   { 28, 3, GX_ELENGTH },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
