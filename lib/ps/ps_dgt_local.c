@@ -415,7 +415,10 @@ const float *ps_dgt_residual(const gx_ps *ps, const ps_lkey *k, int b)
 void ps_dgt_on_ack(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
 {
 	ps_dgt_local *dl = ps->loc->dgt;
-	ps_lkey *k = dl ? ps_local_key(ps, h->key, 0) : NULL;
+	/* with blocks, the block is a key of the table; else a slice of one */
+	ps_lkey *k = dl ? ps_local_key(ps, h->key, h->block) : NULL;
+	if (dl && !k)
+		k = ps_local_key(ps, h->key, 0);
 	int b = 0;
 	while (k && b < k->nsl && k->sl[b].block != h->block)
 		b++;

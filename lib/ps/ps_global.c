@@ -663,12 +663,14 @@ static void global_ack(const gx_ps *ps, const ps_peer *p, gx_hello *a, gx_config
 {
 	a->sync = (uint8_t)ps->o.sync;
 	c->sync = (uint8_t)ps->o.sync;
-	c->mode = p->mode != 0;
+	c->mode = (uint8_t)p->mode;
 	c->sum = ps->o.sum != 0;
 	c->optim = ps->o.optim;
-	/* Blocks for the locals that leave the updates to this tier: a coded
-	 * WAN selects and feeds back errors over whole slices. */
-	if (p->role == GX_ROLE_LOCAL && !p->mode)
+	/* Blocks for the locals that leave the updates to this tier, and for
+	 * those under DGT (which plans each block on its own, so that blocks
+	 * go up and come back while the next arrive); a WAN codec selects
+	 * and feeds back errors over whole slices. */
+	if (p->role == GX_ROLE_LOCAL && p->mode != 1)
 		c->block = ps->o.block;
 	if (ps->o.sync == GX_SYNC_HFA) {
 		c->k1 = ps->o.k1;

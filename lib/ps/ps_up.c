@@ -129,7 +129,7 @@ static int up_check_config(gx_dial *d, const gx_config *c, char *why, size_t cap
 {
 	ps_peer *u = ud;
 	gx_ps *ps = u->ps;
-	if (c->mode != (ps->loc->hello.mode != 0)) {
+	if (c->mode != ps->loc->hello.mode) {
 		snprintf(why, cap, "its CONFIG contradicts our HELLO (a coded WAN or none)");
 		return GX_EPROTO;
 	}

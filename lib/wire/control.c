@@ -126,7 +126,7 @@ int gx_config_parse(const uint8_t *p, size_t len, gx_config *c)
 	if (!p || !c || len != GX_CONFIG_SIZE)
 		return GX_EPROTO;
 	memset(c, 0, sizeof *c);
-	if (p[0] > GX_SYNC_HFA || p[1] > GX_LINK_FP16 || p[2] > 1 || p[3] > 1)
+	if (p[0] > GX_SYNC_HFA || p[1] > GX_LINK_FP16 || p[2] > 2 || p[3] > 1)
 		return GX_EPROTO;
 	uint32_t k1 = get32(p + 4), k2 = get32(p + 8), kind = get32(p + 12);
 	if ((p[0] == GX_SYNC_HFA) != (k1 != 0) || (k1 != 0) != (k2 != 0))
@@ -140,7 +140,9 @@ int gx_config_parse(const uint8_t *p, size_t len, gx_config *c)
 			return GX_EPROTO;
 	}
 	uint32_t block = get32(p + 48);
-	if (p[2] && block) /* a local that applies updates codes whole slices */
+	/* a local with a WAN codec codes whole slices (DGT, mode 2, plans
+	 * each block on its own) */
+	if (p[2] == 1 && block)
 		return GX_EPROTO;
 	for (int i = 52; i < GX_CONFIG_SIZE; i++)
 		if (p[i])

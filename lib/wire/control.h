@@ -50,7 +50,8 @@ int gx_hello_parse(const uint8_t *p, size_t len, gx_hello *h);
 typedef struct gx_config {
 	uint8_t sync;        /* enum gx_sync */
 	uint8_t lan;         /* to a worker: GX_LINK_NONE or GX_LINK_FP16 */
-	uint8_t mode;        /* to a local: 1 it applies the updates */
+	uint8_t mode;        /* to a local: 1 it applies the updates (a WAN
+			      * codec), 2 the same under DGT (blocks allowed) */
 	uint8_t sum;         /* updates use the sum, not the mean */
 	uint32_t k1, k2;     /* HFA */
 	gx_optim_opts optim; /* the global tier's optimizer */
@@ -58,7 +59,7 @@ typedef struct gx_config {
 } gx_config;
 
 void gx_config_pack(const gx_config *c, uint8_t out[GX_CONFIG_SIZE]);
-/* GX_EPROTO unless len == 56, sync 0..2, lan 0 or 1, mode and sum 0 or 1,
+/* GX_EPROTO unless len == 56, sync 0..2, lan 0 or 1, mode 0..2, sum 0 or 1,
  * k1 and k2 both zero or (HFA) both nonzero, a known optimizer kind, finite
  * floats, block 0 with mode 1, and reserved zero. Accepted payloads pack back to their bytes. */
 int gx_config_parse(const uint8_t *p, size_t len, gx_config *c);

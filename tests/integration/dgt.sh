@@ -55,7 +55,7 @@ mkkey "$K"
 for mode in plain sealed; do
 	ka=""
 	[ $mode = sealed ] && ka="--key $K"
-	start_hips $mode 1 2 2 "$ka --optimizer sgd --lr 0.5" "$ka --dgt 0.2:2 --dgt-rate 1gbit"
+	start_hips $mode 1 2 2 "$ka --optimizer sgd --lr 0.5" "$ka --dgt 0.2:2:100 --dgt-rate 1gbit"
 	G=$(port_of $mode.g0)
 	if [ $mode = sealed ]; then
 		# intruders at the datagram port, once both locals are in
@@ -128,7 +128,7 @@ done
 # Replays: a sniffer on loopback sends every datagram to the global's port
 # again as soon as it sees it, 200 of them.
 if [ "$(id -u)" = 0 ]; then
-	start_hips rp 1 2 2 "--optimizer sgd --lr 0.5" "--dgt 0.2:2 --dgt-rate 1gbit"
+	start_hips rp 1 2 2 "--optimizer sgd --lr 0.5" "--dgt 0.2:2:100 --dgt-rate 1gbit"
 	G=$(port_of rp.g0)
 	cat >"$T/sniff.py" <<'EOF'
 import socket, struct, sys

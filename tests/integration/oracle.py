@@ -347,7 +347,7 @@ def load_state(path):
 
 def cmd_ef(args):
     """The error-feedback invariant through the servers (SGD, lr 1, --sum,
-    unsplit keys): what the workers pushed, summed over rounds, workers and
+    unsplit keys, their residuals whole or in blocks): what the workers pushed, summed over rounds, workers and
     parties, equals what reached the parameters (init - final) plus what the
     local servers kept (their residuals)."""
     sizes = [int(x) for x in args.sizes.split(",")]
@@ -366,6 +366,12 @@ def cmd_ef(args):
         kept = [0.0] * n
         for st in states:
             res = st.get((k, 0, 0))
+            if res is not None and len(res) < n:
+                # kept per block (geomx-ps --block): the blocks in order
+                res, b = [], 0
+                while (k, b, 0) in st:
+                    res += st[(k, b, 0)]
+                    b += 1
             if res is None or len(res) != n:
                 print("# key %d: no residual of %d elements in a state file" % (k, n))
                 return 1

@@ -308,7 +308,7 @@ static void test_config(void)
 	T_EQ(gx_config_parse(NULL, sizeof b, &g), GX_EPROTO);
 	/* one bad field at a time */
 	static const struct { int off; uint8_t v; } bad[] = {
-		{ 0, 3 }, { 1, 2 }, { 2, 2 }, { 3, 2 }, { 12, GX_OPT__MAX }, { 48, 1 }, { 55, 1 },
+		{ 0, 3 }, { 1, 2 }, { 2, 3 }, { 3, 2 }, { 12, GX_OPT__MAX }, { 48, 1 }, { 55, 1 },
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		memcpy(m, b, sizeof m);
@@ -324,8 +324,8 @@ static void test_config(void)
 	memcpy(m, b, sizeof m);
 	memset(m + 16, 0xff, 4); /* lr NaN */
 	T_EQ(gx_config_parse(m, sizeof m, &g), GX_EPROTO);
-	/* The block size: at bytes 48..51, with mode 0 only (above, mode 1
-	 * with byte 48 set is refused). */
+	/* The block size: at bytes 48..51, with mode 0 or 2 (DGT) only
+	 * (above, mode 1 with byte 48 set is refused). */
 	c.mode = 0;
 	c.block = 65536;
 	gx_config_pack(&c, b);
@@ -335,6 +335,10 @@ static void test_config(void)
 	memcpy(m, b, sizeof m);
 	m[52] = 1; /* reserved */
 	T_EQ(gx_config_parse(m, sizeof m, &g), GX_EPROTO);
+	c.mode = 2; /* DGT: blocks too */
+	gx_config_pack(&c, b);
+	T_EQ(gx_config_parse(b, sizeof b, &g), 0);
+	T_EQ(memcmp(&c, &g, sizeof c), 0);
 }
 
 /* DGT's payloads: a push of a 10-element slice in blocks of 4 (4, 4, 2)
