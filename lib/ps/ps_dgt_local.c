@@ -8,8 +8,14 @@
  * Choices:
  *  - One UDP socket per channel and upstream server, connected (so ICMP
  *    errors come back and the kernel routes once), each with its DS field.
- *  - The pacer is one per upstream server: the channels share its rate,
- *    and channel 1's queue always goes before channel 2's.
+ *  - The pacer is one per upstream server, and its queue one FIFO: a
+ *    slice's datagrams leave together, its channel 1's first, slices in
+ *    the order pushed. So each block's round can close, and its answer
+ *    come down, while later blocks still go up (sending every slice's
+ *    channel 1 before any channel 2 held every round open until the
+ *    train's end: a 40-step trial at 0 % loss ran 1.28x TCP's step); the
+ *    shaper's DS classes give the channels their priority where the path
+ *    is contended.
  *  - A send that fails (the server's port unreachable, no buffer) drops
  *    the datagram: it is then lost like one the path dropped, and folded
  *    back when the global's word comes.
@@ -27,6 +33,7 @@
 typedef struct dg_out {
 	uint8_t *b;
 	size_t n;
+	int ch;   /* its channel: the socket it leaves by */
 } dg_out;
 
 /* A FIFO of sealed datagrams. */
@@ -38,8 +45,8 @@ typedef struct dg_queue {
 typedef struct dgt_up {
 	int fd[GX_DGT_MAX_CHANNELS + 1]; /* [1..channels] */
 	gx_dg_key *tx;
-	dg_queue q[GX_DGT_MAX_CHANNELS + 1];
-	size_t queued;                   /* bytes in the queues */
+	dg_queue q;
+	size_t queued;                   /* bytes in the queue */
 	gx_dg_pacer pacer;
 	long long timer;
 	gx_ps *ps;
@@ -73,7 +80,7 @@ static void q_free(dg_queue *q)
 	memset(q, 0, sizeof *q);
 }
 
-static int q_push(dg_queue *q, uint8_t *b, size_t n)
+static int q_push(dg_queue *q, uint8_t *b, size_t n, int ch)
 {
 	if (q->len == q->cap) {
 		size_t nc = q->cap ? 2 * q->cap : 256;
@@ -87,7 +94,7 @@ static int q_push(dg_queue *q, uint8_t *b, size_t n)
 		q->cap = nc;
 		q->head = 0;
 	}
-	q->v[(q->head + q->len) % q->cap] = (dg_out){ b, n };
+	q->v[(q->head + q->len) % q->cap] = (dg_out){ b, n, ch };
 	q->len++;
 	return 0;
 }
@@ -142,11 +149,10 @@ void ps_dgt_local_free(gx_ps *ps)
 		return;
 	for (int i = 0; i < ps->loc->nups; i++) {
 		dgt_up *u = &dl->up[i];
-		for (int c = 0; c <= GX_DGT_MAX_CHANNELS; c++) {
+		for (int c = 0; c <= GX_DGT_MAX_CHANNELS; c++)
 			if (u->fd[c] >= 0)
 				close(u->fd[c]);
-			q_free(&u->q[c]);
-		}
+		q_free(&u->q);
 		if (u->timer && ps->ev)
 			gx_ev_timer_del(ps->ev, u->timer);
 		gx_dg_key_free(u->tx);
@@ -219,27 +225,25 @@ int ps_dgt_up_ready(gx_ps *ps, ps_peer *u)
 
 static long pump_timer(gx_ev *ev, long long id, void *ud);
 
-/* Sends what the pacer lets go, channel 1's queue first; arms a timer for
- * the rest. */
+/* Sends what the pacer lets go, in the queue's order (consecutive
+ * datagrams of one channel in a batch); arms a timer for the rest. */
 static void pump(dgt_up *d)
 {
 	gx_ps *ps = d->ps;
 	ps_dgt_local *dl = ps->loc->dgt;
 	uint64_t now = gx_now_ns();
 	int budget = 4096; /* datagrams a call: the loop serves the rest too */
-	while (d->queued && budget > 0) {
-		int c = 1;
-		while (c <= dl->channels && !d->q[c].len)
-			c++;
-		if (c > dl->channels)
-			break;
-		dg_queue *q = &d->q[c];
+	dg_queue *q = &d->q;
+	while (q->len && budget > 0) {
+		int c = q->v[q->head].ch;
 		uint8_t *bufs[GX_DG_BATCH];
 		size_t lens[GX_DG_BATCH];
 		int n = 0;
 		uint64_t wait = 0;
 		while (n < GX_DG_BATCH && (size_t)n < q->len) {
 			dg_out *o = &q->v[(q->head + (size_t)n) % q->cap];
+			if (o->ch != c)
+				break;
 			/* (the path carries the IP and UDP headers too) */
 			if ((wait = gx_dg_pacer_take(&d->pacer, o->n + GX_DG_IP4_OVERHEAD, now)) != 0)
 				break;
@@ -377,11 +381,12 @@ void ps_dgt_push(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
 	/* the reliable part goes first (a shaper serves the link first): the
 	 * datagrams wait behind its bytes */
 	gx_dg_pacer_charge(&d->pacer, size + GX_FRAME_HDR_SIZE, gx_now_ns());
-	/* the lossy blocks, each channel's in block order */
+	/* the lossy blocks: channel 1's, then 2's ..., each in block order */
 	size_t cap = GX_DG_HEAD + (size_t)dl->block * es + GX_DG_TAG;
-	for (uint32_t i = 0; i < nb && !ps->finishing; i++) {
+	for (uint32_t j = 0; j < (uint32_t)dl->channels * nb && !ps->finishing; j++) {
+		uint32_t i = j % nb;
 		int c = dl->chan[i];
-		if (!c)
+		if (c != (int)(j / nb) + 1)
 			continue;
 		uint16_t n;
 		const void *v = gx_dgt_values(g, i, &n);
@@ -391,7 +396,7 @@ void ps_dgt_push(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
 				 .flags = i + 1 == nb ? GX_DG_LAST : 0 };
 		uint8_t *o = malloc(cap);
 		long len = o ? gx_dg_seal(d->tx, &h, v, o, cap) : GX_ENOMEM;
-		if (len < 0 || q_push(&d->q[c], o, (size_t)len)) {
+		if (len < 0 || q_push(&d->q, o, (size_t)len, c)) {
 			free(o);
 			ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u (DGT)", k->key);
 			return;
