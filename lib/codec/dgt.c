@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "../base/gx_base.h"
-#include "../wire/gx_wire.h"
+#include "../wire/control.h"
 #include "dgt.h"
 #include "gx_codec.h"
 
@@ -83,10 +83,10 @@ uint32_t gx_dgt_block(const gx_dgt *d)
 	return d ? d->block : 0;
 }
 
+/* Elements of block b (wire/control.h: the one rule the messages follow). */
 static uint32_t len_of(const gx_dgt *d, uint32_t b)
 {
-	uint64_t at = (uint64_t)b * d->block;
-	return d->count - at < d->block ? (uint32_t)(d->count - at) : d->block;
+	return gx_dgt_block_len(d->count, d->block, b);
 }
 
 /* Ranking: contribution descending, then block ascending (so a plan is
@@ -104,7 +104,7 @@ static int by_contrib(const void *a, const void *b, void *ctx)
 int gx_dgt_plan(gx_dgt *d, const float *sum, double k, int channels, uint8_t *chan)
 {
 	if (!d || !sum || d->planned || !(k >= 0 && k <= 1) || channels < 1 ||
-	    channels > GX_DGT_MAX_CHANNELS)
+	    channels > GX_DGT_CHANNELS_MAX)
 		return GX_EINVAL;
 	for (uint32_t b = 0; b < d->nblocks; b++) {
 		uint64_t at = (uint64_t)b * d->block;
@@ -133,12 +133,11 @@ int gx_dgt_plan(gx_dgt *d, const float *sum, double k, int channels, uint8_t *ch
 	}
 	/* what the coding keeps back, as if every block arrives */
 	if (d->codec == GX_CODEC_F16) {
+		/* the coded values decoded into res, then what they miss */
 		gx_f32_to_f16(d->g, d->h, (size_t)d->count);
-		for (uint64_t i = 0; i < d->count; i++) {
-			float back;
-			gx_f16_to_f32(&d->h[i], &back, 1);
-			d->res[i] = d->g[i] - back;
-		}
+		gx_f16_to_f32(d->h, d->res, (size_t)d->count);
+		for (uint64_t i = 0; i < d->count; i++)
+			d->res[i] = d->g[i] - d->res[i];
 	} else {
 		memset(d->res, 0, (size_t)d->count * sizeof *d->res);
 	}
@@ -213,7 +212,7 @@ struct gx_dgt_rx {
 	uint8_t *bits;
 };
 
-gx_dgt_rx *gx_dgt_rx_create(uint64_t count, uint32_t block)
+gx_dgt_rx *gx_dgt_rx_create(uint64_t count, uint32_t block, uint64_t first)
 {
 	if (!count || !block || block > UINT16_MAX || count > SIZE_MAX / sizeof(float) ||
 	    (count + block - 1) / block > UINT32_MAX)
@@ -221,6 +220,7 @@ gx_dgt_rx *gx_dgt_rx_create(uint64_t count, uint32_t block)
 	gx_dgt_rx *r = calloc(1, sizeof *r);
 	if (!r)
 		return NULL;
+	r->next = first;
 	r->count = count;
 	r->block = block;
 	r->nblocks = blocks_of(count, block);
@@ -259,7 +259,7 @@ int gx_dgt_rx_put(gx_dgt_rx *r, uint64_t round, uint32_t b, int codec, const uin
 	if (b >= r->nblocks)
 		return GX_DGT_STRAY;
 	uint64_t at = (uint64_t)b * r->block;
-	uint32_t n = r->count - at < r->block ? (uint32_t)(r->count - at) : r->block;
+	uint32_t n = gx_dgt_block_len(r->count, r->block, b);
 	if (count != n || (codec != GX_CODEC_F32 && codec != GX_CODEC_F16))
 		return GX_DGT_STRAY;
 	if (!r->open) {

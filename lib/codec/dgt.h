@@ -35,8 +35,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../wire/gx_wire.h"
+
 #define GX_DGT_ALPHA 0.3f   /* the contribution's moving-average weight */
-#define GX_DGT_MAX_CHANNELS 8
 
 typedef struct gx_dgt gx_dgt;
 
@@ -53,7 +54,7 @@ uint32_t gx_dgt_block(const gx_dgt *d);
  * channel: 0 for the ceil(k * nblocks) most important (at least one, all
  * with k >= 1), 1..channels for the rest, split in contribution order into
  * channels near-equal runs. The residual is what the coding rounds off.
- * 0, or GX_EINVAL (k outside 0..1, channels outside 1..GX_DGT_MAX_CHANNELS,
+ * 0, or GX_EINVAL (k outside 0..1, channels outside 1..GX_DGT_CHANNELS_MAX,
  * a plan already waiting for gx_dgt_fold). */
 int gx_dgt_plan(gx_dgt *d, const float *sum, double k, int channels, uint8_t *chan);
 /* The coded values of block b of the planned round (F32: floats, F16:
@@ -63,8 +64,8 @@ const void *gx_dgt_values(const gx_dgt *d, uint32_t b, uint16_t *count);
 /* What a round delayed: blocks lost of those sent on lossy channels, and
  * the squared norms of g and of what was folded back. */
 typedef struct gx_dgt_fold_stats {
-	uint32_t sent[GX_DGT_MAX_CHANNELS + 1]; /* blocks per channel */
-	uint32_t lost[GX_DGT_MAX_CHANNELS + 1];
+	uint32_t sent[GX_DGT_CHANNELS_MAX + 1]; /* blocks per channel */
+	uint32_t lost[GX_DGT_CHANNELS_MAX + 1];
 	double g_sq, folded_sq;
 } gx_dgt_fold_stats;
 
@@ -96,7 +97,10 @@ enum {
 			    * or count that does not fit the slice */
 };
 
-gx_dgt_rx *gx_dgt_rx_create(uint64_t count, uint32_t block);
+/* A receiver for a slice of count elements in blocks of block, whose first
+ * round to open is first (a receiver made again mid-job goes on from the
+ * slice's rounds). NULL on a bad argument or no memory. */
+gx_dgt_rx *gx_dgt_rx_create(uint64_t count, uint32_t block, uint64_t first);
 void gx_dgt_rx_free(gx_dgt_rx *r);
 /* Places block b of round (count elements of codec at vals; F16 decoded).
  * The round after the last closed one opens on its first block. Returns

@@ -14,9 +14,8 @@
 
 #define READ_CHUNK (64u << 10) /* bytes per read(2) */
 
-/* One frame: a dense F32 vector of n elements on a channel. */
-static int write_channel(int fd, uint32_t key, uint32_t block, int channel, const float *v,
-			 uint64_t n)
+int gx_ef_state_write_vec(int fd, uint32_t key, uint32_t block, int channel, const float *v,
+			  uint64_t n)
 {
 	if (n > UINT32_MAX / sizeof(float))
 		return GX_ETOOBIG;
@@ -43,10 +42,10 @@ int gx_ef_state_write(int fd, uint32_t key, uint32_t block, const gx_ef *ef)
 	 * vectors are only read here. */
 	gx_ef *e = (gx_ef *)ef;
 	uint64_t n = gx_ef_count(e);
-	int r = write_channel(fd, key, block, 0, gx_ef_residual(e), n);
+	int r = gx_ef_state_write_vec(fd, key, block, 0, gx_ef_residual(e), n);
 	const float *u = gx_ef_velocity(e);
 	if (!r && u)
-		r = write_channel(fd, key, block, 1, u, n);
+		r = gx_ef_state_write_vec(fd, key, block, 1, u, n);
 	return r;
 }
 

@@ -175,6 +175,11 @@ size_t gx_sparse_index_size(const uint32_t *idx, size_t k, uint64_t n, int enc);
  * GX_ETOOBIG (a payload over 4 GiB - 1) or GX_EIO with errno set; after a
  * failure part of the frames may have been written. ef is only read. */
 int gx_ef_state_write(int fd, uint32_t key, uint32_t block, const gx_ef *ef);
+/* One frame of such a file: n floats of v as channel (0 residual, 1
+ * velocity) of (key, block), for a state kept elsewhere than a gx_ef (DGT's
+ * residual). Returns as gx_ef_state_write. */
+int gx_ef_state_write_vec(int fd, uint32_t key, uint32_t block, int channel, const float *v,
+			  uint64_t n);
 
 /* Checks that h is a frame of a state file: GX_FT_STATE, channel 0 or 1, a
  * codec that carries values and count > 0. Returns 0 or GX_EFORMAT. */

@@ -57,11 +57,6 @@ size_t gx_dg_overhead(const gx_dg_key *k)
 	return GX_DG_HEAD + (k ? GX_DG_TAG : GX_DG_CRC);
 }
 
-size_t gx_dg_elem_size(int codec)
-{
-	return codec == GX_CODEC_F32 ? 4 : codec == GX_CODEC_F16 ? 2 : 0;
-}
-
 static void put_head(uint8_t *p, const gx_dg_head *h)
 {
 	memcpy(p, dg_magic, 4);
@@ -90,7 +85,7 @@ long gx_dg_seal(const gx_dg_key *k, const gx_dg_head *h, const void *body, uint8
 {
 	if (!h || !out || (h->count && !body) || h->kind != GX_DG_BLOCK || (h->flags & ~GX_DG_LAST))
 		return GX_EINVAL;
-	size_t es = gx_dg_elem_size(h->codec);
+	size_t es = gx_wire_elem_size(h->codec);
 	if (!es)
 		return GX_EINVAL;
 	size_t blen = (size_t)h->count * es, total = blen + gx_dg_overhead(k);
@@ -128,7 +123,7 @@ int gx_dg_peek(const uint8_t *buf, size_t len, int sealed, gx_dg_head *h)
 		return GX_EVERSION;
 	if (buf[5] != GX_DG_BLOCK)
 		return GX_ETYPE;
-	size_t es = gx_dg_elem_size(buf[7]);
+	size_t es = gx_wire_elem_size(buf[7]);
 	if (!es)
 		return GX_ECODEC;
 	if (get16(buf + 30) & ~GX_DG_LAST)
@@ -155,7 +150,7 @@ int gx_dg_open(const gx_dg_key *k, uint8_t *buf, size_t len, gx_dg_head *h, cons
 		return rc;
 	if (body)
 		*body = NULL;
-	size_t blen = (size_t)h->count * gx_dg_elem_size(h->codec);
+	size_t blen = (size_t)h->count * gx_wire_elem_size(h->codec);
 	uint8_t *b = buf + GX_DG_HEAD;
 	if (!k) {
 		if (get32(b + blen) != gx_crc32c(0, buf, GX_DG_HEAD + blen))

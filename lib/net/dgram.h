@@ -76,8 +76,6 @@ void gx_dg_key_free(gx_dg_key *k);
 
 /* Bytes of a datagram beyond its body: head and tag (key) or CRC (NULL). */
 size_t gx_dg_overhead(const gx_dg_key *k);
-/* Bytes of one element of codec (F32 4, F16 2), 0 for any other. */
-size_t gx_dg_elem_size(int codec);
 
 /* Writes the datagram of head h (its count the body's elements) and body
  * into out (cap bytes). Returns its length, or GX_EINVAL (a field out of

@@ -102,10 +102,9 @@ typedef struct gx_ps_opts {
 #define GX_DEFAULT_K2 10
 #define GX_DEFAULT_SPARSE_MIN 1024 /* elements */
 #define GX_DEFAULT_BLOCK (4u << 10) /* elements: 16 KB of float32 (docs/benchmarks.md, "Priority propagation") */
-/* DGT (docs/design.md): up to this many lossy channels; K moves so that a
+/* DGT (docs/design.md; its channels: GX_DGT_CHANNELS_MAX): K moves so that a
  * round delays this share of the push's energy, not below K_MIN; a round
  * waits GRACE seconds beyond its datagrams' expected arrival. */
-#define GX_DGT_CHANNELS_MAX 8
 #define GX_DEFAULT_DGT_TARGET 0.01
 #define GX_DEFAULT_DGT_K_MIN 0.01
 #define GX_DEFAULT_DGT_GRACE 0.010

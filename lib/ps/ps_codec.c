@@ -293,14 +293,12 @@ int ps_codec_save_ef(gx_ps *ps)
 	}
 	for (size_t i = 0; i < ps->loc->nkeys; i++) {
 		const ps_lkey *k = &ps->loc->keys[i];
-		for (int b = 0; k->ef && b < k->nsl; b++) {
-			if (!k->ef[b])
-				continue;
-			/* DGT keeps its own residual: written in the same form */
-			const float *dr = ps->loc->dgt ? ps_dgt_residual(ps, k, b) : NULL;
-			if (dr)
-				memcpy(gx_ef_residual(k->ef[b]), dr, k->sl[b].count * sizeof *dr);
-			int r = gx_ef_state_write(fd, k->key, k->sl[b].block, k->ef[b]);
+		for (int b = 0; (k->ef || k->dgt) && b < k->nsl; b++) {
+			/* DGT's residual is written in the same form */
+			int r = k->dgt ? gx_ef_state_write_vec(fd, k->key, k->sl[b].block, 0,
+							       gx_dgt_residual(k->dgt[b]),
+							       k->sl[b].count)
+				       : gx_ef_state_write(fd, k->key, k->sl[b].block, k->ef[b]);
 			if (r) {
 				int e = r == GX_EIO ? errno : EFBIG; /* else GX_ETOOBIG */
 				gx_atomic_abort(fd, tmp);

@@ -39,14 +39,14 @@ int ps_dgt_up_ready(gx_ps *ps, ps_peer *u);
 /* Sends round `round` of slice b of k (x: the slice's sum) as a DGT round. */
 struct ps_lkey;
 void ps_dgt_push(gx_ps *ps, struct ps_lkey *k, int b, uint32_t round, const float *x);
-/* Slice b of k's residual (its count floats), or NULL before its first
- * round. */
-const float *ps_dgt_residual(const gx_ps *ps, const struct ps_lkey *k, int b);
+/* Key k of the table (its slices known): its DGT state (k->dgt). 0 or
+ * GX_ENOMEM. */
+int ps_dgt_key_init(gx_ps *ps, struct ps_lkey *k);
 /* A DGT_ACK from upstream u. */
 void ps_dgt_on_ack(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl);
-/* The DGT lines of the statistics (TSV or JSON members) appended to buf;
- * returns the length it would take (snprintf-like). */
-size_t ps_dgt_stats(const gx_ps *ps, char *buf, size_t cap, int json);
+/* A local's DGT lines of the statistics (TSV, or JSON members) appended
+ * to b; nothing without --dgt. */
+void ps_dgt_stats(const gx_ps *ps, ps_sbuf *b, int json);
 
 /* ----------------------------------------------------------- ps_dgt_global.c */
 
@@ -63,6 +63,8 @@ void ps_dgt_global_free(gx_ps *ps);
 int ps_dgt_global_admit(gx_ps *ps, ps_peer *p);
 /* A DGT_PUSH from party p. */
 void ps_dgt_on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl);
-size_t ps_dgt_global_stats(const gx_ps *ps, char *buf, size_t cap, int json);
+/* The global's dgt_in line (TSV, or a JSON member) appended to b;
+ * nothing while no local runs DGT. */
+void ps_dgt_global_stats(const gx_ps *ps, ps_sbuf *b, int json);
 
 #endif

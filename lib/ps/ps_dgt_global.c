@@ -163,14 +163,10 @@ static int slot_rx(ps_dgt_slot *t, uint32_t block)
 		return 0;
 	if (t->rx && gx_dgt_rx_open(t->rx, NULL))
 		return GX_EPROTO;
-	gx_dgt_rx *r = gx_dgt_rx_create(t->s->count, block);
+	/* (its rounds go on from the slice's) */
+	gx_dgt_rx *r = gx_dgt_rx_create(t->s->count, block, t->s->next_round[t->party]);
 	if (!r)
 		return GX_ENOMEM;
-	/* the new receiver's rounds go on from the slice's */
-	for (uint32_t k = 0; k < t->s->next_round[t->party]; k++) {
-		gx_dgt_rx_close(r);
-		gx_dgt_rx_release(r);
-	}
 	gx_dgt_rx_free(t->rx);
 	t->rx = r;
 	t->block = block;
@@ -272,7 +268,7 @@ void ps_dgt_on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 				     "middle of a round of %u", h->key, h->block, m.block, t->block);
 		return;
 	}
-	size_t es = m.codec == GX_CODEC_F16 ? 2 : 4;
+	size_t es = gx_wire_elem_size(m.codec);
 	const uint8_t *v = m.values;
 	for (uint32_t k = 0; k < m.nrel; k++) {
 		uint32_t b = get32(m.index + 4 * (size_t)k);
@@ -376,30 +372,22 @@ static void on_readable(gx_ev *ev, int fd, void *ud, int mask)
 	}
 }
 
-size_t ps_dgt_global_stats(const gx_ps *ps, char *buf, size_t cap, int json)
+void ps_dgt_global_stats(const gx_ps *ps, ps_sbuf *b, int json)
 {
-	const ps_dgt_global *d = ps->o.role == GX_ROLE_GLOBAL && ps->glob ? ps->glob->dgt : NULL;
+	const ps_dgt_global *d = ps->glob->dgt;
 	if (!d || d->fd < 0)
-		return 0;
+		return;
 	static const char *const names[] = { "datagrams", "placed", "duplicate", "late", "stray",
 					     "forged", "malformed", "kernel_dropped",
 					     "closed_full", "closed_deadline" };
 	const uint64_t v[] = { d->datagrams, d->placed, d->dup, d->late_all, d->stray, d->forged,
 			       d->malformed, d->rx->dropped, d->closed_full, d->closed_deadline };
-	size_t len = 0;
-	for (size_t i = 0; i <= sizeof v / sizeof *v; i++) {
-		int w;
-		if (i == sizeof v / sizeof *v)
-			w = snprintf(len < cap ? buf + len : NULL, len < cap ? cap - len : 0, "%s",
-				     json ? "}" : "\n");
-		else if (json)
-			w = snprintf(len < cap ? buf + len : NULL, len < cap ? cap - len : 0,
-				     "%s\"%s\":%llu", i ? "," : ",\"dgt\":{", names[i],
+	ps_sb_printf(b, "%s", json ? ",\"dgt\":{" : "dgt_in");
+	for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+		if (json)
+			ps_sb_printf(b, "%s\"%s\":%llu", i ? "," : "", names[i],
 				     (unsigned long long)v[i]);
 		else
-			w = snprintf(len < cap ? buf + len : NULL, len < cap ? cap - len : 0,
-				     "%s\t%llu", i ? "" : "dgt_in", (unsigned long long)v[i]);
-		len += w > 0 ? (size_t)w : 0;
-	}
-	return len;
+			ps_sb_printf(b, "\t%llu", (unsigned long long)v[i]);
+	ps_sb_printf(b, "%s", json ? "}" : "\n");
 }

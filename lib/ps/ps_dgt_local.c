@@ -43,7 +43,7 @@ typedef struct dg_queue {
 } dg_queue;
 
 typedef struct dgt_up {
-	int fd[GX_DGT_MAX_CHANNELS + 1]; /* [1..channels] */
+	int fd[GX_DGT_CHANNELS_MAX + 1]; /* [1..channels] */
 	gx_dg_key *tx;
 	dg_queue q;
 	size_t queued;                   /* bytes in the queue */
@@ -57,8 +57,6 @@ struct ps_dgt_local {
 	uint32_t block;
 	gx_dgt_k k;
 	dgt_up *up;           /* [nups] */
-	gx_dgt ***slices;     /* [nkeys][nsl] */
-	size_t nkeys;
 	uint8_t *chan;        /* scratch: a plan's channels */
 	uint32_t *idx;        /* scratch: its reliable blocks */
 	size_t scratch;
@@ -67,7 +65,7 @@ struct ps_dgt_local {
 	uint32_t k_round;
 	double f_sq, g_sq;
 	/* statistics */
-	uint64_t sent[GX_DGT_MAX_CHANNELS + 1], lost[GX_DGT_MAX_CHANNELS + 1];
+	uint64_t sent[GX_DGT_CHANNELS_MAX + 1], lost[GX_DGT_CHANNELS_MAX + 1];
 	uint64_t datagrams, send_failed, acks;
 	double folded_sq, pushed_sq;
 };
@@ -105,7 +103,7 @@ int ps_dgt_local_init(gx_ps *ps)
 	if (o->dgt.k == 0)
 		return 0;
 	if (!(o->dgt.k > 0 && o->dgt.k <= 1) || o->dgt.channels < 1 ||
-	    o->dgt.channels > GX_DGT_MAX_CHANNELS || o->dgt.block > 65535 ||
+	    o->dgt.channels > GX_DGT_CHANNELS_MAX || o->dgt.block > 65535 ||
 	    !(o->dgt.rate > 0) || !(o->dgt.target >= 0 && o->dgt.target < 1) ||
 	    !(o->dgt.k_min > 0 && o->dgt.k_min <= o->dgt.k)) {
 		ps_log(ps, GX_LOG_ERROR, "invalid DGT settings (K %g, %d channels, block %u, rate "
@@ -130,7 +128,7 @@ int ps_dgt_local_init(gx_ps *ps)
 	dl->k = (gx_dgt_k){ .k = o->dgt.k, .k_min = o->dgt.k_min, .k_max = 1,
 			    .target = o->dgt.target };
 	for (int i = 0; i < ls->nups; i++)
-		for (int c = 0; c <= GX_DGT_MAX_CHANNELS; c++)
+		for (int c = 0; c <= GX_DGT_CHANNELS_MAX; c++)
 			dl->up[i].fd[c] = -1;
 	ls->dgt = dl;
 	/* coded, with its pushes as DGT rounds */
@@ -149,7 +147,7 @@ void ps_dgt_local_free(gx_ps *ps)
 		return;
 	for (int i = 0; i < ps->loc->nups; i++) {
 		dgt_up *u = &dl->up[i];
-		for (int c = 0; c <= GX_DGT_MAX_CHANNELS; c++)
+		for (int c = 0; c <= GX_DGT_CHANNELS_MAX; c++)
 			if (u->fd[c] >= 0)
 				close(u->fd[c]);
 		q_free(&u->q);
@@ -157,13 +155,6 @@ void ps_dgt_local_free(gx_ps *ps)
 			gx_ev_timer_del(ps->ev, u->timer);
 		gx_dg_key_free(u->tx);
 	}
-	for (size_t i = 0; i < dl->nkeys; i++) {
-		const ps_lkey *k = &ps->loc->keys[i];
-		for (int b = 0; dl->slices[i] && b < k->nsl; b++)
-			gx_dgt_free(dl->slices[i][b]);
-		free(dl->slices[i]);
-	}
-	free(dl->slices);
 	free(dl->chan);
 	free(dl->idx);
 	free(dl->up);
@@ -202,7 +193,7 @@ int ps_dgt_up_ready(gx_ps *ps, ps_peer *u)
 		 * link is ready before the first push) */
 		int mtu = gx_dg_path_mtu(d->fd[1]);
 		size_t fit = mtu > 0 ? gx_dg_fit(d->fd[1], mtu) : 0;
-		size_t es = dl->codec == GX_CODEC_F16 ? 2 : 4;
+		size_t es = gx_wire_elem_size(dl->codec);
 		size_t oh = gx_dg_overhead(d->tx);
 		size_t b = fit > oh ? (fit - oh) / es : 0;
 		if (b < 1) {
@@ -293,36 +284,27 @@ static long pump_timer(gx_ev *ev, long long id, void *ud)
 	return -1;
 }
 
-/* Slice b of k's state, made on first use. */
-static gx_dgt *slice_state(gx_ps *ps, ps_lkey *k, int b)
+int ps_dgt_key_init(gx_ps *ps, ps_lkey *k)
 {
-	ps_local_state *ls = ps->loc;
-	ps_dgt_local *dl = ls->dgt;
-	size_t ki = (size_t)(k - ls->keys);
-	if (!dl->slices) {
-		if (!(dl->slices = calloc(ls->nkeys, sizeof *dl->slices)))
-			return NULL;
-		dl->nkeys = ls->nkeys;
-	}
-	if (ki >= dl->nkeys)
-		return NULL;
-	if (!dl->slices[ki] && !(dl->slices[ki] = calloc((size_t)k->nsl, sizeof **dl->slices)))
-		return NULL;
-	gx_dgt **d = &dl->slices[ki][b];
-	if (!*d) {
-		*d = gx_dgt_create(k->sl[b].count, dl->block, dl->codec);
-		uint32_t nb = gx_dgt_nblocks(*d);
-		if (*d && nb > dl->scratch) {
+	ps_dgt_local *dl = ps->loc->dgt;
+	if (!(k->dgt = calloc((size_t)k->nsl, sizeof *k->dgt)))
+		return GX_ENOMEM;
+	for (int b = 0; b < k->nsl; b++) {
+		if (!(k->dgt[b] = gx_dgt_create(k->sl[b].count, dl->block, dl->codec)))
+			return GX_ENOMEM;
+		/* the plans' scratch: room for the most blocks of a slice */
+		uint32_t nb = gx_dgt_nblocks(k->dgt[b]);
+		if (nb > dl->scratch) {
 			free(dl->chan);
 			free(dl->idx);
 			dl->chan = malloc(nb);
 			dl->idx = malloc(nb * sizeof *dl->idx);
 			dl->scratch = dl->chan && dl->idx ? nb : 0;
 			if (!dl->scratch)
-				return NULL;
+				return GX_ENOMEM;
 		}
 	}
-	return *d;
+	return 0;
 }
 
 void ps_dgt_push(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
@@ -331,11 +313,7 @@ void ps_dgt_push(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
 	const gx_slice *s = &k->sl[b];
 	ps_peer *u = ps->loc->ups[s->server];
 	dgt_up *d = &dl->up[s->server];
-	gx_dgt *g = slice_state(ps, k, b);
-	if (!g) {
-		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u (DGT)", k->key);
-		return;
-	}
+	gx_dgt *g = k->dgt[b];
 	uint32_t nb = gx_dgt_nblocks(g), nrel = 0, lossy = 0;
 	int r = gx_dgt_plan(g, x, dl->k.k, dl->channels, dl->chan);
 	if (r) {
@@ -363,7 +341,7 @@ void ps_dgt_push(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
 		return;
 	}
 	long at = gx_dgt_push_pack_head(&m, dl->idx, buf->data, size);
-	size_t es = dl->codec == GX_CODEC_F16 ? 2 : 4;
+	size_t es = gx_wire_elem_size(dl->codec);
 	for (uint32_t i = 0; at > 0 && i < nrel; i++) {
 		uint16_t n;
 		const void *v = gx_dgt_values(g, dl->idx[i], &n);
@@ -406,15 +384,6 @@ void ps_dgt_push(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
 	pump(d);
 }
 
-const float *ps_dgt_residual(const gx_ps *ps, const ps_lkey *k, int b)
-{
-	const ps_dgt_local *dl = ps->loc->dgt;
-	size_t ki = (size_t)(k - ps->loc->keys);
-	if (!dl || ki >= dl->nkeys || !dl->slices[ki] || !dl->slices[ki][b])
-		return NULL;
-	return gx_dgt_residual(dl->slices[ki][b]);
-}
-
 /* ------------------------------------------------------------- the word */
 
 void ps_dgt_on_ack(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
@@ -427,8 +396,7 @@ void ps_dgt_on_ack(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *
 	int b = 0;
 	while (k && b < k->nsl && k->sl[b].block != h->block)
 		b++;
-	size_t ki = k ? (size_t)(k - ps->loc->keys) : 0;
-	gx_dgt *g = k && b < k->nsl && ki < dl->nkeys && dl->slices[ki] ? dl->slices[ki][b] : NULL;
+	gx_dgt *g = k && k->dgt && b < k->nsl ? k->dgt[b] : NULL;
 	const uint8_t *bits;
 	uint32_t late;
 	if (!g || h->codec != GX_CODEC_NONE ||
@@ -444,7 +412,7 @@ void ps_dgt_on_ack(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *
 		return;
 	}
 	dl->acks++;
-	for (int c = 0; c <= GX_DGT_MAX_CHANNELS; c++) {
+	for (int c = 0; c <= GX_DGT_CHANNELS_MAX; c++) {
 		dl->sent[c] += st.sent[c];
 		dl->lost[c] += st.lost[c];
 	}
@@ -462,37 +430,29 @@ void ps_dgt_on_ack(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *
 	dl->g_sq += st.g_sq;
 }
 
-size_t ps_dgt_stats(const gx_ps *ps, char *buf, size_t cap, int json)
+void ps_dgt_stats(const gx_ps *ps, ps_sbuf *b, int json)
 {
-	const ps_dgt_local *dl = ps->o.role == GX_ROLE_LOCAL && ps->loc ? ps->loc->dgt : NULL;
+	const ps_dgt_local *dl = ps->loc->dgt;
 	if (!dl)
-		return 0;
-	size_t len = 0;
-#define OUT(...)                                                                  \
-	do {                                                                      \
-		int w_ = snprintf(len < cap ? buf + len : NULL, len < cap ? cap - len : 0, \
-				  __VA_ARGS__);                                   \
-		if (w_ > 0)                                                       \
-			len += (size_t)w_;                                        \
-	} while (0)
+		return;
 	double share = dl->pushed_sq > 0 ? dl->folded_sq / dl->pushed_sq : 0;
 	if (json)
-		OUT(",\"dgt\":{\"k\":%.6g,\"block\":%u,\"datagrams\":%llu,\"send_failed\":%llu,"
-		    "\"delayed_share\":%.6g,\"channels\":[", dl->k.k, dl->block,
-		    (unsigned long long)dl->datagrams, (unsigned long long)dl->send_failed, share);
+		ps_sb_printf(b, ",\"dgt\":{\"k\":%.6g,\"block\":%u,\"datagrams\":%llu,"
+			     "\"send_failed\":%llu,\"delayed_share\":%.6g,\"channels\":[", dl->k.k,
+			     dl->block, (unsigned long long)dl->datagrams,
+			     (unsigned long long)dl->send_failed, share);
 	else
-		OUT("dgt\t%.6g\t%u\t%llu\t%llu\t%.6g\n", dl->k.k, dl->block,
-		    (unsigned long long)dl->datagrams, (unsigned long long)dl->send_failed, share);
+		ps_sb_printf(b, "dgt\t%.6g\t%u\t%llu\t%llu\t%.6g\n", dl->k.k, dl->block,
+			     (unsigned long long)dl->datagrams, (unsigned long long)dl->send_failed,
+			     share);
 	for (int c = 0; c <= dl->channels; c++) {
 		unsigned long long s = dl->sent[c], l = dl->lost[c];
 		if (json)
-			OUT("%s{\"channel\":%d,\"sent\":%llu,\"delivered\":%llu,\"lost\":%llu}",
-			    c ? "," : "", c, s, s - l, l);
+			ps_sb_printf(b, "%s{\"channel\":%d,\"sent\":%llu,\"delivered\":%llu,"
+				     "\"lost\":%llu}", c ? "," : "", c, s, s - l, l);
 		else
-			OUT("channel\t%d\t%llu\t%llu\t%llu\n", c, s, s - l, l);
+			ps_sb_printf(b, "channel\t%d\t%llu\t%llu\t%llu\n", c, s, s - l, l);
 	}
 	if (json)
-		OUT("]}");
-#undef OUT
-	return len;
+		ps_sb_printf(b, "]}");
 }

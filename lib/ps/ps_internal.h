@@ -147,6 +147,14 @@ typedef struct ps_spare {
 
 typedef struct ps_role ps_role;
 
+/* Text appended to a caller's buffer (gx_ps_stats): len counts what it
+ * would take, as snprintf does, whatever fitted. */
+typedef struct ps_sbuf {
+	char *p;
+	size_t cap, len;
+} ps_sbuf;
+void ps_sb_printf(ps_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* What log lines call a contributor: one ("worker", "party"), many
  * ("workers", "parties"), and the number of its slot ("rank", "party";
  * NULL: slots are handed out in the order contributors come, so a missing
@@ -297,9 +305,8 @@ struct ps_role {
 	/* Rounds completed, for the stats. */
 	uint64_t (*rounds)(const gx_ps *ps);
 	/* Optional: the role's own statistics lines (TSV), or JSON members
-	 * (each led by a comma), into buf; returns the length they take
-	 * (snprintf-like: may exceed cap). */
-	size_t (*stats)(const gx_ps *ps, char *buf, size_t cap, int json);
+	 * (each led by a comma), appended to b. */
+	void (*stats)(const gx_ps *ps, ps_sbuf *b, int json);
 };
 
 /* The two roles' tables (ps_global.c, ps_local.c). */

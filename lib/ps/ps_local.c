@@ -36,6 +36,9 @@ static void key_free(ps_lkey *k)
 	for (int b = 0; k->ef && b < k->nsl; b++)
 		gx_ef_free(k->ef[b]);
 	free(k->ef);
+	for (int b = 0; k->dgt && b < k->nsl; b++)
+		gx_dgt_free(k->dgt[b]);
+	free(k->dgt);
 	gx_optim_free(k->opt);
 	free(k->view);
 	free(k->base);

@@ -68,6 +68,8 @@ typedef struct ps_lkey {
 	ps_acc *accs;       /* rounds being gathered */
 	ps_spare spare;
 	gx_ef **ef;         /* [nsl] coded WAN: error feedback per slice */
+	struct gx_dgt **dgt; /* [nsl] --dgt instead: DGT's state per slice
+			      * (its residual is the error feedback) */
 	gx_optim *opt;      /* coded WAN, full sync: the optimizer, applied here */
 	float *view;        /* fp16 LAN: what the workers hold */
 	float *base;        /* HFA: the value the global tier last gave */
@@ -114,7 +116,7 @@ struct ps_local_state {
 /* Notes a round's time upstream (ns). */
 void ps_local_note_up(gx_ps *ps, uint64_t ns);
 /* The local role's statistics lines: push_rounds, and DGT's. */
-size_t ps_local_stats(const gx_ps *ps, char *buf, size_t cap, int json);
+void ps_local_stats(const gx_ps *ps, ps_sbuf *b, int json);
 
 /* ---------------------------------------------------------- ps_local.c */
 

@@ -116,12 +116,17 @@ int ps_local_key_modes(gx_ps *ps, ps_lkey *k)
 	size_t bytes = (size_t)k->count * sizeof(float);
 	int hfa = ls->up_sync == GX_SYNC_HFA, e = 0;
 	if (ls->agg == 1) {
-		k->ef = calloc((size_t)k->nsl, sizeof *k->ef);
-		for (int b = 0; k->ef && b < k->nsl; b++)
-			if (!(k->ef[b] = gx_ef_create(k->sl[b].count, ps->o.ef_momentum)))
+		if (ls->dgt) {
+			if (ps_dgt_key_init(ps, k))
 				goto nomem;
-		if (!k->ef)
-			goto nomem;
+		} else {
+			k->ef = calloc((size_t)k->nsl, sizeof *k->ef);
+			for (int b = 0; k->ef && b < k->nsl; b++)
+				if (!(k->ef[b] = gx_ef_create(k->sl[b].count, ps->o.ef_momentum)))
+					goto nomem;
+			if (!k->ef)
+				goto nomem;
+		}
 		if (!hfa && !(k->opt = gx_optim_create(&ls->up_cfg.optim, k->count, 1, &e))) {
 			e = e ? e : GX_ENOMEM;
 			ps_finish(ps, e, NULL, "key %u: cannot create the global tier's optimizer "
@@ -346,10 +351,10 @@ static int by_value(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-size_t ps_local_stats(const gx_ps *ps, char *buf, size_t cap, int json)
+void ps_local_stats(const gx_ps *ps, ps_sbuf *b, int json)
 {
 	const ps_local_state *ls = ps->loc;
-	size_t n = ls->n_up, len = 0;
+	size_t n = ls->n_up;
 	double mean = 0, p99 = 0, max = 0;
 	float *v = n ? malloc(n * sizeof *v) : NULL;
 	if (v) {
@@ -362,9 +367,10 @@ size_t ps_local_stats(const gx_ps *ps, char *buf, size_t cap, int json)
 		max = v[n - 1];
 		free(v);
 	}
-	int w = json ? snprintf(buf, cap, ",\"push_rounds\":{\"count\":%zu,\"mean_ms\":%.3f,"
-				"\"p99_ms\":%.3f,\"max_ms\":%.3f}", n, mean, p99, max)
-		     : snprintf(buf, cap, "push_rounds\t%zu\t%.3f\t%.3f\t%.3f\n", n, mean, p99, max);
-	len = w > 0 ? (size_t)w : 0;
-	return len + ps_dgt_stats(ps, len < cap ? buf + len : NULL, len < cap ? cap - len : 0, json);
+	if (json)
+		ps_sb_printf(b, ",\"push_rounds\":{\"count\":%zu,\"mean_ms\":%.3f,\"p99_ms\":%.3f,"
+			     "\"max_ms\":%.3f}", n, mean, p99, max);
+	else
+		ps_sb_printf(b, "push_rounds\t%zu\t%.3f\t%.3f\t%.3f\n", n, mean, p99, max);
+	ps_dgt_stats(ps, b, json);
 }

@@ -8,13 +8,7 @@
 
 #include "ps_internal.h"
 
-typedef struct sbuf {
-	char *p;
-	size_t cap, len;
-} sbuf;
-
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
+void ps_sb_printf(ps_sbuf *b, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -29,21 +23,21 @@ long gx_ps_stats(gx_ps *ps, char *buf, size_t cap, int json)
 {
 	if (!ps || (!buf && cap))
 		return GX_EINVAL;
-	sbuf b = { buf, cap, 0 };
+	ps_sbuf b = { buf, cap, 0 };
 	if (cap)
 		buf[0] = '\0';
 	uint64_t rounds = ps->role->rounds(ps);
 	double wait = (double)ps->wait_ns / 1e9;
 	double mean = ps->stale_n ? (double)ps->stale_sum / (double)ps->stale_n : 0.0;
 	if (json)
-		sb_printf(&b, "{\"server\":\"%s\",\"role\":\"%s\",\"rounds\":%llu,"
+		ps_sb_printf(&b, "{\"server\":\"%s\",\"role\":\"%s\",\"rounds\":%llu,"
 			  "\"updates\":%llu,\"wait_s\":%.6f,\"staleness\":{\"count\":%llu,"
 			  "\"mean\":%.6g,\"max\":%llu},\"links\":[", ps->name,
 			  gx_role_name(ps->o.role),
 			  (unsigned long long)rounds, (unsigned long long)ps->updates, wait,
 			  (unsigned long long)ps->stale_n, mean, (unsigned long long)ps->stale_max);
 	else
-		sb_printf(&b, "server\t%s\t%s\nrounds\t%llu\nupdates\t%llu\nwait_s\t%.6f\n"
+		ps_sb_printf(&b, "server\t%s\t%s\nrounds\t%llu\nupdates\t%llu\nwait_s\t%.6f\n"
 			  "staleness\t%llu\t%.6g\t%llu\n", ps->name, gx_role_name(ps->o.role),
 			  (unsigned long long)rounds, (unsigned long long)ps->updates, wait,
 			  (unsigned long long)ps->stale_n, mean, (unsigned long long)ps->stale_max);
@@ -65,22 +59,21 @@ long gx_ps_stats(gx_ps *ps, char *buf, size_t cap, int json)
 		unsigned long long bi = st->bytes_in, bo = st->bytes_out, fi = st->frames_in,
 				   fo = st->frames_out, cr = st->credit;
 		if (json)
-			sb_printf(&b, "%s{\"name\":\"%s\",\"role\":\"%s\",\"bytes_in\":%llu,"
+			ps_sb_printf(&b, "%s{\"name\":\"%s\",\"role\":\"%s\",\"bytes_in\":%llu,"
 				  "\"bytes_out\":%llu,\"frames_in\":%llu,\"frames_out\":%llu,"
 				  "\"credit\":%llu}",
 				  i ? "," : "", p->label, role, bi, bo, fi, fo, cr);
 		else
-			sb_printf(&b, "link\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%llu\n", p->label,
+			ps_sb_printf(&b, "link\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%llu\n", p->label,
 				  role, bi, bo, fi, fo, cr);
 	}
 	free(v);
 	if (json)
-		sb_printf(&b, "]");
+		ps_sb_printf(&b, "]");
 	/* the role's own figures (TSV lines; JSON members) */
-	size_t room = b.len < b.cap ? b.cap - b.len : 0;
 	if (ps->role->stats)
-		b.len += ps->role->stats(ps, room ? b.p + b.len : NULL, room, json);
+		ps->role->stats(ps, &b, json);
 	if (json)
-		sb_printf(&b, "}\n");
+		ps_sb_printf(&b, "}\n");
 	return (long)b.len;
 }

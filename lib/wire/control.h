@@ -90,7 +90,7 @@ int gx_members_parse(const uint8_t *p, size_t len, uint32_t *workers);
 
 /* DGT_PUSH (a local's reliable part of a round under DGT, the frame's key,
  * block, round and sender as a PUSH's; docs/protocol.md, "DGT rounds"):
- *   codec u8 (F32, F16) | channels u8 (1..GX_DGT_MSG_CHANNELS) | 0 u16
+ *   codec u8 (F32, F16) | channels u8 (1..GX_DGT_CHANNELS_MAX) | 0 u16
  *   | block u32 (elements per DGT block, 1..65535) | nblocks u32
  *   | lossy u32 (blocks sent on lossy channels) | rate u64 (bytes a second
  *   they are paced at; 0 unpaced) | nrel u32 (1..nblocks) | ahead u32
@@ -98,7 +98,6 @@ int gx_members_parse(const uint8_t *p, size_t len, uint32_t *workers);
  *   | index u32 x nrel (strictly increasing, < nblocks)
  *   | the reliable blocks' elements, in index order, in codec */
 #define GX_DGT_MSG_HEAD 32
-#define GX_DGT_MSG_CHANNELS 8
 typedef struct gx_dgt_push {
 	uint8_t codec, channels;
 	uint32_t block, nblocks, lossy, nrel, ahead;

@@ -18,20 +18,15 @@ uint32_t gx_dgt_block_len(uint64_t count, uint32_t block, uint32_t b)
 	return count - at < block ? (uint32_t)(count - at) : block;
 }
 
-static size_t elem_size(int codec)
-{
-	return codec == GX_CODEC_F32 ? 4 : codec == GX_CODEC_F16 ? 2 : 0;
-}
-
 size_t gx_dgt_push_size(const gx_dgt_push *m, uint64_t elems)
 {
-	return GX_DGT_MSG_HEAD + 4 * (size_t)m->nrel + (size_t)elems * elem_size(m->codec);
+	return GX_DGT_MSG_HEAD + 4 * (size_t)m->nrel + (size_t)elems * gx_wire_elem_size(m->codec);
 }
 
 long gx_dgt_push_pack_head(const gx_dgt_push *m, const uint32_t *idx, uint8_t *out, size_t cap)
 {
 	size_t n = GX_DGT_MSG_HEAD + 4 * (size_t)m->nrel;
-	if (!m || !out || (m->nrel && !idx) || cap < n || !elem_size(m->codec))
+	if (!m || !out || (m->nrel && !idx) || cap < n || !gx_wire_elem_size(m->codec))
 		return GX_EINVAL;
 	out[0] = m->codec;
 	out[1] = m->channels;
@@ -61,8 +56,8 @@ int gx_dgt_push_parse(const uint8_t *p, size_t len, uint64_t count, gx_dgt_push 
 	x.rate = get64(p + 16);
 	x.nrel = get32(p + 24);
 	x.ahead = get32(p + 28);
-	size_t es = elem_size(x.codec);
-	if (!es || x.channels < 1 || x.channels > GX_DGT_MSG_CHANNELS || get16(p + 2) ||
+	size_t es = gx_wire_elem_size(x.codec);
+	if (!es || x.channels < 1 || x.channels > GX_DGT_CHANNELS_MAX || get16(p + 2) ||
 	    x.block < 1 || x.block > 65535 ||
 	    x.nblocks != (count + x.block - 1) / x.block || x.nrel < 1 || x.nrel > x.nblocks ||
 	    x.lossy > x.nblocks - x.nrel)

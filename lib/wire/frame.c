@@ -54,6 +54,11 @@ void gx_frame_limits_default(gx_frame_limits *lim)
 	lim->max_count = GX_DEFAULT_MAX_COUNT;
 }
 
+size_t gx_wire_elem_size(int codec)
+{
+	return codec == GX_CODEC_F32 ? 4 : codec == GX_CODEC_F16 ? 2 : 0;
+}
+
 void gx_frame_hdr_init(gx_frame_hdr *h)
 {
 	if (!h)

@@ -61,6 +61,14 @@ enum gx_wire_codec {
 	GX_CODEC__MAX = 5
 };
 
+/* Bytes of one element of a dense codec: GX_CODEC_F32 4, GX_CODEC_F16 2;
+ * 0 for any other. */
+size_t gx_wire_elem_size(int codec);
+
+/* DGT (docs/protocol.md, "DGT rounds"): a local sends at most this many
+ * lossy channels besides its link. */
+#define GX_DGT_CHANNELS_MAX 8
+
 /* Frame flags. The decoder rejects unknown bits. */
 enum gx_frame_flag {
 	GX_FF_ZSTD = 1u << 0, /* payload is one zstd frame; raw_len is its decompressed size */

@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(&h.block, d + 19, 4);
 	memcpy(&h.count, d + 23, 2);
 	const uint8_t *body = d + 25, *end = d + n;
-	size_t es = gx_dg_elem_size(h.codec), blen = (size_t)h.count * es;
+	size_t es = gx_wire_elem_size(h.codec), blen = (size_t)h.count * es;
 	if ((size_t)(end - body) < blen + 3)
 		blen = 0, h.count = 0;
 	const uint8_t *tail = body + blen;

@@ -48,7 +48,7 @@ static int round_trip(const gx_dg_key *tx, const gx_dg_key *rx, int codec, uint1
 {
 	static uint8_t body[GX_DG_MAX], d[GX_DG_MAX];
 	gx_dg_head h = head_of(codec, count, 41, 9), g;
-	size_t blen = (size_t)count * gx_dg_elem_size(codec);
+	size_t blen = (size_t)count * gx_wire_elem_size(codec);
 	fill_body(body, blen, 41, 9);
 	long n = gx_dg_seal(tx, &h, body, d, sizeof d);
 	if (n != (long)(blen + gx_dg_overhead(tx)))

@@ -56,7 +56,7 @@ static void test_channels(void)
 	T_EQ(gx_dgt_plan(d, sum, 1.5, 2, chan), GX_EINVAL);
 	T_EQ(gx_dgt_plan(d, sum, NAN, 2, chan), GX_EINVAL);
 	T_EQ(gx_dgt_plan(d, sum, 0.5, 0, chan), GX_EINVAL);
-	T_EQ(gx_dgt_plan(d, sum, 0.5, GX_DGT_MAX_CHANNELS + 1, chan), GX_EINVAL);
+	T_EQ(gx_dgt_plan(d, sum, 0.5, GX_DGT_CHANNELS_MAX + 1, chan), GX_EINVAL);
 	gx_dgt_free(d);
 	T_ASSERT(gx_dgt_create(0, 4, GX_CODEC_F32) == NULL);
 	T_ASSERT(gx_dgt_create(40, 0, GX_CODEC_F32) == NULL);
@@ -106,7 +106,7 @@ static void test_invariant_f32(void)
 {
 	enum { COUNT = 1000, BLOCK = 37, ROUNDS = 60 };
 	gx_dgt *d = gx_dgt_create(COUNT, BLOCK, GX_CODEC_F32);
-	gx_dgt_rx *rx = gx_dgt_rx_create(COUNT, BLOCK);
+	gx_dgt_rx *rx = gx_dgt_rx_create(COUNT, BLOCK, 0);
 	T_REQUIRE(d && rx);
 	uint32_t nb = gx_dgt_nblocks(d);
 	T_EQ(gx_dgt_rx_nblocks(rx), nb);
@@ -154,7 +154,7 @@ static void test_invariant_f32(void)
 static void test_f16_fold(void)
 {
 	gx_dgt *d = gx_dgt_create(8, 4, GX_CODEC_F16);
-	gx_dgt_rx *rx = gx_dgt_rx_create(8, 4);
+	gx_dgt_rx *rx = gx_dgt_rx_create(8, 4, 0);
 	T_REQUIRE(d && rx);
 	float sum[8] = { 0.1f, 0.2f, 0.3f, 0.4f, 1e-3f, 2e-3f, 3e-3f, 4e-3f };
 	uint8_t chan[2];
@@ -178,7 +178,7 @@ static void test_f16_fold(void)
 
 static void test_receiver(void)
 {
-	gx_dgt_rx *rx = gx_dgt_rx_create(10, 4); /* blocks of 4, 4, 2 */
+	gx_dgt_rx *rx = gx_dgt_rx_create(10, 4, 0); /* blocks of 4, 4, 2 */
 	T_REQUIRE(rx);
 	float a[4] = { 1, 2, 3, 4 };
 	const uint8_t *p = (const uint8_t *)a;
@@ -213,7 +213,7 @@ static void test_receiver(void)
 	T_EQ(gx_dgt_rx_put(rx, 1, 0, GX_CODEC_F16, (const uint8_t *)h, 4), GX_DGT_LATE);
 	T_ASSERT(gx_dgt_rx_values(rx)[3] == 4);
 	gx_dgt_rx_free(rx);
-	T_ASSERT(gx_dgt_rx_create(0, 4) == NULL);
+	T_ASSERT(gx_dgt_rx_create(0, 4, 0) == NULL);
 	gx_dgt_rx_free(NULL);
 }
 
