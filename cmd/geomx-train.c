@@ -32,7 +32,7 @@ enum {
 	OPT_DATA = 256, OPT_DATA_DIR, OPT_TRAIN, OPT_TRAIN_LABELS, OPT_TEST, OPT_TEST_LABELS,
 	OPT_DFORMAT, OPT_REGRESSION, OPT_LIMIT, OPT_TEST_LIMIT, OPT_SHARD, OPT_SHARD_BY, OPT_MODEL,
 	OPT_EPOCHS, OPT_BATCH, OPT_STEPS, OPT_SEED, OPT_OPTIMIZER, OPT_LR, OPT_MOMENTUM, OPT_WD,
-	OPT_THREADS, OPT_SAVE, OPT_LOAD, OPT_REPORT, OPT_EVAL, OPT_FORMAT, OPT_PS, OPT_RANK,
+	OPT_THREADS, OPT_SAVE, OPT_LOAD, OPT_REPORT, OPT_EVAL, OPT_EVAL_ASYNC, OPT_FORMAT, OPT_PS, OPT_RANK,
 	OPT_PARTY, OPT_CTIMEOUT, OPT_KEY, OPT_INSECURE, OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME,
 	OPT_SCHEDULE,
 	OPT_CREDIT
@@ -68,6 +68,7 @@ static const struct option longopts[] = {
 	{"resume", no_argument, NULL, OPT_RESUME},
 	{"report-every", required_argument, NULL, OPT_REPORT},
 	{"eval-every", required_argument, NULL, OPT_EVAL},
+	{"eval-async", no_argument, NULL, OPT_EVAL_ASYNC},
 	{"format", required_argument, NULL, OPT_FORMAT},
 	{"ps", required_argument, NULL, OPT_PS},
 	{"rank", required_argument, NULL, OPT_RANK},
@@ -130,6 +131,9 @@ static void help(void)
 	       "      --report-every N   a report every N steps, 0 only at the end (default: %d)\n"
 	       "      --eval-every N     test accuracy every N steps, 0 only at the end\n"
 	       "                         (default: 0)\n"
+	       "      --eval-async       those evaluations in a forked copy of the process\n"
+	       "                         while the training goes on (its line comes when\n"
+	       "                         done; a synchronous job does not wait for them)\n"
 	       "      --format FMT       tsv or json (default: tsv)\n"
 	       "Distributed (a worker of a HiPS job; the servers run the optimizer, but under\n"
 	       "HFA sync each worker runs its own and sends its model's change every k1 steps):\n"
@@ -336,6 +340,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_EVAL:
 			o.eval_every = parse_count_arg("eval-every", optarg, 1);
+			break;
+		case OPT_EVAL_ASYNC:
+			o.eval_async = 1;
 			break;
 		case OPT_FORMAT:
 			if (strcmp(optarg, "tsv") == 0)

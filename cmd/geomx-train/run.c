@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../cli.h"
@@ -212,6 +214,60 @@ static int evaluate(gx_model *m, const gx_dataset *te, int *evaluated, double *l
 		return -1;
 	}
 	*evaluated = 1;
+	return 0;
+}
+
+/* --eval-async: a report's evaluation in a forked copy of this process,
+ * which holds the model as it is at that step, while the training goes on
+ * (a synchronous job would otherwise wait for this worker's evaluation
+ * every time); the copy, at the lowest priority, writes the report's
+ * line and exits. One at a time: the next waits for the last. */
+static pid_t eval_pid;
+
+/* Waits for the evaluation in flight; -1 after a message when it failed. */
+static int eval_join(uint64_t *step)
+{
+	if (eval_pid <= 0)
+		return 0;
+	int st = 0;
+	pid_t r;
+	while ((r = waitpid(eval_pid, &st, 0)) < 0 && errno == EINTR)
+		;
+	eval_pid = 0;
+	if (r < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		cli_error("the evaluation of step %" PRIu64 " failed", *step);
+		return -1;
+	}
+	return 0;
+}
+
+/* The report of step (its evaluation and line) in a forked copy: 0 when
+ * the copy runs it (r starts the next report's figures), 1 when it cannot
+ * fork (the caller reports here), -1 after a message. */
+static int report_forked(struct rep *r, struct state *s, uint64_t step, double t, uint64_t bo,
+			 uint64_t bi, uint64_t *eval_step)
+{
+	if (eval_join(eval_step))
+		return -1;
+	if (fflush(stdout) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return 1;
+	if (pid == 0) {
+		/* below the training's processes: it takes what CPU they leave */
+		if (nice(19) == -1 && errno)
+			errno = 0;
+		int evaluated = 0;
+		double tl = 0, ta = 0;
+		int bad = evaluate(s->m, &s->test, &evaluated, &tl, &ta) ||
+			  report(r, s->m, step, t, bo, bi, evaluated, tl, ta);
+		_exit(bad ? 1 : 0);
+	}
+	eval_pid = pid;
+	*eval_step = step;
+	r->loss_sum = 0;
+	r->loss_n = 0;
 	return 0;
 }
 
@@ -440,6 +496,7 @@ int train_run(const struct topts *o)
 	struct state s;
 	memset(&s, 0, sizeof s);
 	int rc = CLI_FAIL, e, evaluated = 0;
+	uint64_t eval_step = 0;
 	char who[64];
 	double tl = NAN, ta = NAN;
 	snprintf(who, sizeof who, "worker %" PRIu32 "/%" PRIu32, o->party, o->rank);
@@ -656,17 +713,24 @@ int train_run(const struct topts *o)
 				break;
 			if (rep) {
 				double t = cli_now();
-				if (ev && evaluate(s.m, &s.test, &evaluated, &tl, &ta))
-					goto out;
 				if (s.kv)
 					gx_kv_stats(s.kv, &bo, &bi);
-				if (report(&r, s.m, step, t, bo, bi, ev && evaluated, tl, ta))
+				int f = ev && o->eval_async
+						? report_forked(&r, &s, step, t, bo, bi, &eval_step)
+						: 1;
+				if (f < 0)
+					goto out;
+				if (f && ev && evaluate(s.m, &s.test, &evaluated, &tl, &ta))
+					goto out;
+				if (f && report(&r, s.m, step, t, bo, bi, ev && evaluated, tl, ta))
 					goto out;
 				r.last_t = cli_now();
 			}
 		}
 	}
 	double t_end = cli_now();
+	if (eval_join(&eval_step))
+		goto out;
 	if (s.kv) {
 		gx_kv_stats(s.kv, &bo, &bi);
 		e = gx_kv_close(s.kv);
@@ -687,6 +751,10 @@ int train_run(const struct topts *o)
 		goto out;
 	rc = CLI_OK;
 out:
+	if (eval_pid > 0) {
+		kill(eval_pid, SIGTERM);
+		eval_join(&eval_step);
+	}
 	/* a failure that left the model whole: its state is kept */
 	if (rc != CLI_OK && trained && intact && step > 0 && saved != step && o->checkpoint &&
 	    save_state(o, &s, o->checkpoint, step) == 0)

@@ -39,6 +39,7 @@ struct topts {
 	int resume;                /* --resume: from checkpoint when it exists */
 	/* reporting */
 	uint64_t report_every, eval_every; /* 0: only at the end */
+	int eval_async;            /* --eval-async: evaluations in a forked copy */
 	int rformat;
 	/* distributed */
 	const char *ps;

@@ -139,6 +139,22 @@ runcmd $TRS --optimizer sgd --checkpoint run.ck --resume
 expect_rc resume-other-optim-rc 1
 expect_match resume-other-optim-msg "$ERR" "run\.ck: the optimizer's state does not fit"
 
+# --eval-async: the evaluations in a forked copy give the very lines the
+# synchronous ones do (the same model at the same steps), in step order.
+EVA="$P --train small.csv --test small.csv --data-format csv --model logreg --batch 4 --epochs 3 --steps 9 \
+	--eval-every 3 --report-every 0 --optimizer adam --lr 0.01"
+runcmd $EVA
+cp "$OUT" eval-sync.out
+runcmd $EVA --eval-async
+expect_rc eval-async-rc 0
+if [ "$(cut -f 1,4,8-10 eval-sync.out)" = "$(cut -f 1,4,8-10 "$OUT")" ] &&
+	[ "$(cut -f 1 "$OUT" | tr '\n' ' ')" = "step 3 6 9 " ]; then
+	ok eval-async-same-lines
+else
+	notok eval-async-same-lines "$(tr '\n' '|' <eval-sync.out)" "$(tr '\n' '|' <"$OUT")"
+fi
+expect_empty eval-async-stderr "$ERR"
+
 # With --ps, whether --optimizer and the like matter depends on the servers'
 # sync mode (HFA: the worker runs the optimizer), so nothing is said about
 # them before connecting: here the only messages are the failure's.
