@@ -12,16 +12,18 @@
 #include "dgt.h"
 #include "gx_codec.h"
 
+/* The rounds planned and not folded yet: the oldest at head. */
 struct gx_dgt {
 	uint64_t count;
 	uint32_t block, nblocks;
-	int codec, planned;
-	float *g;        /* the planned round's g = sum + residual */
-	float *res;      /* the residual */
-	float *contrib;  /* per block: the moving average of mean |g| */
-	uint32_t *rank;  /* scratch: blocks by contribution */
-	uint8_t *chan;   /* the planned round's channels */
-	uint16_t *h;     /* F16: the planned round's coded values */
+	int codec;
+	int planned, head; /* rounds in flight (0..GX_DGT_INFLIGHT), the oldest */
+	float *g[GX_DGT_INFLIGHT];      /* a planned round's g = sum + residual */
+	float *res;                     /* the residual */
+	float *contrib;                 /* per block: the moving average of mean |g| */
+	uint32_t *rank;                 /* scratch: blocks by contribution */
+	uint8_t *chan[GX_DGT_INFLIGHT]; /* a planned round's channels */
+	uint16_t *h[GX_DGT_INFLIGHT];   /* F16: a planned round's coded values */
 };
 
 static uint32_t blocks_of(uint64_t count, uint32_t block)
@@ -42,15 +44,18 @@ gx_dgt *gx_dgt_create(uint64_t count, uint32_t block, int codec)
 	d->block = block;
 	d->nblocks = blocks_of(count, block);
 	d->codec = codec;
-	d->g = malloc((size_t)count * sizeof *d->g);
+	int ok = 1;
+	for (int i = 0; i < GX_DGT_INFLIGHT; i++) {
+		d->g[i] = malloc((size_t)count * sizeof *d->g[i]);
+		d->chan[i] = malloc(d->nblocks);
+		if (codec == GX_CODEC_F16)
+			d->h[i] = malloc((size_t)count * sizeof *d->h[i]);
+		ok &= d->g[i] && d->chan[i] && (codec != GX_CODEC_F16 || d->h[i]);
+	}
 	d->res = calloc((size_t)count, sizeof *d->res);
 	d->contrib = calloc(d->nblocks, sizeof *d->contrib);
 	d->rank = malloc(d->nblocks * sizeof *d->rank);
-	d->chan = malloc(d->nblocks);
-	if (codec == GX_CODEC_F16)
-		d->h = malloc((size_t)count * sizeof *d->h);
-	if (!d->g || !d->res || !d->contrib || !d->rank || !d->chan ||
-	    (codec == GX_CODEC_F16 && !d->h)) {
+	if (!ok || !d->res || !d->contrib || !d->rank) {
 		gx_dgt_free(d);
 		return NULL;
 	}
@@ -64,12 +69,14 @@ void gx_dgt_free(gx_dgt *d)
 {
 	if (!d)
 		return;
-	free(d->g);
+	for (int i = 0; i < GX_DGT_INFLIGHT; i++) {
+		free(d->g[i]);
+		free(d->chan[i]);
+		free(d->h[i]);
+	}
 	free(d->res);
 	free(d->contrib);
 	free(d->rank);
-	free(d->chan);
-	free(d->h);
 	free(d);
 }
 
@@ -103,16 +110,19 @@ static int by_contrib(const void *a, const void *b, void *ctx)
 
 int gx_dgt_plan(gx_dgt *d, const float *sum, double k, int channels, uint8_t *chan)
 {
-	if (!d || !sum || d->planned || !(k >= 0 && k <= 1) || channels < 1 ||
+	if (!d || !sum || d->planned >= GX_DGT_INFLIGHT || !(k >= 0 && k <= 1) || channels < 1 ||
 	    channels > GX_DGT_CHANNELS_MAX)
 		return GX_EINVAL;
+	int slot = (d->head + d->planned) % GX_DGT_INFLIGHT;
+	float *g = d->g[slot];
+	uint8_t *ch = d->chan[slot];
 	for (uint32_t b = 0; b < d->nblocks; b++) {
 		uint64_t at = (uint64_t)b * d->block;
 		uint32_t n = len_of(d, b);
 		double a = 0;
 		for (uint32_t i = 0; i < n; i++) {
 			float v = sum[at + i] + d->res[at + i];
-			d->g[at + i] = v;
+			g[at + i] = v;
 			a += fabsf(v);
 		}
 		float m = (float)(a / n);
@@ -121,29 +131,31 @@ int gx_dgt_plan(gx_dgt *d, const float *sum, double k, int channels, uint8_t *ch
 		d->rank[b] = b;
 	}
 	qsort_r(d->rank, d->nblocks, sizeof *d->rank, by_contrib, d->contrib);
-	uint32_t nrel = (uint32_t)ceil(k * d->nblocks);
-	if (nrel < 1)
-		nrel = 1;
+	/* the nearest whole number of blocks, none at all included: a slice
+	 * of a few blocks with one always reliable would send that share of
+	 * its bytes over the link (and its copies) whatever K says; what is
+	 * lost comes in a later round */
+	uint32_t nrel = (uint32_t)floor(k * d->nblocks + 0.5);
 	uint32_t rest = d->nblocks - nrel;
 	for (uint32_t i = 0; i < d->nblocks; i++) {
 		uint32_t b = d->rank[i];
 		/* run j of the rest: [j * rest / C, (j + 1) * rest / C) */
-		d->chan[b] = i < nrel ? 0
-				      : (uint8_t)(1 + (uint64_t)(i - nrel) * (uint64_t)channels / rest);
+		ch[b] = i < nrel ? 0
+				 : (uint8_t)(1 + (uint64_t)(i - nrel) * (uint64_t)channels / rest);
 	}
 	/* what the coding keeps back, as if every block arrives */
 	if (d->codec == GX_CODEC_F16) {
 		/* the coded values decoded into res, then what they miss */
-		gx_f32_to_f16(d->g, d->h, (size_t)d->count);
-		gx_f16_to_f32(d->h, d->res, (size_t)d->count);
+		gx_f32_to_f16(g, d->h[slot], (size_t)d->count);
+		gx_f16_to_f32(d->h[slot], d->res, (size_t)d->count);
 		for (uint64_t i = 0; i < d->count; i++)
-			d->res[i] = d->g[i] - d->res[i];
+			d->res[i] = g[i] - d->res[i];
 	} else {
 		memset(d->res, 0, (size_t)d->count * sizeof *d->res);
 	}
 	if (chan)
-		memcpy(chan, d->chan, d->nblocks);
-	d->planned = 1;
+		memcpy(chan, ch, d->nblocks);
+	d->planned++;
 	return 0;
 }
 
@@ -154,7 +166,9 @@ const void *gx_dgt_values(const gx_dgt *d, uint32_t b, uint16_t *count)
 	if (count)
 		*count = (uint16_t)len_of(d, b);
 	uint64_t at = (uint64_t)b * d->block;
-	return d->codec == GX_CODEC_F16 ? (const void *)(d->h + at) : (const void *)(d->g + at);
+	int slot = (d->head + d->planned - 1) % GX_DGT_INFLIGHT; /* the newest */
+	return d->codec == GX_CODEC_F16 ? (const void *)(d->h[slot] + at)
+					: (const void *)(d->g[slot] + at);
 }
 
 int gx_dgt_fold(gx_dgt *d, const uint8_t *arrived, gx_dgt_fold_stats *st)
@@ -163,25 +177,51 @@ int gx_dgt_fold(gx_dgt *d, const uint8_t *arrived, gx_dgt_fold_stats *st)
 		return GX_EINVAL;
 	gx_dgt_fold_stats s;
 	memset(&s, 0, sizeof s);
+	const float *g = d->g[d->head];
+	const uint16_t *h = d->h[d->head];
+	/* alone in flight, the residual holds what the round's coding kept
+	 * back (res = g - coded): a lost block's g goes in whole, exactly;
+	 * with a later round planned since, the residual is that round's, and
+	 * a lost block's coded values are added to it (for the round after) */
+	int alone = d->planned == 1;
 	for (uint32_t b = 0; b < d->nblocks; b++) {
 		uint64_t at = (uint64_t)b * d->block;
 		uint32_t n = len_of(d, b);
-		int c = d->chan[b], in = (arrived[b >> 3] >> (b & 7)) & 1;
+		int c = d->chan[d->head][b], in = (arrived[b >> 3] >> (b & 7)) & 1;
 		double sq = 0;
 		for (uint32_t i = 0; i < n; i++)
-			sq += (double)d->g[at + i] * d->g[at + i];
+			sq += (double)g[at + i] * g[at + i];
 		s.g_sq += sq;
 		s.sent[c]++;
 		if (in)
 			continue;
 		s.lost[c]++;
 		s.folded_sq += sq;
-		memcpy(d->res + at, d->g + at, n * sizeof *d->res);
+		if (alone) {
+			memcpy(d->res + at, g + at, n * sizeof *d->res);
+		} else if (d->codec == GX_CODEC_F16) {
+			float v[256];
+			for (uint32_t i = 0; i < n; i += 256) {
+				uint32_t m = n - i < 256 ? n - i : 256;
+				gx_f16_to_f32(h + at + i, v, m);
+				for (uint32_t j = 0; j < m; j++)
+					d->res[at + i + j] += v[j];
+			}
+		} else {
+			for (uint32_t i = 0; i < n; i++)
+				d->res[at + i] += g[at + i];
+		}
 	}
-	d->planned = 0;
+	d->head = (d->head + 1) % GX_DGT_INFLIGHT;
+	d->planned--;
 	if (st)
 		*st = s;
 	return 0;
+}
+
+int gx_dgt_planned(const gx_dgt *d)
+{
+	return d ? d->planned : 0;
 }
 
 const float *gx_dgt_residual(const gx_dgt *d)

@@ -38,6 +38,10 @@
 #include "../wire/gx_wire.h"
 
 #define GX_DGT_ALPHA 0.3f   /* the contribution's moving-average weight */
+/* Rounds planned before the word on the first comes back: a round may be
+ * planned while the receiver's word on the last is still on the way (its
+ * answer came sooner); that round's losses then go in the round after. */
+#define GX_DGT_INFLIGHT 4
 
 typedef struct gx_dgt gx_dgt;
 
@@ -51,14 +55,18 @@ uint32_t gx_dgt_block(const gx_dgt *d);
 
 /* One round's plan for sum (count elements): g = sum + residual, the
  * contributions updated, chan[b] (nblocks entries) set to each block's
- * channel: 0 for the ceil(k * nblocks) most important (at least one, all
- * with k >= 1), 1..channels for the rest, split in contribution order into
+ * channel: 0 for the k * nblocks most important (rounded to the nearest
+ * whole number, half up: none where that is below one half, all with
+ * k = 1), 1..channels for the rest, split in contribution order into
  * channels near-equal runs. The residual is what the coding rounds off.
  * 0, or GX_EINVAL (k outside 0..1, channels outside 1..GX_DGT_CHANNELS_MAX,
- * a plan already waiting for gx_dgt_fold). */
+ * GX_DGT_INFLIGHT plans already waiting for gx_dgt_fold). */
 int gx_dgt_plan(gx_dgt *d, const float *sum, double k, int channels, uint8_t *chan);
-/* The coded values of block b of the planned round (F32: floats, F16:
- * binary16), *count of them. NULL when b is out of range or no plan waits. */
+/* How many plans wait for their gx_dgt_fold (0..GX_DGT_INFLIGHT). */
+int gx_dgt_planned(const gx_dgt *d);
+/* The coded values of block b of the newest planned round (F32: floats,
+ * F16: binary16), *count of them. NULL when b is out of range or no plan
+ * waits. */
 const void *gx_dgt_values(const gx_dgt *d, uint32_t b, uint16_t *count);
 
 /* What a round delayed: blocks lost of those sent on lossy channels, and
@@ -69,10 +77,11 @@ typedef struct gx_dgt_fold_stats {
 	double g_sq, folded_sq;
 } gx_dgt_fold_stats;
 
-/* The receiver's word on the planned round: bit b of arrived (LSB first)
- * set when block b arrived. Blocks that did not are folded back into the
- * residual. st (may be NULL) gets the round's figures. 0, or GX_EINVAL
- * without a plan. */
+/* The receiver's word on the oldest planned round: bit b of arrived (LSB
+ * first) set when block b arrived. Blocks that did not are folded back into
+ * the residual (whole, exactly, when no later round was planned since;
+ * else their coded values added to the residual that round left). st (may
+ * be NULL) gets the round's figures. 0, or GX_EINVAL without a plan. */
 int gx_dgt_fold(gx_dgt *d, const uint8_t *arrived, gx_dgt_fold_stats *st);
 /* The residual (count floats). */
 const float *gx_dgt_residual(const gx_dgt *d);

@@ -66,26 +66,49 @@ static void put_head(uint8_t *p, const gx_dg_head *h)
 	p[7] = h->codec;
 	put32(p + 8, h->party);
 	put32(p + 12, h->key);
-	put32(p + 16, h->slice);
-	put32(p + 20, h->round);
-	put32(p + 24, h->block);
-	put16(p + 28, h->count);
-	put16(p + 30, h->flags);
+	put32(p + 16, h->round);
+	put16(p + 20, (uint16_t)h->slice);
+	put16(p + 22, (uint16_t)h->block);
+	put16(p + 24, h->count);
+	put16(p + 26, h->flags);
+	put32(p + 28, h->rel);
 }
 
+/* key | round | slice u16 | block u16, the head's bytes 12..23: unique
+ * under a direction's key, which carries one kind (blocks up, answers
+ * down), since a sender seals a block of a slice at most once a round
+ * (dgram.h). */
 static void nonce_of(uint8_t n[DG_NONCE], const gx_dg_head *h)
 {
 	put32(n, h->key);
-	put32(n + 4, h->block);
-	put32(n + 8, h->round);
+	put32(n + 4, h->round);
+	put16(n + 8, (uint16_t)h->slice);
+	put16(n + 10, (uint16_t)h->block);
+}
+
+static int dg_kind_ok(unsigned kind)
+{
+	return kind == GX_DG_BLOCK || kind == GX_DG_ANSWER || kind == GX_DG_ASK;
+}
+
+/* Bytes of a body element: a block's in its codec; an ask's body is
+ * bytes (codec NONE). 0 for a codec the kind does not take. */
+static size_t dg_elem(unsigned kind, unsigned codec)
+{
+	if (kind == GX_DG_ASK)
+		return codec == GX_CODEC_NONE ? 1 : 0;
+	return gx_wire_elem_size(codec);
 }
 
 long gx_dg_seal(const gx_dg_key *k, const gx_dg_head *h, const void *body, uint8_t *out,
 		size_t cap)
 {
-	if (!h || !out || (h->count && !body) || h->kind != GX_DG_BLOCK || (h->flags & ~GX_DG_LAST))
+	if (!h || !out || (h->count && !body) || !dg_kind_ok(h->kind) ||
+	    (h->flags & ~GX_DG_FLAGS) || h->slice > GX_DG_SLICE_MAX ||
+	    (h->kind == GX_DG_ASK ? h->block < GX_DG_ASK_BLOCK || h->block > GX_DG_SLICE_MAX
+				  : h->block > GX_DG_INDEX_MAX))
 		return GX_EINVAL;
-	size_t es = gx_wire_elem_size(h->codec);
+	size_t es = dg_elem(h->kind, h->codec);
 	if (!es)
 		return GX_EINVAL;
 	size_t blen = (size_t)h->count * es, total = blen + gx_dg_overhead(k);
@@ -121,23 +144,24 @@ int gx_dg_peek(const uint8_t *buf, size_t len, int sealed, gx_dg_head *h)
 		return GX_ELENGTH;
 	if (buf[4] != DG_VERSION)
 		return GX_EVERSION;
-	if (buf[5] != GX_DG_BLOCK)
+	if (!dg_kind_ok(buf[5]))
 		return GX_ETYPE;
-	size_t es = gx_wire_elem_size(buf[7]);
+	size_t es = dg_elem(buf[5], buf[7]);
 	if (!es)
 		return GX_ECODEC;
-	if (get16(buf + 30) & ~GX_DG_LAST)
+	if (get16(buf + 26) & ~GX_DG_FLAGS)
 		return GX_EFLAGS;
 	h->kind = buf[5];
 	h->channel = buf[6];
 	h->codec = buf[7];
 	h->party = get32(buf + 8);
 	h->key = get32(buf + 12);
-	h->slice = get32(buf + 16);
-	h->round = get32(buf + 20);
-	h->block = get32(buf + 24);
-	h->count = get16(buf + 28);
-	h->flags = get16(buf + 30);
+	h->round = get32(buf + 16);
+	h->slice = get16(buf + 20);
+	h->block = get16(buf + 22);
+	h->count = get16(buf + 24);
+	h->flags = get16(buf + 26);
+	h->rel = get32(buf + 28);
 	if (len != GX_DG_HEAD + (size_t)h->count * es + (sealed ? GX_DG_TAG : GX_DG_CRC))
 		return GX_ELENGTH;
 	return 0;
@@ -150,7 +174,7 @@ int gx_dg_open(const gx_dg_key *k, uint8_t *buf, size_t len, gx_dg_head *h, cons
 		return rc;
 	if (body)
 		*body = NULL;
-	size_t blen = (size_t)h->count * gx_wire_elem_size(h->codec);
+	size_t blen = (size_t)h->count * dg_elem(h->kind, h->codec);
 	uint8_t *b = buf + GX_DG_HEAD;
 	if (!k) {
 		if (get32(b + blen) != gx_crc32c(0, buf, GX_DG_HEAD + blen))
@@ -198,14 +222,26 @@ static int family_of(int fd)
 	return getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 ? ss.ss_family : AF_UNSPEC;
 }
 
+/* Don't-fragment on what fd sends: a datagram above the path's MTU fails
+ * to leave instead of going in fragments. */
+static void dg_df(int fd, int fam)
+{
+	int pmtu = fam == AF_INET6 ? IPV6_PMTUDISC_DO : IP_PMTUDISC_DO;
+	if (fam == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof pmtu);
+	else
+		setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
+}
+
 int gx_dg_bind(const char *host, int port, const gx_dg_opts *o, char *err, size_t errcap)
 {
 	int fd = gx_net_udp_bind(host, port, err, errcap);
 	if (fd < 0)
 		return fd;
-	int on = 1;
+	int on = 1, fam = family_of(fd);
 	setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
-	dg_apply(fd, family_of(fd), o);
+	dg_df(fd, fam);
+	dg_apply(fd, fam, o);
 	return fd;
 }
 
@@ -214,11 +250,8 @@ int gx_dg_connect(const char *host, int port, const gx_dg_opts *o, char *err, si
 	int fd = gx_net_udp_connect(host, port, err, errcap);
 	if (fd < 0)
 		return fd;
-	int fam = family_of(fd), pmtu = fam == AF_INET6 ? IPV6_PMTUDISC_DO : IP_PMTUDISC_DO;
-	if (fam == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, &pmtu, sizeof pmtu);
-	else
-		setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &pmtu, sizeof pmtu);
+	int fam = family_of(fd);
+	dg_df(fd, fam);
 	int on = 1;
 	setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &on, sizeof on);
 	dg_apply(fd, fam, o);
@@ -251,6 +284,12 @@ size_t gx_dg_fit(int fd, int mtu)
 
 int gx_dg_send(int fd, uint8_t *const *buf, const size_t *len, int n)
 {
+	return gx_dg_send_to(fd, NULL, 0, buf, len, n);
+}
+
+int gx_dg_send_to(int fd, const struct sockaddr *to, socklen_t tolen, uint8_t *const *buf,
+		  const size_t *len, int n)
+{
 	struct mmsghdr m[GX_DG_BATCH];
 	struct iovec iov[GX_DG_BATCH];
 	int done = 0;
@@ -262,6 +301,8 @@ int gx_dg_send(int fd, uint8_t *const *buf, const size_t *len, int n)
 			iov[i].iov_len = len[done + i];
 			m[i].msg_hdr.msg_iov = &iov[i];
 			m[i].msg_hdr.msg_iovlen = 1;
+			m[i].msg_hdr.msg_name = (void *)to;
+			m[i].msg_hdr.msg_namelen = to ? tolen : 0;
 		}
 		int r = sendmmsg(fd, m, (unsigned)k, MSG_DONTWAIT | MSG_NOSIGNAL);
 		if (r < 0) {
@@ -374,6 +415,14 @@ void gx_dg_pacer_charge(gx_dg_pacer *p, size_t len, uint64_t now_ns)
 		return;
 	pacer_fill(p, now_ns);
 	p->tokens -= (double)len;
+}
+
+double gx_dg_pacer_debt(gx_dg_pacer *p, uint64_t now_ns)
+{
+	if (p->rate <= 0)
+		return 0;
+	pacer_fill(p, now_ns);
+	return p->tokens < 0 ? -p->tokens : 0;
 }
 
 uint64_t gx_dg_pacer_take(gx_dg_pacer *p, size_t len, uint64_t now_ns)

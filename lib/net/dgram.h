@@ -10,25 +10,34 @@
  * MTU (a lost IP fragment would lose the whole block):
  *
  *   head  = "GXDG" | version u8 (1) | kind u8 | channel u8 | codec u8
- *           | party u32 | key u32 | slice u32 | round u32 | block u32
- *           | count u16 | flags u16                           32 bytes
+ *           | party u32 | key u32 | round u32 | slice u16 | block u16
+ *           | count u16 | flags u16 | rel u32                 32 bytes
  *   body  = count elements in codec (GX_CODEC_F32: 4 bytes each, F16: 2)
  *   trail = sealed: the AEAD tag (16 bytes) of the link's suite over body,
- *           head as associated data, nonce = key u32 | block u32 |
- *           round u32 (LE), under the direction's datagram key (derived
- *           from the link's secure session: gx_sec_datagram_key);
- *           plaintext (--insecure): CRC-32C of head and body (4 bytes)
+ *           head as associated data, nonce = key u32 | round u32 |
+ *           slice u16 | block u16 (the head's bytes 12..23), under the
+ *           direction's datagram
+ *           key (derived from the link's secure session:
+ *           gx_sec_datagram_key); plaintext (--insecure): CRC-32C of head
+ *           and body (4 bytes)
  *
- * All integers little-endian. kind is GX_DG_BLOCK; channel 1..255 (the
- * reliable channel, 0, is the TCP link); slice the tensor frames' block
- * number of the slice (key, slice) the block belongs to, block the DGT
- * block's index within it; flags holds GX_DG_LAST (the slice's last
- * block, which may be shorter) and nothing else. A datagram is exactly head +
- * body + trail bytes, nothing after. The nonce never repeats under a key:
- * a link joins one sender to one server, which holds at most one slice of
- * a key (MultiGPS places each run of a key on a server of its own), and
- * the sender sends a block of a slice at most once a round (what is lost
- * goes again in a later round, under that round's number); replays of a
+ * All integers little-endian. kind is GX_DG_BLOCK (a block of a push,
+ * local to global), GX_DG_ANSWER (a block of an answer, global to local)
+ * or GX_DG_ASK (local to global: the blocks of an answer that did not
+ * come, asked for again; codec GX_CODEC_NONE, its body count bytes: the
+ * answer's bitmap of blocks in, as in a DGT_ACK, whose block field is
+ * GX_DG_ASK_BLOCK + the attempt, so that a direction's nonces stay apart). channel is 1..255 for a lossy
+ * channel, 0 for a copy of a block the TCP link carries too (the reliable
+ * channel); slice the tensor frames' block number of the slice (key, slice)
+ * the block belongs to, block the DGT block's index within it; flags
+ * holds GX_DG_LAST (the slice's last block, which may be shorter) and
+ * GX_DG_END (the round's last datagram) and nothing else; rel, for a BLOCK, how many of the round's blocks the link
+ * carries (the receiver then knows when their copies are all in), 0 for
+ * an ANSWER. A datagram is exactly head + body + trail bytes, nothing
+ * after. The nonce never repeats under a key: a link joins one sender to
+ * one server, and the sender seals a block of a slice at most once a
+ * round (a push's lost block goes again in a later round, under that
+ * round's number; an answer's goes again over the link); replays of a
  * datagram that opens are the receiver's to drop (a closed round, a block
  * already in).
  *
@@ -53,16 +62,31 @@
 #define GX_DG_IP4_OVERHEAD 28
 #define GX_DG_IP6_OVERHEAD 48
 
-enum { GX_DG_BLOCK = 1 };
+enum { GX_DG_BLOCK = 1, GX_DG_ANSWER = 2, GX_DG_ASK = 3 };
+/* The largest slice number a datagram carries, and block index of a
+ * BLOCK or an ANSWER; an ASK's block is GX_DG_ASK_BLOCK + its attempt
+ * (0..GX_DG_ASK_TRIES - 1), apart from every block's so that its nonce
+ * is too. */
+#define GX_DG_SLICE_MAX 65535u
+#define GX_DG_ASK_TRIES 8u
+#define GX_DG_ASK_BLOCK (GX_DG_SLICE_MAX + 1 - GX_DG_ASK_TRIES)
+#define GX_DG_INDEX_MAX (GX_DG_ASK_BLOCK - 1)
 /* flags: the slice's last block (so a receiver that sees another one
  * first knows the slice's block size from its count) */
 #define GX_DG_LAST 1u
+/* flags: the last datagram the sender sends of this round of the slice
+ * (those before it left before it: a receiver that sees it knows the rest
+ * are in or lost, without waiting) */
+#define GX_DG_END 2u
+#define GX_DG_FLAGS (GX_DG_LAST | GX_DG_END)
 
 /* A datagram's header, parsed. */
 typedef struct gx_dg_head {
 	uint8_t kind, channel, codec;
-	uint32_t party, key, slice, round, block;
+	uint32_t party, key, round;
+	uint32_t slice, block; /* at most GX_DG_INDEX_MAX */
 	uint16_t count, flags;
+	uint32_t rel;
 } gx_dg_head;
 
 /* A direction's datagram key: NULL where the link is plaintext. */
@@ -79,7 +103,9 @@ size_t gx_dg_overhead(const gx_dg_key *k);
 
 /* Writes the datagram of head h (its count the body's elements) and body
  * into out (cap bytes). Returns its length, or GX_EINVAL (a field out of
- * range, cap too small, codec not F32/F16). */
+ * range (slice above GX_DG_SLICE_MAX, a block's index above GX_DG_INDEX_MAX,
+ * an ask's outside its attempts), cap too small, a codec the kind does not
+ * take: F32/F16, an ask's NONE). */
 long gx_dg_seal(const gx_dg_key *k, const gx_dg_head *h, const void *body, uint8_t *out,
 		size_t cap);
 
@@ -110,7 +136,8 @@ typedef struct gx_dg_opts {
 
 /* A non-blocking UDP socket bound to host:port (port 0: any free one,
  * gx_net_port tells which), counting what its receive queue drops
- * (SO_RXQ_OVFL, read by gx_dg_recv). fd, or GX_EIO with a reason in err. */
+ * (SO_RXQ_OVFL, read by gx_dg_recv), with don't-fragment set on what it
+ * sends (gx_dg_send_to). fd, or GX_EIO with a reason in err. */
 int gx_dg_bind(const char *host, int port, const gx_dg_opts *o, char *err, size_t errcap);
 /* A non-blocking UDP socket connected to host:port, with don't-fragment
  * set (IP_PMTUDISC_DO: a datagram above the path's MTU fails to send
@@ -128,6 +155,10 @@ size_t gx_dg_fit(int fd, int mtu);
  * GX_EIO (errno: EMSGSIZE above the path's MTU, ECONNREFUSED after an ICMP
  * port unreachable, ...). */
 int gx_dg_send(int fd, uint8_t *const *buf, const size_t *len, int n);
+/* The same from an unconnected (bound) socket to the address to (tolen
+ * bytes). */
+int gx_dg_send_to(int fd, const struct sockaddr *to, socklen_t tolen, uint8_t *const *buf,
+		  const size_t *len, int n);
 
 /* A batch of receive buffers for gx_dg_recv. */
 #define GX_DG_BATCH 32
@@ -166,5 +197,8 @@ uint64_t gx_dg_pacer_take(gx_dg_pacer *p, size_t len, uint64_t now_ns);
  * debt): what went over the same path by another way (a TCP link's bytes),
  * which the datagrams then wait behind. */
 void gx_dg_pacer_charge(gx_dg_pacer *p, size_t len, uint64_t now_ns);
+/* The bytes the bucket owes at now_ns (what was charged beyond it): the
+ * time they take at the rate passes before anything more leaves. */
+double gx_dg_pacer_debt(gx_dg_pacer *p, uint64_t now_ns);
 
 #endif

@@ -1,26 +1,29 @@
 /*
  * ps_dgt_local.c — a local server's DGT rounds (ps_dgt.h): each slice's
- * plan, its reliable part in a DGT_PUSH, its lossy blocks sealed into
- * datagrams and paced out over the channels' sockets, most important
- * channel first; the global's DGT_ACK folded back, and K moved once a
- * round.
+ * plan, its reliable part in a DGT_PUSH, its blocks sealed into datagrams
+ * (the reliable ones' copies, twice, and the lossy ones, most important
+ * channel first) and paced out (ps_dgt_out.c); the global's DGT_ACK
+ * folded back, and K moved once a round; the answers' datagrams read and
+ * handed to ps_dgt_answers.c.
  *
  * Choices:
  *  - One UDP socket per channel and upstream server, connected (so ICMP
- *    errors come back and the kernel routes once), each with its DS field.
- *  - The pacer is one per upstream server, and its queue one FIFO: a
- *    slice's datagrams leave together, its channel 1's first, slices in
- *    the order pushed. So each block's round can close, and its answer
- *    come down, while later blocks still go up (sending every slice's
- *    channel 1 before any channel 2 held every round open until the
- *    train's end: a 40-step trial at 0 % loss ran 1.28x TCP's step); the
- *    shaper's DS classes give the channels their priority where the path
- *    is contended.
- *  - A send that fails (the server's port unreachable, no buffer) drops
- *    the datagram: it is then lost like one the path dropped, and folded
- *    back when the global's word comes.
+ *    errors come back, the kernel routes once, and only the global's port
+ *    reaches it), each with its DS field; the answers come to channel 1's.
+ *  - One paced FIFO per upstream server: a slice's datagrams leave
+ *    together, slices in the order pushed. So each block's round can
+ *    close, and its answer come down, while later blocks still go up
+ *    (sending every slice's channel 1 before any channel 2 held every
+ *    round open until the train's end: a 40-step trial at 0 % loss ran
+ *    1.28x TCP's step); the shaper's DS classes give the channels their
+ *    priority where the path is contended.
+ *  - A slice's next round is planned while up to GX_DGT_INFLIGHT wait for
+ *    their words (the answers, as datagrams, overtake them); one more is
+ *    held until a word comes.
  */
 #include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,25 +33,12 @@
 #include "ps_dgt.h"
 #include "ps_local.h"
 
-typedef struct dg_out {
-	uint8_t *b;
-	size_t n;
-	int ch;   /* its channel: the socket it leaves by */
-} dg_out;
-
-/* A FIFO of sealed datagrams. */
-typedef struct dg_queue {
-	dg_out *v;
-	size_t head, len, cap;
-} dg_queue;
-
 typedef struct dgt_up {
-	int fd[GX_DGT_CHANNELS_MAX + 1]; /* [1..channels] */
-	gx_dg_key *tx;
-	dg_queue q;
-	size_t queued;                   /* bytes in the queue */
-	gx_dg_pacer pacer;
-	long long timer;
+	ps_dg_out out;   /* its fd[1..channels]: one socket a channel; the
+			  * answers come to fd[1] */
+	gx_dg_key *tx, *rx;
+	gx_dg_rx *in;
+	int watched;     /* fd[1] on the loop */
 	gx_ps *ps;
 } dgt_up;
 
@@ -66,36 +56,14 @@ struct ps_dgt_local {
 	double f_sq, g_sq;
 	/* statistics */
 	uint64_t sent[GX_DGT_CHANNELS_MAX + 1], lost[GX_DGT_CHANNELS_MAX + 1];
-	uint64_t datagrams, send_failed, acks;
+	uint64_t acks;
+	/* the answers down: datagrams placed, twice, late, stray, that did
+	 * not open or parse; slices whole from datagrams alone and after a
+	 * DGT_ACK; blocks asked for again */
+	uint64_t a_placed, a_dup, a_late, a_stray, a_forged, a_malformed;
+	uint64_t a_whole, a_repaired, a_asked;
 	double folded_sq, pushed_sq;
 };
-
-static void q_free(dg_queue *q)
-{
-	for (size_t i = 0; i < q->len; i++)
-		free(q->v[(q->head + i) % q->cap].b);
-	free(q->v);
-	memset(q, 0, sizeof *q);
-}
-
-static int q_push(dg_queue *q, uint8_t *b, size_t n, int ch)
-{
-	if (q->len == q->cap) {
-		size_t nc = q->cap ? 2 * q->cap : 256;
-		dg_out *v = malloc(nc * sizeof *v);
-		if (!v)
-			return GX_ENOMEM;
-		for (size_t i = 0; i < q->len; i++)
-			v[i] = q->v[(q->head + i) % q->cap];
-		free(q->v);
-		q->v = v;
-		q->cap = nc;
-		q->head = 0;
-	}
-	q->v[(q->head + q->len) % q->cap] = (dg_out){ b, n, ch };
-	q->len++;
-	return 0;
-}
 
 int ps_dgt_local_init(gx_ps *ps)
 {
@@ -128,8 +96,7 @@ int ps_dgt_local_init(gx_ps *ps)
 	dl->k = (gx_dgt_k){ .k = o->dgt.k, .k_min = o->dgt.k_min, .k_max = 1,
 			    .target = o->dgt.target };
 	for (int i = 0; i < ls->nups; i++)
-		for (int c = 0; c <= GX_DGT_CHANNELS_MAX; c++)
-			dl->up[i].fd[c] = -1;
+		ps_dg_out_init(&dl->up[i].out, ps, o->dgt.rate);
 	ls->dgt = dl;
 	/* coded, with its pushes as DGT rounds */
 	ls->agg = 1;
@@ -147,13 +114,15 @@ void ps_dgt_local_free(gx_ps *ps)
 		return;
 	for (int i = 0; i < ps->loc->nups; i++) {
 		dgt_up *u = &dl->up[i];
+		if (u->watched && ps->ev)
+			gx_ev_del(ps->ev, u->out.fd[1], GX_EV_READ);
 		for (int c = 0; c <= GX_DGT_CHANNELS_MAX; c++)
-			if (u->fd[c] >= 0)
-				close(u->fd[c]);
-		q_free(&u->q);
-		if (u->timer && ps->ev)
-			gx_ev_timer_del(ps->ev, u->timer);
+			if (u->out.fd[c] >= 0)
+				close(u->out.fd[c]);
+		ps_dg_out_free(&u->out);
 		gx_dg_key_free(u->tx);
+		gx_dg_key_free(u->rx);
+		gx_dg_rx_free(u->in);
 	}
 	free(dl->chan);
 	free(dl->idx);
@@ -162,37 +131,89 @@ void ps_dgt_local_free(gx_ps *ps)
 	ps->loc->dgt = NULL;
 }
 
+/* The answers' datagrams on an upstream's channel 1 socket (connected:
+ * only the global's port reaches it). */
+static void on_answers(gx_ev *ev, int fd, void *ud, int mask)
+{
+	(void)ev;
+	(void)mask;
+	dgt_up *d = ud;
+	gx_ps *ps = d->ps;
+	ps_dgt_local *dl = ps->loc->dgt;
+	/* a bounded number of batches an event (a flood cannot hold the loop) */
+	for (int k = 0; k < 64 && !ps->finishing; k++) {
+		int n = gx_dg_recv(fd, d->in);
+		if (n <= 0)
+			return;
+		for (int i = 0; i < n && !ps->finishing; i++) {
+			gx_dg_head h;
+			const uint8_t *body;
+			int r = gx_dg_peek(d->in->buf[i], d->in->len[i], d->rx != NULL, &h);
+			if (r || h.kind != GX_DG_ANSWER) {
+				dl->a_malformed++;
+				continue;
+			}
+			if (gx_dg_open(d->rx, d->in->buf[i], d->in->len[i], &h, &body)) {
+				dl->a_forged++;
+				continue;
+			}
+			switch (ps_dgt_answer_datagram(ps, &h, body)) {
+			case PS_DGA_PLACED:
+				dl->a_placed++;
+				break;
+			case PS_DGA_DUP:
+				dl->a_dup++;
+				break;
+			case PS_DGA_LATE:
+				dl->a_late++;
+				break;
+			case PS_DGA_NOMEM:
+				ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u (DGT)",
+					  h.key);
+				return;
+			default:
+				dl->a_stray++;
+			}
+		}
+	}
+}
+
 int ps_dgt_up_ready(gx_ps *ps, ps_peer *u)
 {
 	ps_dgt_local *dl = ps->loc->dgt;
 	if (!dl)
 		return 0;
 	dgt_up *d = &dl->up[u->slot];
-	d->ps = ps;
 	char err[300];
 	for (int c = 1; c <= dl->channels; c++) {
-		if (d->fd[c] >= 0)
+		if (d->out.fd[c] >= 0)
 			continue;
 		gx_dg_opts op = { .tos = PS_DGT_TOS(c) };
-		d->fd[c] = gx_dg_connect(u->host, u->port, &op, err, sizeof err);
-		if (d->fd[c] < 0) {
+		d->out.fd[c] = gx_dg_connect(u->host, u->port, &op, err, sizeof err);
+		if (d->out.fd[c] < 0) {
 			ps_finish(ps, GX_EIO, u, "DGT: %s", err);
 			return GX_EIO;
 		}
 	}
-	if (!d->tx && ps->o.key && !(d->tx = gx_conn_datagram_key(u->c, 1))) {
+	if ((!d->tx && ps->o.key && !(d->tx = gx_conn_datagram_key(u->c, 1))) ||
+	    (!d->rx && ps->o.key && !(d->rx = gx_conn_datagram_key(u->c, 0))) ||
+	    (!d->in && !(d->in = gx_dg_rx_new()))) {
 		ps_finish(ps, GX_ENOMEM, u, "DGT: no datagram key for %s", u->label);
 		return GX_ENOMEM;
 	}
-	double burst = ps->o.dgt.rate * 0.002;
-	if (burst < 4 * 1500)
-		burst = 4 * 1500;
-	gx_dg_pacer_init(&d->pacer, ps->o.dgt.rate, burst, gx_now_ns());
+	d->ps = ps;
+	if (!d->watched) {
+		if (gx_ev_add(ps->ev, d->out.fd[1], GX_EV_READ, on_answers, d)) {
+			ps_finish(ps, GX_EIO, u, "DGT: cannot watch the datagram socket");
+			return GX_EIO;
+		}
+		d->watched = 1;
+	}
 	if (!ps->o.dgt.block) {
 		/* what the path's MTU fits, the least over the servers (every
 		 * link is ready before the first push) */
-		int mtu = gx_dg_path_mtu(d->fd[1]);
-		size_t fit = mtu > 0 ? gx_dg_fit(d->fd[1], mtu) : 0;
+		int mtu = gx_dg_path_mtu(d->out.fd[1]);
+		size_t fit = mtu > 0 ? gx_dg_fit(d->out.fd[1], mtu) : 0;
 		size_t es = gx_wire_elem_size(dl->codec);
 		size_t oh = gx_dg_overhead(d->tx);
 		size_t b = fit > oh ? (fit - oh) / es : 0;
@@ -214,86 +235,23 @@ int ps_dgt_up_ready(gx_ps *ps, ps_peer *u)
 
 /* ------------------------------------------------------------- sending */
 
-static long pump_timer(gx_ev *ev, long long id, void *ud);
-
-/* Sends what the pacer lets go, in the queue's order (consecutive
- * datagrams of one channel in a batch); arms a timer for the rest. */
-static void pump(dgt_up *d)
-{
-	gx_ps *ps = d->ps;
-	ps_dgt_local *dl = ps->loc->dgt;
-	uint64_t now = gx_now_ns();
-	int budget = 4096; /* datagrams a call: the loop serves the rest too */
-	dg_queue *q = &d->q;
-	while (q->len && budget > 0) {
-		int c = q->v[q->head].ch;
-		uint8_t *bufs[GX_DG_BATCH];
-		size_t lens[GX_DG_BATCH];
-		int n = 0;
-		uint64_t wait = 0;
-		while (n < GX_DG_BATCH && (size_t)n < q->len) {
-			dg_out *o = &q->v[(q->head + (size_t)n) % q->cap];
-			if (o->ch != c)
-				break;
-			/* (the path carries the IP and UDP headers too) */
-			if ((wait = gx_dg_pacer_take(&d->pacer, o->n + GX_DG_IP4_OVERHEAD, now)) != 0)
-				break;
-			bufs[n] = o->b;
-			lens[n] = o->n;
-			n++;
-		}
-		int sent = n ? gx_dg_send(d->fd[c], bufs, lens, n) : 0;
-		if (sent < 0) {
-			/* dropped here: lost like on the path (folded back) */
-			dl->send_failed++;
-			sent = 1;
-		}
-		for (int i = 0; i < sent; i++) {
-			dg_out *o = &q->v[q->head];
-			d->queued -= o->n;
-			free(o->b);
-			q->head = (q->head + 1) % q->cap;
-			q->len--;
-		}
-		dl->datagrams += (uint64_t)sent;
-		budget -= sent ? sent : 1;
-		if (sent < n) /* the socket is full: try again shortly */
-			wait = wait ? wait : 1000000;
-		if (wait) {
-			if (!d->timer) {
-				long ms = (long)((wait + 999999) / 1000000);
-				long long id = gx_ev_timer(ps->ev, ms, pump_timer, d);
-				d->timer = id > 0 ? id : 0;
-			}
-			return;
-		}
-	}
-	if (d->queued && !d->timer) {
-		long long id = gx_ev_timer(ps->ev, 0, pump_timer, d);
-		d->timer = id > 0 ? id : 0;
-	}
-}
-
-static long pump_timer(gx_ev *ev, long long id, void *ud)
-{
-	(void)ev;
-	(void)id;
-	dgt_up *d = ud;
-	d->timer = 0;
-	pump(d);
-	return -1;
-}
-
 int ps_dgt_key_init(gx_ps *ps, ps_lkey *k)
 {
 	ps_dgt_local *dl = ps->loc->dgt;
 	if (!(k->dgt = calloc((size_t)k->nsl, sizeof *k->dgt)))
-		return GX_ENOMEM;
+		goto nomem;
 	for (int b = 0; b < k->nsl; b++) {
 		if (!(k->dgt[b] = gx_dgt_create(k->sl[b].count, dl->block, dl->codec)))
-			return GX_ENOMEM;
+			goto nomem;
 		/* the plans' scratch: room for the most blocks of a slice */
 		uint32_t nb = gx_dgt_nblocks(k->dgt[b]);
+		if (k->sl[b].block > GX_DG_SLICE_MAX || nb - 1 > GX_DG_INDEX_MAX) {
+			ps_finish(ps, GX_EINVAL, NULL, "key %u: DGT: slice %u of %u blocks of %u "
+				  "elements; datagrams number at most %u slices of %u blocks (cut the "
+				  "tensor with --block)", k->key, k->sl[b].block, nb, dl->block,
+				  GX_DG_SLICE_MAX + 1, GX_DG_INDEX_MAX + 1);
+			return GX_EINVAL;
+		}
 		if (nb > dl->scratch) {
 			free(dl->chan);
 			free(dl->idx);
@@ -301,10 +259,20 @@ int ps_dgt_key_init(gx_ps *ps, ps_lkey *k)
 			dl->idx = malloc(nb * sizeof *dl->idx);
 			dl->scratch = dl->chan && dl->idx ? nb : 0;
 			if (!dl->scratch)
-				return GX_ENOMEM;
+				goto nomem;
 		}
 	}
+	if (ps_dgt_answers_init(ps, k))
+		goto nomem;
 	return 0;
+nomem:
+	ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u", k->key);
+	return GX_ENOMEM;
+}
+
+static const void *plan_values(void *ud, uint32_t b, uint16_t *n)
+{
+	return gx_dgt_values(ud, b, n);
 }
 
 void ps_dgt_push(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
@@ -314,6 +282,13 @@ void ps_dgt_push(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
 	ps_peer *u = ps->loc->ups[s->server];
 	dgt_up *d = &dl->up[s->server];
 	gx_dgt *g = k->dgt[b];
+	if (gx_dgt_planned(g) >= GX_DGT_INFLIGHT) {
+		/* the answers of the last rounds came as datagrams ahead of
+		 * the words on them: this one goes when a word comes */
+		if (ps_dgt_hold(k, b, round, x))
+			ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u (DGT)", k->key);
+		return;
+	}
 	uint32_t nb = gx_dgt_nblocks(g), nrel = 0, lossy = 0;
 	int r = gx_dgt_plan(g, x, dl->k.k, dl->channels, dl->chan);
 	if (r) {
@@ -329,74 +304,136 @@ void ps_dgt_push(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
 		dl->idx[nrel++] = i;
 		elems += gx_dgt_block_len(s->count, dl->block, i);
 	}
-	uint64_t ahead = d->queued >> 10;
+	/* the reliable part goes first (a shaper serves the link first): the
+	 * datagrams wait behind its bytes, and the global's deadline counts
+	 * them as ahead of this round's datagrams, with the queue's and what
+	 * the bucket owes */
 	gx_dgt_push m = { .codec = (uint8_t)dl->codec, .channels = (uint8_t)dl->channels,
 			  .block = dl->block, .nblocks = nb, .lossy = lossy, .nrel = nrel,
-			  .rate = (uint64_t)ps->o.dgt.rate,
-			  .ahead = ahead > UINT32_MAX ? UINT32_MAX : (uint32_t)ahead };
-	size_t size = gx_dgt_push_size(&m, elems);
-	gx_buf *buf = gx_buf_pool_get(ps->bufs, size);
-	if (!buf) {
-		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u (DGT)", k->key);
+			  .rate = (uint64_t)ps->o.dgt.rate };
+	uint64_t now = gx_now_ns();
+	gx_dg_pacer_charge(&d->out.pacer, gx_dgt_push_size(&m, elems) + GX_FRAME_HDR_SIZE, now);
+	uint64_t ahead = ((uint64_t)d->out.queued + (uint64_t)gx_dg_pacer_debt(&d->out.pacer, now)) >>
+			 10;
+	m.ahead = ahead > UINT32_MAX ? UINT32_MAX : (uint32_t)ahead;
+	gx_tensor_route rt = { .key = k->key, .block = s->block, .round = round,
+			       .sender = ps->o.party };
+	long sent = ps_dgt_send_push(ps, u->c, &rt, &m, dl->idx, plan_values, g);
+	if (sent < 0) {
+		ps_finish(ps, (int)sent, NULL, "key %u block %u: DGT: %s", k->key, s->block,
+			  gx_strerror((int)sent));
 		return;
 	}
-	long at = gx_dgt_push_pack_head(&m, dl->idx, buf->data, size);
-	size_t es = gx_wire_elem_size(dl->codec);
-	for (uint32_t i = 0; at > 0 && i < nrel; i++) {
-		uint16_t n;
-		const void *v = gx_dgt_values(g, dl->idx[i], &n);
-		memcpy(buf->data + at, v, (size_t)n * es);
-		at += (long)((size_t)n * es);
-	}
-	gx_tensor_payload pl = { .bytes = buf->data, .buf = buf };
-	gx_frame_hdr_init(&pl.h);
-	pl.h.codec = GX_CODEC_NONE;
-	pl.h.payload_len = pl.h.raw_len = (uint32_t)size;
-	gx_tensor_route rt = { .type = GX_FT_DGT_PUSH, .key = k->key, .block = s->block,
-			       .round = round, .sender = ps->o.party };
-	ps_send_tensor(ps, u->c, &rt, &pl);
-	gx_buf_unref(buf);
-	/* the reliable part goes first (a shaper serves the link first): the
-	 * datagrams wait behind its bytes */
-	gx_dg_pacer_charge(&d->pacer, size + GX_FRAME_HDR_SIZE, gx_now_ns());
-	/* the lossy blocks: channel 1's, then 2's ..., each in block order */
-	size_t cap = GX_DG_HEAD + (size_t)dl->block * es + GX_DG_TAG;
-	for (uint32_t j = 0; j < (uint32_t)dl->channels * nb && !ps->finishing; j++) {
-		uint32_t i = j % nb;
-		int c = dl->chan[i];
-		if (c != (int)(j / nb) + 1)
-			continue;
-		uint16_t n;
-		const void *v = gx_dgt_values(g, i, &n);
-		gx_dg_head h = { .kind = GX_DG_BLOCK, .channel = (uint8_t)c,
-				 .codec = (uint8_t)dl->codec, .party = ps->o.party, .key = k->key,
-				 .slice = s->block, .round = round, .block = i, .count = n,
-				 .flags = i + 1 == nb ? GX_DG_LAST : 0 };
-		uint8_t *o = malloc(cap);
-		long len = o ? gx_dg_seal(d->tx, &h, v, o, cap) : GX_ENOMEM;
-		if (len < 0 || q_push(&d->q, o, (size_t)len, c)) {
-			free(o);
-			ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u (DGT)", k->key);
-			return;
+	/* The datagrams, in passes: copies of the reliable blocks (channel 0),
+	 * channel 1's lossy blocks, 2's ..., each in block order, and before
+	 * the last channel's the copies again (the same bytes: two chances,
+	 * apart, for the blocks the round cannot close without, so that it
+	 * seldom waits for the link's DGT_PUSH, which a loss on the link holds
+	 * up by a round trip or more). The last datagram of a first pass
+	 * carries GX_DG_END. */
+	int C = dl->channels, npass = C + 2, pass_ch[GX_DGT_CHANNELS_MAX + 2];
+	for (int p = 0; p < C; p++)
+		pass_ch[p] = p;
+	pass_ch[C] = 0;
+	pass_ch[C + 1] = C;
+	uint32_t end = nb;
+	for (int p = 0; p < npass; p++)
+		for (uint32_t i = 0; i < nb && p != C; i++)
+			if (dl->chan[i] == pass_ch[p])
+				end = i;
+	for (int p = 0; p < npass && !ps->finishing; p++)
+		for (uint32_t i = 0; i < nb && !ps->finishing; i++) {
+			int c = dl->chan[i];
+			if (c != pass_ch[p])
+				continue;
+			uint16_t n;
+			const void *v = gx_dgt_values(g, i, &n);
+			gx_dg_head h = { .kind = GX_DG_BLOCK, .channel = (uint8_t)c,
+					 .codec = (uint8_t)dl->codec, .party = ps->o.party,
+					 .key = k->key, .slice = s->block, .round = round, .block = i,
+					 .count = n,
+					 .flags = (i + 1 == nb ? GX_DG_LAST : 0) |
+						  (i == end ? GX_DG_END : 0),
+					 .rel = nrel };
+			if (ps_dg_out_seal(&d->out, d->tx, &h, v)) {
+				ps_finish(ps, GX_ENOMEM, NULL, "out of memory for key %u (DGT)",
+					  k->key);
+				return;
+			}
 		}
-		d->queued += (size_t)len;
-	}
-	pump(d);
+	ps_dg_out_pump(&d->out);
 }
 
 /* ------------------------------------------------------------- the word */
 
+ps_lkey *ps_dgt_slice(gx_ps *ps, uint32_t key, uint32_t block, int *b)
+{
+	/* with blocks, the block is a key of the table; else a slice of one */
+	ps_lkey *k = ps_local_key(ps, key, block);
+	if (!k)
+		k = ps_local_key(ps, key, 0);
+	int i = 0;
+	while (k && i < k->nsl && k->sl[i].block != block)
+		i++;
+	if (!k || i >= k->nsl)
+		return NULL;
+	*b = i;
+	return k;
+}
+
+void ps_dgt_local_geometry(const gx_ps *ps, uint32_t *block, int *codec)
+{
+	*block = ps->loc->dgt->block;
+	*codec = ps->loc->dgt->codec;
+}
+
+void ps_dgt_local_note_answer(gx_ps *ps, int asked)
+{
+	if (asked)
+		ps->loc->dgt->a_repaired++;
+	else
+		ps->loc->dgt->a_whole++;
+}
+
+void ps_dgt_local_note_asked(gx_ps *ps, uint32_t n)
+{
+	ps->loc->dgt->a_asked += n;
+}
+
+int ps_dgt_send_ask(gx_ps *ps, int server, const gx_dg_head *h, const uint8_t *bits)
+{
+	dgt_up *d = &ps->loc->dgt->up[server];
+	uint8_t buf[GX_DG_HEAD + GX_DG_TAG + 8192], *p = buf;
+	if ((size_t)h->count > sizeof buf - GX_DG_HEAD - GX_DG_TAG)
+		return GX_EINVAL;
+	long n = gx_dg_seal(d->tx, h, bits, buf, sizeof buf);
+	if (n < 0)
+		return (int)n;
+	/* past the queue (it is a few bytes, and the round waits on it) */
+	size_t len = (size_t)n;
+	gx_dg_pacer_charge(&d->out.pacer, len + GX_DG_IP4_OVERHEAD, gx_now_ns());
+	if (gx_dg_send(d->out.fd[1], &p, &len, 1) != 1)
+		d->out.send_failed++;
+	return 0;
+}
+
+double ps_dgt_up_rtt(gx_ps *ps, int server)
+{
+	ps_peer *u = ps->loc->ups[server];
+	struct tcp_info ti;
+	socklen_t l = sizeof ti;
+	int fd = u && u->c ? gx_conn_fd(u->c) : -1;
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) != 0 || !ti.tcpi_rtt)
+		return 0.1; /* (not known: a tenth of a second) */
+	return ti.tcpi_rtt / 1e6;
+}
+
 void ps_dgt_on_ack(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
 {
 	ps_dgt_local *dl = ps->loc->dgt;
-	/* with blocks, the block is a key of the table; else a slice of one */
-	ps_lkey *k = dl ? ps_local_key(ps, h->key, h->block) : NULL;
-	if (dl && !k)
-		k = ps_local_key(ps, h->key, 0);
-	int b = 0;
-	while (k && b < k->nsl && k->sl[b].block != h->block)
-		b++;
-	gx_dgt *g = k && k->dgt && b < k->nsl ? k->dgt[b] : NULL;
+	int b;
+	ps_lkey *k = dl ? ps_dgt_slice(ps, h->key, h->block, &b) : NULL;
+	gx_dgt *g = k && k->dgt ? k->dgt[b] : NULL;
 	const uint8_t *bits;
 	uint32_t late;
 	if (!g || h->codec != GX_CODEC_NONE ||
@@ -428,6 +465,10 @@ void ps_dgt_on_ack(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *
 	dl->k_round = h->round;
 	dl->f_sq += st.folded_sq;
 	dl->g_sq += st.g_sq;
+	uint32_t round;
+	const float *x = ps_dgt_held(k, b, &round);
+	if (x)
+		ps_dgt_push(ps, k, b, round, x);
 }
 
 void ps_dgt_stats(const gx_ps *ps, ps_sbuf *b, int json)
@@ -435,15 +476,19 @@ void ps_dgt_stats(const gx_ps *ps, ps_sbuf *b, int json)
 	const ps_dgt_local *dl = ps->loc->dgt;
 	if (!dl)
 		return;
+	unsigned long long datagrams = 0, failed = 0;
+	for (int i = 0; i < ps->loc->nups; i++) {
+		datagrams += dl->up[i].out.datagrams;
+		failed += dl->up[i].out.send_failed;
+	}
 	double share = dl->pushed_sq > 0 ? dl->folded_sq / dl->pushed_sq : 0;
 	if (json)
 		ps_sb_printf(b, ",\"dgt\":{\"k\":%.6g,\"block\":%u,\"datagrams\":%llu,"
 			     "\"send_failed\":%llu,\"delayed_share\":%.6g,\"channels\":[", dl->k.k,
-			     dl->block, (unsigned long long)dl->datagrams,
-			     (unsigned long long)dl->send_failed, share);
+			     dl->block, datagrams, failed, share);
 	else
 		ps_sb_printf(b, "dgt\t%.6g\t%u\t%llu\t%llu\t%.6g\n", dl->k.k, dl->block,
-			     (unsigned long long)dl->datagrams, (unsigned long long)dl->send_failed,
+			     datagrams, failed,
 			     share);
 	for (int c = 0; c <= dl->channels; c++) {
 		unsigned long long s = dl->sent[c], l = dl->lost[c];
@@ -453,6 +498,16 @@ void ps_dgt_stats(const gx_ps *ps, ps_sbuf *b, int json)
 		else
 			ps_sb_printf(b, "channel\t%d\t%llu\t%llu\t%llu\n", c, s, s - l, l);
 	}
-	if (json)
-		ps_sb_printf(b, "]}");
+	unsigned long long av[] = { dl->a_whole, dl->a_repaired, dl->a_asked, dl->a_placed,
+				    dl->a_dup, dl->a_late, dl->a_stray, dl->a_forged,
+				    dl->a_malformed };
+	static const char *const an[] = { "whole", "repaired", "blocks_asked", "placed",
+					   "duplicate", "late", "stray", "forged", "malformed" };
+	ps_sb_printf(b, "%s", json ? "],\"answers\":{" : "dgt_answers");
+	for (size_t i = 0; i < sizeof av / sizeof *av; i++)
+		if (json)
+			ps_sb_printf(b, "%s\"%s\":%llu", i ? "," : "", an[i], av[i]);
+		else
+			ps_sb_printf(b, "\t%llu", av[i]);
+	ps_sb_printf(b, "%s", json ? "}}" : "\n");
 }

@@ -186,7 +186,7 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 			return;
 		}
 		p->mode = hl->mode;
-		if (hl->mode == PS_HELLO_DGT && ps_dgt_global_admit(ps, p))
+		if (hl->mode == PS_HELLO_DGT && ps_dgt_global_admit(ps, p, (int)hl->party))
 			return;
 		g->agg = coded;
 		g->flat = 0;
@@ -295,8 +295,10 @@ static void answer_agg(gx_ps *ps, ps_gslice *s, ps_acc *a)
 		return;
 	for (int i = 0; i < a->n && !ps->finishing; i++)
 		if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i] && ps->who[i]->c) {
-			ps_codec_send_kept(ps, ps->who[i]->c, &s->agg, GX_FT_PUSH_REPLY, s->key,
-					   s->block, a->round);
+			/* a local under DGT takes it as datagrams where it can */
+			if (!ps_dgt_answer(ps, s, i, &s->agg, a->round))
+				ps_codec_send_kept(ps, ps->who[i]->c, &s->agg, GX_FT_PUSH_REPLY,
+						   s->key, s->block, a->round);
 			note_answer(s, ps->who[i], a->round);
 		}
 	if (ps->o.reconnect_timeout <= 0)
@@ -635,6 +637,10 @@ static void on_members(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8
 	uint32_t w;
 	if (h->type == GX_FT_DGT_PUSH) {
 		ps_dgt_on_push(ps, p, h, pl);
+		return;
+	}
+	if (h->type == GX_FT_DGT_ACK) {
+		ps_dgt_on_answer_ack(ps, p, h, pl);
 		return;
 	}
 	if (h->type != GX_FT_MEMBERS) {

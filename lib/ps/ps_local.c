@@ -39,6 +39,7 @@ static void key_free(ps_lkey *k)
 	for (int b = 0; k->dgt && b < k->nsl; b++)
 		gx_dgt_free(k->dgt[b]);
 	free(k->dgt);
+	ps_dgt_answers_free(k);
 	gx_optim_free(k->opt);
 	free(k->view);
 	free(k->base);

@@ -70,6 +70,8 @@ typedef struct ps_lkey {
 	gx_ef **ef;         /* [nsl] coded WAN: error feedback per slice */
 	struct gx_dgt **dgt; /* [nsl] --dgt instead: DGT's state per slice
 			      * (its residual is the error feedback) */
+	struct ps_dgt_ans *dga; /* [nsl] --dgt: the answers coming as
+				 * datagrams (ps_dgt_answers.c) */
 	gx_optim *opt;      /* coded WAN, full sync: the optimizer, applied here */
 	float *view;        /* fp16 LAN: what the workers hold */
 	float *base;        /* HFA: the value the global tier last gave */
@@ -115,6 +117,11 @@ struct ps_local_state {
 #define PS_UP_TIMES (1u << 16)
 /* Notes a round's time upstream (ns). */
 void ps_local_note_up(gx_ps *ps, uint64_t ns);
+/* The round sent upstream that a reply of round names, or NULL. */
+ps_fwd *ps_local_fwd_of(ps_lkey *k, uint32_t round);
+/* Slice b of round f is in f->buf: the round completes when it was the
+ * last, and the rounds after it that wait only for it. */
+void ps_local_slice_in(gx_ps *ps, ps_lkey *k, ps_fwd *f, int b);
 /* The local role's statistics lines: push_rounds, and DGT's. */
 void ps_local_stats(const gx_ps *ps, ps_sbuf *b, int json);
 

@@ -33,8 +33,7 @@ static const gx_slice *find_slice(gx_ps *ps, const gx_frame_hdr *h, ps_lkey **kp
 	return &k->sl[b];
 }
 
-/* The round sent upstream that a reply of round names, or NULL. */
-static ps_fwd *fwd_of(ps_lkey *k, uint32_t round)
+ps_fwd *ps_local_fwd_of(ps_lkey *k, uint32_t round)
 {
 	ps_fwd *f = k->fwds;
 	while (f && f->round != round)
@@ -89,7 +88,7 @@ void *ps_local_up_header(gx_conn *c, const gx_frame_hdr *h, void *ud)
 	    s->server != (uint32_t)u->slot || h->count != s->count)
 		return NULL;
 	if (h->type == GX_FT_PUSH_REPLY) {
-		ps_fwd *f = fwd_of(k, h->round);
+		ps_fwd *f = ps_local_fwd_of(k, h->round);
 		return f && !f->got[b] ? f->buf + ps_slice_at(k, s) : NULL;
 	} else if (h->type == GX_FT_PULL_REPLY) {
 		ps_pull *q = pull_missing(k, b);
@@ -117,8 +116,8 @@ int ps_local_key_modes(gx_ps *ps, ps_lkey *k)
 	int hfa = ls->up_sync == GX_SYNC_HFA, e = 0;
 	if (ls->agg == 1) {
 		if (ls->dgt) {
-			if (ps_dgt_key_init(ps, k))
-				goto nomem;
+			if ((e = ps_dgt_key_init(ps, k)))
+				return e;
 		} else {
 			k->ef = calloc((size_t)k->nsl, sizeof *k->ef);
 			for (int b = 0; k->ef && b < k->nsl; b++)
@@ -182,13 +181,12 @@ static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 
 static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
 {
-	ps_local_state *ls = ps->loc;
 	ps_lkey *k;
 	int b;
 	const gx_slice *s = reply_slice(ps, u, h, &k, &b);
 	if (!s)
 		return;
-	ps_fwd *f = fwd_of(k, h->round);
+	ps_fwd *f = ps_local_fwd_of(k, h->round);
 	if (!f || f->got[b]) {
 		ps_violation(ps, u, GX_EPROTO, "an unexpected PUSH_REPLY for key %u block %u round "
 			     "%u", h->key, h->block, h->round);
@@ -196,6 +194,12 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	}
 	if (decode_reply(ps, u, h, pl, "PUSH_REPLY", f->buf + ps_slice_at(k, s)))
 		return;
+	ps_local_slice_in(ps, k, f, b);
+}
+
+void ps_local_slice_in(gx_ps *ps, ps_lkey *k, ps_fwd *f, int b)
+{
+	ps_local_state *ls = ps->loc;
 	f->got[b] = 1;
 	f->left--;
 	/* Rounds complete in order: each slice's replies come in order. */
@@ -328,6 +332,9 @@ void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8
 		return;
 	case GX_FT_DGT_ACK:
 		ps_dgt_on_ack(ps, u, h, pl);
+		return;
+	case GX_FT_DGT_PUSH:
+		ps_dgt_answer_word(ps, u, h, pl);
 		return;
 	default:
 		ps_violation(ps, u, GX_EPROTO, "unexpected frame type %u", h->type);

@@ -93,7 +93,7 @@ int gx_members_parse(const uint8_t *p, size_t len, uint32_t *workers);
  *   codec u8 (F32, F16) | channels u8 (1..GX_DGT_CHANNELS_MAX) | 0 u16
  *   | block u32 (elements per DGT block, 1..65535) | nblocks u32
  *   | lossy u32 (blocks sent on lossy channels) | rate u64 (bytes a second
- *   they are paced at; 0 unpaced) | nrel u32 (1..nblocks) | ahead u32
+ *   they are paced at; 0 unpaced) | nrel u32 (0..nblocks) | ahead u32
  *   (KiB of datagrams the sender had queued before this round's)
  *   | index u32 x nrel (strictly increasing, < nblocks)
  *   | the reliable blocks' elements, in index order, in codec */
@@ -111,7 +111,7 @@ size_t gx_dgt_push_size(const gx_dgt_push *m, uint64_t elems);
  * caller appends the values. Returns the bytes written or GX_EINVAL. */
 long gx_dgt_push_pack_head(const gx_dgt_push *m, const uint32_t *idx, uint8_t *out, size_t cap);
 /* Parses a DGT_PUSH for a slice of count elements: GX_EPROTO unless every
- * field is in range, nblocks is ceil(count / block), nrel + lossy <=
+ * field is in range, nblocks is ceil(count / block), 1 <= nrel + lossy <=
  * nblocks, the indices increase, and the length is exactly head, indices
  * and the reliable blocks' elements (the last block being shorter). The
  * pointers in m point into p. */

@@ -59,8 +59,8 @@ int gx_dgt_push_parse(const uint8_t *p, size_t len, uint64_t count, gx_dgt_push 
 	size_t es = gx_wire_elem_size(x.codec);
 	if (!es || x.channels < 1 || x.channels > GX_DGT_CHANNELS_MAX || get16(p + 2) ||
 	    x.block < 1 || x.block > 65535 ||
-	    x.nblocks != (count + x.block - 1) / x.block || x.nrel < 1 || x.nrel > x.nblocks ||
-	    x.lossy > x.nblocks - x.nrel)
+	    x.nblocks != (count + x.block - 1) / x.block || x.nrel > x.nblocks ||
+	    x.lossy > x.nblocks - x.nrel || x.nrel + x.lossy < 1)
 		return GX_EPROTO;
 	/* the indices are all there before one is read */
 	if ((len - GX_DGT_MSG_HEAD) / 4 < x.nrel)

@@ -8,7 +8,7 @@
  *   1  a datagram, opened under a fixed ChaCha20-Poly1305 key;
  *   2  the same under AES-256-GCM (ChaCha20 where the CPU has no AES);
  *   3  a block to seal: head fields (kind, channel, codec u8; party, key,
- *      slice, round, block u32; count u16), body bytes, then a tamper
+ *      slice, round, block u32; count u16; rel u32), body bytes, then a tamper
  *      position (u16) and xor (u8); sealed under the ChaCha20 key (bit 2
  *      of byte 0: plaintext), opened, then opened again with the byte at
  *      the position (modulo the length) altered by the xor.
@@ -91,7 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		open_check(mode == 0 ? NULL : mode == 1 ? g_chacha : g_aes, d, n);
 		return 0;
 	}
-	if (n < 28) /* the head's fields and a tamper */
+	if (n < 32) /* the head's fields and a tamper */
 		return 0;
 	const gx_dg_key *k = (data[0] & 4) ? NULL : g_chacha;
 	gx_dg_head h = { .kind = d[0], .channel = d[1], .codec = d[2] };
@@ -101,19 +101,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(&h.round, d + 15, 4);
 	memcpy(&h.block, d + 19, 4);
 	memcpy(&h.count, d + 23, 2);
-	const uint8_t *body = d + 25, *end = d + n;
-	size_t es = gx_wire_elem_size(h.codec), blen = (size_t)h.count * es;
+	memcpy(&h.rel, d + 25, 4);
+	const uint8_t *body = d + 29, *end = d + n;
+	/* an ask's body is bytes (codec NONE), a block's elements */
+	size_t es = h.kind == GX_DG_ASK ? (h.codec == GX_CODEC_NONE ? 1 : 0)
+					: gx_wire_elem_size(h.codec);
+	size_t blen = (size_t)h.count * es;
 	if ((size_t)(end - body) < blen + 3)
 		blen = 0, h.count = 0;
 	const uint8_t *tail = body + blen;
 	static uint8_t sealed[GX_DG_MAX + 64];
 	long m = gx_dg_seal(k, &h, body, sealed, sizeof sealed);
+	int good = (h.kind == GX_DG_ASK
+			    ? es && h.block >= GX_DG_ASK_BLOCK && h.block <= GX_DG_SLICE_MAX
+			    : (h.kind == GX_DG_BLOCK || h.kind == GX_DG_ANSWER) && es &&
+				      h.block <= GX_DG_INDEX_MAX) &&
+		   h.slice <= GX_DG_SLICE_MAX;
 	if (m < 0) {
-		if (m != GX_EINVAL || (h.kind == GX_DG_BLOCK && es && blen + 64 < GX_DG_MAX))
+		if (m != GX_EINVAL || (good && blen + 64 < GX_DG_MAX))
 			FAIL("seal refused a good block: %ld", m);
 		return 0;
 	}
-	if (h.kind != GX_DG_BLOCK || !es)
+	if (!good)
 		FAIL("sealed a bad head");
 	if (open_check(k, sealed, (size_t)m) != 0)
 		FAIL("a sealed datagram does not open");

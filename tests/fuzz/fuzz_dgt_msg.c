@@ -9,7 +9,8 @@
  * to the very bytes it came from, and lie within them. Violations abort().
  * The seeds (tests/fuzz/corpus/dgt_msg) are pushes of F32 and F16 blocks,
  * one of cnn's dense tensor (369 blocks of 356), one with its indices out
- * of order, and ACKs with and without a bit past their blocks.
+ * of order, one with no reliable block (an answer's word), and ACKs with
+ * and without a bit past their blocks.
  */
 #include <stdint.h>
 #include <stdio.h>

@@ -59,15 +59,33 @@ int main(int argc, char **argv)
 				d[n] = 0;
 				seed(mode, d, (size_t)n + 1);
 				/* each field of the head made bad */
-				const int at[] = { 0, 4, 5, 7, 28, 30 };
+				const int at[] = { 0, 4, 5, 7, 24, 26 };
 				for (size_t a = 0; a < sizeof at / sizeof *at; a++) {
 					d[at[a]] ^= 0x41;
 					seed(mode, d, (size_t)n);
 					d[at[a]] ^= 0x41;
 				}
 			}
+	/* an ask (bytes, its block among the attempts') in each mode, and an
+	 * answer's block */
+	for (int mode = 0; mode < 3; mode++) {
+		gx_dg_head a = { .kind = GX_DG_ASK, .channel = 1, .codec = GX_CODEC_NONE,
+				 .party = 1, .key = 4, .slice = 2, .round = 77,
+				 .block = GX_DG_ASK_BLOCK + 1, .count = 5 };
+		long n = gx_dg_seal(keys[mode], &a, body, d, sizeof d);
+		if (n < 0)
+			FAIL("seal an ask: %ld", n);
+		seed(mode, d, (size_t)n);
+		gx_dg_head w = { .kind = GX_DG_ANSWER, .channel = 1, .codec = GX_CODEC_F16,
+				 .party = 1, .key = 4, .slice = 2, .round = 77, .block = 0,
+				 .count = 8, .flags = GX_DG_LAST | GX_DG_END };
+		n = gx_dg_seal(keys[mode], &w, body, d, sizeof d);
+		if (n < 0)
+			FAIL("seal an answer: %ld", n);
+		seed(mode, d, (size_t)n);
+	}
 	/* mode 3: head fields, a body, a tamper (position, xor) */
-	uint8_t b[25 + 712 + 3];
+	uint8_t b[29 + 712 + 3];
 	memset(b, 0, sizeof b);
 	b[0] = GX_DG_BLOCK;
 	b[1] = 1;
@@ -78,10 +96,11 @@ int main(int argc, char **argv)
 	b[15] = 5;     /* round */
 	b[19] = 1;     /* block */
 	b[23] = 178;   /* count: 712 bytes of F32 */
-	memcpy(b + 25, body, 712);
-	b[25 + 712] = 40; /* tamper at byte 40, xor 0 then 1 */
+	b[25] = 3;     /* rel */
+	memcpy(b + 29, body, 712);
+	b[29 + 712] = 40; /* tamper at byte 40, xor 0 then 1 */
 	seed(3, b, sizeof b);
-	b[25 + 712 + 2] = 1;
+	b[29 + 712 + 2] = 1;
 	seed(3, b, sizeof b);
 	seed(3 | 4, b, sizeof b);
 	b[2] = GX_CODEC_F16;

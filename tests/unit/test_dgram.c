@@ -30,7 +30,8 @@ static gx_dg_head head_of(int codec, uint16_t count, uint64_t round, uint32_t bl
 {
 	gx_dg_head h = { .kind = GX_DG_BLOCK, .channel = 2, .codec = (uint8_t)codec, .party = 3,
 			 .key = 17, .slice = 1, .round = (uint32_t)round, .block = block,
-			 .count = count, .flags = block & 1 ? GX_DG_LAST : 0 };
+			 .count = count, .flags = (block & 1 ? GX_DG_LAST : 0) | (block & 2 ? GX_DG_END : 0),
+			 .rel = 5 };
 	return h;
 }
 
@@ -40,7 +41,7 @@ static int same_head(const gx_dg_head *a, const gx_dg_head *b)
 	       a->flags == b->flags &&
 	       a->party == b->party && a->key == b->key && a->slice == b->slice &&
 	       a->round == b->round &&
-	       a->block == b->block && a->count == b->count;
+	       a->block == b->block && a->count == b->count && a->rel == b->rel;
 }
 
 /* Seals a block under tx, opens it under rx: 0 when it comes back whole. */
@@ -144,7 +145,7 @@ static void test_tampering(void)
 		T_EQ(gx_dg_open(keyed ? rx : NULL, w, (size_t)n, &g, NULL), keyed ? GX_EAUTH : GX_ECRC);
 		/* the head's numbers (the nonce and associated data) too */
 		memcpy(w, d, (size_t)n);
-		w[20] ^= 1; /* round */
+		w[16] ^= 1; /* round */
 		T_EQ(gx_dg_open(keyed ? rx : NULL, w, (size_t)n, &g, NULL), keyed ? GX_EAUTH : GX_ECRC);
 		for (long len = 0; len < n + 8; len++) {
 			if (len == n)
@@ -160,6 +161,29 @@ static void test_tampering(void)
 	gx_sec_free(s);
 }
 
+/* The same block, round and key in two slices of one key (a server holds
+ * a key's slices under --block) are sealed under different nonces: the
+ * two ciphertexts of one body differ, and each opens only as itself. */
+static void test_nonce_per_slice(void)
+{
+	uint8_t k32[32] = { 9 }, body[64] = { 0 }, a[160], b[160];
+	for (int i = 0; i < g_nsuites; i++) {
+		gx_dg_key *k = gx_dg_key_new(g_suites[i], k32);
+		T_REQUIRE(k);
+		gx_dg_head h = head_of(GX_CODEC_F32, 16, 3, 4), g;
+		long n = gx_dg_seal(k, &h, body, a, sizeof a);
+		h.slice = 2;
+		T_EQ(gx_dg_seal(k, &h, body, b, sizeof b), n);
+		/* zero bodies: the ciphertexts are the keystreams themselves */
+		T_ASSERT(memcmp(a + GX_DG_HEAD, b + GX_DG_HEAD, 64) != 0);
+		/* slice 1's body under slice 2's head does not open */
+		memcpy(a, b, GX_DG_HEAD);
+		T_EQ(gx_dg_open(k, a, (size_t)n, &g, NULL), GX_EAUTH);
+		T_EQ(gx_dg_open(k, b, (size_t)n, &g, NULL), 0);
+		gx_dg_key_free(k);
+	}
+}
+
 /* gx_dg_peek's refusals, one field at a time, and the seal's. */
 static void test_refusals(void)
 {
@@ -173,9 +197,9 @@ static void test_refusals(void)
 		int rc;
 	} cases[] = {
 		{ 0, 'g', GX_EMAGIC },     { 4, 2, GX_EVERSION },    { 5, 0, GX_ETYPE },
-		{ 5, 2, GX_ETYPE },        { 7, GX_CODEC_NONE, GX_ECODEC },
-		{ 7, GX_CODEC_SPARSE_F32, GX_ECODEC },                { 30, 2, GX_EFLAGS },
-		{ 31, 0x80, GX_EFLAGS },   { 28, 3, GX_ELENGTH },
+		{ 5, 4, GX_ETYPE },        { 7, GX_CODEC_NONE, GX_ECODEC },
+		{ 7, GX_CODEC_SPARSE_F32, GX_ECODEC },                { 26, 4, GX_EFLAGS },
+		{ 27, 0x80, GX_EFLAGS },   { 24, 3, GX_ELENGTH },
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		memcpy(w, d, (size_t)n);
@@ -192,6 +216,43 @@ static void test_refusals(void)
 	bad = h;
 	bad.kind = 0;
 	T_EQ(gx_dg_seal(NULL, &bad, body, d, sizeof d), GX_EINVAL);
+	/* a slice or block beyond what the head (and the nonce) holds */
+	bad = h;
+	bad.slice = GX_DG_SLICE_MAX + 1;
+	T_EQ(gx_dg_seal(NULL, &bad, body, d, sizeof d), GX_EINVAL);
+	bad = h;
+	bad.block = GX_DG_INDEX_MAX + 1;
+	T_EQ(gx_dg_seal(NULL, &bad, body, d, sizeof d), GX_EINVAL);
+	/* an ask: bytes (codec NONE), its block among the attempts' */
+	gx_dg_head ask = { .kind = GX_DG_ASK, .codec = GX_CODEC_NONE, .party = 1, .key = 3,
+			   .round = 9, .slice = 2, .block = GX_DG_ASK_BLOCK, .count = 3 };
+	uint8_t bits[3] = { 0xff, 0x7f, 0x01 };
+	long an = gx_dg_seal(NULL, &ask, bits, d, sizeof d);
+	T_EQ(an, GX_DG_HEAD + 3 + GX_DG_CRC);
+	const uint8_t *ab;
+	T_EQ(gx_dg_open(NULL, d, (size_t)an, &g, &ab), 0);
+	T_ASSERT(g.kind == GX_DG_ASK && g.block == GX_DG_ASK_BLOCK && g.count == 3 && ab[1] == 0x7f);
+	/* sealed under a key too */
+	uint8_t k32a[32] = { 5 };
+	gx_dg_key *ka = gx_dg_key_new(GX_SEC_CHACHA20, k32a);
+	T_REQUIRE(ka);
+	an = gx_dg_seal(ka, &ask, bits, d, sizeof d);
+	T_EQ(an, GX_DG_HEAD + 3 + GX_DG_TAG);
+	T_EQ(gx_dg_open(ka, d, (size_t)an, &g, &ab), 0);
+	T_ASSERT(ab[0] == 0xff && ab[2] == 0x01);
+	gx_dg_key_free(ka);
+	ask.block = GX_DG_INDEX_MAX;
+	T_EQ(gx_dg_seal(NULL, &ask, bits, d, sizeof d), GX_EINVAL);
+	ask.block = GX_DG_ASK_BLOCK;
+	ask.codec = GX_CODEC_F32;
+	T_EQ(gx_dg_seal(NULL, &ask, bits, d, sizeof d), GX_EINVAL);
+	/* an answer's head */
+	bad = h;
+	bad.kind = GX_DG_ANSWER;
+	bad.rel = 0;
+	T_EQ(gx_dg_seal(NULL, &bad, body, d, sizeof d), n);
+	T_EQ(gx_dg_peek(d, (size_t)n, 0, &g), 0);
+	T_ASSERT(same_head(&bad, &g));
 	/* the last round there is, sealed */
 	uint8_t k32[32] = { 7 };
 	gx_dg_key *k = gx_dg_key_new(GX_SEC_CHACHA20, k32);
@@ -375,6 +436,7 @@ int main(void)
 		g_suites[g_nsuites++] = GX_SEC_AES256GCM;
 	T_RUN(test_seal_open);
 	T_RUN(test_tampering);
+	T_RUN(test_nonce_per_slice);
 	T_RUN(test_refusals);
 	T_RUN(test_udp_batch);
 	T_RUN(test_overflow_counted);

@@ -30,20 +30,31 @@ static void test_channels(void)
 	const float *v = gx_dgt_values(d, 9, &n);
 	T_ASSERT(v && n == 4 && v[0] == sum[36] && v[1] == sum[37]);
 	T_ASSERT(gx_dgt_values(d, 10, &n) == NULL);
-	/* a second plan before the fold is refused */
+	/* more plans before the fold are taken (GX_DGT_INFLIGHT in flight),
+	 * one more refused; the folds take the oldest first */
+	T_EQ(gx_dgt_planned(d), 1);
+	for (int i = 1; i < GX_DGT_INFLIGHT; i++)
+		T_EQ(gx_dgt_plan(d, sum, 0.2, 2, chan), 0);
+	T_EQ(gx_dgt_planned(d), GX_DGT_INFLIGHT);
 	T_EQ(gx_dgt_plan(d, sum, 0.2, 2, chan), GX_EINVAL);
 	uint8_t all[2] = { 0xff, 0x03 };
 	gx_dgt_fold_stats st;
+	for (int i = 2; i < GX_DGT_INFLIGHT; i++)
+		T_EQ(gx_dgt_fold(d, all, NULL), 0);
 	T_EQ(gx_dgt_fold(d, all, &st), 0);
+	T_EQ(gx_dgt_planned(d), 1);
 	T_EQ(st.sent[0], 2);
 	T_EQ(st.sent[1], 4);
 	T_EQ(st.sent[2], 4);
 	T_EQ(st.lost[1] + st.lost[2], 0);
 	T_EQ(st.folded_sq, 0);
+	T_EQ(gx_dgt_fold(d, all, &st), 0);
+	T_EQ(gx_dgt_planned(d), 0);
 	T_EQ(gx_dgt_fold(d, all, &st), GX_EINVAL);
-	/* K 0: still one reliable block; K 1: all; three channels of 9 */
-	T_EQ(gx_dgt_plan(d, sum, 0, 3, chan), 0);
-	const uint8_t want3[10] = { 3, 1, 2, 3, 1, 2, 3, 0, 1, 2 };
+	/* K 0.04 (0.4 blocks): none reliable, three channels of 4, 3 and 3
+	 * in the same ranking (7 4 {1 8} {2 5} 9 {0 3 6}); K 1: all */
+	T_EQ(gx_dgt_plan(d, sum, 0.04, 3, chan), 0);
+	const uint8_t want3[10] = { 3, 1, 2, 3, 1, 2, 3, 1, 1, 2 };
 	T_ASSERT(memcmp(chan, want3, 10) == 0);
 	gx_dgt_fold(d, all, NULL);
 	T_EQ(gx_dgt_plan(d, sum, 1, 3, chan), 0);
@@ -148,6 +159,60 @@ static void test_invariant_f32(void)
 	gx_dgt_rx_free(rx);
 }
 
+/* The word on each round comes after the next round is planned (two in
+ * flight, as when the answers overtake the words): a lost block goes in
+ * the round after next, and over all rounds what arrived plus the
+ * residual and what is still in flight is what was pushed, bit for bit
+ * (values as in test_invariant_f32). */
+static void test_invariant_pipelined(void)
+{
+	enum { COUNT = 500, BLOCK = 23, ROUNDS = 40 };
+	gx_dgt *d = gx_dgt_create(COUNT, BLOCK, GX_CODEC_F32);
+	gx_dgt_rx *rx = gx_dgt_rx_create(COUNT, BLOCK, 0);
+	T_REQUIRE(d && rx);
+	uint32_t nb = gx_dgt_nblocks(d);
+	static float sum[COUNT], pushed[COUNT], arrived[COUNT];
+	uint8_t chan[32], bits[2][4];
+	long lost = 0;
+	for (int r = 0; r <= ROUNDS; r++) {
+		if (r < ROUNDS) {
+			for (int i = 0; i < COUNT; i++) {
+				sum[i] = (float)((int)(rnd() % 129) - 64) / 64;
+				pushed[i] += sum[i];
+			}
+			T_REQUIRE(gx_dgt_plan(d, sum, 0.2, 2, chan) == 0);
+			for (uint32_t b = 0; b < nb; b++) {
+				if (chan[b] && rnd() % 4 == 0) {
+					lost++;
+					continue;
+				}
+				uint16_t n;
+				const void *v = gx_dgt_values(d, b, &n);
+				T_REQUIRE(gx_dgt_rx_put(rx, (uint64_t)r, b, GX_CODEC_F32, v, n) ==
+					  GX_DGT_PLACED);
+			}
+			T_EQ(gx_dgt_rx_close(rx), (uint64_t)r);
+			const float *got = gx_dgt_rx_values(rx);
+			for (int i = 0; i < COUNT; i++)
+				arrived[i] += got[i];
+			memcpy(bits[r % 2], gx_dgt_rx_bitmap(rx), sizeof bits[0]);
+			gx_dgt_rx_release(rx);
+		}
+		/* the word on the round before, now */
+		if (r > 0)
+			T_REQUIRE(gx_dgt_fold(d, bits[(r - 1) % 2], NULL) == 0);
+	}
+	T_EQ(gx_dgt_planned(d), 0);
+	const float *res = gx_dgt_residual(d);
+	int exact = 1;
+	for (int i = 0; i < COUNT; i++)
+		exact &= arrived[i] + res[i] == pushed[i];
+	T_ASSERT(exact);
+	T_ASSERT(lost > 50);
+	gx_dgt_free(d);
+	gx_dgt_rx_free(rx);
+}
+
 /* F16: a delivered block leaves its rounding in the residual, a lost one
  * is folded back whole (residual = g); the invariant holds to float
  * rounding. */
@@ -241,6 +306,7 @@ int main(void)
 	T_RUN(test_channels);
 	T_RUN(test_moving_average);
 	T_RUN(test_invariant_f32);
+	T_RUN(test_invariant_pipelined);
 	T_RUN(test_f16_fold);
 	T_RUN(test_receiver);
 	T_RUN(test_k);

@@ -383,6 +383,17 @@ static void test_dgt_msgs(void)
 			put32(w + bad[i].at, bad[i].v);
 		T_EQ(gx_dgt_push_parse(w, len, 10, &g), GX_EPROTO);
 	}
+	/* no reliable block: head alone; but a round of nothing is refused */
+	gx_dgt_push z = m;
+	z.nrel = 0;
+	z.lossy = 3;
+	n = gx_dgt_push_pack_head(&z, NULL, b, sizeof b);
+	T_EQ(n, GX_DGT_MSG_HEAD);
+	T_EQ(gx_dgt_push_parse(b, (size_t)n, 10, &g), 0);
+	T_ASSERT(g.nrel == 0 && g.lossy == 3);
+	put32(b + 12, 0);
+	T_EQ(gx_dgt_push_parse(b, (size_t)n, 10, &g), GX_EPROTO);
+	n = gx_dgt_push_pack_head(&m, idx, b, sizeof b);
 	/* F16 halves the values */
 	m.codec = GX_CODEC_F16;
 	n = gx_dgt_push_pack_head(&m, idx, b, sizeof b);
