@@ -33,8 +33,8 @@
 #     >= 20 % shorter than TCP's; its time to 85 % shorter; its final
 #     accuracy within 1 point of TCP's;
 #   at 0 % loss, DGT's mean step no more than 5 % longer than TCP's.
-# Writes dgt.tsv and, with gnuplot, dgt.png (mean and p99 push round
-# against loss, both modes).
+# Writes dgt.tsv and, with gnuplot, dgt.png (mean and p99 push round, and
+# the mean step, against loss, both modes).
 #
 # Usage: sh bench/dgt.sh [--report]   (root: namespaces and a TUN device)
 #   --report: run nothing; the table, checks and plot from GX_DGT_OUT.
@@ -320,15 +320,20 @@ PYEOF
 if command -v gnuplot >/dev/null 2>&1 && [ -s "$OUT/dgt.tsv" ]; then
 	awk -F '\t' 'NR > 1 { l = $1; sub(/%/, "", l); if (l == "ge") l = "ge"; print > ("'"$OUT"'/" $2 ".dat") }' "$OUT/dgt.tsv"
 	gnuplot <<EOF 2>/dev/null || echo "dgt: gnuplot failed; the table stands" >&2
-set terminal png size 900,420
+set terminal png size 1200,420
 set output '$OUT/dgt.png'
-set title 'push round of a local PS: TCP against DGT ($SPEC), ${RATE} Mbit/s + ${DELAY} ms'
+set multiplot layout 1,2 title 'TCP against DGT ($SPEC), ${RATE} Mbit/s + ${DELAY} ms each way, by loss'
 set style data histograms
 set style fill solid 0.8
 set ylabel 'ms'
+set yrange [0:*]
 set key top left
+set title 'push round of a local PS'
 plot '$OUT/tcp.dat' using 3:xtic(1) title 'TCP mean', '' using 4 title 'TCP p99', \
      '$OUT/dgt.dat' using 3 title 'DGT mean', '' using 4 title 'DGT p99'
+set title 'mean step'
+plot '$OUT/tcp.dat' using 5:xtic(1) title 'TCP', '$OUT/dgt.dat' using 5 title 'DGT'
+unset multiplot
 EOF
 	[ -s "$OUT/dgt.png" ] && echo "plot: $OUT/dgt.png"
 fi

@@ -3,10 +3,10 @@
 # whole HiPS jobs (docs/design.md, docs/protocol.md "DGT rounds"): two
 # local servers under --dgt push part of every slice as UDP datagrams to
 # the global server, two synthetic workers each (geomx-bench worker).
-#  1. On loopback, plaintext and with --key (sealed datagrams): every
-#     process ends by itself with status 0, the four workers hold the same
-#     parameters every round, datagrams went and were placed, and none was
-#     lost; with a key, datagrams that do not open (forged) and that are
+#  1. On loopback, plaintext and with --key (sealed datagrams), and with
+#     binary16 blocks: every process ends by itself with status 0, the four
+#     workers hold the same parameters every round, datagrams went and were
+#     placed, none was lost, and the answers came as datagrams; with a key, datagrams that do not open (forged) and that are
 #     not datagrams (malformed), sent at the global's port while the job
 #     runs, are dropped and counted, and the job is undisturbed; a flood of
 #     100000 of them leaves the global's memory where it was.
@@ -14,17 +14,17 @@
 #     again at once, 200 of them: every one is dropped and counted (a block
 #     already in, or of a closed round), and the job is undisturbed.
 #  2. Across network namespaces whose links to the center lose 5 % of the
-#     packets up (geomx-netem), each DC's way up shaped by DS class
+#     packets each way (geomx-netem), each DC's way up shaped by DS class
 #     (gx_ns_prio): the lossy channels' datagrams reach the shaper in their
 #     classes (DSCP 10 and 12), the TCP links in the first; with K held at
 #     0.2 (--dgt-target 0: a K that adapts would send everything reliably
-#     on so lossy a path, and keep nothing back), blocks are lost, and the
-#     error-feedback
-#     invariant holds through the servers (SGD with lr 1 and --sum, so what
-#     the parameters moved is what arrived: what arrived plus what the
-#     locals kept equals what the workers pushed, tests/integration/
-#     oracle.py ef). Skips this part (not the rest) without root or
-#     namespaces.
+#     on so lossy a path, and keep nothing back), blocks are lost, answers'
+#     blocks lost on the way down are asked for and repaired (the four
+#     workers stay identical), and the error-feedback invariant holds
+#     through the servers (SGD with lr 1 and --sum, so what the parameters
+#     moved is what arrived: what arrived plus what the locals kept equals
+#     what the workers pushed, tests/integration/oracle.py ef). Skips this
+#     part (not the rest) without root or namespaces.
 #  3. The flags' refusals.
 . "${GX_TOP:-.}/tests/integration/lib.sh"
 need_python
@@ -135,6 +135,21 @@ EOF
 		fi
 	done
 done
+
+# binary16 blocks (--wan-codec fp16): pushed and answered as datagrams,
+# every worker with the same parameters.
+start_hips f16 1 2 2 "--optimizer sgd --lr 0.5 --dgt-grace 2000" \
+	"--dgt 0.2:2:100 --dgt-rate 1gbit --wan-codec fp16"
+start_workers f16 2 2 --sizes "$SIZES" --rounds "$R" -q
+# shellcheck disable=SC2046
+expect_all "f16: every process exits 0 by itself" 60 0 $(hips_names f16 1 2 2)
+same f16
+set -- $(line "$T/f16.l0.stats" dgt_answers)
+if [ "${2:-0}" -gt 0 ] && [ "$(line "$T/f16.l0.stats" dgt | cut -f 3)" = 100 ]; then
+	ok "f16: blocks of 100 binary16 elements, $2 answers of slices as datagrams"
+else
+	notok "f16: binary16 blocks and answers as datagrams" "$(tr '\n' '|' <"$T/f16.l0.stats")"
+fi
 
 # Replays: a sniffer on loopback sends every datagram to the global's port
 # again as soon as it sees it, 200 of them.
