@@ -18,6 +18,8 @@ struct gx_dgt {
 	uint32_t block, nblocks;
 	int codec;
 	int planned, head; /* rounds in flight (0..GX_DGT_INFLIGHT), the oldest */
+	uint64_t folds;    /* folds so far */
+	uint64_t folds_at[GX_DGT_INFLIGHT]; /* folds when a round was planned */
 	float *g[GX_DGT_INFLIGHT];      /* a planned round's g = sum + residual */
 	float *res;                     /* the residual */
 	float *contrib;                 /* per block: the moving average of mean |g| */
@@ -155,6 +157,7 @@ int gx_dgt_plan(gx_dgt *d, const float *sum, double k, int channels, uint8_t *ch
 	}
 	if (chan)
 		memcpy(chan, ch, d->nblocks);
+	d->folds_at[slot] = d->folds;
 	d->planned++;
 	return 0;
 }
@@ -179,11 +182,12 @@ int gx_dgt_fold(gx_dgt *d, const uint8_t *arrived, gx_dgt_fold_stats *st)
 	memset(&s, 0, sizeof s);
 	const float *g = d->g[d->head];
 	const uint16_t *h = d->h[d->head];
-	/* alone in flight, the residual holds what the round's coding kept
-	 * back (res = g - coded): a lost block's g goes in whole, exactly;
-	 * with a later round planned since, the residual is that round's, and
-	 * a lost block's coded values are added to it (for the round after) */
-	int alone = d->planned == 1;
+	/* with no round planned and no word folded since it, the residual
+	 * holds what the round's coding kept back (res = g - coded): a lost
+	 * block's g goes in whole, exactly; else the residual holds more (a
+	 * later round's, or an earlier one's losses), and a lost block's coded
+	 * values are added to it (for the round after) */
+	int alone = d->planned == 1 && d->folds_at[d->head] == d->folds;
 	for (uint32_t b = 0; b < d->nblocks; b++) {
 		uint64_t at = (uint64_t)b * d->block;
 		uint32_t n = len_of(d, b);
@@ -214,6 +218,7 @@ int gx_dgt_fold(gx_dgt *d, const uint8_t *arrived, gx_dgt_fold_stats *st)
 	}
 	d->head = (d->head + 1) % GX_DGT_INFLIGHT;
 	d->planned--;
+	d->folds++;
 	if (st)
 		*st = s;
 	return 0;

@@ -76,6 +76,7 @@ struct ps_dgt_global {
 	gx_dg_rx *rx;
 	ps_dgt_party *party; /* [parties] */
 	uint64_t datagrams, placed, dup, late_all, stray, forged, malformed;
+	uint64_t late_ch[GX_DGT_CHANNELS_MAX + 1]; /* late, by lossy channel */
 	uint64_t closed_full, closed_deadline;
 	uint64_t copies_unused; /* reliable blocks' copies after the block */
 	uint64_t answers_dgram, answers_link, answer_blocks, repaired_blocks;
@@ -641,6 +642,7 @@ static void take(gx_ps *ps, uint8_t *buf, size_t len, const struct sockaddr_stor
 		return;
 	case GX_DGT_LATE:
 		d->late_all++;
+		d->late_ch[h.channel <= GX_DGT_CHANNELS_MAX ? h.channel : GX_DGT_CHANNELS_MAX]++;
 		d->party[h.party].late++;
 		return;
 	default:
@@ -683,7 +685,12 @@ void ps_dgt_global_stats(const gx_ps *ps, ps_sbuf *b, int json)
 				     (unsigned long long)v[i]);
 		else
 			ps_sb_printf(b, "\t%llu", (unsigned long long)v[i]);
-	ps_sb_printf(b, "%s", json ? "}" : "\n");
+	/* the late ones by lossy channel, 1..GX_DGT_CHANNELS_MAX */
+	ps_sb_printf(b, "%s", json ? ",\"late_by_channel\":[" : "\ndgt_late");
+	for (int c = 1; c <= GX_DGT_CHANNELS_MAX; c++)
+		ps_sb_printf(b, "%s%llu", !json ? "\t" : c > 1 ? "," : "",
+			     (unsigned long long)d->late_ch[c]);
+	ps_sb_printf(b, "%s", json ? "]}" : "\n");
 	/* the answers down */
 	if (json)
 		ps_sb_printf(b, ",\"dgt_answers\":{\"datagrams\":%llu,\"link\":%llu,"
