@@ -92,15 +92,12 @@ for l in $LOSSES; do
 done
 mkdir -p "$OUT" || exit 1
 
+BENCH=dgt
+. "${GX_TOP:-$(cd "$(dirname "$0")/.." && pwd)}/bench/lib.sh"
 PIDS=""
 NS_MADE=0
-stop_all() {
-	for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	PIDS=""
-}
 cleanup() {
-	stop_all
+	bench_stop_all
 	[ "$NS_MADE" = 1 ] && gx_ns_down
 	NS_MADE=0
 }
@@ -116,25 +113,6 @@ start() {
 	PIDS="$PIDS $!"
 	eval "PID_$n=\$!"
 }
-# port NAME — the port NAME printed first (status 1 when none came).
-port() {
-	eval "p=\$PID_$1"
-	i=0
-	until [ -s "$D/$1.out" ] || [ $i -ge 600 ] || ! kill -0 "$p" 2>/dev/null; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	p=$(head -n 1 "$D/$1.out")
-	case $p in ''|*[!0-9]*) echo "dgt: $1 did not start: $(tail -n 2 "$D/$1.err")" >&2; return 1 ;; esac
-	echo "$p"
-}
-waitall() {
-	for n in "$@"; do
-		eval "p=\$PID_$n"
-		wait "$p" || { echo "dgt: $D: $n failed (status $?): $(tail -n 2 "$D/$n.err" | tr '\n' ' ')" >&2; return 1; }
-	done
-}
-
 # run MODE LOSS — one job; its files in $OUT/LOSS/MODE (the link already up).
 run() {
 	D=$OUT/$(echo "$2" | tr -c 'A-Za-z0-9.\n' _)/$1
@@ -145,14 +123,14 @@ run() {
 	# shellcheck disable=SC2086
 	start g center $RT "$B/geomx-ps" --role global --parties 2 --listen "$CA:0" $OPT \
 		--stats "$D/g.stats" -q
-	G=$(port g) || return 1
+	G=$(bench_port g) || return 1
 	for dc in 0 1; do
 		# shellcheck disable=SC2086
 		start l$dc dc$dc $RT "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "$CA:$G" \
 			$lopt --stats "$D/l$dc.stats" -q
 	done
 	for dc in 0 1; do
-		L=$(port l$dc) || return 1
+		L=$(bench_port l$dc) || return 1
 		for r in 0 1; do
 			ev="--report-every $EVAL"
 			[ $dc$r = 00 ] && ev="--eval-every $EVAL --eval-async --report-every 0 --test-limit $TEST_LIMIT --save $D/w00.ckpt"
@@ -162,7 +140,7 @@ run() {
 				--shard $((dc * 2 + r))/4 --ps "127.0.0.1:$L" --party $dc --rank $r $ev -q
 		done
 	done
-	waitall w00 w01 w10 w11 l0 l1 g || return 1
+	bench_waitall w00 w01 w10 w11 l0 l1 g || return 1
 	PIDS=""
 	"$B/geomx-train" --data fashion-mnist --data-dir "$DATA" --model cnn --load "$D/w00.ckpt" \
 		--epochs 0 -q >"$D/final.tsv" 2>"$D/final.err" ||
@@ -195,7 +173,7 @@ if [ "$REPORT" = 0 ]; then
 		for m in tcp dgt; do
 			echo "-- loss $l: $m" >&2
 			run $m "$l" || failed=1
-			stop_all
+			bench_stop_all
 		done
 		gx_ns_down
 		NS_MADE=0

@@ -131,12 +131,9 @@ if [ "$LINK" = packet ] && [ "${1:-}" != --report ]; then
 	gx_ns_check tun || { echo "p3: GX_P3_LINK=packet needs network namespaces and a TUN device (above)" >&2; exit 1; }
 	PATH="$B:$PATH" # gx_ns_mesh starts geomx-netem
 fi
+BENCH=p3
+. "${GX_TOP:-$(cd "$(dirname "$0")/.." && pwd)}/bench/lib.sh"
 PIDS=""
-stop_all() {
-	for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	PIDS=""
-}
 # link_up RATE DELAY / link_down — the packet-level link of one setting.
 link_up() {
 	[ "$LINK" = packet ] || return 0
@@ -156,7 +153,7 @@ link_down() {
 	gx_ns_down
 	NS_MADE=0
 }
-trap 'stop_all; link_down' EXIT
+trap 'bench_stop_all; link_down' EXIT
 trap 'echo "p3: interrupted" >&2; exit 130' INT
 trap 'exit 143' TERM HUP
 
@@ -172,25 +169,6 @@ start() {
 	fi
 	PIDS="$PIDS $!"
 	eval "PID_$n=\$!"
-}
-# port NAME — the port NAME printed first; status 1 when it printed none.
-port() {
-	eval "p=\$PID_$1"
-	i=0
-	until [ -s "$D/$1.out" ] || [ $i -ge 300 ] || ! kill -0 "$p" 2>/dev/null; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	p=$(head -n 1 "$D/$1.out")
-	case $p in ''|*[!0-9]*) echo "p3: $1 did not start: $(tail -n 2 "$D/$1.err")" >&2; return 1 ;; esac
-	echo "$p"
-}
-# waitall NAME... — 0 when every one exited 0.
-waitall() {
-	for n in "$@"; do
-		eval "p=\$PID_$n"
-		wait "$p" || { echo "p3: $D: $n failed (status $?): $(tail -n 2 "$D/$n.err" | tr '\n' ' ')" >&2; return 1; }
-	done
 }
 # mean_step FILE — worker 0's mean step in ms after WARM steps (its
 # reports: step in column 1, training clock in column 3).
@@ -256,7 +234,7 @@ compute() {
 		# shellcheck disable=SC2046
 		start w$w $WPIN "$B/geomx-train" $(wflags) --shard $w/4 --optimizer sgd --lr 0.01 $([ $w = 0 ] && echo -v -v)
 	done
-	waitall w0 w1 w2 w3 || { stop_all; return 1; }
+	bench_waitall w0 w1 w2 w3 || { bench_stop_all; return 1; }
 	PIDS=""
 	RES=$(mean_step "$D/w0.out") || { echo "p3: $D: no step times in w0.out" >&2; return 1; }
 }
@@ -277,7 +255,7 @@ job() {
 	# shellcheck disable=SC2086
 	start g $RT "$B/geomx-ps" --role global --parties 2 --optimizer adam --lr 0.001 $gb \
 		--stats "$D/g.stats" $gl $ssched
-	G=$(port g) || { stop_all; return 1; }
+	G=$(bench_port g) || { bench_stop_all; return 1; }
 	# an unshaped link with a delay holds what is in flight: room for a
 	# whole step (the relay raises a shaped link's queue to twice its
 	# bandwidth-delay product by itself)
@@ -292,7 +270,7 @@ job() {
 		if [ "$LINK" = packet ]; then
 			NS=dc$dc UP="$(gx_ns_addr center):$G"
 		else
-			UP="127.0.0.1:$(port r$dc)" || { stop_all; return 1; }
+			UP="127.0.0.1:$(bench_port r$dc)" || { bench_stop_all; return 1; }
 		fi
 		# shellcheck disable=SC2086
 		start l$dc $RT "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "$UP" \
@@ -300,7 +278,7 @@ job() {
 	done
 	for dc in 0 1; do
 		[ "$LINK" = packet ] && NS=dc$dc
-		L=$(port l$dc) || { stop_all; return 1; }
+		L=$(bench_port l$dc) || { bench_stop_all; return 1; }
 		for r in 0 1; do
 			# shellcheck disable=SC2046,SC2086
 			start w$dc$r $WPIN nice -n "$NICE" "$B/geomx-train" $(wflags) --shard $((dc * 2 + r))/4 \
@@ -322,10 +300,10 @@ job() {
 				printf "%.1f", t * 1000 / hz / s }')
 		fi
 	fi
-	waitall w00 w01 w10 w11 l0 l1 g || { stop_all; return 1; }
+	bench_waitall w00 w01 w10 w11 l0 l1 g || { bench_stop_all; return 1; }
 	if [ "$LINK" = relay ]; then
 		for dc in 0 1; do eval "kill -TERM \$PID_r$dc"; done
-		waitall r0 r1 || { stop_all; return 1; }
+		bench_waitall r0 r1 || { bench_stop_all; return 1; }
 	fi
 	PIDS=""
 	RES=$(mean_step "$D/w00.out") || { echo "p3: $D: no step times in w00.out" >&2; return 1; }

@@ -67,6 +67,15 @@ int ps_dg_out_push(ps_dg_out *o, uint8_t *b, size_t n, int ch);
 /* Sends what the pacer lets go; a timer on the loop sends the rest. */
 void ps_dg_out_pump(ps_dg_out *o);
 
+/* Charges the pacer with what goes on the link before the queue's
+ * datagrams (a shaper serves the link first), and returns the KiB of
+ * datagrams ahead of the next ones queued: the queue's and what the
+ * bucket owes (a DGT_PUSH's ahead). */
+uint32_t ps_dg_out_charge(ps_dg_out *o, size_t link_bytes);
+/* Seconds until round m's datagrams have come at its pace (those ahead of
+ * them, its lossy blocks and `copies` more), plus grace. */
+double ps_dgt_due(const gx_dgt_push *m, uint64_t copies, double grace);
+
 /* Seals the block of head h (values v) under k (NULL: plaintext) and
  * queues it to leave by socket h->channel (channel 0, a reliable block's
  * copy: socket 1). 0, GX_ENOMEM or GX_EINVAL (a head gx_dg_seal refuses). */

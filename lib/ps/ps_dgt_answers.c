@@ -304,10 +304,8 @@ void ps_dgt_answer_word(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint
 		return;
 	}
 	/* the datagrams ahead of and with this answer, at the global's pace */
-	double bytes = (double)m.ahead * 1024 +
-		       (double)m.lossy * ((double)m.block * (double)es + GX_DG_HEAD + GX_DG_TAG);
 	if (!a->t_last)
-		ans_arm(a, bytes / (double)m.rate + ps->o.dgt.grace);
+		ans_arm(a, ps_dgt_due(&m, 0, ps->o.dgt.grace));
 }
 
 int ps_dgt_hold(ps_lkey *k, int b, uint32_t round, const float *x)

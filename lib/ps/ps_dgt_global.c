@@ -385,10 +385,9 @@ void ps_dgt_on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	}
 	if (t->timer)
 		return; /* (armed by its datagrams already) */
-	/* the datagrams ahead of and with this round's, at the sender's pace */
-	double bytes = (double)m.ahead * 1024 + (double)(m.lossy + 2 * (uint64_t)m.nrel) *
-							((double)m.block * (double)es + GX_DG_HEAD + GX_DG_TAG);
-	double secs = (m.rate ? bytes / (double)m.rate : 0) + ps->o.dgt.grace;
+	/* the datagrams ahead of and with this round's (the reliable
+	 * blocks' two copies too), at the sender's pace */
+	double secs = ps_dgt_due(&m, 2 * (uint64_t)m.nrel, ps->o.dgt.grace);
 	long ms = (long)ceil(secs * 1000);
 	long long id = gx_ev_timer(ps->ev, ms > 0 ? ms : 1, deadline, t);
 	if (id <= 0) {
@@ -454,14 +453,10 @@ int ps_dgt_answer(gx_ps *ps, ps_gslice *s, int i, const gx_tensor_payload *pl, u
 	t->ans_nb = (uint32_t)nb;
 	/* the word on the link first: the local closes the round at a
 	 * deadline of it if the datagrams' last is lost */
-	uint64_t now = gx_now_ns();
 	gx_dgt_push m = { .codec = (uint8_t)codec, .channels = 1, .block = ab,
 			  .nblocks = (uint32_t)nb, .lossy = (uint32_t)nb,
 			  .rate = (uint64_t)pp->rate };
-	gx_dg_pacer_charge(&pp->out.pacer, gx_dgt_push_size(&m, 0) + GX_FRAME_HDR_SIZE, now);
-	uint64_t ahead = ((uint64_t)pp->out.queued +
-			  (uint64_t)gx_dg_pacer_debt(&pp->out.pacer, now)) >> 10;
-	m.ahead = ahead > UINT32_MAX ? UINT32_MAX : (uint32_t)ahead;
+	m.ahead = ps_dg_out_charge(&pp->out, gx_dgt_push_size(&m, 0) + GX_FRAME_HDR_SIZE);
 	gx_tensor_route rt = { .key = s->key, .block = s->block, .round = round,
 			       .sender = ps->sender };
 	long r = ps_dgt_send_push(ps, p->c, &rt, &m, NULL, kept_values, t);

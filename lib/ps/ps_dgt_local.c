@@ -311,11 +311,7 @@ void ps_dgt_push(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float *x)
 	gx_dgt_push m = { .codec = (uint8_t)dl->codec, .channels = (uint8_t)dl->channels,
 			  .block = dl->block, .nblocks = nb, .lossy = lossy, .nrel = nrel,
 			  .rate = (uint64_t)ps->o.dgt.rate };
-	uint64_t now = gx_now_ns();
-	gx_dg_pacer_charge(&d->out.pacer, gx_dgt_push_size(&m, elems) + GX_FRAME_HDR_SIZE, now);
-	uint64_t ahead = ((uint64_t)d->out.queued + (uint64_t)gx_dg_pacer_debt(&d->out.pacer, now)) >>
-			 10;
-	m.ahead = ahead > UINT32_MAX ? UINT32_MAX : (uint32_t)ahead;
+	m.ahead = ps_dg_out_charge(&d->out, gx_dgt_push_size(&m, elems) + GX_FRAME_HDR_SIZE);
 	gx_tensor_route rt = { .key = k->key, .block = s->block, .round = round,
 			       .sender = ps->o.party };
 	long sent = ps_dgt_send_push(ps, u->c, &rt, &m, dl->idx, plan_values, g);

@@ -139,6 +139,21 @@ void ps_dg_out_pump(ps_dg_out *o)
 		arm(o, 0);
 }
 
+uint32_t ps_dg_out_charge(ps_dg_out *o, size_t link_bytes)
+{
+	uint64_t now = gx_now_ns();
+	gx_dg_pacer_charge(&o->pacer, link_bytes, now);
+	uint64_t ahead = ((uint64_t)o->queued + (uint64_t)gx_dg_pacer_debt(&o->pacer, now)) >> 10;
+	return ahead > UINT32_MAX ? UINT32_MAX : (uint32_t)ahead;
+}
+
+double ps_dgt_due(const gx_dgt_push *m, uint64_t copies, double grace)
+{
+	double dg = (double)m->block * (double)gx_wire_elem_size(m->codec) + GX_DG_HEAD + GX_DG_TAG;
+	double bytes = (double)m->ahead * 1024 + (double)(m->lossy + copies) * dg;
+	return (m->rate ? bytes / (double)m->rate : 0) + grace;
+}
+
 int ps_dg_out_seal(ps_dg_out *o, const gx_dg_key *k, const gx_dg_head *h, const void *v)
 {
 	size_t es = h->kind == GX_DG_ASK ? 1 : gx_wire_elem_size(h->codec);
