@@ -35,7 +35,7 @@ enum {
 	OPT_THREADS, OPT_SAVE, OPT_LOAD, OPT_REPORT, OPT_EVAL, OPT_EVAL_ASYNC, OPT_FORMAT, OPT_PS, OPT_RANK,
 	OPT_PARTY, OPT_CTIMEOUT, OPT_KEY, OPT_INSECURE, OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME,
 	OPT_SCHEDULE,
-	OPT_CREDIT
+	OPT_CREDIT, OPT_TRACE
 };
 
 static const struct option longopts[] = {
@@ -69,6 +69,7 @@ static const struct option longopts[] = {
 	{"report-every", required_argument, NULL, OPT_REPORT},
 	{"eval-every", required_argument, NULL, OPT_EVAL},
 	{"eval-async", no_argument, NULL, OPT_EVAL_ASYNC},
+	{"trace", required_argument, NULL, OPT_TRACE},
 	{"format", required_argument, NULL, OPT_FORMAT},
 	{"ps", required_argument, NULL, OPT_PS},
 	{"rank", required_argument, NULL, OPT_RANK},
@@ -135,6 +136,8 @@ static void help(void)
 	       "                         while the training goes on (its line comes when\n"
 	       "                         done; a synchronous job does not wait for them)\n"
 	       "      --format FMT       tsv or json (default: tsv)\n"
+	       "      --trace FILE       with --ps: a line for each push of a step's\n"
+	       "                         gradients and each wait for their answers (TSV)\n"
 	       "Distributed (a worker of a HiPS job; the servers run the optimizer, but under\n"
 	       "HFA sync each worker runs its own and sends its model's change every k1 steps):\n"
 	       "      --ps HOST:PORT[,...]  the local PS of this data center (or, flat, the\n"
@@ -344,6 +347,9 @@ int main(int argc, char **argv)
 		case OPT_EVAL_ASYNC:
 			o.eval_async = 1;
 			break;
+		case OPT_TRACE:
+			o.trace = optarg;
+			break;
 		case OPT_FORMAT:
 			if (strcmp(optarg, "tsv") == 0)
 				o.rformat = RFMT_TSV;
@@ -416,6 +422,8 @@ int main(int argc, char **argv)
 		cli_usage_error("--test-labels without --test");
 	if (o.ps && !*o.ps)
 		cli_usage_error("empty --ps");
+	if (o.trace && !o.ps)
+		cli_usage_error("--trace goes with --ps (a standalone run has no pushes to trace)");
 	if ((o.resume || o.checkpoint_every) && !o.checkpoint)
 		cli_usage_error("--%s needs --checkpoint FILE", o.resume ? "resume" : "checkpoint-every");
 	if (o.resume && o.load)

@@ -416,6 +416,7 @@ int step_grads(const struct topts *o, struct state *s, uint64_t step)
 static int exchange(struct state *s, const char *who, uint64_t step)
 {
 	size_t nt = gx_model_ntensors(s->m);
+	double pushed = s->trace ? cli_now() : 0;
 	for (size_t i = 0; i < nt; i++) {
 		gx_tensor_info ti;
 		gx_model_tensor(s->m, i, &ti);
@@ -428,11 +429,14 @@ static int exchange(struct state *s, const char *who, uint64_t step)
 			return -1;
 		}
 	}
+	double waited = s->trace ? cli_now() : 0;
+	trace_event(s, "push", 0, nt, pushed, pushed);
 	int e = gx_kv_wait_all(s->kv);
 	if (e) {
 		cli_error("%s: step %" PRIu64 ": %s", who, step, gx_strerror(e));
 		return -1;
 	}
+	trace_event(s, "wait", 0, nt, waited, cli_now());
 	if (s->synced) {
 		memcpy(s->synced, gx_model_params(s->m), gx_model_nparams(s->m) * sizeof *s->synced);
 		s->nsyncs++;
@@ -502,11 +506,14 @@ int train_run(const struct topts *o)
 	snprintf(who, sizeof who, "worker %" PRIu32 "/%" PRIu32, o->party, o->rank);
 
 	/* What a run killed while saving left beside its files. */
-	const char *outs[2] = { o->save, o->checkpoint };
-	for (int i = 0; i < 2; i++)
+	const char *outs[3] = { o->save, o->checkpoint, o->trace };
+	for (int i = 0; i < 3; i++)
 		if (outs[i] && (e = gx_atomic_sweep(outs[i])) > 0)
 			cli_info("%s: removed %d stale temporar%s of an interrupted save", outs[i], e,
 				 e == 1 ? "y" : "ies");
+	/* opened first: an unwritable path is said before the data loads */
+	if (o->trace && trace_open(&s, o->trace))
+		goto out;
 	if (load_data(o, &s.full, &s.test))
 		goto out;
 	if (s.full.n == 0) {
@@ -760,6 +767,9 @@ out:
 	    save_state(o, &s, o->checkpoint, step) == 0)
 		cli_error("its state at step %" PRIu64 " is saved in %s (--resume goes on from there)",
 			  step, o->checkpoint);
+	/* what was traced stays, a failed run's too */
+	if (trace_close(&s) && rc == CLI_OK)
+		rc = CLI_FAIL;
 	release(&s);
 	return rc;
 }

@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "geomx.h"
 
@@ -40,6 +41,7 @@ struct topts {
 	/* reporting */
 	uint64_t report_every, eval_every; /* 0: only at the end */
 	int eval_async;            /* --eval-async: evaluations in a forked copy */
+	const char *trace;         /* --trace FILE: pushes and waits, a line each */
 	int rformat;
 	/* distributed */
 	const char *ps;
@@ -78,6 +80,13 @@ struct state {
 	const char *who;     /* "worker P/R", for messages */
 	uint64_t step;       /* the step being computed, for messages */
 	int said;            /* a hook printed the step's error */
+	/* --trace (trace.c) */
+	FILE *trace;         /* NULL: no trace */
+	int trace_fd;
+	const char *trace_path;
+	char trace_tmp[4096];
+	double trace_t0;     /* cli_now() when opened */
+	double trace_unix0;  /* the Unix time then */
 };
 
 /* resume.c: the run's state after step steps written to path; -1 after a
@@ -111,6 +120,15 @@ int overlap_setup(struct state *s, const char *who);
  * after the step (before a report, a checkpoint, the end); -1 after a
  * message. Nothing to do without overlap. */
 int overlap_settle(struct state *s);
+
+/* trace.c, --trace: the file opened (a temporary until trace_close), an
+ * event of s->step for tensors [t0, t1) from start to end (cli_now()
+ * times; nothing without a trace), and the file in place; -1 after a
+ * message. */
+int trace_open(struct state *s, const char *path);
+void trace_event(struct state *s, const char *event, size_t t0, size_t t1, double start,
+		 double end);
+int trace_close(struct state *s);
 
 /* Set by SIGINT/SIGTERM: the run stops at the next step and fails. */
 extern volatile sig_atomic_t train_stop;

@@ -155,6 +155,17 @@ else
 fi
 expect_empty eval-async-stderr "$ERR"
 
+# --trace: only with --ps; a path it cannot write is said before anything
+# else happens (no data loaded, no connection tried).
+runcmd $P --train small.csv --data-format csv --model logreg --batch 4 --trace t.tsv
+expect_rc trace-without-ps-rc 2
+expect_match trace-without-ps-msg "$ERR" "^geomx-train: --trace goes with --ps"
+runcmd $P --train no-such.csv --data-format csv --model logreg --batch 4 --ps 127.0.0.1:1 \
+	--connect-timeout 0 --trace no-such-dir/t.tsv
+expect_rc trace-unwritable-rc 1
+expect_match trace-unwritable-msg "$ERR" "^geomx-train: cannot write --trace no-such-dir/t\.tsv: "
+if grep -q 'no-such\.csv' "$ERR"; then notok trace-unwritable-first "$(head -c 300 "$ERR")"; else ok trace-unwritable-first; fi
+
 # With --ps, whether --optimizer and the like matter depends on the servers'
 # sync mode (HFA: the worker runs the optimizer), so nothing is said about
 # them before connecting: here the only messages are the failure's.

@@ -10,6 +10,7 @@
 # servers under p3 too; under mixed sync a p3 run must finish
 # and learn (its loss falls, its accuracy beats chance threefold); under HFA p3 says it has nothing to overlap; the priority a
 # worker pushes a tensor with comes back with its answers (flat and HiPS);
+# --trace writes a line for each push and wait, in order (fifo and p3);
 # a bad --schedule exits 2. Skips without Fashion-MNIST.
 # shellcheck disable=SC2086
 . "${GX_TOP:-.}/tests/integration/lib.sh"
@@ -25,11 +26,42 @@ job() {
 	for p in 0 1; do
 		for r in 0 1; do
 			spawn "$1.w$p$r" $TR --shard $((p * 2 + r))/4 --ps "127.0.0.1:$(eval echo "\$LPORT$p")" \
-				--party $p --rank $r --schedule "$2" ${5:-}
+				--party $p --rank $r --schedule "$2" --trace "$T/$1.w$p$r.trace" ${5:-}
 		done
 	done
 	expect_all "$1 ($2): four workers, two locals and the global exit 0 by themselves" 120 0 \
 		"$1.w00" "$1.w01" "$1.w10" "$1.w11" "$1.l0" "$1.l1" "$1.g0"
+}
+# trace_ok NAME SCHEDULE — worker 0/0's --trace of job NAME: a line a
+# push and a wait, steps 1..N in order (N: its last report's step), times in order and within the
+# job's lifetime (Unix seconds); under fifo every step pushes all ten
+# tensors and waits for them; under p3 each step pushes the five layers
+# last first, and every wait of a step comes after the previous step's
+# push of the same layer.
+trace_ok() {
+	_f=$T/$1.w00.trace
+	_n=$(tail -n 1 "$T/$1.w00.out" | cut -f 1)
+	_why=$(awk -F '\t' -v sch="$2" -v now="$(date +%s)" -v n="$_n" '
+		NR == 1 { if ($0 != "step\tevent\tfirst\tlast\tstart\tend") { print "header: " $0; exit } next }
+		{ if ($5 > $6 || $5 < now - 900 || $6 > now + 5) { print "times at line " NR ": " $0; exit }
+		  if ($1 < step) { print "step order at line " NR; exit }
+		  if ($1 > step) { step = $1; k = 0 }
+		  if ($2 == "push") {
+			k++; pushed[$3] = $5
+			if (sch == "fifo" && ($3 != 0 || $4 != 9)) { print "fifo push " $3 "-" $4; exit }
+			if (sch == "p3" && $3 != 10 - 2 * k) { print "p3 push order at line " NR ": " $0; exit }
+			if ($5 != $6) { print "a push takes no time: " $0; exit }
+			np++
+		  } else if ($2 == "wait") {
+			if (sch == "p3" && $3 in pushed && $5 < pushed[$3] && step > 1) { print "wait before its push: " $0; exit }
+			nw++
+		  } else { print "event " $2; exit }
+		}
+		END { if (n < 10 || step != n) print "last step " step ", reports to " n
+			else if (sch == "fifo" && (np != n || nw != n)) print np " pushes, " nw " waits"
+			else if (sch == "p3" && np != 5 * n) print np " pushes" }' "$_f" 2>&1)
+	if [ -s "$_f" ] && [ -z "$_why" ]; then ok "--trace ($1, $2): a line per push and wait, in order"
+	else notok "--trace ($1, $2): a line per push and wait, in order" "$_why" "$(head -n 4 "$_f" | tr '\n' '|')"; fi
 }
 # bits NAME — every worker's reports without the times and byte counts.
 bits() {
@@ -52,6 +84,8 @@ job fifo fifo "$ADAM" ""
 P3S="--schedule p3"
 job p3 p3 "$ADAM $P3S" "$P3S"
 same "full sync: p3 gives fifo's bits at every report of every worker (4 reports x 4 workers)" fifo p3
+trace_ok fifo fifo
+trace_ok p3 p3
 # the smallest credit reorders the most: the sums must not notice
 job p3b p3 "$ADAM --block 4096 $P3S --credit 4Ki" "$P3S --credit 4Ki" "--credit 4Ki"
 same "full sync, blocks of 4096, credit 4Ki everywhere: p3 gives fifo's bits (neither blocks nor their order change the sums)" fifo p3b
