@@ -105,14 +105,6 @@ trap cleanup EXIT
 trap 'echo "dgt: interrupted" >&2; exit 130' INT
 trap 'exit 143' TERM HUP
 
-# start NAME NS CMD... — CMD in namespace NS under timeout, output in $D.
-start() {
-	n=$1 ns=$2
-	shift 2
-	ip netns exec "$(gx_ns_name "$ns")" timeout -k 5 "$TIMEOUT" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null &
-	PIDS="$PIDS $!"
-	eval "PID_$n=\$!"
-}
 # run MODE LOSS — one job; its files in $OUT/LOSS/MODE (the link already up).
 run() {
 	D=$OUT/$(echo "$2" | tr -c 'A-Za-z0-9.\n' _)/$1
@@ -121,12 +113,12 @@ run() {
 	[ "$1" = dgt ] && lopt="--dgt $SPEC --dgt-rate $(awk -v r="$RATE" -v p="$PACE" 'BEGIN { printf "%g", r * p }')mbit"
 	CA=$(gx_ns_addr center)
 	# shellcheck disable=SC2086
-	start g center $RT "$B/geomx-ps" --role global --parties 2 --listen "$CA:0" $OPT \
+	bench_start g center $RT "$B/geomx-ps" --role global --parties 2 --listen "$CA:0" $OPT \
 		--stats "$D/g.stats" -q
 	G=$(bench_port g) || return 1
 	for dc in 0 1; do
 		# shellcheck disable=SC2086
-		start l$dc dc$dc $RT "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "$CA:$G" \
+		bench_start l$dc dc$dc $RT "$B/geomx-ps" --role local --party $dc --workers 2 --upstream "$CA:$G" \
 			$lopt --stats "$D/l$dc.stats" -q
 	done
 	for dc in 0 1; do
@@ -135,7 +127,7 @@ run() {
 			ev="--report-every $EVAL"
 			[ $dc$r = 00 ] && ev="--eval-every $EVAL --eval-async --report-every 0 --test-limit $TEST_LIMIT --save $D/w00.ckpt"
 			# shellcheck disable=SC2086
-			start w$dc$r dc$dc "$B/geomx-train" --data fashion-mnist --data-dir "$DATA" --model cnn \
+			bench_start w$dc$r dc$dc "$B/geomx-train" --data fashion-mnist --data-dir "$DATA" --model cnn \
 				--epochs "$EPOCHS" --steps "$STEPS" --batch 32 --seed 1 --threads 1 \
 				--shard $((dc * 2 + r))/4 --ps "127.0.0.1:$L" --party $dc --rank $r $ev -q
 		done

@@ -3,6 +3,21 @@
 # .err, every pid in $PIDS), the port a server prints first, waiting for
 # them, and stopping them. $BENCH names the script in messages.
 
+# bench_start NAME NS CMD... — CMD in the background under timeout (its
+# limit $TIMEOUT s), in network namespace NS unless NS is empty (ip netns
+# exec execs, so the pid kept is still timeout's), its output in
+# $D/NAME.out and $D/NAME.err.
+bench_start() {
+	_bn=$1 _bs=$2
+	shift 2
+	if [ -n "$_bs" ]; then
+		ip netns exec "$(gx_ns_name "$_bs")" timeout -k 5 "$TIMEOUT" "$@" >"$D/$_bn.out" 2>"$D/$_bn.err" </dev/null &
+	else
+		timeout -k 5 "$TIMEOUT" "$@" >"$D/$_bn.out" 2>"$D/$_bn.err" </dev/null &
+	fi
+	PIDS="$PIDS $!"
+	eval "PID_$_bn=\$!"
+}
 # bench_port NAME — the port NAME printed first; status 1 (and why, on
 # stderr) when it exits first or prints none within 60 s.
 bench_port() {

@@ -166,18 +166,11 @@ trap 'bench_stop_all; link_down' EXIT
 trap 'echo "p3: interrupted" >&2; exit 130' INT
 trap 'exit 143' TERM HUP
 
-# start NAME CMD... — CMD in the background under timeout, output in $D;
-# in namespace $NS when set (ip netns exec execs, so $! is still timeout).
+# start NAME CMD... — bench_start in namespace $NS when set.
 start() {
-	n=$1
+	_sn=$1
 	shift
-	if [ -n "${NS:-}" ]; then
-		ip netns exec "$(gx_ns_name "$NS")" timeout -k 5 "$TIMEOUT" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null &
-	else
-		timeout -k 5 "$TIMEOUT" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null &
-	fi
-	PIDS="$PIDS $!"
-	eval "PID_$n=\$!"
+	bench_start "$_sn" "${NS:-}" "$@"
 }
 # mean_step FILE — worker 0's mean step in ms after WARM steps (its
 # reports: step in column 1, training clock in column 3).

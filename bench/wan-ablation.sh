@@ -228,18 +228,13 @@ if [ "$LINK" != split ] && [ "$REPORT" = 0 ]; then
 		{ echo "wan-ablation: GX_ABL_LINK=$LINK needs network namespaces (see above)" >&2; exit 1; }
 fi
 
+BENCH=wan-ablation
+. "$TOP/bench/lib.sh"
 PIDS=""
 NS_MADE=0
-# stop — ends the processes of the configuration that runs and reaps them.
-stop() {
-	for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
-	for p in $PIDS; do wait "$p" 2>/dev/null; done
-	PIDS=""
-}
 cleanup() {
-	for p in $PIDS; do kill -TERM "$p" 2>/dev/null; done
+	bench_stop_all
 	if [ "$NS_MADE" = 1 ]; then gx_ns_down; fi
-	stop
 }
 trap cleanup EXIT
 trap 'echo "wan-ablation: interrupted" >&2; exit 130' INT
@@ -267,41 +262,11 @@ else
 	NSC="" NS0="" NS1=""
 fi
 
-# start NAME NS CMD... — runs CMD in the background (in namespace NS unless
-# empty) under `timeout`, stdout to $D/NAME.out, stderr to $D/NAME.err.
-start() {
-	n=$1 ns=$2
-	shift 2
-	if [ -n "$ns" ]; then
-		ip netns exec "$(gx_ns_name "$ns")" timeout -k 5 "$TIMEOUT" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null &
-	else
-		timeout -k 5 "$TIMEOUT" "$@" >"$D/$n.out" 2>"$D/$n.err" </dev/null &
-	fi
-	PIDS="$PIDS $!"
-	eval "PID_$n=\$!"
-}
-# port NAME — the port server NAME printed on its first line; status 1
-# when it exits first or prints none within 20 s.
-port() {
-	eval "p=\$PID_$1"
-	i=0
-	until [ -s "$D/$1.out" ] || [ $i -ge 200 ] || ! kill -0 "$p" 2>/dev/null; do
-		sleep 0.1
-		i=$((i + 1))
-	done
-	p=$(head -n 1 "$D/$1.out")
-	case $p in ''|*[!0-9]*) return 1 ;; esac
-	echo "$p"
-}
-# nostart NAME — fails the configuration: NAME did not start.
-nostart() {
-	fail "$1 did not start: $(tail -n 2 "$D/$1.err" | tr '\n' ' ')"
-}
 # fail MESSAGE — a configuration failed: say why, stop its processes.
 fail() {
 	echo "wan-ablation: $NAME: $*" >&2
 	echo "status=failed: $*" >>"$D/meta"
-	stop
+	bench_stop_all
 	return 1
 }
 # waitfor NAME... — waits for each; fails naming the first that failed.
@@ -358,19 +323,20 @@ run() {
 
 	t0=$(date +%s.%N)
 	# shellcheck disable=SC2086 # option strings are split on purpose
-	start global "$NSC" "$B/geomx-ps" --role global --listen "$CENTER:0" $gopt \
+	bench_start global "$NSC" "$B/geomx-ps" --role global --listen "$CENTER:0" $gopt \
 		--stats "$D/global.stats" --stats-format json -q
-	G=$(port global) || { nostart global; return 1; }
+	G=$(bench_port global) || { fail "global did not start"; return 1; }
+	ns=""
 	for dc in $([ "$RELAY" = 1 ] && echo 0 1); do
 		eval "ns=\$NS$dc"
 		# shellcheck disable=SC2086
-		start relay$dc "$ns" "$B/geomx-relay" --listen 127.0.0.1:0 --connect "$CENTER:$G" $emu \
+		bench_start relay$dc "$ns" "$B/geomx-relay" --listen 127.0.0.1:0 --connect "$CENTER:$G" $emu \
 			--stats "$D/relay$dc.stats" -q
 	done
 	for dc in 0 1; do
 		# the DC's way to the global PS: its relay, or straight
 		if [ "$RELAY" = 1 ]; then
-			R=$(port relay$dc) || { nostart relay$dc; return 1; }
+			R=$(bench_port relay$dc) || { fail "relay$dc did not start"; return 1; }
 			UP=127.0.0.1:$R
 		else
 			UP=$CENTER:$G
@@ -378,9 +344,9 @@ run() {
 		eval "ns=\$NS$dc"
 		if [ $hips = 1 ]; then
 			# shellcheck disable=SC2086
-			start local$dc "$ns" "$B/geomx-ps" --role local --party $dc --workers 2 \
+			bench_start local$dc "$ns" "$B/geomx-ps" --role local --party $dc --workers 2 \
 				--upstream "$UP" $lopt -q
-			L=$(port local$dc) || { nostart local$dc; return 1; }
+			L=$(bench_port local$dc) || { fail "local$dc did not start"; return 1; }
 		fi
 		for r in 0 1; do
 			if [ $hips = 1 ]; then
@@ -396,7 +362,7 @@ run() {
 			fi
 			# Four workers on two cores: one BLAS thread each.
 			# shellcheck disable=SC2086
-			start w$dc$r "$ns" "$B/geomx-train" --data fashion-mnist --data-dir "$DATA" --model cnn \
+			bench_start w$dc$r "$ns" "$B/geomx-train" --data fashion-mnist --data-dir "$DATA" --model cnn \
 				--epochs "$EPOCHS" --batch "$BATCH" --steps "$STEPS" --seed 1 --threads 1 \
 				--shard $((dc * 2 + r))/4 $who $wopt $ev -q
 		done
