@@ -57,6 +57,102 @@ size_t gx_place_blocks_bound(const uint64_t *counts, size_t nkeys, int nservers,
 			     uint64_t block);
 #define GX_DEFAULT_SPLIT_BOUND (1u << 20) /* elements */
 
+/* ------------------------------------------------------------------ overlay */
+
+/* The adaptive overlay (docs/design.md, "The adaptive overlay"): how one
+ * round's pushes of P data centers reach the global tier and how its answers
+ * come back, chosen from measured links rather than always through the
+ * center (the star). Nodes 0..P-1 are the data centers (parties), node P
+ * the sink (the global server of the slice). */
+#define GX_OVL_MAX_PARTIES 8
+
+/* A round's routes.
+ *
+ * The push: the parties' sums are folded in party order,
+ * S_k = S_(k-1) + p_k with S_0 = p_0, as the star's global server folds
+ * them (ps_acc.c), so that the result has the star's bits whatever the
+ * route; what a plan chooses is the node where each S_k is made. hold[k]
+ * is that node: hold[0] is 0 or P; hold[k] is hold[k-1] (party k's sum
+ * goes there), k (S_(k-1) goes to party k) or P (both go to the sink,
+ * which never passes a sum on again). The sink gets S_(P-1) last.
+ *
+ * The answers: party i gets them from node from[i] (P: the sink), which
+ * passes them on as it gets them; following from[] leads every party to
+ * the sink without a cycle. */
+typedef struct gx_ovl_plan {
+	int parties;
+	uint8_t hold[GX_OVL_MAX_PARTIES];
+	uint8_t from[GX_OVL_MAX_PARTIES];
+} gx_ovl_plan;
+
+/* The star: every party's sum to the sink, every answer from it. */
+void gx_ovl_star(gx_ovl_plan *p, int parties);
+/* 0 when p is a plan as above (1 <= parties <= GX_OVL_MAX_PARTIES),
+ * else GX_EINVAL. */
+int gx_ovl_check(const gx_ovl_plan *p);
+
+/* One transfer of a push: node src sends dst the sum of parties
+ * first..last (first == last: one party's own; first == 0: a prefix
+ * S_last). */
+typedef struct gx_ovl_send {
+	uint8_t src, dst, first, last;
+} gx_ovl_send;
+/* The transfers of p's push in the order the fold needs them, into out
+ * (2 * parties entries at most); returns their number, or GX_EINVAL. */
+int gx_ovl_push_sends(const gx_ovl_plan *p, gx_ovl_send *out);
+
+/* Network perception: each directed link's goodput (bytes over the wall
+ * time of a transfer) and one-way latency, smoothed (EWMA), kept by the
+ * coordinator from the transfers the job makes anyway. */
+typedef struct gx_ovl_links {
+	int parties;
+	double alpha; /* a new sample's weight, (0, 1] */
+	double rate[GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1]; /* bytes/s, 0: never */
+	double lat[GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1];  /* seconds, < 0: never */
+	uint64_t seen[GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1]; /* round of the last rate sample + 1 */
+} gx_ovl_links;
+#define GX_DEFAULT_OVL_ALPHA 0.5
+#define GX_DEFAULT_OVL_EPSILON 0.1
+
+void gx_ovl_links_init(gx_ovl_links *l, int parties, double alpha);
+/* A transfer of bytes from src to dst that took secs (> 0) in round;
+ * samples that are not finite and positive are ignored. */
+void gx_ovl_links_rate(gx_ovl_links *l, int src, int dst, double bytes, double secs,
+		       uint64_t round);
+/* The link's one-way latency (half a round trip, say), secs >= 0. */
+void gx_ovl_links_lat(gx_ovl_links *l, int src, int dst, double secs);
+/* What the planner takes the link to give: its estimate, or for a link
+ * never measured the best estimate of any link (optimism: an unknown link
+ * gets tried, which measures it), or 1 when none is known. */
+double gx_ovl_rate(const gx_ovl_links *l, int src, int dst);
+double gx_ovl_latency(const gx_ovl_links *l, int src, int dst);
+
+/* The estimated seconds of p's push and of its answers for bytes a party
+ * (each a pipeline of blocks): the most loaded link's bytes over its rate,
+ * plus the latencies along the longest chain of transfers that wait for
+ * each other. */
+double gx_ovl_push_cost(const gx_ovl_links *l, const gx_ovl_plan *p, double bytes);
+double gx_ovl_pull_cost(const gx_ovl_links *l, const gx_ovl_plan *p, double bytes);
+/* The plan of least estimated cost (push and answers chosen each on its
+ * own); among plans within a millionth of the least, the star's parts
+ * first, then the first in enumeration order, so that a job without
+ * measurements starts as the star. Every push is tried; every tree of
+ * answers up to 6 parties, beyond that the widest-path tree. */
+void gx_ovl_best(const gx_ovl_links *l, double bytes, gx_ovl_plan *p);
+/* A plan drawn uniformly from all pushes and all trees of answers. */
+void gx_ovl_random(gx_rng *r, int parties, gx_ovl_plan *p);
+/* epsilon-greedy: with probability epsilon a random plan (returns 1),
+ * else the best (returns 0). */
+int gx_ovl_choose(const gx_ovl_links *l, double bytes, double epsilon, gx_rng *r,
+		  gx_ovl_plan *p);
+
+/* A plan on the wire: u8 parties, then hold[] and from[] (1 + 2 * parties
+ * bytes). gx_ovl_pack returns the bytes written (cap must hold them) or
+ * GX_EINVAL; gx_ovl_parse checks everything gx_ovl_check does and the
+ * length exactly: 0 or GX_EPROTO. */
+int gx_ovl_pack(const gx_ovl_plan *p, uint8_t *out, size_t cap);
+int gx_ovl_parse(const uint8_t *in, size_t len, gx_ovl_plan *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,423 @@
+/*
+ * overlay.c — the adaptive overlay's plans (sched/gx_sched.h): where a
+ * round's sums are folded on their way to the sink, whom each data center
+ * gets the answers from, what each choice is estimated to cost on the
+ * links as measured, and the choice itself (epsilon-greedy).
+ *
+ * Why a fold in party order, and not any tree: floats do not associate, and
+ * the star's global server folds the parties' sums in party order
+ * (ps_acc.c). A tree that summed (p0 + p1) + (p2 + p3) would give other
+ * bits than the star's ((p0 + p1) + p2) + p3. So every plan makes the same
+ * additions in the same order, S_k = S_(k-1) + p_k, and chooses only where
+ * each is made: at the node that holds S_(k-1) (party k sends its sum
+ * there), at party k (S_(k-1) travels to it) or at the sink (both go
+ * there). That keeps every choice that matters for the links — a data
+ * center behind a slow link merges into one behind a fast one, the center
+ * receives one sum instead of P — and the star is one of the plans.
+ *
+ * The cost model: blocks pipeline through every transfer, so a push (or
+ * the answers) takes about what its most loaded link needs for its bytes,
+ * plus the latencies along the longest chain of transfers that wait for
+ * each other. Links are directed (a WAN link's two directions are
+ * measured apart) and estimated as the job last saw them, contention
+ * included: a link measured while three others shared the center's
+ * ingress looks slow until used alone, which the exploration (epsilon) and
+ * the optimism about unknown links take care of.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "gx_sched.h"
+
+#define NODES (GX_OVL_MAX_PARTIES + 1)
+#define EXHAUSTIVE_TREES 6 /* parties: (P + 1)^P parent tables at most 117649 */
+
+/* The estimates the planner works from, for every link. */
+typedef struct view {
+	int parties;
+	double rate[NODES][NODES];
+	double lat[NODES][NODES];
+} view;
+
+void gx_ovl_star(gx_ovl_plan *p, int parties)
+{
+	memset(p, 0, sizeof *p);
+	p->parties = parties;
+	for (int i = 0; i < parties && i < GX_OVL_MAX_PARTIES; i++)
+		p->hold[i] = p->from[i] = (uint8_t)parties;
+}
+
+/* Whether following from[] from every party reaches the sink. */
+static int tree_ok(const uint8_t *from, int n)
+{
+	for (int i = 0; i < n; i++) {
+		int v = i, steps = 0;
+		while (v != n) {
+			if (from[v] > n || from[v] == v || ++steps > n)
+				return 0;
+			v = from[v];
+		}
+	}
+	return 1;
+}
+
+static int push_ok(const uint8_t *hold, int n)
+{
+	if (hold[0] != 0 && hold[0] != n)
+		return 0;
+	for (int k = 1; k < n; k++) {
+		int prev = hold[k - 1], h = hold[k];
+		if (prev == n ? h != n : h != prev && h != k && h != n)
+			return 0;
+	}
+	return 1;
+}
+
+int gx_ovl_check(const gx_ovl_plan *p)
+{
+	if (!p || p->parties < 1 || p->parties > GX_OVL_MAX_PARTIES)
+		return GX_EINVAL;
+	return push_ok(p->hold, p->parties) && tree_ok(p->from, p->parties) ? 0 : GX_EINVAL;
+}
+
+int gx_ovl_push_sends(const gx_ovl_plan *p, gx_ovl_send *out)
+{
+	if (gx_ovl_check(p))
+		return GX_EINVAL;
+	int n = p->parties, m = 0;
+#define SEND(s, d, f, l) (out[m++] = (gx_ovl_send){ (uint8_t)(s), (uint8_t)(d), (uint8_t)(f), (uint8_t)(l) })
+	if (p->hold[0] == n)
+		SEND(0, n, 0, 0);
+	for (int k = 1; k < n; k++) {
+		int prev = p->hold[k - 1], h = p->hold[k];
+		if (h == prev) {
+			SEND(k, prev, k, k);
+		} else if (h == k) {
+			SEND(prev, k, 0, k - 1);
+		} else { /* both to the sink */
+			SEND(prev, n, 0, k - 1);
+			SEND(k, n, k, k);
+		}
+	}
+	if (p->hold[n - 1] != n)
+		SEND(p->hold[n - 1], n, 0, n - 1);
+#undef SEND
+	return m;
+}
+
+void gx_ovl_links_init(gx_ovl_links *l, int parties, double alpha)
+{
+	memset(l, 0, sizeof *l);
+	l->parties = parties < 1 ? 1 : parties > GX_OVL_MAX_PARTIES ? GX_OVL_MAX_PARTIES : parties;
+	l->alpha = alpha > 0 && alpha <= 1 ? alpha : GX_DEFAULT_OVL_ALPHA;
+	for (int i = 0; i < NODES; i++)
+		for (int j = 0; j < NODES; j++)
+			l->lat[i][j] = -1;
+}
+
+static int link_ok(const gx_ovl_links *l, int src, int dst)
+{
+	return src >= 0 && dst >= 0 && src <= l->parties && dst <= l->parties && src != dst;
+}
+
+void gx_ovl_links_rate(gx_ovl_links *l, int src, int dst, double bytes, double secs,
+		       uint64_t round)
+{
+	double r = bytes / secs;
+	if (!link_ok(l, src, dst) || !(r > 0) || !isfinite(r) || !isfinite(secs))
+		return;
+	double *e = &l->rate[src][dst];
+	*e = *e > 0 ? *e + l->alpha * (r - *e) : r;
+	l->seen[src][dst] = round + 1;
+}
+
+void gx_ovl_links_lat(gx_ovl_links *l, int src, int dst, double secs)
+{
+	if (!link_ok(l, src, dst) || !(secs >= 0) || !isfinite(secs))
+		return;
+	double *e = &l->lat[src][dst];
+	*e = *e >= 0 ? *e + l->alpha * (secs - *e) : secs;
+}
+
+static double best_rate(const gx_ovl_links *l)
+{
+	double best = 0;
+	for (int i = 0; i <= l->parties; i++)
+		for (int j = 0; j <= l->parties; j++)
+			if (l->rate[i][j] > best)
+				best = l->rate[i][j];
+	return best > 0 ? best : 1.0;
+}
+
+double gx_ovl_rate(const gx_ovl_links *l, int src, int dst)
+{
+	if (!link_ok(l, src, dst))
+		return 0;
+	return l->rate[src][dst] > 0 ? l->rate[src][dst] : best_rate(l);
+}
+
+double gx_ovl_latency(const gx_ovl_links *l, int src, int dst)
+{
+	if (!link_ok(l, src, dst))
+		return 0;
+	return l->lat[src][dst] >= 0 ? l->lat[src][dst] : 0;
+}
+
+static void make_view(const gx_ovl_links *l, view *v)
+{
+	double best = best_rate(l);
+	v->parties = l->parties;
+	for (int i = 0; i <= l->parties; i++)
+		for (int j = 0; j <= l->parties; j++) {
+			v->rate[i][j] = l->rate[i][j] > 0 ? l->rate[i][j] : best;
+			v->lat[i][j] = l->lat[i][j] >= 0 ? l->lat[i][j] : 0;
+		}
+}
+
+static double max2(double a, double b)
+{
+	return a > b ? a : b;
+}
+
+static double push_cost(const view *v, const uint8_t *hold, double bytes)
+{
+	int n = v->parties;
+	double load[NODES][NODES] = { { 0 } };
+	gx_ovl_plan p = { .parties = n };
+	memcpy(p.hold, hold, (size_t)n);
+	for (int i = 0; i < n; i++)
+		p.from[i] = (uint8_t)n;
+	gx_ovl_send s[2 * GX_OVL_MAX_PARTIES];
+	int m = gx_ovl_push_sends(&p, s);
+	for (int j = 0; j < m; j++)
+		load[s[j].src][s[j].dst] += bytes;
+	double worst = 0;
+	for (int j = 0; j < m; j++)
+		worst = max2(worst, load[s[j].src][s[j].dst] / v->rate[s[j].src][s[j].dst]);
+	/* When S_k is ready where it is made: party k's own sum is ready at
+	 * once, wherever it lies. */
+	double t = hold[0] == n ? v->lat[0][n] : 0;
+	for (int k = 1; k < n; k++) {
+		int prev = hold[k - 1], h = hold[k];
+		if (h == prev)
+			t = max2(t, v->lat[k][prev]);
+		else if (h == k)
+			t = t + v->lat[prev][k];
+		else
+			t = max2(t + v->lat[prev][n], v->lat[k][n]);
+	}
+	if (hold[n - 1] != n)
+		t += v->lat[hold[n - 1]][n];
+	return worst + t;
+}
+
+static double pull_cost(const view *v, const uint8_t *from, double bytes)
+{
+	int n = v->parties;
+	double worst = 0, deepest = 0;
+	for (int i = 0; i < n; i++) {
+		worst = max2(worst, bytes / v->rate[from[i]][i]);
+		double t = 0;
+		for (int u = i; u != n; u = from[u])
+			t += v->lat[from[u]][u];
+		deepest = max2(deepest, t);
+	}
+	return worst + deepest;
+}
+
+double gx_ovl_push_cost(const gx_ovl_links *l, const gx_ovl_plan *p, double bytes)
+{
+	if (gx_ovl_check(p) || p->parties != l->parties)
+		return INFINITY;
+	view v;
+	make_view(l, &v);
+	return push_cost(&v, p->hold, bytes);
+}
+
+double gx_ovl_pull_cost(const gx_ovl_links *l, const gx_ovl_plan *p, double bytes)
+{
+	if (gx_ovl_check(p) || p->parties != l->parties)
+		return INFINITY;
+	view v;
+	make_view(l, &v);
+	return pull_cost(&v, p->from, bytes);
+}
+
+/* The search for the least cost: the star's part is the first candidate
+ * and a later one replaces the kept one only when cheaper by more than a
+ * millionth. */
+typedef struct search {
+	const view *v;
+	double bytes, cost;
+	uint8_t cur[GX_OVL_MAX_PARTIES], best[GX_OVL_MAX_PARTIES];
+} search;
+
+static void keep_if_better(search *s, double c)
+{
+	if (c < s->cost * (1 - 1e-6)) {
+		s->cost = c;
+		memcpy(s->best, s->cur, sizeof s->best);
+	}
+}
+
+static void push_search(search *s, int k)
+{
+	int n = s->v->parties;
+	if (k == n) {
+		keep_if_better(s, push_cost(s->v, s->cur, s->bytes));
+		return;
+	}
+	if (k == 0) {
+		uint8_t c0[2] = { 0, (uint8_t)n };
+		for (int i = 0; i < 2; i++) {
+			s->cur[0] = c0[i];
+			push_search(s, 1);
+		}
+		return;
+	}
+	int prev = s->cur[k - 1];
+	uint8_t c[3] = { (uint8_t)prev, (uint8_t)k, (uint8_t)n };
+	int nc = prev == n ? 1 : 3;
+	for (int i = 0; i < nc; i++) {
+		s->cur[k] = c[i];
+		push_search(s, k + 1);
+	}
+}
+
+static void tree_search(search *s, int i)
+{
+	int n = s->v->parties;
+	if (i == n) {
+		if (tree_ok(s->cur, n))
+			keep_if_better(s, pull_cost(s->v, s->cur, s->bytes));
+		return;
+	}
+	for (int f = 0; f <= n; f++)
+		if (f != i) {
+			s->cur[i] = (uint8_t)f;
+			tree_search(s, i + 1);
+		}
+}
+
+/* Beyond EXHAUSTIVE_TREES parties: the widest-path tree (each party
+ * through the path whose slowest link is fastest, as Dijkstra's order
+ * finds it; ties: the lower latency so far, then the lower number), which
+ * is the least cost where latencies do not matter. */
+static void widest_tree(const view *v, uint8_t *from)
+{
+	int n = v->parties, done[NODES] = { 0 };
+	double width[NODES], depth[NODES];
+	for (int i = 0; i < n; i++) {
+		width[i] = v->rate[n][i];
+		depth[i] = v->lat[n][i];
+		from[i] = (uint8_t)n;
+	}
+	done[n] = 1;
+	for (int round = 0; round < n; round++) {
+		int u = -1;
+		for (int i = 0; i < n; i++)
+			if (!done[i] && (u < 0 || width[i] > width[u] ||
+					 (width[i] == width[u] && depth[i] < depth[u])))
+				u = i;
+		done[u] = 1;
+		for (int i = 0; i < n; i++) {
+			if (done[i])
+				continue;
+			double w = v->rate[u][i] < width[u] ? v->rate[u][i] : width[u];
+			double d = depth[u] + v->lat[u][i];
+			if (w > width[i] || (w == width[i] && d < depth[i])) {
+				width[i] = w;
+				depth[i] = d;
+				from[i] = (uint8_t)u;
+			}
+		}
+	}
+}
+
+void gx_ovl_best(const gx_ovl_links *l, double bytes, gx_ovl_plan *p)
+{
+	view v;
+	make_view(l, &v);
+	int n = l->parties;
+	gx_ovl_star(p, n);
+	search s = { .v = &v, .bytes = bytes };
+	memcpy(s.best, p->hold, sizeof s.best);
+	s.cost = push_cost(&v, p->hold, bytes);
+	push_search(&s, 0);
+	memcpy(p->hold, s.best, sizeof p->hold);
+	if (n <= EXHAUSTIVE_TREES) {
+		memcpy(s.best, p->from, sizeof s.best);
+		s.cost = pull_cost(&v, p->from, bytes);
+		tree_search(&s, 0);
+		memcpy(p->from, s.best, sizeof p->from);
+	} else {
+		uint8_t w[GX_OVL_MAX_PARTIES];
+		widest_tree(&v, w);
+		if (pull_cost(&v, w, bytes) < pull_cost(&v, p->from, bytes) * (1 - 1e-6))
+			memcpy(p->from, w, sizeof w);
+	}
+}
+
+void gx_ovl_random(gx_rng *r, int parties, gx_ovl_plan *p)
+{
+	int n = parties < 1 ? 1 : parties > GX_OVL_MAX_PARTIES ? GX_OVL_MAX_PARTIES : parties;
+	gx_ovl_star(p, n);
+	/* The push: each choice among those allowed, uniformly. */
+	p->hold[0] = gx_rng_below(r, 2) ? (uint8_t)n : 0;
+	for (int k = 1; k < n; k++) {
+		int prev = p->hold[k - 1];
+		uint8_t c[3] = { (uint8_t)prev, (uint8_t)k, (uint8_t)n };
+		p->hold[k] = prev == n ? (uint8_t)n : c[gx_rng_below(r, 3)];
+	}
+	/* The answers: the parties in a random order, each getting them from
+	 * the sink or from a party before it, uniformly; every tree can come
+	 * out (any tree has an order in which parents come first). */
+	int order[GX_OVL_MAX_PARTIES];
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	for (int i = n - 1; i > 0; i--) {
+		int j = (int)gx_rng_below(r, (uint64_t)i + 1), t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (int i = 0; i < n; i++) {
+		uint64_t j = gx_rng_below(r, (uint64_t)i + 1);
+		p->from[order[i]] = (uint8_t)(j == (uint64_t)i ? n : order[j]);
+	}
+}
+
+int gx_ovl_choose(const gx_ovl_links *l, double bytes, double epsilon, gx_rng *r,
+		  gx_ovl_plan *p)
+{
+	if (epsilon > 0 && gx_rng_float(r) < epsilon) {
+		gx_ovl_random(r, l->parties, p);
+		return 1;
+	}
+	gx_ovl_best(l, bytes, p);
+	return 0;
+}
+
+int gx_ovl_pack(const gx_ovl_plan *p, uint8_t *out, size_t cap)
+{
+	if (gx_ovl_check(p) || cap < 1 + 2 * (size_t)p->parties)
+		return GX_EINVAL;
+	out[0] = (uint8_t)p->parties;
+	memcpy(out + 1, p->hold, (size_t)p->parties);
+	memcpy(out + 1 + p->parties, p->from, (size_t)p->parties);
+	return 1 + 2 * p->parties;
+}
+
+int gx_ovl_parse(const uint8_t *in, size_t len, gx_ovl_plan *p)
+{
+	if (len < 1 || in[0] < 1 || in[0] > GX_OVL_MAX_PARTIES || len != 1 + 2 * (size_t)in[0])
+		return GX_EPROTO;
+	gx_ovl_plan q;
+	memset(&q, 0, sizeof q);
+	q.parties = in[0];
+	memcpy(q.hold, in + 1, in[0]);
+	memcpy(q.from, in + 1 + in[0], in[0]);
+	if (gx_ovl_check(&q))
+		return GX_EPROTO;
+	*p = q;
+	return 0;
+}
