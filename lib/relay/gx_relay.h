@@ -125,9 +125,12 @@ void gx_relay_fmt_rate(char *buf, size_t cap, double bytes_per_s);
  *   site NAME PREFIX...            e.g. site dc0 10.211.1.2/32
  *   A B KEY=VALUE...               the link A -> B and B -> A
  *   A > B KEY=VALUE...             the link A -> B only
+ *   access SITE [in|out] rate=RATE [queue=BYTES|TIME]
+ *                                  SITE's access link into it (in), out of
+ *                                  it (out), or both when neither is said
  *
- * A or B may be "*", every site named so far. A later line replaces what
- * an earlier one set for the same direction. Keys: delay=TIME,
+ * A, B or SITE may be "*", every site named so far. A later line replaces
+ * what an earlier one set for the same direction. Keys: delay=TIME,
  * jitter=TIME (uniform in [-jitter, +jitter], never more than delay; order
  * kept), rate=RATE (gx_relay_parse_rate), queue=BYTES or TIME (drop-tail
  * bound on what waits for the rate; default GX_NETEM_DEF_QUEUE_MS at the
@@ -136,6 +139,17 @@ void gx_relay_fmt_rate(char *buf, size_t cap, double bytes_per_s);
  * 0), reorder=P (a packet goes without the delay and jitter, ahead of
  * those still held). Packets between sites without a link, of unknown
  * sites, or not IPv4, pass at once.
+ *
+ * An access link is a site's bottleneck shared by all its traffic, whatever
+ * the other end: a rate with a drop-tail queue (the same keys, the same
+ * default queue) and nothing else; rate=0 removes it. A packet from site A
+ * to site B crosses, in order, A's out access link, the link A -> B (its
+ * loss, rate, queue, then its delay and jitter: the propagation), and B's
+ * in access link, each where it is set, one after the other in time: it
+ * reaches the next when it leaves the one before. An access link is one
+ * FIFO for every pair through it, so packets of one pair stay in order
+ * (reorder= of the pair aside); it applies between any two different
+ * sites, with or without a link between them.
  * ---------------------------------------------------------------------- */
 #define GX_NETEM_MAX_SITES 64
 #define GX_NETEM_MAX_PREFIXES 8    /* per site */
@@ -152,9 +166,15 @@ typedef struct gx_netem_link {
 	double reorder;      /* probability a packet skips the delay */
 } gx_netem_link;
 
-/* What one direction of one pair saw (counts of packets unless _bytes). */
+/* The ways of a site's access link. */
+enum { GX_NETEM_IN = 0, GX_NETEM_OUT = 1 };
+
+/* What one direction of one pair, or one access link, saw (counts of
+ * packets unless _bytes); an access link neither loses nor reorders. */
 typedef struct gx_netem_count {
-	uint64_t in, in_bytes, out, out_bytes;
+	uint64_t in, in_bytes; /* reached the link */
+	uint64_t out, out_bytes; /* left it: for the last link a packet crosses,
+				  * written to the device */
 	uint64_t lost;      /* drawn lost (loss= or ge=) */
 	uint64_t dropped;   /* drop-tail: the queue was full */
 	uint64_t overflow;  /* no room left among max_packets */
@@ -173,6 +193,9 @@ int gx_netem_table_line(gx_netem_table *t, const char *line, char *err, size_t c
 int gx_netem_table_sites(const gx_netem_table *t);
 const char *gx_netem_table_site(const gx_netem_table *t, int i);
 const gx_netem_link *gx_netem_table_link(const gx_netem_table *t, int src, int dst);
+/* Site's access link of way GX_NETEM_IN or GX_NETEM_OUT (only l.rate and
+ * queue are set); NULL when none was set. */
+const gx_netem_link *gx_netem_table_access(const gx_netem_table *t, int site, int way);
 /* The site an IPv4 address (host order) belongs to, by longest prefix; -1
  * when none. */
 int gx_netem_table_find(const gx_netem_table *t, uint32_t addr);
@@ -190,7 +213,8 @@ typedef struct gx_netem_opts {
 	size_t mtu;           /* largest packet; 0: the device's MTU (1500 for fd) */
 	size_t max_packets;   /* packets held at once, at most */
 	uint64_t seed;        /* of the jitter, loss and reorder draws */
-	const char *stats_path; /* NULL: none; one TSV line per active direction */
+	const char *stats_path; /* NULL: none; one TSV line per active direction
+				 * and access link */
 	double stats_every;   /* s */
 	gx_log_fn *log;       /* NULL: silent */
 	void *log_ud;
@@ -213,6 +237,9 @@ void gx_netem_stop(gx_netem *e);
 /* What direction src -> dst saw so far (after gx_netem_run returned, or
  * from the thread that runs it). */
 void gx_netem_counts(const gx_netem *e, int src, int dst, gx_netem_count *c);
+/* What site's access link of way GX_NETEM_IN or GX_NETEM_OUT saw so far
+ * (as gx_netem_counts). */
+void gx_netem_access_counts(const gx_netem *e, int site, int way, gx_netem_count *c);
 /* Writes the final statistics; closes what it opened (not a given fd).
  * NULL is accepted. */
 void gx_netem_free(gx_netem *e);

@@ -12,6 +12,17 @@
  * the loop sleeps in ppoll until the earliest one is due or a packet
  * arrives. The thread's timer slack is set to 1 us so that sleep ends
  * when it should rather than up to 50 us later.
+ *
+ * Stages: a packet crosses up to three links in turn (its source's out
+ * access link, its pair's link, its destination's in access link), and
+ * meets each when it leaves the one before, not when it was read: an
+ * access link shared by pairs of different delays must see packets in the
+ * order they reach it, or one that comes later would queue before one that
+ * came earlier. So a packet that leaves a link later than now is held in
+ * the heap until then, and crosses the next link when it comes out; every
+ * link is met at non-decreasing times (the heap's order, and a packet read
+ * at now only after all that was due by now), which is what the virtual
+ * clock of a rate needs to be a FIFO.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,10 +47,15 @@
 
 enum { READ_BATCH = 256, BLOCK_PKTS = 256, FD_MTU = 1500 };
 
+/* The links a packet crosses, in this order (stage_link). */
+enum { ST_EGRESS, ST_PAIR, ST_INGRESS, ST_DONE };
+
 typedef struct pkt {
-	uint64_t t, seq; /* release time (ns), arrival order */
+	uint64_t t, seq; /* when it leaves the link it is on (ns), arrival order */
 	uint32_t len;
 	int16_t src, dst;
+	int8_t stage;    /* the next stage */
+	int8_t on;       /* the stage of the link it is on; -1: none yet */
 	uint8_t data[];
 } pkt;
 
@@ -48,6 +64,8 @@ struct gx_netem {
 	gx_netem_table t;
 	link_dir dir[GX_NETEM_MAX_SITES][GX_NETEM_MAX_SITES];
 	gx_netem_count count[GX_NETEM_MAX_SITES][GX_NETEM_MAX_SITES];
+	link_dir access_dir[GX_NETEM_MAX_SITES][2]; /* [site][GX_NETEM_IN or _OUT] */
+	gx_netem_count access_count[GX_NETEM_MAX_SITES][2];
 	uint64_t passed, malformed, write_fail, dropped_at_stop;
 	int fd, own_fd;
 	int stop_pipe[2];
@@ -180,6 +198,35 @@ static int before(const void *x, const void *y)
 	return a->t < b->t || (a->t == b->t && a->seq < b->seq);
 }
 
+/* The link p crosses at stage st, with its state and counts; NULL when
+ * none is set there. */
+static const gx_netem_link *stage_link(gx_netem *e, const pkt *p, int st, link_dir **d,
+				       gx_netem_count **c)
+{
+	if (st == ST_PAIR) {
+		*d = &e->dir[p->src][p->dst];
+		*c = &e->count[p->src][p->dst];
+		return gx_netem_table_link(&e->t, p->src, p->dst);
+	}
+	int site = st == ST_EGRESS ? p->src : p->dst;
+	int way = st == ST_EGRESS ? GX_NETEM_OUT : GX_NETEM_IN;
+	*d = &e->access_dir[site][way];
+	*c = &e->access_count[site][way];
+	return gx_netem_table_access(&e->t, site, way);
+}
+
+/* p left the link it was on. */
+static void left(gx_netem *e, const pkt *p)
+{
+	link_dir *d;
+	gx_netem_count *c;
+	if (p->on < 0)
+		return;
+	stage_link(e, p, p->on, &d, &c);
+	c->out++;
+	c->out_bytes += p->len;
+}
+
 static void emit(gx_netem *e, const pkt *p)
 {
 	ssize_t w;
@@ -190,69 +237,100 @@ static void emit(gx_netem *e, const pkt *p)
 		e->write_fail++;
 		return;
 	}
-	if (p->src >= 0) {
-		gx_netem_count *c = &e->count[p->src][p->dst];
-		c->out++;
-		c->out_bytes += p->len;
-	}
+	left(e, p);
 }
 
-/* What the link of the packet in e->spare does with it at now: it goes at
- * once, is held, or is dropped. */
-static void admit(gx_netem *e, uint64_t now)
+/* A packet of len bytes reaching link l (its state d, its counts c) at *t:
+ * 0 with the time it leaves in *t, or -1 when it was lost or dropped. An
+ * access link is a link with only a rate and a queue: the same path. */
+static int cross(const gx_netem_link *l, link_dir *d, gx_netem_count *c, uint32_t len, uint64_t *t)
 {
-	pkt *p = e->spare;
-	int s, d;
-	p->src = p->dst = -1;
-	if (gx_netem_classify(&e->t, p->data, p->len, &s, &d)) {
-		e->malformed++;
-		emit(e, p); /* the kernel's to judge, as it would be without us */
-		return;
-	}
-	if (s < 0 || d < 0 || !e->t.set[s][d]) {
-		e->passed++;
-		emit(e, p);
-		return;
-	}
-	const gx_netem_link *l = &e->t.link[s][d];
-	link_dir *dir = &e->dir[s][d];
-	gx_netem_count *c = &e->count[s][d];
+	uint64_t at = *t;
 	c->in++;
-	c->in_bytes += p->len;
-	p->src = (int16_t)s;
-	p->dst = (int16_t)d;
-	if (l->ge.p_gb > 0 ? link_ge_lost(dir, &l->ge) : l->l.loss > 0 && link_draw(dir, l->l.loss)) {
+	c->in_bytes += len;
+	if (l->ge.p_gb > 0 ? link_ge_lost(d, &l->ge) : l->l.loss > 0 && link_draw(d, l->l.loss)) {
 		c->lost++;
-		return;
+		return -1;
 	}
-	if (l->l.rate > 0 && link_backlog(dir, &l->l, now) + p->len > l->queue) {
+	if (l->l.rate > 0 && link_backlog(d, &l->l, at) + len > l->queue) {
 		c->dropped++;
-		return;
+		return -1;
 	}
-	int early = l->reorder > 0 && link_draw(dir, l->reorder);
+	int early = l->reorder > 0 && link_draw(d, l->reorder);
 	gx_relay_link k = l->l;
 	if (early) {
 		k.delay_ns = k.jitter_ns = 0;
 		c->reordered++;
 	}
-	uint64_t t = link_stamp(dir, &k, p->len, now);
+	*t = link_stamp(d, &k, len, at);
 	if (!early)
-		t = link_release(dir, t);
-	const pkt *first = gx_heap_top(&e->heap);
-	if (t <= now && (!first || first->t > t)) {
+		*t = link_release(d, *t);
+	return 0;
+}
+
+/* Takes p, which reaches stage p->stage at t (t <= now), across the links
+ * it leaves by now and out to the device when it has crossed them all;
+ * holds it in the heap when it leaves a link later, or when a held packet
+ * is due no later (it goes first: ties keep the order of arrival). 1 when
+ * p was held; else its slot is free again. */
+static int advance(gx_netem *e, pkt *p, uint64_t t, uint64_t now)
+{
+	for (; p->stage < ST_DONE; p->stage++) {
+		link_dir *d;
+		gx_netem_count *c;
+		const gx_netem_link *l = stage_link(e, p, p->stage, &d, &c);
+		if (!l)
+			continue;
+		left(e, p);
+		p->on = p->stage;
+		if (cross(l, d, c, p->len, &t))
+			return 0;
+		const pkt *first = gx_heap_top(&e->heap);
+		if (t <= now && (!first || first->t > t))
+			continue;
+		if (p == e->spare) { /* just read: it takes a slot */
+			pkt *next = slot_take(e);
+			if (!next) {
+				c->overflow++;
+				return 0;
+			}
+			e->spare = next;
+			p->seq = e->seq++;
+		}
+		p->t = t;
+		p->stage++;
+		/* (room for every packet was reserved: a push never allocates) */
+		(void)gx_heap_push(&e->heap, p);
+		return 1;
+	}
+	emit(e, p);
+	return 0;
+}
+
+/* The packet in e->spare, read at now: shaped when it goes between two
+ * sites that have a link or an access link on its way, else at once. */
+static void admit(gx_netem *e, uint64_t now)
+{
+	pkt *p = e->spare;
+	int s, d;
+	p->src = p->dst = -1;
+	p->stage = ST_EGRESS;
+	p->on = -1;
+	if (gx_netem_classify(&e->t, p->data, p->len, &s, &d)) {
+		e->malformed++;
+		emit(e, p); /* the kernel's to judge, as it would be without us */
+		return;
+	}
+	if (s < 0 || d < 0 || s == d ||
+	    (!e->t.set[s][d] && !gx_netem_table_access(&e->t, s, GX_NETEM_OUT) &&
+	     !gx_netem_table_access(&e->t, d, GX_NETEM_IN))) {
+		e->passed++;
 		emit(e, p);
 		return;
 	}
-	pkt *next = slot_take(e);
-	if (!next) {
-		c->overflow++;
-		return;
-	}
-	p->t = t;
-	p->seq = e->seq++;
-	/* (room for every packet was reserved: a push never allocates) */
-	(void)gx_heap_push(&e->heap, p);
-	e->spare = next;
+	p->src = (int16_t)s;
+	p->dst = (int16_t)d;
+	advance(e, p, now, now);
 }
 
 static void release_due(gx_netem *e, uint64_t now)
@@ -260,31 +338,39 @@ static void release_due(gx_netem *e, uint64_t now)
 	const pkt *first;
 	while ((first = gx_heap_top(&e->heap)) && first->t <= now) {
 		pkt *p = gx_heap_pop(&e->heap);
-		emit(e, p);
-		e->free_list[e->nfree++] = p;
+		if (!advance(e, p, p->t, now))
+			e->free_list[e->nfree++] = p;
 	}
 }
 
 /* ------------------------------------------------------------ statistics */
 
+static void stats_row(gx_netem *e, double ts, const char *src, const char *dst,
+		      const gx_netem_count *c)
+{
+	if (!c->in)
+		return;
+	fprintf(e->stats, "%.3f\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\n", ts, src,
+		dst, (unsigned long long)c->in, (unsigned long long)c->in_bytes,
+		(unsigned long long)c->out, (unsigned long long)c->out_bytes,
+		(unsigned long long)c->lost, (unsigned long long)c->dropped,
+		(unsigned long long)c->overflow, (unsigned long long)c->reordered);
+}
+
+/* A line per pair, then per access link, "*" its other end: SITE > * out
+ * of SITE, * > SITE into it. */
 static void stats_write(gx_netem *e, uint64_t now)
 {
 	if (!e->stats)
 		return;
 	double ts = (double)(now - e->t0) / 1e9;
 	for (int a = 0; a < e->t.n; a++)
-		for (int b = 0; b < e->t.n; b++) {
-			const gx_netem_count *c = &e->count[a][b];
-			if (!c->in)
-				continue;
-			fprintf(e->stats,
-				"%.3f\t%s\t%s\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\t%llu\n", ts,
-				e->t.site[a].name, e->t.site[b].name, (unsigned long long)c->in,
-				(unsigned long long)c->in_bytes, (unsigned long long)c->out,
-				(unsigned long long)c->out_bytes, (unsigned long long)c->lost,
-				(unsigned long long)c->dropped, (unsigned long long)c->overflow,
-				(unsigned long long)c->reordered);
-		}
+		for (int b = 0; b < e->t.n; b++)
+			stats_row(e, ts, e->t.site[a].name, e->t.site[b].name, &e->count[a][b]);
+	for (int a = 0; a < e->t.n; a++) {
+		stats_row(e, ts, e->t.site[a].name, "*", &e->access_count[a][GX_NETEM_OUT]);
+		stats_row(e, ts, "*", e->t.site[a].name, &e->access_count[a][GX_NETEM_IN]);
+	}
 	if (fflush(e->stats) != 0 && !e->stats_failed) {
 		e->stats_failed = 1;
 		elog(e, 0, "cannot write the statistics: %s", strerror(errno));
@@ -296,6 +382,13 @@ void gx_netem_counts(const gx_netem *e, int src, int dst, gx_netem_count *c)
 	memset(c, 0, sizeof *c);
 	if (src >= 0 && dst >= 0 && src < e->t.n && dst < e->t.n)
 		*c = e->count[src][dst];
+}
+
+void gx_netem_access_counts(const gx_netem *e, int site, int way, gx_netem_count *c)
+{
+	memset(c, 0, sizeof *c);
+	if (site >= 0 && site < e->t.n && (way == GX_NETEM_IN || way == GX_NETEM_OUT))
+		*c = e->access_count[site][way];
 }
 
 /* ------------------------------------------------------------ the engine */
@@ -316,6 +409,11 @@ gx_netem *gx_netem_create(const gx_netem_opts *o, const gx_netem_table *t, int *
 	for (int a = 0; a < GX_NETEM_MAX_SITES; a++)
 		for (int b = 0; b < GX_NETEM_MAX_SITES; b++)
 			link_init(&e->dir[a][b], o->seed * 0x9e3779b97f4a7c15ull + (uint64_t)a * 131 + (uint64_t)b + 1);
+	/* (an access link draws nothing; its state starts as every link's) */
+	for (int a = 0; a < GX_NETEM_MAX_SITES; a++)
+		for (int w = 0; w < 2; w++)
+			link_init(&e->access_dir[a][w], o->seed * 0x9e3779b97f4a7c15ull + 1000000 +
+								(uint64_t)a * 2 + (uint64_t)w);
 	if (o->stats_path) {
 		e->stats = fopen(o->stats_path, "w");
 		if (!e->stats) {

@@ -26,6 +26,9 @@ struct gx_netem_table {
 	netem_site site[GX_NETEM_MAX_SITES];
 	gx_netem_link link[GX_NETEM_MAX_SITES][GX_NETEM_MAX_SITES]; /* [src][dst] */
 	uint8_t set[GX_NETEM_MAX_SITES][GX_NETEM_MAX_SITES];
+	/* [site][GX_NETEM_IN or GX_NETEM_OUT]: only rate and queue; set when
+	 * the rate is */
+	gx_netem_link access[GX_NETEM_MAX_SITES][2];
 };
 
 #endif

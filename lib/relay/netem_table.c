@@ -1,8 +1,8 @@
 /*
  * netem_table.c — the packet emulator's table: sites (named sets of IPv4
- * prefixes) and the link of each direction between two of them, from
- * lines of text (gx_relay.h, "The packet-level emulator"), and which site
- * an IP packet comes from and goes to.
+ * prefixes), the link of each direction between two of them, and each
+ * site's access links, from lines of text (gx_relay.h, "The packet-level
+ * emulator"); and which site an IP packet comes from and goes to.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -54,6 +54,14 @@ const gx_netem_link *gx_netem_table_link(const gx_netem_table *t, int src, int d
 	if (src < 0 || dst < 0 || src >= t->n || dst >= t->n || !t->set[src][dst])
 		return NULL;
 	return &t->link[src][dst];
+}
+
+const gx_netem_link *gx_netem_table_access(const gx_netem_table *t, int site, int way)
+{
+	if (site < 0 || site >= t->n || (way != GX_NETEM_IN && way != GX_NETEM_OUT) ||
+	    !(t->access[site][way].l.rate > 0))
+		return NULL;
+	return &t->access[site][way];
 }
 
 static int site_index(const gx_netem_table *t, const char *name)
@@ -193,8 +201,10 @@ static int parse_ge(const char *s, gx_relay_ge *g)
 }
 
 /* One KEY=VALUE into l; a queue in time into *queue_ns (the rate may come
- * after it). */
-static int parse_param(const char *kv, gx_netem_link *l, uint64_t *queue_ns, char *err, size_t cap)
+ * after it). An access link (access) takes only rate= and queue=: it is a
+ * bottleneck, and the delay, the loss and the rest belong to the pairs. */
+static int parse_param(const char *kv, int access, gx_netem_link *l, uint64_t *queue_ns, char *err,
+		       size_t cap)
 {
 	const char *eq = strchr(kv, '=');
 	if (!eq || eq == kv)
@@ -202,6 +212,9 @@ static int parse_param(const char *kv, gx_netem_link *l, uint64_t *queue_ns, cha
 	size_t kl = (size_t)(eq - kv);
 	const char *v = eq + 1;
 #define KEY(name) (kl == sizeof(name) - 1 && !strncmp(kv, name, kl))
+	if (access && !KEY("rate") && !KEY("queue"))
+		return fail(err, cap, "key '%.*s' on an access link (it takes rate= and queue= only; "
+				      "delay and loss are the pair links')", (int)kl, kv);
 	if (KEY("delay")) {
 		if (gx_relay_parse_time(v, &l->l.delay_ns))
 			return fail(err, cap, "invalid delay '%s' (want a time, e.g. 25ms)", v);
@@ -239,6 +252,36 @@ static int parse_param(const char *kv, gx_netem_link *l, uint64_t *queue_ns, cha
 	return 0;
 }
 
+/* The KEY=VALUE words tok[0..n) as one link into *l, its queue made bytes
+ * (a time at the rate, or the default); access: an access link's keys. */
+static int parse_link(char **tok, int n, int access, gx_netem_link *l, char *err, size_t cap)
+{
+	memset(l, 0, sizeof *l);
+	uint64_t queue_ns = 0;
+	for (int i = 0; i < n; i++)
+		if (parse_param(tok[i], access, l, &queue_ns, err, cap))
+			return GX_EINVAL;
+	if (queue_ns) {
+		if (!(l->l.rate > 0))
+			return fail(err, cap, "queue= without rate= (the queue is the rate's)");
+		l->queue = (uint64_t)llround((double)queue_ns * l->l.rate / 1e9);
+		if (l->queue < 1)
+			return fail(err, cap, "the queue holds less than a byte at the rate");
+	}
+	if (l->l.jitter_ns > l->l.delay_ns)
+		return fail(err, cap, "jitter above the delay (the delay would be cut at 0)");
+	if (l->l.loss > 0 && l->ge.p_gb > 0)
+		return fail(err, cap, "loss= and ge= together (one model of loss per link)");
+	if (l->queue && !(l->l.rate > 0))
+		return fail(err, cap, "queue= without rate= (the queue is the rate's)");
+	if (l->l.rate > 0 && !l->queue) {
+		l->queue = (uint64_t)llround(l->l.rate * GX_NETEM_DEF_QUEUE_MS / 1e3);
+		if (l->queue < GX_NETEM_MIN_QUEUE)
+			l->queue = GX_NETEM_MIN_QUEUE;
+	}
+	return 0;
+}
+
 static int split(char *line, char **tok, int max)
 {
 	int n = 0;
@@ -257,9 +300,11 @@ static int add_site(gx_netem_table *t, char **tok, int n, char *err, size_t cap)
 		return fail(err, cap, "a site needs a name and at least one prefix");
 	const char *name = tok[1];
 	size_t nl = strlen(name);
-	if (nl > NAME_MAX_LEN || !strcmp(name, "*") || !strcmp(name, ">") || !strcmp(name, "site"))
-		return fail(err, cap, "bad site name '%s' (at most %d characters, not *, > or site)",
-			    name, NAME_MAX_LEN);
+	/* (the words that start other lines, so that no line means two things) */
+	if (nl > NAME_MAX_LEN || !strcmp(name, "*") || !strcmp(name, ">") || !strcmp(name, "site") ||
+	    !strcmp(name, "access"))
+		return fail(err, cap, "bad site name '%s' (at most %d characters, not *, >, site or "
+				      "access)", name, NAME_MAX_LEN);
 	for (size_t i = 0; i < nl; i++)
 		if (!(isalnum((unsigned char)name[i]) || name[i] == '_' || name[i] == '-' ||
 		      name[i] == '.'))
@@ -323,29 +368,8 @@ static int add_link(gx_netem_table *t, char **tok, int n, char *err, size_t cap)
 	if (ahi - alo == 1 && alo == blo && bhi == ahi)
 		return fail(err, cap, "a link from site '%s' to itself", tok[0]);
 	gx_netem_link l;
-	memset(&l, 0, sizeof l);
-	uint64_t queue_ns = 0;
-	for (int i = first; i < n; i++)
-		if (parse_param(tok[i], &l, &queue_ns, err, cap))
-			return GX_EINVAL;
-	if (queue_ns) {
-		if (!(l.l.rate > 0))
-			return fail(err, cap, "queue= without rate= (the queue is the rate's)");
-		l.queue = (uint64_t)llround((double)queue_ns * l.l.rate / 1e9);
-		if (l.queue < 1)
-			return fail(err, cap, "the queue holds less than a byte at the rate");
-	}
-	if (l.l.jitter_ns > l.l.delay_ns)
-		return fail(err, cap, "jitter above the delay (the delay would be cut at 0)");
-	if (l.l.loss > 0 && l.ge.p_gb > 0)
-		return fail(err, cap, "loss= and ge= together (one model of loss per link)");
-	if (l.queue && !(l.l.rate > 0))
-		return fail(err, cap, "queue= without rate= (the queue is the rate's)");
-	if (l.l.rate > 0 && !l.queue) {
-		l.queue = (uint64_t)llround(l.l.rate * GX_NETEM_DEF_QUEUE_MS / 1e3);
-		if (l.queue < GX_NETEM_MIN_QUEUE)
-			l.queue = GX_NETEM_MIN_QUEUE;
-	}
+	if (parse_link(tok + first, n - first, 0, &l, err, cap))
+		return GX_EINVAL;
 	for (int a = alo; a < ahi; a++)
 		for (int b = blo; b < bhi; b++) {
 			if (a == b)
@@ -357,6 +381,39 @@ static int add_link(gx_netem_table *t, char **tok, int n, char *err, size_t cap)
 				t->set[b][a] = 1;
 			}
 		}
+	return 0;
+}
+
+/* access SITE [in|out] rate=RATE [queue=BYTES|TIME]: both ways when the
+ * way is not named (as "A B" is both directions of a pair); rate=0 removes
+ * it. */
+static int add_access(gx_netem_table *t, char **tok, int n, char *err, size_t cap)
+{
+	if (n < 3)
+		return fail(err, cap, "an access link needs a site and a rate: access SITE [in|out] "
+				      "rate=RATE [queue=BYTES|TIME]");
+	int lo, hi;
+	if (site_range(t, tok[1], &lo, &hi, err, cap))
+		return GX_EINVAL;
+	int first = 2, way_lo = GX_NETEM_IN, way_hi = GX_NETEM_OUT + 1;
+	if (!strchr(tok[2], '=')) {
+		if (strcmp(tok[2], "in") && strcmp(tok[2], "out"))
+			return fail(err, cap, "'%s' is not a way of an access link (in or out)", tok[2]);
+		way_lo = !strcmp(tok[2], "in") ? GX_NETEM_IN : GX_NETEM_OUT;
+		way_hi = way_lo + 1;
+		first = 3;
+	}
+	gx_netem_link l;
+	if (parse_link(tok + first, n - first, 1, &l, err, cap))
+		return GX_EINVAL;
+	int have_rate = 0;
+	for (int i = first; i < n; i++)
+		have_rate |= !strncmp(tok[i], "rate=", 5);
+	if (!have_rate)
+		return fail(err, cap, "an access link needs rate= (rate=0 removes it)");
+	for (int s = lo; s < hi; s++)
+		for (int w = way_lo; w < way_hi; w++)
+			t->access[s][w] = l;
 	return 0;
 }
 
@@ -377,5 +434,7 @@ int gx_netem_table_line(gx_netem_table *t, const char *line, char *err, size_t c
 		return 0;
 	if (!strcmp(tok[0], "site"))
 		return add_site(t, tok, n, err, cap);
+	if (!strcmp(tok[0], "access"))
+		return add_access(t, tok, n, err, cap);
 	return add_link(t, tok, n, err, cap);
 }

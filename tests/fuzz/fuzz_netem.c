@@ -7,8 +7,9 @@
  * Checks: a refused line says why in one non-empty line and leaves the
  * sites as they were; every link the table holds has jitter at most its
  * delay, a loss below 1, not both loss models, and a queue exactly when it
- * has a rate; classification gives sites of the table or -1, and -1 for
- * both when it reports a truncated packet. Violations abort().
+ * has a rate; every access link has a rate and a queue and nothing else;
+ * classification gives sites of the table or -1, and -1 for both when it
+ * reports a truncated packet. Violations abort().
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -44,6 +45,17 @@ static void check_links(const gx_netem_table *t)
 				FAIL("two loss models");
 			if ((l->l.rate > 0) != (l->queue > 0))
 				FAIL("a queue without a rate, or a rate without a queue");
+		}
+	for (int a = 0; a < n; a++)
+		for (int w = GX_NETEM_IN; w <= GX_NETEM_OUT; w++) {
+			const gx_netem_link *l = gx_netem_table_access(t, a, w);
+			if (!l)
+				continue;
+			if (!(l->l.rate > 0) || !l->queue)
+				FAIL("an access link without a rate or a queue");
+			if (l->l.delay_ns || l->l.jitter_ns || l->l.loss > 0 || l->ge.p_gb > 0 ||
+			    l->reorder > 0)
+				FAIL("an access link with more than a rate and a queue");
 		}
 }
 

@@ -13,7 +13,10 @@
  *     a 1 MB/s link with a 10000-byte queue: 10 (or 11, if a packet left
  *     while the burst was read) go, the rest are dropped, and those that
  *     go leave 1 ms apart;
- *   - loss: 10 % of 3000 packets within 5 standard deviations (82).
+ *   - loss: 10 % of 3000 packets within 5 standard deviations (82);
+ *   - access links: the table's access lines; a shared ingress met in the
+ *     order packets reach it (after their pair's delay); an egress's queue
+ *     and rate before the pair's link.
  * Timing assertions have only a lower bound (a loaded machine delays, it
  * never hurries); the emulator's accuracy is tests/integration/emulator*.
  */
@@ -76,6 +79,33 @@ static void table_lines(void)
 	T_NEAR(ac->ge.loss_bad, 1, 0);
 	T_EQ(ac->queue, 1000); /* as asked, even below the default's floor */
 	T_ASSERT(gx_netem_table_link(t, 0, 0) == NULL);
+	T_ASSERT(gx_netem_table_access(t, 0, GX_NETEM_IN) == NULL);
+	gx_netem_table_free(t);
+
+	static const char *const access_lines[] = {
+		"site a 10.0.1.0/24", "site b 10.0.2.0/24", "site c 10.0.3.0/24",
+		"access * out rate=100mbit", "access a in rate=1MB queue=20ms",
+		"access b rate=8mbit queue=3000", "access c out rate=0", NULL,
+	};
+	t = table_of(access_lines);
+	T_REQUIRE(t);
+	const gx_netem_link *ai = gx_netem_table_access(t, 0, GX_NETEM_IN);
+	const gx_netem_link *ao = gx_netem_table_access(t, 0, GX_NETEM_OUT);
+	T_REQUIRE(ai && ao);
+	T_NEAR(ai->l.rate, 1e6, 1e-6);
+	T_EQ(ai->queue, 20000); /* 20 ms at 1 MB/s */
+	T_NEAR(ao->l.rate, 12.5e6, 1e-3);
+	T_EQ(ao->queue, 625000); /* the default: 50 ms at the rate */
+	T_EQ(ao->l.delay_ns, 0);
+	const gx_netem_link *bi = gx_netem_table_access(t, 1, GX_NETEM_IN);
+	const gx_netem_link *bo = gx_netem_table_access(t, 1, GX_NETEM_OUT);
+	T_REQUIRE(bi && bo); /* no way named: both */
+	T_NEAR(bi->l.rate, 1e6, 1e-6);
+	T_EQ(bo->queue, 3000);
+	T_ASSERT(gx_netem_table_access(t, 2, GX_NETEM_OUT) == NULL); /* rate=0 removed it */
+	T_ASSERT(gx_netem_table_access(t, 2, GX_NETEM_IN) == NULL);
+	T_ASSERT(gx_netem_table_access(t, 3, GX_NETEM_IN) == NULL);
+	T_ASSERT(gx_netem_table_link(t, 0, 1) == NULL); /* an access link is no pair's */
 	gx_netem_table_free(t);
 
 	static const struct {
@@ -97,6 +127,14 @@ static void table_lines(void)
 		{ "a a delay=1ms", "itself" },
 		{ "a b delay", "KEY=VALUE" },
 		{ "a", "two sites" },
+		{ "site access 10.9.0.0/16", "bad site name" },
+		{ "access x in rate=1mbit", "no site 'x'" },
+		{ "access a sideways rate=1mbit", "not a way" },
+		{ "access a in delay=1ms rate=1mbit", "key 'delay' on an access link" },
+		{ "access a out queue=10KiB", "without rate" },
+		{ "access a in", "needs rate=" },
+		{ "access a", "needs a site and a rate" },
+		{ "access a in rate=slow", "invalid rate" },
 	};
 	t = table_of(ok_lines);
 	T_REQUIRE(t);
@@ -170,8 +208,9 @@ static void *run_thread(void *arg)
 	return NULL;
 }
 
-/* The engine, not yet running (rig_go runs it). */
-static int rig_make(rig *r, const char *const *lines)
+/* The engine, not yet running (rig_go runs it); its statistics into stats
+ * unless NULL. */
+static int rig_make(rig *r, const char *const *lines, const char *stats)
 {
 	memset(r, 0, sizeof *r);
 	gx_netem_table *t = table_of(lines);
@@ -188,6 +227,7 @@ static int rig_make(rig *r, const char *const *lines)
 	gx_netem_opts_default(&o);
 	o.fd = r->sv[1];
 	o.seed = 7;
+	o.stats_path = stats;
 	r->e = gx_netem_create(&o, t, NULL);
 	gx_netem_table_free(t);
 	return r->e ? 0 : -1;
@@ -200,19 +240,30 @@ static int rig_go(rig *r)
 
 static int rig_start(rig *r, const char *const *lines)
 {
-	return rig_make(r, lines) == 0 ? rig_go(r) : -1;
+	return rig_make(r, lines, NULL) == 0 ? rig_go(r) : -1;
+}
+
+/* Stops the engine (rig_free frees it). */
+static void rig_halt(rig *r)
+{
+	gx_netem_stop(r->e);
+	pthread_join(r->th, NULL);
+	T_EQ(r->rc, 0);
+}
+
+static void rig_free(rig *r)
+{
+	gx_netem_free(r->e);
+	close(r->sv[0]);
+	close(r->sv[1]);
 }
 
 /* Stops the engine and reads direction src -> dst's counts. */
 static void rig_stop(rig *r, int src, int dst, gx_netem_count *c)
 {
-	gx_netem_stop(r->e);
-	pthread_join(r->th, NULL);
-	T_EQ(r->rc, 0);
+	rig_halt(r);
 	gx_netem_counts(r->e, src, dst, c);
-	gx_netem_free(r->e);
-	close(r->sv[0]);
-	close(r->sv[1]);
+	rig_free(r);
 }
 
 /* Receives one packet within timeout_ms: its seq, and when (ns); -1 when
@@ -308,7 +359,7 @@ static void rate_and_queue(void)
 	static const char *const lines[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
 					     "a > b rate=20kB queue=10000", NULL };
 	rig r;
-	T_REQUIRE(rig_make(&r, lines) == 0);
+	T_REQUIRE(rig_make(&r, lines, NULL) == 0);
 	/* The burst waits whole before the engine starts, so it meets the
 	 * link at once however late this thread runs; the engine reads it in
 	 * microseconds, and the link (50 ms a packet) would have to drain for
@@ -358,6 +409,97 @@ static void loss(void)
 	T_ASSERT(c.lost >= 300 - 83 && c.lost <= 300 + 83); /* 5 x sqrt(3000 x 0.09) = 82.2 */
 }
 
+#define C 0x0a000304u
+
+/* b's ingress, 1 MB/s, shared by a (100 ms away) and c (no link of its
+ * own, so only the access link shapes it): a's packet, read first, meets
+ * the access link 100 ms later, after c's burst has crossed it, and so
+ * leaves last; had it taken its turn when it was read, c's packets would
+ * all have waited behind it. c's 20 packets of 1000 bytes leave 1 ms
+ * apart (the access rate), in order. The burst waits whole before the
+ * engine starts, as in rate_and_queue. The statistics name the access
+ * link "* > b". */
+static void ingress_shared_in_time_order(void)
+{
+	static const char *const lines[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
+					     "site c 10.0.3.0/24", "a > b delay=100ms",
+					     "access b in rate=1MB queue=1MB", NULL };
+	char stats[] = "/tmp/gx-netem-stats.XXXXXX";
+	int sfd = mkstemp(stats);
+	T_REQUIRE(sfd >= 0);
+	close(sfd);
+	rig r;
+	T_REQUIRE(rig_make(&r, lines, stats) == 0);
+	uint64_t t_send = gx_now_ns(), t[21];
+	rig_send(&r, 1000, A, B, 1000);
+	for (uint32_t i = 0; i < 20; i++)
+		rig_send(&r, 1000, C, B, i);
+	T_REQUIRE(rig_go(&r) == 0);
+	int got = 0;
+	for (int64_t s; got < 21 && (s = rig_recv(&r, 2000, &t[got])) >= 0; got++)
+		T_EQ(s, got < 20 ? got : 1000);
+	T_EQ(got, 21);
+	for (int i = 0; i < got; i++)
+		T_ASSERT(t[i] - t_send >= (uint64_t)(i < 20 ? i + 1 : 101) * MS);
+	rig_halt(&r);
+	gx_netem_count in, out, ab, cb;
+	gx_netem_access_counts(r.e, 1, GX_NETEM_IN, &in);
+	gx_netem_access_counts(r.e, 1, GX_NETEM_OUT, &out);
+	gx_netem_counts(r.e, 0, 1, &ab);
+	gx_netem_counts(r.e, 2, 1, &cb);
+	rig_free(&r);
+	T_EQ(in.in, 21);
+	T_EQ(in.out, 21);
+	T_EQ(in.out_bytes, 21000);
+	T_EQ(in.dropped, 0);
+	T_EQ(out.in, 0);
+	T_EQ(ab.in, 1);
+	T_EQ(ab.out, 1); /* it left the pair's link for the access link */
+	T_EQ(cb.in, 0);
+	FILE *f = fopen(stats, "r");
+	T_REQUIRE(f);
+	char line[256], last_in[256] = "";
+	while (fgets(line, sizeof line, f))
+		if (!strncmp(strchr(line, '\t'), "\t*\tb\t", 5))
+			strcpy(last_in, strchr(line, '\t'));
+	fclose(f);
+	unlink(stats);
+	T_ASSERT(!strcmp(last_in, "\t*\tb\t21\t21000\t21\t21000\t0\t0\t0\t0\n"));
+}
+
+/* a's egress, 1 MB/s with a queue of 5000 bytes, then the link a -> b
+ * (50 ms): of a burst of 100 packets of 1000 bytes the egress takes 5 or
+ * 6 (as rate_and_queue) and drops the rest; those reach the pair's link
+ * as they leave the egress, 1 ms apart, and arrive 50 ms later, in order. */
+static void egress_then_pair(void)
+{
+	static const char *const lines[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
+					     "a > b delay=50ms", "access a out rate=1MB queue=5000",
+					     NULL };
+	rig r;
+	T_REQUIRE(rig_make(&r, lines, NULL) == 0);
+	uint64_t t_send = gx_now_ns(), t[100];
+	for (uint32_t i = 0; i < 100; i++)
+		rig_send(&r, 1000, A, B, i);
+	T_REQUIRE(rig_go(&r) == 0);
+	int got = 0;
+	for (int64_t s; got < 100 && (s = rig_recv(&r, 500, &t[got])) >= 0; got++) {
+		T_EQ(s, got);
+		T_ASSERT(t[got] - t_send >= (uint64_t)(50 + got + 1) * MS);
+	}
+	rig_halt(&r);
+	gx_netem_count eg, ab;
+	gx_netem_access_counts(r.e, 0, GX_NETEM_OUT, &eg);
+	gx_netem_counts(r.e, 0, 1, &ab);
+	rig_free(&r);
+	T_EQ(eg.in, 100);
+	T_ASSERT(eg.out >= 5 && eg.out <= 6);
+	T_EQ(eg.out + eg.dropped, 100);
+	T_EQ(ab.in, eg.out);
+	T_EQ(ab.out, (uint64_t)got);
+	T_EQ((uint64_t)got, eg.out);
+}
+
 int main(void)
 {
 	T_RUN(table_lines);
@@ -366,5 +508,7 @@ int main(void)
 	T_RUN(jitter_keeps_order_reorder_breaks_it);
 	T_RUN(rate_and_queue);
 	T_RUN(loss);
+	T_RUN(ingress_shared_in_time_order);
+	T_RUN(egress_then_pair);
 	T_DONE();
 }
