@@ -1,10 +1,11 @@
 /*
  * geomx-netem — a packet-level WAN emulator: IP packets routed into a TUN
  * device get the delay, jitter, loss, rate and queue of the link between
- * their sites and are written back into it (lib/relay/netem.c). The table
- * of sites and links comes from --table files and --line lines, in the
- * order given. scripts/netns.sh (gx_ns_mesh) makes the device and the
- * routes that send data-center traffic through it; see geomx-netem(1).
+ * their sites, and the rate and queue of the sites' access links, and are
+ * written back into it (lib/relay/netem.c). The table of sites and links
+ * comes from --table files and --line lines, in the order given.
+ * scripts/netns.sh (gx_ns_mesh) makes the device and the routes that send
+ * data-center traffic through it; see geomx-netem(1).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +36,10 @@ static void usage(void)
 	       "  site NAME PREFIX...       a site: IPv4 addresses or prefixes, e.g. 10.1.0.0/16\n"
 	       "  A B KEY=VALUE...          the links A -> B and B -> A (A, B: sites or *)\n"
 	       "  A > B KEY=VALUE...        the link A -> B only\n"
+	       "  access SITE [in|out] rate=RATE [queue=BYTES|TIME]\n"
+	       "                            SITE's access link: one bottleneck shared by all\n"
+	       "                            traffic into (in) or out of (out) the site, both\n"
+	       "                            ways when neither is said; rate=0 removes it\n"
 	       "Keys of a link (all optional; an unnamed pair passes untouched):\n"
 	       "  delay=TIME                one-way delay, e.g. 25ms (units s, ms, us)\n"
 	       "  jitter=TIME               uniform in [-TIME, +TIME], at most the delay; the\n"
@@ -48,7 +53,12 @@ static void usage(void)
 	       "                            enter and to leave the bad state per packet, and\n"
 	       "                            the loss in the bad and good states (default 1, 0)\n"
 	       "  reorder=P                 a packet skips the delay and jitter (it overtakes\n"
-	       "                            those still held)\n\n",
+	       "                            those still held)\n"
+	       "A packet from A to B crosses A's out access link, the link A -> B (its delay\n"
+	       "is the propagation), then B's in access link: each where set (an unnamed pair\n"
+	       "too crosses its sites' access links), each met when the packet leaves the one\n"
+	       "before. An access link adds only its rate and its queue (the same keys and\n"
+	       "default as a link's).\n\n",
 	       GX_NETEM_DEF_QUEUE_MS, GX_NETEM_MIN_QUEUE);
 	printf("Options:\n"
 	       "      --tun DEVICE          the TUN device to attach to (made by `ip tuntap\n"
@@ -64,7 +74,8 @@ static void usage(void)
 	       "                            (default %d)\n"
 	       "      --max-packets N       packets held at once; more are dropped (default %d)\n"
 	       "      --stats FILE          TSV of each direction's counts (in, out, lost,\n"
-	       "                            dropped by the queue, overflow, reordered), every\n"
+	       "                            dropped by the queue, overflow, reordered) and of\n"
+	       "                            each access link's (src or dst *), every\n"
 	       "                            --stats-every seconds and at the end\n"
 	       "      --stats-every SEC     (default %g)\n"
 	       "  -q, --quiet               print errors only\n"
@@ -134,7 +145,8 @@ static void add_file(gx_netem_table *t, const char *path)
 		fclose(f);
 }
 
-/* --check: every direction that has a link, one line each. */
+/* --check: every direction that has a link, then every access link, one
+ * line each. */
 static void print_table(const gx_netem_table *t)
 {
 	int n = gx_netem_table_sites(t);
@@ -156,6 +168,17 @@ static void print_table(const gx_netem_table *t)
 			else
 				printf("loss %g%%, ", l->l.loss * 100);
 			printf("reorder %g%%\n", l->reorder * 100);
+		}
+	static const char *const way_name[2] = { [GX_NETEM_IN] = "in", [GX_NETEM_OUT] = "out" };
+	for (int a = 0; a < n; a++)
+		for (int w = GX_NETEM_IN; w <= GX_NETEM_OUT; w++) {
+			const gx_netem_link *l = gx_netem_table_access(t, a, w);
+			if (!l)
+				continue;
+			char rate[32];
+			gx_relay_fmt_rate(rate, sizeof rate, l->l.rate);
+			printf("access %s %s: rate %s, queue %llu bytes\n", gx_netem_table_site(t, a),
+			       way_name[w], rate, (unsigned long long)l->queue);
 		}
 }
 

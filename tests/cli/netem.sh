@@ -1,8 +1,8 @@
 # tests/cli/netem.sh — geomx-netem without a device: help, the table as it
-# is understood (--check), and the one-line, located reason (exit 2) for
-# each kind of bad input; as non-root, the device it cannot attach to
-# (exit 1). The emulation itself: tests/unit/test_netem.c and
-# tests/integration/emulator*.sh.
+# is understood (--check: links and access links), and the one-line,
+# located reason (exit 2) for each kind of bad input; as non-root, the
+# device it cannot attach to (exit 1). The emulation itself:
+# tests/unit/test_netem.c and tests/integration/emulator*.sh.
 . "${GX_TOP:-.}/tests/cli/lib.sh"
 PATH="${BUILD:-build}/bin:$PATH"
 
@@ -23,6 +23,8 @@ site dc1 10.211.2.2/32
 dc0 center delay=40ms loss=0.5%   # 80 ms round trip
 dc1 > center delay=80ms rate=100mbit queue=20ms ge=1%,30%
 dc0 dc1 delay=60ms jitter=1ms reorder=1%
+access center in rate=50mbit          # shared by dc0 and dc1
+access dc0 out rate=1gbit queue=64KiB
 TAB
 runcmd geomx-netem --check --table "$T/table" --line "center > dc1 rate=1gbit"
 expect_rc "--check exits 0" 0
@@ -33,9 +35,20 @@ dc0 > center: delay 40 ms, jitter 0 ms, rate unlimited, queue 0 bytes, loss 0.5%
 dc0 > dc1: delay 60 ms, jitter 1 ms, rate unlimited, queue 0 bytes, loss 0%, reorder 1%
 dc1 > center: delay 80 ms, jitter 0 ms, rate 100 Mbit/s, queue 250000 bytes, burst loss (p_gb 0.01, p_bg 0.3, bad 1, good 0), reorder 0%
 dc1 > dc0: delay 60 ms, jitter 1 ms, rate unlimited, queue 0 bytes, loss 0%, reorder 1%
+access center in: rate 50 Mbit/s, queue 312500 bytes
+access dc0 out: rate 1 Gbit/s, queue 65536 bytes
 TAB
-if cmp -s "$OUT" "$T/want"; then ok "--check prints each direction as understood (--line after --table wins)"
-else notok "--check prints each direction as understood" "$(diff "$T/want" "$OUT" | tr '\n' '|')"; fi
+if cmp -s "$OUT" "$T/want"; then ok "--check prints each direction and access link as understood (--line after --table wins)"
+else notok "--check prints each direction and access link as understood" "$(diff "$T/want" "$OUT" | tr '\n' '|')"; fi
+
+# access links of every site, both ways, then one way of one removed
+runcmd geomx-netem --check --line "site a 10.0.1.0/24" --line "site b 10.0.2.0/24" \
+	--line "access * rate=10mbit queue=20ms" --line "access b in rate=0"
+expect_rc "--check of access links exits 0" 0
+printf '%s\n' "access a in: rate 10 Mbit/s, queue 25000 bytes" "access a out: rate 10 Mbit/s, queue 25000 bytes" \
+	"access b out: rate 10 Mbit/s, queue 25000 bytes" >"$T/want"
+if cmp -s "$OUT" "$T/want"; then ok "access * sets both ways of every site; rate=0 removes one"
+else notok "access * sets both ways of every site; rate=0 removes one" "$(diff "$T/want" "$OUT" | tr '\n' '|')"; fi
 
 # bad FILE_LINE WANT_REGEX — a table whose third line is FILE_LINE is refused
 # (exit 2) with one line naming file:3 and the reason.
@@ -56,6 +69,12 @@ bad "a b queue=64KiB" "queue= without rate="
 bad "a b speed=9" "unknown key 'speed'"
 bad "site c 300.1.2.3" "site 'c': bad prefix '300.1.2.3'"
 bad "site a 10.0.9.0/24" "site 'a' named twice"
+bad "site access 10.0.9.0/24" "bad site name 'access'"
+bad "access c in rate=1mbit" "no site 'c'"
+bad "access a up rate=1mbit" "'up' is not a way of an access link"
+bad "access a in delay=5ms rate=1mbit" "key 'delay' on an access link"
+bad "access b out" "an access link needs rate="
+bad "access b out rate=1mbit queue=0.1us" "the queue holds less than a byte"
 
 runcmd geomx-netem --check --line "a b delay=1ms"
 expect_rc "a --line naming no site exits 2" 2
