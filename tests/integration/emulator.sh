@@ -1,7 +1,7 @@
 #!/bin/sh
 # tests/integration/emulator.sh — the packet-level WAN (geomx-netem behind
 # scripts/netns.sh's gx_ns_mesh) against what its table says, measured with
-# real TCP and UDP between namespaces (geomx-bench link). Three data
+# real TCP and UDP between namespaces (geomx-bench link). Four data
 # centers and the center, one pair of sites per property:
 #   a. dc0 <-> center, 25 ms each way: UDP echo round trips have a median
 #      of 50 +- 1 ms and none is shorter than 50 ms.
@@ -32,6 +32,15 @@
 #   h. dc1 -> dc2 burst loss ge=1%,25%,50%: long-run loss 1/52 = 1.92 %
 #      +- 0.45 % over 10^5 datagrams (the chain's correlation widens the
 #      binomial's 0.043 % about 2.6-fold: 4 deviations).
+#   i. dc1 and dc2 -> dc3, each 5 ms and 100 Mbit/s on a link of its own,
+#      into dc3's ingress access link of 50 Mbit/s: two TCP streams at once
+#      for 3 s; from 0.5 to 2.5 s of each (past slow start, before the
+#      end) their goodputs sum to 40..50.5 Mbit/s (the payload of 50 Mbit/s
+#      is 48.3: 1448 of 1500 bytes; the 50 ms queue keeps the link busy
+#      through TCP's backoffs, the rest is room for the two windows' few
+#      ms apart), and each is 5..45 Mbit/s: both get a share, neither comes
+#      near the 96.5 its own link would carry (without the shared ingress,
+#      the sum would be twice that). The statistics count the access link.
 # Lower bounds are exact (the emulator never hurries a packet); upper ones
 # leave room for a loaded machine's wakeups. The host's interfaces, routes
 # and rules are untouched. Skips (77) without root, namespaces or TUN.
@@ -53,16 +62,19 @@ dc0 > dc2 delay=25ms
 dc2 > dc1 delay=25ms rate=100mbit queue=50ms
 dc1 > dc0 delay=10ms reorder=5%
 dc1 > dc2 ge=1%,25%,50%
+dc1 dc3 delay=5ms rate=100mbit
+dc2 dc3 delay=5ms rate=100mbit
+access dc3 in rate=50mbit
 EOF
 
-if gx_ns_up dc0 dc1 dc2 && GX_NS_NETEM_LOG="$T/netem.err" GX_NS_NETEM_STATS="$T/netem.tsv" gx_ns_mesh "$T/table"; then
-	ok "a mesh of three data centers through geomx-netem"
+if gx_ns_up dc0 dc1 dc2 dc3 && GX_NS_NETEM_LOG="$T/netem.err" GX_NS_NETEM_STATS="$T/netem.tsv" gx_ns_mesh "$T/table"; then
+	ok "a mesh of four data centers through geomx-netem"
 else
-	notok "a mesh of three data centers through geomx-netem" "$(cat "$T/netem.err" 2>/dev/null)"
+	notok "a mesh of four data centers through geomx-netem" "$(cat "$T/netem.err" 2>/dev/null)"
 	finish
 fi
 
-for ns in center dc0 dc1 dc2; do
+for ns in center dc0 dc1 dc2 dc3; do
 	spawn "srv.$ns" ip netns exec "$(gx_ns_name "$ns")" geomx-bench link serve
 	eval "PORT_$ns=\$(port_of srv.$ns)"
 done
@@ -153,7 +165,29 @@ r=$(probe dc1 udp "$(at dc2)" --count 100000 --pps 50000)
 if within "$(field "$r" loss_pct)" 1.47 2.37; then ok "h. burst loss ge=1%,25%,50%: $(field "$r" loss_pct) % (1.92 expected)"
 else notok "h. burst loss: 1.92 +- 0.45 %" "$r $(cat "$T/probe.err")"; fi
 
+# i. a shared ingress: both streams at once, each waited for
+for dc in dc1 dc2; do
+	gx_ns_exec "$dc" geomx-bench link tcp "$(at dc3)" --seconds 3 --trace "$T/$dc.trace" \
+		>"$T/$dc.tcp" 2>"$T/$dc.err" &
+	eval "TCP_$dc=\$!"
+done
+wait "$TCP_dc1"; wait "$TCP_dc2"
+# mid TRACE — Mbit/s of goodput from 0.5 to 2.5 s
+mid() { awk '$1 >= 500 && $1 < 2500 { b += $2 } END { if (NR) printf "%.2f", b * 8 / 2 / 1e6 }' "$1" 2>/dev/null; }
+r1=$(mid "$T/dc1.trace") r2=$(mid "$T/dc2.trace")
+sum=$(awk -v a="$r1" -v b="$r2" 'BEGIN { if (a != "" && b != "") printf "%.2f", a + b }')
+if within "$sum" 40 50.5 && within "$r1" 5 45 && within "$r2" 5 45; then
+	ok "i. dc1, dc2 -> dc3 at once through its 50 Mbit/s ingress: $r1 + $r2 = $sum Mbit/s (each on a 100 Mbit/s link)"
+else
+	notok "i. two streams share dc3's 50 Mbit/s ingress: sum 40..50.5, each 5..45 Mbit/s" \
+		"dc1: $(cat "$T/dc1.tcp" "$T/dc1.err"); dc2: $(cat "$T/dc2.tcp" "$T/dc2.err"); $r1 + $r2 = $sum"
+fi
+
 gx_ns_down
+# i. the access link's last counts (written when gx_ns_down stopped it)
+acc=$(awk -F '\t' '$2 == "*" && $3 == "dc3" { in_ = $4; drop = $9 } END { if (in_ > 0) print in_, drop }' "$T/netem.tsv")
+if [ -n "$acc" ]; then ok "i. the statistics count dc3's ingress: ${acc% *} packets in, ${acc#* } dropped by its queue"
+else notok "i. the statistics count dc3's ingress" "$(tail -n 12 "$T/netem.tsv")"; fi
 host_state >"$T/host.after"
 check "the host's interfaces, routes and rules are as before" cmp -s "$T/host.before" "$T/host.after"
 if [ -z "$(gx_ns_list)" ]; then ok "every namespace of the run is gone"; else notok "every namespace of the run is gone" "$(gx_ns_list)"; fi
