@@ -24,7 +24,7 @@ enum {
 	OPT_STATS_FMT,
 	OPT_KEY, OPT_INSECURE, OPT_K1, OPT_K2, OPT_WAN, OPT_LAN, OPT_SPARSE_MIN, OPT_EF_MOM, OPT_EF_SAVE,
 	OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME, OPT_SCHEDULE, OPT_CREDIT, OPT_DGT, OPT_DGT_RATE,
-	OPT_DGT_TARGET, OPT_DGT_GRACE
+	OPT_DGT_TARGET, OPT_DGT_GRACE, OPT_OVERLAY, OPT_OVL_EPS, OPT_OVL_SEED, OPT_OVL_ADDR
 };
 
 /* --dgt K:C[:BLOCK]: K the share of a slice's blocks sent reliably at
@@ -121,6 +121,19 @@ static void usage(void)
 	       "      --credit C         p3: bytes a link queues ahead of the wire, or auto:\n"
 	       "                         what the link drains in 4 ms, measured (default auto)\n",
 	       d.listen, d.parties, d.workers, d.party, (unsigned long long)d.split_bound, d.block);
+	printf("The adaptive overlay:\n"
+	       "      --overlay O        global: star (default: every data center pushes to\n"
+	       "                         this server and gets the answers from it) or\n"
+	       "                         adaptive: each round's pushes are summed on their way\n"
+	       "                         between the data centers' local servers, where the\n"
+	       "                         links as measured say (full sync, plain F32, up to\n"
+	       "                         %d parties; the same bits as the star)\n"
+	       "      --overlay-epsilon X  global: the share of rounds on a random plan, so\n"
+	       "                         that links out of use are measured again (default %g)\n"
+	       "      --overlay-seed N   global: the seed of those draws (default %llu)\n"
+	       "      --overlay-addr HOST:PORT  local: where the other data centers' local\n"
+	       "                         servers reach this one (default: its --listen)\n",
+	       GX_OVL_MAX_PARTIES, d.overlay_epsilon, (unsigned long long)d.overlay_seed);
 	printf("Link codecs (local):\n"
 	       "      --wan-codec C      how the data center's aggregate crosses the WAN: none\n"
 	       "                         (default), fp16, bsc:RATIO (top RATIO of the elements,\n"
@@ -315,6 +328,8 @@ static void parse_args(int argc, char **argv)
 		{ "resume", 0, 0, OPT_RESUME },
 		{ "dgt", 1, 0, OPT_DGT }, { "dgt-rate", 1, 0, OPT_DGT_RATE },
 		{ "dgt-target", 1, 0, OPT_DGT_TARGET }, { "dgt-grace", 1, 0, OPT_DGT_GRACE },
+		{ "overlay", 1, 0, OPT_OVERLAY }, { "overlay-epsilon", 1, 0, OPT_OVL_EPS },
+		{ "overlay-seed", 1, 0, OPT_OVL_SEED }, { "overlay-addr", 1, 0, OPT_OVL_ADDR },
 		{ "quiet", 0, 0, 'q' },
 		{ "verbose", 0, 0, 'v' }, { "help", 0, 0, 'h' }, { "version", 0, 0, 'V' },
 		{ 0, 0, 0, 0 }
@@ -326,7 +341,7 @@ static void parse_args(int argc, char **argv)
 	float hp[HP__N];
 	int hp_set[HP__N] = { 0 };
 	const char *global_only = NULL, *local_only = NULL, *hfa_flag = NULL, *ef_flag = NULL;
-	const char *schedule_arg = NULL, *credit_arg = NULL, *dgt_flag = NULL;
+	const char *schedule_arg = NULL, *credit_arg = NULL, *dgt_flag = NULL, *ovl_flag = NULL;
 	int hbt_set = 0, c;
 	long v;
 	while ((c = getopt_long(argc, argv, "qvhV", lo, NULL)) != -1) {
@@ -416,6 +431,33 @@ static void parse_args(int argc, char **argv)
 			global_only = "--dgt-grace";
 			break;
 		}
+		case OPT_OVERLAY:
+			if (!strcmp(optarg, "star"))
+				o->overlay = GX_OVERLAY_STAR;
+			else if (!strcmp(optarg, "adaptive"))
+				o->overlay = GX_OVERLAY_ADAPTIVE;
+			else
+				cli_usage_error("invalid --overlay '%s' (want star or adaptive)", optarg);
+			global_only = "--overlay";
+			break;
+		case OPT_OVL_EPS:
+			if (cli_parse_double(optarg, &o->overlay_epsilon) ||
+			    !(o->overlay_epsilon >= 0 && o->overlay_epsilon <= 1))
+				cli_usage_error("invalid --overlay-epsilon '%s' (want 0..1)", optarg);
+			global_only = ovl_flag = "--overlay-epsilon";
+			break;
+		case OPT_OVL_SEED:
+			if (cli_parse_count(optarg, &o->overlay_seed))
+				cli_usage_error("invalid --overlay-seed '%s' (want a number)", optarg);
+			global_only = ovl_flag = "--overlay-seed";
+			break;
+		case OPT_OVL_ADDR:
+			if (check_addr(optarg, strlen(optarg), 1) || strlen(optarg) > GX_OVL_ADDR_MAX)
+				cli_usage_error("invalid --overlay-addr '%s' (want HOST:PORT, port "
+						"1..65535)", optarg);
+			o->overlay_addr = optarg;
+			local_only = "--overlay-addr";
+			break;
 		case OPT_LAN:
 			if (!strcmp(optarg, "none"))
 				o->lan = GX_LINK_NONE;
@@ -588,6 +630,15 @@ static void parse_args(int argc, char **argv)
 				"tier's mode)");
 	if (hfa_flag && o->sync != GX_SYNC_HFA)
 		cli_usage_error("%s is for --sync hfa", hfa_flag);
+	if (ovl_flag && o->overlay != GX_OVERLAY_ADAPTIVE)
+		cli_usage_error("%s is for --overlay adaptive", ovl_flag);
+	if (o->overlay == GX_OVERLAY_ADAPTIVE && o->sync != GX_SYNC_FULL)
+		cli_usage_error("--overlay adaptive folds the parties' sums of a round: it needs "
+				"--sync full");
+	if (o->overlay == GX_OVERLAY_ADAPTIVE && o->elastic)
+		cli_usage_error("--overlay adaptive does not go on without a party (--elastic)");
+	if (o->overlay == GX_OVERLAY_ADAPTIVE && o->parties > GX_OVL_MAX_PARTIES)
+		cli_usage_error("--overlay adaptive plans for at most %d parties", GX_OVL_MAX_PARTIES);
 	if (dgt_flag && !o->dgt.k)
 		cli_usage_error("%s is for --dgt K:C[:BLOCK]", dgt_flag);
 	if (o->dgt.k && !(o->dgt.rate > 0))

@@ -13,7 +13,7 @@
  * flight on the path.
  *
  * Order: (epoch, priority, key, block, arrival). Only the frames that carry a tensor
- * (INIT .. PULL_REPLY, whose header's priority their sender chose) are
+ * (INIT .. PULL_REPLY and OVL_PART, whose header's priority their sender chose) are
  * reordered. Any other frame is a barrier: it goes after everything held
  * before it and before everything sent after it, because the protocol
  * relies on those frames' places (a MEMBERS frame before the answers of
@@ -63,7 +63,7 @@ static int held_less(const void *x, const void *y)
 
 static int reorderable(int type)
 {
-	return type >= GX_FT_INIT && type <= GX_FT_PULL_REPLY;
+	return (type >= GX_FT_INIT && type <= GX_FT_PULL_REPLY) || type == GX_FT_OVL_PART;
 }
 
 static void set_lowat(gx_conn *c, size_t bytes)

@@ -39,6 +39,18 @@ typedef struct gx_ps_opts {
 				   * many bytes queued wait and go out by priority
 				   * (gx_conn_set_credit; GX_CREDIT_AUTO: tuned); 0:
 				   * in the order made (fifo) */
+	int overlay;              /* global: GX_OVERLAY_STAR (HiPS's star) or
+				   * GX_OVERLAY_ADAPTIVE: the locals' pushes are
+				   * folded on their way as each round's plan says
+				   * (docs/design.md, "The adaptive overlay"); told
+				   * to the locals in CONFIG */
+	double overlay_epsilon;   /* global, adaptive: the share of rounds on a
+				   * random plan, so that links the best plan does
+				   * not use are measured again; 0..1 */
+	uint64_t overlay_seed;    /* global, adaptive: the seed of those draws */
+	const char *overlay_addr; /* local, adaptive: "HOST:PORT" the other data
+				   * centers' local servers reach this one at; NULL:
+				   * its listening address */
 	double connect_timeout;   /* seconds to keep retrying upstream / waiting for peers */
 	double heartbeat;         /* seconds between heartbeats */
 	double heartbeat_timeout; /* seconds of silence after which a peer is dead */
@@ -97,6 +109,8 @@ typedef struct gx_ps_opts {
 	void *log_ud;
 } gx_ps_opts;
 
+
+enum { GX_OVERLAY_STAR = 0, GX_OVERLAY_ADAPTIVE = 1 };
 
 #define GX_DEFAULT_K1 20
 #define GX_DEFAULT_K2 10

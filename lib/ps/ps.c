@@ -151,6 +151,8 @@ void gx_ps_opts_default(gx_ps_opts *o)
 	gx_optim_opts_default(&o->optim, GX_OPT_SGD);
 	o->split_bound = GX_DEFAULT_SPLIT_BOUND;
 	o->block = GX_DEFAULT_BLOCK;
+	o->overlay_epsilon = GX_DEFAULT_OVL_EPSILON;
+	o->overlay_seed = 1;
 	o->connect_timeout = GX_DEFAULT_CONNECT_TIMEOUT;
 	o->heartbeat = GX_DEFAULT_HEARTBEAT;
 	o->heartbeat_timeout = GX_DEFAULT_HEARTBEAT_TIMEOUT;
@@ -273,10 +275,13 @@ gx_ps *gx_ps_create(const gx_ps_opts *o, int *err)
 			       "save", o->ef_save, n, n == 1 ? "y" : "ies");
 	}
 	ps->upstream_s = o->upstream ? strdup(o->upstream) : NULL;
-	if (!ps->listen_s || (o->upstream && !ps->upstream_s))
+	ps->overlay_addr_s = o->overlay_addr ? strdup(o->overlay_addr) : NULL;
+	if (!ps->listen_s || (o->upstream && !ps->upstream_s) ||
+	    (o->overlay_addr && !ps->overlay_addr_s))
 		goto fail;
 	ps->o.listen = ps->listen_s;
 	ps->o.upstream = ps->upstream_s;
+	ps->o.overlay_addr = ps->overlay_addr_s;
 	ps->o.key = NULL; /* (set by ps_keys once the key is checked) */
 	if (!ps->o.limits.max_payload || !ps->o.limits.max_count)
 		gx_frame_limits_default(&ps->o.limits);
@@ -393,6 +398,7 @@ void gx_ps_free(gx_ps *ps)
 	free(ps->order);
 	free(ps->listen_s);
 	free(ps->upstream_s);
+	free(ps->overlay_addr_s);
 	explicit_bzero(&ps->psk, sizeof ps->psk);
 	gx_keyring_free(ps->rings[0]);
 	gx_keyring_free(ps->rings[1]);

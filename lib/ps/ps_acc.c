@@ -229,6 +229,34 @@ int ps_acc_take(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, gx_buf *b, i
 	return 0;
 }
 
+int ps_acc_prefix(gx_ps *ps, ps_acc *a, int last, const gx_frame_hdr *h, const uint8_t *payload,
+		  gx_buf *b)
+{
+	int bad = ps->ordered || last < 0 || last >= a->n || a->next_i != 0 || a->summed ||
+		  h->count != a->count;
+	for (int i = 0; !bad && i <= last; i++)
+		bad = a->pushed[i];
+	if (bad) {
+		gx_buf_unref(b);
+		return GX_EPROTO;
+	}
+	if (b && h->codec == GX_CODEC_F32 && !(h->flags & GX_FF_ZSTD) && a->sumb) {
+		gx_buf_unref(a->sumb);
+		a->sumb = b;
+		a->sum = (float *)b->data;
+	} else {
+		int r = gx_codec_decode(ps->codec, h, payload, a->sum, GX_DECODE_FIRST);
+		gx_buf_unref(b);
+		if (r)
+			return r;
+	}
+	a->summed = 1;
+	a->next_i = last + 1;
+	for (int i = 0; i <= last; i++)
+		acc_pushed(a, i, h->codec);
+	return 0;
+}
+
 int ps_acc_settle(gx_ps *ps, ps_acc *a)
 {
 	while (a->next_i < a->n) {

@@ -35,6 +35,7 @@
 
 #include "ps_dgt.h"
 #include "ps_global.h"
+#include "ps_overlay.h"
 
 /* ---------------------------------------------------------- lifetime */
 
@@ -64,7 +65,7 @@ static int global_init(gx_ps *ps)
 		return e ? e : GX_EINVAL;
 	}
 	gx_optim_free(t);
-	return 0;
+	return ps_ovl_global_new(ps);
 }
 
 static void global_free(gx_ps *ps)
@@ -73,6 +74,7 @@ static void global_free(gx_ps *ps)
 	if (!g)
 		return;
 	ps_dgt_global_free(ps);
+	ps_ovl_global_free(ps);
 	for (size_t i = 0; i < g->map_cap; i++)
 		slice_free(g->map[i]);
 	free(g->map);
@@ -142,6 +144,8 @@ static void global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 {
 	ps_global_state *g = ps->glob;
 	char label[112];
+	if (ps_ovl_global_hello(ps, p, hl))
+		return;
 	if (hl->role == GX_ROLE_LOCAL) {
 		if (g->flat == 1) {
 			ps_violation(ps, p, GX_EPROTO, "this global server serves workers directly "
@@ -316,8 +320,7 @@ static int raw_sums(const gx_ps *ps)
 	return ps->o.sync == GX_SYNC_FULL && ps->glob->agg == 0;
 }
 
-/* Applies completed rounds of s, oldest first. */
-static void settle_slice(gx_ps *ps, ps_gslice *s)
+void ps_global_settle_slice(gx_ps *ps, ps_gslice *s)
 {
 	ps_acc *a;
 	while (!ps->finishing && (a = s->accs) && ps_acc_settle(ps, a)) {
@@ -361,6 +364,7 @@ static void settle_slice(gx_ps *ps, ps_gslice *s)
 			ps_acc_put(&s->spare, a);
 			return;
 		}
+		ps_ovl_global_answering(ps, a->round);
 		for (int i = 0; i < a->n; i++)
 			if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i])
 				reply(ps, s, ps->who[i], GX_FT_PUSH_REPLY, a->round);
@@ -379,7 +383,7 @@ int ps_global_contribute(gx_ps *ps, ps_gslice *s, int i, const float *v, int cod
 	}
 	a->workers += ps->glob->slot_workers[i];
 	s->next_round[i]++;
-	settle_slice(ps, s);
+	ps_global_settle_slice(ps, s);
 	return 0;
 }
 
@@ -388,7 +392,7 @@ void ps_global_settle(gx_ps *ps)
 	const ps_global_state *g = ps->glob;
 	for (size_t i = 0; i < g->map_cap && !ps->finishing; i++)
 		if (g->map[i])
-			settle_slice(ps, g->map[i]);
+			ps_global_settle_slice(ps, g->map[i]);
 }
 
 static uint64_t global_rounds(const gx_ps *ps)
@@ -502,6 +506,11 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			     h->block);
 		return;
 	}
+	ps_ovl_global_note_in(ps, p->slot, h);
+	if (h->channel) { /* a fold's sum (the overlay) */
+		ps_ovl_global_prefix(ps, p, s, h, pl);
+		return;
+	}
 	int i = p->slot;
 	if (h->round != s->next_round[i] && p->rejoined && h->round + 1 == s->next_round[i]) {
 		/* Sent again after the link came back: taken once. Still being
@@ -599,7 +608,7 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	}
 	a->workers += ps->glob->slot_workers[i];
 	s->next_round[i]++;
-	settle_slice(ps, s);
+	ps_global_settle_slice(ps, s);
 }
 
 /* A party's large F32 push of the round a raw sum awaits: received in a
@@ -635,6 +644,8 @@ static void on_pull(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h)
 static void on_members(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
 {
 	uint32_t w;
+	if (ps_ovl_global_frame(ps, p, h, pl))
+		return;
 	if (h->type == GX_FT_DGT_PUSH) {
 		ps_dgt_on_push(ps, p, h, pl);
 		return;
@@ -678,6 +689,7 @@ static void global_ack(const gx_ps *ps, const ps_peer *p, gx_hello *a, gx_config
 	 * and feeds back errors over whole slices. */
 	if (p->role == GX_ROLE_LOCAL && p->mode != 1)
 		c->block = ps->o.block;
+	c->overlay = p->role == GX_ROLE_LOCAL && ps->glob->ovl;
 	if (ps->o.sync == GX_SYNC_HFA) {
 		c->k1 = ps->o.k1;
 		c->k2 = ps->o.k2;
@@ -702,6 +714,12 @@ static void global_done(gx_ps *ps)
 	ps_finish(ps, 0, NULL, "job done: every %s said goodbye", global_words(ps)->one);
 }
 
+static void global_stats(const gx_ps *ps, ps_sbuf *b, int json)
+{
+	ps_dgt_global_stats(ps, b, json);
+	ps_ovl_global_stats(ps, b, json);
+}
+
 const ps_role ps_global_role = {
 	.opts = global_opts,
 	.init = global_init,
@@ -721,5 +739,5 @@ const ps_role ps_global_role = {
 	.end = global_end,
 	.words = global_words,
 	.rounds = global_rounds,
-	.stats = ps_dgt_global_stats,
+	.stats = global_stats,
 };

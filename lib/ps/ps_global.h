@@ -51,10 +51,13 @@ struct ps_global_state {
 	gx_keyent *ftable;    /* flat: the first worker's key table */
 	size_t nftable;
 	struct ps_dgt_global *dgt; /* the datagram port (ps_dgt_global.c) */
+	struct ps_ovl_global *ovl; /* --overlay adaptive (ps_ovl_global.c), or NULL */
 };
 
 /* ps_global.c: "connected", "finished" or "dead": a slot's state in words. */
 const char *ps_slot_word(int st);
+/* Applies the completed rounds of s, oldest first, and answers them. */
+void ps_global_settle_slice(gx_ps *ps, ps_gslice *s);
 /* Applies the completed rounds of every slice (the role's settle). */
 void ps_global_settle(gx_ps *ps);
 /* Party i's push of the round it is expected to send next for s, as

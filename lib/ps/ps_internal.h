@@ -55,8 +55,10 @@
  * EMPTY (not connected yet) and LIVE contributors are waited for. */
 enum { SLOT_EMPTY, SLOT_LIVE, SLOT_BYE, SLOT_DEAD };
 
-/* Downstream connection states. */
-enum { PEER_HELLO, PEER_MEMBER, PEER_CLOSED };
+/* Downstream connection states. PEER_SIBLING: another data center's local
+ * server under the overlay (not a contributor: its frames and its close go
+ * to the role's up_frame and up_closed, as a link this server dialled). */
+enum { PEER_HELLO, PEER_MEMBER, PEER_CLOSED, PEER_SIBLING };
 
 /* Upstream link states (local role): UP_CONFIG after the HELLO_ACK, until
  * the CONFIG that follows it. The core watches the silence of links in
@@ -98,6 +100,10 @@ struct ps_peer {
 			      * worker `rank`; admitted at a round boundary */
 	int wan;             /* a link between a local and a global server:
 			      * held to --wan-heartbeat-timeout */
+	int sib;             /* local, overlay: a link to another data center's
+			      * local server (dialled: up; accepted:
+			      * PEER_SIBLING); its party in party */
+	int sib_bye;         /* ... which said goodbye: its close is no failure */
 	uint64_t away_ms;    /* a member whose link broke, its place kept
 			      * since (ps_peer_lost); 0: not away */
 	int rejoined;        /* came back in a lost member's place: its
@@ -172,11 +178,13 @@ struct gx_ps {
 			       * o.key set: every link is secure */
 	gx_keyring *ring;     /* o.key set: the keys its peers may hold (new
 			       * connections are checked against it) */
+	int job_key;          /* o.key was the job's (a local then also takes
+			       * the other parties' keys: the overlay) */
 	uint64_t links;       /* connections accepted (ps_peer.link) */
 	gx_keyring *rings[2]; /* the rings made (ps_keys), freed at the end: a
 			       * global's ring without the flat workers' keys
 			       * replaces the whole one once its job is HiPS */
-	char *listen_s, *upstream_s, *ef_save_s;
+	char *listen_s, *upstream_s, *ef_save_s, *overlay_addr_s;
 	char name[32];        /* "global", "local 0" (the role's opts) */
 	const ps_role *role;  /* the role's table */
 	struct ps_prio_tab *prio; /* per key, the priority its frames travel
@@ -352,6 +360,8 @@ void ps_peer_lost(gx_ps *ps, ps_peer *p, const char *why);
 void ps_take_place(gx_ps *ps, ps_peer *p, ps_peer *old, const char *label);
 /* A member said BYE: answer and close; it is no longer waited for. */
 void ps_peer_bye(gx_ps *ps, ps_peer *p);
+/* HELLO_ACK and the CONFIG to p, as the role fills them in. */
+void ps_send_welcome(gx_ps *ps, ps_peer *p);
 /* Makes p the member in slot: label, HELLO_ACK and CONFIG, bookkeeping. */
 void ps_admit(gx_ps *ps, ps_peer *p, int slot, const char *label);
 /* Ends the job when no contributor is waited for any more. */
@@ -420,6 +430,13 @@ void ps_codec_drop_kept(gx_tensor_payload *pl);
  * which then keeps a -0.0 that 0.0f + value would make +0.0), else decoded
  * from it. 0 or a gx_error (b released either way). */
 int ps_acc_take(gx_ps *ps, ps_acc *a, int i, const gx_frame_hdr *h, gx_buf *b, int raw_first);
+
+/* The sum of contributors 0..last (slot order) as one push, the sum's
+ * first term: kept as it lies in b (a landed buffer with the F32 payload,
+ * referenced; NULL: decoded from payload). GX_EPROTO when any of them is
+ * in already, or the sum has begun; b is released either way. */
+int ps_acc_prefix(gx_ps *ps, ps_acc *a, int last, const gx_frame_hdr *h, const uint8_t *payload,
+		  gx_buf *b);
 
 /* The contributor summed k-th: k itself, or with ps->ordered the k-th of
  * ps->order; -1 while that order is not known yet. */

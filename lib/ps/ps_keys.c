@@ -8,7 +8,9 @@
  *  - A global server holds the job's key and takes each party's key
  *    (parties 0..N-1) and, for flat jobs, each worker's of those parties
  *    with ranks 0..N-1; a local server holds the job's key or its party's,
- *    dials with its party's and takes its workers' (ranks 0..W-1). So a
+ *    dials with its party's and takes its workers' (ranks 0..W-1) and,
+ *    holding the job's key, the other parties' (their local servers link
+ *    to it under the overlay). So a
  *    data center's key cannot pass for another's, nor a worker's for
  *    another rank or for its server. Either also takes the job's key when
  *    it holds it: its holder may claim any identity (it could derive every
@@ -42,7 +44,7 @@ int ps_keys(gx_ps *ps, const gx_key *key)
 	}
 	/* + the job's key itself, where this server holds it: a holder (a
 	 * relay that speaks for its data center, say) may claim anything */
-	size_t cap = (global ? (size_t)n + (size_t)n * n : n) + 1;
+	size_t cap = (global ? (size_t)n + (size_t)n * n : n + GX_OVL_MAX_PARTIES) + 1;
 	gx_key *ring = calloc(cap ? cap : 1, sizeof *ring);
 	if (!ring)
 		return GX_ENOMEM;
@@ -63,6 +65,11 @@ int ps_keys(gx_ps *ps, const gx_key *key)
 		rc = gx_key_derive(key, GX_KEY_PARTY, party, 0, &ps->psk);
 		for (uint32_t r = 0; r < n && !rc; r++)
 			rc = gx_key_derive(&ps->psk, GX_KEY_WORKER, party, r, &ring[m++]);
+		/* the other data centers' local servers, under the overlay: only
+		 * a holder of the job's key can tell their keys */
+		for (uint32_t q = 0; q < GX_OVL_MAX_PARTIES && key->scope == GX_KEY_JOB && !rc; q++)
+			if (q != party)
+				rc = gx_key_derive(key, GX_KEY_PARTY, q, 0, &ring[m++]);
 	}
 	if (!rc && !(ps->ring = ps->rings[0] = gx_keyring_new(ring, m)))
 		rc = GX_ENOMEM;
@@ -70,6 +77,7 @@ int ps_keys(gx_ps *ps, const gx_key *key)
 	free(ring);
 	if (!rc)
 		ps->o.key = &ps->psk;
+	ps->job_key = key->scope == GX_KEY_JOB;
 	return rc;
 }
 

@@ -28,6 +28,7 @@
 
 #include "ps_dgt.h"
 #include "ps_local.h"
+#include "ps_overlay.h"
 
 /* ---------------------------------------------------------- lifetime */
 
@@ -92,6 +93,7 @@ static void local_free(gx_ps *ps)
 	if (!ls)
 		return;
 	ps_dgt_local_free(ps);
+	ps_ovl_local_free(ps);
 	for (size_t i = 0; i < ls->nkeys; i++)
 		key_free(&ls->keys[i]);
 	free(ls->table);
@@ -378,6 +380,10 @@ void ps_local_push_slice(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const flo
 			 gx_buf *buf)
 {
 	const gx_slice *s = &k->sl[b];
+	if (ps->loc->ovl) { /* where the round's plan says */
+		ps_ovl_local_own(ps, k, b, round, sum + ps_slice_at(k, s), buf);
+		return;
+	}
 	gx_tensor_route rt = { .type = GX_FT_PUSH, .key = k->key, .block = s->block,
 			       .round = round, .sender = ps->o.party };
 	gx_tensor_payload pl;
@@ -694,6 +700,7 @@ static void local_ack(const gx_ps *ps, const ps_peer *p, gx_hello *a, gx_config 
 	c->sync = (uint8_t)ls->up_sync;
 	c->mode = 0;
 	c->lan = (uint8_t)ps->o.lan;
+	c->overlay = p->role == GX_ROLE_LOCAL; /* another data center's, under the overlay */
 }
 
 /* A worker's link may break and come back (the client dials again). */

@@ -84,6 +84,8 @@ typedef struct ps_lkey {
 struct ps_local_state {
 	int agg;              /* 1: coded WAN (this server applies the updates) */
 	struct ps_dgt_local *dgt; /* --dgt: its DGT rounds (ps_dgt.h), or NULL */
+	struct ps_ovl_local *ovl; /* the overlay (ps_overlay.h), once the CONFIG
+				   * says so; NULL: the star */
 	gx_codec *wenc;       /* coded WAN: the encoder */
 	gx_config up_cfg;     /* the global tier's CONFIG */
 	int have_cfg;

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "ps_local.h"
+#include "ps_overlay.h"
 
 int ps_local_round_pending(const ps_lkey *k, uint32_t wround)
 {
@@ -81,6 +82,10 @@ static void restarted(gx_ps *ps, ps_peer *p, ps_peer *old, const gx_hello *hl)
 void ps_local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 {
 	gx_hello fresh;
+	if (hl->role == GX_ROLE_LOCAL) {
+		ps_ovl_local_hello(ps, p, hl);
+		return;
+	}
 	if (hl->role != GX_ROLE_WORKER) {
 		ps_violation(ps, p, GX_EPROTO, "role %s cannot connect to a local server (it "
 			     "accepts workers)", gx_role_name(hl->role));

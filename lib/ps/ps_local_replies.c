@@ -17,6 +17,7 @@
 
 #include "ps_dgt.h"
 #include "ps_local.h"
+#include "ps_overlay.h"
 
 /* The entry (*kp) and the index in it (*bp) of the slice a reply names, or
  * NULL. With blocks the slice is the entry's block; without, the key's
@@ -290,6 +291,10 @@ static void on_pull_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 
 void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
 {
+	if (u->sib) {
+		ps_ovl_local_frame(ps, u, h, pl);
+		return;
+	}
 	if (u->gone || !u->c)
 		return;
 	if (h->type == GX_FT_ERROR) {
@@ -337,6 +342,8 @@ void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8
 		ps_dgt_answer_word(ps, u, h, pl);
 		return;
 	default:
+		if (ps_ovl_local_up_frame(ps, u, h, pl))
+			return;
 		ps_violation(ps, u, GX_EPROTO, "unexpected frame type %u", h->type);
 	}
 }
@@ -380,4 +387,5 @@ void ps_local_stats(const gx_ps *ps, ps_sbuf *b, int json)
 	else
 		ps_sb_printf(b, "push_rounds\t%zu\t%.3f\t%.3f\t%.3f\n", n, mean, p99, max);
 	ps_dgt_stats(ps, b, json);
+	ps_ovl_local_stats(ps, b, json);
 }

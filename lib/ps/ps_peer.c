@@ -187,18 +187,9 @@ void ps_violation(gx_ps *ps, ps_peer *p, int code, const char *fmt, ...)
 	}
 }
 
-void ps_admit(gx_ps *ps, ps_peer *p, int slot, const char *label)
+/* HELLO_ACK, then the CONFIG the peer must follow. */
+void ps_send_welcome(gx_ps *ps, ps_peer *p)
 {
-	p->state = PEER_MEMBER;
-	gx_conn_set_limits(p->c, &ps->o.limits); /* a member may send tensors */
-	p->slot = slot;
-	snprintf(p->label, sizeof p->label, "%s", label);
-	gx_conn_set_name(p->c, p->label);
-	ps->who[slot] = p;
-	ps->slot[slot] = SLOT_LIVE;
-	p->tx_ms = gx_now_ms();
-
-	/* HELLO_ACK, then the CONFIG the member must follow. */
 	gx_hello a;
 	gx_config c;
 	memset(&a, 0, sizeof a);
@@ -212,6 +203,19 @@ void ps_admit(gx_ps *ps, ps_peer *p, int slot, const char *label)
 	gx_send_ctl(p->c, GX_FT_HELLO_ACK, 0, 0, buf, GX_HELLO_SIZE);
 	gx_config_pack(&c, cb);
 	gx_send_ctl(p->c, GX_FT_CONFIG, 0, 0, cb, GX_CONFIG_SIZE);
+}
+
+void ps_admit(gx_ps *ps, ps_peer *p, int slot, const char *label)
+{
+	p->state = PEER_MEMBER;
+	gx_conn_set_limits(p->c, &ps->o.limits); /* a member may send tensors */
+	p->slot = slot;
+	snprintf(p->label, sizeof p->label, "%s", label);
+	gx_conn_set_name(p->c, p->label);
+	ps->who[slot] = p;
+	ps->slot[slot] = SLOT_LIVE;
+	p->tx_ms = gx_now_ms();
+	ps_send_welcome(ps, p);
 
 	int have = 0;
 	for (int i = 0; i < ps->n; i++)
@@ -432,7 +436,7 @@ static void peer_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8
 {
 	if (ps->finishing || (p->gone && !p->up))
 		return;
-	if (p->up) {
+	if (p->up || p->state == PEER_SIBLING) {
 		ps->role->up_frame(ps, p, h, pl);
 		return;
 	}
@@ -527,7 +531,7 @@ void ps_on_close(gx_conn *c, int err, const char *why, void *ud)
 	if (decode_error && !sec && !p->gone && !ps->finishing)
 		error_raw(c, err, why);
 	p->c = NULL;
-	if (p->up) {
+	if (p->up || p->state == PEER_SIBLING) {
 		ps->role->up_closed(ps, p, err, why);
 		return;
 	}

@@ -17,6 +17,7 @@
 
 #include "ps_dgt.h"
 #include "ps_local.h"
+#include "ps_overlay.h"
 
 #define WAIT_LOG_MS 2000
 
@@ -151,6 +152,8 @@ static void up_ready(gx_dial *d, int fd, void *ud)
 	ps->loc->up_cfg = *c;
 	ps->loc->have_cfg = 1;
 	if (ps_dgt_up_ready(ps, u))
+		return;
+	if (c->overlay && ps_ovl_local_start(ps, u))
 		return;
 	u->ust = UP_READY;
 	u->tx_ms = gx_now_ms();
@@ -326,6 +329,10 @@ static int redial(gx_ps *ps, ps_peer *u, int err, const char *why)
 
 void ps_local_up_closed(gx_ps *ps, ps_peer *u, int err, const char *why)
 {
+	if (u->sib) {
+		ps_ovl_local_closed(ps, u, err, why);
+		return;
+	}
 	int was = u->ust;
 	u->ust = UP_CLOSED;
 	if (ps->finishing || u->gone)
@@ -354,6 +361,7 @@ void ps_local_bye(gx_ps *ps)
 {
 	ps->loc->byeing = 1;
 	ps_stop_accepting(ps);
+	ps_ovl_local_bye(ps);
 	ps->loc->bye_until = gx_now_ms() + (uint64_t)(ps->o.heartbeat_timeout * 1000);
 	int sent = 0;
 	for (int i = 0; i < ps->loc->nups; i++) {

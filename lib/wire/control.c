@@ -118,7 +118,8 @@ void gx_config_pack(const gx_config *c, uint8_t out[GX_CONFIG_SIZE])
 	for (int i = 0; i < 8; i++)
 		putf(out + 16 + 4 * i, f[i]);
 	put32(out + 48, c->block);
-	/* bytes 52..55 reserved, zero */
+	out[52] = c->overlay;
+	/* bytes 53..55 reserved, zero */
 }
 
 int gx_config_parse(const uint8_t *p, size_t len, gx_config *c)
@@ -144,7 +145,10 @@ int gx_config_parse(const uint8_t *p, size_t len, gx_config *c)
 	 * each block on its own) */
 	if (p[2] == 1 && block)
 		return GX_EPROTO;
-	for (int i = 52; i < GX_CONFIG_SIZE; i++)
+	/* the overlay folds plain F32 sums in order (docs/protocol.md) */
+	if (p[52] > 1 || (p[52] && p[2]))
+		return GX_EPROTO;
+	for (int i = 53; i < GX_CONFIG_SIZE; i++)
 		if (p[i])
 			return GX_EPROTO;
 	c->sync = p[0];
@@ -163,6 +167,63 @@ int gx_config_parse(const uint8_t *p, size_t len, gx_config *c)
 	c->optim.weight_decay = f[6];
 	c->optim.lambda = f[7];
 	c->block = block;
+	c->overlay = p[52];
+	return 0;
+}
+
+/* ---------------------------------------------------------------- overlay */
+
+size_t gx_ovl_peers_size(const char *const *addrs, uint32_t n)
+{
+	size_t len = 4;
+	for (uint32_t i = 0; i < n; i++)
+		len += 2 + strlen(addrs[i]);
+	return len;
+}
+
+size_t gx_ovl_peers_pack(const char *const *addrs, uint32_t n, uint8_t *out, size_t cap)
+{
+	if (!n || n > GX_OVL_PEERS_MAX || gx_ovl_peers_size(addrs, n) > cap)
+		return 0;
+	put32(out, n);
+	size_t at = 4;
+	for (uint32_t i = 0; i < n; i++) {
+		size_t l = strlen(addrs[i]);
+		if (!l || l > GX_OVL_ADDR_MAX)
+			return 0;
+		out[at] = (uint8_t)l;
+		out[at + 1] = (uint8_t)(l >> 8);
+		memcpy(out + at + 2, addrs[i], l);
+		at += 2 + l;
+	}
+	return at;
+}
+
+int gx_ovl_peers_parse(const uint8_t *p, size_t len, const char **addrs, uint16_t *lens,
+		       uint32_t cap, uint32_t *n)
+{
+	if (!p || len < 4)
+		return GX_EPROTO;
+	uint32_t m = get32(p);
+	if (!m || m > GX_OVL_PEERS_MAX || m > cap)
+		return GX_EPROTO;
+	size_t at = 4;
+	for (uint32_t i = 0; i < m; i++) {
+		if (len - at < 2)
+			return GX_EPROTO;
+		size_t l = (size_t)p[at] | (size_t)p[at + 1] << 8;
+		if (!l || l > GX_OVL_ADDR_MAX || len - at - 2 < l)
+			return GX_EPROTO;
+		for (size_t j = 0; j < l; j++)
+			if (p[at + 2 + j] < 0x21 || p[at + 2 + j] > 0x7e)
+				return GX_EPROTO;
+		addrs[i] = (const char *)p + at + 2;
+		lens[i] = (uint16_t)l;
+		at += 2 + l;
+	}
+	if (at != len)
+		return GX_EPROTO;
+	*n = m;
 	return 0;
 }
 

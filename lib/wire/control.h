@@ -56,12 +56,15 @@ typedef struct gx_config {
 	uint32_t k1, k2;     /* HFA */
 	gx_optim_opts optim; /* the global tier's optimizer */
 	uint32_t block;      /* elements per block tensors travel in; 0: whole */
+	uint8_t overlay;     /* to a local: 1 the adaptive overlay (its pushes
+			      * follow the global's plans, docs/protocol.md) */
 } gx_config;
 
 void gx_config_pack(const gx_config *c, uint8_t out[GX_CONFIG_SIZE]);
 /* GX_EPROTO unless len == 56, sync 0..2, lan 0 or 1, mode 0..2, sum 0 or 1,
  * k1 and k2 both zero or (HFA) both nonzero, a known optimizer kind, finite
- * floats, block 0 with mode 1, and reserved zero. Accepted payloads pack back to their bytes. */
+ * floats, block 0 with mode 1, overlay 0 or 1 (0 with mode 1 or 2), and
+ * reserved zero. Accepted payloads pack back to their bytes. */
 int gx_config_parse(const uint8_t *p, size_t len, gx_config *c);
 
 /* ERROR payload: returns its length (<= 8 + GX_ERROR_MSG_MAX; the message is
@@ -70,6 +73,18 @@ size_t gx_errmsg_pack(int code, const char *msg, uint8_t *out, size_t cap);
 /* GX_EPROTO on a bad length; msg gets a NUL-terminated copy with control
  * characters replaced by '?', cut to cap - 1. */
 int gx_errmsg_parse(const uint8_t *p, size_t len, int *code, char *msg, size_t cap);
+
+/* OVL_PEERS: u32 n (1..GX_OVL_PEERS_MAX), then per party in order u16 len
+ * (1..GX_OVL_ADDR_MAX) and len bytes of "HOST:PORT". gx_ovl_peers_size is
+ * the payload's bytes; pack writes it to out (cap at least that) and
+ * returns the length, or 0 when an address is empty or too long. parse:
+ * GX_EPROTO unless the lengths add up exactly; addrs[i] points into p
+ * (lens[i] bytes, not NUL-terminated, printable ASCII); n <= cap. */
+#define GX_OVL_PEERS_MAX 64
+size_t gx_ovl_peers_size(const char *const *addrs, uint32_t n);
+size_t gx_ovl_peers_pack(const char *const *addrs, uint32_t n, uint8_t *out, size_t cap);
+int gx_ovl_peers_parse(const uint8_t *p, size_t len, const char **addrs, uint16_t *lens,
+		       uint32_t cap, uint32_t *n);
 
 typedef struct gx_keyent {
 	uint32_t key;

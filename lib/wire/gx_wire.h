@@ -40,6 +40,9 @@ enum gx_frame_type {
 	GX_FT_KEYTABLE = 21,
 	GX_FT_MEMBERS = 22,
 	GX_FT_CONFIG = 23,
+	GX_FT_OVL_ADDR = 24,  /* overlay: where a local server's siblings reach it */
+	GX_FT_OVL_PEERS = 25, /* overlay: every local server's address */
+	GX_FT_OVL_PLAN = 26,  /* overlay: a round's routes (sched: gx_ovl_plan) */
 	GX_FT_INIT = 32,
 	GX_FT_INIT_REPLY = 33,
 	GX_FT_PUSH = 34,
@@ -48,8 +51,12 @@ enum gx_frame_type {
 	GX_FT_PULL_REPLY = 37,
 	GX_FT_DGT_PUSH = 38,  /* DGT: a round's reliable part (wire/control.h) */
 	GX_FT_DGT_ACK = 39,   /* DGT: which blocks of a round arrived */
+	GX_FT_OVL_PART = 40,  /* overlay: a sum of parties' pushes, local to local */
 	GX_FT__MAX = 64
 };
+
+/* The longest "HOST:PORT" a local server gives for the overlay (OVL_ADDR). */
+#define GX_OVL_ADDR_MAX 300
 
 /* Wire codecs: how a payload encodes count elements. */
 enum gx_wire_codec {

@@ -60,6 +60,21 @@ bad_use credit-under-fifo "--credit is for --schedule p3" --role global --schedu
 bad_use credit-small "invalid --credit '1Ki' \(want auto or bytes, 4Ki to 1Gi\)" \
 	--role global --schedule p3 --credit 1Ki
 bad_use credit-word "invalid --credit 'fast'" --role global --schedule p3 --credit fast
+bad_use overlay-unknown "invalid --overlay 'tree' \(want star or adaptive\)" --role global --overlay tree
+bad_use overlay-local "--overlay is for --role global" --role local --upstream 127.0.0.1:1 --overlay adaptive
+bad_use overlay-mixed "--overlay adaptive folds the parties' sums of a round: it needs --sync full" \
+	--role global --overlay adaptive --sync mixed
+bad_use overlay-elastic "--overlay adaptive does not go on without a party" \
+	--role global --overlay adaptive --elastic
+bad_use overlay-parties "--overlay adaptive plans for at most 8 parties" \
+	--role global --overlay adaptive --parties 9
+bad_use overlay-epsilon-star "--overlay-epsilon is for --overlay adaptive" --role global --overlay-epsilon 0.2
+bad_use overlay-epsilon-range "invalid --overlay-epsilon '1.5' \(want 0..1\)" \
+	--role global --overlay adaptive --overlay-epsilon 1.5
+bad_use overlay-seed "invalid --overlay-seed 'x'" --role global --overlay adaptive --overlay-seed x
+bad_use overlay-addr "invalid --overlay-addr '10.0.0.1' \(want HOST:PORT, port 1..65535\)" \
+	--role local --upstream 127.0.0.1:1 --overlay-addr 10.0.0.1
+bad_use overlay-addr-global "--overlay-addr is for --role local" --role global --overlay-addr 10.0.0.1:5
 runcmd env GEOMX_SCHEDULE=lifo $P --role global
 expect_rc schedule-env-rc 2
 expect_match schedule-env-says "$ERR" "invalid GEOMX_SCHEDULE 'lifo'"

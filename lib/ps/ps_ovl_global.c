@@ -1,0 +1,289 @@
+/*
+ * ps_ovl_global.c — the adaptive overlay at the global server
+ * (docs/protocol.md, "The adaptive overlay"): it learns where each data
+ * center's local server can be reached by the others (OVL_ADDR), tells
+ * them all (OVL_PEERS), chooses each round's plan from the links as
+ * measured (sched/overlay.c, epsilon-greedy) and sends it to every party
+ * before the first answer of the round before, and takes the sums that
+ * arrive folded: a PUSH whose channel is c + 1 carries S_c, the sum of
+ * parties 0..c, the fold's first term (the star's order, so its bits).
+ *
+ * Choices:
+ *  - The plan of round r + 1 goes out when the first slice completes round
+ *    r, ahead of that round's answers on every party's link: a data
+ *    center's workers push round r + 1 only after an answer of round r,
+ *    so its local server has the plan before it has anything to route by
+ *    it (and waits for it, should it not).
+ *  - Links into this server are measured here, per party and round: the
+ *    bytes of its pushes over the time from the first to the last. The
+ *    links between data centers are measured by their receivers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ps_global.h"
+#include "ps_overlay.h"
+
+/* The pushes of a party's link in the round being measured. */
+typedef struct ovl_in {
+	uint32_t round;
+	uint64_t bytes, t0, t1; /* ns */
+	int frames;
+} ovl_in;
+
+struct ps_ovl_global {
+	char *addr[GX_OVL_MAX_PARTIES]; /* each party's OVL_ADDR */
+	int told;                       /* OVL_PEERS and the first plan sent */
+	uint32_t planned;               /* the plans of rounds < planned went out */
+	gx_ovl_links links;
+	gx_rng rng;
+	gx_ovl_plan plan;               /* the latest */
+	uint64_t plans, explored, star_pushes;
+	ovl_in in[GX_OVL_MAX_PARTIES];
+};
+
+int ps_ovl_global_new(gx_ps *ps)
+{
+	if (ps->o.overlay != GX_OVERLAY_ADAPTIVE)
+		return 0;
+	if (ps->o.sync != GX_SYNC_FULL) {
+		ps_log(ps, GX_LOG_ERROR, "the overlay folds the parties' sums of a round: it needs "
+		       "full sync (got %s)", gx_sync_name(ps->o.sync));
+		return GX_EINVAL;
+	}
+	if (ps->n > GX_OVL_MAX_PARTIES) {
+		ps_log(ps, GX_LOG_ERROR, "the overlay plans for at most %d parties (got %d)",
+		       GX_OVL_MAX_PARTIES, ps->n);
+		return GX_EINVAL;
+	}
+	if (ps->o.elastic) {
+		ps_log(ps, GX_LOG_ERROR, "the overlay does not go on without a party (--elastic): "
+		       "a party that dies leaves its plan's folds undone");
+		return GX_EINVAL;
+	}
+	if (!(ps->o.overlay_epsilon >= 0 && ps->o.overlay_epsilon <= 1)) {
+		ps_log(ps, GX_LOG_ERROR, "invalid overlay epsilon %g (want 0..1)",
+		       ps->o.overlay_epsilon);
+		return GX_EINVAL;
+	}
+	ps_ovl_global *v = calloc(1, sizeof *v);
+	if (!v)
+		return GX_ENOMEM;
+	gx_ovl_links_init(&v->links, ps->n, GX_DEFAULT_OVL_ALPHA);
+	gx_rng_seed(&v->rng, ps->o.overlay_seed);
+	gx_ovl_star(&v->plan, ps->n);
+	ps->glob->ovl = v;
+	/* A broken link leaves a fold undone: the round fails cleanly
+	 * instead (docs/design.md). */
+	ps->o.reconnect_timeout = 0;
+	return 0;
+}
+
+void ps_ovl_global_free(gx_ps *ps)
+{
+	ps_ovl_global *v = ps->glob ? ps->glob->ovl : NULL;
+	if (!v)
+		return;
+	for (int i = 0; i < GX_OVL_MAX_PARTIES; i++)
+		free(v->addr[i]);
+	free(v);
+	ps->glob->ovl = NULL;
+}
+
+int ps_ovl_global_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
+{
+	if (!ps->glob->ovl)
+		return 0;
+	if (hl->role != GX_ROLE_LOCAL) {
+		ps_violation(ps, p, GX_EPROTO, "this global server runs the overlay: it accepts "
+			     "local servers only");
+		return -1;
+	}
+	if (hl->mode) {
+		ps_violation(ps, p, GX_EPROTO, "the overlay folds plain F32 sums: a local server "
+			     "with a WAN codec or DGT cannot join it");
+		return -1;
+	}
+	return 0;
+}
+
+/* The bytes a party pushes a round: what the planner weighs links by. */
+static double round_bytes(const gx_ps *ps)
+{
+	const ps_global_state *g = ps->glob;
+	double n = 0;
+	for (size_t i = 0; i < g->map_cap; i++)
+		if (g->map[i])
+			n += (double)g->map[i]->count * sizeof(float);
+	return n > 0 ? n : 1;
+}
+
+/* The plan of round r to every party. */
+static void send_plan(gx_ps *ps, uint32_t r)
+{
+	ps_ovl_global *v = ps->glob->ovl;
+	v->explored += (uint64_t)gx_ovl_choose(&v->links, round_bytes(ps), ps->o.overlay_epsilon,
+					       &v->rng, &v->plan);
+	/* The answers still leave from here to every party: the relay of
+	 * answers between data centers is not built yet. */
+	for (int i = 0; i < ps->n; i++)
+		v->plan.from[i] = (uint8_t)ps->n;
+	int star = 1;
+	for (int i = 0; i < ps->n; i++)
+		star &= v->plan.hold[i] == ps->n;
+	v->star_pushes += (uint64_t)star;
+	v->plans++;
+	uint8_t b[1 + 2 * GX_OVL_MAX_PARTIES];
+	int len = gx_ovl_pack(&v->plan, b, sizeof b);
+	for (int i = 0; i < ps->n && len > 0; i++) {
+		ps_peer *p = ps->who[i];
+		if (ps->slot[i] == SLOT_LIVE && p && p->c)
+			ps_sent(ps, gx_send_ctl(p->c, GX_FT_OVL_PLAN, 0, r, b, (uint32_t)len));
+	}
+	char line[3 * GX_OVL_MAX_PARTIES + 1];
+	for (int i = 0; i < ps->n; i++)
+		snprintf(line + 2 * i, 3, "%c ", v->plan.hold[i] == ps->n ? 'G' : '0' + v->plan.hold[i]);
+	ps_log(ps, GX_LOG_DEBUG, "overlay: round %u folds at %s", r, line);
+}
+
+/* Every party here and every address known: the peers, then the first
+ * plan. */
+static void tell(gx_ps *ps)
+{
+	ps_ovl_global *v = ps->glob->ovl;
+	for (int i = 0; i < ps->n; i++)
+		if (ps->slot[i] != SLOT_LIVE || !v->addr[i])
+			return;
+	uint8_t b[4 + GX_OVL_MAX_PARTIES * (2 + GX_OVL_ADDR_MAX)];
+	size_t len = gx_ovl_peers_pack((const char *const *)v->addr, (uint32_t)ps->n, b, sizeof b);
+	for (int i = 0; i < ps->n; i++)
+		ps_sent(ps, gx_send_ctl(ps->who[i]->c, GX_FT_OVL_PEERS, 0, 0, b, (uint32_t)len));
+	v->told = 1;
+	send_plan(ps, 0);
+	v->planned = 1;
+	ps_log(ps, GX_LOG_INFO, "overlay: every party's address known; %d local servers link "
+	       "up", ps->n);
+}
+
+int ps_ovl_global_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	ps_ovl_global *v = ps->glob->ovl;
+	if (!v || h->type != GX_FT_OVL_ADDR)
+		return 0;
+	int ok = p->role == GX_ROLE_LOCAL && h->codec == GX_CODEC_NONE && h->payload_len > 0 &&
+		 h->payload_len <= GX_OVL_ADDR_MAX && !v->addr[p->slot];
+	for (uint32_t i = 0; ok && i < h->payload_len; i++)
+		ok = pl[i] > 0x20 && pl[i] < 0x7f;
+	char host[256];
+	int port = 0;
+	char *a = ok ? strndup((const char *)pl, h->payload_len) : NULL;
+	if (!a || gx_net_split(a, host, sizeof host, &port) || port < 1) {
+		free(a);
+		ps_violation(ps, p, GX_EPROTO, "malformed or second OVL_ADDR");
+		return 1;
+	}
+	v->addr[p->slot] = a;
+	ps_log(ps, GX_LOG_DEBUG, "%s: reached by the other data centers at %s", p->label, a);
+	tell(ps);
+	return 1;
+}
+
+void ps_ovl_global_answering(gx_ps *ps, uint32_t r)
+{
+	ps_ovl_global *v = ps->glob->ovl;
+	if (!v || !v->told || r + 1 < v->planned)
+		return;
+	send_plan(ps, r + 1);
+	v->planned = r + 2;
+}
+
+void ps_ovl_global_note_in(gx_ps *ps, int party, const gx_frame_hdr *h)
+{
+	ps_ovl_global *v = ps->glob->ovl;
+	if (!v || party < 0 || party >= ps->n)
+		return;
+	uint64_t now = gx_now_ns();
+	ovl_in *m = &v->in[party];
+	if (m->frames && m->round != h->round) {
+		/* the round before is over: its rate, when it was more than
+		 * one frame (one frame's time is not seen) */
+		if (m->frames > 1 && m->t1 > m->t0)
+			gx_ovl_links_rate(&v->links, party, ps->n, (double)m->bytes,
+					  (double)(m->t1 - m->t0) / 1e9, m->round);
+		m->frames = 0;
+	}
+	if (!m->frames) {
+		m->round = h->round;
+		m->t0 = now;
+		m->bytes = 0;
+	} else {
+		m->bytes += GX_FRAME_HDR_SIZE + h->payload_len;
+	}
+	m->t1 = now;
+	m->frames++;
+}
+
+void ps_ovl_global_stats(const gx_ps *ps, ps_sbuf *b, int json)
+{
+	const ps_ovl_global *v = ps->glob ? ps->glob->ovl : NULL;
+	if (!v)
+		return;
+	if (json) {
+		ps_sb_printf(b, ",\"overlay\":{\"plans\":%llu,\"explored\":%llu,\"star_pushes\":%llu,"
+			     "\"into_global_bytes_per_s\":[", (unsigned long long)v->plans,
+			     (unsigned long long)v->explored, (unsigned long long)v->star_pushes);
+		for (int i = 0; i < ps->n; i++)
+			ps_sb_printf(b, "%s%.0f", i ? "," : "", v->links.rate[i][ps->n]);
+		ps_sb_printf(b, "]}");
+		return;
+	}
+	ps_sb_printf(b, "overlay\tplans\t%llu\texplored\t%llu\tstar_pushes\t%llu\n",
+		     (unsigned long long)v->plans, (unsigned long long)v->explored,
+		     (unsigned long long)v->star_pushes);
+	for (int i = 0; i < ps->n; i++)
+		ps_sb_printf(b, "overlay_link\t%d\tglobal\tbytes_per_s\t%.0f\n", i,
+			     v->links.rate[i][ps->n]);
+}
+
+void ps_ovl_global_prefix(gx_ps *ps, ps_peer *p, ps_gslice *s, const gx_frame_hdr *h,
+			  const uint8_t *pl)
+{
+	int last = (int)h->channel - 1;
+	if (!ps->glob->ovl || last >= ps->n) {
+		ps_violation(ps, p, GX_EPROTO, "key %u block %u: a PUSH on channel %u (the sum of "
+			     "parties 0..%d) to a server %s", h->key, h->block, h->channel, last,
+			     ps->glob->ovl ? "with fewer parties" : "not running the overlay");
+		return;
+	}
+	for (int i = 0; i <= last; i++)
+		if (s->next_round[i] != h->round) {
+			ps_violation(ps, p, GX_EPROTO, "key %u block %u: the sum of parties 0..%d for "
+				     "round %u, where party %d is at round %u", h->key, h->block,
+				     last, h->round, i, s->next_round[i]);
+			return;
+		}
+	gx_buf *b = NULL;
+	if (p->landing && pl == p->landing->data) {
+		b = p->landing;
+		p->landing = NULL;
+	}
+	ps_acc *a = ps_acc_get(&s->accs, &s->spare, ps->bufs, h->round, ps->n, s->count);
+	int r = a ? ps_acc_prefix(ps, a, last, h, pl, b) : (gx_buf_unref(b), GX_ENOMEM);
+	if (r == GX_ENOMEM) {
+		ps_finish(ps, r, NULL, "out of memory for key %u block %u round %u", h->key,
+			  h->block, h->round);
+		return;
+	}
+	if (r) {
+		ps_violation(ps, p, r, "key %u block %u round %u: the sum of parties 0..%d does "
+			     "not fit what this server holds (%s)", h->key, h->block, h->round,
+			     last, gx_strerror(r));
+		return;
+	}
+	for (int i = 0; i <= last; i++) {
+		a->workers += ps->glob->slot_workers[i];
+		s->next_round[i]++;
+	}
+	ps_global_settle_slice(ps, s);
+}
