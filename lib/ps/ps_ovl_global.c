@@ -25,13 +25,6 @@
 #include "ps_global.h"
 #include "ps_overlay.h"
 
-/* The pushes of a party's link in the round being measured. */
-typedef struct ovl_in {
-	uint32_t round;
-	uint64_t bytes, t0, t1; /* ns */
-	int frames;
-} ovl_in;
-
 struct ps_ovl_global {
 	char *addr[GX_OVL_MAX_PARTIES]; /* each party's OVL_ADDR */
 	int told;                       /* OVL_PEERS and the first plan sent */
@@ -40,7 +33,8 @@ struct ps_ovl_global {
 	gx_rng rng;
 	gx_ovl_plan plan;               /* the latest */
 	uint64_t plans, explored, star_pushes;
-	ovl_in in[GX_OVL_MAX_PARTIES];
+	gx_ovl_meter in[GX_OVL_MAX_PARTIES]; /* each party's link into this server */
+	uint64_t reports;
 };
 
 int ps_ovl_global_new(gx_ps *ps)
@@ -166,9 +160,28 @@ static void tell(gx_ps *ps)
 	       "up", ps->n);
 }
 
+/* OVL_REPORT from party p: its link from another data center, measured. */
+static void report(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
+{
+	ps_ovl_global *v = ps->glob->ovl;
+	gx_ovl_report m;
+	if (h->codec != GX_CODEC_NONE || gx_ovl_report_parse(pl, h->payload_len, &m) ||
+	    m.from >= ps->n || m.from == p->slot) {
+		ps_violation(ps, p, GX_EPROTO, "malformed OVL_REPORT");
+		return;
+	}
+	gx_ovl_links_rate(&v->links, m.from, p->slot, (double)m.bytes, (double)m.ns / 1e9,
+			  m.round);
+	v->reports++;
+}
+
 int ps_ovl_global_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
 {
 	ps_ovl_global *v = ps->glob->ovl;
+	if (v && h->type == GX_FT_OVL_REPORT) {
+		report(ps, p, h, pl);
+		return 1;
+	}
 	if (!v || h->type != GX_FT_OVL_ADDR)
 		return 0;
 	int ok = p->role == GX_ROLE_LOCAL && h->codec == GX_CODEC_NONE && h->payload_len > 0 &&
@@ -201,49 +214,46 @@ void ps_ovl_global_answering(gx_ps *ps, uint32_t r)
 void ps_ovl_global_note_in(gx_ps *ps, int party, const gx_frame_hdr *h)
 {
 	ps_ovl_global *v = ps->glob->ovl;
-	if (!v || party < 0 || party >= ps->n)
-		return;
-	uint64_t now = gx_now_ns();
-	ovl_in *m = &v->in[party];
-	if (m->frames && m->round != h->round) {
-		/* the round before is over: its rate, when it was more than
-		 * one frame (one frame's time is not seen) */
-		if (m->frames > 1 && m->t1 > m->t0)
-			gx_ovl_links_rate(&v->links, party, ps->n, (double)m->bytes,
-					  (double)(m->t1 - m->t0) / 1e9, m->round);
-		m->frames = 0;
-	}
-	if (!m->frames) {
-		m->round = h->round;
-		m->t0 = now;
-		m->bytes = 0;
-	} else {
-		m->bytes += GX_FRAME_HDR_SIZE + h->payload_len;
-	}
-	m->t1 = now;
-	m->frames++;
+	uint32_t r;
+	double bytes, secs;
+	if (v && party >= 0 && party < ps->n &&
+	    gx_ovl_meter_frame(&v->in[party], h->round, GX_FRAME_HDR_SIZE + h->payload_len,
+			       gx_now_ns(), &r, &bytes, &secs))
+		gx_ovl_links_rate(&v->links, party, ps->n, bytes, secs, r);
 }
+
 
 void ps_ovl_global_stats(const gx_ps *ps, ps_sbuf *b, int json)
 {
 	const ps_ovl_global *v = ps->glob ? ps->glob->ovl : NULL;
 	if (!v)
 		return;
+	int n = ps->n;
 	if (json) {
 		ps_sb_printf(b, ",\"overlay\":{\"plans\":%llu,\"explored\":%llu,\"star_pushes\":%llu,"
-			     "\"into_global_bytes_per_s\":[", (unsigned long long)v->plans,
-			     (unsigned long long)v->explored, (unsigned long long)v->star_pushes);
-		for (int i = 0; i < ps->n; i++)
-			ps_sb_printf(b, "%s%.0f", i ? "," : "", v->links.rate[i][ps->n]);
+			     "\"reports\":%llu,\"links\":[", (unsigned long long)v->plans,
+			     (unsigned long long)v->explored, (unsigned long long)v->star_pushes,
+			     (unsigned long long)v->reports);
+		int first = 1;
+		for (int i = 0; i <= n; i++)
+			for (int j = 0; j <= n; j++)
+				if (v->links.rate[i][j] > 0) {
+					ps_sb_printf(b, "%s{\"from\":%d,\"to\":%d,\"bytes_per_s\":%.0f}",
+						     first ? "" : ",", i, j, v->links.rate[i][j]);
+					first = 0;
+				}
 		ps_sb_printf(b, "]}");
 		return;
 	}
-	ps_sb_printf(b, "overlay\tplans\t%llu\texplored\t%llu\tstar_pushes\t%llu\n",
+	ps_sb_printf(b, "overlay\tplans\t%llu\texplored\t%llu\tstar_pushes\t%llu\treports\t%llu\n",
 		     (unsigned long long)v->plans, (unsigned long long)v->explored,
-		     (unsigned long long)v->star_pushes);
-	for (int i = 0; i < ps->n; i++)
-		ps_sb_printf(b, "overlay_link\t%d\tglobal\tbytes_per_s\t%.0f\n", i,
-			     v->links.rate[i][ps->n]);
+		     (unsigned long long)v->star_pushes, (unsigned long long)v->reports);
+	/* the estimates, as the planner last saw them (node n: this server) */
+	for (int i = 0; i <= n; i++)
+		for (int j = 0; j <= n; j++)
+			if (v->links.rate[i][j] > 0)
+				ps_sb_printf(b, "overlay_link\t%d\t%d\tbytes_per_s\t%.0f\n", i, j,
+					     v->links.rate[i][j]);
 }
 
 void ps_ovl_global_prefix(gx_ps *ps, ps_peer *p, ps_gslice *s, const gx_frame_hdr *h,

@@ -57,7 +57,8 @@ struct ps_ovl_local {
 	gx_hello hello;
 	ovl_plan_ent plan[PLANS];
 	ovl_rec *recs;
-	uint64_t folds, parts_in, parts_out, sums_up;
+	gx_ovl_meter in[GX_OVL_MAX_PARTIES]; /* each sibling's link into this one */
+	uint64_t folds, parts_in, parts_out, sums_up, reports;
 };
 
 static void advance_all(gx_ps *ps);
@@ -512,6 +513,18 @@ static void part_in(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		r->raw[c] = x;
 	}
 	v->parts_in++;
+	/* the link, measured: to the global, which plans with it */
+	uint32_t mr;
+	double bytes, secs;
+	if (gx_ovl_meter_frame(&v->in[p->party], h->round, GX_FRAME_HDR_SIZE + h->payload_len,
+			       gx_now_ns(), &mr, &bytes, &secs) && ps->loc->ups[0]->c) {
+		gx_ovl_report m = { .from = (uint8_t)p->party, .round = mr,
+				    .bytes = (uint64_t)bytes, .ns = (uint64_t)(secs * 1e9) };
+		uint8_t rb[GX_OVL_REPORT_SIZE];
+		gx_ovl_report_pack(&m, rb);
+		ps_sent(ps, gx_send_ctl(ps->loc->ups[0]->c, GX_FT_OVL_REPORT, 0, 0, rb, sizeof rb));
+		v->reports++;
+	}
 	advance(ps, r);
 }
 
@@ -602,11 +615,12 @@ void ps_ovl_local_stats(const gx_ps *ps, ps_sbuf *b, int json)
 		return;
 	if (json)
 		ps_sb_printf(b, ",\"overlay\":{\"folds\":%llu,\"sums_in\":%llu,\"sums_out\":%llu,"
-			     "\"sums_up\":%llu}", (unsigned long long)v->folds,
+			     "\"sums_up\":%llu,\"reports\":%llu}", (unsigned long long)v->folds,
 			     (unsigned long long)v->parts_in, (unsigned long long)v->parts_out,
-			     (unsigned long long)v->sums_up);
+			     (unsigned long long)v->sums_up, (unsigned long long)v->reports);
 	else
-		ps_sb_printf(b, "overlay\tfolds\t%llu\tsums_in\t%llu\tsums_out\t%llu\tsums_up\t%llu\n",
-			     (unsigned long long)v->folds, (unsigned long long)v->parts_in,
-			     (unsigned long long)v->parts_out, (unsigned long long)v->sums_up);
+		ps_sb_printf(b, "overlay\tfolds\t%llu\tsums_in\t%llu\tsums_out\t%llu\tsums_up\t%llu"
+			     "\treports\t%llu\n", (unsigned long long)v->folds,
+			     (unsigned long long)v->parts_in, (unsigned long long)v->parts_out,
+			     (unsigned long long)v->sums_up, (unsigned long long)v->reports);
 }

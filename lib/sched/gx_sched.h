@@ -127,6 +127,21 @@ void gx_ovl_links_lat(gx_ovl_links *l, int src, int dst, double secs);
 double gx_ovl_rate(const gx_ovl_links *l, int src, int dst);
 double gx_ovl_latency(const gx_ovl_links *l, int src, int dst);
 
+/* A link's transfers as its receiver sees them, round by round: the bytes
+ * of a round's frames over the time from its first frame to its last (the
+ * first frame's own time is not seen, so its bytes do not count, and a
+ * round of one frame gives no sample). Zero-initialised: no round yet. */
+typedef struct gx_ovl_meter {
+	uint32_t round;
+	int frames;
+	uint64_t bytes, t0, t1; /* t: ns */
+} gx_ovl_meter;
+/* A frame of bytes of round came in at now_ns. When it opens another round
+ * and the one before gives a sample, returns 1 with that round, its bytes
+ * and its seconds; else 0. */
+int gx_ovl_meter_frame(gx_ovl_meter *m, uint32_t round, uint64_t bytes, uint64_t now_ns,
+		       uint32_t *r_out, double *bytes_out, double *secs_out);
+
 /* The estimated seconds of p's push and of its answers for bytes a party
  * (each a pipeline of blocks): the most loaded link's bytes over its rate,
  * plus the latencies along the longest chain of transfers that wait for

@@ -163,6 +163,31 @@ double gx_ovl_latency(const gx_ovl_links *l, int src, int dst)
 	return l->lat[src][dst] >= 0 ? l->lat[src][dst] : 0;
 }
 
+int gx_ovl_meter_frame(gx_ovl_meter *m, uint32_t round, uint64_t bytes, uint64_t now_ns,
+		       uint32_t *r_out, double *bytes_out, double *secs_out)
+{
+	int done = 0;
+	if (m->frames && m->round != round) {
+		if (m->frames > 1 && m->t1 > m->t0 && m->bytes) {
+			*r_out = m->round;
+			*bytes_out = (double)m->bytes;
+			*secs_out = (double)(m->t1 - m->t0) / 1e9;
+			done = 1;
+		}
+		m->frames = 0;
+	}
+	if (!m->frames) {
+		m->round = round;
+		m->t0 = now_ns;
+		m->bytes = 0;
+	} else {
+		m->bytes += bytes;
+	}
+	m->t1 = now_ns;
+	m->frames++;
+	return done;
+}
+
 static void make_view(const gx_ovl_links *l, view *v)
 {
 	double best = best_rate(l);

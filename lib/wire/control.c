@@ -173,6 +173,26 @@ int gx_config_parse(const uint8_t *p, size_t len, gx_config *c)
 
 /* ---------------------------------------------------------------- overlay */
 
+void gx_ovl_report_pack(const gx_ovl_report *r, uint8_t out[GX_OVL_REPORT_SIZE])
+{
+	memset(out, 0, GX_OVL_REPORT_SIZE);
+	out[0] = r->from;
+	put32(out + 4, r->round);
+	put64(out + 8, r->bytes);
+	put64(out + 16, r->ns);
+}
+
+int gx_ovl_report_parse(const uint8_t *p, size_t len, gx_ovl_report *r)
+{
+	if (!p || len != GX_OVL_REPORT_SIZE || p[1] || p[2] || p[3] || !get64(p + 16))
+		return GX_EPROTO;
+	r->from = p[0];
+	r->round = get32(p + 4);
+	r->bytes = get64(p + 8);
+	r->ns = get64(p + 16);
+	return 0;
+}
+
 size_t gx_ovl_peers_size(const char *const *addrs, uint32_t n)
 {
 	size_t len = 4;

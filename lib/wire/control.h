@@ -86,6 +86,19 @@ size_t gx_ovl_peers_pack(const char *const *addrs, uint32_t n, uint8_t *out, siz
 int gx_ovl_peers_parse(const uint8_t *p, size_t len, const char **addrs, uint16_t *lens,
 		       uint32_t cap, uint32_t *n);
 
+/* OVL_REPORT: what a local server measured of a link from another data
+ * center's: u8 from (its party), 3 bytes zero, u32 round, u64 bytes, u64
+ * nanoseconds (GX_OVL_REPORT_SIZE). parse: GX_EPROTO unless the length is
+ * exact, the reserved bytes zero and the time nonzero. */
+#define GX_OVL_REPORT_SIZE 24
+typedef struct gx_ovl_report {
+	uint8_t from;
+	uint32_t round;
+	uint64_t bytes, ns;
+} gx_ovl_report;
+void gx_ovl_report_pack(const gx_ovl_report *r, uint8_t out[GX_OVL_REPORT_SIZE]);
+int gx_ovl_report_parse(const uint8_t *p, size_t len, gx_ovl_report *r);
+
 typedef struct gx_keyent {
 	uint32_t key;
 	uint64_t count;

@@ -43,6 +43,7 @@ enum gx_frame_type {
 	GX_FT_OVL_ADDR = 24,  /* overlay: where a local server's siblings reach it */
 	GX_FT_OVL_PEERS = 25, /* overlay: every local server's address */
 	GX_FT_OVL_PLAN = 26,  /* overlay: a round's routes (sched: gx_ovl_plan) */
+	GX_FT_OVL_REPORT = 27, /* overlay: a link between data centers, measured */
 	GX_FT_INIT = 32,
 	GX_FT_INIT_REPLY = 33,
 	GX_FT_PUSH = 34,

@@ -1,18 +1,21 @@
 /*
- * fuzz_overlay.c — libFuzzer target for the adaptive overlay's payloads,
- * which every local server parses from the global's frames: a plan
- * (OVL_PLAN, gx_ovl_parse in lib/sched/overlay.c) and the parties'
- * addresses (OVL_PEERS, gx_ovl_peers_parse in lib/wire/control.c).
+ * fuzz_overlay.c — libFuzzer target for the adaptive overlay's payloads:
+ * a plan (OVL_PLAN, gx_ovl_parse in lib/sched/overlay.c) and the parties'
+ * addresses (OVL_PEERS, gx_ovl_peers_parse in lib/wire/control.c), which
+ * every local server parses from the global's frames, and what a local
+ * server measured of a link (OVL_REPORT, gx_ovl_report_parse), which the
+ * global parses.
  *
- * Input: byte 0 picks the parser (bit 0 clear: a plan, set: the
- * addresses); the rest is the payload. A plan accepted must pack back to
+ * Input: byte 0 modulo 3 picks the parser (0: a plan, 1: the addresses,
+ * 2: a report); the rest is the payload. A plan accepted must pack back to
  * the very bytes it came from, pass gx_ovl_check, give a push whose
  * transfers stay among its nodes and end with the whole sum at the sink,
  * and cost a finite time on links nothing is known of. Addresses accepted
- * must lie within the payload, be printable and pack back to its bytes.
- * Violations abort(). The seeds (tests/fuzz/corpus/overlay) are the star
- * of 1 and 4 parties, a chain of 4, the largest plan, plans broken in each
- * way the parser refuses, and address lists whole and broken.
+ * must lie within the payload, be printable and pack back to its bytes; a
+ * report must pack back to its bytes. Violations abort(). The seeds
+ * (tests/fuzz/corpus/overlay) are the star of 1 and 4 parties, a chain of
+ * 4, the largest plan, plans broken in each way the parser refuses,
+ * address lists whole and broken, and reports.
  */
 #include <math.h>
 #include <stdint.h>
@@ -85,13 +88,25 @@ static void fuzz_peers(const uint8_t *data, size_t size)
 		FAIL("addresses accepted do not pack back to their bytes");
 }
 
+static void fuzz_report(const uint8_t *data, size_t size)
+{
+	gx_ovl_report r;
+	if (gx_ovl_report_parse(data, size, &r) != 0)
+		return;
+	uint8_t back[GX_OVL_REPORT_SIZE];
+	gx_ovl_report_pack(&r, back);
+	if (size != GX_OVL_REPORT_SIZE || memcmp(back, data, size) != 0 || !r.ns)
+		FAIL("a report accepted does not pack back to its bytes");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	if (data[0] & 1)
-		fuzz_peers(data + 1, size - 1);
-	else
-		fuzz_plan(data + 1, size - 1);
+	switch (data[0] % 3) {
+	case 0: fuzz_plan(data + 1, size - 1); break;
+	case 1: fuzz_peers(data + 1, size - 1); break;
+	default: fuzz_report(data + 1, size - 1);
+	}
 	return 0;
 }

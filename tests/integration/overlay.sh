@@ -50,7 +50,8 @@ same() {
 }
 
 # folded NAME — the locals' statistics: sums travelled between data
-# centers and were folded there, and the global counted one plan a round.
+# centers and were folded there; the global counted one plan a round and
+# took the measurements of the links between data centers.
 folded() {
 	_in=0 _fo=0
 	for _p in 0 1 2; do
@@ -58,11 +59,14 @@ folded() {
 		_fo=$((_fo + $(awk -F '\t' '$1 == "overlay" { print $3 }' "$T/$1.l$_p.stats")))
 	done
 	_pl=$(awk -F '\t' '$1 == "overlay" { print $3 }' "$T/$1.g0.stats")
-	if [ "$_in" -gt 0 ] && [ "$_fo" -gt 0 ] && [ "${_pl:-0}" -ge "$R" ]; then
-		ok "$1: sums went between data centers ($_in) and were folded there ($_fo), $_pl plans"
+	_rp=$(awk -F '\t' '$1 == "overlay" { print $9 }' "$T/$1.g0.stats")
+	_dc=$(awk -F '\t' '$1 == "overlay_link" && $2 < 3 && $3 < 3 && $5 > 0' "$T/$1.g0.stats" | wc -l)
+	if [ "$_in" -gt 0 ] && [ "$_fo" -gt 0 ] && [ "${_pl:-0}" -ge "$R" ] &&
+		[ "${_rp:-0}" -gt 0 ] && [ "$_dc" -gt 0 ]; then
+		ok "$1: sums went between data centers ($_in) and were folded there ($_fo), $_pl plans, $_rp link reports ($_dc links between data centers measured)"
 	else
-		notok "$1: sums went between data centers and were folded there" \
-			"sums_in $_in, folds $_fo, plans ${_pl:-none}"
+		notok "$1: sums went between data centers and were folded there, links measured" \
+			"sums_in $_in, folds $_fo, plans ${_pl:-none}, reports ${_rp:-none}, links $_dc"
 	fi
 }
 

@@ -446,6 +446,28 @@ static void link_estimates(void)
 	T_NEAR(gx_ovl_latency(&E, 0, 1), 0.020, 1e-12);
 }
 
+/* A round's frames over the time from its first to its last; the sample
+ * comes when the next round opens. */
+static void the_meter(void)
+{
+	gx_ovl_meter m = { 0 };
+	uint32_t r = 99;
+	double b = 0, t = 0;
+	T_EQ(gx_ovl_meter_frame(&m, 0, 1000, 1000000000, &r, &b, &t), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 0, 1000, 1001000000, &r, &b, &t), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 0, 3000, 1002000000, &r, &b, &t), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 1, 500, 1010000000, &r, &b, &t), 1);
+	T_EQ(r, 0);
+	T_NEAR(b, 4000, 0); /* the first frame's 1000 arrived before the clock */
+	T_NEAR(t, 0.002, 1e-12);
+	/* a round of one frame says nothing */
+	T_EQ(gx_ovl_meter_frame(&m, 2, 500, 1020000000, &r, &b, &t), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 2, 500, 1020000000, &r, &b, &t), 0);
+	/* two frames at the same instant: no time, no sample */
+	T_EQ(gx_ovl_meter_frame(&m, 3, 500, 1030000000, &r, &b, &t), 0);
+	T_EQ(r, 0);
+}
+
 static void plans_on_the_wire(void)
 {
 	gx_rng r;
@@ -490,6 +512,7 @@ int main(void)
 	T_RUN(a_star_friendly_wan_keeps_the_star);
 	T_RUN(epsilon_explores_its_share);
 	T_RUN(link_estimates);
+	T_RUN(the_meter);
 	T_RUN(plans_on_the_wire);
 	T_DONE();
 }
