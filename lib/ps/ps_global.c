@@ -221,6 +221,8 @@ static void note_answer(ps_gslice *s, const ps_peer *p, uint32_t round)
 	s->answered[p->slot].round = round;
 }
 
+static void holds(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round);
+
 /* Sends the slice's value to p, by reference, and records that p now holds
  * it. */
 static void reply(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round)
@@ -231,6 +233,14 @@ static void reply(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round)
 	gx_tensor_payload pl;
 	gx_tensor_payload_f32(&pl, s->w, s->count, s->wb);
 	ps_send_tensor(ps, p->c, &r, &pl);
+	holds(ps, s, p, type, round);
+}
+
+/* p holds the slice's value now (sent to it, or under the overlay passed
+ * on to it by another data center): what the optimizer (DC-ASGD's
+ * backups) and the staleness count of it. */
+static void holds(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round)
+{
 	if (type == GX_FT_PUSH_REPLY)
 		note_answer(s, p, round);
 	if (s->opt)
@@ -366,8 +376,12 @@ void ps_global_settle_slice(gx_ps *ps, ps_gslice *s)
 		}
 		ps_ovl_global_answering(ps, a->round);
 		for (int i = 0; i < a->n; i++)
-			if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i])
-				reply(ps, s, ps->who[i], GX_FT_PUSH_REPLY, a->round);
+			if (a->pushed[i] && ps->slot[i] == SLOT_LIVE && ps->who[i]) {
+				if (ps_ovl_global_answers(ps, i, a->round))
+					reply(ps, s, ps->who[i], GX_FT_PUSH_REPLY, a->round);
+				else
+					holds(ps, s, ps->who[i], GX_FT_PUSH_REPLY, a->round);
+			}
 		ps_acc_put(&s->spare, a);
 	}
 }

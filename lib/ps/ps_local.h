@@ -223,6 +223,9 @@ void ps_local_init_late(gx_ps *ps, ps_peer *p, ps_lkey *k, size_t idx, int again
 
 /* --------------------------------------------------- ps_local_replies.c */
 
+/* A PUSH_REPLY from u (the global server, or under the overlay another
+ * data center's local server passing it on). */
+void ps_local_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl);
 /* A frame on upstream link u. */
 void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl);
 /* A large frame's header on upstream link u (ud): a reply's F32 payload is

@@ -62,7 +62,7 @@ static const gx_slice *reply_slice(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h,
 		return NULL;
 	}
 	const gx_slice *s = &k->sl[b];
-	if (s->server != (uint32_t)u->slot) {
+	if (s->server != (uint32_t)(u->sib ? 0 : u->slot)) { /* the overlay: one server */
 		ps_violation(ps, u, GX_EPROTO, "a reply for key %u block %u, which lives on "
 			     "another server", h->key, h->block);
 		return NULL;
@@ -180,7 +180,7 @@ static void on_init_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 		ps_local_restored_key(ps);
 }
 
-static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
+void ps_local_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8_t *pl)
 {
 	ps_lkey *k;
 	int b;
@@ -195,6 +195,8 @@ static void on_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const ui
 	}
 	if (decode_reply(ps, u, h, pl, "PUSH_REPLY", f->buf + ps_slice_at(k, s)))
 		return;
+	if (ps->loc->ovl) /* passed on first: the data centers below it wait */
+		ps_ovl_local_relay(ps, h, f->buf + ps_slice_at(k, s), f->bufb);
 	ps_local_slice_in(ps, k, f, b);
 }
 
@@ -330,7 +332,7 @@ void ps_local_up_frame(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uint8
 		on_init_reply(ps, u, h, pl);
 		return;
 	case GX_FT_PUSH_REPLY:
-		on_push_reply(ps, u, h, pl);
+		ps_local_push_reply(ps, u, h, pl);
 		return;
 	case GX_FT_PULL_REPLY:
 		on_pull_reply(ps, u, h, pl);

@@ -29,6 +29,9 @@ int ps_ovl_global_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 /* A slice completed round r: before its answers go out, every party has
  * the plan of round r + 1 (sent once, to all at once). */
 void ps_ovl_global_answering(gx_ps *ps, uint32_t r);
+/* Whether this server answers party i's push of round r itself (the star,
+ * or the plan says so); else another data center passes it on. */
+int ps_ovl_global_answers(const gx_ps *ps, int i, uint32_t r);
 /* A push of party's link came in (h): the link's rate, measured. */
 void ps_ovl_global_note_in(gx_ps *ps, int party, const gx_frame_hdr *h);
 struct ps_gslice;
@@ -62,6 +65,10 @@ void ps_ovl_local_own(gx_ps *ps, struct ps_lkey *k, int b, uint32_t round, const
 		      gx_buf *buf);
 /* Statistics: folds made here, sums in and out. */
 void ps_ovl_local_stats(const gx_ps *ps, ps_sbuf *b, int json);
+/* A PUSH_REPLY (h) of a slice is in, its values at x (in buf, or buf
+ * NULL: copied): passed on to the data centers that get the answers from
+ * this one under the round's plan. */
+void ps_ovl_local_relay(gx_ps *ps, const gx_frame_hdr *h, const float *x, gx_buf *buf);
 /* Every worker is done: BYE to the siblings, whose closes are then no
  * failure. */
 void ps_ovl_local_bye(gx_ps *ps);

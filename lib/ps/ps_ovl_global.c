@@ -32,6 +32,8 @@ struct ps_ovl_global {
 	gx_ovl_links links;
 	gx_rng rng;
 	gx_ovl_plan plan;               /* the latest */
+	gx_ovl_plan ring[64];           /* the plans of the last 64 rounds, by round */
+	uint32_t ring_round[64];
 	uint64_t plans, explored, star_pushes;
 	gx_ovl_meter in[GX_OVL_MAX_PARTIES]; /* each party's link into this server */
 	uint64_t reports;
@@ -119,10 +121,8 @@ static void send_plan(gx_ps *ps, uint32_t r)
 	ps_ovl_global *v = ps->glob->ovl;
 	v->explored += (uint64_t)gx_ovl_choose(&v->links, round_bytes(ps), ps->o.overlay_epsilon,
 					       &v->rng, &v->plan);
-	/* The answers still leave from here to every party: the relay of
-	 * answers between data centers is not built yet. */
-	for (int i = 0; i < ps->n; i++)
-		v->plan.from[i] = (uint8_t)ps->n;
+	v->ring[r % 64] = v->plan;
+	v->ring_round[r % 64] = r;
 	int star = 1;
 	for (int i = 0; i < ps->n; i++)
 		star &= v->plan.hold[i] == ps->n;
@@ -209,6 +209,14 @@ void ps_ovl_global_answering(gx_ps *ps, uint32_t r)
 		return;
 	send_plan(ps, r + 1);
 	v->planned = r + 2;
+}
+
+int ps_ovl_global_answers(const gx_ps *ps, int i, uint32_t r)
+{
+	const ps_ovl_global *v = ps->glob->ovl;
+	if (!v || !v->told || v->ring_round[r % 64] != r || r >= v->planned)
+		return 1;
+	return v->ring[r % 64].from[i] == ps->n;
 }
 
 void ps_ovl_global_note_in(gx_ps *ps, int party, const gx_frame_hdr *h)

@@ -58,7 +58,7 @@ struct ps_ovl_local {
 	ovl_plan_ent plan[PLANS];
 	ovl_rec *recs;
 	gx_ovl_meter in[GX_OVL_MAX_PARTIES]; /* each sibling's link into this one */
-	uint64_t folds, parts_in, parts_out, sums_up, reports;
+	uint64_t folds, parts_in, parts_out, sums_up, reports, relayed;
 };
 
 static void advance_all(gx_ps *ps);
@@ -552,8 +552,36 @@ void ps_ovl_local_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 	case GX_FT_OVL_PART:
 		part_in(ps, p, h, pl);
 		return;
+	case GX_FT_PUSH_REPLY: {
+		const gx_ovl_plan *pl0 = plan_of(ps->loc->ovl, h->round);
+		if (!pl0 || pl0->from[ps->o.party] != p->party) {
+			sib_violation(ps, p, "key %u round %u: an answer the plan does not pass on "
+				      "from there", h->key, h->round);
+			return;
+		}
+		ps_local_push_reply(ps, p, h, pl);
+		return;
+	}
 	default:
 		sib_violation(ps, p, "unexpected frame type %u", h->type);
+	}
+}
+
+void ps_ovl_local_relay(gx_ps *ps, const gx_frame_hdr *h, const float *x, gx_buf *buf)
+{
+	ps_ovl_local *v = ps->loc->ovl;
+	const gx_ovl_plan *pl = plan_of(v, h->round);
+	if (!pl)
+		return; /* nothing of this round was routed: the star's answers */
+	for (int c = 0; c < v->parties && !ps->finishing; c++) {
+		if (pl->from[c] != ps->o.party || !v->sib[c])
+			continue;
+		gx_tensor_route rt = { .type = GX_FT_PUSH_REPLY, .key = h->key, .block = h->block,
+				       .round = h->round, .priority = h->priority };
+		gx_tensor_payload py;
+		gx_tensor_payload_f32(&py, x, h->count, buf);
+		ps_send_tensor(ps, v->sib[c]->c, &rt, &py);
+		v->relayed++;
 	}
 }
 
@@ -615,12 +643,14 @@ void ps_ovl_local_stats(const gx_ps *ps, ps_sbuf *b, int json)
 		return;
 	if (json)
 		ps_sb_printf(b, ",\"overlay\":{\"folds\":%llu,\"sums_in\":%llu,\"sums_out\":%llu,"
-			     "\"sums_up\":%llu,\"reports\":%llu}", (unsigned long long)v->folds,
-			     (unsigned long long)v->parts_in, (unsigned long long)v->parts_out,
-			     (unsigned long long)v->sums_up, (unsigned long long)v->reports);
+			     "\"sums_up\":%llu,\"reports\":%llu,\"answers_passed_on\":%llu}",
+			     (unsigned long long)v->folds, (unsigned long long)v->parts_in,
+			     (unsigned long long)v->parts_out, (unsigned long long)v->sums_up,
+			     (unsigned long long)v->reports, (unsigned long long)v->relayed);
 	else
 		ps_sb_printf(b, "overlay\tfolds\t%llu\tsums_in\t%llu\tsums_out\t%llu\tsums_up\t%llu"
-			     "\treports\t%llu\n", (unsigned long long)v->folds,
+			     "\treports\t%llu\tanswers_passed_on\t%llu\n", (unsigned long long)v->folds,
 			     (unsigned long long)v->parts_in, (unsigned long long)v->parts_out,
-			     (unsigned long long)v->sums_up, (unsigned long long)v->reports);
+			     (unsigned long long)v->sums_up, (unsigned long long)v->reports,
+			     (unsigned long long)v->relayed);
 }

@@ -171,7 +171,7 @@ void ps_violation(gx_ps *ps, ps_peer *p, int code, const char *fmt, ...)
 	va_end(ap);
 	if (p->gone || !p->c)
 		return;
-	if (p->up) {
+	if (p->up || p->state == PEER_SIBLING) { /* a link the job needs */
 		gx_send_error(p->c, code, "%s: %s", ps->name, msg);
 		ps_finish(ps, code, p, "%s: %s", p->label, msg);
 		return;

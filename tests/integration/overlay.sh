@@ -53,20 +53,21 @@ same() {
 # centers and were folded there; the global counted one plan a round and
 # took the measurements of the links between data centers.
 folded() {
-	_in=0 _fo=0
+	_in=0 _fo=0 _an=0
 	for _p in 0 1 2; do
 		_in=$((_in + $(awk -F '\t' '$1 == "overlay" { print $5 }' "$T/$1.l$_p.stats")))
 		_fo=$((_fo + $(awk -F '\t' '$1 == "overlay" { print $3 }' "$T/$1.l$_p.stats")))
+		_an=$((_an + $(awk -F '\t' '$1 == "overlay" { print $13 }' "$T/$1.l$_p.stats")))
 	done
 	_pl=$(awk -F '\t' '$1 == "overlay" { print $3 }' "$T/$1.g0.stats")
 	_rp=$(awk -F '\t' '$1 == "overlay" { print $9 }' "$T/$1.g0.stats")
 	_dc=$(awk -F '\t' '$1 == "overlay_link" && $2 < 3 && $3 < 3 && $5 > 0' "$T/$1.g0.stats" | wc -l)
 	if [ "$_in" -gt 0 ] && [ "$_fo" -gt 0 ] && [ "${_pl:-0}" -ge "$R" ] &&
-		[ "${_rp:-0}" -gt 0 ] && [ "$_dc" -gt 0 ]; then
-		ok "$1: sums went between data centers ($_in) and were folded there ($_fo), $_pl plans, $_rp link reports ($_dc links between data centers measured)"
+		[ "${_rp:-0}" -gt 0 ] && [ "$_dc" -gt 0 ] && [ "$_an" -gt 0 ]; then
+		ok "$1: sums went between data centers ($_in) and were folded there ($_fo), answers passed on ($_an), $_pl plans, $_rp link reports ($_dc links between data centers measured)"
 	else
-		notok "$1: sums went between data centers and were folded there, links measured" \
-			"sums_in $_in, folds $_fo, plans ${_pl:-none}, reports ${_rp:-none}, links $_dc"
+		notok "$1: sums went between data centers and were folded there, answers passed on, links measured" \
+			"sums_in $_in, folds $_fo, answers passed on $_an, plans ${_pl:-none}, reports ${_rp:-none}, links $_dc"
 	fi
 }
 
@@ -91,6 +92,13 @@ same aovl astar
 # measures better), the same bits.
 job adef "$ADAM --overlay adaptive" ""
 same adef astar
+
+# DC-ASGD keeps a backup of what each party holds: a party answered by
+# another data center holds the same.
+DCA="--optimizer dcasgd --lr 0.1 --momentum 0.5 --lambda 0.04"
+job dstar "$DCA" ""
+job dovl "$DCA $RANDOM_PLANS" ""
+same dovl dstar
 
 # Every link encrypted, those between the data centers too.
 job sec "$ADAM $RANDOM_PLANS --key $K" "--key $K" "--key $K"
