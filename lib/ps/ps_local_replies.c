@@ -196,7 +196,7 @@ void ps_local_push_reply(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const uin
 	if (decode_reply(ps, u, h, pl, "PUSH_REPLY", f->buf + ps_slice_at(k, s)))
 		return;
 	if (ps->loc->ovl) /* passed on first: the data centers below it wait */
-		ps_ovl_local_relay(ps, h, f->buf + ps_slice_at(k, s), f->bufb);
+		ps_ovl_local_relay(ps, u, h, f->buf + ps_slice_at(k, s), f->bufb);
 	ps_local_slice_in(ps, k, f, b);
 }
 

@@ -65,10 +65,11 @@ void ps_ovl_local_own(gx_ps *ps, struct ps_lkey *k, int b, uint32_t round, const
 		      gx_buf *buf);
 /* Statistics: folds made here, sums in and out. */
 void ps_ovl_local_stats(const gx_ps *ps, ps_sbuf *b, int json);
-/* A PUSH_REPLY (h) of a slice is in, its values at x (in buf, or buf
- * NULL: copied): passed on to the data centers that get the answers from
- * this one under the round's plan. */
-void ps_ovl_local_relay(gx_ps *ps, const gx_frame_hdr *h, const float *x, gx_buf *buf);
+/* A PUSH_REPLY (h) of a slice is in from u, its values at x (in buf, or
+ * buf NULL: copied): the link measured, and the answer passed on to the
+ * data centers that get the answers from this one under the round's plan. */
+void ps_ovl_local_relay(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const float *x,
+			gx_buf *buf);
 /* Every worker is done: BYE to the siblings, whose closes are then no
  * failure. */
 void ps_ovl_local_bye(gx_ps *ps);

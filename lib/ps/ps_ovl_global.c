@@ -36,6 +36,13 @@ struct ps_ovl_global {
 	uint32_t ring_round[64];
 	uint64_t plans, explored, star_pushes;
 	gx_ovl_meter in[GX_OVL_MAX_PARTIES]; /* each party's link into this server */
+	/* the measurements of the last rounds, folded into the estimates once
+	 * every transfer of the round's plan is in (or the slot is needed) */
+	struct ovl_measured {
+		uint32_t round;
+		int used, got;
+		gx_ovl_round m;
+	} meas[8];
 	uint64_t reports;
 };
 
@@ -160,18 +167,52 @@ static void tell(gx_ps *ps)
 	       "up", ps->n);
 }
 
-/* OVL_REPORT from party p: its link from another data center, measured. */
+/* The transfers a round's plan makes, each measured by its receiver:
+ * the push's and one answer to every party. */
+static int transfers(const gx_ovl_plan *p)
+{
+	gx_ovl_send sd[2 * GX_OVL_MAX_PARTIES];
+	int m = gx_ovl_push_sends(p, sd);
+	return (m > 0 ? m : 0) + p->parties;
+}
+
+static void fold_round(ps_ovl_global *v, struct ovl_measured *e)
+{
+	gx_ovl_links_round(&v->links, &e->m, e->round);
+	e->used = 0;
+}
+
+/* A transfer of round r in phase ph from node u to node w, measured. */
+static void sample(gx_ps *ps, uint32_t r, int ph, int u, int w, double bytes, double secs)
+{
+	ps_ovl_global *v = ps->glob->ovl;
+	struct ovl_measured *e = &v->meas[r % 8];
+	if (e->used && e->round != r)
+		fold_round(v, e); /* what came of an older round */
+	if (!e->used) {
+		memset(&e->m, 0, sizeof e->m);
+		e->round = r;
+		e->used = 1;
+		e->got = 0;
+	}
+	e->m.bytes[ph][u][w] = bytes;
+	e->m.secs[ph][u][w] = secs;
+	e->got++;
+	if (v->ring_round[r % 64] == r && e->got >= transfers(&v->ring[r % 64]))
+		fold_round(v, e);
+}
+
+/* OVL_REPORT from party p: a link into it, measured. */
 static void report(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
 {
 	ps_ovl_global *v = ps->glob->ovl;
 	gx_ovl_report m;
 	if (h->codec != GX_CODEC_NONE || gx_ovl_report_parse(pl, h->payload_len, &m) ||
-	    m.from >= ps->n || m.from == p->slot) {
+	    m.from > ps->n || m.from == p->slot) {
 		ps_violation(ps, p, GX_EPROTO, "malformed OVL_REPORT");
 		return;
 	}
-	gx_ovl_links_rate(&v->links, m.from, p->slot, (double)m.bytes, (double)m.ns / 1e9,
-			  m.round);
+	sample(ps, m.round, m.phase, m.from, p->slot, (double)m.bytes, (double)m.ns / 1e9);
 	v->reports++;
 }
 
@@ -222,14 +263,12 @@ int ps_ovl_global_answers(const gx_ps *ps, int i, uint32_t r)
 void ps_ovl_global_note_in(gx_ps *ps, int party, const gx_frame_hdr *h)
 {
 	ps_ovl_global *v = ps->glob->ovl;
-	uint32_t r;
 	double bytes, secs;
 	if (v && party >= 0 && party < ps->n &&
 	    gx_ovl_meter_frame(&v->in[party], h->round, GX_FRAME_HDR_SIZE + h->payload_len,
-			       gx_now_ns(), &r, &bytes, &secs))
-		gx_ovl_links_rate(&v->links, party, ps->n, bytes, secs, r);
+			       gx_now_ns(), (int)ps->glob->map_n, &bytes, &secs))
+		sample(ps, h->round, 0, party, ps->n, bytes, secs);
 }
-
 
 void ps_ovl_global_stats(const gx_ps *ps, ps_sbuf *b, int json)
 {
@@ -250,6 +289,10 @@ void ps_ovl_global_stats(const gx_ps *ps, ps_sbuf *b, int json)
 						     first ? "" : ",", i, j, v->links.rate[i][j]);
 					first = 0;
 				}
+		ps_sb_printf(b, "],\"nodes\":[");
+		for (int i = 0; i <= n; i++)
+			ps_sb_printf(b, "%s{\"in_bytes_per_s\":%.0f,\"out_bytes_per_s\":%.0f}",
+				     i ? "," : "", v->links.cin[i], v->links.cout[i]);
 		ps_sb_printf(b, "]}");
 		return;
 	}
@@ -262,6 +305,10 @@ void ps_ovl_global_stats(const gx_ps *ps, ps_sbuf *b, int json)
 			if (v->links.rate[i][j] > 0)
 				ps_sb_printf(b, "overlay_link\t%d\t%d\tbytes_per_s\t%.0f\n", i, j,
 					     v->links.rate[i][j]);
+	for (int i = 0; i <= n; i++)
+		if (v->links.cin[i] > 0 || v->links.cout[i] > 0)
+			ps_sb_printf(b, "overlay_node\t%d\tin_bytes_per_s\t%.0f\tout_bytes_per_s\t%.0f\n",
+				     i, v->links.cin[i], v->links.cout[i]);
 }
 
 void ps_ovl_global_prefix(gx_ps *ps, ps_peer *p, ps_gslice *s, const gx_frame_hdr *h,

@@ -57,7 +57,10 @@ struct ps_ovl_local {
 	gx_hello hello;
 	ovl_plan_ent plan[PLANS];
 	ovl_rec *recs;
-	gx_ovl_meter in[GX_OVL_MAX_PARTIES]; /* each sibling's link into this one */
+	gx_ovl_meter in[2][GX_OVL_MAX_PARTIES + 1]; /* by phase, each link into this
+						      * one (the party count: the
+						      * global's) */
+	int slices;                      /* a round's transfer, in frames */
 	uint64_t folds, parts_in, parts_out, sums_up, reports, relayed;
 };
 
@@ -472,6 +475,29 @@ void ps_ovl_local_own(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float 
 	advance(ps, r);
 }
 
+/* A frame of phase ph (0 the push, 1 the answers) from node u came in:
+ * the link measured, each round's figure told to the global, which plans
+ * with it. */
+static void measured(gx_ps *ps, int ph, int u, const gx_frame_hdr *h)
+{
+	ps_ovl_local *v = ps->loc->ovl;
+	ps_local_state *ls = ps->loc;
+	if (!v->slices)
+		for (size_t i = 0; i < ls->nkeys; i++)
+			v->slices += ls->keys[i].nsl;
+	double bytes, secs;
+	if (u < 0 || u > GX_OVL_MAX_PARTIES || !ls->ups[0]->c ||
+	    !gx_ovl_meter_frame(&v->in[ph][u], h->round, GX_FRAME_HDR_SIZE + h->payload_len,
+				gx_now_ns(), v->slices, &bytes, &secs))
+		return;
+	gx_ovl_report m = { .from = (uint8_t)u, .phase = (uint8_t)ph, .round = h->round,
+			    .bytes = (uint64_t)bytes, .ns = (uint64_t)(secs * 1e9) };
+	uint8_t rb[GX_OVL_REPORT_SIZE];
+	gx_ovl_report_pack(&m, rb);
+	ps_sent(ps, gx_send_ctl(ls->ups[0]->c, GX_FT_OVL_REPORT, 0, 0, rb, sizeof rb));
+	v->reports++;
+}
+
 /* OVL_PART from sibling p: a sum to fold here. */
 static void part_in(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *pl)
 {
@@ -513,18 +539,7 @@ static void part_in(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		r->raw[c] = x;
 	}
 	v->parts_in++;
-	/* the link, measured: to the global, which plans with it */
-	uint32_t mr;
-	double bytes, secs;
-	if (gx_ovl_meter_frame(&v->in[p->party], h->round, GX_FRAME_HDR_SIZE + h->payload_len,
-			       gx_now_ns(), &mr, &bytes, &secs) && ps->loc->ups[0]->c) {
-		gx_ovl_report m = { .from = (uint8_t)p->party, .round = mr,
-				    .bytes = (uint64_t)bytes, .ns = (uint64_t)(secs * 1e9) };
-		uint8_t rb[GX_OVL_REPORT_SIZE];
-		gx_ovl_report_pack(&m, rb);
-		ps_sent(ps, gx_send_ctl(ps->loc->ups[0]->c, GX_FT_OVL_REPORT, 0, 0, rb, sizeof rb));
-		v->reports++;
-	}
+	measured(ps, 0, (int)p->party, h);
 	advance(ps, r);
 }
 
@@ -567,9 +582,11 @@ void ps_ovl_local_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 	}
 }
 
-void ps_ovl_local_relay(gx_ps *ps, const gx_frame_hdr *h, const float *x, gx_buf *buf)
+void ps_ovl_local_relay(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const float *x,
+			gx_buf *buf)
 {
 	ps_ovl_local *v = ps->loc->ovl;
+	measured(ps, 1, u->sib ? (int)u->party : v->parties, h);
 	const gx_ovl_plan *pl = plan_of(v, h->round);
 	if (!pl)
 		return; /* nothing of this round was routed: the star's answers */

@@ -102,25 +102,46 @@ typedef struct gx_ovl_send {
 int gx_ovl_push_sends(const gx_ovl_plan *p, gx_ovl_send *out);
 
 /* Network perception: each directed link's goodput (bytes over the wall
- * time of a transfer) and one-way latency, smoothed (EWMA), kept by the
- * coordinator from the transfers the job makes anyway. */
+ * time of a transfer) and latency, and each node's ingress and egress
+ * (what all its transfers at once get through it, where its own access
+ * link is the bottleneck), smoothed (EWMA), kept by the coordinator from
+ * the transfers the job makes anyway. */
 typedef struct gx_ovl_links {
 	int parties;
 	double alpha; /* a new sample's weight, (0, 1] */
 	double rate[GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1]; /* bytes/s, 0: never */
 	double lat[GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1];  /* seconds, < 0: never */
 	uint64_t seen[GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1]; /* round of the last rate sample + 1 */
+	double cin[GX_OVL_MAX_PARTIES + 1], cout[GX_OVL_MAX_PARTIES + 1]; /* bytes/s, 0: never */
 } gx_ovl_links;
 #define GX_DEFAULT_OVL_ALPHA 0.5
 #define GX_DEFAULT_OVL_EPSILON 0.1
 
 void gx_ovl_links_init(gx_ovl_links *l, int parties, double alpha);
-/* A transfer of bytes from src to dst that took secs (> 0) in round;
- * samples that are not finite and positive are ignored. */
+/* A transfer of bytes from src to dst that took secs (> 0) in round, alone
+ * on its link and its nodes; samples that are not finite and positive are
+ * ignored. */
 void gx_ovl_links_rate(gx_ovl_links *l, int src, int dst, double bytes, double secs,
 		       uint64_t round);
 /* The link's one-way latency (half a round trip, say), secs >= 0. */
 void gx_ovl_links_lat(gx_ovl_links *l, int src, int dst, double secs);
+
+/* One round's transfers as their receivers measured them, in each phase
+ * (0: the push, 1: the answers): bytes and seconds of the transfer on each
+ * directed link, 0 where there was none. */
+typedef struct gx_ovl_round {
+	double bytes[2][GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1];
+	double secs[2][GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1];
+} gx_ovl_round;
+/* Folds a round into the estimates. Transfers of a phase that share a
+ * receiver (or a sender) ran at once and shared its access: their total
+ * over the longest of them is a sample of that node's ingress (egress),
+ * and each of them is credited with it, since alone it might have had all
+ * of it (a link measured at a quarter of the center's ingress while four
+ * shared it would otherwise never look better than that). A transfer alone
+ * at both ends is a sample of its link as it is. */
+void gx_ovl_links_round(gx_ovl_links *l, const gx_ovl_round *m, uint64_t round);
+
 /* What the planner takes the link to give: its estimate, or for a link
  * never measured the best estimate of any link (optimism: an unknown link
  * gets tried, which measures it), or 1 when none is known. */
@@ -129,23 +150,27 @@ double gx_ovl_latency(const gx_ovl_links *l, int src, int dst);
 
 /* A link's transfers as its receiver sees them, round by round: the bytes
  * of a round's frames over the time from its first frame to its last (the
- * first frame's own time is not seen, so its bytes do not count, and a
- * round of one frame gives no sample). Zero-initialised: no round yet. */
+ * first frame's own time is not seen, so its bytes do not count). Two
+ * rounds may be under way at once (a key's next round starts while
+ * another's answers still travel). Zero-initialised: none yet. */
 typedef struct gx_ovl_meter {
-	uint32_t round;
-	int frames;
-	uint64_t bytes, t0, t1; /* t: ns */
+	struct gx_ovl_meter_round {
+		uint32_t round;
+		int frames;
+		uint64_t bytes, t0, t1; /* t: ns */
+	} r[2];
 } gx_ovl_meter;
-/* A frame of bytes of round came in at now_ns. When it opens another round
- * and the one before gives a sample, returns 1 with that round, its bytes
- * and its seconds; else 0. */
+/* A frame of bytes of round came in at now_ns; a round's transfer is
+ * expected frames. Returns 1 with its bytes and seconds when this frame
+ * completes one of more than one frame; else 0. */
 int gx_ovl_meter_frame(gx_ovl_meter *m, uint32_t round, uint64_t bytes, uint64_t now_ns,
-		       uint32_t *r_out, double *bytes_out, double *secs_out);
+		       int expected, double *bytes_out, double *secs_out);
 
 /* The estimated seconds of p's push and of its answers for bytes a party
- * (each a pipeline of blocks): the most loaded link's bytes over its rate,
- * plus the latencies along the longest chain of transfers that wait for
- * each other. */
+ * (each a pipeline of blocks): the most loaded link's, node ingress' or
+ * node egress' bytes over its rate (nodes whose capacity is not known do
+ * not bound), plus the latencies along the longest chain of transfers that
+ * wait for each other. */
 double gx_ovl_push_cost(const gx_ovl_links *l, const gx_ovl_plan *p, double bytes);
 double gx_ovl_pull_cost(const gx_ovl_links *l, const gx_ovl_plan *p, double bytes);
 /* The plan of least estimated cost (push and answers chosen each on its

@@ -37,6 +37,7 @@ typedef struct view {
 	int parties;
 	double rate[NODES][NODES];
 	double lat[NODES][NODES];
+	double cin[NODES], cout[NODES]; /* 0: no bound */
 } view;
 
 void gx_ovl_star(gx_ovl_plan *p, int parties)
@@ -164,28 +165,83 @@ double gx_ovl_latency(const gx_ovl_links *l, int src, int dst)
 }
 
 int gx_ovl_meter_frame(gx_ovl_meter *m, uint32_t round, uint64_t bytes, uint64_t now_ns,
-		       uint32_t *r_out, double *bytes_out, double *secs_out)
+		       int expected, double *bytes_out, double *secs_out)
 {
-	int done = 0;
-	if (m->frames && m->round != round) {
-		if (m->frames > 1 && m->t1 > m->t0 && m->bytes) {
-			*r_out = m->round;
-			*bytes_out = (double)m->bytes;
-			*secs_out = (double)(m->t1 - m->t0) / 1e9;
-			done = 1;
-		}
-		m->frames = 0;
-	}
-	if (!m->frames) {
-		m->round = round;
-		m->t0 = now_ns;
-		m->bytes = 0;
+	int i = m->r[0].frames && m->r[0].round == round   ? 0
+		: m->r[1].frames && m->r[1].round == round ? 1
+		: !m->r[0].frames			   ? 0
+		: !m->r[1].frames			   ? 1
+		: m->r[0].round < m->r[1].round		   ? 0 /* the older one gave up on */
+							   : 1;
+	struct gx_ovl_meter_round *c = &m->r[i];
+	if (!c->frames || c->round != round) {
+		c->round = round;
+		c->frames = 0;
+		c->bytes = 0;
+		c->t0 = now_ns;
 	} else {
-		m->bytes += bytes;
+		c->bytes += bytes;
 	}
-	m->t1 = now_ns;
-	m->frames++;
-	return done;
+	c->t1 = now_ns;
+	if (++c->frames < expected)
+		return 0;
+	c->frames = 0;
+	if (c->t1 <= c->t0 || !c->bytes)
+		return 0;
+	*bytes_out = (double)c->bytes;
+	*secs_out = (double)(c->t1 - c->t0) / 1e9;
+	return 1;
+}
+
+static void ewma(double *e, double x, double alpha)
+{
+	*e = *e > 0 ? *e + alpha * (x - *e) : x;
+}
+
+void gx_ovl_links_round(gx_ovl_links *l, const gx_ovl_round *m, uint64_t round)
+{
+	int n = l->parties;
+	for (int ph = 0; ph < 2; ph++) {
+		/* each node's transfers in and out at once: their total over
+		 * the longest */
+		double in_b[NODES] = { 0 }, in_t[NODES] = { 0 }, out_b[NODES] = { 0 },
+		       out_t[NODES] = { 0 };
+		int in_k[NODES] = { 0 }, out_k[NODES] = { 0 };
+		for (int u = 0; u <= n; u++)
+			for (int v = 0; v <= n; v++) {
+				double b = m->bytes[ph][u][v], t = m->secs[ph][u][v];
+				if (u == v || !(b > 0) || !(t > 0) || !isfinite(b / t))
+					continue;
+				in_b[v] += b, out_b[u] += b;
+				in_t[v] = t > in_t[v] ? t : in_t[v];
+				out_t[u] = t > out_t[u] ? t : out_t[u];
+				in_k[v]++, out_k[u]++;
+			}
+		for (int u = 0; u <= n; u++)
+			for (int v = 0; v <= n; v++) {
+				double b = m->bytes[ph][u][v], t = m->secs[ph][u][v];
+				if (u == v || !(b > 0) || !(t > 0) || !isfinite(b / t))
+					continue;
+				double r = INFINITY;
+				if (in_k[v] > 1)
+					r = in_b[v] / in_t[v];
+				if (out_k[u] > 1 && out_b[u] / out_t[u] < r)
+					r = out_b[u] / out_t[u];
+				ewma(&l->rate[u][v], isfinite(r) ? r : b / t, l->alpha);
+				l->seen[u][v] = round + 1;
+			}
+		for (int v = 0; v <= n; v++) {
+			if (in_k[v] > 1)
+				ewma(&l->cin[v], in_b[v] / in_t[v], l->alpha);
+			if (out_k[v] > 1)
+				ewma(&l->cout[v], out_b[v] / out_t[v], l->alpha);
+		}
+	}
+}
+
+static double max2(double a, double b)
+{
+	return a > b ? a : b;
 }
 
 static void make_view(const gx_ovl_links *l, view *v)
@@ -197,12 +253,25 @@ static void make_view(const gx_ovl_links *l, view *v)
 			v->rate[i][j] = l->rate[i][j] > 0 ? l->rate[i][j] : best;
 			v->lat[i][j] = l->lat[i][j] >= 0 ? l->lat[i][j] : 0;
 		}
+	for (int i = 0; i <= l->parties; i++) {
+		v->cin[i] = l->cin[i];
+		v->cout[i] = l->cout[i];
+	}
 }
 
-static double max2(double a, double b)
+/* The most loaded node's bytes in or out over its capacity. */
+static double node_worst(const view *v, const double *in, const double *out)
 {
-	return a > b ? a : b;
+	double worst = 0;
+	for (int i = 0; i <= v->parties; i++) {
+		if (v->cin[i] > 0)
+			worst = max2(worst, in[i] / v->cin[i]);
+		if (v->cout[i] > 0)
+			worst = max2(worst, out[i] / v->cout[i]);
+	}
+	return worst;
 }
+
 
 static double push_cost(const view *v, const uint8_t *hold, double bytes)
 {
@@ -214,9 +283,13 @@ static double push_cost(const view *v, const uint8_t *hold, double bytes)
 		p.from[i] = (uint8_t)n;
 	gx_ovl_send s[2 * GX_OVL_MAX_PARTIES];
 	int m = gx_ovl_push_sends(&p, s);
-	for (int j = 0; j < m; j++)
+	double in[NODES] = { 0 }, out[NODES] = { 0 };
+	for (int j = 0; j < m; j++) {
 		load[s[j].src][s[j].dst] += bytes;
-	double worst = 0;
+		in[s[j].dst] += bytes;
+		out[s[j].src] += bytes;
+	}
+	double worst = node_worst(v, in, out);
 	for (int j = 0; j < m; j++)
 		worst = max2(worst, load[s[j].src][s[j].dst] / v->rate[s[j].src][s[j].dst]);
 	/* When S_k is ready where it is made: party k's own sum is ready at
@@ -239,7 +312,12 @@ static double push_cost(const view *v, const uint8_t *hold, double bytes)
 static double pull_cost(const view *v, const uint8_t *from, double bytes)
 {
 	int n = v->parties;
-	double worst = 0, deepest = 0;
+	double in[NODES] = { 0 }, out[NODES] = { 0 };
+	for (int i = 0; i < n; i++) {
+		in[i] += bytes;
+		out[from[i]] += bytes;
+	}
+	double worst = node_worst(v, in, out), deepest = 0;
 	for (int i = 0; i < n; i++) {
 		worst = max2(worst, bytes / v->rate[from[i]][i]);
 		double t = 0;
@@ -327,7 +405,8 @@ static void tree_search(search *s, int i)
 /* Beyond EXHAUSTIVE_TREES parties: the widest-path tree (each party
  * through the path whose slowest link is fastest, as Dijkstra's order
  * finds it; ties: the lower latency so far, then the lower number), which
- * is the least cost where latencies do not matter. */
+ * is the least cost where latencies and nodes' capacities do not matter;
+ * it is kept only where it costs less than the star. */
 static void widest_tree(const view *v, uint8_t *from)
 {
 	int n = v->parties, done[NODES] = { 0 };

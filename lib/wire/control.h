@@ -86,13 +86,14 @@ size_t gx_ovl_peers_pack(const char *const *addrs, uint32_t n, uint8_t *out, siz
 int gx_ovl_peers_parse(const uint8_t *p, size_t len, const char **addrs, uint16_t *lens,
 		       uint32_t cap, uint32_t *n);
 
-/* OVL_REPORT: what a local server measured of a link from another data
- * center's: u8 from (its party), 3 bytes zero, u32 round, u64 bytes, u64
+/* OVL_REPORT: what a local server measured of a link into it: u8 from
+ * (the sender's party; the party count: the global server), u8 phase (0
+ * the push, 1 the answers), 2 bytes zero, u32 round, u64 bytes, u64
  * nanoseconds (GX_OVL_REPORT_SIZE). parse: GX_EPROTO unless the length is
- * exact, the reserved bytes zero and the time nonzero. */
+ * exact, the phase 0 or 1, the reserved bytes zero and the time nonzero. */
 #define GX_OVL_REPORT_SIZE 24
 typedef struct gx_ovl_report {
-	uint8_t from;
+	uint8_t from, phase;
 	uint32_t round;
 	uint64_t bytes, ns;
 } gx_ovl_report;

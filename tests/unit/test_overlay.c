@@ -49,7 +49,21 @@ static int oracle_tree_ok(const uint8_t *f, int n)
 typedef struct links {
 	int n;
 	double rate[NODES][NODES], lat[NODES][NODES];
+	double cin[NODES], cout[NODES]; /* 0: no bound */
 } links;
+
+/* The most loaded node's bytes in or out over its capacity. */
+static double oracle_nodes(const links *L, const double *in, const double *out)
+{
+	double w = 0;
+	for (int i = 0; i <= L->n; i++) {
+		if (L->cin[i] > 0 && in[i] / L->cin[i] > w)
+			w = in[i] / L->cin[i];
+		if (L->cout[i] > 0 && out[i] / L->cout[i] > w)
+			w = out[i] / L->cout[i];
+	}
+	return w;
+}
 
 /* What crosses each link, from the holds alone: party k's own sum from k
  * to where S_k is made, S_(k-1) from where it was made to there, the last
@@ -79,7 +93,13 @@ static double oracle_push_cost(const links *L, const uint8_t *h, double bytes)
 		load[h[n - 1]][n] += bytes;
 		t += L->lat[h[n - 1]][n];
 	}
-	double worst = 0;
+	double in[NODES] = { 0 }, out[NODES] = { 0 };
+	for (int i = 0; i <= n; i++)
+		for (int j = 0; j <= n; j++) {
+			in[j] += load[i][j];
+			out[i] += load[i][j];
+		}
+	double worst = oracle_nodes(L, in, out);
 	for (int i = 0; i <= n; i++)
 		for (int j = 0; j <= n; j++)
 			if (load[i][j] > 0 && load[i][j] / L->rate[i][j] > worst)
@@ -90,7 +110,12 @@ static double oracle_push_cost(const links *L, const uint8_t *h, double bytes)
 static double oracle_pull_cost(const links *L, const uint8_t *f, double bytes)
 {
 	int n = L->n;
-	double worst = 0, deep = 0;
+	double in[NODES] = { 0 }, out[NODES] = { 0 };
+	for (int i = 0; i < n; i++) {
+		in[i] += bytes;
+		out[f[i]] += bytes;
+	}
+	double worst = oracle_nodes(L, in, out), deep = 0;
 	for (int i = 0; i < n; i++) {
 		if (bytes / L->rate[f[i]][i] > worst)
 			worst = bytes / L->rate[f[i]][i];
@@ -121,13 +146,19 @@ static int next_tuple(uint8_t *x, int n)
 static void random_links(gx_rng *r, int n, links *L, gx_ovl_links *E, int with_lat)
 {
 	gx_ovl_links_init(E, n, 1.0);
+	memset(L, 0, sizeof *L);
 	L->n = n;
+	/* about half the nodes behind an access link of their own */
+	for (int i = 0; with_lat >= 0 && i <= n; i++) {
+		L->cin[i] = E->cin[i] = gx_rng_below(r, 2) ? 1e6 * pow(10.0, 2.0 * gx_rng_float(r)) : 0;
+		L->cout[i] = E->cout[i] = gx_rng_below(r, 2) ? 1e6 * pow(10.0, 2.0 * gx_rng_float(r)) : 0;
+	}
 	for (int i = 0; i <= n; i++)
 		for (int j = 0; j <= n; j++) {
 			if (i == j)
 				continue;
 			L->rate[i][j] = 1e6 * pow(10.0, 2.0 * gx_rng_float(r));
-			L->lat[i][j] = with_lat ? 0.020 * gx_rng_float(r) : 0;
+			L->lat[i][j] = with_lat > 0 ? 0.020 * gx_rng_float(r) : 0;
 			gx_ovl_links_rate(E, i, j, L->rate[i][j], 1.0, 0);
 			gx_ovl_links_lat(E, i, j, L->lat[i][j]);
 		}
@@ -280,7 +311,7 @@ static void many_parties_take_the_widest_tree(void)
 		int n = 7 + (int)gx_rng_below(&r, 2);
 		links L;
 		gx_ovl_links E;
-		random_links(&r, n, &L, &E, 0);
+		random_links(&r, n, &L, &E, -1); /* no nodes' capacities, no latencies */
 		gx_ovl_plan p;
 		gx_ovl_best(&E, 1e6, &p);
 		T_REQUIRE(gx_ovl_check(&p) == 0);
@@ -446,26 +477,75 @@ static void link_estimates(void)
 	T_NEAR(gx_ovl_latency(&E, 0, 1), 0.020, 1e-12);
 }
 
-/* A round's frames over the time from its first to its last; the sample
- * comes when the next round opens. */
+/* A round's frames over the time from its first to its last, once all
+ * are in; two rounds at once. */
 static void the_meter(void)
 {
 	gx_ovl_meter m = { 0 };
-	uint32_t r = 99;
 	double b = 0, t = 0;
-	T_EQ(gx_ovl_meter_frame(&m, 0, 1000, 1000000000, &r, &b, &t), 0);
-	T_EQ(gx_ovl_meter_frame(&m, 0, 1000, 1001000000, &r, &b, &t), 0);
-	T_EQ(gx_ovl_meter_frame(&m, 0, 3000, 1002000000, &r, &b, &t), 0);
-	T_EQ(gx_ovl_meter_frame(&m, 1, 500, 1010000000, &r, &b, &t), 1);
-	T_EQ(r, 0);
+	T_EQ(gx_ovl_meter_frame(&m, 0, 1000, 1000000000, 3, &b, &t), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 0, 1000, 1001000000, 3, &b, &t), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 1, 700, 1001500000, 2, &b, &t), 0); /* the next, at once */
+	T_EQ(gx_ovl_meter_frame(&m, 0, 3000, 1002000000, 3, &b, &t), 1);
 	T_NEAR(b, 4000, 0); /* the first frame's 1000 arrived before the clock */
 	T_NEAR(t, 0.002, 1e-12);
-	/* a round of one frame says nothing */
-	T_EQ(gx_ovl_meter_frame(&m, 2, 500, 1020000000, &r, &b, &t), 0);
-	T_EQ(gx_ovl_meter_frame(&m, 2, 500, 1020000000, &r, &b, &t), 0);
-	/* two frames at the same instant: no time, no sample */
-	T_EQ(gx_ovl_meter_frame(&m, 3, 500, 1030000000, &r, &b, &t), 0);
-	T_EQ(r, 0);
+	T_EQ(gx_ovl_meter_frame(&m, 1, 500, 1011500000, 2, &b, &t), 1);
+	T_NEAR(b, 500, 0);
+	T_NEAR(t, 0.010, 1e-12);
+	/* a transfer of one frame says nothing */
+	T_EQ(gx_ovl_meter_frame(&m, 2, 500, 1020000000, 1, &b, &t), 0);
+	/* a third round at once: the oldest is given up */
+	T_EQ(gx_ovl_meter_frame(&m, 3, 500, 1030000000, 2, &b, &t), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 4, 500, 1030000000, 2, &b, &t), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 5, 500, 1031000000, 2, &b, &t), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 5, 500, 1032000000, 2, &b, &t), 1);
+	T_NEAR(t, 0.001, 1e-12);
+}
+
+/* The issue's first setting as the receivers measure it under the star:
+ * four pushes share the center's ingress and four answers its egress, at
+ * a quarter of its 50 Mbit/s each. Each is credited with the whole, the
+ * center's access is 50 both ways, and the next plan folds at a data
+ * center and passes the answers on from one: 4x less time each way. */
+static void a_round_under_the_star(void)
+{
+	const double mbit = 1e6 / 8, S = 715000;
+	gx_ovl_links E;
+	gx_ovl_links_init(&E, 4, 1.0);
+	static gx_ovl_round m;
+	memset(&m, 0, sizeof m);
+	for (int i = 0; i < 4; i++) {
+		m.bytes[0][i][4] = m.bytes[1][4][i] = S;
+		m.secs[0][i][4] = m.secs[1][4][i] = S / (12.5 * mbit);
+	}
+	gx_ovl_links_round(&E, &m, 0);
+	T_NEAR(E.cin[4], 50 * mbit, 1e-6);
+	T_NEAR(E.cout[4], 50 * mbit, 1e-6);
+	T_NEAR(gx_ovl_rate(&E, 2, 4), 50 * mbit, 1e-6);
+	T_NEAR(gx_ovl_rate(&E, 4, 2), 50 * mbit, 1e-6);
+	T_EQ(E.cin[0], 0); /* a data center's: one transfer, no sample */
+	gx_ovl_plan p, star;
+	gx_ovl_star(&star, 4);
+	T_NEAR(gx_ovl_push_cost(&E, &star, S), 4 * S / (50 * mbit), 1e-9);
+	T_NEAR(gx_ovl_pull_cost(&E, &star, S), 4 * S / (50 * mbit), 1e-9);
+	gx_ovl_best(&E, S, &p);
+	T_NEAR(gx_ovl_push_cost(&E, &p, S), S / (50 * mbit), 1e-9);
+	T_NEAR(gx_ovl_pull_cost(&E, &p, S), S / (50 * mbit), 1e-9);
+	/* the data centers' links measured at 100, one at a time */
+	memset(&m, 0, sizeof m);
+	m.bytes[0][0][1] = S, m.secs[0][0][1] = S / (100 * mbit);
+	m.bytes[0][1][2] = S, m.secs[0][1][2] = S / (100 * mbit);
+	gx_ovl_links_round(&E, &m, 1);
+	T_NEAR(gx_ovl_rate(&E, 0, 1), 100 * mbit, 1e-6);
+	T_EQ(E.cin[1], 0);
+	/* and samples that say nothing change nothing */
+	memset(&m, 0, sizeof m);
+	m.bytes[0][0][1] = S, m.secs[0][0][1] = 0;
+	m.bytes[0][2][2] = S, m.secs[0][2][2] = 1;
+	m.bytes[1][0][3] = NAN, m.secs[1][0][3] = 1;
+	gx_ovl_links_round(&E, &m, 2);
+	T_NEAR(gx_ovl_rate(&E, 0, 1), 100 * mbit, 1e-6);
+	T_EQ(E.seen[0][3], 0);
 }
 
 static void plans_on_the_wire(void)
@@ -513,6 +593,7 @@ int main(void)
 	T_RUN(epsilon_explores_its_share);
 	T_RUN(link_estimates);
 	T_RUN(the_meter);
+	T_RUN(a_round_under_the_star);
 	T_RUN(plans_on_the_wire);
 	T_DONE();
 }
