@@ -114,7 +114,8 @@ static void worker_help(void)
 	       "                       write the parameters after init to FILE.init and at\n"
 	       "                       the end to FILE.final (raw float32, key order)\n"
 	       "      --report         a TSV line per round on stdout: round keys bytes_out\n"
-	       "                       bytes_in crc32c (with a header line)\n"
+	       "                       bytes_in crc32c round_ms end_unix_s (with a header\n"
+	       "                       line)\n"
 	       "      --connect-timeout SEC\n"
 	       "                       keep trying to reach the servers this long (default: %g)\n"
 	       "      --heartbeat SEC  send a heartbeat after SEC idle seconds (default: %g)\n"
@@ -301,7 +302,7 @@ static int run(const struct wopts *o)
 			goto out;
 	}
 	if (o->report)
-		printf("round\tkeys\tbytes_out\tbytes_in\tcrc32c\n");
+		printf("round\tkeys\tbytes_out\tbytes_in\tcrc32c\tround_ms\tend_unix_s\n");
 
 	/* A worker that replaced a dead one (--elastic on its server) starts
 	 * at the job's round, with that round's gradients. */
@@ -319,6 +320,7 @@ static int run(const struct wopts *o)
 			while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 				;
 		}
+		uint64_t t_round = gx_now_ns();
 		for (size_t k = 0; k < nk; k++) {
 			if (o->objective == OBJ_QUADRATIC)
 				for (uint64_t i = 0; i < o->sizes[k]; i++)
@@ -353,8 +355,15 @@ static int run(const struct wopts *o)
 		if (o->report) {
 			uint64_t bo = 0, bi = 0;
 			gx_kv_stats(kv, &bo, &bi);
-			printf("%ld\t%zu\t%llu\t%llu\t%08x\n", r, nk, (unsigned long long)bo,
-			       (unsigned long long)bi, all);
+			struct timespec now;
+			clock_gettime(CLOCK_REALTIME, &now);
+			/* the round's time, from its first push to its last answer,
+			 * and when it ended in Unix time, so that the reports of a
+			 * job's workers line up */
+			printf("%ld\t%zu\t%llu\t%llu\t%08x\t%.3f\t%lld.%06ld\n", r, nk,
+			       (unsigned long long)bo, (unsigned long long)bi, all,
+			       (double)(gx_now_ns() - t_round) / 1e6, (long long)now.tv_sec,
+			       now.tv_nsec / 1000);
 			fflush(stdout);
 		}
 		cli_info("%s: round %ld done", who, r);
