@@ -83,7 +83,9 @@ static void usage(void)
 	       "  -h, --help                display this help and exit\n"
 	       "  -V, --version             output version information and exit\n\n"
 	       "Signals: SIGINT and SIGTERM drop what is held, write the last statistics and\n"
-	       "exit 0.\n"
+	       "exit 0. SIGHUP reads the table again (the same --table files and --line\n"
+	       "texts, in order) and switches to it between two packets; one that does not\n"
+	       "parse or names other sites is refused in one line, and the running one stays.\n"
 	       "Exit status: 0 done, 1 runtime failure (cannot attach to the device, read\n"
 	       "it, or open the statistics file), 2 usage error (bad flags, a bad table\n"
 	       "line). See %s(1).\n",
@@ -92,7 +94,7 @@ static void usage(void)
 }
 
 static gx_netem *the_emu;
-static volatile sig_atomic_t stop_sig;
+static volatile sig_atomic_t stop_sig, reload_asked;
 
 static void on_stop(int sig)
 {
@@ -108,6 +110,16 @@ static void on_stop(int sig)
 		gx_netem_stop(the_emu);
 }
 
+/* SIGHUP: the reload is the engine's thread's (on_wake), between packets;
+ * here only the flag and the wake. */
+static void on_hup(int sig)
+{
+	(void)sig;
+	reload_asked = 1;
+	if (the_emu)
+		gx_netem_wake(the_emu);
+}
+
 static void emu_log(void *ud, int level, const char *msg)
 {
 	(void)ud;
@@ -115,34 +127,129 @@ static void emu_log(void *ud, int level, const char *msg)
 		fprintf(stderr, "%s: %s\n", cli_prog, msg);
 }
 
-static void add_line(gx_netem_table *t, const char *text, const char *where, long lineno)
+/* The table's sources as the command line gives them, in order: read
+ * once at the start and again at each SIGHUP, by the same code. Standard
+ * input cannot be read twice: what came from it is kept (text). */
+typedef struct source {
+	const char *arg; /* the --table FILE or the --line TEXT */
+	int is_file;
+	char *text;      /* --table -: what standard input held */
+	size_t len;
+} source;
+static source *sources;
+static int nsources;
+
+/* Standard input, whole, into src (at the start, once per --table -). */
+static int slurp_stdin(source *src)
 {
-	char err[256];
-	if (gx_netem_table_line(t, text, err, sizeof err)) {
-		if (lineno > 0)
-			cli_usage_error("%s:%ld: %s", where, lineno, err);
-		cli_usage_error("--line '%s': %s", text, err);
+	size_t cap = 0;
+	for (;;) {
+		if (cap - src->len < 4096) {
+			char *b = realloc(src->text, cap = cap ? cap * 2 : 65536);
+			if (!b)
+				return -1;
+			src->text = b;
+		}
+		size_t r = fread(src->text + src->len, 1, cap - src->len, stdin);
+		src->len += r;
+		if (r == 0)
+			return ferror(stdin) ? -1 : 0;
 	}
 }
 
-static void add_file(gx_netem_table *t, const char *path)
+/* The lines of f (named name) into t: 0, or -1 with "NAME:LINE: reason"
+ * in err. */
+static int add_lines(gx_netem_table *t, FILE *f, const char *name, char *err, size_t cap)
 {
-	FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
-	if (!f)
-		cli_usage_error("cannot read table %s: %s", path, strerror(errno));
-	char buf[1100];
+	char buf[1100], why[256];
 	long n = 0;
 	while (fgets(buf, sizeof buf, f)) {
 		n++;
 		size_t len = strlen(buf);
-		if (len == sizeof buf - 1 && buf[len - 1] != '\n')
-			cli_usage_error("%s:%ld: line too long", path, n);
-		add_line(t, buf, path, n);
+		if (len == sizeof buf - 1 && buf[len - 1] != '\n') {
+			snprintf(err, cap, "%s:%ld: line too long", name, n);
+			return -1;
+		}
+		if (gx_netem_table_line(t, buf, why, sizeof why)) {
+			snprintf(err, cap, "%s:%ld: %s", name, n, why);
+			return -1;
+		}
 	}
-	if (ferror(f))
-		cli_usage_error("cannot read table %s: %s", path, strerror(errno));
-	if (f != stdin)
+	if (ferror(f)) {
+		snprintf(err, cap, "cannot read table %s: %s", name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Every source, in order, into t: 0, or -1 with one line in err naming
+ * where and why. */
+static int read_table(gx_netem_table *t, char *err, size_t cap)
+{
+	for (int i = 0; i < nsources; i++) {
+		const source *src = &sources[i];
+		char why[256];
+		if (!src->is_file) {
+			if (gx_netem_table_line(t, src->arg, why, sizeof why)) {
+				snprintf(err, cap, "--line '%s': %s", src->arg, why);
+				return -1;
+			}
+			continue;
+		}
+		if (!strcmp(src->arg, "-") && src->len == 0)
+			continue; /* (fmemopen refuses an empty buffer) */
+		FILE *f = strcmp(src->arg, "-") ? fopen(src->arg, "r")
+						: fmemopen(src->text, src->len, "r");
+		if (!f) {
+			snprintf(err, cap, "cannot read table %s: %s", src->arg, strerror(errno));
+			return -1;
+		}
+		int rc = add_lines(t, f, src->arg, err, cap);
 		fclose(f);
+		if (rc)
+			return -1;
+	}
+	return 0;
+}
+
+static void free_sources(void)
+{
+	for (int i = 0; i < nsources; i++)
+		free(sources[i].text);
+	free(sources);
+}
+
+/* Directions with a link and access links in t. */
+static int count_links(const gx_netem_table *t)
+{
+	int n = gx_netem_table_sites(t), links = 0;
+	for (int a = 0; a < n; a++) {
+		for (int b = 0; b < n; b++)
+			links += gx_netem_table_link(t, a, b) != NULL;
+		links += (gx_netem_table_access(t, a, GX_NETEM_IN) != NULL) +
+			 (gx_netem_table_access(t, a, GX_NETEM_OUT) != NULL);
+	}
+	return links;
+}
+
+/* The engine woke for a SIGHUP: the sources read again and, when they
+ * parse and name the same sites, the engine switched to them; else the
+ * running table stays, and the reason is said. */
+static void on_wake(void *ud, gx_netem *e)
+{
+	(void)ud;
+	if (!reload_asked)
+		return;
+	reload_asked = 0; /* a SIGHUP from now on asks for another reload */
+	char err[1400];
+	gx_netem_table *t = gx_netem_table_new();
+	if (!t)
+		cli_error("table not reloaded: out of memory");
+	else if (read_table(t, err, sizeof err) || gx_netem_reload(e, t, err, sizeof err))
+		cli_error("table not reloaded: %s", err);
+	else
+		cli_warn("table reloaded: %d links", count_links(t));
+	gx_netem_table_free(t);
 }
 
 /* --check: every direction that has a link, then every access link, one
@@ -203,9 +310,14 @@ int main(int argc, char **argv)
 		cli_error("out of memory");
 		return CLI_FAIL;
 	}
-	int check = 0, have_table = 0, c;
+	int check = 0, c;
 	long rt = 0;
 	uint64_t u;
+	sources = calloc((size_t)argc, sizeof *sources);
+	if (!sources) {
+		cli_error("out of memory");
+		return CLI_FAIL;
+	}
 	while ((c = getopt_long(argc, argv, "qvhV", longs, NULL)) != -1) {
 		switch (c) {
 		case OPT_TUN:
@@ -215,12 +327,12 @@ int main(int argc, char **argv)
 			o.tun = optarg;
 			break;
 		case OPT_TABLE:
-			add_file(t, optarg);
-			have_table = 1;
-			break;
 		case OPT_LINE:
-			add_line(t, optarg, NULL, 0);
-			have_table = 1;
+			sources[nsources].arg = optarg;
+			sources[nsources].is_file = c == OPT_TABLE;
+			if (c == OPT_TABLE && !strcmp(optarg, "-") && slurp_stdin(&sources[nsources]))
+				cli_usage_error("cannot read table -: %s", strerror(errno));
+			nsources++;
 			break;
 		case OPT_SEED:
 			if (cli_parse_count(optarg, &o.seed))
@@ -267,11 +379,15 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		cli_usage_error("unexpected argument '%s'", argv[optind]);
-	if (!have_table)
+	if (!nsources)
 		cli_usage_error("no table (--table FILE or --line TEXT)");
+	char err[1400];
+	if (read_table(t, err, sizeof err))
+		cli_usage_error("%s", err);
 	if (check) {
 		print_table(t);
 		gx_netem_table_free(t);
+		free_sources();
 		return CLI_OK;
 	}
 	if (!o.tun)
@@ -285,6 +401,7 @@ int main(int argc, char **argv)
 				 strerror(errno));
 	}
 	o.log = emu_log;
+	o.wake = on_wake;
 	gx_netem *e = gx_netem_create(&o, t, NULL);
 	gx_netem_table_free(t);
 	if (!e)
@@ -297,6 +414,8 @@ int main(int argc, char **argv)
 	sa.sa_handler = on_stop;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	printf("%s\n", o.tun);
 	if (fflush(stdout) != 0) {
 		cli_error("write error on standard output: %s", strerror(errno));
@@ -308,6 +427,7 @@ int main(int argc, char **argv)
 	/* on_stop stays installed to the end (cli.h, cli_stop_again) */
 	the_emu = NULL;
 	gx_netem_free(e);
+	free_sources();
 	if (rc)
 		return CLI_FAIL;
 	cli_info("stopped by %s", stop_sig == SIGINT ? "SIGINT" : "SIGTERM");

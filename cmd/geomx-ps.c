@@ -24,7 +24,8 @@ enum {
 	OPT_STATS_FMT,
 	OPT_KEY, OPT_INSECURE, OPT_K1, OPT_K2, OPT_WAN, OPT_LAN, OPT_SPARSE_MIN, OPT_EF_MOM, OPT_EF_SAVE,
 	OPT_CKPT, OPT_CKPT_EVERY, OPT_RESUME, OPT_SCHEDULE, OPT_CREDIT, OPT_DGT, OPT_DGT_RATE,
-	OPT_DGT_TARGET, OPT_DGT_GRACE, OPT_OVERLAY, OPT_OVL_EPS, OPT_OVL_SEED, OPT_OVL_ADDR
+	OPT_DGT_TARGET, OPT_DGT_GRACE, OPT_OVERLAY, OPT_OVL_EPS, OPT_OVL_SEED, OPT_OVL_ADDR,
+	OPT_OVL_PLAN
 };
 
 /* --dgt K:C[:BLOCK]: K the share of a slice's blocks sent reliably at
@@ -131,6 +132,10 @@ static void usage(void)
 	       "      --overlay-epsilon X  global: the share of rounds on a random plan, so\n"
 	       "                         that links out of use are measured again (default %g)\n"
 	       "      --overlay-seed N   global: the seed of those draws (default %llu)\n"
+	       "      --overlay-plan HOLD:FROM  global: every round on this plan instead, e.g.\n"
+	       "                         0,0,0,0:G,0,0,0 (where each party's sum is added to\n"
+	       "                         the ones before it; whom each gets the answers from;\n"
+	       "                         G: this server)\n"
 	       "      --overlay-addr HOST:PORT  local: where the other data centers' local\n"
 	       "                         servers reach this one (default: its --listen)\n",
 	       GX_OVL_MAX_PARTIES, d.overlay_epsilon, (unsigned long long)d.overlay_seed);
@@ -330,6 +335,7 @@ static void parse_args(int argc, char **argv)
 		{ "dgt-target", 1, 0, OPT_DGT_TARGET }, { "dgt-grace", 1, 0, OPT_DGT_GRACE },
 		{ "overlay", 1, 0, OPT_OVERLAY }, { "overlay-epsilon", 1, 0, OPT_OVL_EPS },
 		{ "overlay-seed", 1, 0, OPT_OVL_SEED }, { "overlay-addr", 1, 0, OPT_OVL_ADDR },
+		{ "overlay-plan", 1, 0, OPT_OVL_PLAN },
 		{ "quiet", 0, 0, 'q' },
 		{ "verbose", 0, 0, 'v' }, { "help", 0, 0, 'h' }, { "version", 0, 0, 'V' },
 		{ 0, 0, 0, 0 }
@@ -450,6 +456,10 @@ static void parse_args(int argc, char **argv)
 			if (cli_parse_count(optarg, &o->overlay_seed))
 				cli_usage_error("invalid --overlay-seed '%s' (want a number)", optarg);
 			global_only = ovl_flag = "--overlay-seed";
+			break;
+		case OPT_OVL_PLAN:
+			o->overlay_plan = optarg;
+			global_only = ovl_flag = "--overlay-plan";
 			break;
 		case OPT_OVL_ADDR:
 			if (check_addr(optarg, strlen(optarg), 1) || strlen(optarg) > GX_OVL_ADDR_MAX)
@@ -639,6 +649,13 @@ static void parse_args(int argc, char **argv)
 		cli_usage_error("--overlay adaptive does not go on without a party (--elastic)");
 	if (o->overlay == GX_OVERLAY_ADAPTIVE && o->parties > GX_OVL_MAX_PARTIES)
 		cli_usage_error("--overlay adaptive plans for at most %d parties", GX_OVL_MAX_PARTIES);
+	if (o->overlay_plan) {
+		gx_ovl_plan pl;
+		char why[200];
+		if (gx_ovl_plan_text(o->overlay_plan, o->parties, &pl, why, sizeof why))
+			cli_usage_error("invalid --overlay-plan '%s' for %d parties: %s", o->overlay_plan,
+					o->parties, why);
+	}
 	if (dgt_flag && !o->dgt.k)
 		cli_usage_error("%s is for --dgt K:C[:BLOCK]", dgt_flag);
 	if (o->dgt.k && !(o->dgt.rate > 0))

@@ -48,6 +48,9 @@ typedef struct gx_ps_opts {
 				   * random plan, so that links the best plan does
 				   * not use are measured again; 0..1 */
 	uint64_t overlay_seed;    /* global, adaptive: the seed of those draws */
+	const char *overlay_plan; /* global, adaptive: every round on this plan
+				   * (gx_ovl_plan_text's "HOLD:FROM"), neither
+				   * chosen nor drawn; NULL: chosen each round */
 	const char *overlay_addr; /* local, adaptive: "HOST:PORT" the other data
 				   * centers' local servers reach this one at; NULL:
 				   * its listening address */

@@ -276,12 +276,14 @@ gx_ps *gx_ps_create(const gx_ps_opts *o, int *err)
 	}
 	ps->upstream_s = o->upstream ? strdup(o->upstream) : NULL;
 	ps->overlay_addr_s = o->overlay_addr ? strdup(o->overlay_addr) : NULL;
+	ps->overlay_plan_s = o->overlay_plan ? strdup(o->overlay_plan) : NULL;
 	if (!ps->listen_s || (o->upstream && !ps->upstream_s) ||
-	    (o->overlay_addr && !ps->overlay_addr_s))
+	    (o->overlay_addr && !ps->overlay_addr_s) || (o->overlay_plan && !ps->overlay_plan_s))
 		goto fail;
 	ps->o.listen = ps->listen_s;
 	ps->o.upstream = ps->upstream_s;
 	ps->o.overlay_addr = ps->overlay_addr_s;
+	ps->o.overlay_plan = ps->overlay_plan_s;
 	ps->o.key = NULL; /* (set by ps_keys once the key is checked) */
 	if (!ps->o.limits.max_payload || !ps->o.limits.max_count)
 		gx_frame_limits_default(&ps->o.limits);
@@ -399,6 +401,7 @@ void gx_ps_free(gx_ps *ps)
 	free(ps->listen_s);
 	free(ps->upstream_s);
 	free(ps->overlay_addr_s);
+	free(ps->overlay_plan_s);
 	explicit_bzero(&ps->psk, sizeof ps->psk);
 	gx_keyring_free(ps->rings[0]);
 	gx_keyring_free(ps->rings[1]);

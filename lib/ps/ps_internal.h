@@ -184,7 +184,7 @@ struct gx_ps {
 	gx_keyring *rings[2]; /* the rings made (ps_keys), freed at the end: a
 			       * global's ring without the flat workers' keys
 			       * replaces the whole one once its job is HiPS */
-	char *listen_s, *upstream_s, *ef_save_s, *overlay_addr_s;
+	char *listen_s, *upstream_s, *ef_save_s, *overlay_addr_s, *overlay_plan_s;
 	char name[32];        /* "global", "local 0" (the role's opts) */
 	const ps_role *role;  /* the role's table */
 	struct ps_prio_tab *prio; /* per key, the priority its frames travel

@@ -63,6 +63,13 @@ void ps_ovl_local_closed(gx_ps *ps, ps_peer *p, int err, const char *why);
  * buf, referenced while needed): it goes where the round's plan says. */
 void ps_ovl_local_own(gx_ps *ps, struct ps_lkey *k, int b, uint32_t round, const float *sum,
 		      gx_buf *buf);
+/* The global said goodbye: 1 when the job's end waits for other local
+ * servers' goodbyes (then it ends with the last one, or the goodbye's
+ * deadline), 0 when it may end now. */
+int ps_ovl_local_hold_end(gx_ps *ps);
+/* Whether it waits for them now (their links' heartbeats watch them, not
+ * the goodbye's deadline). */
+int ps_ovl_local_ending(const gx_ps *ps);
 /* Statistics: folds made here, sums in and out. */
 void ps_ovl_local_stats(const gx_ps *ps, ps_sbuf *b, int json);
 /* A PUSH_REPLY (h) of a slice is in from u, its values at x (in buf, or

@@ -32,6 +32,8 @@ struct ps_ovl_global {
 	gx_ovl_links links;
 	gx_rng rng;
 	gx_ovl_plan plan;               /* the latest */
+	gx_ovl_plan fixed;              /* --overlay-plan: every round's */
+	int has_fixed;
 	gx_ovl_plan ring[64];           /* the plans of the last 64 rounds, by round */
 	uint32_t ring_round[64];
 	uint64_t plans, explored, star_pushes;
@@ -73,6 +75,16 @@ int ps_ovl_global_new(gx_ps *ps)
 	ps_ovl_global *v = calloc(1, sizeof *v);
 	if (!v)
 		return GX_ENOMEM;
+	if (ps->o.overlay_plan) {
+		char why[200];
+		if (gx_ovl_plan_text(ps->o.overlay_plan, ps->n, &v->fixed, why, sizeof why)) {
+			ps_log(ps, GX_LOG_ERROR, "invalid overlay plan '%s': %s", ps->o.overlay_plan,
+			       why);
+			free(v);
+			return GX_EINVAL;
+		}
+		v->has_fixed = 1;
+	}
 	gx_ovl_links_init(&v->links, ps->n, GX_DEFAULT_OVL_ALPHA);
 	gx_rng_seed(&v->rng, ps->o.overlay_seed);
 	gx_ovl_star(&v->plan, ps->n);
@@ -126,8 +138,11 @@ static double round_bytes(const gx_ps *ps)
 static void send_plan(gx_ps *ps, uint32_t r)
 {
 	ps_ovl_global *v = ps->glob->ovl;
-	v->explored += (uint64_t)gx_ovl_choose(&v->links, round_bytes(ps), ps->o.overlay_epsilon,
-					       &v->rng, &v->plan);
+	if (v->has_fixed)
+		v->plan = v->fixed;
+	else
+		v->explored += (uint64_t)gx_ovl_choose(&v->links, round_bytes(ps),
+						       ps->o.overlay_epsilon, &v->rng, &v->plan);
 	v->ring[r % 64] = v->plan;
 	v->ring_round[r % 64] = r;
 	int star = 1;

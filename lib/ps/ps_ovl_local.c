@@ -24,13 +24,17 @@
 
 #define PLANS 64   /* plans kept, by round: a key this far behind the others fails */
 #define AHEAD 3    /* rounds a sibling's sum may be ahead of this server's answers */
+#define UNPLACED 4096 /* sums of slices this server has no table for yet, at most */
 
-/* A slice's round being folded here. */
+/* A slice's round being folded here. Another data center's sum may come
+ * before this server has its key table (its workers came later): then k
+ * is NULL until it has, and the sum's count is checked then. */
 typedef struct ovl_rec {
 	struct ovl_rec *next;
+	uint32_t key, block, round;
+	uint64_t count;     /* the elements of what came */
 	ps_lkey *k;
 	int b;
-	uint32_t round;
 	const float *own;   /* this data center's sum, once it is in */
 	gx_buf *ownb;       /* ... the buffer it lies in (referenced) */
 	float *ownc;        /* ... or a copy of it */
@@ -57,6 +61,8 @@ struct ps_ovl_local {
 	gx_hello hello;
 	ovl_plan_ent plan[PLANS];
 	ovl_rec *recs;
+	int up_done;                     /* the global said goodbye; waiting for siblings' */
+	int unplaced;                    /* records whose slice is not known yet */
 	gx_ovl_meter in[2][GX_OVL_MAX_PARTIES + 1]; /* by phase, each link into this
 						      * one (the party count: the
 						      * global's) */
@@ -273,6 +279,40 @@ void ps_ovl_local_hello(gx_ps *ps, ps_peer *p, const gx_hello *hl)
 	sib_ready(ps, p);
 }
 
+/* Whether a sibling still has to say goodbye: a link closed before its
+ * peer is done would reset what that peer still sends (a heartbeat, its
+ * own BYE), and the reset could overtake what was sent before it. */
+static int byes_due(const ps_ovl_local *v)
+{
+	for (int q = 0; q < v->parties; q++)
+		if (v->sib[q] && v->sib[q]->c && !v->sib[q]->sib_bye)
+			return 1;
+	return 0;
+}
+
+int ps_ovl_local_hold_end(gx_ps *ps)
+{
+	ps_ovl_local *v = ps->loc->ovl;
+	if (!v || !byes_due(v))
+		return 0;
+	v->up_done = 1;
+	ps_log(ps, GX_LOG_DEBUG, "overlay: waiting for the other local servers' goodbyes");
+	return 1;
+}
+
+int ps_ovl_local_ending(const gx_ps *ps)
+{
+	return ps->loc->ovl && ps->loc->ovl->up_done;
+}
+
+/* The job is over upstream and every sibling said goodbye: done. */
+static void end_if_done(gx_ps *ps)
+{
+	ps_ovl_local *v = ps->loc->ovl;
+	if (v->up_done && !byes_due(v) && !ps->finishing)
+		ps_finish(ps, 0, NULL, "job done");
+}
+
 void ps_ovl_local_bye(gx_ps *ps)
 {
 	ps_ovl_local *v = ps->loc->ovl;
@@ -289,8 +329,10 @@ void ps_ovl_local_closed(gx_ps *ps, ps_peer *p, int err, const char *why)
 	if (ps->finishing || p->gone || handshake)
 		return; /* a dial that fails says why (sib_fail) */
 	p->gone = 1;
-	if (p->sib_bye)
+	if (p->sib_bye) {
+		end_if_done(ps);
 		return;
+	}
 	ps_finish(ps, GX_EPEER, NULL, "%s died: %s", p->label,
 		  !err ? "connection closed" : why && *why ? why : gx_strerror(err));
 }
@@ -319,24 +361,48 @@ static const gx_ovl_plan *plan_of(ps_ovl_local *v, uint32_t round)
 	return e->set && e->round == round ? &e->p : NULL;
 }
 
-static ovl_rec *rec_of(ps_ovl_local *v, ps_lkey *k, int b, uint32_t round, int make)
+static ovl_rec *rec_of(ps_ovl_local *v, uint32_t key, uint32_t block, uint32_t round, int make)
 {
 	for (ovl_rec *r = v->recs; r; r = r->next)
-		if (r->k == k && r->b == b && r->round == round)
+		if (r->key == key && r->block == block && r->round == round)
 			return r;
 	if (!make)
 		return NULL;
 	ovl_rec *r = calloc(1, sizeof *r);
 	if (!r)
 		return NULL;
-	r->k = k;
-	r->b = b;
+	r->key = key;
+	r->block = block;
 	r->round = round;
 	r->pre_last = -1;
 	r->pre_from = -1;
 	r->next = v->recs;
 	v->recs = r;
 	return r;
+}
+
+/* Finds r's slice in the key table once there is one: 1, 0 while there is
+ * none, -1 after ending the job (what came does not fit it). */
+static int rec_place(gx_ps *ps, ovl_rec *r)
+{
+	if (r->k)
+		return 1;
+	ps_lkey *k = ps_local_key(ps, r->key, r->block);
+	int b = 0;
+	while (k && b < k->nsl && k->sl[b].block != r->block)
+		b++;
+	if (!k)
+		return 0;
+	if (b == k->nsl || k->sl[b].count != r->count) {
+		ps_finish(ps, GX_EPROTO, NULL, "another data center sent a sum of key %u block %u "
+			  "of %llu elements, which is no slice of this server's key table", r->key,
+			  r->block, (unsigned long long)r->count);
+		return -1;
+	}
+	r->k = k;
+	r->b = b;
+	ps->loc->ovl->unplaced--;
+	return 1;
 }
 
 static void rec_drop(ps_ovl_local *v, ovl_rec *r)
@@ -369,10 +435,12 @@ static int advance(gx_ps *ps, ovl_rec *r)
 	const gx_ovl_plan *pl = plan_of(v, r->round);
 	if (!pl && v->plan[r->round % PLANS].set && v->plan[r->round % PLANS].round > r->round) {
 		ps_finish(ps, GX_EPROTO, NULL, "key %u block %u round %u: %d rounds behind the "
-			  "others, its plan is gone", r->k->key, r->k->sl[r->b].block, r->round,
-			  PLANS);
+			  "others, its plan is gone", r->key, r->block, r->round, PLANS);
 		return -1;
 	}
+	int placed = rec_place(ps, r);
+	if (placed <= 0)
+		return placed;
 	if (!pl || v->nready < v->parties - 1)
 		return 0;
 	int j = (int)ps->o.party, n = v->parties;
@@ -381,13 +449,13 @@ static int advance(gx_ps *ps, ovl_rec *r)
 		if (r->raw[q] && !raw_due(pl, j, q)) {
 			ps_finish(ps, GX_EPROTO, NULL, "%s sent its sum of key %u round %u, which "
 				  "the plan does not send here", v->sib[q] ? v->sib[q]->label :
-				  "a local server", r->k->key, r->round);
+				  "a local server", r->key, r->round);
 			return -1;
 		}
 	if (r->pre_from >= 0 && !pre_due(pl, j, r->pre_got)) {
 		ps_finish(ps, GX_EPROTO, NULL, "local %d sent the sum of parties 0..%d of key %u "
 			  "round %u, which the plan does not send here", r->pre_from, r->pre_got,
-			  r->k->key, r->round);
+			  r->key, r->round);
 		return -1;
 	}
 	const gx_slice *s = &r->k->sl[r->b];
@@ -455,7 +523,12 @@ void ps_ovl_local_own(gx_ps *ps, ps_lkey *k, int b, uint32_t round, const float 
 		      gx_buf *buf)
 {
 	ps_ovl_local *v = ps->loc->ovl;
-	ovl_rec *r = rec_of(v, k, b, round, 1);
+	ovl_rec *r = rec_of(v, k->key, k->sl[b].block, round, 1);
+	if (r && !r->k && !r->count) { /* made now */
+		r->k = k;
+		r->b = b;
+		r->count = k->sl[b].count;
+	}
 	if (!r || r->own) {
 		ps_finish(ps, r ? GX_EPROTO : GX_ENOMEM, NULL, "key %u round %u: %s", k->key,
 			  round, r ? "this data center's sum twice" : "out of memory");
@@ -506,26 +579,37 @@ static void part_in(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	int b = 0;
 	while (k && b < k->nsl && k->sl[b].block != h->block)
 		b++;
-	if (!k || b == k->nsl || k->init != 2 || h->count != k->sl[b].count ||
+	if ((k && (b == k->nsl || h->count != k->sl[b].count)) || !h->count ||
 	    h->codec != GX_CODEC_F32 || (h->flags & GX_FF_ZSTD)) {
 		sib_violation(ps, p, "key %u block %u: a sum of no slice this server holds "
 			      "(%llu elements)", h->key, h->block, (unsigned long long)h->count);
 		return;
 	}
-	if (h->round < k->rounds || h->round >= k->rounds + AHEAD) {
+	/* A key this server has no table for yet: its workers have pushed
+	 * nothing, so the job is at its first round. */
+	uint64_t at = k ? k->rounds : 0;
+	if (h->round < at || h->round >= at + AHEAD) {
 		sib_violation(ps, p, "key %u round %u: a sum out of turn (this server is at "
-			      "round %llu)", h->key, h->round, (unsigned long long)k->rounds);
+			      "round %llu)", h->key, h->round, (unsigned long long)at);
 		return;
 	}
 	int pre = h->channel > 0, c = pre ? (int)h->channel - 1 : (int)p->party;
-	ovl_rec *r = rec_of(v, k, b, h->round, 1);
-	float *x = r ? malloc((size_t)(h->count ? h->count : 1) * sizeof(float)) : NULL;
+	ovl_rec *r = rec_of(v, h->key, h->block, h->round, 1);
+	if (r && !r->count) { /* made now */
+		r->count = h->count;
+		if (!k && ++v->unplaced > UNPLACED) {
+			sib_violation(ps, p, "more than %d sums of slices this server has no key "
+				      "table for", UNPLACED);
+			return;
+		}
+	}
+	float *x = r ? malloc((size_t)h->count * sizeof(float)) : NULL;
 	if (!x) {
 		ps_finish(ps, GX_ENOMEM, NULL, "out of memory for the overlay");
 		return;
 	}
-	if ((pre ? r->pre != NULL : r->raw[c] != NULL) || c >= GX_OVL_MAX_PARTIES ||
-	    gx_codec_decode(ps->codec, h, pl, x, 0)) {
+	if (h->count != r->count || (pre ? r->pre != NULL : r->raw[c] != NULL) ||
+	    c >= GX_OVL_MAX_PARTIES || gx_codec_decode(ps->codec, h, pl, x, 0)) {
 		free(x);
 		sib_violation(ps, p, "key %u round %u: a sum sent twice, or malformed (channel "
 			      "%u)", h->key, h->round, h->channel);
@@ -563,6 +647,7 @@ void ps_ovl_local_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 		return;
 	case GX_FT_BYE:
 		p->sib_bye = 1;
+		end_if_done(ps);
 		return;
 	case GX_FT_OVL_PART:
 		part_in(ps, p, h, pl);

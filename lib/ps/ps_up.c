@@ -274,7 +274,7 @@ void ps_local_tick(gx_ps *ps, uint64_t now)
 	if (ps->finishing)
 		return;
 	if (ps->loc->byeing) {
-		if (now >= ps->loc->bye_until) {
+		if (now >= ps->loc->bye_until && !ps_ovl_local_ending(ps)) {
 			for (int i = 0; i < ps->loc->nups; i++)
 				if (ps->loc->ups[i]->ust == UP_BYE)
 					ps_log(ps, GX_LOG_WARN, "%s did not answer our goodbye "
@@ -341,7 +341,8 @@ void ps_local_up_closed(gx_ps *ps, ps_peer *u, int err, const char *why)
 		for (int i = 0; i < ps->loc->nups; i++)
 			if (ps->loc->ups[i]->ust != UP_CLOSED)
 				return;
-		ps_finish(ps, 0, NULL, "job done");
+		if (!ps_ovl_local_hold_end(ps))
+			ps_finish(ps, 0, NULL, "job done");
 		return;
 	}
 	if (was == UP_HELLO || was == UP_CONFIG)

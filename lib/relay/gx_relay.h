@@ -205,6 +205,11 @@ int gx_netem_classify(const gx_netem_table *t, const uint8_t *pkt, size_t len, i
 		      int *dst);
 void gx_netem_table_free(gx_netem_table *t);
 
+typedef struct gx_netem gx_netem;
+/* Called by gx_netem_run, in its thread, between two packets, after
+ * gx_netem_wake: where a program reloads its table (gx_netem_reload). */
+typedef void gx_netem_wake_fn(void *ud, gx_netem *e);
+
 typedef struct gx_netem_opts {
 	const char *tun;      /* the TUN device to attach to, when fd < 0 */
 	int fd;               /* else: packets are read from and written to fd,
@@ -218,9 +223,9 @@ typedef struct gx_netem_opts {
 	double stats_every;   /* s */
 	gx_log_fn *log;       /* NULL: silent */
 	void *log_ud;
+	gx_netem_wake_fn *wake; /* NULL: gx_netem_wake does nothing */
+	void *wake_ud;
 } gx_netem_opts;
-
-typedef struct gx_netem gx_netem;
 
 /* Every field at its default: fd -1, no device named, defaults above. */
 void gx_netem_opts_default(gx_netem_opts *o);
@@ -234,6 +239,24 @@ int gx_netem_run(gx_netem *e);
 /* Makes gx_netem_run return: async-signal-safe, and safe from another
  * thread. */
 void gx_netem_stop(gx_netem *e);
+/* Makes gx_netem_run call o.wake soon, once for any number of wakes since
+ * the last call: async-signal-safe (a SIGHUP handler's), and safe from
+ * another thread. */
+void gx_netem_wake(gx_netem *e);
+/* Switches to the links of t (copied: the caller frees it) between two
+ * packets, as a network whose links change while packets cross them: a
+ * packet that has gone through a link's rate (its bottleneck) keeps its
+ * time; one still waiting for the rate is sent at the new rate from now
+ * on, then meets the new delay (its jitter draw kept, within the new
+ * bound); the virtual clock of each rate carries over (the bytes waiting
+ * are neither forgotten nor sent in a burst); the new queue bounds, loss
+ * and reordering apply to packets that reach a link from now on (a shorter
+ * queue drops nothing already in it). Counts go on. t must name the same
+ * sites in the same order with the same prefixes (held packets are
+ * indexed by site). 0; GX_EINVAL with a one-line reason in err when the
+ * sites differ (the running table stays); GX_ENOMEM. Call from o.wake, or
+ * from the thread that calls gx_netem_run while it does not run. */
+int gx_netem_reload(gx_netem *e, const gx_netem_table *t, char *err, size_t cap);
 /* What direction src -> dst saw so far (after gx_netem_run returned, or
  * from the thread that runs it). */
 void gx_netem_counts(const gx_netem *e, int src, int dst, gx_netem_count *c);

@@ -13,23 +13,42 @@ void link_init(link_dir *d, uint64_t seed)
 	gx_rng_seed(&d->rng, seed);
 }
 
+uint64_t link_send(link_dir *d, const gx_relay_link *c, size_t len, uint64_t now)
+{
+	if (!(c->rate > 0))
+		return now;
+	uint64_t start = d->vclock > now ? d->vclock : now;
+	d->vclock = start + (uint64_t)llround((double)len * 1e9 / c->rate);
+	return d->vclock;
+}
+
+int64_t link_jitter(link_dir *d, const gx_relay_link *c)
+{
+	if (!c->jitter_ns)
+		return 0;
+	return (int64_t)gx_rng_below(&d->rng, 2 * c->jitter_ns + 1) - (int64_t)c->jitter_ns;
+}
+
+uint64_t link_jittered(uint64_t t, int64_t j, uint64_t now)
+{
+	if (j >= 0)
+		return t + (uint64_t)j;
+	return t - now > (uint64_t)-j ? t - (uint64_t)-j : now;
+}
+
 uint64_t link_stamp(link_dir *d, const gx_relay_link *c, size_t len, uint64_t now)
 {
-	uint64_t t = now;
-	if (c->rate > 0) {
-		uint64_t start = d->vclock > now ? d->vclock : now;
-		d->vclock = start + (uint64_t)llround((double)len * 1e9 / c->rate);
-		t = d->vclock;
-	}
-	t += c->delay_ns;
-	if (c->jitter_ns) {
-		uint64_t j = gx_rng_below(&d->rng, 2 * c->jitter_ns + 1);
-		if (j >= c->jitter_ns)
-			t += j - c->jitter_ns;
-		else
-			t = t - now > c->jitter_ns - j ? t - (c->jitter_ns - j) : now;
-	}
-	return t;
+	uint64_t t = link_send(d, c, len, now) + c->delay_ns;
+	return link_jittered(t, link_jitter(d, c), now);
+}
+
+uint64_t link_retime(uint64_t t, double old_rate, double new_rate, uint64_t now)
+{
+	if (t <= now || old_rate == new_rate)
+		return t;
+	if (!(new_rate > 0) || !(old_rate > 0)) /* unlimited now: what waited goes at once */
+		return now;
+	return now + (uint64_t)llround((double)(t - now) * old_rate / new_rate);
 }
 
 uint64_t link_release(link_dir *d, uint64_t t)

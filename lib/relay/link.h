@@ -33,8 +33,24 @@ typedef struct link_dir {
 /* A direction whose draws start from seed. */
 void link_init(link_dir *d, uint64_t seed);
 /* When a unit of len bytes arriving at now leaves through the rate, the
- * delay and the jitter of c (the order not yet kept: link_release). */
+ * delay and the jitter of c (the order not yet kept: link_release). The
+ * three steps of it, for a caller that keeps them apart (the packet
+ * emulator, whose links may change under held packets): */
 uint64_t link_stamp(link_dir *d, const gx_relay_link *c, size_t len, uint64_t now);
+/* - when the unit has gone through c's rate: the end of its turn on the
+ *   virtual clock (now without a rate); */
+uint64_t link_send(link_dir *d, const gx_relay_link *c, size_t len, uint64_t now);
+/* - a draw of c's jitter in [-jitter, +jitter] ns (none drawn, 0, when c
+ *   has no jitter); */
+int64_t link_jitter(link_dir *d, const gx_relay_link *c);
+/* - t moved by the draw j, but never before now (the arrival). */
+uint64_t link_jittered(uint64_t t, int64_t j, uint64_t now);
+/* The rate changes at now from old to new bytes/s (0: unlimited): a time t
+ * on the old virtual clock (the end of a unit's turn, or the clock itself)
+ * on the new one. What is still to be sent after now goes at the new rate,
+ * so the bytes waiting neither vanish nor burst out; t <= now is past and
+ * stays. */
+uint64_t link_retime(uint64_t t, double old_rate, double new_rate, uint64_t now);
 /* t, or the previous unit's release when that is later; it becomes the
  * previous one. */
 uint64_t link_release(link_dir *d, uint64_t t);

@@ -52,10 +52,17 @@ enum { ST_EGRESS, ST_PAIR, ST_INGRESS, ST_DONE };
 
 typedef struct pkt {
 	uint64_t t, seq; /* when it leaves the link it is on (ns), arrival order */
+	/* How the link it is on made t, kept so that a reload can make it
+	 * again (gx_netem_reload): when it goes through the rate (tx; its
+	 * arrival without a rate), the jitter it drew, whether it skips the
+	 * delay (reorder=). */
+	uint64_t tx;
+	int64_t jit;
 	uint32_t len;
 	int16_t src, dst;
 	int8_t stage;    /* the next stage */
 	int8_t on;       /* the stage of the link it is on; -1: none yet */
+	int8_t early;
 	uint8_t data[];
 } pkt;
 
@@ -68,7 +75,12 @@ struct gx_netem {
 	gx_netem_count access_count[GX_NETEM_MAX_SITES][2];
 	uint64_t passed, malformed, write_fail, dropped_at_stop;
 	int fd, own_fd;
-	int stop_pipe[2];
+	/* What a signal handler or another thread asks (set with __atomic
+	 * stores, which are async-signal-safe), and the self-pipe whose byte
+	 * wakes ppoll to look: a flag is never lost, a byte may be when the
+	 * pipe is full, and then there are bytes enough to wake it. */
+	int stop_asked, wake_asked;
+	int wake_pipe[2];
 	size_t slot;         /* bytes of a pkt with its data */
 	pkt *spare;          /* the next read lands here */
 	pkt **free_list;
@@ -240,12 +252,13 @@ static void emit(gx_netem *e, const pkt *p)
 	left(e, p);
 }
 
-/* A packet of len bytes reaching link l (its state d, its counts c) at *t:
- * 0 with the time it leaves in *t, or -1 when it was lost or dropped. An
- * access link is a link with only a rate and a queue: the same path. */
-static int cross(const gx_netem_link *l, link_dir *d, gx_netem_count *c, uint32_t len, uint64_t *t)
+/* Packet p reaching link l (its state d, its counts c) at *t: 0 with the
+ * time it leaves in *t, or -1 when it was lost or dropped. An access link
+ * is a link with only a rate and a queue: the same path. */
+static int cross(const gx_netem_link *l, link_dir *d, gx_netem_count *c, pkt *p, uint64_t *t)
 {
 	uint64_t at = *t;
+	uint32_t len = p->len;
 	c->in++;
 	c->in_bytes += len;
 	if (l->ge.p_gb > 0 ? link_ge_lost(d, &l->ge) : l->l.loss > 0 && link_draw(d, l->l.loss)) {
@@ -256,15 +269,17 @@ static int cross(const gx_netem_link *l, link_dir *d, gx_netem_count *c, uint32_
 		c->dropped++;
 		return -1;
 	}
-	int early = l->reorder > 0 && link_draw(d, l->reorder);
-	gx_relay_link k = l->l;
-	if (early) {
-		k.delay_ns = k.jitter_ns = 0;
+	/* (link_stamp's steps, each kept in p; the draws in the same order) */
+	p->early = l->reorder > 0 && link_draw(d, l->reorder);
+	p->tx = link_send(d, &l->l, len, at);
+	if (p->early) {
 		c->reordered++;
+		p->jit = 0;
+		*t = p->tx;
+		return 0;
 	}
-	*t = link_stamp(d, &k, len, at);
-	if (!early)
-		*t = link_release(d, *t);
+	p->jit = link_jitter(d, &l->l);
+	*t = link_release(d, link_jittered(p->tx + l->l.delay_ns, p->jit, at));
 	return 0;
 }
 
@@ -283,7 +298,7 @@ static int advance(gx_netem *e, pkt *p, uint64_t t, uint64_t now)
 			continue;
 		left(e, p);
 		p->on = p->stage;
-		if (cross(l, d, c, p->len, &t))
+		if (cross(l, d, c, p, &t))
 			return 0;
 		const pkt *first = gx_heap_top(&e->heap);
 		if (t <= now && (!first || first->t > t))
@@ -341,6 +356,125 @@ static void release_due(gx_netem *e, uint64_t now)
 		if (!advance(e, p, p->t, now))
 			e->free_list[e->nfree++] = p;
 	}
+}
+
+/* --------------------------------------------------------- a new table */
+
+/* The link a held packet is on, as a number: pairs first, then access
+ * links (for sorting the held packets by link). */
+static int on_key(const pkt *p)
+{
+	if (p->on == ST_PAIR)
+		return p->src * GX_NETEM_MAX_SITES + p->dst;
+	int site = p->on == ST_EGRESS ? p->src : p->dst;
+	int way = p->on == ST_EGRESS ? GX_NETEM_OUT : GX_NETEM_IN;
+	return GX_NETEM_MAX_SITES * GX_NETEM_MAX_SITES + site * 2 + way;
+}
+
+/* By link, then in the order they reached it (their turns at the rate). */
+static int by_link(const void *x, const void *y)
+{
+	const pkt *a = *(pkt *const *)x, *b = *(pkt *const *)y;
+	int ka = on_key(a), kb = on_key(b);
+	if (ka != kb)
+		return ka < kb ? -1 : 1;
+	if (a->tx != b->tx)
+		return a->tx < b->tx ? -1 : 1;
+	return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+static const gx_relay_link no_link; /* a link taken away: no rate, no delay */
+
+/* Whether the times a link gives change from o to n (NULL: none). */
+static int timing_changed(const gx_netem_link *o, const gx_netem_link *n)
+{
+	const gx_relay_link *a = o ? &o->l : &no_link, *b = n ? &n->l : &no_link;
+	return a->rate != b->rate || a->delay_ns != b->delay_ns || a->jitter_ns != b->jitter_ns;
+}
+
+/* The packets v[0..n) held on one link (by_link's order), whose timing
+ * goes from o to nl at now, its state d: those still waiting for the rate
+ * are sent at the new one from now on and then meet the new delay, in the
+ * order they came (link_release's order kept from the last packet that
+ * went through the rate); those past it keep their times. */
+static void retime(pkt **v, size_t n, const gx_relay_link *o, const gx_relay_link *nl, link_dir *d,
+		   uint64_t now)
+{
+	uint64_t last = d->last_release < now ? d->last_release : now;
+	for (size_t i = 0; i < n; i++) {
+		pkt *p = v[i];
+		if (p->tx <= now) { /* on the wire already */
+			if (!p->early && p->t > last)
+				last = p->t;
+			continue;
+		}
+		p->tx = link_retime(p->tx, o->rate, nl->rate, now);
+		if (p->early) {
+			p->t = p->tx;
+			continue;
+		}
+		int64_t j = (int64_t)nl->jitter_ns;
+		p->jit = p->jit > j ? j : p->jit < -j ? -j : p->jit;
+		p->t = link_jittered(p->tx + nl->delay_ns, p->jit, now);
+		if (p->t < last)
+			p->t = last;
+		last = p->t;
+	}
+	d->last_release = last;
+}
+
+int gx_netem_reload(gx_netem *e, const gx_netem_table *t, char *err, size_t cap)
+{
+	if (netem_table_same_sites(&e->t, t, err, cap))
+		return GX_EINVAL;
+	uint64_t now = gx_now_ns();
+	release_due(e, now); /* so every packet held leaves later than now */
+	size_t n = e->heap.n;
+	pkt **v = malloc((n ? n : 1) * sizeof *v);
+	if (!v) {
+		if (err && cap)
+			snprintf(err, cap, "out of memory");
+		return GX_ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i] = gx_heap_pop(&e->heap);
+	qsort(v, n, sizeof *v, by_link);
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && on_key(v[j]) == on_key(v[i]); j++)
+			;
+		link_dir *d;
+		gx_netem_count *c;
+		const gx_netem_link *o = stage_link(e, v[i], v[i]->on, &d, &c);
+		const gx_netem_link *nl;
+		if (v[i]->on == ST_PAIR)
+			nl = gx_netem_table_link(t, v[i]->src, v[i]->dst);
+		else
+			nl = gx_netem_table_access(t, v[i]->on == ST_EGRESS ? v[i]->src : v[i]->dst,
+						   v[i]->on == ST_EGRESS ? GX_NETEM_OUT : GX_NETEM_IN);
+		if (timing_changed(o, nl))
+			retime(v + i, j - i, o ? &o->l : &no_link, nl ? &nl->l : &no_link, d, now);
+	}
+	/* every virtual clock onto its new rate, held packets or not */
+	for (int a = 0; a < e->t.n; a++) {
+		for (int b = 0; b < e->t.n; b++) {
+			const gx_netem_link *o = gx_netem_table_link(&e->t, a, b);
+			const gx_netem_link *nl = gx_netem_table_link(t, a, b);
+			e->dir[a][b].vclock = link_retime(e->dir[a][b].vclock, o ? o->l.rate : 0,
+							  nl ? nl->l.rate : 0, now);
+		}
+		for (int w = GX_NETEM_IN; w <= GX_NETEM_OUT; w++) {
+			const gx_netem_link *o = gx_netem_table_access(&e->t, a, w);
+			const gx_netem_link *nl = gx_netem_table_access(t, a, w);
+			e->access_dir[a][w].vclock = link_retime(e->access_dir[a][w].vclock,
+								 o ? o->l.rate : 0, nl ? nl->l.rate : 0, now);
+		}
+	}
+	/* back into the heap, on the new times (room for all was reserved) */
+	for (size_t i = 0; i < n; i++)
+		(void)gx_heap_push(&e->heap, v[i]);
+	free(v);
+	e->t = *t;
+	return 0;
 }
 
 /* ------------------------------------------------------------ statistics */
@@ -402,7 +536,7 @@ gx_netem *gx_netem_create(const gx_netem_opts *o, const gx_netem_table *t, int *
 	e->o = *o;
 	e->t = *t;
 	e->fd = -1;
-	e->stop_pipe[0] = e->stop_pipe[1] = -1;
+	e->wake_pipe[0] = e->wake_pipe[1] = -1;
 	e->t0 = gx_now_ns();
 	if (e->o.max_packets < 1)
 		e->o.max_packets = 1;
@@ -455,7 +589,7 @@ gx_netem *gx_netem_create(const gx_netem_opts *o, const gx_netem_table *t, int *
 	if (!e->free_list || gx_heap_reserve(&e->heap, (size_t)e->o.max_packets + 1) != 0 ||
 	    !(e->spare = slot_take(e)))
 		goto fail;
-	if (pipe2(e->stop_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+	if (pipe2(e->wake_pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
 		rc = GX_EIO;
 		goto fail;
 	}
@@ -492,7 +626,7 @@ int gx_netem_run(gx_netem *e)
 			ts.tv_sec = (time_t)((until - now) / 1000000000ull);
 			ts.tv_nsec = (long)((until - now) % 1000000000ull);
 		}
-		struct pollfd pf[2] = { { e->fd, POLLIN, 0 }, { e->stop_pipe[0], POLLIN, 0 } };
+		struct pollfd pf[2] = { { e->fd, POLLIN, 0 }, { e->wake_pipe[0], POLLIN, 0 } };
 		int n = ppoll(pf, 2, &ts, NULL);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -500,8 +634,17 @@ int gx_netem_run(gx_netem *e)
 			elog(e, 0, "poll: %s", strerror(errno));
 			return GX_EIO;
 		}
-		if (pf[1].revents)
-			break;
+		if (pf[1].revents) {
+			char b[64];
+			while (read(e->wake_pipe[0], b, sizeof b) > 0)
+				;
+			if (__atomic_load_n(&e->stop_asked, __ATOMIC_ACQUIRE))
+				break;
+			/* (a wake asked after this store is served by a later call) */
+			if (__atomic_exchange_n(&e->wake_asked, 0, __ATOMIC_ACQ_REL) && e->o.wake)
+				e->o.wake(e->o.wake_ud, e);
+			continue;
+		}
 		if (pf[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
 			elog(e, 0, "the packet device failed (poll events 0x%x)", pf[0].revents);
 			return GX_EIO;
@@ -530,12 +673,23 @@ int gx_netem_run(gx_netem *e)
 	return 0;
 }
 
+static void poke(gx_netem *e, int *flag)
+{
+	__atomic_store_n(flag, 1, __ATOMIC_RELEASE);
+	int saved = errno;
+	ssize_t w = write(e->wake_pipe[1], "x", 1);
+	(void)w; /* full: bytes enough to wake it are there */
+	errno = saved;
+}
+
 void gx_netem_stop(gx_netem *e)
 {
-	int saved = errno;
-	ssize_t w = write(e->stop_pipe[1], "x", 1);
-	(void)w;
-	errno = saved;
+	poke(e, &e->stop_asked);
+}
+
+void gx_netem_wake(gx_netem *e)
+{
+	poke(e, &e->wake_asked);
 }
 
 void gx_netem_free(gx_netem *e)
@@ -549,8 +703,8 @@ void gx_netem_free(gx_netem *e)
 	if (e->own_fd && e->fd >= 0)
 		close(e->fd);
 	for (int i = 0; i < 2; i++)
-		if (e->stop_pipe[i] >= 0)
-			close(e->stop_pipe[i]);
+		if (e->wake_pipe[i] >= 0)
+			close(e->wake_pipe[i]);
 	for (size_t i = 0; i < e->nblocks; i++)
 		free(e->blocks[i]);
 	free(e->blocks);

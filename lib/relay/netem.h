@@ -31,4 +31,11 @@ struct gx_netem_table {
 	gx_netem_link access[GX_NETEM_MAX_SITES][2];
 };
 
+/* 0 when b names the same sites as a, in the same order, each with the
+ * same prefixes (in any order); else GX_EINVAL with a one-line reason in
+ * err. A running engine's held packets are indexed by site, so a table it
+ * reloads may change links only (gx_netem_reload). */
+int netem_table_same_sites(const gx_netem_table *a, const gx_netem_table *b, char *err,
+			   size_t cap);
+
 #endif

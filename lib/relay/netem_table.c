@@ -102,6 +102,37 @@ int gx_netem_classify(const gx_netem_table *t, const uint8_t *pkt, size_t len, i
 	return 0;
 }
 
+/* Whether every prefix of x is one of y's. */
+static int prefixes_within(const netem_site *x, const netem_site *y)
+{
+	for (int i = 0; i < x->nprefix; i++) {
+		int found = 0;
+		for (int j = 0; j < y->nprefix && !found; j++)
+			found = x->prefix[i].net == y->prefix[j].net && x->prefix[i].len == y->prefix[j].len;
+		if (!found)
+			return 0;
+	}
+	return 1;
+}
+
+int netem_table_same_sites(const gx_netem_table *a, const gx_netem_table *b, char *err, size_t cap)
+{
+	static const char why[] = "a reload may change links only, not sites";
+	if (a->n != b->n)
+		return fail(err, cap, "the sites changed: the table names %d, the running one %d (%s)",
+			    b->n, a->n, why);
+	for (int i = 0; i < a->n; i++) {
+		const netem_site *x = &a->site[i], *y = &b->site[i];
+		if (strcmp(x->name, y->name))
+			return fail(err, cap, "the sites changed: site %d is '%s' now, was '%s' (%s)", i + 1,
+				    y->name, x->name, why);
+		if (!prefixes_within(x, y) || !prefixes_within(y, x))
+			return fail(err, cap, "the sites changed: site '%s' has other prefixes (%s)",
+				    x->name, why);
+	}
+	return 0;
+}
+
 /* "10.1.2.0/24" or "10.1.2.3" (a /32). */
 static int parse_prefix(const char *s, netem_prefix *p)
 {

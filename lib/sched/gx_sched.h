@@ -186,6 +186,13 @@ void gx_ovl_random(gx_rng *r, int parties, gx_ovl_plan *p);
 int gx_ovl_choose(const gx_ovl_links *l, double bytes, double epsilon, gx_rng *r,
 		  gx_ovl_plan *p);
 
+/* A plan as text, "HOLD:FROM": hold[] then from[], comma-separated, each a
+ * party's number or G for the sink, e.g. "0,0,0,0:G,0,0,0" (fold
+ * everything at party 0, which alone gets the answers and passes them
+ * on). 0, or GX_EINVAL with why (cap bytes) when it is not a plan of
+ * parties. */
+int gx_ovl_plan_text(const char *s, int parties, gx_ovl_plan *p, char *why, size_t cap);
+
 /* A plan on the wire: u8 parties, then hold[] and from[] (1 + 2 * parties
  * bytes). gx_ovl_pack returns the bytes written (cap must hold them) or
  * GX_EINVAL; gx_ovl_parse checks everything gx_ovl_check does and the

@@ -25,6 +25,7 @@
  * the optimism about unknown links take care of.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "gx_sched.h"
@@ -498,6 +499,60 @@ int gx_ovl_choose(const gx_ovl_links *l, double bytes, double epsilon, gx_rng *r
 		return 1;
 	}
 	gx_ovl_best(l, bytes, p);
+	return 0;
+}
+
+/* One list of n nodes ("0,G,2"), into out; 0 or -1. */
+static int node_list(const char *s, const char *end, int n, uint8_t *out)
+{
+	int i = 0;
+	while (s < end && i < n) {
+		if (*s == 'G' || *s == 'g') {
+			out[i] = (uint8_t)n;
+			s++;
+		} else if (*s >= '0' && *s <= '9') {
+			int v = 0;
+			while (s < end && *s >= '0' && *s <= '9' && v < 100)
+				v = v * 10 + (*s++ - '0');
+			if (v >= n)
+				return -1;
+			out[i] = (uint8_t)v;
+		} else {
+			return -1;
+		}
+		if (++i < n && (s >= end || *s++ != ','))
+			return -1;
+	}
+	return i == n && s == end ? 0 : -1;
+}
+
+int gx_ovl_plan_text(const char *s, int parties, gx_ovl_plan *p, char *why, size_t cap)
+{
+	const char *colon = s ? strchr(s, ':') : NULL;
+	gx_ovl_plan q;
+	if (parties < 1 || parties > GX_OVL_MAX_PARTIES) {
+		snprintf(why, cap, "an overlay of 1 to %d parties, not %d", GX_OVL_MAX_PARTIES,
+			 parties);
+		return GX_EINVAL;
+	}
+	gx_ovl_star(&q, parties);
+	if (!colon || node_list(s, colon, parties, q.hold) ||
+	    node_list(colon + 1, colon + strlen(colon), parties, q.from)) {
+		snprintf(why, cap, "want HOLD:FROM, %d nodes each (a party's number or G), e.g. "
+			 "0,0,G:G,0,0", parties);
+		return GX_EINVAL;
+	}
+	if (!push_ok(q.hold, parties)) {
+		snprintf(why, cap, "HOLD: S_0 is made at 0 or G, S_k where S_(k-1) is, at k or "
+			 "at G, and nothing leaves G");
+		return GX_EINVAL;
+	}
+	if (!tree_ok(q.from, parties)) {
+		snprintf(why, cap, "FROM: every party must get the answers from G or through "
+			 "others that do, without a cycle");
+		return GX_EINVAL;
+	}
+	*p = q;
 	return 0;
 }
 

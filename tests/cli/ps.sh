@@ -74,6 +74,11 @@ bad_use overlay-epsilon-range "invalid --overlay-epsilon '1.5' \(want 0..1\)" \
 bad_use overlay-seed "invalid --overlay-seed 'x'" --role global --overlay adaptive --overlay-seed x
 bad_use overlay-addr "invalid --overlay-addr '10.0.0.1' \(want HOST:PORT, port 1..65535\)" \
 	--role local --upstream 127.0.0.1:1 --overlay-addr 10.0.0.1
+bad_use overlay-plan-bad "invalid --overlay-plan '0,2,0:G,0,0' for 3 parties: HOLD:" \
+	--role global --parties 3 --overlay adaptive --overlay-plan 0,2,0:G,0,0
+bad_use overlay-plan-cycle "FROM: every party must get the answers from G" \
+	--role global --parties 3 --overlay adaptive --overlay-plan 0,0,0:1,0,G
+bad_use overlay-plan-star "--overlay-plan is for --overlay adaptive" --role global --overlay-plan G:G
 bad_use overlay-addr-global "--overlay-addr is for --role local" --role global --overlay-addr 10.0.0.1:5
 runcmd env GEOMX_SCHEDULE=lifo $P --role global
 expect_rc schedule-env-rc 2

@@ -85,6 +85,14 @@ $ORACLE hips --sizes "$SIZES" --parties 3 --workers 2 --rounds "$R" $MOM \
 	notok "ovl: every round's CRC-32C and the final parameters match the oracle bit for bit" \
 		"$(tr '\n' '|' <"$T/ovl.oracle")"
 
+# A plan given: every round folds at data centers 0 and 1, and the
+# answers pass from 0 to 1 to 2.
+job fixed "$MOM --overlay adaptive --overlay-plan 0,1,1:G,0,1" ""
+same fixed star
+_f=$(awk -F '\t' '$1 == "overlay" { print $3, $5 }' "$T/fixed.g0.stats")
+[ "$_f" = "13 0" ] && ok "fixed: 13 plans, none drawn at random" ||
+	notok "fixed: 13 plans, none drawn at random" "plans, explored: $_f"
+
 job astar "$ADAM" ""
 job aovl "$ADAM $RANDOM_PLANS" ""
 same aovl astar

@@ -17,7 +17,11 @@
  *     binomial's error about 2.6-fold: 1.3 % for one standard deviation),
  *     and a stay in the bad state lasts 4 units on average, within 0.2
  *     (6 standard errors over about 9600 stays);
- *   - the same seed, the same draws.
+ *   - the same seed, the same draws; link_stamp's steps (link_send,
+ *     link_jitter, link_jittered) taken apart give its times and draws;
+ *   - a rate change (link_retime): what waits goes at the new rate from
+ *     then on (the bytes waiting stay the same), the past stays, and
+ *     without a rate what waited goes at once.
  */
 #include <math.h>
 #include <stdint.h>
@@ -154,6 +158,53 @@ static void same_seed_same_draws(void)
 	T_ASSERT(same);
 }
 
+/* The packet emulator takes link_stamp apart to keep each step's result:
+ * the same times from the same draws. */
+static void stamp_in_steps(void)
+{
+	gx_relay_link c = link_of(1e6, 5 * MS, 3 * MS);
+	link_dir a, b;
+	link_init(&a, 9);
+	link_init(&b, 9);
+	int same = 1;
+	for (int i = 0; i < 1000; i++) {
+		uint64_t at = (uint64_t)i * MS / 2; /* faster than the rate: a queue builds */
+		uint64_t tx = link_send(&b, &c, 1000, at);
+		same &= link_stamp(&a, &c, 1000, at) ==
+			link_jittered(tx + c.delay_ns, link_jitter(&b, &c), at);
+	}
+	T_ASSERT(same);
+	T_EQ(a.vclock, b.vclock);
+	gx_relay_link none = link_of(0, 0, 0);
+	T_EQ(link_jitter(&a, &none), 0);
+	T_EQ(link_jittered(10 * MS, -20 * (int64_t)MS, 4 * MS), 4 * MS); /* never before now */
+}
+
+/* 100 units of 1500 bytes at 12.5 MB/s from 0: the link is busy until
+ * 12 ms. At 6 ms the rate halves: the 75000 bytes left take 12 ms more. */
+static void rate_change(void)
+{
+	gx_relay_link c = link_of(12.5e6, 0, 0), half = link_of(6.25e6, 0, 0);
+	link_dir d;
+	link_init(&d, 1);
+	uint64_t t[100];
+	for (int i = 0; i < 100; i++)
+		t[i] = link_send(&d, &c, 1500, 0);
+	T_EQ(d.vclock, 12 * MS);
+	uint64_t now = 6 * MS;
+	T_EQ(link_backlog(&d, &c, now), 75000);
+	d.vclock = link_retime(d.vclock, c.rate, half.rate, now);
+	T_EQ(d.vclock, 18 * MS);
+	T_EQ(link_backlog(&d, &half, now), 75000); /* the same bytes wait */
+	T_EQ(link_retime(t[49], c.rate, half.rate, now), 6 * MS);   /* the one leaving now */
+	T_EQ(link_retime(t[50], c.rate, half.rate, now), 6 * MS + 240000); /* then 240 us each */
+	T_EQ(link_retime(t[10], c.rate, half.rate, now), t[10]); /* gone before: kept */
+	T_EQ(link_retime(t[99], c.rate, c.rate, now), t[99]);
+	T_EQ(link_retime(t[99], c.rate, 0, now), now); /* no rate: at once */
+	/* the next unit queues behind what waits, at the new rate */
+	T_EQ(link_send(&d, &half, 1500, now), 18 * MS + 240000);
+}
+
 int main(void)
 {
 	T_RUN(rate_and_backlog);
@@ -163,5 +214,7 @@ int main(void)
 	T_RUN(loss_rate);
 	T_RUN(burst_loss);
 	T_RUN(same_seed_same_draws);
+	T_RUN(stamp_in_steps);
+	T_RUN(rate_change);
 	T_DONE();
 }

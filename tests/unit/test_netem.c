@@ -16,7 +16,15 @@
  *   - loss: 10 % of 3000 packets within 5 standard deviations (82);
  *   - access links: the table's access lines; a shared ingress met in the
  *     order packets reach it (after their pair's delay); an egress's queue
- *     and rate before the pair's link.
+ *     and rate before the pair's link;
+ *   - a reload (gx_netem_reload, from the wake callback as geomx-netem's
+ *     SIGHUP does it): packets waiting for a rate go at the new one from
+ *     then on, in order, and a packet after them waits behind them (the
+ *     virtual clock carried over); a packet past the rate keeps its
+ *     delivery time and a later one under a shorter delay does not
+ *     overtake it; a shorter queue drops none of what it holds but bounds
+ *     what comes; a table of other sites is refused, the running one
+ *     stays.
  * Timing assertions have only a lower bound (a loaded machine delays, it
  * never hurries); the emulator's accuracy is tests/integration/emulator*.
  */
@@ -199,7 +207,23 @@ typedef struct rig {
 	gx_netem *e;
 	pthread_t th;
 	int rc;
+	/* a reload, done by the engine's thread in its wake callback */
+	gx_netem_table *next;
+	int reload_rc;
+	char err[256];
+	uint64_t t_reload;  /* just before it */
+	gx_netem_count at_reload; /* a -> b's counts just after */
+	int done[2];        /* a byte when it is done */
 } rig;
+
+static void rig_wake(void *ud, gx_netem *e)
+{
+	rig *r = ud;
+	r->t_reload = gx_now_ns();
+	r->reload_rc = gx_netem_reload(e, r->next, r->err, sizeof r->err);
+	gx_netem_counts(e, 0, 1, &r->at_reload);
+	T_ASSERT(write(r->done[1], "x", 1) == 1);
+}
 
 static void *run_thread(void *arg)
 {
@@ -214,7 +238,8 @@ static int rig_make(rig *r, const char *const *lines, const char *stats)
 {
 	memset(r, 0, sizeof *r);
 	gx_netem_table *t = table_of(lines);
-	if (!t || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r->sv)) {
+	if (!t || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r->sv) ||
+	    pipe(r->done)) {
 		gx_netem_table_free(t);
 		return -1;
 	}
@@ -228,6 +253,8 @@ static int rig_make(rig *r, const char *const *lines, const char *stats)
 	o.fd = r->sv[1];
 	o.seed = 7;
 	o.stats_path = stats;
+	o.wake = rig_wake;
+	o.wake_ud = r;
 	r->e = gx_netem_create(&o, t, NULL);
 	gx_netem_table_free(t);
 	return r->e ? 0 : -1;
@@ -256,6 +283,24 @@ static void rig_free(rig *r)
 	gx_netem_free(r->e);
 	close(r->sv[0]);
 	close(r->sv[1]);
+	close(r->done[0]);
+	close(r->done[1]);
+}
+
+/* The running engine switched to the table of lines: its gx_netem_reload's
+ * result (-1 when the engine did not answer within 5 s). */
+static int rig_reload(rig *r, const char *const *lines)
+{
+	r->next = table_of(lines);
+	if (!r->next)
+		return -1;
+	gx_netem_wake(r->e);
+	struct pollfd pf = { r->done[0], POLLIN, 0 };
+	char b;
+	int rc = poll(&pf, 1, 5000) == 1 && read(r->done[0], &b, 1) == 1 ? r->reload_rc : -1;
+	gx_netem_table_free(r->next);
+	r->next = NULL;
+	return rc;
 }
 
 /* Stops the engine and reads direction src -> dst's counts. */

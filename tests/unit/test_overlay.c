@@ -548,6 +548,29 @@ static void a_round_under_the_star(void)
 	T_EQ(E.seen[0][3], 0);
 }
 
+static void plans_as_text(void)
+{
+	gx_ovl_plan p;
+	char why[200];
+	T_EQ(gx_ovl_plan_text("0,0,0,0:G,0,0,0", 4, &p, why, sizeof why), 0);
+	T_EQ(p.hold[3], 0);
+	T_EQ(p.from[0], 4);
+	T_EQ(p.from[3], 0);
+	T_EQ(gx_ovl_plan_text("G,G,G:G,G,G", 3, &p, why, sizeof why), 0);
+	gx_ovl_plan star;
+	gx_ovl_star(&star, 3);
+	T_ASSERT(memcmp(&p, &star, sizeof p) == 0);
+	T_EQ(gx_ovl_plan_text("0,1,2,3:G,0,1,2", 4, &p, why, sizeof why), 0);
+	const char *bad[] = { "", "0,0,0,0", "0,0,0:G,0,0,0", "0,0,0,0:G,0,0", "0,2,0,0:G,0,0,0",
+			      "G,0,0,0:G,0,0,0", "0,0,0,0:1,0,0,0", "0,0,0,0:G,0,0,4",
+			      "0,0,0,0:G,0,0,0,", "0;0,0,0:G,0,0,0", "0,0,0,0:G,x,0,0" };
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		T_EQ(gx_ovl_plan_text(bad[i], 4, &p, why, sizeof why), GX_EINVAL);
+		T_ASSERT(why[0] != '\0');
+	}
+	T_EQ(gx_ovl_plan_text("G:G", 9, &p, why, sizeof why), GX_EINVAL);
+}
+
 static void plans_on_the_wire(void)
 {
 	gx_rng r;
@@ -594,6 +617,7 @@ int main(void)
 	T_RUN(link_estimates);
 	T_RUN(the_meter);
 	T_RUN(a_round_under_the_star);
+	T_RUN(plans_as_text);
 	T_RUN(plans_on_the_wire);
 	T_DONE();
 }
