@@ -297,10 +297,11 @@ static int rig_reload(rig *r, const char *const *lines)
 	gx_netem_wake(r->e);
 	struct pollfd pf = { r->done[0], POLLIN, 0 };
 	char b;
-	int rc = poll(&pf, 1, 5000) == 1 && read(r->done[0], &b, 1) == 1 ? r->reload_rc : -1;
+	if (poll(&pf, 1, 5000) != 1 || read(r->done[0], &b, 1) != 1)
+		return -1; /* (the table is left to the engine that may yet read it) */
 	gx_netem_table_free(r->next);
 	r->next = NULL;
-	return rc;
+	return r->reload_rc;
 }
 
 /* Stops the engine and reads direction src -> dst's counts. */
@@ -545,6 +546,110 @@ static void egress_then_pair(void)
 	T_EQ((uint64_t)got, eg.out);
 }
 
+/* A packet from b to a, which has no link: back at once, after every
+ * packet sent before it was read. */
+static void rig_sync(rig *r)
+{
+	uint64_t t;
+	rig_send(r, 100, B, A, 999);
+	T_EQ(rig_recv(r, 5000, &t), 999);
+}
+
+/* 10 packets of 1000 bytes wait for a 100 kB/s link (10 ms each); the
+ * rate drops to 20 kB/s (50 ms each) after the engine read them: those
+ * still waiting go at the new rate from the reload on, so packet i (after
+ * the m that had gone) leaves (i - m) x 50 ms after it at the soonest
+ * (the one being sent then, m, no sooner than the reload). A packet sent
+ * after the reload waits behind them (the rate's clock carried over), in
+ * order. Without the retiming all would be gone within 100 ms. */
+static void reload_retimes_what_waits(void)
+{
+	static const char *const fast[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
+					    "a > b rate=100kB queue=1MB", NULL };
+	static const char *const slow[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
+					    "a > b rate=20kB queue=1MB", NULL };
+	rig r;
+	T_REQUIRE(rig_make(&r, fast, NULL) == 0);
+	for (uint32_t i = 0; i < 10; i++)
+		rig_send(&r, 1000, A, B, i);
+	T_REQUIRE(rig_go(&r) == 0);
+	rig_sync(&r);
+	T_EQ(rig_reload(&r, slow), 0);
+	uint64_t m = r.at_reload.out;
+	rig_send(&r, 1000, A, B, 10);
+	uint64_t t[11];
+	int got = 0;
+	for (int64_t s; got < 11 && (s = rig_recv(&r, 2000, &t[got])) >= 0; got++)
+		T_EQ(s, got);
+	T_EQ(got, 11);
+	for (int i = (int)m; i < got; i++)
+		T_ASSERT(t[i] - r.t_reload >= (uint64_t)(i - (int)m) * 50 * MS);
+	gx_netem_count c;
+	rig_stop(&r, 0, 1, &c);
+	T_EQ(c.in, 11);
+	T_EQ(c.out, 11);
+	T_EQ(c.dropped, 0);
+}
+
+/* A packet 200 ms on its way when the delay drops to 10 ms keeps its
+ * time, and one sent after the reload does not overtake it; before that,
+ * a table naming another site is refused and the running one stays. */
+static void reload_keeps_what_is_on_its_way(void)
+{
+	static const char *const lines[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
+					     "a > b delay=200ms", NULL };
+	static const char *const other_sites[] = { "site a 10.0.1.0/24", "site c 10.0.2.0/24",
+						   "a > c delay=1ms", NULL };
+	static const char *const shorter[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
+					       "a > b delay=10ms", NULL };
+	rig r;
+	T_REQUIRE(rig_start(&r, lines) == 0);
+	uint64_t t0 = gx_now_ns(), t1, t2;
+	rig_send(&r, 100, A, B, 1);
+	rig_sync(&r);
+	T_EQ(rig_reload(&r, other_sites), GX_EINVAL);
+	T_ASSERT(strstr(r.err, "sites changed") && strstr(r.err, "'c'"));
+	T_EQ(rig_reload(&r, shorter), 0);
+	uint64_t t_send2 = gx_now_ns();
+	rig_send(&r, 100, A, B, 2);
+	T_EQ(rig_recv(&r, 5000, &t1), 1);
+	T_EQ(rig_recv(&r, 5000, &t2), 2);
+	T_ASSERT(t1 - t0 >= 200 * MS);
+	T_ASSERT(t2 - t_send2 >= 10 * MS);
+	gx_netem_count c;
+	rig_stop(&r, 0, 1, &c);
+	T_EQ(c.out, 2);
+}
+
+/* 10 packets of 1000 bytes wait for a 20 kB/s link when its queue shrinks
+ * to 1000 bytes: none of them is dropped, but a packet sent after the
+ * reload finds the queue full. */
+static void reload_shorter_queue(void)
+{
+	static const char *const lines[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
+					     "a > b rate=20kB queue=1MB", NULL };
+	static const char *const short_queue[] = { "site a 10.0.1.0/24", "site b 10.0.2.0/24",
+						   "a > b rate=20kB queue=1000", NULL };
+	rig r;
+	T_REQUIRE(rig_make(&r, lines, NULL) == 0);
+	for (uint32_t i = 0; i < 10; i++)
+		rig_send(&r, 1000, A, B, i);
+	T_REQUIRE(rig_go(&r) == 0);
+	rig_sync(&r);
+	T_EQ(rig_reload(&r, short_queue), 0);
+	rig_send(&r, 1000, A, B, 10);
+	uint64_t t;
+	int got = 0;
+	for (int64_t s; got < 10 && (s = rig_recv(&r, 2000, &t)) >= 0; got++)
+		T_EQ(s, got);
+	T_EQ(got, 10);
+	gx_netem_count c;
+	rig_stop(&r, 0, 1, &c);
+	T_EQ(c.in, 11);
+	T_EQ(c.out, 10);
+	T_EQ(c.dropped, 1);
+}
+
 int main(void)
 {
 	T_RUN(table_lines);
@@ -555,5 +660,8 @@ int main(void)
 	T_RUN(loss);
 	T_RUN(ingress_shared_in_time_order);
 	T_RUN(egress_then_pair);
+	T_RUN(reload_retimes_what_waits);
+	T_RUN(reload_keeps_what_is_on_its_way);
+	T_RUN(reload_shorter_queue);
 	T_DONE();
 }
