@@ -133,13 +133,15 @@ typedef struct gx_ovl_round {
 	double bytes[2][GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1];
 	double secs[2][GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1];
 } gx_ovl_round;
-/* Folds a round into the estimates. Transfers of a phase that share a
- * receiver (or a sender) ran at once and shared its access: their total
- * over the longest of them is a sample of that node's ingress (egress),
- * and each of them is credited with it, since alone it might have had all
- * of it (a link measured at a quarter of the center's ingress while four
- * shared it would otherwise never look better than that). A transfer alone
- * at both ends is a sample of its link as it is. */
+/* Folds a round into the estimates. A transfer alone at both ends is a
+ * sample of its link as it is. Transfers of a phase that share a receiver
+ * (or a sender) ran at once and shared its access: their total over the
+ * longest of them is a sample of that node's ingress (egress); a link
+ * never measured alone is credited with that total, since alone it might
+ * have had all of it (a link measured at a quarter of the center's ingress
+ * while four shared it would otherwise never look better than that), and
+ * a link measured alone before keeps its estimate unless it now did better
+ * even shared. */
 void gx_ovl_links_round(gx_ovl_links *l, const gx_ovl_round *m, uint64_t round);
 
 /* What the planner takes the link to give: its estimate, or for a link

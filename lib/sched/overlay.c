@@ -223,12 +223,17 @@ void gx_ovl_links_round(gx_ovl_links *l, const gx_ovl_round *m, uint64_t round)
 				double b = m->bytes[ph][u][v], t = m->secs[ph][u][v];
 				if (u == v || !(b > 0) || !(t > 0) || !isfinite(b / t))
 					continue;
-				double r = INFINITY;
+				double r = INFINITY, own = b / t;
 				if (in_k[v] > 1)
 					r = in_b[v] / in_t[v];
 				if (out_k[u] > 1 && out_b[u] / out_t[u] < r)
 					r = out_b[u] / out_t[u];
-				ewma(&l->rate[u][v], isfinite(r) ? r : b / t, l->alpha);
+				if (!isfinite(r))
+					ewma(&l->rate[u][v], own, l->alpha); /* alone: the link */
+				else if (!(l->rate[u][v] > 0))
+					l->rate[u][v] = r; /* never alone yet: it may have it all */
+				else if (own > l->rate[u][v])
+					l->rate[u][v] = own; /* shared, and still more than thought */
 				l->seen[u][v] = round + 1;
 			}
 		for (int v = 0; v <= n; v++) {

@@ -538,6 +538,22 @@ static void a_round_under_the_star(void)
 	gx_ovl_links_round(&E, &m, 1);
 	T_NEAR(gx_ovl_rate(&E, 0, 1), 100 * mbit, 1e-6);
 	T_EQ(E.cin[1], 0);
+	/* three at once into data center 1, each bound by its own link: the
+	 * links known alone keep their figure, the one never measured gets
+	 * the node's total, the node's ingress is that total */
+	memset(&m, 0, sizeof m);
+	for (int i = 0; i < 4; i++)
+		if (i != 1)
+			m.bytes[0][i][1] = S, m.secs[0][i][1] = S / (100 * mbit);
+	gx_ovl_links_round(&E, &m, 2);
+	T_NEAR(gx_ovl_rate(&E, 0, 1), 100 * mbit, 1e-6);
+	T_NEAR(gx_ovl_rate(&E, 2, 1), 300 * mbit, 1e-6);
+	T_NEAR(E.cin[1], 300 * mbit, 1e-6);
+	/* ... and once measured alone, the link's own figure */
+	memset(&m, 0, sizeof m);
+	m.bytes[0][2][1] = S, m.secs[0][2][1] = S / (100 * mbit);
+	gx_ovl_links_round(&E, &m, 3);
+	T_NEAR(gx_ovl_rate(&E, 2, 1), 100 * mbit, 1e-6); /* (alpha 1: the sample) */
 	/* and samples that say nothing change nothing */
 	memset(&m, 0, sizeof m);
 	m.bytes[0][0][1] = S, m.secs[0][0][1] = 0;
