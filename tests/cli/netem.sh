@@ -1,7 +1,12 @@
 # tests/cli/netem.sh — geomx-netem without a device: help, the table as it
 # is understood (--check: links and access links), and the one-line,
 # located reason (exit 2) for each kind of bad input; as non-root, the
-# device it cannot attach to (exit 1). The emulation itself:
+# device it cannot attach to (exit 1). With a network namespace of its own
+# (unshare -rn: a TUN device there touches nothing of the host's; skipped
+# where it cannot be made or /dev/net/tun cannot be opened), SIGHUP:
+# a broken table, one of other sites and a missing file are refused in one
+# line each while it goes on, a good one is taken ("table reloaded: N
+# links"), and SIGTERM still ends it with 0. The emulation itself:
 # tests/unit/test_netem.c and tests/integration/emulator*.sh.
 . "${GX_TOP:-.}/tests/cli/lib.sh"
 PATH="${BUILD:-build}/bin:$PATH"
@@ -98,5 +103,70 @@ if [ "$(id -u)" != 0 ]; then
 	runcmd geomx-netem --tun gxemtest --line "site a 1.2.3.4"
 	expect_rc "as non-root the device cannot be attached to: exit 1" 1
 	expect_match "the device is named" "$ERR" "gxemtest|/dev/net/tun"
+fi
+
+# wait_for FILE REGEX — until grep -E finds REGEX in FILE, at most 10 s;
+# status 1 when it did not.
+wait_for() {
+	_i=0
+	until grep -Eq -- "$2" "$1" 2>/dev/null; do
+		[ $_i -lt 200 ] || return 1
+		sleep 0.05
+		_i=$((_i + 1))
+	done
+}
+
+# hup TABLE_TEXT REGEX NAME — TABLE_TEXT replaces $T/live (written beside
+# it, then renamed; "none": the file removed), SIGHUP, then within 10 s
+# the next line on stderr matches REGEX, and the emulator runs on.
+hup() {
+	_n=$(wc -l <"$T/live.err")
+	if [ "$1" = none ]; then rm -f "$T/live"
+	else printf '%s\n' "$1" >"$T/live.new" && mv "$T/live.new" "$T/live"; fi
+	kill -HUP "$LIVE"
+	_i=0
+	while [ "$(wc -l <"$T/live.err")" -le "$_n" ] && [ $_i -lt 200 ]; do sleep 0.05; _i=$((_i + 1)); done
+	if sed -n "$((_n + 1))p" "$T/live.err" | grep -Eq -- "$2" && kill -0 "$LIVE" 2>/dev/null; then
+		ok "$3"
+	else
+		notok "$3" "stderr: $(tr '\n' '|' <"$T/live.err")"
+	fi
+}
+
+if ! unshare -rn sh -c ': <>/dev/net/tun' 2>/dev/null; then
+	echo "skip SIGHUP reloads: no network namespace of one's own with a TUN device (unshare -rn)"
+else
+	printf 'site a 10.0.1.0/24\nsite b 10.0.2.0/24\na b delay=5ms rate=10mbit\n' >"$T/live"
+	: >"$T/live.out"
+	: >"$T/live.err"
+	unshare -rn geomx-netem --tun gxem --table "$T/live" --line "access a in rate=1gbit" \
+		>"$T/live.out" 2>"$T/live.err" </dev/null &
+	LIVE=$!
+	PIDS="$PIDS $LIVE"
+	if wait_for "$T/live.out" "^gxem$"; then
+		hup "site a 10.0.1.0/24
+site b 10.0.2.0/24
+a b delay=5ms rate=fast" "^geomx-netem: table not reloaded: $T/live:3: invalid rate 'fast'" \
+			"SIGHUP with a broken table: refused, file:line: reason, running on"
+		hup "site a 10.0.1.0/24
+site c 10.0.2.0/24" "^geomx-netem: table not reloaded: the sites changed: site 2 is 'c' now, was 'b'" \
+			"SIGHUP with other sites: refused, running on"
+		hup "site a 10.0.1.0/24
+site b 10.0.2.0/24
+a b delay=20ms
+access a out rate=5mbit" "^geomx-netem: table reloaded: 4 links$" \
+			"SIGHUP with a good table: reloaded (2 directions, --line's access link and one more)"
+		hup none "^geomx-netem: table not reloaded: cannot read table $T/live: " \
+			"SIGHUP with the table gone: refused, running on"
+		kill -TERM "$LIVE"
+		_i=0
+		while kill -0 "$LIVE" 2>/dev/null && [ $_i -lt 200 ]; do sleep 0.05; _i=$((_i + 1)); done
+		wait "$LIVE"
+		RC=$?
+		ERR=$T/live.err
+		expect_rc "after the reloads SIGTERM ends it with 0" 0
+	else
+		notok "geomx-netem starts in a namespace of its own" "$(cat "$T/live.err")"
+	fi
 fi
 finish
