@@ -23,6 +23,14 @@
  * link is met at non-decreasing times (the heap's order, and a packet read
  * at now only after all that was due by now), which is what the virtual
  * clock of a rate needs to be a FIFO.
+ *
+ * A new table (gx_netem_reload) takes over where a real link's change
+ * would: at the exit of its bottleneck. What has gone through a rate is on
+ * the wire and keeps its time; what still waits for it is sent at the new
+ * rate and then meets the new delay, so each packet keeps how it made its
+ * time (tx, jit) to make it again, and the rate's virtual clock is carried
+ * over (rescaled), not reset, which would let new packets burst past the
+ * bytes still waiting.
  */
 #include <errno.h>
 #include <fcntl.h>
