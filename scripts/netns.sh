@@ -6,6 +6,7 @@
 #   gx_ns_up dc0 dc1                 # a "center" namespace and one per DC
 #   gx_ns_rate dc0 100mbit           # tbf on both ends of dc0's link
 #   gx_ns_mesh TABLE                 # or: every packet through geomx-netem
+#   gx_ns_mesh_reload TABLE2         # its links changed while it runs
 #   ip netns exec "$(gx_ns_name dc0)" geomx-ps ... &   # $! is the program
 #   gx_ns_exec center CMD...         # in the foreground
 #   gx_ns_addr center                # the address every DC reaches it at
@@ -22,6 +23,14 @@
 # makes it: the packet-level WAN, every DC reaching every other). Loopback is up
 # in every namespace: processes of one DC talk over 127.0.0.1 among
 # themselves, as inside a real data center.
+#
+# A WAN that changes during a run ("after round 30, dc1's links drop to 10
+# Mbit/s"): gx_ns_mesh_reload TABLE gives the running geomx-netem a new
+# table of links for the same data centers (atomically: the file it reads
+# is replaced by a rename, then SIGHUP) and returns once geomx-netem has
+# said it took it (status 0) or why it refused it (status 1, its reason);
+# every wait is bounded by $GX_NS_TIMEOUT s. What happens to packets held
+# at that moment: geomx-netem(1), RELOADING THE TABLE.
 #
 # Namespaces are named PREFIX-NAME with PREFIX = $GX_NS_PREFIX, by default
 # "gx" + the shell's pid + "x" + 4 random hex digits: parallel runs and
@@ -241,6 +250,31 @@ gx_ns_prio() {
 	done
 }
 
+# _gx_ns_mesh_table [TABLE] — prints geomx-netem's table: a site for each DC
+# (its address, a /32) and the center (the rest of $GX_NS_NET), then TABLE.
+_gx_ns_mesh_table() {
+	echo "site center $GX_NS_NET.0.0/16"
+	_gi=0
+	for _gd in $GX_NS_DCS; do
+		echo "site $_gd $GX_NS_NET.$((_gi + 1)).2/32"
+		_gi=$((_gi + 1))
+	done
+	[ -z "${1:-}" ] || cat "$1"
+}
+
+# _gx_ns_mesh_where MSG FILE [TABLE] — MSG, one of geomx-netem's, with
+# "FILE:LINE:" (the table _gx_ns_mesh_table wrote) made TABLE's own name
+# and line (less the site lines before it).
+_gx_ns_mesh_where() {
+	echo "$1" | awk -v f="$2:" -v t="${3:-table}" -v k="$(($(echo "$GX_NS_DCS" | wc -w) + 1))" '{
+		i = index($0, f)
+		if (i && match(substr($0, i + length(f)), /^[0-9]+:/))
+			$0 = substr($0, 1, i - 1) t ":" (substr($0, i + length(f), RLENGTH - 1) - k) \
+				substr($0, i + length(f) + RLENGTH - 1)
+		print
+	}'
+}
+
 # gx_ns_mesh [TABLE] — the packet-level WAN: every DC reaches every other
 # DC and the center, and every packet between them (both ways) goes through
 # geomx-netem in the center, which gives it the link of its pair from TABLE
@@ -258,26 +292,20 @@ gx_ns_prio() {
 # once. It runs with $GX_NS_NETEM_OPTS (default --realtime: SCHED_FIFO, so
 # that busy processes beside it, the job's workers, do not delay its
 # packets). Its statistics go to $GX_NS_NETEM_STATS when set, its messages to
-# $GX_NS_NETEM_LOG (default /dev/null); GX_NS_NETEM_PID is its pid, and
-# gx_ns_down ends it with the rest. Status 0; 1 with a message (the
-# emulator's own when it refused the table).
+# $GX_NS_NETEM_LOG (default a file of the run's, which gx_ns_mesh_reload
+# reads); GX_NS_NETEM_PID is its pid, GX_NS_NETEM_TABLE the table file it
+# reads (gx_ns_mesh_reload replaces it), and gx_ns_down ends it with the
+# rest and removes the files. Status 0; 1 with a message (the emulator's
+# own when it refused the table).
 gx_ns_mesh() {
 	[ "$GX_NS_UP" = 1 ] || { _gx_ns_err "gx_ns_mesh: gx_ns_up first"; return 1; }
 	[ -z "${GX_NS_NETEM_PID:-}" ] || { _gx_ns_err "gx_ns_mesh: already meshed"; return 1; }
 	command -v geomx-netem >/dev/null 2>&1 || { _gx_ns_err "gx_ns_mesh: geomx-netem not on PATH"; return 1; }
 	_gc=$(gx_ns_name center)
 	_gt=$(mktemp "${TMPDIR:-/tmp}/gx-netem.XXXXXX") || return 1
-	{
-		echo "site center $GX_NS_NET.0.0/16"
-		_gi=0
-		for _gd in $GX_NS_DCS; do
-			echo "site $_gd $GX_NS_NET.$((_gi + 1)).2/32"
-			_gi=$((_gi + 1))
-		done
-		[ -z "${1:-}" ] || cat "$1"
-	} >"$_gt" || { rm -f "$_gt"; return 1; }
+	_gx_ns_mesh_table "${1:-}" >"$_gt" || { rm -f "$_gt"; return 1; }
 	if ! _gw=$(geomx-netem --check --table "$_gt" 2>&1 >/dev/null); then
-		_gx_ns_err "gx_ns_mesh: $(echo "$_gw" | head -n 1 | sed "s|$_gt|${1:-table}|")"
+		_gx_ns_err "gx_ns_mesh: $(_gx_ns_mesh_where "$(echo "$_gw" | head -n 1)" "$_gt" "${1:-}")"
 		rm -f "$_gt"
 		return 1
 	fi
@@ -303,9 +331,10 @@ gx_ns_mesh() {
 		_gi=$((_gi + 1))
 	done
 	_go="$_gt.out"
+	GX_NS_NETEM_ERR=${GX_NS_NETEM_LOG:-$_gt.log}
 	# shellcheck disable=SC2086 # the options are words on purpose
 	ip netns exec "$_gc" geomx-netem --tun gxem --table "$_gt" ${GX_NS_NETEM_OPTS---realtime} \
-		${GX_NS_NETEM_STATS:+--stats "$GX_NS_NETEM_STATS"} >"$_go" 2>"${GX_NS_NETEM_LOG:-/dev/null}" &
+		${GX_NS_NETEM_STATS:+--stats "$GX_NS_NETEM_STATS"} >"$_go" 2>"$GX_NS_NETEM_ERR" &
 	GX_NS_NETEM_PID=$!
 	_gi=0
 	while [ ! -s "$_go" ] && kill -0 "$GX_NS_NETEM_PID" 2>/dev/null && [ $_gi -lt 300 ]; do
@@ -314,11 +343,46 @@ gx_ns_mesh() {
 	done
 	if [ ! -s "$_go" ]; then
 		_gx_ns_err "gx_ns_mesh: geomx-netem did not start"
-		rm -f "$_gt" "$_go"
+		rm -f "$_gt" "$_go" "$_gt.log"
 		return 1
 	fi
-	rm -f "$_gt" "$_go"
+	rm -f "$_go"
+	GX_NS_NETEM_TABLE=$_gt
 	return 0
+}
+
+# gx_ns_mesh_reload [TABLE] — the running mesh's links become TABLE's (as
+# gx_ns_mesh's TABLE; none: every packet passes), for the same data
+# centers: the table file geomx-netem reads is replaced (written beside it,
+# then renamed, so it never reads half of one), geomx-netem gets SIGHUP and
+# reads it between two packets. Returns when geomx-netem has said so:
+# status 0 when it took the table, 1 with its reason (TABLE:LINE: ...)
+# when it refused it and runs on with the links it had, 1 when it said
+# nothing within $GX_NS_TIMEOUT s. It needs geomx-netem's messages: no -q
+# in GX_NS_NETEM_OPTS, and GX_NS_NETEM_LOG unset or a regular file.
+gx_ns_mesh_reload() {
+	[ -n "${GX_NS_NETEM_TABLE:-}" ] || { _gx_ns_err "gx_ns_mesh_reload: gx_ns_mesh first"; return 1; }
+	[ -f "$GX_NS_NETEM_ERR" ] ||
+		{ _gx_ns_err "gx_ns_mesh_reload: geomx-netem's messages go to $GX_NS_NETEM_ERR, not a file to read"; return 1; }
+	# (its answers so far: this call's is the next one)
+	_gn=$(grep -Ec 'table (not )?reloaded' "$GX_NS_NETEM_ERR")
+	_gx_ns_mesh_table "${1:-}" >"$GX_NS_NETEM_TABLE.new" && mv -f "$GX_NS_NETEM_TABLE.new" "$GX_NS_NETEM_TABLE" ||
+		{ rm -f "$GX_NS_NETEM_TABLE.new"; _gx_ns_err "gx_ns_mesh_reload: cannot write the table"; return 1; }
+	kill -HUP "$GX_NS_NETEM_PID" 2>/dev/null ||
+		{ _gx_ns_err "gx_ns_mesh_reload: geomx-netem ($GX_NS_NETEM_PID) is not running"; return 1; }
+	_gi=0
+	while [ "$(grep -Ec 'table (not )?reloaded' "$GX_NS_NETEM_ERR")" -le "$_gn" ] &&
+		kill -0 "$GX_NS_NETEM_PID" 2>/dev/null && [ $_gi -lt $((GX_NS_TIMEOUT * 20)) ]; do
+		sleep 0.05
+		_gi=$((_gi + 1))
+	done
+	_gw=$(grep -E 'table (not )?reloaded' "$GX_NS_NETEM_ERR" | sed -n "$((_gn + 1))p")
+	case $_gw in
+	*"table reloaded"*) return 0 ;;
+	"") _gx_ns_err "gx_ns_mesh_reload: geomx-netem said nothing of the table within ${GX_NS_TIMEOUT}s" ;;
+	*) _gx_ns_err "gx_ns_mesh_reload: $(_gx_ns_mesh_where "${_gw#*: }" "$GX_NS_NETEM_TABLE" "${1:-}")" ;;
+	esac
+	return 1
 }
 
 # gx_ns_pids — prints the pids of every process inside this run's
@@ -360,8 +424,11 @@ gx_ns_down() {
 	for _gn in $(gx_ns_list); do
 		_gx_ns_ip netns del "$_gn" 2>/dev/null || { _gx_ns_err "cannot delete namespace $_gn"; _gr=1; }
 	done
+	[ -z "${GX_NS_NETEM_TABLE:-}" ] ||
+		rm -f "$GX_NS_NETEM_TABLE" "$GX_NS_NETEM_TABLE.new" "$GX_NS_NETEM_TABLE.log"
 	GX_NS_DCS=""
 	GX_NS_UP=0
 	GX_NS_NETEM_PID=""
+	GX_NS_NETEM_TABLE=""
 	return $_gr
 }
