@@ -41,6 +41,12 @@
 #      ms apart), and each is 5..45 Mbit/s: both get a share, neither comes
 #      near the 96.5 its own link would carry (without the shared ingress,
 #      the sum would be twice that). The statistics count the access link.
+#   j. dc3 -> center, 5 ms, 50 Mbit/s, then reloaded (gx_ns_mesh_reload:
+#      the table file replaced, SIGHUP, its "table reloaded" line waited
+#      for) at 10 Mbit/s: a TCP stream's goodput from 0.5 to 2 s of a 2 s
+#      run is 40..50.5 Mbit/s before (48.3 is the payload of 50) and
+#      8..10.5 after (9.65 of 10); between the two a broken table is
+#      refused with its own name and line and the old links stay.
 # Lower bounds are exact (the emulator never hurries a packet); upper ones
 # leave room for a loaded machine's wakeups. The host's interfaces, routes
 # and rules are untouched. Skips (77) without root, namespaces or TUN.
@@ -65,6 +71,7 @@ dc1 > dc2 ge=1%,25%,50%
 dc1 dc3 delay=5ms rate=100mbit
 dc2 dc3 delay=5ms rate=100mbit
 access dc3 in rate=50mbit
+dc3 > center delay=5ms rate=50mbit
 EOF
 
 if gx_ns_up dc0 dc1 dc2 dc3 && GX_NS_NETEM_LOG="$T/netem.err" GX_NS_NETEM_STATS="$T/netem.tsv" gx_ns_mesh "$T/table"; then
@@ -181,6 +188,31 @@ if within "$sum" 40 50.5 && within "$r1" 5 45 && within "$r2" 5 45; then
 else
 	notok "i. two streams share dc3's 50 Mbit/s ingress: sum 40..50.5, each 5..45 Mbit/s" \
 		"dc1: $(cat "$T/dc1.tcp" "$T/dc1.err"); dc2: $(cat "$T/dc2.tcp" "$T/dc2.err"); $r1 + $r2 = $sum"
+fi
+
+# j. a link's rate changed while the emulator runs
+# goodput TRACE — Mbit/s from 0.5 to 2 s
+goodput() { awk '$1 >= 500 && $1 < 2000 { b += $2 } END { if (NR) printf "%.2f", b * 8 / 1.5 / 1e6 }' "$1" 2>/dev/null; }
+r=$(probe dc3 tcp "$(at center)" --seconds 2 --trace "$T/j1.trace")
+before=$(goodput "$T/j1.trace")
+printf 'dc3 > center delay=5ms rate=slow\n' >"$T/table.bad"
+if ! gx_ns_mesh_reload "$T/table.bad" 2>"$T/reload.err" &&
+	grep -q "table not reloaded: $T/table.bad:1: invalid rate 'slow'" "$T/reload.err"; then
+	ok "j. a broken table is refused, said where: $(cat "$T/reload.err")"
+else
+	notok "j. a broken table is refused, said where" "$(cat "$T/reload.err")"
+fi
+sed 's/^dc3 > center .*/dc3 > center delay=5ms rate=10mbit/' "$T/table" >"$T/table.slow"
+if gx_ns_mesh_reload "$T/table.slow" 2>"$T/reload.err"; then
+	r2=$(probe dc3 tcp "$(at center)" --seconds 2 --trace "$T/j2.trace")
+	after=$(goodput "$T/j2.trace")
+	if within "$before" 40 50.5 && within "$after" 8 10.5; then
+		ok "j. dc3 -> center reloaded from 50 to 10 Mbit/s: TCP goodput $before, then $after Mbit/s"
+	else
+		notok "j. TCP goodput 40..50.5 Mbit/s, then 8..10.5 after the reload" "before: $r ($before); after: $r2 ($after) $(cat "$T/probe.err")"
+	fi
+else
+	notok "j. the mesh reloaded at 10 Mbit/s" "$(cat "$T/reload.err")"
 fi
 
 gx_ns_down
