@@ -9,7 +9,10 @@
  * delay, a loss below 1, not both loss models, and a queue exactly when it
  * has a rate; every access link has a rate and a queue and nothing else;
  * classification gives sites of the table or -1, and -1 for both when it
- * reports a truncated packet. Violations abort().
+ * reports a truncated packet; a reload's check of the sites
+ * (netem_table_same_sites) finds the table's sites the same as its own,
+ * and an empty table's, when it has any, different, in one line.
+ * Violations abort().
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +20,7 @@
 #include <string.h>
 
 #include "geomx.h"
+#include "relay/netem.h"
 
 #define FAIL(...)                                              \
 	do {                                                   \
@@ -87,6 +91,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	check_links(t);
 	int n = gx_netem_table_sites(t);
+	char why[256] = "";
+	if (netem_table_same_sites(t, t, why, sizeof why))
+		FAIL("a table's sites differ from its own: %s", why);
+	gx_netem_table *empty = gx_netem_table_new();
+	if (empty) {
+		int rc = netem_table_same_sites(t, empty, why, sizeof why);
+		if (n > 0 && (rc != GX_EINVAL || !why[0] || strchr(why, '\n')))
+			FAIL("%d sites against none: %d \"%s\"", n, rc, why);
+		if (n == 0 && rc != 0)
+			FAIL("no sites against none: %d", rc);
+		gx_netem_table_free(empty);
+	}
 	at = nul ? text + 1 : size;
 	while (at < size) {
 		size_t len = data[at++];
