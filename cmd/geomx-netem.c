@@ -305,11 +305,6 @@ int main(int argc, char **argv)
 	};
 	gx_netem_opts o;
 	gx_netem_opts_default(&o);
-	gx_netem_table *t = gx_netem_table_new();
-	if (!t) {
-		cli_error("out of memory");
-		return CLI_FAIL;
-	}
 	int check = 0, c;
 	long rt = 0;
 	uint64_t u;
@@ -369,9 +364,11 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage();
+			free_sources();
 			return CLI_OK;
 		case 'V':
 			cli_print_version();
+			free_sources();
 			return CLI_OK;
 		default:
 			cli_bad_option();
@@ -381,6 +378,11 @@ int main(int argc, char **argv)
 		cli_usage_error("unexpected argument '%s'", argv[optind]);
 	if (!nsources)
 		cli_usage_error("no table (--table FILE or --line TEXT)");
+	gx_netem_table *t = gx_netem_table_new();
+	if (!t) {
+		cli_error("out of memory");
+		return CLI_FAIL;
+	}
 	char err[1400];
 	if (read_table(t, err, sizeof err))
 		cli_usage_error("%s", err);
@@ -404,8 +406,10 @@ int main(int argc, char **argv)
 	o.wake = on_wake;
 	gx_netem *e = gx_netem_create(&o, t, NULL);
 	gx_netem_table_free(t);
-	if (!e)
+	if (!e) {
+		free_sources();
 		return CLI_FAIL;
+	}
 	the_emu = e;
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
@@ -421,6 +425,7 @@ int main(int argc, char **argv)
 		cli_error("write error on standard output: %s", strerror(errno));
 		the_emu = NULL;
 		gx_netem_free(e);
+		free_sources();
 		return CLI_FAIL;
 	}
 	int rc = gx_netem_run(e);
