@@ -16,6 +16,13 @@
 #             a quarter of that
 #   friendly  the center's access 400 Mbit/s, data centers 50 Mbit/s apart:
 #             the star is the best plan
+#   drop      as center, until round $GX_OVL_DROP: then every link of data
+#             center 2 (to the others and to the center) falls to 10 Mbit/s
+#             (geomx-netem reloads its table: gx_ns_mesh_reload); the
+#             overlay runs against the best static plan for the new links
+#             (--overlay-plan: the plan of least time by the links'
+#             capacities, every plan tried, worked out here in Python,
+#             apart from the library's planner) through the same change
 # For each setting, the star and the overlay run in turns ($GX_OVL_REPEAT
 # times), $GX_OVL_ROUNDS rounds each; a round's time is the time between the
 # ends of worker 0's rounds (geomx-bench worker --report), the job's pace
@@ -25,19 +32,23 @@
 # for the issue's targets:
 #   center: the overlay >= 1.6x faster a round than the star, from round 10
 #     (the first 10 rounds are its to find the plan);
-#   friendly: the overlay no more than 5 % slower than the star.
+#   friendly: the overlay no more than 5 % slower than the star;
+#   drop: from 5 rounds after the change, the overlay within 20 % of the
+#     best static plan for the new links.
 # The overlay explores: a share epsilon (0.1) of its rounds run on a random
 # plan, and they count.
 #
 # Usage: sh bench/overlay.sh [--report]   (root: namespaces and a TUN device)
 #   --report: run nothing; the checks and the plot from GX_OVL_OUT.
 # Environment (defaults in brackets): BUILD [build]; GX_OVL_SETTINGS
-#   ["center friendly"]; GX_OVL_ROUNDS [40]; GX_OVL_FROM [10];
+#   ["center friendly drop"]; GX_OVL_ROUNDS [40; drop: twice]; GX_OVL_FROM [10];
+#   GX_OVL_DROP [30];
 #   GX_OVL_REPEAT [1]; GX_OVL_COUNT [178762]; GX_OVL_OUT [$BUILD/overlay];
 #   GX_OVL_TIMEOUT [300] seconds a run may take.
 BUILD=${BUILD:-build}
 B=$BUILD/bin
-SETTINGS=${GX_OVL_SETTINGS:-center friendly}
+SETTINGS=${GX_OVL_SETTINGS:-center friendly drop}
+DROP=${GX_OVL_DROP:-30}
 ROUNDS=${GX_OVL_ROUNDS:-40}
 FROM=${GX_OVL_FROM:-10}
 REPEAT=${GX_OVL_REPEAT:-1}
@@ -53,12 +64,13 @@ mkdir -p "$OUT" || exit 1
 TSV=$OUT/overlay.tsv
 PNG=$OUT/overlay.png
 
-# table SETTING — geomx-netem's links of a setting (gx_ns_mesh adds the sites).
+# table SETTING [after] — geomx-netem's links of a setting (gx_ns_mesh adds
+# the sites); with after, those from round DROP on.
 table() {
 	case $1 in
-	center) acc=50 pair=100 ;;
+	center|drop) acc=50 pair=100 ;;
 	friendly) acc=400 pair=50 ;;
-	*) echo "overlay: no setting '$1' (center, friendly)" >&2; return 1 ;;
+	*) echo "overlay: no setting '$1' (center, friendly, drop)" >&2; return 1 ;;
 	esac
 	echo "access center rate=${acc}mbit"
 	for a in $DCS; do
@@ -66,16 +78,71 @@ table() {
 			[ "$a" \< "$b" ] && echo "$a $b rate=${pair}mbit"
 		done
 	done
+	# (later lines win)
+	[ -n "${2:-}" ] && echo "dc2 * rate=10mbit"
 	return 0
 }
 
-# run SETTING MODE N — one job (MODE star or overlay); its rounds appended
-# to the table as SETTING MODE N ROUND MS.
+# best_static — the plan of least time for the links after the drop, every
+# plan tried (2^4 pushes, 5^3 trees of answers): a push or the answers take
+# what their most loaded link or access needs (capacities in Mbit/s); among
+# plans alike in that, the one that loads the others least.
+best_static() {
+	python3 - <<'PY'
+import itertools
+P, G = 4, 4
+def cap(u, v):
+    if u == v: return None
+    if 2 in (u, v): return 10.0
+    return 100.0 if u < G and v < G else float("inf")
+ACC = 50.0
+def pushes():
+    for h in itertools.product(range(P + 1), repeat=P):
+        if h[0] not in (0, G): continue
+        if all((h[k - 1] == G and h[k] == G) or (h[k - 1] != G and h[k] in (h[k - 1], k, G))
+               for k in range(1, P)):
+            yield h
+def sends(h):
+    s = []
+    for k in range(P):
+        if h[k] != k: s.append((k, h[k]))
+        if k > 0 and h[k - 1] != h[k]: s.append((h[k - 1], h[k]))
+    if h[P - 1] != G: s.append((h[P - 1], G))
+    return s
+def cost(edges):
+    # the most loaded link or access, then (among plans alike in that) the
+    # sum over all of them: less queued everywhere else
+    load = {}
+    for e in edges: load[e] = load.get(e, 0) + 1
+    terms = [n / cap(*e) for e, n in load.items()]
+    terms.append(sum(n for (u, v), n in load.items() if v == G) / ACC)
+    terms.append(sum(n for (u, v), n in load.items() if u == G) / ACC)
+    return (max(terms), sum(terms))
+def trees():
+    for f in itertools.product(range(P + 1), repeat=P):
+        ok = True
+        for i in range(P):
+            seen, v = set(), i
+            while v != G and ok:
+                if f[v] == v or v in seen: ok = False
+                seen.add(v); v = f[v]
+        if ok: yield f
+h = min(pushes(), key=lambda h: (cost(sends(h)), h != (G,) * P))
+f = min(trees(), key=lambda f: (cost([(f[i], i) for i in range(P)]), f != (G,) * P))
+n = lambda x: "G" if x == G else str(x)
+print(",".join(map(n, h)) + ":" + ",".join(map(n, f)))
+PY
+}
+
+# run SETTING MODE N — one job (MODE star, overlay or static); its rounds
+# appended to the table as SETTING MODE N ROUND MS.
 run() {
 	D=$OUT/$1-$2-$3
 	rm -rf "$D" && mkdir -p "$D" || return 1
-	ovl=""
+	ovl="" r=$ROUNDS
 	[ "$2" = overlay ] && ovl="--overlay adaptive"
+	[ "$2" = static ] && ovl="--overlay adaptive --overlay-plan $STATIC"
+	[ "$1" = drop ] && r=$((2 * ROUNDS))
 	NS=center
 	# shellcheck disable=SC2086
 	bench_start g center "$B/geomx-ps" --role global --parties 4 --optimizer adam --lr 0.001 \
@@ -92,10 +159,21 @@ run() {
 	for dc in $DCS; do
 		L=$(bench_port l$i) || { bench_stop_all; return 1; }
 		bench_start w$i "$dc" "$B/geomx-bench" worker --ps "$(gx_ns_addr "$dc"):$L" \
-			--party $i --sizes "$COUNT" --rounds "$ROUNDS" --same-init --report --key "$KEY"
+			--party $i --sizes "$COUNT" --rounds "$r" --same-init --report --key "$KEY"
 		i=$((i + 1))
 	done
+	if [ "$1" = drop ]; then
+		# the links change once worker 0 has ended round DROP - 1
+		_k=0
+		until [ "$(awk -F '\t' -v d="$((DROP - 1))" '$1 == d' "$D/w0.out" | wc -l)" -gt 0 ] ||
+			[ $_k -ge 6000 ] || ! kill -0 "$PID_w0" 2>/dev/null; do
+			sleep 0.05
+			_k=$((_k + 1))
+		done
+		gx_ns_mesh_reload "$OUT/drop.after" || echo "overlay: $D: the links did not change" >&2
+	fi
 	bench_waitall w0 w1 w2 w3 l0 l1 l2 l3 g || { bench_stop_all; return 1; }
+	[ "$1" = drop ] && { gx_ns_mesh_reload "$OUT/drop.table" || return 1; }
 	PIDS=""
 	# a round's time: from the end of the round before (when the worker
 	# pushes this one) to its own end, so that a round is the job's pace,
@@ -125,9 +203,16 @@ if [ "${1:-}" != --report ]; then
 		gx_ns_up $DCS || exit 1
 		NS_MADE=1
 		gx_ns_mesh "$OUT/$s.table" || { echo "overlay: the links of '$s' did not come up" >&2; exit 1; }
+		modes="star overlay"
+		if [ "$s" = drop ]; then
+			table drop after >"$OUT/drop.after" || exit 2
+			STATIC=$(best_static) || exit 1
+			echo "drop: the best static plan for the links after round $DROP: $STATIC"
+			modes="static overlay"
+		fi
 		n=0
 		while [ $n -lt "$REPEAT" ]; do
-			for m in star overlay; do
+			for m in $modes; do
 				run "$s" "$m" "$n" || echo "overlay: $s $m run $n failed" >&2
 			done
 			n=$((n + 1))
@@ -138,6 +223,11 @@ if [ "${1:-}" != --report ]; then
 fi
 
 [ -s "$TSV" ] || { echo "overlay: no table in $TSV" >&2; exit 1; }
+# the mean round from round FROM on, per setting and mode (all runs)
+mean() {
+	awk -F '\t' -v s="$1" -v m="$2" -v f="$FROM" '$1 == s && $2 == m && $4 >= f { t += $5; n++ }
+		END { if (n) printf "%.1f", t / n }' "$TSV"
+}
 # the median round from round FROM on, per setting and mode (all runs)
 med() {
 	awk -F '\t' -v s="$1" -v m="$2" -v f="$FROM" '$1 == s && $2 == m && $4 >= f { print $5 }' "$TSV" |
@@ -146,6 +236,29 @@ med() {
 printf '%-10s %10s %10s %8s\n' setting star_ms overlay_ms speedup
 rc=0
 for s in $SETTINGS; do
+	if [ "$s" = drop ]; then
+		f=$FROM
+		FROM=$((DROP + 5))
+		st=$(med drop static) ov=$(med drop overlay)
+		means="means $(mean drop static) $(mean drop overlay)"
+		FROM=$f
+		if [ -z "$st" ] || [ -z "$ov" ]; then
+			echo "FAIL drop: no rounds measured"
+			rc=1
+			continue
+		fi
+		x=$(awk -v a="$ov" -v b="$st" 'BEGIN { printf "%.2f", a / b }')
+		printf '%-10s %10s %10s %7sx  (static: the best static plan, from round %d; %s)\n' drop \
+			"$st" "$ov" "$(awk -v a="$st" -v b="$ov" 'BEGIN { printf "%.2f", a / b }')" \
+			$((DROP + 5)) "$means"
+		if awk -v x="$x" 'BEGIN { exit !(x <= 1.2) }'; then
+			echo "PASS drop: 5 rounds after the change the overlay's round is $x x the best static plan's (target <= 1.2)"
+		else
+			echo "FAIL drop: 5 rounds after the change the overlay's round is $x x the best static plan's (target <= 1.2)"
+			rc=1
+		fi
+		continue
+	fi
 	st=$(med "$s" star) ov=$(med "$s" overlay)
 	if [ -z "$st" ] || [ -z "$ov" ]; then
 		echo "FAIL $s: no rounds measured"
@@ -153,7 +266,8 @@ for s in $SETTINGS; do
 		continue
 	fi
 	sp=$(awk -v a="$st" -v b="$ov" 'BEGIN { printf "%.2f", a / b }')
-	printf '%-10s %10s %10s %7sx\n' "$s" "$st" "$ov" "$sp"
+	printf '%-10s %10s %10s %7sx  (means %s %s)\n' "$s" "$st" "$ov" "$sp" "$(mean "$s" star)" \
+		"$(mean "$s" overlay)"
 	case $s in
 	center)
 		if awk -v x="$sp" 'BEGIN { exit !(x >= 1.6) }'; then
@@ -171,7 +285,7 @@ for s in $SETTINGS; do
 		fi ;;
 	esac
 done
-echo "(ms a round, the median from round $FROM on of worker 0's rounds, every run; table: $TSV)"
+echo "(ms a round: the median from round $FROM on (drop: from 5 rounds after the change) of the job's rounds, every run, and their means; table: $TSV)"
 
 if command -v gnuplot >/dev/null 2>&1; then
 	{
@@ -181,7 +295,9 @@ if command -v gnuplot >/dev/null 2>&1; then
 		echo "set xlabel 'round'; set ylabel 'ms a round (the job'\''s pace)'; set key top center; set grid"
 		for s in $SETTINGS; do
 			echo "set title '$s'"
-			echo "plot '$TSV' using (strcol(1) eq '$s' && strcol(2) eq 'star' && \$3 == 0 ? \$4 : 1/0):5 with linespoints title 'star', \\"
+			a=star
+			[ "$s" = drop ] && a=static
+			echo "plot '$TSV' using (strcol(1) eq '$s' && strcol(2) eq '$a' && \$3 == 0 ? \$4 : 1/0):5 with linespoints title '$a', \\"
 			echo "     '$TSV' using (strcol(1) eq '$s' && strcol(2) eq 'overlay' && \$3 == 0 ? \$4 : 1/0):5 with linespoints title 'overlay'"
 		done
 		echo "unset multiplot"

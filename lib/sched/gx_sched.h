@@ -133,8 +133,11 @@ typedef struct gx_ovl_round {
 	double bytes[2][GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1];
 	double secs[2][GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1];
 } gx_ovl_round;
-/* Folds a round into the estimates. A transfer alone at both ends is a
- * sample of its link as it is. Transfers of a phase that share a receiver
+/* Folds a round into the estimates (smoothed; a figure that moves by more
+ * than half is taken at once: WAN rates change in steps). A transfer alone
+ * at both ends, or one that went at less than half the pace of the fastest
+ * it shared a node with (its own link held it back), is a sample of its
+ * link as it is. Transfers of a phase that share a receiver
  * (or a sender) ran at once and shared its access: their total over the
  * longest of them is a sample of that node's ingress (egress); a link
  * never measured alone is credited with that total, since alone it might

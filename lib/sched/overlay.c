@@ -194,9 +194,14 @@ int gx_ovl_meter_frame(gx_ovl_meter *m, uint32_t round, uint64_t bytes, uint64_t
 	return 1;
 }
 
+/* Smoothed, but a link that changes by more than half (a WAN's rates
+ * move in steps: a route, a failure) is taken at its new figure at once. */
 static void ewma(double *e, double x, double alpha)
 {
-	*e = *e > 0 ? *e + alpha * (x - *e) : x;
+	if (!(*e > 0) || x < *e / 2 || x > *e * 2)
+		*e = x;
+	else
+		*e += alpha * (x - *e);
 }
 
 void gx_ovl_links_round(gx_ovl_links *l, const gx_ovl_round *m, uint64_t round)
@@ -206,7 +211,7 @@ void gx_ovl_links_round(gx_ovl_links *l, const gx_ovl_round *m, uint64_t round)
 		/* each node's transfers in and out at once: their total over
 		 * the longest */
 		double in_b[NODES] = { 0 }, in_t[NODES] = { 0 }, out_b[NODES] = { 0 },
-		       out_t[NODES] = { 0 };
+		       out_t[NODES] = { 0 }, in_fast[NODES] = { 0 }, out_fast[NODES] = { 0 };
 		int in_k[NODES] = { 0 }, out_k[NODES] = { 0 };
 		for (int u = 0; u <= n; u++)
 			for (int v = 0; v <= n; v++) {
@@ -216,6 +221,8 @@ void gx_ovl_links_round(gx_ovl_links *l, const gx_ovl_round *m, uint64_t round)
 				in_b[v] += b, out_b[u] += b;
 				in_t[v] = t > in_t[v] ? t : in_t[v];
 				out_t[u] = t > out_t[u] ? t : out_t[u];
+				in_fast[v] = b / t > in_fast[v] ? b / t : in_fast[v];
+				out_fast[u] = b / t > out_fast[u] ? b / t : out_fast[u];
 				in_k[v]++, out_k[u]++;
 			}
 		for (int u = 0; u <= n; u++)
@@ -223,10 +230,13 @@ void gx_ovl_links_round(gx_ovl_links *l, const gx_ovl_round *m, uint64_t round)
 				double b = m->bytes[ph][u][v], t = m->secs[ph][u][v];
 				if (u == v || !(b > 0) || !(t > 0) || !isfinite(b / t))
 					continue;
+				/* Shared, unless it went at less than half the pace
+				 * of the fastest it shared with: then its own link
+				 * held it back, whatever the others did. */
 				double r = INFINITY, own = b / t;
-				if (in_k[v] > 1)
+				if (in_k[v] > 1 && own >= in_fast[v] / 2)
 					r = in_b[v] / in_t[v];
-				if (out_k[u] > 1 && out_b[u] / out_t[u] < r)
+				if (out_k[u] > 1 && own >= out_fast[u] / 2 && out_b[u] / out_t[u] < r)
 					r = out_b[u] / out_t[u];
 				if (!isfinite(r))
 					ewma(&l->rate[u][v], own, l->alpha); /* alone: the link */

@@ -554,12 +554,20 @@ static void a_round_under_the_star(void)
 	m.bytes[0][2][1] = S, m.secs[0][2][1] = S / (100 * mbit);
 	gx_ovl_links_round(&E, &m, 3);
 	T_NEAR(gx_ovl_rate(&E, 2, 1), 100 * mbit, 1e-6); /* (alpha 1: the sample) */
+	/* a link that falls to a tenth while shared with faster ones: its own
+	 * figure, at once */
+	memset(&m, 0, sizeof m);
+	m.bytes[0][0][1] = S, m.secs[0][0][1] = S / (100 * mbit);
+	m.bytes[0][2][1] = S, m.secs[0][2][1] = S / (10 * mbit);
+	gx_ovl_links_round(&E, &m, 4);
+	T_NEAR(gx_ovl_rate(&E, 2, 1), 10 * mbit, 1e-6);
+	T_NEAR(gx_ovl_rate(&E, 0, 1), 100 * mbit, 1e-6);
 	/* and samples that say nothing change nothing */
 	memset(&m, 0, sizeof m);
 	m.bytes[0][0][1] = S, m.secs[0][0][1] = 0;
 	m.bytes[0][2][2] = S, m.secs[0][2][2] = 1;
 	m.bytes[1][0][3] = NAN, m.secs[1][0][3] = 1;
-	gx_ovl_links_round(&E, &m, 2);
+	gx_ovl_links_round(&E, &m, 5);
 	T_NEAR(gx_ovl_rate(&E, 0, 1), 100 * mbit, 1e-6);
 	T_EQ(E.seen[0][3], 0);
 }
