@@ -597,7 +597,10 @@ static void part_in(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	ovl_rec *r = rec_of(v, h->key, h->block, h->round, 1);
 	if (r && !r->count) { /* made now */
 		r->count = h->count;
-		if (!k && ++v->unplaced > UNPLACED) {
+		if (k) {
+			r->k = k;
+			r->b = b;
+		} else if (++v->unplaced > UNPLACED) {
 			sib_violation(ps, p, "more than %d sums of slices this server has no key "
 				      "table for", UNPLACED);
 			return;
