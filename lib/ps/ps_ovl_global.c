@@ -46,6 +46,14 @@ struct ps_ovl_global {
 		gx_ovl_round m;
 	} meas[8];
 	uint64_t reports;
+	/* the plans used and their rounds, the first 32 distinct ones (the
+	 * statistics), the rest counted together */
+	struct {
+		gx_ovl_plan p;
+		uint64_t rounds;
+	} used[32];
+	int nused;
+	uint64_t others;
 };
 
 int ps_ovl_global_new(gx_ps *ps)
@@ -134,6 +142,23 @@ static double round_bytes(const gx_ps *ps)
 	return n > 0 ? n : 1;
 }
 
+/* p as gx_ovl_plan_text reads it: "0,0,G:G,0,0". */
+static void plan_text(const gx_ovl_plan *p, char *out, size_t cap)
+{
+	size_t at = 0;
+	out[0] = '\0';
+	for (int h = 0; h < 2; h++)
+		for (int i = 0; i < p->parties; i++) {
+			int x = h ? p->from[i] : p->hold[i];
+			const char *sep = i + 1 < p->parties ? "," : h ? "" : ":";
+			int w = x == p->parties ? snprintf(out + at, cap - at, "G%s", sep)
+						: snprintf(out + at, cap - at, "%d%s", x, sep);
+			if (w < 0 || (size_t)w >= cap - at)
+				return;
+			at += (size_t)w;
+		}
+}
+
 /* The plan of round r to every party. */
 static void send_plan(gx_ps *ps, uint32_t r)
 {
@@ -157,10 +182,20 @@ static void send_plan(gx_ps *ps, uint32_t r)
 		if (ps->slot[i] == SLOT_LIVE && p && p->c)
 			ps_sent(ps, gx_send_ctl(p->c, GX_FT_OVL_PLAN, 0, r, b, (uint32_t)len));
 	}
-	char line[3 * GX_OVL_MAX_PARTIES + 1];
-	for (int i = 0; i < ps->n; i++)
-		snprintf(line + 2 * i, 3, "%c ", v->plan.hold[i] == ps->n ? 'G' : '0' + v->plan.hold[i]);
-	ps_log(ps, GX_LOG_DEBUG, "overlay: round %u folds at %s", r, line);
+	int u = 0;
+	while (u < v->nused && memcmp(&v->used[u].p, &v->plan, sizeof v->plan))
+		u++;
+	if (u < v->nused) {
+		v->used[u].rounds++;
+	} else if (v->nused < (int)(sizeof v->used / sizeof v->used[0])) {
+		v->used[v->nused].p = v->plan;
+		v->used[v->nused++].rounds = 1;
+	} else {
+		v->others++;
+	}
+	char text[4 * GX_OVL_MAX_PARTIES + 2];
+	plan_text(&v->plan, text, sizeof text);
+	ps_log(ps, GX_LOG_DEBUG, "overlay: round %u on %s", r, text);
 }
 
 /* Every party here and every address known: the peers, then the first
@@ -308,7 +343,14 @@ void ps_ovl_global_stats(const gx_ps *ps, ps_sbuf *b, int json)
 		for (int i = 0; i <= n; i++)
 			ps_sb_printf(b, "%s{\"in_bytes_per_s\":%.0f,\"out_bytes_per_s\":%.0f}",
 				     i ? "," : "", v->links.cin[i], v->links.cout[i]);
-		ps_sb_printf(b, "]}");
+		ps_sb_printf(b, "],\"plans_used\":[");
+		char text[4 * GX_OVL_MAX_PARTIES + 2];
+		for (int u = 0; u < v->nused; u++) {
+			plan_text(&v->used[u].p, text, sizeof text);
+			ps_sb_printf(b, "%s{\"plan\":\"%s\",\"rounds\":%llu}", u ? "," : "", text,
+				     (unsigned long long)v->used[u].rounds);
+		}
+		ps_sb_printf(b, "],\"other_plans_rounds\":%llu}", (unsigned long long)v->others);
 		return;
 	}
 	ps_sb_printf(b, "overlay\tplans\t%llu\texplored\t%llu\tstar_pushes\t%llu\treports\t%llu\n",
@@ -324,6 +366,14 @@ void ps_ovl_global_stats(const gx_ps *ps, ps_sbuf *b, int json)
 		if (v->links.cin[i] > 0 || v->links.cout[i] > 0)
 			ps_sb_printf(b, "overlay_node\t%d\tin_bytes_per_s\t%.0f\tout_bytes_per_s\t%.0f\n",
 				     i, v->links.cin[i], v->links.cout[i]);
+	char text[4 * GX_OVL_MAX_PARTIES + 2];
+	for (int u = 0; u < v->nused; u++) {
+		plan_text(&v->used[u].p, text, sizeof text);
+		ps_sb_printf(b, "overlay_plan\t%s\trounds\t%llu\n", text,
+			     (unsigned long long)v->used[u].rounds);
+	}
+	if (v->others)
+		ps_sb_printf(b, "overlay_plan\tothers\trounds\t%llu\n", (unsigned long long)v->others);
 }
 
 void ps_ovl_global_prefix(gx_ps *ps, ps_peer *p, ps_gslice *s, const gx_frame_hdr *h,

@@ -89,9 +89,9 @@ $ORACLE hips --sizes "$SIZES" --parties 3 --workers 2 --rounds "$R" $MOM \
 # answers pass from 0 to 1 to 2.
 job fixed "$MOM --overlay adaptive --overlay-plan 0,1,1:G,0,1" ""
 same fixed star
-_f=$(awk -F '\t' '$1 == "overlay" { print $3, $5 }' "$T/fixed.g0.stats")
-[ "$_f" = "13 0" ] && ok "fixed: 13 plans, none drawn at random" ||
-	notok "fixed: 13 plans, none drawn at random" "plans, explored: $_f"
+_f=$(awk -F '\t' '$1 == "overlay" { print $3, $5 } $1 == "overlay_plan" { print $2, $4 }' "$T/fixed.g0.stats" | tr '\n' ' ')
+[ "$_f" = "13 0 0,1,1:G,0,1 13 " ] && ok "fixed: 13 plans, none drawn at random, all the one given" ||
+	notok "fixed: 13 plans, none drawn at random, all the one given" "plans, explored, plans used: $_f"
 
 job astar "$ADAM" ""
 job aovl "$ADAM $RANDOM_PLANS" ""
