@@ -201,6 +201,11 @@ struct gx_dg_key *gx_conn_datagram_key(const gx_conn *c, int send);
 int gx_conn_established(const gx_conn *c);
 /* Bytes queued and not yet written. */
 size_t gx_conn_pending(const gx_conn *c);
+/* What waits ahead of a frame queued now: gx_conn_pending plus the bytes
+ * the kernel holds unsent (SIOCOUTQNSD; 0 where the socket cannot tell).
+ * A sender that finds one frame's worth or more waiting is sending as fast
+ * as the path takes it (the path is the bottleneck, not what feeds it). */
+size_t gx_conn_backlog(const gx_conn *c);
 const gx_conn_stats *gx_conn_get_stats(const gx_conn *c);
 void *gx_conn_ud(const gx_conn *c);
 void gx_conn_set_ud(gx_conn *c, void *ud);

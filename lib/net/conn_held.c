@@ -164,6 +164,16 @@ void conn_auto_sample(gx_conn *c)
 	a->q0 = (size_t)q;
 }
 
+size_t gx_conn_backlog(const gx_conn *c)
+{
+	int q = 0;
+	if (!c || c->fd < 0)
+		return 0;
+	if (ioctl(c->fd, SIOCOUTQNSD, &q) != 0 || q < 0)
+		q = 0;
+	return gx_conn_pending(c) + (size_t)q;
+}
+
 int conn_hold_wanted(const gx_conn *c, const gx_frame_hdr *h)
 {
 	if (!c->st.credit)

@@ -230,6 +230,8 @@ static void reply(gx_ps *ps, ps_gslice *s, ps_peer *p, int type, uint32_t round)
 	if (!p->c)
 		return;
 	gx_tensor_route r = { .type = type, .key = s->key, .block = s->block, .round = round };
+	if (ps->glob->ovl) /* for the receiver's measurement of the link */
+		r.channel = ps_ovl_backlog(p->c, s->count);
 	gx_tensor_payload pl;
 	gx_tensor_payload_f32(&pl, s->w, s->count, s->wb);
 	ps_send_tensor(ps, p->c, &r, &pl);
@@ -521,7 +523,7 @@ static void on_push(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		return;
 	}
 	ps_ovl_global_note_in(ps, p->slot, h);
-	if (h->channel) { /* a fold's sum (the overlay) */
+	if (h->channel & ~GX_OVL_BACKLOG) { /* a fold's sum (the overlay) */
 		ps_ovl_global_prefix(ps, p, s, h, pl);
 		return;
 	}

@@ -32,6 +32,10 @@ void ps_ovl_global_answering(gx_ps *ps, uint32_t r);
 /* Whether this server answers party i's push of round r itself (the star,
  * or the plan says so); else another data center passes it on. */
 int ps_ovl_global_answers(const gx_ps *ps, int i, uint32_t r);
+/* GX_OVL_BACKLOG when a frame of count floats queued on c now waits behind
+ * one frame's worth or more (the link, not what feeds it, sets its pace),
+ * else 0: the bit its channel carries for the receiver's measurement. */
+int ps_ovl_backlog(const gx_conn *c, uint64_t count);
 /* A push of party's link came in (h): the link's rate, measured. */
 void ps_ovl_global_note_in(gx_ps *ps, int party, const gx_frame_hdr *h);
 struct ps_gslice;

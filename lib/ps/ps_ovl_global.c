@@ -232,8 +232,10 @@ static void fold_round(ps_ovl_global *v, struct ovl_measured *e)
 	e->used = 0;
 }
 
-/* A transfer of round r in phase ph from node u to node w, measured. */
-static void sample(gx_ps *ps, uint32_t r, int ph, int u, int w, double bytes, double secs)
+/* A transfer of round r in phase ph from node u to node w, measured (bound:
+ * only a lower bound on the link). */
+static void sample(gx_ps *ps, uint32_t r, int ph, int u, int w, double bytes, double secs,
+		   int bound)
 {
 	ps_ovl_global *v = ps->glob->ovl;
 	struct ovl_measured *e = &v->meas[r % 8];
@@ -247,6 +249,7 @@ static void sample(gx_ps *ps, uint32_t r, int ph, int u, int w, double bytes, do
 	}
 	e->m.bytes[ph][u][w] = bytes;
 	e->m.secs[ph][u][w] = secs;
+	e->m.bound[ph][u][w] = (uint8_t)bound;
 	e->got++;
 	if (v->ring_round[r % 64] == r && e->got >= transfers(&v->ring[r % 64]))
 		fold_round(v, e);
@@ -262,7 +265,8 @@ static void report(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t *
 		ps_violation(ps, p, GX_EPROTO, "malformed OVL_REPORT");
 		return;
 	}
-	sample(ps, m.round, m.phase, m.from, p->slot, (double)m.bytes, (double)m.ns / 1e9);
+	sample(ps, m.round, m.phase, m.from, p->slot, (double)m.bytes, (double)m.ns / 1e9,
+	       m.bound);
 	v->reports++;
 }
 
@@ -310,14 +314,21 @@ int ps_ovl_global_answers(const gx_ps *ps, int i, uint32_t r)
 	return v->ring[r % 64].from[i] == ps->n;
 }
 
+int ps_ovl_backlog(const gx_conn *c, uint64_t count)
+{
+	return gx_conn_backlog(c) >= GX_FRAME_HDR_SIZE + count * sizeof(float) ? GX_OVL_BACKLOG : 0;
+}
+
 void ps_ovl_global_note_in(gx_ps *ps, int party, const gx_frame_hdr *h)
 {
 	ps_ovl_global *v = ps->glob->ovl;
 	double bytes, secs;
+	int bound;
 	if (v && party >= 0 && party < ps->n &&
 	    gx_ovl_meter_frame(&v->in[party], h->round, GX_FRAME_HDR_SIZE + h->payload_len,
-			       gx_now_ns(), (int)ps->glob->map_n, &bytes, &secs))
-		sample(ps, h->round, 0, party, ps->n, bytes, secs);
+			       (h->channel & GX_OVL_BACKLOG) != 0, gx_now_ns(), (int)ps->glob->map_n,
+			       &bytes, &secs, &bound))
+		sample(ps, h->round, 0, party, ps->n, bytes, secs, bound);
 }
 
 void ps_ovl_global_stats(const gx_ps *ps, ps_sbuf *b, int json)
@@ -379,7 +390,7 @@ void ps_ovl_global_stats(const gx_ps *ps, ps_sbuf *b, int json)
 void ps_ovl_global_prefix(gx_ps *ps, ps_peer *p, ps_gslice *s, const gx_frame_hdr *h,
 			  const uint8_t *pl)
 {
-	int last = (int)h->channel - 1;
+	int last = (int)(h->channel & ~GX_OVL_BACKLOG) - 1;
 	if (!ps->glob->ovl || last >= ps->n) {
 		ps_violation(ps, p, GX_EPROTO, "key %u block %u: a PUSH on channel %u (the sum of "
 			     "parties 0..%d) to a server %s", h->key, h->block, h->channel, last,

@@ -489,12 +489,14 @@ static int advance(gx_ps *ps, ovl_rec *r)
 			left++;
 			continue;
 		}
+		ps_peer *to = sd[i].dst == n ? ps->loc->ups[0] : v->sib[sd[i].dst];
 		gx_tensor_route rt = { .type = sd[i].dst == n ? GX_FT_PUSH : GX_FT_OVL_PART,
 				       .key = s->key, .block = s->block, .round = r->round,
-				       .sender = ps->o.party, .channel = own ? 0 : sd[i].last + 1 };
+				       .sender = ps->o.party,
+				       .channel = (own ? 0 : sd[i].last + 1) |
+						  ps_ovl_backlog(to->c, count) };
 		gx_tensor_payload py;
 		gx_tensor_payload_f32(&py, x, count, own ? r->ownb : NULL);
-		ps_peer *to = sd[i].dst == n ? ps->loc->ups[0] : v->sib[sd[i].dst];
 		ps_send_tensor(ps, to->c, &rt, &py);
 		if (sd[i].dst == n)
 			v->sums_up++;
@@ -559,12 +561,15 @@ static void measured(gx_ps *ps, int ph, int u, const gx_frame_hdr *h)
 		for (size_t i = 0; i < ls->nkeys; i++)
 			v->slices += ls->keys[i].nsl;
 	double bytes, secs;
+	int bound;
 	if (u < 0 || u > GX_OVL_MAX_PARTIES || !ls->ups[0]->c ||
 	    !gx_ovl_meter_frame(&v->in[ph][u], h->round, GX_FRAME_HDR_SIZE + h->payload_len,
-				gx_now_ns(), v->slices, &bytes, &secs))
+				(h->channel & GX_OVL_BACKLOG) != 0, gx_now_ns(), v->slices, &bytes,
+				&secs, &bound))
 		return;
-	gx_ovl_report m = { .from = (uint8_t)u, .phase = (uint8_t)ph, .round = h->round,
-			    .bytes = (uint64_t)bytes, .ns = (uint64_t)(secs * 1e9) };
+	gx_ovl_report m = { .from = (uint8_t)u, .phase = (uint8_t)ph, .bound = (uint8_t)bound,
+			    .round = h->round, .bytes = (uint64_t)bytes,
+			    .ns = (uint64_t)(secs * 1e9) };
 	uint8_t rb[GX_OVL_REPORT_SIZE];
 	gx_ovl_report_pack(&m, rb);
 	ps_sent(ps, gx_send_ctl(ls->ups[0]->c, GX_FT_OVL_REPORT, 0, 0, rb, sizeof rb));
@@ -593,7 +598,8 @@ static void part_in(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			      "round %llu)", h->key, h->round, (unsigned long long)at);
 		return;
 	}
-	int pre = h->channel > 0, c = pre ? (int)h->channel - 1 : (int)p->party;
+	int ch = h->channel & ~GX_OVL_BACKLOG;
+	int pre = ch > 0, c = pre ? ch - 1 : (int)p->party;
 	ovl_rec *r = rec_of(v, h->key, h->block, h->round, 1);
 	if (r && !r->count) { /* made now */
 		r->count = h->count;
@@ -682,7 +688,8 @@ void ps_ovl_local_relay(gx_ps *ps, ps_peer *u, const gx_frame_hdr *h, const floa
 		if (pl->from[c] != ps->o.party || !v->sib[c])
 			continue;
 		gx_tensor_route rt = { .type = GX_FT_PUSH_REPLY, .key = h->key, .block = h->block,
-				       .round = h->round, .priority = h->priority };
+				       .round = h->round, .priority = h->priority,
+				       .channel = ps_ovl_backlog(v->sib[c]->c, h->count) };
 		gx_tensor_payload py;
 		gx_tensor_payload_f32(&py, x, h->count, buf);
 		ps_send_tensor(ps, v->sib[c]->c, &rt, &py);

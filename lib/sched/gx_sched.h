@@ -132,9 +132,11 @@ void gx_ovl_links_lat(gx_ovl_links *l, int src, int dst, double secs);
 typedef struct gx_ovl_round {
 	double bytes[2][GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1];
 	double secs[2][GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1];
+	uint8_t bound[2][GX_OVL_MAX_PARTIES + 1][GX_OVL_MAX_PARTIES + 1]; /* 1: only a lower bound */
 } gx_ovl_round;
 /* Folds a round into the estimates (smoothed; a figure that moves by more
- * than half is taken at once: WAN rates change in steps). A transfer alone
+ * than half is taken at once: WAN rates change in steps). A lower bound
+ * (bound) only raises an estimate, or sets one never made. A transfer alone
  * at both ends, or one that went at less than half the pace of the fastest
  * it shared a node with (its own link held it back), is a sample of its
  * link as it is. Transfers of a phase that share a receiver
@@ -161,15 +163,26 @@ double gx_ovl_latency(const gx_ovl_links *l, int src, int dst);
 typedef struct gx_ovl_meter {
 	struct gx_ovl_meter_round {
 		uint32_t round;
-		int frames;
-		uint64_t bytes, t0, t1; /* t: ns */
+		int frames, timed;      /* all, backlogged */
+		uint64_t bytes, t0, t1; /* t: ns, of the backlogged ones */
+		uint64_t abytes, a0, a1; /* of all */
 	} r[2];
 } gx_ovl_meter;
 /* A frame of bytes of round came in at now_ns; a round's transfer is
- * expected frames. Returns 1 with its bytes and seconds when this frame
- * completes one of more than one frame; else 0. */
-int gx_ovl_meter_frame(gx_ovl_meter *m, uint32_t round, uint64_t bytes, uint64_t now_ns,
-		       int expected, double *bytes_out, double *secs_out);
+ * expected frames. A transfer fed slower than its link (a fold waiting for
+ * a slow data center's sum, answers waiting for the last contribution)
+ * says how fast its input came, which is only a lower bound on its link;
+ * frames its sender queued behind others (backlog: GX_OVL_BACKLOG in their
+ * channel) went at the link's pace. When this frame completes a transfer
+ * of more than one frame, returns 1 with its bytes and seconds: of its
+ * backlogged frames when half or more were (*bound 0: the link's figure),
+ * else of all (*bound 1: a lower bound); else 0. */
+int gx_ovl_meter_frame(gx_ovl_meter *m, uint32_t round, uint64_t bytes, int backlog,
+		       uint64_t now_ns, int expected, double *bytes_out, double *secs_out,
+		       int *bound);
+/* The bit of a frame's channel that says its sender queued it behind one
+ * frame's worth or more (gx_conn_backlog); the rest is the channel. */
+#define GX_OVL_BACKLOG 0x8000
 
 /* The estimated seconds of p's push and of its answers for bytes a party
  * (each a pipeline of blocks): the most loaded link's, node ingress' or

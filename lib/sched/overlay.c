@@ -165,8 +165,9 @@ double gx_ovl_latency(const gx_ovl_links *l, int src, int dst)
 	return l->lat[src][dst] >= 0 ? l->lat[src][dst] : 0;
 }
 
-int gx_ovl_meter_frame(gx_ovl_meter *m, uint32_t round, uint64_t bytes, uint64_t now_ns,
-		       int expected, double *bytes_out, double *secs_out)
+int gx_ovl_meter_frame(gx_ovl_meter *m, uint32_t round, uint64_t bytes, int backlog,
+		       uint64_t now_ns, int expected, double *bytes_out, double *secs_out,
+		       int *bound)
 {
 	int i = m->r[0].frames && m->r[0].round == round   ? 0
 		: m->r[1].frames && m->r[1].round == round ? 1
@@ -176,21 +177,37 @@ int gx_ovl_meter_frame(gx_ovl_meter *m, uint32_t round, uint64_t bytes, uint64_t
 							   : 1;
 	struct gx_ovl_meter_round *c = &m->r[i];
 	if (!c->frames || c->round != round) {
+		memset(c, 0, sizeof *c);
 		c->round = round;
-		c->frames = 0;
-		c->bytes = 0;
-		c->t0 = now_ns;
-	} else {
-		c->bytes += bytes;
 	}
-	c->t1 = now_ns;
-	if (++c->frames < expected)
+	/* a clock starts with a frame: that frame's own bytes crossed before */
+	if (!c->frames++)
+		c->a0 = now_ns;
+	else
+		c->abytes += bytes;
+	c->a1 = now_ns;
+	if (backlog) {
+		if (!c->timed++)
+			c->t0 = now_ns;
+		else
+			c->bytes += bytes;
+		c->t1 = now_ns;
+	}
+	if (c->frames < expected)
 		return 0;
+	int timed = c->timed;
 	c->frames = 0;
-	if (c->t1 <= c->t0 || !c->bytes)
+	if (2 * timed >= expected && timed >= 2 && c->t1 > c->t0 && c->bytes) {
+		*bytes_out = (double)c->bytes;
+		*secs_out = (double)(c->t1 - c->t0) / 1e9;
+		*bound = 0;
+		return 1;
+	}
+	if (expected < 2 || c->a1 <= c->a0 || !c->abytes)
 		return 0;
-	*bytes_out = (double)c->bytes;
-	*secs_out = (double)(c->t1 - c->t0) / 1e9;
+	*bytes_out = (double)c->abytes;
+	*secs_out = (double)(c->a1 - c->a0) / 1e9;
+	*bound = 1;
 	return 1;
 }
 
@@ -204,15 +221,23 @@ static void ewma(double *e, double x, double alpha)
 		*e += alpha * (x - *e);
 }
 
+/* A lower bound x on e: only raises it, or sets one never made. */
+static void at_least(double *e, double x)
+{
+	if (!(*e > 0) || x > *e)
+		*e = x;
+}
+
 void gx_ovl_links_round(gx_ovl_links *l, const gx_ovl_round *m, uint64_t round)
 {
 	int n = l->parties;
 	for (int ph = 0; ph < 2; ph++) {
 		/* each node's transfers in and out at once: their total over
-		 * the longest */
+		 * the longest; whether any of them went at its link's pace */
 		double in_b[NODES] = { 0 }, in_t[NODES] = { 0 }, out_b[NODES] = { 0 },
 		       out_t[NODES] = { 0 }, in_fast[NODES] = { 0 }, out_fast[NODES] = { 0 };
-		int in_k[NODES] = { 0 }, out_k[NODES] = { 0 };
+		int in_k[NODES] = { 0 }, out_k[NODES] = { 0 }, in_paced[NODES] = { 0 },
+		    out_paced[NODES] = { 0 };
 		for (int u = 0; u <= n; u++)
 			for (int v = 0; v <= n; v++) {
 				double b = m->bytes[ph][u][v], t = m->secs[ph][u][v];
@@ -224,6 +249,8 @@ void gx_ovl_links_round(gx_ovl_links *l, const gx_ovl_round *m, uint64_t round)
 				in_fast[v] = b / t > in_fast[v] ? b / t : in_fast[v];
 				out_fast[u] = b / t > out_fast[u] ? b / t : out_fast[u];
 				in_k[v]++, out_k[u]++;
+				in_paced[v] += !m->bound[ph][u][v];
+				out_paced[u] += !m->bound[ph][u][v];
 			}
 		for (int u = 0; u <= n; u++)
 			for (int v = 0; v <= n; v++) {
@@ -238,19 +265,30 @@ void gx_ovl_links_round(gx_ovl_links *l, const gx_ovl_round *m, uint64_t round)
 					r = in_b[v] / in_t[v];
 				if (out_k[u] > 1 && own >= out_fast[u] / 2 && out_b[u] / out_t[u] < r)
 					r = out_b[u] / out_t[u];
-				if (!isfinite(r))
-					ewma(&l->rate[u][v], own, l->alpha); /* alone: the link */
-				else if (!(l->rate[u][v] > 0))
-					l->rate[u][v] = r; /* never alone yet: it may have it all */
-				else if (own > l->rate[u][v])
-					l->rate[u][v] = own; /* shared, and still more than thought */
+				double *e = &l->rate[u][v];
+				if (m->bound[ph][u][v])
+					at_least(e, isfinite(r) ? r : own);
+				else if (!isfinite(r))
+					ewma(e, own, l->alpha); /* alone: the link */
+				else if (!(*e > 0))
+					*e = r; /* never alone yet: it may have it all */
+				else if (own > *e)
+					*e = own; /* shared, and still more than thought */
 				l->seen[u][v] = round + 1;
 			}
 		for (int v = 0; v <= n; v++) {
-			if (in_k[v] > 1)
-				ewma(&l->cin[v], in_b[v] / in_t[v], l->alpha);
-			if (out_k[v] > 1)
-				ewma(&l->cout[v], out_b[v] / out_t[v], l->alpha);
+			if (in_k[v] > 1) {
+				if (in_paced[v])
+					ewma(&l->cin[v], in_b[v] / in_t[v], l->alpha);
+				else
+					at_least(&l->cin[v], in_b[v] / in_t[v]);
+			}
+			if (out_k[v] > 1) {
+				if (out_paced[v])
+					ewma(&l->cout[v], out_b[v] / out_t[v], l->alpha);
+				else
+					at_least(&l->cout[v], out_b[v] / out_t[v]);
+			}
 		}
 	}
 }

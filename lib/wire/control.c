@@ -178,6 +178,7 @@ void gx_ovl_report_pack(const gx_ovl_report *r, uint8_t out[GX_OVL_REPORT_SIZE])
 	memset(out, 0, GX_OVL_REPORT_SIZE);
 	out[0] = r->from;
 	out[1] = r->phase;
+	out[2] = r->bound;
 	put32(out + 4, r->round);
 	put64(out + 8, r->bytes);
 	put64(out + 16, r->ns);
@@ -185,10 +186,11 @@ void gx_ovl_report_pack(const gx_ovl_report *r, uint8_t out[GX_OVL_REPORT_SIZE])
 
 int gx_ovl_report_parse(const uint8_t *p, size_t len, gx_ovl_report *r)
 {
-	if (!p || len != GX_OVL_REPORT_SIZE || p[1] > 1 || p[2] || p[3] || !get64(p + 16))
+	if (!p || len != GX_OVL_REPORT_SIZE || p[1] > 1 || p[2] > 1 || p[3] || !get64(p + 16))
 		return GX_EPROTO;
 	r->from = p[0];
 	r->phase = p[1];
+	r->bound = p[2];
 	r->round = get32(p + 4);
 	r->bytes = get64(p + 8);
 	r->ns = get64(p + 16);

@@ -88,12 +88,14 @@ int gx_ovl_peers_parse(const uint8_t *p, size_t len, const char **addrs, uint16_
 
 /* OVL_REPORT: what a local server measured of a link into it: u8 from
  * (the sender's party; the party count: the global server), u8 phase (0
- * the push, 1 the answers), 2 bytes zero, u32 round, u64 bytes, u64
+ * the push, 1 the answers), u8 bound (1: only a lower bound on the link,
+ * the transfer fed slower than it), 1 byte zero, u32 round, u64 bytes, u64
  * nanoseconds (GX_OVL_REPORT_SIZE). parse: GX_EPROTO unless the length is
- * exact, the phase 0 or 1, the reserved bytes zero and the time nonzero. */
+ * exact, phase and bound 0 or 1, the reserved byte zero and the time
+ * nonzero. */
 #define GX_OVL_REPORT_SIZE 24
 typedef struct gx_ovl_report {
-	uint8_t from, phase;
+	uint8_t from, phase, bound;
 	uint32_t round;
 	uint64_t bytes, ns;
 } gx_ovl_report;

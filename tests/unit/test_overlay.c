@@ -477,28 +477,48 @@ static void link_estimates(void)
 	T_NEAR(gx_ovl_latency(&E, 0, 1), 0.020, 1e-12);
 }
 
-/* A round's frames over the time from its first to its last, once all
- * are in; two rounds at once. */
+/* A round's backlogged frames over the time from the first of them to the
+ * last, once all are in; two rounds at once; a transfer mostly fed slower
+ * than its link gives none. */
 static void the_meter(void)
 {
 	gx_ovl_meter m = { 0 };
 	double b = 0, t = 0;
-	T_EQ(gx_ovl_meter_frame(&m, 0, 1000, 1000000000, 3, &b, &t), 0);
-	T_EQ(gx_ovl_meter_frame(&m, 0, 1000, 1001000000, 3, &b, &t), 0);
-	T_EQ(gx_ovl_meter_frame(&m, 1, 700, 1001500000, 2, &b, &t), 0); /* the next, at once */
-	T_EQ(gx_ovl_meter_frame(&m, 0, 3000, 1002000000, 3, &b, &t), 1);
+	int lb = 0;
+	T_EQ(gx_ovl_meter_frame(&m, 0, 1000, 1, 1000000000, 3, &b, &t, &lb), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 0, 1000, 1, 1001000000, 3, &b, &t, &lb), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 1, 700, 1, 1001500000, 2, &b, &t, &lb), 0); /* the next, at once */
+	T_EQ(gx_ovl_meter_frame(&m, 0, 3000, 1, 1002000000, 3, &b, &t, &lb), 1);
 	T_NEAR(b, 4000, 0); /* the first frame's 1000 arrived before the clock */
 	T_NEAR(t, 0.002, 1e-12);
-	T_EQ(gx_ovl_meter_frame(&m, 1, 500, 1011500000, 2, &b, &t), 1);
+	T_EQ(gx_ovl_meter_frame(&m, 1, 500, 1, 1011500000, 2, &b, &t, &lb), 1);
 	T_NEAR(b, 500, 0);
 	T_NEAR(t, 0.010, 1e-12);
 	/* a transfer of one frame says nothing */
-	T_EQ(gx_ovl_meter_frame(&m, 2, 500, 1020000000, 1, &b, &t), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 2, 500, 1, 1020000000, 1, &b, &t, &lb), 0);
 	/* a third round at once: the oldest is given up */
-	T_EQ(gx_ovl_meter_frame(&m, 3, 500, 1030000000, 2, &b, &t), 0);
-	T_EQ(gx_ovl_meter_frame(&m, 4, 500, 1030000000, 2, &b, &t), 0);
-	T_EQ(gx_ovl_meter_frame(&m, 5, 500, 1031000000, 2, &b, &t), 0);
-	T_EQ(gx_ovl_meter_frame(&m, 5, 500, 1032000000, 2, &b, &t), 1);
+	T_EQ(gx_ovl_meter_frame(&m, 3, 500, 1, 1030000000, 2, &b, &t, &lb), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 4, 500, 1, 1030000000, 2, &b, &t, &lb), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 5, 500, 1, 1031000000, 2, &b, &t, &lb), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 5, 500, 1, 1032000000, 2, &b, &t, &lb), 1);
+	T_NEAR(t, 0.001, 1e-12);
+	T_EQ(lb, 0);
+	/* fed slower than its link: 1 of 4 frames backlogged, all of them a
+	 * lower bound */
+	for (int i = 0; i < 3; i++)
+		T_EQ(gx_ovl_meter_frame(&m, 6, 500, i == 1, 1040000000 + 10000000 * (uint64_t)i, 4,
+					&b, &t, &lb), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 6, 500, 0, 1070000000, 4, &b, &t, &lb), 1);
+	T_EQ(lb, 1);
+	T_NEAR(b, 1500, 0);
+	T_NEAR(t, 0.030, 1e-12);
+	/* half backlogged: timed over those frames only */
+	T_EQ(gx_ovl_meter_frame(&m, 7, 500, 0, 1080000000, 4, &b, &t, &lb), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 7, 500, 1, 1090000000, 4, &b, &t, &lb), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 7, 800, 1, 1091000000, 4, &b, &t, &lb), 0);
+	T_EQ(gx_ovl_meter_frame(&m, 7, 500, 0, 1200000000, 4, &b, &t, &lb), 1);
+	T_EQ(lb, 0);
+	T_NEAR(b, 800, 0);
 	T_NEAR(t, 0.001, 1e-12);
 }
 
@@ -562,12 +582,28 @@ static void a_round_under_the_star(void)
 	gx_ovl_links_round(&E, &m, 4);
 	T_NEAR(gx_ovl_rate(&E, 2, 1), 10 * mbit, 1e-6);
 	T_NEAR(gx_ovl_rate(&E, 0, 1), 100 * mbit, 1e-6);
+	/* a lower bound only raises: the link from 2 to 1 fed slowly says
+	 * nothing against its 10 */
+	memset(&m, 0, sizeof m);
+	m.bytes[1][2][1] = S, m.secs[1][2][1] = S / (5 * mbit), m.bound[1][2][1] = 1;
+	gx_ovl_links_round(&E, &m, 5);
+	T_NEAR(gx_ovl_rate(&E, 2, 1), 10 * mbit, 1e-6);
+	m.secs[1][2][1] = S / (20 * mbit);
+	gx_ovl_links_round(&E, &m, 6);
+	T_NEAR(gx_ovl_rate(&E, 2, 1), 20 * mbit, 1e-6);
+	/* answers fed as slowly as they come, shared: the node's egress is at
+	 * least their total */
+	memset(&m, 0, sizeof m);
+	for (int i = 0; i < 2; i++)
+		m.bytes[1][3][i] = S, m.secs[1][3][i] = S / (30 * mbit), m.bound[1][3][i] = 1;
+	gx_ovl_links_round(&E, &m, 7);
+	T_NEAR(E.cout[3], 60 * mbit, 1e-6);
 	/* and samples that say nothing change nothing */
 	memset(&m, 0, sizeof m);
 	m.bytes[0][0][1] = S, m.secs[0][0][1] = 0;
 	m.bytes[0][2][2] = S, m.secs[0][2][2] = 1;
 	m.bytes[1][0][3] = NAN, m.secs[1][0][3] = 1;
-	gx_ovl_links_round(&E, &m, 5);
+	gx_ovl_links_round(&E, &m, 8);
 	T_NEAR(gx_ovl_rate(&E, 0, 1), 100 * mbit, 1e-6);
 	T_EQ(E.seen[0][3], 0);
 }
