@@ -197,10 +197,18 @@ double gx_ovl_pull_cost(const gx_ovl_links *l, const gx_ovl_plan *p, double byte
  * measurements starts as the star. Every push is tried; every tree of
  * answers up to 6 parties, beyond that the widest-path tree. */
 void gx_ovl_best(const gx_ovl_links *l, double bytes, gx_ovl_plan *p);
-/* A plan drawn uniformly from all pushes and all trees of answers. */
+/* A plan drawn from all pushes and all trees of answers, every one with a
+ * chance (the tests' and fuzzers' source of plans). */
 void gx_ovl_random(gx_rng *r, int parties, gx_ovl_plan *p);
-/* epsilon-greedy: with probability epsilon a random plan (returns 1),
- * else the best (returns 0). */
+/* One random change to p, which stays a plan: where one sum is made (the
+ * folds after it follow), or whom one party gets the answers from. */
+void gx_ovl_neighbour(gx_rng *r, gx_ovl_plan *p);
+/* epsilon-greedy: the best plan, and with probability epsilon one random
+ * change to it (returns 1; else 0). A change rather than a plan drawn from
+ * all: it still puts any link into use in time (each change can use any
+ * link into or out of a node), and an exploring round costs about what
+ * one link's difference costs, not what the worst plan does (a uniform
+ * draw cost the star-friendly WAN of bench/overlay.sh 7 % a round). */
 int gx_ovl_choose(const gx_ovl_links *l, double bytes, double epsilon, gx_rng *r,
 		  gx_ovl_plan *p);
 

@@ -544,14 +544,82 @@ void gx_ovl_random(gx_rng *r, int parties, gx_ovl_plan *p)
 	}
 }
 
+/* One change to where a sum is made: hold[k] moved to another node it may
+ * be (the folds after it follow where they can, else stay where the sum
+ * is); 0 when p has no such change. */
+static int change_push(gx_rng *r, gx_ovl_plan *p)
+{
+	int n = p->parties, start = (int)gx_rng_below(r, (uint64_t)n);
+	for (int t = 0; t < n; t++) {
+		int k = (start + t) % n, prev = k ? p->hold[k - 1] : 0;
+		if (k && prev == n)
+			continue; /* nothing leaves the sink */
+		uint8_t c[3], m = 0;
+		uint8_t opts[3] = { (uint8_t)prev, (uint8_t)k, (uint8_t)n };
+		for (int i = 0; i < 3; i++) {
+			int dup = 0;
+			for (int j = 0; j < m; j++)
+				dup |= c[j] == opts[i];
+			if (!dup && opts[i] != p->hold[k])
+				c[m++] = opts[i];
+		}
+		if (!m)
+			continue;
+		p->hold[k] = c[gx_rng_below(r, m)];
+		for (int j = k + 1; j < n; j++) {
+			int pj = p->hold[j - 1];
+			if (pj == n)
+				p->hold[j] = (uint8_t)n;
+			else if (p->hold[j] != pj && p->hold[j] != j && p->hold[j] != n)
+				p->hold[j] = (uint8_t)pj;
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* One change to whom a party gets the answers from, the tree kept whole;
+ * 0 when there is none. */
+static int change_tree(gx_rng *r, gx_ovl_plan *p)
+{
+	int n = p->parties, start = (int)gx_rng_below(r, (uint64_t)n);
+	for (int t = 0; t < n; t++) {
+		int i = (start + t) % n, was = p->from[i];
+		uint8_t c[NODES], m = 0;
+		for (int f = 0; f <= n; f++) {
+			if (f == i || f == was)
+				continue;
+			p->from[i] = (uint8_t)f;
+			if (tree_ok(p->from, n))
+				c[m++] = (uint8_t)f;
+		}
+		p->from[i] = (uint8_t)was;
+		if (m) {
+			p->from[i] = c[gx_rng_below(r, m)];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void gx_ovl_neighbour(gx_rng *r, gx_ovl_plan *p)
+{
+	if (gx_rng_below(r, 2)) {
+		if (!change_push(r, p))
+			change_tree(r, p);
+	} else if (!change_tree(r, p)) {
+		change_push(r, p);
+	}
+}
+
 int gx_ovl_choose(const gx_ovl_links *l, double bytes, double epsilon, gx_rng *r,
 		  gx_ovl_plan *p)
 {
+	gx_ovl_best(l, bytes, p);
 	if (epsilon > 0 && gx_rng_float(r) < epsilon) {
-		gx_ovl_random(r, l->parties, p);
+		gx_ovl_neighbour(r, p);
 		return 1;
 	}
-	gx_ovl_best(l, bytes, p);
 	return 0;
 }
 

@@ -2,9 +2,10 @@
 # tests/integration/overlay.sh — the adaptive overlay (geomx-ps --overlay
 # adaptive) on loopback: three data centers of two synthetic workers
 # (geomx-bench worker, the same initial values everywhere), one global
-# server. With --overlay-epsilon 1 every round runs on a random plan, so the
-# parties' sums are folded at every kind of place (a data center, another,
-# the global) and travel between the local servers; the workers' dumps
+# server. With --overlay-epsilon 1 every round runs on the best plan with one
+# change drawn at random, so the parties' sums are folded at several kinds
+# of place (a data center, another, the global), travel between the local
+# servers, and answers are passed on between them; the workers' dumps
 # (every round's CRC-32C, the final parameters) must be the star's byte for
 # byte, under momentum (checked against the oracle too) and Adam (whose
 # arithmetic is not exact, so only the fold's order keeps the bits), and

@@ -415,19 +415,35 @@ static void epsilon_explores_its_share(void)
 	gx_ovl_links_init(&E, 3, 0.5);
 	gx_rng r;
 	gx_rng_seed(&r, 3);
-	int explored = 0, seen_push[64] = { 0 }, seen_tree[64] = { 0 };
-	int npush = 0, ntree = 0;
+	gx_ovl_plan best;
+	gx_ovl_best(&E, 1e6, &best);
+	int explored = 0, one_change = 1;
 	for (int i = 0; i < 10000; i++) {
 		gx_ovl_plan p;
-		explored += gx_ovl_choose(&E, 1e6, 0.1, &r, &p);
+		int x = gx_ovl_choose(&E, 1e6, 0.1, &r, &p);
+		explored += x;
 		T_REQUIRE(gx_ovl_check(&p) == 0);
-		int hk = p.hold[0] * 16 + p.hold[1] * 4 + p.hold[2];
-		int fk = p.from[0] * 16 + p.from[1] * 4 + p.from[2];
+		int dh = memcmp(p.hold, best.hold, sizeof p.hold) != 0, df = 0;
+		for (int k = 0; k < 3; k++)
+			df += p.from[k] != best.from[k];
+		/* the best, or one change to it: where sums are made, or one
+		 * party's answers */
+		one_change &= x ? (dh && !df) || (!dh && df == 1) : !dh && !df;
+	}
+	T_ASSERT(explored > 850 && explored < 1150);
+	T_ASSERT(one_change);
+	/* from any plan, changes reach every plan in time */
+	int seen_push[64] = { 0 }, seen_tree[64] = { 0 }, npush = 0, ntree = 0;
+	gx_ovl_plan w = best;
+	for (int i = 0; i < 20000; i++) {
+		gx_ovl_neighbour(&r, &w);
+		T_REQUIRE(gx_ovl_check(&w) == 0);
+		int hk = w.hold[0] * 16 + w.hold[1] * 4 + w.hold[2];
+		int fk = w.from[0] * 16 + w.from[1] * 4 + w.from[2];
 		npush += !seen_push[hk]++;
 		ntree += !seen_tree[fk]++;
 	}
-	T_ASSERT(explored > 850 && explored < 1150);
-	/* every push (8) and every tree of answers (4^2 = 16) came out */
+	/* every push (8) and every tree of answers (4^2 = 16) */
 	T_EQ(npush, 8);
 	T_EQ(ntree, 16);
 	int none = 0;
@@ -446,6 +462,18 @@ static void epsilon_explores_its_share(void)
 		gx_ovl_choose(&E, 1e6, 0.5, &b, &q);
 		T_ASSERT(memcmp(&p, &q, sizeof p) == 0);
 	}
+	/* the uniform draw also gives every plan */
+	memset(seen_push, 0, sizeof seen_push);
+	memset(seen_tree, 0, sizeof seen_tree);
+	npush = ntree = 0;
+	for (int i = 0; i < 5000; i++) {
+		gx_ovl_random(&r, 3, &w);
+		T_REQUIRE(gx_ovl_check(&w) == 0);
+		npush += !seen_push[w.hold[0] * 16 + w.hold[1] * 4 + w.hold[2]]++;
+		ntree += !seen_tree[w.from[0] * 16 + w.from[1] * 4 + w.from[2]]++;
+	}
+	T_EQ(npush, 8);
+	T_EQ(ntree, 16);
 }
 
 static void link_estimates(void)
