@@ -332,13 +332,23 @@ static void test_config(void)
 	T_EQ(b[48] | b[49] << 8 | b[50] << 16, 65536);
 	T_EQ(gx_config_parse(b, sizeof b, &g), 0);
 	T_EQ(memcmp(&c, &g, sizeof c), 0);
+	/* The overlay, at byte 52: 0 or 1, and not with a local that codes
+	 * (mode 1) or runs DGT (mode 2); bytes 53..55 reserved. */
 	memcpy(m, b, sizeof m);
-	m[52] = 1; /* reserved */
+	m[52] = 1;
+	T_EQ(gx_config_parse(m, sizeof m, &g), 0);
+	T_EQ(g.overlay, 1);
+	m[52] = 2;
+	T_EQ(gx_config_parse(m, sizeof m, &g), GX_EPROTO);
+	memcpy(m, b, sizeof m);
+	m[53] = 1; /* reserved */
 	T_EQ(gx_config_parse(m, sizeof m, &g), GX_EPROTO);
 	c.mode = 2; /* DGT: blocks too */
 	gx_config_pack(&c, b);
 	T_EQ(gx_config_parse(b, sizeof b, &g), 0);
 	T_EQ(memcmp(&c, &g, sizeof c), 0);
+	b[52] = 1; /* the overlay under DGT */
+	T_EQ(gx_config_parse(b, sizeof b, &g), GX_EPROTO);
 }
 
 /* DGT's payloads: a push of a 10-element slice in blocks of 4 (4, 4, 2)
