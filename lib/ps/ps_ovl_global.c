@@ -142,23 +142,6 @@ static double round_bytes(const gx_ps *ps)
 	return n > 0 ? n : 1;
 }
 
-/* p as gx_ovl_plan_text reads it: "0,0,G:G,0,0". */
-static void plan_text(const gx_ovl_plan *p, char *out, size_t cap)
-{
-	size_t at = 0;
-	out[0] = '\0';
-	for (int h = 0; h < 2; h++)
-		for (int i = 0; i < p->parties; i++) {
-			int x = h ? p->from[i] : p->hold[i];
-			const char *sep = i + 1 < p->parties ? "," : h ? "" : ":";
-			int w = x == p->parties ? snprintf(out + at, cap - at, "G%s", sep)
-						: snprintf(out + at, cap - at, "%d%s", x, sep);
-			if (w < 0 || (size_t)w >= cap - at)
-				return;
-			at += (size_t)w;
-		}
-}
-
 /* The plan of round r to every party. */
 static void send_plan(gx_ps *ps, uint32_t r)
 {
@@ -193,8 +176,8 @@ static void send_plan(gx_ps *ps, uint32_t r)
 	} else {
 		v->others++;
 	}
-	char text[4 * GX_OVL_MAX_PARTIES + 2];
-	plan_text(&v->plan, text, sizeof text);
+	char text[GX_OVL_PLAN_TEXT];
+	gx_ovl_plan_print(&v->plan, text, sizeof text);
 	ps_log(ps, GX_LOG_DEBUG, "overlay: round %u on %s", r, text);
 }
 
@@ -355,9 +338,9 @@ void ps_ovl_global_stats(const gx_ps *ps, ps_sbuf *b, int json)
 			ps_sb_printf(b, "%s{\"in_bytes_per_s\":%.0f,\"out_bytes_per_s\":%.0f}",
 				     i ? "," : "", v->links.cin[i], v->links.cout[i]);
 		ps_sb_printf(b, "],\"plans_used\":[");
-		char text[4 * GX_OVL_MAX_PARTIES + 2];
+		char text[GX_OVL_PLAN_TEXT];
 		for (int u = 0; u < v->nused; u++) {
-			plan_text(&v->used[u].p, text, sizeof text);
+			gx_ovl_plan_print(&v->used[u].p, text, sizeof text);
 			ps_sb_printf(b, "%s{\"plan\":\"%s\",\"rounds\":%llu}", u ? "," : "", text,
 				     (unsigned long long)v->used[u].rounds);
 		}
@@ -377,9 +360,9 @@ void ps_ovl_global_stats(const gx_ps *ps, ps_sbuf *b, int json)
 		if (v->links.cin[i] > 0 || v->links.cout[i] > 0)
 			ps_sb_printf(b, "overlay_node\t%d\tin_bytes_per_s\t%.0f\tout_bytes_per_s\t%.0f\n",
 				     i, v->links.cin[i], v->links.cout[i]);
-	char text[4 * GX_OVL_MAX_PARTIES + 2];
+	char text[GX_OVL_PLAN_TEXT];
 	for (int u = 0; u < v->nused; u++) {
-		plan_text(&v->used[u].p, text, sizeof text);
+		gx_ovl_plan_print(&v->used[u].p, text, sizeof text);
 		ps_sb_printf(b, "overlay_plan\t%s\trounds\t%llu\n", text,
 			     (unsigned long long)v->used[u].rounds);
 	}

@@ -14,7 +14,6 @@
  * whose link is not up yet. Whatever a sibling sends that the plan does
  * not say, or twice, ends the job: the folds would be wrong.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -337,22 +336,6 @@ void ps_ovl_local_closed(gx_ps *ps, ps_peer *p, int err, const char *why)
 		  !err ? "connection closed" : why && *why ? why : gx_strerror(err));
 }
 
-/* A sibling broke the protocol: ERROR to it, and the job ends (its folds
- * cannot be trusted). */
-static void sib_violation(gx_ps *ps, ps_peer *p, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void sib_violation(gx_ps *ps, ps_peer *p, const char *fmt, ...)
-{
-	char msg[256];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	if (p->c)
-		gx_send_error(p->c, GX_EPROTO, "%s: %s", ps->name, msg);
-	ps_finish(ps, GX_EPROTO, p, "%s: %s", p->label, msg);
-}
-
 /* ----------------------------------------------------------- the folds */
 
 static const gx_ovl_plan *plan_of(ps_ovl_local *v, uint32_t round)
@@ -586,7 +569,7 @@ static void part_in(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 		b++;
 	if ((k && (b == k->nsl || h->count != k->sl[b].count)) || !h->count ||
 	    h->codec != GX_CODEC_F32 || (h->flags & GX_FF_ZSTD)) {
-		sib_violation(ps, p, "key %u block %u: a sum of no slice this server holds "
+		ps_violation(ps, p, GX_EPROTO, "key %u block %u: a sum of no slice this server holds "
 			      "(%llu elements)", h->key, h->block, (unsigned long long)h->count);
 		return;
 	}
@@ -594,7 +577,7 @@ static void part_in(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	 * nothing, so the job is at its first round. */
 	uint64_t at = k ? k->rounds : 0;
 	if (h->round < at || h->round >= at + AHEAD) {
-		sib_violation(ps, p, "key %u round %u: a sum out of turn (this server is at "
+		ps_violation(ps, p, GX_EPROTO, "key %u round %u: a sum out of turn (this server is at "
 			      "round %llu)", h->key, h->round, (unsigned long long)at);
 		return;
 	}
@@ -607,7 +590,7 @@ static void part_in(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 			r->k = k;
 			r->b = b;
 		} else if (++v->unplaced > UNPLACED) {
-			sib_violation(ps, p, "more than %d sums of slices this server has no key "
+			ps_violation(ps, p, GX_EPROTO, "more than %d sums of slices this server has no key "
 				      "table for", UNPLACED);
 			return;
 		}
@@ -620,7 +603,7 @@ static void part_in(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint8_t 
 	if (h->count != r->count || (pre ? r->pre != NULL : r->raw[c] != NULL) ||
 	    c >= GX_OVL_MAX_PARTIES || gx_codec_decode(ps->codec, h, pl, x, 0)) {
 		free(x);
-		sib_violation(ps, p, "key %u round %u: a sum sent twice, or malformed (channel "
+		ps_violation(ps, p, GX_EPROTO, "key %u round %u: a sum sent twice, or malformed (channel "
 			      "%u)", h->key, h->round, h->channel);
 		return;
 	}
@@ -652,7 +635,7 @@ void ps_ovl_local_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 	}
 	case GX_FT_HEARTBEAT:
 		if (!ps_empty_ctl(h))
-			sib_violation(ps, p, "malformed HEARTBEAT");
+			ps_violation(ps, p, GX_EPROTO, "malformed HEARTBEAT");
 		return;
 	case GX_FT_BYE:
 		p->sib_bye = 1;
@@ -664,7 +647,7 @@ void ps_ovl_local_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 	case GX_FT_PUSH_REPLY: {
 		const gx_ovl_plan *pl0 = plan_of(ps->loc->ovl, h->round);
 		if (!pl0 || pl0->from[ps->o.party] != p->party) {
-			sib_violation(ps, p, "key %u round %u: an answer the plan does not pass on "
+			ps_violation(ps, p, GX_EPROTO, "key %u round %u: an answer the plan does not pass on "
 				      "from there", h->key, h->round);
 			return;
 		}
@@ -672,7 +655,7 @@ void ps_ovl_local_frame(gx_ps *ps, ps_peer *p, const gx_frame_hdr *h, const uint
 		return;
 	}
 	default:
-		sib_violation(ps, p, "unexpected frame type %u", h->type);
+		ps_violation(ps, p, GX_EPROTO, "unexpected frame type %u", h->type);
 	}
 }
 

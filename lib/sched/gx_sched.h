@@ -218,6 +218,10 @@ int gx_ovl_choose(const gx_ovl_links *l, double bytes, double epsilon, gx_rng *r
  * on). 0, or GX_EINVAL with why (cap bytes) when it is not a plan of
  * parties. */
 int gx_ovl_plan_text(const char *s, int parties, gx_ovl_plan *p, char *why, size_t cap);
+/* p in that form, into out (cap bytes, GX_OVL_PLAN_TEXT is enough for any
+ * plan; cut short, and terminated, when cap is less). */
+#define GX_OVL_PLAN_TEXT (4 * GX_OVL_MAX_PARTIES + 2)
+void gx_ovl_plan_print(const gx_ovl_plan *p, char *out, size_t cap);
 
 /* A plan on the wire: u8 parties, then hold[] and from[] (1 + 2 * parties
  * bytes). gx_ovl_pack returns the bytes written (cap must hold them) or

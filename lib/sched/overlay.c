@@ -677,6 +677,24 @@ int gx_ovl_plan_text(const char *s, int parties, gx_ovl_plan *p, char *why, size
 	return 0;
 }
 
+void gx_ovl_plan_print(const gx_ovl_plan *p, char *out, size_t cap)
+{
+	size_t at = 0;
+	if (!cap)
+		return;
+	out[0] = '\0';
+	for (int h = 0; h < 2; h++)
+		for (int i = 0; i < p->parties; i++) {
+			int x = h ? p->from[i] : p->hold[i];
+			const char *sep = i + 1 < p->parties ? "," : h ? "" : ":";
+			int w = x == p->parties ? snprintf(out + at, cap - at, "G%s", sep)
+						: snprintf(out + at, cap - at, "%d%s", x, sep);
+			if (w < 0 || (size_t)w >= cap - at)
+				return;
+			at += (size_t)w;
+		}
+}
+
 int gx_ovl_pack(const gx_ovl_plan *p, uint8_t *out, size_t cap)
 {
 	if (gx_ovl_check(p) || cap < 1 + 2 * (size_t)p->parties)

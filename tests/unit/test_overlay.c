@@ -649,6 +649,9 @@ static void plans_as_text(void)
 	gx_ovl_star(&star, 3);
 	T_ASSERT(memcmp(&p, &star, sizeof p) == 0);
 	T_EQ(gx_ovl_plan_text("0,1,2,3:G,0,1,2", 4, &p, why, sizeof why), 0);
+	char text[GX_OVL_PLAN_TEXT];
+	gx_ovl_plan_print(&p, text, sizeof text);
+	T_ASSERT(strcmp(text, "0,1,2,3:G,0,1,2") == 0);
 	const char *bad[] = { "", "0,0,0,0", "0,0,0:G,0,0,0", "0,0,0,0:G,0,0", "0,2,0,0:G,0,0,0",
 			      "G,0,0,0:G,0,0,0", "0,0,0,0:1,0,0,0", "0,0,0,0:G,0,0,4",
 			      "0,0,0,0:G,0,0,0,", "0;0,0,0:G,0,0,0", "0,0,0,0:G,x,0,0" };
